@@ -1,0 +1,216 @@
+package event
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// MaxIDLen bounds the id, which travels as the Nats-Msg-Id header.
+const MaxIDLen = 256
+
+// InvalidError says why input is not a canonical event. Field is empty when the input as a
+// whole is at fault (not JSON, not an object).
+type InvalidError struct {
+	Field  string
+	Reason string
+}
+
+func (e *InvalidError) Error() string {
+	if e.Field == "" {
+		return "invalid event: " + e.Reason
+	}
+	return fmt.Sprintf("invalid event: %s: %s", e.Field, e.Reason)
+}
+
+func invalid(field, format string, args ...any) error {
+	return &InvalidError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Enumerations of events.md.
+var (
+	Results       = []string{"success", "failure"}
+	ActorRoles    = []string{"student", "teacher", "contact_teacher", "guardian", "admin", "support", "staff"}
+	Actions       = []string{"view", "update", "delete", "export"}
+	Resources     = []string{"grades", "assessment", "absence", "progress", "special_needs", "health", "wellbeing", "family", "contact", "messages", "media", "work"}
+	Ops           = []string{OpPerson, OpMembership, OpGuardianship}
+	GoTypes       = []string{"u", "b", "a"}
+	GroupRoles    = []string{"student", "faculty"}
+	Changes       = []string{"add", "remove"}
+	Statuses      = []string{"active", "removed", "blocked"}
+	affiliationOK = []string{"student", "faculty", "staff", "employee", "member", "affiliate", "alum", "library-walk-in"}
+)
+
+// wire is the JSON shape as received; the time is a string so that its format can be checked.
+type wire struct {
+	Event
+	Time    *string `json:"time"`
+	Records *int64  `json:"records"`
+}
+
+// Parse decodes one JSON object (one line of JSON Lines, without the newline) into a validated
+// Event with its time in UTC. Unknown fields are ignored. Any error is an *InvalidError.
+func Parse(data []byte) (Event, error) {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 {
+		return Event{}, invalid("", "empty input")
+	}
+	if data[0] != '{' {
+		return Event{}, invalid("", "not a JSON object")
+	}
+	var w wire
+	if err := json.Unmarshal(data, &w); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return Event{}, invalid(strings.TrimPrefix(te.Field, "Event."), "wrong type: got JSON %s, want %s", te.Value, goTypeName(te.Type.String()))
+		}
+		return Event{}, invalid("", "not valid JSON: %v", err)
+	}
+	e := w.Event
+	if w.Records != nil {
+		if *w.Records < 0 {
+			return Event{}, invalid("records", "must not be negative")
+		}
+		e.Records = *w.Records
+	}
+	if w.Time == nil || *w.Time == "" {
+		return Event{}, invalid("time", "required")
+	}
+	t, err := time.Parse(time.RFC3339Nano, *w.Time)
+	if err != nil {
+		return Event{}, invalid("time", "not an RFC 3339 time with offset: %q", *w.Time)
+	}
+	e.Time = t.UTC()
+	if err := e.Validate(); err != nil {
+		return Event{}, err
+	}
+	return e, nil
+}
+
+// Validate checks the required fields and enumerated values of events.md for e's kind.
+func (e *Event) Validate() error {
+	if e.Kind == "" {
+		return invalid("kind", "required")
+	}
+	if err := required(map[string]string{"id": e.ID, "org": e.Org}); err != nil {
+		return err
+	}
+	if len(e.ID) > MaxIDLen {
+		return invalid("id", "longer than %d bytes", MaxIDLen)
+	}
+	if e.Time.IsZero() {
+		return invalid("time", "required")
+	}
+	switch e.Kind {
+	case KindAuth:
+		if err := required(map[string]string{"user": e.User, "service": e.Service, "result": e.Result}); err != nil {
+			return err
+		}
+		return oneOf("result", e.Result, Results)
+	case KindAccess:
+		if err := required(map[string]string{"actor": e.Actor, "actor_role": e.ActorRole, "action": e.Action,
+			"subject": e.Subject, "resource": e.Resource, "service": e.Service}); err != nil {
+			return err
+		}
+		for _, c := range []struct {
+			field, v string
+			allowed  []string
+		}{{"actor_role", e.ActorRole, ActorRoles}, {"action", e.Action, Actions}, {"resource", e.Resource, Resources}} {
+			if err := oneOf(c.field, c.v, c.allowed); err != nil {
+				return err
+			}
+		}
+		if e.Records == 0 {
+			e.Records = 1
+		}
+		return nil
+	case KindDirectory:
+		return e.validateDirectory()
+	}
+	return invalid("kind", "unknown kind %q (want auth, access or directory)", e.Kind)
+}
+
+func (e *Event) validateDirectory() error {
+	if e.Op == "" {
+		return invalid("op", "required")
+	}
+	switch e.Op {
+	case OpPerson:
+		if err := required(map[string]string{"user": e.User}); err != nil {
+			return err
+		}
+		for _, a := range e.Affiliations {
+			if err := oneOf("affiliations", a, affiliationOK); err != nil {
+				return err
+			}
+		}
+		if e.PrimaryAffiliation != "" {
+			return oneOf("primary_affiliation", e.PrimaryAffiliation, affiliationOK)
+		}
+		return nil
+	case OpMembership:
+		if err := required(map[string]string{"user": e.User, "group": e.Group, "role": e.Role, "change": e.Change}); err != nil {
+			return err
+		}
+		if e.GoType != "" {
+			if err := oneOf("go_type", e.GoType, GoTypes); err != nil {
+				return err
+			}
+		}
+		if err := oneOf("role", e.Role, GroupRoles); err != nil {
+			return err
+		}
+		return oneOf("change", e.Change, Changes)
+	case OpGuardianship:
+		if err := required(map[string]string{"guardian": e.Guardian, "child": e.Child, "status": e.Status}); err != nil {
+			return err
+		}
+		return oneOf("status", e.Status, Statuses)
+	}
+	return invalid("op", "unknown op %q (want person, membership or guardianship)", e.Op)
+}
+
+// required reports the first empty field, in a stable (sorted) order.
+func required(fields map[string]string) error {
+	names := make([]string, 0, len(fields))
+	for k, v := range fields {
+		if strings.TrimSpace(v) == "" {
+			names = append(names, k)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	slices.Sort(names)
+	return invalid(names[0], "required")
+}
+
+func oneOf(field, v string, allowed []string) error {
+	if slices.Contains(allowed, v) {
+		return nil
+	}
+	return invalid(field, "%q is not one of %s", v, strings.Join(allowed, ", "))
+}
+
+func goTypeName(t string) string {
+	switch t {
+	case "string":
+		return "string"
+	case "bool", "*bool":
+		return "boolean"
+	case "int64", "*int64":
+		return "integer"
+	case "[]string":
+		return "array of strings"
+	}
+	return t
+}
+
+// Marshal writes e as one canonical JSON object (no trailing newline).
+func Marshal(e *Event) ([]byte, error) {
+	return json.Marshal(e)
+}
