@@ -1,0 +1,17 @@
+// Package bus owns breachd's use of NATS JetStream: the embedded server of the all-in-one mode,
+// connecting to a NATS cluster, the names and settings of the streams and key-value buckets,
+// and a bounded asynchronous publisher.
+//
+// Streams (all file storage, replicas configurable for a cluster):
+//
+//	EVENTS      breachd.events.<kind>        canonical events; Nats-Msg-Id = event id (dedup window)
+//	ALERTS      breachd.alerts.<severity>    rule hits; Nats-Msg-Id = alert id
+//	DEADLETTER  breachd.dlq.<source>         rejected input with reason and original bytes
+//	INCIDENTS   breachd.incidents.<change>   incident changes for other systems
+//
+// and the key-value bucket "incidents" (incident state, compare-and-set on revision).
+//
+// Delivery: the publisher never reports success before JetStream's PubAck. It does not retry on
+// its own; callers decide (an ingest source stops reading, a consumer leaves its message unacked).
+// The embedded server listens on loopback only.
+package bus

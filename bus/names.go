@@ -1,0 +1,97 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"breachd/event"
+)
+
+// Stream, subject and bucket names.
+const (
+	StreamEvents    = "EVENTS"
+	StreamAlerts    = "ALERTS"
+	StreamDLQ       = "DEADLETTER"
+	StreamIncidents = "INCIDENTS"
+	BucketIncidents = "incidents"
+
+	SubjectEvents    = "breachd.events"
+	SubjectAlerts    = "breachd.alerts"
+	SubjectDLQ       = "breachd.dlq"
+	SubjectIncidents = "breachd.incidents"
+)
+
+// Header names set on messages.
+const (
+	HeaderMsgID  = "Nats-Msg-Id"
+	HeaderSource = "Breachd-Source"
+	HeaderReason = "Breachd-Reason"
+)
+
+// EventSubject is the subject an event of kind k is published on.
+func EventSubject(k event.Kind) string { return SubjectEvents + "." + string(k) }
+
+// AlertSubject is the subject an alert of severity s is published on.
+func AlertSubject(s event.Severity) string { return SubjectAlerts + "." + string(s) }
+
+// DLQSubject is the subject dead letters from source are published on.
+func DLQSubject(source string) string { return SubjectDLQ + "." + source }
+
+// Config sets the streams' durability and retention.
+type Config struct {
+	Replicas        int           // 1 for the embedded server, 3 for a production cluster
+	DuplicateWindow time.Duration // how long a Nats-Msg-Id is remembered (default 24h)
+	EventsMaxAge    time.Duration // events retention in the stream (default 7 days; history is ClickHouse)
+	DLQMaxAge       time.Duration // dead letters retention (default 30 days)
+}
+
+func (c Config) withDefaults() Config {
+	if c.Replicas <= 0 {
+		c.Replicas = 1
+	}
+	if c.DuplicateWindow <= 0 {
+		c.DuplicateWindow = 24 * time.Hour
+	}
+	if c.EventsMaxAge <= 0 {
+		c.EventsMaxAge = 7 * 24 * time.Hour
+	}
+	if c.DLQMaxAge <= 0 {
+		c.DLQMaxAge = 30 * 24 * time.Hour
+	}
+	return c
+}
+
+// Ensure creates or updates every stream and bucket breachd uses. It is safe to call from
+// several processes at once and to call again.
+func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) error {
+	cfg = cfg.withDefaults()
+	streams := []jetstream.StreamConfig{
+		{Name: StreamEvents, Subjects: []string{SubjectEvents + ".>"}, MaxAge: cfg.EventsMaxAge},
+		{Name: StreamAlerts, Subjects: []string{SubjectAlerts + ".>"}, MaxAge: 90 * 24 * time.Hour},
+		{Name: StreamDLQ, Subjects: []string{SubjectDLQ + ".>"}, MaxAge: cfg.DLQMaxAge},
+		{Name: StreamIncidents, Subjects: []string{SubjectIncidents + ".>"}, MaxAge: 90 * 24 * time.Hour},
+	}
+	for _, sc := range streams {
+		sc.Storage = jetstream.FileStorage
+		sc.Replicas = cfg.Replicas
+		sc.Duplicates = cfg.DuplicateWindow
+		if sc.Duplicates > sc.MaxAge {
+			sc.Duplicates = sc.MaxAge
+		}
+		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return fmt.Errorf("ensure stream %s: %w", sc.Name, err)
+		}
+	}
+	if _, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:   BucketIncidents,
+		History:  8,
+		Storage:  jetstream.FileStorage,
+		Replicas: cfg.Replicas,
+	}); err != nil {
+		return fmt.Errorf("ensure bucket %s: %w", BucketIncidents, err)
+	}
+	return nil
+}

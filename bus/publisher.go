@@ -1,0 +1,78 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Publisher publishes to JetStream asynchronously with a bounded number of unacknowledged
+// messages in flight. It is safe for concurrent use.
+//
+// Publish may block while the window is full (until ctx ends). A nil error from Publish only
+// means the message was sent; durability is known from the returned future, or for a whole
+// batch from Flush.
+type Publisher struct {
+	js jetstream.JetStream
+}
+
+// DefaultWindow is the default number of unacknowledged async publishes.
+const DefaultWindow = 4096
+
+// NewPublisher wraps js. The window is set on js itself (jetstream.WithPublishAsyncMaxPending),
+// so pass a JetStream created by NewJetStream.
+func NewPublisher(js jetstream.JetStream) *Publisher { return &Publisher{js: js} }
+
+// NewJetStream creates a JetStream context with a bounded async publish window.
+func NewJetStream(nc *nats.Conn, window int) (jetstream.JetStream, error) {
+	if window <= 0 {
+		window = DefaultWindow
+	}
+	return jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(window))
+}
+
+// Publish sends data on subject with msgID as Nats-Msg-Id (JetStream drops a second message
+// with the same id within the stream's duplicate window). hdr may be nil.
+func (p *Publisher) Publish(ctx context.Context, subject, msgID string, data []byte, hdr nats.Header) (jetstream.PubAckFuture, error) {
+	msg := &nats.Msg{Subject: subject, Data: data, Header: hdr}
+	if msg.Header == nil {
+		msg.Header = nats.Header{}
+	}
+	if msgID != "" {
+		msg.Header.Set(HeaderMsgID, msgID)
+	}
+	for {
+		f, err := p.js.PublishMsgAsync(msg)
+		if err == nil {
+			return f, nil
+		}
+		if err != jetstream.ErrTooManyStalledMsgs {
+			return nil, fmt.Errorf("publish %s: %w", subject, err)
+		}
+		// Window full for longer than the stall wait: wait for completions, then retry.
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-p.js.PublishAsyncComplete():
+		}
+	}
+}
+
+// Wait waits for every future and returns their acks in order, or the first error, so a caller
+// can ack its input only after every output is durable.
+func Wait(ctx context.Context, futures []jetstream.PubAckFuture) ([]*jetstream.PubAck, error) {
+	acks := make([]*jetstream.PubAck, len(futures))
+	for i, f := range futures {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case a := <-f.Ok():
+			acks[i] = a
+		case err := <-f.Err():
+			return nil, fmt.Errorf("publish %s: %w", f.Msg().Subject, err)
+		}
+	}
+	return acks, nil
+}

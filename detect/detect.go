@@ -1,0 +1,199 @@
+package detect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"breachd/bus"
+	"breachd/event"
+)
+
+// Evaluator evaluates the rules on one event and returns its alerts. It is called from one
+// goroutine at a time, in stream order; it must not block on I/O for long.
+type Evaluator interface {
+	Evaluate(e *event.Event) []event.Alert
+}
+
+// Catalogue is the directory the rules read. Apply is called with every directory event, in
+// stream order, before the event is evaluated.
+type Catalogue interface {
+	Apply(e *event.Event) error
+}
+
+// History stores events and alerts. Each call returns nil only when the rows are durable.
+type History interface {
+	WriteEvents(ctx context.Context, evs []*event.Event) error
+	WriteAlerts(ctx context.Context, alerts []event.Alert) error
+}
+
+// Options configures a Detector.
+type Options struct {
+	Durable      string        // consumer name (default "detect"); detectors sharing it share the load
+	Batch        int           // events per fetch (default 1000)
+	FetchWait    time.Duration // max wait for a batch to fill (default 250 ms)
+	FlushTimeout time.Duration // bound on finishing one batch, also at shutdown (default 60 s)
+	Clock        func() time.Time
+	Logger       *slog.Logger
+	Registerer   prometheus.Registerer
+}
+
+// Detector is the detector stage.
+type Detector struct {
+	js      jetstream.JetStream
+	pub     *bus.Publisher
+	eval    Evaluator
+	cat     Catalogue
+	hist    History
+	opts    Options
+	log     *slog.Logger
+	metrics *metrics
+}
+
+// New returns a Detector. js must have been set up with bus.Ensure.
+func New(js jetstream.JetStream, eval Evaluator, cat Catalogue, hist History, opts Options) *Detector {
+	if opts.Durable == "" {
+		opts.Durable = "detect"
+	}
+	if opts.Batch <= 0 {
+		opts.Batch = 1000
+	}
+	if opts.FetchWait <= 0 {
+		opts.FetchWait = 250 * time.Millisecond
+	}
+	if opts.FlushTimeout <= 0 {
+		opts.FlushTimeout = 60 * time.Second
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Detector{js: js, pub: bus.NewPublisher(js), eval: eval, cat: cat, hist: hist, opts: opts,
+		log: opts.Logger.With("component", "detect"), metrics: newMetrics(opts.Registerer)}
+}
+
+// Run consumes until ctx is cancelled, then finishes the batch in hand and returns nil.
+func (d *Detector) Run(ctx context.Context) error {
+	cons, err := d.js.CreateOrUpdateConsumer(ctx, bus.StreamEvents, jetstream.ConsumerConfig{
+		Durable:       d.opts.Durable,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       d.opts.FlushTimeout + 30*time.Second,
+		MaxAckPending: 4 * d.opts.Batch,
+		MaxDeliver:    -1,
+	})
+	if err != nil {
+		return fmt.Errorf("detect consumer: %w", err)
+	}
+	d.log.Info("detector started", "durable", d.opts.Durable, "batch", d.opts.Batch)
+	for ctx.Err() == nil {
+		batch, err := cons.Fetch(d.opts.Batch, jetstream.FetchMaxWait(d.opts.FetchWait))
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			d.log.Warn("fetch failed", "err", err)
+			sleep(ctx, time.Second)
+			continue
+		}
+		var msgs []jetstream.Msg
+		for m := range batch.Messages() {
+			msgs = append(msgs, m)
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			d.log.Warn("fetch ended with error", "err", err, "received", len(msgs))
+		}
+		if len(msgs) == 0 {
+			continue
+		}
+		// Finish the batch in hand even when shutdown has begun.
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.opts.FlushTimeout)
+		err = d.process(bctx, msgs)
+		cancel()
+		if err != nil {
+			d.metrics.batchFailures.Inc()
+			d.log.Error("batch not durable, left for redelivery", "err", err, "events", len(msgs))
+			for _, m := range msgs {
+				_ = m.NakWithDelay(2 * time.Second)
+			}
+			sleep(ctx, time.Second)
+		}
+	}
+	d.log.Info("detector stopped")
+	return nil
+}
+
+// process handles one batch; it acks the messages only when everything is durable.
+func (d *Detector) process(ctx context.Context, msgs []jetstream.Msg) error {
+	start := time.Now()
+	evs := make([]*event.Event, 0, len(msgs))
+	keep := make([]jetstream.Msg, 0, len(msgs))
+	var alerts []event.Alert
+	for _, m := range msgs {
+		e, err := event.Parse(m.Data())
+		if err != nil {
+			// Ingest validated it, so this is a foreign publisher on our subjects.
+			d.log.Error("undecodable message on events stream, terminated", "subject", m.Subject(), "err", err)
+			_ = m.Term()
+			d.metrics.invalid.Inc()
+			continue
+		}
+		if e.Kind == event.KindDirectory {
+			if err := d.cat.Apply(&e); err != nil {
+				d.log.Error("directory event not applied", "id", e.ID, "err", err)
+			}
+		}
+		now := d.opts.Clock()
+		for _, a := range d.eval.Evaluate(&e) {
+			if a.Detected.IsZero() {
+				a.Detected = now
+			}
+			alerts = append(alerts, a)
+		}
+		evs = append(evs, &e)
+		keep = append(keep, m)
+	}
+	if err := retry(ctx, func() error { return d.hist.WriteEvents(ctx, evs) }); err != nil {
+		return fmt.Errorf("write %d events to history: %w", len(evs), err)
+	}
+	if len(alerts) > 0 {
+		if err := retry(ctx, func() error { return d.hist.WriteAlerts(ctx, alerts) }); err != nil {
+			return fmt.Errorf("write %d alerts to history: %w", len(alerts), err)
+		}
+		if err := d.publish(ctx, alerts); err != nil {
+			return err
+		}
+	}
+	for _, m := range keep {
+		if err := m.Ack(); err != nil {
+			d.log.Warn("ack failed; event will be redelivered", "err", err)
+		}
+	}
+	d.metrics.events.Add(float64(len(evs)))
+	d.metrics.alerts.Add(float64(len(alerts)))
+	d.metrics.batchSeconds.Observe(time.Since(start).Seconds())
+	return nil
+}
+
+func (d *Detector) publish(ctx context.Context, alerts []event.Alert) error {
+	futures := make([]jetstream.PubAckFuture, 0, len(alerts))
+	for i := range alerts {
+		data, err := alertJSON(&alerts[i])
+		if err != nil {
+			return err
+		}
+		f, err := d.pub.Publish(ctx, bus.AlertSubject(alerts[i].Severity), alerts[i].ID, data, nil)
+		if err != nil {
+			return err
+		}
+		futures = append(futures, f)
+	}
+	_, err := bus.Wait(ctx, futures)
+	return err
+}

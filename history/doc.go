@@ -1,0 +1,16 @@
+// Package history is breachd's store of record in ClickHouse: events, alerts, incidents (a
+// mirror of the NATS state) and the audit log. It speaks only through clickhouse-go/v2, to a
+// ClickHouse server or cluster (native protocol, clickhouse://) or to the embedded engine
+// (package history/chdb, served over loopback HTTP, http://).
+//
+// Schema: versioned migrations (Migrate) of plain ClickHouse SQL that runs unchanged on a server
+// and on the embedded engine. Event tables are ReplacingMergeTree sorted by account, time and
+// event id, so a row written twice (redelivery after a crash between insert and ack) collapses
+// to one; queries that must count exactly read with FINAL.
+//
+// Writing: Store.WriteEvents inserts one batch per table and returns only when ClickHouse has
+// accepted it; callers ack their input after that. Reading: Store.SQL runs operator queries with
+// readonly=1 and row/time limits.
+//
+// Concurrency: a Store is safe for concurrent use (clickhouse-go pools connections).
+package history

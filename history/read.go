@@ -1,0 +1,108 @@
+package history
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"breachd/event"
+)
+
+// ReplayDirectory calls fn for every stored directory event, in time order, so a detector can
+// rebuild its in-memory catalogue on start.
+func (s *Store) ReplayDirectory(ctx context.Context, fn func(*event.Event) error) (int, error) {
+	rows, err := s.conn.Query(ctx, `SELECT id, time, org, op, user, affiliations, primary_affiliation, schools, nin_hash,
+		hidden_identity, active, group, go_type, role, contact_teacher, school, change, guardian, child, status
+		FROM directory_events FINAL ORDER BY time, id`)
+	if err != nil {
+		return 0, fmt.Errorf("replay directory: %w", err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		e := event.Event{Kind: event.KindDirectory}
+		var active bool
+		if err := rows.Scan(&e.ID, &e.Time, &e.Org, &e.Op, &e.User, &e.Affiliations, &e.PrimaryAffiliation, &e.Schools, &e.NINHash,
+			&e.HiddenIdentity, &active, &e.Group, &e.GoType, &e.Role, &e.ContactTeacher, &e.School, &e.Change, &e.Guardian, &e.Child, &e.Status); err != nil {
+			return n, fmt.Errorf("replay directory row %d: %w", n+1, err)
+		}
+		e.Active = &active
+		if err := fn(&e); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, rows.Err()
+}
+
+// SQLLimits bounds an operator query.
+type SQLLimits struct {
+	MaxRows int           // default 10 000
+	Timeout time.Duration // default 30 s
+}
+
+// Table is a query result: column names and types, and rows of Go values.
+type Table struct {
+	Columns []string
+	Types   []string
+	Rows    [][]any
+}
+
+var readOnlyStart = regexp.MustCompile(`(?is)^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXPLAIN|EXISTS)\b`)
+
+// ErrNotReadOnly is returned by SQL for statements that could change data.
+var ErrNotReadOnly = fmt.Errorf("only read-only statements are allowed (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN, EXISTS)")
+
+// SQL runs one read-only statement for an operator. The statement must start with a reading
+// keyword, and it runs with readonly=1 so that ClickHouse itself refuses writes and settings
+// changes, with max_result_rows and max_execution_time from lim.
+func (s *Store) SQL(ctx context.Context, query string, lim SQLLimits) (*Table, error) {
+	if lim.MaxRows <= 0 {
+		lim.MaxRows = 10000
+	}
+	if lim.Timeout <= 0 {
+		lim.Timeout = 30 * time.Second
+	}
+	q := strings.TrimRight(strings.TrimSpace(query), ";")
+	if !readOnlyStart.MatchString(q) || strings.Contains(q, ";") {
+		return nil, ErrNotReadOnly
+	}
+	ctx, cancel := context.WithTimeout(ctx, lim.Timeout+5*time.Second)
+	defer cancel()
+	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
+		"readonly":             1,
+		"max_result_rows":      lim.MaxRows,
+		"result_overflow_mode": "throw",
+		"max_execution_time":   int(lim.Timeout.Seconds()),
+	}))
+	rows, err := s.conn.Query(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	t := &Table{Columns: rows.Columns()}
+	cts := rows.ColumnTypes()
+	for _, ct := range cts {
+		t.Types = append(t.Types, ct.DatabaseTypeName())
+	}
+	for rows.Next() {
+		ptrs := make([]any, len(cts))
+		for i, ct := range cts {
+			ptrs[i] = reflect.New(ct.ScanType()).Interface()
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, fmt.Errorf("scan row %d: %w", len(t.Rows)+1, err)
+		}
+		row := make([]any, len(ptrs))
+		for i, p := range ptrs {
+			row[i] = reflect.ValueOf(p).Elem().Interface()
+		}
+		t.Rows = append(t.Rows, row)
+	}
+	return t, rows.Err()
+}

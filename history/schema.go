@@ -1,0 +1,173 @@
+package history
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// migration is one versioned schema step. Statements must be idempotent (IF NOT EXISTS), so a
+// migration interrupted half-way is simply run again.
+type migration struct {
+	version    int
+	name       string
+	statements []string
+}
+
+// Retention of event rows (the TTL of the event tables).
+const DefaultEventRetentionDays = 400
+
+func migrations(retentionDays int) []migration {
+	ttl := fmt.Sprintf("TTL toDateTime(time) + INTERVAL %d DAY", retentionDays)
+	return []migration{{
+		version: 1,
+		name:    "events, alerts, incidents, audit",
+		statements: []string{
+			`CREATE TABLE IF NOT EXISTS auth_events (
+				id String,
+				time DateTime64(3, 'UTC'),
+				org LowCardinality(String),
+				user String,
+				service LowCardinality(String),
+				service_name LowCardinality(String),
+				result LowCardinality(String),
+				method LowCardinality(String),
+				ip String,
+				country LowCardinality(String),
+				user_agent String,
+				ingested DateTime64(3, 'UTC') DEFAULT now64(3)
+			) ENGINE = ReplacingMergeTree
+			PARTITION BY toYYYYMM(time)
+			ORDER BY (user, time, id) ` + ttl,
+			`CREATE TABLE IF NOT EXISTS access_events (
+				id String,
+				time DateTime64(3, 'UTC'),
+				org LowCardinality(String),
+				actor String,
+				actor_role LowCardinality(String),
+				action LowCardinality(String),
+				subject String,
+				resource LowCardinality(String),
+				service LowCardinality(String),
+				group String,
+				records UInt64,
+				ip String,
+				country LowCardinality(String),
+				ingested DateTime64(3, 'UTC') DEFAULT now64(3)
+			) ENGINE = ReplacingMergeTree
+			PARTITION BY toYYYYMM(time)
+			ORDER BY (actor, time, id) ` + ttl,
+			`CREATE TABLE IF NOT EXISTS directory_events (
+				id String,
+				time DateTime64(3, 'UTC'),
+				org LowCardinality(String),
+				op LowCardinality(String),
+				user String,
+				affiliations Array(LowCardinality(String)),
+				primary_affiliation LowCardinality(String),
+				schools Array(String),
+				nin_hash String,
+				hidden_identity Bool,
+				active Bool,
+				group String,
+				go_type LowCardinality(String),
+				role LowCardinality(String),
+				contact_teacher Bool,
+				school String,
+				change LowCardinality(String),
+				guardian String,
+				child String,
+				status LowCardinality(String),
+				ingested DateTime64(3, 'UTC') DEFAULT now64(3)
+			) ENGINE = ReplacingMergeTree
+			ORDER BY (org, time, id)`,
+			`CREATE TABLE IF NOT EXISTS alerts (
+				id String,
+				rule_id LowCardinality(String),
+				title String,
+				severity LowCardinality(String),
+				tags Array(LowCardinality(String)),
+				org LowCardinality(String),
+				account String,
+				subject String,
+				event_id String,
+				event_kind LowCardinality(String),
+				event_time DateTime64(3, 'UTC'),
+				detected DateTime64(3, 'UTC'),
+				summary String,
+				respond Bool,
+				suppressed UInt64
+			) ENGINE = ReplacingMergeTree
+			ORDER BY (account, event_time, id)`,
+			`CREATE TABLE IF NOT EXISTS incidents (
+				id String,
+				org LowCardinality(String),
+				account String,
+				state LowCardinality(String),
+				severity LowCardinality(String),
+				opened DateTime64(3, 'UTC'),
+				deadline DateTime64(3, 'UTC'),
+				updated DateTime64(3, 'UTC'),
+				alert_count UInt64,
+				rules Array(LowCardinality(String)),
+				summary String,
+				version UInt64,
+				doc String
+			) ENGINE = ReplacingMergeTree(version)
+			ORDER BY id`,
+			`CREATE TABLE IF NOT EXISTS audit (
+				time DateTime64(3, 'UTC'),
+				actor String,
+				action LowCardinality(String),
+				target String,
+				reason String,
+				detail String
+			) ENGINE = MergeTree
+			ORDER BY time`,
+		},
+	}}
+}
+
+// Migrate applies every migration not yet recorded in schema_migrations, in order. It is safe
+// to run twice and from several processes (statements are idempotent).
+func (s *Store) Migrate(ctx context.Context, retentionDays int) (applied int, err error) {
+	if retentionDays <= 0 {
+		retentionDays = DefaultEventRetentionDays
+	}
+	if err := s.conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version UInt32, name String, applied DateTime64(3, 'UTC')
+	) ENGINE = ReplacingMergeTree ORDER BY version`); err != nil {
+		return 0, fmt.Errorf("create schema_migrations: %w", err)
+	}
+	done := map[int]bool{}
+	rows, err := s.conn.Query(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return 0, fmt.Errorf("read schema_migrations: %w", err)
+	}
+	for rows.Next() {
+		var v uint32
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("read schema_migrations: %w", err)
+		}
+		done[int(v)] = true
+	}
+	rows.Close()
+	for _, m := range migrations(retentionDays) {
+		if done[m.version] {
+			continue
+		}
+		for i, stmt := range m.statements {
+			if err := s.conn.Exec(ctx, stmt); err != nil {
+				return applied, fmt.Errorf("migration %d (%s) statement %d: %w", m.version, m.name, i+1, err)
+			}
+		}
+		if err := s.conn.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied) VALUES (?, ?, ?)`,
+			uint32(m.version), m.name, time.Now().UTC()); err != nil {
+			return applied, fmt.Errorf("record migration %d: %w", m.version, err)
+		}
+		s.log.Info("schema migration applied", "version", m.version, "name", m.name)
+		applied++
+	}
+	return applied, nil
+}

@@ -1,0 +1,151 @@
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"breachd/bus"
+	"breachd/event"
+)
+
+// Record is one raw input unit (one JSON Lines line) and where it came from.
+type Record struct {
+	Data []byte
+	// Where locates the record for people reading a dead letter, e.g. "demo.jsonl:42".
+	Where string
+}
+
+// Sink accepts batches of records from a source.
+//
+// Submit blocks until every record is durably in JetStream (as an event or a dead letter) and
+// then returns nil; only then may the source advance its position. An error means nothing about
+// the batch may be assumed durable: the source must not advance, and may resubmit the whole
+// batch (ids make that idempotent).
+type Sink interface {
+	Submit(ctx context.Context, source string, recs []Record) (Result, error)
+}
+
+// Source reads raw records and submits them to a Sink.
+//
+// Run returns nil when its input is exhausted or ctx is cancelled, and an error when it cannot
+// go on. It advances its position only after Submit returned nil.
+type Source interface {
+	Run(ctx context.Context, sink Sink) error
+}
+
+// Result counts what happened to a submitted batch.
+type Result struct {
+	Accepted int // valid events published (including duplicates JetStream dropped)
+	Rejected int // records sent to the dead-letter stream
+	// Duplicates counts accepted events JetStream reported as already stored.
+	Duplicates int
+}
+
+// Add adds o to r.
+func (r *Result) Add(o Result) {
+	r.Accepted += o.Accepted
+	r.Rejected += o.Rejected
+	r.Duplicates += o.Duplicates
+}
+
+// Pipeline is the Sink that parses, validates and publishes. Safe for concurrent use.
+type Pipeline struct {
+	pub     *bus.Publisher
+	log     *slog.Logger
+	metrics *metrics
+}
+
+// NewPipeline returns a Pipeline publishing through pub. reg may be nil.
+func NewPipeline(pub *bus.Publisher, log *slog.Logger, reg prometheus.Registerer) *Pipeline {
+	return &Pipeline{pub: pub, log: log.With("component", "ingest"), metrics: newMetrics(reg)}
+}
+
+// Submit implements Sink.
+func (p *Pipeline) Submit(ctx context.Context, source string, recs []Record) (Result, error) {
+	var res Result
+	futures := make([]jetstream.PubAckFuture, 0, len(recs))
+	accepted := make([]bool, 0, len(recs))
+	for _, r := range recs {
+		ev, err := event.Parse(r.Data)
+		var f jetstream.PubAckFuture
+		if err != nil {
+			f, err = p.deadLetter(ctx, source, r, err)
+			accepted = append(accepted, false)
+		} else {
+			f, err = p.publishEvent(ctx, &ev)
+			accepted = append(accepted, true)
+		}
+		if err != nil {
+			return Result{}, err
+		}
+		futures = append(futures, f)
+	}
+	acks, err := bus.Wait(ctx, futures)
+	if err != nil {
+		p.metrics.failures.Inc()
+		return Result{}, fmt.Errorf("submit %d records from %s: %w", len(recs), source, err)
+	}
+	for i, a := range acks {
+		switch {
+		case !accepted[i]:
+			res.Rejected++
+		case a.Duplicate:
+			res.Accepted++
+			res.Duplicates++
+		default:
+			res.Accepted++
+		}
+	}
+	p.metrics.accepted.WithLabelValues(source).Add(float64(res.Accepted))
+	p.metrics.rejected.WithLabelValues(source).Add(float64(res.Rejected))
+	p.metrics.duplicates.WithLabelValues(source).Add(float64(res.Duplicates))
+	return res, nil
+}
+
+func (p *Pipeline) publishEvent(ctx context.Context, ev *event.Event) (jetstream.PubAckFuture, error) {
+	data, err := event.Marshal(ev)
+	if err != nil {
+		return nil, fmt.Errorf("marshal event %s: %w", ev.ID, err)
+	}
+	return p.pub.Publish(ctx, bus.EventSubject(ev.Kind), ev.ID, data, nil)
+}
+
+// deadLetter publishes the original bytes with the reason. The message id is a hash of source
+// and bytes, so replaying the same bad input does not pile up copies.
+func (p *Pipeline) deadLetter(ctx context.Context, source string, r Record, cause error) (jetstream.PubAckFuture, error) {
+	var ie *event.InvalidError
+	if !errors.As(cause, &ie) {
+		return nil, fmt.Errorf("parse %s: %w", r.Where, cause)
+	}
+	h := sha256.Sum256(append([]byte(source+"\x00"), r.Data...))
+	hdr := nats.Header{}
+	hdr.Set(bus.HeaderSource, source)
+	hdr.Set(bus.HeaderReason, ie.Error())
+	if r.Where != "" {
+		hdr.Set("Breachd-Where", r.Where)
+	}
+	p.log.Debug("dead letter", "source", source, "where", r.Where, "reason", ie.Error())
+	return p.pub.Publish(ctx, bus.DLQSubject(safeToken(source)), "dlq-"+hex.EncodeToString(h[:16]), r.Data, hdr)
+}
+
+// safeToken makes source usable as one subject token.
+func safeToken(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c == '.' || c == '*' || c == '>' || c == ' ' || c < 0x21 || c > 0x7e {
+			b[i] = '_'
+		}
+	}
+	if len(b) == 0 {
+		return "unknown"
+	}
+	return string(b)
+}
