@@ -106,3 +106,23 @@ func (s *Store) SQL(ctx context.Context, query string, lim SQLLimits) (*Table, e
 	}
 	return t, rows.Err()
 }
+
+// Counts are the row counts of the main tables (exact: read with FINAL).
+type Counts struct {
+	Auth, Access, Directory, Alerts, Incidents uint64
+}
+
+// Count returns the exact row counts of the event, alert and incident tables.
+func (s *Store) Count(ctx context.Context) (Counts, error) {
+	var c Counts
+	err := s.conn.QueryRow(ctx, `SELECT
+		(SELECT count() FROM auth_events FINAL),
+		(SELECT count() FROM access_events FINAL),
+		(SELECT count() FROM directory_events FINAL),
+		(SELECT count() FROM alerts FINAL),
+		(SELECT count() FROM incidents FINAL)`).Scan(&c.Auth, &c.Access, &c.Directory, &c.Alerts, &c.Incidents)
+	if err != nil {
+		return c, fmt.Errorf("count history rows: %w", err)
+	}
+	return c, nil
+}

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"breachd/deploy"
+	"breachd/history"
+	"breachd/ingest"
+	"breachd/ingest/file"
+	"breachd/simulate"
+)
+
+// infraFlags declares where NATS and ClickHouse are, shared by the commands that need them.
+type infraFlags struct {
+	data, nats, clickhouse, chdbLib string
+}
+
+func (f *infraFlags) declare(fs *flag.FlagSet) {
+	fs.StringVar(&f.data, "data", envDefault("BREACHD_DATA", "data"), "data directory of the embedded engines (env BREACHD_DATA)")
+	fs.StringVar(&f.nats, "nats", os.Getenv("BREACHD_NATS_URL"), "NATS server/cluster URLs, comma-separated; empty starts an embedded server (env BREACHD_NATS_URL)")
+	fs.StringVar(&f.clickhouse, "clickhouse", os.Getenv("BREACHD_CLICKHOUSE_DSN"), "ClickHouse DSN, e.g. clickhouse://user:pass@host:9000/breachd; empty starts the embedded engine (env BREACHD_CLICKHOUSE_DSN)")
+	fs.StringVar(&f.chdbLib, "chdb-lib", "", "path of libchdb.so for the embedded engine (env BREACHD_CHDB_LIB; default: the cache scripts/setup.sh fills)")
+}
+
+func (f *infraFlags) config(log *slog.Logger) deploy.InfraConfig {
+	return deploy.InfraConfig{DataDir: f.data, NATSURL: f.nats, ClickHouseDSN: f.clickhouse, ChDBLib: f.chdbLib, Logger: log}
+}
+
+func runCommand() *command {
+	var (
+		infra        infraFlags
+		demo         bool
+		sim          = simulate.Defaults()
+		noBreaches   bool
+		demoRate     int
+		rulePaths    string
+		exitWhenDone bool
+		metricsAddr  string
+		stages       string
+		logger       func() (*slog.Logger, error)
+	)
+	return &command{
+		name:    "run",
+		summary: "run the pipeline (all-in-one by default: embedded NATS and ClickHouse, every stage)",
+		usage:   "[flags] [file.jsonl ... | -]",
+		help: `
+Runs ingest → detect → notify in one process. By default NATS JetStream and the ClickHouse
+engine are embedded (data under --data); --nats and --clickhouse point the same stages at a NATS
+cluster and a ClickHouse server instead, and --stages runs a subset, so several processes can
+share the work.
+
+Input: with --demo, a simulated school day with injected breaches; otherwise the canonical JSON
+Lines files given as arguments ("-" for stdin; stdin is also read when it is a pipe and no file
+is given). Without input the stages run as a service for events other processes publish.
+
+Incidents are printed as they open. The history is queryable while it runs:
+  breachd history sql "SELECT id, account, severity, alert_count, summary FROM incidents FINAL"
+Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
+		flags: func(fs *flag.FlagSet) {
+			infra.declare(fs)
+			fs.BoolVar(&demo, "demo", false, "feed the built-in simulator of a school day with injected breaches")
+			fs.Int64Var(&sim.Seed, "seed", sim.Seed, "simulator seed (with --demo)")
+			fs.IntVar(&sim.Days, "days", sim.Days, "simulated school days (with --demo)")
+			fs.IntVar(&sim.Orgs, "orgs", sim.Orgs, "simulated organisations (with --demo)")
+			fs.BoolVar(&noBreaches, "no-breaches", false, "simulate without the injected breaches (with --demo)")
+			fs.IntVar(&demoRate, "demo-rate", 0, "events per second fed by --demo; 0 = as fast as the pipeline takes them")
+			fs.StringVar(&rulePaths, "rules", "", "rule files or directories, comma-separated; empty = the shipped default pack")
+			fs.BoolVar(&exitWhenDone, "exit-when-done", false, "stop once the input is exhausted and every stage has caught up")
+			fs.StringVar(&metricsAddr, "metrics-addr", "127.0.0.1:9464", "address of the Prometheus /metrics and /healthz endpoint; empty disables it")
+			fs.StringVar(&stages, "stages", "", "comma-separated stages to run here: ingest, detect, notify (default all)")
+			logger = logFlags(fs)
+		},
+		run: func(ctx context.Context, fs *flag.FlagSet, args []string) error {
+			log, err := logger()
+			if err != nil {
+				return err
+			}
+			var sources []ingest.Source
+			switch {
+			case demo && len(args) > 0:
+				return usagef("--demo and input files exclude each other")
+			case demo:
+				sim.Breaches = !noBreaches
+				gen, err := simulate.New(sim)
+				if err != nil {
+					return usagef("simulator: %v", err)
+				}
+				sources = append(sources, deploy.NewDemoSource(gen, demoRate))
+			case len(args) > 0:
+				sources = append(sources, file.New(args, file.Options{Logger: log}))
+			case stdinIsPipe():
+				sources = append(sources, file.New([]string{"-"}, file.Options{Logger: log}))
+			}
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			in, err := deploy.StartInfra(ctx, infra.config(log))
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			stopMetrics, metricsURL, err := serveMetrics(metricsAddr, reg, log)
+			if err != nil {
+				return err
+			}
+			defer stopMetrics()
+			printBanner(in, metricsURL, infra.data, len(sources) > 0)
+			cfg := deploy.PipelineConfig{
+				Sources: sources, Rules: splitList(rulePaths), Stages: splitList(stages), Console: os.Stdout,
+				ExitWhenDone: exitWhenDone, Registerer: reg, Logger: log,
+			}
+			if len(sources) > 0 {
+				cfg.OnIdle = func(ctx context.Context) { printSummary(ctx, in.History, exitWhenDone) }
+			}
+			return deploy.RunPipeline(ctx, in, cfg)
+		},
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func stdinIsPipe() bool {
+	fi, err := os.Stdin.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice == 0 && fi.Mode()&(os.ModeNamedPipe) != 0
+}
+
+func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (stop func(), url string, err error) {
+	if addr == "" {
+		return func() {}, "", nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("--metrics-addr %s: %w (choose another address, or empty to disable)", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { // owned by stop, which shuts it down and waits
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics endpoint failed", "err", err)
+		}
+	}()
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}, "http://" + ln.Addr().String() + "/metrics", nil
+}
+
+func printBanner(in *deploy.Infra, metricsURL, dataDir string, haveInput bool) {
+	w := os.Stdout
+	fmt.Fprintln(w, "breachd is running. Where to look:")
+	fmt.Fprintf(w, "  NATS JetStream   %s  (streams EVENTS, ALERTS, DEADLETTER, INCIDENTS; KV bucket incidents)\n", in.NC.ConnectedUrlRedacted())
+	if in.Endpoint != nil {
+		fmt.Fprintf(w, "  ClickHouse       http://%s/  (embedded engine; user and password in %s/%s)\n", in.Endpoint.Addr(), dataDir, deploy.EndpointFile)
+	} else {
+		fmt.Fprintln(w, "  ClickHouse       the server given by --clickhouse")
+	}
+	if metricsURL != "" {
+		fmt.Fprintf(w, "  Metrics          %s\n", metricsURL)
+	}
+	fmt.Fprintf(w, "  Incidents        printed below, and: breachd history sql --data %s \"SELECT id, account, severity, alert_count, summary FROM incidents FINAL\"\n", dataDir)
+	if !haveInput {
+		fmt.Fprintln(w, "  Input            none here: waiting for events published by other ingest processes")
+	}
+	fmt.Fprintln(w)
+}
+
+func printSummary(ctx context.Context, h *history.Store, exiting bool) {
+	c, err := h.Count(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "summary:", err)
+		return
+	}
+	fmt.Printf("\nInput processed. History holds %d auth, %d access and %d directory events, %d alerts, %d incidents.\n",
+		c.Auth, c.Access, c.Directory, c.Alerts, c.Incidents)
+	if !exiting {
+		fmt.Println("Still running: query the history from another terminal, stop with Ctrl-C.")
+	}
+}

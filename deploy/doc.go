@@ -1,0 +1,13 @@
+// Package deploy assembles breachd's stages into a running system: where NATS and ClickHouse
+// come from (embedded in-process, or a NATS cluster and a ClickHouse server), stream and schema
+// set-up, and which stages run in this process. `breachd run` (all-in-one), the separate stage
+// commands and the integration tests all go through it, so they run the same pipeline.
+//
+// Infra owns the connections and the embedded engines; Stages run on it. Every long-lived part
+// runs under one errgroup with Run(ctx) and is waited for on shutdown: the detector and notifier
+// finish their batch in hand, then the embedded ClickHouse endpoint and the embedded NATS server
+// stop last.
+//
+// The production configurations (NATS cluster, ClickHouse cluster, Kafka) are documented in
+// deploy/README.md.
+package deploy

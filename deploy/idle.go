@@ -1,0 +1,43 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// WaitIdle waits until every named durable consumer on its stream has delivered and had acked
+// everything currently in the stream, polling every interval. It is how `breachd run
+// --exit-when-done` and the tests know the pipeline has caught up.
+func WaitIdle(ctx context.Context, js jetstream.JetStream, interval time.Duration, consumers map[string]string) error {
+	for {
+		idle := true
+		for durable, stream := range consumers {
+			c, err := js.Consumer(ctx, stream, durable)
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				idle = false // not created yet
+				continue
+			}
+			info, err := c.Info(ctx)
+			if err != nil {
+				return fmt.Errorf("consumer %s info: %w", durable, err)
+			}
+			if info.NumPending > 0 || info.NumAckPending > 0 || info.NumRedelivered > 0 {
+				idle = false
+			}
+		}
+		if idle {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(interval):
+		}
+	}
+}

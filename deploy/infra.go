@@ -1,0 +1,224 @@
+package deploy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"breachd/bus"
+	"breachd/history"
+	"breachd/history/chdb"
+)
+
+// InfraConfig says where NATS and ClickHouse are.
+type InfraConfig struct {
+	// DataDir holds the embedded engines' data and the endpoint file (default ./data).
+	DataDir string
+	// NATSURL of a NATS server or cluster (comma-separated); empty starts the embedded server.
+	NATSURL string
+	// ClickHouseDSN of a ClickHouse server (clickhouse://user:pass@host:9000/db); empty starts
+	// the embedded engine.
+	ClickHouseDSN string
+	// ChDBLib is the path of libchdb.so for the embedded engine (default chdb.DefaultLibPath()).
+	ChDBLib string
+	// Bus sets stream replicas and retention.
+	Bus bus.Config
+	// RetentionDays is the TTL of event rows (default history.DefaultEventRetentionDays).
+	RetentionDays int
+	Logger        *slog.Logger
+}
+
+// Infra is the running infrastructure: NATS connection and JetStream, the history store, and
+// the embedded engines when they were started here.
+type Infra struct {
+	NC      *nats.Conn
+	JS      jetstream.JetStream
+	History *history.Store
+	// Endpoint is the embedded ClickHouse HTTP endpoint (nil with an external ClickHouse).
+	Endpoint *chdb.Server
+	// EndpointDSN is the DSN of the embedded endpoint, with credentials.
+	EndpointDSN string
+
+	natsSrv      *bus.Embedded
+	engine       *chdb.Engine
+	stopEndpoint context.CancelFunc
+	endpointDone chan error
+	cfg          InfraConfig
+	log          *slog.Logger
+}
+
+// EndpointFile is written into DataDir while the embedded ClickHouse endpoint runs, so that
+// `breachd history sql` and people with curl can reach the history of a running instance.
+const EndpointFile = "clickhouse-endpoint.json"
+
+// Endpoint describes the embedded ClickHouse endpoint.
+type Endpoint struct {
+	URL      string `json:"url"`
+	User     string `json:"user"`
+	Password string `json:"password"`
+	DSN      string `json:"dsn"`
+	PID      int    `json:"pid"`
+}
+
+// StartInfra connects to (or starts) NATS and ClickHouse, creates the streams and applies the
+// schema migrations. Close releases everything, after the stages using it have returned.
+func StartInfra(ctx context.Context, cfg InfraConfig) (*Infra, error) {
+	return startInfra(ctx, cfg, true)
+}
+
+// StartHistoryOnly opens only the history (for commands that query it), with the embedded
+// engine when cfg.ClickHouseDSN is empty.
+func StartHistoryOnly(ctx context.Context, cfg InfraConfig) (*Infra, error) {
+	return startInfra(ctx, cfg, false)
+}
+
+func startInfra(ctx context.Context, cfg InfraConfig, withNATS bool) (_ *Infra, err error) {
+	if cfg.DataDir == "" {
+		cfg.DataDir = "data"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	in := &Infra{cfg: cfg, log: cfg.Logger.With("component", "deploy")}
+	defer func() {
+		if err != nil {
+			in.Close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	if withNATS {
+		if err := in.startNATS(ctx); err != nil {
+			return nil, err
+		}
+	}
+	dsn := cfg.ClickHouseDSN
+	if dsn == "" {
+		if dsn, err = in.startEmbeddedClickHouse(); err != nil {
+			return nil, err
+		}
+	}
+	if in.History, err = history.Open(ctx, dsn, cfg.Logger); err != nil {
+		return nil, err
+	}
+	if _, err := in.History.Migrate(ctx, cfg.RetentionDays); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+func (in *Infra) startNATS(ctx context.Context) (err error) {
+	cfg := in.cfg
+	natsURL := cfg.NATSURL
+	if natsURL == "" {
+		in.natsSrv, err = bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: filepath.Join(cfg.DataDir, "nats")})
+		if err != nil {
+			return err
+		}
+		natsURL = in.natsSrv.ClientURL()
+		in.log.Info("embedded nats started", "url", natsURL)
+	}
+	nc, _, err := bus.Connect(natsURL, "breachd", cfg.Logger)
+	if err != nil {
+		return err
+	}
+	in.NC = nc
+	if in.JS, err = bus.NewJetStream(nc, bus.DefaultWindow); err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	return bus.Ensure(ctx, in.JS, cfg.Bus)
+}
+
+func (in *Infra) startEmbeddedClickHouse() (string, error) {
+	lib := in.cfg.ChDBLib
+	if lib == "" {
+		lib = chdb.DefaultLibPath()
+	}
+	var err error
+	in.engine, err = chdb.Open(lib, filepath.Join(in.cfg.DataDir, "clickhouse"))
+	if err != nil {
+		return "", err
+	}
+	password, err := randomToken()
+	if err != nil {
+		return "", err
+	}
+	in.Endpoint, err = chdb.NewServer(in.engine, chdb.Options{Addr: "127.0.0.1:0", User: "breachd", Password: password, Logger: in.cfg.Logger})
+	if err != nil {
+		return "", err
+	}
+	if err := in.Endpoint.Listen(); err != nil {
+		return "", err
+	}
+	// The endpoint serves until Close, after every stage has stopped using it.
+	ectx, stop := context.WithCancel(context.Background())
+	in.stopEndpoint, in.endpointDone = stop, make(chan error, 1)
+	go func() { in.endpointDone <- in.Endpoint.Run(ectx) }()
+	u := url.URL{Scheme: "http", User: url.UserPassword("breachd", password), Host: in.Endpoint.Addr(), Path: "/default"}
+	in.EndpointDSN = u.String()
+	ep := Endpoint{URL: "http://" + in.Endpoint.Addr() + "/", User: "breachd", Password: password, DSN: in.EndpointDSN, PID: os.Getpid()}
+	b, _ := json.MarshalIndent(ep, "", "  ")
+	if err := os.WriteFile(filepath.Join(in.cfg.DataDir, EndpointFile), b, 0o600); err != nil {
+		return "", fmt.Errorf("write endpoint file: %w", err)
+	}
+	in.log.Info("embedded clickhouse engine serving", "url", ep.URL, "credentials", filepath.Join(in.cfg.DataDir, EndpointFile))
+	return in.EndpointDSN, nil
+}
+
+// ReadEndpoint reads the endpoint file of a running all-in-one instance in dataDir.
+func ReadEndpoint(dataDir string) (*Endpoint, error) {
+	b, err := os.ReadFile(filepath.Join(dataDir, EndpointFile))
+	if err != nil {
+		return nil, err
+	}
+	var ep Endpoint
+	if err := json.Unmarshal(b, &ep); err != nil {
+		return nil, fmt.Errorf("endpoint file %s: %w", filepath.Join(dataDir, EndpointFile), err)
+	}
+	return &ep, nil
+}
+
+// Close stops everything StartInfra started, in reverse order. Call it after every stage
+// using the infrastructure has returned.
+func (in *Infra) Close() {
+	if in.History != nil {
+		_ = in.History.Close()
+	}
+	if in.stopEndpoint != nil {
+		in.stopEndpoint()
+		if err := <-in.endpointDone; err != nil {
+			in.log.Warn("embedded clickhouse endpoint", "err", err)
+		}
+	}
+	if in.engine != nil {
+		_ = os.Remove(filepath.Join(in.cfg.DataDir, EndpointFile))
+		if err := in.engine.Close(); err != nil {
+			in.log.Warn("close embedded clickhouse", "err", err)
+		}
+	}
+	if in.NC != nil {
+		in.NC.Close()
+	}
+	if in.natsSrv != nil {
+		in.natsSrv.Shutdown()
+	}
+}
+
+func randomToken() (string, error) {
+	b := make([]byte, 18)
+	if _, err := rand.Read(b); err != nil {
+		return "", errors.New("no randomness for the endpoint password")
+	}
+	return hex.EncodeToString(b), nil
+}

@@ -1,0 +1,170 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"breachd/bus"
+	"breachd/detect"
+	"breachd/directory"
+	"breachd/ingest"
+	"breachd/notify"
+	"breachd/rules"
+)
+
+// Stage names, for PipelineConfig.Stages.
+const (
+	StageIngest = "ingest"
+	StageDetect = "detect"
+	StageNotify = "notify"
+)
+
+// PipelineConfig says which stages run in this process and how.
+type PipelineConfig struct {
+	// Stages to run; empty means all (the all-in-one mode).
+	Stages []string
+	// Sources feed the ingest stage. When they are exhausted the other stages keep running
+	// until ctx ends (or, with ExitWhenDone, until they have caught up).
+	Sources []ingest.Source
+	// Rules are rule files or directories; empty means the shipped default pack.
+	Rules []string
+	// Console receives one line per opened incident (nil: none).
+	Console io.Writer
+	// ExitWhenDone stops the pipeline once the sources are exhausted and the detector and the
+	// notifier have caught up with everything in the streams.
+	ExitWhenDone bool
+	// OnIdle, if set, is called once when the sources are exhausted and the detector and the
+	// notifier have caught up (before ExitWhenDone stops the pipeline).
+	OnIdle     func(ctx context.Context)
+	Clock      func() time.Time
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+}
+
+func (c *PipelineConfig) runs(stage string) bool {
+	if len(c.Stages) == 0 {
+		return true
+	}
+	for _, s := range c.Stages {
+		if s == stage {
+			return true
+		}
+	}
+	return false
+}
+
+// RunPipeline runs the configured stages on in until ctx ends (then every stage finishes the
+// work in hand and RunPipeline returns nil) or a stage fails. The infrastructure (including the
+// embedded ClickHouse endpoint) stays up until the caller closes it, after RunPipeline returned.
+func RunPipeline(ctx context.Context, in *Infra, cfg PipelineConfig) error {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	log := cfg.Logger.With("component", "deploy")
+
+	stageCtx, stopStages := context.WithCancel(ctx)
+	defer stopStages()
+	g, gctx := errgroup.WithContext(stageCtx)
+	var consumers = map[string]string{}
+	if cfg.runs(StageDetect) {
+		det, err := newDetector(gctx, in, cfg)
+		if err != nil {
+			return err
+		}
+		consumers["detect"] = bus.StreamEvents
+		g.Go(func() error { return det.Run(gctx) })
+	}
+	if cfg.runs(StageNotify) {
+		var sinks []notify.Sink
+		if cfg.Console != nil {
+			sinks = append(sinks, notify.NewConsoleSink(cfg.Console))
+		}
+		n, err := notify.New(in.JS, notify.Options{Mirror: in.History, Sinks: sinks, Clock: cfg.Clock,
+			Logger: cfg.Logger, Registerer: cfg.Registerer})
+		if err != nil {
+			return fmt.Errorf("notifier: %w", err)
+		}
+		consumers["notify"] = bus.StreamAlerts
+		g.Go(func() error { return n.Run(gctx) })
+	}
+	sourcesDone := make(chan struct{})
+	if cfg.runs(StageIngest) {
+		sink := ingest.NewPipeline(bus.NewPublisher(in.JS), cfg.Logger, cfg.Registerer)
+		g.Go(func() error {
+			defer close(sourcesDone)
+			for _, src := range cfg.Sources {
+				if err := src.Run(gctx, sink); err != nil {
+					return fmt.Errorf("ingest: %w", err)
+				}
+			}
+			return nil
+		})
+	} else {
+		close(sourcesDone)
+	}
+	if cfg.ExitWhenDone || cfg.OnIdle != nil {
+		g.Go(func() error {
+			select {
+			case <-gctx.Done():
+				return nil
+			case <-sourcesDone:
+			}
+			if err := WaitIdle(gctx, in.JS, 200*time.Millisecond, consumers); err != nil && gctx.Err() == nil {
+				return err
+			}
+			// The consumers are polled one after the other, not atomically: a detector batch
+			// finishing between two polls can leave fresh alerts behind an idle-looking
+			// notifier. A second full round settles it (the detector acks only after its
+			// alerts are in the stream).
+			if err := WaitIdle(gctx, in.JS, 200*time.Millisecond, consumers); err != nil && gctx.Err() == nil {
+				return err
+			}
+			if cfg.OnIdle != nil {
+				cfg.OnIdle(gctx)
+			}
+			if cfg.ExitWhenDone {
+				log.Info("all input processed, stopping")
+				stopStages()
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// newDetector loads the rules, rebuilds the directory from history and builds the detector.
+func newDetector(ctx context.Context, in *Infra, cfg PipelineConfig) (*detect.Detector, error) {
+	set, err := loadRules(cfg.Rules)
+	if err != nil {
+		return nil, err
+	}
+	dir := directory.New()
+	n, err := in.History.ReplayDirectory(ctx, dir.Apply)
+	if err != nil {
+		return nil, fmt.Errorf("rebuild directory from history: %w", err)
+	}
+	st := dir.Stats()
+	cfg.Logger.Info("directory rebuilt from history", "component", "detect", "events", n, "persons", st.Persons, "memberships", st.Memberships)
+	eng := rules.NewEngine(set, dir, cfg.Clock)
+	return detect.New(in.JS, eng, dir, in.History, detect.Options{Clock: cfg.Clock, Logger: cfg.Logger, Registerer: cfg.Registerer}), nil
+}
+
+func loadRules(paths []string) (*rules.Set, error) {
+	if len(paths) == 0 {
+		set, err := rules.Default()
+		if err != nil {
+			return nil, fmt.Errorf("default rule pack: %w", err)
+		}
+		return set, nil
+	}
+	return rules.Load(paths...)
+}

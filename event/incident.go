@@ -1,0 +1,136 @@
+package event
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+)
+
+// Incident lifecycle states (design.md, "Incidents"; the breach procedure's steps). An incident
+// is opened in StateDetected; the later states are set by explicit, audited commands:
+//
+//	detected → contained (account deactivated, step 1) → investigating (steps 2–4)
+//	         → reported (to Datatilsynet, step 5) | not_reportable (documented, not reported)
+//	         → remediated (steps 6–7) → closed (step 8 done)
+const (
+	StateDetected      = "detected"
+	StateContained     = "contained"
+	StateInvestigating = "investigating"
+	StateReported      = "reported"
+	StateNotReportable = "not_reportable"
+	StateRemediated    = "remediated"
+	StateClosed        = "closed"
+)
+
+// IncidentStates lists the lifecycle states in procedure order.
+var IncidentStates = []string{
+	StateDetected, StateContained, StateInvestigating, StateReported, StateNotReportable,
+	StateRemediated, StateClosed,
+}
+
+// ReportWindow is the time from awareness to the deadline for reporting a personal-data breach
+// to the supervisory authority (GDPR Art. 33(1)).
+const ReportWindow = 72 * time.Hour
+
+// Timeline entry kinds.
+const (
+	TimelineOpened     = "opened"     // the incident was opened by its first alert
+	TimelineAlert      = "alert"      // an alert joined the incident, or raised its severity
+	TimelineAction     = "action"     // a response action was requested or performed
+	TimelineTransition = "transition" // a lifecycle state change
+	TimelineComment    = "comment"    // a human note
+)
+
+// Incident groups the alerts about one suspect account while it is open: one open incident per
+// (Org, Account). It is the unit the SOC works through the breach procedure with, and the record
+// kept for the breach register (GDPR Art. 33(5): every breach documented, reported or not).
+//
+// Every change bumps Version; copies elsewhere (history) keep the highest Version.
+type Incident struct {
+	// ID is stable and human-friendly: INC-<yyyymmdd>-<8 hex>, see IncidentID.
+	ID      string `json:"id"`
+	Org     string `json:"org"`
+	Account string `json:"account"`
+	State   string `json:"state"`
+	// Severity is the highest severity of the incident's alerts.
+	Severity Severity `json:"severity"`
+
+	Opened   time.Time `json:"opened"`   // wall time the notifier opened it
+	Aware    time.Time `json:"aware"`    // moment of awareness (GDPR Art. 33); = Opened for now
+	Deadline time.Time `json:"deadline"` // Aware + ReportWindow
+	Updated  time.Time `json:"updated"`  // wall time of the last change
+
+	FirstSeen time.Time `json:"first_seen"` // earliest event time of its alerts
+	LastSeen  time.Time `json:"last_seen"`  // latest event time of its alerts
+
+	AlertCount int64            `json:"alert_count"` // distinct alerts, each counted once
+	Rules      map[string]int64 `json:"rules"`       // alerts per rule id
+
+	// Subjects are the distinct people whose data was involved, sorted, at most a bounded
+	// number; SubjectsOmitted counts alerts whose subject was not recorded because the list was
+	// full (they may repeat subjects), SubjectsTruncated says the list is incomplete.
+	Subjects          []string `json:"subjects,omitempty"`
+	SubjectsTruncated bool     `json:"subjects_truncated,omitempty"`
+	SubjectsOmitted   int64    `json:"subjects_omitted,omitempty"`
+
+	// RecentAlerts are the latest alerts, oldest first, bounded; they make a redelivered alert
+	// recognisable (it must not count twice) and say which change it caused.
+	RecentAlerts []AlertRef `json:"recent_alerts,omitempty"`
+	// OpeningAlert is the id of the alert that opened the incident.
+	OpeningAlert string `json:"opening_alert"`
+
+	// RespondRequested is true once an alert whose rule allows a response asked for the account
+	// to be deactivated. It records the request only, not that anything was done.
+	RespondRequested bool `json:"respond_requested,omitempty"`
+
+	Summary string `json:"summary"` // the opening alert's summary
+
+	// Timeline is the incident's history. Alerts get an entry only up to a bound (the opening
+	// alert and the first few after it, and every severity rise); TimelineOmitted counts the
+	// alerts that got none.
+	Timeline        []TimelineEntry `json:"timeline"`
+	TimelineOmitted int64           `json:"timeline_omitted,omitempty"`
+
+	Version int64 `json:"version"`
+}
+
+// Open reports whether the incident is still open (not closed).
+func (i *Incident) Open() bool { return i.State != StateClosed }
+
+// AlertRef finds a recent alert by id.
+func (i *Incident) AlertRef(alertID string) (AlertRef, bool) {
+	for _, r := range i.RecentAlerts {
+		if r.ID == alertID {
+			return r, true
+		}
+	}
+	return AlertRef{}, false
+}
+
+// AlertRef records one alert of an incident and what it changed.
+type AlertRef struct {
+	ID string `json:"id"`
+	// Version is the incident version the alert produced (1 for the opening alert).
+	Version int64 `json:"version"`
+	// RaisedFrom is the incident's severity before the alert raised it; empty if it did not.
+	RaisedFrom Severity `json:"raised_from,omitempty"`
+	// Respond is true if this alert made the incident request deactivation.
+	Respond bool `json:"respond,omitempty"`
+}
+
+// TimelineEntry is one line of an incident's history.
+type TimelineEntry struct {
+	At    time.Time `json:"at"`
+	Actor string    `json:"actor"` // "notify" for automatic entries, else the user
+	Kind  string    `json:"kind"`  // one of the Timeline* constants
+	Text  string    `json:"text"`
+}
+
+// IncidentID derives the id of the incident that the alert openingAlertID opens for account in
+// org: INC-<yyyymmdd of day in UTC>-<first 8 hex digits of sha256(org, account, alert id)>. It is
+// deterministic, so a redelivered opening alert maps to the same id. Pass the alert's detection
+// time as day, so the id does not depend on when the notifier sees it.
+func IncidentID(org, account, openingAlertID string, day time.Time) string {
+	h := sha256.Sum256([]byte(org + "\x00" + account + "\x00" + openingAlertID))
+	return "INC-" + day.UTC().Format("20060102") + "-" + hex.EncodeToString(h[:4])
+}

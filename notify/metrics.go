@@ -1,0 +1,80 @@
+package notify
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Results of handling one alert message (the result label of breach_notify_alerts_total).
+const (
+	resultOpened    = "opened"    // the alert opened an incident
+	resultUpdated   = "updated"   // the alert was added to an open incident
+	resultDuplicate = "duplicate" // the alert was already part of its incident (redelivery)
+	resultInvalid   = "invalid"   // the payload can never be processed; terminated
+	resultRetry     = "retry"     // a write or hand-off failed; the alert will be redelivered
+)
+
+// metrics of the notifier. Labels are bounded: results only, never accounts or incident ids.
+type metrics struct {
+	alerts     *prometheus.CounterVec
+	opened     prometheus.Counter
+	conflicts  prometheus.Counter
+	sinkErrors prometheus.Counter
+}
+
+// newMetrics creates the notifier's metrics and registers them with reg, unless reg is nil.
+// Metrics already registered by another Notifier on the same registry are shared.
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "breach_notify_alerts_total",
+			Help: "Alert messages handled by the notifier, by result (opened, updated, duplicate, invalid, retry).",
+		}, []string{"result"}),
+		opened: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "breach_notify_incidents_opened_total",
+			Help: "Incidents opened (counted once, when the opened change is first published).",
+		}),
+		conflicts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "breach_notify_cas_conflicts_total",
+			Help: "Incident writes that lost a compare-and-set race and were retried.",
+		}),
+		sinkErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "breach_notify_sink_errors_total",
+			Help: "Notifications a sink failed to deliver (not retried).",
+		}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	var err error
+	if m.alerts, err = register(reg, m.alerts); err != nil {
+		return nil, err
+	}
+	if m.opened, err = register(reg, m.opened); err != nil {
+		return nil, err
+	}
+	if m.conflicts, err = register(reg, m.conflicts); err != nil {
+		return nil, err
+	}
+	if m.sinkErrors, err = register(reg, m.sinkErrors); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// register registers c, or returns the identical collector registered before.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	err := reg.Register(c)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing, nil
+		}
+	}
+	if err != nil {
+		var zero C
+		return zero, err
+	}
+	return c, nil
+}

@@ -1,0 +1,317 @@
+package notify
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"breachd/bus"
+	"breachd/event"
+)
+
+// Mirror keeps a queryable copy of incidents (history implements it with ClickHouse).
+//
+// UpsertIncident must be idempotent: it may be called again with the same version (after a
+// redelivery) and, with several notifiers, with an older version after a newer one, so keep
+// the highest Version. An error makes the notifier leave the alert unacked: it is redelivered
+// and the upsert repeated. It must honour ctx (it carries a deadline), must not modify inc and
+// may retain it.
+type Mirror interface {
+	UpsertIncident(ctx context.Context, inc *event.Incident) error
+}
+
+// Options configures a Notifier. The zero value is usable.
+type Options struct {
+	Mirror     Mirror                // nil: no mirror
+	Sinks      []Sink                // called for every new change, best-effort
+	Clock      func() time.Time      // default time.Now
+	Logger     *slog.Logger          // default slog.Default()
+	Durable    string                // consumer name on ALERTS, shared by all notifiers (default "notify")
+	Batch      int                   // alerts per pull (default 8, at most 256); see Run
+	Registerer prometheus.Registerer // nil: metrics are not registered
+}
+
+const (
+	defaultDurable = "notify"
+	defaultBatch   = 8
+	maxBatch       = 256
+	maxAckPending  = 1024             // per durable, over all notifier processes
+	ackWait        = 30 * time.Second // redelivery after this long without ack
+	handleTimeout  = 20 * time.Second // per alert: KV, mirror, publish, sinks; below ackWait
+	sinkTimeout    = 5 * time.Second  // per sink call
+	fetchWait      = 2 * time.Second  // per pull; bounds how long shutdown waits for a pull
+	maxRetryDelay  = 30 * time.Second
+)
+
+// Notifier turns alerts into incidents. See the package documentation.
+type Notifier struct {
+	js      jetstream.JetStream
+	pub     *bus.Publisher
+	mirror  Mirror
+	sinks   []Sink
+	clock   func() time.Time
+	log     *slog.Logger
+	durable string
+	batch   int
+	metrics *metrics
+	running atomic.Bool
+	failing bool // the last alert failed with a retryable error (Run's goroutine only)
+}
+
+// New checks opts and returns a Notifier. It registers the metrics but does not touch NATS;
+// Run does.
+func New(js jetstream.JetStream, opts Options) (*Notifier, error) {
+	if js == nil {
+		return nil, errors.New("notify: nil JetStream")
+	}
+	for i, s := range opts.Sinks {
+		if s == nil {
+			return nil, fmt.Errorf("notify: sink %d is nil", i)
+		}
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Durable == "" {
+		opts.Durable = defaultDurable
+	}
+	if opts.Batch <= 0 {
+		opts.Batch = defaultBatch
+	}
+	opts.Batch = min(opts.Batch, maxBatch)
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("notify: metrics: %w", err)
+	}
+	return &Notifier{
+		js: js, pub: bus.NewPublisher(js), mirror: opts.Mirror, sinks: opts.Sinks,
+		clock: opts.Clock, log: opts.Logger.With("component", "notify"),
+		durable: opts.Durable, batch: opts.Batch, metrics: m,
+	}, nil
+}
+
+// Run consumes alerts until ctx ends, then finishes the alert in hand, naks what it fetched
+// but did not start (so another notifier gets it at once) and returns nil. It needs the ALERTS
+// stream and the incidents bucket (bus.Ensure) and creates or updates the durable pull
+// consumer. It returns an error if that setup fails or the connection is closed; other
+// failures are retried. Run must not be called again while it runs.
+//
+// Alerts of a pull wait for the ones before them, and redelivery starts 30 s after delivery:
+// keep Batch times the usual handling time well below that (a redelivered alert is harmless,
+// only wasted work).
+func (n *Notifier) Run(ctx context.Context) error {
+	if !n.running.CompareAndSwap(false, true) {
+		return errors.New("notify: Run called twice")
+	}
+	defer n.running.Store(false)
+	store, err := newStore(ctx, n.js)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("notify: %w", err)
+	}
+	cons, err := n.js.CreateOrUpdateConsumer(ctx, bus.StreamAlerts, jetstream.ConsumerConfig{
+		Durable:       n.durable,
+		Description:   "breachd notifier: alerts into incidents",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       ackWait,
+		MaxAckPending: maxAckPending,
+		MaxDeliver:    -1,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("notify: consumer %s on %s: %w", n.durable, bus.StreamAlerts, err)
+	}
+	n.log.Info("notifier started", "durable", n.durable, "batch", n.batch)
+	pause := time.Duration(0)
+	for ctx.Err() == nil {
+		batch, err := cons.Fetch(n.batch, jetstream.FetchMaxWait(fetchWait))
+		if err == nil {
+			for msg := range batch.Messages() {
+				if ctx.Err() != nil {
+					_ = msg.Nak() // not started: let another notifier have it now
+					continue
+				}
+				n.handle(ctx, store, msg)
+			}
+			err = batch.Error()
+		}
+		switch {
+		case err == nil, errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrNoMessages):
+			if pause > 0 {
+				n.log.Info("fetching alerts again")
+			}
+			pause = 0
+		case errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, jetstream.ErrConnectionClosed):
+			return fmt.Errorf("notify: fetch alerts: %w", err)
+		default:
+			if pause == 0 {
+				n.log.Warn("fetch alerts failed; retrying", "err", err)
+			}
+			pause = min(max(2*pause, 100*time.Millisecond), 5*time.Second)
+			select {
+			case <-ctx.Done():
+			case <-time.After(pause):
+			}
+		}
+	}
+	n.log.Info("notifier stopped")
+	return nil
+}
+
+// handle processes one alert message and acks, naks or terminates it. The work runs to its
+// end on a context that ignores Run's cancellation (bounded by handleTimeout), so an alert in
+// hand at shutdown is finished rather than left half-done.
+func (n *Notifier) handle(ctx context.Context, store *Store, msg jetstream.Msg) {
+	a, err := decodeAlert(msg.Data())
+	if err != nil {
+		n.log.Error("invalid alert dropped", "err", err, "subject", msg.Subject(), "stream_seq", seq(msg))
+		if err := msg.TermWithReason("invalid alert"); err != nil {
+			n.log.Warn("terminate invalid alert", "err", err)
+		}
+		n.metrics.alerts.WithLabelValues(resultInvalid).Inc()
+		return
+	}
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), handleTimeout)
+	defer cancel()
+	result, err := n.process(hctx, store, a)
+	if err != nil {
+		delay := retryDelay(msg)
+		if !n.failing {
+			n.log.Warn("alert not handled; will be redelivered", "err", err, "alert_id", a.ID, "retry_in", delay)
+		} else {
+			n.log.Debug("alert not handled; will be redelivered", "err", err, "alert_id", a.ID, "retry_in", delay)
+		}
+		n.failing = true
+		if err := msg.NakWithDelay(delay); err != nil {
+			n.log.Debug("nak alert", "err", err, "alert_id", a.ID)
+		}
+		n.metrics.alerts.WithLabelValues(resultRetry).Inc()
+		return
+	}
+	if n.failing {
+		n.log.Info("alerts are handled again")
+		n.failing = false
+	}
+	// DoubleAck waits for the server, so an alert handled at shutdown is settled before Run
+	// returns and the owner closes the connection.
+	if err := msg.DoubleAck(hctx); err != nil {
+		// Redelivery is harmless: the alert is recognised as a duplicate.
+		n.log.Warn("ack alert", "err", err, "alert_id", a.ID)
+	}
+	n.metrics.alerts.WithLabelValues(result).Inc()
+}
+
+// process records a and hands the change off: mirror, then INCIDENTS stream, then sinks. An
+// error means the alert must be redelivered; everything done before it is idempotent.
+func (n *Notifier) process(ctx context.Context, store *Store, a *event.Alert) (string, error) {
+	out, err := store.record(ctx, a, n.clock())
+	if out.conflicts > 0 {
+		n.metrics.conflicts.Add(float64(out.conflicts))
+	}
+	if err != nil {
+		return "", err
+	}
+	result := resultUpdated
+	switch {
+	case out.dup && !out.inc.Open():
+		return resultDuplicate, nil // its hand-offs were done before the incident was closed
+	case out.dup:
+		// A redelivery: the earlier attempt may have failed after the KV write, so repeat the
+		// (idempotent) hand-offs; the stream's duplicate window drops a repeated publication.
+		result = resultDuplicate
+	case out.ref.Version == 1:
+		result = resultOpened
+	}
+	ch := Change{Kind: ChangeUpdated, Incident: out.inc, Alert: a, Ref: out.ref}
+	if out.ref.Version == 1 {
+		ch.Kind = ChangeOpened
+	}
+	if n.mirror != nil {
+		if err := n.mirror.UpsertIncident(ctx, out.inc); err != nil {
+			return "", fmt.Errorf("mirror incident %s v%d: %w", out.inc.ID, out.inc.Version, err)
+		}
+	}
+	fresh, err := n.publish(ctx, ch)
+	if err != nil {
+		return "", err
+	}
+	if fresh {
+		if ch.Kind == ChangeOpened {
+			n.metrics.opened.Inc()
+			n.log.Info("incident opened", "incident_id", out.inc.ID, "severity", out.inc.Severity, "alert_id", a.ID)
+		}
+		n.notify(ctx, ch)
+	}
+	return result, nil
+}
+
+// publish publishes ch on breachd.incidents.<kind> with Nats-Msg-Id <incident id>-v<version
+// the alert produced> and waits for the PubAck. fresh is false if the stream already had it.
+func (n *Notifier) publish(ctx context.Context, ch Change) (fresh bool, err error) {
+	data, err := json.Marshal(ch.Incident)
+	if err != nil {
+		return false, fmt.Errorf("encode incident %s: %w", ch.Incident.ID, err)
+	}
+	subject := bus.SubjectIncidents + "." + ch.Kind
+	msgID := fmt.Sprintf("%s-v%d", ch.Incident.ID, ch.Ref.Version)
+	f, err := n.pub.Publish(ctx, subject, msgID, data, nil)
+	if err != nil {
+		return false, fmt.Errorf("publish change %s: %w", msgID, err)
+	}
+	select {
+	case <-ctx.Done():
+		return false, fmt.Errorf("publish change %s: %w", msgID, ctx.Err())
+	case ack := <-f.Ok():
+		return !ack.Duplicate, nil
+	case err := <-f.Err():
+		return false, fmt.Errorf("publish change %s: %w", msgID, err)
+	}
+}
+
+// notify calls every sink; failures are logged and counted, not retried.
+func (n *Notifier) notify(ctx context.Context, ch Change) {
+	for _, s := range n.sinks {
+		sctx, cancel := context.WithTimeout(ctx, sinkTimeout)
+		err := s.Notify(sctx, ch)
+		cancel()
+		if err != nil {
+			n.metrics.sinkErrors.Inc()
+			n.log.Error("notification lost", "err", err, "sink", fmt.Sprintf("%T", s),
+				"incident_id", ch.Incident.ID, "change", ch.Kind)
+		}
+	}
+}
+
+// retryDelay backs off by delivery count: 0.5 s, 1 s, 2 s, … up to maxRetryDelay.
+func retryDelay(msg jetstream.Msg) time.Duration {
+	d := 500 * time.Millisecond
+	if md, err := msg.Metadata(); err == nil {
+		for i := uint64(1); i < md.NumDelivered && d < maxRetryDelay; i++ {
+			d *= 2
+		}
+	}
+	return min(d, maxRetryDelay)
+}
+
+func seq(msg jetstream.Msg) uint64 {
+	if md, err := msg.Metadata(); err == nil {
+		return md.Sequence.Stream
+	}
+	return 0
+}

@@ -1,0 +1,303 @@
+package notify
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"breachd/bus"
+	"breachd/event"
+)
+
+// Store reads and writes incidents in the KV bucket bus.BucketIncidents. Its layout:
+//
+//	inc.<ID>    the incident, JSON event.Incident. Every change is a compare-and-set on the
+//	            key's revision (kv.Create for version 1, kv.Update(key, value, rev) after).
+//	open.<h>    h = the first 32 hex digits of sha256(org "\x00" account): the ID of the
+//	            account's current incident. Claimed with kv.Create when absent, moved with
+//	            kv.Update on its revision when the incident it names is closed.
+//
+// Hashing keeps account names (personal data) out of keys, which NATS shows as subjects.
+// Readers treat a pointer to a closed or missing incident as "no open incident", so a crash
+// between writing the pointer and writing the incident leaves nothing wrong behind: the next
+// alert for the account creates the incident under the claimed ID.
+//
+// A Store is safe for concurrent use, also by several processes: all writes are
+// compare-and-set, so concurrent writers never lose an update; the loser re-reads and retries.
+type Store struct {
+	kv jetstream.KeyValue
+}
+
+// ErrNotFound is returned (wrapped) when no incident matches.
+var ErrNotFound = errors.New("incident not found")
+
+// errConflict means a write lost the compare-and-set race maxCASAttempts times in a row.
+var errConflict = errors.New("incident changed concurrently too often")
+
+const (
+	maxCASAttempts = 10
+	bindTimeout    = 10 * time.Second
+)
+
+// NewStore binds to the incidents bucket, which bus.Ensure creates. It waits at most 10 s.
+func NewStore(js jetstream.JetStream) (*Store, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), bindTimeout)
+	defer cancel()
+	return newStore(ctx, js)
+}
+
+func newStore(ctx context.Context, js jetstream.JetStream) (*Store, error) {
+	kv, err := js.KeyValue(ctx, bus.BucketIncidents)
+	if err != nil {
+		return nil, fmt.Errorf("bind bucket %s (created by bus.Ensure): %w", bus.BucketIncidents, err)
+	}
+	return &Store{kv: kv}, nil
+}
+
+func incKey(id string) string { return "inc." + id }
+
+func openKey(org, account string) string {
+	h := sha256.Sum256([]byte(org + "\x00" + account))
+	return "open." + hex.EncodeToString(h[:16])
+}
+
+// validID accepts what IncidentID produces (and nothing a KV key would read as a wildcard).
+func validID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range []byte(id) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// Get returns the incident with the given id, or an error wrapping ErrNotFound.
+func (s *Store) Get(ctx context.Context, id string) (*event.Incident, error) {
+	inc, _, err := s.get(ctx, id)
+	return inc, err
+}
+
+func (s *Store) get(ctx context.Context, id string) (*event.Incident, uint64, error) {
+	if !validID(id) {
+		return nil, 0, fmt.Errorf("incident id %q: %w", id, ErrNotFound)
+	}
+	e, err := s.kv.Get(ctx, incKey(id))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, 0, fmt.Errorf("incident %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("get incident %s: %w", id, err)
+	}
+	var inc event.Incident
+	if err := json.Unmarshal(e.Value(), &inc); err != nil {
+		return nil, 0, fmt.Errorf("decode incident %s: %w", id, err)
+	}
+	return &inc, e.Revision(), nil
+}
+
+// OpenFor returns the open incident of account in org, or an error wrapping ErrNotFound.
+func (s *Store) OpenFor(ctx context.Context, org, account string) (*event.Incident, error) {
+	id, _, err := s.pointer(ctx, openKey(org, account))
+	if err != nil {
+		return nil, err
+	}
+	if id == "" {
+		return nil, fmt.Errorf("open incident: %w", ErrNotFound)
+	}
+	inc, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !inc.Open() || inc.Org != org || inc.Account != account {
+		return nil, fmt.Errorf("open incident: %w", ErrNotFound)
+	}
+	return inc, nil
+}
+
+// List returns every incident in the bucket, open or closed, newest (by Opened) first. It
+// reads the whole bucket: meant for the CLI and API, not for a per-event path.
+func (s *Store) List(ctx context.Context) ([]*event.Incident, error) {
+	w, err := s.kv.Watch(ctx, incKey(">"), jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("list incidents: %w", err)
+	}
+	defer func() { _ = w.Stop() }()
+	latest := map[string]jetstream.KeyValueEntry{}
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("list incidents: %w", ctx.Err())
+		case e, ok := <-w.Updates():
+			switch {
+			case !ok:
+				return nil, errors.New("list incidents: watcher stopped")
+			case e == nil: // all current values delivered
+				done = true
+			case latest[e.Key()] == nil || e.Revision() > latest[e.Key()].Revision():
+				latest[e.Key()] = e
+			}
+		}
+	}
+	out := make([]*event.Incident, 0, len(latest))
+	for key, e := range latest {
+		var inc event.Incident
+		if err := json.Unmarshal(e.Value(), &inc); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", key, err)
+		}
+		out = append(out, &inc)
+	}
+	slices.SortFunc(out, func(a, b *event.Incident) int {
+		return cmp.Or(b.Opened.Compare(a.Opened), cmp.Compare(b.ID, a.ID))
+	})
+	return out, nil
+}
+
+// pointer reads an open.<h> key: the incident id and the key's revision, or "" if absent.
+func (s *Store) pointer(ctx context.Context, key string) (string, uint64, error) {
+	e, err := s.kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return "", 0, nil
+	}
+	if err != nil {
+		return "", 0, fmt.Errorf("get %s: %w", key, err)
+	}
+	id := string(e.Value())
+	if !validID(id) {
+		return "", 0, fmt.Errorf("get %s: bad incident id %q", key, id)
+	}
+	return id, e.Revision(), nil
+}
+
+// outcome is what recording one alert did.
+type outcome struct {
+	inc       *event.Incident // the incident as written (or as found, for a duplicate)
+	ref       event.AlertRef  // the alert's entry: which version it produced
+	dup       bool            // the alert was already part of inc; nothing was written
+	conflicts int             // compare-and-set races lost on the way
+}
+
+// record adds alert a to its account's open incident, opening one if there is none. A
+// redelivered alert (already among the incident's recent alerts, or its opening alert) changes
+// nothing and comes back with dup set and the version it produced back then.
+func (s *Store) record(ctx context.Context, a *event.Alert, now time.Time) (outcome, error) {
+	var out outcome
+	pkey := openKey(a.Org, a.Account)
+	salt := 0
+	for range maxCASAttempts {
+		id, prev, err := s.pointer(ctx, pkey)
+		if err != nil {
+			return out, err
+		}
+		if id == "" { // no incident yet: claim the pointer with a new id
+			id = newIncidentID(a, now, salt)
+			if prev, err = s.kv.Create(ctx, pkey, []byte(id)); err != nil {
+				if errors.Is(err, jetstream.ErrKeyExists) {
+					out.conflicts++
+					continue
+				}
+				return out, fmt.Errorf("claim %s: %w", pkey, err)
+			}
+		}
+		inc, rev, err := s.get(ctx, id)
+		switch {
+		case errors.Is(err, ErrNotFound): // claimed, not yet written: write version 1
+			inc, ref := openIncident(id, a, now)
+			if err := s.write(ctx, inc, 0); err != nil {
+				if errors.Is(err, errLost) {
+					out.conflicts++
+					continue
+				}
+				return out, err
+			}
+			return outcome{inc: inc, ref: ref, conflicts: out.conflicts}, nil
+		case err != nil:
+			return out, err
+		}
+		if ref, ok := knownAlert(inc, a); ok {
+			return outcome{inc: inc, ref: ref, dup: true, conflicts: out.conflicts}, nil
+		}
+		if inc.Org != a.Org || inc.Account != a.Account || !inc.Open() {
+			// Closed, or an id collision with another account: point at a new incident.
+			next := newIncidentID(a, now, salt)
+			for next == id {
+				salt++
+				next = newIncidentID(a, now, salt)
+			}
+			if _, err := s.kv.Update(ctx, pkey, []byte(next), prev); err != nil {
+				if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+					return out, fmt.Errorf("move %s: %w", pkey, err)
+				}
+				out.conflicts++
+			}
+			continue
+		}
+		ref := addAlert(inc, a, now)
+		if err := s.write(ctx, inc, rev); err != nil {
+			if errors.Is(err, errLost) {
+				out.conflicts++
+				continue
+			}
+			return out, err
+		}
+		return outcome{inc: inc, ref: ref, conflicts: out.conflicts}, nil
+	}
+	return out, fmt.Errorf("record alert %s: %w (%d attempts)", a.ID, errConflict, maxCASAttempts)
+}
+
+// knownAlert finds a in inc: among the recent alerts, or as the opening alert.
+func knownAlert(inc *event.Incident, a *event.Alert) (event.AlertRef, bool) {
+	if inc.Org != a.Org || inc.Account != a.Account {
+		return event.AlertRef{}, false
+	}
+	if ref, ok := inc.AlertRef(a.ID); ok {
+		return ref, true
+	}
+	if inc.OpeningAlert == a.ID {
+		return event.AlertRef{ID: a.ID, Version: 1}, true
+	}
+	return event.AlertRef{}, false
+}
+
+// errLost means a compare-and-set write lost the race.
+var errLost = errors.New("lost compare-and-set")
+
+// write stores inc under inc.<ID>: created if rev is 0, else only if the key is at rev.
+func (s *Store) write(ctx context.Context, inc *event.Incident, rev uint64) error {
+	data, err := json.Marshal(inc)
+	if err != nil {
+		return fmt.Errorf("encode incident %s: %w", inc.ID, err)
+	}
+	if rev == 0 {
+		_, err = s.kv.Create(ctx, incKey(inc.ID), data)
+	} else {
+		_, err = s.kv.Update(ctx, incKey(inc.ID), data, rev)
+	}
+	switch {
+	case errors.Is(err, jetstream.ErrKeyExists), errors.Is(err, jetstream.ErrKeyRevisionMismatch):
+		return errLost
+	case err != nil:
+		return fmt.Errorf("write incident %s v%d: %w", inc.ID, inc.Version, err)
+	}
+	return nil
+}
+
+// newIncidentID derives the id of the incident alert a opens; salt > 0 picks another id after
+// a collision with another account's incident.
+func newIncidentID(a *event.Alert, now time.Time, salt int) string {
+	seed := a.ID
+	if salt > 0 {
+		seed = fmt.Sprintf("%s#%d", a.ID, salt)
+	}
+	return event.IncidentID(a.Org, a.Account, seed, idDay(a, now))
+}
