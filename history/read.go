@@ -2,6 +2,7 @@ package history
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"regexp"
@@ -40,6 +41,9 @@ func (s *Store) ReplayDirectory(ctx context.Context, fn func(*event.Event) error
 	return n, rows.Err()
 }
 
+// codeTooManyRows is ClickHouse's TOO_MANY_ROWS_OR_BYTES.
+const codeTooManyRows = 396
+
 // SQLLimits bounds an operator query.
 type SQLLimits struct {
 	MaxRows int           // default 10 000
@@ -53,7 +57,12 @@ type Table struct {
 	Rows    [][]any
 }
 
-var readOnlyStart = regexp.MustCompile(`(?is)^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXPLAIN|EXISTS)\b`)
+var (
+	readOnlyStart = regexp.MustCompile(`(?is)^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXPLAIN|EXISTS)\b`)
+	// The embedded engine executes INTO OUTFILE even with readonly=1 (a server only does that
+	// in its own client), so it is refused here.
+	writesFile = regexp.MustCompile(`(?is)\bINTO\s+OUTFILE\b`)
+)
 
 // ErrNotReadOnly is returned by SQL for statements that could change data.
 var ErrNotReadOnly = fmt.Errorf("only read-only statements are allowed (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN, EXISTS)")
@@ -69,7 +78,7 @@ func (s *Store) SQL(ctx context.Context, query string, lim SQLLimits) (*Table, e
 		lim.Timeout = 30 * time.Second
 	}
 	q := strings.TrimRight(strings.TrimSpace(query), ";")
-	if !readOnlyStart.MatchString(q) || strings.Contains(q, ";") {
+	if !readOnlyStart.MatchString(q) || strings.Contains(q, ";") || writesFile.MatchString(q) {
 		return nil, ErrNotReadOnly
 	}
 	ctx, cancel := context.WithTimeout(ctx, lim.Timeout+5*time.Second)
@@ -82,6 +91,10 @@ func (s *Store) SQL(ctx context.Context, query string, lim SQLLimits) (*Table, e
 	}))
 	rows, err := s.conn.Query(ctx, q)
 	if err != nil {
+		var ex *clickhouse.Exception
+		if errors.As(err, &ex) && ex.Code == codeTooManyRows {
+			return nil, fmt.Errorf("%w (raise the row limit, or add LIMIT or an aggregate)", err)
+		}
 		return nil, err
 	}
 	defer rows.Close()

@@ -44,9 +44,17 @@ collapse duplicates on merge: add FINAL for exact counts. Examples:
 			fset.IntVar(&maxRows, "max-rows", 10000, "refuse results with more rows than this")
 			fset.DurationVar(&timeout, "timeout", 30*time.Second, "maximum execution time")
 		},
-		run: func(ctx context.Context, _ *flag.FlagSet, args []string) error {
-			if len(args) < 2 || args[0] != "sql" {
-				return usagef("usage: breachd history sql \"SELECT ...\"")
+		run: func(ctx context.Context, fset *flag.FlagSet, args []string) error {
+			if len(args) == 0 || args[0] != "sql" {
+				return usagef("usage: breachd history sql [flags] \"SELECT ...\"")
+			}
+			// Flags may also follow the "sql" verb.
+			if err := fset.Parse(args[1:]); err != nil {
+				return err
+			}
+			args = append([]string{"sql"}, fset.Args()...)
+			if len(args) < 2 {
+				return usagef("usage: breachd history sql [flags] \"SELECT ...\"")
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			store, closeFn, err := openHistory(ctx, infra, log)
