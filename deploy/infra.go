@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -208,6 +209,11 @@ func (in *Infra) Close() {
 		}
 	}
 	if in.NC != nil {
+		// Acks and naks are buffered writes: flush them to the server before closing, or
+		// the messages they settle wait out their AckWait on the next start.
+		if err := in.NC.FlushTimeout(5 * time.Second); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			in.log.Warn("flush nats before close", "err", err)
+		}
 		in.NC.Close()
 	}
 	if in.natsSrv != nil {

@@ -94,9 +94,9 @@ func (m *blockingMirror) UpsertIncident(ctx context.Context, inc *event.Incident
 	return m.fakeMirror.UpsertIncident(ctx, inc)
 }
 
-// TestNotifierShutdown cancels Run while an alert is in hand: that alert is finished (stored,
-// mirrored, published, acked), the rest of the pull is left to the next notifier, which
-// finishes the work without counting anything twice.
+// TestNotifierShutdown cancels Run while an alert is in hand: the whole pull in hand is finished
+// (stored, mirrored, published, acked) before Run returns, so nothing is left delivered but
+// unsettled, and a second notifier finds nothing to redo.
 func TestNotifierShutdown(t *testing.T) {
 	js, _ := startJetStream(t)
 	mirror := &blockingMirror{entered: make(chan struct{}), release: make(chan struct{})}
@@ -129,8 +129,11 @@ func TestNotifierShutdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if inc.AlertCount != 1 || len(changes(t, js)) != 1 {
-		t.Fatalf("after shutdown: %d alerts, %d changes; want the one in hand, finished", inc.AlertCount, len(changes(t, js)))
+	if inc.AlertCount != alerts || len(changes(t, js)) != alerts {
+		t.Fatalf("after shutdown: %d alerts, %d changes; want the whole pull in hand (%d), finished", inc.AlertCount, len(changes(t, js)), alerts)
+	}
+	if ok, why := drained(js, defaultDurable); !ok {
+		t.Fatalf("after shutdown the consumer is not settled: %s", why)
 	}
 
 	second, err := New(js, Options{Mirror: mirror, Logger: discard})
@@ -138,8 +141,6 @@ func TestNotifierShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := runNotifier(t, second)
-	// The first notifier nacked the rest of its pull, so they come at once, not after AckWait
-	// (30 s, longer than waitFor waits).
 	waitFor(t, "all alerts handled", func() (bool, string) { return drained(js, defaultDurable) })
 	stop()
 	if inc, err = s.OpenFor(context.Background(), orgA, accA); err != nil || inc.AlertCount != alerts {

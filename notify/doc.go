@@ -50,8 +50,10 @@
 // incident write is a compare-and-set on the KV revision, and a writer that loses re-reads and
 // retries (at most 10 times, then the alert is redelivered), so concurrent alerts of one account
 // end up in one incident with every alert counted once. Incident versions may then reach the
-// Mirror out of order; it keeps the highest. On cancellation Run finishes the alert in hand,
-// naks the rest of its batch for immediate redelivery, and returns nil.
+// Mirror out of order; it keeps the highest. On cancellation Run finishes the whole pull in hand
+// (at most Batch alerts, each bounded) and returns nil. It does not nak them: a restarted
+// nats-server (the embedded one restarts with breachd) does not keep its redelivery queue, so a
+// nak'd alert would wait out AckWait (30 s) before anyone got it.
 //
 // Bounds per incident: 1000 distinct subjects (then SubjectsTruncated), 256 recent alert ids,
 // 20 timeline entries for alerts beyond the opening one (then TimelineOmitted counts), text

@@ -142,11 +142,10 @@ func (n *Notifier) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		batch, err := cons.Fetch(n.batch, jetstream.FetchMaxWait(fetchWait))
 		if err == nil {
+			// The whole pull is handled, also once shutdown has begun (each alert is bounded
+			// by handleTimeout): a Nak would be lost to the redelivery queue of a server that
+			// restarts with us (the embedded one), leaving the alert to wait out AckWait.
 			for msg := range batch.Messages() {
-				if ctx.Err() != nil {
-					_ = msg.Nak() // not started: let another notifier have it now
-					continue
-				}
 				n.handle(ctx, store, msg)
 			}
 			err = batch.Error()

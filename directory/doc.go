@@ -1,0 +1,20 @@
+// Package directory keeps an in-memory catalogue of the host organisations' users — persons,
+// group memberships and guardian–child relations — built from canonical `directory` events
+// (shared/docs/events.md), and answers the relation questions detection rules ask: does this
+// teacher teach this pupil? is this guardian's relation to this child blocked? which other
+// accounts carry the same NIN hash?
+//
+// Apply is the only writer. A directory event is applied as an upsert (op person), an add or
+// remove (op membership) or a status change (op guardianship); events of other kinds are
+// ignored. Apply is idempotent: replaying a snapshot or a redelivered event leaves the same
+// state. Events are applied in the order given; the catalogue does not reorder by event time.
+//
+// What it deliberately does not do: it keeps no history (who was a member when — that is the
+// history store's job, later), it does not persist or load snapshots, it does not consume NATS,
+// and it does not validate events beyond what Apply needs (event.Parse has done that). NIN values
+// are only ever the keyed hashes the sources send.
+//
+// Concurrency: a Directory is safe for concurrent use. Queries take a read lock and may run in
+// parallel with each other; Apply takes the write lock. Values returned (Person, Membership,
+// slices) are copies or immutable, so callers may keep them.
+package directory

@@ -1,0 +1,94 @@
+// Package rules loads breachd's detection rules — YAML files of expr conditions — compiles them
+// once against a typed environment, and evaluates them against canonical events with
+// sliding-window aggregates, suppression and exceptions kept in memory.
+//
+// # Rule files
+//
+// A file holds a list under `rules:`. Decoding is strict: an unknown or repeated key, a missing
+// required key or a bad value is a *CompileError naming the file, the rule and the line and
+// column of the key or value. A file with one rule:
+//
+//	rules:
+//	  - id: credential-stuffing          # required; [a-z0-9][a-z0-9._-]*, unique in the set
+//	    title: Login succeeded after a burst of failures   # required
+//	    description: ...                 # optional
+//	    severity: critical               # required: low | medium | high | critical
+//	    tags: [scenario:credential_stuffing, attack:T1110.004]
+//	    when: [auth]                     # required: kinds the rule runs on (auth, access, directory)
+//	    condition: event.Result == "success" && window.count >= 20   # required, bool
+//	    window:                          # optional sliding window per key, on event time
+//	      key: event.User                # string; events with an empty key are not counted
+//	      count_if: event.Result == "failure"   # optional bool; default: every event of `when`
+//	      distinct: event.IP             # optional string; window.distinct counts its values
+//	      over: 10m                      # Go duration, at most MaxWindow
+//	    suppress: {key: event.User, for: 1h}   # optional: one alert per key and period
+//	    exceptions:                      # optional: hits whose field is one of values are dropped
+//	      - {field: event.Actor, values: [break.glass@oslo.kommune.no], reason: emergency account}
+//	    respond: deactivate              # or none (default): may the hit request deactivation
+//	    summary: '"login for " + event.User'   # optional string expression; default: the title
+//	    tests: [...]                     # fixtures, see RunTests
+//
+// Every expression (condition, summary, window key/count_if/distinct, suppress key, exception
+// field) is compiled once, when the file is parsed, with expr.Env(Env{}) — see Env for the
+// names a rule can use: event (the *event.Event, Go field names), actor and subject
+// (directory Facts), window (count, distinct), the directory relations teaches,
+// contactTeacherOf, guardianStatus, sameNIN, inGroup, groupRole and person (the Facts of any
+// account), and localHour() and localWeekday() in the engine's time zone. Leading conjuncts of
+// the form `event.F == "x"` or `event.F in ["x", "y"]`, and keys that are a bare `event.F`, are
+// also evaluated in Go, so a rule that does not apply to an event costs a few comparisons
+// (with identical results). A type error or a misspelt name is a compile
+// error positioned at the offending character in the YAML file (plain, quoted and block
+// scalars alike). A rule that uses window without defining one is rejected.
+//
+// # Evaluation
+//
+// For an event, the engine runs the rules whose `when` includes the event's kind, in set
+// order: it records the event in the rule's window (when the key is non-empty and count_if
+// holds), then evaluates the condition with window.count and window.distinct over (event time
+// - over, event time]; on a hit it applies the exceptions, then suppression (the first hit of
+// a key raises an alert, later hits within `for` are folded into the next alert's Suppressed
+// count), then evaluates the summary. Alert ids are event.AlertID(rule, event id): a
+// redelivered event yields the same alert id (but is counted in windows again: at-least-once
+// delivery can inflate a window count, never deflate it). Directory events are evaluated like
+// the others, after the caller has applied them to the directory, so rules see the catalogue
+// after the change. An expression failing at run time raises no alert, is counted in
+// RuleStats.Errors and logged once per distinct message.
+//
+// # Fixtures
+//
+// Each rule carries `tests`, run by RunTests (by `breachd rules test` and by go test):
+//
+//	tests:
+//	  - name: 20 failures then a success
+//	    directory: [...]   # directory events applied first (kind defaults to directory)
+//	    events:            # canonical events (events.md) as YAML maps, evaluated in order
+//	      - {kind: auth, user: ola@ex.no, service: lms, result: failure, repeat: 20, every: 15s}
+//	      - {kind: auth, user: ola@ex.no, service: lms, result: success}
+//	    expect: 1          # alerts this rule raises over all the events
+//
+// Missing id, org and time are filled in (the first event at 2026-11-02 10:00 Oslo time, then
+// one second apart); `after: 5m` sets the gap to the previous event, `repeat: N` emits an
+// event N times `every` (default 1s) apart. Fixtures are validated with event.Parse when the
+// file is parsed.
+//
+// # What it does not do (yet)
+//
+// No history lookups: rules see the current event, the directory as it is now and their own
+// windows; questions about the past (has this account ever used this service?) come later
+// with the history store. It does not consume or publish events, apply directory events, or
+// reload files itself: the detect stage does, and calls Engine.Swap with a freshly loaded Set
+// (a set that fails to compile is never swapped in). Window and suppression state is in
+// memory only and is lost on restart.
+//
+// # Concurrency and bounds
+//
+// A Set is immutable and may be shared. An Engine is safe for concurrent use but serialises
+// Evaluate; run one Engine per partition of accounts for parallelism. Swap is atomic and keeps
+// window state of rules whose id and window key persist. State per rule is bounded: keys are
+// swept once the window (or suppression period) has passed on event time, at most maxKeys
+// keys are kept (a new key then evicts the least recently seen of a small random sample) and
+// at most maxEntries events per window key (count saturates there); see WithLimits.
+//
+// The package embeds the time zone database (time/tzdata) so that localHour() does not
+// depend on the host, and the default pack (rules/pack/*.yaml, see Default).
+package rules

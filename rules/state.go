@@ -1,0 +1,231 @@
+package rules
+
+import (
+	"sort"
+	"time"
+)
+
+// Window and suppression state is kept per rule, keyed by the value of the rule's key
+// expression, on event time. Both are bounded: keys whose newest event left the window (or
+// whose suppression ran out a period ago) are swept once per window length of event time, and
+// when a rule reaches its key cap a new key evicts the least recently seen of a sample of
+// evictSample keys (approximate LRU, counted in RuleStats.Evictions). Per key, at most
+// maxEntries counted events are kept; beyond that the oldest is dropped, so count saturates at
+// maxEntries.
+
+const evictSample = 8
+
+type windowState struct {
+	keys       map[string]*series
+	newest     int64 // latest event time seen, unix ns
+	swept      int64 // newest at the last sweep
+	maxKeys    int
+	maxEntries int
+	evictions  uint64
+}
+
+// series holds the counted events of one key, oldest first, from head on.
+type series struct {
+	times    []int64
+	vals     []string // parallel to times when the window counts distinct values
+	head     int
+	distinct map[string]int32
+}
+
+func newWindowState(maxKeys, maxEntries int) *windowState {
+	return &windowState{keys: make(map[string]*series), maxKeys: maxKeys, maxEntries: maxEntries}
+}
+
+// observe updates key's series with an event at t (recorded when counted) and returns the
+// aggregate over (t-over, t].
+func (w *windowState) observe(key string, t time.Time, counted bool, val string, over time.Duration, distinct bool) Window {
+	now, ov := t.UnixNano(), int64(over)
+	if now > w.newest {
+		w.newest = now
+	}
+	if w.newest-w.swept >= ov {
+		w.sweep(ov)
+	}
+	s := w.keys[key]
+	if s == nil {
+		if !counted {
+			return Window{}
+		}
+		if len(w.keys) >= w.maxKeys {
+			w.sweep(ov)
+			if len(w.keys) >= w.maxKeys {
+				w.evict()
+			}
+		}
+		s = &series{}
+		if distinct {
+			s.distinct = make(map[string]int32)
+		}
+		w.keys[key] = s
+	}
+	s.expire(now - ov)
+	if counted {
+		s.insert(now, val, w.maxEntries)
+	}
+	if s.len() == 0 {
+		delete(w.keys, key)
+		return Window{}
+	}
+	return Window{Count: s.countUpTo(now), Distinct: len(s.distinct)}
+}
+
+func (w *windowState) sweep(ov int64) {
+	cutoff := w.newest - ov
+	for k, s := range w.keys {
+		if s.last() <= cutoff {
+			delete(w.keys, k)
+		}
+	}
+	w.swept = w.newest
+}
+
+func (w *windowState) evict() {
+	var victim string
+	oldest, n := int64(0), 0
+	for k, s := range w.keys { // map order is random: a sample
+		if n == 0 || s.last() < oldest {
+			victim, oldest = k, s.last()
+		}
+		if n++; n == evictSample {
+			break
+		}
+	}
+	delete(w.keys, victim)
+	w.evictions++
+}
+
+func (s *series) len() int    { return len(s.times) - s.head }
+func (s *series) last() int64 { return s.times[len(s.times)-1] }
+
+// expire drops entries at or before cutoff.
+func (s *series) expire(cutoff int64) {
+	for s.head < len(s.times) && s.times[s.head] <= cutoff {
+		s.popHead()
+	}
+	if s.head > 32 && s.head*2 > len(s.times) { // compact
+		n := copy(s.times, s.times[s.head:])
+		s.times = s.times[:n]
+		if s.vals != nil {
+			copy(s.vals, s.vals[s.head:])
+			clear(s.vals[n:])
+			s.vals = s.vals[:n]
+		}
+		s.head = 0
+	}
+}
+
+func (s *series) popHead() {
+	if s.distinct != nil {
+		v := s.vals[s.head]
+		if s.distinct[v]--; s.distinct[v] <= 0 {
+			delete(s.distinct, v)
+		}
+		s.vals[s.head] = ""
+	}
+	s.head++
+}
+
+// insert records an event at t, keeping times ordered (a late event is inserted in place).
+func (s *series) insert(t int64, val string, maxEntries int) {
+	i := len(s.times)
+	if i > s.head && t < s.times[i-1] {
+		i = s.head + sort.Search(s.len(), func(j int) bool { return s.times[s.head+j] > t })
+	}
+	s.times = append(s.times, 0)
+	copy(s.times[i+1:], s.times[i:])
+	s.times[i] = t
+	if s.distinct != nil {
+		s.vals = append(s.vals, "")
+		copy(s.vals[i+1:], s.vals[i:])
+		s.vals[i] = val
+		s.distinct[val]++
+	}
+	if s.len() > maxEntries {
+		s.popHead()
+	}
+}
+
+// countUpTo counts entries at or before t (all of them unless t is a late event).
+func (s *series) countUpTo(t int64) int {
+	if t >= s.last() {
+		return s.len()
+	}
+	return sort.Search(s.len(), func(j int) bool { return s.times[s.head+j] > t })
+}
+
+// suppressState remembers, per suppression key, until when hits are folded and how many were.
+type suppressState struct {
+	keys      map[string]*quiet
+	newest    int64
+	swept     int64
+	maxKeys   int
+	evictions uint64
+}
+
+type quiet struct {
+	until  int64 // unix ns
+	folded int64 // hits folded since the last alert
+}
+
+func newSuppressState(maxKeys int) *suppressState {
+	return &suppressState{keys: make(map[string]*quiet), maxKeys: maxKeys}
+}
+
+// hit records a hit for key at t. It reports whether to suppress it and, when not, how many
+// hits were folded since the key's previous alert. A folded count is carried to the next alert
+// if that comes within one more period; a sweep drops it after that.
+func (q *suppressState) hit(key string, t time.Time, period time.Duration) (suppressed bool, folded int64) {
+	now, p := t.UnixNano(), int64(period)
+	if now > q.newest {
+		q.newest = now
+	}
+	if q.newest-q.swept >= p {
+		q.sweep(p)
+	}
+	e := q.keys[key]
+	if e != nil && now < e.until {
+		e.folded++
+		return true, 0
+	}
+	if e == nil {
+		if len(q.keys) >= q.maxKeys {
+			q.sweep(p)
+			if len(q.keys) >= q.maxKeys {
+				q.evict()
+			}
+		}
+		e = &quiet{}
+		q.keys[key] = e
+	}
+	folded, e.folded, e.until = e.folded, 0, now+p
+	return false, folded
+}
+
+func (q *suppressState) sweep(p int64) {
+	for k, e := range q.keys {
+		if e.until+p <= q.newest {
+			delete(q.keys, k)
+		}
+	}
+	q.swept = q.newest
+}
+
+func (q *suppressState) evict() {
+	var victim string
+	oldest, n := int64(0), 0
+	for k, e := range q.keys {
+		if n == 0 || e.until < oldest {
+			victim, oldest = k, e.until
+		}
+		if n++; n == evictSample {
+			break
+		}
+	}
+	delete(q.keys, victim)
+	q.evictions++
+}
