@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -123,6 +124,9 @@ func (s *Server) parseRequest(w http.ResponseWriter, r *http.Request) (*httpQuer
 		}
 	}
 	sql := params.Get("query")
+	if err := refuseClientFiles(sql); err != nil {
+		return nil, http.StatusBadRequest, err
+	}
 	if r.Method == http.MethodPost {
 		body, err := decodeBody(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes),
 			r.Header.Get("Content-Encoding"), params.Get("decompress") == "1")
@@ -154,18 +158,39 @@ func (s *Server) queryAndData(q *httpQuery, urlSQL string, body io.Reader) (stri
 		if err != nil || len(rest) == 0 {
 			return urlSQL, err
 		}
-		return urlSQL + "\n" + string(rest), nil
+		return urlSQL + "\n" + string(rest), refuseClientFiles(string(rest))
 	}
 	head, err := io.ReadAll(io.LimitReader(body, headLimit))
 	if err != nil {
 		return "", bodyError(err)
 	}
 	if ins, off, ok := splitInlineInsert(head); ok {
+		if err := refuseClientFiles(ins.stmt); err != nil {
+			return "", err
+		}
 		return s.stage(q, ins, io.MultiReader(bytes.NewReader(head[off:]), body),
 			ins.stmt+" FORMAT "+ins.format)
 	}
 	rest, err := readAllLimited(body, s.opts.MaxBodyBytes-int64(len(head)))
-	return string(head) + string(rest), err
+	if err != nil {
+		return "", err
+	}
+	sql := string(head) + string(rest)
+	return sql, refuseClientFiles(sql)
+}
+
+// clientFiles matches the clauses that make chDB read or write files on this machine. A
+// ClickHouse server runs neither for an HTTP client (they belong to clickhouse-client), and chDB
+// would run them even with readonly=1, so requests carrying them are refused; the endpoint
+// itself stages insert data with FROM INFILE after this check.
+var clientFiles = regexp.MustCompile(`(?is)\bINTO\s+OUTFILE\b|\bFROM\s+INFILE\b`)
+
+func refuseClientFiles(sql string) error {
+	if clientFiles.MatchString(sql) {
+		return newQueryError(codeNotImplemented, "NOT_IMPLEMENTED",
+			"INTO OUTFILE and FROM INFILE are client-side clauses and are not supported over HTTP")
+	}
+	return nil
 }
 
 // stage writes insert data to a temporary file and returns the INSERT ...

@@ -70,6 +70,11 @@ func TestPlainHTTP(t *testing.T) {
 		{"unknown encoding", "POST", "", "SELECT 1", http.Header{"Content-Encoding": {"xz"}}, true, 400, "Code: 48."},
 		{"external tables", "POST", "", "x", http.Header{"Content-Type": {"multipart/form-data; boundary=x"}}, true, 501, "Code: 48."},
 		{"method", "PUT", "query=SELECT+1", "", nil, true, 405, "Code: 36."},
+		// chDB would write and read files on this machine even with readonly=1.
+		{"into outfile in URL", "GET", "query=" + q("SELECT 1 INTO OUTFILE '"+t.TempDir()+"/x'"), "", nil, true, 400, "Code: 48."},
+		{"into outfile in body", "POST", "", "SELECT 1\ninto  outfile '" + t.TempDir() + "/y'", nil, true, 400, "Code: 48."},
+		{"from infile in body", "POST", "", "INSERT INTO lines FROM INFILE '/etc/hostname' FORMAT LineAsString", nil, true, 400, "Code: 48."},
+		{"from infile after URL query", "POST", "query=" + q("INSERT INTO lines"), " FROM INFILE '/etc/hostname' FORMAT LineAsString", nil, true, 400, "Code: 48."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
