@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -65,7 +66,10 @@ func (c *command) execute(ctx context.Context, args []string) error {
 		c.flags(fs)
 	}
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err.Error()} // the flag package has printed the usage
 	}
 	return c.run(ctx, fs, fs.Args())
 }

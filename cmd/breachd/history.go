@@ -50,7 +50,10 @@ collapse duplicates on merge: add FINAL for exact counts. Examples:
 			}
 			// Flags may also follow the "sql" verb.
 			if err := fset.Parse(args[1:]); err != nil {
-				return err
+				if errors.Is(err, flag.ErrHelp) {
+					return err
+				}
+				return usageError{err.Error()}
 			}
 			args = append([]string{"sql"}, fset.Args()...)
 			if len(args) < 2 {

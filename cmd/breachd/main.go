@@ -10,20 +10,27 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"breachd/history/chdb"
 )
 
 func main() {
+	// The embedded ClickHouse engine would read a piped stdin as its own insert data; move our
+	// stdin out of its reach before anything captures os.Stdin.
+	if err := chdb.DetachStdin(); err != nil {
+		fmt.Fprintln(os.Stderr, "breachd:", err)
+		os.Exit(1)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := dispatch(ctx, os.Args[1:])
 	stop()
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "breachd:", err)
-		}
-		var ue usageError
-		if errors.As(err, &ue) || errors.Is(err, flag.ErrHelp) {
-			os.Exit(2)
-		}
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp): // help was asked for and printed
+	case errors.As(err, new(usageError)):
+		fmt.Fprintln(os.Stderr, "breachd:", err)
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "breachd:", err)
 		os.Exit(1)
 	}
 }

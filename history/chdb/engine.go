@@ -69,6 +69,9 @@ func Open(libPath, dataDir string) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := DetachStdin(); err != nil {
+		return nil, err
+	}
 	dir, err := filepath.Abs(dataDir)
 	if err != nil {
 		return nil, fmt.Errorf("chdb data dir %q: %w", dataDir, err)

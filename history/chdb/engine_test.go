@@ -237,10 +237,13 @@ func TestEngineWaitRespectsContext(t *testing.T) {
 const holdEnv = "BREACHD_CHDB_TEST_HOLD_DIR"
 
 // TestMain lets the test binary act as the "other process" of
-// TestOpenLockedByOtherProcess.
+// TestOpenLockedByOtherProcess and TestEngineLeavesStdinAlone.
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(holdEnv); dir != "" {
 		os.Exit(holdDataDir(dir))
+	}
+	if dir := os.Getenv(stdinEnv); dir != "" {
+		os.Exit(insertThenReadStdin(dir))
 	}
 	os.Exit(m.Run())
 }

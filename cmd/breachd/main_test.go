@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"breachd/event"
+)
+
+// The tests run the real binary, as a user would.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "breachd-cli")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "breachd")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		os.Stderr.Write(out)
+		panic(err)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// breachd runs the binary and returns stdout, stderr and the exit code.
+func breachd(t *testing.T, stdin []byte, args ...string) (string, string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("breachd %v: %v", args, err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func TestHelpAndUsageErrors(t *testing.T) {
+	cases := []struct {
+		args []string
+		code int
+		want string // in stdout+stderr
+	}{
+		{nil, 0, "Commands:"},
+		{[]string{"help"}, 0, "breachd run --demo"},
+		{[]string{"run", "--help"}, 0, "-exit-when-done"},
+		{[]string{"help", "simulate"}, 0, "--seed"},
+		{[]string{"history", "--help"}, 0, "read-only"},
+		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{[]string{"run", "--no-such-flag"}, 2, "flag provided but not defined"},
+		{[]string{"run", "--demo", "x.jsonl"}, 2, "exclude each other"},
+		{[]string{"history", "select 1"}, 2, "usage: breachd history sql"},
+		{[]string{"version"}, 0, "breachd "},
+	}
+	for _, c := range cases {
+		out, errs, code := breachd(t, nil, c.args...)
+		if code != c.code || !strings.Contains(out+errs, c.want) {
+			t.Errorf("breachd %v: exit %d, output %q; want exit %d containing %q", c.args, code, out+errs, c.code, c.want)
+		}
+	}
+}
+
+func TestSimulateDeterministic(t *testing.T) {
+	dir := t.TempDir()
+	a, b, c := filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "c")
+	for _, run := range [][]string{{"--seed", "3", "-o", a}, {"--seed", "3", "-o", b}, {"--seed", "4", "-o", c}} {
+		if _, errs, code := breachd(t, nil, append([]string{"simulate", "--orgs", "1", "--classes", "2"}, run...)...); code != 0 {
+			t.Fatalf("simulate %v: exit %d: %s", run, code, errs)
+		}
+	}
+	da, _ := os.ReadFile(a)
+	db, _ := os.ReadFile(b)
+	dc, _ := os.ReadFile(c)
+	if !bytes.Equal(da, db) {
+		t.Error("the same seed gave different output")
+	}
+	if bytes.Equal(da, dc) {
+		t.Error("different seeds gave the same output")
+	}
+	lines := bytes.Split(bytes.TrimSpace(da), []byte("\n"))
+	for i, l := range lines {
+		if _, err := event.Parse(l); err != nil {
+			t.Fatalf("line %d is not a canonical event: %v", i+1, err)
+		}
+	}
+	if len(lines) < 1000 {
+		t.Errorf("only %d events", len(lines))
+	}
+}
+
+// TestRunDemo is the user's first command: the demo opens an incident per injected breach and
+// the history is queryable afterwards.
+func TestRunDemo(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	out, errs, code := breachd(t, nil, "run", "--demo", "--exit-when-done", "--data", data, "--metrics-addr", "")
+	if code != 0 {
+		t.Fatalf("run --demo: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	for _, want := range []string{"Where to look", "ClickHouse", "Input processed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+	opened := strings.Count(out, " opened ")
+	if opened != 5 {
+		t.Errorf("demo opened %d incidents, want one per injected breach (5):\n%s", opened, out)
+	}
+	if _, err := os.Stat(filepath.Join(data, "clickhouse-endpoint.json")); !os.IsNotExist(err) {
+		t.Errorf("endpoint file left behind after exit: %v", err)
+	}
+
+	// Not running any more: history sql opens the embedded engine's data directly.
+	got, errs, code := breachd(t, nil, "history", "sql", "--data", data, "--format", "tsv", "SELECT count() AS n FROM incidents FINAL")
+	if code != 0 || got != "n\n5\n" {
+		t.Errorf("history sql: exit %d, %q %s", code, got, errs)
+	}
+	_, errs, code = breachd(t, nil, "history", "sql", "--data", data, "DROP TABLE incidents")
+	if code != 1 || !strings.Contains(errs, "read-only") {
+		t.Errorf("history sql DROP: exit %d, %s", code, errs)
+	}
+}
+
+// TestRunStdin feeds canonical JSON Lines on stdin, including a bad line.
+func TestRunStdin(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	in := `{"kind":"directory","id":"d1","time":"2026-11-01T22:00:00Z","org":"o.no","op":"guardianship","guardian":"g@o.no","child":"c@o.no","status":"blocked"}
+not an event
+{"kind":"access","id":"x1","time":"2026-11-02T18:00:00+01:00","org":"o.no","actor":"g@o.no","actor_role":"guardian","action":"view","subject":"c@o.no","resource":"absence","service":"https://sas"}
+`
+	out, errs, code := breachd(t, []byte(in), "run", "--exit-when-done", "--data", data, "--metrics-addr", "", "-")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	if !strings.Contains(out, "guardian-blocked-access") || !strings.Contains(out, "1 access and 1 directory events") {
+		t.Errorf("output:\n%s", out)
+	}
+}
