@@ -157,3 +157,50 @@ not an event
 		t.Errorf("output:\n%s", out)
 	}
 }
+
+// TestRunStopsOnSIGINT runs the service until a signal, as an operator would stop it: it exits
+// 0 after the stages stopped, and removes the endpoint file.
+func TestRunStopsOnSIGINT(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	cmd := exec.Command(binary, "run", "--demo", "--demo-rate", "3000", "--data", data, "--metrics-addr", "")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	endpoint := filepath.Join(data, "clickhouse-endpoint.json")
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if _, err := os.Stat(endpoint); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("endpoint file never appeared\n%s", errb.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // let events flow, so batches are in hand
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGINT: %v\n%s", err, errb.String())
+		}
+	case <-time.After(2 * time.Minute):
+		_ = cmd.Process.Kill()
+		t.Fatalf("did not stop after SIGINT\n%s", errb.String())
+	}
+	for _, want := range []string{"detector stopped", "notifier stopped"} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, errb.String())
+		}
+	}
+	if _, err := os.Stat(endpoint); !os.IsNotExist(err) {
+		t.Errorf("endpoint file left behind: %v", err)
+	}
+}
