@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"fmt"
+	"maps"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -34,12 +35,11 @@ func NewJetStream(nc *nats.Conn, window int) (jetstream.JetStream, error) {
 }
 
 // Publish sends data on subject with msgID as Nats-Msg-Id (JetStream drops a second message
-// with the same id within the stream's duplicate window). hdr may be nil.
+// with the same id within the stream's duplicate window). hdr may be nil; it is copied, not
+// modified, so a caller may reuse it.
 func (p *Publisher) Publish(ctx context.Context, subject, msgID string, data []byte, hdr nats.Header) (jetstream.PubAckFuture, error) {
-	msg := &nats.Msg{Subject: subject, Data: data, Header: hdr}
-	if msg.Header == nil {
-		msg.Header = nats.Header{}
-	}
+	msg := &nats.Msg{Subject: subject, Data: data, Header: make(nats.Header, len(hdr)+1)}
+	maps.Copy(msg.Header, hdr)
 	if msgID != "" {
 		msg.Header.Set(HeaderMsgID, msgID)
 	}

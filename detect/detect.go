@@ -35,7 +35,7 @@ type History interface {
 // Options configures a Detector.
 type Options struct {
 	Durable      string        // consumer name (default "detect"); detectors sharing it share the load
-	Batch        int           // events per fetch (default 1000)
+	Batch        int           // events per fetch (default 4000: throughput is bound by the per-batch insert cost)
 	FetchWait    time.Duration // max wait for a batch to fill (default 250 ms)
 	FlushTimeout time.Duration // bound on finishing one batch, also at shutdown (default 60 s)
 	Clock        func() time.Time
@@ -53,6 +53,9 @@ type Detector struct {
 	opts    Options
 	log     *slog.Logger
 	metrics *metrics
+	// redo holds what this detector made of events in batches it could not make durable, for
+	// their redelivery; only Run's goroutine touches it.
+	redo *evaluated
 }
 
 // New returns a Detector. js must have been set up with bus.Ensure.
@@ -61,7 +64,7 @@ func New(js jetstream.JetStream, eval Evaluator, cat Catalogue, hist History, op
 		opts.Durable = "detect"
 	}
 	if opts.Batch <= 0 {
-		opts.Batch = 1000
+		opts.Batch = 4000
 	}
 	if opts.FetchWait <= 0 {
 		opts.FetchWait = 250 * time.Millisecond
@@ -76,8 +79,13 @@ func New(js jetstream.JetStream, eval Evaluator, cat Catalogue, hist History, op
 		opts.Logger = slog.Default()
 	}
 	return &Detector{js: js, pub: bus.NewPublisher(js), eval: eval, cat: cat, hist: hist, opts: opts,
-		log: opts.Logger.With("component", "detect"), metrics: newMetrics(opts.Registerer)}
+		log: opts.Logger.With("component", "detect"), metrics: newMetrics(opts.Registerer),
+		redo: newEvaluated(maxAckPending(opts.Batch))}
 }
+
+// maxAckPending bounds the events delivered to the consumer and not yet acked (nak'd ones
+// included: a nak with delay keeps them pending).
+func maxAckPending(batch int) int { return 4 * batch }
 
 // Run consumes until ctx is cancelled, then finishes the batch in hand and returns nil.
 func (d *Detector) Run(ctx context.Context) error {
@@ -85,7 +93,7 @@ func (d *Detector) Run(ctx context.Context) error {
 		Durable:       d.opts.Durable,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       d.opts.FlushTimeout + 30*time.Second,
-		MaxAckPending: 4 * d.opts.Batch,
+		MaxAckPending: maxAckPending(d.opts.Batch),
 		MaxDeliver:    -1,
 	})
 	if err != nil {
@@ -130,10 +138,17 @@ func (d *Detector) Run(ctx context.Context) error {
 }
 
 // process handles one batch; it acks the messages only when everything is durable.
+//
+// Each event is applied to the catalogue and evaluated once: an event this detector already
+// evaluated in a batch that was not made durable gets the alerts of that evaluation back (see
+// evaluated). Evaluating it again would lose alerts: the rules' suppression state has already
+// seen the hit and would fold the redelivered one into an alert that was never published.
 func (d *Detector) process(ctx context.Context, msgs []jetstream.Msg) error {
 	start := time.Now()
 	evs := make([]*event.Event, 0, len(msgs))
 	keep := make([]jetstream.Msg, 0, len(msgs))
+	keys := make([]evalKey, 0, len(msgs))
+	results := make([][]event.Alert, 0, len(msgs)) // per kept event
 	var alerts []event.Alert
 	for _, m := range msgs {
 		e, err := event.Parse(m.Data())
@@ -144,41 +159,63 @@ func (d *Detector) process(ctx context.Context, msgs []jetstream.Msg) error {
 			d.metrics.invalid.Inc()
 			continue
 		}
-		if e.Kind == event.KindDirectory {
-			if err := d.cat.Apply(&e); err != nil {
-				d.log.Error("directory event not applied", "id", e.ID, "err", err)
-			}
+		key := keyOf(m, e.ID)
+		got, seen := d.redo.get(key)
+		if !seen {
+			got = d.evaluate(&e)
 		}
-		now := d.opts.Clock()
-		for _, a := range d.eval.Evaluate(&e) {
-			if a.Detected.IsZero() {
-				a.Detected = now
-			}
-			alerts = append(alerts, a)
-		}
+		alerts = append(alerts, got...)
 		evs = append(evs, &e)
 		keep = append(keep, m)
+		keys = append(keys, key)
+		results = append(results, got)
 	}
-	if err := retry(ctx, func() error { return d.hist.WriteEvents(ctx, evs) }); err != nil {
-		return fmt.Errorf("write %d events to history: %w", len(evs), err)
-	}
-	if len(alerts) > 0 {
-		if err := retry(ctx, func() error { return d.hist.WriteAlerts(ctx, alerts) }); err != nil {
-			return fmt.Errorf("write %d alerts to history: %w", len(alerts), err)
-		}
-		if err := d.publish(ctx, alerts); err != nil {
-			return err
-		}
+	if err := d.commit(ctx, evs, alerts); err != nil {
+		d.redo.remember(keys, results)
+		return err
 	}
 	for _, m := range keep {
 		if err := m.Ack(); err != nil {
 			d.log.Warn("ack failed; event will be redelivered", "err", err)
 		}
 	}
+	d.redo.forget(keys)
 	d.metrics.events.Add(float64(len(evs)))
 	d.metrics.alerts.Add(float64(len(alerts)))
 	d.metrics.batchSeconds.Observe(time.Since(start).Seconds())
 	return nil
+}
+
+// evaluate applies a directory event to the catalogue, then runs the rules on e.
+func (d *Detector) evaluate(e *event.Event) []event.Alert {
+	if e.Kind == event.KindDirectory {
+		if err := d.cat.Apply(e); err != nil {
+			d.log.Error("directory event not applied", "id", e.ID, "err", err)
+		}
+	}
+	alerts := d.eval.Evaluate(e)
+	now := d.opts.Clock()
+	for i := range alerts {
+		if alerts[i].Detected.IsZero() {
+			alerts[i].Detected = now
+		}
+	}
+	return alerts
+}
+
+// commit makes a batch durable: the events in history, then the alerts in history and on the
+// ALERTS stream with their PubAcks.
+func (d *Detector) commit(ctx context.Context, evs []*event.Event, alerts []event.Alert) error {
+	if err := retry(ctx, func() error { return d.hist.WriteEvents(ctx, evs) }); err != nil {
+		return fmt.Errorf("write %d events to history: %w", len(evs), err)
+	}
+	if len(alerts) == 0 {
+		return nil
+	}
+	if err := retry(ctx, func() error { return d.hist.WriteAlerts(ctx, alerts) }); err != nil {
+		return fmt.Errorf("write %d alerts to history: %w", len(alerts), err)
+	}
+	return d.publish(ctx, alerts)
 }
 
 func (d *Detector) publish(ctx context.Context, alerts []event.Alert) error {

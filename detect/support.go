@@ -1,15 +1,92 @@
 package detect
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"breachd/event"
 )
+
+// evalKey identifies one stored event: its stream sequence, and its id as a check against a
+// stream that was recreated while the detector ran. seq 0 means unknown (never remembered).
+type evalKey struct {
+	seq uint64
+	id  string
+}
+
+func keyOf(m jetstream.Msg, id string) evalKey {
+	md, err := m.Metadata()
+	if err != nil {
+		return evalKey{}
+	}
+	return evalKey{seq: md.Sequence.Stream, id: id}
+}
+
+// evaluated remembers the alerts of events that were applied and evaluated in a batch that was
+// not made durable, until they come back and are acked. A redelivered event found here is not
+// applied or evaluated again: the rules' suppression state has already seen its hit (a second
+// evaluation would fold the alert into one that was never published), its window counts
+// already include it, and re-applying an old directory change after the newer ones of later
+// batches (a nak'd batch comes back after them) would undo those.
+//
+// Bounded by limit entries, which is the consumer's MaxAckPending, so with one detector on the
+// durable nothing is dropped; with several, events redelivered to another detector linger until
+// evicted, lowest sequence first. An evicted or unknown event is evaluated again when it comes
+// back, as is one redelivered after its ack was lost or after a restart. Not safe for
+// concurrent use.
+type evaluated struct {
+	limit  int
+	alerts map[evalKey][]event.Alert
+}
+
+func newEvaluated(limit int) *evaluated {
+	return &evaluated{limit: limit, alerts: make(map[evalKey][]event.Alert)}
+}
+
+// get returns the alerts remembered for k, and whether k was evaluated before.
+func (v *evaluated) get(k evalKey) ([]event.Alert, bool) {
+	if k.seq == 0 {
+		return nil, false
+	}
+	a, ok := v.alerts[k]
+	return a, ok
+}
+
+// remember records alerts[i] (possibly none) as the evaluation of keys[i].
+func (v *evaluated) remember(keys []evalKey, alerts [][]event.Alert) {
+	for i, k := range keys {
+		if k.seq != 0 {
+			v.alerts[k] = alerts[i]
+		}
+	}
+	if over := len(v.alerts) - v.limit; over > 0 {
+		all := make([]evalKey, 0, len(v.alerts))
+		for k := range v.alerts {
+			all = append(all, k)
+		}
+		slices.SortFunc(all, func(a, b evalKey) int { return cmp.Compare(a.seq, b.seq) })
+		for _, k := range all[:over] {
+			delete(v.alerts, k)
+		}
+	}
+}
+
+// forget drops keys once their events are durable and acked.
+func (v *evaluated) forget(keys []evalKey) {
+	if len(v.alerts) == 0 {
+		return
+	}
+	for _, k := range keys {
+		delete(v.alerts, k)
+	}
+}
 
 func alertJSON(a *event.Alert) ([]byte, error) {
 	b, err := json.Marshal(a)

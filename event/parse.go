@@ -85,6 +85,11 @@ func Parse(data []byte) (Event, error) {
 		return Event{}, invalid("time", "not an RFC 3339 time with offset: %q", *w.Time)
 	}
 	e.Time = t.UTC()
+	// The offset can move a time at the edge of RFC 3339's years 0000–9999 out of them, and
+	// such a time cannot be written back (Marshal fails): reject it here, as invalid input.
+	if y := e.Time.Year(); y < 0 || y > 9999 {
+		return Event{}, invalid("time", "%q is outside years 0000-9999 in UTC", *w.Time)
+	}
 	if err := e.Validate(); err != nil {
 		return Event{}, err
 	}

@@ -1,6 +1,7 @@
 package event
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 	"time"
@@ -53,6 +54,9 @@ func TestParseRejects(t *testing.T) {
 		{"truncated", `{"kind":"auth"`, ""},
 		{"unknown kind", `{"kind":"login","id":"1","time":"2026-11-02T08:00:00Z","org":"o"}`, "kind"},
 		{"missing id", `{"kind":"auth","time":"2026-11-02T08:00:00Z","org":"o","user":"u","service":"s","result":"success"}`, "id"},
+		// Found by FuzzParse: valid RFC 3339, but not in UTC, where Marshal could not write it.
+		{"year before 0000 in UTC", `{"kind":"auth","id":"1","time":"0000-01-01T00:30:00+01:00","org":"o","user":"u","service":"s","result":"success"}`, "time"},
+		{"year after 9999 in UTC", `{"kind":"auth","id":"1","time":"9999-12-31T23:30:00-01:00","org":"o","user":"u","service":"s","result":"success"}`, "time"},
 		{"no offset", `{"kind":"auth","id":"1","time":"2026-11-02T08:00:00","org":"o","user":"u","service":"s","result":"success"}`, "time"},
 		{"bad result", `{"kind":"auth","id":"1","time":"2026-11-02T08:00:00Z","org":"o","user":"u","service":"s","result":"ok"}`, "result"},
 		{"records as string", `{"kind":"access","id":"1","time":"2026-11-02T08:00:00Z","org":"o","actor":"a","actor_role":"teacher","action":"view","subject":"s","resource":"grades","service":"x","records":"3"}`, "records"},
@@ -73,4 +77,57 @@ func TestParseRejects(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzParse feeds Parse arbitrary bytes. The seed corpus (the events.md examples, other valid
+// events, and invalid lines) and every crasher found so far live in testdata/fuzz/FuzzParse.
+//
+// Properties:
+//   - Parse never panics, and every error is an *InvalidError with a reason, because the caller
+//     dead-letters the record with exactly that reason.
+//   - An accepted event has its time in UTC and Marshal can write it: ingest publishes
+//     Marshal's output, so a Marshal error for an accepted event would fail the whole batch
+//     and stop the source at that line forever, instead of dead-lettering it.
+//   - The canonical form round-trips. "Equal" means: same ID, Kind, Time (same instant, UTC),
+//     and Account(), and Marshal of the re-parsed event is byte-identical to the first Marshal.
+//     It cannot mean reflect.DeepEqual of the events: Marshal omits zero fields, so an empty
+//     array (affiliations: []) comes back nil, and "records": 0 on an access event is absent
+//     and defaults to 1. Parse already applies that default, so the canonical bytes must be a
+//     fixed point: parse(marshal(e)) marshals to the same bytes.
+func FuzzParse(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e, err := Parse(data)
+		if err != nil {
+			var ie *InvalidError
+			if !errors.As(err, &ie) {
+				t.Fatalf("Parse(%q) error %T %v, want *InvalidError", data, err, err)
+			}
+			if ie.Reason == "" {
+				t.Fatalf("Parse(%q): InvalidError without a reason: %+v", data, ie)
+			}
+			return
+		}
+		if e.Time.Location() != time.UTC {
+			t.Errorf("Parse(%q): time %v not in UTC", data, e.Time)
+		}
+		b, err := Marshal(&e)
+		if err != nil {
+			t.Fatalf("Parse(%q) accepted an event Marshal cannot write: %v", data, err)
+		}
+		back, err := Parse(b)
+		if err != nil {
+			t.Fatalf("canonical form of %q does not parse: %s: %v", data, b, err)
+		}
+		if back.ID != e.ID || back.Kind != e.Kind || !back.Time.Equal(e.Time) || back.Time.Location() != time.UTC ||
+			back.Account() != e.Account() {
+			t.Fatalf("round trip changed the event:\n in %+v\nout %+v", e, back)
+		}
+		b2, err := Marshal(&back)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(b, b2) {
+			t.Fatalf("canonical form is not stable:\n%s\n%s", b, b2)
+		}
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -28,7 +29,8 @@ type Record struct {
 // Submit blocks until every record is durably in JetStream (as an event or a dead letter) and
 // then returns nil; only then may the source advance its position. An error means nothing about
 // the batch may be assumed durable: the source must not advance, and may resubmit the whole
-// batch (ids make that idempotent).
+// batch (ids make that idempotent). Submit must not keep recs after it returns: the caller
+// reuses the slice for its next batch.
 type Sink interface {
 	Submit(ctx context.Context, source string, recs []Record) (Result, error)
 }
@@ -84,7 +86,8 @@ func (p *Pipeline) Submit(ctx context.Context, source string, recs []Record) (Re
 			accepted = append(accepted, true)
 		}
 		if err != nil {
-			return Result{}, err
+			p.metrics.failures.Inc()
+			return Result{}, fmt.Errorf("submit %d records from %s: %w", len(recs), source, err)
 		}
 		futures = append(futures, f)
 	}
@@ -115,17 +118,30 @@ func (p *Pipeline) publishEvent(ctx context.Context, ev *event.Event) (jetstream
 	if err != nil {
 		return nil, fmt.Errorf("marshal event %s: %w", ev.ID, err)
 	}
-	return p.pub.Publish(ctx, bus.EventSubject(ev.Kind), ev.ID, data, nil)
+	return p.pub.Publish(ctx, bus.EventSubject(ev.Kind), msgID(ev.ID), data, nil)
 }
 
-// deadLetter publishes the original bytes with the reason. The message id is a hash of source
-// and bytes, so replaying the same bad input does not pile up copies.
+// msgID is the Nats-Msg-Id of the event with id: the id itself, unless a header cannot carry
+// it verbatim. The client trims surrounding spaces and tabs from header values and turns CR
+// and LF into spaces, so " a" and "a\nb" would be sent as "a" and "a b" and JetStream would
+// drop them as duplicates of other events; such ids are sent as a hash instead.
+func msgID(id string) string {
+	if strings.ContainsAny(id, "\r\n") || strings.Trim(id, " \t") != id {
+		h := sha256.Sum256([]byte(id))
+		return "id-sha256-" + hex.EncodeToString(h[:16])
+	}
+	return id
+}
+
+// deadLetter publishes the original bytes with the reason. The message id is a hash of source,
+// location and bytes: replaying the same input does not pile up copies, while two identical bad
+// lines at different places stay two dead letters.
 func (p *Pipeline) deadLetter(ctx context.Context, source string, r Record, cause error) (jetstream.PubAckFuture, error) {
 	var ie *event.InvalidError
 	if !errors.As(cause, &ie) {
 		return nil, fmt.Errorf("parse %s: %w", r.Where, cause)
 	}
-	h := sha256.Sum256(append([]byte(source+"\x00"), r.Data...))
+	h := sha256.Sum256(append([]byte(source+"\x00"+r.Where+"\x00"), r.Data...))
 	hdr := nats.Header{}
 	hdr.Set(bus.HeaderSource, source)
 	hdr.Set(bus.HeaderReason, ie.Error())

@@ -17,7 +17,9 @@ import (
 // Defaults.
 const (
 	DefaultBatch = 1000
-	MaxLine      = 1 << 20
+	// MaxLine stays well under nats-server's default max_payload (1 MiB), so that a cut line
+	// plus its dead-letter headers can still be published.
+	MaxLine = 512 << 10
 )
 
 // Source reads JSON Lines from files and stdin.
