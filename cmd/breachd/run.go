@@ -139,9 +139,11 @@ func splitList(s string) []string {
 	return out
 }
 
+// stdinIsPipe reports whether stdin is a pipe or a redirected file (not a terminal, not
+// /dev/null, which are character devices).
 func stdinIsPipe() bool {
 	fi, err := os.Stdin.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice == 0 && fi.Mode()&(os.ModeNamedPipe) != 0
+	return err == nil && fi.Mode()&os.ModeCharDevice == 0
 }
 
 func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (stop func(), url string, err error) {

@@ -28,7 +28,7 @@ type Source struct {
 	stdin io.Reader
 	batch int
 	log   *slog.Logger
-	// Done receives a running total after each file (optional, for progress output).
+	// progress receives a running total after each file (optional, for progress output).
 	progress func(path string, total ingest.Result)
 }
 
