@@ -4,12 +4,17 @@
 //
 // Streams (all file storage, replicas configurable for a cluster):
 //
-//	EVENTS      breachd.events.<kind>        canonical events; Nats-Msg-Id = event id (dedup window)
+//	EVENTS      breachd.events.<kind>.<p>    auth and access events, p = partition of the account
+//	            breachd.events.directory     directory events (unpartitioned); Nats-Msg-Id = event id
 //	ALERTS      breachd.alerts.<severity>    rule hits; Nats-Msg-Id = alert id
 //	DEADLETTER  breachd.dlq.<source>         rejected input with reason and original bytes
 //	INCIDENTS   breachd.incidents.<change>   incident changes for other systems
 //
 // and the key-value bucket "incidents" (incident state, compare-and-set on revision).
+//
+// Partitions (partition.go): an activity event's partition is FNV-1a 32 of its account mod the
+// partition count, which Ensure records in the EVENTS stream's metadata and every process reads
+// back (ReadLayout), so all events of one account are on one subject and one detector.
 //
 // Delivery: the publisher never reports success before JetStream's PubAck. It does not retry on
 // its own; callers decide (an ingest source stops reading, a consumer leaves its message unacked).

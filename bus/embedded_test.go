@@ -11,6 +11,7 @@ import (
 
 	"breachd/bus"
 	"breachd/bus/bustest"
+	"breachd/event"
 )
 
 func TestStartEmbeddedRefuses(t *testing.T) {
@@ -119,7 +120,7 @@ func TestEnsureIdempotent(t *testing.T) {
 		checkEnsured(t, s.JS, map[string]time.Duration{bus.StreamEvents: 24 * time.Hour, bus.StreamDLQ: 24 * time.Hour})
 	}
 	// Stored data survives a second Ensure (it updates, it does not recreate).
-	if _, err := s.JS.Publish(ctx, "breachd.events.auth", []byte("{}")); err != nil {
+	if _, err := s.JS.Publish(ctx, bus.PartitionSubject(event.KindAuth, 0), []byte("{}")); err != nil {
 		t.Fatal(err)
 	}
 	if err := bus.Ensure(ctx, s.JS, bus.Config{}); err != nil {

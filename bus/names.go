@@ -31,9 +31,6 @@ const (
 	HeaderReason = "Breachd-Reason"
 )
 
-// EventSubject is the subject an event of kind k is published on.
-func EventSubject(k event.Kind) string { return SubjectEvents + "." + string(k) }
-
 // AlertSubject is the subject an alert of severity s is published on.
 func AlertSubject(s event.Severity) string { return SubjectAlerts + "." + string(s) }
 
@@ -46,6 +43,9 @@ type Config struct {
 	DuplicateWindow time.Duration // how long a Nats-Msg-Id is remembered (default 24h)
 	EventsMaxAge    time.Duration // events retention in the stream (default 7 days; history is ClickHouse)
 	DLQMaxAge       time.Duration // dead letters retention (default 30 days)
+	// Partitions of the EVENTS stream (see Layout). 0 adopts the count the stream records, or
+	// DefaultPartitions for a new stream; another value must equal the recorded count.
+	Partitions int
 }
 
 func (c Config) withDefaults() Config {
@@ -65,7 +65,10 @@ func (c Config) withDefaults() Config {
 }
 
 // Ensure creates or updates every stream and bucket breachd uses. It is safe to call from
-// several processes at once and to call again.
+// several processes at once and to call again. It records the partition count in the EVENTS
+// stream's metadata when it creates the stream and keeps it on updates; a configured count
+// that differs from the recorded one is an error wrapping ErrPartitionMismatch (ReadLayout
+// returns the count every process must use).
 func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) error {
 	cfg = cfg.withDefaults()
 	streams := []jetstream.StreamConfig{
@@ -81,7 +84,13 @@ func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) error {
 		if sc.Duplicates > sc.MaxAge {
 			sc.Duplicates = sc.MaxAge
 		}
-		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+		var err error
+		if sc.Name == StreamEvents {
+			err = ensureEvents(ctx, js, sc, cfg.Partitions)
+		} else {
+			_, err = js.CreateOrUpdateStream(ctx, sc)
+		}
+		if err != nil {
 			return fmt.Errorf("ensure stream %s: %w", sc.Name, err)
 		}
 	}

@@ -9,7 +9,9 @@ import (
 )
 
 // WaitIdle waits until every named durable consumer on its stream has delivered and had acked
-// everything currently in the stream, polling every interval. It is how `breachd run
+// everything currently in the stream that it consumes (a detector's consumer filters its
+// partitions: detect.DurableName names it), polling every interval. A consumer that does not
+// exist yet is not idle. It is how `breachd run --exit-when-done`, `breachd detect
 // --exit-when-done` and the tests know the pipeline has caught up.
 func WaitIdle(ctx context.Context, js jetstream.JetStream, interval time.Duration, consumers map[string]string) error {
 	for {

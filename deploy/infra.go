@@ -96,8 +96,10 @@ func startInfra(ctx context.Context, cfg InfraConfig, withNATS bool) (_ *Infra, 
 			in.Close()
 		}
 	}()
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
+	if (withNATS && cfg.NATSURL == "") || cfg.ClickHouseDSN == "" { // only the embedded engines keep data here
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("data dir: %w", err)
+		}
 	}
 	if withNATS {
 		if err := in.startNATS(ctx); err != nil {

@@ -45,6 +45,10 @@ type PipelineConfig struct {
 	Clock      func() time.Time
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
+
+	// Member and Members place the detector stage in a set of Members detectors sharing the
+	// events (detect.Options; default 0 of 1, the whole stream).
+	Member, Members int
 }
 
 func (c *PipelineConfig) runs(stage string) bool {
@@ -74,14 +78,20 @@ func RunPipeline(ctx context.Context, in *Infra, cfg PipelineConfig) error {
 	stageCtx, stopStages := context.WithCancel(ctx)
 	defer stopStages()
 	g, gctx := errgroup.WithContext(stageCtx)
+	layout, err := bus.ReadLayout(ctx, in.JS)
+	if err != nil {
+		return err
+	}
 	var consumers = map[string]string{}
 	if cfg.runs(StageDetect) {
-		det, err := newDetector(gctx, in, cfg)
+		reloader := newRuleReloader(cfg)
+		det, err := newDetector(gctx, in, cfg, reloader)
 		if err != nil {
 			return err
 		}
-		consumers["detect"] = bus.StreamEvents
+		consumers[det.Durable()] = bus.StreamEvents
 		g.Go(func() error { return det.Run(gctx) })
+		g.Go(func() error { return reloader.Run(gctx) })
 	}
 	if cfg.runs(StageNotify) {
 		var sinks []notify.Sink
@@ -98,7 +108,7 @@ func RunPipeline(ctx context.Context, in *Infra, cfg PipelineConfig) error {
 	}
 	sourcesDone := make(chan struct{})
 	if cfg.runs(StageIngest) {
-		sink := ingest.NewPipeline(bus.NewPublisher(in.JS), cfg.Logger, cfg.Registerer)
+		sink := ingest.NewPipeline(bus.NewPublisher(in.JS), layout, cfg.Logger, cfg.Registerer)
 		g.Go(func() error {
 			defer close(sourcesDone)
 			for _, src := range cfg.Sources {
@@ -142,7 +152,7 @@ func RunPipeline(ctx context.Context, in *Infra, cfg PipelineConfig) error {
 }
 
 // newDetector loads the rules, rebuilds the directory from history and builds the detector.
-func newDetector(ctx context.Context, in *Infra, cfg PipelineConfig) (*detect.Detector, error) {
+func newDetector(ctx context.Context, in *Infra, cfg PipelineConfig, reloader *RuleReloader) (*detect.Detector, error) {
 	set, err := loadRules(cfg.Rules)
 	if err != nil {
 		return nil, err
@@ -154,8 +164,10 @@ func newDetector(ctx context.Context, in *Infra, cfg PipelineConfig) (*detect.De
 	}
 	st := dir.Stats()
 	cfg.Logger.Info("directory rebuilt from history", "component", "detect", "events", n, "persons", st.Persons, "memberships", st.Memberships)
-	eng := rules.NewEngine(set, dir, cfg.Clock)
-	return detect.New(in.JS, eng, dir, in.History, detect.Options{Clock: cfg.Clock, Logger: cfg.Logger, Registerer: cfg.Registerer}), nil
+	eng := rules.NewEngine(set, dir, cfg.Clock, rules.WithLogger(cfg.Logger.With("component", "rules")), rules.WithLookup(in.History, rules.LookupConfig{Registerer: cfg.Registerer}))
+	reloader.Watch(eng)
+	return detect.New(in.JS, eng, dir, in.History, detect.Options{Member: cfg.Member, Members: cfg.Members,
+		Clock: cfg.Clock, Logger: cfg.Logger, Registerer: cfg.Registerer}), nil
 }
 
 func loadRules(paths []string) (*rules.Set, error) {

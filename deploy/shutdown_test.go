@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"breachd/bus"
+	"breachd/detect"
 	"breachd/event"
 	"breachd/ingest"
 	"breachd/simulate"
@@ -50,7 +51,7 @@ func TestShutdownMidStreamLosesNothing(t *testing.T) {
 	}
 	partial := historyRows()
 	// Every stage finished what it had taken: nothing is left delivered but unsettled.
-	for durable, stream := range map[string]string{"detect": bus.StreamEvents, "notify": bus.StreamAlerts} {
+	for durable, stream := range map[string]string{detect.DurableName(0, 1): bus.StreamEvents, "notify": bus.StreamAlerts} {
 		c, err := in.JS.Consumer(context.Background(), stream, durable)
 		if err != nil {
 			t.Fatal(err)

@@ -32,9 +32,23 @@ type History interface {
 	WriteAlerts(ctx context.Context, alerts []event.Alert) error
 }
 
+// Warmer is implemented by an Evaluator whose window state can be rebuilt on start
+// (rules.Engine): Warm records an event already evaluated before a restart in the windows,
+// without alerting; MaxWindow is how far back that must go (0: no windows).
+type Warmer interface {
+	Warm(e *event.Event)
+	MaxWindow() time.Duration
+}
+
 // Options configures a Detector.
 type Options struct {
-	Durable      string        // consumer name (default "detect"); detectors sharing it share the load
+	// Member and Members place this detector in a set of Members detectors sharing the EVENTS
+	// stream (default 0 of 1): it owns the partitions p with p mod Members == Member, and
+	// consumes them and the directory events through the durable DurableName(Member, Members).
+	// Every detector of a set must run with the same Members and a different Member.
+	Member, Members int
+	// NoWarmUp skips rebuilding window state from the stream on start (see doc.go).
+	NoWarmUp     bool
 	Batch        int           // events per fetch (default 4000: throughput is bound by the per-batch insert cost)
 	FetchWait    time.Duration // max wait for a batch to fill (default 250 ms)
 	FlushTimeout time.Duration // bound on finishing one batch, also at shutdown (default 60 s)
@@ -56,12 +70,19 @@ type Detector struct {
 	// redo holds what this detector made of events in batches it could not make durable, for
 	// their redelivery; only Run's goroutine touches it.
 	redo *evaluated
+	// Set by Run before it consumes: the stream's partition layout and the partitions this
+	// detector owns (indexed by partition).
+	layout bus.Layout
+	owned  []bool
+	// misrouted is set once an activity event arrived on a partition that its account does not
+	// hash to (a publisher with another layout); only Run's goroutine touches it.
+	misrouted bool
 }
 
 // New returns a Detector. js must have been set up with bus.Ensure.
 func New(js jetstream.JetStream, eval Evaluator, cat Catalogue, hist History, opts Options) *Detector {
-	if opts.Durable == "" {
-		opts.Durable = "detect"
+	if opts.Members <= 0 {
+		opts.Members = 1
 	}
 	if opts.Batch <= 0 {
 		opts.Batch = 4000
@@ -87,19 +108,28 @@ func New(js jetstream.JetStream, eval Evaluator, cat Catalogue, hist History, op
 // included: a nak with delay keeps them pending).
 func maxAckPending(batch int) int { return 4 * batch }
 
-// Run consumes until ctx is cancelled, then finishes the batch in hand and returns nil.
+// Durable is the name of the detector's durable consumer on EVENTS.
+func (d *Detector) Durable() string { return DurableName(d.opts.Member, d.opts.Members) }
+
+// Run reads the partition layout, creates or resumes its durable consumer, warms the window
+// state up from the stream (see doc.go), then consumes until ctx is cancelled, finishes the
+// batch in hand and returns nil. It returns an error when it cannot start: an assignment that
+// does not fit the layout, or the consumer cannot be created.
 func (d *Detector) Run(ctx context.Context) error {
-	cons, err := d.js.CreateOrUpdateConsumer(ctx, bus.StreamEvents, jetstream.ConsumerConfig{
-		Durable:       d.opts.Durable,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       d.opts.FlushTimeout + 30*time.Second,
-		MaxAckPending: maxAckPending(d.opts.Batch),
-		MaxDeliver:    -1,
-	})
+	cons, info, err := d.consumer(ctx)
 	if err != nil {
-		return fmt.Errorf("detect consumer: %w", err)
+		if ctx.Err() != nil {
+			return nil // stopped while starting
+		}
+		return err
 	}
-	d.log.Info("detector started", "durable", d.opts.Durable, "batch", d.opts.Batch)
+	if err := d.warmUp(ctx, info); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		d.log.Error("warm-up failed: windows miss some of the events before the restart", "err", err)
+	}
+	d.log.Info("detector started", "durable", d.Durable(), "partitions", d.ownedList(), "of", d.layout.Partitions, "batch", d.opts.Batch)
 	for ctx.Err() == nil {
 		batch, err := cons.Fetch(d.opts.Batch, jetstream.FetchMaxWait(d.opts.FetchWait))
 		if err != nil {
@@ -186,11 +216,23 @@ func (d *Detector) process(ctx context.Context, msgs []jetstream.Msg) error {
 	return nil
 }
 
-// evaluate applies a directory event to the catalogue, then runs the rules on e.
+// evaluate applies a directory event to the catalogue, then runs the rules on e if this
+// detector owns e's account: every detector applies every directory event, but only the owner
+// of its account evaluates it, so each event is evaluated exactly once in a set of detectors.
 func (d *Detector) evaluate(e *event.Event) []event.Alert {
 	if e.Kind == event.KindDirectory {
 		if err := d.cat.Apply(e); err != nil {
 			d.log.Error("directory event not applied", "id", e.ID, "err", err)
+		}
+		if !d.owns(e) {
+			return nil
+		}
+	} else if !d.owns(e) {
+		// Delivered on one of our partitions, so nobody else sees it: evaluate it anyway.
+		d.metrics.misrouted.Inc()
+		if !d.misrouted {
+			d.misrouted = true
+			d.log.Warn("event on a partition its account does not hash to: a publisher uses another partition count", "id", e.ID, "kind", e.Kind)
 		}
 	}
 	alerts := d.eval.Evaluate(e)

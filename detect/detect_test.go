@@ -161,7 +161,7 @@ func TestHappyPath(t *testing.T) {
 func TestUndecodableMessageTerminated(t *testing.T) {
 	in := startInfra(t)
 	ctx := context.Background()
-	junk := &nats.Msg{Subject: bus.EventSubject(event.KindAuth), Data: []byte("this is not json"), Header: nats.Header{bus.HeaderMsgID: []string{"junk-1"}}}
+	junk := &nats.Msg{Subject: bus.PartitionSubject(event.KindAuth, 0), Data: []byte("this is not json"), Header: nats.Header{bus.HeaderMsgID: []string{"junk-1"}}}
 	if _, err := in.JS.PublishMsg(ctx, junk); err != nil {
 		t.Fatal(err)
 	}

@@ -7,19 +7,44 @@
 // history (retried with backoff); write and publish the alerts and wait for their PubAcks; only
 // then ack the events. A batch that cannot be made durable is not acked and is redelivered.
 //
+// Scale-out: a set of Members detectors shares the stream. Activity events are published on the
+// partition of their account (bus.Layout: FNV-1a of the account mod the partition count the
+// stream records); member i of n owns the partitions p with p mod n == i and consumes them and
+// breachd.events.directory through its own durable, "detect-<i>-of-<n>" (multi-filter consumer,
+// NATS ≥ 2.10). So every event of an account reaches one detector, in stream order, and the
+// rules' windows and suppression, kept per account, are complete there. Every member applies
+// every directory event to its catalogue (all of them need the whole directory) and writes it to
+// history (ReplacingMergeTree collapses the copies, and the catalogue a member rebuilds from
+// history on start then holds every directory event it has acked, whatever the other members'
+// progress); only the member owning a directory event's account evaluates it, so each event is
+// evaluated exactly once in the set. Two processes with the same member and set size would
+// split that member's accounts: Run warns when it sees another one fetching.
+//
+// A new durable starts where the previous set stopped when the set is re-sized (see
+// startPosition and deploy/README.md), else at the beginning of the stream.
+//
+// Warm-up: window state lives in memory. Before consuming, Run replays into the rules' windows
+// (Warmer.Warm: no alerts, no suppression) the events of its partitions that its durable had
+// already acked, from one longest window (by stream time) before the ack floor to the floor; the
+// events above the floor come again through the durable. Restored: every sliding window, as far
+// as events are stored in stream order of their event time (a stream-time span stands for the
+// event-time window, so events ingested much later than their neighbours may be missed).
+// Not restored: suppression state (a rule that had alerted shortly before a restart may alert
+// once more; alert ids stay deterministic per event), and events acked above the ack floor
+// while an earlier batch awaited redelivery (rare: after a history failure). Directory events
+// are not re-applied: the catalogue is rebuilt from history by the caller. A warm-up that fails
+// is logged and the detector runs on with what it restored.
+//
 // Delivery: at-least-once. A batch that is not durable within FlushTimeout is nak'd and comes
 // back; its events are written again (history collapses them by id), but their catalogue
 // changes and evaluations are not redone: the detector remembers the alerts of every event of
 // such a batch until it is acked (bounded by the consumer's MaxAckPending), so a rule's
 // suppression or window state, which has already seen the event, cannot swallow its alert or
 // count it twice, and an old directory change cannot be re-applied over newer ones. An event
-// redelivered for another reason (a lost ack, a restart, another detector on the same durable)
-// is applied and evaluated again: its alerts keep their deterministic ids, so JetStream drops
-// the copies of those already published, and sliding-window counts may count it twice, which
-// errs towards alerting.
+// redelivered for another reason (a lost ack, a restart) is applied and evaluated again: its
+// alerts keep their deterministic ids, so JetStream drops the copies of those already
+// published, and sliding-window counts may count it twice, which errs towards alerting.
 //
 // Shutdown: when ctx is cancelled the batch in hand is finished (with its own bounded
 // deadline) before Run returns nil, so nothing is acked that was not written.
-//
-// Not here (yet): partitioned subjects for several detectors; history lookups from rules.
 package detect

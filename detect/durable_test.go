@@ -37,7 +37,7 @@ func (r *recorder) hook(in *deploy.Infra) func(call string) {
 		ctx := context.Background()
 		s := snapshot{call: call}
 		var info *jetstream.ConsumerInfo
-		c, err := in.JS.Consumer(ctx, bus.StreamEvents, "detect")
+		c, err := in.JS.Consumer(ctx, bus.StreamEvents, soleDurable)
 		if err == nil {
 			info, err = c.Info(ctx)
 		}

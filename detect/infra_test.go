@@ -86,12 +86,16 @@ func run(tb testing.TB, d *detect.Detector) (stop func() error) {
 	return stop
 }
 
-// publish puts evs on EVENTS as ingest does (subject by kind, Nats-Msg-Id = event id) and waits
-// for every PubAck.
+// publish puts evs on EVENTS as ingest does (subject by kind and the account's partition in the
+// layout the stream records, Nats-Msg-Id = event id) and waits for every PubAck.
 func publish(tb testing.TB, js jetstream.JetStream, evs []*event.Event) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	layout, err := bus.ReadLayout(ctx, js)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	pub := bus.NewPublisher(js)
 	futures := make([]jetstream.PubAckFuture, 0, 1024)
 	for _, e := range evs {
@@ -99,7 +103,7 @@ func publish(tb testing.TB, js jetstream.JetStream, evs []*event.Event) {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		f, err := pub.Publish(ctx, bus.EventSubject(e.Kind), e.ID, data, nil)
+		f, err := pub.Publish(ctx, layout.EventSubject(e), e.ID, data, nil)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -115,20 +119,31 @@ func publish(tb testing.TB, js jetstream.JetStream, evs []*event.Event) {
 	}
 }
 
-// waitIdle waits until the detector has acked everything in EVENTS.
-func waitIdle(tb testing.TB, js jetstream.JetStream) {
+// soleDurable is the consumer of a detector running alone (member 0 of 1).
+var soleDurable = detect.DurableName(0, 1)
+
+// waitIdle waits until the detectors with the given durables (default: one alone) have acked
+// everything of EVENTS they consume.
+func waitIdle(tb testing.TB, js jetstream.JetStream, durables ...string) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := deploy.WaitIdle(ctx, js, 20*time.Millisecond, map[string]string{"detect": bus.StreamEvents}); err != nil {
-		tb.Fatalf("detector did not drain EVENTS: %v", err)
+	if len(durables) == 0 {
+		durables = []string{soleDurable}
+	}
+	consumers := map[string]string{}
+	for _, d := range durables {
+		consumers[d] = bus.StreamEvents
+	}
+	if err := deploy.WaitIdle(ctx, js, 20*time.Millisecond, consumers); err != nil {
+		tb.Fatalf("detectors %v did not drain EVENTS: %v", durables, err)
 	}
 }
 
 func consumerInfo(tb testing.TB, js jetstream.JetStream) *jetstream.ConsumerInfo {
 	tb.Helper()
 	ctx := context.Background()
-	c, err := js.Consumer(ctx, bus.StreamEvents, "detect")
+	c, err := js.Consumer(ctx, bus.StreamEvents, soleDurable)
 	if err != nil {
 		tb.Fatalf("detect consumer: %v", err)
 	}

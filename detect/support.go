@@ -122,6 +122,7 @@ func sleep(ctx context.Context, d time.Duration) {
 
 type metrics struct {
 	events, alerts, invalid, batchFailures prometheus.Counter
+	warmed, misrouted                      prometheus.Counter
 	batchSeconds                           prometheus.Histogram
 }
 
@@ -131,11 +132,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		alerts:        prometheus.NewCounter(prometheus.CounterOpts{Name: "breach_detect_alerts_total", Help: "Alerts published."}),
 		invalid:       prometheus.NewCounter(prometheus.CounterOpts{Name: "breach_detect_invalid_messages_total", Help: "Undecodable messages terminated."}),
 		batchFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "breach_detect_batch_failures_total", Help: "Batches left for redelivery."}),
+		warmed:        prometheus.NewCounter(prometheus.CounterOpts{Name: "breach_detect_warmup_events_total", Help: "Events replayed into window state on start."}),
+		misrouted: prometheus.NewCounter(prometheus.CounterOpts{Name: "breach_detect_misrouted_events_total",
+			Help: "Activity events on a partition their account does not hash to (a publisher with another partition count)."}),
 		batchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "breach_detect_batch_seconds", Help: "Time to make one batch durable.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 8)}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.alerts, m.invalid, m.batchFailures, m.batchSeconds)
+		reg.MustRegister(m.events, m.alerts, m.invalid, m.batchFailures, m.warmed, m.misrouted, m.batchSeconds)
 	}
 	return m
 }

@@ -11,6 +11,7 @@ import (
 
 	"breachd/bus"
 	"breachd/bus/bustest"
+	"breachd/event"
 	"breachd/ingest"
 )
 
@@ -49,7 +50,7 @@ func benchBatches(n int) (batches [][]ingest.Record, ids [][]string, size int64)
 // publish, wait for every PubAck) into the embedded JetStream with file storage.
 func BenchmarkPipelineSubmit(b *testing.B) {
 	s := bustest.Start(b)
-	p := ingest.NewPipeline(bus.NewPublisher(s.JS), discard, prometheus.NewRegistry())
+	p := ingest.NewPipeline(bus.NewPublisher(s.JS), s.Layout(b), discard, prometheus.NewRegistry())
 	batches, _, size := benchBatches(b.N)
 	ctx := context.Background()
 	b.SetBytes(size)
@@ -82,7 +83,7 @@ func BenchmarkRawPublishAsync(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		for j, r := range batches[i] {
-			m := &nats.Msg{Subject: "breachd.events.access", Data: r.Data, Header: nats.Header{bus.HeaderMsgID: {ids[i][j]}}}
+			m := &nats.Msg{Subject: bus.PartitionSubject(event.KindAccess, 0), Data: r.Data, Header: nats.Header{bus.HeaderMsgID: {ids[i][j]}}}
 			if _, err := s.JS.PublishMsgAsync(m); err != nil {
 				b.Fatal(err)
 			}

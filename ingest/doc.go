@@ -2,8 +2,10 @@
 //
 // A Source (ingest/file, and later HTTP and Kafka) reads raw records and hands them in batches
 // to a Sink. The Pipeline is the Sink every source shares: it parses each record as a canonical
-// event (package event), publishes valid events on EVENTS with the event id as Nats-Msg-Id (a
-// hash of it when a header cannot carry the id verbatim: CR, LF, surrounding spaces), and
+// event (package event), publishes valid events on EVENTS — activity events on the partition
+// subject of their account, directory events on breachd.events.directory (bus.Layout) — with
+// the event id as Nats-Msg-Id (a hash of it when a header cannot carry the id verbatim: CR, LF,
+// surrounding spaces), and
 // publishes every rejected record, with its source, the reason and the original bytes, on the
 // DEADLETTER stream. Submit returns only when every message of the batch has its PubAck, so a
 // source advances its position (file offset, Kafka commit, HTTP 2xx) only after the durable

@@ -61,13 +61,15 @@ func (r *Result) Add(o Result) {
 // Pipeline is the Sink that parses, validates and publishes. Safe for concurrent use.
 type Pipeline struct {
 	pub     *bus.Publisher
+	layout  bus.Layout
 	log     *slog.Logger
 	metrics *metrics
 }
 
-// NewPipeline returns a Pipeline publishing through pub. reg may be nil.
-func NewPipeline(pub *bus.Publisher, log *slog.Logger, reg prometheus.Registerer) *Pipeline {
-	return &Pipeline{pub: pub, log: log.With("component", "ingest"), metrics: newMetrics(reg)}
+// NewPipeline returns a Pipeline publishing through pub on the subjects of layout, which must
+// be the one the EVENTS stream records (bus.ReadLayout). reg may be nil.
+func NewPipeline(pub *bus.Publisher, layout bus.Layout, log *slog.Logger, reg prometheus.Registerer) *Pipeline {
+	return &Pipeline{pub: pub, layout: layout, log: log.With("component", "ingest"), metrics: newMetrics(reg)}
 }
 
 // Submit implements Sink.
@@ -118,7 +120,7 @@ func (p *Pipeline) publishEvent(ctx context.Context, ev *event.Event) (jetstream
 	if err != nil {
 		return nil, fmt.Errorf("marshal event %s: %w", ev.ID, err)
 	}
-	return p.pub.Publish(ctx, bus.EventSubject(ev.Kind), msgID(ev.ID), data, nil)
+	return p.pub.Publish(ctx, p.layout.EventSubject(ev), msgID(ev.ID), data, nil)
 }
 
 // msgID is the Nats-Msg-Id of the event with id: the id itself, unless a header cannot carry

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"reflect"
@@ -21,9 +22,22 @@ import (
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func newPipeline(s *bustest.Server) (*ingest.Pipeline, *prometheus.Registry) {
+func newPipeline(t *testing.T, s *bustest.Server) (*ingest.Pipeline, *prometheus.Registry) {
 	reg := prometheus.NewRegistry()
-	return ingest.NewPipeline(bus.NewPublisher(s.JS), discard, reg), reg
+	return ingest.NewPipeline(bus.NewPublisher(s.JS), s.Layout(t), discard, reg), reg
+}
+
+// subjectOf is the subject an event must be stored on with the default 8 partitions, computed
+// here independently of package bus: FNV-1a 32 of the account, mod 8.
+func subjectOf(e *event.Event) string {
+	if e.Kind == event.KindDirectory {
+		return "breachd.events.directory"
+	}
+	h := uint32(0x811c9dc5)
+	for _, b := range []byte(e.Account()) {
+		h = (h ^ uint32(b)) * 0x01000193
+	}
+	return fmt.Sprintf("breachd.events.%s.%d", e.Kind, h%8)
 }
 
 func testCtx(t *testing.T) context.Context {
@@ -77,7 +91,7 @@ func mixedBatch() []ingest.Record {
 
 func TestSubmitMixedBatch(t *testing.T) {
 	s := bustest.Start(t)
-	p, reg := newPipeline(s)
+	p, reg := newPipeline(t, s)
 	ctx := testCtx(t)
 
 	res, err := p.Submit(ctx, "test", mixedBatch())
@@ -88,7 +102,8 @@ func TestSubmitMixedBatch(t *testing.T) {
 		t.Errorf("Result = %+v, want %+v", res, want)
 	}
 
-	// Every valid event is on EVENTS under its kind, keyed by its id, in canonical form.
+	// Every valid event is on EVENTS under its kind (and its account's partition), keyed by its
+	// id, in canonical form.
 	events := s.Messages(t, bus.StreamEvents)
 	if len(events) != len(validLines) {
 		t.Fatalf("EVENTS holds %d messages, want %d", len(events), len(validLines))
@@ -99,8 +114,8 @@ func TestSubmitMixedBatch(t *testing.T) {
 			t.Fatal(err)
 		}
 		m := events[i]
-		if m.Subject != "breachd.events."+string(want.Kind) || m.Header.Get(bus.HeaderMsgID) != want.ID {
-			t.Errorf("event %s stored on %s with id %q", want.ID, m.Subject, m.Header.Get(bus.HeaderMsgID))
+		if wantSubject := subjectOf(&want); m.Subject != wantSubject || m.Header.Get(bus.HeaderMsgID) != want.ID {
+			t.Errorf("event %s stored on %s with id %q, want %s", want.ID, m.Subject, m.Header.Get(bus.HeaderMsgID), wantSubject)
 		}
 		got, err := event.Parse(m.Data)
 		if err != nil {
@@ -172,7 +187,7 @@ func TestSubmitMixedBatch(t *testing.T) {
 // A source name becomes one subject token; the header keeps it as given.
 func TestSubmitDeadLetterSubject(t *testing.T) {
 	s := bustest.Start(t)
-	p, _ := newPipeline(s)
+	p, _ := newPipeline(t, s)
 	ctx := testCtx(t)
 	cases := []struct{ source, token, header string }{
 		{"file", "file", "file"},
@@ -209,7 +224,7 @@ func TestSubmitDeadLetterSubject(t *testing.T) {
 // Two identical bad lines at different places are two dead letters; replaying them adds none.
 func TestSubmitIdenticalBadLines(t *testing.T) {
 	s := bustest.Start(t)
-	p, _ := newPipeline(s)
+	p, _ := newPipeline(t, s)
 	ctx := testCtx(t)
 	recs := []ingest.Record{{Data: []byte("oops"), Where: "a.jsonl:3"}, {Data: []byte("oops"), Where: "a.jsonl:9"}}
 	for range 2 {
@@ -226,7 +241,7 @@ func TestSubmitIdenticalBadLines(t *testing.T) {
 // different events: each is stored once, and a replay stores none of them again.
 func TestSubmitIDsHeadersCannotCarry(t *testing.T) {
 	s := bustest.Start(t)
-	p, _ := newPipeline(s)
+	p, _ := newPipeline(t, s)
 	ctx := testCtx(t)
 	ids := []string{"ev 1", " ev 1", "ev 1 ", "\tev 1", "ev\n1", "ev\r1", "ev\r\n1", "ev 1\n"}
 	var recs []ingest.Record
@@ -264,7 +279,7 @@ func TestSubmitIDsHeadersCannotCarry(t *testing.T) {
 
 func TestSubmitEmptyBatch(t *testing.T) {
 	s := bustest.Start(t)
-	p, _ := newPipeline(s)
+	p, _ := newPipeline(t, s)
 	res, err := p.Submit(testCtx(t), "test", nil)
 	if err != nil || res != (ingest.Result{}) {
 		t.Errorf("Submit(nil) = %+v, %v", res, err)
@@ -287,7 +302,7 @@ func TestSubmitFailures(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			s := bustest.Start(t)
-			p, reg := newPipeline(s)
+			p, reg := newPipeline(t, s)
 			if _, err := p.Submit(testCtx(t), "test", mixedBatch()[:2]); err != nil {
 				t.Fatal(err)
 			}

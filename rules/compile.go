@@ -88,6 +88,9 @@ func (s *source) compile(n *yaml.Node, what string, kind exprKind) *vm.Program {
 	}
 	prog, err := expr.Compile(n.Value, opts...)
 	if err == nil {
+		err = checkLookupArgs(prog)
+	}
+	if err == nil {
 		return prog
 	}
 	e := &CompileError{File: s.file, Rule: s.rule, Line: n.Line, Column: n.Column, Msg: what + ": " + err.Error()}

@@ -33,7 +33,8 @@
 // names a rule can use: event (the *event.Event, Go field names), actor and subject
 // (directory Facts), window (count, distinct), the directory relations teaches,
 // contactTeacherOf, guardianStatus, sameNIN, inGroup, groupRole and person (the Facts of any
-// account), and localHour() and localWeekday() in the engine's time zone. Leading conjuncts of
+// account), localHour() and localWeekday() in the engine's time zone, and the history lookups
+// newCountry, firstLogin and previousPerson (see below). Leading conjuncts of
 // the form `event.F == "x"` or `event.F in ["x", "y"]`, and keys that are a bare `event.F`, are
 // also evaluated in Go, so a rule that does not apply to an event costs a few comparisons
 // (with identical results). A type error or a misspelt name is a compile
@@ -54,6 +55,48 @@
 // after the change. An expression failing at run time raises no alert, is counted in
 // RuleStats.Errors and logged once per distinct message.
 //
+// # History lookups
+//
+// Three functions ask about the past of the current event's accounts, in the `days` days
+// before the event's own time — [event time - days, event time), so the event itself is never
+// part of its answer, and a replay or backtest asks what the live run asked:
+//
+//	newCountry(user, country, days)  true when user has no successful login from country
+//	firstLogin(user, service, days)  true when user has no successful login to service
+//	                                 (service "": no login at all)
+//	previousPerson(user, days)       the latest directory person record of user in the
+//	                                 event's realm: a PriorPerson (Found, Time, NINHash, HasNIN,
+//	                                 HiddenIdentity, Affiliations, Active)
+//
+// days must be an integer literal in [1, MaxLookbackDays] (constant arithmetic such as 3*30
+// is folded first); anything else is a compile error at the argument. An empty user or
+// country gives false without asking. WithLookup gives the engine a Lookup (history.Store
+// over ClickHouse in the pipeline; the fixture runner serves memory). Answers come from a
+// bounded LRU cache or from one call to the Lookup with a hard timeout (LookupConfig,
+// default 200 ms). A call that fails or times out gives the function's safe default — false,
+// or a PriorPerson with Found false — which never raises an alert by itself in a rule written
+// as "new" / "first" / "found and changed" (a negated use, !newCountry(...), turns it into a
+// hit: do not). The failure is counted in RuleStats.LookupErrors and in
+// breach_rules_lookups_total, logged once per change between failing and answering, and
+// further calls are skipped (same default, same counters) for LookupConfig.Backoff, so a
+// slow or unreachable history costs the detector at most one timeout per backoff period.
+//
+// Without a Lookup (WithLookup not given) rules using the functions still load and run; the
+// functions give their defaults, each such rule is logged once (Warn) and every call is
+// counted in LookupErrors. Failing at load was rejected: a Set is compiled without knowing
+// the engine it will run in (rules lint, fixtures, several engines), and a detector without
+// history must keep detecting with the other rules.
+//
+// The cache keeps, per question, the latest matching record known and the period the history
+// was asked about, and every evaluated event is written through (a successful login, a person
+// record) because the detector stores a batch in history only after evaluating it. As the
+// engine sees all events of an account in order (the pipeline partitions by account), a
+// record once found keeps answering "seen" while it is within `days`, and "nothing" is
+// trusted for LookupConfig.Refresh (default 24 h) of event time past the question, then asked
+// again (events the engine did not see, such as a late arrival, show then). In a new history
+// every country and service is new until it holds `days` days: rules should combine a lookup
+// with other conditions (the shipped ones do).
+//
 // # Fixtures
 //
 // Each rule carries `tests`, run by RunTests (by `breachd rules test` and by go test):
@@ -61,21 +104,25 @@
 //	tests:
 //	  - name: 20 failures then a success
 //	    directory: [...]   # directory events applied first (kind defaults to directory)
+//	    history: [...]     # events the history lookups see (kind required), not evaluated
 //	    events:            # canonical events (events.md) as YAML maps, evaluated in order
 //	      - {kind: auth, user: ola@ex.no, service: lms, result: failure, repeat: 20, every: 15s}
 //	      - {kind: auth, user: ola@ex.no, service: lms, result: success}
 //	    expect: 1          # alerts this rule raises over all the events
 //
 // Missing id, org and time are filled in (the first event at 2026-11-02 10:00 Oslo time, then
-// one second apart); `after: 5m` sets the gap to the previous event, `repeat: N` emits an
-// event N times `every` (default 1s) apart. Fixtures are validated with event.Parse when the
-// file is parsed.
+// one second apart; directory events a day earlier; history events from 30 days earlier, so
+// they are "recent" unless given an older `time`); `after: 5m` sets the gap to the previous
+// event, `repeat: N` emits an event N times `every` (default 1s) apart. Fixtures are validated
+// with event.Parse when the file is parsed. The lookups of a fixture are served from memory:
+// its `directory` and `history` events, and each of its events once evaluated, as the
+// detector stores them; a lookup failure fails the test like an expression failure.
 //
 // # What it does not do (yet)
 //
-// No history lookups: rules see the current event, the directory as it is now and their own
-// windows; questions about the past (has this account ever used this service?) come later
-// with the history store. It does not consume or publish events, apply directory events, or
+// The history is asked only the three questions above, never for arbitrary SQL; a window
+// cannot correlate events of different kinds per account (its key would run in the VM for
+// every event). It does not consume or publish events, apply directory events, or
 // reload files itself: the detect stage does, and calls Engine.Swap with a freshly loaded Set
 // (a set that fails to compile is never swapped in). Window and suppression state is in
 // memory only and is lost on restart.
@@ -87,7 +134,9 @@
 // window state of rules whose id and window key persist. State per rule is bounded: keys are
 // swept once the window (or suppression period) has passed on event time, at most maxKeys
 // keys are kept (a new key then evicts the least recently seen of a small random sample) and
-// at most maxEntries events per window key (count saturates there); see WithLimits.
+// at most maxEntries events per window key (count saturates there); see WithLimits. The
+// lookup cache holds at most LookupConfig.Entries questions per engine. Lookups run inside
+// Evaluate, under its lock, one at a time, each bounded by the lookup timeout.
 //
 // The package embeds the time zone database (time/tzdata) so that localHour() does not
 // depend on the host, and the default pack (rules/pack/*.yaml, see Default).

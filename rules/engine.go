@@ -74,6 +74,7 @@ type Engine struct {
 	applied *Set                  // the set states was built for
 	states  []*ruleState          // parallel to applied.rules
 	byID    map[string]*ruleState // for Swap: state of rules whose id persists is kept
+	lk      lookups               // history lookups (lookup.go)
 }
 
 type ruleState struct {
@@ -93,6 +94,8 @@ type RuleStats struct {
 	Suppressed   uint64 // hits folded into an earlier alert
 	Alerts       uint64
 	Errors       uint64 // expression failures at run time
+	Lookups      uint64 // history lookup function calls (lookup.go)
+	LookupErrors uint64 // lookup calls that gave the safe default: failed, timed out, skipped or not configured
 	WindowKeys   int
 	SuppressKeys int
 	Evictions    uint64 // keys evicted at the key cap
@@ -131,6 +134,7 @@ func NewEngine(set *Set, dir *directory.Directory, clock func() time.Time, opts 
 		LocalHour:        func() int { return g.localTime().Hour() },
 		LocalWeekday:     func() int { return int(g.localTime().Weekday()) },
 	}
+	g.bindLookups()
 	g.set.Store(set)
 	return g
 }
@@ -167,7 +171,8 @@ func (g *Engine) Evaluate(e *event.Event) []event.Alert {
 			alerts = append(alerts, a)
 		}
 	}
-	g.env.Event, g.env.Actor, g.env.Subject = nil, Facts{}, Facts{} // keep nothing of e
+	g.observeLookups(e)
+	g.env.Event, g.env.Actor, g.env.Subject, g.lk.st = nil, Facts{}, Facts{}, nil // keep nothing of e
 	return alerts
 }
 
@@ -209,7 +214,7 @@ func (g *Engine) facts(r *rule, e *event.Event) {
 
 func (g *Engine) evalRule(r *rule, st *ruleState, e *event.Event) (event.Alert, bool) {
 	st.stats.Evaluated++
-	g.env.Window = Window{}
+	g.env.Window, g.lk.st = Window{}, st
 	if w := r.window; w != nil {
 		key, ok := g.evalString(r, st, "window.key", w.key)
 		if !ok {

@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"time"
+
 	"breachd/directory"
 	"breachd/event"
 )
@@ -35,6 +37,28 @@ type Env struct {
 	// Local time of the event in the engine's time zone (Europe/Oslo by default).
 	LocalHour    func() int `expr:"localHour"`    // 0–23
 	LocalWeekday func() int `expr:"localWeekday"` // 0 = Sunday … 6 = Saturday
+
+	// History lookups (see Lookup and lookup.go): questions about the `days` days before the
+	// event's own time, answered from a cache or the history store within a hard timeout.
+	// days must be an integer literal in [1, MaxLookbackDays]. A lookup that cannot be
+	// answered (no Lookup configured, an error, the timeout) gives the safe default — false,
+	// or a PriorPerson with Found false — so it never raises an alert by itself; it is counted
+	// in RuleStats.LookupErrors.
+	NewCountry     func(user, country string, days int) bool `expr:"newCountry"`     // no successful login of user from country in the days before
+	FirstLogin     func(user, service string, days int) bool `expr:"firstLogin"`     // no successful login of user to service in the days before
+	PreviousPerson func(user string, days int) PriorPerson   `expr:"previousPerson"` // user's latest person record (event's org) in the days before
+}
+
+// PriorPerson is a person's directory record as it was before the current event, from history.
+// All fields are zero when Found is false (no record in the period, or the lookup failed).
+type PriorPerson struct {
+	Found          bool
+	Time           time.Time // when the record was made (its event time)
+	NINHash        string
+	HasNIN         bool
+	HiddenIdentity bool
+	Affiliations   []string
+	Active         bool
 }
 
 // Facts are the directory facts of one account, flattened for rules. All fields are zero for

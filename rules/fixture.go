@@ -15,11 +15,14 @@ import (
 	"breachd/event"
 )
 
-var testKeys = []string{"name", "directory", "events", "expect"}
+var testKeys = []string{"name", "directory", "history", "events", "expect"}
 
 // Fixture defaults: events without a time start at fixtureStart (a Monday, 10:00 in Oslo) and
-// follow each other by a second; directory preload events happen a day earlier.
+// follow each other by a second; directory preload events happen a day earlier and history
+// events fixtureHistoryAge earlier.
 var fixtureStart = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+
+const fixtureHistoryAge = 30 * 24 * time.Hour
 
 const fixtureOrg = "example.kommune.no"
 
@@ -28,6 +31,7 @@ type fixture struct {
 	name      string
 	line      int
 	directory []event.Event // applied before the events, not evaluated
+	history   []event.Event // in the history lookups serve, not evaluated
 	events    []event.Event // evaluated in order (directory events are applied first)
 	expect    int           // alerts the rule raises over all events
 }
@@ -48,6 +52,9 @@ func (s *source) decodeTests(n *yaml.Node, ruleID string) []fixture {
 		prefix := fmt.Sprintf("%s/t%d", ruleID, i+1)
 		if dn := f["directory"]; dn != nil {
 			fx.directory = s.fixtureEvents(dn, "directory", event.KindDirectory, prefix+"/dir", fixtureStart.Add(-24*time.Hour))
+		}
+		if hn := f["history"]; hn != nil {
+			fx.history = s.fixtureEvents(hn, "history", "", prefix+"/hist", fixtureStart.Add(-fixtureHistoryAge))
 		}
 		if en := f["events"]; en == nil {
 			s.errAt(tn, "test %q: missing key \"events\"", fx.name)
@@ -229,9 +236,11 @@ func (r *TestResult) Passed() bool { return r.Err == nil }
 
 // RunTests runs every rule's `tests` fixtures, each on a fresh directory and engine holding that
 // rule alone: the fixture's `directory` events are applied, then its `events` are evaluated in
-// order (a directory event is applied before it is evaluated). A test passes when the rule
-// raised exactly `expect` alerts over all its events and no expression failed at run time.
-// Results are in rule, then test order.
+// order (a directory event is applied before it is evaluated). The engine's history lookups are
+// served from memory: the `directory` and `history` events, and each evaluated event once it
+// has been evaluated (as the detector writes a batch to history after evaluating it). A test
+// passes when the rule raised exactly `expect` alerts over all its events and no expression or
+// lookup failed at run time. Results are in rule, then test order.
 func RunTests(set *Set) []TestResult {
 	var out []TestResult
 	for _, r := range set.rules {
@@ -255,13 +264,18 @@ func RunTests(set *Set) []TestResult {
 
 func runFixture(set *Set, fx fixture) ([]event.Alert, error) {
 	dir := directory.New()
+	hist := newMemoryHistory()
 	for i := range fx.directory {
 		if err := dir.Apply(&fx.directory[i]); err != nil {
 			return nil, fmt.Errorf("directory event %d: %w", i+1, err)
 		}
+		hist.add(&fx.directory[i])
+	}
+	for i := range fx.history {
+		hist.add(&fx.history[i])
 	}
 	clock := func() time.Time { return fixtureStart }
-	eng := NewEngine(set, dir, clock)
+	eng := NewEngine(set, dir, clock, WithLookup(hist, LookupConfig{}))
 	var alerts []event.Alert
 	for i := range fx.events {
 		e := &fx.events[i]
@@ -269,11 +283,14 @@ func runFixture(set *Set, fx fixture) ([]event.Alert, error) {
 			return alerts, fmt.Errorf("event %d: %w", i+1, err)
 		}
 		alerts = append(alerts, eng.Evaluate(e)...)
+		hist.add(e)
 		if st := eng.Stats(); len(st) == 1 && st[0].Errors > 0 {
 			eng.mu.Lock()
 			msg := eng.states[0].lastErr
 			eng.mu.Unlock()
 			return alerts, fmt.Errorf("event %d (%s): expression failed: %s", i+1, e.ID, msg)
+		} else if len(st) == 1 && st[0].LookupErrors > 0 {
+			return alerts, fmt.Errorf("event %d (%s): a history lookup failed", i+1, e.ID)
 		}
 	}
 	return alerts, nil

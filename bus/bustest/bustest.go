@@ -108,3 +108,15 @@ func (s *Server) Messages(tb testing.TB, stream string) []*jetstream.RawStreamMs
 	}
 	return msgs
 }
+
+// Layout returns the partition layout the EVENTS stream records (bus.ReadLayout).
+func (s *Server) Layout(tb testing.TB) bus.Layout {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	l, err := bus.ReadLayout(ctx, s.JS)
+	if err != nil {
+		tb.Fatalf("partition layout: %v", err)
+	}
+	return l
+}

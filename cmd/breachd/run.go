@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"breachd/bus"
 	"breachd/deploy"
 	"breachd/history"
 	"breachd/ingest"
@@ -26,6 +27,7 @@ import (
 // infraFlags declares where NATS and ClickHouse are, shared by the commands that need them.
 type infraFlags struct {
 	data, nats, clickhouse, chdbLib string
+	partitions                      int // only `run` declares it
 }
 
 func (f *infraFlags) declare(fs *flag.FlagSet) {
@@ -36,7 +38,8 @@ func (f *infraFlags) declare(fs *flag.FlagSet) {
 }
 
 func (f *infraFlags) config(log *slog.Logger) deploy.InfraConfig {
-	return deploy.InfraConfig{DataDir: f.data, NATSURL: f.nats, ClickHouseDSN: f.clickhouse, ChDBLib: f.chdbLib, Logger: log}
+	return deploy.InfraConfig{DataDir: f.data, NATSURL: f.nats, ClickHouseDSN: f.clickhouse, ChDBLib: f.chdbLib,
+		Bus: bus.Config{Partitions: f.partitions}, Logger: log}
 }
 
 func runCommand() *command {
@@ -71,6 +74,7 @@ Incidents are printed as they open. The history is queryable while it runs:
 Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 		flags: func(fs *flag.FlagSet) {
 			infra.declare(fs)
+			fs.IntVar(&infra.partitions, "partitions", 0, "partition count of EVENTS: 0 adopts the recorded one (8 for a new stream); another value must match it")
 			fs.BoolVar(&demo, "demo", false, "feed the built-in simulator of a school day with injected breaches")
 			fs.Int64Var(&sim.Seed, "seed", sim.Seed, "simulator seed (with --demo)")
 			fs.IntVar(&sim.Days, "days", sim.Days, "simulated school days (with --demo)")

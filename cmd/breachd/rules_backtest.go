@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"breachd/backtest"
+)
+
+// ruleIDs is a repeatable flag of rule ids, also comma-separated.
+type ruleIDs []string
+
+func (r *ruleIDs) String() string { return strings.Join(*r, ",") }
+func (r *ruleIDs) Set(v string) error {
+	*r = append(*r, splitList(v)...)
+	return nil
+}
+
+func rulesBacktestCommand() *command {
+	var (
+		infra                 infraFlags
+		from, to, warmup, tz  string
+		only                  ruleIDs
+		rulePaths, format     string
+		withDefault, progress bool
+		top, chunkRows        int
+	)
+	return &command{
+		name:    "rules backtest",
+		summary: "replay stored history through the rules and report what they would have raised",
+		usage:   "--from T1 [--to T2] [--rule ID ...] [--rules paths] [--format table|json|csv] [--top N]",
+		help: `
+Replays the events stored in history through a fresh rule engine and reports what the rules
+would have raised in [--from, --to), without publishing anything: it never writes history,
+alerts, incidents or deactivations (the history is read with readonly=1).
+
+How: the directory is rebuilt from the stored directory events before the range; a warm-up
+stretch before --from (default: the longest window of the rules) is replayed so windows start
+full, its alerts discarded; then every auth, access and directory event of the range is
+evaluated in time order, directory changes applied first, exactly as the detector does (event
+time drives windows and suppression; history lookups in rules see only what was stored
+before each event). History is read in chunks of about --chunk-rows rows, so memory does not
+grow with the range.
+
+Report, per rule: alerts (hits after exceptions and suppression), hits suppressed and
+excepted, distinct accounts, events evaluated, expression errors, first and last alert; then
+the --top (rule, account) pairs with the most alerts, the first alerts of each rule, and the
+totals (events, duration, events/s). Progress goes to stderr every few seconds when stderr is
+a terminal, or with --progress.
+
+Times: RFC 3339 (2026-11-02T08:00:00+01:00), or 2026-11-02, 2026-11-02T08:00, "2026-11-02
+08:00" in --tz, or relative to now (-24h). Where the history is: as for 'breachd history sql'
+(--clickhouse; else a running 'breachd run' with the same --data; else its data directory).
+Against a running all-in-one instance each chunk's query holds the embedded engine, which
+serves one statement at a time: lower --chunk-rows to keep the detector's writes flowing.
+
+Not audited: this is an aggregate over every account for rule quality, not a lookup of one
+person's history; but it names accounts (use --top 0 when the names are not needed).
+
+  breachd rules backtest --from 2026-11-02 --to 2026-11-03
+  breachd rules backtest --from -168h --rules rules/local/ --with-default --rule teacher-outside-groups
+  breachd rules backtest --from 2026-11-02 --to 2026-11-09 --format csv > week.csv`,
+		flags: func(fs *flag.FlagSet) {
+			infra.declare(fs)
+			fs.StringVar(&from, "from", "", "start of the range (required)")
+			fs.StringVar(&to, "to", "", "end of the range, exclusive (default now)")
+			fs.Var(&only, "rule", "report only this rule id (repeatable, or comma-separated)")
+			fs.StringVar(&rulePaths, "rules", "", "rule files or directories, comma-separated; empty = the shipped default pack")
+			fs.BoolVar(&withDefault, "with-default", false, "merge --rules with the shipped pack")
+			fs.StringVar(&format, "format", "table", "output: "+strings.Join(backtest.Formats, ", "))
+			fs.IntVar(&top, "top", 20, "list the N (rule, account) pairs with the most alerts; 0 for none")
+			fs.StringVar(&warmup, "warmup", "auto", "replay this long before --from to fill windows (alerts discarded); auto = the longest rule window")
+			fs.StringVar(&tz, "tz", "Europe/Oslo", "time zone of times without an offset, of the table, and of localHour() in rules")
+			fs.BoolVar(&progress, "progress", false, "report progress to stderr even when it is not a terminal")
+			fs.IntVar(&chunkRows, "chunk-rows", 100_000, "rows per history query (memory: about 3 KB per row with the embedded engine)")
+		},
+		run: func(ctx context.Context, fs *flag.FlagSet, args []string) error {
+			if extra, err := parseInterleaved(fs, args); err != nil {
+				return err
+			} else if len(extra) > 0 {
+				return usagef("unexpected arguments %v (rule paths go in --rules)", extra)
+			}
+			loc, err := time.LoadLocation(tz)
+			if err != nil {
+				return usagef("--tz: %v", err)
+			}
+			now := time.Now()
+			opts := backtest.Options{Only: only, Top: top, ChunkRows: chunkRows, Location: loc}
+			if from == "" {
+				return usagef("--from is required (e.g. --from 2026-11-02 or --from -24h)")
+			}
+			if opts.From, err = parseTime(from, loc, now); err != nil {
+				return usagef("--from: %v", err)
+			}
+			opts.To = now
+			if to != "" {
+				if opts.To, err = parseTime(to, loc, now); err != nil {
+					return usagef("--to: %v", err)
+				}
+			}
+			if !opts.From.Before(opts.To) {
+				return usagef("--from %s is not before --to %s", opts.From.Format(time.RFC3339), opts.To.Format(time.RFC3339))
+			}
+			if top < 0 || chunkRows < 1 {
+				return usagef("--top must be >= 0 and --chunk-rows >= 1")
+			}
+			if !slices.Contains(backtest.Formats, format) {
+				return usagef("--format: %q is not one of %s", format, strings.Join(backtest.Formats, ", "))
+			}
+			set, _, err := loadRuleSet(splitList(rulePaths), withDefault)
+			if err != nil {
+				if _, other := printCompileErrors(os.Stderr, err); other != nil {
+					return other
+				}
+				return fmt.Errorf("rules backtest: the rules do not compile (see breachd rules lint)")
+			}
+			opts.Rules = set
+			if opts.Warmup = backtest.AutoWarmup(set); warmup != "auto" {
+				if opts.Warmup, err = time.ParseDuration(warmup); err != nil {
+					return usagef("--warmup: want auto or a duration (10m, 2h): %v", err)
+				}
+			}
+			if progress || isTerminal(os.Stderr) {
+				opts.Progress = printProgress
+			}
+			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			opts.Logger = log
+			store, closeFn, err := openHistory(ctx, infra, log)
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			opts.Lookup = store
+			rep, err := backtest.Run(ctx, store, opts)
+			if err != nil {
+				return err
+			}
+			if err := rep.Write(os.Stdout, format, loc); err != nil {
+				return err
+			}
+			if format == backtest.FormatCSV {
+				fmt.Fprintln(os.Stderr, rep.Totals())
+			}
+			return nil
+		},
+	}
+}
+
+// parseTime reads an RFC 3339 time, a date or date and time in loc, or a duration relative to
+// now (-24h).
+func parseTime(s string, loc *time.Location, now time.Time) (time.Time, error) {
+	if strings.HasPrefix(s, "-") || strings.HasPrefix(s, "+") {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return time.Time{}, err
+		}
+		return now.Add(d), nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	for _, layout := range []string{"2006-01-02", "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02T15:04:05", "2006-01-02 15:04:05"} {
+		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time (want 2026-11-02, 2026-11-02T08:00, RFC 3339, or -24h)", s)
+}
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+func printProgress(p backtest.Progress) {
+	pct := ""
+	if p.Planned > 0 {
+		pct = fmt.Sprintf(" of ~%d (%d%%)", p.Planned, min(100, 100*p.Events/p.Planned))
+	}
+	at := ""
+	if !p.EventTime.IsZero() {
+		at = ", at " + p.EventTime.UTC().Format("2006-01-02T15:04:05Z")
+	}
+	state := "…"
+	if p.Done {
+		state = " done"
+	}
+	fmt.Fprintf(os.Stderr, "backtest %s%s %d events%s in %s, %.0f events/s%s\n", p.Phase, state, p.Events, pct,
+		p.Elapsed.Round(100*time.Millisecond), p.Rate(), at)
+}

@@ -1,0 +1,234 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"maps"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"breachd/rules"
+)
+
+// Swapper is what the reloader swaps rule sets into: a rules.Engine. Swap must be atomic and
+// must not block for long.
+type Swapper interface {
+	Swap(set *rules.Set)
+}
+
+// RuleReloader reloads the configured rule files into the detector's engines on SIGHUP and
+// whenever a rule file changes (polled: modification time and size of every *.yaml/*.yml file
+// under the paths, every Interval). A reload compiles the whole set again; only when every
+// file compiles is the new set swapped into every watched engine, atomically per engine (see
+// rules.Engine.Swap: window and suppression state of rules that persist is kept). A set that
+// does not compile is logged at Error, one line per compile error with its file:line:col, and
+// the engines keep the set they had. Reloads are counted in breach_rules_reloads_total{result}.
+//
+// With no paths (the shipped default pack, which is compiled into the binary) there is nothing
+// to watch or reload; SIGHUP is then logged and ignored.
+//
+// A file caught half-written by an editor may fail to compile once; the next poll sees it
+// finished and reloads. Run is the only goroutine; Watch and Trigger may be called from any.
+type RuleReloader struct {
+	paths    []string
+	interval time.Duration
+	log      *slog.Logger
+	reloads  *prometheus.CounterVec
+	trigger  chan struct{}
+
+	mu      sync.Mutex
+	engines []Swapper
+
+	// The files as of the last reload (or start), and the error stamping them; only Run's
+	// goroutine touches them after New.
+	seen    map[string]fileStamp
+	seenErr string
+}
+
+// fileStamp is what the poller compares.
+type fileStamp struct {
+	size    int64
+	modTime time.Time
+}
+
+// ReloaderOptions configures a RuleReloader.
+type ReloaderOptions struct {
+	Interval   time.Duration // between polls of the files (default 2 s)
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+// NewRuleReloader returns a reloader for paths, the rule files or directories the detector
+// loaded (empty: the default pack). It takes the files' stamps now, so call it before loading
+// the set the engines start with: a change in between is then seen and reloaded.
+func NewRuleReloader(paths []string, opts ReloaderOptions) *RuleReloader {
+	if opts.Interval <= 0 {
+		opts.Interval = 2 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	r := &RuleReloader{paths: paths, interval: opts.Interval, log: opts.Logger.With("component", "rules"),
+		reloads: reloadCounter(opts.Registerer), trigger: make(chan struct{}, 1)}
+	r.seen, r.seenErr = stampFiles(paths)
+	return r
+}
+
+// newRuleReloader is the reloader of a pipeline's detect stage.
+func newRuleReloader(cfg PipelineConfig) *RuleReloader {
+	return NewRuleReloader(cfg.Rules, ReloaderOptions{Logger: cfg.Logger, Registerer: cfg.Registerer})
+}
+
+func reloadCounter(reg prometheus.Registerer) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "breach_rules_reloads_total",
+		Help: "Rule reloads (SIGHUP or a changed rule file), by result: ok (swapped in) or error (old set kept)."}, []string{"result"})
+	c.WithLabelValues("ok")
+	c.WithLabelValues("error")
+	if reg != nil {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if errors.As(err, &are) { // several detectors in one process share the counter
+				if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
+					return existing
+				}
+			}
+		}
+	}
+	return c
+}
+
+// Watch adds an engine to swap reloaded sets into.
+func (r *RuleReloader) Watch(s Swapper) {
+	r.mu.Lock()
+	r.engines = append(r.engines, s)
+	r.mu.Unlock()
+}
+
+// Trigger asks Run for a reload, as SIGHUP does. It does not block; triggers that arrive while
+// one is pending are merged.
+func (r *RuleReloader) Trigger() {
+	select {
+	case r.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// Run polls and listens for SIGHUP until ctx ends, then returns nil.
+func (r *RuleReloader) Run(ctx context.Context) error {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	var tick <-chan time.Time
+	if len(r.paths) > 0 {
+		t := time.NewTicker(r.interval)
+		defer t.Stop()
+		tick = t.C
+		r.log.Info("watching rule files for changes", "paths", strings.Join(r.paths, ","), "interval", r.interval)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-hup:
+			r.Trigger()
+		case <-r.trigger:
+			if len(r.paths) == 0 {
+				r.log.Info("reload requested, but the rules are the built-in default pack: nothing to reload")
+				continue
+			}
+			r.reload("signal")
+		case <-tick:
+			if stamps, errStr := stampFiles(r.paths); errStr != r.seenErr || !maps.Equal(stamps, r.seen) {
+				r.reload("file change")
+			}
+		}
+	}
+}
+
+// reload compiles the rule files and swaps the set into every engine when it compiles.
+func (r *RuleReloader) reload(cause string) {
+	stamps, errStr := stampFiles(r.paths)
+	set, err := loadRules(r.paths)
+	r.seen, r.seenErr = stamps, errStr // a bad set is not retried until the files change again
+	r.mu.Lock()
+	engines := append([]Swapper(nil), r.engines...)
+	r.mu.Unlock()
+	if err != nil {
+		r.reloads.WithLabelValues("error").Inc()
+		var n int
+		for _, ce := range CompileErrors(err) {
+			n++
+			r.log.Error("rule file does not compile", "pos", ce.File+":"+strconv.Itoa(ce.Line)+":"+strconv.Itoa(ce.Column), "rule", ce.Rule, "err", ce.Msg)
+		}
+		if n == 0 {
+			r.log.Error("rules not reloaded, keeping the previous set", "cause", cause, "err", err)
+			return
+		}
+		r.log.Error("rules not reloaded, keeping the previous set", "cause", cause, "errors", n)
+		return
+	}
+	for _, e := range engines {
+		e.Swap(set)
+	}
+	r.reloads.WithLabelValues("ok").Inc()
+	r.log.Info("rules reloaded", "cause", cause, "rules", set.Len(), "files", len(stamps), "engines", len(engines))
+}
+
+// CompileErrors returns every *rules.CompileError in err, which may join several (rules.Load
+// joins the errors of all files, and each file's errors).
+func CompileErrors(err error) []*rules.CompileError {
+	var out []*rules.CompileError
+	var walk func(error)
+	walk = func(e error) {
+		switch x := e.(type) {
+		case *rules.CompileError:
+			out = append(out, x)
+		case interface{ Unwrap() []error }:
+			for _, c := range x.Unwrap() {
+				walk(c)
+			}
+		case interface{ Unwrap() error }:
+			walk(x.Unwrap())
+		}
+	}
+	walk(err)
+	return out
+}
+
+// stampFiles stamps every rule file under paths (files given by name, whatever their
+// extension; *.yaml and *.yml in directories, as rules.Load reads them). The error, as text, is
+// "" when every path could be read.
+func stampFiles(paths []string) (map[string]fileStamp, string) {
+	out := map[string]fileStamp{}
+	for _, p := range paths {
+		err := filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			ext := strings.ToLower(filepath.Ext(path))
+			if d.IsDir() || (path != p && ext != ".yaml" && ext != ".yml") {
+				return nil
+			}
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			out[path] = fileStamp{size: fi.Size(), modTime: fi.ModTime()}
+			return nil
+		})
+		if err != nil {
+			return out, err.Error()
+		}
+	}
+	return out, ""
+}

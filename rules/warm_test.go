@@ -1,0 +1,132 @@
+package rules
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"breachd/event"
+)
+
+func TestMaxWindow(t *testing.T) {
+	set, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want time.Duration
+	for _, r := range set.Rules() {
+		want = max(want, r.Window)
+	}
+	if want == 0 {
+		t.Fatal("the default pack has no windowed rule: the test checks nothing")
+	}
+	if got := set.MaxWindow(); got != want {
+		t.Errorf("MaxWindow = %v, want %v", got, want)
+	}
+	if got := NewEngine(set, nil, nil).MaxWindow(); got != want {
+		t.Errorf("Engine.MaxWindow = %v, want %v", got, want)
+	}
+	noWindow := mustParse(t, "rules:\n  - {id: r, title: r, severity: low, when: [auth], condition: \"true\"}\n")
+	if got := noWindow.MaxWindow(); got != 0 {
+		t.Errorf("MaxWindow without windows = %v, want 0", got)
+	}
+}
+
+// TestWarmMatchesEvaluate: an engine that warmed up on the first k events and then evaluates
+// the rest reports the same windows as one that evaluated them all, for every k.
+func TestWarmMatchesEvaluate(t *testing.T) {
+	set := mustParse(t, probe)
+	var evs []*event.Event
+	for i := range 40 {
+		result := "failure"
+		if i%7 == 3 {
+			result = "success"
+		}
+		e := auth(fmt.Sprintf("e%d", i), fmt.Sprintf("u%d", i%5), result, time.Duration(i)*25*time.Second)
+		e.IP = fmt.Sprintf("ip%d", i%2)
+		if i == 30 { // late: before some events already seen
+			e.Time = e.Time.Add(-3 * time.Minute)
+		}
+		evs = append(evs, e)
+	}
+	all := NewEngine(set, nil, nil)
+	var want []string
+	for _, e := range evs {
+		want = append(want, summaries(all.Evaluate(e))...)
+	}
+	for k := range len(evs) + 1 {
+		g := NewEngine(set, nil, nil)
+		for _, e := range evs[:k] {
+			g.Warm(e)
+		}
+		if st := g.Stats(); st[0].Evaluated != 0 || st[0].Alerts != 0 {
+			t.Errorf("k=%d: warm-up counted in stats: %+v", k, st[0])
+		}
+		var got []string
+		for _, e := range evs[k:] {
+			got = append(got, summaries(g.Evaluate(e))...)
+		}
+		if !slices.Equal(got, want[k:]) {
+			t.Errorf("warmed on %d events, then evaluated:\n got %v\nwant %v", k, got, want[k:])
+		}
+	}
+}
+
+func summaries(alerts []event.Alert) []string {
+	var out []string
+	for _, a := range alerts {
+		out = append(out, a.EventID+":"+a.Summary)
+	}
+	return out
+}
+
+// TestWarmCredentialStuffing: the default pack's burst split by a restart alerts only when the
+// first part was warmed, and the warm-up neither alerts nor suppresses.
+func TestWarmCredentialStuffing(t *testing.T) {
+	set, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var burst []*event.Event
+	for i := range 25 {
+		burst = append(burst, auth(fmt.Sprintf("f%d", i), "ola@ex.no", "failure", time.Duration(i)*10*time.Second))
+	}
+	success := auth("s1", "ola@ex.no", "success", 260*time.Second)
+	for _, warm := range []bool{true, false} {
+		g := NewEngine(set, nil, nil)
+		for _, e := range burst[:15] {
+			if warm {
+				g.Warm(e)
+			}
+		}
+		var alerts []event.Alert
+		for _, e := range append(burst[15:], success) {
+			alerts = append(alerts, g.Evaluate(e)...)
+		}
+		if got, want := len(alerts), map[bool]int{true: 1, false: 0}[warm]; got != want {
+			t.Errorf("warm-up %v: %d alerts, want %d", warm, got, want)
+		}
+	}
+
+	// A success warmed after the whole burst (the alert was raised before the restart) does
+	// not set the rule's suppression: the next success raises a new alert, as suppression
+	// state is not restored.
+	g := NewEngine(set, nil, nil)
+	for _, e := range append(slices.Clone(burst), success) {
+		if a := g.Evaluate(e); len(a) > 0 && e != success {
+			t.Fatalf("alert before the success: %v", a)
+		}
+	}
+	g2 := NewEngine(set, nil, nil)
+	for _, e := range append(slices.Clone(burst), success) {
+		g2.Warm(e)
+	}
+	again := auth("s2", "ola@ex.no", "success", 270*time.Second)
+	if a := g2.Evaluate(again); len(a) != 1 {
+		t.Errorf("after warming the burst and its success: %d alerts for the next success, want 1", len(a))
+	}
+	if a := g.Evaluate(again); len(a) != 0 {
+		t.Errorf("without a restart the next success is suppressed: got %d alerts", len(a))
+	}
+}
