@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -250,5 +252,20 @@ func TestBacktestOptionErrors(t *testing.T) {
 	}
 	if err := (&backtest.Report{}).Write(io.Discard, "xml", nil); err == nil {
 		t.Error("unknown format accepted")
+	}
+}
+
+// A cancelled run stops within a few thousand events and returns the context's error.
+func TestBacktestCancelled(t *testing.T) {
+	from := time.Date(2026, 11, 2, 8, 0, 0, 0, time.UTC)
+	var src sliceSource
+	for i := range 20_000 {
+		src = append(src, &event.Event{Kind: event.KindAuth, ID: strconv.Itoa(i), Time: from.Add(time.Duration(i) * time.Millisecond),
+			Org: "o.no", User: "ola@o.no", Service: "lms", Result: "failure"})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := backtest.Run(ctx, src, backtest.Options{From: from, To: from.Add(time.Hour), Rules: pack(t)}); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled run: err = %v, want context.Canceled", err)
 	}
 }

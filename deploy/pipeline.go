@@ -34,6 +34,8 @@ type PipelineConfig struct {
 	Sources []ingest.Source
 	// Rules are rule files or directories; empty means the shipped default pack.
 	Rules []string
+	// RuleSet, when set, is used instead of loading Rules (tests, embedding).
+	RuleSet *rules.Set
 	// Console receives one line per opened incident (nil: none).
 	Console io.Writer
 	// ExitWhenDone stops the pipeline once the sources are exhausted and the detector and the
@@ -153,7 +155,10 @@ func RunPipeline(ctx context.Context, in *Infra, cfg PipelineConfig) error {
 
 // newDetector loads the rules, rebuilds the directory from history and builds the detector.
 func newDetector(ctx context.Context, in *Infra, cfg PipelineConfig, reloader *RuleReloader) (*detect.Detector, error) {
-	set, err := loadRules(cfg.Rules)
+	set, err := cfg.RuleSet, error(nil)
+	if set == nil {
+		set, err = loadRules(cfg.Rules)
+	}
 	if err != nil {
 		return nil, err
 	}

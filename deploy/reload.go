@@ -38,7 +38,8 @@ type Swapper interface {
 // to watch or reload; SIGHUP is then logged and ignored.
 //
 // A file caught half-written by an editor may fail to compile once; the next poll sees it
-// finished and reloads. Run is the only goroutine; Watch and Trigger may be called from any.
+// finished and reloads. Polls and reloads run on Run's goroutine only (a reload compiles the
+// set there, off the detector's path); Watch and Trigger may be called from any goroutine.
 type RuleReloader struct {
 	paths    []string
 	interval time.Duration
@@ -84,9 +85,14 @@ func NewRuleReloader(paths []string, opts ReloaderOptions) *RuleReloader {
 	return r
 }
 
-// newRuleReloader is the reloader of a pipeline's detect stage.
+// newRuleReloader is the reloader of a pipeline's detect stage. A set given in code
+// (PipelineConfig.RuleSet) has no files to reload.
 func newRuleReloader(cfg PipelineConfig) *RuleReloader {
-	return NewRuleReloader(cfg.Rules, ReloaderOptions{Logger: cfg.Logger, Registerer: cfg.Registerer})
+	paths := cfg.Rules
+	if cfg.RuleSet != nil {
+		paths = nil
+	}
+	return NewRuleReloader(paths, ReloaderOptions{Logger: cfg.Logger, Registerer: cfg.Registerer})
 }
 
 func reloadCounter(reg prometheus.Registerer) *prometheus.CounterVec {
@@ -95,12 +101,12 @@ func reloadCounter(reg prometheus.Registerer) *prometheus.CounterVec {
 	c.WithLabelValues("ok")
 	c.WithLabelValues("error")
 	if reg != nil {
-		if err := reg.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if errors.As(err, &are) { // several detectors in one process share the counter
-				if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
-					return existing
-				}
+		// Several detectors in one process share the counter. Any other registration error
+		// is a name clash with a different metric: the reloader then counts unexported.
+		var are prometheus.AlreadyRegisteredError
+		if err := reg.Register(c); errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
+				return existing
 			}
 		}
 	}
@@ -143,7 +149,7 @@ func (r *RuleReloader) Run(ctx context.Context) error {
 			r.Trigger()
 		case <-r.trigger:
 			if len(r.paths) == 0 {
-				r.log.Info("reload requested, but the rules are the built-in default pack: nothing to reload")
+				r.log.Info("reload requested, but the rules were not loaded from files (the built-in default pack): nothing to reload")
 				continue
 			}
 			r.reload("signal")
@@ -165,16 +171,15 @@ func (r *RuleReloader) reload(cause string) {
 	r.mu.Unlock()
 	if err != nil {
 		r.reloads.WithLabelValues("error").Inc()
-		var n int
-		for _, ce := range CompileErrors(err) {
-			n++
+		ces := CompileErrors(err)
+		for _, ce := range ces {
 			r.log.Error("rule file does not compile", "pos", ce.File+":"+strconv.Itoa(ce.Line)+":"+strconv.Itoa(ce.Column), "rule", ce.Rule, "err", ce.Msg)
 		}
-		if n == 0 {
+		if len(ces) == 0 { // not a compile error: a file or directory could not be read
 			r.log.Error("rules not reloaded, keeping the previous set", "cause", cause, "err", err)
-			return
+		} else {
+			r.log.Error("rules not reloaded, keeping the previous set", "cause", cause, "errors", len(ces))
 		}
-		r.log.Error("rules not reloaded, keeping the previous set", "cause", cause, "errors", n)
 		return
 	}
 	for _, e := range engines {

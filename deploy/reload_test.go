@@ -159,6 +159,19 @@ func TestRuleReloaderFileChanges(t *testing.T) {
 	if got := reloads(t, reg, "ok"); got != 3 {
 		t.Errorf("reloads ok = %v, want 3", got)
 	}
+
+	// The directory gone: one error, logged once, and the set stays.
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the missing directory counted", func() bool { return reloads(t, reg, "error") == 2 })
+	time.Sleep(100 * time.Millisecond)
+	if got := reloads(t, reg, "error"); got != 2 || ids(eng.Set()) != "r3" {
+		t.Errorf("after the directory went: %v errors, set %s; want 2 and r3", got, ids(eng.Set()))
+	}
+	if !strings.Contains(logs.String(), "no such file or directory") {
+		t.Errorf("log lacks the missing directory:\n%s", logs.String())
+	}
 }
 
 // SIGHUP reloads even when nothing changed. The test calls Trigger, which is what the signal

@@ -31,7 +31,7 @@ type fixture struct {
 	name      string
 	line      int
 	directory []event.Event // applied before the events, not evaluated
-	history   []event.Event // in the history lookups serve, not evaluated
+	history   []event.Event // served by the history lookups, not evaluated
 	events    []event.Event // evaluated in order (directory events are applied first)
 	expect    int           // alerts the rule raises over all events
 }
