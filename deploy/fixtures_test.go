@@ -99,7 +99,7 @@ func TestShippedFixturesThroughPipeline(t *testing.T) {
 			rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 			defer cancel()
 			err = RunPipeline(rctx, in, PipelineConfig{RuleSet: one, ExitWhenDone: true, Logger: testLogger(t),
-				Stages: []string{StageIngest, StageDetect}, // the alerts are what is compared
+				Stages:  []string{StageIngest, StageDetect}, // the alerts are what is compared
 				Sources: []ingest.Source{eventsSource(renamed(fx.Events, prefix))}})
 			if err != nil {
 				t.Fatalf("pipeline: %v", err)

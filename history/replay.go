@@ -70,6 +70,10 @@ var replayTables = map[event.Kind]string{
 // server-side parameters and readonly=1. Chunks are contiguous, so rows written into the range
 // while it is replayed are delivered if their chunk has not been read yet. Each delivered event
 // is a new value fn may keep; times are in UTC; an access event stored without records has 1.
+//
+// Cost: the event tables are sorted by account, then time, and partitioned by month, so a
+// chunk's query reads the time column of the months it touches; larger chunks mean fewer
+// passes, and more memory (with the embedded engine the whole chunk's result is in memory).
 func (s *Store) Replay(ctx context.Context, from, to time.Time, opts ReplayOptions, fn func(*event.Event) error) (int64, error) {
 	kinds, err := replayKinds(opts.Kinds)
 	if err != nil {

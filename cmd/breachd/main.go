@@ -21,6 +21,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "breachd:", err)
 		os.Exit(1)
 	}
+	// SIGHUP reloads rules where a detector runs (deploy.RuleReloader asks for it); anywhere
+	// else it must not kill the process.
+	signal.Ignore(syscall.SIGHUP)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := dispatch(ctx, os.Args[1:])
 	stop()

@@ -235,21 +235,16 @@ matches no rule.
 				}
 				return fmt.Errorf("rules test: the rules do not compile (%d %s)", n, plural(n, "error", "errors"))
 			}
-			var results []rules.TestResult
-			matched := false
-			for _, r := range rules.RunTests(set) {
-				if filter.MatchString(r.Rule) {
-					results = append(results, r)
-				}
-			}
-			for _, r := range set.Rules() {
-				matched = matched || filter.MatchString(r.ID)
-			}
-			if !matched {
+			if !slices.ContainsFunc(set.Rules(), func(r rules.Rule) bool { return filter.MatchString(r.ID) }) {
 				return fmt.Errorf("rules test: no rule id matches --run %q", run)
 			}
+			var results []rules.TestResult
 			failed := 0
-			for _, r := range results {
+			for _, r := range rules.RunTests(set) {
+				if !filter.MatchString(r.Rule) {
+					continue
+				}
+				results = append(results, r)
 				if !r.Passed() {
 					failed++
 				}
