@@ -129,8 +129,41 @@ func migrations(retentionDays int) []migration {
 			) ENGINE = MergeTree
 			ORDER BY time`,
 		},
+	}, {
+		version: 2,
+		name:    "access_by_subject: access events sorted by subject",
+		// A copy of access_events sorted by subject, for "who saw this person's data". The view
+		// fills it on every insert; the backfill copies what was there before. A row both copied
+		// and filled (written between the two statements, or a migration run again) collapses
+		// like a redelivered one: read with FINAL.
+		statements: []string{
+			`CREATE TABLE IF NOT EXISTS access_by_subject (
+				id String,
+				time DateTime64(3, 'UTC'),
+				org LowCardinality(String),
+				actor String,
+				actor_role LowCardinality(String),
+				action LowCardinality(String),
+				subject String,
+				resource LowCardinality(String),
+				service LowCardinality(String),
+				group String,
+				records UInt64,
+				ip String,
+				country LowCardinality(String),
+				ingested DateTime64(3, 'UTC')
+			) ENGINE = ReplacingMergeTree
+			PARTITION BY toYYYYMM(time)
+			ORDER BY (subject, time, id) ` + ttl,
+			`CREATE MATERIALIZED VIEW IF NOT EXISTS access_by_subject_mv TO access_by_subject AS
+			SELECT ` + accessColumns + ` FROM access_events`,
+			`INSERT INTO access_by_subject (` + accessColumns + `) SELECT ` + accessColumns + ` FROM access_events`,
+		},
 	}}
 }
+
+// accessColumns are the columns access_by_subject copies from access_events.
+const accessColumns = `id, time, org, actor, actor_role, action, subject, resource, service, group, records, ip, country, ingested`
 
 // Migrate applies every migration not yet recorded in schema_migrations, in order. It is safe
 // to run twice and from several processes (statements are idempotent).

@@ -21,13 +21,17 @@ func historyCommand() *command {
 		format  string
 		maxRows int
 		timeout time.Duration
+		as      string
+		reason  string
 	)
 	return &command{
 		name:    "history",
-		summary: "query the history in ClickHouse (read-only SQL)",
-		usage:   "sql [flags] \"SELECT ...\"",
+		summary: "query the history in ClickHouse (audited lookups, read-only SQL)",
+		usage:   "logins|access|subject|timeline|sql [flags] ...",
 		help: `
-Runs one read-only statement (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN, EXISTS) against the history
+Lookups of someone's history (each written to the audit log first; 'breachd history VERB --help'):
+` + queryVerbsHelp() + `
+sql runs one read-only statement (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN, EXISTS) against the history
 with readonly=1 and row/time limits, and prints the result.
 
 Where the history is: --clickhouse (a ClickHouse server); else the embedded engine of a running
@@ -37,14 +41,22 @@ data directory opened directly (only when no breachd process holds it).
 Tables: auth_events, access_events, directory_events, alerts, incidents, audit. Event tables
 collapse duplicates on merge: add FINAL for exact counts. Examples:
   breachd history sql "SELECT id, account, severity, alert_count, summary FROM incidents FINAL"
-  breachd history sql --format csv "SELECT service, count() FROM auth_events WHERE user = 'ola@bergen.kommune.no' GROUP BY service"`,
+  breachd history sql --format csv "SELECT service, count() FROM auth_events WHERE user = 'ola@bergen.kommune.no' GROUP BY service"
+The statement is written to the audit log (--as, --reason) before it runs.`,
 		flags: func(fset *flag.FlagSet) {
 			infra.declare(fset)
 			fset.StringVar(&format, "format", "table", "output: "+strings.Join(history.Formats, ", "))
 			fset.IntVar(&maxRows, "max-rows", 10000, "refuse results with more rows than this")
 			fset.DurationVar(&timeout, "timeout", 30*time.Second, "maximum execution time")
+			fset.StringVar(&as, "as", envDefault("USER", "unknown"), "sql: who is asking, for the audit log (default $USER, else unknown)")
+			fset.StringVar(&reason, "reason", "", "sql: why, for the audit log")
 		},
 		run: func(ctx context.Context, fset *flag.FlagSet, args []string) error {
+			if len(args) > 0 {
+				if v, ok := findQueryVerb(args[0]); ok {
+					return runQueryVerb(ctx, v, fset, args[1:])
+				}
+			}
 			if len(args) == 0 || args[0] != "sql" {
 				return usagef("usage: breachd history sql [flags] \"SELECT ...\"")
 			}
@@ -65,7 +77,11 @@ collapse duplicates on merge: add FINAL for exact counts. Examples:
 				return err
 			}
 			defer closeFn()
-			t, err := store.SQL(ctx, strings.Join(args[1:], " "), history.SQLLimits{MaxRows: maxRows, Timeout: timeout})
+			stmt := strings.Join(args[1:], " ")
+			if err := store.Audit(ctx, history.AuditEntry{Actor: as, Action: history.AuditSQL, Reason: reason, Detail: stmt}); err != nil {
+				return fmt.Errorf("statement refused, it could not be audited: %w", err)
+			}
+			t, err := store.SQL(ctx, stmt, history.SQLLimits{MaxRows: maxRows, Timeout: timeout})
 			if err != nil {
 				return err
 			}

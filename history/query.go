@@ -1,0 +1,242 @@
+package history
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+)
+
+// The admin questions of a breach (steps 3 and 4 of the procedure): which services an account
+// logged into, whose data it touched, who touched a person's data, and everything an account
+// did, in order. Each is audited before any data is read (see Asker), takes a half-open window
+// [from, to) of at most MaxWindow, passes every value as a server-side parameter, and reads
+// with FINAL so that redelivered rows are counted once. The caller bounds the time with ctx.
+
+// LoginRow is the logins of an account to one service.
+type LoginRow struct {
+	Service     string
+	ServiceName string
+	First, Last time.Time
+	Successes   uint64
+	Failures    uint64
+	IPs         []string // distinct, sorted, at most MaxDistinct
+	Countries   []string // distinct, sorted, at most MaxDistinct
+}
+
+// MaxDistinct bounds the distinct IPs and countries listed per service.
+const MaxDistinct = 20
+
+var maxDistinct = strconv.Itoa(MaxDistinct)
+
+// window is the condition on time of every lookup, with windowParams.
+const window = `time >= {from_t:DateTime64(3, 'UTC')} AND time < {to_t:DateTime64(3, 'UTC')}`
+
+// windowParams are the parameters of window: [from, to) at the tables' millisecond precision.
+func windowParams(from, to time.Time) clickhouse.Parameters {
+	const layout = "2006-01-02 15:04:05.000"
+	return clickhouse.Parameters{"from_t": from.UTC().Format(layout), "to_t": to.UTC().Format(layout)}
+}
+
+func withParams(ctx context.Context, p clickhouse.Parameters) context.Context {
+	return clickhouse.Context(ctx, clickhouse.WithParameters(p))
+}
+
+// Logins returns, per service, the logins of account in [from, to), by first login.
+func (s *Store) Logins(ctx context.Context, ask Asker, account string, from, to time.Time) ([]LoginRow, error) {
+	if err := s.auditLookup(ctx, ask, AuditLogins, account, from, to, ""); err != nil {
+		return nil, err
+	}
+	p := windowParams(from, to)
+	p["account"] = account
+	rows, err := s.conn.Query(withParams(ctx, p), `SELECT service, any(service_name), min(time) AS first, max(time),
+		countIf(result = 'success'), countIf(result != 'success'),
+		arraySort(groupUniqArrayIf(`+maxDistinct+`)(ip, ip != '')), arraySort(groupUniqArrayIf(`+maxDistinct+`)(toString(country), country != ''))
+		FROM auth_events FINAL WHERE user = {account:String} AND `+window+`
+		GROUP BY service ORDER BY first, service`)
+	if err != nil {
+		return nil, fmt.Errorf("logins of %s: %w", account, err)
+	}
+	defer rows.Close()
+	var out []LoginRow
+	for rows.Next() {
+		var r LoginRow
+		if err := rows.Scan(&r.Service, &r.ServiceName, &r.First, &r.Last, &r.Successes, &r.Failures, &r.IPs, &r.Countries); err != nil {
+			return nil, fmt.Errorf("logins of %s: row %d: %w", account, len(out)+1, err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// AccessRow is what an account did to one person's data of one resource category.
+type AccessRow struct {
+	Subject, Resource, Action string
+	Events, Records           uint64
+	First, Last               time.Time
+}
+
+// AccessTotal counts people and records, for one resource category or for all.
+type AccessTotal struct {
+	Resource string // empty in the overall total
+	People   uint64 // distinct subjects
+	Records  uint64 // sum of records
+	Events   uint64
+}
+
+// AccessSummary answers "whose data did the account see, change, delete or export": the
+// numbers GDPR Art. 33(3)(a) asks for (approximate number of people and of records).
+type AccessSummary struct {
+	Rows       []AccessRow   // by subject, resource, action
+	ByResource []AccessTotal // by resource category
+	Total      AccessTotal   // over everything
+}
+
+// Access returns what account did to whose data in [from, to).
+func (s *Store) Access(ctx context.Context, ask Asker, account string, from, to time.Time) (AccessSummary, error) {
+	var sum AccessSummary
+	if err := s.auditLookup(ctx, ask, AuditAccess, account, from, to, ""); err != nil {
+		return sum, err
+	}
+	p := windowParams(from, to)
+	p["account"] = account
+	ctx = withParams(ctx, p)
+	where := ` FROM access_events FINAL WHERE actor = {account:String} AND ` + window
+	rows, err := s.conn.Query(ctx, `SELECT subject, toString(resource) AS r, toString(action) AS a, count(), sum(records), min(time), max(time)`+
+		where+` GROUP BY subject, r, a ORDER BY subject, r, a`)
+	if err != nil {
+		return sum, fmt.Errorf("access of %s: %w", account, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r AccessRow
+		if err := rows.Scan(&r.Subject, &r.Resource, &r.Action, &r.Events, &r.Records, &r.First, &r.Last); err != nil {
+			return sum, fmt.Errorf("access of %s: row %d: %w", account, len(sum.Rows)+1, err)
+		}
+		sum.Rows = append(sum.Rows, r)
+	}
+	if err := rows.Err(); err != nil {
+		return sum, fmt.Errorf("access of %s: %w", account, err)
+	}
+	tot, err := s.conn.Query(ctx, `SELECT toString(resource) AS r, uniqExact(subject), sum(records), count()`+where+
+		` GROUP BY r ORDER BY r`)
+	if err != nil {
+		return sum, fmt.Errorf("access totals of %s: %w", account, err)
+	}
+	defer tot.Close()
+	for tot.Next() {
+		var t AccessTotal
+		if err := tot.Scan(&t.Resource, &t.People, &t.Records, &t.Events); err != nil {
+			return sum, fmt.Errorf("access totals of %s: %w", account, err)
+		}
+		sum.ByResource = append(sum.ByResource, t)
+	}
+	if err := tot.Err(); err != nil {
+		return sum, fmt.Errorf("access totals of %s: %w", account, err)
+	}
+	if err := s.conn.QueryRow(ctx, `SELECT uniqExact(subject), sum(records), count()`+where).
+		Scan(&sum.Total.People, &sum.Total.Records, &sum.Total.Events); err != nil {
+		return sum, fmt.Errorf("access total of %s: %w", account, err)
+	}
+	return sum, nil
+}
+
+// SubjectRow is what one actor did to a person's data of one resource category.
+type SubjectRow struct {
+	Actor, ActorRole, Resource, Action string
+	Events, Records                    uint64
+	First, Last                        time.Time
+}
+
+// Subject returns who accessed person's data in [from, to), by first access. It reads
+// access_by_subject, the copy of access_events sorted by subject (migration 2).
+func (s *Store) Subject(ctx context.Context, ask Asker, person string, from, to time.Time) ([]SubjectRow, error) {
+	if err := s.auditLookup(ctx, ask, AuditSubject, person, from, to, ""); err != nil {
+		return nil, err
+	}
+	p := windowParams(from, to)
+	p["person"] = person
+	rows, err := s.conn.Query(withParams(ctx, p), `SELECT actor, toString(actor_role) AS ro, toString(resource) AS r,
+		toString(action) AS a, count(), sum(records), min(time) AS first, max(time)
+		FROM access_by_subject FINAL WHERE subject = {person:String} AND `+window+`
+		GROUP BY actor, ro, r, a ORDER BY first, actor, r, a`)
+	if err != nil {
+		return nil, fmt.Errorf("accesses to %s: %w", person, err)
+	}
+	defer rows.Close()
+	var out []SubjectRow
+	for rows.Next() {
+		var r SubjectRow
+		if err := rows.Scan(&r.Actor, &r.ActorRole, &r.Resource, &r.Action, &r.Events, &r.Records, &r.First, &r.Last); err != nil {
+			return nil, fmt.Errorf("accesses to %s: row %d: %w", person, len(out)+1, err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// TimelineRow is one thing an account did (or that happened to it in the directory).
+type TimelineRow struct {
+	Time     time.Time
+	Kind     string // auth, access, directory
+	ID       string
+	Action   string // auth: the result; access: the action; directory: the op, change and status
+	Target   string // auth: the service; access: the subject; directory: the group, school or other party
+	Resource string // access only
+	Records  uint64 // access only
+	IP       string
+	Country  string
+}
+
+// Timeline limits.
+const (
+	DefaultTimelineLimit = 1000
+	MaxTimelineLimit     = 100000
+)
+
+// Timeline returns the logins and accesses of account and the directory changes of it (as a
+// person, a group member, a guardian or a child) in [from, to), in (time, kind, id) order, at
+// most limit rows (0: DefaultTimelineLimit).
+func (s *Store) Timeline(ctx context.Context, ask Asker, account string, from, to time.Time, limit int) ([]TimelineRow, error) {
+	if limit <= 0 {
+		limit = DefaultTimelineLimit
+	}
+	if limit > MaxTimelineLimit {
+		return nil, fmt.Errorf("timeline: limit %d is above the maximum of %d", limit, MaxTimelineLimit)
+	}
+	if err := s.auditLookup(ctx, ask, AuditTimeline, account, from, to, fmt.Sprintf("limit=%d", limit)); err != nil {
+		return nil, err
+	}
+	p := windowParams(from, to)
+	p["account"] = account
+	p["limit"] = fmt.Sprint(limit)
+	rows, err := s.conn.Query(withParams(ctx, p), `SELECT time, kind, id, action, target, resource, records, ip, country FROM (
+		SELECT time, 'auth' AS kind, id, toString(result) AS action, toString(service) AS target, '' AS resource,
+			toUInt64(0) AS records, ip, toString(country) AS country
+		FROM auth_events FINAL WHERE user = {account:String} AND `+window+`
+		UNION ALL
+		SELECT time, 'access', id, toString(action), subject, toString(resource), records, ip, toString(country)
+		FROM access_events FINAL WHERE actor = {account:String} AND `+window+`
+		UNION ALL
+		SELECT time, 'directory', id, arrayStringConcat(arrayFilter(x -> x != '', [toString(op), toString(change), toString(status)]), ' '),
+			multiIf(op = 'guardianship', if(guardian = {account:String}, child, guardian), group != '', group, school),
+			'', toUInt64(0), '', ''
+		FROM directory_events FINAL
+		WHERE (user = {account:String} OR guardian = {account:String} OR child = {account:String}) AND `+window+`
+	) ORDER BY time, kind, id LIMIT {limit:UInt32}`)
+	if err != nil {
+		return nil, fmt.Errorf("timeline of %s: %w", account, err)
+	}
+	defer rows.Close()
+	var out []TimelineRow
+	for rows.Next() {
+		var r TimelineRow
+		if err := rows.Scan(&r.Time, &r.Kind, &r.ID, &r.Action, &r.Target, &r.Resource, &r.Records, &r.IP, &r.Country); err != nil {
+			return nil, fmt.Errorf("timeline of %s: row %d: %w", account, len(out)+1, err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
