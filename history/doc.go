@@ -12,5 +12,11 @@
 // accepted it; callers ack their input after that. Reading: Store.SQL runs operator queries with
 // readonly=1 and row/time limits.
 //
+// The admin questions of a breach (Logins, Access, Subject, Timeline: steps 3 and 4 of the
+// procedure) take an Asker and write an audit row before they read anything; a lookup that cannot
+// be audited returns no data. Subject reads access_by_subject, a copy of access_events sorted by
+// subject that a materialized view keeps current. LastLogin and LastPerson answer the rules'
+// history lookups; Replay streams stored events in time order for backtests.
+//
 // Concurrency: a Store is safe for concurrent use (clickhouse-go pools connections).
 package history

@@ -58,7 +58,7 @@ The statement is written to the audit log (--as, --reason) before it runs.`,
 				}
 			}
 			if len(args) == 0 || args[0] != "sql" {
-				return usagef("usage: breachd history sql [flags] \"SELECT ...\"")
+				return usagef("usage: breachd history sql|logins|access|subject|timeline [flags] ... (see breachd history --help)")
 			}
 			// Flags may also follow the "sql" verb.
 			if err := fset.Parse(args[1:]); err != nil {

@@ -71,7 +71,7 @@ func TestHelpAndUsageErrors(t *testing.T) {
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
 		{[]string{"run", "--no-such-flag"}, 2, "flag provided but not defined"},
 		{[]string{"run", "--demo", "x.jsonl"}, 2, "exclude each other"},
-		{[]string{"history", "select 1"}, 2, "usage: breachd history sql"},
+		{[]string{"history", "select 1"}, 2, "usage: breachd history sql|logins|access|subject|timeline"},
 		{[]string{"version"}, 0, "breachd "},
 	}
 	for _, c := range cases {
@@ -135,6 +135,10 @@ func TestRunDemo(t *testing.T) {
 	got, errs, code := breachd(t, nil, "history", "sql", "--data", data, "--format", "tsv", "SELECT count() AS n FROM incidents FINAL")
 	if code != 0 || got != "n\n5\n" {
 		t.Errorf("history sql: exit %d, %q %s", code, got, errs)
+	}
+	got, errs, code = breachd(t, nil, "migrate", "--data", data)
+	if code != 0 || got != "applied 0 migrations; the schema is up to date\n" {
+		t.Errorf("migrate on a migrated history: exit %d, %q %s", code, got, errs)
 	}
 	_, errs, code = breachd(t, nil, "history", "sql", "--data", data, "DROP TABLE incidents")
 	if code != 1 || !strings.Contains(errs, "read-only") {
