@@ -103,6 +103,8 @@ func RunPipeline(ctx context.Context, in *Infra, cfg PipelineConfig) error {
 		n, err := notify.New(in.JS, notify.Options{Mirror: in.History, Sinks: sinks, Clock: cfg.Clock,
 			Logger: cfg.Logger, Registerer: cfg.Registerer})
 		if err != nil {
+			stopStages() // the detector may already run: stop it and wait, no goroutine left behind
+			_ = g.Wait()
 			return fmt.Errorf("notifier: %w", err)
 		}
 		consumers["notify"] = bus.StreamAlerts
