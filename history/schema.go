@@ -137,22 +137,9 @@ func migrations(retentionDays int) []migration {
 		// and filled (written between the two statements, or a migration run again) collapses
 		// like a redelivered one: read with FINAL.
 		statements: []string{
-			`CREATE TABLE IF NOT EXISTS access_by_subject (
-				id String,
-				time DateTime64(3, 'UTC'),
-				org LowCardinality(String),
-				actor String,
-				actor_role LowCardinality(String),
-				action LowCardinality(String),
-				subject String,
-				resource LowCardinality(String),
-				service LowCardinality(String),
-				group String,
-				records UInt64,
-				ip String,
-				country LowCardinality(String),
-				ingested DateTime64(3, 'UTC')
-			) ENGINE = ReplacingMergeTree
+			// The structure is access_events' own, so the copy cannot drift from it.
+			`CREATE TABLE IF NOT EXISTS access_by_subject AS access_events
+			ENGINE = ReplacingMergeTree
 			PARTITION BY toYYYYMM(time)
 			ORDER BY (subject, time, id) ` + ttl,
 			`CREATE MATERIALIZED VIEW IF NOT EXISTS access_by_subject_mv TO access_by_subject AS
