@@ -58,12 +58,61 @@ func (r *Result) Add(o Result) {
 	r.Duplicates += o.Duplicates
 }
 
+// Parser maps one raw record of some log format to a canonical event. Any error rejects the
+// record: it becomes a dead letter with the error's text as the reason. The pipeline validates
+// what a parser returns (event.Validate), so a parser need not repeat the contract's checks.
+type Parser func(data []byte) (event.Event, error)
+
+// Enricher adds derived fields to a parsed, valid event before it is published (e.g. the
+// country of an IP address from a local database). It must not fail: what it cannot derive it
+// leaves unset.
+type Enricher func(ev *event.Event)
+
 // Pipeline is the Sink that parses, validates and publishes. Safe for concurrent use.
 type Pipeline struct {
 	pub     *bus.Publisher
 	layout  bus.Layout
 	log     *slog.Logger
 	metrics *metrics
+	parse   Parser   // nil: canonical JSON (event.Parse)
+	enrich  Enricher // nil: none
+}
+
+// WithParser returns a Pipeline that shares p's publisher and metrics but reads records with
+// parse instead of as canonical JSON. Sources of other formats (SimpleSAMLphp, Entra ID, ECS,
+// mapped JSON: package ingest/format) submit to it.
+func (p *Pipeline) WithParser(parse Parser) *Pipeline {
+	q := *p
+	q.parse = parse
+	return &q
+}
+
+// WithEnricher returns a Pipeline like p that calls enrich on every valid event.
+func (p *Pipeline) WithEnricher(enrich Enricher) *Pipeline {
+	q := *p
+	q.enrich = enrich
+	return &q
+}
+
+// parseRecord reads one record with the pipeline's parser. Every failure is an
+// *event.InvalidError, so that it is dead-lettered rather than failing the batch.
+func (p *Pipeline) parseRecord(data []byte) (event.Event, error) {
+	if p.parse == nil {
+		return event.Parse(data)
+	}
+	ev, err := p.parse(data)
+	if err == nil {
+		err = ev.Validate()
+	}
+	if err != nil {
+		var ie *event.InvalidError
+		if !errors.As(err, &ie) {
+			err = &event.InvalidError{Reason: err.Error()}
+		}
+		return event.Event{}, err
+	}
+	ev.Time = ev.Time.UTC()
+	return ev, nil
 }
 
 // NewPipeline returns a Pipeline publishing through pub on the subjects of layout, which must
@@ -78,12 +127,15 @@ func (p *Pipeline) Submit(ctx context.Context, source string, recs []Record) (Re
 	futures := make([]jetstream.PubAckFuture, 0, len(recs))
 	accepted := make([]bool, 0, len(recs))
 	for _, r := range recs {
-		ev, err := event.Parse(r.Data)
+		ev, err := p.parseRecord(r.Data)
 		var f jetstream.PubAckFuture
 		if err != nil {
 			f, err = p.deadLetter(ctx, source, r, err)
 			accepted = append(accepted, false)
 		} else {
+			if p.enrich != nil {
+				p.enrich(&ev)
+			}
 			f, err = p.publishEvent(ctx, &ev)
 			accepted = append(accepted, true)
 		}

@@ -13,7 +13,7 @@ CHDB_VERSION=26.5.3
 CHDB_SHA1=3e52ecb7d894d9ebb1a6a50ac03f64208cc65501 # of chdb-lib-linux-x64-gnu-26.5.3.tgz
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/breachd"
 CHDB_DIR="$CACHE/chdb-$CHDB_VERSION"
-APT_PACKAGES=() # Debian packages the project needs beyond a bare machine; none yet
+APT_PACKAGES=(kcat slapd) # Debian packages the tests use: kcat (an independent Kafka client), slapd (an LDAP server)
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
