@@ -51,6 +51,10 @@ type PipelineConfig struct {
 	// Member and Members place the detector stage in a set of Members detectors sharing the
 	// events (detect.Options; default 0 of 1, the whole stream).
 	Member, Members int
+
+	// AfterEventsWritten is detect.Options.AfterEventsWritten: a fault-injection point for
+	// crash tests (nil in production).
+	AfterEventsWritten func()
 }
 
 func (c *PipelineConfig) runs(stage string) bool {
@@ -174,7 +178,7 @@ func newDetector(ctx context.Context, in *Infra, cfg PipelineConfig, reloader *R
 	eng := rules.NewEngine(set, dir, cfg.Clock, rules.WithLogger(cfg.Logger.With("component", "rules")), rules.WithLookup(in.History, rules.LookupConfig{Registerer: cfg.Registerer}))
 	reloader.Watch(eng)
 	return detect.New(in.JS, eng, dir, in.History, detect.Options{Member: cfg.Member, Members: cfg.Members,
-		Clock: cfg.Clock, Logger: cfg.Logger, Registerer: cfg.Registerer}), nil
+		Clock: cfg.Clock, Logger: cfg.Logger, Registerer: cfg.Registerer, AfterEventsWritten: cfg.AfterEventsWritten}), nil
 }
 
 func loadRules(paths []string) (*rules.Set, error) {

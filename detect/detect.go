@@ -26,10 +26,15 @@ type Catalogue interface {
 	Apply(e *event.Event) error
 }
 
-// History stores events and alerts. Each call returns nil only when the rows are durable.
+// History stores events and alerts. Each write returns nil only when the rows are durable.
+// Unwritten and UnwrittenAlerts return the rows not stored yet: the detector asks before
+// writing a batch that may have been written before (redelivered, or retried after an error),
+// so that a crash between the insert and the ack leaves no row stored twice.
 type History interface {
 	WriteEvents(ctx context.Context, evs []*event.Event) error
 	WriteAlerts(ctx context.Context, alerts []event.Alert) error
+	Unwritten(ctx context.Context, evs []*event.Event) ([]*event.Event, error)
+	UnwrittenAlerts(ctx context.Context, alerts []event.Alert) ([]event.Alert, error)
 }
 
 // Warmer is implemented by an Evaluator whose window state can be rebuilt on start
@@ -53,8 +58,11 @@ type Options struct {
 	FetchWait    time.Duration // max wait for a batch to fill (default 250 ms)
 	FlushTimeout time.Duration // bound on finishing one batch, also at shutdown (default 60 s)
 	Clock        func() time.Time
-	Logger       *slog.Logger
-	Registerer   prometheus.Registerer
+	// AfterEventsWritten, if set, is called after each batch's events are stored and before
+	// anything is acked: a fault-injection point for crash tests.
+	AfterEventsWritten func()
+	Logger             *slog.Logger
+	Registerer         prometheus.Registerer
 }
 
 // Detector is the detector stage.
@@ -180,6 +188,7 @@ func (d *Detector) process(ctx context.Context, msgs []jetstream.Msg) error {
 	keys := make([]evalKey, 0, len(msgs))
 	results := make([][]event.Alert, 0, len(msgs)) // per kept event
 	var alerts []event.Alert
+	again := false // some message was delivered before: its rows may be stored already
 	for _, m := range msgs {
 		e, err := event.Parse(m.Data())
 		if err != nil {
@@ -190,6 +199,7 @@ func (d *Detector) process(ctx context.Context, msgs []jetstream.Msg) error {
 			continue
 		}
 		key := keyOf(m, e.ID)
+		again = again || redelivered(m)
 		got, seen := d.redo.get(key)
 		if !seen {
 			got = d.evaluate(&e)
@@ -200,7 +210,7 @@ func (d *Detector) process(ctx context.Context, msgs []jetstream.Msg) error {
 		keys = append(keys, key)
 		results = append(results, got)
 	}
-	if err := d.commit(ctx, evs, alerts); err != nil {
+	if err := d.commit(ctx, evs, alerts, again); err != nil {
 		d.redo.remember(keys, results)
 		return err
 	}
@@ -246,15 +256,43 @@ func (d *Detector) evaluate(e *event.Event) []event.Alert {
 }
 
 // commit makes a batch durable: the events in history, then the alerts in history and on the
-// ALERTS stream with their PubAcks.
-func (d *Detector) commit(ctx context.Context, evs []*event.Event, alerts []event.Alert) error {
-	if err := retry(ctx, func() error { return d.hist.WriteEvents(ctx, evs) }); err != nil {
+// ALERTS stream with their PubAcks. When the batch may have been written before (again), and
+// after any failed write (which ClickHouse may have stored all the same), it writes only the
+// rows history does not hold yet.
+func (d *Detector) commit(ctx context.Context, evs []*event.Event, alerts []event.Alert, again bool) error {
+	maybeStored := again
+	if err := retry(ctx, func() error {
+		todo := evs
+		if maybeStored {
+			var err error
+			if todo, err = d.hist.Unwritten(ctx, evs); err != nil {
+				return err
+			}
+			d.metrics.rewritesSkipped.Add(float64(len(evs) - len(todo)))
+		}
+		maybeStored = true
+		return d.hist.WriteEvents(ctx, todo)
+	}); err != nil {
 		return fmt.Errorf("write %d events to history: %w", len(evs), err)
+	}
+	if d.opts.AfterEventsWritten != nil {
+		d.opts.AfterEventsWritten()
 	}
 	if len(alerts) == 0 {
 		return nil
 	}
-	if err := retry(ctx, func() error { return d.hist.WriteAlerts(ctx, alerts) }); err != nil {
+	maybeStored = again
+	if err := retry(ctx, func() error {
+		todo := alerts
+		if maybeStored {
+			var err error
+			if todo, err = d.hist.UnwrittenAlerts(ctx, alerts); err != nil {
+				return err
+			}
+		}
+		maybeStored = true
+		return d.hist.WriteAlerts(ctx, todo)
+	}); err != nil {
 		return fmt.Errorf("write %d alerts to history: %w", len(alerts), err)
 	}
 	return d.publish(ctx, alerts)

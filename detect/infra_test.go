@@ -212,14 +212,16 @@ func counter(tb testing.TB, reg *prometheus.Registry, name string) float64 {
 }
 
 // flakyHistory is the real store behind injected failures: the next failEvents WriteEvents
-// calls and failAlerts WriteAlerts calls fail without touching the store. A failing
-// WriteAlerts with hangAlerts set first waits for its context to end, like a write that times
-// out. onFail runs on every injected failure, in the detector's goroutine, before it returns.
+// calls and failAlerts WriteAlerts calls fail without touching the store; the next lostEvents
+// WriteEvents calls store the rows and then fail, like an insert whose answer was lost. A
+// failing WriteAlerts with hangAlerts set first waits for its context to end, like a write
+// that times out. onFail runs on every injected failure, in the detector's goroutine, before
+// it returns.
 type flakyHistory struct {
-	store                  *history.Store
-	failEvents, failAlerts atomic.Int64
-	hangAlerts             bool
-	onFail                 func(call string)
+	store                              *history.Store
+	failEvents, failAlerts, lostEvents atomic.Int64
+	hangAlerts                         bool
+	onFail                             func(call string)
 }
 
 var errInjected = errors.New("injected history failure")
@@ -229,7 +231,22 @@ func (h *flakyHistory) WriteEvents(ctx context.Context, evs []*event.Event) erro
 		h.failed("WriteEvents")
 		return fmt.Errorf("write events: %w", errInjected)
 	}
-	return h.store.WriteEvents(ctx, evs)
+	if err := h.store.WriteEvents(ctx, evs); err != nil {
+		return err
+	}
+	if h.lostEvents.Add(-1) >= 0 {
+		h.failed("WriteEvents stored")
+		return fmt.Errorf("write events: answer lost: %w", errInjected)
+	}
+	return nil
+}
+
+func (h *flakyHistory) Unwritten(ctx context.Context, evs []*event.Event) ([]*event.Event, error) {
+	return h.store.Unwritten(ctx, evs)
+}
+
+func (h *flakyHistory) UnwrittenAlerts(ctx context.Context, alerts []event.Alert) ([]event.Alert, error) {
+	return h.store.UnwrittenAlerts(ctx, alerts)
 }
 
 func (h *flakyHistory) WriteAlerts(ctx context.Context, alerts []event.Alert) error {

@@ -21,6 +21,13 @@ type evalKey struct {
 	id  string
 }
 
+// redelivered reports whether m was delivered before (to this or another detector, before a
+// restart or a failed batch).
+func redelivered(m jetstream.Msg) bool {
+	md, err := m.Metadata()
+	return err != nil || md.NumDelivered > 1
+}
+
 func keyOf(m jetstream.Msg, id string) evalKey {
 	md, err := m.Metadata()
 	if err != nil {
@@ -122,7 +129,7 @@ func sleep(ctx context.Context, d time.Duration) {
 
 type metrics struct {
 	events, alerts, invalid, batchFailures prometheus.Counter
-	warmed, misrouted                      prometheus.Counter
+	warmed, misrouted, rewritesSkipped     prometheus.Counter
 	batchSeconds                           prometheus.Histogram
 }
 
@@ -135,11 +142,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		warmed:        prometheus.NewCounter(prometheus.CounterOpts{Name: "breach_detect_warmup_events_total", Help: "Events replayed into window state on start."}),
 		misrouted: prometheus.NewCounter(prometheus.CounterOpts{Name: "breach_detect_misrouted_events_total",
 			Help: "Activity events on a partition their account does not hash to (a publisher with another partition count)."}),
+		rewritesSkipped: prometheus.NewCounter(prometheus.CounterOpts{Name: "breach_detect_rewrites_skipped_total",
+			Help: "Events of redelivered or retried batches not written again because history already held them."}),
 		batchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "breach_detect_batch_seconds", Help: "Time to make one batch durable.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 8)}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.alerts, m.invalid, m.batchFailures, m.warmed, m.misrouted, m.batchSeconds)
+		reg.MustRegister(m.events, m.alerts, m.invalid, m.batchFailures, m.warmed, m.misrouted, m.rewritesSkipped, m.batchSeconds)
 	}
 	return m
 }

@@ -175,6 +175,15 @@ func TestSQLReadOnly(t *testing.T) {
 	if err := tab.Write(&out, history.FormatCSV); err != nil || out.String() != "user,n\nkari@o.no,1\n" {
 		t.Errorf("csv = %q, %v", out.String(), err)
 	}
+	// Nullable values (a scalar subquery is Nullable) print as values, NULL as empty.
+	tab, err = s.SQL(ctx, "SELECT (SELECT count() FROM auth_events) + 1 AS n, CAST(NULL AS Nullable(String)) AS none", history.SQLLimits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := tab.Write(&out, history.FormatCSV); err != nil || out.String() != "n,none\n2,\n" {
+		t.Errorf("nullable csv = %q, %v", out.String(), err)
+	}
 	_, err = s.SQL(ctx, "SELECT number FROM system.numbers LIMIT 100", history.SQLLimits{MaxRows: 10})
 	if err == nil || !strings.Contains(err.Error(), "raise the row limit") {
 		t.Errorf("row limit: err = %v, want the limit with a hint", err)

@@ -113,7 +113,15 @@ func (s *Store) SQL(ctx context.Context, query string, lim SQLLimits) (*Table, e
 		}
 		row := make([]any, len(ptrs))
 		for i, p := range ptrs {
-			row[i] = reflect.ValueOf(p).Elem().Interface()
+			v := reflect.ValueOf(p).Elem()
+			if v.Kind() == reflect.Pointer { // Nullable columns scan into pointers
+				if v.IsNil() {
+					row[i] = nil
+					continue
+				}
+				v = v.Elem()
+			}
+			row[i] = v.Interface()
 		}
 		t.Rows = append(t.Rows, row)
 	}

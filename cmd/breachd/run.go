@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -123,7 +124,7 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 			printBanner(in, metricsURL, infra.data, len(sources) > 0)
 			cfg := deploy.PipelineConfig{
 				Sources: sources, Rules: splitList(rulePaths), Stages: splitList(stages), Console: os.Stdout,
-				ExitWhenDone: exitWhenDone, Registerer: reg, Logger: log,
+				ExitWhenDone: exitWhenDone, Registerer: reg, Logger: log, AfterEventsWritten: faultHook(),
 			}
 			if len(sources) > 0 {
 				cfg.OnIdle = func(ctx context.Context) { printSummary(ctx, in.History, exitWhenDone) }
@@ -203,5 +204,19 @@ func printSummary(ctx context.Context, h *history.Store, exiting bool) {
 		c.Auth, c.Access, c.Directory, c.Alerts, c.Incidents)
 	if !exiting {
 		fmt.Println("Still running: query the history from another terminal, stop with Ctrl-C.")
+	}
+}
+
+// faultHook returns the fault-injection hook BREACHD_FAULT asks for, for crash tests:
+// "kill-after-insert" kills the process with SIGKILL right after the detector stored its first
+// batch of events in history and before it acked anything. Unset (always, in production): nil.
+func faultHook() func() {
+	if os.Getenv("BREACHD_FAULT") != "kill-after-insert" {
+		return nil
+	}
+	return func() {
+		fmt.Fprintln(os.Stderr, "BREACHD_FAULT=kill-after-insert: killing myself after the insert, before the ack")
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {}
 	}
 }
