@@ -5,11 +5,15 @@
 //
 // Schema: versioned migrations (Migrate) of plain ClickHouse SQL that runs unchanged on a server
 // and on the embedded engine. Event tables are ReplacingMergeTree sorted by account, time and
-// event id, so a row written twice (redelivery after a crash between insert and ack) collapses
-// to one; queries that must count exactly read with FINAL.
+// event id. Retention is a TTL per table (Retention, ApplyRetention; `breachd migrate
+// --retention`).
 //
 // Writing: Store.WriteEvents inserts one batch per table and returns only when ClickHouse has
-// accepted it; callers ack their input after that. Reading: Store.SQL runs operator queries with
+// accepted it; callers ack their input after that. No row is stored twice: a writer whose batch
+// may have been written before (redelivered after a crash between insert and ack, or retried
+// after an error) writes only what Unwritten / UnwrittenAlerts say is missing (see dedup.go). A
+// row that still arrives twice (two publishers of one id, beyond JetStream's duplicate window)
+// collapses on merge, and the queries that must count exactly read with FINAL. Reading: Store.SQL runs operator queries with
 // readonly=1 and row/time limits.
 //
 // The admin questions of a breach (Logins, Access, Subject, Timeline: steps 3 and 4 of the

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 
 	"breachd/history"
 )
@@ -14,6 +15,8 @@ func migrateCommand() *command {
 	var (
 		infra     infraFlags
 		retention int
+		perTable  = history.Retention{}
+		show      bool
 	)
 	return &command{
 		name:    "migrate",
@@ -24,10 +27,23 @@ Applies the versioned schema migrations of the history that are not yet recorded
 schema_migrations table, in order, and says how many it applied. Every statement is idempotent,
 so running it twice, or from several processes at once, is safe. 'breachd run' and 'breachd
 detect' migrate on start as well; run this before a rolling upgrade, or against a ClickHouse
-server with --clickhouse.`,
+server with --clickhouse.
+
+Retention: login and access events are kept for 400 days by default (--retention-days, used
+when a table is created); directory changes, alerts, incidents (the breach register) and the
+audit log are kept forever. --retention TABLE=DAYS changes one table's TTL on an existing
+history (0 keeps its rows forever; repeat the flag for several tables); access_by_subject
+follows access_events. ClickHouse removes expired rows in the background. --show-retention
+prints what each table keeps now.
+
+Examples:
+  breachd migrate --retention auth_events=180 --retention access_events=180 --retention audit=1825
+  breachd migrate --show-retention`,
 		flags: func(fs *flag.FlagSet) {
 			infra.declare(fs)
 			fs.IntVar(&retention, "retention-days", history.DefaultEventRetentionDays, "TTL of event rows, in days (used when a migration creates an event table)")
+			fs.Var(perTable, "retention", "set one table's TTL as `table=days` (0 = keep forever); repeatable; tables: "+strings.Join(history.RetentionTables(), ", "))
+			fs.BoolVar(&show, "show-retention", false, "print each table's retention after migrating")
 		},
 		run: func(ctx context.Context, _ *flag.FlagSet, args []string) error {
 			if len(args) > 0 {
@@ -47,6 +63,34 @@ server with --clickhouse.`,
 				return err
 			}
 			fmt.Printf("applied %d migrations; the schema is up to date\n", n)
+			if len(perTable) > 0 {
+				ran, err := store.ApplyRetention(ctx, perTable)
+				for _, stmt := range ran {
+					fmt.Println(stmt)
+				}
+				if err != nil {
+					return err
+				}
+				if len(ran) == 0 {
+					fmt.Println("retention unchanged")
+				}
+			}
+			if show {
+				cur, err := store.RetentionNow(ctx)
+				if err != nil {
+					return err
+				}
+				for _, t := range append(history.RetentionTables(), "access_by_subject") {
+					switch d := cur[t]; {
+					case d == 0:
+						fmt.Printf("%-18s forever\n", t)
+					case d < 0:
+						fmt.Printf("%-18s a TTL breachd did not write (see SHOW CREATE TABLE %s)\n", t, t)
+					default:
+						fmt.Printf("%-18s %d days\n", t, d)
+					}
+				}
+			}
 			return nil
 		},
 	}
