@@ -1,0 +1,81 @@
+package respond_test
+
+import (
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"breachd/respond"
+)
+
+func TestDryRunAndMetrics(t *testing.T) {
+	ctx := ctxT(t)
+	env := newEnv(t, "ola@school.no")
+	dry := &respond.DryRun{}
+	reg := prometheus.NewRegistry()
+	scimEngine := env.engine(func(o *respond.Options) { o.Registerer = reg })
+	eng, err := respond.New(ctx, env.bus.JS, respond.Options{
+		Adapter: dry, Auditor: respond.NewJSONAuditor(env.audit), Clock: env.clock.Now, Registerer: reg,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatalf("second engine on one registry: %v", err)
+	}
+	tg := target("school.no", "ola@school.no", "INC-dry")
+	r := expect(t, respond.StateDone)(eng.Request(ctx, tg, "", "notify"))
+	if r.Adapter != "dryrun" {
+		t.Fatalf("adapter = %q", r.Adapter)
+	}
+	expect(t, respond.StateReactivated)(eng.Reactivate(ctx, tg.Incident, respond.ReactivateOptions{Actor: "soc", Reason: "demo"}))
+	calls := dry.Calls()
+	if len(calls) != 2 || calls[0].Action != "deactivate" || calls[1].Action != "reactivate" || calls[0].Target.Account != tg.Account ||
+		calls[0].Target.Request != respond.RequestID(tg.Incident) {
+		t.Fatalf("dry-run calls: %+v", calls)
+	}
+	if env.scim.Patches() != 0 || env.scim.Searches() != 0 {
+		t.Fatal("dry run touched the directory")
+	}
+	// Both engines count into the same collectors.
+	expect(t, respond.StateDone)(scimEngine.Request(ctx, target("school.no", "ola@school.no", "INC-real"), "", "notify"))
+	for _, c := range []struct {
+		labels []string
+		want   float64
+	}{
+		{[]string{"deactivate", "dryrun", "ok"}, 1},
+		{[]string{"reactivate", "dryrun", "ok"}, 1},
+		{[]string{"deactivate", "scim", "ok"}, 1},
+	} {
+		m, err := metricValue(reg, "breach_respond_adapter_calls_total", c.labels)
+		if err != nil || m != c.want {
+			t.Fatalf("calls%v = %v (%v), want %v", c.labels, m, err, c.want)
+		}
+	}
+	if done, err := metricValue(reg, "breach_respond_requests_total", []string{respond.StateDone}); err != nil || done != 2 {
+		t.Fatalf("requests entering done = %v (%v), want 2", done, err)
+	}
+}
+
+// metricValue returns a counter; labels are given in label-name order (as Gather sorts them).
+func metricValue(reg *prometheus.Registry, name string, labels []string) (float64, error) {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return 0, err
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for i, lp := range m.GetLabel() {
+				if i >= len(labels) || lp.GetValue() != labels[i] {
+					continue next
+				}
+			}
+			return m.GetCounter().GetValue(), nil
+		}
+	}
+	return 0, nil
+}

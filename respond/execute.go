@@ -1,0 +1,257 @@
+package respond
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+)
+
+// due reports whether r needs an engine now.
+func due(r *Request, now time.Time) bool {
+	switch r.State {
+	case StateRequested:
+		return true
+	case StateRetrying:
+		return !now.Before(r.NextAttempt)
+	case StateInProgress, StateReactivating:
+		return now.After(r.LeaseUntil)
+	}
+	return false
+}
+
+// drive takes request id if it is due and makes one adapter call for it, then returns the
+// request as stored. A request that is not due (done, held by a live lease, waiting for its
+// next attempt) is returned unchanged.
+func (e *Engine) drive(ctx context.Context, id string) (*Request, error) {
+	for range maxCAS {
+		r, rev, err := e.load(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("respond: %w", err)
+		}
+		now := e.opts.Clock()
+		if !due(r, now) {
+			return r, nil
+		}
+		if r.State == StateReactivating { // its owner died mid-call: a human runs it again
+			r, err = e.abandonReactivation(ctx, r, rev, now)
+			if errors.Is(err, errLost) {
+				continue
+			}
+			return r, err
+		}
+		prev := *r
+		r.State, r.Owner, r.LeaseUntil = StateInProgress, e.owner, now.Add(e.opts.Lease)
+		r.Attempts++
+		r.Adapter = e.adapterFor(r.Org).Name()
+		r.Updated = now
+		crev, err := e.write(ctx, r, rev)
+		if errors.Is(err, errLost) {
+			continue // someone else changed it: look again
+		}
+		if err != nil {
+			return nil, fmt.Errorf("respond: claim: %w", err)
+		}
+		e.m.states.WithLabelValues(StateInProgress).Inc()
+		err = e.audit(ctx, r, Entry{Time: now, Actor: e.owner, Action: AuditAttempt,
+			Detail: "deactivate, attempt " + strconv.Itoa(r.Attempts)})
+		if err != nil {
+			// No call without its audit entry: give the claim back unchanged.
+			if _, werr := e.write(ctx, &prev, crev); werr != nil && !errors.Is(werr, errLost) {
+				e.log.Warn("could not release claim; it expires with the lease", "err", werr, "request", id)
+			}
+			return nil, fmt.Errorf("respond: audit attempt: %w", err)
+		}
+		took, callErr := e.call(ctx, r, actionDeactivate)
+		// Record the outcome even if the caller's ctx ended during the call: otherwise the
+		// call would be repeated once the lease expires.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+		defer cancel()
+		return e.finish(rctx, r, crev, callErr, took)
+	}
+	return nil, fmt.Errorf("respond: request %s: %w", id, ErrConflict)
+}
+
+// call runs one adapter call bounded by CallTimeout and counts it.
+func (e *Engine) call(ctx context.Context, r *Request, action string) (time.Duration, error) {
+	a := e.adapterFor(r.Org)
+	t := Target{Org: r.Org, Account: r.Account, Incident: r.Incident, Request: r.ID}
+	cctx, cancel := context.WithTimeout(ctx, e.opts.CallTimeout)
+	defer cancel()
+	start := time.Now() // latency metric only: wall time, not the injected clock
+	var err error
+	if action == actionDeactivate {
+		err = a.Deactivate(cctx, t)
+	} else {
+		err = a.Reactivate(cctx, t)
+	}
+	took := time.Since(start)
+	e.m.calls.WithLabelValues(a.Name(), action, resultOf(err)).Inc()
+	e.m.latency.WithLabelValues(a.Name(), action).Observe(took.Seconds())
+	return took, err
+}
+
+func resultOf(err error) string {
+	switch {
+	case err == nil:
+		return ResultOK
+	case IsPermanent(err):
+		return ResultPermanent
+	}
+	return ResultTransient
+}
+
+// finish records the outcome of a deactivation call made under the claim at revision rev.
+// If the claim was lost meanwhile (the lease expired and another engine took over) and the
+// request has reached an outcome, that outcome stands; otherwise this one is recorded.
+func (e *Engine) finish(ctx context.Context, claimed *Request, rev uint64, callErr error, took time.Duration) (*Request, error) {
+	r := claimed
+	result := resultOf(callErr)
+	for i := range maxCAS {
+		if i > 0 {
+			var err error
+			if r, rev, err = e.load(ctx, claimed.ID); err != nil {
+				return nil, fmt.Errorf("respond: record result: %w", err)
+			}
+			if r.State != StateInProgress && r.State != StateRetrying && r.State != StateRequested {
+				return r, nil
+			}
+		}
+		now := e.opts.Clock()
+		at := Attempt{Action: actionDeactivate, At: now, Owner: e.owner, Result: result, Duration: took}
+		if callErr != nil {
+			at.Error = clip(callErr.Error())
+		}
+		r.History = append(r.History, at)
+		if over := len(r.History) - maxHistory; over > 0 {
+			r.History = r.History[over:]
+		}
+		r.Owner, r.LeaseUntil, r.NextAttempt, r.Updated = "", time.Time{}, time.Time{}, now
+		switch {
+		case callErr == nil:
+			r.State, r.Deactivated, r.LastError = StateDone, now, ""
+		case result == ResultPermanent:
+			r.State, r.LastError = StateFailed, at.Error
+		case r.Attempts >= e.opts.MaxAttempts:
+			r.State, r.LastError = StateFailed, fmt.Sprintf("gave up after %d attempts: %s", r.Attempts, at.Error)
+		default:
+			r.State, r.LastError = StateRetrying, at.Error
+			r.NextAttempt = now.Add(e.backoff(r.Attempts, RetryDelay(callErr)))
+		}
+		if _, err := e.write(ctx, r, rev); err != nil {
+			if errors.Is(err, errLost) {
+				continue
+			}
+			return nil, fmt.Errorf("respond: record result: %w", err)
+		}
+		e.m.states.WithLabelValues(r.State).Inc()
+		e.afterFinish(ctx, r, result)
+		return r, nil
+	}
+	return nil, fmt.Errorf("respond: record result of %s: %w", claimed.ID, ErrConflict)
+}
+
+func (e *Engine) afterFinish(ctx context.Context, r *Request, result string) {
+	detail := "deactivate, attempt " + strconv.Itoa(r.Attempts)
+	if r.LastError != "" {
+		detail += ": " + r.LastError
+	}
+	e.auditOutcome(ctx, r, Entry{Actor: e.owner, Action: AuditResult, Result: result, Detail: detail})
+	switch r.State {
+	case StateDone:
+		e.auditOutcome(ctx, r, Entry{Actor: e.owner, Action: AuditDeactivate, Result: r.State})
+		e.log.Info("account deactivated", "request", r.ID, "incident", r.Incident, "org", r.Org, "adapter", r.Adapter)
+	case StateFailed:
+		e.auditOutcome(ctx, r, Entry{Actor: e.owner, Action: AuditFail, Result: r.State, Detail: r.LastError})
+		e.log.Error("deactivation failed", "request", r.ID, "incident", r.Incident, "org", r.Org, "err", r.LastError)
+	case StateRetrying:
+		e.log.Warn("deactivation attempt failed; will retry", "request", r.ID, "incident", r.Incident,
+			"attempt", r.Attempts, "next_attempt", r.NextAttempt, "err", r.LastError)
+	}
+	if err := e.markPending(ctx, r); err != nil {
+		e.log.Warn("pending mark not updated; ProcessDue repairs it", "err", err, "request", r.ID)
+	}
+}
+
+// backoff is MinBackoff doubled per earlier failure, at most MaxBackoff, at least the
+// server's Retry-After (itself capped by MaxBackoff), plus up to 20 % jitter so requests
+// failed by one outage do not come back in lockstep.
+func (e *Engine) backoff(attempts int, after time.Duration) time.Duration {
+	d := e.opts.MinBackoff
+	for i := 1; i < attempts && d < e.opts.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(max(d, after), e.opts.MaxBackoff)
+	return d + time.Duration(rand.Int64N(int64(d)/5+1))
+}
+
+// ProcessDue makes one pass over the requests that may need work (pending marks): it runs
+// the due ones (one adapter call each), resumes requests whose owner's lease expired, and
+// clears marks of requests that need nothing. It handles at most 512 requests per pass and
+// returns how many adapter calls it made. Errors of single requests are logged; the first
+// one is returned after the pass.
+func (e *Engine) ProcessDue(ctx context.Context) (int, error) {
+	ids, err := e.pendingIDs(ctx, maxPerPass)
+	if err != nil {
+		return 0, fmt.Errorf("respond: %w", err)
+	}
+	calls := 0
+	var first error
+	for _, id := range ids {
+		if ctx.Err() != nil {
+			break
+		}
+		before, _, err := e.load(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			_ = e.kv.Delete(ctx, pendKey(id))
+			continue
+		}
+		if err == nil && before.Terminal() {
+			err = e.markPending(ctx, before)
+		} else if err == nil && due(before, e.opts.Clock()) {
+			var after *Request
+			after, err = e.drive(ctx, id)
+			if after != nil && (after.Attempts != before.Attempts || after.State != before.State) {
+				calls++
+			}
+		}
+		if err != nil {
+			e.log.Warn("due request not processed", "err", err, "request", id)
+			first = cmpOrErr(first, err)
+		}
+	}
+	return calls, first
+}
+
+func cmpOrErr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// Run calls ProcessDue every PollInterval until ctx ends, then returns nil. Whether a request
+// is due is decided on the injected clock; the interval itself is wall time.
+func (e *Engine) Run(ctx context.Context) error {
+	tick := time.NewTicker(e.opts.PollInterval)
+	defer tick.Stop()
+	failing := false
+	for {
+		_, err := e.ProcessDue(ctx)
+		switch {
+		case err != nil && !failing && ctx.Err() == nil:
+			e.log.Warn("processing due requests failed; retrying", "err", err)
+			failing = true
+		case err == nil && failing:
+			e.log.Info("processing due requests again")
+			failing = false
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
