@@ -91,7 +91,70 @@ type Incident struct {
 	Timeline        []TimelineEntry `json:"timeline"`
 	TimelineOmitted int64           `json:"timeline_omitted,omitempty"`
 
+	// Steps records which steps of the breach procedure are done (design.md: 1 deactivate,
+	// 2 tell the DPO, 3 login log, 4 data touched, 5 report or document, 6 fix the directory
+	// and rights, 7 reactivate, 8 measures against recurrence), by step number.
+	Steps map[int]Step `json:"steps,omitempty"`
+	// Escalations are the marks (hours after awareness, e.g. "24h") whose deadline warning was
+	// sent while the incident was not yet reported.
+	Escalations []string `json:"escalations,omitempty"`
+	// Evidence lists the evidence snapshots taken, oldest first (the rows are in history).
+	Evidence []EvidenceRef `json:"evidence,omitempty"`
+	// Report holds what the people working the incident decided for the Art. 33 notice and
+	// the Art. 34 decision.
+	Report ReportInfo `json:"report"`
+	// Deactivation is the state of the deactivation request, if any (mirrors the responder).
+	Deactivation string `json:"deactivation,omitempty"`
+
 	Version int64 `json:"version"`
+}
+
+// Step is one done step of the breach procedure.
+type Step struct {
+	At    time.Time `json:"at"`
+	Actor string    `json:"actor"`
+	Note  string    `json:"note,omitempty"`
+}
+
+// EvidenceRef points at one evidence snapshot stored in history: what was asked (Kind, over
+// [From, To)), when, how many rows it gave and the SHA-256 of its content.
+type EvidenceRef struct {
+	ID    string    `json:"id"`
+	Kind  string    `json:"kind"` // "logins" (step 3) or "access" (step 4)
+	Taken time.Time `json:"taken"`
+	From  time.Time `json:"from"`
+	To    time.Time `json:"to"`
+	Rows  int       `json:"rows"`
+	Hash  string    `json:"sha256"`
+}
+
+// ReportInfo is the human part of the Art. 33 notice and the Art. 34 decision.
+type ReportInfo struct {
+	Consequences string `json:"consequences,omitempty"` // likely consequences for the people
+	Measures     string `json:"measures,omitempty"`     // measures taken or proposed
+	DPO          string `json:"dpo,omitempty"`          // the data protection officer's contact
+	// NotReportableReason is why the breach was not reported (Art. 33(1): unlikely to result
+	// in a risk), set with the transition to not_reportable.
+	NotReportableReason string `json:"not_reportable_reason,omitempty"`
+	// ReportedAt is when it was reported to Datatilsynet; Reference is their case number.
+	ReportedAt time.Time `json:"reported_at,omitzero"`
+	Reference  string    `json:"reference,omitempty"`
+	// Art34 is the decision on telling the people affected: "" (not decided), "notify" or
+	// "not_required"; Art34Reason says why.
+	Art34       string `json:"art34,omitempty"`
+	Art34Reason string `json:"art34_reason,omitempty"`
+}
+
+// Art. 34 decisions.
+const (
+	Art34Notify      = "notify"
+	Art34NotRequired = "not_required"
+)
+
+// Reported reports whether the reporting duty is settled: reported, or documented as not
+// reportable (the escalations stop then).
+func (i *Incident) Reported() bool {
+	return !i.Report.ReportedAt.IsZero() || i.Report.NotReportableReason != ""
 }
 
 // Open reports whether the incident is still open (not closed).

@@ -49,6 +49,8 @@ type Result struct {
 	Rejected int // records sent to the dead-letter stream
 	// Duplicates counts accepted events JetStream reported as already stored.
 	Duplicates int
+	// Skipped counts records the parser recognised as not being events (ErrSkip).
+	Skipped int
 }
 
 // Add adds o to r.
@@ -56,12 +58,23 @@ func (r *Result) Add(o Result) {
 	r.Accepted += o.Accepted
 	r.Rejected += o.Rejected
 	r.Duplicates += o.Duplicates
+	r.Skipped += o.Skipped
 }
 
-// Parser maps one raw record of some log format to a canonical event. Any error rejects the
-// record: it becomes a dead letter with the error's text as the reason. The pipeline validates
-// what a parser returns (event.Validate), so a parser need not repeat the contract's checks.
+// Parser maps one raw record of some log format to a canonical event. An error wrapping ErrSkip
+// says the record is well formed but not an event (debug noise): it is counted as skipped. Any
+// other error rejects the record: it becomes a dead letter with the error's text as the reason.
+// The pipeline validates what a parser returns (event.Validate), so a parser need not repeat
+// the contract's checks.
 type Parser func(data []byte) (event.Event, error)
+
+// MultiParser is a Parser for records that hold several events (e.g. an Event Hub batch of
+// Entra sign-ins). A record is taken whole or not at all: if the parser fails or any of its
+// events is invalid, the whole record is dead-lettered, so a replay of it stays idempotent.
+type MultiParser func(data []byte) ([]event.Event, error)
+
+// ErrSkip is returned (possibly wrapped) by a parser for a record that is not an event.
+var ErrSkip = errors.New("not an event (skipped)")
 
 // Enricher adds derived fields to a parsed, valid event before it is published (e.g. the
 // country of an IP address from a local database). It must not fail: what it cannot derive it
@@ -74,14 +87,25 @@ type Pipeline struct {
 	layout  bus.Layout
 	log     *slog.Logger
 	metrics *metrics
-	parse   Parser   // nil: canonical JSON (event.Parse)
-	enrich  Enricher // nil: none
+	parse   MultiParser // nil: canonical JSON (event.Parse)
+	enrich  Enricher    // nil: none
 }
 
 // WithParser returns a Pipeline that shares p's publisher and metrics but reads records with
 // parse instead of as canonical JSON. Sources of other formats (SimpleSAMLphp, Entra ID, ECS,
 // mapped JSON: package ingest/format) submit to it.
 func (p *Pipeline) WithParser(parse Parser) *Pipeline {
+	return p.WithMultiParser(func(data []byte) ([]event.Event, error) {
+		ev, err := parse(data)
+		if err != nil {
+			return nil, err
+		}
+		return []event.Event{ev}, nil
+	})
+}
+
+// WithMultiParser is WithParser for records that hold several events.
+func (p *Pipeline) WithMultiParser(parse MultiParser) *Pipeline {
 	q := *p
 	q.parse = parse
 	return &q
@@ -94,25 +118,32 @@ func (p *Pipeline) WithEnricher(enrich Enricher) *Pipeline {
 	return &q
 }
 
-// parseRecord reads one record with the pipeline's parser. Every failure is an
-// *event.InvalidError, so that it is dead-lettered rather than failing the batch.
-func (p *Pipeline) parseRecord(data []byte) (event.Event, error) {
+// parseRecord reads one record with the pipeline's parser into buf[:0]. It returns ErrSkip
+// for a record that is not an event; every other failure is an *event.InvalidError, so that
+// the record is dead-lettered rather than failing the batch.
+func (p *Pipeline) parseRecord(data []byte, buf []event.Event) ([]event.Event, error) {
 	if p.parse == nil {
-		return event.Parse(data)
+		ev, err := event.Parse(data)
+		return append(buf[:0], ev), err
 	}
-	ev, err := p.parse(data)
-	if err == nil {
-		err = ev.Validate()
+	evs, err := p.parse(data)
+	if errors.Is(err, ErrSkip) {
+		return nil, ErrSkip
+	}
+	for i := 0; err == nil && i < len(evs); i++ {
+		if err = evs[i].Validate(); err != nil && len(evs) > 1 {
+			err = fmt.Errorf("event %d of the record: %w", i, err)
+		}
+		evs[i].Time = evs[i].Time.UTC()
 	}
 	if err != nil {
 		var ie *event.InvalidError
-		if !errors.As(err, &ie) {
+		if !errors.As(err, &ie) || len(evs) > 1 {
 			err = &event.InvalidError{Reason: err.Error()}
 		}
-		return event.Event{}, err
+		return nil, err
 	}
-	ev.Time = ev.Time.UTC()
-	return ev, nil
+	return evs, nil
 }
 
 // NewPipeline returns a Pipeline publishing through pub on the subjects of layout, which must
@@ -126,29 +157,39 @@ func (p *Pipeline) Submit(ctx context.Context, source string, recs []Record) (Re
 	var res Result
 	futures := make([]jetstream.PubAckFuture, 0, len(recs))
 	accepted := make([]bool, 0, len(recs))
+	fail := func(err error) (Result, error) {
+		p.metrics.failures.Inc()
+		return Result{}, fmt.Errorf("submit %d records from %s: %w", len(recs), source, err)
+	}
+	var buf []event.Event
 	for _, r := range recs {
-		ev, err := p.parseRecord(r.Data)
-		var f jetstream.PubAckFuture
-		if err != nil {
-			f, err = p.deadLetter(ctx, source, r, err)
-			accepted = append(accepted, false)
-		} else {
-			if p.enrich != nil {
-				p.enrich(&ev)
+		evs, err := p.parseRecord(r.Data, buf)
+		switch {
+		case errors.Is(err, ErrSkip):
+			res.Skipped++
+		case err != nil:
+			f, err := p.deadLetter(ctx, source, r, err)
+			if err != nil {
+				return fail(err)
 			}
-			f, err = p.publishEvent(ctx, &ev)
-			accepted = append(accepted, true)
+			futures, accepted = append(futures, f), append(accepted, false)
+		default:
+			for i := range evs {
+				if p.enrich != nil {
+					p.enrich(&evs[i])
+				}
+				f, err := p.publishEvent(ctx, &evs[i])
+				if err != nil {
+					return fail(err)
+				}
+				futures, accepted = append(futures, f), append(accepted, true)
+			}
+			buf = evs
 		}
-		if err != nil {
-			p.metrics.failures.Inc()
-			return Result{}, fmt.Errorf("submit %d records from %s: %w", len(recs), source, err)
-		}
-		futures = append(futures, f)
 	}
 	acks, err := bus.Wait(ctx, futures)
 	if err != nil {
-		p.metrics.failures.Inc()
-		return Result{}, fmt.Errorf("submit %d records from %s: %w", len(recs), source, err)
+		return fail(err)
 	}
 	for i, a := range acks {
 		switch {
@@ -164,6 +205,7 @@ func (p *Pipeline) Submit(ctx context.Context, source string, recs []Record) (Re
 	p.metrics.accepted.WithLabelValues(source).Add(float64(res.Accepted))
 	p.metrics.rejected.WithLabelValues(source).Add(float64(res.Rejected))
 	p.metrics.duplicates.WithLabelValues(source).Add(float64(res.Duplicates))
+	p.metrics.skipped.WithLabelValues(source).Add(float64(res.Skipped))
 	return res, nil
 }
 

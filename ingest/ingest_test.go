@@ -364,3 +364,48 @@ func counter(t *testing.T, reg *prometheus.Registry, name, source string) float6
 	}
 	return 0
 }
+
+// TestMultiParser: a record of several events publishes each; a record with one invalid event
+// is dead-lettered whole (so replaying it stays idempotent); ErrSkip counts as skipped and
+// publishes nothing.
+func TestMultiParser(t *testing.T) {
+	s := bustest.Start(t)
+	base, _ := newPipeline(t, s)
+	pipe := base.WithMultiParser(func(data []byte) ([]event.Event, error) {
+		var out []event.Event
+		for _, part := range strings.Split(string(data), "|") {
+			switch part {
+			case "noise":
+				return nil, fmt.Errorf("%w: debug line", ingest.ErrSkip)
+			case "incomplete": // parsed, but not a valid event: the pipeline's validation finds it
+				out = append(out, event.Event{Kind: event.KindAuth, ID: "x", Org: "o.no"})
+				continue
+			}
+			ev, err := event.Parse([]byte(part))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, ev)
+		}
+		return out, nil
+	})
+	two := validLines[0].line + "|" + validLines[1].line
+	bad := validLines[2].line + "|incomplete"
+	res, err := pipe.Submit(testCtx(t), "multi", []ingest.Record{{Data: []byte(two)}, {Data: []byte(bad)}, {Data: []byte("noise")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (ingest.Result{Accepted: 2, Rejected: 1, Skipped: 1}); res != want {
+		t.Errorf("Result = %+v, want %+v", res, want)
+	}
+	if n := s.Count(t, bus.StreamEvents); n != 2 {
+		t.Errorf("EVENTS holds %d, want 2", n)
+	}
+	dead := s.Messages(t, bus.StreamDLQ)
+	if len(dead) != 1 || string(dead[0].Data) != bad {
+		t.Fatalf("dead letters = %d, want the whole bad record", len(dead))
+	}
+	if r := dead[0].Header.Get(bus.HeaderReason); !strings.Contains(r, "event 1 of the record") {
+		t.Errorf("reason %q does not name the bad event", r)
+	}
+}

@@ -3,8 +3,8 @@ package ingest
 import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
-	accepted, rejected, duplicates *prometheus.CounterVec
-	failures                       prometheus.Counter
+	accepted, rejected, duplicates, skipped *prometheus.CounterVec
+	failures                                prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -18,12 +18,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "breach_ingest_events_duplicate_total", Help: "Events JetStream had already stored (same id), by source.",
 		}, []string{"source"}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "breach_ingest_records_skipped_total", Help: "Records a parser recognised as not being events (e.g. debug lines), by source.",
+		}, []string{"source"}),
 		failures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "breach_ingest_submit_failures_total", Help: "Batches not durably published (the source retries).",
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.accepted, m.rejected, m.duplicates, m.failures)
+		reg.MustRegister(m.accepted, m.rejected, m.duplicates, m.skipped, m.failures)
 	}
 	return m
 }
