@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -44,6 +45,34 @@ func withParams(ctx context.Context, p clickhouse.Parameters) context.Context {
 	return clickhouse.Context(ctx, clickhouse.WithParameters(p))
 }
 
+// The queries of Logins and Access, also recorded with every evidence snapshot (QueryText).
+var (
+	loginsQuery = `SELECT service, any(service_name), min(time) AS first, max(time),
+		countIf(result = 'success'), countIf(result != 'success'),
+		arraySort(groupUniqArrayIf(` + maxDistinct + `)(ip, ip != '')), arraySort(groupUniqArrayIf(` + maxDistinct + `)(toString(country), country != ''))
+		FROM auth_events FINAL WHERE user = {account:String} AND ` + window + `
+		GROUP BY service ORDER BY first, service`
+	accessWhere   = ` FROM access_events FINAL WHERE actor = {account:String} AND ` + window
+	accessQueries = [3]string{
+		`SELECT subject, toString(resource) AS r, toString(action) AS a, count(), sum(records), min(time), max(time)` +
+			accessWhere + ` GROUP BY subject, r, a ORDER BY subject, r, a`,
+		`SELECT toString(resource) AS r, uniqExact(subject), sum(records), count()` + accessWhere + ` GROUP BY r ORDER BY r`,
+		`SELECT uniqExact(subject), sum(records), count()` + accessWhere,
+	}
+)
+
+// QueryText returns the SQL a lookup runs (AuditLogins or AuditAccess; "" for others), with
+// its parameters {account}, {from_t} and {to_t} unsubstituted.
+func QueryText(lookup string) string {
+	switch lookup {
+	case AuditLogins:
+		return loginsQuery
+	case AuditAccess:
+		return strings.Join(accessQueries[:], ";\n")
+	}
+	return ""
+}
+
 // Logins returns, per service, the logins of account in [from, to), by first login.
 func (s *Store) Logins(ctx context.Context, ask Asker, account string, from, to time.Time) ([]LoginRow, error) {
 	if err := s.auditLookup(ctx, ask, AuditLogins, account, from, to, ""); err != nil {
@@ -51,11 +80,7 @@ func (s *Store) Logins(ctx context.Context, ask Asker, account string, from, to 
 	}
 	p := windowParams(from, to)
 	p["account"] = account
-	rows, err := s.conn.Query(withParams(ctx, p), `SELECT service, any(service_name), min(time) AS first, max(time),
-		countIf(result = 'success'), countIf(result != 'success'),
-		arraySort(groupUniqArrayIf(`+maxDistinct+`)(ip, ip != '')), arraySort(groupUniqArrayIf(`+maxDistinct+`)(toString(country), country != ''))
-		FROM auth_events FINAL WHERE user = {account:String} AND `+window+`
-		GROUP BY service ORDER BY first, service`)
+	rows, err := s.conn.Query(withParams(ctx, p), loginsQuery)
 	if err != nil {
 		return nil, fmt.Errorf("logins of %s: %w", account, err)
 	}
@@ -103,9 +128,7 @@ func (s *Store) Access(ctx context.Context, ask Asker, account string, from, to 
 	p := windowParams(from, to)
 	p["account"] = account
 	ctx = withParams(ctx, p)
-	where := ` FROM access_events FINAL WHERE actor = {account:String} AND ` + window
-	rows, err := s.conn.Query(ctx, `SELECT subject, toString(resource) AS r, toString(action) AS a, count(), sum(records), min(time), max(time)`+
-		where+` GROUP BY subject, r, a ORDER BY subject, r, a`)
+	rows, err := s.conn.Query(ctx, accessQueries[0])
 	if err != nil {
 		return sum, fmt.Errorf("access of %s: %w", account, err)
 	}
@@ -120,8 +143,7 @@ func (s *Store) Access(ctx context.Context, ask Asker, account string, from, to 
 	if err := rows.Err(); err != nil {
 		return sum, fmt.Errorf("access of %s: %w", account, err)
 	}
-	tot, err := s.conn.Query(ctx, `SELECT toString(resource) AS r, uniqExact(subject), sum(records), count()`+where+
-		` GROUP BY r ORDER BY r`)
+	tot, err := s.conn.Query(ctx, accessQueries[1])
 	if err != nil {
 		return sum, fmt.Errorf("access totals of %s: %w", account, err)
 	}
@@ -136,7 +158,7 @@ func (s *Store) Access(ctx context.Context, ask Asker, account string, from, to 
 	if err := tot.Err(); err != nil {
 		return sum, fmt.Errorf("access totals of %s: %w", account, err)
 	}
-	if err := s.conn.QueryRow(ctx, `SELECT uniqExact(subject), sum(records), count()`+where).
+	if err := s.conn.QueryRow(ctx, accessQueries[2]).
 		Scan(&sum.Total.People, &sum.Total.Records, &sum.Total.Events); err != nil {
 		return sum, fmt.Errorf("access total of %s: %w", account, err)
 	}

@@ -146,6 +146,25 @@ func migrations(retentionDays int) []migration {
 			SELECT ` + accessColumns + ` FROM access_events`,
 			`INSERT INTO access_by_subject (` + accessColumns + `) SELECT ` + accessColumns + ` FROM access_events`,
 		},
+	}, {
+		version: 3,
+		name:    "evidence: incident evidence snapshots",
+		statements: []string{
+			`CREATE TABLE IF NOT EXISTS evidence (
+				id String,
+				incident String,
+				kind LowCardinality(String),
+				taken DateTime64(3, 'UTC'),
+				account String,
+				from_t DateTime64(3, 'UTC'),
+				to_t DateTime64(3, 'UTC'),
+				query String,
+				rows UInt32,
+				sha256 String,
+				content String
+			) ENGINE = ReplacingMergeTree
+			ORDER BY (incident, taken, id)`,
+		},
 	}}
 }
 

@@ -125,8 +125,7 @@ func addAlert(inc *event.Incident, a *event.Alert, now time.Time) event.AlertRef
 		ref.Respond = true
 		inc.Timeline = append(inc.Timeline, event.TimelineEntry{
 			At: now, Actor: actor, Kind: event.TimelineAction,
-			Text: fmt.Sprintf("deactivation requested (dry-run): rule %s allows a response; "+
-				"no account was changed", a.RuleID),
+			Text: fmt.Sprintf("deactivation requested: rule %s allows a response", a.RuleID),
 		})
 	}
 
@@ -155,13 +154,15 @@ func addSubject(inc *event.Incident, subject string) {
 }
 
 // clip bounds text that comes from rules and events, cutting at a rune boundary.
-func clip(s string) string {
-	if len(s) <= maxTextLen {
+func clip(s string) string { return clipTo(s, maxTextLen) }
+
+// clipTo bounds s to n bytes, cutting at a rune boundary.
+func clipTo(s string, n int) string {
+	if len(s) <= n {
 		return s
 	}
-	cut := maxTextLen
-	for cut > 0 && s[cut]&0xC0 == 0x80 {
-		cut--
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
 	}
-	return s[:cut] + "…"
+	return s[:n] + "…"
 }

@@ -86,7 +86,7 @@ func TestAddAlert(t *testing.T) {
 		t.Errorf("incident %+v", inc)
 	}
 	last := inc.Timeline[len(inc.Timeline)-1]
-	if last.Kind != event.TimelineAction || !strings.HasPrefix(last.Text, "deactivation requested (dry-run)") {
+	if last.Kind != event.TimelineAction || !strings.HasPrefix(last.Text, "deactivation requested") {
 		t.Errorf("last timeline entry %+v", last)
 	}
 

@@ -30,8 +30,11 @@ type Mirror interface {
 
 // Options configures a Notifier. The zero value is usable.
 type Options struct {
-	Mirror     Mirror                // nil: no mirror
-	Sinks      []Sink                // called for every new change, best-effort
+	Mirror Mirror // nil: no mirror
+	Sinks  []Sink // called for every new change, best-effort
+	// Responder executes the deactivation an alert's rule allows (respond.Engine); nil: the
+	// request is only recorded in the incident.
+	Responder  Responder
 	Clock      func() time.Time      // default time.Now
 	Logger     *slog.Logger          // default slog.Default()
 	Durable    string                // consumer name on ALERTS, shared by all notifiers (default "notify")
@@ -56,6 +59,7 @@ type Notifier struct {
 	js      jetstream.JetStream
 	pub     *bus.Publisher
 	mirror  Mirror
+	respond Responder
 	sinks   []Sink
 	clock   func() time.Time
 	log     *slog.Logger
@@ -95,7 +99,7 @@ func New(js jetstream.JetStream, opts Options) (*Notifier, error) {
 		return nil, fmt.Errorf("notify: metrics: %w", err)
 	}
 	return &Notifier{
-		js: js, pub: bus.NewPublisher(js), mirror: opts.Mirror, sinks: opts.Sinks,
+		js: js, pub: bus.NewPublisher(js), mirror: opts.Mirror, respond: opts.Responder, sinks: opts.Sinks,
 		clock: opts.Clock, log: opts.Logger.With("component", "notify"),
 		durable: opts.Durable, batch: opts.Batch, metrics: m,
 	}, nil
@@ -236,6 +240,18 @@ func (n *Notifier) process(ctx context.Context, store *Store, a *event.Alert) (s
 		result = resultDuplicate
 	case out.ref.Version == 1:
 		result = resultOpened
+	}
+	if out.ref.Respond && n.respond != nil && out.inc.Deactivation == "" {
+		// Idempotent per incident: a redelivered alert finds the request made before.
+		r, err := RequestDeactivation(ctx, n.respond, out.inc)
+		if err != nil {
+			return "", err
+		}
+		if next, _, err := store.RecordDeactivation(ctx, out.inc.ID, r.State, requestDetail(r), n.clock()); err != nil {
+			return "", err
+		} else if next != nil {
+			out.inc = next
+		}
 	}
 	ch := Change{Kind: ChangeUpdated, Incident: out.inc, Alert: a, Ref: out.ref}
 	if out.ref.Version == 1 {

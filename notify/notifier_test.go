@@ -218,8 +218,8 @@ func TestNotifier(t *testing.T) {
 	for _, e := range incA.Timeline {
 		texts = append(texts, e.Kind+": "+e.Text)
 	}
-	if !slices.ContainsFunc(texts, func(s string) bool { return strings.HasPrefix(s, "action: deactivation requested (dry-run)") }) {
-		t.Errorf("A timeline lacks the dry-run request: %q", texts)
+	if !slices.ContainsFunc(texts, func(s string) bool { return strings.HasPrefix(s, "action: deactivation requested") }) {
+		t.Errorf("A timeline lacks the deactivation request: %q", texts)
 	}
 
 	// One change message per version an alert produced, none twice, opened only for v1.
@@ -256,7 +256,7 @@ func TestNotifier(t *testing.T) {
 		t.Errorf("%d changes, want %d", len(seen), len(want))
 	}
 
-	// Console: one opened line per incident, one line per severity rise, one dry-run request.
+	// Console: one opened line per incident, one line per severity rise, one deactivation request.
 	for _, inc := range []*event.Incident{incA, incB} {
 		if got := console.lines("INCIDENT " + inc.ID + " opened "); len(got) != 1 {
 			t.Errorf("opened lines for %s: %q", inc.ID, got)
@@ -265,7 +265,7 @@ func TestNotifier(t *testing.T) {
 	if got := console.lines(" escalated "); len(got) != 3 {
 		t.Errorf("escalation lines: %q", got)
 	}
-	if got := console.lines("deactivation requested (dry-run"); len(got) != 1 || !strings.Contains(got[0], incA.ID) {
+	if got := console.lines("deactivation requested"); len(got) != 1 || !strings.Contains(got[0], incA.ID) {
 		t.Errorf("deactivation lines: %q", got)
 	}
 	if got := console.lines("opened  medium  " + orgA + "  " + accA + "  rule=r1  \"summary of a1\"  deadline 2026-11-05T08:01Z"); len(got) != 1 {

@@ -67,7 +67,7 @@ func (s *ConsoleSink) Notify(_ context.Context, c Change) error {
 			inc.ID, c.Ref.RaisedFrom, a.Severity, inc.Org, inc.Account, a.RuleID, inc.AlertCount, clip(a.Summary))
 	}
 	if c.Ref.Respond {
-		fmt.Fprintf(&b, "INCIDENT %s deactivation requested (dry-run, nothing changed)  %s  %s  rule=%s\n",
+		fmt.Fprintf(&b, "INCIDENT %s deactivation requested  %s  %s  rule=%s\n",
 			inc.ID, inc.Org, inc.Account, a.RuleID)
 	}
 	if b.Len() == 0 {

@@ -1,0 +1,81 @@
+package history
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Evidence is one snapshot of what history said about an incident's account: the answer of
+// one lookup (Kind AuditLogins or AuditAccess) over [From, To), with the query that produced
+// it and the SHA-256 of its content, so that what a report relied on can be shown later to be
+// unchanged.
+type Evidence struct {
+	ID       string
+	Incident string
+	Kind     string
+	Taken    time.Time
+	Account  string
+	From, To time.Time
+	Query    string // the SQL, with its parameters listed after it
+	Rows     int
+	SHA256   string // of Content
+	Content  string // the answer as JSON
+}
+
+// NewEvidence builds a snapshot of answer (marshalled as JSON) and hashes it.
+func NewEvidence(incident, kind, account string, from, to, taken time.Time, rows int, answer any) (Evidence, error) {
+	content, err := json.Marshal(answer)
+	if err != nil {
+		return Evidence{}, fmt.Errorf("evidence %s of %s: %w", kind, incident, err)
+	}
+	h := sha256.Sum256(content)
+	ev := Evidence{Incident: incident, Kind: kind, Taken: taken.UTC(), Account: account, From: from.UTC(), To: to.UTC(),
+		Rows: rows, SHA256: hex.EncodeToString(h[:]), Content: string(content)}
+	ev.Query = fmt.Sprintf("%s\n-- account=%q from_t=%s to_t=%s", QueryText(kind), account,
+		ev.From.Format(time.RFC3339Nano), ev.To.Format(time.RFC3339Nano))
+	ev.ID = fmt.Sprintf("%s-%s-%d", incident, kind, ev.Taken.UnixMilli())
+	return ev, nil
+}
+
+// Verify recomputes the hash of the content and reports whether it matches.
+func (e *Evidence) Verify() bool {
+	h := sha256.Sum256([]byte(e.Content))
+	return hex.EncodeToString(h[:]) == e.SHA256
+}
+
+// SaveEvidence stores a snapshot. Saving the same snapshot twice collapses to one row.
+func (s *Store) SaveEvidence(ctx context.Context, e Evidence) error {
+	err := s.conn.Exec(ctx, `INSERT INTO evidence (id, incident, kind, taken, account, from_t, to_t, query, rows, sha256, content)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.ID, e.Incident, e.Kind, e.Taken, e.Account, e.From, e.To, e.Query, uint32(e.Rows), e.SHA256, e.Content)
+	if err != nil {
+		return fmt.Errorf("save evidence %s: %w", e.ID, err)
+	}
+	return nil
+}
+
+// EvidenceOf returns the snapshots of an incident, oldest first.
+func (s *Store) EvidenceOf(ctx context.Context, incident string) ([]Evidence, error) {
+	rows, err := s.conn.Query(withParams(ctx, map[string]string{"incident": incident}),
+		`SELECT id, incident, kind, taken, account, from_t, to_t, query, rows, sha256, content
+		FROM evidence FINAL WHERE incident = {incident:String} ORDER BY taken, id`)
+	if err != nil {
+		return nil, fmt.Errorf("evidence of %s: %w", incident, err)
+	}
+	defer rows.Close()
+	var out []Evidence
+	for rows.Next() {
+		var e Evidence
+		var n uint32
+		if err := rows.Scan(&e.ID, &e.Incident, &e.Kind, &e.Taken, &e.Account, &e.From, &e.To, &e.Query, &n, &e.SHA256, &e.Content); err != nil {
+			return nil, fmt.Errorf("evidence of %s: %w", incident, err)
+		}
+		e.Rows = int(n)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

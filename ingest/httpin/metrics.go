@@ -1,0 +1,46 @@
+package httpin
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	requests *prometheus.CounterVec // by code
+	records  prometheus.Counter
+	bytes    prometheus.Counter
+	duration prometheus.Histogram
+	inFlight prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "breach_httpin_requests_total", Help: "POST /v1/events requests, by response code.",
+		}, []string{"code"}),
+		records: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "breach_httpin_records_total", Help: "Records received in request bodies (accepted or rejected).",
+		}),
+		bytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "breach_httpin_received_bytes_total", Help: "Request body bytes received, as sent (before gzip decoding).",
+		}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "breach_httpin_request_duration_seconds", Help: "Time to answer POST /v1/events, including the durable hand-off.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "breach_httpin_in_flight_requests", Help: "POST /v1/events requests being read or submitted.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.requests, m.records, m.bytes, m.duration, m.inFlight)
+	}
+	return m
+}
+
+func (m *metrics) observe(code int, start time.Time) {
+	m.requests.WithLabelValues(strconv.Itoa(code)).Inc()
+	m.duration.Observe(time.Since(start).Seconds())
+}
