@@ -2,13 +2,16 @@ package notify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
 
 	"breachd/event"
+	"breachd/notify/channel"
 )
 
 // Change kinds: the subject suffix on the INCIDENTS stream and Change.Kind.
@@ -83,3 +86,86 @@ func (s *ConsoleSink) Notify(_ context.Context, c Change) error {
 
 // minute formats t in UTC to the minute, e.g. 2026-11-05T08:01Z.
 func minute(t time.Time) string { return t.UTC().Format("2006-01-02T15:04Z") }
+
+// ChannelSink hands incident changes to notification channels (a Dispatcher): each change
+// becomes the messages channel.ChangeMessages makes of it (opened, severity raised,
+// deactivation requested), queued for a bounded pool of workers so that a slow channel with
+// its retries does not hold up the notifier. The Dispatcher deduplicates by message key, so a
+// change handed over twice (a redelivered alert) pages once. A full queue drops the change
+// with an error (counted and logged by the notifier), and changes still queued at a crash are
+// lost: notifications are best-effort; the incident itself is durable.
+type ChannelSink struct {
+	d       Dispatcher
+	queue   chan channel.Message
+	timeout time.Duration
+	log     *slog.Logger
+	wg      sync.WaitGroup
+	stop    context.CancelFunc
+}
+
+// NewChannelSink starts workers sending through d, each message bounded by timeout (which
+// should cover the dispatcher's retries). Close stops them.
+func NewChannelSink(d Dispatcher, workers, queue int, timeout time.Duration, log *slog.Logger) *ChannelSink {
+	ctx, stop := context.WithCancel(context.Background())
+	s := &ChannelSink{d: d, queue: make(chan channel.Message, max(queue, 1)), timeout: timeout, log: log.With("component", "notify.channels"), stop: stop}
+	for range max(workers, 1) {
+		s.wg.Add(1)
+		go s.work(ctx)
+	}
+	return s
+}
+
+func (s *ChannelSink) work(ctx context.Context) {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-s.queue:
+			s.send(ctx, m)
+		}
+	}
+}
+
+// Send queues one message (also used for deadline warnings and lifecycle changes).
+func (s *ChannelSink) Send(m channel.Message) error {
+	select {
+	case s.queue <- m:
+		return nil
+	default:
+		return fmt.Errorf("notification queue full (%d): %s dropped", cap(s.queue), m.Key)
+	}
+}
+
+func (s *ChannelSink) send(ctx context.Context, m channel.Message) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	if err := s.d.Dispatch(ctx, m); err != nil {
+		s.log.Error("notification not delivered", "key", m.Key, "err", err)
+	}
+}
+
+// Notify implements Sink: it queues the messages of c.
+func (s *ChannelSink) Notify(_ context.Context, c Change) error {
+	var errs []error
+	for _, m := range channel.ChangeMessages(c.Kind, c.Incident, c.Alert, c.Ref) {
+		if err := s.Send(m); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Dispatch implements Dispatcher by queueing m, so the Watcher's deadline warnings share the
+// workers.
+func (s *ChannelSink) Dispatch(_ context.Context, m channel.Message) error { return s.Send(m) }
+
+// Close lets the workers finish the messages queued so far, for at most wait, then stops them.
+func (s *ChannelSink) Close(wait time.Duration) {
+	deadline := time.Now().Add(wait)
+	for len(s.queue) > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.stop()
+	s.wg.Wait()
+}
