@@ -100,35 +100,39 @@ type ChannelSink struct {
 	timeout time.Duration
 	log     *slog.Logger
 	wg      sync.WaitGroup
+	ctx     context.Context
 	stop    context.CancelFunc
+	mu      sync.Mutex // guards closed and sends on queue
+	closed  bool
 }
 
 // NewChannelSink starts workers sending through d, each message bounded by timeout (which
 // should cover the dispatcher's retries). Close stops them.
 func NewChannelSink(d Dispatcher, workers, queue int, timeout time.Duration, log *slog.Logger) *ChannelSink {
 	ctx, stop := context.WithCancel(context.Background())
-	s := &ChannelSink{d: d, queue: make(chan channel.Message, max(queue, 1)), timeout: timeout, log: log.With("component", "notify.channels"), stop: stop}
+	s := &ChannelSink{d: d, queue: make(chan channel.Message, max(queue, 1)), timeout: timeout,
+		log: log.With("component", "notify.channels"), ctx: ctx, stop: stop}
 	for range max(workers, 1) {
 		s.wg.Add(1)
-		go s.work(ctx)
+		go s.work()
 	}
 	return s
 }
 
-func (s *ChannelSink) work(ctx context.Context) {
+func (s *ChannelSink) work() {
 	defer s.wg.Done()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case m := <-s.queue:
-			s.send(ctx, m)
-		}
+	for m := range s.queue {
+		s.send(s.ctx, m)
 	}
 }
 
 // Send queues one message (also used for deadline warnings and lifecycle changes).
 func (s *ChannelSink) Send(m channel.Message) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("notifications stopped: %s dropped", m.Key)
+	}
 	select {
 	case s.queue <- m:
 		return nil
@@ -160,12 +164,17 @@ func (s *ChannelSink) Notify(_ context.Context, c Change) error {
 // workers.
 func (s *ChannelSink) Dispatch(_ context.Context, m channel.Message) error { return s.Send(m) }
 
-// Close lets the workers finish the messages queued so far, for at most wait, then stops them.
+// Close stops accepting messages and lets the workers deliver what is queued for at most
+// wait; then the sends still running are cancelled.
 func (s *ChannelSink) Close(wait time.Duration) {
-	deadline := time.Now().Add(wait)
-	for len(s.queue) > 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.queue)
 	}
-	s.stop()
+	s.mu.Unlock()
+	t := time.AfterFunc(wait, s.stop)
 	s.wg.Wait()
+	t.Stop()
+	s.stop()
 }
