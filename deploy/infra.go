@@ -69,6 +69,9 @@ type Endpoint struct {
 	Password string `json:"password"`
 	DSN      string `json:"dsn"`
 	PID      int    `json:"pid"`
+	// NATS is the client URL of the embedded nats-server of the same process (loopback, no
+	// auth), empty when that process uses an external NATS.
+	NATS string `json:"nats,omitempty"`
 }
 
 // StartInfra connects to (or starts) NATS and ClickHouse, creates the streams and applies the
@@ -171,6 +174,9 @@ func (in *Infra) startEmbeddedClickHouse() (string, error) {
 	u := url.URL{Scheme: "http", User: url.UserPassword("breachd", password), Host: in.Endpoint.Addr(), Path: "/default"}
 	in.EndpointDSN = u.String()
 	ep := Endpoint{URL: "http://" + in.Endpoint.Addr() + "/", User: "breachd", Password: password, DSN: in.EndpointDSN, PID: os.Getpid()}
+	if in.natsSrv != nil {
+		ep.NATS = in.natsSrv.ClientURL()
+	}
 	b, _ := json.MarshalIndent(ep, "", "  ")
 	if err := os.WriteFile(filepath.Join(in.cfg.DataDir, EndpointFile), b, 0o600); err != nil {
 		return "", fmt.Errorf("write endpoint file: %w", err)
