@@ -55,6 +55,18 @@ type PipelineConfig struct {
 	// AfterEventsWritten is detect.Options.AfterEventsWritten: a fault-injection point for
 	// crash tests (nil in production).
 	AfterEventsWritten func()
+
+	// Enrich, if set, enriches every valid event before it is published (e.g. GeoIP).
+	Enrich ingest.Enricher
+	// Respond configures deactivation; nil is the dry run (decided, capped, audited, nothing
+	// changed).
+	Respond *RespondConfig
+	// Notifications is the path of the notification channels' configuration
+	// (notify/channel); empty: no channels beyond Console.
+	Notifications string
+	// Watch configures the incident watcher (deadline marks, interval, evidence look-back);
+	// its stores, clock and logger are filled in here.
+	Watch notify.WatchOptions
 }
 
 func (c *PipelineConfig) runs(stage string) bool {
@@ -99,32 +111,38 @@ func RunPipeline(ctx context.Context, in *Infra, cfg PipelineConfig) error {
 		g.Go(func() error { return det.Run(gctx) })
 		g.Go(func() error { return reloader.Run(gctx) })
 	}
+	var watcher *notify.Watcher
 	if cfg.runs(StageNotify) {
-		var sinks []notify.Sink
-		if cfg.Console != nil {
-			sinks = append(sinks, notify.NewConsoleSink(cfg.Console))
-		}
-		n, err := notify.New(in.JS, notify.Options{Mirror: in.History, Sinks: sinks, Clock: cfg.Clock,
-			Logger: cfg.Logger, Registerer: cfg.Registerer})
+		var closeChannels func()
+		watcher, closeChannels, err = startNotifier(gctx, g, in, cfg)
 		if err != nil {
 			stopStages() // the detector may already run: stop it and wait, no goroutine left behind
 			_ = g.Wait()
-			return fmt.Errorf("notifier: %w", err)
+			return err
 		}
+		defer closeChannels()
 		consumers["notify"] = bus.StreamAlerts
-		g.Go(func() error { return n.Run(gctx) })
 	}
 	sourcesDone := make(chan struct{})
 	if cfg.runs(StageIngest) {
 		sink := ingest.NewPipeline(bus.NewPublisher(in.JS), layout, cfg.Logger, cfg.Registerer)
-		g.Go(func() error {
-			defer close(sourcesDone)
-			for _, src := range cfg.Sources {
+		if cfg.Enrich != nil {
+			sink = sink.WithEnricher(cfg.Enrich)
+		}
+		// Sources run side by side: a file or the demo ends, an HTTP endpoint, a followed file
+		// or a Kafka consumer runs until the pipeline stops.
+		var sg errgroup.Group
+		for _, src := range cfg.Sources {
+			sg.Go(func() error {
 				if err := src.Run(gctx, sink); err != nil {
 					return fmt.Errorf("ingest: %w", err)
 				}
-			}
-			return nil
+				return nil
+			})
+		}
+		g.Go(func() error {
+			defer close(sourcesDone)
+			return sg.Wait()
 		})
 	} else {
 		close(sourcesDone)
@@ -145,6 +163,13 @@ func RunPipeline(ctx context.Context, in *Infra, cfg PipelineConfig) error {
 			// alerts are in the stream).
 			if err := WaitIdle(gctx, in.JS, 200*time.Millisecond, consumers); err != nil && gctx.Err() == nil {
 				return err
+			}
+			if watcher != nil {
+				// Settle what the watcher does for new incidents (evidence, deactivation)
+				// before reporting idle, instead of waiting for its next pass.
+				if err := watcher.Pass(gctx); err != nil && gctx.Err() == nil {
+					log.Warn("incident watch pass failed", "err", err)
+				}
 			}
 			if cfg.OnIdle != nil {
 				cfg.OnIdle(gctx)

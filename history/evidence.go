@@ -10,7 +10,7 @@ import (
 )
 
 // Evidence is one snapshot of what history said about an incident's account: the answer of
-// one lookup (Kind AuditLogins or AuditAccess) over [From, To), with the query that produced
+// one lookup (Kind EvidenceLogins or EvidenceAccess) over [From, To), with the query that produced
 // it and the SHA-256 of its content, so that what a report relied on can be shown later to be
 // unchanged.
 type Evidence struct {

@@ -61,13 +61,19 @@ var (
 	}
 )
 
-// QueryText returns the SQL a lookup runs (AuditLogins or AuditAccess; "" for others), with
-// its parameters {account}, {from_t} and {to_t} unsubstituted.
-func QueryText(lookup string) string {
-	switch lookup {
-	case AuditLogins:
+// Evidence kinds: the answer of Logins (step 3 of the procedure) or of Access (step 4).
+const (
+	EvidenceLogins = "logins"
+	EvidenceAccess = "access"
+)
+
+// QueryText returns the SQL behind an evidence kind ("" for others), with its parameters
+// {account}, {from_t} and {to_t} unsubstituted.
+func QueryText(kind string) string {
+	switch kind {
+	case EvidenceLogins:
 		return loginsQuery
-	case AuditAccess:
+	case EvidenceAccess:
 		return strings.Join(accessQueries[:], ";\n")
 	}
 	return ""

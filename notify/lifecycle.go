@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"breachd/event"
+	"breachd/history"
 )
 
 // The lifecycle of an incident follows the breach procedure (design.md). Every change below is
@@ -249,7 +250,7 @@ func (s *Store) RecordEvidence(ctx context.Context, id string, ref event.Evidenc
 			inc.Evidence = slices.Delete(inc.Evidence, 0, over)
 		}
 		step := 3
-		if ref.Kind != "logins" {
+		if ref.Kind != history.EvidenceLogins {
 			step = 4
 		}
 		c := Edit{Actor: actor}
@@ -261,7 +262,7 @@ func (s *Store) RecordEvidence(ctx context.Context, id string, ref event.Evidenc
 }
 
 // RecordDeactivation mirrors the state of the incident's deactivation request. When it is
-// done, step 1 is recorded and a detected incident becomes contained.
+// done (not a dry run), step 1 is recorded and a detected incident becomes contained.
 func (s *Store) RecordDeactivation(ctx context.Context, id, state, detail string, now time.Time) (*event.Incident, bool, error) {
 	changed := false
 	inc, err := s.Update(ctx, id, now, func(inc *event.Incident) error {

@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -70,8 +71,12 @@ func (s *ConsoleSink) Notify(_ context.Context, c Change) error {
 			inc.ID, c.Ref.RaisedFrom, a.Severity, inc.Org, inc.Account, a.RuleID, inc.AlertCount, clip(a.Summary))
 	}
 	if c.Ref.Respond {
-		fmt.Fprintf(&b, "INCIDENT %s deactivation requested  %s  %s  rule=%s\n",
-			inc.ID, inc.Org, inc.Account, a.RuleID)
+		state := inc.Deactivation
+		if state == DeactivationDryRun {
+			state = "dry run, no account changed"
+		}
+		fmt.Fprintf(&b, "INCIDENT %s deactivation requested (%s)  %s  %s  rule=%s\n",
+			inc.ID, cmp.Or(state, "pending"), inc.Org, inc.Account, a.RuleID)
 	}
 	if b.Len() == 0 {
 		return nil

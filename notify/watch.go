@@ -230,7 +230,7 @@ func CollectEvidence(ctx context.Context, src EvidenceStore, store *Store, inc *
 		kind   string
 		rows   int
 		answer any
-	}{{history.AuditLogins, len(logins), logins}, {history.AuditAccess, len(access.Rows), access}} {
+	}{{history.EvidenceLogins, len(logins), logins}, {history.EvidenceAccess, len(access.Rows), access}} {
 		e, err := history.NewEvidence(inc.ID, snap.kind, inc.Account, from, to, now, snap.rows, snap.answer)
 		if err != nil {
 			return out, err
@@ -246,8 +246,20 @@ func CollectEvidence(ctx context.Context, src EvidenceStore, store *Store, inc *
 	return out, nil
 }
 
+// DeactivationDryRun is the incident's deactivation state when the dry-run adapter "did" it:
+// the request went through every guard rail, and no account was changed.
+const DeactivationDryRun = "dry-run"
+
 // terminal deactivation states: nothing more will happen without a person.
-var terminalDeactivation = []string{respond.StateDone, respond.StateFailed, respond.StateRefused, respond.StateReactivated}
+var terminalDeactivation = []string{respond.StateDone, respond.StateFailed, respond.StateRefused, respond.StateReactivated, DeactivationDryRun}
+
+// deactivationState is the incident's view of a request's state.
+func deactivationState(r *respond.Request) string {
+	if r.State == respond.StateDone && r.Adapter == (&respond.DryRun{}).Name() {
+		return DeactivationDryRun
+	}
+	return r.State
+}
 
 // deactivation asks the responder for the incident's request (creating it if the notifier's
 // own request was lost) and mirrors its state into the incident.
@@ -259,7 +271,7 @@ func (w *Watcher) deactivation(ctx context.Context, inc *event.Incident) (*event
 	if err != nil {
 		return nil, err
 	}
-	next, _, err := w.store.RecordDeactivation(ctx, inc.ID, r.State, requestDetail(r), w.opts.Clock())
+	next, _, err := w.store.RecordDeactivation(ctx, inc.ID, deactivationState(r), requestDetail(r), w.opts.Clock())
 	return next, err
 }
 
