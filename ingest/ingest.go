@@ -261,3 +261,20 @@ func safeToken(s string) string {
 	}
 	return string(b)
 }
+
+// WithFormat returns a Source that runs src with its records read by parse instead of as
+// canonical JSON. The Sink it is run with must be a *Pipeline (or a Pipeline derived from one).
+func WithFormat(src Source, parse Parser) Source { return formatted{src, parse} }
+
+type formatted struct {
+	src   Source
+	parse Parser
+}
+
+func (f formatted) Run(ctx context.Context, sink Sink) error {
+	p, ok := sink.(*Pipeline)
+	if !ok {
+		return fmt.Errorf("a source with its own log format needs the ingest pipeline as sink, not %T", sink)
+	}
+	return f.src.Run(ctx, p.WithParser(f.parse))
+}

@@ -19,9 +19,11 @@ import (
 
 	"breachd/bus"
 	"breachd/deploy"
+	"breachd/event"
 	"breachd/history"
 	"breachd/ingest"
 	"breachd/ingest/file"
+	"breachd/notify"
 	"breachd/simulate"
 )
 
@@ -55,6 +57,10 @@ func runCommand() *command {
 		metricsAddr  string
 		stages       string
 		logger       func() (*slog.Logger, error)
+		inputs       sourceFlags
+		respondFile  string
+		notifyFile   string
+		marks        string
 	)
 	return &command{
 		name:    "run",
@@ -66,9 +72,17 @@ engine are embedded (data under --data); --nats and --clickhouse point the same 
 cluster and a ClickHouse server instead, and --stages runs a subset, so several processes can
 share the work.
 
-Input: with --demo, a simulated school day with injected breaches; otherwise the canonical JSON
-Lines files given as arguments ("-" for stdin; stdin is also read when it is a pipe and no file
-is given). Without input the stages run as a service for events other processes publish.
+Input: with --demo, a simulated school day with injected breaches; otherwise the JSON Lines
+files given as arguments ("-" for stdin; stdin is also read when it is a pipe and no file is
+given), in the canonical format or the one --format or --mapping names (SimpleSAMLphp logs,
+Entra ID sign-ins, ECS, a service's own JSON). Inputs that run until breachd stops: --follow
+(a growing file, like tail -F), --http-listen (POST /v1/events). Without input the stages run
+as a service for events other processes publish.
+
+Incidents: deactivation is a dry run unless --respond names a configuration (SCIM, LDAP or
+webhook adapters, allow-list, cap per organisation and hour; see deploy/README.md);
+--notifications names the channels (webhook, Slack/Teams, e-mail, NATS) and routes. Deadline
+warnings go out at --deadline-marks after awareness while an incident is not reported.
 
 Incidents are printed as they open. The history is queryable while it runs:
   breachd history sql "SELECT id, account, severity, alert_count, summary FROM incidents FINAL"
@@ -86,12 +100,33 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 			fs.BoolVar(&exitWhenDone, "exit-when-done", false, "stop once the input is exhausted and every stage has caught up")
 			fs.StringVar(&metricsAddr, "metrics-addr", "127.0.0.1:9464", "address of the Prometheus /metrics and /healthz endpoint; empty disables it")
 			fs.StringVar(&stages, "stages", "", "comma-separated stages to run here: ingest, detect, notify (default all)")
+			fs.StringVar(&respondFile, "respond", "", "deactivation configuration (YAML); empty: dry run, no account is changed")
+			fs.StringVar(&notifyFile, "notifications", "", "notification channels and routes (YAML); empty: incidents are only printed")
+			fs.StringVar(&marks, "deadline-marks", "24h,48h,66h", "times after awareness at which an unreported incident is escalated")
+			inputs.declare(fs)
 			logger = logFlags(fs)
 		},
 		run: func(ctx context.Context, fs *flag.FlagSet, args []string) error {
 			log, err := logger()
 			if err != nil {
 				return err
+			}
+			parse, err := inputs.parser()
+			if err != nil {
+				return err
+			}
+			if exitWhenDone && inputs.endless() {
+				return usagef("--exit-when-done cannot be used with --follow or --http-listen: they never finish")
+			}
+			watch, err := parseMarks(marks)
+			if err != nil {
+				return err
+			}
+			var rc *deploy.RespondConfig
+			if respondFile != "" {
+				if rc, err = deploy.LoadRespondConfig(respondFile); err != nil {
+					return err
+				}
 			}
 			var sources []ingest.Source
 			switch {
@@ -105,9 +140,9 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 				}
 				sources = append(sources, deploy.NewDemoSource(gen, demoRate))
 			case len(args) > 0:
-				sources = append(sources, file.New(args, file.Options{Logger: log}))
-			case stdinIsPipe():
-				sources = append(sources, file.New([]string{"-"}, file.Options{Logger: log}))
+				sources = append(sources, withParser(file.New(args, file.Options{Logger: log}), parse))
+			case stdinIsPipe() && !inputs.endless():
+				sources = append(sources, withParser(file.New([]string{"-"}, file.Options{Logger: log}), parse))
 			}
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -116,15 +151,21 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 				return err
 			}
 			defer in.Close()
+			endless, enrich, closeInputs, err := inputs.build(infra.data, in.NC, parse, log, reg)
+			if err != nil {
+				return err
+			}
+			defer closeInputs()
 			stopMetrics, metricsURL, err := serveMetrics(metricsAddr, reg, log)
 			if err != nil {
 				return err
 			}
 			defer stopMetrics()
-			printBanner(in, metricsURL, infra.data, len(sources) > 0)
+			printBanner(in, metricsURL, infra.data, len(sources)+len(endless) > 0)
 			cfg := deploy.PipelineConfig{
-				Sources: sources, Rules: splitList(rulePaths), Stages: splitList(stages), Console: os.Stdout,
+				Sources: append(sources, endless...), Rules: splitList(rulePaths), Stages: splitList(stages), Console: os.Stdout,
 				ExitWhenDone: exitWhenDone, Registerer: reg, Logger: log, AfterEventsWritten: faultHook(),
+				Enrich: enrich, Respond: rc, Notifications: notifyFile, Watch: watch,
 			}
 			if len(sources) > 0 {
 				cfg.OnIdle = func(ctx context.Context) { printSummary(ctx, in.History, exitWhenDone) }
@@ -132,6 +173,19 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 			return deploy.RunPipeline(ctx, in, cfg)
 		},
 	}
+}
+
+// parseMarks reads --deadline-marks.
+func parseMarks(s string) (notify.WatchOptions, error) {
+	var w notify.WatchOptions
+	for _, p := range splitList(s) {
+		d, err := time.ParseDuration(p)
+		if err != nil || d <= 0 || d >= event.ReportWindow {
+			return w, usagef("--deadline-marks: %q is not a duration between 0 and 72h (e.g. 24h)", p)
+		}
+		w.Marks = append(w.Marks, d)
+	}
+	return w, nil
 }
 
 func splitList(s string) []string {
