@@ -1,8 +1,10 @@
 // Package ingest turns raw input into canonical events on JetStream.
 //
-// A Source (ingest/file, and later HTTP and Kafka) reads raw records and hands them in batches
-// to a Sink. The Pipeline is the Sink every source shares: it parses each record as a canonical
-// event (package event), publishes valid events on EVENTS — activity events on the partition
+// A Source (ingest/file: files, stdin and followed files; ingest/httpin: POST /v1/events;
+// ingest/kafka: a consumer group) reads raw records and hands them in batches to a Sink. The
+// Pipeline is the Sink every source shares: it parses each record as a canonical event (package
+// event), or with the Parser of another log format (ingest/format: SimpleSAMLphp, Entra ID,
+// ECS, YAML mappings; WithParser, WithFormat), optionally enriches it (ingest/geoip), publishes valid events on EVENTS — activity events on the partition
 // subject of their account, directory events on breachd.events.directory (bus.Layout) — with
 // the event id as Nats-Msg-Id (a hash of it when a header cannot carry the id verbatim: CR, LF,
 // surrounding spaces), and
@@ -16,5 +18,7 @@
 // dropped silently: a record is either an event on EVENTS, a dead letter on DEADLETTER, or the
 // Submit call fails and the source must not advance.
 //
-// Not here: parsing of vendor log formats, enrichment, following growing files (later issues).
+// A parser may say a record is not an event at all (ErrSkip: an IdP's debug line); such records
+// are counted as skipped, not dead-lettered. Dead letters are listed, inspected and replayed
+// with `breachd dlq`.
 package ingest
