@@ -29,13 +29,27 @@ const (
 	HeaderMsgID  = "Nats-Msg-Id"
 	HeaderSource = "Breachd-Source"
 	HeaderReason = "Breachd-Reason"
+	HeaderWhere  = "Breachd-Where" // where a dead letter was read, e.g. "file.jsonl:42"
 )
 
 // AlertSubject is the subject an alert of severity s is published on.
 func AlertSubject(s event.Severity) string { return SubjectAlerts + "." + string(s) }
 
-// DLQSubject is the subject dead letters from source are published on.
-func DLQSubject(source string) string { return SubjectDLQ + "." + source }
+// DLQSubject is the subject dead letters from source are published on: the source name with
+// '.', '*', '>', spaces and non-printable or non-ASCII bytes replaced by '_' ("unknown" for an
+// empty name). Distinct names can share a subject; the Breachd-Source header tells them apart.
+func DLQSubject(source string) string {
+	b := []byte(source)
+	for i, c := range b {
+		if c == '.' || c == '*' || c == '>' || c == ' ' || c < 0x21 || c > 0x7e {
+			b[i] = '_'
+		}
+	}
+	if len(b) == 0 {
+		return SubjectDLQ + ".unknown"
+	}
+	return SubjectDLQ + "." + string(b)
+}
 
 // Config sets the streams' durability and retention.
 type Config struct {

@@ -58,6 +58,9 @@ type Infra struct {
 	log          *slog.Logger
 }
 
+// NATSDir is where the embedded nats-server keeps its data under dataDir.
+func NATSDir(dataDir string) string { return filepath.Join(dataDir, "nats") }
+
 // EndpointFile is written into DataDir while the embedded ClickHouse endpoint runs, so that
 // `breachd history sql` and people with curl can reach the history of a running instance.
 const EndpointFile = "clickhouse-endpoint.json"
@@ -128,7 +131,7 @@ func (in *Infra) startNATS(ctx context.Context) (err error) {
 	cfg := in.cfg
 	natsURL := cfg.NATSURL
 	if natsURL == "" {
-		in.natsSrv, err = bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: filepath.Join(cfg.DataDir, "nats")})
+		in.natsSrv, err = bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: NATSDir(cfg.DataDir)})
 		if err != nil {
 			return err
 		}

@@ -242,24 +242,10 @@ func (p *Pipeline) deadLetter(ctx context.Context, source string, r Record, caus
 	hdr.Set(bus.HeaderSource, source)
 	hdr.Set(bus.HeaderReason, ie.Error())
 	if r.Where != "" {
-		hdr.Set("Breachd-Where", r.Where)
+		hdr.Set(bus.HeaderWhere, r.Where)
 	}
 	p.log.Debug("dead letter", "source", source, "where", r.Where, "reason", ie.Error())
-	return p.pub.Publish(ctx, bus.DLQSubject(safeToken(source)), "dlq-"+hex.EncodeToString(h[:16]), r.Data, hdr)
-}
-
-// safeToken makes source usable as one subject token.
-func safeToken(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c == '.' || c == '*' || c == '>' || c == ' ' || c < 0x21 || c > 0x7e {
-			b[i] = '_'
-		}
-	}
-	if len(b) == 0 {
-		return "unknown"
-	}
-	return string(b)
+	return p.pub.Publish(ctx, bus.DLQSubject(source), "dlq-"+hex.EncodeToString(h[:16]), r.Data, hdr)
 }
 
 // WithFormat returns a Source that runs src with its records read by parse instead of as

@@ -36,7 +36,7 @@ func TestConsoleSink(t *testing.T) {
 				`rule=guardian-blocked-access  alerts=7  "second access\nwith a newline"` + "\n"},
 		{"deactivation requested", Change{Kind: ChangeUpdated, Incident: inc, Alert: a,
 			Ref: event.AlertRef{Version: 3, Respond: true}},
-			"INCIDENT INC-20261102-0a1b2c3d deactivation requested  bergen.kommune.no  " +
+			"INCIDENT INC-20261102-0a1b2c3d deactivation requested (pending)  bergen.kommune.no  " +
 				"ola@bergen.kommune.no  rule=guardian-blocked-access\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
