@@ -119,6 +119,9 @@ func (w *Watcher) Pass(ctx context.Context) error {
 	}
 	var errs []error
 	for _, inc := range incs {
+		if err := w.announce(ctx, inc); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", inc.ID, err))
+		}
 		if !inc.Open() {
 			continue
 		}
@@ -188,6 +191,28 @@ func (w *Watcher) escalate(ctx context.Context, inc *event.Incident) (*event.Inc
 		}
 	}
 	return out, nil
+}
+
+// announceWindow bounds how far back lifecycle changes are announced: well inside the
+// dispatcher's deduplication memory (7 days), so a change is never announced twice.
+const announceWindow = 24 * time.Hour
+
+// announce sends every lifecycle change people made to inc (breachd's own are announced as
+// they happen) in the last announceWindow; the dispatcher delivers each once.
+func (w *Watcher) announce(ctx context.Context, inc *event.Incident) error {
+	if w.opts.Dispatcher == nil {
+		return nil
+	}
+	since := w.opts.Clock().Add(-announceWindow)
+	var errs []error
+	for _, e := range inc.Timeline {
+		if e.Kind == event.TimelineTransition && e.Actor != actor && e.At.After(since) {
+			if err := w.opts.Dispatcher.Dispatch(ctx, channel.TransitionMessage(inc, e)); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func markName(d time.Duration) string { return fmt.Sprintf("%dh", int(d.Hours())) }

@@ -70,3 +70,13 @@ func hours(d time.Duration) string {
 	}
 	return fmt.Sprintf("%s%dh%02dm", prefix, h, m)
 }
+
+// TransitionMessage announces a lifecycle change of inc made by a person (entry is its
+// timeline entry); keyed by incident and the entry's time, so each change pages once.
+func TransitionMessage(inc *event.Incident, entry event.TimelineEntry) Message {
+	return Message{
+		Key: fmt.Sprintf("%s/transition/%d", inc.ID, entry.At.UnixMilli()), Kind: KindTransition,
+		Severity: inc.Severity, Org: inc.Org, Incident: inc,
+		Title: fmt.Sprintf("%s by %s", entry.Text, entry.Actor),
+	}
+}
