@@ -76,8 +76,9 @@ Input: with --demo, a simulated school day with injected breaches; otherwise the
 files given as arguments ("-" for stdin; stdin is also read when it is a pipe and no file is
 given), in the canonical format or the one --format or --mapping names (SimpleSAMLphp logs,
 Entra ID sign-ins, ECS, a service's own JSON). Inputs that run until breachd stops: --follow
-(a growing file, like tail -F), --http-listen (POST /v1/events). Without input the stages run
-as a service for events other processes publish.
+(a growing file, like tail -F), --http-listen (POST /v1/events), --kafka-brokers (a consumer
+group; offsets are committed only after the events are in JetStream). Without input the
+stages run as a service for events other processes publish.
 
 Incidents: deactivation is a dry run unless --respond names a configuration (SCIM, LDAP or
 webhook adapters, allow-list, cap per organisation and hour; see deploy/README.md);
@@ -116,7 +117,7 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 				return err
 			}
 			if exitWhenDone && inputs.endless() {
-				return usagef("--exit-when-done cannot be used with --follow or --http-listen: they never finish")
+				return usagef("--exit-when-done cannot be used with --follow, --http-listen or --kafka-brokers: they never finish")
 			}
 			watch, err := parseMarks(marks)
 			if err != nil {

@@ -28,6 +28,7 @@ type sourceFlags struct {
 	httpTokenFile   string
 	httpInsecure    bool
 	geoipDB         string
+	kafka           kafkaFlags
 }
 
 // stringList is a repeatable string flag.
@@ -45,11 +46,12 @@ func (f *sourceFlags) declare(fs *flag.FlagSet) {
 	fs.StringVar(&f.httpTokenFile, "http-token-file", "", `file of "name secret" lines; clients send "Authorization: Bearer <secret>"`)
 	fs.BoolVar(&f.httpInsecure, "http-insecure", false, "accept HTTP ingest without a token (only on a trusted network)")
 	fs.StringVar(&f.geoipDB, "geoip", "", "MaxMind/DB-IP country database (.mmdb) to set the country of events with an IP and none; no network lookups")
+	f.kafka.declare(fs)
 }
 
 // endless reports whether an input never ends on its own (it runs until breachd stops).
 func (f *sourceFlags) endless() bool {
-	return len(f.follow) > 0 || f.httpListen != ""
+	return len(f.follow) > 0 || f.httpListen != "" || f.kafka.enabled()
 }
 
 // parser returns the parser of file-like input: nil for canonical JSON.
@@ -139,5 +141,9 @@ func (f *sourceFlags) build(dataDir string, nc *nats.Conn, parse ingest.Parser, 
 		}
 		srcs = append(srcs, srv)
 	}
-	return srcs, enrich, closeFn, nil
+	ks, err := f.kafka.build(log, reg)
+	if err != nil {
+		return nil, nil, closeFn, err
+	}
+	return append(srcs, ks...), enrich, closeFn, nil
 }
