@@ -1,12 +1,12 @@
 package channel
 
 import (
+	"breachd/hmacsig"
+
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -41,7 +41,7 @@ func (h *hookServer) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err := VerifySignature(h.secret, r.Header.Get(HeaderTimestamp), body, r.Header.Get(HeaderSignature), 5*time.Minute, h.now()); err != nil {
+	if err := hmacsig.Verify(h.secret, r.Header.Get(hmacsig.HeaderTimestamp), body, r.Header.Get(hmacsig.HeaderSignature), 5*time.Minute, h.now()); err != nil {
 		h.badSigs++
 		http.Error(w, err.Error(), http.StatusUnauthorized)
 		return
@@ -167,36 +167,6 @@ func TestWebhookRetryBounds(t *testing.T) {
 			t.Fatalf("err = %v, requests %d", err, h.count())
 		}
 	})
-}
-
-func TestVerifySignature(t *testing.T) {
-	secret := []byte("k")
-	body := []byte(`{"a":1}`)
-	ts := strconv.FormatInt(t0.Unix(), 10)
-	sig := Sign(secret, ts, body)
-	cases := []struct {
-		name    string
-		secret  []byte
-		body    []byte
-		sig     string
-		now     time.Time
-		wantErr error
-	}{
-		{"valid", secret, body, sig, t0.Add(time.Minute), nil},
-		{"wrong secret", []byte("x"), body, sig, t0, ErrBadSignature},
-		{"body changed", secret, []byte(`{"a":2}`), sig, t0, ErrBadSignature},
-		{"no prefix", secret, body, strings.TrimPrefix(sig, "sha256="), t0, ErrBadSignature},
-		{"stale", secret, body, sig, t0.Add(10 * time.Minute), ErrStale},
-		{"from the future", secret, body, sig, t0.Add(-10 * time.Minute), ErrStale},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			err := VerifySignature(c.secret, ts, c.body, c.sig, 5*time.Minute, c.now)
-			if (c.wantErr == nil) != (err == nil) || (c.wantErr != nil && !errors.Is(err, c.wantErr)) {
-				t.Fatalf("err = %v, want %v", err, c.wantErr)
-			}
-		})
-	}
 }
 
 func TestParseRetryAfter(t *testing.T) {

@@ -15,9 +15,6 @@ package webhook
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,13 +25,8 @@ import (
 	"strings"
 	"time"
 
+	"breachd/hmacsig"
 	"breachd/respond"
-)
-
-// Header names.
-const (
-	HeaderSignature = "X-Breachd-Signature"
-	HeaderTimestamp = "X-Breachd-Timestamp"
 )
 
 // Config configures a Client.
@@ -93,20 +85,6 @@ func (c *Client) Reactivate(ctx context.Context, t respond.Target) error {
 	return c.post(ctx, "reactivate", t)
 }
 
-// Sign returns the X-Breachd-Signature value for a timestamp and body.
-func Sign(secret []byte, timestamp string, body []byte) string {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(timestamp))
-	m.Write([]byte("."))
-	m.Write(body)
-	return "sha256=" + hex.EncodeToString(m.Sum(nil))
-}
-
-// Verify checks a signature header in constant time.
-func Verify(secret []byte, timestamp string, body []byte, signature string) bool {
-	return hmac.Equal([]byte(Sign(secret, timestamp, body)), []byte(signature))
-}
-
 func (c *Client) post(ctx context.Context, action string, t respond.Target) error {
 	if t.Account == "" {
 		return respond.Permanent(errors.New("webhook: empty account"))
@@ -122,8 +100,8 @@ func (c *Client) post(ctx context.Context, action string, t respond.Target) erro
 		return respond.Permanent(fmt.Errorf("webhook: %w", err))
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(HeaderTimestamp, ts)
-	req.Header.Set(HeaderSignature, Sign(c.secret, ts, body))
+	req.Header.Set(hmacsig.HeaderTimestamp, ts)
+	req.Header.Set(hmacsig.HeaderSignature, hmacsig.Sign(c.secret, ts, body))
 	if t.Request != "" {
 		req.Header.Set("Idempotency-Key", t.Request+"-"+action)
 	}

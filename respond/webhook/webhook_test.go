@@ -1,12 +1,13 @@
 package webhook_test
 
 import (
+	"breachd/hmacsig"
+
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -27,14 +28,8 @@ type receiver struct {
 
 func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	ts := r.Header.Get(webhook.HeaderTimestamp)
-	sec, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil || rc.now.Sub(time.Unix(sec, 0)).Abs() > 5*time.Minute {
-		http.Error(w, "stale timestamp", http.StatusUnauthorized)
-		return
-	}
-	if !webhook.Verify(rc.secret, ts, body, r.Header.Get(webhook.HeaderSignature)) {
-		http.Error(w, "bad signature", http.StatusUnauthorized)
+	if err := hmacsig.Verify(rc.secret, r.Header.Get(hmacsig.HeaderTimestamp), body, r.Header.Get(hmacsig.HeaderSignature), 5*time.Minute, rc.now); err != nil {
+		http.Error(w, err.Error(), http.StatusUnauthorized)
 		return
 	}
 	var p webhook.Payload
