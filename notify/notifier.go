@@ -247,7 +247,7 @@ func (n *Notifier) process(ctx context.Context, store *Store, a *event.Alert) (s
 		if err != nil {
 			return "", err
 		}
-		if next, _, err := store.RecordDeactivation(ctx, out.inc.ID, deactivationState(r), requestDetail(r), n.clock()); err != nil {
+		if next, _, err := store.RecordDeactivation(ctx, out.inc.ID, DeactivationState(r), RequestDetail(r), n.clock()); err != nil {
 			return "", err
 		} else if next != nil {
 			out.inc = next

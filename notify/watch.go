@@ -278,8 +278,8 @@ const DeactivationDryRun = "dry-run"
 // terminal deactivation states: nothing more will happen without a person.
 var terminalDeactivation = []string{respond.StateDone, respond.StateFailed, respond.StateRefused, respond.StateReactivated, DeactivationDryRun}
 
-// deactivationState is the incident's view of a request's state.
-func deactivationState(r *respond.Request) string {
+// DeactivationState is the incident's view of a request's state.
+func DeactivationState(r *respond.Request) string {
 	if r.State == respond.StateDone && r.Adapter == (&respond.DryRun{}).Name() {
 		return DeactivationDryRun
 	}
@@ -296,12 +296,12 @@ func (w *Watcher) deactivation(ctx context.Context, inc *event.Incident) (*event
 	if err != nil {
 		return nil, err
 	}
-	next, _, err := w.store.RecordDeactivation(ctx, inc.ID, deactivationState(r), requestDetail(r), w.opts.Clock())
+	next, _, err := w.store.RecordDeactivation(ctx, inc.ID, DeactivationState(r), RequestDetail(r), w.opts.Clock())
 	return next, err
 }
 
-// requestDetail is what the timeline says about a request's state.
-func requestDetail(r *respond.Request) string {
+// RequestDetail is what the timeline says about a request's state.
+func RequestDetail(r *respond.Request) string {
 	return cmp.Or(r.Refusal, r.LastError, "via "+r.Adapter)
 }
 

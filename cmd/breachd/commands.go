@@ -32,7 +32,7 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 var version = "dev"
 
 func commands() []*command {
-	return []*command{runCommand(), simulateCommand(), historyCommand(), migrateCommand(), rulesCommand(), detectCommand(), dlqCommand(), versionCommand()}
+	return []*command{runCommand(), simulateCommand(), historyCommand(), migrateCommand(), rulesCommand(), detectCommand(), dlqCommand(), incidentsCommand(), versionCommand()}
 }
 
 func dispatch(ctx context.Context, args []string) error {
