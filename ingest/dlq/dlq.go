@@ -13,7 +13,6 @@ import (
 	"breachd/bus"
 )
 
-
 // DefaultLimit is the number of letters List returns when Filter.Limit is 0.
 const DefaultLimit = 1000
 
@@ -179,7 +178,6 @@ func fromMsg(m *jetstream.RawStreamMsg) Letter {
 	}
 	return l
 }
-
 
 // Count is one group of a Summary.
 type Count struct {

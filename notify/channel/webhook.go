@@ -58,4 +58,3 @@ func (w *Webhook) Send(ctx context.Context, m Message) error {
 	h.Set(HeaderDelivery, m.DeliveryID())
 	return w.http.post(ctx, "webhook "+w.name, w.url, h, body)
 }
-
