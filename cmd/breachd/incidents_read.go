@@ -1,0 +1,289 @@
+package main
+
+import (
+	"breachd/event"
+	"breachd/history"
+	"breachd/notify"
+	"cmp"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// writeFile writes data to dir/name and returns the path.
+func writeFile(dir, name string, data []byte) (string, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return "", fmt.Errorf("report directory: %w", err)
+	}
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, data, 0o640); err != nil {
+		return "", fmt.Errorf("write report: %w", err)
+	}
+	return p, nil
+}
+
+func showSub() incSub {
+	return incSub{name: "show", minArgs: 1, maxArgs: 1, args: "ID", formats: docFormats,
+		summary: "everything about one incident: steps 1–8, timeline, deadline, deactivation, evidence",
+		help:    "--format json prints the incident as stored, with next_states and missing_steps added.",
+		define: func(*flag.FlagSet, *incOpts) func(context.Context, *incEnv, []string) error {
+			return func(ctx context.Context, env *incEnv, pos []string) error {
+				id := pos[0]
+				inc, err := env.store.Get(ctx, id)
+				if err != nil {
+					return err
+				}
+				if env.o.format == history.FormatJSON {
+					return printJSON(struct {
+						*event.Incident
+						NextStates   []string `json:"next_states"`
+						MissingSteps []string `json:"missing_steps"`
+						Due          string   `json:"due"`
+					}{inc, append([]string{}, notify.NextStates(inc.State)...), append([]string{}, notify.MissingSteps(inc, 1, 2, 3, 4, 5, 6, 7, 8)...),
+						deadlineText(inc, env.now())})
+				}
+				printIncident(inc, env.now())
+				return nil
+			}
+		}}
+}
+
+func printIncident(inc *event.Incident, now time.Time) {
+	ts := func(t time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		return t.UTC().Format("2006-01-02 15:04:05 UTC")
+	}
+	rules := make([]string, 0, len(inc.Rules))
+	for r, n := range inc.Rules {
+		rules = append(rules, fmt.Sprintf("%s=%d", r, n))
+	}
+	slices.Sort(rules)
+	fmt.Printf("Incident      %s (version %d)\nOrganisation  %s\nAccount       %s\n", inc.ID, inc.Version, inc.Org, inc.Account)
+	fmt.Printf("State         %s (next: %s)\nSeverity      %s\nSummary       %s\n", inc.State,
+		cmp.Or(strings.Join(notify.NextStates(inc.State), ", "), "none"), inc.Severity, inc.Summary)
+	fmt.Printf("Opened        %s\nAware         %s\nDeadline      %s\n", ts(inc.Opened), ts(inc.Aware), deadlineText(inc, now))
+	fmt.Printf("Seen          %s – %s\nAlerts        %d (%s)\nSubjects      %d", ts(inc.FirstSeen), ts(inc.LastSeen), inc.AlertCount, strings.Join(rules, ", "), len(inc.Subjects))
+	if inc.SubjectsTruncated {
+		fmt.Print(" (list truncated)")
+	}
+	fmt.Printf("\nDeactivation  %s\n", cmp.Or(inc.Deactivation, map[bool]string{true: "requested", false: "not requested"}[inc.RespondRequested]))
+	r := inc.Report
+	fmt.Printf("Report        dpo=%q reference=%q art34=%s consequences=%t measures=%t", r.DPO, r.Reference, cmp.Or(r.Art34, notify.NotDecided), r.Consequences != "", r.Measures != "")
+	if r.NotReportableReason != "" {
+		fmt.Printf(" not_reportable=%q", r.NotReportableReason)
+	}
+	fmt.Println("\n\nSteps:")
+	for n := 1; n <= len(notify.StepNames); n++ {
+		if s, ok := inc.Steps[n]; ok {
+			fmt.Printf("  [x] %d %-62s %s by %s %s\n", n, notify.StepNames[n], ts(s.At), s.Actor, s.Note)
+		} else {
+			fmt.Printf("  [ ] %d %s\n", n, notify.StepNames[n])
+		}
+	}
+	fmt.Println("\nTimeline:")
+	for _, e := range inc.Timeline {
+		fmt.Printf("  %s  %-10s %-10s %s\n", ts(e.At), e.Actor, e.Kind, e.Text)
+	}
+	if inc.TimelineOmitted > 0 {
+		fmt.Printf("  (%d further alerts without an entry)\n", inc.TimelineOmitted)
+	}
+	fmt.Println("\nEvidence:")
+	if len(inc.Evidence) == 0 {
+		fmt.Println("  none (breachd incidents evidence --refresh " + inc.ID + ")")
+	}
+	for _, e := range inc.Evidence {
+		fmt.Printf("  %s  %-15s %6d rows  %s – %s  sha256 %s\n", e.ID, e.Kind, e.Rows, ts(e.From), ts(e.To), e.Hash)
+	}
+}
+
+// evidenceLookback is how far before the first alert an evidence snapshot looks (the
+// Watcher's default).
+const evidenceLookback = 30 * 24 * time.Hour
+
+func evidenceSub() incSub {
+	return incSub{name: "evidence", minArgs: 1, maxArgs: 1, args: "ID [--refresh]", change: true, formats: tableFormats,
+		summary: "list the evidence snapshots (query, rows, SHA-256, verified); --refresh collects new ones",
+		help: `--refresh looks up the account's logins and data access (audited, as --as, for the incident)
+over [first alert − 30 days, now), stores both snapshots with their query and hash, and references
+them in the incident (steps 3 and 4). The listing recomputes each snapshot's hash.`,
+		define: func(fset *flag.FlagSet, _ *incOpts) func(context.Context, *incEnv, []string) error {
+			refresh := fset.Bool("refresh", false, "collect a new logins and access snapshot first")
+			return func(ctx context.Context, env *incEnv, pos []string) error {
+				id := pos[0]
+				inc, err := env.store.Get(ctx, id)
+				if err != nil {
+					return err
+				}
+				if *refresh {
+					next, err := notify.CollectEvidence(ctx, env.hist, env.store, inc, evidenceLookback, env.o.as, env.now())
+					if perr := env.persist(ctx, next); err == nil {
+						err = perr
+					}
+					if err != nil {
+						return err
+					}
+				}
+				evs, err := env.hist.EvidenceOf(ctx, id)
+				if err != nil {
+					return err
+				}
+				t := &history.Table{Columns: []string{"id", "kind", "taken", "from", "to", "rows", "sha256", "verified", "query"}}
+				for _, e := range evs {
+					t.Rows = append(t.Rows, []any{e.ID, e.Kind, e.Taken, e.From, e.To, e.Rows, e.SHA256, e.Verify(), e.Query})
+				}
+				if env.o.format == history.FormatTable { // the query text is long: only in the other formats
+					t.Columns, t.Rows = t.Columns[:8], trimRows(t.Rows, 8)
+				}
+				return t.Write(os.Stdout, env.o.format)
+			}
+		}}
+}
+
+func trimRows(rows [][]any, n int) [][]any {
+	for i := range rows {
+		rows[i] = rows[i][:n]
+	}
+	return rows
+}
+
+func reportSub() incSub {
+	return incSub{name: "report", minArgs: 1, maxArgs: 1, args: "ID [-o DIR] [--consequences T] [--measures T] [--dpo T] [--art34 notify|not_required --art34-reason T] [--reference CASE]",
+		change: true, formats: docFormats,
+		summary: "write the draft Art. 33 notice (DIR/ID-art33.md and .json) and record the Art. 34 decision",
+		help: `The given fields are stored in the incident first (timeline entries name --as), then the notice
+is built from the incident and its evidence snapshots and written as Markdown and JSON. It stays a
+DRAFT while items are missing; they are printed. The categories of people are the directory's
+latest primary affiliation of each person in the latest access snapshot (one history query,
+audited as incidents.report). breachd does not send the notice.`,
+		define: func(fset *flag.FlagSet, _ *incOpts) func(context.Context, *incEnv, []string) error {
+			var rc notify.ReportChange
+			empty := notify.ReportChange{}
+			dir := fset.String("o", ".", "directory the notice is written to")
+			fset.StringVar(&rc.Consequences, "consequences", "", "likely consequences for the people concerned (Art. 33(3)(c))")
+			fset.StringVar(&rc.Measures, "measures", "", "measures taken or proposed (Art. 33(3)(d))")
+			fset.StringVar(&rc.DPO, "dpo", "", "the data protection officer's name and contact (Art. 33(3)(b))")
+			fset.StringVar(&rc.Art34, "art34", "", "decision on telling the people concerned: notify or not_required")
+			fset.StringVar(&rc.Art34Reason, "art34-reason", "", "why (required with --art34)")
+			fset.StringVar(&rc.Reference, "reference", "", "Datatilsynet's case number")
+			return func(ctx context.Context, env *incEnv, pos []string) error {
+				id := pos[0]
+				inc, err := env.store.Get(ctx, id)
+				if err != nil {
+					return err
+				}
+				if rc != empty {
+					if inc, err = env.store.SetReport(ctx, id, rc, env.edit(""), env.now()); err != nil {
+						return err
+					}
+					if err := env.persist(ctx, inc); err != nil {
+						return err
+					}
+				}
+				evs, err := env.hist.EvidenceOf(ctx, id)
+				if err != nil {
+					return err
+				}
+				people, err := peopleCategories(ctx, env, inc, evs)
+				if err != nil {
+					return err
+				}
+				rep, err := notify.BuildReport(inc, evs, people, env.now())
+				if err != nil {
+					return err
+				}
+				js, err := json.MarshalIndent(rep, "", "  ")
+				if err != nil {
+					return err
+				}
+				mdPath, err := writeFile(*dir, id+"-art33.md", []byte(rep.Markdown()))
+				if err != nil {
+					return err
+				}
+				jsPath, err := writeFile(*dir, id+"-art33.json", append(js, '\n'))
+				if err != nil {
+					return err
+				}
+				if env.o.format == history.FormatJSON {
+					return printJSON(map[string]any{"markdown": mdPath, "json": jsPath, "draft": rep.Draft, "missing": rep.Missing})
+				}
+				fmt.Printf("wrote %s\nwrote %s\n", mdPath, jsPath)
+				if rep.Draft {
+					fmt.Printf("DRAFT: %d item(s) missing:\n", len(rep.Missing))
+					for _, m := range rep.Missing {
+						fmt.Println("  - " + m)
+					}
+				}
+				return nil
+			}
+		}}
+}
+
+// maxPeopleLookup bounds the subjects whose affiliation one report looks up.
+const maxPeopleLookup = 100000
+
+// peopleCategories counts the people of the latest access snapshot by their latest directory
+// primary affiliation ("" for people without a directory record). nil when there is no access
+// snapshot. The lookup reads personal data and is audited first.
+func peopleCategories(ctx context.Context, env *incEnv, inc *event.Incident, evs []history.Evidence) (map[string]uint64, error) {
+	var latest *history.Evidence
+	for i := range evs {
+		if evs[i].Kind == history.EvidenceAccess && (latest == nil || !evs[i].Taken.Before(latest.Taken)) {
+			latest = &evs[i]
+		}
+	}
+	if latest == nil {
+		return nil, nil
+	}
+	var sum history.AccessSummary
+	if err := json.Unmarshal([]byte(latest.Content), &sum); err != nil {
+		return nil, fmt.Errorf("access evidence %s: %w", latest.ID, err)
+	}
+	seen := map[string]bool{}
+	subjects := []string{}
+	for _, r := range sum.Rows {
+		if !seen[r.Subject] && len(subjects) < maxPeopleLookup {
+			seen[r.Subject] = true
+			subjects = append(subjects, r.Subject)
+		}
+	}
+	if err := env.hist.Audit(ctx, history.AuditEntry{Actor: env.o.as, Action: "incidents.report", Target: inc.Account,
+		Reason: "Art. 33 report of incident " + inc.ID, Detail: fmt.Sprintf("incident=%s categories of %d people from evidence %s", inc.ID, len(subjects), latest.ID)}); err != nil {
+		return nil, fmt.Errorf("report refused, the lookup of the people's categories could not be audited: %w", err)
+	}
+	out := map[string]uint64{}
+	if len(subjects) == 0 {
+		return out, nil
+	}
+	rows, err := env.hist.Conn().Query(ctx, `SELECT primary_affiliation, count() FROM (
+		SELECT user, argMax(primary_affiliation, time) AS primary_affiliation FROM directory_events FINAL
+		WHERE org = ? AND op = 'person' AND has(?, user) GROUP BY user) GROUP BY primary_affiliation`, inc.Org, subjects)
+	if err != nil {
+		return nil, fmt.Errorf("categories of people: %w", err)
+	}
+	defer rows.Close()
+	var found uint64
+	for rows.Next() {
+		var aff string
+		var n uint64
+		if err := rows.Scan(&aff, &n); err != nil {
+			return nil, fmt.Errorf("categories of people: %w", err)
+		}
+		out[aff] += n
+		found += n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("categories of people: %w", err)
+	}
+	if rest := uint64(len(subjects)) - found; found <= uint64(len(subjects)) && rest > 0 {
+		out[""] += rest
+	}
+	return out, nil
+}
