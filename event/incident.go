@@ -130,9 +130,10 @@ type EvidenceRef struct {
 
 // ReportInfo is the human part of the Art. 33 notice and the Art. 34 decision.
 type ReportInfo struct {
-	Consequences string `json:"consequences,omitempty"` // likely consequences for the people
-	Measures     string `json:"measures,omitempty"`     // measures taken or proposed
-	DPO          string `json:"dpo,omitempty"`          // the data protection officer's contact
+	Consequences string `json:"consequences,omitempty"`  // likely consequences for the people
+	Measures     string `json:"measures,omitempty"`      // measures taken or proposed
+	DelayReasons string `json:"delay_reasons,omitempty"` // why the report is late (Art. 33(1))
+	DPO          string `json:"dpo,omitempty"`           // the data protection officer's contact
 	// NotReportableReason is why the breach was not reported (Art. 33(1): unlikely to result
 	// in a risk), set with the transition to not_reportable.
 	NotReportableReason string `json:"not_reportable_reason,omitempty"`

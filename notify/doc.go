@@ -14,16 +14,25 @@
 //  4. calls the Sinks (e.g. ConsoleSink) if that publication was new;
 //  5. acks the alert and waits for the server to confirm the ack.
 //
-// An alert whose rule allows a response sets RespondRequested and writes a timeline entry
-// "deactivation requested (dry-run)". Nothing else happens: this version deactivates no account.
+// An alert whose rule allows a response sets RespondRequested, and the Notifier files the
+// deactivation request with its Responder (respond.Engine: guard rails, adapters, exactly once
+// per incident) and records the request's state in the incident (Deactivation; "dry-run" when
+// the dry-run adapter handled it: nothing changed, the incident is not contained). Sinks get
+// the change: ConsoleSink prints it, ChannelSink queues it for the notification channels
+// (notify/channel: webhook, Slack/Teams, e-mail, NATS; routing and deduplication there).
 //
-// # What it does not do (yet)
+// # Lifecycle, clock, evidence, report
 //
-// No deactivation adapters (SCIM, LDAP, webhook): requests are recorded, never executed. No
-// evidence from history (login log, data touched). No notification channels beyond ConsoleSink,
-// no routing, no lifecycle commands (contain, report, close, comment): only the first state is
-// ever set here. The moment of awareness is the opening time; it cannot yet be corrected.
-//
+// lifecycle.go holds the changes people make (Store.Transition, Comment with a procedure
+// step, Ack with the moment of awareness, SetReport), each a compare-and-set that appends to
+// the timeline. The Watcher (watch.go) passes over the open incidents every 30 s: it follows
+// each deactivation request to its end, collects evidence from history on opening and when
+// later alerts extend the incident (CollectEvidence: logins and data access, stored with the
+// query and a SHA-256, audited under the incident id), sends the deadline warnings at the
+// marks after awareness while not reported (one notifier wins each mark), and announces the
+// lifecycle changes people made. report.go builds the draft Art. 33 notice (BuildReport,
+// Markdown and JSON); register.go the breach register.
+
 // # Delivery guarantees
 //
 // Alerts come in at least once. Handling is idempotent by alert id: an incident remembers its

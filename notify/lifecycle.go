@@ -190,8 +190,8 @@ func (s *Store) Ack(ctx context.Context, id string, aware time.Time, c Edit, now
 
 // ReportChange sets the human parts of the Art. 33 notice; empty fields are left as they are.
 type ReportChange struct {
-	Consequences, Measures, DPO, Reference string
-	Art34, Art34Reason                     string
+	Consequences, Measures, DPO, Reference, DelayReasons string
+	Art34, Art34Reason                                   string
 }
 
 // SetReport records the fields of r that are set. An Art. 34 decision needs its reason.
@@ -219,6 +219,7 @@ func (s *Store) SetReport(ctx context.Context, id string, r ReportChange, c Edit
 			{"measures", r.Measures, &inc.Report.Measures, 4000},
 			{"dpo", r.DPO, &inc.Report.DPO, 300},
 			{"reference", r.Reference, &inc.Report.Reference, 100},
+			{"delay reasons", r.DelayReasons, &inc.Report.DelayReasons, 2000},
 		} {
 			if v := strings.TrimSpace(f.v); v != "" {
 				*f.dst = clipTo(v, f.maxBytes)

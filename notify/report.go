@@ -281,7 +281,7 @@ func discovery(inc *event.Incident, now time.Time) Discovery {
 		d.Status, d.TimeLeft = "pending", Duration(d.Deadline.Sub(now))
 	}
 	if d.Status == "late" || d.Status == "overdue" {
-		d.DelayReasons = DraftDelay
+		d.DelayReasons = cmp.Or(inc.Report.DelayReasons, DraftDelay)
 	}
 	return d
 }

@@ -191,6 +191,15 @@ func TestReportFields(t *testing.T) {
 			t.Errorf("bare Markdown lacks %q", want)
 		}
 	}
+	// The reasons for the delay, once given, replace the placeholder and leave the list of
+	// missing items.
+	bare.Report.DelayReasons = "the school owner learnt of it from the press"
+	if r, err = BuildReport(bare, ev, nil, rt0.Add(100*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if r.Discovery.DelayReasons != bare.Report.DelayReasons || len(r.Missing) != 6 {
+		t.Errorf("with delay reasons: %q, missing %v", r.Discovery.DelayReasons, r.Missing)
+	}
 }
 
 // TestReportTamperedEvidence: a snapshot whose content changed, or that differs from the

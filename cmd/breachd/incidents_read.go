@@ -173,6 +173,7 @@ audited as incidents.report). breachd does not send the notice.`,
 			fset.StringVar(&rc.Art34, "art34", "", "decision on telling the people concerned: notify or not_required")
 			fset.StringVar(&rc.Art34Reason, "art34-reason", "", "why (required with --art34)")
 			fset.StringVar(&rc.Reference, "reference", "", "Datatilsynet's case number")
+			fset.StringVar(&rc.DelayReasons, "delay-reasons", "", "why the report is later than 72 hours after awareness (Art. 33(1))")
 			return func(ctx context.Context, env *incEnv, pos []string) error {
 				id := pos[0]
 				inc, err := env.store.Get(ctx, id)
