@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -189,6 +190,22 @@ func TestIncidentsThroughPipeline(t *testing.T) {
 		}
 		if _, done := inc.Steps[3]; !done {
 			t.Errorf("%s: step 3 not recorded after the login evidence", inc.ID)
+		}
+
+		// The draft Art. 33 notice: every section, and the numbers of the evidence.
+		rep, err := notify.BuildReport(inc, evs, nil, clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		md := rep.Markdown()
+		for _, h := range notify.ReportHeadings {
+			if !strings.Contains(md, h) {
+				t.Errorf("%s: the report lacks section %q", inc.ID, h)
+			}
+		}
+		if !rep.Numbers.Known || rep.Numbers.People != sum.Total.People || rep.Numbers.Records != sum.Total.Records ||
+			rep.Controller != inc.Org || rep.Discovery.Status != "overdue" && rep.Discovery.Status != "pending" {
+			t.Errorf("%s: report numbers %+v, controller %q, discovery %+v", inc.ID, rep.Numbers, rep.Controller, rep.Discovery)
 		}
 	}
 
