@@ -14,6 +14,7 @@ import (
 	"breachd/detect"
 	"breachd/directory"
 	"breachd/ingest"
+	"breachd/ingest/format"
 	"breachd/notify"
 	"breachd/rules"
 )
@@ -125,7 +126,9 @@ func RunPipeline(ctx context.Context, in *Infra, cfg PipelineConfig) error {
 	}
 	sourcesDone := make(chan struct{})
 	if cfg.runs(StageIngest) {
-		sink := ingest.NewPipeline(bus.NewPublisher(in.JS), layout, cfg.Logger, cfg.Registerer)
+		// Canonical JSON by default, with a content-derived id for events that lack one;
+		// sources of other formats bring their own parser (ingest.WithFormat).
+		sink := ingest.NewPipeline(bus.NewPublisher(in.JS), layout, cfg.Logger, cfg.Registerer).WithParser(format.Canonical())
 		if cfg.Enrich != nil {
 			sink = sink.WithEnricher(cfg.Enrich)
 		}

@@ -119,3 +119,19 @@ func TestRunEndlessInputs(t *testing.T) {
 		t.Errorf("the banner does not show the HTTP endpoint:\n%s", out.String())
 	}
 }
+
+// TestRunDerivesMissingIDs: a canonical event without an id gets one derived from its content,
+// so ingesting it twice stores it once.
+func TestRunDerivesMissingIDs(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	line := []byte(`{"kind":"auth","time":"2026-11-02T08:01:13Z","org":"o.no","user":"kari@o.no","service":"https://lms","result":"success"}` + "\n")
+	for range 2 {
+		if out, errs, code := breachd(t, line, "run", "--exit-when-done", "--data", data, "--metrics-addr", "", "-"); code != 0 {
+			t.Fatalf("run: exit %d\n%s\n%s", code, out, errs)
+		}
+	}
+	got, errs, code := breachd(t, nil, "history", "sql", "--data", data, "--format", "tsv", "--reason", "test", "SELECT count() AS n, any(id) AS id FROM auth_events")
+	if code != 0 || !strings.HasPrefix(got, "n\tid\n1\tc-") {
+		t.Fatalf("history: %q (exit %d, %s); want one row with a derived id c-…", got, code, errs)
+	}
+}

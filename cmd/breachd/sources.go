@@ -129,6 +129,7 @@ func (f *sourceFlags) build(dataDir string, nc *nats.Conn, parse ingest.Parser, 
 			}
 		}
 		srv, err := httpin.New(httpin.Config{Listen: f.httpListen, Tokens: toks, Insecure: f.httpInsecure, Logger: log, Registerer: reg,
+			Parser: format.Canonical(), // the pipeline's default parser, for the per-record reasons
 			Ready: func() error {
 				if !nc.IsConnected() {
 					return errors.New("nats: not connected")
