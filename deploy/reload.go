@@ -2,7 +2,6 @@ package deploy
 
 import (
 	"context"
-	"errors"
 	"io/fs"
 	"log/slog"
 	"maps"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"breachd/promreg"
 	"breachd/rules"
 )
 
@@ -100,16 +100,9 @@ func reloadCounter(reg prometheus.Registerer) *prometheus.CounterVec {
 		Help: "Rule reloads (SIGHUP or a changed rule file), by result: ok (swapped in) or error (old set kept)."}, []string{"result"})
 	c.WithLabelValues("ok")
 	c.WithLabelValues("error")
-	if reg != nil {
-		// Several detectors in one process share the counter. Any other registration error
-		// is a name clash with a different metric: the reloader then counts unexported.
-		var are prometheus.AlreadyRegisteredError
-		if err := reg.Register(c); errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
-				return existing
-			}
-		}
-	}
+	// Several detectors in one process share the counter. Any other registration error is a
+	// name clash with a different metric: the reloader then counts unexported.
+	c, _ = promreg.Register(reg, c)
 	return c
 }
 

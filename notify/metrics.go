@@ -1,9 +1,9 @@
 package notify
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"breachd/promreg"
 )
 
 // Results of handling one alert message (the result label of breach_notify_alerts_total).
@@ -48,33 +48,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	var err error
-	if m.alerts, err = register(reg, m.alerts); err != nil {
+	if m.alerts, err = promreg.Register(reg, m.alerts); err != nil {
 		return nil, err
 	}
-	if m.opened, err = register(reg, m.opened); err != nil {
+	if m.opened, err = promreg.Register(reg, m.opened); err != nil {
 		return nil, err
 	}
-	if m.conflicts, err = register(reg, m.conflicts); err != nil {
+	if m.conflicts, err = promreg.Register(reg, m.conflicts); err != nil {
 		return nil, err
 	}
-	if m.sinkErrors, err = register(reg, m.sinkErrors); err != nil {
+	if m.sinkErrors, err = promreg.Register(reg, m.sinkErrors); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-// register registers c, or returns the identical collector registered before.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	if err != nil {
-		var zero C
-		return zero, err
-	}
-	return c, nil
 }

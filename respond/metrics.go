@@ -1,9 +1,9 @@
 package respond
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"breachd/promreg"
 )
 
 type metrics struct {
@@ -33,27 +33,19 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Audit entries of outcomes that could not be written (logged at Error).",
 		}),
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.states, m.calls, m.latency, m.auditFailures} {
-			if err := reg.Register(c); err != nil {
-				var are prometheus.AlreadyRegisteredError
-				if !errors.As(err, &are) {
-					return nil, err
-				}
-				switch c.(type) { // share the collectors of an engine registered before
-				case *prometheus.CounterVec:
-					if c == m.states {
-						m.states = are.ExistingCollector.(*prometheus.CounterVec)
-					} else {
-						m.calls = are.ExistingCollector.(*prometheus.CounterVec)
-					}
-				case *prometheus.HistogramVec:
-					m.latency = are.ExistingCollector.(*prometheus.HistogramVec)
-				case prometheus.Counter:
-					m.auditFailures = are.ExistingCollector.(prometheus.Counter)
-				}
-			}
-		}
+	// Engines sharing a registry share the collectors.
+	var err error
+	if m.states, err = promreg.Register(reg, m.states); err != nil {
+		return nil, err
+	}
+	if m.calls, err = promreg.Register(reg, m.calls); err != nil {
+		return nil, err
+	}
+	if m.latency, err = promreg.Register(reg, m.latency); err != nil {
+		return nil, err
+	}
+	if m.auditFailures, err = promreg.Register(reg, m.auditFailures); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -1,10 +1,11 @@
 package rules
 
 import (
-	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"breachd/promreg"
 )
 
 // The lookup cache remembers, per question, the latest matching record known and the period
@@ -157,20 +158,9 @@ func newLookupMetrics(reg prometheus.Registerer) *lookupMetrics {
 	if reg == nil {
 		return m
 	}
-	m.calls = registered(reg, m.calls)
-	m.seconds = registered(reg, m.seconds)
+	// On a registration error the collector is used unregistered: metrics must not stop
+	// detection.
+	m.calls, _ = promreg.Register(reg, m.calls)
+	m.seconds, _ = promreg.Register(reg, m.seconds)
 	return m
-}
-
-// registered registers c, or returns the identical collector registered before; on any other
-// registration error c is used unregistered (metrics must not stop detection).
-func registered[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	err := reg.Register(c)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	return c
 }

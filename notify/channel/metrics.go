@@ -1,9 +1,9 @@
 package channel
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"breachd/promreg"
 )
 
 // Results of delivering one message to one channel (label result of
@@ -44,31 +44,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	var err error
-	if m.sends, err = register(reg, m.sends); err != nil {
+	if m.sends, err = promreg.Register(reg, m.sends); err != nil {
 		return nil, err
 	}
-	if m.retries, err = register(reg, m.retries); err != nil {
+	if m.retries, err = promreg.Register(reg, m.retries); err != nil {
 		return nil, err
 	}
-	if m.latency, err = register(reg, m.latency); err != nil {
+	if m.latency, err = promreg.Register(reg, m.latency); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-// register registers c, or returns the identical collector registered before (a reloaded
-// configuration builds a new Dispatcher on the same registry).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	if err != nil {
-		var zero C
-		return zero, err
-	}
-	return c, nil
 }
