@@ -133,11 +133,12 @@ func RunPipeline(ctx context.Context, in *Infra, cfg PipelineConfig) error {
 			sink = sink.WithEnricher(cfg.Enrich)
 		}
 		// Sources run side by side: a file or the demo ends, an HTTP endpoint, a followed file
-		// or a Kafka consumer runs until the pipeline stops.
-		var sg errgroup.Group
+		// or a Kafka consumer runs until the pipeline stops. A source that fails stops the
+		// others and, through g, the pipeline.
+		sg, sctx := errgroup.WithContext(gctx)
 		for _, src := range cfg.Sources {
 			sg.Go(func() error {
-				if err := src.Run(gctx, sink); err != nil {
+				if err := src.Run(sctx, sink); err != nil {
 					return fmt.Errorf("ingest: %w", err)
 				}
 				return nil
