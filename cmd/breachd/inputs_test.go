@@ -135,3 +135,19 @@ func TestRunDerivesMissingIDs(t *testing.T) {
 		t.Fatalf("history: %q (exit %d, %s); want one row with a derived id c-…", got, code, errs)
 	}
 }
+
+// TestRunStopsWhenASourceFails: a Kafka topic that does not exist stops breachd with an error
+// naming it, although the HTTP endpoint beside it would run for ever.
+func TestRunStopsWhenASourceFails(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "feide-auth"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	out, errs, code := breachd(t, nil, "run", "--data", filepath.Join(t.TempDir(), "data"), "--metrics-addr", "",
+		"--kafka-brokers", strings.Join(cluster.ListenAddrs(), ","), "--kafka-topics", "no-such-topic",
+		"--http-listen", "127.0.0.1:0", "--http-insecure")
+	if code != 1 || !strings.Contains(errs, "no-such-topic") {
+		t.Fatalf("exit %d, want 1 with the missing topic named\n%s\n%s", code, out, errs)
+	}
+}
