@@ -31,6 +31,23 @@ func WaitIdle(ctx context.Context, js jetstream.JetStream, interval time.Duratio
 			}
 			if info.NumPending > 0 || info.NumAckPending > 0 || info.NumRedelivered > 0 {
 				idle = false
+				continue
+			}
+			// NumPending can read 0 just after a consumer is created or updated, before the
+			// server has counted its stream. A consumer of the whole stream must also have its
+			// ack floor at the stream's last message.
+			if info.Config.FilterSubject == "" && len(info.Config.FilterSubjects) == 0 {
+				s, err := js.Stream(ctx, stream)
+				if err != nil {
+					return fmt.Errorf("stream %s: %w", stream, err)
+				}
+				si, err := s.Info(ctx)
+				if err != nil {
+					return fmt.Errorf("stream %s info: %w", stream, err)
+				}
+				if info.AckFloor.Stream < si.State.LastSeq {
+					idle = false
+				}
 			}
 		}
 		if idle {

@@ -100,8 +100,18 @@ func drained(js jetstream.JetStream, durable string) (bool, string) {
 	if err != nil {
 		return false, err.Error()
 	}
-	return info.NumPending == 0 && info.NumAckPending == 0,
-		fmt.Sprintf("pending %d, ack pending %d", info.NumPending, info.NumAckPending)
+	// NumPending alone can read 0 right after the consumer is created, before the server has
+	// counted the stream: also require the ack floor at the stream's last message.
+	s, err := js.Stream(ctx, bus.StreamAlerts)
+	if err != nil {
+		return false, err.Error()
+	}
+	si, err := s.Info(ctx)
+	if err != nil {
+		return false, err.Error()
+	}
+	return info.NumPending == 0 && info.NumAckPending == 0 && info.AckFloor.Stream >= si.State.LastSeq,
+		fmt.Sprintf("pending %d, ack pending %d, ack floor %d of %d", info.NumPending, info.NumAckPending, info.AckFloor.Stream, si.State.LastSeq)
 }
 
 // runNotifier runs n until the returned stop is called; stop fails the test unless Run
