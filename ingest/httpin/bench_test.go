@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -19,28 +18,15 @@ import (
 	"breachd/ingest/httpin"
 )
 
-const benchBatch = 1000
+const benchBatch = bustest.BenchBatch
 
-// benchBodies returns n JSON Lines bodies of benchBatch access events each, the same events
-// (about 300 bytes, unique ids) as ingest's BenchmarkPipelineSubmit and BenchmarkRawPublishAsync,
-// so the numbers compare.
+// benchBodies returns n JSON Lines bodies of the bustest.BenchPayloads batches, so the numbers
+// compare with ingest's BenchmarkPipelineSubmit and BenchmarkRawPublishAsync.
 func benchBodies(n int) [][]byte {
-	start := time.Date(2026, 11, 2, 7, 0, 0, 0, time.UTC)
-	actions := []string{"view", "view", "view", "update", "export"}
-	resources := []string{"grades", "absence", "assessment", "progress", "messages"}
+	payloads, _, _ := bustest.BenchPayloads(n)
 	bodies := make([][]byte, n)
-	for b := range n {
-		var buf bytes.Buffer
-		for i := range benchBatch {
-			k := b*benchBatch + i
-			fmt.Fprintf(&buf, `{"kind":"access","id":%q,"time":%q,"org":"bergen.kommune.no",`+
-				`"actor":"teacher%d@bergen.kommune.no","actor_role":"teacher","action":%q,`+
-				`"subject":"pupil%d@bergen.kommune.no","resource":%q,"service":"https://lms.example.no/saml",`+
-				`"group":"fc:gogroup:bergen.kommune.no:u:NO974600951:8a-mat:2026-08-15:2027-06-20"}`+"\n",
-				fmt.Sprintf("lms-1-%09d", k), start.Add(time.Duration(k)*time.Millisecond).Format(time.RFC3339Nano), k%60,
-				actions[k%len(actions)], k%900, resources[k%len(resources)])
-		}
-		bodies[b] = buf.Bytes()
+	for b, vals := range payloads {
+		bodies[b] = append(bytes.Join(vals, []byte("\n")), '\n')
 	}
 	return bodies
 }

@@ -2,50 +2,17 @@ package kafka_test
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"breachd/bus"
 	"breachd/bus/bustest"
-	"breachd/event"
 	"breachd/ingest"
 	"breachd/ingest/kafka"
 )
 
-const benchBatch = 1000
-
-// benchPayloads returns n batches of benchBatch realistic access events (about 300 bytes,
-// unique ids), their ids, and the payload bytes of one batch. The events are those of
-// BenchmarkPipelineSubmit in package ingest, so the numbers compare.
-func benchPayloads(n int) (batches [][][]byte, ids [][]string, size int64) {
-	start := time.Date(2026, 11, 2, 7, 0, 0, 0, time.UTC)
-	actions := []string{"view", "view", "view", "update", "export"}
-	resources := []string{"grades", "absence", "assessment", "progress", "messages"}
-	for b := range n {
-		vals := make([][]byte, benchBatch)
-		bid := make([]string, benchBatch)
-		for i := range vals {
-			k := b*benchBatch + i
-			bid[i] = fmt.Sprintf("lms-1-%09d", k)
-			vals[i] = fmt.Appendf(nil, `{"kind":"access","id":%q,"time":%q,"org":"bergen.kommune.no",`+
-				`"actor":"teacher%d@bergen.kommune.no","actor_role":"teacher","action":%q,`+
-				`"subject":"pupil%d@bergen.kommune.no","resource":%q,"service":"https://lms.example.no/saml",`+
-				`"group":"fc:gogroup:bergen.kommune.no:u:NO974600951:8a-mat:2026-08-15:2027-06-20"}`,
-				bid[i], start.Add(time.Duration(k)*time.Millisecond).Format(time.RFC3339Nano), k%60,
-				actions[k%len(actions)], k%900, resources[k%len(resources)])
-			if b == 0 {
-				size += int64(len(vals[i]))
-			}
-		}
-		batches = append(batches, vals)
-		ids = append(ids, bid)
-	}
-	return batches, ids, size
-}
+const benchBatch = bustest.BenchBatch
 
 // gate is a Sink that holds the first Submit until released (so that the timer starts once
 // the group has formed and the first batch is fetched) and closes done once want records
@@ -78,7 +45,7 @@ func (g *gate) Submit(ctx context.Context, source string, recs []ingest.Record) 
 func BenchmarkKafkaSource(b *testing.B) {
 	s := bustest.Start(b)
 	brokers := startKafka(b)
-	batches, _, size := benchPayloads(b.N)
+	batches, _, size := bustest.BenchPayloads(b.N)
 	for _, vals := range batches {
 		produce(b, brokers, vals)
 	}
@@ -111,31 +78,8 @@ func BenchmarkKafkaSource(b *testing.B) {
 	}
 }
 
-// BenchmarkRawPublishAsync publishes the same payloads with the same ids straight through
-// PublishMsgAsync and waits for each batch to complete, as the baseline of the same name in
-// package ingest does: the floor under BenchmarkKafkaSource.
+// BenchmarkRawPublishAsync is the baseline under BenchmarkKafkaSource: the same payloads
+// straight through PublishMsgAsync (bustest.BenchRawPublish).
 func BenchmarkRawPublishAsync(b *testing.B) {
-	s := bustest.Start(b)
-	batches, ids, size := benchPayloads(b.N)
-	b.SetBytes(size)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := range b.N {
-		for j, data := range batches[i] {
-			m := &nats.Msg{Subject: bus.PartitionSubject(event.KindAccess, 0), Data: data, Header: nats.Header{bus.HeaderMsgID: {ids[i][j]}}}
-			if _, err := s.JS.PublishMsgAsync(m); err != nil {
-				b.Fatal(err)
-			}
-		}
-		select {
-		case <-s.JS.PublishAsyncComplete():
-		case <-time.After(30 * time.Second):
-			b.Fatalf("batch %d not acked after 30s", i)
-		}
-	}
-	b.StopTimer()
-	b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "events/s")
-	if n := s.Count(b, bus.StreamEvents); n != uint64(b.N*benchBatch) {
-		b.Fatalf("EVENTS holds %d, want %d", n, b.N*benchBatch)
-	}
+	bustest.BenchRawPublish(b, bustest.Start(b))
 }
