@@ -71,14 +71,7 @@ func (s *Server) Count(tb testing.TB, stream string) uint64 {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	st, err := s.JS.Stream(ctx, stream)
-	if err != nil {
-		tb.Fatalf("stream %s: %v", stream, err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		tb.Fatalf("stream %s info: %v", stream, err)
-	}
+	_, info := s.stream(ctx, tb, stream)
 	return info.State.Msgs
 }
 
@@ -87,14 +80,7 @@ func (s *Server) Messages(tb testing.TB, stream string) []*jetstream.RawStreamMs
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := s.JS.Stream(ctx, stream)
-	if err != nil {
-		tb.Fatalf("stream %s: %v", stream, err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		tb.Fatalf("stream %s info: %v", stream, err)
-	}
+	st, info := s.stream(ctx, tb, stream)
 	if info.State.Msgs == 0 {
 		return nil
 	}
@@ -107,6 +93,20 @@ func (s *Server) Messages(tb testing.TB, stream string) []*jetstream.RawStreamMs
 		msgs = append(msgs, m)
 	}
 	return msgs
+}
+
+// stream looks stream up and reads its state, failing tb if either fails.
+func (s *Server) stream(ctx context.Context, tb testing.TB, stream string) (jetstream.Stream, *jetstream.StreamInfo) {
+	tb.Helper()
+	st, err := s.JS.Stream(ctx, stream)
+	if err != nil {
+		tb.Fatalf("stream %s: %v", stream, err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		tb.Fatalf("stream %s info: %v", stream, err)
+	}
+	return st, info
 }
 
 // Layout returns the partition layout the EVENTS stream records (bus.ReadLayout).
