@@ -33,6 +33,9 @@ type Request struct {
 	// ReadOnly runs the statement with readonly=2 (no writes, settings may
 	// still change) unless Settings holds readonly itself.
 	ReadOnly bool
+	// Interactive marks a person's statement: it waits behind every
+	// pipeline statement queued for the engine (see turnLock).
+	Interactive bool
 }
 
 // Result is what a successful statement returns.
@@ -52,8 +55,8 @@ type Engine struct {
 	staging string   // directory for insert data staged for FROM INFILE
 	argv    []*byte  // NUL-terminated {"clickhouse", "--path=DIR", NULL}
 	argvBuf [][]byte // keeps argv's strings alive
-	sem     chan struct{}
-	primary *uintptr // keeps the engine booted; guarded by sem
+	turn    turnLock
+	primary *uintptr // keeps the engine booted; guarded by turn
 }
 
 // Open loads the chDB library at libPath (see DefaultLibPath) and boots the
@@ -80,7 +83,7 @@ func Open(libPath, dataDir string) (*Engine, error) {
 	if err := os.MkdirAll(staging, 0o700); err != nil {
 		return nil, fmt.Errorf("chdb data dir: %w", err)
 	}
-	e := &Engine{lib: lib, dataDir: dir, staging: staging, sem: make(chan struct{}, 1)}
+	e := &Engine{lib: lib, dataDir: dir, staging: staging}
 	for _, a := range []string{"clickhouse", "--path=" + dir} {
 		b := cstring(a)
 		e.argvBuf = append(e.argvBuf, b)
@@ -113,8 +116,8 @@ func (e *Engine) connect() (*uintptr, error) {
 // Close closes the engine; it waits for a running statement to finish.
 // Closing twice returns nil.
 func (e *Engine) Close() error {
-	e.sem <- struct{}{}
-	defer func() { <-e.sem }()
+	_ = e.turn.acquire(context.Background(), false)
+	defer e.turn.release()
 	if e.primary == nil {
 		return nil
 	}
@@ -135,7 +138,8 @@ func (e *Engine) Query(ctx context.Context, sql, format string) ([]byte, error) 
 // tables never leak into later statements. Data inline after
 // "INSERT ... FORMAT x" is staged in a file first (see insert.go).
 //
-// It blocks until earlier statements are done or ctx ends. A deadline on
+// It blocks until earlier statements are done or ctx ends; queued
+// statements that are not Interactive go first. A deadline on
 // ctx becomes the statement's max_execution_time (the lower one wins if
 // Settings has it too), because chDB cannot be interrupted from outside.
 // Engine failures come back as *QueryError.
@@ -148,12 +152,10 @@ func (e *Engine) Do(ctx context.Context, req Request) (Result, error) {
 		return Result{}, err
 	}
 	defer cleanup()
-	select {
-	case e.sem <- struct{}{}:
-	case <-ctx.Done():
-		return Result{}, fmt.Errorf("wait for chdb: %w", ctx.Err())
+	if err := e.turn.acquire(ctx, req.Interactive); err != nil {
+		return Result{}, fmt.Errorf("wait for chdb: %w", err)
 	}
-	defer func() { <-e.sem }()
+	defer e.turn.release()
 	if e.primary == nil {
 		return Result{}, ErrClosed
 	}
@@ -186,7 +188,7 @@ func (e *Engine) Do(ctx context.Context, req Request) (Result, error) {
 	return e.run(*conn, sql, format, req.Params)
 }
 
-// run executes one statement on conn; the caller holds sem.
+// run executes one statement on conn; the caller holds the turn.
 func (e *Engine) run(conn uintptr, sql, format string, params map[string]string) (Result, error) {
 	q, f := []byte(sql), []byte(format)
 	var r uintptr

@@ -190,14 +190,14 @@ func TestChDBCutsInlineData(t *testing.T) {
 		t.Fatal(err)
 	}
 	const insert = "INSERT INTO lines FORMAT TSV\na\n\nb\nc\n"
-	e.sem <- struct{}{}
+	_ = e.turn.acquire(context.Background(), false)
 	conn, err := e.connect()
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, rawErr := e.run(*conn, insert, DefaultFormat, nil) // straight into chDB
 	e.lib.closeConn(conn)
-	<-e.sem
+	e.turn.release()
 	count := func() string {
 		out, err := e.Query(ctx, "SELECT count() FROM lines", "")
 		if err != nil {
@@ -223,11 +223,11 @@ func TestChDBCutsInlineData(t *testing.T) {
 
 func TestEngineWaitRespectsContext(t *testing.T) {
 	e := openEngine(t)
-	e.sem <- struct{}{} // a statement "running"
+	_ = e.turn.acquire(context.Background(), false) // a statement "running"
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	_, err := e.Query(ctx, "SELECT 1", "")
-	<-e.sem
+	e.turn.release()
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("want DeadlineExceeded while queued, got %v", err)
 	}

@@ -18,18 +18,19 @@ import (
 // httpQuery is one HTTP request turned into engine terms.
 type httpQuery struct {
 	req       Request
-	hello     bool   // answer with the rewritten server hello
-	revision  uint64 // client_protocol_version
-	staged    string // temporary insert data file, removed after the query
-	native    bool   // compress=1: ClickHouse block compression of the response
-	nativeAlg string // network_compression_method
-	httpEnc   string // HTTP Content-Encoding of the response, or ""
+	hello     bool        // answer with the rewritten server hello
+	revision  uint64      // client_protocol_version
+	staged    string      // temporary insert data file, removed after the query
+	insert    *insertHead // the INSERT whose data was staged, if any
+	native    bool        // compress=1: ClickHouse block compression of the response
+	nativeAlg string      // network_compression_method
+	httpEnc   string      // HTTP Content-Encoding of the response, or ""
 	queryID   string
 	urlKeys   []string // URL parameter names (never values), for the log
 }
 
 // serveQuery runs one query request end to end.
-func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request) {
+func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request, u *User) {
 	start := time.Now()
 	select {
 	case s.inflight <- struct{}{}:
@@ -51,13 +52,24 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, err)
 		return
 	}
+	if !q.hello {
+		if err := s.authorize(ctx, u, q); err != nil {
+			s.log.Warn("statement refused", "user", u.Name, "reason", err, "sql", truncate(q.req.SQL, 200))
+			status := http.StatusBadRequest
+			if qe := engineError(err); qe.Code == codeAccessDenied {
+				status = http.StatusForbidden
+			}
+			writeError(w, status, err)
+			return
+		}
+	}
 	var res Result
 	if q.hello {
 		res.Data, err = s.engine.helloNative(ctx, q.revision)
 	} else {
 		res, err = s.engine.Do(ctx, q.req)
 	}
-	attrs := []any{"method", r.Method, "url_params", q.urlKeys, "format", q.req.Format,
+	attrs := []any{"user", u.Name, "method", r.Method, "url_params", q.urlKeys, "format", q.req.Format,
 		"sql", truncate(q.req.SQL, 200), "duration", time.Since(start)}
 	if err != nil {
 		s.log.Debug("query failed", append(attrs, "err", err)...)
@@ -203,8 +215,9 @@ func (s *Server) stage(q *httpQuery, head insertHead, data io.Reader, noData str
 		}
 		return "", err
 	}
-	q.staged = path
+	q.staged, q.insert = path, &head
 	if n == 0 {
+		q.insert = nil
 		return noData, nil
 	}
 	return head.fromInfile(path), nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -34,7 +35,7 @@ func startServer(tb testing.TB, opts Options) *testServer {
 	tb.Helper()
 	e := openEngine(tb)
 	logs := &logRecorder{}
-	opts.User, opts.Password = testUser, testPassword
+	opts.Users = append(opts.Users, User{Name: testUser, Password: testPassword, Owner: true})
 	opts.Logger = slog.New(logs)
 	srv, err := NewServer(e, opts)
 	if err != nil {
@@ -64,8 +65,9 @@ func startServer(tb testing.TB, opts Options) *testServer {
 func (ts *testServer) options() *clickhouse.Options {
 	return &clickhouse.Options{
 		Protocol: clickhouse.HTTP,
-		Addr:     []string{ts.srv.Addr()},
-		Auth:     clickhouse.Auth{Username: testUser, Password: testPassword},
+		Addr:        []string{ts.srv.Addr()},
+		Auth:        clickhouse.Auth{Username: testUser, Password: testPassword},
+		DialContext: ts.srv.DialInProcess, // the owner is accepted in-process only
 	}
 }
 
@@ -103,7 +105,7 @@ func (ts *testServer) httpDo(tb testing.TB, method, rawQuery, body string, hdr h
 	if auth {
 		req.SetBasicAuth(testUser, testPassword)
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := ts.client().Do(req)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -113,6 +115,14 @@ func (ts *testServer) httpDo(tb testing.TB, method, rawQuery, body string, hdr h
 		tb.Fatal(err)
 	}
 	return res.StatusCode, res.Header, string(b)
+}
+
+// client is an HTTP client whose connections reach the server in-process,
+// where the owner test user is accepted.
+func (ts *testServer) client() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) { return ts.srv.DialInProcess(ctx, addr) },
+	}}
 }
 
 // logRecorder is a slog.Handler that keeps the url_params of every query.

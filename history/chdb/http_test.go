@@ -3,6 +3,7 @@ package chdb
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -111,12 +112,12 @@ func TestPlainHTTP(t *testing.T) {
 func TestServerRefusesNonLoopback(t *testing.T) {
 	e := &Engine{} // never queried: NewServer only validates
 	for _, addr := range []string{"0.0.0.0:0", ":0", "[::]:0", "192.0.2.1:8123", "example.com:8123", "nonsense"} {
-		if _, err := NewServer(e, Options{Addr: addr, User: "u", Password: "p"}); err == nil {
+		if _, err := NewServer(e, Options{Addr: addr, Users: []User{{Name: "u", Password: "p"}}}); err == nil {
 			t.Errorf("%q accepted", addr)
 		}
 	}
 	for _, addr := range []string{"127.0.0.1:0", "localhost:0", "[::1]:0", "127.1.2.3:0", ""} {
-		if _, err := NewServer(e, Options{Addr: addr, User: "u", Password: "p"}); err != nil {
+		if _, err := NewServer(e, Options{Addr: addr, Users: []User{{Name: "u", Password: "p"}}}); err != nil {
 			t.Errorf("%q refused: %v", addr, err)
 		}
 	}
@@ -128,12 +129,12 @@ func TestServerRefusesNonLoopback(t *testing.T) {
 // Requests beyond MaxInFlight are refused at once rather than queued.
 func TestServerMaxInFlight(t *testing.T) {
 	ts := startServer(t, Options{MaxInFlight: 1})
-	ts.engine.sem <- struct{}{} // the engine is busy
+	_ = ts.engine.turn.acquire(context.Background(), false) // the engine is busy
 	released := false
 	release := func() {
 		if !released {
 			released = true
-			<-ts.engine.sem
+			ts.engine.turn.release()
 		}
 	}
 	defer release()
@@ -141,7 +142,7 @@ func TestServerMaxInFlight(t *testing.T) {
 	go func() {
 		req, _ := http.NewRequest("GET", "http://"+ts.srv.Addr()+"/?query=SELECT+1", nil)
 		req.SetBasicAuth(testUser, testPassword)
-		res, err := http.DefaultClient.Do(req)
+		res, err := ts.client().Do(req)
 		if err != nil {
 			first <- -1
 			return

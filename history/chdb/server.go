@@ -2,7 +2,6 @@ package chdb
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,8 +16,14 @@ type Options struct {
 	// Addr is the listen address; default "127.0.0.1:0". Only loopback
 	// hosts are accepted ("localhost", 127.0.0.0/8, ::1).
 	Addr string
-	// User and Password are the only credentials accepted (required).
-	User, Password string
+	// Users are the credentials accepted and what each may do (at least
+	// one; names unique). See User.
+	Users []User
+	// Database is the database endpoint users are confined to: statements
+	// run in it and may not name tables of others (default "default").
+	Database string
+	// People bounds the statements of Interactive users.
+	People PeopleLimits
 	// Logger receives request logs at Debug and failures at Warn/Error;
 	// default slog.Default(). Passwords and parameter values are never logged.
 	Logger *slog.Logger
@@ -44,6 +49,8 @@ type Server struct {
 	log      *slog.Logger
 	inflight chan struct{}
 	srv      *http.Server
+	guard    *guard
+	pipe     *pipeListener
 
 	mu sync.Mutex
 	ln net.Listener
@@ -60,9 +67,20 @@ func NewServer(engine *Engine, opts Options) (*Server, error) {
 	if err := checkLoopback(opts.Addr); err != nil {
 		return nil, err
 	}
-	if opts.User == "" || opts.Password == "" {
-		return nil, errors.New("chdb server: User and Password are required")
+	if len(opts.Users) == 0 {
+		return nil, errors.New("chdb server: at least one user is required")
 	}
+	seen := map[string]bool{}
+	for _, u := range opts.Users {
+		if u.Name == "" || u.Password == "" || seen[u.Name] {
+			return nil, fmt.Errorf("chdb server: user %q: every user needs a unique name and a password", u.Name)
+		}
+		seen[u.Name] = true
+	}
+	if opts.Database == "" {
+		opts.Database = "default"
+	}
+	opts.People = opts.People.withDefaults()
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -83,6 +101,8 @@ func NewServer(engine *Engine, opts Options) (*Server, error) {
 		opts:     opts,
 		log:      opts.Logger.With("component", "history_chdb_http"),
 		inflight: make(chan struct{}, opts.MaxInFlight),
+		guard:    newGuard(engine, opts.Database),
+		pipe:     newPipeListener(),
 	}
 	s.srv = &http.Server{
 		Handler:           s,
@@ -91,6 +111,10 @@ func NewServer(engine *Engine, opts Options) (*Server, error) {
 
 		IdleTimeout: 2 * time.Minute,
 		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			_, in := c.(inProcessConn)
+			return context.WithValue(ctx, inProcessKey{}, in)
+		},
 	}
 	return s, nil
 }
@@ -153,10 +177,13 @@ func (s *Server) Run(ctx context.Context) error {
 	ln := s.ln
 	s.mu.Unlock()
 	s.log.Info("serving embedded ClickHouse over HTTP", "addr", ln.Addr().String())
-	errc := make(chan error, 1)
+	errc, pipec := make(chan error, 1), make(chan error, 1)
 	go func() { errc <- s.srv.Serve(ln) }()
+	go func() { pipec <- s.srv.Serve(s.pipe) }()
+	defer func() { <-pipec }() // Shutdown or Close below ends it
 	select {
 	case err := <-errc:
+		_ = s.srv.Close()
 		return fmt.Errorf("chdb server: %w", err)
 	case <-ctx.Done():
 	}
@@ -183,30 +210,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			_, _ = w.Write([]byte("Ok.\n")) // as ClickHouse answers a bare GET /
 			return
 		}
-		if !s.authorised(r) {
+		u := s.user(r)
+		if u == nil {
 			w.Header().Set("WWW-Authenticate", `Basic realm="breachd history", charset="UTF-8"`)
 			writeError(w, http.StatusUnauthorized, newQueryError(codeAuthFailed, "AUTHENTICATION_FAILED",
 				"Authentication failed: password is incorrect, or there is no user with such name"))
 			return
 		}
-		s.serveQuery(w, r)
+		s.serveQuery(w, r, u)
 	default:
 		http.NotFound(w, r)
 	}
-}
-
-// authorised checks credentials the ways ClickHouse accepts them: Basic
-// auth, X-ClickHouse-User/X-ClickHouse-Key headers, user/password params.
-func (s *Server) authorised(r *http.Request) bool {
-	user, pass, ok := r.BasicAuth()
-	if !ok {
-		user, pass = r.Header.Get("X-ClickHouse-User"), r.Header.Get("X-ClickHouse-Key")
-	}
-	if user == "" && pass == "" {
-		q := r.URL.Query()
-		user, pass = q.Get("user"), q.Get("password")
-	}
-	u := subtle.ConstantTimeCompare([]byte(user), []byte(s.opts.User))
-	p := subtle.ConstantTimeCompare([]byte(pass), []byte(s.opts.Password))
-	return u&p == 1
 }

@@ -20,6 +20,7 @@ const (
 	codeAuthFailed        = 516 // AUTHENTICATION_FAILED
 	codeTooLarge          = 307 // TOO_MANY_BYTES
 	codeNotImplemented    = 48  // NOT_IMPLEMENTED
+	codeAccessDenied      = 497 // ACCESS_DENIED
 	codeUnknownQueryParam = 456 // UNKNOWN_QUERY_PARAMETER
 )
 
