@@ -15,6 +15,9 @@ import (
 // settings; statements run in the endpoint's database.
 func (s *Server) authorize(ctx context.Context, u *User, q *httpQuery) error {
 	if u.Owner {
+		if q.insert == nil {
+			return refuseClientFiles(q.req.SQL)
+		}
 		return nil
 	}
 	if db := q.req.Database; db != "" && db != s.opts.Database {

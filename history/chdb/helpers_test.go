@@ -64,7 +64,7 @@ func startServer(tb testing.TB, opts Options) *testServer {
 // options returns clickhouse-go options for the server's endpoint.
 func (ts *testServer) options() *clickhouse.Options {
 	return &clickhouse.Options{
-		Protocol: clickhouse.HTTP,
+		Protocol:    clickhouse.HTTP,
 		Addr:        []string{ts.srv.Addr()},
 		Auth:        clickhouse.Auth{Username: testUser, Password: testPassword},
 		DialContext: ts.srv.DialInProcess, // the owner is accepted in-process only
@@ -125,10 +125,12 @@ func (ts *testServer) client() *http.Client {
 	}}
 }
 
-// logRecorder is a slog.Handler that keeps the url_params of every query.
+// logRecorder is a slog.Handler that keeps the url_params of every query
+// and the users of refused statements.
 type logRecorder struct {
-	mu     sync.Mutex
-	params [][]string
+	mu      sync.Mutex
+	params  [][]string
+	refused []string
 }
 
 func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
@@ -137,6 +139,11 @@ func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler       { return l }
 
 func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
 	r.Attrs(func(a slog.Attr) bool {
+		if r.Message == "statement refused" && a.Key == "user" {
+			l.mu.Lock()
+			l.refused = append(l.refused, a.Value.String())
+			l.mu.Unlock()
+		}
 		if keys, ok := a.Value.Any().([]string); ok && a.Key == "url_params" {
 			l.mu.Lock()
 			l.params = append(l.params, keys)
@@ -145,6 +152,12 @@ func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
 		return true
 	})
 	return nil
+}
+
+func (l *logRecorder) refusedUsers() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.refused...)
 }
 
 func (l *logRecorder) seen() [][]string {
