@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -36,7 +37,9 @@ type InfraConfig struct {
 	Bus bus.Config
 	// RetentionDays is the TTL of event rows (default history.DefaultEventRetentionDays).
 	RetentionDays int
-	Logger        *slog.Logger
+	// People bounds people's statements on the embedded endpoint (time, memory, rows).
+	People chdb.PeopleLimits
+	Logger *slog.Logger
 }
 
 // Infra is the running infrastructure: NATS connection and JetStream, the history store, and
@@ -47,9 +50,12 @@ type Infra struct {
 	History *history.Store
 	// Endpoint is the embedded ClickHouse HTTP endpoint (nil with an external ClickHouse).
 	Endpoint *chdb.Server
-	// EndpointDSN is the DSN of the embedded endpoint, with credentials.
+	// EndpointDSN is the DSN of the embedded endpoint with the writer's credential (append to
+	// every table, read; no DDL), for stages started against this endpoint. It is never
+	// written to disk.
 	EndpointDSN string
 
+	operatorDSN  string
 	natsSrv      *bus.Embedded
 	engine       *chdb.Engine
 	stopEndpoint context.CancelFunc
@@ -65,13 +71,18 @@ func NATSDir(dataDir string) string { return filepath.Join(dataDir, "nats") }
 // `breachd history sql` and people with curl can reach the history of a running instance.
 const EndpointFile = "clickhouse-endpoint.json"
 
-// Endpoint describes the embedded ClickHouse endpoint.
+// Endpoint describes the embedded ClickHouse endpoint of a running instance, for people and the
+// breachd CLI on the same machine (the file is 0600).
 type Endpoint struct {
-	URL      string `json:"url"`
+	URL string `json:"url"`
+	// User and Password are the reader's: read-only, breachd's tables only (curl,
+	// clickhouse-client, dashboards).
 	User     string `json:"user"`
 	Password string `json:"password"`
-	DSN      string `json:"dsn"`
-	PID      int    `json:"pid"`
+	// DSN is the operator's, for the breachd CLI: read, and append to audit, incidents and
+	// evidence (its audited lookups and incident changes); nothing else.
+	DSN string `json:"dsn"`
+	PID int    `json:"pid"`
 	// NATS is the client URL of the embedded nats-server of the same process (loopback, no
 	// auth), empty when that process uses an external NATS.
 	NATS string `json:"nats,omitempty"`
@@ -118,7 +129,11 @@ func startInfra(ctx context.Context, cfg InfraConfig, withNATS bool) (_ *Infra, 
 			return nil, err
 		}
 	}
-	if in.History, err = history.Open(ctx, dsn, cfg.Logger); err != nil {
+	var dial func(context.Context, string) (net.Conn, error)
+	if in.Endpoint != nil {
+		dial = in.Endpoint.DialInProcess
+	}
+	if in.History, err = history.OpenDialer(ctx, dsn, dial, cfg.Logger); err != nil {
 		return nil, err
 	}
 	if _, err := in.History.Migrate(ctx, cfg.RetentionDays); err != nil {
@@ -149,6 +164,23 @@ func (in *Infra) startNATS(ctx context.Context) (err error) {
 	return bus.Ensure(ctx, in.JS, cfg.Bus)
 }
 
+// The users of the embedded ClickHouse endpoint (see chdb.User and the threat model in
+// deploy/README.md). Only the reader's and the operator's credentials are written to the endpoint
+// file; the writer's exists in this process's memory (Infra.EndpointDSN, for stages started
+// against this endpoint), the owner's is accepted in-process only.
+const (
+	ownerUser    = "owner"
+	writerUser   = "writer"
+	operatorUser = "operator"
+	readerUser   = "reader"
+)
+
+// operatorTables are what the breachd CLI on the box appends to: its audited lookups, the
+// incident changes it makes and the evidence it collects.
+var operatorTables = []string{"audit", "incidents", "evidence"}
+
+// startEmbeddedClickHouse opens the engine, serves it on loopback and returns the owner's
+// in-process DSN for the pipeline's own history store.
 func (in *Infra) startEmbeddedClickHouse() (string, error) {
 	lib := in.cfg.ChDBLib
 	if lib == "" {
@@ -159,11 +191,20 @@ func (in *Infra) startEmbeddedClickHouse() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	password, err := randomToken()
-	if err != nil {
-		return "", err
+	pw := map[string]string{}
+	for _, u := range []string{ownerUser, writerUser, operatorUser, readerUser} {
+		if pw[u], err = randomToken(); err != nil {
+			return "", err
+		}
 	}
-	in.Endpoint, err = chdb.NewServer(in.engine, chdb.Options{Addr: "127.0.0.1:0", User: "breachd", Password: password, Logger: in.cfg.Logger})
+	in.Endpoint, err = chdb.NewServer(in.engine, chdb.Options{Addr: "127.0.0.1:0", Logger: in.cfg.Logger,
+		People: in.cfg.People,
+		Users: []chdb.User{
+			{Name: ownerUser, Password: pw[ownerUser], Owner: true},
+			{Name: writerUser, Password: pw[writerUser], Insert: []string{"*"}},
+			{Name: operatorUser, Password: pw[operatorUser], Insert: operatorTables, Interactive: true},
+			{Name: readerUser, Password: pw[readerUser], Interactive: true},
+		}})
 	if err != nil {
 		return "", err
 	}
@@ -174,9 +215,13 @@ func (in *Infra) startEmbeddedClickHouse() (string, error) {
 	ectx, stop := context.WithCancel(context.Background())
 	in.stopEndpoint, in.endpointDone = stop, make(chan error, 1)
 	go func() { in.endpointDone <- in.Endpoint.Run(ectx) }()
-	u := url.URL{Scheme: "http", User: url.UserPassword("breachd", password), Host: in.Endpoint.Addr(), Path: "/default"}
-	in.EndpointDSN = u.String()
-	ep := Endpoint{URL: "http://" + in.Endpoint.Addr() + "/", User: "breachd", Password: password, DSN: in.EndpointDSN, PID: os.Getpid()}
+	dsn := func(user string) string {
+		u := url.URL{Scheme: "http", User: url.UserPassword(user, pw[user]), Host: in.Endpoint.Addr(), Path: "/default"}
+		return u.String()
+	}
+	in.EndpointDSN, in.operatorDSN = dsn(writerUser), dsn(operatorUser)
+	ep := Endpoint{URL: "http://" + in.Endpoint.Addr() + "/", User: readerUser, Password: pw[readerUser],
+		DSN: dsn(operatorUser), PID: os.Getpid()}
 	if in.natsSrv != nil {
 		ep.NATS = in.natsSrv.ClientURL()
 	}
@@ -185,7 +230,22 @@ func (in *Infra) startEmbeddedClickHouse() (string, error) {
 		return "", fmt.Errorf("write endpoint file: %w", err)
 	}
 	in.log.Info("embedded clickhouse engine serving", "url", ep.URL, "credentials", filepath.Join(in.cfg.DataDir, EndpointFile))
-	return in.EndpointDSN, nil
+	return dsn(ownerUser), nil
+}
+
+// PeopleHistory returns the history for a person's command. On the embedded engine it connects
+// over the endpoint with the operator's credential, so that people's statements pass the
+// endpoint's checks and limits also when the CLI opened the engine itself; otherwise it is
+// History. The close func closes only what PeopleHistory opened.
+func (in *Infra) PeopleHistory(ctx context.Context) (*history.Store, func(), error) {
+	if in.Endpoint == nil {
+		return in.History, func() {}, nil
+	}
+	s, err := history.Open(ctx, in.operatorDSN, in.cfg.Logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, func() { _ = s.Close() }, nil
 }
 
 // ReadEndpoint reads the endpoint file of a running all-in-one instance in dataDir.

@@ -49,9 +49,10 @@ func (e *Evidence) Verify() bool {
 
 // SaveEvidence stores a snapshot. Saving the same snapshot twice collapses to one row.
 func (s *Store) SaveEvidence(ctx context.Context, e Evidence) error {
-	err := s.conn.Exec(ctx, `INSERT INTO evidence (id, incident, kind, taken, account, from_t, to_t, query, rows, sha256, content)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.ID, e.Incident, e.Kind, e.Taken, e.Account, e.From, e.To, e.Query, uint32(e.Rows), e.SHA256, e.Content)
+	err := insert(ctx, s, "evidence", `INSERT INTO evidence (id, incident, kind, taken, account, from_t, to_t, query, rows, sha256, content)`,
+		[]Evidence{e}, func(e Evidence) []any {
+			return []any{e.ID, e.Incident, e.Kind, e.Taken, e.Account, e.From, e.To, e.Query, uint32(e.Rows), e.SHA256, e.Content}
+		})
 	if err != nil {
 		return fmt.Errorf("save evidence %s: %w", e.ID, err)
 	}

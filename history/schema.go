@@ -177,26 +177,21 @@ func (s *Store) Migrate(ctx context.Context, retentionDays int) (applied int, er
 	if retentionDays <= 0 {
 		retentionDays = DefaultEventRetentionDays
 	}
-	if err := s.conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version UInt32, name String, applied DateTime64(3, 'UTC')
-	) ENGINE = ReplacingMergeTree ORDER BY version`); err != nil {
-		return 0, fmt.Errorf("create schema_migrations: %w", err)
-	}
-	done := map[int]bool{}
-	rows, err := s.conn.Query(ctx, `SELECT version FROM schema_migrations`)
-	if err != nil {
-		return 0, fmt.Errorf("read schema_migrations: %w", err)
-	}
-	for rows.Next() {
-		var v uint32
-		if err := rows.Scan(&v); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("read schema_migrations: %w", err)
+	ms := migrations(retentionDays)
+	// A schema that is up to date needs no DDL, so a user without DDL rights (a stage on the
+	// embedded endpoint's writer credential) can start on it.
+	done, err := s.appliedMigrations(ctx)
+	if err != nil || len(done) < len(ms) {
+		if err := s.conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version UInt32, name String, applied DateTime64(3, 'UTC')
+		) ENGINE = ReplacingMergeTree ORDER BY version`); err != nil {
+			return 0, fmt.Errorf("create schema_migrations: %w", err)
 		}
-		done[int(v)] = true
+		if done, err = s.appliedMigrations(ctx); err != nil {
+			return 0, err
+		}
 	}
-	rows.Close()
-	for _, m := range migrations(retentionDays) {
+	for _, m := range ms {
 		if done[m.version] {
 			continue
 		}
@@ -205,12 +200,30 @@ func (s *Store) Migrate(ctx context.Context, retentionDays int) (applied int, er
 				return applied, fmt.Errorf("migration %d (%s) statement %d: %w", m.version, m.name, i+1, err)
 			}
 		}
-		if err := s.conn.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied) VALUES (?, ?, ?)`,
-			uint32(m.version), m.name, time.Now().UTC()); err != nil {
+		if err := insert(ctx, s, "schema_migrations", `INSERT INTO schema_migrations (version, name, applied)`,
+			[]migration{m}, func(m migration) []any { return []any{uint32(m.version), m.name, time.Now().UTC()} }); err != nil {
 			return applied, fmt.Errorf("record migration %d: %w", m.version, err)
 		}
 		s.log.Info("schema migration applied", "version", m.version, "name", m.name)
 		applied++
 	}
 	return applied, nil
+}
+
+// appliedMigrations reads the versions recorded in schema_migrations.
+func (s *Store) appliedMigrations(ctx context.Context) (map[int]bool, error) {
+	done := map[int]bool{}
+	rows, err := s.conn.Query(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return nil, fmt.Errorf("read schema_migrations: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v uint32
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("read schema_migrations: %w", err)
+		}
+		done[int(v)] = true
+	}
+	return done, rows.Err()
 }

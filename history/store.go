@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"time"
 
@@ -21,10 +22,17 @@ type Store struct {
 // native protocol, http://user:pass@host:8123/db for HTTP (the embedded engine). It pings
 // before returning.
 func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
+	return OpenDialer(ctx, dsn, nil, log)
+}
+
+// OpenDialer is Open with connections made by dial instead of TCP (nil: TCP). The embedded
+// engine's owner connects this way (chdb.Server.DialInProcess).
+func OpenDialer(ctx context.Context, dsn string, dial func(ctx context.Context, addr string) (net.Conn, error), log *slog.Logger) (*Store, error) {
 	opts, err := clickhouse.ParseDSN(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse dsn: %s", redact(err.Error(), dsn))
 	}
+	opts.DialContext = dial
 	opts.DialTimeout = 10 * time.Second
 	if opts.MaxOpenConns == 0 {
 		opts.MaxOpenConns = 8

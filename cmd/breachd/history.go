@@ -72,7 +72,7 @@ The statement is written to the audit log (--as, --reason) before it runs.`,
 				return usagef("usage: breachd history sql [flags] \"SELECT ...\"")
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-			store, closeFn, err := openHistory(ctx, infra, log)
+			store, closeFn, err := openHistory(ctx, infra, log, false)
 			if err != nil {
 				return err
 			}
@@ -91,8 +91,10 @@ The statement is written to the audit log (--as, --reason) before it runs.`,
 }
 
 // openHistory finds the history: an explicit server, a running instance's embedded endpoint, or
-// the embedded engine opened here.
-func openHistory(ctx context.Context, f infraFlags, log *slog.Logger) (*history.Store, func(), error) {
+// the embedded engine opened here. People's commands reach an embedded engine with the
+// operator's credential (read, and append to audit, incidents and evidence); owner (schema
+// changes) only when the engine is opened here.
+func openHistory(ctx context.Context, f infraFlags, log *slog.Logger, owner bool) (*history.Store, func(), error) {
 	if f.clickhouse != "" {
 		s, err := history.Open(ctx, f.clickhouse, log)
 		if err != nil {
@@ -116,5 +118,13 @@ func openHistory(ctx context.Context, f infraFlags, log *slog.Logger) (*history.
 	if err != nil {
 		return nil, nil, fmt.Errorf("no running breachd found for --data %s, and opening its history directly failed: %w", f.data, err)
 	}
-	return in.History, in.Close, nil
+	if owner {
+		return in.History, in.Close, nil
+	}
+	s, closeS, err := in.PeopleHistory(ctx)
+	if err != nil {
+		in.Close()
+		return nil, nil, err
+	}
+	return s, func() { closeS(); in.Close() }, nil
 }

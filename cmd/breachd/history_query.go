@@ -120,7 +120,7 @@ func runQueryVerb(ctx context.Context, v queryVerb, outer *flag.FlagSet, args []
 	}
 	ask := history.Asker{Who: as, Why: reason, Incident: incident}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	store, closeFn, err := openHistory(ctx, infra, log)
+	store, closeFn, err := openHistory(ctx, infra, log, false)
 	if err != nil {
 		return err
 	}

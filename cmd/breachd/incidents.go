@@ -171,7 +171,7 @@ func openIncidents(ctx context.Context, f infraFlags, log *slog.Logger) (*incEnv
 		if err != nil {
 			return nil, nil, err
 		}
-		hist, closeHist, err := openHistory(ctx, f, log)
+		hist, closeHist, err := openHistory(ctx, f, log, false)
 		if err != nil {
 			closeNATS()
 			return nil, nil, err
@@ -202,8 +202,13 @@ func openIncidents(ctx context.Context, f infraFlags, log *slog.Logger) (*incEnv
 	if err != nil {
 		return nil, nil, fmt.Errorf("no running breachd found for --data %s, and starting the engines on it failed: %w", f.data, err)
 	}
-	env.hist = in.History
-	return finish(in.JS, in.Close)
+	hist, closeHist, err := in.PeopleHistory(ctx)
+	if err != nil {
+		in.Close()
+		return nil, nil, err
+	}
+	env.hist = hist
+	return finish(in.JS, func() { closeHist(); in.Close() })
 }
 
 // persist mirrors a changed incident into the history and publishes it on the INCIDENTS

@@ -53,7 +53,7 @@ Examples:
 				return usagef("--retention-days must be positive")
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-			store, closeFn, err := openHistory(ctx, infra, log)
+			store, closeFn, err := openHistory(ctx, infra, log, true)
 			if err != nil {
 				return err
 			}

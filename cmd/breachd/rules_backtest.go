@@ -131,7 +131,7 @@ person's history; but it names accounts (use --top 0 when the names are not need
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			opts.Logger = log
-			store, closeFn, err := openHistory(ctx, infra, log)
+			store, closeFn, err := openHistory(ctx, infra, log, false)
 			if err != nil {
 				return err
 			}
