@@ -57,11 +57,12 @@ type Table struct {
 	Rows    [][]any
 }
 
+// These only give early, friendly messages; they are not the defence. What enforces read-only
+// is the database: readonly=1 (below), and on the embedded engine the endpoint's user for
+// people, whose statements are checked by ClickHouse's own parser (history/chdb guard.go).
 var (
 	readOnlyStart = regexp.MustCompile(`(?is)^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXPLAIN|EXISTS)\b`)
-	// The embedded engine executes INTO OUTFILE even with readonly=1 (a server only does that
-	// in its own client), so it is refused here.
-	writesFile = regexp.MustCompile(`(?is)\bINTO\s+OUTFILE\b`)
+	writesFile    = regexp.MustCompile(`(?is)\bINTO\s+OUTFILE\b`)
 )
 
 // ErrNotReadOnly is returned by SQL for statements that could change data.

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -340,6 +341,9 @@ func (s *syncBuffer) String() string {
 func startDemo(t *testing.T, data string) (stop func()) {
 	t.Helper()
 	cmd := exec.Command(binary, "run", "--demo", "--data", data, "--metrics-addr", "")
+	// Its own session: were a statement such as SYSTEM SHUTDOWN to get through to the engine,
+	// chDB would signal the whole process group, the test runner included.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	var out, errb syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Start(); err != nil {

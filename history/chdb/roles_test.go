@@ -23,7 +23,7 @@ var (
 
 // startRoleServer starts a server with the four kinds of user and a small
 // schema made by the owner.
-func startRoleServer(t *testing.T, opts Options) *testServer {
+func startRoleServer(t testing.TB, opts Options) *testServer {
 	t.Helper()
 	opts.Users = []User{reader, operator, writer}
 	ts := startServer(t, opts)
@@ -41,7 +41,7 @@ func startRoleServer(t *testing.T, opts Options) *testServer {
 }
 
 // tcp sends a request over the loopback TCP listener as user u.
-func (ts *testServer) tcp(t *testing.T, u User, method, rawQuery, body string) (int, string) {
+func (ts *testServer) tcp(t testing.TB, u User, method, rawQuery, body string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, "http://"+ts.srv.Addr()+"/?"+rawQuery, strings.NewReader(body))
 	if err != nil {
@@ -58,7 +58,7 @@ func (ts *testServer) tcp(t *testing.T, u User, method, rawQuery, body string) (
 }
 
 // count returns "events audit" row counts, read by the owner.
-func (ts *testServer) counts(t *testing.T) string {
+func (ts *testServer) counts(t testing.TB) string {
 	t.Helper()
 	_, _, body := ts.httpDo(t, "GET", "query="+url.QueryEscape("SELECT (SELECT count() FROM events), (SELECT count() FROM audit)"), "", nil, true)
 	return strings.TrimSpace(body)
