@@ -132,7 +132,7 @@ func TestSubmitNormalisesAccounts(t *testing.T) {
 		want,
 		"Kåre.BreakGlass@Bergen.Kommune.no",
 		"k\u0061\u030are.breakglass@bergen.kommune.no", // NFD
-		"kåre.break\u200bglass@bergen.kommune.no",     // zero-width space
+		"kåre.break\u200bglass@bergen.kommune.no",      // zero-width space
 		`\ufeffkåre.breakglass\u2060@bergen.kommune.no `,
 	}
 	var recs []ingest.Record
