@@ -23,7 +23,7 @@ import (
 // Invalid UTF-8 bytes become U+FFFD (Validate rejects identifiers with those before they are
 // normalised, so no event carries one). NormalizeAccount is idempotent and safe on any input.
 func NormalizeAccount(s string) string {
-	if plainASCII(s) {
+	if plainASCII(s) || alreadyNormal(s) {
 		return s
 	}
 	s = strings.ToValidUTF8(s, "\uFFFD")
@@ -54,6 +54,9 @@ func normalizeOnce(s string) string {
 // Invisible reports whether NormalizeAccount removes r from identifiers: a control or format
 // character, a variation selector or another default-ignorable code point.
 func Invisible(r rune) bool {
+	if r < utf8.RuneSelf {
+		return r < 0x20 || r == 0x7f
+	}
 	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point)
 }
 
@@ -67,6 +70,27 @@ func plainASCII(s string) bool {
 		}
 	}
 	return len(s) == 0 || s[0] != ' ' && s[len(s)-1] != ' '
+}
+
+// alreadyNormal reports, without allocating, whether NormalizeAccount would return s as it
+// is: valid UTF-8, nothing invisible, nothing to lower-case, no surrounding space, NFC. This
+// keeps identifiers with letters such as æøå as cheap as ASCII ones.
+func alreadyNormal(s string) bool {
+	if s == "" || strings.TrimSpace(s) != s {
+		return false
+	}
+	for _, r := range s {
+		if r < utf8.RuneSelf {
+			if r < 0x20 || r == 0x7f || 'A' <= r && r <= 'Z' {
+				return false
+			}
+			continue
+		}
+		if r == utf8.RuneError || Invisible(r) || unicode.ToLower(r) != r {
+			return false
+		}
+	}
+	return norm.NFC.IsNormalString(s)
 }
 
 // checkIdentifier reports why the raw value v of identifier field cannot be taken: bytes

@@ -166,3 +166,14 @@ func FuzzNormalizeAccount(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkNormalizeAccount(b *testing.B) {
+	for _, s := range []string{"ola.nordmann@bergen.kommune.no", "kari.lærer@bergen.kommune.no", "Kari.L\u0061\u030arer\u200b@BERGEN.kommune.no"} {
+		b.Run(s, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = NormalizeAccount(s)
+			}
+		})
+	}
+}
