@@ -26,6 +26,11 @@ func NormalizeAccount(s string) string {
 	if plainASCII(s) || alreadyNormal(s) {
 		return s
 	}
+	return normalizeSlow(s)
+}
+
+// normalizeSlow is NormalizeAccount without the fast paths (which must agree with it).
+func normalizeSlow(s string) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	// Lower-casing and composition can each, in rare scripts, give the other something to do:
 	// repeat until nothing changes (twice in practice; bounded all the same).

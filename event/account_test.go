@@ -137,7 +137,8 @@ func TestCheckFuture(t *testing.T) {
 // FuzzNormalizeAccount checks the normaliser on arbitrary strings; the seed corpus is in
 // testdata/fuzz/FuzzNormalizeAccount. Properties: the result is valid UTF-8, in NFC, holds no
 // character NormalizeAccount removes and no surrounding white space, and normalising it again
-// changes nothing; plain lower-case ASCII (nearly every real identifier) is left as it is.
+// changes nothing; the allocation-free fast paths agree with the full normalisation; plain
+// lower-case ASCII (nearly every real identifier) is left as it is.
 func FuzzNormalizeAccount(f *testing.F) {
 	for _, s := range []string{"ola@bergen.kommune.no", "BreakGlass@X.no", "break\u200bglass@x.no", norm.NFD.String("kåre@x.no"), "\x00", "\xff\xfe", "İstanbul@x", "ẞ@x", "\u0345\u0399"} {
 		f.Add(s)
@@ -157,6 +158,9 @@ func FuzzNormalizeAccount(f *testing.F) {
 		}
 		if strings.TrimSpace(out) != out {
 			t.Fatalf("NormalizeAccount(%+q) = %+q: surrounding white space", s, out)
+		}
+		if slow := normalizeSlow(s); slow != out {
+			t.Fatalf("fast path disagrees: %+q -> %+q, without it %+q", s, out, slow)
 		}
 		if again := NormalizeAccount(out); again != out {
 			t.Fatalf("not idempotent: %+q -> %+q -> %+q", s, out, again)
