@@ -13,6 +13,7 @@ import (
 	"breachd/bus"
 	"breachd/detect"
 	"breachd/directory"
+	"breachd/event"
 	"breachd/ingest"
 	"breachd/ingest/format"
 	"breachd/notify"
@@ -59,6 +60,10 @@ type PipelineConfig struct {
 
 	// Enrich, if set, enriches every valid event before it is published (e.g. GeoIP).
 	Enrich ingest.Enricher
+	// MaxFutureSkew is how far ahead of Clock an event's time may be; later events are
+	// dead-lettered (ingest.Pipeline.WithFutureLimit). 0 means event.DefaultMaxFutureSkew
+	// (24 h); a negative value turns the check off. Old events are never rejected for age.
+	MaxFutureSkew time.Duration
 	// Respond configures deactivation; nil is the dry run (decided, capped, audited, nothing
 	// changed).
 	Respond *RespondConfig
@@ -128,7 +133,12 @@ func RunPipeline(ctx context.Context, in *Infra, cfg PipelineConfig) error {
 	if cfg.runs(StageIngest) {
 		// Canonical JSON by default, with a content-derived id for events that lack one;
 		// sources of other formats bring their own parser (ingest.WithFormat).
-		sink := ingest.NewPipeline(bus.NewPublisher(in.JS), layout, cfg.Logger, cfg.Registerer).WithParser(format.Canonical())
+		skew := cfg.MaxFutureSkew
+		if skew == 0 {
+			skew = event.DefaultMaxFutureSkew
+		}
+		sink := ingest.NewPipeline(bus.NewPublisher(in.JS), layout, cfg.Logger, cfg.Registerer).
+			WithParser(format.Canonical()).WithFutureLimit(cfg.Clock, skew)
 		if cfg.Enrich != nil {
 			sink = sink.WithEnricher(cfg.Enrich)
 		}

@@ -21,9 +21,12 @@ type Evaluator interface {
 }
 
 // Catalogue is the directory the rules read. Apply is called with every directory event, in
-// stream order, before the event is evaluated.
+// stream order, before the event is evaluated. HomeOrg returns the organisation an account
+// belongs to by the directory (directory.Directory.HomeOrg), ok false when it cannot tell; it
+// must not block.
 type Catalogue interface {
 	Apply(e *event.Event) error
+	HomeOrg(account string) (org string, ok bool)
 }
 
 // History stores events and alerts. Each write returns nil only when the rows are durable.
@@ -251,8 +254,25 @@ func (d *Detector) evaluate(e *event.Event) []event.Alert {
 		if alerts[i].Detected.IsZero() {
 			alerts[i].Detected = now
 		}
+		d.fileUnderHomeOrg(&alerts[i], e)
 	}
 	return alerts
+}
+
+// fileUnderHomeOrg sets the alert's Org to its account's home organisation from the catalogue
+// (directory record, else realm), not to the org the event claims: the log source writes that
+// field, and incidents, the deactivation cap and the adapter choice all key on Org. A claim
+// that disagrees is kept in ClaimedOrg, counted and logged. With no directory record and no
+// realm (a guardian's ID-porten id) the claim is all there is and stands.
+func (d *Detector) fileUnderHomeOrg(a *event.Alert, e *event.Event) {
+	home, ok := d.cat.HomeOrg(a.Account)
+	if !ok || home == a.Org {
+		return
+	}
+	d.metrics.orgMismatch.Inc()
+	d.log.Warn("event claims another organisation than its account's home; alert filed under the home organisation",
+		"event", e.ID, "rule", a.RuleID, "alert", a.ID, "claimed_org", a.Org, "home_org", home)
+	a.ClaimedOrg, a.Org = a.Org, home
 }
 
 // commit makes a batch durable: the events in history, then the alerts in history and on the

@@ -7,6 +7,13 @@
 // history (retried with backoff); write and publish the alerts and wait for their PubAcks; only
 // then ack the events. A batch that cannot be made durable is not acked and is redelivered.
 //
+// Home organisation: an alert's Org is the home organisation of its account as the catalogue
+// knows it (Catalogue.HomeOrg: the person record, else the account's realm), not the org the
+// event claims: that field is written by the log source, and incidents, the deactivation cap
+// and the choice of adapter key on Org. A disagreeing claim is kept in Alert.ClaimedOrg, counted
+// (breach_detect_org_mismatch_total) and logged at Warn. Only for an account with neither a
+// person record nor a realm (a guardian's ID-porten id) does the event's org stand.
+//
 // Scale-out: a set of Members detectors shares the stream. Activity events are published on the
 // partition of their account (bus.Layout: FNV-1a of the account mod the partition count the
 // stream records); member i of n owns the partitions p with p mod n == i and consumes them and

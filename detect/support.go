@@ -130,6 +130,7 @@ func sleep(ctx context.Context, d time.Duration) {
 type metrics struct {
 	events, alerts, invalid, batchFailures prometheus.Counter
 	warmed, misrouted, rewritesSkipped     prometheus.Counter
+	orgMismatch                            prometheus.Counter
 	batchSeconds                           prometheus.Histogram
 }
 
@@ -144,11 +145,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Activity events on a partition their account does not hash to (a publisher with another partition count)."}),
 		rewritesSkipped: prometheus.NewCounter(prometheus.CounterOpts{Name: "breach_detect_rewrites_skipped_total",
 			Help: "Events of redelivered or retried batches not written again because history already held them."}),
+		orgMismatch: prometheus.NewCounter(prometheus.CounterOpts{Name: "breach_detect_org_mismatch_total",
+			Help: "Alerts whose event claimed another organisation than the account's home organisation (filed under the home one)."}),
 		batchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "breach_detect_batch_seconds", Help: "Time to make one batch durable.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 8)}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.alerts, m.invalid, m.batchFailures, m.warmed, m.misrouted, m.rewritesSkipped, m.batchSeconds)
+		reg.MustRegister(m.events, m.alerts, m.invalid, m.batchFailures, m.warmed, m.misrouted, m.rewritesSkipped, m.orgMismatch, m.batchSeconds)
 	}
 	return m
 }

@@ -26,7 +26,7 @@ const (
 // counts derived from its current memberships.
 type Person struct {
 	User               string
-	Org                string   // the realm of the person event
+	Org                string   // the org of the person event: the account's home organisation (HomeOrg)
 	Affiliations       []string // eduPersonAffiliation values; shared, do not modify
 	PrimaryAffiliation string
 	Schools            []string // organisation numbers; shared, do not modify
@@ -95,6 +95,7 @@ type Directory struct {
 	groupSize map[string]int                 // group -> members
 	guardians map[string]map[string]string   // guardian -> child -> status
 	nins      map[string]map[string]struct{} // NIN hash -> accounts
+	realms    map[string]string              // realm of a person's account -> its org (latest person event)
 	persons   int
 	members   int
 	relations int
@@ -107,6 +108,7 @@ func New() *Directory {
 		groupSize: make(map[string]int),
 		guardians: make(map[string]map[string]string),
 		nins:      make(map[string]map[string]struct{}),
+		realms:    make(map[string]string),
 	}
 }
 
@@ -192,6 +194,9 @@ func (d *Directory) upsertPerson(e *event.Event) {
 			d.nins[e.NINHash] = set
 		}
 		set[e.User] = struct{}{}
+	}
+	if realm := Realm(e.User); realm != "" && e.Org != "" {
+		d.realms[realm] = e.Org
 	}
 	a.known = true
 	a.person = Person{

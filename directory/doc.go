@@ -14,6 +14,10 @@
 // and it does not validate events beyond what Apply needs (event.Parse has done that). NIN values
 // are only ever the keyed hashes the sources send.
 //
+// HomeOrg answers which organisation an account belongs to (its person record, else its realm,
+// mapped to the organisation the person records of that realm name), so that guard rails can
+// key on it instead of on the org an activity event claims.
+//
 // Concurrency: a Directory is safe for concurrent use. Queries take a read lock and may run in
 // parallel with each other; Apply takes the write lock. Values returned (Person, Membership,
 // slices) are copies or immutable, so callers may keep them.

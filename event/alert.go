@@ -34,19 +34,24 @@ func (s Severity) Rank() int {
 type Alert struct {
 	// ID is deterministic (rule and triggering event), so a redelivered event re-publishes the
 	// same alert id and JetStream's duplicate window drops it.
-	ID        string    `json:"id"`
-	RuleID    string    `json:"rule_id"`
-	Title     string    `json:"title"`
-	Severity  Severity  `json:"severity"`
-	Tags      []string  `json:"tags,omitempty"`
-	Org       string    `json:"org"`
-	Account   string    `json:"account"`           // the suspect account: incidents are grouped by it
-	Subject   string    `json:"subject,omitempty"` // whose data, when the event is an access
-	EventID   string    `json:"event_id"`
-	EventKind Kind      `json:"event_kind"`
-	EventTime time.Time `json:"event_time"`
-	Detected  time.Time `json:"detected"`
-	Summary   string    `json:"summary"`
+	ID       string   `json:"id"`
+	RuleID   string   `json:"rule_id"`
+	Title    string   `json:"title"`
+	Severity Severity `json:"severity"`
+	Tags     []string `json:"tags,omitempty"`
+	// Org is the home organisation of Account (the detector resolves it from the directory,
+	// else from the account's realm), which incidents, the deactivation cap and the adapter
+	// choice key on; the triggering event's org only when neither is known.
+	Org string `json:"org"`
+	// ClaimedOrg is the org the triggering event claimed, set only when it differs from Org.
+	ClaimedOrg string    `json:"claimed_org,omitempty"`
+	Account    string    `json:"account"`           // the suspect account: incidents are grouped by it
+	Subject    string    `json:"subject,omitempty"` // whose data, when the event is an access
+	EventID    string    `json:"event_id"`
+	EventKind  Kind      `json:"event_kind"`
+	EventTime  time.Time `json:"event_time"`
+	Detected   time.Time `json:"detected"`
+	Summary    string    `json:"summary"`
 	// Respond is true when the rule allows this hit to request deactivation of Account.
 	Respond bool `json:"respond,omitempty"`
 	// Suppressed counts earlier hits of the same suppression key folded into this one.

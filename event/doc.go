@@ -9,4 +9,13 @@
 // enumerated values) and lenient about additions: unknown fields are ignored, so sources may send
 // more than the contract asks for. Every rejection is an *InvalidError naming the field and the
 // reason, so the caller can dead-letter the original bytes with that reason.
+//
+// Validate, which Parse and every other format's path through ingest end in, is also where
+// identifiers are made canonical, once for the whole system: org, user, actor, subject,
+// guardian and child are rejected when they hold bytes that are not UTF-8, U+FFFD (what
+// encoding/json silently puts in place of such bytes) or control characters, and are otherwise
+// rewritten by NormalizeAccount (invisible characters removed, trimmed, NFC, lower case). So
+// "BreakGlass@x", "breakglass​@x" and "breakglass@x" are one account everywhere after
+// ingest. Times are limited to what history can store (MinTime to MaxTime, 1900–2299 UTC);
+// CheckFuture is the clock-dependent check the ingest pipeline adds.
 package event

@@ -85,21 +85,26 @@ func Parse(data []byte) (Event, error) {
 		return Event{}, invalid("time", "not an RFC 3339 time with offset: %q", *w.Time)
 	}
 	e.Time = t.UTC()
-	// The offset can move a time at the edge of RFC 3339's years 0000–9999 out of them, and
-	// such a time cannot be written back (Marshal fails): reject it here, as invalid input.
-	if y := e.Time.Year(); y < 0 || y > 9999 {
-		return Event{}, invalid("time", "%q is outside years 0000-9999 in UTC", *w.Time)
-	}
+	// Validate rejects times outside what history can store (1900–2299 in UTC), and with
+	// them those an offset moves out of RFC 3339's years 0000–9999, which Marshal could not
+	// write back.
 	if err := e.Validate(); err != nil {
 		return Event{}, err
 	}
 	return e, nil
 }
 
-// Validate checks the required fields and enumerated values of events.md for e's kind.
+// Validate checks the required fields and enumerated values of events.md for e's kind, that
+// the time is one history can store (MinTime to MaxTime), and that the identifier fields (org,
+// user, actor, subject, guardian, child) are valid UTF-8 without U+FFFD or control characters;
+// it normalises those fields in place (NormalizeAccount) and defaults records to 1. Every
+// ingest path, whatever the format, goes through it, so identifiers are normalised once, here.
 func (e *Event) Validate() error {
 	if e.Kind == "" {
 		return invalid("kind", "required")
+	}
+	if err := e.normalizeIdentifiers(); err != nil {
+		return err
 	}
 	if err := required(map[string]string{"id": e.ID, "org": e.Org}); err != nil {
 		return err
@@ -109,6 +114,9 @@ func (e *Event) Validate() error {
 	}
 	if e.Time.IsZero() {
 		return invalid("time", "required")
+	}
+	if err := checkTimeRange(e.Time); err != nil {
+		return err
 	}
 	switch e.Kind {
 	case KindAuth:

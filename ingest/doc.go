@@ -18,6 +18,13 @@
 // dropped silently: a record is either an event on EVENTS, a dead letter on DEADLETTER, or the
 // Submit call fails and the source must not advance.
 //
+// Validation is the same for every source and format: event.Validate (required fields, times
+// history can store, identifiers without invalid UTF-8, U+FFFD or controls, which it also
+// normalises: NFC, invisible characters removed, lower case), then the pipeline's own clock
+// check: an event timed more than the future limit (WithFutureLimit, default 24 h) ahead of
+// the injected clock is dead-lettered. Old events are never rejected for their age. Check says
+// what Submit would do with a record, for the HTTP endpoint's per-record reasons.
+//
 // A parser may say a record is not an event at all (ErrSkip: an IdP's debug line); such records
 // are counted as skipped, not dead-lettered. Dead letters are listed, inspected and replayed
 // with `breachd dlq`.

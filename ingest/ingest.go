@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -89,6 +90,9 @@ type Pipeline struct {
 	metrics *metrics
 	parse   MultiParser // nil: canonical JSON (event.Parse)
 	enrich  Enricher    // nil: none
+	clock   func() time.Time
+	// maxSkew is how far ahead of clock an event time may be (event.CheckFuture); <= 0: any.
+	maxSkew time.Duration
 }
 
 // WithParser returns a Pipeline that shares p's publisher and metrics but reads records with
@@ -118,12 +122,37 @@ func (p *Pipeline) WithEnricher(enrich Enricher) *Pipeline {
 	return &q
 }
 
+// WithFutureLimit returns a Pipeline like p that dead-letters events whose time is more
+// than maxSkew ahead of clock (event.CheckFuture); maxSkew <= 0 turns the check off. The
+// default (NewPipeline) is event.DefaultMaxFutureSkew on time.Now. Old events are never
+// rejected for their age: a backfill goes through.
+func (p *Pipeline) WithFutureLimit(clock func() time.Time, maxSkew time.Duration) *Pipeline {
+	q := *p
+	if clock == nil {
+		clock = time.Now
+	}
+	q.clock, q.maxSkew = clock, maxSkew
+	return &q
+}
+
+// Check says what Submit would do with one record, without publishing anything: nil when
+// it would be accepted, an error wrapping ErrSkip when skipped, and otherwise the reason it
+// would be dead-lettered (an *event.InvalidError). The HTTP endpoint uses it to tell a
+// client which records were rejected and why.
+func (p *Pipeline) Check(data []byte) error {
+	_, err := p.parseRecord(data, nil)
+	return err
+}
+
 // parseRecord reads one record with the pipeline's parser into buf[:0]. It returns ErrSkip
 // for a record that is not an event; every other failure is an *event.InvalidError, so that
 // the record is dead-lettered rather than failing the batch.
 func (p *Pipeline) parseRecord(data []byte, buf []event.Event) ([]event.Event, error) {
 	if p.parse == nil {
 		ev, err := event.Parse(data)
+		if err == nil {
+			err = event.CheckFuture(ev.Time, p.clock(), p.maxSkew)
+		}
 		return append(buf[:0], ev), err
 	}
 	evs, err := p.parse(data)
@@ -131,10 +160,14 @@ func (p *Pipeline) parseRecord(data []byte, buf []event.Event) ([]event.Event, e
 		return nil, ErrSkip
 	}
 	for i := 0; err == nil && i < len(evs); i++ {
-		if err = evs[i].Validate(); err != nil && len(evs) > 1 {
+		evs[i].Time = evs[i].Time.UTC()
+		err = evs[i].Validate()
+		if err == nil {
+			err = event.CheckFuture(evs[i].Time, p.clock(), p.maxSkew)
+		}
+		if err != nil && len(evs) > 1 {
 			err = fmt.Errorf("event %d of the record: %w", i, err)
 		}
-		evs[i].Time = evs[i].Time.UTC()
 	}
 	if err != nil {
 		var ie *event.InvalidError
@@ -147,9 +180,11 @@ func (p *Pipeline) parseRecord(data []byte, buf []event.Event) ([]event.Event, e
 }
 
 // NewPipeline returns a Pipeline publishing through pub on the subjects of layout, which must
-// be the one the EVENTS stream records (bus.ReadLayout). reg may be nil.
+// be the one the EVENTS stream records (bus.ReadLayout). reg may be nil. It rejects events
+// more than event.DefaultMaxFutureSkew ahead of time.Now; WithFutureLimit changes that.
 func NewPipeline(pub *bus.Publisher, layout bus.Layout, log *slog.Logger, reg prometheus.Registerer) *Pipeline {
-	return &Pipeline{pub: pub, layout: layout, log: log.With("component", "ingest"), metrics: newMetrics(reg)}
+	return &Pipeline{pub: pub, layout: layout, log: log.With("component", "ingest"), metrics: newMetrics(reg),
+		clock: time.Now, maxSkew: event.DefaultMaxFutureSkew}
 }
 
 // Submit implements Sink.

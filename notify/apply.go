@@ -56,6 +56,15 @@ func idDay(a *event.Alert, now time.Time) time.Time {
 	return now
 }
 
+// claimNote flags, in timeline texts, an alert whose event claimed another organisation than
+// the account's home one (the detector filed it under the home one).
+func claimNote(a *event.Alert) string {
+	if a.ClaimedOrg == "" {
+		return ""
+	}
+	return fmt.Sprintf(" [the event claimed org %s; filed under the account's home org %s]", a.ClaimedOrg, a.Org)
+}
+
 // openIncident builds version 1 of the incident with the given id that alert a opens at now.
 func openIncident(id string, a *event.Alert, now time.Time) (*event.Incident, event.AlertRef) {
 	inc := &event.Incident{
@@ -72,7 +81,7 @@ func openIncident(id string, a *event.Alert, now time.Time) (*event.Incident, ev
 		Summary:      clip(a.Summary),
 		Timeline: []event.TimelineEntry{{
 			At: now, Actor: actor, Kind: event.TimelineOpened,
-			Text: clip(fmt.Sprintf("opened by alert %s (rule %s, %s): %s", a.ID, a.RuleID, a.Severity, a.Summary)),
+			Text: clip(fmt.Sprintf("opened by alert %s (rule %s, %s)%s: %s", a.ID, a.RuleID, a.Severity, claimNote(a), a.Summary)),
 		}},
 	}
 	return inc, addAlert(inc, a, now)
@@ -114,7 +123,7 @@ func addAlert(inc *event.Incident, a *event.Alert, now time.Time) event.AlertRef
 	case inc.AlertCount-1 <= maxTimelineAlerts:
 		inc.Timeline = append(inc.Timeline, event.TimelineEntry{
 			At: now, Actor: actor, Kind: event.TimelineAlert,
-			Text: clip(fmt.Sprintf("alert %s (rule %s, %s): %s", a.ID, a.RuleID, a.Severity, a.Summary)),
+			Text: clip(fmt.Sprintf("alert %s (rule %s, %s)%s: %s", a.ID, a.RuleID, a.Severity, claimNote(a), a.Summary)),
 		})
 	default:
 		inc.TimelineOmitted++

@@ -315,7 +315,7 @@ func evidenceOf(inc *event.Incident, ev []history.Evidence) (access, logins *his
 }
 
 func measures(inc *event.Incident) Measures {
-	m := Measures{Deactivation: cmp.Or(inc.Deactivation, "not requested"), Text: inc.Report.Measures}
+	m := Measures{Deactivation: cmp.Or(DeactivationText(inc.Deactivation), "not requested"), Text: inc.Report.Measures}
 	for n := 1; n <= len(StepNames); n++ {
 		s, done := inc.Steps[n]
 		m.Steps = append(m.Steps, StepItem{N: n, Name: StepNames[n], Done: done, At: s.At.UTC(), Actor: s.Actor, Note: s.Note})

@@ -71,10 +71,7 @@ func (s *ConsoleSink) Notify(_ context.Context, c Change) error {
 			inc.ID, c.Ref.RaisedFrom, a.Severity, inc.Org, inc.Account, a.RuleID, inc.AlertCount, clip(a.Summary))
 	}
 	if c.Ref.Respond {
-		state := inc.Deactivation
-		if state == DeactivationDryRun {
-			state = "dry run, no account changed"
-		}
+		state := DeactivationText(inc.Deactivation)
 		fmt.Fprintf(&b, "INCIDENT %s deactivation requested (%s)  %s  %s  rule=%s\n",
 			inc.ID, cmp.Or(state, "pending"), inc.Org, inc.Account, a.RuleID)
 	}

@@ -302,7 +302,19 @@ func (w *Watcher) deactivation(ctx context.Context, inc *event.Incident) (*event
 
 // RequestDetail is what the timeline says about a request's state.
 func RequestDetail(r *respond.Request) string {
+	if r.State == respond.StateDone && respond.IsDryRun(r.Adapter) {
+		return cmp.Or(r.LastError, DeactivationText(DeactivationDryRun))
+	}
 	return cmp.Or(r.Refusal, r.LastError, "via "+r.Adapter)
+}
+
+// DeactivationText is an incident's deactivation state as people should read it: the dry run
+// says that it would have deactivated the account and changed nothing.
+func DeactivationText(state string) string {
+	if state == DeactivationDryRun {
+		return "dry run: would deactivate the account; nothing was changed"
+	}
+	return state
 }
 
 // RequestDeactivation files (idempotently) the deactivation request of inc.

@@ -19,8 +19,12 @@ const (
 	AuditAttempt    = "respond.attempt"     // an adapter call is about to start
 	AuditResult     = "respond.result"      // an adapter call ended (Result: ok, transient, permanent)
 	AuditReactivate = "respond.reactivate"  // the reactivation command (Result: refused, ok, ...)
-	AuditDeactivate = "respond.deactivated" // the request reached done
+	AuditDeactivate = "respond.deactivated" // the request reached done: the account is off
 	AuditFail       = "respond.failed"      // the request reached failed
+
+	// AuditWouldDeactivate replaces AuditDeactivate when the dry-run adapter handled the
+	// request: it reached done, and nothing was changed.
+	AuditWouldDeactivate = "respond.would_deactivate"
 )
 
 // Entry is one audit record.
@@ -89,8 +93,15 @@ type DryRunCall struct {
 // maxDryRunCalls bounds DryRun's memory; older calls are dropped.
 const maxDryRunCalls = 1000
 
-// Name returns "dryrun".
-func (d *DryRun) Name() string { return "dryrun" }
+// DryRunName is the Name of the DryRun adapter, as requests, audit entries and metrics carry it.
+const DryRunName = "dryrun"
+
+// IsDryRun reports whether adapter (a Request's or an Entry's Adapter) is the dry run, whose
+// "deactivated" means "would have deactivated": every text for people must say so.
+func IsDryRun(adapter string) bool { return adapter == DryRunName }
+
+// Name returns DryRunName.
+func (d *DryRun) Name() string { return DryRunName }
 
 // Deactivate records the call and returns nil.
 func (d *DryRun) Deactivate(ctx context.Context, t Target) error {

@@ -43,8 +43,13 @@
 //
 // # Guard rails
 //
-// The allow-list (exact names and globs, case-insensitive) is checked before anything else,
-// and again at approval: a match is refused and no adapter is called. The cap counts the
+// The allow-list (exact names and globs) is checked before anything else, and again at
+// approval: a match is refused and no adapter is called. Entries and accounts are compared in
+// event.NormalizeAccount form (lower case, NFC, invisible characters removed), so
+// "BreakGlass@x", "break​glass@x" and an NFD "kåre@x" match the entries "breakglass@*"
+// and "kåre@x". The cap is keyed on Target.Org, which the caller must take from the account's
+// home organisation (the notifier's incidents carry the one the detector resolved from the
+// directory), never from a field a log source controls. The cap counts the
 // requests admitted per organisation in any 60 minutes (a sliding window kept in the bucket
 // under compare-and-set, so it holds across processes; a fixed clock hour would allow twice
 // the cap around the hour). A request beyond it waits in awaiting_approval until Approve;
@@ -59,7 +64,8 @@
 // # Audit
 //
 // Every decision (request, refusal, hold, approval, reactivation, including refused
-// reactivations) is written to the Auditor before it is stored; if that fails nothing is
+// reactivations) is written to the Auditor before it is stored (a dry run's completion is
+// respond.would_deactivate, not respond.deactivated, and its log lines say "would"); if that fails nothing is
 // stored and the caller gets the error. Every adapter call is audited before it starts; if
 // that fails the claim is given back and no call is made. Outcomes (results, done, failed)
 // are audited after they are stored; an audit failure there is logged at Error and counted

@@ -3,6 +3,7 @@ package respond_test
 import (
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -78,4 +79,52 @@ func metricValue(reg *prometheus.Registry, name string, labels []string) (float6
 		}
 	}
 	return 0, nil
+}
+
+// A dry run is never reported as a deactivation: its audit entries and log lines say what it
+// would have done (the "extra" defect of issue 10: it was audited as respond.deactivated and
+// logged as "account deactivated ... adapter=dryrun").
+func TestDryRunSaysWould(t *testing.T) {
+	ctx := ctxT(t)
+	env := newEnv(t)
+	var logs lockedBuffer
+	eng, err := respond.New(ctx, env.bus.JS, respond.Options{
+		Adapter: &respond.DryRun{}, Auditor: respond.NewJSONAuditor(env.audit), Clock: env.clock.Now,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := target("school.no", "ola@school.no", "INC-would")
+	expect(t, respond.StateDone)(eng.Request(ctx, tg, "", "notify"))
+	expect(t, respond.StateReactivated)(eng.Reactivate(ctx, tg.Incident, respond.ReactivateOptions{Actor: "soc", Reason: "demo"}))
+
+	au := env.audit.entries(t)
+	if n := countActions(au, respond.AuditDeactivate, ""); n != 0 {
+		t.Errorf("the dry run wrote %d %s entries", n, respond.AuditDeactivate)
+	}
+	if n := countActions(au, respond.AuditWouldDeactivate, respond.StateDone); n != 1 {
+		t.Errorf("%d %s entries, want 1: %+v", n, respond.AuditWouldDeactivate, au)
+	}
+	for _, e := range au {
+		switch e.Action {
+		case respond.AuditAttempt, respond.AuditResult:
+			if !strings.HasPrefix(e.Detail, "would deactivate (dry run)") {
+				t.Errorf("%s detail %q, want it to say would deactivate", e.Action, e.Detail)
+			}
+		case respond.AuditReactivate:
+			if e.Result == respond.ResultOK && !strings.Contains(e.Detail, "would reactivate") {
+				t.Errorf("reactivation detail %q, want it to say would reactivate", e.Detail)
+			}
+		}
+	}
+	logs.mu.Lock()
+	text := logs.b.String()
+	logs.mu.Unlock()
+	if strings.Contains(text, "account deactivated") || strings.Contains(text, "account reactivated") {
+		t.Errorf("the dry run logged a deactivation or reactivation:\n%s", text)
+	}
+	if !strings.Contains(text, "would deactivate") || !strings.Contains(text, "would reactivate") {
+		t.Errorf("the dry run's log does not say what it would have done:\n%s", text)
+	}
 }

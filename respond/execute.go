@@ -56,7 +56,7 @@ func (e *Engine) drive(ctx context.Context, id string) (*Request, error) {
 		}
 		e.m.states.WithLabelValues(StateInProgress).Inc()
 		err = e.audit(ctx, r, Entry{Time: now, Actor: e.owner, Action: AuditAttempt,
-			Detail: "deactivate, attempt " + strconv.Itoa(r.Attempts)})
+			Detail: verb(r, actionDeactivate) + ", attempt " + strconv.Itoa(r.Attempts)})
 		if err != nil {
 			// No call without its audit entry: give the claim back unchanged.
 			if _, werr := e.write(ctx, &prev, crev); werr != nil && !errors.Is(werr, errLost) {
@@ -154,25 +154,39 @@ func (e *Engine) finish(ctx context.Context, claimed *Request, rev uint64, callE
 }
 
 func (e *Engine) afterFinish(ctx context.Context, r *Request, result string) {
-	detail := "deactivate, attempt " + strconv.Itoa(r.Attempts)
+	detail := verb(r, actionDeactivate) + ", attempt " + strconv.Itoa(r.Attempts)
 	if r.LastError != "" {
 		detail += ": " + r.LastError
 	}
 	e.auditOutcome(ctx, r, Entry{Actor: e.owner, Action: AuditResult, Result: result, Detail: detail})
-	switch r.State {
-	case StateDone:
+	switch {
+	case r.State == StateDone && IsDryRun(r.Adapter):
+		e.auditOutcome(ctx, r, Entry{Actor: e.owner, Action: AuditWouldDeactivate, Result: r.State, Detail: dryRunNote})
+		e.log.Info("dry run: would deactivate account; nothing was changed", "request", r.ID, "incident", r.Incident, "org", r.Org, "adapter", r.Adapter)
+	case r.State == StateDone:
 		e.auditOutcome(ctx, r, Entry{Actor: e.owner, Action: AuditDeactivate, Result: r.State})
 		e.log.Info("account deactivated", "request", r.ID, "incident", r.Incident, "org", r.Org, "adapter", r.Adapter)
-	case StateFailed:
+	case r.State == StateFailed:
 		e.auditOutcome(ctx, r, Entry{Actor: e.owner, Action: AuditFail, Result: r.State, Detail: r.LastError})
 		e.log.Error("deactivation failed", "request", r.ID, "incident", r.Incident, "org", r.Org, "err", r.LastError)
-	case StateRetrying:
+	case r.State == StateRetrying:
 		e.log.Warn("deactivation attempt failed; will retry", "request", r.ID, "incident", r.Incident,
 			"attempt", r.Attempts, "next_attempt", r.NextAttempt, "err", r.LastError)
 	}
 	if err := e.markPending(ctx, r); err != nil {
 		e.log.Warn("pending mark not updated; ProcessDue repairs it", "err", err, "request", r.ID)
 	}
+}
+
+// dryRunNote is what audit entries of the dry run say about the account.
+const dryRunNote = "dry run: nothing was changed"
+
+// verb names the action for people: "deactivate", or "would deactivate (dry run)".
+func verb(r *Request, action string) string {
+	if IsDryRun(r.Adapter) {
+		return "would " + action + " (dry run)"
+	}
+	return action
 }
 
 // backoff is MinBackoff doubled per earlier failure, at most MaxBackoff, at least the

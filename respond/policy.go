@@ -6,17 +6,21 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"breachd/event"
 )
 
 // Policy holds the guard rails.
 type Policy struct {
 	// AllowList names accounts the engine never touches (break-glass accounts, admins):
-	// exact names or glob patterns with * and ? (path.Match syntax), compared without regard
-	// to case, e.g. "breakglass@*", "*-admin@*", "ola.nordmann@oslo.kommune.no".
+	// exact names or glob patterns with * and ? (path.Match syntax), e.g. "breakglass@*",
+	// "*-admin@*", "ola.nordmann@oslo.kommune.no". Entries and accounts are compared in
+	// event.NormalizeAccount form (case, Unicode composition and invisible characters do not
+	// count), the form ingest gives every account, so no spelling of a listed account slips
+	// past it.
 	AllowList []string
 	// MaxPerHour caps the deactivations admitted per organisation in any 60 minutes (a
 	// sliding window, shared by every engine through the bucket). A request beyond it waits
@@ -38,7 +42,7 @@ type allowList []string
 func newAllowList(patterns []string) (allowList, error) {
 	out := make(allowList, 0, len(patterns))
 	for i, p := range patterns {
-		p = strings.ToLower(strings.TrimSpace(p))
+		p = event.NormalizeAccount(p)
 		if p == "" {
 			return nil, fmt.Errorf("allow-list entry %d is empty", i)
 		}
@@ -52,7 +56,7 @@ func newAllowList(patterns []string) (allowList, error) {
 
 // match returns the first entry matching account, or "".
 func (a allowList) match(account string) string {
-	acc := strings.ToLower(strings.TrimSpace(account))
+	acc := event.NormalizeAccount(account)
 	for _, p := range a {
 		if ok, _ := path.Match(p, acc); ok {
 			return p

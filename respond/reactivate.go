@@ -127,12 +127,20 @@ func (e *Engine) finishReactivation(ctx context.Context, r *Request, rev uint64,
 		return nil, fmt.Errorf("respond: record reactivation (adapter result %s): %w", result, err)
 	}
 	e.m.states.WithLabelValues(r.State).Inc()
-	e.auditOutcome(ctx, r, Entry{Actor: actor, Action: AuditReactivate, Result: result, Detail: at.Error})
+	detail := at.Error
+	if IsDryRun(r.Adapter) && callErr == nil {
+		detail = "would reactivate; " + dryRunNote
+	}
+	e.auditOutcome(ctx, r, Entry{Actor: actor, Action: AuditReactivate, Result: result, Detail: detail})
 	if err := e.markPending(ctx, r); err != nil {
 		e.log.Warn("pending mark not cleared; ProcessDue repairs it", "err", err, "request", r.ID)
 	}
 	if callErr != nil {
 		return r, fmt.Errorf("respond: reactivate %s through %s: %w", r.Incident, r.Adapter, callErr)
+	}
+	if IsDryRun(r.Adapter) {
+		e.log.Info("dry run: would reactivate account; nothing was changed", "request", r.ID, "incident", r.Incident, "org", r.Org, "by", actor)
+		return r, nil
 	}
 	e.log.Info("account reactivated", "request", r.ID, "incident", r.Incident, "org", r.Org, "by", actor)
 	return r, nil

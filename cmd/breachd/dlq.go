@@ -445,19 +445,18 @@ func (o *dlqOptions) replayer(f dlq.Filter, pos []string) (func(context.Context,
 				letters = append(letters, l)
 			}
 		}
-		var sink ingest.Sink
-		if !o.dryRun {
-			layout, err := bus.ReadLayout(ctx, js)
-			if err != nil {
-				return fmt.Errorf("nothing replayed: %w", err)
-			}
-			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-			p := ingest.NewPipeline(bus.NewPublisher(js), layout, log, nil)
-			if parser != nil {
-				p = p.WithParser(parser)
-			}
-			sink = p
+		// Also for a dry run: the pipeline's Check says what it would do, including its
+		// future-time limit (event.DefaultMaxFutureSkew, as `breachd run` by default).
+		layout, err := bus.ReadLayout(ctx, js)
+		if err != nil {
+			return fmt.Errorf("nothing replayed: %w", err)
 		}
+		log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		p := ingest.NewPipeline(bus.NewPublisher(js), layout, log, nil)
+		if parser != nil {
+			p = p.WithParser(parser)
+		}
+		var sink ingest.Sink = p
 		outs, err := dlq.Replay(ctx, js, sink, letters, dlq.ReplayOptions{Delete: o.deleteOK, DryRun: o.dryRun, Parser: parser})
 		if perr := o.printReplay(outs, more); perr != nil && err == nil {
 			err = perr

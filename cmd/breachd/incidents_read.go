@@ -74,7 +74,7 @@ func printIncident(inc *event.Incident, now time.Time) {
 	if inc.SubjectsTruncated {
 		fmt.Print(" (list truncated)")
 	}
-	fmt.Printf("\nDeactivation  %s\n", cmp.Or(inc.Deactivation, map[bool]string{true: "requested", false: "not requested"}[inc.RespondRequested]))
+	fmt.Printf("\nDeactivation  %s\n", cmp.Or(notify.DeactivationText(inc.Deactivation), map[bool]string{true: "requested", false: "not requested"}[inc.RespondRequested]))
 	r := inc.Report
 	fmt.Printf("Report        dpo=%q reference=%q art34=%s consequences=%t measures=%t", r.DPO, r.Reference, cmp.Or(r.Art34, notify.NotDecided), r.Consequences != "", r.Measures != "")
 	if r.NotReportableReason != "" {

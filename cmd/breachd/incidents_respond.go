@@ -60,10 +60,16 @@ func (env *incEnv) printRequest(r *respond.Request, inc *event.Incident) error {
 		return printJSON(map[string]any{"request": r, "incident": inc})
 	}
 	fmt.Printf("deactivation request of %s: %s via %s", r.Incident, r.State, r.Adapter)
+	switch {
+	case respond.IsDryRun(r.Adapter) && r.State == respond.StateDone:
+		fmt.Print(": would deactivate the account; a dry run, nothing was changed")
+	case respond.IsDryRun(r.Adapter) && r.State == respond.StateReactivated:
+		fmt.Print(": would reactivate the account; a dry run, nothing was changed")
+	}
 	if d := cmp.Or(r.Refusal, r.LastError); d != "" {
 		fmt.Printf(" (%s)", d)
 	}
-	fmt.Printf("\n%s is %s (version %d), deactivation %s\n", inc.ID, inc.State, inc.Version, inc.Deactivation)
+	fmt.Printf("\n%s is %s (version %d), deactivation %s\n", inc.ID, inc.State, inc.Version, notify.DeactivationText(inc.Deactivation))
 	return nil
 }
 

@@ -261,11 +261,11 @@ func TestIncidents(t *testing.T) {
 
 	t.Run("deactivation", func(t *testing.T) {
 		mustFail(t, 1, "no deactivation request", "reactivate", id)
-		mustOK(t, "done via dryrun", "deactivate", id, "--comment", "admin export at night")
+		mustOK(t, "done via dryrun: would deactivate the account; a dry run, nothing was changed", "deactivate", id, "--comment", "admin export at night")
 		mustFail(t, 1, "is done, not awaiting approval", "approve", id, "--comment", "ok")
 		mustFail(t, 1, "5 report to Datatilsynet", "reactivate", id)
 		mustFail(t, 2, "--force needs --reason", "reactivate", id, "--force")
-		mustOK(t, "reactivated via dryrun", "reactivate", id, "--force", "--reason", "false positive: approved export")
+		mustOK(t, "reactivated via dryrun: would reactivate", "reactivate", id, "--force", "--reason", "false positive: approved export")
 		s := show(t, id)
 		// A dry run changes no account, so step 1 (deactivate) is not recorded by it.
 		if s.Deactivation != "reactivated" || s.Steps[7].Actor != "tester" || !s.Steps[1].At.IsZero() {
@@ -278,6 +278,12 @@ func TestIncidents(t *testing.T) {
 			"tester,respond.reactivate," + s.Account + ",result=ok\n"
 		if code != 0 || !strings.HasSuffix(out, want) {
 			t.Errorf("reactivation audit: exit %d\n%s\nwant suffix\n%s\n%s", code, out, want, errs)
+		}
+		// The dry run is audited as what it would have done, never as a deactivation.
+		out, errs, code = breachd(t, nil, "history", "sql", "--data", data, "--format", "csv",
+			"SELECT action, count() FROM audit WHERE action IN ('respond.deactivated', 'respond.would_deactivate') GROUP BY action ORDER BY action")
+		if code != 0 || !strings.Contains(out, "respond.would_deactivate,") || strings.Contains(out, "respond.deactivated") {
+			t.Errorf("dry-run audit: exit %d\n%s\nwant respond.would_deactivate rows and no respond.deactivated\n%s", code, out, errs)
 		}
 	})
 

@@ -66,6 +66,8 @@ func TestHelpAndUsageErrors(t *testing.T) {
 		{nil, 0, "Commands:"},
 		{[]string{"help"}, 0, "breachd run --demo"},
 		{[]string{"run", "--help"}, 0, "-exit-when-done"},
+		{[]string{"run", "--help"}, 0, "-max-future-skew"},
+		{[]string{"run", "--max-future-skew", "-1h"}, 2, "--max-future-skew: -1h0m0s is negative"},
 		{[]string{"help", "simulate"}, 0, "--seed"},
 		{[]string{"history", "--help"}, 0, "read-only"},
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},

@@ -61,6 +61,7 @@ func runCommand() *command {
 		respondFile  string
 		notifyFile   string
 		marks        string
+		futureSkew   time.Duration
 	)
 	return &command{
 		name:    "run",
@@ -85,6 +86,11 @@ webhook adapters, allow-list, cap per organisation and hour; see deploy/README.m
 --notifications names the channels (webhook, Slack/Teams, e-mail, NATS) and routes. Deadline
 warnings go out at --deadline-marks after awareness while an incident is not reported.
 
+Ingest dead-letters (never drops) records that are not canonical events: among them events
+timed more than --max-future-skew ahead of the clock (a source's clock or time zone gone
+wrong, or a forgery); old events, a backfill, are taken whatever their age. Account
+identifiers are normalised as they come in (NFC, invisible characters removed, lower case).
+
 Incidents are printed as they open. The history is queryable while it runs:
   breachd history sql "SELECT id, account, severity, alert_count, summary FROM incidents FINAL"
 Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
@@ -104,6 +110,7 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 			fs.StringVar(&respondFile, "respond", "", "deactivation configuration (YAML); empty: dry run, no account is changed")
 			fs.StringVar(&notifyFile, "notifications", "", "notification channels and routes (YAML); empty: incidents are only printed")
 			fs.StringVar(&marks, "deadline-marks", "24h,48h,66h", "times after awareness at which an unreported incident is escalated")
+			fs.DurationVar(&futureSkew, "max-future-skew", event.DefaultMaxFutureSkew, "events timed more than this ahead of the clock go to the dead-letter stream (old events are never rejected for age); 0 turns the check off")
 			inputs.declare(fs)
 			logger = logFlags(fs)
 		},
@@ -120,6 +127,10 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 				return usagef("--exit-when-done cannot be used with --follow, --http-listen or --kafka-brokers: they never finish")
 			}
 			watch, err := parseMarks(marks)
+			if err != nil {
+				return err
+			}
+			skew, err := futureSkewOf(futureSkew)
 			if err != nil {
 				return err
 			}
@@ -166,7 +177,7 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 			cfg := deploy.PipelineConfig{
 				Sources: append(sources, endless...), Rules: splitList(rulePaths), Stages: splitList(stages), Console: os.Stdout,
 				ExitWhenDone: exitWhenDone, Registerer: reg, Logger: log, AfterEventsWritten: faultHook(),
-				Enrich: enrich, Respond: rc, Notifications: notifyFile, Watch: watch,
+				Enrich: enrich, Respond: rc, Notifications: notifyFile, Watch: watch, MaxFutureSkew: skew,
 			}
 			if len(sources) > 0 {
 				cfg.OnIdle = func(ctx context.Context) { printSummary(ctx, in.History, exitWhenDone) }
@@ -174,6 +185,18 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 			return deploy.RunPipeline(ctx, in, cfg)
 		},
 	}
+}
+
+// futureSkewOf turns --max-future-skew into PipelineConfig.MaxFutureSkew (where 0 is the
+// default and a negative value is off).
+func futureSkewOf(d time.Duration) (time.Duration, error) {
+	switch {
+	case d < 0:
+		return 0, usagef("--max-future-skew: %s is negative (0 turns the check off)", d)
+	case d == 0:
+		return -1, nil
+	}
+	return d, nil
 }
 
 // parseMarks reads --deadline-marks.

@@ -51,11 +51,13 @@ type ReplayOptions struct {
 	// Delete removes each accepted letter from DEADLETTER after the Submit that accepted it
 	// returned. Letters rejected again, skipped or failed are kept.
 	Delete bool
-	// DryRun checks each letter with Parser instead of submitting it: nothing is published or
-	// deleted.
+	// DryRun checks each letter instead of submitting it, with the sink's own Check when it
+	// has one (ingest.Pipeline: including its future-time limit), else with Parser: nothing
+	// is published or deleted. The sink may be nil then.
 	DryRun bool
 	// Parser is the parser the sink reads with (nil: canonical JSON). Replay uses it to say
-	// why a letter is rejected again, and for DryRun; it does not change what the sink does.
+	// why a letter is rejected again, and for DryRun, when the sink cannot say so itself; it
+	// does not change what the sink does.
 	Parser ingest.Parser
 	// Timeout bounds each Submit (default 30 s).
 	Timeout time.Duration
@@ -119,7 +121,7 @@ func Replay(ctx context.Context, js jetstream.JetStream, sink ingest.Sink, lette
 		}
 		o := Outcome{Seq: l.Seq, Source: l.Source, Where: l.Where}
 		if opts.DryRun {
-			o.Status, o.Reason = check(opts.Parser, l.Data)
+			o.Status, o.Reason = checkWith(sink, opts.Parser, l.Data)
 			outs = append(outs, o)
 			continue
 		}
@@ -135,7 +137,7 @@ func Replay(ctx context.Context, js jetstream.JetStream, sink ingest.Sink, lette
 			o.Status, o.Reason = Failed, err.Error()
 		case res.Rejected > 0:
 			o.Status = Rejected
-			if _, o.Reason = check(opts.Parser, l.Data); o.Reason == "" {
+			if _, o.Reason = checkWith(sink, opts.Parser, l.Data); o.Reason == "" {
 				o.Reason = "rejected by the sink, though ReplayOptions.Parser accepts it (is it the sink's parser?)"
 			}
 			o.NewCopy = dupWindow > 0 && opts.Now().Sub(l.Time) >= dupWindow
@@ -143,7 +145,7 @@ func Replay(ctx context.Context, js jetstream.JetStream, sink ingest.Sink, lette
 			o.Status, o.Duplicate = Accepted, res.Duplicates == res.Accepted
 		default:
 			o.Status = Skipped
-			_, o.Reason = check(opts.Parser, l.Data)
+			_, o.Reason = checkWith(sink, opts.Parser, l.Data)
 		}
 		if o.Status == Accepted && opts.Delete {
 			if err := st.DeleteMsg(ctx, l.Seq); err != nil {
@@ -172,8 +174,21 @@ func Check(parse ingest.Parser, data []byte) error {
 	return ev.Validate()
 }
 
-func check(parse ingest.Parser, data []byte) (Status, string) {
-	err := Check(parse, data)
+// checker is a sink that says itself what it would do with a record (ingest.Pipeline.Check,
+// which includes its clock-dependent checks that Check cannot know).
+type checker interface {
+	Check(data []byte) error
+}
+
+// checkWith asks sink when it can say, else Check with parse.
+func checkWith(sink ingest.Sink, parse ingest.Parser, data []byte) (Status, string) {
+	if c, ok := sink.(checker); ok {
+		return status(c.Check(data))
+	}
+	return status(Check(parse, data))
+}
+
+func status(err error) (Status, string) {
 	switch {
 	case err == nil:
 		return Accepted, ""

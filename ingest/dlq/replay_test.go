@@ -166,3 +166,29 @@ func TestReplayAfterTheDuplicateWindow(t *testing.T) {
 		t.Fatalf("after the window: %s, %v, %d letters", statuses(outs), err, s.Count(t, bus.StreamDLQ))
 	}
 }
+
+// An event dead-lettered for being timed too far ahead of the clock is reported as such by a
+// dry run (the pipeline's own reason, which the parser cannot know), and goes through once
+// the clock has caught up with it.
+func TestReplayFutureEvent(t *testing.T) {
+	s := bustest.Start(t)
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	line := `{"kind":"auth","id":"late-1","time":"2026-12-06T08:00:00Z","org":"o","user":"ola@o","service":"s","result":"success"}`
+	early := pipeline(t, s).WithFutureLimit(func() time.Time { return now }, 24*time.Hour)
+	if res, err := early.Submit(ctx(t), "file", []ingest.Record{rec("late.jsonl:1", line)}); err != nil || res.Rejected != 1 {
+		t.Fatalf("submit: %+v, %v", res, err)
+	}
+	letters, err := dlq.List(ctx(t), s.JS, dlq.Filter{})
+	if err != nil || len(letters) != 1 || !strings.Contains(letters[0].Reason, "ahead of the ingest clock") {
+		t.Fatalf("letters %+v, %v", letters, err)
+	}
+	outs, err := dlq.Replay(ctx(t), s.JS, early, letters, dlq.ReplayOptions{DryRun: true})
+	if err != nil || len(outs) != 1 || outs[0].Status != dlq.Rejected || !strings.Contains(outs[0].Reason, "ahead of the ingest clock") {
+		t.Fatalf("dry run: %+v, %v; want rejected again with the pipeline's reason", outs, err)
+	}
+	later := early.WithFutureLimit(func() time.Time { return now.Add(24 * time.Hour) }, 24*time.Hour)
+	outs, err = dlq.Replay(ctx(t), s.JS, later, letters, dlq.ReplayOptions{Delete: true})
+	if err != nil || statuses(outs) != "accepted+deleted" {
+		t.Fatalf("replay a day later: %+v, %v", outs, err)
+	}
+}

@@ -170,7 +170,7 @@ func (s *Server) submitItems(w http.ResponseWriter, ctx context.Context, sink in
 	}
 	resp.Message = rejectedMessage
 	for i, it := range items {
-		reason := s.check(it)
+		reason := s.check(sink, it)
 		if reason == "" {
 			continue
 		}
@@ -183,10 +183,23 @@ func (s *Server) submitItems(w http.ResponseWriter, ctx context.Context, sink in
 	return s.reply(w, http.StatusOK, resp)
 }
 
-// check returns why the Sink will reject it, or "".
-func (s *Server) check(it item) string {
+// checker is a Sink that can say why it rejects a record (ingest.Pipeline.Check): nil when it
+// accepts it, an error wrapping ingest.ErrSkip when it skips it.
+type checker interface {
+	Check(data []byte) error
+}
+
+// check returns why the Sink will reject it, or "". A Sink that can say so itself (the
+// ingest pipeline, with its clock-dependent checks) is asked; otherwise Config.Parser is.
+func (s *Server) check(sink ingest.Sink, it item) string {
 	if it.tooLong {
 		return fmt.Sprintf("record longer than %d bytes", s.cfg.MaxRecord)
+	}
+	if c, ok := sink.(checker); ok {
+		if err := c.Check(it.data); err != nil && !errors.Is(err, ingest.ErrSkip) {
+			return err.Error()
+		}
+		return ""
 	}
 	if s.cfg.Parser == nil {
 		if _, err := event.Parse(it.data); err != nil {

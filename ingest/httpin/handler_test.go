@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"breachd/bus"
 	"breachd/ingest/httpin"
@@ -224,4 +225,25 @@ func TestInsecure(t *testing.T) {
 		t.Errorf("dead letters %v, want one from source http", m)
 	}
 	wantOnce(t, e.bus, []string{"open-1"})
+}
+
+// A record the pipeline rejects for a reason only it knows (its clock: an event far in the
+// future) is listed with that reason, like one the parser rejects (issue 10, items 7 and 8).
+func TestPostReasonsFromThePipeline(t *testing.T) {
+	e := newEnv(t, httpin.Config{})
+	future := time.Now().Add(48 * time.Hour).UTC().Format(time.RFC3339)
+	recs := []string{
+		line("pipe-1"),
+		strings.Replace(line("pipe-2"), "2026-11-02T08:03:50Z", future, 1),
+		strings.Replace(line("pipe-3"), "kari@bergen.kommune.no", `kari\u0000@bergen.kommune.no`, 1),
+	}
+	a := post(t, e.url, request{token: tokenA, contentType: "application/x-ndjson", body: ndjson(recs)})
+	if a.code != 200 || a.resp.Accepted != 1 || a.resp.Rejected != 2 || len(a.resp.Errors) != 2 {
+		t.Fatalf("%d %+v, want 1 accepted and 2 rejected with reasons", a.code, a.resp)
+	}
+	for i, want := range []string{"time: ", "actor: contains the control character U+0000"} {
+		if re := a.resp.Errors[i]; re.Index != i+1 || !strings.Contains(re.Reason, want) {
+			t.Errorf("error %+v, want record %d with %q", re, i+1, want)
+		}
+	}
 }
