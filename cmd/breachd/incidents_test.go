@@ -289,7 +289,7 @@ func TestIncidents(t *testing.T) {
 		if want := "v\n" + itoa64(s.Version) + "\n"; code != 0 || out != want {
 			t.Errorf("history mirror: %q, want %q %s", out, want, errs)
 		}
-		srv, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: filepath.Join(data, "nats")})
+		srv, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: filepath.Join(data, "nats"), NoAuth: true})
 		if err != nil {
 			t.Fatal(err)
 		}
