@@ -359,6 +359,9 @@ func startDemo(t *testing.T, data string) (stop func()) {
 			if err != nil {
 				t.Errorf("breachd run: %v\n%s", err, errb.String())
 			}
+			if strings.Contains(errb.String(), "Violation") { // the pipeline lacks a subject it needs
+				t.Errorf("breachd run was refused by NATS:\n%s", errb.String())
+			}
 		case <-time.After(2 * time.Minute):
 			_ = cmd.Process.Kill()
 			t.Errorf("breachd run did not stop after SIGINT\n%s", errb.String())
