@@ -50,8 +50,10 @@ func TestDLQAgainstRunningInstance(t *testing.T) {
 			_ = run.Process.Kill()
 			t.Errorf("breachd run did not stop after SIGINT\n%s", errb.String())
 		}
-		if strings.Contains(errb.String(), "Violation") {
-			t.Errorf("breachd run was refused by NATS:\n%s", errb.String())
+		for _, line := range strings.Split(errb.String(), "\n") { // but for the purge tried below
+			if strings.Contains(line, "Violation") && !strings.Contains(line, "STREAM.PURGE.DEADLETTER") {
+				t.Errorf("NATS refused a client of breachd run: %s", line)
+			}
 		}
 	}()
 
