@@ -112,14 +112,14 @@ func dlqSubjects() []string {
 }
 
 // kvSubjects read, write and watch bucket b: puts and deletes on $KV.b.>, the info and
-// direct gets of its stream, and the ordered consumers of watches and key lists with their
-// flow control replies.
+// message gets of its stream (direct gets; plain ones for a bucket made without direct get),
+// and the ordered consumers of watches and key lists with their flow control replies.
 func kvSubjects(b string) []string {
 	s := "KV_" + b
 	return []string{
 		"$KV." + b + ".>",
 		jsAPI + "STREAM.INFO." + s,
-		jsAPI + "DIRECT.GET." + s, jsAPI + "DIRECT.GET." + s + ".>",
+		jsAPI + "DIRECT.GET." + s, jsAPI + "DIRECT.GET." + s + ".>", jsAPI + "STREAM.MSG.GET." + s,
 		jsAPI + "CONSUMER.CREATE." + s + ".>", jsAPI + "CONSUMER.INFO." + s + ".*", jsAPI + "CONSUMER.DELETE." + s + ".*",
 		"$JS.FC." + s + ".>",
 	}
