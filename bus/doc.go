@@ -18,5 +18,7 @@
 //
 // Delivery: the publisher never reports success before JetStream's PubAck. It does not retry on
 // its own; callers decide (an ingest source stops reading, a consumer leaves its message unacked).
-// The embedded server listens on loopback only.
+// The embedded server listens on loopback only and admits only the users it is given
+// (EmbeddedOptions.Users), each with its own publish and subscribe permissions; deploy decides
+// who they are (deploy/natsperm.go).
 package bus

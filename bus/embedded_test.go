@@ -21,10 +21,10 @@ func TestStartEmbeddedRefuses(t *testing.T) {
 		want string // in the error
 	}{
 		{"no store dir", bus.EmbeddedOptions{}, "store dir is required"},
-		{"any address", bus.EmbeddedOptions{StoreDir: t.TempDir(), Host: "0.0.0.0"}, `"0.0.0.0" is not a loopback`},
-		{"any v6 address", bus.EmbeddedOptions{StoreDir: t.TempDir(), Host: "::"}, "is not a loopback"},
-		{"private address", bus.EmbeddedOptions{StoreDir: t.TempDir(), Host: "10.1.2.3"}, "is not a loopback"},
-		{"host name", bus.EmbeddedOptions{StoreDir: t.TempDir(), Host: "nats.example.no"}, "is not a loopback"},
+		{"any address", bus.EmbeddedOptions{StoreDir: t.TempDir(), Host: "0.0.0.0", NoAuth: true}, `"0.0.0.0" is not a loopback`},
+		{"any v6 address", bus.EmbeddedOptions{StoreDir: t.TempDir(), Host: "::", NoAuth: true}, "is not a loopback"},
+		{"private address", bus.EmbeddedOptions{StoreDir: t.TempDir(), Host: "10.1.2.3", NoAuth: true}, "is not a loopback"},
+		{"host name", bus.EmbeddedOptions{StoreDir: t.TempDir(), Host: "nats.example.no", NoAuth: true}, "is not a loopback"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -43,7 +43,7 @@ func TestStartEmbeddedRefuses(t *testing.T) {
 func TestStartEmbeddedLoopback(t *testing.T) {
 	for _, host := range []string{"", "127.0.0.1", "localhost"} {
 		t.Run("host="+host, func(t *testing.T) {
-			srv, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: t.TempDir(), Host: host})
+			srv, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: t.TempDir(), Host: host, NoAuth: true})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -8,6 +8,9 @@
 // finish their batch in hand, then the embedded ClickHouse endpoint and the embedded NATS server
 // stop last.
 //
+// The embedded nats-server admits only its users, one per role (natsperm.go: pipeline,
+// operator, replay, admin), with the persistent credentials in NATSUsersFile (natsauth.go).
+//
 // The production configurations (NATS cluster, ClickHouse cluster, Kafka) are documented in
 // deploy/README.md.
 package deploy

@@ -32,8 +32,9 @@ func (s eventsSource) Run(ctx context.Context, sink ingest.Sink) error {
 func reset(t *testing.T, in *Infra) {
 	t.Helper()
 	ctx := context.Background()
+	admin := adminJS(t, in) // the pipeline may not purge
 	for _, name := range []string{bus.StreamEvents, bus.StreamAlerts, bus.StreamIncidents, "KV_" + bus.BucketIncidents} {
-		s, err := in.JS.Stream(ctx, name)
+		s, err := admin.Stream(ctx, name)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -28,6 +28,9 @@ type InfraConfig struct {
 	DataDir string
 	// NATSURL of a NATS server or cluster (comma-separated); empty starts the embedded server.
 	NATSURL string
+	// NATSCreds is a .creds file (user JWT and nkey seed) to log in to NATSURL with; a user and
+	// password can instead be given in NATSURL. Unused for the embedded server.
+	NATSCreds string
 	// ClickHouseDSN of a ClickHouse server (clickhouse://user:pass@host:9000/db); empty starts
 	// the embedded engine.
 	ClickHouseDSN string
@@ -57,6 +60,7 @@ type Infra struct {
 
 	operatorDSN  string
 	natsSrv      *bus.Embedded
+	natsUsers    NATSUsers // of natsSrv
 	engine       *chdb.Engine
 	stopEndpoint context.CancelFunc
 	endpointDone chan error
@@ -83,9 +87,15 @@ type Endpoint struct {
 	// evidence (its audited lookups and incident changes); nothing else.
 	DSN string `json:"dsn"`
 	PID int    `json:"pid"`
-	// NATS is the client URL of the embedded nats-server of the same process (loopback, no
-	// auth), empty when that process uses an external NATS.
+	// NATS is the client URL of the embedded nats-server of the same process (loopback),
+	// empty when that process uses an external NATS.
 	NATS string `json:"nats,omitempty"`
+	// NATSUser and NATSPassword log in to NATS as NATSOperator (breachd dlq, breachd incidents).
+	NATSUser     string `json:"nats_user,omitempty"`
+	NATSPassword string `json:"nats_password,omitempty"`
+	// NATSReplayUser and NATSReplayPassword log in as NATSReplay (breachd dlq replay).
+	NATSReplayUser     string `json:"nats_replay_user,omitempty"`
+	NATSReplayPassword string `json:"nats_replay_password,omitempty"`
 }
 
 // StartInfra connects to (or starts) NATS and ClickHouse, creates the streams and applies the
@@ -144,16 +154,11 @@ func startInfra(ctx context.Context, cfg InfraConfig, withNATS bool) (_ *Infra, 
 
 func (in *Infra) startNATS(ctx context.Context) (err error) {
 	cfg := in.cfg
-	natsURL := cfg.NATSURL
-	if natsURL == "" {
-		in.natsSrv, err = bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: NATSDir(cfg.DataDir)})
-		if err != nil {
-			return err
-		}
-		natsURL = in.natsSrv.ClientURL()
-		in.log.Info("embedded nats started", "url", natsURL)
+	natsURL, login, err := in.natsTarget()
+	if err != nil {
+		return err
 	}
-	nc, _, err := bus.Connect(natsURL, "breachd", cfg.Logger)
+	nc, _, err := bus.Connect(natsURL, "breachd", cfg.Logger, login...)
 	if err != nil {
 		return err
 	}
@@ -224,6 +229,7 @@ func (in *Infra) startEmbeddedClickHouse() (string, error) {
 		DSN: dsn(operatorUser), PID: os.Getpid()}
 	if in.natsSrv != nil {
 		ep.NATS = in.natsSrv.ClientURL()
+		ep.setNATSLogins(in.natsUsers)
 	}
 	b, _ := json.MarshalIndent(ep, "", "  ")
 	if err := os.WriteFile(filepath.Join(in.cfg.DataDir, EndpointFile), b, 0o600); err != nil {

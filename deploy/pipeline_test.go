@@ -66,7 +66,7 @@ func startTestInfra(t *testing.T, dataDir string) *Infra {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	in, err := StartInfra(ctx, InfraConfig{DataDir: dataDir, Logger: testLogger(t)})
+	in, err := StartInfra(ctx, InfraConfig{DataDir: dataDir, Logger: watchNATS(t, testLogger(t))})
 	if err != nil {
 		t.Fatalf("start infra: %v", err)
 	}

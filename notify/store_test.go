@@ -22,7 +22,7 @@ import (
 // streams and bucket, and returns a connected JetStream.
 func startJetStream(t *testing.T) (jetstream.JetStream, *bus.Embedded) {
 	t.Helper()
-	srv, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: t.TempDir()})
+	srv, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: t.TempDir(), NoAuth: true})
 	if err != nil {
 		t.Fatalf("start embedded nats: %v", err)
 	}

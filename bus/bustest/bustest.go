@@ -28,7 +28,7 @@ type Server struct {
 // does not create any stream. The connection and the server are closed by tb.Cleanup.
 func StartServer(tb testing.TB) *Server {
 	tb.Helper()
-	srv, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: tb.TempDir()})
+	srv, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: tb.TempDir(), NoAuth: true})
 	if err != nil {
 		tb.Fatalf("start embedded nats: %v", err)
 	}

@@ -16,6 +16,7 @@ import (
 func detectCommand() *command {
 	var (
 		natsURL, chDSN  string
+		natsCreds       string
 		member, members int
 		partitions      int
 		rulePaths       string
@@ -48,6 +49,7 @@ new consumers start where the old set stopped (see deploy/README.md).`,
 			fs.IntVar(&member, "member", 0, "this detector's number in the set, 0 to --members - 1")
 			fs.IntVar(&members, "members", 1, "number of detectors in the set")
 			fs.StringVar(&natsURL, "nats", os.Getenv("BREACHD_NATS_URL"), "NATS cluster URLs, comma-separated (required; env BREACHD_NATS_URL)")
+			natsCredsFlag(fs, &natsCreds)
 			fs.StringVar(&chDSN, "clickhouse", os.Getenv("BREACHD_CLICKHOUSE_DSN"), "ClickHouse DSN, e.g. clickhouse://user:pass@host:9000/breachd (required; env BREACHD_CLICKHOUSE_DSN)")
 			fs.IntVar(&partitions, "partitions", 0, "partition count of EVENTS: 0 adopts the recorded one (8 for a new stream); another value must match it")
 			fs.StringVar(&rulePaths, "rules", "", "rule files or directories, comma-separated; empty = the shipped default pack")
@@ -76,7 +78,7 @@ new consumers start where the old set stopped (see deploy/README.md).`,
 			log = log.With("member", member, "members", members)
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-			in, err := deploy.StartInfra(ctx, deploy.InfraConfig{NATSURL: natsURL, ClickHouseDSN: chDSN,
+			in, err := deploy.StartInfra(ctx, deploy.InfraConfig{NATSURL: natsURL, NATSCreds: natsCreds, ClickHouseDSN: chDSN,
 				Bus: bus.Config{Partitions: partitions}, Logger: log})
 			if err != nil {
 				return err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -53,7 +54,8 @@ func TestDetectProcessesShareInfra(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	in, err := deploy.StartInfra(ctx, deploy.InfraConfig{DataDir: filepath.Join(t.TempDir(), "data"), Logger: quiet})
+	data := filepath.Join(t.TempDir(), "data")
+	in, err := deploy.StartInfra(ctx, deploy.InfraConfig{DataDir: data, Logger: quiet})
 	if err != nil {
 		t.Fatalf("start infra (needs libchdb.so: scripts/setup.sh): %v", err)
 	}
@@ -69,12 +71,23 @@ func TestDetectProcessesShareInfra(t *testing.T) {
 		t.Fatalf("ingest: %v", err)
 	}
 
+	// The detectors log in as the embedded server's admin: the pipeline's credential is only in
+	// memory of the process that started the server (a NATS cluster has users of its own).
+	users, err := deploy.ReadNATSUsers(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	natsURL, err := url.Parse(in.NC.ConnectedUrl())
+	if err != nil {
+		t.Fatal(err)
+	}
+	natsURL.User = url.UserPassword(users.Admin.User, users.Admin.Password)
 	var wg sync.WaitGroup
 	logs := make([]bytes.Buffer, 2)
 	errs := make([]error, 2)
 	for i := range 2 {
 		cmd := exec.CommandContext(ctx, binary, "detect", "--member", strconv.Itoa(i), "--members", "2",
-			"--nats", in.NC.ConnectedUrl(), "--clickhouse", in.EndpointDSN, "--exit-when-done", "--metrics-addr", "")
+			"--nats", natsURL.String(), "--clickhouse", in.EndpointDSN, "--exit-when-done", "--metrics-addr", "")
 		cmd.Stdout, cmd.Stderr = &logs[i], &logs[i]
 		wg.Go(func() { errs[i] = cmd.Run() })
 	}

@@ -29,7 +29,7 @@ import (
 
 // dlqOptions are the flags of `breachd dlq`, shared by its verbs.
 type dlqOptions struct {
-	data, natsURL                string
+	data, natsURL, natsCreds     string
 	source, since, until, reason string
 	limit                        int
 	out                          string
@@ -62,7 +62,9 @@ twice (JetStream drops the copy within the stream's duplicate window, 24 h by de
 
 Where NATS is: --nats; else the embedded NATS of a 'breachd run' with the same --data (found
 through its endpoint file); else the embedded NATS data under --data, opened here (only when
-no breachd process holds it).
+no breachd process holds it). On the embedded NATS, replay logs in as the user that may publish
+events and every other verb as the operator, who may not (deploy/README.md, "NATS in
+production"); with --nats, give a login in the URL or with --nats-creds.
 
 Exit status: 0; 1 on an error, or when replay left a letter rejected again or failed (with
 --dry-run: would leave); 2 on a usage error.
@@ -79,6 +81,7 @@ Examples:
 		flags: func(fset *flag.FlagSet) {
 			fset.StringVar(&o.data, "data", envDefault("BREACHD_DATA", "data"), "data directory of the embedded engines (env BREACHD_DATA)")
 			fset.StringVar(&o.natsURL, "nats", os.Getenv("BREACHD_NATS_URL"), "NATS server/cluster URLs, comma-separated (env BREACHD_NATS_URL)")
+			natsCredsFlag(fset, &o.natsCreds)
 			fset.StringVar(&o.source, "source", "", "only letters from this source name (file, stdin, http, kafka, ...)")
 			fset.StringVar(&o.since, "since", "", "only letters stored at or after: a duration ago (24h, 7d) or a time (2026-11-02, RFC 3339)")
 			fset.StringVar(&o.until, "until", "", "only letters stored at or before: as --since")
@@ -131,8 +134,13 @@ Examples:
 			default:
 				return usagef("unknown dlq verb %q (want list, show, stats or replay)", verb)
 			}
+			// Only a replay that publishes logs in as the role that may publish events.
+			role := deploy.NATSOperator
+			if verb == "replay" && !o.dryRun {
+				role = deploy.NATSReplay
+			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-			js, closeFn, err := connectDLQ(ctx, o.data, o.natsURL, log)
+			js, closeFn, err := connectDLQ(ctx, o.data, o.natsURL, o.natsCreds, role, log)
 			if err != nil {
 				return err
 			}
@@ -186,11 +194,12 @@ func parseSeq(s string) (uint64, error) {
 	return n, nil
 }
 
-// connectDLQ connects to the NATS given, else to the running instance's, else starts the
-// embedded server on the data directory's NATS store.
-func connectDLQ(ctx context.Context, data, natsURL string, log *slog.Logger) (jetstream.JetStream, func(), error) {
-	connect := func(url string) (jetstream.JetStream, func(), error) {
-		nc, _, err := bus.Connect(url, "breachd-dlq", log)
+// connectDLQ connects to the NATS given (with credsFile, if any), else to the running
+// instance's, else starts the embedded server on the data directory's NATS store; with the
+// embedded server it logs in as role (deploy.NATSOperator or deploy.NATSReplay).
+func connectDLQ(ctx context.Context, data, natsURL, credsFile, role string, log *slog.Logger) (jetstream.JetStream, func(), error) {
+	connect := func(url string, login []nats.Option) (jetstream.JetStream, func(), error) {
+		nc, _, err := bus.Connect(url, "breachd-dlq", log, login...)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -202,12 +211,16 @@ func connectDLQ(ctx context.Context, data, natsURL string, log *slog.Logger) (je
 		return js, func() { closeNATS(nc, log) }, nil
 	}
 	if natsURL != "" {
-		return connect(natsURL)
+		login, err := natsLogin(credsFile, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		return connect(natsURL, login)
 	}
 	ep, err := deploy.ReadEndpoint(data)
 	switch {
 	case err == nil && ep.NATS != "":
-		js, closeFn, err := connect(ep.NATS)
+		js, closeFn, err := connect(ep.NATS, ep.NATSLogin(role))
 		if err == nil {
 			return js, closeFn, nil
 		}
@@ -221,11 +234,11 @@ func connectDLQ(ctx context.Context, data, natsURL string, log *slog.Logger) (je
 	if _, err := os.Stat(store); err != nil {
 		return nil, nil, fmt.Errorf("no breachd NATS data at %s (is --data right? for a NATS cluster give --nats): %w", store, err)
 	}
-	srv, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: store})
+	srv, users, err := deploy.StartEmbeddedNATS(data, log)
 	if err != nil {
 		return nil, nil, fmt.Errorf("no running breachd found for --data %s, and opening its NATS data failed: %w", data, err)
 	}
-	js, closeFn, err := connect(srv.ClientURL())
+	js, closeFn, err := connect(srv.ClientURL(), users.Credential(role).Options())
 	if err != nil {
 		srv.Shutdown()
 		return nil, nil, err

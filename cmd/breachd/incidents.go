@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"breachd/bus"
@@ -158,8 +159,8 @@ func openIncidents(ctx context.Context, f infraFlags, log *slog.Logger) (*incEnv
 		env.js, env.store = js, store
 		return env, closeFn, nil
 	}
-	connect := func(url string) (func(), error) {
-		nc, js, err := bus.Connect(url, "breachd-incidents", log)
+	connect := func(url string, login []nats.Option) (func(), error) {
+		nc, js, err := bus.Connect(url, "breachd-incidents", log, login...)
 		if err != nil {
 			return nil, err
 		}
@@ -167,7 +168,11 @@ func openIncidents(ctx context.Context, f infraFlags, log *slog.Logger) (*incEnv
 		return nc.Close, nil
 	}
 	if f.nats != "" {
-		closeNATS, err := connect(f.nats)
+		login, err := natsLogin(f.natsCreds, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		closeNATS, err := connect(f.nats, login)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -184,7 +189,7 @@ func openIncidents(ctx context.Context, f infraFlags, log *slog.Logger) (*incEnv
 	case err == nil && ep.NATS == "":
 		return nil, nil, fmt.Errorf("the breachd running on --data %s uses an external NATS: give its URL with --nats", f.data)
 	case err == nil:
-		closeNATS, err := connect(ep.NATS)
+		closeNATS, err := connect(ep.NATS, ep.NATSLogin(deploy.NATSOperator))
 		if err == nil {
 			hist, herr := history.Open(ctx, cmp.Or(f.clickhouse, ep.DSN), log)
 			if herr == nil {

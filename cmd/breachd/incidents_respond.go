@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // respondFlags name the deactivation configuration of the commands that drive the respond
@@ -36,8 +38,14 @@ func (f *respondFlags) engine(ctx context.Context, env *incEnv) (*respond.Engine
 	if err != nil {
 		return nil, err
 	}
-	if err := respond.EnsureBucket(ctx, env.js, 0, 0); err != nil {
-		return nil, err
+	// Bind first: an operator may use the bucket but not create or change it. Only a pipeline
+	// credential (engines started here) creates it when no notifier has.
+	if _, err := env.js.KeyValue(ctx, respond.Bucket); errors.Is(err, jetstream.ErrBucketNotFound) {
+		if err := respond.EnsureBucket(ctx, env.js, 0, 0); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", respond.Bucket, err)
 	}
 	opts.Auditor, opts.Logger = deploy.HistoryAuditor(env.hist), env.log
 	return respond.New(ctx, env.js, opts)

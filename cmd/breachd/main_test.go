@@ -46,6 +46,9 @@ func breachd(t *testing.T, stdin []byte, args ...string) (string, string, int) {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
 	err := cmd.Run()
+	if strings.Contains(errb.String(), "Permissions Violation") { // a role lacks a subject the command needs
+		t.Errorf("breachd %v was refused by NATS:\n%s", args, errb.String())
+	}
 	code := 0
 	var ee *exec.ExitError
 	switch {

@@ -29,19 +29,20 @@ import (
 
 // infraFlags declares where NATS and ClickHouse are, shared by the commands that need them.
 type infraFlags struct {
-	data, nats, clickhouse, chdbLib string
-	partitions                      int // only `run` declares it
+	data, nats, natsCreds, clickhouse, chdbLib string
+	partitions                                 int // only `run` declares it
 }
 
 func (f *infraFlags) declare(fs *flag.FlagSet) {
 	fs.StringVar(&f.data, "data", envDefault("BREACHD_DATA", "data"), "data directory of the embedded engines (env BREACHD_DATA)")
 	fs.StringVar(&f.nats, "nats", os.Getenv("BREACHD_NATS_URL"), "NATS server/cluster URLs, comma-separated; empty starts an embedded server (env BREACHD_NATS_URL)")
+	natsCredsFlag(fs, &f.natsCreds)
 	fs.StringVar(&f.clickhouse, "clickhouse", os.Getenv("BREACHD_CLICKHOUSE_DSN"), "ClickHouse DSN, e.g. clickhouse://user:pass@host:9000/breachd; empty starts the embedded engine (env BREACHD_CLICKHOUSE_DSN)")
 	fs.StringVar(&f.chdbLib, "chdb-lib", "", "path of libchdb.so for the embedded engine (env BREACHD_CHDB_LIB; default: the cache scripts/setup.sh fills)")
 }
 
 func (f *infraFlags) config(log *slog.Logger) deploy.InfraConfig {
-	return deploy.InfraConfig{DataDir: f.data, NATSURL: f.nats, ClickHouseDSN: f.clickhouse, ChDBLib: f.chdbLib,
+	return deploy.InfraConfig{DataDir: f.data, NATSURL: f.nats, NATSCreds: f.natsCreds, ClickHouseDSN: f.clickhouse, ChDBLib: f.chdbLib,
 		Bus: bus.Config{Partitions: f.partitions}, Logger: log}
 }
 

@@ -56,7 +56,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // every event exactly once.
 func TestNATSDownThenRecovered(t *testing.T) {
 	dir := t.TempDir()
-	emb, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: dir})
+	emb, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: dir, NoAuth: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestNATSDownThenRecovered(t *testing.T) {
 		res.Body.Close()
 	}
 
-	emb2, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: dir, Port: port})
+	emb2, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: dir, Port: port, NoAuth: true})
 	if err != nil {
 		t.Fatalf("restart nats on port %d: %v", port, err)
 	}

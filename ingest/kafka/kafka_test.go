@@ -291,7 +291,7 @@ func TestSinkRefusesThenRecovers(t *testing.T) {
 // when NATS is back (same store, same port) everything arrives exactly once.
 func TestNATSDownThenBack(t *testing.T) {
 	dir := t.TempDir()
-	srv, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: dir})
+	srv, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: dir, NoAuth: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +335,7 @@ func TestNATSDownThenBack(t *testing.T) {
 		t.Errorf("with NATS down the group committed %v", committed)
 	}
 
-	srv2, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: dir, Port: port})
+	srv2, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: dir, Port: port, NoAuth: true})
 	if err != nil {
 		t.Fatalf("restart nats: %v", err)
 	}

@@ -1,0 +1,136 @@
+package deploy
+
+import (
+	"slices"
+
+	"breachd/bus"
+	"breachd/notify/channel"
+	"breachd/respond"
+)
+
+// Roles of the clients of the embedded nats-server. Each is a NATS user of that name with
+// the permissions NATSPermissions lists; deploy/README.md ("NATS in production") gives the
+// same lists for a NATS cluster of one's own.
+const (
+	// NATSPipeline is `breachd run` itself (ingest, detect, notify, respond stages): it
+	// creates and updates the streams, consumers and buckets, publishes events, dead letters,
+	// alerts, incidents and notifications, and consumes EVENTS and ALERTS. Its password is
+	// made at every start and lives only in that process.
+	NATSPipeline = "pipeline"
+	// NATSOperator is the CLI of a person on the same machine (`breachd dlq list|show|stats`,
+	// `breachd dlq replay --dry-run`, `breachd incidents ...`): it reads stream infos and dead
+	// letters, deletes single dead letters, reads and changes incidents and deactivation
+	// requests (KV buckets), and publishes incident changes. It cannot publish events or
+	// dead letters, create, change, purge or delete a stream, or touch a consumer of the
+	// pipeline.
+	NATSOperator = "operator"
+	// NATSReplay is `breachd dlq replay` without --dry-run: it reads and deletes dead letters
+	// and publishes what it replays as events (and letters rejected again as dead letters),
+	// through the same ingest checks as any source. Whoever holds it can submit events.
+	NATSReplay = "replay"
+	// NATSAdmin may do anything, including what no other role may (natsAdminOnly): purge or
+	// delete a stream, snapshot, restore, account and cluster administration. breachd itself
+	// never uses it; it is in NATSUsersFile for a person with the `nats` CLI.
+	NATSAdmin = "admin"
+)
+
+// jsAPI is the prefix of the JetStream API subjects.
+const jsAPI = "$JS.API."
+
+// natsAdminOnly are the publish subjects only NATSAdmin has. Every other role denies them,
+// whatever its allow list says, so that a too wide allow pattern added later still cannot
+// purge or delete a stream.
+var natsAdminOnly = []string{
+	jsAPI + "STREAM.DELETE.>", jsAPI + "STREAM.PURGE.>",
+	jsAPI + "STREAM.SNAPSHOT.>", jsAPI + "STREAM.RESTORE.>",
+	jsAPI + "STREAM.PEER.>", jsAPI + "STREAM.LEADER.>",
+	jsAPI + "CONSUMER.PEER.>", jsAPI + "CONSUMER.LEADER.>",
+	jsAPI + "ACCOUNT.>", jsAPI + "META.>", jsAPI + "SERVER.>",
+	"$SYS.>",
+}
+
+// NATSPermissions returns the subjects role may publish and subscribe to on the embedded
+// server; ok is false for NATSAdmin (unrestricted) and unknown roles. Every role subscribes
+// only to its own replies (bus.InboxPrefix(role).>).
+func NATSPermissions(role string) (pub, sub bus.Subjects, ok bool) {
+	var allow []string
+	switch role {
+	case NATSPipeline:
+		allow = pipelineSubjects()
+	case NATSOperator:
+		for _, s := range []string{bus.StreamEvents, bus.StreamAlerts, bus.StreamDLQ, bus.StreamIncidents} {
+			allow = append(allow, jsAPI+"STREAM.INFO."+s)
+		}
+		allow = append(allow, dlqSubjects()...)
+		allow = append(allow, bus.SubjectIncidents+".>") // incident changes (incidents persist)
+		allow = append(allow, kvSubjects(bus.BucketIncidents)...)
+		allow = append(allow, kvSubjects(respond.Bucket)...) // incidents deactivate, approve, reactivate
+	case NATSReplay:
+		allow = append(dlqSubjects(),
+			jsAPI+"STREAM.INFO."+bus.StreamEvents, // the partition count (bus.ReadLayout)
+			bus.SubjectEvents+".>", bus.SubjectDLQ+".>")
+	default:
+		return bus.Subjects{}, bus.Subjects{}, false
+	}
+	slices.Sort(allow)
+	return bus.Subjects{Allow: slices.Compact(allow), Deny: natsAdminOnly},
+		bus.Subjects{Allow: []string{bus.InboxPrefix(role) + ".>"}}, true
+}
+
+// pipelineSubjects are what the stages of `breachd run` publish to.
+func pipelineSubjects() []string {
+	allow := []string{
+		bus.SubjectEvents + ".>", bus.SubjectDLQ + ".>", bus.SubjectAlerts + ".>",
+		bus.SubjectIncidents + ".>", channel.SubjectNotifications + ".>",
+		jsAPI + "INFO", // account limits, read by nats.go before it creates a bucket
+	}
+	streams := []string{bus.StreamEvents, bus.StreamAlerts, bus.StreamDLQ, bus.StreamIncidents, channel.StreamNotifications}
+	for _, b := range []string{bus.BucketIncidents, respond.Bucket, channel.BucketNotifications} {
+		streams = append(streams, "KV_"+b)
+		allow = append(allow, kvSubjects(b)...)
+	}
+	for _, s := range streams { // bus.Ensure, channel.EnsureStream, the EnsureBucket functions
+		allow = append(allow, jsAPI+"STREAM.CREATE."+s, jsAPI+"STREAM.UPDATE."+s, jsAPI+"STREAM.INFO."+s, jsAPI+"STREAM.MSG.GET."+s)
+	}
+	for _, s := range []string{bus.StreamEvents, bus.StreamAlerts} { // detector and notifier durables
+		allow = append(allow, jsAPI+"CONSUMER.CREATE."+s+".>", jsAPI+"CONSUMER.INFO."+s+".*",
+			jsAPI+"CONSUMER.MSG.NEXT."+s+".*", "$JS.ACK."+s+".>")
+	}
+	return append(allow,
+		jsAPI+"CONSUMER.LIST."+bus.StreamEvents,        // a new detector durable starts after its siblings
+		jsAPI+"CONSUMER.DELETE."+bus.StreamEvents+".*", // the detector's warm-up consumer
+	)
+}
+
+// dlqSubjects read dead letters with message gets and delete single ones (`breachd dlq`).
+func dlqSubjects() []string {
+	return []string{
+		jsAPI + "STREAM.INFO." + bus.StreamDLQ,
+		jsAPI + "STREAM.MSG.GET." + bus.StreamDLQ,
+		jsAPI + "STREAM.MSG.DELETE." + bus.StreamDLQ,
+	}
+}
+
+// kvSubjects read, write and watch bucket b: puts and deletes on $KV.b.>, the info and
+// message gets of its stream (direct gets; plain ones for a bucket made without direct get),
+// and the ordered consumers of watches and key lists with their flow control replies.
+func kvSubjects(b string) []string {
+	s := "KV_" + b
+	return []string{
+		"$KV." + b + ".>",
+		jsAPI + "STREAM.INFO." + s,
+		jsAPI + "DIRECT.GET." + s, jsAPI + "DIRECT.GET." + s + ".>", jsAPI + "STREAM.MSG.GET." + s,
+		jsAPI + "CONSUMER.CREATE." + s + ".>", jsAPI + "CONSUMER.INFO." + s + ".*", jsAPI + "CONSUMER.DELETE." + s + ".*",
+		"$JS.FC." + s + ".>",
+	}
+}
+
+// natsUsers returns the users of the embedded server: every role of u with its permissions.
+func natsUsers(u NATSUsers) []bus.User {
+	out := []bus.User{{Credential: u.Admin, Admin: true}}
+	for _, c := range []bus.Credential{u.Pipeline, u.Operator, u.Replay} {
+		pub, sub, _ := NATSPermissions(c.User)
+		out = append(out, bus.User{Credential: c, Publish: pub, Subscribe: sub})
+	}
+	return out
+}
