@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"breachd/ingest/format"
 	"breachd/ingest/geoip"
 	"breachd/ingest/httpin"
+	"breachd/secretfile"
 )
 
 // sourceFlags are the ingest inputs of `breachd run` beyond --demo and file arguments.
@@ -46,7 +48,7 @@ func (f *sourceFlags) declare(fs *flag.FlagSet) {
 	fs.Var(&f.follow, "follow", "`file` to follow like tail -F, through rotation, remembering its position (repeatable)")
 	fs.StringVar(&f.stateDir, "state-dir", "", "where followed files' positions are kept (default <data>/ingest-state)")
 	fs.StringVar(&f.httpListen, "http-listen", "", "address of the HTTP ingest endpoint POST /v1/events, e.g. 127.0.0.1:8088; empty disables it")
-	fs.StringVar(&f.httpTokenFile, "http-token-file", "", `file of "name secret" lines; clients send "Authorization: Bearer <secret>"`)
+	fs.StringVar(&f.httpTokenFile, "http-token-file", "", `file of "name secret" lines, mode 0600; clients send "Authorization: Bearer <secret>"`)
 	fs.BoolVar(&f.httpInsecure, "http-insecure", false, "accept HTTP ingest without a token (only on a trusted network)")
 	fs.DurationVar(&f.httpBodyTimeout, "http-body-timeout", httpin.DefaultBodyTimeout, "longest an HTTP ingest request body may take to arrive; beyond it 408 and the connection is closed")
 	fs.Int64Var(&f.httpMinRate, "http-min-body-rate", httpin.DefaultMinBodyRate,
@@ -124,12 +126,11 @@ func (f *sourceFlags) build(dataDir string, nc *nats.Conn, parse ingest.Parser, 
 	if f.httpListen != "" {
 		var toks []httpin.Token
 		if f.httpTokenFile != "" {
-			fh, err := os.Open(f.httpTokenFile)
+			b, err := secretfile.Read(f.httpTokenFile)
 			if err != nil {
 				return nil, nil, closeFn, fmt.Errorf("--http-token-file: %w", err)
 			}
-			toks, err = httpin.ParseTokens(fh)
-			_ = fh.Close()
+			toks, err = httpin.ParseTokens(bytes.NewReader(b))
 			if err != nil {
 				return nil, nil, closeFn, fmt.Errorf("--http-token-file %s: %w", f.httpTokenFile, err)
 			}

@@ -18,6 +18,8 @@ import (
 	"github.com/segmentio/kafka-go/sasl/plain"
 	fsasl "github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"breachd/secretfile"
 )
 
 // Defaults.
@@ -248,7 +250,15 @@ func TLSConfig(caFile, certFile, keyFile string, insecureSkipVerify bool) (*tls.
 		return nil, fmt.Errorf("kafka tls: client certificate %q and key %q must be given together", certFile, keyFile)
 	}
 	if certFile != "" {
-		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		certPEM, err := os.ReadFile(certFile)
+		if err != nil {
+			return nil, fmt.Errorf("kafka tls client certificate: %w", err)
+		}
+		keyPEM, err := secretfile.Read(keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("kafka tls client key: %w", err)
+		}
+		cert, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
 			return nil, fmt.Errorf("kafka tls client certificate: %w", err)
 		}
