@@ -231,7 +231,8 @@ func (s scramSession) Next(_ context.Context, challenge []byte) (bool, []byte, e
 
 // TLSConfig builds a client TLS configuration from PEM files. caFile, if set, replaces the
 // system roots; certFile and keyFile, both or neither, give a client certificate for brokers
-// that require one. insecureSkipVerify disables verification of the brokers' certificates
+// that require one. keyFile is a secret file: refused if group or others may access it
+// (secretfile.Read). insecureSkipVerify disables verification of the brokers' certificates
 // (for tests only: it allows anyone on the path to read and change the stream).
 func TLSConfig(caFile, certFile, keyFile string, insecureSkipVerify bool) (*tls.Config, error) {
 	c := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: insecureSkipVerify} //nolint:gosec // opt-in, documented
