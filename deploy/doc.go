@@ -8,6 +8,10 @@
 // finish their batch in hand, then the embedded ClickHouse endpoint and the embedded NATS server
 // stop last.
 //
+// A data directory belongs to one process: StartInfra locks it (LockDataDir, an flock on
+// DataDir/breachd.lock) before it opens an embedded engine there and Close releases it last; a
+// second process gets a *DataDirInUseError naming the holder's pid before it opens anything.
+//
 // The production configurations (NATS cluster, ClickHouse cluster, Kafka) are documented in
 // deploy/README.md.
 package deploy

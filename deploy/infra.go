@@ -51,6 +51,7 @@ type Infra struct {
 	EndpointDSN string
 
 	natsSrv      *bus.Embedded
+	lock         *DataDirLock // of DataDir, when an embedded engine uses it
 	engine       *chdb.Engine
 	stopEndpoint context.CancelFunc
 	endpointDone chan error
@@ -105,6 +106,9 @@ func startInfra(ctx context.Context, cfg InfraConfig, withNATS bool) (_ *Infra, 
 	if (withNATS && cfg.NATSURL == "") || cfg.ClickHouseDSN == "" { // only the embedded engines keep data here
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("data dir: %w", err)
+		}
+		if in.lock, err = LockDataDir(cfg.DataDir); err != nil { // before any engine opens it
+			return nil, err
 		}
 	}
 	if withNATS {
@@ -230,6 +234,7 @@ func (in *Infra) Close() {
 	if in.natsSrv != nil {
 		in.natsSrv.Shutdown()
 	}
+	in.lock.Release()
 }
 
 func randomToken() (string, error) {

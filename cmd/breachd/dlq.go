@@ -221,16 +221,22 @@ func connectDLQ(ctx context.Context, data, natsURL string, log *slog.Logger) (je
 	if _, err := os.Stat(store); err != nil {
 		return nil, nil, fmt.Errorf("no breachd NATS data at %s (is --data right? for a NATS cluster give --nats): %w", store, err)
 	}
+	lock, err := deploy.LockDataDir(data) // no other process may open the store beside us
+	if err != nil {
+		return nil, nil, fmt.Errorf("no running breachd found for --data %s, and opening its NATS data failed: %w", data, err)
+	}
 	srv, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: store})
 	if err != nil {
+		lock.Release()
 		return nil, nil, fmt.Errorf("no running breachd found for --data %s, and opening its NATS data failed: %w", data, err)
 	}
 	js, closeFn, err := connect(srv.ClientURL())
 	if err != nil {
 		srv.Shutdown()
+		lock.Release()
 		return nil, nil, err
 	}
-	return js, func() { closeFn(); srv.Shutdown() }, nil
+	return js, func() { closeFn(); srv.Shutdown(); lock.Release() }, nil
 }
 
 func closeNATS(nc *nats.Conn, log *slog.Logger) {
