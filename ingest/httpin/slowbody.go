@@ -35,6 +35,7 @@ type bodyReader struct {
 	set    time.Time // deadline in force
 	byRate bool      // the deadline in force is the rate bound, not the hard one
 	noDL   bool      // the writer cannot set deadlines
+	eof    bool      // the body ended: set no deadline any more
 }
 
 func newBodyReader(w http.ResponseWriter, body io.ReadCloser, timeout, grace time.Duration, rate int64) *bodyReader {
@@ -43,6 +44,11 @@ func newBodyReader(w http.ResponseWriter, body io.ReadCloser, timeout, grace tim
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
+	if b.eof {
+		// net/http cleared the deadline when the body hit EOF and reads in the background
+		// now; a deadline set here would end that read and cancel the request's context.
+		return 0, io.EOF
+	}
 	if !b.noDL {
 		d, byRate := b.hard, false
 		if b.rate > 0 {
@@ -62,6 +68,7 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	}
 	n, err := b.body.Read(p)
 	b.n += int64(n)
+	b.eof = err == io.EOF
 	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
 		return n, &slowBodyError{rate: b.byRate, received: b.n, took: time.Since(b.start)}
 	}

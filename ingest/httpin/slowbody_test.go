@@ -234,3 +234,39 @@ func counterVec(t *testing.T, reg *prometheus.Registry, name, label, value strin
 	t.Fatalf("no counter %s{%s=%q}", name, label, value)
 	return 0
 }
+
+// patientSink answers after a while, unless the request's context ends first.
+type patientSink struct{ wait time.Duration }
+
+func (p patientSink) Submit(ctx context.Context, _ string, recs []ingest.Record) (ingest.Result, error) {
+	select {
+	case <-ctx.Done():
+		return ingest.Result{}, ctx.Err()
+	case <-time.After(p.wait):
+		return ingest.Result{Accepted: len(recs)}, nil
+	}
+}
+
+// The body deadline ends with the body: a hand-off that takes longer than the body was given
+// is not cut short by it. (net/http clears the read deadline when a body hits EOF and starts a
+// background read, which cancels the request's context if it fails: a deadline set after EOF
+// would make it fail.)
+func TestBodyDeadlineDoesNotCutTheHandOff(t *testing.T) {
+	srv, err := httpin.New(httpin.Config{Tokens: testTokens, Logger: discard, MinBodyRate: 1 << 20, BodyRateGrace: 100 * time.Millisecond,
+		BodyTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln, patientSink{wait: time.Second}) }()
+	defer func() { cancel(); <-done }()
+	a := post(t, "http://"+ln.Addr().String(), request{token: tokenA, body: []byte(line("patient-1"))})
+	if a.code != http.StatusOK || a.resp.Accepted != 1 {
+		t.Fatalf("%d %+v; want 200 after the slow hand-off", a.code, a.resp)
+	}
+}
