@@ -11,6 +11,10 @@
 // The embedded nats-server admits only its users, one per role (natsperm.go: pipeline,
 // operator, replay, admin), with the persistent credentials in NATSUsersFile (natsauth.go).
 //
+// A data directory belongs to one process: StartInfra locks it (LockDataDir, an flock on
+// DataDir/breachd.lock) before it opens an embedded engine there and Close releases it last; a
+// second process gets a *DataDirInUseError naming the holder's pid before it opens anything.
+//
 // The production configurations (NATS cluster, ClickHouse cluster, Kafka) are documented in
 // deploy/README.md.
 package deploy

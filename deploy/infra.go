@@ -60,7 +60,8 @@ type Infra struct {
 
 	operatorDSN  string
 	natsSrv      *bus.Embedded
-	natsUsers    NATSUsers // of natsSrv
+	natsUsers    NATSUsers    // of natsSrv
+	lock         *DataDirLock // of DataDir, when an embedded engine uses it
 	engine       *chdb.Engine
 	stopEndpoint context.CancelFunc
 	endpointDone chan error
@@ -126,6 +127,9 @@ func startInfra(ctx context.Context, cfg InfraConfig, withNATS bool) (_ *Infra, 
 	if (withNATS && cfg.NATSURL == "") || cfg.ClickHouseDSN == "" { // only the embedded engines keep data here
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("data dir: %w", err)
+		}
+		if in.lock, err = LockDataDir(cfg.DataDir); err != nil { // before any engine opens it
+			return nil, err
 		}
 	}
 	if withNATS {
@@ -296,6 +300,7 @@ func (in *Infra) Close() {
 	if in.natsSrv != nil {
 		in.natsSrv.Shutdown()
 	}
+	in.lock.Release()
 }
 
 func randomToken() (string, error) {

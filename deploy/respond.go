@@ -16,6 +16,7 @@ import (
 	"breachd/respond/ldap"
 	"breachd/respond/scim"
 	"breachd/respond/webhook"
+	"breachd/secretfile"
 )
 
 // RespondConfig is the deactivation configuration (`breachd run --respond FILE`, YAML). Without
@@ -166,7 +167,7 @@ func readSecret(dir, what, file, env string) (string, error) {
 		if !filepath.IsAbs(file) {
 			file = filepath.Join(dir, file)
 		}
-		b, err := os.ReadFile(file)
+		b, err := secretfile.Read(file)
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", what, err)
 		}

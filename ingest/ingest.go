@@ -27,6 +27,10 @@ type Record struct {
 
 // Sink accepts batches of records from a source.
 //
+// source names the input (a configured, small set of names: "file", "http:<token name>"); it
+// is the source of dead letters and the label of the ingest metrics, so it never carries an
+// account, a client's IP or anything else taken from the records.
+//
 // Submit blocks until every record is durably in JetStream (as an event or a dead letter) and
 // then returns nil; only then may the source advance its position. An error means nothing about
 // the batch may be assumed durable: the source must not advance, and may resubmit the whole
@@ -237,10 +241,11 @@ func (p *Pipeline) Submit(ctx context.Context, source string, recs []Record) (Re
 			res.Accepted++
 		}
 	}
-	p.metrics.accepted.WithLabelValues(source).Add(float64(res.Accepted))
-	p.metrics.rejected.WithLabelValues(source).Add(float64(res.Rejected))
-	p.metrics.duplicates.WithLabelValues(source).Add(float64(res.Duplicates))
-	p.metrics.skipped.WithLabelValues(source).Add(float64(res.Skipped))
+	label := p.metrics.sourceLabel(source)
+	p.metrics.accepted.WithLabelValues(label).Add(float64(res.Accepted))
+	p.metrics.rejected.WithLabelValues(label).Add(float64(res.Rejected))
+	p.metrics.duplicates.WithLabelValues(label).Add(float64(res.Duplicates))
+	p.metrics.skipped.WithLabelValues(label).Add(float64(res.Skipped))
 	return res, nil
 }
 

@@ -409,3 +409,35 @@ func TestMultiParser(t *testing.T) {
 		t.Errorf("reason %q does not name the bad event", r)
 	}
 }
+
+// The source label is bounded: sources beyond the first MaxSourceLabels are counted under
+// "other", so nothing a caller passes as a source can grow the series without bound.
+func TestSourceLabelBounded(t *testing.T) {
+	s := bustest.Start(t)
+	p, reg := newPipeline(t, s)
+	ctx := testCtx(t)
+	bad := []ingest.Record{{Data: []byte("not an event"), Where: "x:1"}}
+	for i := range ingest.MaxSourceLabels + 10 {
+		if _, err := p.Submit(ctx, fmt.Sprintf("src-%d", i), bad); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := p.Submit(ctx, "src-0", bad); err != nil { // a known one keeps its label
+		t.Fatal(err)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "breach_ingest_events_rejected_total" && len(f.GetMetric()) != ingest.MaxSourceLabels+1 {
+			t.Errorf("%d series of %s, want %d and %q", len(f.GetMetric()), f.GetName(), ingest.MaxSourceLabels, ingest.OtherSource)
+		}
+	}
+	if got := counter(t, reg, "breach_ingest_events_rejected_total", ingest.OtherSource); got != 10 {
+		t.Errorf("other: %v, want 10", got)
+	}
+	if got := counter(t, reg, "breach_ingest_events_rejected_total", "src-0"); got != 2 {
+		t.Errorf("src-0: %v, want 2", got)
+	}
+}

@@ -1,14 +1,45 @@
 package ingest
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// MaxSourceLabels bounds the values of the source label. A source name is a configured input
+// ("file", "http:<token name>", a Kafka source's name), a small set; sources beyond the first
+// MaxSourceLabels distinct names are counted under OtherSource, so that a caller passing
+// something else (a name taken from stored data, say) cannot grow the series without bound.
+const MaxSourceLabels = 64
+
+// OtherSource is the source label of the sources beyond MaxSourceLabels.
+const OtherSource = "other"
 
 type metrics struct {
 	accepted, rejected, duplicates, skipped *prometheus.CounterVec
 	failures                                prometheus.Counter
+
+	mu      sync.Mutex
+	sources map[string]bool // label values in use
+}
+
+// sourceLabel returns the label value under which source is counted.
+func (m *metrics) sourceLabel(source string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.sources[source] {
+		return source
+	}
+	if len(m.sources) >= MaxSourceLabels {
+		return OtherSource
+	}
+	m.sources[source] = true
+	return source
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
+		sources: map[string]bool{},
 		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "breach_ingest_events_accepted_total", Help: "Valid events published to JetStream, by source.",
 		}, []string{"source"}),

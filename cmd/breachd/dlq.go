@@ -234,16 +234,22 @@ func connectDLQ(ctx context.Context, data, natsURL, credsFile, role string, log 
 	if _, err := os.Stat(store); err != nil {
 		return nil, nil, fmt.Errorf("no breachd NATS data at %s (is --data right? for a NATS cluster give --nats): %w", store, err)
 	}
+	lock, err := deploy.LockDataDir(data) // no other process may open the store beside us
+	if err != nil {
+		return nil, nil, fmt.Errorf("no running breachd found for --data %s, and opening its NATS data failed: %w", data, err)
+	}
 	srv, users, err := deploy.StartEmbeddedNATS(data, log)
 	if err != nil {
+		lock.Release()
 		return nil, nil, fmt.Errorf("no running breachd found for --data %s, and opening its NATS data failed: %w", data, err)
 	}
 	js, closeFn, err := connect(srv.ClientURL(), users.Credential(role).Options())
 	if err != nil {
 		srv.Shutdown()
+		lock.Release()
 		return nil, nil, err
 	}
-	return js, func() { closeFn(); srv.Shutdown() }, nil
+	return js, func() { closeFn(); srv.Shutdown(); lock.Release() }, nil
 }
 
 func closeNATS(nc *nats.Conn, log *slog.Logger) {

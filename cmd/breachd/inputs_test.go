@@ -136,6 +136,44 @@ func TestRunDerivesMissingIDs(t *testing.T) {
 	}
 }
 
+// TestRunRefusesOpenSecretFiles: a bearer-token or SASL password file that others may read
+// stops breachd with an error naming the file and the fix.
+func TestRunRefusesOpenSecretFiles(t *testing.T) {
+	dir := t.TempDir()
+	secret := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tokens := secret("tokens", "lms 0123456789abcdef0123\n")
+	password := secret("sasl-password", "hunter2-hunter2\n")
+	for _, c := range []struct {
+		name, file string
+		args       []string
+	}{
+		{"http token file", tokens, []string{"--http-listen", "127.0.0.1:0", "--http-token-file", tokens}},
+		{"kafka sasl password file", password, []string{"--kafka-brokers", "127.0.0.1:1", "--kafka-topics", "t",
+			"--kafka-sasl-mechanism", "scram-sha-256", "--kafka-sasl-username", "u", "--kafka-sasl-password-file", password}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			args := append([]string{"run", "--data", filepath.Join(dir, "data"), "--metrics-addr", ""}, c.args...)
+			out, errs, code := breachd(t, nil, args...)
+			if code != 1 || !strings.Contains(errs, "secret file "+c.file+" is readable by group or others") ||
+				!strings.Contains(errs, "chmod 600 "+c.file) {
+				t.Fatalf("exit %d, want 1 naming %s and the fix\n%s\n%s", code, c.file, out, errs)
+			}
+			if strings.Contains(errs, "0123456789abcdef") || strings.Contains(errs, "hunter2") {
+				t.Fatalf("the error leaks the secret:\n%s", errs)
+			}
+		})
+	}
+}
+
 // TestRunStopsWhenASourceFails: a Kafka topic that does not exist stops breachd with an error
 // naming it, although the HTTP endpoint beside it would run for ever.
 func TestRunStopsWhenASourceFails(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"breachd/ingest"
 	"breachd/ingest/format"
 	"breachd/ingest/kafka"
+	"breachd/secretfile"
 )
 
 // kafkaFlags configure the Kafka input of `breachd run`.
@@ -38,11 +39,11 @@ func (f *kafkaFlags) declare(fs *flag.FlagSet) {
 	fs.BoolVar(&f.tls, "kafka-tls", false, "connect with TLS (system roots); implied by --kafka-tls-ca/-cert/-key")
 	fs.StringVar(&f.tlsCA, "kafka-tls-ca", "", "PEM file of the CA that signed the brokers' certificates")
 	fs.StringVar(&f.tlsCert, "kafka-tls-cert", "", "PEM client certificate for mutual TLS (with --kafka-tls-key)")
-	fs.StringVar(&f.tlsKey, "kafka-tls-key", "", "PEM client key for mutual TLS")
+	fs.StringVar(&f.tlsKey, "kafka-tls-key", "", "PEM client key for mutual TLS (mode 0600 or 0400: refused if group or others may read it)")
 	fs.BoolVar(&f.tlsInsecure, "kafka-tls-insecure-skip-verify", false, "do not verify the brokers' certificates (tests only)")
 	fs.StringVar(&f.saslMechanism, "kafka-sasl-mechanism", "", "SASL: plain, scram-sha-256 or scram-sha-512 (plain only over TLS)")
 	fs.StringVar(&f.saslUser, "kafka-sasl-username", "", "SASL user name")
-	fs.StringVar(&f.saslPassFile, "kafka-sasl-password-file", "", "file holding the SASL password (or env BREACHD_KAFKA_SASL_PASSWORD); never on the command line")
+	fs.StringVar(&f.saslPassFile, "kafka-sasl-password-file", "", "file holding the SASL password, mode 0600 (or env BREACHD_KAFKA_SASL_PASSWORD); never on the command line")
 }
 
 func (f *kafkaFlags) enabled() bool { return f.brokers != "" }
@@ -64,7 +65,7 @@ func (f *kafkaFlags) build(log *slog.Logger, reg prometheus.Registerer) ([]inges
 	if f.saslMechanism != "" {
 		pw := os.Getenv("BREACHD_KAFKA_SASL_PASSWORD")
 		if f.saslPassFile != "" {
-			b, err := os.ReadFile(f.saslPassFile)
+			b, err := secretfile.Read(f.saslPassFile)
 			if err != nil {
 				return nil, fmt.Errorf("--kafka-sasl-password-file: %w", err)
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +19,7 @@ import (
 	"breachd/ingest/format"
 	"breachd/ingest/geoip"
 	"breachd/ingest/httpin"
+	"breachd/secretfile"
 )
 
 // sourceFlags are the ingest inputs of `breachd run` beyond --demo and file arguments.
@@ -27,6 +30,8 @@ type sourceFlags struct {
 	httpListen      string
 	httpTokenFile   string
 	httpInsecure    bool
+	httpBodyTimeout time.Duration
+	httpMinRate     int64
 	geoipDB         string
 	kafka           kafkaFlags
 }
@@ -43,8 +48,11 @@ func (f *sourceFlags) declare(fs *flag.FlagSet) {
 	fs.Var(&f.follow, "follow", "`file` to follow like tail -F, through rotation, remembering its position (repeatable)")
 	fs.StringVar(&f.stateDir, "state-dir", "", "where followed files' positions are kept (default <data>/ingest-state)")
 	fs.StringVar(&f.httpListen, "http-listen", "", "address of the HTTP ingest endpoint POST /v1/events, e.g. 127.0.0.1:8088; empty disables it")
-	fs.StringVar(&f.httpTokenFile, "http-token-file", "", `file of "name secret" lines; clients send "Authorization: Bearer <secret>"`)
+	fs.StringVar(&f.httpTokenFile, "http-token-file", "", `file of "name secret" lines, mode 0600; clients send "Authorization: Bearer <secret>"`)
 	fs.BoolVar(&f.httpInsecure, "http-insecure", false, "accept HTTP ingest without a token (only on a trusted network)")
+	fs.DurationVar(&f.httpBodyTimeout, "http-body-timeout", httpin.DefaultBodyTimeout, "longest an HTTP ingest request body may take to arrive; beyond it 408 and the connection is closed")
+	fs.Int64Var(&f.httpMinRate, "http-min-body-rate", httpin.DefaultMinBodyRate,
+		fmt.Sprintf("slowest an HTTP ingest request body may arrive after its first %s, in bytes/s (408 below it); negative disables", httpin.DefaultBodyRateGrace))
 	fs.StringVar(&f.geoipDB, "geoip", "", "MaxMind/DB-IP country database (.mmdb) to set the country of events with an IP and none; no network lookups")
 	f.kafka.declare(fs)
 }
@@ -118,17 +126,20 @@ func (f *sourceFlags) build(dataDir string, nc *nats.Conn, parse ingest.Parser, 
 	if f.httpListen != "" {
 		var toks []httpin.Token
 		if f.httpTokenFile != "" {
-			fh, err := os.Open(f.httpTokenFile)
+			b, err := secretfile.Read(f.httpTokenFile)
 			if err != nil {
 				return nil, nil, closeFn, fmt.Errorf("--http-token-file: %w", err)
 			}
-			toks, err = httpin.ParseTokens(fh)
-			_ = fh.Close()
+			toks, err = httpin.ParseTokens(bytes.NewReader(b))
 			if err != nil {
 				return nil, nil, closeFn, fmt.Errorf("--http-token-file %s: %w", f.httpTokenFile, err)
 			}
 		}
+		if f.httpBodyTimeout <= 0 || f.httpMinRate == 0 {
+			return nil, nil, closeFn, usagef("--http-body-timeout must be positive and --http-min-body-rate non-zero (negative disables the rate bound)")
+		}
 		srv, err := httpin.New(httpin.Config{Listen: f.httpListen, Tokens: toks, Insecure: f.httpInsecure, Logger: log, Registerer: reg,
+			BodyTimeout: f.httpBodyTimeout, MinBodyRate: f.httpMinRate,
 			Parser: format.Canonical(), // the pipeline's default parser, for the per-record reasons
 			Ready: func() error {
 				if !nc.IsConnected() {

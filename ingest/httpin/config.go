@@ -26,6 +26,9 @@ const (
 	DefaultSubmitTimeout = 10 * time.Second
 	DefaultRetryAfter    = 5 * time.Second
 	DefaultMaxErrors     = 100 // per-record reasons in one response
+	DefaultBodyTimeout   = 60 * time.Second
+	DefaultMinBodyRate   = 1024 // bytes per second, after DefaultBodyRateGrace
+	DefaultBodyRateGrace = 5 * time.Second
 	MinTokenLen          = 16
 )
 
@@ -58,9 +61,22 @@ type Config struct {
 	// RetryAfter is sent with 503 and 429 (rounded up to whole seconds).
 	RetryAfter time.Duration
 
+	// BodyTimeout bounds reading one POST body, counted from the moment its in-flight slot is
+	// taken; beyond it the answer is 408 and the connection is closed. Default 60s.
+	BodyTimeout time.Duration
+	// MinBodyRate is the slowest a POST body may arrive, in bytes per second on average once
+	// BodyRateGrace has passed: a body that has delivered n bytes must deliver more within
+	// BodyRateGrace + n/MinBodyRate of the start, else 408 and the connection is closed.
+	// Default 1024; negative disables the rate bound (BodyTimeout still applies).
+	MinBodyRate int64
+	// BodyRateGrace is how long a body may take before MinBodyRate applies. Default 5s.
+	BodyRateGrace time.Duration
+
 	ReadHeaderTimeout time.Duration // default 10s
-	ReadTimeout       time.Duration // whole request including body; default 60s
-	IdleTimeout       time.Duration // default 120s
+	// ReadTimeout bounds reading a whole request on the other routes; POST bodies are bounded
+	// by BodyTimeout and MinBodyRate instead. Default 60s.
+	ReadTimeout time.Duration
+	IdleTimeout time.Duration // default 120s
 
 	// Ready reports whether the event stream can be written (e.g. the NATS connection is up).
 	// nil means always ready. POSTs are answered 503 while it fails, before the body is read.
@@ -102,6 +118,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RetryAfter <= 0 {
 		c.RetryAfter = DefaultRetryAfter
+	}
+	if c.BodyTimeout <= 0 {
+		c.BodyTimeout = DefaultBodyTimeout
+	}
+	if c.MinBodyRate == 0 {
+		c.MinBodyRate = DefaultMinBodyRate
+	}
+	if c.BodyRateGrace <= 0 {
+		c.BodyRateGrace = DefaultBodyRateGrace
 	}
 	if c.ReadHeaderTimeout <= 0 {
 		c.ReadHeaderTimeout = 10 * time.Second

@@ -29,6 +29,9 @@
 //	     is not one JSON array, a broken gzip stream, an empty body). Unless empty, the body —
 //	     its first MaxRecord bytes — is stored as one dead letter first; nothing else is lost.
 //	401  missing or unknown token (WWW-Authenticate: Bearer).
+//	408  the body did not arrive in time: not complete within BodyTimeout, or slower than
+//	     MinBodyRate once BodyRateGrace has passed. The connection is closed; nothing is
+//	     stored. Resend the body.
 //	413  body larger than MaxBody (before or after gzip decoding) or more than MaxRecords
 //	     records. Nothing is stored; split the body.
 //	415  unsupported Content-Type or Content-Encoding. Nothing is stored.
@@ -48,12 +51,19 @@
 // # Limits
 //
 // Memory per request is bounded by about 2×MaxBody (the body as sent and decoded), and at
-// most MaxInFlight requests are read at once. The server sets ReadHeaderTimeout, ReadTimeout
-// (the whole body must arrive within it), WriteTimeout and IdleTimeout. GET /healthz is
-// liveness, GET /readyz readiness (Config.Ready). TLS is not terminated here: put a reverse
-// proxy in front when clients are not on a trusted network.
+// most MaxInFlight requests are read at once. A request takes its in-flight slot before its
+// body is read, so the body is read under deadlines of its own, set on the connection: it must
+// be complete within BodyTimeout (default 60 s), and once BodyRateGrace (5 s) has passed it
+// must keep arriving at MinBodyRate (1024 bytes/s) on average — every MinBodyRate bytes
+// received buy one more second. A client trickling its body thus loses its own slot with 408
+// within seconds, instead of keeping every other client at 429. The server sets
+// ReadHeaderTimeout, ReadTimeout (requests on the other routes), WriteTimeout and IdleTimeout.
+// GET /healthz is liveness, GET /readyz readiness (Config.Ready); neither says more than ok or
+// not (the reason a check failed is logged, not served). TLS is not terminated here: put a
+// reverse proxy in front when clients are not on a trusted network.
 //
-// Metrics: breach_httpin_requests_total{code}, breach_httpin_records_total,
+// Metrics: breach_httpin_requests_total{code}, breach_httpin_body_timeouts_total{reason}
+// (timeout, too_slow), breach_httpin_records_total,
 // breach_httpin_received_bytes_total, breach_httpin_request_duration_seconds,
 // breach_httpin_in_flight_requests; per-source accepted/rejected/duplicate counts come from
 // the ingest Pipeline.

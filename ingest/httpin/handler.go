@@ -109,6 +109,13 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request, sink ingest.Sink) 
 		if errors.As(err, &mbe) {
 			return s.tooLarge(w)
 		}
+		var sbe *slowBodyError
+		if errors.As(err, &sbe) {
+			s.m.bodyTimeouts.WithLabelValues(sbe.reason()).Inc()
+			s.log.Debug("request body too slow; closing the connection", "source", source, "err", err)
+			w.Header().Set("Connection", "close")
+			return s.reply(w, http.StatusRequestTimeout, Response{Error: sbe.Error() + "; " + s.bodyBounds() + "; nothing was stored"})
+		}
 		return s.reply(w, http.StatusBadRequest, Response{Error: "reading body: " + err.Error()})
 	}
 	s.m.bytes.Add(float64(len(raw)))
@@ -136,12 +143,24 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request, sink ingest.Sink) 
 	return s.reply(w, http.StatusBadRequest, Response{Error: err.Error()})
 }
 
+// bodyBounds describes BodyTimeout and MinBodyRate to a client whose body was too slow.
+func (s *Server) bodyBounds() string {
+	if s.cfg.MinBodyRate < 0 {
+		return fmt.Sprintf("the body must arrive within %s", s.cfg.BodyTimeout)
+	}
+	return fmt.Sprintf("the body must arrive within %s, at %d bytes/s or more after the first %s", s.cfg.BodyTimeout, s.cfg.MinBodyRate, s.cfg.BodyRateGrace)
+}
+
+// readBody reads the body under the body deadlines (a *slowBodyError when they pass) and
+// MaxBody (an *http.MaxBytesError).
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	var buf bytes.Buffer
 	if n := r.ContentLength; n > 0 {
 		buf.Grow(int(n))
 	}
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+	rate := max(s.cfg.MinBodyRate, 0)
+	body := newBodyReader(w, r.Body, s.cfg.BodyTimeout, s.cfg.BodyRateGrace, rate)
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, body, s.cfg.MaxBody))
 	return buf.Bytes(), err
 }
 

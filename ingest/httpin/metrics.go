@@ -8,11 +8,12 @@ import (
 )
 
 type metrics struct {
-	requests *prometheus.CounterVec // by code
-	records  prometheus.Counter
-	bytes    prometheus.Counter
-	duration prometheus.Histogram
-	inFlight prometheus.Gauge
+	requests     *prometheus.CounterVec // by code
+	bodyTimeouts *prometheus.CounterVec // by reason: timeout, too_slow
+	records      prometheus.Counter
+	bytes        prometheus.Counter
+	duration     prometheus.Histogram
+	inFlight     prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -20,6 +21,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "breach_httpin_requests_total", Help: "POST /v1/events requests, by response code.",
 		}, []string{"code"}),
+		bodyTimeouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "breach_httpin_body_timeouts_total",
+			Help: "POST bodies aborted with 408 because they did not arrive in time, by reason (timeout: not complete within the body timeout; too_slow: below the minimum rate).",
+		}, []string{"reason"}),
 		records: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "breach_httpin_records_total", Help: "Records received in request bodies (accepted or rejected).",
 		}),
@@ -34,8 +39,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "breach_httpin_in_flight_requests", Help: "POST /v1/events requests being read or submitted.",
 		}),
 	}
+	for _, r := range []string{"timeout", "too_slow"} {
+		m.bodyTimeouts.WithLabelValues(r)
+	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.records, m.bytes, m.duration, m.inFlight)
+		reg.MustRegister(m.requests, m.bodyTimeouts, m.records, m.bytes, m.duration, m.inFlight)
 	}
 	return m
 }

@@ -55,7 +55,8 @@ func New(cfg Config) (*Server, error) {
 //
 //	POST /v1/events  records as JSON Lines or a JSON array (see the package doc)
 //	GET  /healthz    200 while the process serves
-//	GET  /readyz     200 when Config.Ready reports no error, else 503
+//	GET  /readyz     200 when Config.Ready reports no error, else 503 (the error is logged,
+//	                 not served)
 func (s *Server) Handler(sink ingest.Sink) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("POST /v1/events", s.handlePost(sink))
@@ -67,8 +68,10 @@ func (s *Server) Handler(sink ingest.Sink) http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if s.cfg.Ready != nil {
 			if err := s.cfg.Ready(); err != nil {
+				// The reason goes to the log, not to whoever can reach the port.
+				s.log.Debug("readiness check failed", "err", err)
 				w.WriteHeader(http.StatusServiceUnavailable)
-				_, _ = fmt.Fprintf(w, "not ready: %v\n", err)
+				_, _ = io.WriteString(w, "not ready: the event stream is unavailable\n")
 				return
 			}
 		}
@@ -100,7 +103,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, sink ingest.Sink) e
 		ReadTimeout:       s.cfg.ReadTimeout,
 		// The write deadline counts from the end of the headers, so it covers reading the body
 		// and the hand-off too.
-		WriteTimeout:   s.cfg.ReadTimeout + s.cfg.SubmitTimeout + 5*time.Second,
+		WriteTimeout:   max(s.cfg.ReadTimeout, s.cfg.BodyTimeout) + s.cfg.SubmitTimeout + 5*time.Second,
 		IdleTimeout:    s.cfg.IdleTimeout,
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),

@@ -18,6 +18,8 @@ import (
 	"github.com/segmentio/kafka-go/sasl/plain"
 	fsasl "github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"breachd/secretfile"
 )
 
 // Defaults.
@@ -229,7 +231,8 @@ func (s scramSession) Next(_ context.Context, challenge []byte) (bool, []byte, e
 
 // TLSConfig builds a client TLS configuration from PEM files. caFile, if set, replaces the
 // system roots; certFile and keyFile, both or neither, give a client certificate for brokers
-// that require one. insecureSkipVerify disables verification of the brokers' certificates
+// that require one. keyFile is a secret file: refused if group or others may access it
+// (secretfile.Read). insecureSkipVerify disables verification of the brokers' certificates
 // (for tests only: it allows anyone on the path to read and change the stream).
 func TLSConfig(caFile, certFile, keyFile string, insecureSkipVerify bool) (*tls.Config, error) {
 	c := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: insecureSkipVerify} //nolint:gosec // opt-in, documented
@@ -248,7 +251,15 @@ func TLSConfig(caFile, certFile, keyFile string, insecureSkipVerify bool) (*tls.
 		return nil, fmt.Errorf("kafka tls: client certificate %q and key %q must be given together", certFile, keyFile)
 	}
 	if certFile != "" {
-		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		certPEM, err := os.ReadFile(certFile)
+		if err != nil {
+			return nil, fmt.Errorf("kafka tls client certificate: %w", err)
+		}
+		keyPEM, err := secretfile.Read(keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("kafka tls client key: %w", err)
+		}
+		cert, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
 			return nil, fmt.Errorf("kafka tls client certificate: %w", err)
 		}

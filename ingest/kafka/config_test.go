@@ -80,6 +80,16 @@ func TestTLSConfigErrors(t *testing.T) {
 	if err := os.WriteFile(notPEM, []byte("hello"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The client's private key, readable by every user of the host.
+	openKey := filepath.Join(dir, "open-key.pem")
+	if key, err := os.ReadFile(p.keyFile); err != nil {
+		t.Fatal(err)
+	} else if err := os.WriteFile(openKey, key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(openKey, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name              string
 		ca, cert, key     string
@@ -94,6 +104,7 @@ func TestTLSConfigErrors(t *testing.T) {
 		{name: "cert without key", cert: p.certFile, want: "must be given together"},
 		{name: "key without cert", key: p.keyFile, want: "must be given together"},
 		{name: "key does not match", cert: p.certFile, key: p.caFile, want: "kafka tls client certificate:"},
+		{name: "key readable by others", cert: p.certFile, key: openKey, want: "kafka tls client key: secret file " + openKey + " is readable by group or others (mode 0644); it must be private to its owner: chmod 600 " + openKey},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"breachd/event"
+	"breachd/secretfile"
 )
 
 // fileConfig is the YAML document (see the package documentation for an example).
@@ -424,7 +425,7 @@ func (b *builder) secret(env, file, what string) (v, key string, err error) {
 		}
 		return v, "", nil
 	case file != "":
-		data, err := os.ReadFile(b.path(file))
+		data, err := secretfile.Read(b.path(file))
 		if err != nil {
 			return "", what + "_file", err
 		}

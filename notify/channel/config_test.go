@@ -168,4 +168,17 @@ default: {channels: [hook]}
 	if _, err := LoadConfig(filepath.Join(dir, "missing.yaml"), Options{KV: kv}); err == nil || !strings.Contains(err.Error(), "missing.yaml") {
 		t.Fatalf("err = %v", err)
 	}
+	// A secret file others can read is refused, naming the setting and the fix.
+	slackURL := filepath.Join(dir, "slack-url")
+	if err := os.Chmod(slackURL, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = LoadConfig(filepath.Join(dir, "notify.yaml"), Options{KV: kv, JS: s.JS, Logger: quietLogger()})
+	var ce *ConfigError
+	if !errors.As(err, &ce) || ce.Key == "" || !strings.Contains(ce.Key, "url_file") || !strings.Contains(err.Error(), "chmod 600 "+slackURL) {
+		t.Fatalf("url_file readable by others: %v; want a ConfigError at url_file saying chmod 600 %s", err, slackURL)
+	}
+	if strings.Contains(err.Error(), "services/x") {
+		t.Fatalf("the error leaks the secret URL: %v", err)
+	}
 }

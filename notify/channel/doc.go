@@ -41,8 +41,9 @@
 //	default: {channels: [soc-mail]}      # when no route matched; required
 //
 // Secrets (webhook signing secret, SMTP password, chat webhook URLs) come from an environment
-// variable or a file; the signing secret and password cannot be written inline. Secrets never
-// appear in errors or logs: HTTP errors are stripped of the request URL.
+// variable or a file; the signing secret and password cannot be written inline. A secret file
+// that its group or others may access is refused (package secretfile: chmod 600 FILE). Secrets
+// never appear in errors or logs: HTTP errors are stripped of the request URL.
 //
 // # Delivery guarantees
 //
