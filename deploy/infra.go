@@ -20,6 +20,7 @@ import (
 	"breachd/bus"
 	"breachd/history"
 	"breachd/history/chdb"
+	"breachd/secretfile"
 )
 
 // InfraConfig says where NATS and ClickHouse are.
@@ -236,7 +237,7 @@ func (in *Infra) startEmbeddedClickHouse() (string, error) {
 		ep.setNATSLogins(in.natsUsers)
 	}
 	b, _ := json.MarshalIndent(ep, "", "  ")
-	if err := os.WriteFile(filepath.Join(in.cfg.DataDir, EndpointFile), b, 0o600); err != nil {
+	if err := writePrivate(filepath.Join(in.cfg.DataDir, EndpointFile), b); err != nil {
 		return "", fmt.Errorf("write endpoint file: %w", err)
 	}
 	in.log.Info("embedded clickhouse engine serving", "url", ep.URL, "credentials", filepath.Join(in.cfg.DataDir, EndpointFile))
@@ -260,7 +261,7 @@ func (in *Infra) PeopleHistory(ctx context.Context) (*history.Store, func(), err
 
 // ReadEndpoint reads the endpoint file of a running all-in-one instance in dataDir.
 func ReadEndpoint(dataDir string) (*Endpoint, error) {
-	b, err := os.ReadFile(filepath.Join(dataDir, EndpointFile))
+	b, err := secretfile.Read(filepath.Join(dataDir, EndpointFile))
 	if err != nil {
 		return nil, err
 	}
@@ -301,6 +302,24 @@ func (in *Infra) Close() {
 		in.natsSrv.Shutdown()
 	}
 	in.lock.Release()
+}
+
+// writePrivate replaces path with data, mode 0600 whatever the old file's mode was: the data
+// goes to a new private file that is then renamed over path.
+func writePrivate(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*") // mode 0600
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove
+	_, err = tmp.Write(data)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
 
 func randomToken() (string, error) {

@@ -1,10 +1,10 @@
 package deploy
 
 import (
+	"breachd/secretfile"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -42,26 +42,14 @@ type NATSUsers struct {
 // fs.ErrNotExist.
 func ReadNATSUsers(dataDir string) (NATSUsers, error) {
 	path := filepath.Join(dataDir, NATSUsersFile)
-	f, err := os.Open(path)
+	b, err := secretfile.Read(path)
+	var perr *secretfile.PermissionError
+	if errors.As(err, &perr) {
+		return NATSUsers{}, fmt.Errorf("%w; others than its owner may have read its passwords: remove it to have new "+
+			"credentials made at the next start, or chmod 600 it if nobody else can have read it", err)
+	}
 	if err != nil {
 		return NATSUsers{}, fmt.Errorf("nats credentials: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return NATSUsers{}, fmt.Errorf("nats credentials: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return NATSUsers{}, fmt.Errorf("nats credentials file %s is not a regular file", path)
-	}
-	if perm := st.Mode().Perm(); perm&0o077 != 0 {
-		return NATSUsers{}, fmt.Errorf("nats credentials file %s has mode %04o: others than its owner may read it, so its "+
-			"passwords must be taken as known; refusing to use it. Remove it to have new credentials made at the next start, "+
-			"or, if nobody else can have read it, chmod 600 %s", path, perm, path)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, 1<<20))
-	if err != nil {
-		return NATSUsers{}, fmt.Errorf("nats credentials file %s: %w", path, err)
 	}
 	var u NATSUsers
 	if err := json.Unmarshal(b, &u); err != nil {

@@ -486,7 +486,7 @@ func TestNATSUsersFile(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, _, err := StartEmbeddedNATS(data, testLogger(t))
-		want := fmt.Sprintf("has mode %04o", mode)
+		want := fmt.Sprintf("(mode %04o)", mode)
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "chmod 600") {
 			t.Errorf("start with a %04o credentials file: %v, want an error with %q and the fix", mode, err, want)
 		}

@@ -92,7 +92,17 @@ func clientSettings(in map[string]string) (map[string]string, error) {
 	return out, nil
 }
 
+// fileSettingWords mark settings that name files, directories, schemas or URLs on the host
+// (format_schema, output_format_schema, input_format_record_errors_file_path,
+// format_template_*, format_avro_schema_registry_url, …): never a client's to set.
+var fileSettingWords = []string{"file", "path", "schema", "template", "dir", "url"}
+
 func settingAllowed(name string) bool {
+	for _, w := range fileSettingWords {
+		if strings.Contains(name, w) {
+			return false
+		}
+	}
 	for _, n := range clientSettingNames {
 		if name == n || (strings.HasSuffix(n, "_") && strings.HasPrefix(name, n)) {
 			return true

@@ -62,12 +62,9 @@ type guard struct {
 	engine   *Engine
 	database string
 
-	once   sync.Once
-	denied map[string]bool
-	err    error
-
-	mu    sync.Mutex
-	cache map[string]verdict
+	mu     sync.Mutex
+	denied map[string]bool // nil until loaded
+	cache  map[string]verdict
 }
 
 type verdict struct {
@@ -85,25 +82,31 @@ func refused(format string, args ...any) *QueryError {
 	return newQueryError(codeAccessDenied, "ACCESS_DENIED", format, args...)
 }
 
-// loadDenied reads the engine's table functions once.
+// loadDenied reads the engine's table functions, once it succeeds.
 func (g *guard) loadDenied(ctx context.Context) error {
-	g.once.Do(func() {
-		out, err := g.engine.Query(ctx, "SELECT name FROM system.table_functions", "TSVRaw")
-		if err != nil {
-			g.err = fmt.Errorf("chdb guard: list table functions: %w", err)
-			return
+	g.mu.Lock()
+	loaded := g.denied != nil
+	g.mu.Unlock()
+	if loaded {
+		return nil
+	}
+	out, err := g.engine.Query(ctx, "SELECT name FROM system.table_functions", "TSVRaw")
+	if err != nil {
+		return fmt.Errorf("chdb guard: list table functions: %w", err)
+	}
+	denied := map[string]bool{}
+	for _, n := range strings.Fields(string(out)) {
+		if n = strings.ToLower(n); !allowedTableFunctions[n] {
+			denied[n] = true
 		}
-		g.denied = map[string]bool{}
-		for _, n := range strings.Fields(string(out)) {
-			if n = strings.ToLower(n); !allowedTableFunctions[n] {
-				g.denied[n] = true
-			}
-		}
-		for _, n := range deniedFunctions {
-			g.denied[n] = true
-		}
-	})
-	return g.err
+	}
+	for _, n := range deniedFunctions {
+		denied[n] = true
+	}
+	g.mu.Lock()
+	g.denied = denied
+	g.mu.Unlock()
+	return nil
 }
 
 // query returns the canonical text of a query the user may run, or why not.
@@ -157,7 +160,10 @@ func (g *guard) check(ctx context.Context, sql string, params map[string]string,
 	if err != nil {
 		return engineVerdict(err)
 	}
-	if qe := g.checkAST(string(res.Data)); qe != nil {
+	g.mu.Lock()
+	denied := g.denied
+	g.mu.Unlock()
+	if qe := g.checkAST(string(res.Data), denied); qe != nil {
 		return verdict{err: qe, keep: true}, nil
 	}
 	return verdict{canonical: canonical, keep: true}, nil
@@ -198,7 +204,7 @@ func checkTokens(canonical string) *QueryError {
 }
 
 // checkAST walks the EXPLAIN AST dump: one node per line, "Kind name …".
-func (g *guard) checkAST(dump string) *QueryError {
+func (g *guard) checkAST(dump string, denied map[string]bool) *QueryError {
 	lines := strings.Split(strings.TrimRight(dump, "\n"), "\n")
 	if root := firstField(lines[0]); !statementKinds[root] {
 		return refused("%s statements are not allowed on this endpoint", root)
@@ -210,7 +216,7 @@ func (g *guard) checkAST(dump string) *QueryError {
 		}
 		switch f[0] {
 		case "Function":
-			if name := strings.ToLower(f[1]); g.denied[name] {
+			if name := strings.ToLower(f[1]); denied[name] {
 				return refused("function %s reaches the host, the network or other databases and is not allowed on this endpoint", f[1])
 			}
 		case "TableIdentifier", "Identifier":

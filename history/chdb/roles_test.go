@@ -107,6 +107,8 @@ func TestEndpointRefusesAttacks(t *testing.T) {
 		{"readonly=0 on GET", "GET", "readonly=0&query=" + q("SELECT getSetting('readonly')"), ""},
 		{"settings clause", "GET", "query=" + q("SELECT 1 SETTINGS readonly = 0"), ""},
 		{"unknown setting", "GET", "allow_ddl=1&query=" + q("SELECT 1"), ""},
+		{"setting writing a file", "GET", "output_format_schema=" + q(out) + "&query=" + q("SELECT 1") + "&default_format=CapnProto", ""},
+		{"setting reading a file", "GET", "format_template_resultset=" + q("/etc/passwd") + "&query=" + q("SELECT 1") + "&default_format=Template", ""},
 		{"other database", "GET", "database=system&query=" + q("SELECT 1"), ""},
 		{"USE", "POST", "", "USE system"},
 	}
