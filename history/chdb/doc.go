@@ -27,7 +27,21 @@
 // the URL with data in the body, default format TabSeparated, param_*,
 // settings as URL parameters, database, GET /ping. Credentials are
 // required and accepted as Basic auth, X-ClickHouse-User/Key headers or
-// user/password parameters. Errors are answered with a non-200 status, the
+// user/password parameters.
+//
+// # Users and the statement guard
+//
+// Each User has a role (roles.go): an Owner runs anything and is accepted
+// only on connections made with Server.DialInProcess; others may append to
+// the tables their Insert lists and otherwise only read. Their statements
+// pass the guard (guard.go, authorize.go): ClickHouse's own parser, run in
+// the engine (formatQuerySingleLine, EXPLAIN AST), decides what a statement
+// is; one query is allowed, without INTO OUTFILE/FROM INFILE, host-reaching
+// table or scalar functions, or tables outside the endpoint's database; its
+// canonical text then runs with readonly=1 set last and only output and
+// limit settings from the client. Interactive users (people) get
+// Options.People limits inside the engine and wait behind pipeline
+// statements (lock.go). Every refusal is logged at Warn with the user. Errors are answered with a non-200 status, the
 // body "Code: N. DB::Exception: ..." and X-ClickHouse-Exception-Code.
 //
 // Protocol details that make clickhouse-go work: it sends every query as a
@@ -48,7 +62,8 @@
 // # What it deliberately is not
 //
 // Not a production ClickHouse server: it binds loopback addresses only
-// (NewServer refuses others), has one user, no TLS, no sessions
+// (NewServer refuses others), has no grants of its own (roles are fixed
+// in code), no TLS, no sessions
 // (session_id is ignored: each request is its own session), no external
 // tables, no progress headers and no streaming: a result is built in
 // memory and then sent, so bound large reads with LIMIT or
