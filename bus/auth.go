@@ -123,3 +123,16 @@ func CredsFile(path string, warn func(msg string, args ...any)) (nats.Option, er
 	}
 	return nats.UserCredentials(path), nil
 }
+
+// CredsLogin returns the login options for a NATS .creds file (CredsFile), or none when path
+// is empty: then the URL's own user:password@, if any, is the login.
+func CredsLogin(path string, warn func(msg string, args ...any)) ([]nats.Option, error) {
+	if path == "" {
+		return nil, nil
+	}
+	opt, err := CredsFile(path, warn)
+	if err != nil {
+		return nil, err
+	}
+	return []nats.Option{opt}, nil
+}

@@ -237,7 +237,7 @@ func (in *Infra) startEmbeddedClickHouse() (string, error) {
 		ep.setNATSLogins(in.natsUsers)
 	}
 	b, _ := json.MarshalIndent(ep, "", "  ")
-	if err := writePrivate(filepath.Join(in.cfg.DataDir, EndpointFile), b); err != nil {
+	if err := writePrivate(filepath.Join(in.cfg.DataDir, EndpointFile), b, true); err != nil {
 		return "", fmt.Errorf("write endpoint file: %w", err)
 	}
 	in.log.Info("embedded clickhouse engine serving", "url", ep.URL, "credentials", filepath.Join(in.cfg.DataDir, EndpointFile))
@@ -302,24 +302,6 @@ func (in *Infra) Close() {
 		in.natsSrv.Shutdown()
 	}
 	in.lock.Release()
-}
-
-// writePrivate replaces path with data, mode 0600 whatever the old file's mode was: the data
-// goes to a new private file that is then renamed over path.
-func writePrivate(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*") // mode 0600
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove
-	_, err = tmp.Write(data)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 func randomToken() (string, error) {

@@ -1,18 +1,17 @@
 package deploy
 
 import (
-	"breachd/secretfile"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
 
 	"github.com/nats-io/nats.go"
 
 	"breachd/bus"
+	"breachd/secretfile"
 )
 
 // NATSUsersFile, in the data directory, holds the credentials of the embedded nats-server
@@ -98,23 +97,7 @@ func createNATSUsers(dataDir string) (NATSUsers, error) {
 	if err != nil {
 		return NATSUsers{}, fmt.Errorf("encode nats credentials: %w", err)
 	}
-	tmp, err := os.CreateTemp(dataDir, NATSUsersFile+".*") // mode 0600
-	if err != nil {
-		return NATSUsers{}, fmt.Errorf("write nats credentials: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		_ = tmp.Close()
-		return NATSUsers{}, fmt.Errorf("write nats credentials: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		_ = tmp.Close()
-		return NATSUsers{}, fmt.Errorf("write nats credentials: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return NATSUsers{}, fmt.Errorf("write nats credentials: %w", err)
-	}
-	if err := os.Link(tmp.Name(), filepath.Join(dataDir, NATSUsersFile)); err != nil {
+	if err := writePrivate(filepath.Join(dataDir, NATSUsersFile), append(b, '\n'), false); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return ReadNATSUsers(dataDir)
 		}
@@ -158,14 +141,8 @@ func (u NATSUsers) Credential(role string) bus.Credential {
 // cfg.NATSCreds, or the embedded server it starts here as NATSPipeline.
 func (in *Infra) natsTarget() (string, []nats.Option, error) {
 	if in.cfg.NATSURL != "" {
-		if in.cfg.NATSCreds == "" {
-			return in.cfg.NATSURL, nil, nil
-		}
-		opt, err := bus.CredsFile(in.cfg.NATSCreds, in.log.Warn)
-		if err != nil {
-			return "", nil, err
-		}
-		return in.cfg.NATSURL, []nats.Option{opt}, nil
+		login, err := bus.CredsLogin(in.cfg.NATSCreds, in.log.Warn)
+		return in.cfg.NATSURL, login, err
 	}
 	srv, users, err := StartEmbeddedNATS(in.cfg.DataDir, in.cfg.Logger)
 	if err != nil {

@@ -148,6 +148,31 @@ func (p *Pipeline) Check(data []byte) error {
 	return err
 }
 
+// Checker is a Sink that says itself what Submit would do with one record (Pipeline.Check,
+// which includes checks that depend on its clock).
+type Checker interface {
+	Check(data []byte) error
+}
+
+// CheckRecord says what sink would do with one record, without submitting it: nil when it
+// would be accepted, an error wrapping ErrSkip when skipped, otherwise the reason it would be
+// dead-lettered. A Checker sink is asked; for any other, the record is read with parse (nil:
+// canonical JSON, event.Parse) and validated, as a Pipeline reading with parse would.
+func CheckRecord(sink Sink, parse Parser, data []byte) error {
+	if c, ok := sink.(Checker); ok {
+		return c.Check(data)
+	}
+	if parse == nil {
+		_, err := event.Parse(data)
+		return err
+	}
+	ev, err := parse(data)
+	if err != nil {
+		return err
+	}
+	return ev.Validate()
+}
+
 // parseRecord reads one record with the pipeline's parser into buf[:0]. It returns ErrSkip
 // for a record that is not an event; every other failure is an *event.InvalidError, so that
 // the record is dead-lettered rather than failing the batch.

@@ -12,48 +12,12 @@ import (
 )
 
 // startService runs `breachd run` without input (a service waiting for events) on data, with
-// extra flags, until it prints its banner, and returns the process and its stderr.
-// Cleanup stops it with SIGINT and expects a clean exit.
+// extra flags, until it prints its banner (after the migrations), and returns the process and
+// its stderr. Cleanup stops it with SIGINT and expects a clean exit.
 func startService(t *testing.T, data string, extra ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"run", "--data", data}, extra...)...)
-	var out, errb syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	stopped := false
-	t.Cleanup(func() {
-		if stopped {
-			return
-		}
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("breachd run: %v\n%s", err, errb.String())
-			}
-		case <-time.After(2 * time.Minute):
-			_ = cmd.Process.Kill()
-			t.Errorf("breachd run did not stop after SIGINT\n%s", errb.String())
-		}
-	})
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
-		if strings.Contains(out.String(), "breachd is running") { // the banner, after the migrations
-			return cmd, &errb
-		}
-		select {
-		case err := <-done:
-			stopped = true
-			t.Fatalf("breachd run exited early: %v\n%s\n%s", err, out.String(), errb.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("breachd run did not start in a minute\n%s", errb.String())
-		}
-	}
+	cmd, _, errb, _ := startRun(t, "breachd is running", time.Minute, append([]string{"run", "--data", data}, extra...)...)
+	return cmd, errb
 }
 
 // TestSecondRunOnOneDataDir: a second `breachd run` on the data directory of a running one —

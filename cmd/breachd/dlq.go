@@ -211,7 +211,7 @@ func connectDLQ(ctx context.Context, data, natsURL, credsFile, role string, log 
 		return js, func() { closeNATS(nc, log) }, nil
 	}
 	if natsURL != "" {
-		login, err := natsLogin(credsFile, log)
+		login, err := bus.CredsLogin(credsFile, log.Warn)
 		if err != nil {
 			return nil, nil, err
 		}

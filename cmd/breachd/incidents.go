@@ -168,7 +168,7 @@ func openIncidents(ctx context.Context, f infraFlags, log *slog.Logger) (*incEnv
 		return nc.Close, nil
 	}
 	if f.nats != "" {
-		login, err := natsLogin(f.natsCreds, log)
+		login, err := bus.CredsLogin(f.natsCreds, log.Warn)
 		if err != nil {
 			return nil, nil, err
 		}

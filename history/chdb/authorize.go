@@ -118,7 +118,7 @@ var insertTargetRe = regexp.MustCompile(`(?is)^(?:\s+|--[^\n]*\n|/\*[^*]*\*/)*IN
 
 const identPattern = "[A-Za-z_][A-Za-z0-9_]*|`[A-Za-z_][A-Za-z0-9_]*`|\"[A-Za-z_][A-Za-z0-9_]*\""
 
-var identRe2 = regexp.MustCompile(identPattern)
+var insertIdentRe = regexp.MustCompile(identPattern)
 
 // insertFormats are the input formats users may insert in.
 var insertFormats = map[string]bool{"native": true, "rowbinary": true, "rowbinarywithnames": true,
@@ -149,7 +149,7 @@ func (s *Server) insertStatement(u *User, head insertHead, staged string) (strin
 	b.WriteString(".")
 	b.WriteString(quoteIdent(table))
 	if m[3] != "" {
-		cols := identRe2.FindAllString(m[3], -1)
+		cols := insertIdentRe.FindAllString(m[3], -1)
 		for i, c := range cols {
 			cols[i] = quoteIdent(unquote(c))
 		}

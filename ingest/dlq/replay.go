@@ -8,7 +8,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"breachd/event"
 	"breachd/ingest"
 )
 
@@ -159,33 +158,9 @@ func Replay(ctx context.Context, js jetstream.JetStream, sink ingest.Sink, lette
 	return outs, nil
 }
 
-// Check says what an ingest.Pipeline reading with parse (nil: canonical JSON, event.Parse)
-// would do with data: nil when it would be accepted, an error wrapping ingest.ErrSkip when it
-// would be skipped, and otherwise the reason it would be rejected.
-func Check(parse ingest.Parser, data []byte) error {
-	if parse == nil {
-		_, err := event.Parse(data)
-		return err
-	}
-	ev, err := parse(data)
-	if err != nil {
-		return err
-	}
-	return ev.Validate()
-}
-
-// checker is a sink that says itself what it would do with a record (ingest.Pipeline.Check,
-// which includes its clock-dependent checks that Check cannot know).
-type checker interface {
-	Check(data []byte) error
-}
-
-// checkWith asks sink when it can say, else Check with parse.
+// checkWith says what sink would do with data (ingest.CheckRecord).
 func checkWith(sink ingest.Sink, parse ingest.Parser, data []byte) (Status, string) {
-	if c, ok := sink.(checker); ok {
-		return status(c.Check(data))
-	}
-	return status(Check(parse, data))
+	return status(ingest.CheckRecord(sink, parse, data))
 }
 
 func status(err error) (Status, string) {

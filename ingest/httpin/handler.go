@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"breachd/event"
 	"breachd/ingest"
 )
 
@@ -202,35 +201,14 @@ func (s *Server) submitItems(w http.ResponseWriter, ctx context.Context, sink in
 	return s.reply(w, http.StatusOK, resp)
 }
 
-// checker is a Sink that can say why it rejects a record (ingest.Pipeline.Check): nil when it
-// accepts it, an error wrapping ingest.ErrSkip when it skips it.
-type checker interface {
-	Check(data []byte) error
-}
-
-// check returns why the Sink will reject it, or "". A Sink that can say so itself (the
-// ingest pipeline, with its clock-dependent checks) is asked; otherwise Config.Parser is.
+// check returns why the Sink will reject it, or "" (also when it would skip it): the Sink says
+// so itself when it can (the ingest pipeline, with its clock-dependent checks), else
+// Config.Parser does (ingest.CheckRecord).
 func (s *Server) check(sink ingest.Sink, it item) string {
 	if it.tooLong {
 		return fmt.Sprintf("record longer than %d bytes", s.cfg.MaxRecord)
 	}
-	if c, ok := sink.(checker); ok {
-		if err := c.Check(it.data); err != nil && !errors.Is(err, ingest.ErrSkip) {
-			return err.Error()
-		}
-		return ""
-	}
-	if s.cfg.Parser == nil {
-		if _, err := event.Parse(it.data); err != nil {
-			return err.Error()
-		}
-		return ""
-	}
-	ev, err := s.cfg.Parser(it.data)
-	if err == nil {
-		err = ev.Validate()
-	}
-	if err != nil {
+	if err := ingest.CheckRecord(sink, s.cfg.Parser, it.data); err != nil && !errors.Is(err, ingest.ErrSkip) {
 		return err.Error()
 	}
 	return ""
