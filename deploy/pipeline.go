@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -119,15 +120,14 @@ func RunPipeline(ctx context.Context, in *Infra, cfg PipelineConfig) error {
 	}
 	var watcher *notify.Watcher
 	if cfg.runs(StageNotify) {
-		var closeChannels func()
-		watcher, closeChannels, err = startNotifier(gctx, g, in, cfg)
+		var started map[string]string
+		watcher, started, err = startNotifier(gctx, g, in, cfg)
 		if err != nil {
 			stopStages() // the detector may already run: stop it and wait, no goroutine left behind
 			_ = g.Wait()
 			return err
 		}
-		defer closeChannels()
-		consumers["notify"] = bus.StreamAlerts
+		maps.Copy(consumers, started)
 	}
 	sourcesDone := make(chan struct{})
 	if cfg.runs(StageIngest) {
@@ -183,6 +183,10 @@ func RunPipeline(ctx context.Context, in *Infra, cfg PipelineConfig) error {
 				// before reporting idle, instead of waiting for its next pass.
 				if err := watcher.Pass(gctx); err != nil && gctx.Err() == nil {
 					log.Warn("incident watch pass failed", "err", err)
+				}
+				// ... and announce what it changed.
+				if err := WaitIdle(gctx, in.JS, 200*time.Millisecond, consumers); err != nil && gctx.Err() == nil {
+					return err
 				}
 			}
 			if cfg.OnIdle != nil {

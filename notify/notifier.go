@@ -44,7 +44,7 @@ type Options struct {
 }
 
 const (
-	defaultDurable = "notify"
+	defaultDurable = DefaultDurable
 	defaultBatch   = 8
 	maxBatch       = 256
 	maxAckPending  = 1024             // per durable, over all notifier processes
@@ -53,6 +53,9 @@ const (
 	fetchWait      = 2 * time.Second  // per pull; bounds how long shutdown waits for a pull
 	maxRetryDelay  = 30 * time.Second
 )
+
+// DefaultDurable is the notifiers' consumer on ALERTS unless Options.Durable names another.
+const DefaultDurable = "notify"
 
 // Notifier turns alerts into incidents. See the package documentation.
 type Notifier struct {
