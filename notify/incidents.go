@@ -31,9 +31,9 @@ import (
 //
 // Headers of a change: Breachd-Change (the kind: opened, updated, transition, comment, ack,
 // report, evidence, deactivation, escalation), Breachd-Actor (who made it; "notify" for
-// breachd), Breachd-Alert (for the alert kinds: JSON of the alert's id, rule, severity,
-// summary, tags and what it changed, event.AlertRef) and Breachd-Mark (for escalation: the
-// mark, e.g. "24h").
+// breachd), Breachd-Alert (for the alert kinds: JSON {"alert": the alert's id, rule, title,
+// severity, tags, summary, org and account; "ref": what it changed, event.AlertRef}) and
+// Breachd-Mark (for an escalation: the mark, e.g. "24h").
 //
 // An error after step 1 says that the change is stored but not yet mirrored or published. The
 // notifier repeats steps 2 and 3 on the alert's redelivery (the stream's duplicate window drops
@@ -132,14 +132,11 @@ func (s *Incidents) handOff(ctx context.Context, ch Change) (fresh bool, err err
 	return false, fmt.Errorf("%s v%d is stored, but publishing the change failed: %w", inc.ID, inc.Version, err)
 }
 
-// alertHeader is the Breachd-Alert header: what an announcement needs of the alert.
+// alertHeader is the Breachd-Alert header: what an announcement needs of the alert (its id,
+// rule, title, severity, tags and summary) and what it changed.
 type alertHeader struct {
-	ID       string         `json:"id"`
-	RuleID   string         `json:"rule_id"`
-	Severity event.Severity `json:"severity"`
-	Summary  string         `json:"summary,omitempty"`
-	Tags     []string       `json:"tags,omitempty"`
-	Ref      event.AlertRef `json:"ref"`
+	Alert *event.Alert   `json:"alert"`
+	Ref   event.AlertRef `json:"ref"`
 }
 
 // encodeChange makes the INCIDENTS message of ch.
@@ -159,8 +156,8 @@ func encodeChange(ch Change) (*nats.Msg, error) {
 	h.Set(HeaderActor, ch.Actor)
 	if a := ch.Alert; a != nil {
 		version = ch.Ref.Version
-		ah, err := json.Marshal(alertHeader{ID: a.ID, RuleID: a.RuleID, Severity: a.Severity,
-			Summary: clip(a.Summary), Tags: a.Tags, Ref: ch.Ref})
+		ah, err := json.Marshal(alertHeader{Ref: ch.Ref, Alert: &event.Alert{ID: a.ID, RuleID: a.RuleID,
+			Title: a.Title, Severity: a.Severity, Tags: a.Tags, Summary: clip(a.Summary), Org: a.Org, Account: a.Account}})
 		if err != nil {
 			return nil, fmt.Errorf("encode alert %s: %w", a.ID, err)
 		}
@@ -189,12 +186,10 @@ func DecodeChange(subject string, h nats.Header, data []byte) (Change, error) {
 	}
 	if v := h.Get(HeaderAlert); v != "" {
 		var ah alertHeader
-		if err := json.Unmarshal([]byte(v), &ah); err != nil {
-			return Change{}, fmt.Errorf("incident %s: decode %s header: %w", inc.ID, HeaderAlert, err)
+		if err := json.Unmarshal([]byte(v), &ah); err != nil || ah.Alert == nil {
+			return Change{}, fmt.Errorf("incident %s: decode %s header: %v", inc.ID, HeaderAlert, err)
 		}
-		ch.Alert = &event.Alert{ID: ah.ID, RuleID: ah.RuleID, Severity: ah.Severity, Summary: ah.Summary,
-			Tags: ah.Tags, Org: inc.Org, Account: inc.Account}
-		ch.Ref = ah.Ref
+		ch.Alert, ch.Ref = ah.Alert, ah.Ref
 	}
 	return ch, nil
 }
