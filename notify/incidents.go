@@ -41,6 +41,7 @@ import (
 // reads (Get, OpenFor, List). Safe for concurrent use, also by several processes.
 type Incidents struct {
 	*Store
+	js     jetstream.JetStream
 	mirror Mirror
 	pub    *bus.Publisher
 	clock  func() time.Time
@@ -61,7 +62,7 @@ func NewIncidents(ctx context.Context, js jetstream.JetStream, opts IncidentsOpt
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
-	return &Incidents{Store: store, mirror: opts.Mirror, pub: bus.NewPublisher(js), clock: opts.Clock}, nil
+	return &Incidents{Store: store, js: js, mirror: opts.Mirror, pub: bus.NewPublisher(js), clock: opts.Clock}, nil
 }
 
 // Headers of the messages on the INCIDENTS stream.

@@ -314,3 +314,59 @@ func TestAnnouncerCrashLosesNoPage(t *testing.T) {
 		t.Errorf("announcer: %v", err)
 	}
 }
+
+// downMirror is a history that is down.
+type downMirror struct{}
+
+func (downMirror) UpsertIncident(context.Context, *event.Incident) error {
+	return fmt.Errorf("history unavailable")
+}
+
+// TestWatcherRepairsLostPublications: a deadline warning and a person's state change that
+// were stored but not published (the history was down after the compare-and-set; a crash
+// there is the same) reach INCIDENTS through the next watcher pass, once.
+func TestWatcherRepairsLostPublications(t *testing.T) {
+	js, _ := startJetStream(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	later := t0.Add(25 * time.Hour)
+	good := testIncidents(t, js, &fakeMirror{}, later)
+	a := openWith(t, good, alertFor(orgA, accA, "a1", "r1", event.SeverityHigh, "s1"))
+	b := openWith(t, good, alertFor(orgB, accB, "b1", "r1", event.SeverityHigh, "s1"))
+	if _, err := good.Transition(ctx, b.ID, event.StateReported, Edit{Actor: "kari"}); err != nil {
+		t.Fatal(err)
+	}
+	down := testIncidents(t, js, downMirror{}, later)
+	if _, err := down.MarkEscalated(ctx, a.ID, "24h"); err == nil || !strings.Contains(err.Error(), "is stored") {
+		t.Fatalf("escalation with the history down: %v", err)
+	}
+	if _, err := down.Transition(ctx, b.ID, event.StateRemediated, Edit{Actor: "kari"}); err == nil {
+		t.Fatal("transition with the history down: no error")
+	}
+	count := func(id, kind string) (n int, last *nats.Msg) {
+		for _, m := range changesOf(t, js, id) {
+			if m.Header.Get(HeaderChange) == kind {
+				n, last = n+1, m
+			}
+		}
+		return n, last
+	}
+	if n, _ := count(a.ID, ChangeEscalation); n != 0 {
+		t.Fatalf("%d escalations published before the repair", n)
+	}
+	w, err := NewWatcher(ctx, good, WatchOptions{Clock: func() time.Time { return later.Add(time.Minute) }, Logger: discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := w.Pass(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, m := count(a.ID, ChangeEscalation); n != 1 || m.Header.Get(HeaderMark) != "24h" || m.Header.Get(bus.HeaderMsgID) != a.ID+"-v2" {
+		t.Errorf("A: %d escalations on INCIDENTS, want one for 24h at v2", n)
+	}
+	if n, m := count(b.ID, ChangeTransition); n != 2 || m.Header.Get(HeaderActor) != "kari" || decodeIncident(t, m.Data).State != event.StateRemediated {
+		t.Errorf("B: %d transitions on INCIDENTS, want reported and remediated, the last by kari", n)
+	}
+}

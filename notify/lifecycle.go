@@ -274,6 +274,9 @@ func deactivationOp(state, detail string) Op {
 	}}
 }
 
+// escalationText starts the timeline entry of a deadline warning ("deadline warning 24h: …").
+const escalationText = "deadline warning "
+
 // MarkEscalated records that the deadline warning at mark is due, with the earlier marks
 // passed (recorded without a warning of their own). It returns nil and no error if mark was
 // recorded before (by this or another notifier), so exactly one change per mark reaches
@@ -289,7 +292,7 @@ func (s *Incidents) MarkEscalated(ctx context.Context, id, mark string, passed .
 			}
 			inc.Escalations = append(inc.Escalations, m)
 			inc.Timeline = append(inc.Timeline, event.TimelineEntry{At: now, Actor: actor, Kind: event.TimelineAction,
-				Text: fmt.Sprintf("deadline warning %s: not reported, due %s", m, minute(inc.Deadline))})
+				Text: fmt.Sprintf(escalationText+"%s: not reported, due %s", m, minute(inc.Deadline))})
 		}
 		return nil
 	}})

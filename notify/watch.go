@@ -56,11 +56,13 @@ var DefaultMarks = []time.Duration{24 * time.Hour, 48 * time.Hour, 66 * time.Hou
 // may each run a Watcher: one of them wins each change, and the change reaches INCIDENTS once;
 // its announcement (the deadline warning) comes from there.
 //
-// A pass looks only at the open incidents: the Watcher keeps them in memory from a watch on
+// A pass also repairs a lost publication of a deadline warning or of a person's state change
+// (see republisher). A pass looks only at the open incidents: the Watcher keeps them in memory from a watch on
 // the bucket (see openIndex), so its cost follows the open incidents, not all incidents ever.
 type Watcher struct {
 	inc   *Incidents
 	index *openIndex
+	rep   *republisher
 	opts  WatchOptions
 	log   *slog.Logger
 	seen  atomic.Int64 // incidents looked at by passes (tests)
@@ -90,7 +92,8 @@ func NewWatcher(ctx context.Context, inc *Incidents, opts WatchOptions) (*Watche
 		opts.Logger = slog.Default()
 	}
 	log := opts.Logger.With("component", "notify.watch")
-	w := &Watcher{inc: inc, index: newOpenIndex(inc.kv, log), opts: opts, log: log}
+	w := &Watcher{inc: inc, index: newOpenIndex(inc.kv, log), rep: &republisher{js: inc.js, done: map[string]int64{}},
+		opts: opts, log: log}
 	go w.index.follow(ctx)
 	return w, nil
 }
@@ -118,6 +121,7 @@ func (w *Watcher) Pass(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	w.rep.keep(incs)
 	var errs []error
 	for _, inc := range incs {
 		w.seen.Add(1)
@@ -130,6 +134,9 @@ func (w *Watcher) Pass(ctx context.Context) error {
 
 func (w *Watcher) watch(ctx context.Context, inc *event.Incident) error {
 	var errs []error
+	if err := w.rep.repair(ctx, w.inc, inc, w.opts.Clock()); err != nil {
+		errs = append(errs, err)
+	}
 	for _, step := range []func(context.Context, *event.Incident) (*event.Incident, error){w.deactivation, w.evidence, w.escalate} {
 		next, err := step(ctx, inc)
 		if err != nil {
@@ -137,6 +144,9 @@ func (w *Watcher) watch(ctx context.Context, inc *event.Incident) error {
 		}
 		if next != nil {
 			inc = next
+			if err == nil {
+				w.rep.published(inc) // handed off: nothing to repair
+			}
 		}
 	}
 	return errors.Join(errs...)
