@@ -59,9 +59,14 @@
 // re-published alerts before that).
 //
 // A change made by the Watcher or a person returns an error if its mirror upsert or
-// publication fails after the compare-and-set; the change is then stored but not published
-// (the error says so), and a crash at that point leaves it unpublished too: the Watcher's
-// changes are compare-and-set once per mark or state, so they are not made again.
+// publication fails after the compare-and-set: the change is stored but not published (the
+// error says so); a crash at that point is the same. The changes that page people are
+// repaired: while a deadline warning or a person's state change is still the incident's latest
+// change, and younger than half the stream's duplicate window (12 h by default), each watcher
+// pass publishes it again under the same Nats-Msg-Id until the server confirmed it, so it is on
+// INCIDENTS once. Other such changes (comments, evidence, acknowledgement, report fields,
+// deactivation state), or a repaired kind already followed by another change, stay
+// unpublished; the next published change carries the incident's state.
 //
 // Announcements are durable and at least once: a change on INCIDENTS stays unacked on each
 // announcer's consumer until its sink took it, is redelivered with a growing delay (1 s … 5 min)
