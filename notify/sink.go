@@ -87,8 +87,9 @@ func Messages(c Change) []channel.Message {
 	return nil
 }
 
-// ConsoleSink writes one line per opened incident, per severity rise and per deactivation
-// request to a writer (e.g. stdout) — not one per alert. Safe for concurrent use.
+// ConsoleSink writes one line per opened incident, per severity rise, per deactivation
+// request and per deadline warning to a writer (e.g. stdout) — not one per alert. Safe for
+// concurrent use.
 type ConsoleSink struct {
 	mu sync.Mutex
 	w  io.Writer
