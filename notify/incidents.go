@@ -93,7 +93,8 @@ func (op Op) at(now time.Time) func(*event.Incident) error {
 var ErrUnchanged = errors.New("unchanged")
 
 // Update applies op to the incident id and hands the new version off (mirror, INCIDENTS). It
-// returns the incident as written, or nil and nil if op had nothing to change.
+// returns the incident as written, or nil and nil if op had nothing to change. When the
+// hand-off fails it returns the incident as written with the error (the change is stored).
 func (s *Incidents) Update(ctx context.Context, id string, op Op) (*event.Incident, error) {
 	if op.Kind == "" || strings.ContainsAny(op.Kind, ".*> ") {
 		return nil, fmt.Errorf("update incident %s: bad change kind %q", id, op.Kind)
