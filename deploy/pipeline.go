@@ -39,10 +39,12 @@ type PipelineConfig struct {
 	Rules []string
 	// RuleSet, when set, is used instead of loading Rules (tests, embedding).
 	RuleSet *rules.Set
-	// Console receives one line per opened incident (nil: none).
+	// Console receives one line per opened incident, severity rise, deactivation request and
+	// deadline warning (nil: none), through its announcer on INCIDENTS ("announce-console").
 	Console io.Writer
-	// ExitWhenDone stops the pipeline once the sources are exhausted and the detector and the
-	// notifier have caught up with everything in the streams.
+	// ExitWhenDone stops the pipeline once the sources are exhausted and the detector, the
+	// notifier and the console's announcer have caught up with everything in the streams (the
+	// channels' announcers are not waited for; what they have left is delivered by the next run).
 	ExitWhenDone bool
 	// OnIdle, if set, is called once when the sources are exhausted and the detector and the
 	// notifier have caught up (before ExitWhenDone stops the pipeline).
@@ -69,7 +71,8 @@ type PipelineConfig struct {
 	// changed).
 	Respond *RespondConfig
 	// Notifications is the path of the notification channels' configuration
-	// (notify/channel); empty: no channels beyond Console.
+	// (notify/channel); empty: no channels beyond Console. Each channel gets its announcer, a
+	// durable consumer "announce-<channel>" on INCIDENTS.
 	Notifications string
 	// Watch configures the incident watcher (deadline marks, interval, evidence look-back);
 	// its stores, clock and logger are filled in here.
