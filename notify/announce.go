@@ -104,15 +104,27 @@ func (a *Announcer) Durable() string { return a.durable }
 // the rest are left unacked and are redelivered (to this sink's consumer, in any process)
 // after AckWait. It returns an error only if the connection is closed.
 func (a *Announcer) Run(ctx context.Context) error {
+	// Up to Batch changes are in hand; a slow one (a channel retrying) holds only its slot.
+	slots := make(chan struct{}, a.opts.Batch)
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	pause := time.Duration(0)
 	for ctx.Err() == nil {
-		batch, err := a.cons.Fetch(a.opts.Batch, jetstream.FetchMaxWait(fetchWait))
+		select {
+		case slots <- struct{}{}: // wait for a free slot
+			<-slots
+		case <-ctx.Done():
+			continue
+		}
+		batch, err := a.cons.Fetch(cap(slots)-len(slots), jetstream.FetchMaxWait(fetchWait))
 		if err == nil {
-			var wg sync.WaitGroup
 			for msg := range batch.Messages() {
-				wg.Go(func() { a.handle(ctx, msg) })
+				slots <- struct{}{}
+				wg.Go(func() {
+					defer func() { <-slots }()
+					a.handle(ctx, msg)
+				})
 			}
-			wg.Wait()
 			err = batch.Error()
 		}
 		switch {
