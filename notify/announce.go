@@ -185,11 +185,7 @@ func (a *Announcer) handle(ctx context.Context, msg jetstream.Msg) {
 		log.Info("shutdown before the notification was delivered; left for redelivery", "err", err)
 	default:
 		a.metrics.sinkErrors.Inc()
-		n := uint64(1)
-		if md, err := msg.Metadata(); err == nil {
-			n = md.NumDelivered
-		}
-		delay := a.opts.Backoff.After(int(n), err)
+		delay := a.opts.Backoff.After(deliveries(msg), err)
 		log.Warn("notification not delivered; will be redelivered", "err", err, "retry_in", delay)
 		_ = msg.NakWithDelay(delay)
 	}

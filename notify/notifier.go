@@ -14,6 +14,7 @@ import (
 
 	"breachd/bus"
 	"breachd/event"
+	"breachd/retry"
 )
 
 // Mirror keeps a queryable copy of incidents (history implements it with ClickHouse).
@@ -237,15 +238,18 @@ func (n *Notifier) process(ctx context.Context, inc *Incidents, a *event.Alert) 
 	return res.result, nil
 }
 
-// retryDelay backs off by delivery count: 0.5 s, 1 s, 2 s, … up to maxRetryDelay.
-func retryDelay(msg jetstream.Msg) time.Duration {
-	d := 500 * time.Millisecond
+// alertBackoff spaces the redeliveries of an alert that failed: 0.5 s, 1 s, 2 s, … 30 s.
+var alertBackoff = retry.Backoff{Initial: 500 * time.Millisecond, Max: maxRetryDelay}
+
+// retryDelay is the delay before msg is delivered again, by its delivery count.
+func retryDelay(msg jetstream.Msg) time.Duration { return alertBackoff.Delay(deliveries(msg)) }
+
+// deliveries is how often msg has been delivered (1 if its metadata cannot be read).
+func deliveries(msg jetstream.Msg) int {
 	if md, err := msg.Metadata(); err == nil {
-		for i := uint64(1); i < md.NumDelivered && d < maxRetryDelay; i++ {
-			d *= 2
-		}
+		return int(md.NumDelivered)
 	}
-	return min(d, maxRetryDelay)
+	return 1
 }
 
 func seq(msg jetstream.Msg) uint64 {
