@@ -14,7 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"breachd/bus"
-	"breachd/notify/channel"
 	"breachd/retry"
 )
 
@@ -177,7 +176,7 @@ func (a *Announcer) handle(ctx context.Context, msg jetstream.Msg) {
 		if err := msg.DoubleAck(hctx); err != nil {
 			log.Warn("ack incident change; it will be announced again (deduplicated)", "err", err)
 		}
-	case channel.IsPermanent(err):
+	case permanent(err):
 		a.metrics.sinkErrors.Inc()
 		log.Error("notification cannot be delivered; dropped", "err", err)
 		_ = msg.TermWithReason("permanent delivery failure")

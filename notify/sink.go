@@ -154,6 +154,10 @@ type ChannelSink struct {
 	name string
 }
 
+// permanent reports whether a sink's error cannot be helped by trying again (the channels mark
+// such errors).
+func permanent(err error) bool { return channel.IsPermanent(err) }
+
 // ChannelSinks returns one Sink per channel of d.
 func ChannelSinks(d *channel.Dispatcher) []Sink {
 	var out []Sink
@@ -168,12 +172,12 @@ func (s *ChannelSink) Name() string { return s.name }
 
 // Notify delivers the messages of c routed to the channel.
 func (s *ChannelSink) Notify(ctx context.Context, c Change) error {
-	var transient, permanent []error
+	var transient, lasting []error
 	for _, m := range Messages(c) {
 		switch err := s.d.DispatchTo(ctx, s.name, m); {
 		case err == nil:
-		case channel.IsPermanent(err):
-			permanent = append(permanent, err)
+		case permanent(err):
+			lasting = append(lasting, err)
 		default:
 			transient = append(transient, err)
 		}
@@ -181,5 +185,5 @@ func (s *ChannelSink) Notify(ctx context.Context, c Change) error {
 	if len(transient) > 0 { // retried as a whole; what was delivered is not sent again
 		return errors.Join(transient...)
 	}
-	return errors.Join(permanent...)
+	return errors.Join(lasting...)
 }
