@@ -18,6 +18,7 @@ import (
 	"breachd/bus"
 	"breachd/event"
 	"breachd/notify/channel"
+	"breachd/retry"
 )
 
 func testIncidents(t *testing.T, js jetstream.JetStream, mirror Mirror, now time.Time) *Incidents {
@@ -368,5 +369,69 @@ func TestWatcherRepairsLostPublications(t *testing.T) {
 	}
 	if n, m := count(b.ID, ChangeTransition); n != 2 || m.Header.Get(HeaderActor) != "kari" || decodeIncident(t, m.Data).State != event.StateRemediated {
 		t.Errorf("B: %d transitions on INCIDENTS, want reported and remediated, the last by kari", n)
+	}
+}
+
+// TestAnnouncerRetriesFailures: a change whose delivery fails is redelivered until the channel
+// takes it, and delivered once; one the channel rejects for good is dropped, not retried.
+func TestAnnouncerRetriesFailures(t *testing.T) {
+	js, _ := startJetStream(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var mu sync.Mutex
+	calls := map[string]int{}
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p channel.WebhookPayload
+		_ = json.NewDecoder(r.Body).Decode(&p)
+		mu.Lock()
+		defer mu.Unlock()
+		calls[p.Key]++
+		switch {
+		case p.Incident != nil && p.Incident.Account == accB:
+			http.Error(w, "no such room", http.StatusBadRequest) // permanent
+		case calls[p.Key] <= 2:
+			http.Error(w, "busy", http.StatusServiceUnavailable) // transient
+		}
+	}))
+	defer hook.Close()
+	wh, err := channel.NewWebhook("soc", hook.URL, []byte("secret"), channel.HTTPOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dedup, err := channel.EnsureBucket(ctx, js, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := channel.New(channel.Router{Default: []string{"soc"}}, []channel.Channel{wh},
+		channel.Options{KV: dedup, Logger: discard, Retry: channel.RetryPolicy{MaxAttempts: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ann, err := NewAnnouncer(ctx, js, ChannelSinks(d)[0], AnnounceOptions{Logger: discard,
+		Backoff: retry.Backoff{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- ann.Run(rctx) }()
+	s := testIncidents(t, js, nil, t0)
+	a := openWith(t, s, alertFor(orgA, accA, "a1", "r1", event.SeverityHigh, "s1"))
+	b := openWith(t, s, alertFor(orgB, accB, "b1", "r1", event.SeverityHigh, "s1"))
+	want := map[string]int{a.ID + "/opened": 3, b.ID + "/opened": 1}
+	waitFor(t, "A delivered on the third try, B dropped", func() (bool, string) {
+		ok, state := drained(js, bus.StreamIncidents, AnnouncerName("soc"))
+		mu.Lock()
+		defer mu.Unlock()
+		return ok && fmt.Sprint(calls) == fmt.Sprint(want), fmt.Sprintf("%s; calls %v", state, calls)
+	})
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(calls) != fmt.Sprint(want) {
+		t.Errorf("calls %v, want %v", calls, want)
 	}
 }
