@@ -8,9 +8,17 @@
 //	            breachd.events.directory     directory events (unpartitioned); Nats-Msg-Id = event id
 //	ALERTS      breachd.alerts.<severity>    rule hits; Nats-Msg-Id = alert id
 //	DEADLETTER  breachd.dlq.<source>         rejected input with reason and original bytes
-//	INCIDENTS   breachd.incidents.<change>   incident changes for other systems
+//	INCIDENTS   breachd.incidents.opened     every incident change, once per version: payload the
+//	            breachd.incidents.updated    incident as JSON, Nats-Msg-Id <id>-v<version>, headers
+//	                                         Breachd-Change (the kind), Breachd-Actor and more
+//	                                         (notify.Incidents); for other systems and for the
+//	                                         notifier's own announcers (durable "announce-*")
 //
-// and the key-value bucket "incidents" (incident state, compare-and-set on revision).
+// and the key-value bucket "incidents" (incident state, compare-and-set on revision). Every
+// incident change — from an alert, from the incident watcher (deadline warnings, evidence,
+// deactivation state) or from a person through the CLI — goes through notify.Incidents, which
+// publishes it on INCIDENTS after the compare-and-set; "opened" is the change an alert opened
+// the incident with, "updated" every other one.
 //
 // Partitions (partition.go): an activity event's partition is FNV-1a 32 of its account mod the
 // partition count, which Ensure records in the EVENTS stream's metadata and every process reads

@@ -5,8 +5,8 @@
 //
 // Infra owns the connections and the embedded engines; Stages run on it. Every long-lived part
 // runs under one errgroup with Run(ctx) and is waited for on shutdown: the detector and notifier
-// finish their batch in hand, then the embedded ClickHouse endpoint and the embedded NATS server
-// stop last.
+// finish their batch in hand, the announcers give theirs a few seconds (the rest is redelivered),
+// then the embedded ClickHouse endpoint and the embedded NATS server stop last.
 //
 // The embedded nats-server admits only its users, one per role (natsperm.go: pipeline,
 // operator, replay, admin), with the persistent credentials in NATSUsersFile (natsauth.go).

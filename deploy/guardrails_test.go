@@ -78,7 +78,7 @@ func TestGuardRailsAgainstForgedEvents(t *testing.T) {
 		t.Fatalf("pipeline: %v (ctx %v)", err, ctx.Err())
 	}
 
-	store, err := notify.NewStore(in.JS)
+	store, err := notify.NewStore(context.Background(), in.JS)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -113,7 +113,7 @@ func TestIncidentsThroughPipeline(t *testing.T) {
 		}
 	})
 
-	store, err := notify.NewStore(in.JS)
+	store, err := notify.NewStore(context.Background(), in.JS)
 	if err != nil {
 		t.Fatal(err)
 	}

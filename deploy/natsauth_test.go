@@ -359,14 +359,14 @@ func TestOperatorCannotForgeOrPurge(t *testing.T) {
 	if _, err := kv.Create(ctx, "inc.INC-1", data); err != nil {
 		t.Fatal(err)
 	}
-	store, err := notify.NewStore(js)
+	store, err := notify.NewIncidents(ctx, js, notify.IncidentsOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got, err := store.List(ctx); err != nil || len(got) != 1 {
 		t.Fatalf("list incidents as operator: %d, %v", len(got), err)
 	}
-	if _, err := store.Comment(ctx, "INC-1", 0, notify.Edit{Actor: "tester", Comment: "seen"}, now); err != nil {
+	if _, err := store.Comment(ctx, "INC-1", 0, notify.Edit{Actor: "tester", Comment: "seen"}); err != nil {
 		t.Fatalf("comment on an incident as operator: %v", err)
 	}
 	if _, err := js.Publish(ctx, bus.SubjectIncidents+".updated", []byte("{}")); err != nil {

@@ -14,8 +14,9 @@ import (
 const (
 	// NATSPipeline is `breachd run` itself (ingest, detect, notify, respond stages): it
 	// creates and updates the streams, consumers and buckets, publishes events, dead letters,
-	// alerts, incidents and notifications, and consumes EVENTS and ALERTS. Its password is
-	// made at every start and lives only in that process.
+	// alerts, incidents and notifications, and consumes EVENTS, ALERTS and INCIDENTS (the
+	// announcers of incident changes). Its password is made at every start and lives only in
+	// that process.
 	NATSPipeline = "pipeline"
 	// NATSOperator is the CLI of a person on the same machine (`breachd dlq list|show|stats`,
 	// `breachd dlq replay --dry-run`, `breachd incidents ...`): it reads stream infos and dead
@@ -92,7 +93,8 @@ func pipelineSubjects() []string {
 	for _, s := range streams { // bus.Ensure, channel.EnsureStream, the EnsureBucket functions
 		allow = append(allow, jsAPI+"STREAM.CREATE."+s, jsAPI+"STREAM.UPDATE."+s, jsAPI+"STREAM.INFO."+s, jsAPI+"STREAM.MSG.GET."+s)
 	}
-	for _, s := range []string{bus.StreamEvents, bus.StreamAlerts} { // detector and notifier durables
+	// detector, notifier and announcer durables
+	for _, s := range []string{bus.StreamEvents, bus.StreamAlerts, bus.StreamIncidents} {
 		allow = append(allow, jsAPI+"CONSUMER.CREATE."+s+".>", jsAPI+"CONSUMER.INFO."+s+".*",
 			jsAPI+"CONSUMER.MSG.NEXT."+s+".*", "$JS.ACK."+s+".>")
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,10 +39,12 @@ type PipelineConfig struct {
 	Rules []string
 	// RuleSet, when set, is used instead of loading Rules (tests, embedding).
 	RuleSet *rules.Set
-	// Console receives one line per opened incident (nil: none).
+	// Console receives one line per opened incident, severity rise, deactivation request and
+	// deadline warning (nil: none), through its announcer on INCIDENTS ("announce-console").
 	Console io.Writer
-	// ExitWhenDone stops the pipeline once the sources are exhausted and the detector and the
-	// notifier have caught up with everything in the streams.
+	// ExitWhenDone stops the pipeline once the sources are exhausted and the detector, the
+	// notifier and the console's announcer have caught up with everything in the streams (the
+	// channels' announcers are not waited for; what they have left is delivered by the next run).
 	ExitWhenDone bool
 	// OnIdle, if set, is called once when the sources are exhausted and the detector and the
 	// notifier have caught up (before ExitWhenDone stops the pipeline).
@@ -68,7 +71,8 @@ type PipelineConfig struct {
 	// changed).
 	Respond *RespondConfig
 	// Notifications is the path of the notification channels' configuration
-	// (notify/channel); empty: no channels beyond Console.
+	// (notify/channel); empty: no channels beyond Console. Each channel gets its announcer, a
+	// durable consumer "announce-<channel>" on INCIDENTS.
 	Notifications string
 	// Watch configures the incident watcher (deadline marks, interval, evidence look-back);
 	// its stores, clock and logger are filled in here.
@@ -119,15 +123,14 @@ func RunPipeline(ctx context.Context, in *Infra, cfg PipelineConfig) error {
 	}
 	var watcher *notify.Watcher
 	if cfg.runs(StageNotify) {
-		var closeChannels func()
-		watcher, closeChannels, err = startNotifier(gctx, g, in, cfg)
+		var started map[string]string
+		watcher, started, err = startNotifier(gctx, g, in, cfg)
 		if err != nil {
 			stopStages() // the detector may already run: stop it and wait, no goroutine left behind
 			_ = g.Wait()
 			return err
 		}
-		defer closeChannels()
-		consumers["notify"] = bus.StreamAlerts
+		maps.Copy(consumers, started)
 	}
 	sourcesDone := make(chan struct{})
 	if cfg.runs(StageIngest) {
@@ -183,6 +186,10 @@ func RunPipeline(ctx context.Context, in *Infra, cfg PipelineConfig) error {
 				// before reporting idle, instead of waiting for its next pass.
 				if err := watcher.Pass(gctx); err != nil && gctx.Err() == nil {
 					log.Warn("incident watch pass failed", "err", err)
+				}
+				// ... and announce what it changed.
+				if err := WaitIdle(gctx, in.JS, 200*time.Millisecond, consumers); err != nil && gctx.Err() == nil {
+					return err
 				}
 			}
 			if cfg.OnIdle != nil {

@@ -151,7 +151,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 	}
 
 	// Each injected breach fired its rule and opened exactly one incident for its account.
-	store, err := notify.NewStore(in.JS)
+	store, err := notify.NewStore(context.Background(), in.JS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +233,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 
 func store2(t *testing.T, in *Infra) *notify.Store {
 	t.Helper()
-	s, err := notify.NewStore(in.JS)
+	s, err := notify.NewStore(context.Background(), in.JS)
 	if err != nil {
 		t.Fatal(err)
 	}

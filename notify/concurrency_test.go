@@ -22,7 +22,7 @@ func TestNotifiersRace(t *testing.T) {
 	var notifiers []*Notifier
 	for range 2 {
 		n, err := New(connect(t, srv), Options{
-			Mirror: mirror, Sinks: []Sink{NewConsoleSink(console)}, Logger: discard, Batch: 2, Registerer: reg,
+			Mirror: mirror, Logger: discard, Batch: 2, Registerer: reg,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -30,6 +30,7 @@ func TestNotifiersRace(t *testing.T) {
 		notifiers = append(notifiers, n)
 	}
 
+	stopConsole := announce(t, js, NewConsoleSink(console), reg)
 	const alerts = 40
 	for i := range alerts {
 		a := alertFor(orgA, accA, fmt.Sprintf("x%02d", i), fmt.Sprintf("r%d", i%4), event.SeverityMedium, "")
@@ -41,10 +42,14 @@ func TestNotifiersRace(t *testing.T) {
 	for _, n := range notifiers {
 		stops = append(stops, runNotifier(t, n))
 	}
-	waitFor(t, "all alerts handled", func() (bool, string) { return drained(js, defaultDurable) })
+	waitFor(t, "all alerts handled", func() (bool, string) { return drained(js, bus.StreamAlerts, defaultDurable) })
 	for _, stop := range stops {
 		stop()
 	}
+	waitFor(t, "all changes announced", func() (bool, string) {
+		return drained(js, bus.StreamIncidents, AnnouncerName("console"))
+	})
+	stopConsole()
 	t.Logf("compare-and-set conflicts: %v", counters(t, reg)["breach_notify_cas_conflicts_total"])
 
 	all, err := testStore(t, js).List(context.Background())
@@ -132,7 +137,7 @@ func TestNotifierShutdown(t *testing.T) {
 	if inc.AlertCount != alerts || len(changes(t, js)) != alerts {
 		t.Fatalf("after shutdown: %d alerts, %d changes; want the whole pull in hand (%d), finished", inc.AlertCount, len(changes(t, js)), alerts)
 	}
-	if ok, why := drained(js, defaultDurable); !ok {
+	if ok, why := drained(js, bus.StreamAlerts, defaultDurable); !ok {
 		t.Fatalf("after shutdown the consumer is not settled: %s", why)
 	}
 
@@ -141,7 +146,7 @@ func TestNotifierShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := runNotifier(t, second)
-	waitFor(t, "all alerts handled", func() (bool, string) { return drained(js, defaultDurable) })
+	waitFor(t, "all alerts handled", func() (bool, string) { return drained(js, bus.StreamAlerts, defaultDurable) })
 	stop()
 	if inc, err = s.OpenFor(context.Background(), orgA, accA); err != nil || inc.AlertCount != alerts {
 		t.Fatalf("after restart: %+v %v", inc, err)

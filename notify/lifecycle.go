@@ -12,9 +12,20 @@ import (
 	"breachd/history"
 )
 
-// The lifecycle of an incident follows the breach procedure (design.md). Every change below is
-// a compare-and-set on the incident (Store.Update), bumps its version and appends a timeline
-// entry naming the actor; nothing removes or rewrites a timeline entry.
+// The lifecycle of an incident follows the breach procedure (design.md). Every change below
+// goes through Incidents.Update (compare-and-set, mirror, INCIDENTS), bumps the version and
+// appends a timeline entry naming the actor; nothing removes or rewrites a timeline entry.
+
+// Change kinds of the lifecycle (the Breachd-Change header; see Incidents).
+const (
+	ChangeTransition   = "transition"
+	ChangeComment      = "comment"
+	ChangeAck          = "ack"
+	ChangeReport       = "report"
+	ChangeEvidence     = "evidence"
+	ChangeDeactivation = "deactivation"
+	ChangeEscalation   = "escalation"
+)
 
 // ErrTransition is returned (wrapped) for a state change the lifecycle does not allow.
 var ErrTransition = errors.New("transition not allowed")
@@ -59,32 +70,6 @@ func MissingSteps(inc *event.Incident, want ...int) []string {
 	return out
 }
 
-// Update applies change to the incident id under compare-and-set at time now, retrying when
-// another writer got there first (change is then called again on the fresh copy, so it must
-// not have side effects). A change that returns an error aborts with that error. On success the
-// version is bumped and Updated set.
-func (s *Store) Update(ctx context.Context, id string, now time.Time, change func(inc *event.Incident) error) (*event.Incident, error) {
-	for range maxCASAttempts {
-		inc, rev, err := s.get(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		if err := change(inc); err != nil {
-			return nil, err
-		}
-		inc.Version++
-		inc.Updated = now
-		if err := s.write(ctx, inc, rev); err != nil {
-			if errors.Is(err, errLost) {
-				continue
-			}
-			return nil, err
-		}
-		return inc, nil
-	}
-	return nil, fmt.Errorf("update incident %s: %w (%d attempts)", id, errConflict, maxCASAttempts)
-}
-
 // Edit is a lifecycle change requested by a person (or by breachd itself, Actor "notify").
 type Edit struct {
 	Actor   string
@@ -108,14 +93,14 @@ func (c Edit) entry(now time.Time, kind, text string) event.TimelineEntry {
 // Transition moves the incident to state to. Moving to not_reportable needs a comment (the
 // reason, Art. 33(5)); closing an incident that was never worked (detected) needs one too (why
 // it is no breach). Reaching contained records step 1, reported or not_reportable step 5.
-func (s *Store) Transition(ctx context.Context, id, to string, c Edit, now time.Time) (*event.Incident, error) {
+func (s *Incidents) Transition(ctx context.Context, id, to string, c Edit) (*event.Incident, error) {
 	if err := c.check(); err != nil {
 		return nil, err
 	}
 	if _, known := transitions[to]; !known {
 		return nil, fmt.Errorf("%w: unknown state %q (states: %s)", ErrTransition, to, strings.Join(event.IncidentStates, ", "))
 	}
-	return s.Update(ctx, id, now, func(inc *event.Incident) error {
+	return s.Update(ctx, id, Op{Kind: ChangeTransition, Actor: c.Actor, Apply: func(inc *event.Incident, now time.Time) error {
 		if !slices.Contains(transitions[inc.State], to) {
 			next := strings.Join(transitions[inc.State], ", ")
 			if next == "" {
@@ -145,11 +130,11 @@ func (s *Store) Transition(ctx context.Context, id, to string, c Edit, now time.
 		}
 		inc.Timeline = append(inc.Timeline, c.entry(now, event.TimelineTransition, from+" → "+to))
 		return nil
-	})
+	}})
 }
 
 // Comment adds a note to the timeline; step > 0 also records that procedure step as done.
-func (s *Store) Comment(ctx context.Context, id string, step int, c Edit, now time.Time) (*event.Incident, error) {
+func (s *Incidents) Comment(ctx context.Context, id string, step int, c Edit) (*event.Incident, error) {
 	if err := c.check(); err != nil {
 		return nil, err
 	}
@@ -159,7 +144,7 @@ func (s *Store) Comment(ctx context.Context, id string, step int, c Edit, now ti
 	if _, ok := StepNames[step]; step != 0 && !ok {
 		return nil, fmt.Errorf("%w: step %d: the procedure has steps 1 to 8", ErrInput, step)
 	}
-	return s.Update(ctx, id, now, func(inc *event.Incident) error {
+	return s.Update(ctx, id, Op{Kind: ChangeComment, Actor: c.Actor, Apply: func(inc *event.Incident, now time.Time) error {
 		text := "comment"
 		if step > 0 {
 			markStep(inc, step, c, now)
@@ -167,25 +152,25 @@ func (s *Store) Comment(ctx context.Context, id string, step int, c Edit, now ti
 		}
 		inc.Timeline = append(inc.Timeline, c.entry(now, event.TimelineComment, text))
 		return nil
-	})
+	}})
 }
 
 // Ack records the moment of awareness (GDPR Art. 33(1): when the controller became aware of
 // the breach) and recomputes the reporting deadline from it. aware must not be in the future.
-func (s *Store) Ack(ctx context.Context, id string, aware time.Time, c Edit, now time.Time) (*event.Incident, error) {
+func (s *Incidents) Ack(ctx context.Context, id string, aware time.Time, c Edit) (*event.Incident, error) {
 	if err := c.check(); err != nil {
 		return nil, err
 	}
-	if aware.After(now) {
+	if aware.After(s.clock()) {
 		return nil, fmt.Errorf("%w: the moment of awareness %s is in the future", ErrInput, aware.UTC().Format(time.RFC3339))
 	}
-	return s.Update(ctx, id, now, func(inc *event.Incident) error {
+	return s.Update(ctx, id, Op{Kind: ChangeAck, Actor: c.Actor, Apply: func(inc *event.Incident, now time.Time) error {
 		inc.Aware = aware.UTC()
 		inc.Deadline = inc.Aware.Add(event.ReportWindow)
 		inc.Timeline = append(inc.Timeline, c.entry(now, event.TimelineComment,
 			fmt.Sprintf("acknowledged; aware since %s, report due %s", minute(inc.Aware), minute(inc.Deadline))))
 		return nil
-	})
+	}})
 }
 
 // ReportChange sets the human parts of the Art. 33 notice; empty fields are left as they are.
@@ -195,7 +180,7 @@ type ReportChange struct {
 }
 
 // SetReport records the fields of r that are set. An Art. 34 decision needs its reason.
-func (s *Store) SetReport(ctx context.Context, id string, r ReportChange, c Edit, now time.Time) (*event.Incident, error) {
+func (s *Incidents) SetReport(ctx context.Context, id string, r ReportChange, c Edit) (*event.Incident, error) {
 	if err := c.check(); err != nil {
 		return nil, err
 	}
@@ -207,7 +192,7 @@ func (s *Store) SetReport(ctx context.Context, id string, r ReportChange, c Edit
 	if r.Art34 != "" && strings.TrimSpace(r.Art34Reason) == "" {
 		return nil, fmt.Errorf("%w: the Art. 34 decision needs its reason", ErrInput)
 	}
-	return s.Update(ctx, id, now, func(inc *event.Incident) error {
+	return s.Update(ctx, id, Op{Kind: ChangeReport, Actor: c.Actor, Apply: func(inc *event.Incident, now time.Time) error {
 		var set []string
 		for _, f := range []struct {
 			name     string
@@ -235,7 +220,7 @@ func (s *Store) SetReport(ctx context.Context, id string, r ReportChange, c Edit
 			inc.Timeline = append(inc.Timeline, c.entry(now, event.TimelineComment, "report fields set: "+strings.Join(set, ", ")))
 		}
 		return nil
-	})
+	}})
 }
 
 // maxEvidenceRefs bounds the evidence references an incident keeps (the snapshots stay in
@@ -244,8 +229,8 @@ const maxEvidenceRefs = 32
 
 // RecordEvidence adds a snapshot reference and records steps 3 (logins) or 4 (access) as done
 // by breachd if nobody has yet.
-func (s *Store) RecordEvidence(ctx context.Context, id string, ref event.EvidenceRef, now time.Time) (*event.Incident, error) {
-	return s.Update(ctx, id, now, func(inc *event.Incident) error {
+func (s *Incidents) RecordEvidence(ctx context.Context, id string, ref event.EvidenceRef) (*event.Incident, error) {
+	return s.Update(ctx, id, Op{Kind: ChangeEvidence, Actor: actor, Apply: func(inc *event.Incident, now time.Time) error {
 		inc.Evidence = append(inc.Evidence, ref)
 		if over := len(inc.Evidence) - maxEvidenceRefs; over > 0 {
 			inc.Evidence = slices.Delete(inc.Evidence, 0, over)
@@ -259,18 +244,21 @@ func (s *Store) RecordEvidence(ctx context.Context, id string, ref event.Evidenc
 		inc.Timeline = append(inc.Timeline, c.entry(now, event.TimelineAction,
 			fmt.Sprintf("evidence collected: %s, %d rows, %s – %s, sha256 %s", ref.Kind, ref.Rows, minute(ref.From), minute(ref.To), ref.Hash[:16])))
 		return nil
-	})
+	}})
 }
 
 // RecordDeactivation mirrors the state of the incident's deactivation request. When it is
-// done (not a dry run), step 1 is recorded and a detected incident becomes contained.
-func (s *Store) RecordDeactivation(ctx context.Context, id, state, detail string, now time.Time) (*event.Incident, bool, error) {
-	changed := false
-	inc, err := s.Update(ctx, id, now, func(inc *event.Incident) error {
+// done (not a dry run), step 1 is recorded and a detected incident becomes contained. It
+// returns nil and no error when the incident already had that state.
+func (s *Incidents) RecordDeactivation(ctx context.Context, id, state, detail string) (*event.Incident, error) {
+	return s.Update(ctx, id, deactivationOp(state, detail))
+}
+
+func deactivationOp(state, detail string) Op {
+	return Op{Kind: ChangeDeactivation, Actor: actor, Apply: func(inc *event.Incident, now time.Time) error {
 		if inc.Deactivation == state {
-			return errUnchanged
+			return ErrUnchanged
 		}
-		changed = true
 		inc.Deactivation = state
 		c := Edit{Actor: actor, Comment: detail}
 		inc.Timeline = append(inc.Timeline, c.entry(now, event.TimelineAction, "deactivation "+state))
@@ -283,33 +271,32 @@ func (s *Store) RecordDeactivation(ctx context.Context, id, state, detail string
 			}
 		}
 		return nil
-	})
-	if errors.Is(err, errUnchanged) {
-		return nil, false, nil
-	}
-	return inc, changed, err
+	}}
 }
 
-// MarkEscalated records that the deadline warning at mark was sent; added is false if it was
-// recorded before (by this or another notifier), so exactly one notifier sends it.
-func (s *Store) MarkEscalated(ctx context.Context, id, mark string, now time.Time) (*event.Incident, bool, error) {
-	inc, err := s.Update(ctx, id, now, func(inc *event.Incident) error {
+// escalationText starts the timeline entry of a deadline warning ("deadline warning 24h: …").
+const escalationText = "deadline warning "
+
+// MarkEscalated records that the deadline warning at mark is due, with the earlier marks
+// passed (recorded without a warning of their own). It returns nil and no error if mark was
+// recorded before (by this or another notifier), so exactly one change per mark reaches
+// INCIDENTS; its announcement is the warning.
+func (s *Incidents) MarkEscalated(ctx context.Context, id, mark string, passed ...string) (*event.Incident, error) {
+	return s.Update(ctx, id, Op{Kind: ChangeEscalation, Actor: actor, Mark: mark, Apply: func(inc *event.Incident, now time.Time) error {
 		if slices.Contains(inc.Escalations, mark) {
-			return errUnchanged
+			return ErrUnchanged
 		}
-		inc.Escalations = append(inc.Escalations, mark)
-		inc.Timeline = append(inc.Timeline, event.TimelineEntry{At: now, Actor: actor, Kind: event.TimelineAction,
-			Text: fmt.Sprintf("deadline warning %s: not reported, due %s", mark, minute(inc.Deadline))})
+		for _, m := range append(slices.Clone(passed), mark) {
+			if slices.Contains(inc.Escalations, m) {
+				continue
+			}
+			inc.Escalations = append(inc.Escalations, m)
+			inc.Timeline = append(inc.Timeline, event.TimelineEntry{At: now, Actor: actor, Kind: event.TimelineAction,
+				Text: fmt.Sprintf(escalationText+"%s: not reported, due %s", m, minute(inc.Deadline))})
+		}
 		return nil
-	})
-	if errors.Is(err, errUnchanged) {
-		return nil, false, nil
-	}
-	return inc, err == nil, err
+	}})
 }
-
-// errUnchanged aborts an Update that has nothing to change.
-var errUnchanged = errors.New("unchanged")
 
 func markStep(inc *event.Incident, n int, c Edit, now time.Time) {
 	if inc.Steps == nil {

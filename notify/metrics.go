@@ -41,7 +41,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		sinkErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "breach_notify_sink_errors_total",
-			Help: "Notifications a sink failed to deliver (not retried).",
+			Help: "Incident changes a sink failed to take (retried unless the failure is permanent).",
 		}),
 	}
 	if reg == nil {

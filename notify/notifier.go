@@ -2,7 +2,6 @@ package notify
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +14,7 @@ import (
 
 	"breachd/bus"
 	"breachd/event"
+	"breachd/retry"
 )
 
 // Mirror keeps a queryable copy of incidents (history implements it with ClickHouse).
@@ -30,8 +30,10 @@ type Mirror interface {
 
 // Options configures a Notifier. The zero value is usable.
 type Options struct {
-	Mirror Mirror // nil: no mirror
-	Sinks  []Sink // called for every new change, best-effort
+	// Incidents is the service the alerts change incidents through; nil: Run makes one with
+	// Mirror and Clock.
+	Incidents *Incidents
+	Mirror    Mirror // nil: no mirror (only when Incidents is nil)
 	// Responder executes the deactivation an alert's rule allows (respond.Engine); nil: the
 	// request is only recorded in the incident.
 	Responder  Responder
@@ -43,24 +45,25 @@ type Options struct {
 }
 
 const (
-	defaultDurable = "notify"
+	defaultDurable = DefaultDurable
 	defaultBatch   = 8
 	maxBatch       = 256
 	maxAckPending  = 1024             // per durable, over all notifier processes
 	ackWait        = 30 * time.Second // redelivery after this long without ack
-	handleTimeout  = 20 * time.Second // per alert: KV, mirror, publish, sinks; below ackWait
-	sinkTimeout    = 5 * time.Second  // per sink call
+	handleTimeout  = 20 * time.Second // per alert: KV, mirror, publish; below ackWait
 	fetchWait      = 2 * time.Second  // per pull; bounds how long shutdown waits for a pull
 	maxRetryDelay  = 30 * time.Second
 )
 
+// DefaultDurable is the notifiers' consumer on ALERTS unless Options.Durable names another.
+const DefaultDurable = "notify"
+
 // Notifier turns alerts into incidents. See the package documentation.
 type Notifier struct {
 	js      jetstream.JetStream
-	pub     *bus.Publisher
+	inc     *Incidents
 	mirror  Mirror
 	respond Responder
-	sinks   []Sink
 	clock   func() time.Time
 	log     *slog.Logger
 	durable string
@@ -75,11 +78,6 @@ type Notifier struct {
 func New(js jetstream.JetStream, opts Options) (*Notifier, error) {
 	if js == nil {
 		return nil, errors.New("notify: nil JetStream")
-	}
-	for i, s := range opts.Sinks {
-		if s == nil {
-			return nil, fmt.Errorf("notify: sink %d is nil", i)
-		}
 	}
 	if opts.Clock == nil {
 		opts.Clock = time.Now
@@ -99,7 +97,7 @@ func New(js jetstream.JetStream, opts Options) (*Notifier, error) {
 		return nil, fmt.Errorf("notify: metrics: %w", err)
 	}
 	return &Notifier{
-		js: js, pub: bus.NewPublisher(js), mirror: opts.Mirror, respond: opts.Responder, sinks: opts.Sinks,
+		js: js, inc: opts.Incidents, mirror: opts.Mirror, respond: opts.Responder,
 		clock: opts.Clock, log: opts.Logger.With("component", "notify"),
 		durable: opts.Durable, batch: opts.Batch, metrics: m,
 	}, nil
@@ -119,12 +117,15 @@ func (n *Notifier) Run(ctx context.Context) error {
 		return errors.New("notify: Run called twice")
 	}
 	defer n.running.Store(false)
-	store, err := newStore(ctx, n.js)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
+	inc := n.inc
+	if inc == nil {
+		var err error
+		if inc, err = NewIncidents(ctx, n.js, IncidentsOptions{Mirror: n.mirror, Clock: n.clock}); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("notify: %w", err)
 		}
-		return fmt.Errorf("notify: %w", err)
 	}
 	cons, err := n.js.CreateOrUpdateConsumer(ctx, bus.StreamAlerts, jetstream.ConsumerConfig{
 		Durable:       n.durable,
@@ -150,7 +151,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 			// by handleTimeout): a Nak would be lost to the redelivery queue of a server that
 			// restarts with us (the embedded one), leaving the alert to wait out AckWait.
 			for msg := range batch.Messages() {
-				n.handle(ctx, store, msg)
+				n.handle(ctx, inc, msg)
 			}
 			err = batch.Error()
 		}
@@ -180,7 +181,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 // handle processes one alert message and acks, naks or terminates it. The work runs to its
 // end on a context that ignores Run's cancellation (bounded by handleTimeout), so an alert in
 // hand at shutdown is finished rather than left half-done.
-func (n *Notifier) handle(ctx context.Context, store *Store, msg jetstream.Msg) {
+func (n *Notifier) handle(ctx context.Context, inc *Incidents, msg jetstream.Msg) {
 	a, err := decodeAlert(msg.Data())
 	if err != nil {
 		n.log.Error("invalid alert dropped", "err", err, "subject", msg.Subject(), "stream_seq", seq(msg))
@@ -192,7 +193,7 @@ func (n *Notifier) handle(ctx context.Context, store *Store, msg jetstream.Msg) 
 	}
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), handleTimeout)
 	defer cancel()
-	result, err := n.process(hctx, store, a)
+	result, err := n.process(hctx, inc, a)
 	if err != nil {
 		delay := retryDelay(msg)
 		if !n.failing {
@@ -220,108 +221,35 @@ func (n *Notifier) handle(ctx context.Context, store *Store, msg jetstream.Msg) 
 	n.metrics.alerts.WithLabelValues(result).Inc()
 }
 
-// process records a and hands the change off: mirror, then INCIDENTS stream, then sinks. An
-// error means the alert must be redelivered; everything done before it is idempotent.
-func (n *Notifier) process(ctx context.Context, store *Store, a *event.Alert) (string, error) {
-	out, err := store.record(ctx, a, n.clock())
-	if out.conflicts > 0 {
-		n.metrics.conflicts.Add(float64(out.conflicts))
+// process records a through the Incidents service (KV, mirror, INCIDENTS). An error means the
+// alert must be redelivered; everything done before it is idempotent.
+func (n *Notifier) process(ctx context.Context, inc *Incidents, a *event.Alert) (string, error) {
+	res, err := inc.recordAlert(ctx, a, n.respond)
+	if res.conflicts > 0 {
+		n.metrics.conflicts.Add(float64(res.conflicts))
 	}
 	if err != nil {
 		return "", err
 	}
-	result := resultUpdated
-	switch {
-	case out.dup && !out.inc.Open():
-		return resultDuplicate, nil // its hand-offs were done before the incident was closed
-	case out.dup:
-		// A redelivery: the earlier attempt may have failed after the KV write, so repeat the
-		// (idempotent) hand-offs; the stream's duplicate window drops a repeated publication.
-		result = resultDuplicate
-	case out.ref.Version == 1:
-		result = resultOpened
+	if res.fresh && res.change.Kind == ChangeOpened {
+		n.metrics.opened.Inc()
+		n.log.Info("incident opened", "incident_id", res.change.Incident.ID, "severity", res.change.Incident.Severity, "alert_id", a.ID)
 	}
-	if out.ref.Respond && n.respond != nil && out.inc.Deactivation == "" {
-		// Idempotent per incident: a redelivered alert finds the request made before.
-		r, err := RequestDeactivation(ctx, n.respond, out.inc)
-		if err != nil {
-			return "", err
-		}
-		if next, _, err := store.RecordDeactivation(ctx, out.inc.ID, DeactivationState(r), RequestDetail(r), n.clock()); err != nil {
-			return "", err
-		} else if next != nil {
-			out.inc = next
-		}
-	}
-	ch := Change{Kind: ChangeUpdated, Incident: out.inc, Alert: a, Ref: out.ref}
-	if out.ref.Version == 1 {
-		ch.Kind = ChangeOpened
-	}
-	if n.mirror != nil {
-		if err := n.mirror.UpsertIncident(ctx, out.inc); err != nil {
-			return "", fmt.Errorf("mirror incident %s v%d: %w", out.inc.ID, out.inc.Version, err)
-		}
-	}
-	fresh, err := n.publish(ctx, ch)
-	if err != nil {
-		return "", err
-	}
-	if fresh {
-		if ch.Kind == ChangeOpened {
-			n.metrics.opened.Inc()
-			n.log.Info("incident opened", "incident_id", out.inc.ID, "severity", out.inc.Severity, "alert_id", a.ID)
-		}
-		n.notify(ctx, ch)
-	}
-	return result, nil
+	return res.result, nil
 }
 
-// publish publishes ch on breachd.incidents.<kind> with Nats-Msg-Id <incident id>-v<version
-// the alert produced> and waits for the PubAck. fresh is false if the stream already had it.
-func (n *Notifier) publish(ctx context.Context, ch Change) (fresh bool, err error) {
-	data, err := json.Marshal(ch.Incident)
-	if err != nil {
-		return false, fmt.Errorf("encode incident %s: %w", ch.Incident.ID, err)
-	}
-	subject := bus.SubjectIncidents + "." + ch.Kind
-	msgID := fmt.Sprintf("%s-v%d", ch.Incident.ID, ch.Ref.Version)
-	f, err := n.pub.Publish(ctx, subject, msgID, data, nil)
-	if err != nil {
-		return false, fmt.Errorf("publish change %s: %w", msgID, err)
-	}
-	select {
-	case <-ctx.Done():
-		return false, fmt.Errorf("publish change %s: %w", msgID, ctx.Err())
-	case ack := <-f.Ok():
-		return !ack.Duplicate, nil
-	case err := <-f.Err():
-		return false, fmt.Errorf("publish change %s: %w", msgID, err)
-	}
-}
+// alertBackoff spaces the redeliveries of an alert that failed: 0.5 s, 1 s, 2 s, … 30 s.
+var alertBackoff = retry.Backoff{Initial: 500 * time.Millisecond, Max: maxRetryDelay}
 
-// notify calls every sink; failures are logged and counted, not retried.
-func (n *Notifier) notify(ctx context.Context, ch Change) {
-	for _, s := range n.sinks {
-		sctx, cancel := context.WithTimeout(ctx, sinkTimeout)
-		err := s.Notify(sctx, ch)
-		cancel()
-		if err != nil {
-			n.metrics.sinkErrors.Inc()
-			n.log.Error("notification lost", "err", err, "sink", fmt.Sprintf("%T", s),
-				"incident_id", ch.Incident.ID, "change", ch.Kind)
-		}
-	}
-}
+// retryDelay is the delay before msg is delivered again, by its delivery count.
+func retryDelay(msg jetstream.Msg) time.Duration { return alertBackoff.Delay(deliveries(msg)) }
 
-// retryDelay backs off by delivery count: 0.5 s, 1 s, 2 s, … up to maxRetryDelay.
-func retryDelay(msg jetstream.Msg) time.Duration {
-	d := 500 * time.Millisecond
+// deliveries is how often msg has been delivered (1 if its metadata cannot be read).
+func deliveries(msg jetstream.Msg) int {
 	if md, err := msg.Metadata(); err == nil {
-		for i := uint64(1); i < md.NumDelivered && d < maxRetryDelay; i++ {
-			d *= 2
-		}
+		return int(md.NumDelivered)
 	}
-	return min(d, maxRetryDelay)
+	return 1
 }
 
 func seq(msg jetstream.Msg) uint64 {

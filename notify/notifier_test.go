@@ -88,11 +88,11 @@ func waitFor(t *testing.T, what string, cond func() (bool, string)) {
 	}
 }
 
-// drained reports whether the durable has delivered and settled every alert.
-func drained(js jetstream.JetStream, durable string) (bool, string) {
+// drained reports whether the durable has delivered and settled every message of stream.
+func drained(js jetstream.JetStream, stream, durable string) (bool, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	c, err := js.Consumer(ctx, bus.StreamAlerts, durable)
+	c, err := js.Consumer(ctx, stream, durable)
 	if err != nil {
 		return false, err.Error()
 	}
@@ -102,7 +102,7 @@ func drained(js jetstream.JetStream, durable string) (bool, string) {
 	}
 	// NumPending alone can read 0 right after the consumer is created, before the server has
 	// counted the stream: also require the ack floor at the stream's last message.
-	s, err := js.Stream(ctx, bus.StreamAlerts)
+	s, err := js.Stream(ctx, stream)
 	if err != nil {
 		return false, err.Error()
 	}
@@ -134,6 +134,25 @@ func runNotifier(t *testing.T, n *Notifier) (stop func()) {
 	}
 }
 
+// announce runs an Announcer for sink on js until the returned stop is called.
+func announce(t *testing.T, js jetstream.JetStream, sink Sink, reg prometheus.Registerer) (stop func()) {
+	t.Helper()
+	a, err := NewAnnouncer(context.Background(), js, sink, AnnounceOptions{Logger: discard, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	return func() {
+		t.Helper()
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("announcer Run: %v", err)
+		}
+	}
+}
+
 const (
 	orgA, accA = "bergen.kommune.no", "ola@bergen.kommune.no"
 	orgB, accB = "oslo.kommune.no", "kari@oslo.kommune.no"
@@ -145,12 +164,12 @@ func TestNotifier(t *testing.T) {
 	console := &lockedBuffer{}
 	reg := prometheus.NewRegistry()
 	n, err := New(js, Options{
-		Mirror: mirror, Sinks: []Sink{NewConsoleSink(console)}, Clock: func() time.Time { return t0 },
-		Logger: discard, Batch: 4, Registerer: reg,
+		Mirror: mirror, Clock: func() time.Time { return t0 }, Logger: discard, Batch: 4, Registerer: reg,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	stopConsole := announce(t, js, NewConsoleSink(console), reg)
 
 	a2 := alertFor(orgA, accA, "a2", "r2", event.SeverityHigh, "s2")
 	a2.Respond = true
@@ -174,10 +193,14 @@ func TestNotifier(t *testing.T) {
 
 	stop := runNotifier(t, n)
 	waitFor(t, "all alerts handled", func() (bool, string) {
-		ok, state := drained(js, defaultDurable)
+		ok, state := drained(js, bus.StreamAlerts, defaultDurable)
 		return ok && len(changes(t, js)) >= 7, state
 	})
 	stop()
+	waitFor(t, "all changes announced", func() (bool, string) {
+		return drained(js, bus.StreamIncidents, AnnouncerName("console"))
+	})
+	stopConsole()
 
 	s := testStore(t, js)
 	ctx := context.Background()

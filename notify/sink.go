@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -15,41 +15,81 @@ import (
 	"breachd/notify/channel"
 )
 
-// Change kinds: the subject suffix on the INCIDENTS stream and Change.Kind.
+// Change kinds of an alert (the subject suffix on the INCIDENTS stream, and Change.Kind; the
+// lifecycle kinds are in lifecycle.go).
 const (
-	ChangeOpened  = "opened"
-	ChangeUpdated = "updated"
+	ChangeOpened  = "opened"  // an alert opened the incident (version 1)
+	ChangeUpdated = "updated" // an alert was added to the incident
 )
 
-// Change is one incident change caused by one alert, as handed to sinks.
+// Change is one incident change as published on the INCIDENTS stream and handed to sinks.
 type Change struct {
-	Kind string // ChangeOpened or ChangeUpdated
-	// Incident is the incident's state when the change was handed off. For an alert that is
+	// Kind is ChangeOpened or ChangeUpdated for an alert, else a lifecycle kind
+	// (ChangeTransition, ChangeEscalation, …).
+	Kind string
+	// Incident is the incident's state when the change was published. For an alert that is
 	// replayed after a failed hand-off it may be a later version than the one the alert
 	// produced (Ref.Version). Read-only; it may be retained.
 	Incident *event.Incident
-	// Alert is the alert that caused the change. Read-only.
+	// Actor made the change: a person, or "notify" for breachd.
+	Actor string
+	// Alert is the alert that caused the change (alert kinds only; as read back from the
+	// stream it has the id, rule, severity, summary, tags, org and account). Read-only.
 	Alert *event.Alert
 	// Ref says what the alert changed: the version it produced, whether it raised the severity
 	// (RaisedFrom) and whether it made the incident request deactivation (Respond).
 	Ref event.AlertRef
+	// Mark is the deadline mark of an escalation, e.g. "24h".
+	Mark string
 }
 
 // Escalated reports whether the change raised the incident's severity.
 func (c Change) Escalated() bool { return c.Ref.RaisedFrom != "" }
 
-// Sink receives incident changes, e.g. to tell people. Notify is called once per change whose
-// publication on the INCIDENTS stream was new (not a duplicate), after the incident was
-// stored, mirrored and published, from the notifier's one goroutine: a slow sink slows the
-// notifier, so Notify must honour ctx (it carries a deadline). An error is logged and counted;
-// the change is not retried (notifications are best-effort in this version). Notify must not
-// modify the change.
+// Sink tells people or systems about incident changes: the console, or one notification
+// channel. Each sink is fed by its own Announcer, a durable consumer of the INCIDENTS stream
+// named "announce-<Name>": Notify is called at least once per change published there (again
+// after a crash or a failure), and the change is acknowledged only when Notify returned nil.
+// An error is retried with a growing delay, unless it is permanent (channel.IsPermanent). So
+// Notify must be idempotent (the channels deduplicate by message key), must honour ctx (it
+// carries a deadline) and must not modify the change.
 type Sink interface {
+	Name() string // [A-Za-z0-9_-]: the consumer is "announce-<Name>"
 	Notify(ctx context.Context, c Change) error
 }
 
-// ConsoleSink writes one line per opened incident, per severity rise and per deactivation
-// request to a writer (e.g. stdout) — not one per alert. Safe for concurrent use.
+// Messages returns the notifications a change makes: an opened incident, a severity rise, a
+// deactivation request (channel.ChangeMessages), the deadline warning of an escalation, and a
+// state change made by a person. Other changes (comments, evidence, breachd's own deactivation
+// bookkeeping) make none: one incident does not page for every change.
+func Messages(c Change) []channel.Message {
+	inc := c.Incident
+	switch c.Kind {
+	case ChangeOpened, ChangeUpdated:
+		if c.Alert == nil {
+			return nil
+		}
+		return channel.ChangeMessages(c.Kind, inc, c.Alert, c.Ref)
+	case ChangeEscalation:
+		if mark, err := time.ParseDuration(c.Mark); err == nil && mark > 0 {
+			return []channel.Message{channel.DeadlineMessage(inc, mark, inc.Updated)}
+		}
+	case ChangeTransition:
+		if c.Actor == actor {
+			return nil
+		}
+		for _, e := range slices.Backward(inc.Timeline) {
+			if e.Kind == event.TimelineTransition {
+				return []channel.Message{channel.TransitionMessage(inc, e)}
+			}
+		}
+	}
+	return nil
+}
+
+// ConsoleSink writes one line per opened incident, per severity rise, per deactivation
+// request and per deadline warning to a writer (e.g. stdout) — not one per alert. Safe for
+// concurrent use.
 type ConsoleSink struct {
 	mu sync.Mutex
 	w  io.Writer
@@ -58,10 +98,21 @@ type ConsoleSink struct {
 // NewConsoleSink returns a sink writing to w.
 func NewConsoleSink(w io.Writer) *ConsoleSink { return &ConsoleSink{w: w} }
 
+// Name is "console". Several notifier processes share its consumer: their consoles together
+// print each change once.
+func (s *ConsoleSink) Name() string { return "console" }
+
 // Notify writes the lines for c, if any. It does not block beyond the writer.
 func (s *ConsoleSink) Notify(_ context.Context, c Change) error {
 	var b strings.Builder
 	inc, a := c.Incident, c.Alert
+	if a == nil {
+		if c.Kind == ChangeEscalation {
+			fmt.Fprintf(&b, "INCIDENT %s deadline warning %s  not reported, due %s  %s  %s\n",
+				inc.ID, c.Mark, minute(inc.Deadline), inc.Org, inc.Account)
+		}
+		return s.write(b.String())
+	}
 	if c.Kind == ChangeOpened {
 		fmt.Fprintf(&b, "INCIDENT %s opened  %s  %s  %s  rule=%s  %q  deadline %s\n",
 			inc.ID, inc.Severity, inc.Org, inc.Account, a.RuleID, inc.Summary, minute(inc.Deadline))
@@ -75,12 +126,16 @@ func (s *ConsoleSink) Notify(_ context.Context, c Change) error {
 		fmt.Fprintf(&b, "INCIDENT %s deactivation requested (%s)  %s  %s  rule=%s\n",
 			inc.ID, cmp.Or(state, "pending"), inc.Org, inc.Account, a.RuleID)
 	}
-	if b.Len() == 0 {
+	return s.write(b.String())
+}
+
+func (s *ConsoleSink) write(text string) error {
+	if text == "" {
 		return nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, err := io.WriteString(s.w, b.String()); err != nil {
+	if _, err := io.WriteString(s.w, text); err != nil {
 		return fmt.Errorf("console sink: %w", err)
 	}
 	return nil
@@ -89,94 +144,46 @@ func (s *ConsoleSink) Notify(_ context.Context, c Change) error {
 // minute formats t in UTC to the minute, e.g. 2026-11-05T08:01Z.
 func minute(t time.Time) string { return t.UTC().Format("2006-01-02T15:04Z") }
 
-// ChannelSink hands incident changes to notification channels (a Dispatcher): each change
-// becomes the messages channel.ChangeMessages makes of it (opened, severity raised,
-// deactivation requested), queued for a bounded pool of workers so that a slow channel with
-// its retries does not hold up the notifier. The Dispatcher deduplicates by message key, so a
-// change handed over twice (a redelivered alert) pages once. A full queue drops the change
-// with an error (counted and logged by the notifier), and changes still queued at a crash are
-// lost: notifications are best-effort; the incident itself is durable.
+// ChannelSink is one notification channel of a channel.Dispatcher as a Sink: it sends the
+// Messages of a change that the dispatcher's routes select for that channel, with the
+// channel's retries and deduplication by message key. A change whose message is being sent by
+// another process (a live dedup claim) fails, so that it is retried later rather than lost if
+// that sender dies.
 type ChannelSink struct {
-	d       Dispatcher
-	queue   chan channel.Message
-	timeout time.Duration
-	log     *slog.Logger
-	wg      sync.WaitGroup
-	ctx     context.Context
-	stop    context.CancelFunc
-	mu      sync.Mutex // guards closed and sends on queue
-	closed  bool
+	d    *channel.Dispatcher
+	name string
 }
 
-// NewChannelSink starts workers sending through d, each message bounded by timeout (which
-// should cover the dispatcher's retries). Close stops them.
-func NewChannelSink(d Dispatcher, workers, queue int, timeout time.Duration, log *slog.Logger) *ChannelSink {
-	ctx, stop := context.WithCancel(context.Background())
-	s := &ChannelSink{d: d, queue: make(chan channel.Message, max(queue, 1)), timeout: timeout,
-		log: log.With("component", "notify.channels"), ctx: ctx, stop: stop}
-	for range max(workers, 1) {
-		s.wg.Add(1)
-		go s.work()
+// permanent reports whether a sink's error cannot be helped by trying again (the channels mark
+// such errors).
+func permanent(err error) bool { return channel.IsPermanent(err) }
+
+// ChannelSinks returns one Sink per channel of d.
+func ChannelSinks(d *channel.Dispatcher) []Sink {
+	var out []Sink
+	for _, name := range d.Channels() {
+		out = append(out, &ChannelSink{d: d, name: name})
 	}
-	return s
+	return out
 }
 
-func (s *ChannelSink) work() {
-	defer s.wg.Done()
-	for m := range s.queue {
-		s.send(s.ctx, m)
-	}
-}
+// Name is the channel's name.
+func (s *ChannelSink) Name() string { return s.name }
 
-// Send queues one message (also used for deadline warnings and lifecycle changes).
-func (s *ChannelSink) Send(m channel.Message) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return fmt.Errorf("notifications stopped: %s dropped", m.Key)
-	}
-	select {
-	case s.queue <- m:
-		return nil
-	default:
-		return fmt.Errorf("notification queue full (%d): %s dropped", cap(s.queue), m.Key)
-	}
-}
-
-func (s *ChannelSink) send(ctx context.Context, m channel.Message) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	if err := s.d.Dispatch(ctx, m); err != nil {
-		s.log.Error("notification not delivered", "key", m.Key, "err", err)
-	}
-}
-
-// Notify implements Sink: it queues the messages of c.
-func (s *ChannelSink) Notify(_ context.Context, c Change) error {
-	var errs []error
-	for _, m := range channel.ChangeMessages(c.Kind, c.Incident, c.Alert, c.Ref) {
-		if err := s.Send(m); err != nil {
-			errs = append(errs, err)
+// Notify delivers the messages of c routed to the channel.
+func (s *ChannelSink) Notify(ctx context.Context, c Change) error {
+	var transient, lasting []error
+	for _, m := range Messages(c) {
+		switch err := s.d.DispatchTo(ctx, s.name, m); {
+		case err == nil:
+		case permanent(err):
+			lasting = append(lasting, err)
+		default:
+			transient = append(transient, err)
 		}
 	}
-	return errors.Join(errs...)
-}
-
-// Dispatch implements Dispatcher by queueing m, so the Watcher's deadline warnings share the
-// workers.
-func (s *ChannelSink) Dispatch(_ context.Context, m channel.Message) error { return s.Send(m) }
-
-// Close stops accepting messages and lets the workers deliver what is queued for at most
-// wait; then the sends still running are cancelled.
-func (s *ChannelSink) Close(wait time.Duration) {
-	s.mu.Lock()
-	if !s.closed {
-		s.closed = true
-		close(s.queue)
+	if len(transient) > 0 { // retried as a whole; what was delivered is not sent again
+		return errors.Join(transient...)
 	}
-	s.mu.Unlock()
-	t := time.AfterFunc(wait, s.stop)
-	s.wg.Wait()
-	t.Stop()
-	s.stop()
+	return errors.Join(lasting...)
 }

@@ -38,6 +38,10 @@ func TestConsoleSink(t *testing.T) {
 			Ref: event.AlertRef{Version: 3, Respond: true}},
 			"INCIDENT INC-20261102-0a1b2c3d deactivation requested (pending)  bergen.kommune.no  " +
 				"ola@bergen.kommune.no  rule=guardian-blocked-access\n"},
+		{"deadline warning", Change{Kind: ChangeEscalation, Incident: inc, Actor: "notify", Mark: "24h"},
+			"INCIDENT INC-20261102-0a1b2c3d deadline warning 24h  not reported, due 2026-11-05T08:01Z  " +
+				"bergen.kommune.no  ola@bergen.kommune.no\n"},
+		{"a comment says nothing", Change{Kind: ChangeComment, Incident: inc, Actor: "kari"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var b bytes.Buffer

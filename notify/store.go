@@ -15,6 +15,7 @@ import (
 
 	"breachd/bus"
 	"breachd/event"
+	"breachd/retry"
 )
 
 // Store reads and writes incidents in the KV bucket bus.BucketIncidents. Its layout:
@@ -39,22 +40,9 @@ type Store struct {
 // ErrNotFound is returned (wrapped) when no incident matches.
 var ErrNotFound = errors.New("incident not found")
 
-// errConflict means a write lost the compare-and-set race maxCASAttempts times in a row.
-var errConflict = errors.New("incident changed concurrently too often")
-
-const (
-	maxCASAttempts = 10
-	bindTimeout    = 10 * time.Second
-)
-
-// NewStore binds to the incidents bucket, which bus.Ensure creates. It waits at most 10 s.
-func NewStore(js jetstream.JetStream) (*Store, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), bindTimeout)
-	defer cancel()
-	return newStore(ctx, js)
-}
-
-func newStore(ctx context.Context, js jetstream.JetStream) (*Store, error) {
+// NewStore binds to the incidents bucket, which bus.Ensure creates. It reads and writes
+// nothing else; changes go through Incidents, which publishes them.
+func NewStore(ctx context.Context, js jetstream.JetStream) (*Store, error) {
 	kv, err := js.KeyValue(ctx, bus.BucketIncidents)
 	if err != nil {
 		return nil, fmt.Errorf("bind bucket %s (created by bus.Ensure): %w", bus.BucketIncidents, err)
@@ -194,19 +182,15 @@ func (s *Store) record(ctx context.Context, a *event.Alert, now time.Time) (outc
 	var out outcome
 	pkey := openKey(a.Org, a.Account)
 	salt := 0
-	for range maxCASAttempts {
+	err := retry.CAS(ctx, "record alert "+a.ID, func(ctx context.Context) error {
 		id, prev, err := s.pointer(ctx, pkey)
 		if err != nil {
-			return out, err
+			return err
 		}
 		if id == "" { // no incident yet: claim the pointer with a new id
 			id = newIncidentID(a, now, salt)
-			if prev, err = s.kv.Create(ctx, pkey, []byte(id)); err != nil {
-				if errors.Is(err, jetstream.ErrKeyExists) {
-					out.conflicts++
-					continue
-				}
-				return out, fmt.Errorf("claim %s: %w", pkey, err)
+			if prev, err = retry.Write(ctx, s.kv, pkey, []byte(id), 0); err != nil {
+				return s.lost(&out, fmt.Errorf("claim %s: %w", pkey, err))
 			}
 		}
 		inc, rev, err := s.get(ctx, id)
@@ -214,18 +198,16 @@ func (s *Store) record(ctx context.Context, a *event.Alert, now time.Time) (outc
 		case errors.Is(err, ErrNotFound): // claimed, not yet written: write version 1
 			inc, ref := openIncident(id, a, now)
 			if err := s.write(ctx, inc, 0); err != nil {
-				if errors.Is(err, errLost) {
-					out.conflicts++
-					continue
-				}
-				return out, err
+				return s.lost(&out, err)
 			}
-			return outcome{inc: inc, ref: ref, conflicts: out.conflicts}, nil
+			out = outcome{inc: inc, ref: ref, conflicts: out.conflicts}
+			return nil
 		case err != nil:
-			return out, err
+			return err
 		}
 		if ref, ok := knownAlert(inc, a); ok {
-			return outcome{inc: inc, ref: ref, dup: true, conflicts: out.conflicts}, nil
+			out = outcome{inc: inc, ref: ref, dup: true, conflicts: out.conflicts}
+			return nil
 		}
 		if inc.Org != a.Org || inc.Account != a.Account || !inc.Open() {
 			// Closed, or an id collision with another account: point at a new incident.
@@ -234,25 +216,30 @@ func (s *Store) record(ctx context.Context, a *event.Alert, now time.Time) (outc
 				salt++
 				next = newIncidentID(a, now, salt)
 			}
-			if _, err := s.kv.Update(ctx, pkey, []byte(next), prev); err != nil {
-				if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-					return out, fmt.Errorf("move %s: %w", pkey, err)
+			if _, err := retry.Write(ctx, s.kv, pkey, []byte(next), prev); err != nil {
+				if !retry.IsLost(err) {
+					return fmt.Errorf("move %s: %w", pkey, err)
 				}
 				out.conflicts++
 			}
-			continue
+			return retry.ErrLost // read the pointer again
 		}
 		ref := addAlert(inc, a, now)
 		if err := s.write(ctx, inc, rev); err != nil {
-			if errors.Is(err, errLost) {
-				out.conflicts++
-				continue
-			}
-			return out, err
+			return s.lost(&out, err)
 		}
-		return outcome{inc: inc, ref: ref, conflicts: out.conflicts}, nil
+		out = outcome{inc: inc, ref: ref, conflicts: out.conflicts}
+		return nil
+	})
+	return out, err
+}
+
+// lost counts err in out if it is a lost compare-and-set, and returns it.
+func (s *Store) lost(out *outcome, err error) error {
+	if retry.IsLost(err) {
+		out.conflicts++
 	}
-	return out, fmt.Errorf("record alert %s: %w (%d attempts)", a.ID, errConflict, maxCASAttempts)
+	return err
 }
 
 // knownAlert finds a in inc: among the recent alerts, or as the opening alert.
@@ -269,27 +256,42 @@ func knownAlert(inc *event.Incident, a *event.Alert) (event.AlertRef, bool) {
 	return event.AlertRef{}, false
 }
 
-// errLost means a compare-and-set write lost the race.
-var errLost = errors.New("lost compare-and-set")
-
-// write stores inc under inc.<ID>: created if rev is 0, else only if the key is at rev.
+// write stores inc under inc.<ID>: created if rev is 0, else only if the key is at rev. A lost
+// race is an error wrapping retry.ErrLost.
 func (s *Store) write(ctx context.Context, inc *event.Incident, rev uint64) error {
 	data, err := json.Marshal(inc)
 	if err != nil {
 		return fmt.Errorf("encode incident %s: %w", inc.ID, err)
 	}
-	if rev == 0 {
-		_, err = s.kv.Create(ctx, incKey(inc.ID), data)
-	} else {
-		_, err = s.kv.Update(ctx, incKey(inc.ID), data, rev)
-	}
-	switch {
-	case errors.Is(err, jetstream.ErrKeyExists), errors.Is(err, jetstream.ErrKeyRevisionMismatch):
-		return errLost
-	case err != nil:
+	if _, err := retry.Write(ctx, s.kv, incKey(inc.ID), data, rev); err != nil {
 		return fmt.Errorf("write incident %s v%d: %w", inc.ID, inc.Version, err)
 	}
 	return nil
+}
+
+// update applies change to the incident id under compare-and-set at time now, retrying when
+// another writer got there first (change is then called again on the fresh copy, so it must
+// not have side effects). A change that returns an error aborts with that error. On success the
+// version is bumped and Updated set. Incidents.Update is the one caller.
+func (s *Store) update(ctx context.Context, id string, now time.Time, change func(inc *event.Incident) error) (*event.Incident, error) {
+	var out *event.Incident
+	err := retry.CAS(ctx, "update incident "+id, func(ctx context.Context) error {
+		inc, rev, err := s.get(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := change(inc); err != nil {
+			return err
+		}
+		inc.Version++
+		inc.Updated = now
+		if err := s.write(ctx, inc, rev); err != nil {
+			return err
+		}
+		out = inc
+		return nil
+	})
+	return out, err
 }
 
 // newIncidentID derives the id of the incident alert a opens; salt > 0 picks another id after

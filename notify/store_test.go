@@ -16,6 +16,7 @@ import (
 
 	"breachd/bus"
 	"breachd/event"
+	"breachd/retry"
 )
 
 // startJetStream starts an embedded nats-server with JetStream on a temp dir, creates breachd's
@@ -50,7 +51,7 @@ var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func testStore(t *testing.T, js jetstream.JetStream) *Store {
 	t.Helper()
-	s, err := NewStore(js)
+	s, err := NewStore(context.Background(), js)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +79,7 @@ func TestStoreRecordConcurrent(t *testing.T) {
 						opened++
 					}
 					mu.Unlock()
-					if errors.Is(err, errConflict) {
+					if errors.Is(err, retry.ErrContended) {
 						continue // the notifier would nak and get it redelivered
 					}
 					if err != nil {

@@ -7,13 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"breachd/event"
 	"breachd/history"
-	"breachd/notify/channel"
 	"breachd/respond"
 )
 
@@ -30,11 +28,6 @@ type Responder interface {
 	Get(ctx context.Context, incident string) (*respond.Request, error)
 }
 
-// Dispatcher sends notifications (channel.Dispatcher).
-type Dispatcher interface {
-	Dispatch(ctx context.Context, m channel.Message) error
-}
-
 // WatchOptions configures a Watcher.
 type WatchOptions struct {
 	// Marks are the times after awareness at which a deadline warning goes out while the
@@ -47,10 +40,10 @@ type WatchOptions struct {
 	EvidenceLookback time.Duration
 	Evidence         EvidenceStore // nil: no evidence
 	Responder        Responder     // nil: deactivation requests stay recorded only
-	Dispatcher       Dispatcher    // nil: deadline warnings only in the timeline and the log
-	Mirror           Mirror        // nil: no mirror
-	Clock            func() time.Time
-	Logger           *slog.Logger
+	// Clock decides when marks are due (default time.Now); the changes take the time of the
+	// Incidents service.
+	Clock  func() time.Time
+	Logger *slog.Logger
 }
 
 // DefaultMarks are the deadline warnings: a day, two days, and six hours before the deadline.
@@ -58,21 +51,28 @@ var DefaultMarks = []time.Duration{24 * time.Hour, 48 * time.Hour, 66 * time.Hou
 
 // Watcher keeps open incidents moving between alerts: it runs the 72-hour clock (deadline
 // warnings at the marks while not reported), collects evidence when an incident opens and again
-// when later alerts extend it, and follows its deactivation request to the end. Every change is
-// a compare-and-set on the incident, so several notifier processes may each run a Watcher: one
-// of them wins each change and only the winner sends the warning.
+// when later alerts extend it, and follows its deactivation request to the end. Every change
+// goes through Incidents (compare-and-set, mirror, INCIDENTS), so several notifier processes
+// may each run a Watcher: one of them wins each change, and the change reaches INCIDENTS once;
+// its announcement (the deadline warning) comes from there.
+//
+// A pass also repairs a lost publication of a deadline warning or of a person's state change
+// (see republisher). A pass looks only at the open incidents: the Watcher keeps them in memory from a watch on
+// the bucket (see openIndex), so its cost follows the open incidents, not all incidents ever.
 type Watcher struct {
-	js    jetstream.JetStream
-	store *Store
+	inc   *Incidents
+	index *openIndex
+	rep   *republisher
 	opts  WatchOptions
 	log   *slog.Logger
+	seen  atomic.Int64 // incidents looked at by passes (tests)
 }
 
-// NewWatcher returns a Watcher over the incidents bucket.
-func NewWatcher(ctx context.Context, js jetstream.JetStream, opts WatchOptions) (*Watcher, error) {
-	store, err := newStore(ctx, js)
-	if err != nil {
-		return nil, fmt.Errorf("watcher: %w", err)
+// NewWatcher returns a Watcher changing incidents through inc. It follows the incidents bucket
+// until ctx ends.
+func NewWatcher(ctx context.Context, inc *Incidents, opts WatchOptions) (*Watcher, error) {
+	if inc == nil {
+		return nil, errors.New("watcher: nil Incidents")
 	}
 	if len(opts.Marks) == 0 {
 		opts.Marks = DefaultMarks
@@ -91,7 +91,11 @@ func NewWatcher(ctx context.Context, js jetstream.JetStream, opts WatchOptions) 
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Watcher{js: js, store: store, opts: opts, log: opts.Logger.With("component", "notify.watch")}, nil
+	log := opts.Logger.With("component", "notify.watch")
+	w := &Watcher{inc: inc, index: newOpenIndex(inc.kv, log), rep: &republisher{js: inc.js, done: map[string]int64{}},
+		opts: opts, log: log}
+	go w.index.follow(ctx)
+	return w, nil
 }
 
 // Run makes a pass every Interval until ctx ends.
@@ -110,21 +114,17 @@ func (w *Watcher) Run(ctx context.Context) error {
 	}
 }
 
-// Pass looks at every open incident once. Errors of one incident are logged and do not stop
-// the others; the returned error joins them.
+// Pass looks at every open incident once, as the bucket had them when it was called. Errors
+// of one incident are logged and do not stop the others; the returned error joins them.
 func (w *Watcher) Pass(ctx context.Context) error {
-	incs, err := w.store.List(ctx)
+	incs, err := w.index.snapshot(ctx)
 	if err != nil {
 		return err
 	}
+	w.rep.keep(incs)
 	var errs []error
 	for _, inc := range incs {
-		if err := w.announce(ctx, inc); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", inc.ID, err))
-		}
-		if !inc.Open() {
-			continue
-		}
+		w.seen.Add(1)
 		if err := w.watch(ctx, inc); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", inc.ID, err))
 		}
@@ -134,85 +134,50 @@ func (w *Watcher) Pass(ctx context.Context) error {
 
 func (w *Watcher) watch(ctx context.Context, inc *event.Incident) error {
 	var errs []error
-	steps := []func(context.Context, *event.Incident) (*event.Incident, error){w.deactivation, w.evidence, w.escalate}
-	for _, step := range steps {
+	if err := w.rep.repair(ctx, w.inc, inc, w.opts.Clock()); err != nil {
+		errs = append(errs, err)
+	}
+	for _, step := range []func(context.Context, *event.Incident) (*event.Incident, error){w.deactivation, w.evidence, w.escalate} {
 		next, err := step(ctx, inc)
 		if err != nil {
 			errs = append(errs, err)
 		}
 		if next != nil {
 			inc = next
-			if w.opts.Mirror != nil {
-				if err := w.opts.Mirror.UpsertIncident(ctx, inc); err != nil {
-					errs = append(errs, fmt.Errorf("mirror: %w", err))
-				}
+			if err == nil {
+				w.rep.published(inc) // handed off: nothing to repair
 			}
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// escalate sends the deadline warning of the latest mark passed, once, while not reported.
+// escalate records the deadline warning of the latest mark passed, once, while not reported;
+// its announcement is the warning. Marks passed while nobody watched are recorded in the same
+// change without a warning of their own: the latest one says more.
 func (w *Watcher) escalate(ctx context.Context, inc *event.Incident) (*event.Incident, error) {
 	if inc.Reported() {
 		return nil, nil
 	}
 	now := w.opts.Clock()
-	var due time.Duration
+	var due string
+	var passed []string
 	for _, m := range w.opts.Marks {
 		if !now.Before(inc.Aware.Add(m)) && !slices.Contains(inc.Escalations, markName(m)) {
-			due = m
+			if due != "" {
+				passed = append(passed, due)
+			}
+			due = markName(m)
 		}
 	}
-	if due == 0 {
+	if due == "" {
 		return nil, nil
 	}
-	// Marks passed while nobody watched are recorded without a warning of their own: the
-	// latest one says more.
-	var out *event.Incident
-	for _, m := range w.opts.Marks {
-		if m > due || slices.Contains(inc.Escalations, markName(m)) {
-			continue
-		}
-		next, added, err := w.store.MarkEscalated(ctx, inc.ID, markName(m), now)
-		if err != nil {
-			return out, err
-		}
-		if next != nil {
-			out = next
-		}
-		if added && m == due {
-			w.log.Warn("incident not reported", "incident_id", inc.ID, "mark", markName(m), "deadline", out.Deadline)
-			if w.opts.Dispatcher != nil {
-				if err := w.opts.Dispatcher.Dispatch(ctx, channel.DeadlineMessage(out, m, now)); err != nil {
-					return out, fmt.Errorf("deadline warning %s: %w", markName(m), err)
-				}
-			}
-		}
+	next, err := w.inc.MarkEscalated(ctx, inc.ID, due, passed...)
+	if next != nil {
+		w.log.Warn("incident not reported", "incident_id", inc.ID, "mark", due, "deadline", next.Deadline)
 	}
-	return out, nil
-}
-
-// announceWindow bounds how far back lifecycle changes are announced: well inside the
-// dispatcher's deduplication memory (7 days), so a change is never announced twice.
-const announceWindow = 24 * time.Hour
-
-// announce sends every lifecycle change people made to inc (breachd's own are announced as
-// they happen) in the last announceWindow; the dispatcher delivers each once.
-func (w *Watcher) announce(ctx context.Context, inc *event.Incident) error {
-	if w.opts.Dispatcher == nil {
-		return nil
-	}
-	since := w.opts.Clock().Add(-announceWindow)
-	var errs []error
-	for _, e := range inc.Timeline {
-		if e.Kind == event.TimelineTransition && e.Actor != actor && e.At.After(since) {
-			if err := w.opts.Dispatcher.Dispatch(ctx, channel.TransitionMessage(inc, e)); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	return errors.Join(errs...)
+	return next, err
 }
 
 func markName(d time.Duration) string { return fmt.Sprintf("%dh", int(d.Hours())) }
@@ -226,13 +191,15 @@ func (w *Watcher) evidence(ctx context.Context, inc *event.Incident) (*event.Inc
 	if n := len(inc.Evidence); n > 0 && !inc.LastSeen.After(inc.Evidence[n-1].To) {
 		return nil, nil
 	}
-	return CollectEvidence(ctx, w.opts.Evidence, w.store, inc, w.opts.EvidenceLookback, "notify", w.opts.Clock())
+	return CollectEvidence(ctx, w.opts.Evidence, w.inc, inc, w.opts.EvidenceLookback, "notify")
 }
 
 // CollectEvidence takes a logins and an access snapshot of inc's account over [first alert −
-// lookback, now), stores both in history and references them in the incident. who is the
-// actor in the audit log (the lookups are audited with the incident id).
-func CollectEvidence(ctx context.Context, src EvidenceStore, store *Store, inc *event.Incident, lookback time.Duration, who string, now time.Time) (*event.Incident, error) {
+// lookback, now), stores both in history and references them in the incident through
+// incidents (now is its clock). who is the actor in the audit log (the lookups are audited
+// with the incident id).
+func CollectEvidence(ctx context.Context, src EvidenceStore, incidents *Incidents, inc *event.Incident, lookback time.Duration, who string) (*event.Incident, error) {
+	now := incidents.clock()
 	start := inc.FirstSeen
 	if start.IsZero() || inc.Aware.Before(start) {
 		start = inc.Aware
@@ -264,7 +231,7 @@ func CollectEvidence(ctx context.Context, src EvidenceStore, store *Store, inc *
 			return out, err
 		}
 		ref := event.EvidenceRef{ID: e.ID, Kind: e.Kind, Taken: e.Taken, From: e.From, To: e.To, Rows: e.Rows, Hash: e.SHA256}
-		if out, err = store.RecordEvidence(ctx, inc.ID, ref, now); err != nil {
+		if out, err = incidents.RecordEvidence(ctx, inc.ID, ref); err != nil {
 			return out, err
 		}
 	}
@@ -296,8 +263,7 @@ func (w *Watcher) deactivation(ctx context.Context, inc *event.Incident) (*event
 	if err != nil {
 		return nil, err
 	}
-	next, _, err := w.store.RecordDeactivation(ctx, inc.ID, DeactivationState(r), RequestDetail(r), w.opts.Clock())
-	return next, err
+	return w.inc.RecordDeactivation(ctx, inc.ID, DeactivationState(r), RequestDetail(r))
 }
 
 // RequestDetail is what the timeline says about a request's state.

@@ -107,7 +107,7 @@ func TestDetectProcessesShareInfra(t *testing.T) {
 	if err := deploy.RunPipeline(ctx, in, deploy.PipelineConfig{Stages: []string{deploy.StageNotify}, ExitWhenDone: true, Logger: quiet}); err != nil {
 		t.Fatalf("notify: %v", err)
 	}
-	store, err := notify.NewStore(in.JS)
+	store, err := notify.NewStore(context.Background(), in.JS)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,7 @@ type incOpts struct {
 type incEnv struct {
 	o     *incOpts
 	js    jetstream.JetStream
-	store *notify.Store
+	store *notify.Incidents
 	hist  *history.Store
 	log   *slog.Logger
 	now   func() time.Time
@@ -151,7 +151,7 @@ func (s incSub) execute(ctx context.Context, outer *flag.FlagSet, args []string)
 func openIncidents(ctx context.Context, f infraFlags, log *slog.Logger) (*incEnv, func(), error) {
 	env := &incEnv{log: log, now: time.Now}
 	finish := func(js jetstream.JetStream, closeFn func()) (*incEnv, func(), error) {
-		store, err := notify.NewStore(js)
+		store, err := notify.NewIncidents(ctx, js, notify.IncidentsOptions{Mirror: env.hist, Clock: env.now})
 		if err != nil {
 			closeFn()
 			return nil, nil, err
@@ -216,31 +216,8 @@ func openIncidents(ctx context.Context, f infraFlags, log *slog.Logger) (*incEnv
 	return finish(in.JS, func() { closeHist(); in.Close() })
 }
 
-// persist mirrors a changed incident into the history and publishes it on the INCIDENTS
-// stream, so other systems see the change. The change itself is already stored.
-func (env *incEnv) persist(ctx context.Context, inc *event.Incident) error {
-	if inc == nil {
-		return nil
-	}
-	if err := env.hist.UpsertIncident(ctx, inc); err != nil {
-		return fmt.Errorf("%s v%d is stored, but mirroring it to the history failed: %w", inc.ID, inc.Version, err)
-	}
-	data, err := json.Marshal(inc)
-	if err != nil {
-		return fmt.Errorf("encode incident %s: %w", inc.ID, err)
-	}
-	msgID := fmt.Sprintf("%s-v%d", inc.ID, inc.Version)
-	if _, err := env.js.Publish(ctx, bus.SubjectIncidents+".updated", data, jetstream.WithMsgID(msgID)); err != nil {
-		return fmt.Errorf("%s v%d is stored, but publishing the change failed: %w", inc.ID, inc.Version, err)
-	}
-	return nil
-}
-
-// changed persists inc and prints its new state.
-func (env *incEnv) changed(ctx context.Context, inc *event.Incident) error {
-	if err := env.persist(ctx, inc); err != nil {
-		return err
-	}
+// changed prints the new state of a changed incident.
+func (env *incEnv) changed(inc *event.Incident) error {
 	if env.o.format == history.FormatJSON {
 		return printJSON(inc)
 	}
@@ -318,11 +295,11 @@ func ackSub() incSub {
 				if err != nil {
 					return err
 				}
-				inc, err := env.store.Ack(ctx, id, aware, env.edit(*comment), env.now())
+				inc, err := env.store.Ack(ctx, id, aware, env.edit(*comment))
 				if err != nil {
 					return err
 				}
-				return env.changed(ctx, inc)
+				return env.changed(inc)
 			}
 		}}
 }
@@ -336,11 +313,11 @@ comment saying why it is no breach. A refused transition exits 1 and names the a
 		define: func(fset *flag.FlagSet, _ *incOpts) func(context.Context, *incEnv, []string) error {
 			comment := fset.String("comment", "", "why (required for not_reportable)")
 			return func(ctx context.Context, env *incEnv, pos []string) error {
-				inc, err := env.store.Transition(ctx, pos[0], pos[1], env.edit(*comment), env.now())
+				inc, err := env.store.Transition(ctx, pos[0], pos[1], env.edit(*comment))
 				if err != nil {
 					return err
 				}
-				return env.changed(ctx, inc)
+				return env.changed(inc)
 			}
 		}}
 }
@@ -352,11 +329,11 @@ func commentSub() incSub {
 		define: func(fset *flag.FlagSet, _ *incOpts) func(context.Context, *incEnv, []string) error {
 			step := fset.Int("step", 0, "record this procedure step (1–8) as done")
 			return func(ctx context.Context, env *incEnv, pos []string) error {
-				inc, err := env.store.Comment(ctx, pos[0], *step, env.edit(strings.Join(pos[1:], " ")), env.now())
+				inc, err := env.store.Comment(ctx, pos[0], *step, env.edit(strings.Join(pos[1:], " ")))
 				if err != nil {
 					return err
 				}
-				return env.changed(ctx, inc)
+				return env.changed(inc)
 			}
 		}}
 }

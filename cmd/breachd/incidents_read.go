@@ -123,11 +123,7 @@ them in the incident (steps 3 and 4). The listing recomputes each snapshot's has
 					return err
 				}
 				if *refresh {
-					next, err := notify.CollectEvidence(ctx, env.hist, env.store, inc, evidenceLookback, env.o.as, env.now())
-					if perr := env.persist(ctx, next); err == nil {
-						err = perr
-					}
-					if err != nil {
+					if _, err := notify.CollectEvidence(ctx, env.hist, env.store, inc, evidenceLookback, env.o.as); err != nil {
 						return err
 					}
 				}
@@ -181,10 +177,7 @@ audited as incidents.report). breachd does not send the notice.`,
 					return err
 				}
 				if rc != empty {
-					if inc, err = env.store.SetReport(ctx, id, rc, env.edit(""), env.now()); err != nil {
-						return err
-					}
-					if err := env.persist(ctx, inc); err != nil {
+					if inc, err = env.store.SetReport(ctx, id, rc, env.edit("")); err != nil {
 						return err
 					}
 				}

@@ -51,16 +51,13 @@ func (f *respondFlags) engine(ctx context.Context, env *incEnv) (*respond.Engine
 	return respond.New(ctx, env.js, opts)
 }
 
-// mirrorRequest records the request's state in the incident and persists the change.
+// mirrorRequest records the request's state in the incident.
 func (env *incEnv) mirrorRequest(ctx context.Context, id string, r *respond.Request) (*event.Incident, error) {
-	inc, changed, err := env.store.RecordDeactivation(ctx, id, notify.DeactivationState(r), notify.RequestDetail(r), env.now())
-	if err != nil || !changed {
-		if err == nil {
-			inc, err = env.store.Get(ctx, id)
-		}
-		return inc, err
+	inc, err := env.store.RecordDeactivation(ctx, id, notify.DeactivationState(r), notify.RequestDetail(r))
+	if err == nil && inc == nil { // unchanged
+		inc, err = env.store.Get(ctx, id)
 	}
-	return inc, env.persist(ctx, inc)
+	return inc, err
 }
 
 func (env *incEnv) printRequest(r *respond.Request, inc *event.Incident) error {
@@ -192,10 +189,7 @@ needs --reason. On success step 7 is recorded in the incident.`,
 				if *reason != "" {
 					note += "; reason: " + *reason
 				}
-				if inc, err = env.store.Comment(ctx, id, 7, env.edit(note), env.now()); err != nil {
-					return err
-				}
-				if err := env.persist(ctx, inc); err != nil {
+				if _, err = env.store.Comment(ctx, id, 7, env.edit(note)); err != nil {
 					return err
 				}
 				if inc, err = env.mirrorRequest(ctx, id, r); err != nil {

@@ -321,6 +321,29 @@ func TestIncidents(t *testing.T) {
 			msg.Header.Get(bus.HeaderMsgID) != id+"-v"+itoa64(s.Version) {
 			t.Errorf("last change published: %s v%d, msg id %q (err %v); want %s v%d", got.ID, got.Version, msg.Header.Get(bus.HeaderMsgID), err, id, s.Version)
 		}
+		// Each change the tester made is on the stream once, with its kind and actor.
+		info, err := st.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byTester := map[string]int{}
+		for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
+			m, err := st.GetMsg(ctx, seq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.HasPrefix(m.Header.Get(bus.HeaderMsgID), id+"-v") && m.Header.Get(notify.HeaderActor) == "tester" {
+				byTester[m.Header.Get(notify.HeaderChange)]++
+			}
+		}
+		for _, kind := range []string{notify.ChangeAck, notify.ChangeTransition, notify.ChangeReport} {
+			if byTester[kind] != 1 {
+				t.Errorf("%s changes by tester on INCIDENTS: %d, want 1 (all: %v)", kind, byTester[kind], byTester)
+			}
+		}
+		if byTester[notify.ChangeComment] < 2 { // the step 2 comment and the reactivation's step 7
+			t.Errorf("comments by tester on INCIDENTS: %v", byTester)
+		}
 	})
 }
 

@@ -4,11 +4,12 @@
 // delivers it with bounded retries, at most once per (channel, Message.Key) while its dedup
 // record lives.
 //
-// It does not decide when to send: the notifier (package notify) calls Dispatch for incident
-// changes and its clock decides when deadline escalations are due. ChangeMessages and
-// DeadlineMessage build the Messages (and their dedup keys) for both, so that one incident
-// pages once when opened, once per severity rise, once for a deactivation request and once
-// per deadline mark — not once per alert. It imports event and bus only, never notify.
+// It does not decide when to send: package notify does, with one announcer per channel (a
+// durable consumer of the INCIDENTS stream) that calls DispatchTo for each incident change,
+// and its clock decides when deadline escalations are due. ChangeMessages, DeadlineMessage and
+// TransitionMessage build the Messages (and their dedup keys), so that one incident pages once
+// when opened, once per severity rise, once for a deactivation request and once per deadline
+// mark — not once per alert. It imports event and bus only, never notify.
 //
 // Not done here: hot reload (build a new Dispatcher and swap it; metrics are shared), a
 // plaintext SMTP mode, Office 365 connector MessageCards, per-route grouping or throttling
@@ -67,7 +68,9 @@
 //     out: that message may be sent twice;
 //   - a Dispatch of the same Key while another one is still sending it (or within the lease of
 //     a crashed sender) sends nothing and returns nil: if the other sender then fails, the
-//     message is delivered only when the Key is dispatched again;
+//     message is delivered only when the Key is dispatched again. DispatchTo returns a
+//     transient error wrapping ErrInFlight instead, so a caller that retries until nil (notify's
+//     announcers) delivers it once the claim is released or its lease ran out;
 //   - if the bucket cannot be reached the message is sent anyway (a missed page is worse than a
 //     duplicate) and counted as dedup_error;
 //   - after the bucket's TTL a Key is forgotten and would be delivered again.
