@@ -42,8 +42,15 @@ func TestClassification(t *testing.T) {
 	if d, _ := RetryAfter(err); d != MaxRetryAfter {
 		t.Errorf("Retry-After capped to %s, want %s", d, MaxRetryAfter)
 	}
-	if d := ParseRetryAfter(now.Add(time.Minute).Format(http.TimeFormat), now); d != time.Minute {
-		t.Errorf("HTTP-date Retry-After = %s", d)
+	for v, want := range map[string]time.Duration{
+		"": 0, "0": 0, "-3": 0, "12": 12 * time.Second, " 12 ": 12 * time.Second, "junk": 0,
+		now.Add(time.Minute).Format(http.TimeFormat):    time.Minute,
+		now.Add(-time.Hour).Format(http.TimeFormat):     0,
+		now.Add(48 * time.Hour).Format(http.TimeFormat): MaxRetryAfter,
+	} {
+		if got := ParseRetryAfter(v, now); got != want {
+			t.Errorf("ParseRetryAfter(%q) = %v, want %v", v, got, want)
+		}
 	}
 	if !IsPermanent(HTTPError("post", &http.Response{StatusCode: 403, Header: http.Header{}, Body: http.NoBody}, now)) {
 		t.Error("403 not permanent")

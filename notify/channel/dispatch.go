@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/url"
 	"os"
 	"strings"
@@ -14,6 +13,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"breachd/retry"
 )
 
 // RetryPolicy bounds the attempts to deliver one message to one channel. Zero fields take
@@ -45,15 +46,10 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 	return p
 }
 
-// backoff returns the delay after failed attempt n (1-based): Initial·2^(n-1), capped at
-// Max, with jitter j∈[0,1) spreading it over [d/2, d).
-func (p RetryPolicy) backoff(n int, j float64) time.Duration {
-	d := p.Initial
-	for i := 1; i < n && d < p.Max; i++ {
-		d *= 2
-	}
-	d = min(d, p.Max)
-	return d/2 + time.Duration(j*float64(d/2))
+// backoff is the delay after each failed attempt: Initial·2^(n-1), capped at Max, spread
+// over [d/2, d) by jitter (a value in [0, 1); nil: math/rand/v2).
+func (p RetryPolicy) backoff(jitter func() float64) retry.Backoff {
+	return retry.Backoff{Initial: p.Initial, Max: p.Max, Jitter: 0.5, Rand: jitter}
 }
 
 // Options configures a Dispatcher. KV is required.
@@ -71,7 +67,7 @@ type Options struct {
 	Logger     *slog.Logger                                     // default slog.Default()
 	Registerer prometheus.Registerer                            // nil: metrics not registered
 	Clock      func() time.Time                                 // default time.Now
-	Sleep      func(ctx context.Context, d time.Duration) error // default: a timer honouring ctx
+	Sleep      func(ctx context.Context, d time.Duration) error // default retry.Sleep
 	Jitter     func() float64                                   // [0,1), default math/rand/v2
 	Owner      string                                           // claim owner (default host:pid)
 }
@@ -82,13 +78,13 @@ type Dispatcher struct {
 	router   Router
 	channels map[string]*slot
 	retry    RetryPolicy
+	backoff  retry.Backoff
 	linkBase string
 	dedup    *dedup
 	log      *slog.Logger
 	metrics  *metrics
 	clock    func() time.Time
 	sleep    func(context.Context, time.Duration) error
-	jitter   func() float64
 }
 
 // slot is a channel with its concurrency bound.
@@ -114,8 +110,8 @@ func New(router Router, channels []Channel, opts Options) (*Dispatcher, error) {
 		log:      opts.Logger,
 		clock:    opts.Clock,
 		sleep:    opts.Sleep,
-		jitter:   opts.Jitter,
 	}
+	d.backoff = d.retry.backoff(opts.Jitter)
 	if d.log == nil {
 		d.log = slog.Default()
 	}
@@ -124,10 +120,7 @@ func New(router Router, channels []Channel, opts Options) (*Dispatcher, error) {
 		d.clock = time.Now
 	}
 	if d.sleep == nil {
-		d.sleep = sleepCtx
-	}
-	if d.jitter == nil {
-		d.jitter = rand.Float64
+		d.sleep = retry.Sleep
 	}
 	for _, c := range channels {
 		if c == nil {
@@ -178,7 +171,7 @@ func (d *Dispatcher) Route(m *Message) []string { return d.router.Channels(m) }
 // invalid message is an error and nothing is sent. Safe for concurrent use.
 func (d *Dispatcher) Dispatch(ctx context.Context, m Message) error {
 	if err := m.Validate(); err != nil {
-		return Permanent(fmt.Errorf("dispatch: %w", err))
+		return retry.Permanent(fmt.Errorf("dispatch: %w", err))
 	}
 	if m.Link == "" && d.linkBase != "" && m.Incident != nil {
 		m.Link = d.linkBase + "/incidents/" + url.PathEscape(m.Incident.ID)
@@ -256,13 +249,15 @@ func (d *Dispatcher) attempts(ctx context.Context, ch Channel, m Message) (strin
 			return resultDelivered, nil
 		case ctx.Err() != nil:
 			return resultCanceled, fmt.Errorf("attempt %d: %w (%w)", n, ctx.Err(), err)
-		case IsPermanent(err):
+		case retry.IsPermanent(err):
 			return resultPermanent, fmt.Errorf("attempt %d: permanent: %w", n, err)
 		case n >= p.MaxAttempts:
 			return resultExhausted, fmt.Errorf("gave up after %d attempts: %w", n, err)
 		}
-		delay := p.backoff(n, d.jitter())
-		if ra, ok := RetryAfter(err); ok && ra > delay {
+		// The destination's Retry-After is honoured in full, not capped by Max: when it
+		// is past MaxElapsed the delivery gives up rather than retrying too early.
+		delay := d.backoff.Delay(n)
+		if ra, ok := retry.RetryAfter(err); ok && ra > delay {
 			delay = ra
 		}
 		if elapsed := d.clock().Sub(start); elapsed+delay > p.MaxElapsed {
@@ -274,16 +269,5 @@ func (d *Dispatcher) attempts(ctx context.Context, ch Channel, m Message) (strin
 		if serr := d.sleep(ctx, delay); serr != nil {
 			return resultCanceled, fmt.Errorf("attempt %d: %w (%w)", n, serr, err)
 		}
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
