@@ -13,6 +13,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"breachd/retry"
 )
 
 // Options configures an Engine. Adapter and Auditor are required.
@@ -61,6 +63,7 @@ type Engine struct {
 	m          *metrics
 	log        *slog.Logger
 	owner      string
+	backoff    retry.Backoff // between transient failures; jitter so one outage's requests spread out
 }
 
 // New checks opts and binds to the responses bucket (EnsureBucket creates it).
@@ -118,7 +121,8 @@ func New(ctx context.Context, js jetstream.JetStream, opts Options) (*Engine, er
 	}
 	return &Engine{
 		kv: kv, opts: opts, allow: allow, maxPerHour: maxPerHour, m: m, owner: opts.Instance,
-		log: opts.Logger.With("component", "respond", "instance", opts.Instance),
+		log:     opts.Logger.With("component", "respond", "instance", opts.Instance),
+		backoff: retry.Backoff{Initial: opts.MinBackoff, Max: opts.MaxBackoff, Jitter: 0.2},
 	}, nil
 }
 
@@ -205,7 +209,7 @@ func (e *Engine) Request(ctx context.Context, t Target, reason, requestedBy stri
 		return nil, fmt.Errorf("respond: audit request: %w", err)
 	}
 	if _, err := e.write(ctx, r, 0); err != nil {
-		if errors.Is(err, errLost) { // another process created it first
+		if retry.IsLost(err) { // another process created it first
 			cur, _, err := e.load(ctx, id)
 			if err != nil {
 				return nil, err
@@ -249,13 +253,16 @@ func (e *Engine) Approve(ctx context.Context, incident, approver, comment string
 		return nil, errors.New("respond: approve needs the approver's name")
 	}
 	id := RequestID(incident)
-	for range maxCAS {
-		r, rev, err := e.load(ctx, id)
-		if err != nil {
-			return nil, fmt.Errorf("respond: approve: %w", err)
+	var r, refused *Request
+	err := retry.CAS(ctx, "respond: approve "+incident, func(ctx context.Context) error {
+		var rev uint64
+		var err error
+		if r, rev, err = e.load(ctx, id); err != nil {
+			return fmt.Errorf("respond: approve: %w", err)
 		}
 		if r.State != StateAwaitingApproval {
-			return r, fmt.Errorf("respond: approve request of %s in state %s: %w", incident, r.State, ErrState)
+			refused = r
+			return fmt.Errorf("respond: approve request of %s in state %s: %w", incident, r.State, ErrState)
 		}
 		now := e.opts.Clock()
 		entry := Entry{Time: now, Actor: approver, Action: AuditApprove, Detail: clip(comment)}
@@ -264,7 +271,7 @@ func (e *Engine) Approve(ctx context.Context, incident, approver, comment string
 			entry.Action, entry.Detail = AuditRefuse, r.Refusal+" (at approval)"
 		} else {
 			if _, err := e.takeSlot(ctx, r.Org, id, now, true); err != nil {
-				return nil, fmt.Errorf("respond: approve: %w", err)
+				return fmt.Errorf("respond: approve: %w", err)
 			}
 			r.State = StateRequested
 			r.Approval = &Approval{By: approver, At: now, Comment: clip(comment)}
@@ -272,24 +279,24 @@ func (e *Engine) Approve(ctx context.Context, incident, approver, comment string
 		r.Updated = now
 		entry.Result = r.State
 		if err := e.audit(ctx, r, entry); err != nil {
-			return nil, fmt.Errorf("respond: audit approval: %w", err)
+			return fmt.Errorf("respond: audit approval: %w", err)
 		}
 		if _, err := e.write(ctx, r, rev); err != nil {
-			if errors.Is(err, errLost) {
-				continue
-			}
-			return nil, fmt.Errorf("respond: approve: %w", err)
+			return fmt.Errorf("respond: approve: %w", err)
 		}
-		e.m.states.WithLabelValues(r.State).Inc()
-		if r.State == StateRefused {
-			return r, nil
-		}
-		if err := e.markPending(ctx, r); err != nil {
-			return r, fmt.Errorf("respond: %w", err)
-		}
-		return e.drive(ctx, id)
+		return nil
+	})
+	if err != nil {
+		return refused, err
 	}
-	return nil, fmt.Errorf("respond: approve %s: %w", incident, ErrConflict)
+	e.m.states.WithLabelValues(r.State).Inc()
+	if r.State == StateRefused {
+		return r, nil
+	}
+	if err := e.markPending(ctx, r); err != nil {
+		return r, fmt.Errorf("respond: %w", err)
+	}
+	return e.drive(ctx, id)
 }
 
 // audit writes one entry, filling in the request's fields.
