@@ -121,7 +121,10 @@ func TestRuleReloaderFileChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng := rules.NewEngine(set, nil, nil)
+	eng, err := rules.NewEngine(set, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	_, reg, logs := startReloader(t, []string{dir}, eng)
 
 	// A new file with a valid rule is picked up.
@@ -183,7 +186,10 @@ func TestRuleReloaderTrigger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng := rules.NewEngine(set, nil, nil)
+	eng, err := rules.NewEngine(set, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	r, reg, logs := startReloader(t, []string{dir}, eng)
 	r.Trigger()
 	eventually(t, "a reload on trigger", func() bool { return reloads(t, reg, "ok") == 1 })
@@ -201,7 +207,10 @@ func TestRuleReloaderDefaultPack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng := rules.NewEngine(set, nil, nil)
+	eng, err := rules.NewEngine(set, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	r, reg, logs := startReloader(t, nil, eng)
 	r.Trigger()
 	eventually(t, "the no-op logged", func() bool { return strings.Contains(logs.String(), "nothing to reload") })

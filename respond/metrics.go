@@ -34,17 +34,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 	}
 	// Engines sharing a registry share the collectors.
-	var err error
-	if m.states, err = promreg.Register(reg, m.states); err != nil {
-		return nil, err
-	}
-	if m.calls, err = promreg.Register(reg, m.calls); err != nil {
-		return nil, err
-	}
-	if m.latency, err = promreg.Register(reg, m.latency); err != nil {
-		return nil, err
-	}
-	if m.auditFailures, err = promreg.Register(reg, m.auditFailures); err != nil {
+	if err := promreg.All(reg, promreg.Of(&m.states), promreg.Of(&m.calls), promreg.Of(&m.latency), promreg.Of(&m.auditFailures)); err != nil {
 		return nil, err
 	}
 	return m, nil

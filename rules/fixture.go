@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -275,14 +276,18 @@ func runFixture(set *Set, fx fixture) ([]event.Alert, error) {
 		hist.add(&fx.history[i])
 	}
 	clock := func() time.Time { return fixtureStart }
-	eng := NewEngine(set, dir, clock, WithLookup(hist, LookupConfig{}))
+	eng, err := NewEngine(set, dir, clock, WithLookup(hist, LookupConfig{}))
+	if err != nil {
+		return nil, err
+	}
+	ctx := context.Background() // the lookups are served from memory: no I/O to bound
 	var alerts []event.Alert
 	for i := range fx.events {
 		e := &fx.events[i]
 		if err := dir.Apply(e); err != nil {
 			return alerts, fmt.Errorf("event %d: %w", i+1, err)
 		}
-		alerts = append(alerts, eng.Evaluate(e)...)
+		alerts = append(alerts, eng.Evaluate(ctx, e)...)
 		hist.add(e)
 		if st := eng.Stats(); len(st) == 1 && st[0].Errors > 0 {
 			eng.mu.Lock()

@@ -40,17 +40,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"channel"}),
 	}
-	if reg == nil {
-		return m, nil
-	}
-	var err error
-	if m.sends, err = promreg.Register(reg, m.sends); err != nil {
-		return nil, err
-	}
-	if m.retries, err = promreg.Register(reg, m.retries); err != nil {
-		return nil, err
-	}
-	if m.latency, err = promreg.Register(reg, m.latency); err != nil {
+	if err := promreg.All(reg, promreg.Of(&m.sends), promreg.Of(&m.retries), promreg.Of(&m.latency)); err != nil {
 		return nil, err
 	}
 	return m, nil
