@@ -108,7 +108,10 @@ func RunPipeline(ctx context.Context, in *Infra, cfg PipelineConfig) error {
 	}
 	var consumers = map[string]string{}
 	if cfg.runs(StageDetect) {
-		reloader := newRuleReloader(cfg)
+		reloader, err := newRuleReloader(cfg)
+		if err != nil {
+			return err
+		}
 		det, err := newDetector(gctx, in, cfg, reloader)
 		if err != nil {
 			return err

@@ -98,8 +98,11 @@ func startReloader(t *testing.T, paths []string, eng *rules.Engine) (*RuleReload
 	t.Helper()
 	logs := &syncBuffer{}
 	reg := prometheus.NewRegistry()
-	r := NewRuleReloader(paths, ReloaderOptions{Interval: 20 * time.Millisecond, Registerer: reg,
+	r, err := NewRuleReloader(paths, ReloaderOptions{Interval: 20 * time.Millisecond, Registerer: reg,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
 	r.Watch(eng)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -225,8 +228,14 @@ func TestRuleReloaderDefaultPack(t *testing.T) {
 // Several reloaders on one registry (several detectors in a process) share the counter.
 func TestRuleReloaderSharedRegistry(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	a := NewRuleReloader(nil, ReloaderOptions{Registerer: reg})
-	b := NewRuleReloader(nil, ReloaderOptions{Registerer: reg})
+	a, err := NewRuleReloader(nil, ReloaderOptions{Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewRuleReloader(nil, ReloaderOptions{Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if a.reloads != b.reloads {
 		t.Error("second reloader registered its own counter")
 	}
