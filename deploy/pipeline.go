@@ -140,8 +140,11 @@ func RunPipeline(ctx context.Context, in *Infra, cfg PipelineConfig) error {
 		if skew == 0 {
 			skew = event.DefaultMaxFutureSkew
 		}
-		sink := ingest.NewPipeline(bus.NewPublisher(in.JS), layout, cfg.Logger, cfg.Registerer).
-			WithParser(format.Canonical()).WithFutureLimit(cfg.Clock, skew)
+		pipe, err := ingest.NewPipeline(bus.NewPublisher(in.JS), layout, cfg.Logger, cfg.Registerer)
+		if err != nil {
+			return err
+		}
+		sink := pipe.WithParser(format.Canonical()).WithFutureLimit(cfg.Clock, skew)
 		if cfg.Enrich != nil {
 			sink = sink.WithEnricher(cfg.Enrich)
 		}

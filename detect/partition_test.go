@@ -119,7 +119,10 @@ func ingestAll(tb testing.TB, in *deploy.Infra, evs []*event.Event) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p := ingest.NewPipeline(bus.NewPublisher(in.JS), layout, testLogger(tb), nil)
+	p, err := ingest.NewPipeline(bus.NewPublisher(in.JS), layout, testLogger(tb), nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	for batch := range slices.Chunk(evs, 1000) {
 		recs := make([]ingest.Record, len(batch))
 		for i, e := range batch {
