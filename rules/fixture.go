@@ -14,6 +14,7 @@ import (
 
 	"breachd/directory"
 	"breachd/event"
+	"breachd/yamlx"
 )
 
 var testKeys = []string{"name", "directory", "history", "events", "expect"}
@@ -207,19 +208,6 @@ func toEvent(m map[string]any) (event.Event, error) {
 	return event.Parse(b)
 }
 
-// keyNode returns the key node of key in mapping n, for positions; nil when absent.
-func keyNode(n *yaml.Node, key string) *yaml.Node {
-	if n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i]
-		}
-	}
-	return nil
-}
-
 // TestResult is the outcome of one fixture of one rule.
 type TestResult struct {
 	File   string
@@ -299,4 +287,10 @@ func runFixture(set *Set, fx fixture) ([]event.Alert, error) {
 		}
 	}
 	return alerts, nil
+}
+
+// keyNode returns the key node of key in mapping n, for positions; nil when absent.
+func keyNode(n *yaml.Node, key string) *yaml.Node {
+	k, _ := yamlx.Key(n, key)
+	return k
 }

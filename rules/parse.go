@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"breachd/event"
+	"breachd/yamlx"
 )
 
 var (
@@ -25,7 +26,6 @@ var (
 	suppressKeys = []string{"key", "for"}
 	exceptKeys   = []string{"field", "values", "reason"}
 	idPattern    = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,99}$`)
-	yamlLineErr  = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 )
 
 // MaxWindow bounds a window's `over` and a suppression's `for`: state is kept in memory.
@@ -111,12 +111,12 @@ func Parse(name string, data []byte) (*Set, error) {
 }
 
 func parseFile(name string, data []byte) ([]*rule, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		e := &CompileError{File: name, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
-		if m := yamlLineErr.FindStringSubmatch(err.Error()); m != nil {
-			e.Line, _ = strconv.Atoi(m[1])
-			e.Msg = m[2]
+	doc, err := yamlx.Parse(name, data)
+	if err != nil {
+		e := &CompileError{File: name, Msg: err.Error()}
+		var ye *yamlx.Error
+		if errors.As(err, &ye) {
+			e.Line, e.Msg = ye.Line, ye.Err.Error()
 		}
 		return nil, e
 	}
