@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -93,24 +94,14 @@ type Detector struct {
 
 // New returns a Detector. js must have been set up with bus.Ensure.
 func New(js jetstream.JetStream, eval Evaluator, cat Catalogue, hist History, opts Options) (*Detector, error) {
-	if opts.Members <= 0 {
-		opts.Members = 1
-	}
-	if opts.Batch <= 0 {
-		opts.Batch = 4000
-	}
-	if opts.FetchWait <= 0 {
-		opts.FetchWait = 250 * time.Millisecond
-	}
-	if opts.FlushTimeout <= 0 {
-		opts.FlushTimeout = 60 * time.Second
-	}
+	opts.Members = cmp.Or(max(opts.Members, 0), 1)
+	opts.Batch = cmp.Or(max(opts.Batch, 0), 4000)
+	opts.FetchWait = cmp.Or(max(opts.FetchWait, 0), 250*time.Millisecond)
+	opts.FlushTimeout = cmp.Or(max(opts.FlushTimeout, 0), 60*time.Second)
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
+	opts.Logger = cmp.Or(opts.Logger, slog.Default())
 	m, err := newMetrics(opts.Registerer)
 	if err != nil {
 		return nil, err

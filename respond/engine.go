@@ -1,6 +1,7 @@
 package respond
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -96,18 +97,16 @@ func New(ctx context.Context, js jetstream.JetStream, opts Options) (*Engine, er
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
+	opts.Logger = cmp.Or(opts.Logger, slog.Default())
 	if opts.Instance == "" {
 		opts.Instance = defaultInstance()
 	}
-	opts.MaxAttempts = cmpOr(opts.MaxAttempts, defaultMaxAttempts)
-	opts.MinBackoff = cmpOr(opts.MinBackoff, defaultMinBackoff)
-	opts.MaxBackoff = max(cmpOr(opts.MaxBackoff, defaultMaxBackoff), opts.MinBackoff)
-	opts.CallTimeout = cmpOr(opts.CallTimeout, defaultCallTimeout)
-	opts.Lease = cmpOr(opts.Lease, defaultLease)
-	opts.PollInterval = cmpOr(opts.PollInterval, defaultPoll)
+	opts.MaxAttempts = cmp.Or(max(opts.MaxAttempts, 0), defaultMaxAttempts)
+	opts.MinBackoff = cmp.Or(max(opts.MinBackoff, 0), defaultMinBackoff)
+	opts.MaxBackoff = max(cmp.Or(max(opts.MaxBackoff, 0), defaultMaxBackoff), opts.MinBackoff)
+	opts.CallTimeout = cmp.Or(max(opts.CallTimeout, 0), defaultCallTimeout)
+	opts.Lease = cmp.Or(max(opts.Lease, 0), defaultLease)
+	opts.PollInterval = cmp.Or(max(opts.PollInterval, 0), defaultPoll)
 	if opts.Lease <= opts.CallTimeout {
 		return nil, fmt.Errorf("respond: lease %s must exceed the call timeout %s", opts.Lease, opts.CallTimeout)
 	}
@@ -126,25 +125,11 @@ func New(ctx context.Context, js jetstream.JetStream, opts Options) (*Engine, er
 	}, nil
 }
 
-func cmpOr[T int | time.Duration](v, def T) T {
-	if v <= 0 {
-		return def
-	}
-	return v
-}
-
 func defaultInstance() string {
 	host, _ := os.Hostname()
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("%s-%d-%s", cmpOrString(host, "engine"), os.Getpid(), hex.EncodeToString(b[:]))
-}
-
-func cmpOrString(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
+	return fmt.Sprintf("%s-%d-%s", cmp.Or(host, "engine"), os.Getpid(), hex.EncodeToString(b[:]))
 }
 
 func (e *Engine) adapterFor(org string) Adapter {

@@ -39,19 +39,11 @@ type fixture struct {
 }
 
 func (s *source) decodeTests(n *yaml.Node, ruleID string) []fixture {
-	if n.Kind != yaml.SequenceNode {
-		s.errAt(n, "tests: want a list")
-		return nil
-	}
 	var out []fixture
-	for i, tn := range n.Content {
-		tn = deref(tn)
-		f := s.fields(tn, "test", testKeys)
-		if f == nil {
-			continue
-		}
+	for _, it := range s.items(n, "tests", "test", testKeys) {
+		tn, f := it.node, it.fields
 		fx := fixture{name: s.str(f, tn, "name", true), line: tn.Line}
-		prefix := fmt.Sprintf("%s/t%d", ruleID, i+1)
+		prefix := fmt.Sprintf("%s/t%d", ruleID, it.index+1)
 		if dn := f["directory"]; dn != nil {
 			fx.directory = s.fixtureEvents(dn, "directory", event.KindDirectory, prefix+"/dir", fixtureStart.Add(-24*time.Hour))
 		}

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -70,18 +71,11 @@ func WithLookup(l Lookup, cfg LookupConfig) Option {
 		if l == nil {
 			return nil
 		}
-		if cfg.Timeout <= 0 {
-			cfg.Timeout = DefaultLookupTimeout
-		}
-		if cfg.Backoff <= 0 {
-			cfg.Backoff = DefaultLookupBackoff
-		}
-		if cfg.Entries <= 0 {
-			cfg.Entries = DefaultLookupEntries
-		}
-		if cfg.Refresh <= 0 {
-			cfg.Refresh = DefaultLookupRefresh
-		}
+		// A field not above zero takes its default.
+		cfg.Timeout = cmp.Or(max(cfg.Timeout, 0), DefaultLookupTimeout)
+		cfg.Backoff = cmp.Or(max(cfg.Backoff, 0), DefaultLookupBackoff)
+		cfg.Entries = cmp.Or(max(cfg.Entries, 0), DefaultLookupEntries)
+		cfg.Refresh = cmp.Or(max(cfg.Refresh, 0), DefaultLookupRefresh)
 		m, err := newLookupMetrics(cfg.Registerer)
 		if err != nil {
 			return fmt.Errorf("rules: lookup metrics: %w", err)

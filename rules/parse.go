@@ -173,6 +173,40 @@ func (s *source) fields(n *yaml.Node, what string, allowed []string) map[string]
 	return out
 }
 
+// item is one mapping of a list, with its fields by key.
+type item struct {
+	index  int // in the list
+	node   *yaml.Node
+	fields map[string]*yaml.Node
+}
+
+// items checks that n (the value of key list) is a list of mappings with only allowed keys
+// (see fields) and returns them; the items that are not are reported and left out.
+func (s *source) items(n *yaml.Node, list, what string, allowed []string) []item {
+	if n.Kind != yaml.SequenceNode {
+		s.errAt(n, "%s: want a list", list)
+		return nil
+	}
+	var out []item
+	for i, in := range n.Content {
+		in = deref(in)
+		if f := s.fields(in, what, allowed); f != nil {
+			out = append(out, item{index: i, node: in, fields: f})
+		}
+	}
+	return out
+}
+
+// need returns the value under key of the mapping parent (fields f), reporting at parent when
+// it is missing; what names parent in the message.
+func (s *source) need(f map[string]*yaml.Node, parent *yaml.Node, what, key string) *yaml.Node {
+	n := f[key]
+	if n == nil {
+		s.errAt(parent, "%s: missing key %q", what, key)
+	}
+	return n
+}
+
 // str returns the scalar under key; "" when absent (an error if required) or null.
 func (s *source) str(f map[string]*yaml.Node, parent *yaml.Node, key string, required bool) string {
 	n := f[key]

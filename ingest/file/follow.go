@@ -2,6 +2,7 @@ package file
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -60,18 +61,10 @@ func NewFollow(path string, opts FollowOptions) (*Follow, error) {
 	if err != nil {
 		return nil, fmt.Errorf("follow %s: %w", path, err)
 	}
-	if opts.Batch <= 0 {
-		opts.Batch = DefaultBatch
-	}
-	if opts.Poll <= 0 {
-		opts.Poll = DefaultPoll
-	}
-	if opts.FlushAfter <= 0 {
-		opts.FlushAfter = DefaultFlushAfter
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
+	opts.Batch = cmp.Or(max(opts.Batch, 0), DefaultBatch)
+	opts.Poll = cmp.Or(max(opts.Poll, 0), DefaultPoll)
+	opts.FlushAfter = cmp.Or(max(opts.FlushAfter, 0), DefaultFlushAfter)
+	opts.Logger = cmp.Or(opts.Logger, slog.Default())
 	m, err := newFollowMetrics(opts.Registerer, abs)
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package channel
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -28,21 +29,12 @@ type RetryPolicy struct {
 }
 
 func (p RetryPolicy) withDefaults() RetryPolicy {
-	if p.MaxAttempts <= 0 {
-		p.MaxAttempts = 6
-	}
-	if p.Initial <= 0 {
-		p.Initial = time.Second
-	}
-	if p.Max <= 0 {
-		p.Max = time.Minute
-	}
-	if p.MaxElapsed <= 0 {
-		p.MaxElapsed = 5 * time.Minute
-	}
-	if p.AttemptTimeout <= 0 {
-		p.AttemptTimeout = 15 * time.Second
-	}
+	// A field not above zero takes its default.
+	p.MaxAttempts = cmp.Or(max(p.MaxAttempts, 0), 6)
+	p.Initial = cmp.Or(max(p.Initial, 0), time.Second)
+	p.Max = cmp.Or(max(p.Max, 0), time.Minute)
+	p.MaxElapsed = cmp.Or(max(p.MaxElapsed, 0), 5*time.Minute)
+	p.AttemptTimeout = cmp.Or(max(p.AttemptTimeout, 0), 15*time.Second)
 	return p
 }
 
