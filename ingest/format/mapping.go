@@ -3,10 +3,10 @@ package format
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -122,12 +122,7 @@ func CompileMapping(data []byte) (*Mapping, error) {
 			return nil, doc.At(fmt.Errorf("%s is required for kind %s", r, f.Kind), "fields")
 		}
 	}
-	names := make([]string, 0, len(f.Fields))
-	for n := range f.Fields {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(f.Fields)) {
 		if !slices.Contains(allowed.required, n) && !slices.Contains(allowed.optional, n) {
 			return nil, doc.At(fmt.Errorf("not a field of a %s event (known: %s)", f.Kind,
 				strings.Join(append(slices.Clone(allowed.required), allowed.optional...), ", ")), "fields", n)
@@ -186,7 +181,7 @@ func compileField(name string, s fieldSpec, doc *yamlx.Doc) (compiledField, erro
 				return cf, err
 			}
 		}
-		for _, k := range sortedKeys(s.Map) {
+		for _, k := range slices.Sorted(maps.Keys(s.Map)) {
 			if err := check(s.Map[k], "map", k); err != nil {
 				return cf, err
 			}
@@ -218,15 +213,6 @@ func compileField(name string, s fieldSpec, doc *yamlx.Doc) (compiledField, erro
 		cf.location = loc
 	}
 	return cf, nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 var errNotNumber = errors.New("not a number")

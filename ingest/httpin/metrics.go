@@ -10,13 +10,12 @@ import (
 	"breachd/promreg"
 )
 
+// metrics of the server: requests by code, body timeouts by reason (timeout, too_slow).
 type metrics struct {
-	requests     *prometheus.CounterVec // by code
-	bodyTimeouts *prometheus.CounterVec // by reason: timeout, too_slow
-	records      prometheus.Counter
-	bytes        prometheus.Counter
-	duration     prometheus.Histogram
-	inFlight     prometheus.Gauge
+	requests, bodyTimeouts *prometheus.CounterVec
+	records, bytes         prometheus.Counter
+	duration               prometheus.Histogram
+	inFlight               prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
