@@ -117,11 +117,13 @@ func Run(ctx context.Context, src Source, opts Options) (*Report, error) {
 		// result depend on timing).
 		engOpts = append(engOpts, rules.WithLookup(opts.Lookup, rules.LookupConfig{Timeout: lookupTimeout, Backoff: time.Millisecond}))
 	}
-	eng := rules.NewEngine(opts.Rules, dir, opts.Clock, engOpts...)
+	eng, err := rules.NewEngine(opts.Rules, dir, opts.Clock, engOpts...)
+	if err != nil {
+		return nil, err
+	}
 	start := opts.Clock()
 	warmStart := opts.From.Add(-opts.Warmup)
 
-	var err error
 	rep.DirectoryEvents, err = opts.phase(ctx, src, PhaseDirectory, time.Time{}, warmStart, []event.Kind{event.KindDirectory},
 		func(e *event.Event) { apply(e) })
 	if err != nil {
@@ -130,7 +132,7 @@ func Run(ctx context.Context, src Source, opts Options) (*Report, error) {
 	if opts.Warmup > 0 {
 		rep.WarmupEvents, err = opts.phase(ctx, src, PhaseWarmup, warmStart, opts.From, nil, func(e *event.Event) {
 			apply(e)
-			eng.Evaluate(e)
+			eng.Evaluate(ctx, e)
 		})
 		if err != nil {
 			return nil, err
@@ -140,7 +142,7 @@ func Run(ctx context.Context, src Source, opts Options) (*Report, error) {
 	t := newTally(opts.Only, opts.MaxKeys)
 	rep.Events, err = opts.phase(ctx, src, PhaseReplay, opts.From, opts.To, nil, func(e *event.Event) {
 		apply(e)
-		for _, a := range eng.Evaluate(e) {
+		for _, a := range eng.Evaluate(ctx, e) {
 			t.add(&a)
 		}
 	})

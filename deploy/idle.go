@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"breachd/retry"
 )
 
 // WaitIdle waits until every named durable consumer on its stream has delivered and had acked
@@ -53,10 +55,8 @@ func WaitIdle(ctx context.Context, js jetstream.JetStream, interval time.Duratio
 		if idle {
 			return nil
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(interval):
+		if err := retry.Sleep(ctx, interval); err != nil {
+			return err
 		}
 	}
 }

@@ -112,7 +112,10 @@ func RunPipeline(ctx context.Context, in *Infra, cfg PipelineConfig) error {
 	}
 	var consumers = map[string]string{}
 	if cfg.runs(StageDetect) {
-		reloader := newRuleReloader(cfg)
+		reloader, err := newRuleReloader(cfg)
+		if err != nil {
+			return err
+		}
 		det, err := newDetector(gctx, in, cfg, reloader)
 		if err != nil {
 			return err
@@ -140,8 +143,11 @@ func RunPipeline(ctx context.Context, in *Infra, cfg PipelineConfig) error {
 		if skew == 0 {
 			skew = event.DefaultMaxFutureSkew
 		}
-		sink := ingest.NewPipeline(bus.NewPublisher(in.JS), layout, cfg.Logger, cfg.Registerer).
-			WithParser(format.Canonical()).WithFutureLimit(cfg.Clock, skew)
+		pipe, err := ingest.NewPipeline(bus.NewPublisher(in.JS), layout, cfg.Logger, cfg.Registerer)
+		if err != nil {
+			return err
+		}
+		sink := pipe.WithParser(format.Canonical()).WithFutureLimit(cfg.Clock, skew)
 		if cfg.Enrich != nil {
 			sink = sink.WithEnricher(cfg.Enrich)
 		}
@@ -221,10 +227,13 @@ func newDetector(ctx context.Context, in *Infra, cfg PipelineConfig, reloader *R
 	}
 	st := dir.Stats()
 	cfg.Logger.Info("directory rebuilt from history", "component", "detect", "events", n, "persons", st.Persons, "memberships", st.Memberships)
-	eng := rules.NewEngine(set, dir, cfg.Clock, rules.WithLogger(cfg.Logger.With("component", "rules")), rules.WithLookup(in.History, rules.LookupConfig{Registerer: cfg.Registerer}))
+	eng, err := rules.NewEngine(set, dir, cfg.Clock, rules.WithLogger(cfg.Logger.With("component", "rules")), rules.WithLookup(in.History, rules.LookupConfig{Registerer: cfg.Registerer}))
+	if err != nil {
+		return nil, err
+	}
 	reloader.Watch(eng)
 	return detect.New(in.JS, eng, dir, in.History, detect.Options{Member: cfg.Member, Members: cfg.Members,
-		Clock: cfg.Clock, Logger: cfg.Logger, Registerer: cfg.Registerer, AfterEventsWritten: cfg.AfterEventsWritten}), nil
+		Clock: cfg.Clock, Logger: cfg.Logger, Registerer: cfg.Registerer, AfterEventsWritten: cfg.AfterEventsWritten})
 }
 
 func loadRules(paths []string) (*rules.Set, error) {

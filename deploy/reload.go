@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"maps"
@@ -71,23 +72,28 @@ type ReloaderOptions struct {
 
 // NewRuleReloader returns a reloader for paths, the rule files or directories the detector
 // loaded (empty: the default pack). It takes the files' stamps now, so call it before loading
-// the set the engines start with: a change in between is then seen and reloaded.
-func NewRuleReloader(paths []string, opts ReloaderOptions) *RuleReloader {
+// the set the engines start with: a change in between is then seen and reloaded. It fails only
+// when its counter cannot be registered.
+func NewRuleReloader(paths []string, opts ReloaderOptions) (*RuleReloader, error) {
 	if opts.Interval <= 0 {
 		opts.Interval = 2 * time.Second
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	reloads, err := reloadCounter(opts.Registerer)
+	if err != nil {
+		return nil, err
+	}
 	r := &RuleReloader{paths: paths, interval: opts.Interval, log: opts.Logger.With("component", "rules"),
-		reloads: reloadCounter(opts.Registerer), trigger: make(chan struct{}, 1)}
+		reloads: reloads, trigger: make(chan struct{}, 1)}
 	r.seen, r.seenErr = stampFiles(paths)
-	return r
+	return r, nil
 }
 
 // newRuleReloader is the reloader of a pipeline's detect stage. A set given in code
 // (PipelineConfig.RuleSet) has no files to reload.
-func newRuleReloader(cfg PipelineConfig) *RuleReloader {
+func newRuleReloader(cfg PipelineConfig) (*RuleReloader, error) {
 	paths := cfg.Rules
 	if cfg.RuleSet != nil {
 		paths = nil
@@ -95,15 +101,17 @@ func newRuleReloader(cfg PipelineConfig) *RuleReloader {
 	return NewRuleReloader(paths, ReloaderOptions{Logger: cfg.Logger, Registerer: cfg.Registerer})
 }
 
-func reloadCounter(reg prometheus.Registerer) *prometheus.CounterVec {
+func reloadCounter(reg prometheus.Registerer) (*prometheus.CounterVec, error) {
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "breach_rules_reloads_total",
 		Help: "Rule reloads (SIGHUP or a changed rule file), by result: ok (swapped in) or error (old set kept)."}, []string{"result"})
 	c.WithLabelValues("ok")
 	c.WithLabelValues("error")
-	// Several detectors in one process share the counter. Any other registration error is a
-	// name clash with a different metric: the reloader then counts unexported.
-	c, _ = promreg.Register(reg, c)
-	return c
+	// Several detectors in one process share the counter.
+	c, err := promreg.Register(reg, c)
+	if err != nil {
+		return nil, fmt.Errorf("rule reloader: metrics: %w", err)
+	}
+	return c, nil
 }
 
 // Watch adds an engine to swap reloaded sets into.

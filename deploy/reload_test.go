@@ -98,8 +98,11 @@ func startReloader(t *testing.T, paths []string, eng *rules.Engine) (*RuleReload
 	t.Helper()
 	logs := &syncBuffer{}
 	reg := prometheus.NewRegistry()
-	r := NewRuleReloader(paths, ReloaderOptions{Interval: 20 * time.Millisecond, Registerer: reg,
+	r, err := NewRuleReloader(paths, ReloaderOptions{Interval: 20 * time.Millisecond, Registerer: reg,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
 	r.Watch(eng)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -121,7 +124,10 @@ func TestRuleReloaderFileChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng := rules.NewEngine(set, nil, nil)
+	eng, err := rules.NewEngine(set, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	_, reg, logs := startReloader(t, []string{dir}, eng)
 
 	// A new file with a valid rule is picked up.
@@ -183,7 +189,10 @@ func TestRuleReloaderTrigger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng := rules.NewEngine(set, nil, nil)
+	eng, err := rules.NewEngine(set, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	r, reg, logs := startReloader(t, []string{dir}, eng)
 	r.Trigger()
 	eventually(t, "a reload on trigger", func() bool { return reloads(t, reg, "ok") == 1 })
@@ -201,7 +210,10 @@ func TestRuleReloaderDefaultPack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng := rules.NewEngine(set, nil, nil)
+	eng, err := rules.NewEngine(set, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	r, reg, logs := startReloader(t, nil, eng)
 	r.Trigger()
 	eventually(t, "the no-op logged", func() bool { return strings.Contains(logs.String(), "nothing to reload") })
@@ -216,8 +228,14 @@ func TestRuleReloaderDefaultPack(t *testing.T) {
 // Several reloaders on one registry (several detectors in a process) share the counter.
 func TestRuleReloaderSharedRegistry(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	a := NewRuleReloader(nil, ReloaderOptions{Registerer: reg})
-	b := NewRuleReloader(nil, ReloaderOptions{Registerer: reg})
+	a, err := NewRuleReloader(nil, ReloaderOptions{Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewRuleReloader(nil, ReloaderOptions{Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if a.reloads != b.reloads {
 		t.Error("second reloader registered its own counter")
 	}

@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,14 +8,13 @@ import (
 	"path/filepath"
 	"strings"
 
-	"gopkg.in/yaml.v3"
-
 	"breachd/history"
 	"breachd/respond"
 	"breachd/respond/ldap"
 	"breachd/respond/scim"
 	"breachd/respond/webhook"
 	"breachd/secretfile"
+	"breachd/yamlx"
 )
 
 // RespondConfig is the deactivation configuration (`breachd run --respond FILE`, YAML). Without
@@ -84,10 +82,8 @@ func LoadRespondConfig(path string) (*RespondConfig, error) {
 		return nil, fmt.Errorf("deactivation config: %w", err)
 	}
 	var c RespondConfig
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("deactivation config %s: %w", path, err)
+	if _, err := yamlx.Decode(path, data, &c); err != nil {
+		return nil, fmt.Errorf("deactivation config: %w", err)
 	}
 	c.dir = filepath.Dir(path)
 	if _, err := c.Options(); err != nil {

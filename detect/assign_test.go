@@ -110,7 +110,10 @@ func TestStartPosition(t *testing.T) {
 			for _, o := range c.old {
 				consumerAt(t, s.JS, o.name, o.start, o.acked)
 			}
-			d := New(s.JS, nil, nil, nil, Options{Member: c.member, Members: c.of, Logger: discard})
+			d, err := New(s.JS, nil, nil, nil, Options{Member: c.member, Members: c.of, Logger: discard})
+			if err != nil {
+				t.Fatal(err)
+			}
 			policy, seq, err := d.startPosition(ctx)
 			if err != nil {
 				t.Fatal(err)
@@ -133,8 +136,11 @@ func TestAssignmentMustFitLayout(t *testing.T) {
 		{2, 2, "member 2 of 2"},
 		{-1, 2, "member -1 of 2"},
 	} {
-		d := New(s.JS, nil, nil, nil, Options{Member: c.member, Members: c.members, Logger: discard})
-		err := d.Run(context.Background())
+		d, err := New(s.JS, nil, nil, nil, Options{Member: c.member, Members: c.members, Logger: discard})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = d.Run(context.Background())
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("member %d of %d: Run = %v, want an error containing %q", c.member, c.members, err, c.want)
 		}

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,12 +13,13 @@ import (
 
 	"breachd/bus"
 	"breachd/event"
+	"breachd/retry"
 )
 
 // Evaluator evaluates the rules on one event and returns its alerts. It is called from one
 // goroutine at a time, in stream order; it must not block on I/O for long.
 type Evaluator interface {
-	Evaluate(e *event.Event) []event.Alert
+	Evaluate(ctx context.Context, e *event.Event) []event.Alert
 }
 
 // Catalogue is the directory the rules read. Apply is called with every directory event, in
@@ -91,28 +93,22 @@ type Detector struct {
 }
 
 // New returns a Detector. js must have been set up with bus.Ensure.
-func New(js jetstream.JetStream, eval Evaluator, cat Catalogue, hist History, opts Options) *Detector {
-	if opts.Members <= 0 {
-		opts.Members = 1
-	}
-	if opts.Batch <= 0 {
-		opts.Batch = 4000
-	}
-	if opts.FetchWait <= 0 {
-		opts.FetchWait = 250 * time.Millisecond
-	}
-	if opts.FlushTimeout <= 0 {
-		opts.FlushTimeout = 60 * time.Second
-	}
+func New(js jetstream.JetStream, eval Evaluator, cat Catalogue, hist History, opts Options) (*Detector, error) {
+	opts.Members = cmp.Or(max(opts.Members, 0), 1)
+	opts.Batch = cmp.Or(max(opts.Batch, 0), 4000)
+	opts.FetchWait = cmp.Or(max(opts.FetchWait, 0), 250*time.Millisecond)
+	opts.FlushTimeout = cmp.Or(max(opts.FlushTimeout, 0), 60*time.Second)
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+	opts.Logger = cmp.Or(opts.Logger, slog.Default())
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, err
 	}
 	return &Detector{js: js, pub: bus.NewPublisher(js), eval: eval, cat: cat, hist: hist, opts: opts,
-		log: opts.Logger.With("component", "detect"), metrics: newMetrics(opts.Registerer),
-		redo: newEvaluated(maxAckPending(opts.Batch))}
+		log: opts.Logger.With("component", "detect"), metrics: m,
+		redo: newEvaluated(maxAckPending(opts.Batch))}, nil
 }
 
 // maxAckPending bounds the events delivered to the consumer and not yet acked (nak'd ones
@@ -148,7 +144,7 @@ func (d *Detector) Run(ctx context.Context) error {
 				break
 			}
 			d.log.Warn("fetch failed", "err", err)
-			sleep(ctx, time.Second)
+			_ = retry.Sleep(ctx, time.Second)
 			continue
 		}
 		var msgs []jetstream.Msg
@@ -171,7 +167,7 @@ func (d *Detector) Run(ctx context.Context) error {
 			for _, m := range msgs {
 				_ = m.NakWithDelay(2 * time.Second)
 			}
-			sleep(ctx, time.Second)
+			_ = retry.Sleep(ctx, time.Second)
 		}
 	}
 	d.log.Info("detector stopped")
@@ -205,7 +201,7 @@ func (d *Detector) process(ctx context.Context, msgs []jetstream.Msg) error {
 		again = again || redelivered(m)
 		got, seen := d.redo.get(key)
 		if !seen {
-			got = d.evaluate(&e)
+			got = d.evaluate(ctx, &e)
 		}
 		alerts = append(alerts, got...)
 		evs = append(evs, &e)
@@ -232,7 +228,7 @@ func (d *Detector) process(ctx context.Context, msgs []jetstream.Msg) error {
 // evaluate applies a directory event to the catalogue, then runs the rules on e if this
 // detector owns e's account: every detector applies every directory event, but only the owner
 // of its account evaluates it, so each event is evaluated exactly once in a set of detectors.
-func (d *Detector) evaluate(e *event.Event) []event.Alert {
+func (d *Detector) evaluate(ctx context.Context, e *event.Event) []event.Alert {
 	if e.Kind == event.KindDirectory {
 		if err := d.cat.Apply(e); err != nil {
 			d.log.Error("directory event not applied", "id", e.ID, "err", err)
@@ -248,7 +244,7 @@ func (d *Detector) evaluate(e *event.Event) []event.Alert {
 			d.log.Warn("event on a partition its account does not hash to: a publisher uses another partition count", "id", e.ID, "kind", e.Kind)
 		}
 	}
-	alerts := d.eval.Evaluate(e)
+	alerts := d.eval.Evaluate(ctx, e)
 	now := d.opts.Clock()
 	for i := range alerts {
 		if alerts[i].Detected.IsZero() {
@@ -280,19 +276,10 @@ func (d *Detector) fileUnderHomeOrg(a *event.Alert, e *event.Event) {
 // after any failed write (which ClickHouse may have stored all the same), it writes only the
 // rows history does not hold yet.
 func (d *Detector) commit(ctx context.Context, evs []*event.Event, alerts []event.Alert, again bool) error {
-	maybeStored := again
-	if err := retry(ctx, func() error {
-		todo := evs
-		if maybeStored {
-			var err error
-			if todo, err = d.hist.Unwritten(ctx, evs); err != nil {
-				return err
-			}
-			d.metrics.rewritesSkipped.Add(float64(len(evs) - len(todo)))
-		}
-		maybeStored = true
-		return d.hist.WriteEvents(ctx, todo)
-	}); err != nil {
+	err := writeMissing(ctx, evs, again, d.hist.Unwritten, d.hist.WriteEvents, func(skipped int) {
+		d.metrics.rewritesSkipped.Add(float64(skipped))
+	})
+	if err != nil {
 		return fmt.Errorf("write %d events to history: %w", len(evs), err)
 	}
 	if d.opts.AfterEventsWritten != nil {
@@ -301,21 +288,35 @@ func (d *Detector) commit(ctx context.Context, evs []*event.Event, alerts []even
 	if len(alerts) == 0 {
 		return nil
 	}
-	maybeStored = again
-	if err := retry(ctx, func() error {
-		todo := alerts
-		if maybeStored {
-			var err error
-			if todo, err = d.hist.UnwrittenAlerts(ctx, alerts); err != nil {
-				return err
-			}
-		}
-		maybeStored = true
-		return d.hist.WriteAlerts(ctx, todo)
-	}); err != nil {
+	if err := writeMissing(ctx, alerts, again, d.hist.UnwrittenAlerts, d.hist.WriteAlerts, nil); err != nil {
 		return fmt.Errorf("write %d alerts to history: %w", len(alerts), err)
 	}
 	return d.publish(ctx, alerts)
+}
+
+// historyBackoff paces the retries of history writes.
+var historyBackoff = retry.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second}
+
+// writeMissing writes rows to history, retrying until it succeeds or ctx ends. When the rows
+// may be stored already (maybeStored, and after any failed write, which ClickHouse may have
+// stored all the same) it first asks unwritten for the rows history does not hold and writes
+// only those, reporting how many it skipped to skipped (if not nil).
+func writeMissing[T any](ctx context.Context, rows []T, maybeStored bool,
+	unwritten func(context.Context, []T) ([]T, error), write func(context.Context, []T) error, skipped func(int)) error {
+	return retry.Forever(ctx, historyBackoff, func() error {
+		todo := rows
+		if maybeStored {
+			var err error
+			if todo, err = unwritten(ctx, rows); err != nil {
+				return err
+			}
+			if skipped != nil {
+				skipped(len(rows) - len(todo))
+			}
+		}
+		maybeStored = true
+		return write(ctx, todo)
+	})
 }
 
 func (d *Detector) publish(ctx context.Context, alerts []event.Alert) error {

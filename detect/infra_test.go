@@ -58,7 +58,11 @@ func newDetector(tb testing.TB, in *deploy.Infra, hist detect.History, opts dete
 	if opts.Logger == nil {
 		opts.Logger = testLogger(tb)
 	}
-	return detect.New(in.JS, rules.NewEngine(set, dir, nil), dir, hist, opts)
+	d, err := detect.New(in.JS, newEngine(tb, set, dir), dir, hist, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return d
 }
 
 // run starts d.Run and returns a stop function that cancels it and returns Run's result.
@@ -264,4 +268,14 @@ func (h *flakyHistory) failed(call string) {
 	if h.onFail != nil {
 		h.onFail(call)
 	}
+}
+
+// newEngine is rules.NewEngine for tests: a failure ends the test.
+func newEngine(tb testing.TB, set *rules.Set, dir *directory.Directory) *rules.Engine {
+	tb.Helper()
+	eng, err := rules.NewEngine(set, dir, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return eng
 }

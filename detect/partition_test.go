@@ -39,11 +39,11 @@ type countingEval struct {
 	n  map[string]int
 }
 
-func (c *countingEval) Evaluate(e *event.Event) []event.Alert {
+func (c *countingEval) Evaluate(ctx context.Context, e *event.Event) []event.Alert {
 	c.mu.Lock()
 	c.n[e.ID]++
 	c.mu.Unlock()
-	return c.Engine.Evaluate(e)
+	return c.Engine.Evaluate(ctx, e)
 }
 
 func (c *countingEval) count(id string) int {
@@ -92,7 +92,7 @@ func newMember(tb testing.TB, in *deploy.Infra, i, n int, opts detect.Options) *
 	}
 	dir := directory.New()
 	m := &member{
-		eval: &countingEval{Engine: rules.NewEngine(set, dir, nil), n: map[string]int{}},
+		eval: &countingEval{Engine: newEngine(tb, set, dir), n: map[string]int{}},
 		cat:  &countingCatalogue{Directory: dir},
 		hist: &recordingHistory{History: in.History, alerts: map[string]event.Alert{}},
 		reg:  prometheus.NewRegistry(),
@@ -101,7 +101,11 @@ func newMember(tb testing.TB, in *deploy.Infra, i, n int, opts detect.Options) *
 	if opts.Logger == nil {
 		opts.Logger = testLogger(tb).With("member", i)
 	}
-	m.det = detect.New(in.JS, m.eval, m.cat, m.hist, opts)
+	det, err := detect.New(in.JS, m.eval, m.cat, m.hist, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m.det = det
 	return m
 }
 
@@ -115,7 +119,10 @@ func ingestAll(tb testing.TB, in *deploy.Infra, evs []*event.Event) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p := ingest.NewPipeline(bus.NewPublisher(in.JS), layout, testLogger(tb), nil)
+	p, err := ingest.NewPipeline(bus.NewPublisher(in.JS), layout, testLogger(tb), nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	for batch := range slices.Chunk(evs, 1000) {
 		recs := make([]ingest.Record, len(batch))
 		for i, e := range batch {
@@ -141,7 +148,7 @@ func oneDetector(tb testing.TB, evs []*event.Event) map[string]event.Alert {
 		tb.Fatal(err)
 	}
 	dir := directory.New()
-	eng := rules.NewEngine(set, dir, nil)
+	eng := newEngine(tb, set, dir)
 	out := map[string]event.Alert{}
 	for _, e := range evs {
 		if e.Kind == event.KindDirectory {
@@ -149,7 +156,7 @@ func oneDetector(tb testing.TB, evs []*event.Event) map[string]event.Alert {
 				tb.Fatal(err)
 			}
 		}
-		for _, a := range eng.Evaluate(e) {
+		for _, a := range eng.Evaluate(context.Background(), e) {
 			out[a.ID] = a
 		}
 	}

@@ -2,16 +2,15 @@ package detect
 
 import (
 	"cmp"
-	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"breachd/event"
+	"breachd/promreg"
 )
 
 // evalKey identifies one stored event: its stream sequence, and its id as a check against a
@@ -103,30 +102,6 @@ func alertJSON(a *event.Alert) ([]byte, error) {
 	return b, nil
 }
 
-// retry calls f until it succeeds or ctx ends, backing off from 100 ms to 5 s.
-func retry(ctx context.Context, f func() error) error {
-	wait := 100 * time.Millisecond
-	for {
-		err := f()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (gave up: %v)", err, ctx.Err())
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 5*time.Second)
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	select {
-	case <-ctx.Done():
-	case <-time.After(d):
-	}
-}
-
 type metrics struct {
 	events, alerts, invalid, batchFailures prometheus.Counter
 	warmed, misrouted, rewritesSkipped     prometheus.Counter
@@ -134,7 +109,7 @@ type metrics struct {
 	batchSeconds                           prometheus.Histogram
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		events:        prometheus.NewCounter(prometheus.CounterOpts{Name: "breach_detect_events_total", Help: "Events evaluated and written to history."}),
 		alerts:        prometheus.NewCounter(prometheus.CounterOpts{Name: "breach_detect_alerts_total", Help: "Alerts published."}),
@@ -150,8 +125,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		batchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "breach_detect_batch_seconds", Help: "Time to make one batch durable.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 8)}),
 	}
-	if reg != nil {
-		reg.MustRegister(m.events, m.alerts, m.invalid, m.batchFailures, m.warmed, m.misrouted, m.rewritesSkipped, m.orgMismatch, m.batchSeconds)
+	err := promreg.All(reg, promreg.Of(&m.events), promreg.Of(&m.alerts), promreg.Of(&m.invalid), promreg.Of(&m.batchFailures),
+		promreg.Of(&m.warmed), promreg.Of(&m.misrouted), promreg.Of(&m.rewritesSkipped), promreg.Of(&m.orgMismatch),
+		promreg.Of(&m.batchSeconds))
+	if err != nil {
+		return nil, fmt.Errorf("detect: metrics: %w", err)
 	}
-	return m
+	return m, nil
 }

@@ -65,24 +65,27 @@ func (d *Directory) SharedGroups(a, b string) []string {
 
 // Teaches reports whether teacher is faculty in a group where pupil is a student.
 func (d *Directory) Teaches(teacher, pupil string) bool {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	found := false
-	d.eachShared(teacher, pupil, func(mt, mp Membership) bool {
-		found = mt.Role == RoleFaculty && mp.Role == RoleStudent
-		return !found
+	return d.sharesGroupWhere(teacher, pupil, func(mt, mp Membership) bool {
+		return mt.Role == RoleFaculty && mp.Role == RoleStudent
 	})
-	return found
 }
 
 // ContactTeacherOf reports whether teacher is the contact teacher of a basis group (class)
 // where pupil is a student.
 func (d *Directory) ContactTeacherOf(teacher, pupil string) bool {
+	return d.sharesGroupWhere(teacher, pupil, func(mt, mp Membership) bool {
+		return mt.Role == RoleFaculty && mt.ContactTeacher && mt.GoType == GoTypeBasis && mp.Role == RoleStudent
+	})
+}
+
+// sharesGroupWhere reports whether a and b are members of a group where their memberships
+// (a's, b's) satisfy ok.
+func (d *Directory) sharesGroupWhere(a, b string, ok func(ma, mb Membership) bool) bool {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	found := false
-	d.eachShared(teacher, pupil, func(mt, mp Membership) bool {
-		found = mt.Role == RoleFaculty && mt.ContactTeacher && mt.GoType == GoTypeBasis && mp.Role == RoleStudent
+	d.eachShared(a, b, func(ma, mb Membership) bool {
+		found = ok(ma, mb)
 		return !found
 	})
 	return found

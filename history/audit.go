@@ -112,20 +112,9 @@ func (s *Store) AuditLog(ctx context.Context, from, to time.Time, limit int) ([]
 	}
 	params := windowParams(from, to)
 	params["limit"] = fmt.Sprint(limit)
-	rows, err := s.conn.Query(withParams(ctx, params), `SELECT time, actor, action, target, reason, detail FROM audit
+	return queryAll(withParams(ctx, params), s.conn, "read audit log", `SELECT time, actor, action, target, reason, detail FROM audit
 		WHERE `+window+`
-		ORDER BY time LIMIT {limit:UInt32}`)
-	if err != nil {
-		return nil, fmt.Errorf("read audit log: %w", err)
-	}
-	defer rows.Close()
-	var out []AuditEntry
-	for rows.Next() {
-		var e AuditEntry
-		if err := rows.Scan(&e.Time, &e.Actor, &e.Action, &e.Target, &e.Reason, &e.Detail); err != nil {
-			return nil, fmt.Errorf("read audit row %d: %w", len(out)+1, err)
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+		ORDER BY time LIMIT {limit:UInt32}`, func(e *AuditEntry) []any {
+		return []any{&e.Time, &e.Actor, &e.Action, &e.Target, &e.Reason, &e.Detail}
+	})
 }

@@ -61,22 +61,22 @@ func (s *Store) SaveEvidence(ctx context.Context, e Evidence) error {
 
 // EvidenceOf returns the snapshots of an incident, oldest first.
 func (s *Store) EvidenceOf(ctx context.Context, incident string) ([]Evidence, error) {
-	rows, err := s.conn.Query(withParams(ctx, map[string]string{"incident": incident}),
+	type row struct {
+		Evidence
+		rows uint32 // the column's type
+	}
+	rs, err := queryAll(withParams(ctx, map[string]string{"incident": incident}), s.conn, "evidence of "+incident,
 		`SELECT id, incident, kind, taken, account, from_t, to_t, query, rows, sha256, content
-		FROM evidence FINAL WHERE incident = {incident:String} ORDER BY taken, id`)
+		FROM evidence FINAL WHERE incident = {incident:String} ORDER BY taken, id`, func(r *row) []any {
+			return []any{&r.ID, &r.Incident, &r.Kind, &r.Taken, &r.Account, &r.From, &r.To, &r.Query, &r.rows, &r.SHA256, &r.Content}
+		})
 	if err != nil {
-		return nil, fmt.Errorf("evidence of %s: %w", incident, err)
+		return nil, err
 	}
-	defer rows.Close()
-	var out []Evidence
-	for rows.Next() {
-		var e Evidence
-		var n uint32
-		if err := rows.Scan(&e.ID, &e.Incident, &e.Kind, &e.Taken, &e.Account, &e.From, &e.To, &e.Query, &n, &e.SHA256, &e.Content); err != nil {
-			return nil, fmt.Errorf("evidence of %s: %w", incident, err)
-		}
-		e.Rows = int(n)
-		out = append(out, e)
+	out := make([]Evidence, len(rs))
+	for i, r := range rs {
+		out[i] = r.Evidence
+		out[i].Rows = int(r.rows)
 	}
-	return out, rows.Err()
+	return out, nil
 }

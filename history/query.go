@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
 // The admin questions of a breach (steps 3 and 4 of the procedure): which services an account
@@ -43,6 +44,28 @@ func windowParams(from, to time.Time) clickhouse.Parameters {
 
 func withParams(ctx context.Context, p clickhouse.Parameters) context.Context {
 	return clickhouse.Context(ctx, clickhouse.WithParameters(p))
+}
+
+// queryAll runs query and reads every row into a T through the scan destinations fields
+// gives; what names the query in errors.
+func queryAll[T any](ctx context.Context, conn driver.Conn, what, query string, fields func(*T) []any) ([]T, error) {
+	rows, err := conn.Query(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		var r T
+		if err := rows.Scan(fields(&r)...); err != nil {
+			return nil, fmt.Errorf("%s: row %d: %w", what, len(out)+1, err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
 }
 
 // The queries of Logins and Access, also recorded with every evidence snapshot (QueryText).
@@ -86,20 +109,9 @@ func (s *Store) Logins(ctx context.Context, ask Asker, account string, from, to 
 	}
 	p := windowParams(from, to)
 	p["account"] = account
-	rows, err := s.conn.Query(withParams(ctx, p), loginsQuery)
-	if err != nil {
-		return nil, fmt.Errorf("logins of %s: %w", account, err)
-	}
-	defer rows.Close()
-	var out []LoginRow
-	for rows.Next() {
-		var r LoginRow
-		if err := rows.Scan(&r.Service, &r.ServiceName, &r.First, &r.Last, &r.Successes, &r.Failures, &r.IPs, &r.Countries); err != nil {
-			return nil, fmt.Errorf("logins of %s: row %d: %w", account, len(out)+1, err)
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return queryAll(withParams(ctx, p), s.conn, "logins of "+account, loginsQuery, func(r *LoginRow) []any {
+		return []any{&r.Service, &r.ServiceName, &r.First, &r.Last, &r.Successes, &r.Failures, &r.IPs, &r.Countries}
+	})
 }
 
 // AccessRow is what an account did to one person's data of one resource category.
@@ -134,35 +146,18 @@ func (s *Store) Access(ctx context.Context, ask Asker, account string, from, to 
 	p := windowParams(from, to)
 	p["account"] = account
 	ctx = withParams(ctx, p)
-	rows, err := s.conn.Query(ctx, accessQueries[0])
+	var err error
+	sum.Rows, err = queryAll(ctx, s.conn, "access of "+account, accessQueries[0], func(r *AccessRow) []any {
+		return []any{&r.Subject, &r.Resource, &r.Action, &r.Events, &r.Records, &r.First, &r.Last}
+	})
 	if err != nil {
-		return sum, fmt.Errorf("access of %s: %w", account, err)
+		return sum, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var r AccessRow
-		if err := rows.Scan(&r.Subject, &r.Resource, &r.Action, &r.Events, &r.Records, &r.First, &r.Last); err != nil {
-			return sum, fmt.Errorf("access of %s: row %d: %w", account, len(sum.Rows)+1, err)
-		}
-		sum.Rows = append(sum.Rows, r)
-	}
-	if err := rows.Err(); err != nil {
-		return sum, fmt.Errorf("access of %s: %w", account, err)
-	}
-	tot, err := s.conn.Query(ctx, accessQueries[1])
+	sum.ByResource, err = queryAll(ctx, s.conn, "access totals of "+account, accessQueries[1], func(t *AccessTotal) []any {
+		return []any{&t.Resource, &t.People, &t.Records, &t.Events}
+	})
 	if err != nil {
-		return sum, fmt.Errorf("access totals of %s: %w", account, err)
-	}
-	defer tot.Close()
-	for tot.Next() {
-		var t AccessTotal
-		if err := tot.Scan(&t.Resource, &t.People, &t.Records, &t.Events); err != nil {
-			return sum, fmt.Errorf("access totals of %s: %w", account, err)
-		}
-		sum.ByResource = append(sum.ByResource, t)
-	}
-	if err := tot.Err(); err != nil {
-		return sum, fmt.Errorf("access totals of %s: %w", account, err)
+		return sum, err
 	}
 	if err := s.conn.QueryRow(ctx, accessQueries[2]).
 		Scan(&sum.Total.People, &sum.Total.Records, &sum.Total.Events); err != nil {
@@ -186,23 +181,12 @@ func (s *Store) Subject(ctx context.Context, ask Asker, person string, from, to 
 	}
 	p := windowParams(from, to)
 	p["person"] = person
-	rows, err := s.conn.Query(withParams(ctx, p), `SELECT actor, toString(actor_role) AS ro, toString(resource) AS r,
+	return queryAll(withParams(ctx, p), s.conn, "accesses to "+person, `SELECT actor, toString(actor_role) AS ro, toString(resource) AS r,
 		toString(action) AS a, count(), sum(records), min(time) AS first, max(time)
 		FROM access_by_subject FINAL WHERE subject = {person:String} AND `+window+`
-		GROUP BY actor, ro, r, a ORDER BY first, actor, r, a`)
-	if err != nil {
-		return nil, fmt.Errorf("accesses to %s: %w", person, err)
-	}
-	defer rows.Close()
-	var out []SubjectRow
-	for rows.Next() {
-		var r SubjectRow
-		if err := rows.Scan(&r.Actor, &r.ActorRole, &r.Resource, &r.Action, &r.Events, &r.Records, &r.First, &r.Last); err != nil {
-			return nil, fmt.Errorf("accesses to %s: row %d: %w", person, len(out)+1, err)
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+		GROUP BY actor, ro, r, a ORDER BY first, actor, r, a`, func(r *SubjectRow) []any {
+		return []any{&r.Actor, &r.ActorRole, &r.Resource, &r.Action, &r.Events, &r.Records, &r.First, &r.Last}
+	})
 }
 
 // TimelineRow is one thing an account did (or that happened to it in the directory).
@@ -240,7 +224,7 @@ func (s *Store) Timeline(ctx context.Context, ask Asker, account string, from, t
 	p := windowParams(from, to)
 	p["account"] = account
 	p["limit"] = fmt.Sprint(limit)
-	rows, err := s.conn.Query(withParams(ctx, p), `SELECT time, kind, id, action, target, resource, records, ip, country FROM (
+	return queryAll(withParams(ctx, p), s.conn, "timeline of "+account, `SELECT time, kind, id, action, target, resource, records, ip, country FROM (
 		SELECT time, 'auth' AS kind, id, toString(result) AS action, toString(service) AS target, '' AS resource,
 			toUInt64(0) AS records, ip, toString(country) AS country
 		FROM auth_events FINAL WHERE user = {account:String} AND `+window+`
@@ -253,18 +237,7 @@ func (s *Store) Timeline(ctx context.Context, ask Asker, account string, from, t
 			'', toUInt64(0), '', ''
 		FROM directory_events FINAL
 		WHERE (user = {account:String} OR guardian = {account:String} OR child = {account:String}) AND `+window+`
-	) ORDER BY time, kind, id LIMIT {limit:UInt32}`)
-	if err != nil {
-		return nil, fmt.Errorf("timeline of %s: %w", account, err)
-	}
-	defer rows.Close()
-	var out []TimelineRow
-	for rows.Next() {
-		var r TimelineRow
-		if err := rows.Scan(&r.Time, &r.Kind, &r.ID, &r.Action, &r.Target, &r.Resource, &r.Records, &r.IP, &r.Country); err != nil {
-			return nil, fmt.Errorf("timeline of %s: row %d: %w", account, len(out)+1, err)
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	) ORDER BY time, kind, id LIMIT {limit:UInt32}`, func(r *TimelineRow) []any {
+		return []any{&r.Time, &r.Kind, &r.ID, &r.Action, &r.Target, &r.Resource, &r.Records, &r.IP, &r.Country}
+	})
 }

@@ -3,6 +3,7 @@ package history
 import (
 	"context"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -35,14 +36,7 @@ func DefaultRetention() Retention {
 }
 
 // RetentionTables lists the tables whose retention can be set.
-func RetentionTables() []string {
-	names := make([]string, 0, len(ttlColumns))
-	for t := range ttlColumns {
-		names = append(names, t)
-	}
-	slices.Sort(names)
-	return names
-}
+func RetentionTables() []string { return slices.Sorted(maps.Keys(ttlColumns)) }
 
 // Set parses "table=days" (days 0 = forever) into r. It implements flag.Value with String.
 func (r Retention) Set(spec string) error {

@@ -31,7 +31,10 @@ func benchBatches(n int) (batches [][]ingest.Record, size int64) {
 // publish, wait for every PubAck) into the embedded JetStream with file storage.
 func BenchmarkPipelineSubmit(b *testing.B) {
 	s := bustest.Start(b)
-	p := ingest.NewPipeline(bus.NewPublisher(s.JS), s.Layout(b), discard, prometheus.NewRegistry())
+	p, err := ingest.NewPipeline(bus.NewPublisher(s.JS), s.Layout(b), discard, prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
 	batches, size := benchBatches(b.N)
 	ctx := context.Background()
 	b.SetBytes(size)

@@ -210,10 +210,15 @@ func (p *Pipeline) parseRecord(data []byte, buf []event.Event) ([]event.Event, e
 
 // NewPipeline returns a Pipeline publishing through pub on the subjects of layout, which must
 // be the one the EVENTS stream records (bus.ReadLayout). reg may be nil. It rejects events
-// more than event.DefaultMaxFutureSkew ahead of time.Now; WithFutureLimit changes that.
-func NewPipeline(pub *bus.Publisher, layout bus.Layout, log *slog.Logger, reg prometheus.Registerer) *Pipeline {
-	return &Pipeline{pub: pub, layout: layout, log: log.With("component", "ingest"), metrics: newMetrics(reg),
-		clock: time.Now, maxSkew: event.DefaultMaxFutureSkew}
+// more than event.DefaultMaxFutureSkew ahead of time.Now; WithFutureLimit changes that. It
+// fails only when its metrics cannot be registered on reg.
+func NewPipeline(pub *bus.Publisher, layout bus.Layout, log *slog.Logger, reg prometheus.Registerer) (*Pipeline, error) {
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	return &Pipeline{pub: pub, layout: layout, log: log.With("component", "ingest"), metrics: m,
+		clock: time.Now, maxSkew: event.DefaultMaxFutureSkew}, nil
 }
 
 // Submit implements Sink.

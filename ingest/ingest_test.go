@@ -24,7 +24,11 @@ var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func newPipeline(t *testing.T, s *bustest.Server) (*ingest.Pipeline, *prometheus.Registry) {
 	reg := prometheus.NewRegistry()
-	return ingest.NewPipeline(bus.NewPublisher(s.JS), s.Layout(t), discard, reg), reg
+	p, err := ingest.NewPipeline(bus.NewPublisher(s.JS), s.Layout(t), discard, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, reg
 }
 
 // subjectOf is the subject an event must be stored on with the default 8 partitions, computed

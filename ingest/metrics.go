@@ -1,9 +1,12 @@
 package ingest
 
 import (
+	"fmt"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"breachd/promreg"
 )
 
 // MaxSourceLabels bounds the values of the source label. A source name is a configured input
@@ -37,27 +40,24 @@ func (m *metrics) sourceLabel(source string) string {
 	return source
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	bySource := func(name, help string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{"source"})
+	}
 	m := &metrics{
-		sources: map[string]bool{},
-		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "breach_ingest_events_accepted_total", Help: "Valid events published to JetStream, by source.",
-		}, []string{"source"}),
-		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "breach_ingest_events_rejected_total", Help: "Records sent to the dead-letter stream, by source.",
-		}, []string{"source"}),
-		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "breach_ingest_events_duplicate_total", Help: "Events JetStream had already stored (same id), by source.",
-		}, []string{"source"}),
-		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "breach_ingest_records_skipped_total", Help: "Records a parser recognised as not being events (e.g. debug lines), by source.",
-		}, []string{"source"}),
+		sources:    map[string]bool{},
+		accepted:   bySource("breach_ingest_events_accepted_total", "Valid events published to JetStream, by source."),
+		rejected:   bySource("breach_ingest_events_rejected_total", "Records sent to the dead-letter stream, by source."),
+		duplicates: bySource("breach_ingest_events_duplicate_total", "Events JetStream had already stored (same id), by source."),
+		skipped:    bySource("breach_ingest_records_skipped_total", "Records a parser recognised as not being events (e.g. debug lines), by source."),
 		failures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "breach_ingest_submit_failures_total", Help: "Batches not durably published (the source retries).",
 		}),
 	}
-	if reg != nil {
-		reg.MustRegister(m.accepted, m.rejected, m.duplicates, m.skipped, m.failures)
+	err := promreg.All(reg, promreg.Of(&m.accepted), promreg.Of(&m.rejected), promreg.Of(&m.duplicates),
+		promreg.Of(&m.skipped), promreg.Of(&m.failures))
+	if err != nil {
+		return nil, fmt.Errorf("ingest: metrics: %w", err)
 	}
-	return m
+	return m, nil
 }

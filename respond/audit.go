@@ -8,6 +8,8 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"breachd/retry"
 )
 
 // Audit actions the engine writes.
@@ -118,7 +120,7 @@ func (d *DryRun) record(ctx context.Context, action string, t Target) error {
 		return err
 	}
 	if t.Account == "" {
-		return Permanent(errors.New("dryrun: empty account"))
+		return retry.Permanent(errors.New("dryrun: empty account"))
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -12,8 +12,9 @@
 //
 // Adapters: scim (SCIM 2.0 PATCH active=false), ldap (replace an attribute, by default
 // OpenLDAP's pwdAccountLockedTime), webhook (signed POST), and DryRun (records, changes
-// nothing; the demo default). Their errors are classified with Permanent / IsPermanent and
-// RetryAfter.
+// nothing; the demo default). Their errors are classified with package retry (Permanent,
+// Transient with a Retry-After, StatusError for HTTP answers), as the notification channels'
+// are.
 //
 // # State and exactly-once
 //
@@ -34,8 +35,8 @@
 // with an error and a human runs the command again.
 //
 // Request makes the first adapter call itself. Later attempts (after transient errors, with
-// exponential backoff from MinBackoff to MaxBackoff, at least a server's Retry-After, plus up
-// to 20 % jitter) and requests whose owner died are run by ProcessDue, which Run calls every
+// exponential backoff from MinBackoff to MaxBackoff less up to 20 % jitter, at least a
+// server's Retry-After capped by MaxBackoff) and requests whose owner died are run by ProcessDue, which Run calls every
 // PollInterval. Due times are decided on the injected clock, so tests move time instead of
 // waiting; no goroutine sleeps through a backoff, and a retry survives a restart. A
 // permanent error is never retried; after MaxAttempts (default 6) transient failures the

@@ -1,6 +1,7 @@
 package respond
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"breachd/retry"
 )
 
 // Options configures an Engine. Adapter and Auditor are required.
@@ -61,6 +64,7 @@ type Engine struct {
 	m          *metrics
 	log        *slog.Logger
 	owner      string
+	backoff    retry.Backoff // between transient failures; jitter so one outage's requests spread out
 }
 
 // New checks opts and binds to the responses bucket (EnsureBucket creates it).
@@ -93,18 +97,16 @@ func New(ctx context.Context, js jetstream.JetStream, opts Options) (*Engine, er
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
+	opts.Logger = cmp.Or(opts.Logger, slog.Default())
 	if opts.Instance == "" {
 		opts.Instance = defaultInstance()
 	}
-	opts.MaxAttempts = cmpOr(opts.MaxAttempts, defaultMaxAttempts)
-	opts.MinBackoff = cmpOr(opts.MinBackoff, defaultMinBackoff)
-	opts.MaxBackoff = max(cmpOr(opts.MaxBackoff, defaultMaxBackoff), opts.MinBackoff)
-	opts.CallTimeout = cmpOr(opts.CallTimeout, defaultCallTimeout)
-	opts.Lease = cmpOr(opts.Lease, defaultLease)
-	opts.PollInterval = cmpOr(opts.PollInterval, defaultPoll)
+	opts.MaxAttempts = cmp.Or(max(opts.MaxAttempts, 0), defaultMaxAttempts)
+	opts.MinBackoff = cmp.Or(max(opts.MinBackoff, 0), defaultMinBackoff)
+	opts.MaxBackoff = max(cmp.Or(max(opts.MaxBackoff, 0), defaultMaxBackoff), opts.MinBackoff)
+	opts.CallTimeout = cmp.Or(max(opts.CallTimeout, 0), defaultCallTimeout)
+	opts.Lease = cmp.Or(max(opts.Lease, 0), defaultLease)
+	opts.PollInterval = cmp.Or(max(opts.PollInterval, 0), defaultPoll)
 	if opts.Lease <= opts.CallTimeout {
 		return nil, fmt.Errorf("respond: lease %s must exceed the call timeout %s", opts.Lease, opts.CallTimeout)
 	}
@@ -118,29 +120,16 @@ func New(ctx context.Context, js jetstream.JetStream, opts Options) (*Engine, er
 	}
 	return &Engine{
 		kv: kv, opts: opts, allow: allow, maxPerHour: maxPerHour, m: m, owner: opts.Instance,
-		log: opts.Logger.With("component", "respond", "instance", opts.Instance),
+		log:     opts.Logger.With("component", "respond", "instance", opts.Instance),
+		backoff: retry.Backoff{Initial: opts.MinBackoff, Max: opts.MaxBackoff, Jitter: 0.2},
 	}, nil
-}
-
-func cmpOr[T int | time.Duration](v, def T) T {
-	if v <= 0 {
-		return def
-	}
-	return v
 }
 
 func defaultInstance() string {
 	host, _ := os.Hostname()
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("%s-%d-%s", cmpOrString(host, "engine"), os.Getpid(), hex.EncodeToString(b[:]))
-}
-
-func cmpOrString(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
+	return fmt.Sprintf("%s-%d-%s", cmp.Or(host, "engine"), os.Getpid(), hex.EncodeToString(b[:]))
 }
 
 func (e *Engine) adapterFor(org string) Adapter {
@@ -205,7 +194,7 @@ func (e *Engine) Request(ctx context.Context, t Target, reason, requestedBy stri
 		return nil, fmt.Errorf("respond: audit request: %w", err)
 	}
 	if _, err := e.write(ctx, r, 0); err != nil {
-		if errors.Is(err, errLost) { // another process created it first
+		if retry.IsLost(err) { // another process created it first
 			cur, _, err := e.load(ctx, id)
 			if err != nil {
 				return nil, err
@@ -249,13 +238,16 @@ func (e *Engine) Approve(ctx context.Context, incident, approver, comment string
 		return nil, errors.New("respond: approve needs the approver's name")
 	}
 	id := RequestID(incident)
-	for range maxCAS {
-		r, rev, err := e.load(ctx, id)
-		if err != nil {
-			return nil, fmt.Errorf("respond: approve: %w", err)
+	var r, refused *Request
+	err := retry.CAS(ctx, "respond: approve "+incident, func(ctx context.Context) error {
+		var rev uint64
+		var err error
+		if r, rev, err = e.load(ctx, id); err != nil {
+			return fmt.Errorf("respond: approve: %w", err)
 		}
 		if r.State != StateAwaitingApproval {
-			return r, fmt.Errorf("respond: approve request of %s in state %s: %w", incident, r.State, ErrState)
+			refused = r
+			return fmt.Errorf("respond: approve request of %s in state %s: %w", incident, r.State, ErrState)
 		}
 		now := e.opts.Clock()
 		entry := Entry{Time: now, Actor: approver, Action: AuditApprove, Detail: clip(comment)}
@@ -264,7 +256,7 @@ func (e *Engine) Approve(ctx context.Context, incident, approver, comment string
 			entry.Action, entry.Detail = AuditRefuse, r.Refusal+" (at approval)"
 		} else {
 			if _, err := e.takeSlot(ctx, r.Org, id, now, true); err != nil {
-				return nil, fmt.Errorf("respond: approve: %w", err)
+				return fmt.Errorf("respond: approve: %w", err)
 			}
 			r.State = StateRequested
 			r.Approval = &Approval{By: approver, At: now, Comment: clip(comment)}
@@ -272,24 +264,24 @@ func (e *Engine) Approve(ctx context.Context, incident, approver, comment string
 		r.Updated = now
 		entry.Result = r.State
 		if err := e.audit(ctx, r, entry); err != nil {
-			return nil, fmt.Errorf("respond: audit approval: %w", err)
+			return fmt.Errorf("respond: audit approval: %w", err)
 		}
 		if _, err := e.write(ctx, r, rev); err != nil {
-			if errors.Is(err, errLost) {
-				continue
-			}
-			return nil, fmt.Errorf("respond: approve: %w", err)
+			return fmt.Errorf("respond: approve: %w", err)
 		}
-		e.m.states.WithLabelValues(r.State).Inc()
-		if r.State == StateRefused {
-			return r, nil
-		}
-		if err := e.markPending(ctx, r); err != nil {
-			return r, fmt.Errorf("respond: %w", err)
-		}
-		return e.drive(ctx, id)
+		return nil
+	})
+	if err != nil {
+		return refused, err
 	}
-	return nil, fmt.Errorf("respond: approve %s: %w", incident, ErrConflict)
+	e.m.states.WithLabelValues(r.State).Inc()
+	if r.State == StateRefused {
+		return r, nil
+	}
+	if err := e.markPending(ctx, r); err != nil {
+		return r, fmt.Errorf("respond: %w", err)
+	}
+	return e.drive(ctx, id)
 }
 
 // audit writes one entry, filling in the request's fields.

@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"time"
+
+	"breachd/retry"
 )
 
 // due reports whether r needs an engine now.
@@ -26,52 +27,58 @@ func due(r *Request, now time.Time) bool {
 // request as stored. A request that is not due (done, held by a live lease, waiting for its
 // next attempt) is returned unchanged.
 func (e *Engine) drive(ctx context.Context, id string) (*Request, error) {
-	for range maxCAS {
-		r, rev, err := e.load(ctx, id)
-		if err != nil {
-			return nil, fmt.Errorf("respond: %w", err)
+	var r *Request
+	var prev Request
+	var crev uint64
+	claimed := false
+	err := retry.CAS(ctx, "request "+id, func(ctx context.Context) error {
+		var rev uint64
+		var err error
+		if r, rev, err = e.load(ctx, id); err != nil {
+			return err
 		}
 		now := e.opts.Clock()
 		if !due(r, now) {
-			return r, nil
+			return nil
 		}
 		if r.State == StateReactivating { // its owner died mid-call: a human runs it again
 			r, err = e.abandonReactivation(ctx, r, rev, now)
-			if errors.Is(err, errLost) {
-				continue
-			}
-			return r, err
+			return err
 		}
-		prev := *r
+		prev = *r
 		r.State, r.Owner, r.LeaseUntil = StateInProgress, e.owner, now.Add(e.opts.Lease)
 		r.Attempts++
 		r.Adapter = e.adapterFor(r.Org).Name()
 		r.Updated = now
-		crev, err := e.write(ctx, r, rev)
-		if errors.Is(err, errLost) {
-			continue // someone else changed it: look again
+		if crev, err = e.write(ctx, r, rev); err != nil {
+			return fmt.Errorf("claim: %w", err)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("respond: claim: %w", err)
-		}
-		e.m.states.WithLabelValues(StateInProgress).Inc()
-		err = e.audit(ctx, r, Entry{Time: now, Actor: e.owner, Action: AuditAttempt,
-			Detail: verb(r, actionDeactivate) + ", attempt " + strconv.Itoa(r.Attempts)})
-		if err != nil {
-			// No call without its audit entry: give the claim back unchanged.
-			if _, werr := e.write(ctx, &prev, crev); werr != nil && !errors.Is(werr, errLost) {
-				e.log.Warn("could not release claim; it expires with the lease", "err", werr, "request", id)
-			}
-			return nil, fmt.Errorf("respond: audit attempt: %w", err)
-		}
-		took, callErr := e.call(ctx, r, actionDeactivate)
-		// Record the outcome even if the caller's ctx ended during the call: otherwise the
-		// call would be repeated once the lease expires.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
-		defer cancel()
-		return e.finish(rctx, r, crev, callErr, took)
+		claimed = true
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("respond: %w", err)
 	}
-	return nil, fmt.Errorf("respond: request %s: %w", id, ErrConflict)
+	if !claimed {
+		return r, nil
+	}
+	e.m.states.WithLabelValues(StateInProgress).Inc()
+	now := r.Updated
+	err = e.audit(ctx, r, Entry{Time: now, Actor: e.owner, Action: AuditAttempt,
+		Detail: verb(r, actionDeactivate) + ", attempt " + strconv.Itoa(r.Attempts)})
+	if err != nil {
+		// No call without its audit entry: give the claim back unchanged.
+		if _, werr := e.write(ctx, &prev, crev); werr != nil && !retry.IsLost(werr) {
+			e.log.Warn("could not release claim; it expires with the lease", "err", werr, "request", id)
+		}
+		return nil, fmt.Errorf("respond: audit attempt: %w", err)
+	}
+	took, callErr := e.call(ctx, r, actionDeactivate)
+	// Record the outcome even if the caller's ctx ended during the call: otherwise the
+	// call would be repeated once the lease expires.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	return e.finish(rctx, r, crev, callErr, took)
 }
 
 // call runs one adapter call bounded by CallTimeout and counts it.
@@ -97,7 +104,7 @@ func resultOf(err error) string {
 	switch {
 	case err == nil:
 		return ResultOK
-	case IsPermanent(err):
+	case retry.IsPermanent(err):
 		return ResultPermanent
 	}
 	return ResultTransient
@@ -107,50 +114,60 @@ func resultOf(err error) string {
 // If the claim was lost meanwhile (the lease expired and another engine took over) and the
 // request has reached an outcome, that outcome stands; otherwise this one is recorded.
 func (e *Engine) finish(ctx context.Context, claimed *Request, rev uint64, callErr error, took time.Duration) (*Request, error) {
-	r := claimed
-	result := resultOf(callErr)
-	for i := range maxCAS {
-		if i > 0 {
+	r, reread, recorded := claimed, false, false
+	err := retry.CAS(ctx, "record result of "+claimed.ID, func(ctx context.Context) error {
+		if reread {
 			var err error
 			if r, rev, err = e.load(ctx, claimed.ID); err != nil {
-				return nil, fmt.Errorf("respond: record result: %w", err)
+				return fmt.Errorf("record result: %w", err)
 			}
 			if r.State != StateInProgress && r.State != StateRetrying && r.State != StateRequested {
-				return r, nil
+				return nil
 			}
 		}
+		reread = true
 		now := e.opts.Clock()
-		at := Attempt{Action: actionDeactivate, At: now, Owner: e.owner, Result: result, Duration: took}
-		if callErr != nil {
-			at.Error = clip(callErr.Error())
-		}
-		r.History = append(r.History, at)
-		if over := len(r.History) - maxHistory; over > 0 {
-			r.History = r.History[over:]
-		}
+		at := e.addAttempt(r, actionDeactivate, now, callErr, took)
 		r.Owner, r.LeaseUntil, r.NextAttempt, r.Updated = "", time.Time{}, time.Time{}, now
 		switch {
 		case callErr == nil:
 			r.State, r.Deactivated, r.LastError = StateDone, now, ""
-		case result == ResultPermanent:
+		case at.Result == ResultPermanent:
 			r.State, r.LastError = StateFailed, at.Error
 		case r.Attempts >= e.opts.MaxAttempts:
 			r.State, r.LastError = StateFailed, fmt.Sprintf("gave up after %d attempts: %s", r.Attempts, at.Error)
 		default:
 			r.State, r.LastError = StateRetrying, at.Error
-			r.NextAttempt = now.Add(e.backoff(r.Attempts, RetryDelay(callErr)))
+			r.NextAttempt = now.Add(e.backoff.After(r.Attempts, callErr))
 		}
 		if _, err := e.write(ctx, r, rev); err != nil {
-			if errors.Is(err, errLost) {
-				continue
-			}
-			return nil, fmt.Errorf("respond: record result: %w", err)
+			return fmt.Errorf("record result: %w", err)
 		}
-		e.m.states.WithLabelValues(r.State).Inc()
-		e.afterFinish(ctx, r, result)
-		return r, nil
+		recorded = true
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("respond: %w", err)
 	}
-	return nil, fmt.Errorf("respond: record result of %s: %w", claimed.ID, ErrConflict)
+	if recorded {
+		e.m.states.WithLabelValues(r.State).Inc()
+		e.afterFinish(ctx, r, resultOf(callErr))
+	}
+	return r, nil
+}
+
+// addAttempt appends the adapter call that ended with callErr after took to r's history
+// (the last maxHistory are kept) and returns it.
+func (e *Engine) addAttempt(r *Request, action string, now time.Time, callErr error, took time.Duration) Attempt {
+	at := Attempt{Action: action, At: now, Owner: e.owner, Result: resultOf(callErr), Duration: took}
+	if callErr != nil {
+		at.Error = clip(callErr.Error())
+	}
+	r.History = append(r.History, at)
+	if over := len(r.History) - maxHistory; over > 0 {
+		r.History = r.History[over:]
+	}
+	return at
 }
 
 func (e *Engine) afterFinish(ctx context.Context, r *Request, result string) {
@@ -187,18 +204,6 @@ func verb(r *Request, action string) string {
 		return "would " + action + " (dry run)"
 	}
 	return action
-}
-
-// backoff is MinBackoff doubled per earlier failure, at most MaxBackoff, at least the
-// server's Retry-After (itself capped by MaxBackoff), plus up to 20 % jitter so requests
-// failed by one outage do not come back in lockstep.
-func (e *Engine) backoff(attempts int, after time.Duration) time.Duration {
-	d := e.opts.MinBackoff
-	for i := 1; i < attempts && d < e.opts.MaxBackoff; i++ {
-		d *= 2
-	}
-	d = min(max(d, after), e.opts.MaxBackoff)
-	return d + time.Duration(rand.Int64N(int64(d)/5+1))
 }
 
 // ProcessDue makes one pass over the requests that may need work (pending marks): it runs

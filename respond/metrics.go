@@ -15,36 +15,19 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
-		states: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "breach_respond_requests_total",
-			Help: "Deactivation requests entering a state, by state.",
-		}, []string{"state"}),
-		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "breach_respond_adapter_calls_total",
-			Help: "Adapter calls, by adapter, action (deactivate, reactivate) and result (ok, transient, permanent).",
-		}, []string{"adapter", "action", "result"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "breach_respond_adapter_call_duration_seconds",
-			Help:    "Duration of adapter calls, by adapter and action.",
-			Buckets: []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
-		}, []string{"adapter", "action"}),
-		auditFailures: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "breach_respond_audit_failures_total",
-			Help: "Audit entries of outcomes that could not be written (logged at Error).",
-		}),
+		states: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "breach_respond_requests_total",
+			Help: "Deactivation requests entering a state, by state."}, []string{"state"}),
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "breach_respond_adapter_calls_total",
+			Help: "Adapter calls, by adapter, action (deactivate, reactivate) and result (ok, transient, permanent)."},
+			[]string{"adapter", "action", "result"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "breach_respond_adapter_call_duration_seconds",
+			Help: "Duration of adapter calls, by adapter and action.", Buckets: []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}},
+			[]string{"adapter", "action"}),
+		auditFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "breach_respond_audit_failures_total",
+			Help: "Audit entries of outcomes that could not be written (logged at Error)."}),
 	}
 	// Engines sharing a registry share the collectors.
-	var err error
-	if m.states, err = promreg.Register(reg, m.states); err != nil {
-		return nil, err
-	}
-	if m.calls, err = promreg.Register(reg, m.calls); err != nil {
-		return nil, err
-	}
-	if m.latency, err = promreg.Register(reg, m.latency); err != nil {
-		return nil, err
-	}
-	if m.auditFailures, err = promreg.Register(reg, m.auditFailures); err != nil {
+	if err := promreg.All(reg, promreg.Of(&m.states), promreg.Of(&m.calls), promreg.Of(&m.latency), promreg.Of(&m.auditFailures)); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"breachd/event"
+	"breachd/retry"
 )
 
 // Policy holds the guard rails.
@@ -80,24 +81,27 @@ type capStart struct {
 // redelivered or raced Request takes one slot. It returns whether the request was admitted.
 func (e *Engine) takeSlot(ctx context.Context, org, id string, now time.Time, force bool) (bool, error) {
 	key := capKey(org)
-	for range maxCAS {
+	admitted := false
+	err := retry.CAS(ctx, "cap window of "+org, func(ctx context.Context) error {
+		admitted = false
 		var st capState
 		var rev uint64
 		ent, err := e.kv.Get(ctx, key)
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound):
 		case err != nil:
-			return false, fmt.Errorf("read cap window of %s: %w", org, err)
+			return fmt.Errorf("read cap window of %s: %w", org, err)
 		default:
 			rev = ent.Revision()
 			if err := json.Unmarshal(ent.Value(), &st); err != nil {
-				return false, fmt.Errorf("decode cap window of %s: %w", org, err)
+				return fmt.Errorf("decode cap window of %s: %w", org, err)
 			}
 		}
 		kept := st.Starts[:0]
 		for _, s := range st.Starts {
 			if s.Request == id {
-				return true, nil
+				admitted = true
+				return nil
 			}
 			if now.Sub(s.At) < capWindow {
 				kept = append(kept, s)
@@ -105,7 +109,7 @@ func (e *Engine) takeSlot(ctx context.Context, org, id string, now time.Time, fo
 		}
 		st.Starts = kept
 		if !force && len(st.Starts) >= e.maxPerHour {
-			return false, nil
+			return nil
 		}
 		st.Starts = append(st.Starts, capStart{Request: id, At: now})
 		if over := len(st.Starts) - maxCapEntries; over > 0 {
@@ -113,20 +117,13 @@ func (e *Engine) takeSlot(ctx context.Context, org, id string, now time.Time, fo
 		}
 		data, err := json.Marshal(st)
 		if err != nil {
-			return false, fmt.Errorf("encode cap window: %w", err)
+			return fmt.Errorf("encode cap window: %w", err)
 		}
-		if rev == 0 {
-			_, err = e.kv.Create(ctx, key, data)
-		} else {
-			_, err = e.kv.Update(ctx, key, data, rev)
+		if _, err := retry.Write(ctx, e.kv, key, data, rev); err != nil {
+			return fmt.Errorf("cap window of %s: %w", org, err)
 		}
-		switch {
-		case errors.Is(err, jetstream.ErrKeyExists), errors.Is(err, jetstream.ErrKeyRevisionMismatch):
-			continue
-		case err != nil:
-			return false, fmt.Errorf("write cap window of %s: %w", org, err)
-		}
-		return true, nil
-	}
-	return false, fmt.Errorf("cap window of %s: %w", org, ErrConflict)
+		admitted = true
+		return nil
+	})
+	return admitted, err
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"breachd/retry"
 )
 
 // ReactivateOptions is the explicit command that turns a deactivated account back on
@@ -31,57 +33,60 @@ func (e *Engine) Reactivate(ctx context.Context, incident string, o ReactivateOp
 		return nil, errors.New("respond: reactivate needs the actor's name")
 	}
 	id := RequestID(incident)
-	for range maxCAS {
-		r, rev, err := e.load(ctx, id)
-		if err != nil {
-			return nil, fmt.Errorf("respond: reactivate: %w", err)
+	var r, refused *Request
+	var prev Request
+	var crev uint64
+	err := retry.CAS(ctx, "respond: reactivate "+incident, func(ctx context.Context) error {
+		var rev uint64
+		var err error
+		if r, rev, err = e.load(ctx, id); err != nil {
+			return fmt.Errorf("respond: reactivate: %w", err)
 		}
 		now := e.opts.Clock()
-		entry := Entry{Time: now, Actor: o.Actor, Action: AuditReactivate}
+		entry := Entry{Time: now, Actor: o.Actor, Action: AuditReactivate, Result: "refused"}
 		if r.State != StateDone {
-			entry.Result, entry.Detail = "refused", "request is "+r.State+", not done"
+			refused, entry.Detail = r, "request is "+r.State+", not done"
 			if err := e.audit(ctx, r, entry); err != nil {
-				return r, fmt.Errorf("respond: audit reactivation: %w", err)
+				return fmt.Errorf("respond: audit reactivation: %w", err)
 			}
-			return r, fmt.Errorf("respond: reactivate %s: request is %s: %w", incident, r.State, ErrState)
+			return fmt.Errorf("respond: reactivate %s: request is %s: %w", incident, r.State, ErrState)
 		}
 		if refusal := reactivationRefusal(o); refusal != "" {
-			entry.Result, entry.Detail = "refused", refusal
+			refused, entry.Detail = r, refusal
 			if err := e.audit(ctx, r, entry); err != nil {
-				return r, fmt.Errorf("respond: audit reactivation: %w", err)
+				return fmt.Errorf("respond: audit reactivation: %w", err)
 			}
-			return r, fmt.Errorf("respond: reactivate %s: %s: %w", incident, refusal, ErrStepsOpen)
+			return fmt.Errorf("respond: reactivate %s: %s: %w", incident, refusal, ErrStepsOpen)
 		}
-		prev := *r
+		prev = *r
 		r.State, r.Owner, r.LeaseUntil, r.Updated = StateReactivating, e.owner, now.Add(e.opts.Lease), now
 		r.Adapter = e.adapterFor(r.Org).Name()
 		r.Reactivation = &Reactivation{By: o.Actor, At: now, Reason: clip(o.Reason), Forced: o.Force && len(o.MissingSteps) > 0}
 		if r.Reactivation.Forced {
 			r.Reactivation.MissingSteps = o.MissingSteps
 		}
-		crev, err := e.write(ctx, r, rev)
-		if errors.Is(err, errLost) {
-			continue
+		if crev, err = e.write(ctx, r, rev); err != nil {
+			return fmt.Errorf("respond: reactivate: %w", err)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("respond: reactivate: %w", err)
-		}
-		entry.Result, entry.Detail = "started", reactivationDetail(o)
-		if err := e.audit(ctx, r, entry); err != nil {
-			if _, werr := e.write(ctx, &prev, crev); werr != nil && !errors.Is(werr, errLost) {
-				e.log.Warn("could not release reactivation claim; it expires with the lease", "err", werr, "request", id)
-			}
-			return nil, fmt.Errorf("respond: audit reactivation: %w", err)
-		}
-		if err := e.markPending(ctx, r); err != nil { // so a crash mid-call is cleaned up
-			e.log.Warn("pending mark not set", "err", err, "request", id)
-		}
-		took, callErr := e.call(ctx, r, actionReactivate)
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
-		defer cancel()
-		return e.finishReactivation(rctx, r, crev, o.Actor, callErr, took)
+		return nil
+	})
+	if err != nil {
+		return refused, err
 	}
-	return nil, fmt.Errorf("respond: reactivate %s: %w", incident, ErrConflict)
+	entry := Entry{Time: r.Updated, Actor: o.Actor, Action: AuditReactivate, Result: "started", Detail: reactivationDetail(o)}
+	if err := e.audit(ctx, r, entry); err != nil {
+		if _, werr := e.write(ctx, &prev, crev); werr != nil && !retry.IsLost(werr) {
+			e.log.Warn("could not release reactivation claim; it expires with the lease", "err", werr, "request", id)
+		}
+		return nil, fmt.Errorf("respond: audit reactivation: %w", err)
+	}
+	if err := e.markPending(ctx, r); err != nil { // so a crash mid-call is cleaned up
+		e.log.Warn("pending mark not set", "err", err, "request", id)
+	}
+	took, callErr := e.call(ctx, r, actionReactivate)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	return e.finishReactivation(rctx, r, crev, o.Actor, callErr, took)
 }
 
 func reactivationRefusal(o ReactivateOptions) string {
@@ -105,15 +110,8 @@ func reactivationDetail(o ReactivateOptions) string {
 // finishReactivation records the outcome of a reactivation call made under the claim at rev.
 func (e *Engine) finishReactivation(ctx context.Context, r *Request, rev uint64, actor string, callErr error, took time.Duration) (*Request, error) {
 	now := e.opts.Clock()
-	result := resultOf(callErr)
-	at := Attempt{Action: actionReactivate, At: now, Owner: e.owner, Result: result, Duration: took}
-	if callErr != nil {
-		at.Error = clip(callErr.Error())
-	}
-	r.History = append(r.History, at)
-	if over := len(r.History) - maxHistory; over > 0 {
-		r.History = r.History[over:]
-	}
+	at := e.addAttempt(r, actionReactivate, now, callErr, took)
+	result := at.Result
 	r.Owner, r.LeaseUntil, r.Updated = "", time.Time{}, now
 	if callErr == nil {
 		r.State, r.LastError = StateReactivated, ""
@@ -121,7 +119,7 @@ func (e *Engine) finishReactivation(ctx context.Context, r *Request, rev uint64,
 		r.State, r.LastError, r.Reactivation = StateDone, "reactivation failed: "+at.Error, nil
 	}
 	if _, err := e.write(ctx, r, rev); err != nil {
-		if errors.Is(err, errLost) {
+		if retry.IsLost(err) {
 			err = errors.New("the request changed during the call (lease expired?); check its state")
 		}
 		return nil, fmt.Errorf("respond: record reactivation (adapter result %s): %w", result, err)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"breachd/retry"
 )
 
 // Bucket is the KV bucket that holds requests, the pending index and the cap windows:
@@ -74,12 +76,6 @@ func validRequestID(id string) bool {
 	return err == nil
 }
 
-// errLost means a compare-and-set write lost the race.
-var errLost = errors.New("lost compare-and-set")
-
-// maxCAS bounds the compare-and-set retries of one operation.
-const maxCAS = 10
-
 // load reads a request and its revision; ErrNotFound (wrapped) if absent.
 func (e *Engine) load(ctx context.Context, id string) (*Request, uint64, error) {
 	ent, err := e.kv.Get(ctx, reqKey(id))
@@ -96,24 +92,16 @@ func (e *Engine) load(ctx context.Context, id string) (*Request, uint64, error) 
 	return &r, ent.Revision(), nil
 }
 
-// write stores r: created if rev is 0, else only if the key is still at rev. It returns the
-// new revision, or errLost.
+// write stores r: created if rev is 0, else only if the key is still at rev (retry.Write). It
+// returns the new revision, or an error wrapping retry.ErrLost.
 func (e *Engine) write(ctx context.Context, r *Request, rev uint64) (uint64, error) {
 	data, err := json.Marshal(r)
 	if err != nil {
 		return 0, fmt.Errorf("encode request %s: %w", r.ID, err)
 	}
-	var nrev uint64
-	if rev == 0 {
-		nrev, err = e.kv.Create(ctx, reqKey(r.ID), data)
-	} else {
-		nrev, err = e.kv.Update(ctx, reqKey(r.ID), data, rev)
-	}
-	switch {
-	case errors.Is(err, jetstream.ErrKeyExists), errors.Is(err, jetstream.ErrKeyRevisionMismatch):
-		return 0, errLost
-	case err != nil:
-		return 0, fmt.Errorf("write request %s (%s): %w", r.ID, r.State, err)
+	nrev, err := retry.Write(ctx, e.kv, reqKey(r.ID), data, rev)
+	if err != nil {
+		return 0, fmt.Errorf("request in state %s: %w", r.State, err)
 	}
 	return nrev, nil
 }

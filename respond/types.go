@@ -19,9 +19,10 @@ type Target struct {
 // a crash between the call and the recording of its result (see the package documentation),
 // and deactivating an account that is already off must succeed. They must honour ctx (it
 // carries the engine's per-call deadline) and may block until then. A nil error means the
-// account is now off (Deactivate) or on (Reactivate). An error wrapped with Permanent is not
-// retried; any other error is retried with backoff, after at least the delay of a RetryAfter
-// error. Error texts are stored, audited and logged: they must not contain secrets.
+// account is now off (Deactivate) or on (Reactivate). An error marked by retry.Permanent is
+// not retried; any other error is retried with backoff, after at least the delay it carries
+// (retry.Transient, e.g. from retry.HTTPError with a Retry-After). Error texts are stored,
+// audited and logged: they must not contain secrets.
 type Adapter interface {
 	Name() string // short, stable, low-cardinality: "scim", "ldap", "webhook", "dryrun"
 	Deactivate(ctx context.Context, t Target) error

@@ -34,8 +34,8 @@ func (b Backoff) Delay(n int) time.Duration {
 	if b.Rand != nil {
 		r = b.Rand
 	}
-	j := min(b.Jitter, 1)
-	return d - time.Duration(j*r()*float64(d))
+	spread := min(b.Jitter, 1) * float64(d)
+	return d - time.Duration(spread) + time.Duration(spread*r())
 }
 
 // After returns the delay after failed attempt n, at least the Retry-After err carries

@@ -52,7 +52,9 @@ func IsLost(err error) bool {
 // CAS runs one compare-and-set operation: attempt is called with a fresh read each time and
 // does its read, change and Write; when it returns an error wrapping ErrLost, CAS calls it
 // again, at most CASAttempts times, then fails with ErrContended. Any other error (or nil) ends
-// the loop. attempt must have no side effects beyond its KV writes.
+// the loop. attempt runs again after a lost write, so whatever it does besides its KV writes
+// must be safe to repeat (an audit entry written twice, not a call made twice); side effects
+// that must happen once belong after CAS returns.
 func CAS(ctx context.Context, what string, attempt func(ctx context.Context) error) error {
 	for range CASAttempts {
 		err := attempt(ctx)

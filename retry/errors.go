@@ -67,13 +67,22 @@ const MaxRetryAfter = 24 * time.Hour
 // maxErrorBody bounds how much of a failed response is read into an error.
 const maxErrorBody = 512
 
-// HTTPError classifies a non-2xx response as Transient (honouring Retry-After) or Permanent,
-// with what, the status and at most 512 bytes of the body in the message. It reads the body
-// but does not close it.
+// HTTPError classifies a non-2xx response as StatusError does, with at most 512 bytes of the
+// body as the detail. It reads the body but does not close it.
 func HTTPError(what string, resp *http.Response, now time.Time) error {
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	msg := strings.TrimSpace(strings.ToValidUTF8(string(snippet), "?"))
-	err := fmt.Errorf("%s: HTTP %d %s", what, resp.StatusCode, msg)
+	return StatusError(what, resp, strings.TrimSpace(strings.ToValidUTF8(string(snippet), "?")), now)
+}
+
+// StatusError classifies a non-2xx response as Transient (honouring Retry-After) or
+// Permanent (see TransientStatus). The message is "<what>: HTTP <status>: <detail>"; detail
+// is a short excerpt of the answer chosen by the caller, and must hold no secret. It does not
+// touch the body.
+func StatusError(what string, resp *http.Response, detail string, now time.Time) error {
+	err := fmt.Errorf("%s: HTTP %d", what, resp.StatusCode)
+	if detail != "" {
+		err = fmt.Errorf("%s: HTTP %d: %s", what, resp.StatusCode, detail)
+	}
 	if TransientStatus(resp.StatusCode) {
 		return Transient(err, ParseRetryAfter(resp.Header.Get("Retry-After"), now))
 	}

@@ -42,11 +42,26 @@ func TestClassification(t *testing.T) {
 	if d, _ := RetryAfter(err); d != MaxRetryAfter {
 		t.Errorf("Retry-After capped to %s, want %s", d, MaxRetryAfter)
 	}
-	if d := ParseRetryAfter(now.Add(time.Minute).Format(http.TimeFormat), now); d != time.Minute {
-		t.Errorf("HTTP-date Retry-After = %s", d)
+	for v, want := range map[string]time.Duration{
+		"": 0, "0": 0, "-3": 0, "12": 12 * time.Second, " 12 ": 12 * time.Second, "junk": 0,
+		now.Add(time.Minute).Format(http.TimeFormat):    time.Minute,
+		now.Add(-time.Hour).Format(http.TimeFormat):     0,
+		now.Add(48 * time.Hour).Format(http.TimeFormat): MaxRetryAfter,
+	} {
+		if got := ParseRetryAfter(v, now); got != want {
+			t.Errorf("ParseRetryAfter(%q) = %v, want %v", v, got, want)
+		}
 	}
 	if !IsPermanent(HTTPError("post", &http.Response{StatusCode: 403, Header: http.Header{}, Body: http.NoBody}, now)) {
 		t.Error("403 not permanent")
+	}
+	tooEarly := &http.Response{StatusCode: 425, Header: http.Header{"Retry-After": {"3"}}, Body: http.NoBody}
+	err = StatusError("SCIM PATCH", tooEarly, "invalidValue try later", now)
+	if d, _ := RetryAfter(err); IsPermanent(err) || d != 3*time.Second || err.Error() != "SCIM PATCH: HTTP 425: invalidValue try later" {
+		t.Errorf("425 with detail: %q (permanent %v, retry after %s)", err, IsPermanent(err), d)
+	}
+	if err := StatusError("GET", &http.Response{StatusCode: 404, Header: http.Header{}}, "", now); err.Error() != "GET: HTTP 404" {
+		t.Errorf("no detail: %q", err)
 	}
 	if Permanent(nil) != nil || Transient(nil, 0) != nil {
 		t.Error("nil errors must stay nil")

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -98,7 +99,7 @@ func BenchmarkEvaluateDefaultPack(b *testing.B) {
 		b.Fatal(err)
 	}
 	dir, events := benchSchool(b)
-	g := NewEngine(set, dir, nil)
+	g := mustEngine(b, set, dir, nil)
 	alerts := 0
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -107,7 +108,7 @@ func BenchmarkEvaluateDefaultPack(b *testing.B) {
 	for b.Loop() {
 		e := &events[i%len(events)]
 		e.Time = t0.Add(time.Duration(i) * 50 * time.Millisecond)
-		alerts += len(g.Evaluate(e)) // directory events repeat the snapshot: applying them is a no-op
+		alerts += len(g.Evaluate(context.Background(), e)) // directory events repeat the snapshot: applying them is a no-op
 		i++
 	}
 	b.ReportMetric(float64(cpuTime()-cpu0)/float64(i), "cpu-ns/event")

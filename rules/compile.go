@@ -80,7 +80,7 @@ func (s *source) compile(n *yaml.Node, what string, kind exprKind) *vm.Program {
 		s.errAt(n, "%s: want an expression", what)
 		return nil
 	}
-	opts := []expr.Option{expr.Env(Env{}), expr.Optimize(true)}
+	opts := []expr.Option{expr.Env(Env{}), expr.WithContext("ctx"), expr.Optimize(true)}
 	if kind == exprBool {
 		opts = append(opts, expr.AsBool())
 	} else {

@@ -108,9 +108,7 @@ func (s *source) decodeWindow(n *yaml.Node) *windowDef {
 		return nil
 	}
 	w := &windowDef{over: s.duration(f, n, "over")}
-	if k := f["key"]; k == nil {
-		s.errAt(n, "window: missing key \"key\"")
-	} else {
+	if k := s.need(f, n, "window", "key"); k != nil {
 		w.key = s.compileString(k, "window.key")
 		w.sig = "key=" + k.Value
 	}
@@ -179,30 +177,18 @@ func (s *source) decodeSuppress(n *yaml.Node) *suppressDef {
 		return nil
 	}
 	d := &suppressDef{dur: s.duration(f, n, "for")}
-	if k := f["key"]; k == nil {
-		s.errAt(n, "suppress: missing key \"key\"")
-	} else {
+	if k := s.need(f, n, "suppress", "key"); k != nil {
 		d.key = s.compileString(k, "suppress.key")
 	}
 	return d
 }
 
 func (s *source) decodeExceptions(n *yaml.Node) []exceptionDef {
-	if n.Kind != yaml.SequenceNode {
-		s.errAt(n, "exceptions: want a list")
-		return nil
-	}
 	var out []exceptionDef
-	for _, en := range n.Content {
-		en = deref(en)
-		f := s.fields(en, "exception", exceptKeys)
-		if f == nil {
-			continue
-		}
+	for _, it := range s.items(n, "exceptions", "exception", exceptKeys) {
+		en, f := it.node, it.fields
 		e := exceptionDef{values: make(map[string]struct{})}
-		if fn := f["field"]; fn == nil {
-			s.errAt(en, "exception: missing key \"field\"")
-		} else {
+		if fn := s.need(f, en, "exception", "field"); fn != nil {
 			e.field = s.compileString(fn, "exception.field")
 		}
 		for _, v := range s.strList(f, "values") {

@@ -73,7 +73,8 @@
 // country gives false without asking. WithLookup gives the engine a Lookup (history.Store
 // over ClickHouse in the pipeline; the fixture runner serves memory). Answers come from a
 // bounded LRU cache or from one call to the Lookup with a hard timeout (LookupConfig,
-// default 200 ms). A call that fails or times out gives the function's safe default — false,
+// default 200 ms) under the context given to Evaluate (the compiler passes it to the functions
+// with expr.WithContext; `ctx` is therefore a reserved name in expressions). A call that fails or times out gives the function's safe default — false,
 // or a PriorPerson with Found false — which never raises an alert by itself in a rule written
 // as "new" / "first" / "found and changed" (a negated use, !newCountry(...), turns it into a
 // hit: do not). The failure is counted in RuleStats.LookupErrors and in
@@ -136,7 +137,8 @@
 // keys are kept (a new key then evicts the least recently seen of a small random sample) and
 // at most maxEntries events per window key (count saturates there); see WithLimits. The
 // lookup cache holds at most LookupConfig.Entries questions per engine. Lookups run inside
-// Evaluate, under its lock, one at a time, each bounded by the lookup timeout.
+// Evaluate, under its lock, one at a time, each bounded by the lookup timeout and by
+// Evaluate's context.
 //
 // The package embeds the time zone database (time/tzdata) so that localHour() does not
 // depend on the host, and the default pack (rules/pack/*.yaml, see Default).

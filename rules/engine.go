@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"context"
 	"log/slog"
 	"slices"
 	"sync"
@@ -20,31 +21,39 @@ const (
 	DefaultMaxEntries = 10_000  // counted events kept per window key
 )
 
-// Option configures an Engine.
-type Option func(*Engine)
+// Option configures an Engine. It returns an error only where configuring can fail
+// (registering metrics).
+type Option func(*Engine) error
 
 // WithLogger sets the logger for rule evaluation failures (default: discard).
 func WithLogger(l *slog.Logger) Option {
-	return func(g *Engine) {
+	return func(g *Engine) error {
 		if l != nil {
 			g.log = l
 		}
+		return nil
 	}
 }
 
 // WithLocation sets the time zone of localHour() and localWeekday() (default Europe/Oslo).
-func WithLocation(loc *time.Location) Option { return func(g *Engine) { g.loc = loc } }
+func WithLocation(loc *time.Location) Option {
+	return func(g *Engine) error {
+		g.loc = loc
+		return nil
+	}
+}
 
 // WithLimits bounds state per rule: maxKeys window keys (and as many suppression keys), and
 // maxEntries counted events per window key. Values < 1 keep the defaults.
 func WithLimits(maxKeys, maxEntries int) Option {
-	return func(g *Engine) {
+	return func(g *Engine) error {
 		if maxKeys > 0 {
 			g.maxKeys = maxKeys
 		}
 		if maxEntries > 0 {
 			g.maxEntries = maxEntries
 		}
+		return nil
 	}
 }
 
@@ -103,8 +112,9 @@ type RuleStats struct {
 
 // NewEngine returns an engine evaluating set with the relations of dir (nil: an empty
 // directory). The caller applies directory events to dir (Directory.Apply) before evaluating
-// them, so rules see the catalogue after the change. clock stamps alerts (nil: time.Now).
-func NewEngine(set *Set, dir *directory.Directory, clock func() time.Time, opts ...Option) *Engine {
+// them, so rules see the catalogue after the change. clock stamps alerts (nil: time.Now). It
+// fails only when an option does (WithLookup's metrics cannot be registered).
+func NewEngine(set *Set, dir *directory.Directory, clock func() time.Time, opts ...Option) (*Engine, error) {
 	if dir == nil {
 		dir = directory.New()
 	}
@@ -114,7 +124,9 @@ func NewEngine(set *Set, dir *directory.Directory, clock func() time.Time, opts 
 	g := &Engine{dir: dir, clock: clock, maxKeys: DefaultMaxKeys, maxEntries: DefaultMaxEntries,
 		log: slog.New(slog.DiscardHandler), byID: make(map[string]*ruleState)}
 	for _, o := range opts {
-		o(g)
+		if err := o(g); err != nil {
+			return nil, err
+		}
 	}
 	if g.loc == nil {
 		loc, err := time.LoadLocation("Europe/Oslo")
@@ -136,7 +148,7 @@ func NewEngine(set *Set, dir *directory.Directory, clock func() time.Time, opts 
 	}
 	g.bindLookups()
 	g.set.Store(set)
-	return g
+	return g, nil
 }
 
 // Swap replaces the rule set atomically; the next Evaluate uses it. Window state is kept for
@@ -149,8 +161,10 @@ func (g *Engine) Set() *Set { return g.set.Load() }
 
 // Evaluate runs the rules whose `when` includes e's kind and returns their alerts, in rule
 // order; nil when none fired. A rule whose expression fails at run time raises no alert for e;
-// the failure is counted in its stats and logged (once per distinct message).
-func (g *Engine) Evaluate(e *event.Event) []event.Alert {
+// the failure is counted in its stats and logged (once per distinct message). History lookups
+// run under ctx (each also bounded by LookupConfig.Timeout); one that ctx ends gives its safe
+// default like any failed lookup.
+func (g *Engine) Evaluate(ctx context.Context, e *event.Event) []event.Alert {
 	set := g.set.Load()
 	k := kindIndex(e.Kind)
 	if set == nil || k < 0 || len(set.byKind[k]) == 0 {
@@ -164,7 +178,7 @@ func (g *Engine) Evaluate(e *event.Event) []event.Alert {
 	if g.applied != set {
 		g.reconcile(set)
 	}
-	g.env.Event, g.localOK, g.factsOK = e, false, [2]bool{}
+	g.env.Event, g.env.Ctx, g.localOK, g.factsOK = e, ctx, false, [2]bool{}
 	var alerts []event.Alert
 	for _, i := range set.byKind[k] {
 		if a, ok := g.evalRule(set.rules[i], g.states[i], e); ok {
@@ -172,7 +186,7 @@ func (g *Engine) Evaluate(e *event.Event) []event.Alert {
 		}
 	}
 	g.observeLookups(e)
-	g.env.Event, g.env.Actor, g.env.Subject, g.lk.st = nil, Facts{}, Facts{}, nil // keep nothing of e
+	g.env.Event, g.env.Ctx, g.env.Actor, g.env.Subject, g.lk.st = nil, nil, Facts{}, Facts{}, nil // keep nothing of e or ctx
 	return alerts
 }
 

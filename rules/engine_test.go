@@ -2,6 +2,7 @@ package rules
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -70,11 +71,11 @@ func TestWindow(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			g := NewEngine(mustParse(t, probe), nil, nil)
+			g := mustEngine(t, mustParse(t, probe), nil, nil)
 			for i, s := range tt.steps {
 				e := auth(fmt.Sprint(i), s.user, s.result, s.at)
 				e.IP = s.ip
-				alerts := g.Evaluate(e)
+				alerts := g.Evaluate(context.Background(), e)
 				if len(alerts) != 1 || alerts[0].Summary != s.want {
 					t.Fatalf("step %d: alerts %+v, want one with summary %q", i, alerts, s.want)
 				}
@@ -84,11 +85,11 @@ func TestWindow(t *testing.T) {
 }
 
 func TestWindowBounds(t *testing.T) {
-	g := NewEngine(mustParse(t, probe), nil, nil, WithLimits(4, 3))
+	g := mustEngine(t, mustParse(t, probe), nil, nil, WithLimits(4, 3))
 	for i := range 10 {
 		e := auth(fmt.Sprint(i), "u", "failure", time.Duration(i)*time.Second)
 		e.IP = fmt.Sprint("ip", i)
-		g.Evaluate(e)
+		g.Evaluate(context.Background(), e)
 	}
 	st := g.Stats()[0]
 	if st.WindowKeys != 4 || st.Evictions != 6 {
@@ -96,13 +97,13 @@ func TestWindowBounds(t *testing.T) {
 	}
 	var last []event.Alert
 	for i := range 10 {
-		last = g.Evaluate(auth(fmt.Sprint("s", i), fmt.Sprint("u", i), "failure", time.Minute+time.Duration(i)*time.Second))
+		last = g.Evaluate(context.Background(), auth(fmt.Sprint("s", i), fmt.Sprint("u", i), "failure", time.Minute+time.Duration(i)*time.Second))
 	}
 	if last[0].Summary != "3/3" {
 		t.Errorf("10 events with 3 entries per key: window %s, want 3/3 (saturated)", last[0].Summary)
 	}
 	// A sweep once the window has passed on event time drops idle keys.
-	g.Evaluate(auth("late", "u", "success", time.Hour))
+	g.Evaluate(context.Background(), auth("late", "u", "success", time.Hour))
 	if st := g.Stats()[0]; st.WindowKeys != 0 {
 		t.Errorf("keys after an hour: %d, want 0", st.WindowKeys)
 	}
@@ -118,13 +119,13 @@ func TestSuppressionAndExceptions(t *testing.T) {
     suppress: {key: event.User, for: 1h}
     exceptions: [{field: event.User, values: [svc@ex.no], reason: monitoring account}]
 `)
-	g := NewEngine(set, nil, nil)
+	g := mustEngine(t, set, nil, nil)
 	var got []string
 	for i, s := range []struct {
 		user string
 		at   time.Duration
 	}{{"a", 0}, {"a", 10 * time.Minute}, {"b", 11 * time.Minute}, {"a", 20 * time.Minute}, {"svc@ex.no", 0}, {"a", 61 * time.Minute}, {"a", 62 * time.Minute}} {
-		for _, a := range g.Evaluate(auth(fmt.Sprint(i), s.user, "failure", s.at)) {
+		for _, a := range g.Evaluate(context.Background(), auth(fmt.Sprint(i), s.user, "failure", s.at)) {
 			got = append(got, fmt.Sprintf("%s@%s+%d", a.Account, a.EventTime.Sub(t0), a.Suppressed))
 		}
 	}
@@ -150,7 +151,7 @@ func TestAlertFields(t *testing.T) {
 `)
 	dir := directory.New()
 	clock := func() time.Time { return t0.Add(time.Hour) }
-	g := NewEngine(set, dir, clock)
+	g := mustEngine(t, set, dir, clock)
 	for _, e := range []*event.Event{
 		{Kind: event.KindDirectory, ID: "d1", Time: t0, Org: "ex.no", Op: event.OpMembership, User: "ola", Group: "g", GoType: "b", Role: "student", Change: "add"},
 		{Kind: event.KindDirectory, ID: "d2", Time: t0, Org: "ex.no", Op: event.OpGuardianship, Guardian: "mor", Child: "ola", Status: "blocked"},
@@ -158,7 +159,7 @@ func TestAlertFields(t *testing.T) {
 		if err := dir.Apply(e); err != nil {
 			t.Fatal(err)
 		}
-		alerts := g.Evaluate(e)
+		alerts := g.Evaluate(context.Background(), e)
 		if e.ID == "d1" && len(alerts) != 0 {
 			t.Fatalf("membership event raised %+v", alerts)
 		}
@@ -172,11 +173,11 @@ func TestAlertFields(t *testing.T) {
 		}
 	}
 	access := &event.Event{Kind: event.KindAccess, ID: "x1", Time: t0, Org: "ex.no", Actor: "mor", ActorRole: "guardian", Action: "view", Subject: "ola", Resource: "absence", Service: "lms"}
-	a := g.Evaluate(access)
+	a := g.Evaluate(context.Background(), access)
 	if len(a) != 1 || a[0].Account != "mor" || a[0].Subject != "ola" || a[0].ID != event.AlertID("guardian", "x1") {
 		t.Errorf("access alerts %+v", a)
 	}
-	if a2 := g.Evaluate(access); len(a2) != 1 || a2[0].ID != a[0].ID {
+	if a2 := g.Evaluate(context.Background(), access); len(a2) != 1 || a2[0].ID != a[0].ID {
 		t.Errorf("redelivered event: alert ids differ: %+v", a2)
 	}
 }
@@ -195,9 +196,9 @@ func TestRuntimeErrorIsCountedAndLoggedOnce(t *testing.T) {
     condition: "true"
 `)
 	var buf bytes.Buffer
-	g := NewEngine(set, nil, nil, WithLogger(slog.New(slog.NewTextHandler(&buf, nil))))
+	g := mustEngine(t, set, nil, nil, WithLogger(slog.New(slog.NewTextHandler(&buf, nil))))
 	for i := range 3 {
-		if alerts := g.Evaluate(auth(fmt.Sprint(i), "a", "failure", 0)); len(alerts) != 1 || alerts[0].RuleID != "good" {
+		if alerts := g.Evaluate(context.Background(), auth(fmt.Sprint(i), "a", "failure", 0)); len(alerts) != 1 || alerts[0].RuleID != "good" {
 			t.Fatalf("alerts %+v, want only the good rule's", alerts)
 		}
 	}
@@ -221,10 +222,10 @@ func TestSwapKeepsWindowState(t *testing.T) {
     summary: string(window.count)
 `, key, cond)
 	}
-	g := NewEngine(mustParse(t, rule("event.User", "true")), nil, nil)
+	g := mustEngine(t, mustParse(t, rule("event.User", "true")), nil, nil)
 	next := func(want string) {
 		t.Helper()
-		a := g.Evaluate(auth("x", "a", "failure", time.Minute))
+		a := g.Evaluate(context.Background(), auth("x", "a", "failure", time.Minute))
 		if len(a) != 1 || a[0].Summary != want {
 			t.Fatalf("alerts %+v, want window count %s", a, want)
 		}
@@ -236,7 +237,7 @@ func TestSwapKeepsWindowState(t *testing.T) {
 	g.Swap(mustParse(t, rule("event.Service", "true"))) // another key: fresh state
 	next("1")
 	g.Swap(mustParse(t, `rules: [{id: other, title: o, severity: low, when: [auth], condition: "false"}]`))
-	g.Evaluate(auth("x", "a", "failure", time.Minute))
+	g.Evaluate(context.Background(), auth("x", "a", "failure", time.Minute))
 	g.Swap(mustParse(t, rule("event.Service", "true"))) // the id came back: state was dropped
 	next("1")
 	if st := g.Stats(); len(st) != 1 || st[0].Rule != "w" || st[0].Alerts != 1 {
@@ -269,9 +270,9 @@ func TestFactsAndRelations(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	g := NewEngine(set, dir, nil)
+	g := mustEngine(t, set, dir, nil)
 	e := &event.Event{Kind: event.KindAccess, ID: "a", Time: t0, Org: "ex.no", Actor: "kari", ActorRole: "teacher", Action: "view", Subject: "ola", Resource: "grades", Service: "lms"}
-	a := g.Evaluate(e)
+	a := g.Evaluate(context.Background(), e)
 	// 09:00 UTC on Monday 2 November is 10:00 in Oslo.
 	want := "true true true 1 true true true false true true true student 10 1"
 	if len(a) != 1 || a[0].Summary != want {
@@ -361,10 +362,10 @@ func TestGuardsDoNotChangeResults(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir, events := benchSchool(t)
-	a, b := NewEngine(set, dir, nil), NewEngine(unguarded, dir, nil)
+	a, b := mustEngine(t, set, dir, nil), mustEngine(t, unguarded, dir, nil)
 	hits := 0
 	for i := range events {
-		x, y := a.Evaluate(&events[i]), b.Evaluate(&events[i])
+		x, y := a.Evaluate(context.Background(), &events[i]), b.Evaluate(context.Background(), &events[i])
 		if !slices.EqualFunc(x, y, func(p, q event.Alert) bool { return p.ID == q.ID && p.Summary == q.Summary }) {
 			t.Fatalf("event %s: guarded %+v, unguarded %+v", events[i].ID, x, y)
 		}
@@ -378,4 +379,14 @@ func TestGuardsDoNotChangeResults(t *testing.T) {
 			t.Errorf("without fast paths, %s: %s: %v", r.Rule, r.Name, r.Err)
 		}
 	}
+}
+
+// mustEngine is NewEngine for tests: a failure ends the test.
+func mustEngine(tb testing.TB, set *Set, dir *directory.Directory, clock func() time.Time, opts ...Option) *Engine {
+	tb.Helper()
+	g, err := NewEngine(set, dir, clock, opts...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return g
 }

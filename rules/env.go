@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"context"
 	"time"
 
 	"breachd/directory"
@@ -24,6 +25,10 @@ type Env struct {
 	// Window is the rule's sliding-window aggregate for this event's key (zero without a
 	// window).
 	Window Window `expr:"window"`
+	// Ctx is the context of the Evaluate call. Rules do not name it: the compiler passes it
+	// (expr.WithContext) as the first argument of the functions that take one, the history
+	// lookups, so their I/O ends with the caller's context.
+	Ctx context.Context `expr:"ctx"`
 
 	// Directory relations. Each is a locked map lookup, no I/O.
 	Teaches          func(teacher, pupil string) bool    `expr:"teaches"`          // faculty in a group where pupil is a student
@@ -44,9 +49,9 @@ type Env struct {
 	// answered (no Lookup configured, an error, the timeout) gives the safe default — false,
 	// or a PriorPerson with Found false — so it never raises an alert by itself; it is counted
 	// in RuleStats.LookupErrors.
-	NewCountry     func(user, country string, days int) bool `expr:"newCountry"`     // no successful login of user from country in the days before
-	FirstLogin     func(user, service string, days int) bool `expr:"firstLogin"`     // no successful login of user to service in the days before
-	PreviousPerson func(user string, days int) PriorPerson   `expr:"previousPerson"` // user's latest person record (event's org) in the days before
+	NewCountry     func(ctx context.Context, user, country string, days int) bool `expr:"newCountry"`     // no successful login of user from country in the days before
+	FirstLogin     func(ctx context.Context, user, service string, days int) bool `expr:"firstLogin"`     // no successful login of user to service in the days before
+	PreviousPerson func(ctx context.Context, user string, days int) PriorPerson   `expr:"previousPerson"` // user's latest person record (event's org) in the days before
 }
 
 // PriorPerson is a person's directory record as it was before the current event, from history.

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 
 	"breachd/directory"
 	"breachd/event"
+	"breachd/yamlx"
 )
 
 var testKeys = []string{"name", "directory", "history", "events", "expect"}
@@ -37,19 +39,11 @@ type fixture struct {
 }
 
 func (s *source) decodeTests(n *yaml.Node, ruleID string) []fixture {
-	if n.Kind != yaml.SequenceNode {
-		s.errAt(n, "tests: want a list")
-		return nil
-	}
 	var out []fixture
-	for i, tn := range n.Content {
-		tn = deref(tn)
-		f := s.fields(tn, "test", testKeys)
-		if f == nil {
-			continue
-		}
+	for _, it := range s.items(n, "tests", "test", testKeys) {
+		tn, f := it.node, it.fields
 		fx := fixture{name: s.str(f, tn, "name", true), line: tn.Line}
-		prefix := fmt.Sprintf("%s/t%d", ruleID, i+1)
+		prefix := fmt.Sprintf("%s/t%d", ruleID, it.index+1)
 		if dn := f["directory"]; dn != nil {
 			fx.directory = s.fixtureEvents(dn, "directory", event.KindDirectory, prefix+"/dir", fixtureStart.Add(-24*time.Hour))
 		}
@@ -206,19 +200,6 @@ func toEvent(m map[string]any) (event.Event, error) {
 	return event.Parse(b)
 }
 
-// keyNode returns the key node of key in mapping n, for positions; nil when absent.
-func keyNode(n *yaml.Node, key string) *yaml.Node {
-	if n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i]
-		}
-	}
-	return nil
-}
-
 // TestResult is the outcome of one fixture of one rule.
 type TestResult struct {
 	File   string
@@ -275,14 +256,18 @@ func runFixture(set *Set, fx fixture) ([]event.Alert, error) {
 		hist.add(&fx.history[i])
 	}
 	clock := func() time.Time { return fixtureStart }
-	eng := NewEngine(set, dir, clock, WithLookup(hist, LookupConfig{}))
+	eng, err := NewEngine(set, dir, clock, WithLookup(hist, LookupConfig{}))
+	if err != nil {
+		return nil, err
+	}
+	ctx := context.Background() // the lookups are served from memory: no I/O to bound
 	var alerts []event.Alert
 	for i := range fx.events {
 		e := &fx.events[i]
 		if err := dir.Apply(e); err != nil {
 			return alerts, fmt.Errorf("event %d: %w", i+1, err)
 		}
-		alerts = append(alerts, eng.Evaluate(e)...)
+		alerts = append(alerts, eng.Evaluate(ctx, e)...)
 		hist.add(e)
 		if st := eng.Stats(); len(st) == 1 && st[0].Errors > 0 {
 			eng.mu.Lock()
@@ -294,4 +279,10 @@ func runFixture(set *Set, fx fixture) ([]event.Alert, error) {
 		}
 	}
 	return alerts, nil
+}
+
+// keyNode returns the key node of key in mapping n, for positions; nil when absent.
+func keyNode(n *yaml.Node, key string) *yaml.Node {
+	k, _ := yamlx.Key(n, key)
+	return k
 }

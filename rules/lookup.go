@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,8 +17,8 @@ import (
 
 // Lookup answers rules' questions about the past from the history store (history.Store
 // implements it over ClickHouse). The engine calls it from Evaluate, one call at a time per
-// engine, with a context bounded by LookupConfig.Timeout; several engines may call one Lookup
-// concurrently. Periods are half-open, [since, before): the engine passes the evaluated
+// engine, with Evaluate's context bounded by LookupConfig.Timeout; several engines may call
+// one Lookup concurrently. Periods are half-open, [since, before): the engine passes the evaluated
 // event's own time as before, so the event itself — and anything after it, in a replay of
 // stored events — is never part of an answer. An error means "unknown"; the engine then gives
 // the rule a safe default and counts it, it never retries within the call.
@@ -66,25 +67,22 @@ type LookupConfig struct {
 // Without it those functions evaluate to their safe defaults and each rule using them is
 // logged once (Warn) and counted in RuleStats.LookupErrors.
 func WithLookup(l Lookup, cfg LookupConfig) Option {
-	return func(g *Engine) {
+	return func(g *Engine) error {
 		if l == nil {
-			return
+			return nil
 		}
-		if cfg.Timeout <= 0 {
-			cfg.Timeout = DefaultLookupTimeout
+		// A field not above zero takes its default.
+		cfg.Timeout = cmp.Or(max(cfg.Timeout, 0), DefaultLookupTimeout)
+		cfg.Backoff = cmp.Or(max(cfg.Backoff, 0), DefaultLookupBackoff)
+		cfg.Entries = cmp.Or(max(cfg.Entries, 0), DefaultLookupEntries)
+		cfg.Refresh = cmp.Or(max(cfg.Refresh, 0), DefaultLookupRefresh)
+		m, err := newLookupMetrics(cfg.Registerer)
+		if err != nil {
+			return fmt.Errorf("rules: lookup metrics: %w", err)
 		}
-		if cfg.Backoff <= 0 {
-			cfg.Backoff = DefaultLookupBackoff
-		}
-		if cfg.Entries <= 0 {
-			cfg.Entries = DefaultLookupEntries
-		}
-		if cfg.Refresh <= 0 {
-			cfg.Refresh = DefaultLookupRefresh
-		}
-		g.lk.src, g.lk.cfg = l, cfg
+		g.lk.src, g.lk.cfg, g.lk.metrics = l, cfg, m
 		g.lk.cache = newLookupCache(cfg.Entries)
-		g.lk.metrics = newLookupMetrics(cfg.Registerer)
+		return nil
 	}
 }
 
@@ -109,19 +107,20 @@ const (
 	fnPreviousPerson = "previousPerson"
 )
 
-// lookupDaysArg is the index of the `days` argument of each lookup function.
-var lookupDaysArg = map[string]int{fnNewCountry: 2, fnFirstLogin: 2, fnPreviousPerson: 1}
+// lookupDaysArg is the index of the `days` argument of each lookup function in a compiled
+// program, where the context the compiler passes first (Env.Ctx) counts.
+var lookupDaysArg = map[string]int{fnNewCountry: 3, fnFirstLogin: 3, fnPreviousPerson: 2}
 
 // bindLookups puts the lookup functions into g's environment.
 func (g *Engine) bindLookups() {
-	g.env.NewCountry = func(user, country string, days int) bool {
+	g.env.NewCountry = func(ctx context.Context, user, country string, days int) bool {
 		if user == "" || country == "" {
 			return false
 		}
-		a, ok := g.lookup(fnNewCountry, lookupKey{shape: shapeCountry, a: user, c: country}, days)
+		a, ok := g.lookup(ctx, fnNewCountry, lookupKey{shape: shapeCountry, a: user, c: country}, days)
 		return ok && !a.found
 	}
-	g.env.FirstLogin = func(user, service string, days int) bool {
+	g.env.FirstLogin = func(ctx context.Context, user, service string, days int) bool {
 		if user == "" {
 			return false
 		}
@@ -129,14 +128,14 @@ func (g *Engine) bindLookups() {
 		if service == "" {
 			sh = shapeAnyLogin
 		}
-		a, ok := g.lookup(fnFirstLogin, lookupKey{shape: sh, a: user, b: service}, days)
+		a, ok := g.lookup(ctx, fnFirstLogin, lookupKey{shape: sh, a: user, b: service}, days)
 		return ok && !a.found
 	}
-	g.env.PreviousPerson = func(user string, days int) PriorPerson {
+	g.env.PreviousPerson = func(ctx context.Context, user string, days int) PriorPerson {
 		if user == "" || g.env.Event == nil {
 			return PriorPerson{}
 		}
-		a, ok := g.lookup(fnPreviousPerson, lookupKey{shape: shapePerson, a: g.env.Event.Org, b: user}, days)
+		a, ok := g.lookup(ctx, fnPreviousPerson, lookupKey{shape: shapePerson, a: g.env.Event.Org, b: user}, days)
 		if !ok || !a.found {
 			return PriorPerson{}
 		}
@@ -145,8 +144,9 @@ func (g *Engine) bindLookups() {
 }
 
 // lookup answers one question about the days before the current event: from the cache, else
-// from the Lookup within the timeout. ok is false when it could not be answered.
-func (g *Engine) lookup(fn string, k lookupKey, days int) (lookupAnswer, bool) {
+// from the Lookup within the timeout and ctx (Evaluate's). ok is false when it could not be
+// answered.
+func (g *Engine) lookup(ctx context.Context, fn string, k lookupKey, days int) (lookupAnswer, bool) {
 	l, e, st := &g.lk, g.env.Event, g.lk.st
 	if st != nil {
 		st.stats.Lookups++
@@ -176,7 +176,7 @@ func (g *Engine) lookup(fn string, k lookupKey, days int) (lookupAnswer, bool) {
 		g.lookupFailed(fn, "skipped", nil)
 		return lookupAnswer{}, false
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
 	start := time.Now()
 	a, err := ask(ctx, l.src, k, since, before)
 	cancel()

@@ -146,7 +146,7 @@ type lookupMetrics struct {
 
 // newLookupMetrics registers the metrics with reg (nil: unregistered), reusing those an
 // earlier engine registered.
-func newLookupMetrics(reg prometheus.Registerer) *lookupMetrics {
+func newLookupMetrics(reg prometheus.Registerer) (*lookupMetrics, error) {
 	m := &lookupMetrics{
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "breach_rules_lookups_total",
 			Help: "History lookup function calls by function and result: cached, history (answered by the history store), " +
@@ -155,12 +155,8 @@ func newLookupMetrics(reg prometheus.Registerer) *lookupMetrics {
 		seconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "breach_rules_lookup_seconds",
 			Help: "Time of history lookup calls that went to the history store.", Buckets: prometheus.ExponentialBuckets(0.0005, 4, 7)}),
 	}
-	if reg == nil {
-		return m
+	if err := promreg.All(reg, promreg.Of(&m.calls), promreg.Of(&m.seconds)); err != nil {
+		return nil, err
 	}
-	// On a registration error the collector is used unregistered: metrics must not stop
-	// detection.
-	m.calls, _ = promreg.Register(reg, m.calls)
-	m.seconds, _ = promreg.Register(reg, m.seconds)
-	return m
+	return m, nil
 }

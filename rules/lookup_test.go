@@ -23,6 +23,7 @@ type fakeLookup struct {
 	calls []string // "login user/service/country since before" or "person org/user since before"
 	fail  error    // returned by every call when set
 	block bool     // wait for the context to end
+	ended []error  // why each blocked call ended
 }
 
 func newFake(evs ...*event.Event) *fakeLookup {
@@ -47,12 +48,16 @@ func (f *fakeLookup) called(what string) error {
 var errBlock = errors.New("block")
 
 func (f *fakeLookup) wait(ctx context.Context) error {
+	err := errors.New("fake lookup: the engine gave no deadline")
 	select {
 	case <-ctx.Done():
-		return ctx.Err()
+		err = ctx.Err()
 	case <-time.After(10 * time.Second):
-		return errors.New("fake lookup: the engine gave no deadline")
 	}
+	f.mu.Lock()
+	f.ended = append(f.ended, err)
+	f.mu.Unlock()
+	return err
 }
 
 func (f *fakeLookup) LastLogin(ctx context.Context, user, service, country string, since, before time.Time) (time.Time, error) {
@@ -137,9 +142,9 @@ const day = 24 * time.Hour
 // the live run asked.
 func TestLookupPeriodIsBeforeTheEvent(t *testing.T) {
 	f := newFake(login("h1", "kari", "lms", "US", "success", -40*day), person("p1", "ola", "h-1", -200*day))
-	g := NewEngine(mustParse(t, lookupRules), nil, nil, WithLookup(f, LookupConfig{}))
+	g := mustEngine(t, mustParse(t, lookupRules), nil, nil, WithLookup(f, LookupConfig{}))
 	// US was seen 40 days ago (within 90: not new); lms too (not within 30: a first login).
-	if got := ruleIDs(g.Evaluate(login("e1", "kari", "lms", "US", "success", 0))); strings.Join(got, ",") != "first-login" {
+	if got := ruleIDs(g.Evaluate(context.Background(), login("e1", "kari", "lms", "US", "success", 0))); strings.Join(got, ",") != "first-login" {
 		t.Errorf("alerts %v, want first-login", got)
 	}
 	want := []string{
@@ -149,7 +154,7 @@ func TestLookupPeriodIsBeforeTheEvent(t *testing.T) {
 	if strings.Join(f.calls, "\n") != strings.Join(want, "\n") {
 		t.Errorf("asked\n%s\nwant\n%s", strings.Join(f.calls, "\n"), strings.Join(want, "\n"))
 	}
-	alerts := g.Evaluate(person("e2", "ola", "h-2", time.Hour))
+	alerts := g.Evaluate(context.Background(), person("e2", "ola", "h-2", time.Hour))
 	if len(alerts) != 1 || alerts[0].RuleID != "nin-changed" || !strings.HasPrefix(alerts[0].Summary, "h-1 2026-04-16 student") {
 		t.Errorf("nin-changed alerts %+v", alerts)
 	}
@@ -166,10 +171,10 @@ func TestLookupCache(t *testing.T) {
   - {id: r, title: r, severity: low, when: [auth], condition: 'newCountry(event.User, event.Country, 90)'}
   - {id: short, title: short, severity: low, when: [auth], condition: 'event.Result == "x" && newCountry(event.User, event.Country, 30)'}
 `)
-	g := NewEngine(set, nil, nil, WithLookup(f, LookupConfig{}))
+	g := mustEngine(t, set, nil, nil, WithLookup(f, LookupConfig{}))
 	eval := func(e *event.Event, wantAlert bool, wantCalls int) {
 		t.Helper()
-		if got := len(g.Evaluate(e)) > 0; got != wantAlert {
+		if got := len(g.Evaluate(context.Background(), e)) > 0; got != wantAlert {
 			t.Errorf("%s: alert %v, want %v", e.ID, got, wantAlert)
 		}
 		if n := f.ncalls(); n != wantCalls {
@@ -190,12 +195,12 @@ func TestLookupCache(t *testing.T) {
 
 	// A longer lookback than asked so far is a miss, a shorter one is answered.
 	f2 := newFake()
-	g = NewEngine(mustParse(t, `rules:
+	g = mustEngine(t, mustParse(t, `rules:
   - {id: r30, title: r, severity: low, when: [auth], condition: 'newCountry(event.User, event.Country, 30)'}
   - {id: r90, title: r, severity: low, when: [auth], condition: 'newCountry(event.User, event.Country, 90)'}
   - {id: r31, title: r, severity: low, when: [auth], condition: 'newCountry(event.User, event.Country, 31)'}
 `), nil, nil, WithLookup(f2, LookupConfig{}))
-	g.Evaluate(login("d1", "kari", "lms", "US", "failure", 0))
+	g.Evaluate(context.Background(), login("d1", "kari", "lms", "US", "failure", 0))
 	if n := f2.ncalls(); n != 2 {
 		t.Errorf("30, 90, 31 days: %d calls, want 2 (30 and 90)", n)
 	}
@@ -206,21 +211,40 @@ func TestLookupCache(t *testing.T) {
 
 func TestLookupCacheIsBounded(t *testing.T) {
 	f := newFake()
-	g := NewEngine(mustParse(t, lookupRules), nil, nil, WithLookup(f, LookupConfig{Entries: 3}))
+	g := mustEngine(t, mustParse(t, lookupRules), nil, nil, WithLookup(f, LookupConfig{Entries: 3}))
 	for i := range 5 {
-		g.Evaluate(login(fmt.Sprint("e", i), fmt.Sprint("u", i), "lms", "US", "failure", time.Duration(i)*time.Second))
+		g.Evaluate(context.Background(), login(fmt.Sprint("e", i), fmt.Sprint("u", i), "lms", "US", "failure", time.Duration(i)*time.Second))
 	}
 	if n := g.lk.cache.len(); n != 3 {
 		t.Errorf("cache holds %d entries, want the bound 3", n)
 	}
 	before := f.ncalls()
-	g.Evaluate(login("again", "u4", "lms", "US", "failure", time.Minute))
+	g.Evaluate(context.Background(), login("again", "u4", "lms", "US", "failure", time.Minute))
 	if n := f.ncalls() - before; n != 0 { // u4's two questions are the most recent entries
 		t.Errorf("repeating the last questions made %d calls, want 0", n)
 	}
-	g.Evaluate(login("again0", "u0", "lms", "US", "failure", time.Minute))
+	g.Evaluate(context.Background(), login("again0", "u0", "lms", "US", "failure", time.Minute))
 	if n := f.ncalls() - before; n != 2 {
 		t.Errorf("the evicted questions made %d calls, want 2", n)
+	}
+}
+
+// A lookup runs under Evaluate's context: when the caller gives up, a blocked history call
+// ends then, not at the (here one hour) lookup timeout, and the rule gets the safe default.
+func TestLookupEndsWithEvaluateContext(t *testing.T) {
+	f := newFake()
+	f.block = true
+	g := mustEngine(t, mustParse(t, lookupRules), nil, nil, WithLookup(f, LookupConfig{Timeout: time.Hour}))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if got := ruleIDs(g.Evaluate(ctx, login("e1", "kari", "lms", "CN", "failure", 0))); len(got) != 0 {
+		t.Errorf("alerts %v from a lookup whose context ended, want none (safe default)", got)
+	}
+	if n := f.ncalls(); n != 1 || len(f.ended) != 1 || !errors.Is(f.ended[0], context.Canceled) {
+		t.Fatalf("%d history calls ended by %v, want 1 ended by the caller's cancellation", n, f.ended)
+	}
+	if st := statsOf(g, "new-country"); st.LookupErrors != 1 {
+		t.Errorf("new-country stats %+v, want its lookup counted as failed", st)
 	}
 }
 
@@ -233,18 +257,18 @@ func TestLookupTimeoutAndBackoff(t *testing.T) {
 	clock := func() time.Time { return now }
 	var logs bytes.Buffer
 	reg := prometheus.NewRegistry()
-	g := NewEngine(mustParse(t, lookupRules), nil, clock, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))),
+	g := mustEngine(t, mustParse(t, lookupRules), nil, clock, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))),
 		WithLookup(f, LookupConfig{Timeout: 20 * time.Millisecond, Backoff: time.Minute, Registerer: reg}))
 
 	// Failed logins: nothing is written through to the cache, every question goes to the history.
-	if got := ruleIDs(g.Evaluate(login("e1", "kari", "lms", "CN", "failure", 0))); len(got) != 0 {
+	if got := ruleIDs(g.Evaluate(context.Background(), login("e1", "kari", "lms", "CN", "failure", 0))); len(got) != 0 {
 		t.Errorf("alerts %v from lookups that timed out, want none (safe default)", got)
 	}
 	if n := f.ncalls(); n != 1 {
 		t.Errorf("%d calls, want 1: the second rule's lookup must be skipped while backing off", n)
 	}
 	now = now.Add(30 * time.Second)
-	g.Evaluate(login("e2", "kari", "lms", "CN", "failure", time.Second))
+	g.Evaluate(context.Background(), login("e2", "kari", "lms", "CN", "failure", time.Second))
 	if n := f.ncalls(); n != 1 {
 		t.Errorf("%d calls within the backoff, want 1", n)
 	}
@@ -268,7 +292,7 @@ func TestLookupTimeoutAndBackoff(t *testing.T) {
 	f.mu.Lock()
 	f.block = false
 	f.mu.Unlock()
-	if got := ruleIDs(g.Evaluate(login("e3", "kari", "lms", "CN", "failure", 2*time.Second))); strings.Join(got, ",") != "new-country" {
+	if got := ruleIDs(g.Evaluate(context.Background(), login("e3", "kari", "lms", "CN", "failure", 2*time.Second))); strings.Join(got, ",") != "new-country" {
 		t.Errorf("after the backoff: alerts %v, want new-country (lms was used 5 days ago)", got)
 	}
 	if !strings.Contains(logs.String(), "history lookups answer again") {
@@ -283,7 +307,7 @@ func TestLookupErrorGivesSafeDefaults(t *testing.T) {
 	f := newFake()
 	f.fail = errors.New("connection refused")
 	now := t0
-	g := NewEngine(mustParse(t, lookupRules+`
+	g := mustEngine(t, mustParse(t, lookupRules+`
   - id: not-new
     title: negated
     severity: low
@@ -292,8 +316,8 @@ func TestLookupErrorGivesSafeDefaults(t *testing.T) {
 `), nil, func() time.Time { return now }, WithLookup(f, LookupConfig{}))
 	for i := range 3 {
 		now = now.Add(time.Hour) // past the backoff: the first lookup of each round asks (and fails) again
-		alerts := g.Evaluate(login(fmt.Sprint("a", i), "kari", "lms", "US", "failure", time.Duration(i)*time.Minute))
-		alerts = append(alerts, g.Evaluate(person(fmt.Sprint("p", i), fmt.Sprint("ola", i), "h-2", time.Duration(i)*time.Minute))...)
+		alerts := g.Evaluate(context.Background(), login(fmt.Sprint("a", i), "kari", "lms", "US", "failure", time.Duration(i)*time.Minute))
+		alerts = append(alerts, g.Evaluate(context.Background(), person(fmt.Sprint("p", i), fmt.Sprint("ola", i), "h-2", time.Duration(i)*time.Minute))...)
 		// The negated rule shows what the safe default is: false, so "!newCountry" is true.
 		if got := strings.Join(ruleIDs(alerts), ","); got != "not-new" {
 			t.Errorf("alerts %q, want only the negated rule's", got)
@@ -313,9 +337,9 @@ func TestLookupErrorGivesSafeDefaults(t *testing.T) {
 // is logged once.
 func TestLookupNotConfigured(t *testing.T) {
 	var logs bytes.Buffer
-	g := NewEngine(mustParse(t, lookupRules), nil, nil, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	g := mustEngine(t, mustParse(t, lookupRules), nil, nil, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	for i := range 3 {
-		if alerts := g.Evaluate(login(fmt.Sprint(i), "kari", "lms", "US", "success", 0)); len(alerts) != 0 {
+		if alerts := g.Evaluate(context.Background(), login(fmt.Sprint(i), "kari", "lms", "US", "success", 0)); len(alerts) != 0 {
 			t.Errorf("alerts %v without a lookup", ruleIDs(alerts))
 		}
 	}
@@ -353,10 +377,10 @@ func TestLookupMetricsShared(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	f := newFake()
 	set := mustParse(t, lookupRules)
-	a := NewEngine(set, nil, nil, WithLookup(f, LookupConfig{Registerer: reg}))
-	b := NewEngine(set, nil, nil, WithLookup(f, LookupConfig{Registerer: reg}))
-	a.Evaluate(login("1", "kari", "lms", "US", "failure", 0))
-	b.Evaluate(login("2", "per", "lms", "US", "failure", 0))
+	a := mustEngine(t, set, nil, nil, WithLookup(f, LookupConfig{Registerer: reg}))
+	b := mustEngine(t, set, nil, nil, WithLookup(f, LookupConfig{Registerer: reg}))
+	a.Evaluate(context.Background(), login("1", "kari", "lms", "US", "failure", 0))
+	b.Evaluate(context.Background(), login("2", "per", "lms", "US", "failure", 0))
 	if v := lookupCalls(t, reg)["function=newCountry,result=history"]; v != 2 {
 		t.Errorf("newCountry history calls = %v over both engines, want 2", v)
 	}
@@ -365,15 +389,15 @@ func TestLookupMetricsShared(t *testing.T) {
 // For `go test -race`: evaluations with lookups, stats and history writes at once.
 func TestLookupConcurrentUse(t *testing.T) {
 	f := newFake()
-	g := NewEngine(mustParse(t, lookupRules), nil, nil, WithLookup(f, LookupConfig{Entries: 50}))
+	g := mustEngine(t, mustParse(t, lookupRules), nil, nil, WithLookup(f, LookupConfig{Entries: 50}))
 	var wg sync.WaitGroup
 	for w := range 3 {
 		wg.Go(func() {
 			for i := range 200 {
 				e := login(fmt.Sprint(w, "-", i), fmt.Sprint("u", i%70), "lms", []string{"US", "CN"}[i%2], "success", time.Duration(i)*time.Minute)
-				g.Evaluate(e)
+				g.Evaluate(context.Background(), e)
 				f.add(e)
-				g.Evaluate(person(fmt.Sprint("p", w, "-", i), fmt.Sprint("u", i%70), fmt.Sprint("h", i%3), time.Duration(i)*time.Minute))
+				g.Evaluate(context.Background(), person(fmt.Sprint("p", w, "-", i), fmt.Sprint("u", i%70), fmt.Sprint("h", i%3), time.Duration(i)*time.Minute))
 			}
 		})
 	}
@@ -467,7 +491,7 @@ func BenchmarkEvaluateDefaultPackLookups(b *testing.B) {
 			}
 		}
 	}
-	g := NewEngine(set, dir, nil, WithLookup(newMemoryHistory(), LookupConfig{}))
+	g := mustEngine(b, set, dir, nil, WithLookup(newMemoryHistory(), LookupConfig{}))
 	alerts := 0
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -476,7 +500,7 @@ func BenchmarkEvaluateDefaultPackLookups(b *testing.B) {
 	for b.Loop() {
 		e := &events[i%len(events)]
 		e.Time = t0.Add(time.Duration(i) * 50 * time.Millisecond)
-		alerts += len(g.Evaluate(e))
+		alerts += len(g.Evaluate(context.Background(), e))
 		i++
 	}
 	b.ReportMetric(float64(cpuTime()-cpu0)/float64(i), "cpu-ns/event")

@@ -132,7 +132,7 @@ func TestEngineConcurrentUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := directory.New()
-	g := NewEngine(set, dir, nil)
+	g := mustEngine(t, set, dir, nil)
 	var wg sync.WaitGroup
 	for w := range 3 {
 		wg.Add(1)
@@ -141,7 +141,7 @@ func TestEngineConcurrentUse(t *testing.T) {
 			for i := range 300 {
 				e := &event.Event{Kind: event.KindAccess, ID: "e", Time: t0.Add(time.Duration(i) * time.Second), Org: "ex.no",
 					Actor: "kari", ActorRole: "teacher", Action: "export", Subject: "ola", Resource: "health", Service: "lms", Records: int64(i * w)}
-				g.Evaluate(e)
+				g.Evaluate(context.Background(), e)
 				_ = dir.Apply(&event.Event{Kind: event.KindDirectory, ID: "d", Op: event.OpMembership, User: "ola", Group: "g",
 					GoType: "b", Role: "student", Change: []string{"add", "remove"}[i%2]})
 			}
@@ -188,7 +188,7 @@ func TestDefaultPackOnSimulator(t *testing.T) {
 				t.Fatal(err)
 			}
 			dir, hist := directory.New(), newMemoryHistory()
-			eng := NewEngine(set, dir, nil, WithLookup(hist, LookupConfig{}))
+			eng := mustEngine(t, set, dir, nil, WithLookup(hist, LookupConfig{}))
 			alerted := map[string][]string{} // account -> rules
 			n := 0
 			err = gen.Run(context.Background(), func(e *event.Event) error {
@@ -196,7 +196,7 @@ func TestDefaultPackOnSimulator(t *testing.T) {
 				if err := dir.Apply(e); err != nil {
 					return fmt.Errorf("event %s: %w", e.ID, err)
 				}
-				for _, a := range eng.Evaluate(e) {
+				for _, a := range eng.Evaluate(context.Background(), e) {
 					if !slices.Contains(alerted[a.Account], a.RuleID) {
 						alerted[a.Account] = append(alerted[a.Account], a.RuleID)
 					}

@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"breachd/event"
+	"breachd/yamlx"
 )
 
 var (
@@ -25,7 +26,6 @@ var (
 	suppressKeys = []string{"key", "for"}
 	exceptKeys   = []string{"field", "values", "reason"}
 	idPattern    = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,99}$`)
-	yamlLineErr  = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 )
 
 // MaxWindow bounds a window's `over` and a suppression's `for`: state is kept in memory.
@@ -111,12 +111,12 @@ func Parse(name string, data []byte) (*Set, error) {
 }
 
 func parseFile(name string, data []byte) ([]*rule, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		e := &CompileError{File: name, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
-		if m := yamlLineErr.FindStringSubmatch(err.Error()); m != nil {
-			e.Line, _ = strconv.Atoi(m[1])
-			e.Msg = m[2]
+	doc, err := yamlx.Parse(name, data)
+	if err != nil {
+		e := &CompileError{File: name, Msg: err.Error()}
+		var ye *yamlx.Error
+		if errors.As(err, &ye) {
+			e.Line, e.Msg = ye.Line, ye.Err.Error()
 		}
 		return nil, e
 	}
@@ -171,6 +171,40 @@ func (s *source) fields(n *yaml.Node, what string, allowed []string) map[string]
 		}
 	}
 	return out
+}
+
+// item is one mapping of a list, with its fields by key.
+type item struct {
+	index  int // in the list
+	node   *yaml.Node
+	fields map[string]*yaml.Node
+}
+
+// items checks that n (the value of key list) is a list of mappings with only allowed keys
+// (see fields) and returns them; the items that are not are reported and left out.
+func (s *source) items(n *yaml.Node, list, what string, allowed []string) []item {
+	if n.Kind != yaml.SequenceNode {
+		s.errAt(n, "%s: want a list", list)
+		return nil
+	}
+	var out []item
+	for i, in := range n.Content {
+		in = deref(in)
+		if f := s.fields(in, what, allowed); f != nil {
+			out = append(out, item{index: i, node: in, fields: f})
+		}
+	}
+	return out
+}
+
+// need returns the value under key of the mapping parent (fields f), reporting at parent when
+// it is missing; what names parent in the message.
+func (s *source) need(f map[string]*yaml.Node, parent *yaml.Node, what, key string) *yaml.Node {
+	n := f[key]
+	if n == nil {
+		s.errAt(parent, "%s: missing key %q", what, key)
+	}
+	return n
 }
 
 // str returns the scalar under key; "" when absent (an error if required) or null.

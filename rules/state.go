@@ -15,13 +15,72 @@ import (
 
 const evictSample = 8
 
+// keyed is the bounded per-key state of one rule: a value per key, and last, a value's latest
+// time (unix ns), by which keys are swept and evicted.
+type keyed[V any] struct {
+	keys      map[string]V
+	last      func(V) int64
+	newest    int64 // latest event time seen, unix ns
+	swept     int64 // newest at the last sweep
+	maxKeys   int
+	evictions uint64
+}
+
+func newKeyed[V any](maxKeys int, last func(V) int64) keyed[V] {
+	return keyed[V]{keys: make(map[string]V), last: last, maxKeys: maxKeys}
+}
+
+// see notes an event at now; once per period of event time it sweeps the keys whose latest
+// time is a period or more before the newest event.
+func (k *keyed[V]) see(now, period int64) {
+	if now > k.newest {
+		k.newest = now
+	}
+	if k.newest-k.swept >= period {
+		k.sweep(period)
+	}
+}
+
+func (k *keyed[V]) sweep(period int64) {
+	cutoff := k.newest - period
+	for key, v := range k.keys {
+		if k.last(v) <= cutoff {
+			delete(k.keys, key)
+		}
+	}
+	k.swept = k.newest
+}
+
+// add stores v under a new key. At the key cap it sweeps first and, if that frees nothing,
+// evicts the least recently seen of a sample of keys.
+func (k *keyed[V]) add(key string, v V, period int64) {
+	if len(k.keys) >= k.maxKeys {
+		k.sweep(period)
+		if len(k.keys) >= k.maxKeys {
+			k.evict()
+		}
+	}
+	k.keys[key] = v
+}
+
+func (k *keyed[V]) evict() {
+	var victim string
+	oldest, n := int64(0), 0
+	for key, v := range k.keys { // map order is random: a sample
+		if n == 0 || k.last(v) < oldest {
+			victim, oldest = key, k.last(v)
+		}
+		if n++; n == evictSample {
+			break
+		}
+	}
+	delete(k.keys, victim)
+	k.evictions++
+}
+
 type windowState struct {
-	keys       map[string]*series
-	newest     int64 // latest event time seen, unix ns
-	swept      int64 // newest at the last sweep
-	maxKeys    int
+	keyed[*series]
 	maxEntries int
-	evictions  uint64
 }
 
 // series holds the counted events of one key, oldest first, from head on.
@@ -33,35 +92,24 @@ type series struct {
 }
 
 func newWindowState(maxKeys, maxEntries int) *windowState {
-	return &windowState{keys: make(map[string]*series), maxKeys: maxKeys, maxEntries: maxEntries}
+	return &windowState{keyed: newKeyed(maxKeys, (*series).last), maxEntries: maxEntries}
 }
 
 // observe updates key's series with an event at t (recorded when counted) and returns the
 // aggregate over (t-over, t].
 func (w *windowState) observe(key string, t time.Time, counted bool, val string, over time.Duration, distinct bool) Window {
 	now, ov := t.UnixNano(), int64(over)
-	if now > w.newest {
-		w.newest = now
-	}
-	if w.newest-w.swept >= ov {
-		w.sweep(ov)
-	}
+	w.see(now, ov)
 	s := w.keys[key]
 	if s == nil {
 		if !counted {
 			return Window{}
 		}
-		if len(w.keys) >= w.maxKeys {
-			w.sweep(ov)
-			if len(w.keys) >= w.maxKeys {
-				w.evict()
-			}
-		}
 		s = &series{}
 		if distinct {
 			s.distinct = make(map[string]int32)
 		}
-		w.keys[key] = s
+		w.add(key, s, ov)
 	}
 	s.expire(now - ov)
 	if counted {
@@ -72,31 +120,6 @@ func (w *windowState) observe(key string, t time.Time, counted bool, val string,
 		return Window{}
 	}
 	return Window{Count: s.countUpTo(now), Distinct: len(s.distinct)}
-}
-
-func (w *windowState) sweep(ov int64) {
-	cutoff := w.newest - ov
-	for k, s := range w.keys {
-		if s.last() <= cutoff {
-			delete(w.keys, k)
-		}
-	}
-	w.swept = w.newest
-}
-
-func (w *windowState) evict() {
-	var victim string
-	oldest, n := int64(0), 0
-	for k, s := range w.keys { // map order is random: a sample
-		if n == 0 || s.last() < oldest {
-			victim, oldest = k, s.last()
-		}
-		if n++; n == evictSample {
-			break
-		}
-	}
-	delete(w.keys, victim)
-	w.evictions++
 }
 
 func (s *series) len() int    { return len(s.times) - s.head }
@@ -159,12 +182,9 @@ func (s *series) countUpTo(t int64) int {
 }
 
 // suppressState remembers, per suppression key, until when hits are folded and how many were.
+// A key is swept a period after its suppression ran out.
 type suppressState struct {
-	keys      map[string]*quiet
-	newest    int64
-	swept     int64
-	maxKeys   int
-	evictions uint64
+	keyed[*quiet]
 }
 
 type quiet struct {
@@ -173,7 +193,7 @@ type quiet struct {
 }
 
 func newSuppressState(maxKeys int) *suppressState {
-	return &suppressState{keys: make(map[string]*quiet), maxKeys: maxKeys}
+	return &suppressState{newKeyed(maxKeys, func(q *quiet) int64 { return q.until })}
 }
 
 // hit records a hit for key at t. It reports whether to suppress it and, when not, how many
@@ -181,51 +201,16 @@ func newSuppressState(maxKeys int) *suppressState {
 // if that comes within one more period; a sweep drops it after that.
 func (q *suppressState) hit(key string, t time.Time, period time.Duration) (suppressed bool, folded int64) {
 	now, p := t.UnixNano(), int64(period)
-	if now > q.newest {
-		q.newest = now
-	}
-	if q.newest-q.swept >= p {
-		q.sweep(p)
-	}
+	q.see(now, p)
 	e := q.keys[key]
 	if e != nil && now < e.until {
 		e.folded++
 		return true, 0
 	}
 	if e == nil {
-		if len(q.keys) >= q.maxKeys {
-			q.sweep(p)
-			if len(q.keys) >= q.maxKeys {
-				q.evict()
-			}
-		}
 		e = &quiet{}
-		q.keys[key] = e
+		q.add(key, e, p)
 	}
 	folded, e.folded, e.until = e.folded, 0, now+p
 	return false, folded
-}
-
-func (q *suppressState) sweep(p int64) {
-	for k, e := range q.keys {
-		if e.until+p <= q.newest {
-			delete(q.keys, k)
-		}
-	}
-	q.swept = q.newest
-}
-
-func (q *suppressState) evict() {
-	var victim string
-	oldest, n := int64(0), 0
-	for k, e := range q.keys {
-		if n == 0 || e.until < oldest {
-			victim, oldest = k, e.until
-		}
-		if n++; n == evictSample {
-			break
-		}
-	}
-	delete(q.keys, victim)
-	q.evictions++
 }

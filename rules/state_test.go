@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -66,10 +67,10 @@ func TestLocation(t *testing.T) {
 		{nil, time.Date(2026, 7, 1, 22, 30, 0, 0, time.UTC), "0 4"},                                // summer time: Thursday 00:30
 		{[]Option{WithLocation(time.UTC)}, time.Date(2026, 11, 1, 23, 30, 0, 0, time.UTC), "23 0"}, // Sunday 23:30
 	} {
-		g := NewEngine(set, nil, nil, c.opts...)
+		g := mustEngine(t, set, nil, nil, c.opts...)
 		e := auth("x", "a", "success", 0)
 		e.Time = c.at
-		if a := g.Evaluate(e); len(a) != 1 || a[0].Summary != c.want {
+		if a := g.Evaluate(context.Background(), e); len(a) != 1 || a[0].Summary != c.want {
 			t.Errorf("at %v: %+v, want %q", c.at, a, c.want)
 		}
 		if g.Set() != set {

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"testing"
@@ -24,7 +25,7 @@ func TestMaxWindow(t *testing.T) {
 	if got := set.MaxWindow(); got != want {
 		t.Errorf("MaxWindow = %v, want %v", got, want)
 	}
-	if got := NewEngine(set, nil, nil).MaxWindow(); got != want {
+	if got := mustEngine(t, set, nil, nil).MaxWindow(); got != want {
 		t.Errorf("Engine.MaxWindow = %v, want %v", got, want)
 	}
 	noWindow := mustParse(t, "rules:\n  - {id: r, title: r, severity: low, when: [auth], condition: \"true\"}\n")
@@ -50,13 +51,13 @@ func TestWarmMatchesEvaluate(t *testing.T) {
 		}
 		evs = append(evs, e)
 	}
-	all := NewEngine(set, nil, nil)
+	all := mustEngine(t, set, nil, nil)
 	var want []string
 	for _, e := range evs {
-		want = append(want, summaries(all.Evaluate(e))...)
+		want = append(want, summaries(all.Evaluate(context.Background(), e))...)
 	}
 	for k := range len(evs) + 1 {
-		g := NewEngine(set, nil, nil)
+		g := mustEngine(t, set, nil, nil)
 		for _, e := range evs[:k] {
 			g.Warm(e)
 		}
@@ -65,7 +66,7 @@ func TestWarmMatchesEvaluate(t *testing.T) {
 		}
 		var got []string
 		for _, e := range evs[k:] {
-			got = append(got, summaries(g.Evaluate(e))...)
+			got = append(got, summaries(g.Evaluate(context.Background(), e))...)
 		}
 		if !slices.Equal(got, want[k:]) {
 			t.Errorf("warmed on %d events, then evaluated:\n got %v\nwant %v", k, got, want[k:])
@@ -94,7 +95,7 @@ func TestWarmCredentialStuffing(t *testing.T) {
 	}
 	success := auth("s1", "ola@ex.no", "success", 260*time.Second)
 	for _, warm := range []bool{true, false} {
-		g := NewEngine(set, nil, nil)
+		g := mustEngine(t, set, nil, nil)
 		for _, e := range burst[:15] {
 			if warm {
 				g.Warm(e)
@@ -102,7 +103,7 @@ func TestWarmCredentialStuffing(t *testing.T) {
 		}
 		var alerts []event.Alert
 		for _, e := range append(burst[15:], success) {
-			alerts = append(alerts, g.Evaluate(e)...)
+			alerts = append(alerts, g.Evaluate(context.Background(), e)...)
 		}
 		if got, want := len(alerts), map[bool]int{true: 1, false: 0}[warm]; got != want {
 			t.Errorf("warm-up %v: %d alerts, want %d", warm, got, want)
@@ -112,21 +113,21 @@ func TestWarmCredentialStuffing(t *testing.T) {
 	// A success warmed after the whole burst (the alert was raised before the restart) does
 	// not set the rule's suppression: the next success raises a new alert, as suppression
 	// state is not restored.
-	g := NewEngine(set, nil, nil)
+	g := mustEngine(t, set, nil, nil)
 	for _, e := range append(slices.Clone(burst), success) {
-		if a := g.Evaluate(e); len(a) > 0 && e != success {
+		if a := g.Evaluate(context.Background(), e); len(a) > 0 && e != success {
 			t.Fatalf("alert before the success: %v", a)
 		}
 	}
-	g2 := NewEngine(set, nil, nil)
+	g2 := mustEngine(t, set, nil, nil)
 	for _, e := range append(slices.Clone(burst), success) {
 		g2.Warm(e)
 	}
 	again := auth("s2", "ola@ex.no", "success", 270*time.Second)
-	if a := g2.Evaluate(again); len(a) != 1 {
+	if a := g2.Evaluate(context.Background(), again); len(a) != 1 {
 		t.Errorf("after warming the burst and its success: %d alerts for the next success, want 1", len(a))
 	}
-	if a := g.Evaluate(again); len(a) != 0 {
+	if a := g.Evaluate(context.Background(), again); len(a) != 0 {
 		t.Errorf("without a restart the next success is suppressed: got %d alerts", len(a))
 	}
 }

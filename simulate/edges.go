@@ -91,10 +91,8 @@ func (g *Generator) substitute(rng *rand.Rand, sc *school) {
 	}
 	b.clock(hm(15, 30))
 	b.add(srcSAS, *g.pop.membershipEvent(0, grp, t, "remove"))
-	ec := EdgeCase{Case: EdgeSubstituteTeacher, Org: og.realm, Account: g.pop.accounts[t].id, Subjects: g.pop.ids(seen),
-		Group: gr.id, Summary: "a substitute teacher is added to a group before working in it, and removed after"}
-	ec.At, ec.End, ec.Events = b.done()
-	g.edges = append(g.edges, ec)
+	g.addEdge(b, EdgeCase{Case: EdgeSubstituteTeacher, Org: og.realm, Account: g.pop.accounts[t].id, Subjects: g.pop.ids(seen),
+		Group: gr.id, Summary: "a substitute teacher is added to a group before working in it, and removed after"})
 }
 
 // passwordTypo: at 08:05 a contact teacher mistypes the password twice, then registers absence.
@@ -114,10 +112,8 @@ func (g *Generator) passwordTypo(rng *rand.Rand, sc *school) {
 		b.wait(20*second, 20*second)
 		b.access(t, "teacher", "update", p, "absence", svcSAS, grp, sc.ip, "NO", 0)
 	}
-	ec := EdgeCase{Case: EdgePasswordTypo, Org: og.realm, Account: acc.id, Subjects: g.pop.ids(victims),
-		Summary: "two mistyped passwords from the school network, then a normal login"}
-	ec.At, ec.End, ec.Events = b.done()
-	g.edges = append(g.edges, ec)
+	g.addEdge(b, EdgeCase{Case: EdgePasswordTypo, Org: og.realm, Account: acc.id, Subjects: g.pop.ids(victims),
+		Summary: "two mistyped passwords from the school network, then a normal login"})
 }
 
 // principalOverview: at 10:00 the principal goes through absence and progress of 45 pupils
@@ -133,10 +129,8 @@ func (g *Generator) principalOverview(rng *rand.Rand, sc *school) {
 		b.wait(8*second, 12*second)
 		b.access(a, "admin", "view", p, principalResources[i%2], svcSAS, -1, sc.ip, "NO", 0)
 	}
-	ec := EdgeCase{Case: EdgePrincipalOverview, Org: og.realm, Account: g.pop.accounts[a].id, Subjects: g.pop.ids(victims),
-		Summary: "the principal reviews absence and progress across the school"}
-	ec.At, ec.End, ec.Events = b.done()
-	g.edges = append(g.edges, ec)
+	g.addEdge(b, EdgeCase{Case: EdgePrincipalOverview, Org: og.realm, Account: g.pop.accounts[a].id, Subjects: g.pop.ids(victims),
+		Summary: "the principal reviews absence and progress across the school"})
 }
 
 // daytimeExport: at 11:05 the school office exports one class's contact list.
@@ -151,8 +145,12 @@ func (g *Generator) daytimeExport(rng *rand.Rand, sc *school) {
 	b.auth(a, svcSAS, "success", mMFA, sc.ip, "NO", uaWindows)
 	b.wait(40*second, 30*second)
 	b.access(a, "staff", "export", pupils[0], "contact", svcSAS, -1, sc.ip, "NO", int64(len(pupils)))
-	ec := EdgeCase{Case: EdgeDaytimeExport, Org: og.realm, Account: g.pop.accounts[a].id, Subjects: g.pop.ids(pupils),
-		Summary: "the school office exports a class's contact list in office hours"}
+	g.addEdge(b, EdgeCase{Case: EdgeDaytimeExport, Org: og.realm, Account: g.pop.accounts[a].id, Subjects: g.pop.ids(pupils),
+		Summary: "the school office exports a class's contact list in office hours"})
+}
+
+// addEdge records ec, with the time span and event count of the script b that played it.
+func (g *Generator) addEdge(b *scriptBuilder, ec EdgeCase) {
 	ec.At, ec.End, ec.Events = b.done()
 	g.edges = append(g.edges, ec)
 }

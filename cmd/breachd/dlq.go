@@ -471,7 +471,10 @@ func (o *dlqOptions) replayer(f dlq.Filter, pos []string) (func(context.Context,
 			return fmt.Errorf("nothing replayed: %w", err)
 		}
 		log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		p := ingest.NewPipeline(bus.NewPublisher(js), layout, log, nil)
+		p, err := ingest.NewPipeline(bus.NewPublisher(js), layout, log, nil)
+		if err != nil {
+			return fmt.Errorf("nothing replayed: %w", err)
+		}
 		if parser != nil {
 			p = p.WithParser(parser)
 		}

@@ -23,7 +23,10 @@ func BenchmarkList(b *testing.B) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	p := ingest.NewPipeline(bus.NewPublisher(s.JS), s.Layout(b), discard(), nil)
+	p, err := ingest.NewPipeline(bus.NewPublisher(s.JS), s.Layout(b), discard(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
 	if res, err := p.Submit(ctx, "bench", recs); err != nil || res.Rejected != n {
 		b.Fatalf("seed: %+v, %v", res, err)
 	}

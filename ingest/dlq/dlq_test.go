@@ -27,7 +27,11 @@ func ctx(t *testing.T) context.Context {
 }
 
 func pipeline(t *testing.T, s *bustest.Server) *ingest.Pipeline {
-	return ingest.NewPipeline(bus.NewPublisher(s.JS), s.Layout(t), discard(), nil)
+	p, err := ingest.NewPipeline(bus.NewPublisher(s.JS), s.Layout(t), discard(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 const good = `{"kind":"auth","id":"a1","time":"2026-11-02T08:01:13Z","org":"o.no","user":"u@o.no","service":"s","result":"success"}`

@@ -2,6 +2,7 @@ package file
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"breachd/ingest"
+	"breachd/retry"
 )
 
 // Defaults of FollowOptions.
@@ -59,20 +61,16 @@ func NewFollow(path string, opts FollowOptions) (*Follow, error) {
 	if err != nil {
 		return nil, fmt.Errorf("follow %s: %w", path, err)
 	}
-	if opts.Batch <= 0 {
-		opts.Batch = DefaultBatch
-	}
-	if opts.Poll <= 0 {
-		opts.Poll = DefaultPoll
-	}
-	if opts.FlushAfter <= 0 {
-		opts.FlushAfter = DefaultFlushAfter
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+	opts.Batch = cmp.Or(max(opts.Batch, 0), DefaultBatch)
+	opts.Poll = cmp.Or(max(opts.Poll, 0), DefaultPoll)
+	opts.FlushAfter = cmp.Or(max(opts.FlushAfter, 0), DefaultFlushAfter)
+	opts.Logger = cmp.Or(opts.Logger, slog.Default())
+	m, err := newFollowMetrics(opts.Registerer, abs)
+	if err != nil {
+		return nil, err
 	}
 	f := &Follow{path: abs, name: filepath.Base(abs), opts: opts,
-		log: opts.Logger.With("component", "ingest.follow", "path", abs), m: newFollowMetrics(opts.Registerer, abs)}
+		log: opts.Logger.With("component", "ingest.follow", "path", abs), m: m}
 	if opts.StateDir != "" {
 		if f.state, err = newStateFile(opts.StateDir, abs); err != nil {
 			return nil, fmt.Errorf("follow %s: %w", abs, err)
@@ -148,7 +146,7 @@ func (r *follower) run(ctx context.Context) error {
 			return err
 		}
 		if !switched {
-			sleep(ctx, wait)
+			_ = retry.Sleep(ctx, wait) // if ctx ends, the loop does
 		}
 	}
 	return nil
@@ -211,8 +209,8 @@ func (r *follower) flush(ctx context.Context) error {
 	if len(r.recs) == 0 {
 		return nil
 	}
-	wait := r.opts.Poll
-	for {
+	b := retry.Backoff{Initial: r.opts.Poll, Max: maxRetryWait}
+	for n := 1; ; n++ {
 		res, err := r.sink.Submit(ctx, "file", r.recs)
 		if err == nil {
 			if r.failing {
@@ -230,8 +228,7 @@ func (r *follower) flush(ctx context.Context) error {
 			r.log.Warn("submit failed; retrying the same lines (the position does not advance)", "err", err)
 			r.failing = true
 		}
-		sleep(ctx, wait)
-		wait = min(2*wait, maxRetryWait)
+		_ = retry.Sleep(ctx, b.Delay(n))
 	}
 	r.recs = r.recs[:0]
 	r.m.offset.Set(float64(r.t.lineEnd))
@@ -252,14 +249,5 @@ func (r *follower) savePosition() {
 	if err := r.state.save(p); err != nil {
 		r.m.stateFailures.Inc()
 		r.log.Warn("cannot save the position; after a restart some lines will be sent again", "err", err)
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
 	}
 }

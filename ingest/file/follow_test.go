@@ -171,7 +171,11 @@ func storedOnce(t *testing.T, s *bustest.Server, ids []string) {
 
 func newPipeline(t *testing.T) (*bustest.Server, *ingest.Pipeline) {
 	s := bustest.Start(t)
-	return s, ingest.NewPipeline(bus.NewPublisher(s.JS), s.Layout(t), discard, prometheus.NewRegistry())
+	p, err := ingest.NewPipeline(bus.NewPublisher(s.JS), s.Layout(t), discard, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, p
 }
 
 // A file that does not exist yet, then grows; a partial last line waits for its newline; a

@@ -57,7 +57,10 @@ func writeDay(t *testing.T, dir string, n int, bad map[int]string) string {
 // bad line one dead letter at its line number, and reading the file again stores nothing new.
 func TestFileThroughPipeline(t *testing.T) {
 	s := bustest.Start(t)
-	p := ingest.NewPipeline(bus.NewPublisher(s.JS), s.Layout(t), discard, prometheus.NewRegistry())
+	p, err := ingest.NewPipeline(bus.NewPublisher(s.JS), s.Layout(t), discard, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
 	bad := map[int]string{
 		1:    `not json at all`,
 		1200: `{"kind":"access","id":"bad-1200","time":"2026-11-02T08:00:00Z","org":"o"}`,

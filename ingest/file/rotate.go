@@ -9,6 +9,9 @@ import (
 	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"breachd/promreg"
+	"breachd/retry"
 )
 
 // start opens the file to read first: where the saved position says (the followed file, or
@@ -90,9 +93,8 @@ func (r *follower) waitOpen(ctx context.Context) (*tail, error) {
 			r.log.Info("waiting for the file to appear")
 			logged = true
 		}
-		sleep(ctx, r.opts.Poll)
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+		if err := retry.Sleep(ctx, r.opts.Poll); err != nil {
+			return nil, err
 		}
 	}
 }
@@ -187,7 +189,7 @@ type followMetrics struct {
 
 // newFollowMetrics labels every series with the followed path (a configured, bounded set), so
 // several Follows can share one registry.
-func newFollowMetrics(reg prometheus.Registerer, path string) *followMetrics {
+func newFollowMetrics(reg prometheus.Registerer, path string) (*followMetrics, error) {
 	l := prometheus.Labels{"path": path}
 	m := &followMetrics{
 		lines: prometheus.NewCounter(prometheus.CounterOpts{Name: "breach_file_follow_lines_total",
@@ -203,8 +205,10 @@ func newFollowMetrics(reg prometheus.Registerer, path string) *followMetrics {
 		offset: prometheus.NewGauge(prometheus.GaugeOpts{Name: "breach_file_follow_offset_bytes",
 			Help: "Offset in the current file up to which lines are submitted.", ConstLabels: l}),
 	}
-	if reg != nil {
-		reg.MustRegister(m.lines, m.bytes, m.submitFailures, m.stateFailures, m.rotations, m.offset)
+	err := promreg.All(reg, promreg.Of(&m.lines), promreg.Of(&m.bytes), promreg.Of(&m.submitFailures),
+		promreg.Of(&m.stateFailures), promreg.Of(&m.rotations), promreg.Of(&m.offset))
+	if err != nil {
+		return nil, fmt.Errorf("follow %s: metrics: %w", path, err)
 	}
-	return m
+	return m, nil
 }

@@ -1,22 +1,21 @@
 package format
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/vm"
-	"gopkg.in/yaml.v3"
 
 	"breachd/event"
 	"breachd/ingest"
+	"breachd/yamlx"
 )
 
 // mappingFile is the YAML shape of a declarative mapping (see the package documentation).
@@ -104,44 +103,31 @@ func ParseMapping(data []byte) (ingest.Parser, error) {
 // CompileMapping decodes data strictly (unknown keys are errors), checks it and compiles its
 // expressions once.
 func CompileMapping(data []byte) (*Mapping, error) {
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, err
-	}
 	var f mappingFile
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
+	doc, err := yamlx.Decode("", data, &f)
+	if err != nil {
 		return nil, err
-	}
-	at := func(keys ...string) string {
-		return fmt.Sprintf("line %d: %s", keyLine(&root, keys...), strings.Join(keys, "."))
 	}
 
 	if !mappingName.MatchString(f.Name) {
-		return nil, fmt.Errorf("%s: %q must be 1-32 of a-z, 0-9, - and _ (it prefixes generated ids)", at("name"), f.Name)
+		return nil, doc.At(fmt.Errorf("%q must be 1-32 of a-z, 0-9, - and _ (it prefixes generated ids)", f.Name), "name")
 	}
 	m := &Mapping{name: f.Name, kind: event.Kind(f.Kind)}
 	allowed, ok := mappingFields[m.kind]
 	if !ok {
-		return nil, fmt.Errorf("%s: %q is not access or auth", at("kind"), f.Kind)
+		return nil, doc.At(fmt.Errorf("%q is not access or auth", f.Kind), "kind")
 	}
 	for _, r := range allowed.required {
 		if _, ok := f.Fields[r]; !ok {
-			return nil, fmt.Errorf("%s: %s is required for kind %s", at("fields"), r, f.Kind)
+			return nil, doc.At(fmt.Errorf("%s is required for kind %s", r, f.Kind), "fields")
 		}
 	}
-	names := make([]string, 0, len(f.Fields))
-	for n := range f.Fields {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(f.Fields)) {
 		if !slices.Contains(allowed.required, n) && !slices.Contains(allowed.optional, n) {
-			return nil, fmt.Errorf("%s: not a field of a %s event (known: %s)", at("fields", n), f.Kind,
-				strings.Join(append(slices.Clone(allowed.required), allowed.optional...), ", "))
+			return nil, doc.At(fmt.Errorf("not a field of a %s event (known: %s)", f.Kind,
+				strings.Join(append(slices.Clone(allowed.required), allowed.optional...), ", ")), "fields", n)
 		}
-		cf, err := compileField(n, f.Fields[n], at)
+		cf, err := compileField(n, f.Fields[n], doc)
 		if err != nil {
 			return nil, err
 		}
@@ -150,14 +136,14 @@ func CompileMapping(data []byte) (*Mapping, error) {
 	if f.SkipIf != "" {
 		p, err := expr.Compile(f.SkipIf, expr.Env(map[string]any{}), expr.AllowUndefinedVariables(), expr.AsBool())
 		if err != nil {
-			return nil, fmt.Errorf("%s: %v", at("skip_if"), err)
+			return nil, doc.At(err, "skip_if")
 		}
 		m.skipIf = p
 	}
 	return m, nil
 }
 
-func compileField(name string, s fieldSpec, at func(...string) string) (compiledField, error) {
+func compileField(name string, s fieldSpec, doc *yamlx.Doc) (compiledField, error) {
 	cf := compiledField{name: name, path: s.Path, value: s.Value, mapping: s.Map, def: s.Default}
 	set := 0
 	for _, b := range []bool{s.Path != "", s.Value != nil, s.Expr != ""} {
@@ -166,22 +152,22 @@ func compileField(name string, s fieldSpec, at func(...string) string) (compiled
 		}
 	}
 	if set != 1 {
-		return cf, fmt.Errorf("%s: set exactly one of path, value and expr", at("fields", name))
+		return cf, doc.At(errors.New("set exactly one of path, value and expr"), "fields", name)
 	}
 	if s.Path != "" && slices.Contains(strings.Split(s.Path, "."), "") {
-		return cf, fmt.Errorf("%s: %q has an empty segment (want a.b.0.c)", at("fields", name, "path"), s.Path)
+		return cf, doc.At(fmt.Errorf("%q has an empty segment (want a.b.0.c)", s.Path), "fields", name, "path")
 	}
 	if s.Expr != "" {
 		p, err := expr.Compile(s.Expr, expr.Env(map[string]any{}), expr.AllowUndefinedVariables())
 		if err != nil {
-			return cf, fmt.Errorf("%s: %v", at("fields", name, "expr"), err)
+			return cf, doc.At(err, "fields", name, "expr")
 		}
 		cf.prog = p
 	}
 	if allowed, ok := enumFields[name]; ok {
-		check := func(v string, keys ...string) error {
+		check := func(v string, keys ...any) error {
 			if !slices.Contains(allowed, v) {
-				return fmt.Errorf("%s: %q is not one of %s", at(append([]string{"fields", name}, keys...)...), v, strings.Join(allowed, ", "))
+				return doc.At(fmt.Errorf("%q is not one of %s", v, strings.Join(allowed, ", ")), append([]any{"fields", name}, keys...)...)
 			}
 			return nil
 		}
@@ -195,7 +181,7 @@ func compileField(name string, s fieldSpec, at func(...string) string) (compiled
 				return cf, err
 			}
 		}
-		for _, k := range sortedKeys(s.Map) {
+		for _, k := range slices.Sorted(maps.Keys(s.Map)) {
 			if err := check(s.Map[k], "map", k); err != nil {
 				return cf, err
 			}
@@ -203,64 +189,30 @@ func compileField(name string, s fieldSpec, at func(...string) string) (compiled
 	}
 	if name != "time" {
 		if s.Format != "" || s.Zone != "" {
-			return cf, fmt.Errorf("%s: format and zone apply only to time", at("fields", name))
+			return cf, doc.At(errors.New("format and zone apply only to time"), "fields", name)
 		}
 		return cf, nil
 	}
 	if s.Map != nil {
-		return cf, fmt.Errorf("%s: time cannot have a map", at("fields", name, "map"))
+		return cf, doc.At(errors.New("time cannot have a map"), "fields", name, "map")
 	}
 	cf.timeFmt = s.Format
 	switch s.Format {
 	case "", "rfc3339", "unix", "unix_ms":
 		if s.Zone != "" {
-			return cf, fmt.Errorf("%s: zone applies only to a custom layout (these formats carry their own offset)", at("fields", name, "zone"))
+			return cf, doc.At(errors.New("zone applies only to a custom layout (these formats carry their own offset)"), "fields", name, "zone")
 		}
 	default:
 		if s.Zone == "" {
-			return cf, fmt.Errorf("%s: a custom layout needs a zone (e.g. Europe/Oslo or UTC) for times without an offset", at("fields", name, "format"))
+			return cf, doc.At(errors.New("a custom layout needs a zone (e.g. Europe/Oslo or UTC) for times without an offset"), "fields", name, "format")
 		}
 		loc, err := time.LoadLocation(s.Zone)
 		if err != nil {
-			return cf, fmt.Errorf("%s: %v", at("fields", name, "zone"), err)
+			return cf, doc.At(err, "fields", name, "zone")
 		}
 		cf.location = loc
 	}
 	return cf, nil
-}
-
-// keyLine returns the line of the deepest of keys found in the YAML document, or 1.
-func keyLine(root *yaml.Node, keys ...string) int {
-	n, line := root, 1
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-		line = n.Line
-	}
-	for _, k := range keys {
-		if n.Kind != yaml.MappingNode {
-			break
-		}
-		found := false
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == k {
-				line, n, found = n.Content[i].Line, n.Content[i+1], true
-				break
-			}
-		}
-		if !found {
-			break
-		}
-	}
-	return line
-}
-
-func sortedKeys(m map[string]string) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 var errNotNumber = errors.New("not a number")

@@ -24,8 +24,11 @@ import (
 // dead-lettered; a replay of the file adds nothing.
 func TestPipelineSimpleSAMLphp(t *testing.T) {
 	s := bustest.Start(t)
-	pipe := ingest.NewPipeline(bus.NewPublisher(s.JS), s.Layout(t), slog.New(slog.NewTextHandler(io.Discard, nil)), nil).
-		WithParser(sspParser(t))
+	pipe, err := ingest.NewPipeline(bus.NewPublisher(s.JS), s.Layout(t), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pipe = pipe.WithParser(sspParser(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 

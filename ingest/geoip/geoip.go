@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"breachd/event"
+	"breachd/promreg"
 )
 
 // DB is an open country database.
@@ -48,12 +49,11 @@ func Open(path string) (*DB, error) {
 	}, []string{"outcome"})}, nil
 }
 
-// Register registers the DB's metrics with reg (breach_geoip_lookups_total{outcome}).
+// Register registers the DB's metrics with reg (breach_geoip_lookups_total{outcome}); DBs
+// registered on one registry count in one counter. A nil reg registers nothing.
 func (db *DB) Register(reg prometheus.Registerer) error {
-	if reg == nil {
-		return nil
-	}
-	if err := reg.Register(db.lookups); err != nil {
+	var err error
+	if db.lookups, err = promreg.Register(reg, db.lookups); err != nil {
 		return fmt.Errorf("geoip: register metrics: %w", err)
 	}
 	return nil

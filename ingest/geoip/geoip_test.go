@@ -182,8 +182,11 @@ func TestOpenErrors(t *testing.T) {
 func TestPipelineEnrich(t *testing.T) {
 	db := open(t)
 	s := bustest.Start(t)
-	pipe := ingest.NewPipeline(bus.NewPublisher(s.JS), s.Layout(t), slog.New(slog.NewTextHandler(io.Discard, nil)), nil).
-		WithEnricher(db.Enrich)
+	pipe, err := ingest.NewPipeline(bus.NewPublisher(s.JS), s.Layout(t), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pipe = pipe.WithEnricher(db.Enrich)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	line := `{"kind":"auth","id":"g-1","time":"2026-11-02T08:01:13Z","org":"o","user":"u@o","service":"s","result":"success","ip":"45.83.220.14"}`

@@ -41,7 +41,10 @@ func BenchmarkHTTPPost(b *testing.B) {
 	for _, clients := range []int{1, 4} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
 			s := bustest.Start(b)
-			p := ingest.NewPipeline(bus.NewPublisher(s.JS), s.Layout(b), discard, prometheus.NewRegistry())
+			p, err := ingest.NewPipeline(bus.NewPublisher(s.JS), s.Layout(b), discard, prometheus.NewRegistry())
+			if err != nil {
+				b.Fatal(err)
+			}
 			srv, err := httpin.New(httpin.Config{Tokens: testTokens, MaxInFlight: clients, Logger: discard, Registerer: prometheus.NewRegistry()})
 			if err != nil {
 				b.Fatal(err)

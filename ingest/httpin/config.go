@@ -2,6 +2,7 @@ package httpin
 
 import (
 	"bufio"
+	"cmp"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -95,51 +96,22 @@ type Config struct {
 var tokenName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 func (c Config) withDefaults() Config {
-	if c.MaxBody <= 0 {
-		c.MaxBody = DefaultMaxBody
-	}
-	if c.MaxRecords <= 0 {
-		c.MaxRecords = DefaultMaxRecords
-	}
-	if c.MaxRecord <= 0 {
-		c.MaxRecord = DefaultMaxRecord
-	}
-	if c.Batch <= 0 {
-		c.Batch = DefaultBatch
-	}
-	if c.MaxInFlight <= 0 {
-		c.MaxInFlight = DefaultMaxInFlight
-	}
-	if c.MaxErrors <= 0 {
-		c.MaxErrors = DefaultMaxErrors
-	}
-	if c.SubmitTimeout <= 0 {
-		c.SubmitTimeout = DefaultSubmitTimeout
-	}
-	if c.RetryAfter <= 0 {
-		c.RetryAfter = DefaultRetryAfter
-	}
-	if c.BodyTimeout <= 0 {
-		c.BodyTimeout = DefaultBodyTimeout
-	}
-	if c.MinBodyRate == 0 {
-		c.MinBodyRate = DefaultMinBodyRate
-	}
-	if c.BodyRateGrace <= 0 {
-		c.BodyRateGrace = DefaultBodyRateGrace
-	}
-	if c.ReadHeaderTimeout <= 0 {
-		c.ReadHeaderTimeout = 10 * time.Second
-	}
-	if c.ReadTimeout <= 0 {
-		c.ReadTimeout = 60 * time.Second
-	}
-	if c.IdleTimeout <= 0 {
-		c.IdleTimeout = 120 * time.Second
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
+	// A field not above zero takes its default.
+	c.MaxBody = cmp.Or(max(c.MaxBody, 0), DefaultMaxBody)
+	c.MaxRecords = cmp.Or(max(c.MaxRecords, 0), DefaultMaxRecords)
+	c.MaxRecord = cmp.Or(max(c.MaxRecord, 0), DefaultMaxRecord)
+	c.Batch = cmp.Or(max(c.Batch, 0), DefaultBatch)
+	c.MaxInFlight = cmp.Or(max(c.MaxInFlight, 0), DefaultMaxInFlight)
+	c.MaxErrors = cmp.Or(max(c.MaxErrors, 0), DefaultMaxErrors)
+	c.SubmitTimeout = cmp.Or(max(c.SubmitTimeout, 0), DefaultSubmitTimeout)
+	c.RetryAfter = cmp.Or(max(c.RetryAfter, 0), DefaultRetryAfter)
+	c.BodyTimeout = cmp.Or(max(c.BodyTimeout, 0), DefaultBodyTimeout)
+	c.MinBodyRate = cmp.Or(c.MinBodyRate, DefaultMinBodyRate)
+	c.BodyRateGrace = cmp.Or(max(c.BodyRateGrace, 0), DefaultBodyRateGrace)
+	c.ReadHeaderTimeout = cmp.Or(max(c.ReadHeaderTimeout, 0), 10*time.Second)
+	c.ReadTimeout = cmp.Or(max(c.ReadTimeout, 0), 60*time.Second)
+	c.IdleTimeout = cmp.Or(max(c.IdleTimeout, 0), 120*time.Second)
+	c.Logger = cmp.Or(c.Logger, slog.Default())
 	return c
 }
 

@@ -75,7 +75,10 @@ func newEnv(t *testing.T, cfg httpin.Config) *env {
 	t.Helper()
 	s := bustest.Start(t)
 	reg := prometheus.NewRegistry()
-	p := ingest.NewPipeline(bus.NewPublisher(s.JS), s.Layout(t), discard, reg)
+	p, err := ingest.NewPipeline(bus.NewPublisher(s.JS), s.Layout(t), discard, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return &env{bus: s, url: serve(t, cfg, reg, p), reg: reg}
 }
 

@@ -1,22 +1,24 @@
 package httpin
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"breachd/promreg"
 )
 
+// metrics of the server: requests by code, body timeouts by reason (timeout, too_slow).
 type metrics struct {
-	requests     *prometheus.CounterVec // by code
-	bodyTimeouts *prometheus.CounterVec // by reason: timeout, too_slow
-	records      prometheus.Counter
-	bytes        prometheus.Counter
-	duration     prometheus.Histogram
-	inFlight     prometheus.Gauge
+	requests, bodyTimeouts *prometheus.CounterVec
+	records, bytes         prometheus.Counter
+	duration               prometheus.Histogram
+	inFlight               prometheus.Gauge
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "breach_httpin_requests_total", Help: "POST /v1/events requests, by response code.",
@@ -42,10 +44,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, r := range []string{"timeout", "too_slow"} {
 		m.bodyTimeouts.WithLabelValues(r)
 	}
-	if reg != nil {
-		reg.MustRegister(m.requests, m.bodyTimeouts, m.records, m.bytes, m.duration, m.inFlight)
+	err := promreg.All(reg, promreg.Of(&m.requests), promreg.Of(&m.bodyTimeouts), promreg.Of(&m.records),
+		promreg.Of(&m.bytes), promreg.Of(&m.duration), promreg.Of(&m.inFlight))
+	if err != nil {
+		return nil, fmt.Errorf("http ingest: metrics: %w", err)
 	}
-	return m
+	return m, nil
 }
 
 func (m *metrics) observe(code int, start time.Time) {

@@ -81,7 +81,10 @@ func TestNATSDownThenRecovered(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &bustest.Server{Embedded: emb, NC: nc, JS: js}
-	p := ingest.NewPipeline(bus.NewPublisher(js), s.Layout(t), discard, nil)
+	p, err := ingest.NewPipeline(bus.NewPublisher(js), s.Layout(t), discard, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ready := func() error {
 		if !nc.IsConnected() {
 			return errors.New("nats: not connected")
@@ -145,7 +148,10 @@ func TestNATSDownThenRecovered(t *testing.T) {
 func TestRunServesUntilCancelled(t *testing.T) {
 	s := bustest.Start(t)
 	reg := prometheus.NewRegistry()
-	p := ingest.NewPipeline(bus.NewPublisher(s.JS), s.Layout(t), discard, reg)
+	p, err := ingest.NewPipeline(bus.NewPublisher(s.JS), s.Layout(t), discard, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var up atomic.Bool
 	addrc := make(chan string, 1)
 	srv, err := httpin.New(httpin.Config{Listen: "127.0.0.1:0", Tokens: testTokens, Logger: discard, Registerer: reg,

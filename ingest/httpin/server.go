@@ -40,7 +40,11 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, sem: make(chan struct{}, cfg.MaxInFlight), m: newMetrics(cfg.Registerer),
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, sem: make(chan struct{}, cfg.MaxInFlight), m: m,
 		log: cfg.Logger.With("component", "ingest.http")}
 	for _, t := range cfg.Tokens {
 		s.tokens = append(s.tokens, tokenHash{name: t.Name, hash: sha256.Sum256([]byte(t.Secret))})

@@ -24,7 +24,10 @@ func serveReal(t *testing.T, cfg httpin.Config) (addr string, s *bustest.Server,
 	t.Helper()
 	s = bustest.Start(t)
 	reg = prometheus.NewRegistry()
-	p := ingest.NewPipeline(bus.NewPublisher(s.JS), s.Layout(t), discard, reg)
+	p, err := ingest.NewPipeline(bus.NewPublisher(s.JS), s.Layout(t), discard, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg.Tokens, cfg.Logger, cfg.Registerer = testTokens, discard, reg
 	srv, err := httpin.New(cfg)
 	if err != nil {

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -19,6 +20,7 @@ import (
 	fsasl "github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
+	"breachd/retry"
 	"breachd/secretfile"
 )
 
@@ -90,34 +92,21 @@ type Config struct {
 
 // withDefaults returns c with every zero optional field defaulted.
 func (c Config) withDefaults() Config {
-	if c.Name == "" {
-		c.Name = DefaultName
-	}
-	if c.Batch == 0 {
-		c.Batch = DefaultBatch
-	}
-	if c.BatchWait == 0 {
-		c.BatchWait = DefaultBatchWait
-	}
-	if c.MinBytes == 0 {
-		c.MinBytes = 1
-	}
-	if c.MaxBytes == 0 {
-		c.MaxBytes = DefaultMaxBytes
-	}
-	if c.StartOffset == "" {
-		c.StartOffset = StartFirst
-	}
-	if c.RetryMin == 0 {
-		c.RetryMin = DefaultRetryMin
-	}
-	if c.RetryMax == 0 {
-		c.RetryMax = DefaultRetryMax
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
+	c.Name = cmp.Or(c.Name, DefaultName)
+	c.Batch = cmp.Or(c.Batch, DefaultBatch)
+	c.BatchWait = cmp.Or(c.BatchWait, DefaultBatchWait)
+	c.MinBytes = cmp.Or(c.MinBytes, 1)
+	c.MaxBytes = cmp.Or(c.MaxBytes, DefaultMaxBytes)
+	c.StartOffset = cmp.Or(c.StartOffset, StartFirst)
+	c.RetryMin = cmp.Or(c.RetryMin, DefaultRetryMin)
+	c.RetryMax = cmp.Or(c.RetryMax, DefaultRetryMax)
+	c.Logger = cmp.Or(c.Logger, slog.Default())
 	return c
+}
+
+// backoff paces every retry of the source: RetryMin doubling to RetryMax.
+func (c Config) backoff() retry.Backoff {
+	return retry.Backoff{Initial: c.RetryMin, Max: c.RetryMax}
 }
 
 // validate reports every problem of a defaulted config at once.

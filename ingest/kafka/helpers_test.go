@@ -229,7 +229,11 @@ func (s *tally) result() ingest.Result {
 
 // pipeline returns the real ingest Pipeline on s.
 func pipeline(t testing.TB, s *bustest.Server) *ingest.Pipeline {
-	return ingest.NewPipeline(bus.NewPublisher(s.JS), s.Layout(t), discard, prometheus.NewRegistry())
+	p, err := ingest.NewPipeline(bus.NewPublisher(s.JS), s.Layout(t), discard, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // storedIDs returns the Nats-Msg-Id of every message in EVENTS, failing on a repeated id.

@@ -12,6 +12,7 @@ import (
 	"github.com/segmentio/kafka-go/sasl"
 
 	"breachd/ingest"
+	"breachd/retry"
 )
 
 // Source consumes Kafka topics as a member of a consumer group and submits each message value
@@ -32,11 +33,15 @@ func New(cfg Config) (*Source, error) {
 		return nil, err
 	}
 	mech, _ := cfg.SASL.mechanism() // validate checked it
+	m, err := newMetrics(cfg.Registerer, cfg.Name)
+	if err != nil {
+		return nil, err
+	}
 	return &Source{
 		cfg:     cfg,
 		mech:    mech,
 		log:     cfg.Logger.With("component", "ingest.kafka", "source", cfg.Name, "group", cfg.GroupID),
-		metrics: newMetrics(cfg.Registerer, cfg.Name),
+		metrics: m,
 	}, nil
 }
 
@@ -87,8 +92,8 @@ func (s *Source) deliver(ctx context.Context, r *kafkago.Reader, sink ingest.Sin
 	var total ingest.Result
 	recs := make([]ingest.Record, 0, s.cfg.Batch)
 	pending := pendingCommits{}
-	b := backoff{min: s.cfg.RetryMin, max: s.cfg.RetryMax}
-	var retry <-chan time.Time
+	b, failures := s.cfg.backoff(), 0
+	var recommit <-chan time.Time
 	for {
 		select {
 		case msgs, ok := <-in:
@@ -108,15 +113,16 @@ func (s *Source) deliver(ctx context.Context, r *kafkago.Reader, sink ingest.Sin
 			total.Add(res)
 			s.metrics.batches.Inc()
 			pending.add(msgs)
-		case <-retry:
+		case <-recommit:
 		case <-ctx.Done():
 			return total
 		}
-		retry = nil
+		recommit = nil
 		if !s.commit(ctx, r, pending) {
-			retry = time.After(b.next())
+			failures++
+			recommit = time.After(b.Delay(failures))
 		} else {
-			b.reset()
+			failures = 0
 		}
 	}
 }
@@ -126,7 +132,7 @@ func (s *Source) deliver(ctx context.Context, r *kafkago.Reader, sink ingest.Sin
 // retried with backoff. It closes out.
 func (s *Source) fetch(ctx context.Context, r *kafkago.Reader, out chan<- []kafkago.Message) error {
 	defer close(out)
-	b := backoff{min: s.cfg.RetryMin, max: s.cfg.RetryMax}
+	b, failures := s.cfg.backoff(), 0
 	var lastErr string
 	for {
 		msgs, err := s.fill(ctx, r, make([]kafkago.Message, 0, s.cfg.Batch))
@@ -143,7 +149,8 @@ func (s *Source) fetch(ctx context.Context, r *kafkago.Reader, out chan<- []kafk
 				s.log.Warn("kafka fetch failed, retrying", "err", err)
 			}
 			if len(msgs) == 0 {
-				sleep(ctx, b.next()) // if ctx ends, the next fill returns at once
+				failures++
+				_ = retry.Sleep(ctx, b.Delay(failures)) // if ctx ends, the next fill returns at once
 				continue
 			}
 			// What was fetched before the error is still submitted and committed.
@@ -151,7 +158,7 @@ func (s *Source) fetch(ctx context.Context, r *kafkago.Reader, out chan<- []kafk
 			s.log.Info("kafka fetch recovered")
 			lastErr = ""
 		}
-		b.reset()
+		failures = 0
 		select {
 		case out <- msgs:
 		case <-ctx.Done():
@@ -167,9 +174,9 @@ func (s *Source) checkTopics(ctx context.Context) error {
 	tr := &kafkago.Transport{ClientID: "breachd", TLS: s.cfg.TLS, SASL: s.mech, DialTimeout: 10 * time.Second}
 	defer tr.CloseIdleConnections()
 	c := &kafkago.Client{Addr: kafkago.TCP(s.cfg.Brokers...), Transport: tr, Timeout: 30 * time.Second}
-	b := backoff{min: s.cfg.RetryMin, max: s.cfg.RetryMax}
+	b := s.cfg.backoff()
 	var last string
-	for {
+	for n := 1; ; n++ {
 		missing, err := s.missingTopics(ctx, c)
 		switch {
 		case err == nil && len(missing) > 0:
@@ -185,7 +192,7 @@ func (s *Source) checkTopics(ctx context.Context) error {
 			last = err.Error()
 			s.log.Warn("kafka brokers not answering, retrying", "err", err)
 		}
-		sleep(ctx, b.next())
+		_ = retry.Sleep(ctx, b.Delay(n))
 	}
 }
 
@@ -248,7 +255,7 @@ func (s *Source) fill(ctx context.Context, r *kafkago.Reader, msgs []kafkago.Mes
 // submit hands recs to sink until it makes them durable, backing off between refusals. It
 // returns false only when ctx ended first.
 func (s *Source) submit(ctx context.Context, sink ingest.Sink, recs []ingest.Record) (ingest.Result, bool) {
-	b := backoff{min: s.cfg.RetryMin, max: s.cfg.RetryMax}
+	b := s.cfg.backoff()
 	for attempt := 1; ; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, submitTimeout)
 		res, err := sink.Submit(actx, s.cfg.Name, recs)
@@ -262,13 +269,12 @@ func (s *Source) submit(ctx context.Context, sink ingest.Sink, recs []ingest.Rec
 		if ctx.Err() != nil {
 			return ingest.Result{}, false
 		}
-		delay := b.next()
 		if attempt == 1 {
 			s.log.Warn("submit failed, holding the batch and retrying; no offsets are committed meanwhile",
 				"records", len(recs), "first", recs[0].Where, "err", err)
 		}
 		s.metrics.retries.Inc()
-		if !sleep(ctx, delay) {
+		if retry.Sleep(ctx, b.Delay(attempt)) != nil {
 			return ingest.Result{}, false
 		}
 	}
@@ -293,32 +299,4 @@ func permanent(err error) bool {
 		return true
 	}
 	return false
-}
-
-// backoff doubles a delay from min up to max.
-type backoff struct {
-	min, max, cur time.Duration
-}
-
-func (b *backoff) next() time.Duration {
-	if b.cur == 0 {
-		b.cur = b.min
-	} else {
-		b.cur = min(2*b.cur, b.max)
-	}
-	return b.cur
-}
-
-func (b *backoff) reset() { b.cur = 0 }
-
-// sleep waits d or until ctx ends; it reports whether the full wait passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

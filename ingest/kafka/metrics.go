@@ -1,6 +1,12 @@
 package kafka
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"breachd/promreg"
+)
 
 type metrics struct {
 	fetched, batches, retries, commitErrors, fetchErrors, rebalances prometheus.Counter
@@ -10,7 +16,7 @@ type metrics struct {
 
 // newMetrics registers the source's metrics on reg (which may be nil), labelled with the
 // source name so that several Kafka sources can share a registry.
-func newMetrics(reg prometheus.Registerer, source string) *metrics {
+func newMetrics(reg prometheus.Registerer, source string) (*metrics, error) {
 	labels := prometheus.Labels{"source": source}
 	counter := func(name, help string) prometheus.Counter {
 		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels})
@@ -28,8 +34,10 @@ func newMetrics(reg prometheus.Registerer, source string) *metrics {
 			ConstLabels: labels,
 		}, []string{"topic", "partition"}),
 	}
-	if reg != nil {
-		reg.MustRegister(m.fetched, m.batches, m.retries, m.commitErrors, m.fetchErrors, m.rebalances, m.lag)
+	err := promreg.All(reg, promreg.Of(&m.fetched), promreg.Of(&m.batches), promreg.Of(&m.retries), promreg.Of(&m.commitErrors),
+		promreg.Of(&m.fetchErrors), promreg.Of(&m.rebalances), promreg.Of(&m.lag))
+	if err != nil {
+		return nil, fmt.Errorf("kafka source %s: metrics: %w", source, err)
 	}
-	return m
+	return m, nil
 }

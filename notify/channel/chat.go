@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"breachd/retry"
 )
 
 // Chat flavours.
@@ -53,7 +55,7 @@ func (c *Chat) Send(ctx context.Context, m Message) error {
 	}
 	body, err := json.Marshal(payload)
 	if err != nil {
-		return Permanent(fmt.Errorf("%s %s: encode: %w", c.flavour, c.name, err))
+		return retry.Permanent(fmt.Errorf("%s %s: encode: %w", c.flavour, c.name, err))
 	}
 	return c.http.post(ctx, c.flavour+" "+c.name, c.url, nil, body)
 }

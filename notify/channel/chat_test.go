@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"breachd/retry"
 )
 
 // chatServer records the JSON bodies posted to it and answers status.
@@ -152,12 +154,12 @@ func TestChatErrorsHideURL(t *testing.T) {
 	srv, _ := chatServer(t, http.StatusNotFound)
 	c, _ := NewChat("slack", FlavourSlack, srv.URL+"/services/T0/B0/supersecrettoken", HTTPOptions{})
 	err := c.Send(ctxT(t), testMessage())
-	if err == nil || !IsPermanent(err) || strings.Contains(err.Error(), "supersecrettoken") {
+	if err == nil || !retry.IsPermanent(err) || strings.Contains(err.Error(), "supersecrettoken") {
 		t.Fatalf("err = %v: want permanent, without the token", err)
 	}
 	srv.Close() // now a network error
 	err = c.Send(ctxT(t), testMessage())
-	if err == nil || IsPermanent(err) || strings.Contains(err.Error(), "supersecrettoken") {
+	if err == nil || retry.IsPermanent(err) || strings.Contains(err.Error(), "supersecrettoken") {
 		t.Fatalf("err = %v: want transient, without the token", err)
 	}
 }

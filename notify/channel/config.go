@@ -1,22 +1,18 @@
 package channel
 
 import (
-	"bytes"
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"breachd/event"
 	"breachd/secretfile"
+	"breachd/yamlx"
 )
 
 // fileConfig is the YAML document (see the package documentation for an example).
@@ -90,27 +86,6 @@ type defaultConfig struct {
 	Channels []string `yaml:"channels"`
 }
 
-// ConfigError is a configuration problem at a place in the file.
-type ConfigError struct {
-	File string // file name, or "config" for ParseConfig
-	Line int    // 1-based; 0 if unknown
-	Key  string // e.g. "channels[2].email.to"
-	Err  error
-}
-
-func (e *ConfigError) Error() string {
-	loc := e.File
-	if e.Line > 0 {
-		loc = fmt.Sprintf("%s:%d", e.File, e.Line)
-	}
-	if e.Key == "" {
-		return fmt.Sprintf("%s: %v", loc, e.Err)
-	}
-	return fmt.Sprintf("%s: %s: %v", loc, e.Key, e.Err)
-}
-
-func (e *ConfigError) Unwrap() error { return e.Err }
-
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // LoadConfig reads the YAML file at path and builds a Dispatcher (see ParseConfig). Relative
@@ -125,111 +100,30 @@ func LoadConfig(path string, opts Options) (*Dispatcher, error) {
 
 // ParseConfig decodes a YAML configuration strictly (unknown keys are errors), reads the
 // secrets it names, builds its channels and returns a Dispatcher over them. Errors are
-// *ConfigError naming the line and key. Relative file paths are relative to the working
+// *yamlx.Error naming the line and key. Relative file paths are relative to the working
 // directory.
 func ParseConfig(data []byte, opts Options) (*Dispatcher, error) {
 	return parse("config", ".", data, opts)
 }
 
 func parse(file, dir string, data []byte, opts Options) (*Dispatcher, error) {
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, &ConfigError{File: file, Err: err}
-	}
 	var fc fileConfig
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&fc); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = errors.New("empty document")
-		}
-		return nil, yamlError(file, err)
+	doc, err := yamlx.Decode(file, data, &fc)
+	if err != nil {
+		return nil, err
 	}
 	if opts.HTTP.Clock == nil {
 		opts.HTTP.Clock = opts.Clock
 	}
-	b := builder{file: file, dir: dir, root: &root, opts: opts}
+	b := builder{dir: dir, doc: doc, opts: opts}
 	return b.build(&fc)
 }
 
-var yamlLineRE = regexp.MustCompile(`^line (\d+): (.*?)(?: in type \S+)?$`)
-
-// yamlError turns yaml's errors ("yaml: unmarshal errors:\n  line 4: field x not found in
-// type channel.webhookConfig") into a ConfigError with the line of the first one.
-func yamlError(file string, err error) error {
-	var te *yaml.TypeError
-	if !errors.As(err, &te) || len(te.Errors) == 0 {
-		return &ConfigError{File: file, Err: err}
-	}
-	ce := &ConfigError{File: file}
-	var msgs []string
-	for _, e := range te.Errors {
-		if m := yamlLineRE.FindStringSubmatch(e); m != nil {
-			if ce.Line == 0 {
-				ce.Line, _ = strconv.Atoi(m[1])
-			}
-			e = m[2]
-			if len(msgs) > 0 {
-				e = "line " + m[1] + ": " + e
-			}
-		}
-		msgs = append(msgs, e)
-	}
-	ce.Err = errors.New(strings.Join(msgs, "; "))
-	return ce
-}
-
-// builder turns a decoded config into a Dispatcher, with line numbers from root.
+// builder turns a decoded config into a Dispatcher; doc places its errors.
 type builder struct {
-	file, dir string
-	root      *yaml.Node
-	opts      Options
-}
-
-func (b *builder) errAt(err error, path ...any) error {
-	var key strings.Builder
-	for _, p := range path {
-		switch p := p.(type) {
-		case string:
-			if key.Len() > 0 {
-				key.WriteByte('.')
-			}
-			key.WriteString(p)
-		case int:
-			fmt.Fprintf(&key, "[%d]", p)
-		}
-	}
-	return &ConfigError{File: b.file, Line: lineOf(b.root, path...), Key: key.String(), Err: err}
-}
-
-// lineOf returns the line of the deepest node along path (mapping keys and sequence indexes).
-func lineOf(n *yaml.Node, path ...any) int {
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	line := 0
-	for _, p := range path {
-		var next *yaml.Node
-		switch p := p.(type) {
-		case string:
-			if n.Kind == yaml.MappingNode {
-				for i := 0; i+1 < len(n.Content); i += 2 {
-					if n.Content[i].Value == p {
-						next, line = n.Content[i+1], n.Content[i].Line
-					}
-				}
-			}
-		case int:
-			if n.Kind == yaml.SequenceNode && p < len(n.Content) {
-				next, line = n.Content[p], n.Content[p].Line
-			}
-		}
-		if next == nil {
-			break
-		}
-		n = next
-	}
-	return line
+	dir  string
+	doc  *yamlx.Doc
+	opts Options
 }
 
 func (b *builder) build(fc *fileConfig) (*Dispatcher, error) {
@@ -244,7 +138,7 @@ func (b *builder) build(fc *fileConfig) (*Dispatcher, error) {
 	}{{int64(r.MaxAttempts), "max_attempts"}, {int64(r.Initial), "initial"}, {int64(r.Max), "max"},
 		{int64(r.MaxElapsed), "max_elapsed"}, {int64(r.AttemptTimeout), "attempt_timeout"}} {
 		if f.v < 0 {
-			return nil, b.errAt(errors.New("must not be negative"), "retry", f.key)
+			return nil, b.doc.At(errors.New("must not be negative"), "retry", f.key)
 		}
 	}
 	opts.Retry = RetryPolicy{
@@ -258,10 +152,10 @@ func (b *builder) build(fc *fileConfig) (*Dispatcher, error) {
 	for i := range fc.Channels {
 		c := &fc.Channels[i]
 		if !nameRE.MatchString(c.Name) {
-			return nil, b.errAt(fmt.Errorf("name %q: want 1-64 of [A-Za-z0-9_-]", c.Name), "channels", i, "name")
+			return nil, b.doc.At(fmt.Errorf("name %q: want 1-64 of [A-Za-z0-9_-]", c.Name), "channels", i, "name")
 		}
 		if seen[c.Name] {
-			return nil, b.errAt(fmt.Errorf("channel %q defined twice", c.Name), "channels", i, "name")
+			return nil, b.doc.At(fmt.Errorf("channel %q defined twice", c.Name), "channels", i, "name")
 		}
 		seen[c.Name] = true
 		ch, err := b.channel(i, c)
@@ -278,7 +172,7 @@ func (b *builder) build(fc *fileConfig) (*Dispatcher, error) {
 			Channels: rc.Channels, Continue: rc.Continue,
 		}
 		if err := rt.Match.validate(); err != nil {
-			return nil, b.errAt(err, "routes", i)
+			return nil, b.doc.At(err, "routes", i)
 		}
 		if err := b.refs(seen, rc.Channels, "routes", i, "channels"); err != nil {
 			return nil, err
@@ -286,7 +180,7 @@ func (b *builder) build(fc *fileConfig) (*Dispatcher, error) {
 		router.Routes = append(router.Routes, rt)
 	}
 	if fc.Default == nil {
-		return nil, b.errAt(errors.New("missing: every message needs somewhere to go when no route matches"), "default")
+		return nil, b.doc.At(errors.New("missing: every message needs somewhere to go when no route matches"), "default")
 	}
 	if err := b.refs(seen, fc.Default.Channels, "default", "channels"); err != nil {
 		return nil, err
@@ -294,7 +188,7 @@ func (b *builder) build(fc *fileConfig) (*Dispatcher, error) {
 	router.Default = fc.Default.Channels
 	d, err := New(router, chans, opts)
 	if err != nil {
-		return nil, &ConfigError{File: b.file, Err: err}
+		return nil, b.doc.At(err)
 	}
 	return d, nil
 }
@@ -310,11 +204,11 @@ func pick[T comparable](v, fallback T) T {
 // refs checks a list of channel names: not empty, each defined.
 func (b *builder) refs(defined map[string]bool, names []string, path ...any) error {
 	if len(names) == 0 {
-		return b.errAt(errors.New("at least one channel required"), path...)
+		return b.doc.At(errors.New("at least one channel required"), path...)
 	}
 	for j, n := range names {
 		if !defined[n] {
-			return b.errAt(fmt.Errorf("unknown channel %q", n), append(path, j)...)
+			return b.doc.At(fmt.Errorf("unknown channel %q", n), append(path, j)...)
 		}
 	}
 	return nil
@@ -330,10 +224,10 @@ func (b *builder) channel(i int, c *channelConfig) (Channel, error) {
 		}
 	}
 	if len(kinds) != 1 {
-		return nil, b.errAt(fmt.Errorf("channel %q needs exactly one of webhook, slack, teams, email, nats (has %d)", c.Name, len(kinds)), "channels", i)
+		return nil, b.doc.At(fmt.Errorf("channel %q needs exactly one of webhook, slack, teams, email, nats (has %d)", c.Name, len(kinds)), "channels", i)
 	}
 	at := func(err error, key ...any) error {
-		return b.errAt(err, append([]any{"channels", i, kinds[0]}, key...)...)
+		return b.doc.At(err, append([]any{"channels", i, kinds[0]}, key...)...)
 	}
 	atKey := func(err error, key string) error { // key "" names the block
 		if key == "" {

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"breachd/yamlx"
 )
 
 func TestParseConfigErrorsNameTheLine(t *testing.T) {
@@ -104,9 +106,9 @@ default: {channels: [hook]}`, `config:3: retry.initial: must not be negative`},
 				t.Fatalf("err = %v\nwant it to contain %q", err, c.want)
 			}
 			t.Log(err)
-			var ce *ConfigError
+			var ce *yamlx.Error
 			if !errors.As(err, &ce) {
-				t.Fatalf("err is %T, want *ConfigError", err)
+				t.Fatalf("err is %T, want *yamlx.Error", err)
 			}
 			if strings.Contains(err.Error(), "=s") {
 				t.Fatalf("error leaks a secret: %v", err)
@@ -174,9 +176,9 @@ default: {channels: [hook]}
 		t.Fatal(err)
 	}
 	_, err = LoadConfig(filepath.Join(dir, "notify.yaml"), Options{KV: kv, JS: s.JS, Logger: quietLogger()})
-	var ce *ConfigError
+	var ce *yamlx.Error
 	if !errors.As(err, &ce) || ce.Key == "" || !strings.Contains(ce.Key, "url_file") || !strings.Contains(err.Error(), "chmod 600 "+slackURL) {
-		t.Fatalf("url_file readable by others: %v; want a ConfigError at url_file saying chmod 600 %s", err, slackURL)
+		t.Fatalf("url_file readable by others: %v; want a yamlx.Error at url_file saying chmod 600 %s", err, slackURL)
 	}
 	if strings.Contains(err.Error(), "services/x") {
 		t.Fatalf("the error leaks the secret URL: %v", err)

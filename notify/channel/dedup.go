@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"breachd/retry"
 )
 
 // Dedup record states.
@@ -49,12 +51,12 @@ func (d *dedup) claim(ctx context.Context, channel, key string) (rev uint64, dup
 	k := dedupKey(channel, key)
 	val, _ := json.Marshal(record{State: stateSending, Owner: d.owner, At: d.clock().UTC()})
 	for range 3 { // a claim deleted between Create and Get: try again
-		rev, err = d.kv.Create(ctx, k, val)
+		rev, err = retry.Write(ctx, d.kv, k, val, 0)
 		if err == nil {
 			return rev, false, nil
 		}
-		if !errors.Is(err, jetstream.ErrKeyExists) {
-			return 0, false, fmt.Errorf("claim %s: %w", k, err)
+		if !retry.IsLost(err) {
+			return 0, false, fmt.Errorf("claim: %w", err)
 		}
 		e, err := d.kv.Get(ctx, k)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
@@ -70,22 +72,16 @@ func (d *dedup) claim(ctx context.Context, channel, key string) (rev uint64, dup
 		if r.State == stateDelivered || d.clock().Sub(r.At) < d.lease {
 			return 0, true, nil
 		}
-		rev, err = d.kv.Update(ctx, k, val, e.Revision())
-		if errors.Is(err, jetstream.ErrKeyExists) || isWrongLastSeq(err) {
+		rev, err = retry.Write(ctx, d.kv, k, val, e.Revision())
+		if retry.IsLost(err) {
 			return 0, true, nil // another dispatcher took the abandoned claim over first
 		}
 		if err != nil {
-			return 0, false, fmt.Errorf("take over claim %s: %w", k, err)
+			return 0, false, fmt.Errorf("take over claim: %w", err)
 		}
 		return rev, false, nil
 	}
 	return 0, false, fmt.Errorf("claim %s: claim keeps disappearing", k)
-}
-
-func isWrongLastSeq(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) // R>1 streams
 }
 
 // delivered records a successful delivery. It overwrites unconditionally: whatever happened
@@ -102,7 +98,7 @@ func (d *dedup) delivered(ctx context.Context, channel, key string) error {
 // release drops a claim after a failed delivery, if it is still ours.
 func (d *dedup) release(ctx context.Context, channel, key string, rev uint64) error {
 	k := dedupKey(channel, key)
-	if err := d.kv.Delete(ctx, k, jetstream.LastRevision(rev)); err != nil && !isWrongLastSeq(err) {
+	if err := d.kv.Delete(ctx, k, jetstream.LastRevision(rev)); err != nil && !retry.IsLost(err) {
 		return fmt.Errorf("release claim %s: %w", k, err)
 	}
 	return nil

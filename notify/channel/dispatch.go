@@ -1,11 +1,11 @@
 package channel
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/url"
 	"os"
 	"strings"
@@ -14,6 +14,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"breachd/retry"
 )
 
 // RetryPolicy bounds the attempts to deliver one message to one channel. Zero fields take
@@ -27,33 +29,19 @@ type RetryPolicy struct {
 }
 
 func (p RetryPolicy) withDefaults() RetryPolicy {
-	if p.MaxAttempts <= 0 {
-		p.MaxAttempts = 6
-	}
-	if p.Initial <= 0 {
-		p.Initial = time.Second
-	}
-	if p.Max <= 0 {
-		p.Max = time.Minute
-	}
-	if p.MaxElapsed <= 0 {
-		p.MaxElapsed = 5 * time.Minute
-	}
-	if p.AttemptTimeout <= 0 {
-		p.AttemptTimeout = 15 * time.Second
-	}
+	// A field not above zero takes its default.
+	p.MaxAttempts = cmp.Or(max(p.MaxAttempts, 0), 6)
+	p.Initial = cmp.Or(max(p.Initial, 0), time.Second)
+	p.Max = cmp.Or(max(p.Max, 0), time.Minute)
+	p.MaxElapsed = cmp.Or(max(p.MaxElapsed, 0), 5*time.Minute)
+	p.AttemptTimeout = cmp.Or(max(p.AttemptTimeout, 0), 15*time.Second)
 	return p
 }
 
-// backoff returns the delay after failed attempt n (1-based): Initial·2^(n-1), capped at
-// Max, with jitter j∈[0,1) spreading it over [d/2, d).
-func (p RetryPolicy) backoff(n int, j float64) time.Duration {
-	d := p.Initial
-	for i := 1; i < n && d < p.Max; i++ {
-		d *= 2
-	}
-	d = min(d, p.Max)
-	return d/2 + time.Duration(j*float64(d/2))
+// backoff is the delay after each failed attempt: Initial·2^(n-1), capped at Max, spread
+// over [d/2, d) by jitter (a value in [0, 1); nil: math/rand/v2).
+func (p RetryPolicy) backoff(jitter func() float64) retry.Backoff {
+	return retry.Backoff{Initial: p.Initial, Max: p.Max, Jitter: 0.5, Rand: jitter}
 }
 
 // Options configures a Dispatcher. KV is required.
@@ -71,7 +59,7 @@ type Options struct {
 	Logger     *slog.Logger                                     // default slog.Default()
 	Registerer prometheus.Registerer                            // nil: metrics not registered
 	Clock      func() time.Time                                 // default time.Now
-	Sleep      func(ctx context.Context, d time.Duration) error // default: a timer honouring ctx
+	Sleep      func(ctx context.Context, d time.Duration) error // default retry.Sleep
 	Jitter     func() float64                                   // [0,1), default math/rand/v2
 	Owner      string                                           // claim owner (default host:pid)
 }
@@ -82,13 +70,13 @@ type Dispatcher struct {
 	router   Router
 	channels map[string]*slot
 	retry    RetryPolicy
+	backoff  retry.Backoff
 	linkBase string
 	dedup    *dedup
 	log      *slog.Logger
 	metrics  *metrics
 	clock    func() time.Time
 	sleep    func(context.Context, time.Duration) error
-	jitter   func() float64
 }
 
 // slot is a channel with its concurrency bound.
@@ -114,8 +102,8 @@ func New(router Router, channels []Channel, opts Options) (*Dispatcher, error) {
 		log:      opts.Logger,
 		clock:    opts.Clock,
 		sleep:    opts.Sleep,
-		jitter:   opts.Jitter,
 	}
+	d.backoff = d.retry.backoff(opts.Jitter)
 	if d.log == nil {
 		d.log = slog.Default()
 	}
@@ -124,10 +112,7 @@ func New(router Router, channels []Channel, opts Options) (*Dispatcher, error) {
 		d.clock = time.Now
 	}
 	if d.sleep == nil {
-		d.sleep = sleepCtx
-	}
-	if d.jitter == nil {
-		d.jitter = rand.Float64
+		d.sleep = retry.Sleep
 	}
 	for _, c := range channels {
 		if c == nil {
@@ -178,7 +163,7 @@ func (d *Dispatcher) Route(m *Message) []string { return d.router.Channels(m) }
 // invalid message is an error and nothing is sent. Safe for concurrent use.
 func (d *Dispatcher) Dispatch(ctx context.Context, m Message) error {
 	if err := m.Validate(); err != nil {
-		return Permanent(fmt.Errorf("dispatch: %w", err))
+		return retry.Permanent(fmt.Errorf("dispatch: %w", err))
 	}
 	if m.Link == "" && d.linkBase != "" && m.Incident != nil {
 		m.Link = d.linkBase + "/incidents/" + url.PathEscape(m.Incident.ID)
@@ -256,13 +241,15 @@ func (d *Dispatcher) attempts(ctx context.Context, ch Channel, m Message) (strin
 			return resultDelivered, nil
 		case ctx.Err() != nil:
 			return resultCanceled, fmt.Errorf("attempt %d: %w (%w)", n, ctx.Err(), err)
-		case IsPermanent(err):
+		case retry.IsPermanent(err):
 			return resultPermanent, fmt.Errorf("attempt %d: permanent: %w", n, err)
 		case n >= p.MaxAttempts:
 			return resultExhausted, fmt.Errorf("gave up after %d attempts: %w", n, err)
 		}
-		delay := p.backoff(n, d.jitter())
-		if ra, ok := RetryAfter(err); ok && ra > delay {
+		// The destination's Retry-After is honoured in full, not capped by Max: when it
+		// is past MaxElapsed the delivery gives up rather than retrying too early.
+		delay := d.backoff.Delay(n)
+		if ra, ok := retry.RetryAfter(err); ok && ra > delay {
 			delay = ra
 		}
 		if elapsed := d.clock().Sub(start); elapsed+delay > p.MaxElapsed {
@@ -274,16 +261,5 @@ func (d *Dispatcher) attempts(ctx context.Context, ch Channel, m Message) (strin
 		if serr := d.sleep(ctx, delay); serr != nil {
 			return resultCanceled, fmt.Errorf("attempt %d: %w (%w)", n, serr, err)
 		}
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"breachd/retry"
 )
 
 func TestDedupAcrossDispatcherRestart(t *testing.T) {
@@ -136,7 +138,7 @@ func TestDispatchRejectsInvalidMessage(t *testing.T) {
 		{Key: "k", Kind: "Opened.x", Severity: "high"},
 		{Key: "k", Kind: KindOpened, Severity: "urgent"},
 	} {
-		if err := d.Dispatch(ctxT(t), m); err == nil || !IsPermanent(err) {
+		if err := d.Dispatch(ctxT(t), m); err == nil || !retry.IsPermanent(err) {
 			t.Fatalf("%+v: err = %v, want permanent", m, err)
 		}
 	}
@@ -162,11 +164,11 @@ func TestNewChecksChannels(t *testing.T) {
 func TestBackoff(t *testing.T) {
 	p := RetryPolicy{Initial: time.Second, Max: 10 * time.Second}.withDefaults()
 	for n, want := range map[int]time.Duration{1: 500 * time.Millisecond, 2: time.Second, 3: 2 * time.Second, 5: 5 * time.Second, 40: 5 * time.Second} {
-		if got := p.backoff(n, 0); got != want {
+		if got := p.backoff(func() float64 { return 0 }).Delay(n); got != want {
 			t.Errorf("backoff(%d, 0) = %v, want %v", n, got, want)
 		}
 	}
-	if got := p.backoff(40, 0.999); got < 9*time.Second || got >= 10*time.Second {
+	if got := p.backoff(func() float64 { return 0.999 }).Delay(40); got < 9*time.Second || got >= 10*time.Second {
 		t.Errorf("backoff(40, ~1) = %v, want just under the 10s cap", got)
 	}
 }

@@ -51,10 +51,10 @@
 // Dispatch sends to every selected channel in parallel and waits for all of them. Per channel
 // it makes up to max_attempts attempts, each bounded by attempt_timeout, with exponential
 // backoff and jitter (a Retry-After the destination sends is honoured when longer), and starts
-// no attempt after max_elapsed. An error wrapped with Permanent (HTTP 4xx other than 408 and
-// 429, SMTP 5xx, an untrusted certificate, a server without STARTTLS) stops the retries at once.
-// At most PerChannel sends run at once per channel, so a slow channel delays only itself; the
-// caller's context bounds everything.
+// no attempt after max_elapsed. An error marked retry.Permanent (HTTP 4xx other than 408, 425
+// and 429, SMTP 5xx, an untrusted certificate, a server without STARTTLS) stops the retries at
+// once. At most PerChannel sends run at once per channel, so a slow channel delays only itself;
+// the caller's context bounds everything.
 //
 // Deduplication: before the first attempt the Dispatcher claims "<channel>.<hash of Key>" in
 // the KV bucket "notifications" (EnsureBucket; TTL 7 days) with Create. Only the claimer

@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"breachd/retry"
 )
 
 // E-mail transport security modes.
@@ -119,16 +121,16 @@ func (e *Email) Send(ctx context.Context, m Message) error {
 	}
 	var tpe *textproto.Error
 	if errors.As(err, &tpe) && tpe.Code >= 500 {
-		return Permanent(err)
+		return retry.Permanent(err)
 	}
 	var certErr *tls.CertificateVerificationError
 	if errors.As(err, &certErr) {
-		return Permanent(err)
+		return retry.Permanent(err)
 	}
-	if IsPermanent(err) {
+	if retry.IsPermanent(err) {
 		return err
 	}
-	return Transient(err, 0)
+	return retry.Transient(err, 0)
 }
 
 func (e *Email) send(ctx context.Context, msg []byte) error {
@@ -162,7 +164,7 @@ func (e *Email) send(ctx context.Context, msg []byte) error {
 	}
 	if e.o.TLS == TLSStartTLS {
 		if ok, _ := c.Extension("STARTTLS"); !ok {
-			return Permanent(errors.New("server does not offer STARTTLS; refusing to send in plaintext"))
+			return retry.Permanent(errors.New("server does not offer STARTTLS; refusing to send in plaintext"))
 		}
 		if err := c.StartTLS(e.tlsConf); err != nil {
 			return fmt.Errorf("starttls: %w", err)

@@ -23,6 +23,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"breachd/retry"
 )
 
 // testCA makes a CA and a server certificate for 127.0.0.1 signed by it.
@@ -268,7 +270,7 @@ func TestEmailFailures(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			err := emailChannel(t, c.ca, c.port, TLSStartTLS, c.password).Send(ctxT(t), testMessage())
-			if err == nil || IsPermanent(err) != c.permanent || !strings.Contains(err.Error(), c.contains) {
+			if err == nil || retry.IsPermanent(err) != c.permanent || !strings.Contains(err.Error(), c.contains) {
 				t.Fatalf("err = %v, want permanent=%v containing %q", err, c.permanent, c.contains)
 			}
 			if strings.Contains(err.Error(), c.password) {
@@ -281,7 +283,7 @@ func TestEmailFailures(t *testing.T) {
 		port := l.Addr().(*net.TCPAddr).Port
 		l.Close()
 		err := emailChannel(t, caPEM, port, TLSStartTLS, "x").Send(ctxT(t), testMessage())
-		if err == nil || IsPermanent(err) {
+		if err == nil || retry.IsPermanent(err) {
 			t.Fatalf("err = %v, want transient", err)
 		}
 	})

@@ -3,10 +3,15 @@ package channel
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
+
+	"breachd/retry"
 )
 
 // HTTPOptions are shared by the HTTP channels (Webhook, Chat). The zero value is usable.
@@ -43,7 +48,7 @@ func (o HTTPOptions) withDefaults() HTTPOptions {
 func (o HTTPOptions) post(ctx context.Context, what, target string, header http.Header, body []byte) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
-		return Permanent(fmt.Errorf("%s: build request: %w", what, redactURLError(err)))
+		return retry.Permanent(fmt.Errorf("%s: build request: %w", what, redactURLError(err)))
 	}
 	for k, v := range header {
 		req.Header[k] = v
@@ -55,12 +60,22 @@ func (o HTTPOptions) post(ctx context.Context, what, target string, header http.
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: %w", what, ctx.Err())
 		}
-		return Transient(fmt.Errorf("%s: %w", what, redactURLError(err)), 0)
+		return retry.Transient(fmt.Errorf("%s: %w", what, redactURLError(err)), 0)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
 		return nil
 	}
-	return httpStatusError(what, resp, o.Clock())
+	return retry.HTTPError(what, resp, o.Clock())
+}
+
+// redactURLError strips the request URL from an http.Client error: chat webhook URLs carry
+// their token in the path and must not reach logs.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s request: %w", strings.ToLower(ue.Op), ue.Err)
+	}
+	return err
 }

@@ -72,9 +72,10 @@ func (m *Message) DeliveryID() string {
 // Channel delivers messages to one destination.
 //
 // Send makes one attempt: it must honour ctx (it carries the per-attempt deadline) and must
-// not modify m. It returns nil once the destination accepted the message. An error wrapped by
-// Permanent means a retry cannot help (bad request, rejected credentials, invalid recipient);
-// any other error is treated as transient and retried, after RetryAfter(err) if it says so.
+// not modify m. It returns nil once the destination accepted the message. An error marked by
+// retry.Permanent means a retry cannot help (bad request, rejected credentials, invalid
+// recipient); any other error is treated as transient and retried, after retry.RetryAfter(err)
+// if it says so.
 // Errors must not contain secrets (webhook URLs with tokens, passwords). Send is called
 // concurrently.
 type Channel interface {

@@ -26,31 +26,16 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
-		sends: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "breach_notify_channel_sends_total",
-			Help: "Messages handled per channel, by result (delivered, duplicate, permanent, exhausted, canceled, dedup_error).",
-		}, []string{"channel", "result"}),
-		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "breach_notify_channel_retries_total",
-			Help: "Attempts after the first, per channel.",
-		}, []string{"channel"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "breach_notify_channel_attempt_seconds",
-			Help:    "Duration of one send attempt, per channel.",
-			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}, []string{"channel"}),
+		sends: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "breach_notify_channel_sends_total",
+			Help: "Messages handled per channel, by result (delivered, duplicate, permanent, exhausted, canceled, dedup_error)."},
+			[]string{"channel", "result"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "breach_notify_channel_retries_total",
+			Help: "Attempts after the first, per channel."}, []string{"channel"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "breach_notify_channel_attempt_seconds",
+			Help: "Duration of one send attempt, per channel.", Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}},
+			[]string{"channel"}),
 	}
-	if reg == nil {
-		return m, nil
-	}
-	var err error
-	if m.sends, err = promreg.Register(reg, m.sends); err != nil {
-		return nil, err
-	}
-	if m.retries, err = promreg.Register(reg, m.retries); err != nil {
-		return nil, err
-	}
-	if m.latency, err = promreg.Register(reg, m.latency); err != nil {
+	if err := promreg.All(reg, promreg.Of(&m.sends), promreg.Of(&m.retries), promreg.Of(&m.latency)); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"breachd/bus"
+	"breachd/retry"
 )
 
 // Names of the NATS objects this package uses. Neither collides with bus.Ensure's streams:
@@ -55,7 +56,7 @@ func (n *NATS) Subject(m *Message) string { return n.prefix + "." + m.Kind }
 func (n *NATS) Send(ctx context.Context, m Message) error {
 	body, err := json.Marshal(WebhookPayload{Delivery: m.DeliveryID(), Message: m})
 	if err != nil {
-		return Permanent(fmt.Errorf("nats %s: encode: %w", n.name, err))
+		return retry.Permanent(fmt.Errorf("nats %s: encode: %w", n.name, err))
 	}
 	msg := &nats.Msg{Subject: n.Subject(&m), Data: body, Header: nats.Header{}}
 	msg.Header.Set(bus.HeaderMsgID, m.DeliveryID())
@@ -80,9 +81,9 @@ func (n *NATS) classify(err error) error {
 	err = fmt.Errorf("nats %s: %w", n.name, err)
 	var apiErr *jetstream.APIError
 	if errors.Is(err, nats.ErrMaxPayload) || (errors.As(err, &apiErr) && apiErr.Code >= 400 && apiErr.Code < 500 && apiErr.Code != 408) {
-		return Permanent(err)
+		return retry.Permanent(err)
 	}
-	return Transient(err, 0)
+	return retry.Transient(err, 0)
 }
 
 // EnsureStream creates or updates the NOTIFICATIONS stream on SubjectNotifications.> (file

@@ -7,6 +7,7 @@ import (
 
 	"breachd/bus"
 	"breachd/bus/bustest"
+	"breachd/retry"
 )
 
 func TestNATSChannelJetStreamAndDedup(t *testing.T) {
@@ -76,7 +77,7 @@ func TestNATSChannelNoStreamIsTransient(t *testing.T) {
 	s := bustest.StartServer(t)
 	ch, _ := NewNATS("bus", s.JS, "", false)
 	err := ch.Send(ctxT(t), testMessage())
-	if err == nil || IsPermanent(err) {
+	if err == nil || retry.IsPermanent(err) {
 		t.Fatalf("err = %v, want a transient error (no stream yet)", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"breachd/hmacsig"
+	"breachd/retry"
 )
 
 // Headers of a Webhook request: hmacsig.HeaderSignature and hmacsig.HeaderTimestamp (see
@@ -49,7 +50,7 @@ func (w *Webhook) Name() string { return w.name }
 func (w *Webhook) Send(ctx context.Context, m Message) error {
 	body, err := json.Marshal(WebhookPayload{Delivery: m.DeliveryID(), Message: m})
 	if err != nil {
-		return Permanent(fmt.Errorf("webhook %s: encode: %w", w.name, err))
+		return retry.Permanent(fmt.Errorf("webhook %s: encode: %w", w.name, err))
 	}
 	ts := strconv.FormatInt(w.http.Clock().Unix(), 10)
 	h := http.Header{}

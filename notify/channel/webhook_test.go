@@ -2,6 +2,7 @@ package channel
 
 import (
 	"breachd/hmacsig"
+	"breachd/retry"
 
 	"encoding/json"
 	"io"
@@ -129,7 +130,7 @@ func TestWebhookPermanent400NotRetried(t *testing.T) {
 	h := newHookServer(t, "s3cret", ft.Now, 400)
 	d := webhookDispatcher(t, h, ft, nil, RetryPolicy{})
 	err := d.Dispatch(ctxT(t), testMessage())
-	if err == nil || !IsPermanent(err) || !strings.Contains(err.Error(), "HTTP 400") || !strings.Contains(err.Error(), "channel hook") {
+	if err == nil || !retry.IsPermanent(err) || !strings.Contains(err.Error(), "HTTP 400") || !strings.Contains(err.Error(), "channel hook") {
 		t.Fatalf("err = %v, want a permanent HTTP 400 error naming the channel", err)
 	}
 	if h.count() != 1 || len(ft.Sleeps()) != 0 {
@@ -150,7 +151,7 @@ func TestWebhookRetryBounds(t *testing.T) {
 		h := newHookServer(t, "k", ft.Now, 500, 500, 500, 500)
 		d := webhookDispatcher(t, h, ft, nil, RetryPolicy{MaxAttempts: 3, Initial: time.Second})
 		err := d.Dispatch(ctxT(t), testMessage())
-		if err == nil || IsPermanent(err) || !strings.Contains(err.Error(), "gave up after 3 attempts") {
+		if err == nil || retry.IsPermanent(err) || !strings.Contains(err.Error(), "gave up after 3 attempts") {
 			t.Fatalf("err = %v", err)
 		}
 		if got := ft.Sleeps(); h.count() != 3 || len(got) != 2 || got[0] != 500*time.Millisecond || got[1] != time.Second {
@@ -167,17 +168,4 @@ func TestWebhookRetryBounds(t *testing.T) {
 			t.Fatalf("err = %v, requests %d", err, h.count())
 		}
 	})
-}
-
-func TestParseRetryAfter(t *testing.T) {
-	now := t0
-	for v, want := range map[string]time.Duration{
-		"": 0, "0": 0, "12": 12 * time.Second, "junk": 0,
-		now.Add(90 * time.Second).Format(http.TimeFormat): 90 * time.Second,
-		now.Add(-time.Hour).Format(http.TimeFormat):       0,
-	} {
-		if got := parseRetryAfter(v, now); got != want {
-			t.Errorf("parseRetryAfter(%q) = %v, want %v", v, got, want)
-		}
-	}
 }

@@ -30,6 +30,7 @@ import (
 	goldap "github.com/go-ldap/ldap/v3"
 
 	"breachd/respond"
+	"breachd/retry"
 )
 
 // Config configures a Client.
@@ -116,7 +117,7 @@ func (c *Client) Reactivate(ctx context.Context, t respond.Target) error {
 
 func (c *Client) modify(ctx context.Context, account string, disable bool) error {
 	if account == "" {
-		return respond.Permanent(errors.New("ldap: empty account"))
+		return retry.Permanent(errors.New("ldap: empty account"))
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -136,16 +137,16 @@ func (c *Client) modify(ctx context.Context, account string, disable bool) error
 		2, int(max(time.Until(deadline)/time.Second, 1)), false,
 		fmt.Sprintf(c.cfg.Filter, goldap.EscapeFilter(account)), []string{"1.1"}, nil))
 	if goldap.IsErrorWithCode(err, goldap.LDAPResultSizeLimitExceeded) {
-		return respond.Permanent(errors.New("ldap search: several entries match the account; refusing to guess"))
+		return retry.Permanent(errors.New("ldap search: several entries match the account; refusing to guess"))
 	}
 	if err != nil {
 		return classify("search", ctx, err)
 	}
 	switch n := len(sr.Entries); {
 	case n == 0:
-		return respond.Permanent(errors.New("ldap search: no entry matches the account"))
+		return retry.Permanent(errors.New("ldap search: no entry matches the account"))
 	case n > 1:
-		return respond.Permanent(fmt.Errorf("ldap search: %d entries match the account; refusing to guess", n))
+		return retry.Permanent(fmt.Errorf("ldap search: %d entries match the account; refusing to guess", n))
 	}
 	dn := sr.Entries[0].DN
 	mr := goldap.NewModifyRequest(dn, nil)
@@ -199,5 +200,5 @@ func classify(what string, ctx context.Context, err error) error {
 	if !errors.As(err, &le) || goldap.IsErrorAnyOf(err, transientCodes...) {
 		return err
 	}
-	return respond.Permanent(err)
+	return retry.Permanent(err)
 }

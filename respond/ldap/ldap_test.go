@@ -7,6 +7,7 @@ import (
 
 	"breachd/respond"
 	"breachd/respond/ldap"
+	"breachd/retry"
 )
 
 func newClient(t *testing.T, url string, mod func(*ldap.Config)) *ldap.Client {
@@ -84,8 +85,8 @@ func TestErrorsAgainstSlapd(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			if respond.IsPermanent(err) != tc.permanent {
-				t.Fatalf("permanent = %t, want %t: %v", respond.IsPermanent(err), tc.permanent, err)
+			if retry.IsPermanent(err) != tc.permanent {
+				t.Fatalf("permanent = %t, want %t: %v", retry.IsPermanent(err), tc.permanent, err)
 			}
 			if tc.mod != nil && containsSecret(err.Error()) {
 				t.Fatalf("error leaks the password: %v", err)

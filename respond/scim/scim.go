@@ -5,7 +5,8 @@
 // Both operations are idempotent: a user already in the wanted state is left alone (no
 // PATCH). Errors are classified for the engine's retries: 400, 401, 403, 404, 409 and other
 // 4xx, a user not found or found twice, and a PATCH answer that does not show the change are
-// permanent; network errors, 408, 429 (honouring Retry-After) and 5xx are transient.
+// permanent; network errors and the statuses retry.TransientStatus names (408, 425, 429 and
+// 5xx, honouring Retry-After) are transient.
 // The bearer token never appears in errors.
 package scim
 
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"breachd/respond"
+	"breachd/retry"
 )
 
 // Config configures a Client.
@@ -103,7 +105,7 @@ type operation struct {
 
 func (c *Client) setActive(ctx context.Context, account string, active bool) error {
 	if account == "" {
-		return respond.Permanent(errors.New("scim: empty account"))
+		return retry.Permanent(errors.New("scim: empty account"))
 	}
 	u, err := c.find(ctx, account)
 	if err != nil {
@@ -127,17 +129,17 @@ func (c *Client) setActive(ctx context.Context, account string, active bool) err
 		return fmt.Errorf("%s: read answer: %w", what, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return respond.HTTPStatusError(what, resp, scimDetail(data), c.clock())
+		return retry.StatusError(what, resp, scimDetail(data), c.clock())
 	}
 	if resp.StatusCode == http.StatusNoContent || len(bytes.TrimSpace(data)) == 0 {
 		return nil // RFC 7644 3.5.2: 204 without the resource is a success
 	}
 	var got user
 	if err := json.Unmarshal(data, &got); err != nil {
-		return respond.Permanent(fmt.Errorf("%s: answer is not a SCIM resource: %w", what, err))
+		return retry.Permanent(fmt.Errorf("%s: answer is not a SCIM resource: %w", what, err))
 	}
 	if got.Active != nil && *got.Active != active {
-		return respond.Permanent(fmt.Errorf("%s: answer shows active=%t after setting it to %t", what, *got.Active, active))
+		return retry.Permanent(fmt.Errorf("%s: answer shows active=%t after setting it to %t", what, *got.Active, active))
 	}
 	return nil
 }
@@ -156,11 +158,11 @@ func (c *Client) find(ctx context.Context, account string) (user, error) {
 		return user{}, fmt.Errorf("%s: read answer: %w", what, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return user{}, respond.HTTPStatusError(what, resp, scimDetail(data), c.clock())
+		return user{}, retry.StatusError(what, resp, scimDetail(data), c.clock())
 	}
 	var lr listResponse
 	if err := json.Unmarshal(data, &lr); err != nil {
-		return user{}, respond.Permanent(fmt.Errorf("%s: answer is not a ListResponse: %w", what, err))
+		return user{}, retry.Permanent(fmt.Errorf("%s: answer is not a ListResponse: %w", what, err))
 	}
 	// userName is case-insensitive in SCIM (RFC 7643 4.1.1): compare the same way.
 	var found []user
@@ -171,11 +173,11 @@ func (c *Client) find(ctx context.Context, account string) (user, error) {
 	}
 	switch len(found) {
 	case 0:
-		return user{}, respond.Permanent(fmt.Errorf("%s: no user with that userName (%d results)", what, lr.TotalResults))
+		return user{}, retry.Permanent(fmt.Errorf("%s: no user with that userName (%d results)", what, lr.TotalResults))
 	case 1:
 		return found[0], nil
 	}
-	return user{}, respond.Permanent(fmt.Errorf("%s: %d users share that userName; refusing to guess", what, len(found)))
+	return user{}, retry.Permanent(fmt.Errorf("%s: %d users share that userName; refusing to guess", what, len(found)))
 }
 
 func (c *Client) do(ctx context.Context, method, u string, body []byte) (*http.Response, error) {
@@ -185,7 +187,7 @@ func (c *Client) do(ctx context.Context, method, u string, body []byte) (*http.R
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		return nil, respond.Permanent(err)
+		return nil, retry.Permanent(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Accept", mediaType)

@@ -10,6 +10,7 @@ import (
 	"breachd/respond"
 	"breachd/respond/scim"
 	"breachd/respond/scim/scimtest"
+	"breachd/retry"
 )
 
 func newClient(t *testing.T, srv *scimtest.Server, token string) *scim.Client {
@@ -83,13 +84,13 @@ func TestErrorClasses(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			if respond.IsPermanent(err) != tc.permanent {
-				t.Fatalf("permanent = %t, want %t: %v", respond.IsPermanent(err), tc.permanent, err)
+			if retry.IsPermanent(err) != tc.permanent {
+				t.Fatalf("permanent = %t, want %t: %v", retry.IsPermanent(err), tc.permanent, err)
 			}
 			if active, _ := srv.Active("ola@school.no"); !active {
 				t.Fatal("user changed by a failed call")
 			}
-			if tc.after && respond.RetryDelay(err) != 7*time.Second {
+			if d, _ := retry.RetryAfter(err); tc.after && d != 7*time.Second {
 				t.Fatalf("Retry-After not carried: %v", err)
 			}
 		})
@@ -100,7 +101,7 @@ func TestErrorClasses(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = c.Deactivate(ctx, respond.Target{Account: "secret.person@school.no"})
-	if err == nil || respond.IsPermanent(err) {
+	if err == nil || retry.IsPermanent(err) {
 		t.Fatalf("unreachable: want a transient error, got %v", err)
 	}
 	if strings.Contains(err.Error(), "secret.person") {

@@ -8,8 +8,8 @@
 // constant-time compare, reject timestamps older than a few minutes, and treat a repeated
 // Idempotency-Key as success: the engine may repeat a call after a crash.
 //
-// A 2xx answer means done. 408, 425, 429 (honouring Retry-After) and 5xx and network errors
-// are transient; every other status is permanent.
+// A 2xx answer means done. Network errors and the statuses retry.TransientStatus names (408,
+// 425, 429 and 5xx, honouring Retry-After) are transient; every other status is permanent.
 package webhook
 
 import (
@@ -22,11 +22,11 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"breachd/hmacsig"
 	"breachd/respond"
+	"breachd/retry"
 )
 
 // Config configures a Client.
@@ -87,17 +87,17 @@ func (c *Client) Reactivate(ctx context.Context, t respond.Target) error {
 
 func (c *Client) post(ctx context.Context, action string, t respond.Target) error {
 	if t.Account == "" {
-		return respond.Permanent(errors.New("webhook: empty account"))
+		return retry.Permanent(errors.New("webhook: empty account"))
 	}
 	body, err := json.Marshal(Payload{Action: action, Org: t.Org, Account: t.Account, Incident: t.Incident, RequestID: t.Request})
 	if err != nil {
-		return respond.Permanent(fmt.Errorf("webhook: encode: %w", err))
+		return retry.Permanent(fmt.Errorf("webhook: encode: %w", err))
 	}
 	now := c.clock()
 	ts := strconv.FormatInt(now.Unix(), 10)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
 	if err != nil {
-		return respond.Permanent(fmt.Errorf("webhook: %w", err))
+		return retry.Permanent(fmt.Errorf("webhook: %w", err))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(hmacsig.HeaderTimestamp, ts)
@@ -114,10 +114,9 @@ func (c *Client) post(ctx context.Context, action string, t respond.Target) erro
 		return fmt.Errorf("webhook %s: %w", action, err)
 	}
 	defer resp.Body.Close()
-	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // reuse the connection
+	defer func() { _, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) }() // reuse the connection
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
 		return nil
 	}
-	return respond.HTTPStatusError("webhook "+action, resp, strings.TrimSpace(string(excerpt)), now)
+	return retry.HTTPError("webhook "+action, resp, now)
 }

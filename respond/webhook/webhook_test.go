@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"breachd/hmacsig"
+	"breachd/retry"
 
 	"context"
 	"encoding/json"
@@ -81,12 +82,12 @@ func TestSignedCalls(t *testing.T) {
 
 	// A wrong secret is rejected by the receiver: 401 is permanent.
 	bad, _ := webhook.New(webhook.Config{URL: srv.URL, Secret: []byte("another-secret-0123"), Clock: clock})
-	if err := bad.Deactivate(ctx, tg); !respond.IsPermanent(err) {
+	if err := bad.Deactivate(ctx, tg); !retry.IsPermanent(err) {
 		t.Fatalf("wrong secret: %v", err)
 	}
 	// A stale timestamp too (replay protection on the receiver's side).
 	old, _ := webhook.New(webhook.Config{URL: srv.URL, Secret: secret, Clock: func() time.Time { return now.Add(-time.Hour) }})
-	if err := old.Deactivate(ctx, tg); !respond.IsPermanent(err) {
+	if err := old.Deactivate(ctx, tg); !retry.IsPermanent(err) {
 		t.Fatalf("stale timestamp: %v", err)
 	}
 	// 503 and 429 are transient, with Retry-After.
@@ -95,8 +96,8 @@ func TestSignedCalls(t *testing.T) {
 		rc.status = st
 		rc.mu.Unlock()
 		err := c.Deactivate(ctx, tg)
-		if err == nil || respond.IsPermanent(err) || respond.RetryDelay(err) != 30*time.Second {
-			t.Fatalf("status %d: %v (retry delay %s)", st, err, respond.RetryDelay(err))
+		if d, _ := retry.RetryAfter(err); err == nil || retry.IsPermanent(err) || d != 30*time.Second {
+			t.Fatalf("status %d: %v (retry delay %s)", st, err, d)
 		}
 	}
 	if len(rc.got) != 2 {
