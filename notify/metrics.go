@@ -44,20 +44,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Incident changes a sink failed to take (retried unless the failure is permanent).",
 		}),
 	}
-	if reg == nil {
-		return m, nil
-	}
-	var err error
-	if m.alerts, err = promreg.Register(reg, m.alerts); err != nil {
-		return nil, err
-	}
-	if m.opened, err = promreg.Register(reg, m.opened); err != nil {
-		return nil, err
-	}
-	if m.conflicts, err = promreg.Register(reg, m.conflicts); err != nil {
-		return nil, err
-	}
-	if m.sinkErrors, err = promreg.Register(reg, m.sinkErrors); err != nil {
+	if err := promreg.All(reg, promreg.Of(&m.alerts), promreg.Of(&m.opened), promreg.Of(&m.conflicts), promreg.Of(&m.sinkErrors)); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -143,7 +143,8 @@ func (n *Notifier) Run(ctx context.Context) error {
 		return fmt.Errorf("notify: consumer %s on %s: %w", n.durable, bus.StreamAlerts, err)
 	}
 	n.log.Info("notifier started", "durable", n.durable, "batch", n.batch)
-	pause := time.Duration(0)
+	failures := 0 // fetches failed in a row
+	fetchBackoff := retry.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second}
 	for ctx.Err() == nil {
 		batch, err := cons.Fetch(n.batch, jetstream.FetchMaxWait(fetchWait))
 		if err == nil {
@@ -157,21 +158,18 @@ func (n *Notifier) Run(ctx context.Context) error {
 		}
 		switch {
 		case err == nil, errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrNoMessages):
-			if pause > 0 {
+			if failures > 0 {
 				n.log.Info("fetching alerts again")
 			}
-			pause = 0
+			failures = 0
 		case errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, jetstream.ErrConnectionClosed):
 			return fmt.Errorf("notify: fetch alerts: %w", err)
 		default:
-			if pause == 0 {
+			if failures == 0 {
 				n.log.Warn("fetch alerts failed; retrying", "err", err)
 			}
-			pause = min(max(2*pause, 100*time.Millisecond), 5*time.Second)
-			select {
-			case <-ctx.Done():
-			case <-time.After(pause):
-			}
+			failures++
+			_ = retry.Sleep(ctx, fetchBackoff.Delay(failures)) // a cancelled ctx ends the loop
 		}
 	}
 	n.log.Info("notifier stopped")

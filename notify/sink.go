@@ -13,6 +13,7 @@ import (
 
 	"breachd/event"
 	"breachd/notify/channel"
+	"breachd/retry"
 )
 
 // Change kinds of an alert (the subject suffix on the INCIDENTS stream, and Change.Kind; the
@@ -50,7 +51,7 @@ func (c Change) Escalated() bool { return c.Ref.RaisedFrom != "" }
 // channel. Each sink is fed by its own Announcer, a durable consumer of the INCIDENTS stream
 // named "announce-<Name>": Notify is called at least once per change published there (again
 // after a crash or a failure), and the change is acknowledged only when Notify returned nil.
-// An error is retried with a growing delay, unless it is permanent (channel.IsPermanent). So
+// An error is retried with a growing delay, unless it is permanent (retry.IsPermanent). So
 // Notify must be idempotent (the channels deduplicate by message key), must honour ctx (it
 // carries a deadline) and must not modify the change.
 type Sink interface {
@@ -156,7 +157,7 @@ type ChannelSink struct {
 
 // permanent reports whether a sink's error cannot be helped by trying again (the channels mark
 // such errors).
-func permanent(err error) bool { return channel.IsPermanent(err) }
+func permanent(err error) bool { return retry.IsPermanent(err) }
 
 // ChannelSinks returns one Sink per channel of d.
 func ChannelSinks(d *channel.Dispatcher) []Sink {

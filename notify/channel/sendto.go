@@ -9,6 +9,8 @@ import (
 	"slices"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"breachd/retry"
 )
 
 // Channels returns the names of the dispatcher's channels, sorted.
@@ -33,10 +35,10 @@ var ErrInFlight = errors.New("being sent by another sender")
 func (d *Dispatcher) DispatchTo(ctx context.Context, name string, m Message) error {
 	s, ok := d.channels[name]
 	if !ok {
-		return Permanent(fmt.Errorf("dispatch: no channel %q", name))
+		return retry.Permanent(fmt.Errorf("dispatch: no channel %q", name))
 	}
 	if err := m.Validate(); err != nil {
-		return Permanent(fmt.Errorf("dispatch: %w", err))
+		return retry.Permanent(fmt.Errorf("dispatch: %w", err))
 	}
 	if !slices.Contains(d.router.Channels(&m), name) {
 		return nil
@@ -45,7 +47,7 @@ func (d *Dispatcher) DispatchTo(ctx context.Context, name string, m Message) err
 		m.Link = d.linkBase + "/incidents/" + url.PathEscape(m.Incident.ID)
 	}
 	if owner, busy := d.dedup.inFlight(ctx, name, m.Key); busy {
-		return Transient(fmt.Errorf("channel %s: %s: %w (%s)", name, m.Key, ErrInFlight, owner), 0)
+		return retry.Transient(fmt.Errorf("channel %s: %s: %w (%s)", name, m.Key, ErrInFlight, owner), 0)
 	}
 	return d.deliver(ctx, s, m)
 }

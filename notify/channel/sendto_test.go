@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"breachd/retry"
 )
 
 // TestDispatchToInFlight: a message another sender is sending is not reported as sent (so a
@@ -23,7 +25,7 @@ func TestDispatchToInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := d.DispatchTo(ctx, "hook", m)
-	if !errors.Is(err, ErrInFlight) || IsPermanent(err) || h.count() != 0 {
+	if !errors.Is(err, ErrInFlight) || retry.IsPermanent(err) || h.count() != 0 {
 		t.Fatalf("err %v, requests %d: want a transient ErrInFlight and nothing sent", err, h.count())
 	}
 	ft.Advance(d.dedup.lease + time.Second) // the other sender died
@@ -33,7 +35,7 @@ func TestDispatchToInFlight(t *testing.T) {
 	if err := d.DispatchTo(ctx, "hook", m); err != nil || h.count() != 1 {
 		t.Fatalf("err %v, requests %d: want a delivered message not sent again", err, h.count())
 	}
-	if err := d.DispatchTo(ctx, "nosuch", m); !IsPermanent(err) {
+	if err := d.DispatchTo(ctx, "nosuch", m); !retry.IsPermanent(err) {
 		t.Fatalf("unknown channel: %v, want a permanent error", err)
 	}
 }
