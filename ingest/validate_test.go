@@ -38,12 +38,12 @@ func TestSubmitRejectsBadIdentifiersAndTimes(t *testing.T) {
 		{"invalid UTF-8 in user", nil, authAt("b-1", "sander.j\xf8rgensen@bergen.kommune.no", "2026-11-02T08:00:00Z"), "user", "U+FFFD"},
 		{"escaped U+FFFD in user", nil, authAt("b-2", `sander.j\uFFFDrgensen@bergen.kommune.no`, "2026-11-02T08:00:00Z"), "user", "U+FFFD"},
 		{"escaped NUL in user", nil, authAt("b-3", `ola\u0000@bergen.kommune.no`, "2026-11-02T08:00:00Z"), "user", "U+0000"},
-		{"NUL through format.Canonical", format.Canonical(), authAt("b-4", `ola\u0000@bergen.kommune.no`, "2026-11-02T08:00:00Z"), "user", "U+0000"},
+		{"NUL through format.Canonical", ingest.Canonical(), authAt("b-4", `ola\u0000@bergen.kommune.no`, "2026-11-02T08:00:00Z"), "user", "U+0000"},
 		{"invalid UTF-8 through SimpleSAMLphp", ssp, sspLine("sander.j\xf8rgensen@bergen.kommune.no"), "user", "not valid UTF-8"},
 		{"year 2999", nil, authAt("b-5", "ola@bergen.kommune.no", "2999-01-01T00:00:00Z"), "time", "outside the range"},
-		{"year 2999 through format.Canonical", format.Canonical(), authAt("b-6", "ola@bergen.kommune.no", "2999-01-01T00:00:00Z"), "time", "outside the range"},
+		{"year 2999 through format.Canonical", ingest.Canonical(), authAt("b-6", "ola@bergen.kommune.no", "2999-01-01T00:00:00Z"), "time", "outside the range"},
 		{"25 h ahead of the clock", nil, authAt("b-7", "ola@bergen.kommune.no", "2026-12-05T13:00:00Z"), "time", "ahead of the ingest clock"},
-		{"25 h ahead through format.Canonical", format.Canonical(), authAt("b-8", "ola@bergen.kommune.no", "2026-12-05T13:00:00+00:00"), "time", "ahead of the ingest clock"},
+		{"25 h ahead through format.Canonical", ingest.Canonical(), authAt("b-8", "ola@bergen.kommune.no", "2026-12-05T13:00:00+00:00"), "time", "ahead of the ingest clock"},
 		{"23 h ahead of the clock", nil, authAt("a-1", "ola@bergen.kommune.no", "2026-12-05T11:00:00Z"), "", ""},
 		{"a backfill from 1990", nil, authAt("a-2", "ola@bergen.kommune.no", "1990-06-01T08:00:00+02:00"), "", ""},
 		{"valid SimpleSAMLphp", ssp, sspLine("ola@bergen.kommune.no"), "", ""},
@@ -139,7 +139,7 @@ func TestSubmitNormalisesAccounts(t *testing.T) {
 	for i, u := range spellings {
 		recs = append(recs, ingest.Record{Data: []byte(authAt("n-"+string(rune('a'+i)), u, "2026-11-02T08:00:00Z"))})
 	}
-	for _, q := range []*ingest.Pipeline{p, p.WithParser(format.Canonical())} {
+	for _, q := range []*ingest.Pipeline{p, p.WithParser(ingest.Canonical())} {
 		if res, err := q.Submit(ctx, "test", recs); err != nil || res.Accepted != len(recs) {
 			t.Fatalf("Submit: %+v, %v", res, err)
 		}

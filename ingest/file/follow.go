@@ -32,7 +32,9 @@ type FollowOptions struct {
 	FlushAfter time.Duration
 	// StateDir keeps the position across restarts. Empty: no state; every start reads the
 	// file from its beginning (ids make that harmless, but slow for a big file).
-	StateDir   string
+	StateDir string
+	// Format reads the lines (nil: canonical JSON).
+	Format     ingest.Format
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer // may be nil
 }
@@ -213,7 +215,7 @@ func (r *follower) flush(ctx context.Context) error {
 	}
 	wait := r.opts.Poll
 	for {
-		res, err := r.sink.Submit(ctx, "file", r.recs)
+		res, err := r.sink.Submit(ctx, ingest.Batch{Source: "file", Format: r.opts.Format, Records: r.recs})
 		if err == nil {
 			if r.failing {
 				r.log.Info("submitting again")

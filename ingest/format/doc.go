@@ -4,7 +4,7 @@
 // # Formats
 //
 //   - canonical: the contract's JSON Lines (event.Parse). An event with a missing, null or
-//     blank id gets EventID("c", ev) instead of being rejected.
+//     blank id gets ingest.EventID("c", ev) instead of being rejected.
 //   - simplesamlphp: log lines of SimpleSAMLphp, which Feide's IdP is built on. The header is
 //     syslog's "Mon _2 15:04:05 host tag[pid]: LEVEL" (level 0-7), SimpleSAMLphp's file
 //     handler's "Mon 2 15:04:05 PROCESS LEVELNAME", or an RFC 3339 timestamp (rsyslog's
@@ -24,7 +24,7 @@
 //     Europe/Oslo); the year is the latest in which the time is at most 7 days after the
 //     reference clock (a December line read in January is last year's). In the hour the
 //     clocks go back, a time without offset is ambiguous and Go picks one of the two.
-//     Ids: ContentID("ssp", line).
+//     Ids: ingest.ContentID("ssp", line).
 //   - entra: Microsoft Entra ID sign-in logs, a Graph signIn object (JSON Lines from a Graph
 //     or az export) or one Azure Monitor diagnostic record (category SignInLogs or
 //     NonInteractiveUserSignInLogs, the sign-in under "properties"). Service principal and
@@ -41,7 +41,7 @@
 //     user.email, or user.name (with "@" + user.domain when it has no realm); service =
 //     service.target.name, url.domain, destination.domain, destination.address, service.name
 //     or event.dataset, the first present; ip = source.ip or client.ip; country =
-//     source.geo.country_iso_code. Id: "ecs-" + event.id, else EventID("ecs", ev).
+//     source.geo.country_iso_code. Id: "ecs-" + event.id, else ingest.EventID("ecs", ev).
 //   - mappings (LoadMapping, ParseMapping): service-access logs of any JSON shape, described
 //     in YAML, see below.
 //

@@ -35,7 +35,7 @@ func skipf(format string, args ...any) error {
 
 // builtins are the formats Lookup knows, each with its default options.
 var builtins = map[string]func() ingest.Parser{
-	"canonical":     Canonical,
+	"canonical":     ingest.Canonical,
 	"simplesamlphp": func() ingest.Parser { return SimpleSAMLphp(SimpleSAMLphpOptions{}) },
 	"entra":         func() ingest.Parser { return Entra(EntraOptions{}) },
 	"ecs":           func() ingest.Parser { return ECS(ECSOptions{}) },
