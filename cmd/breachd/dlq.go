@@ -471,12 +471,8 @@ func (o *dlqOptions) replayer(f dlq.Filter, pos []string) (func(context.Context,
 			return fmt.Errorf("nothing replayed: %w", err)
 		}
 		log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		p := ingest.NewPipeline(bus.NewPublisher(js), layout, log, nil)
-		if parser != nil {
-			p = p.WithParser(parser)
-		}
-		var sink ingest.Sink = p
-		outs, err := dlq.Replay(ctx, js, sink, letters, dlq.ReplayOptions{Delete: o.deleteOK, DryRun: o.dryRun, Parser: parser})
+		sink := ingest.NewPipeline(bus.NewPublisher(js), layout, log, nil)
+		outs, err := dlq.Replay(ctx, js, sink, letters, dlq.ReplayOptions{Delete: o.deleteOK, DryRun: o.dryRun, Format: parser})
 		if perr := o.printReplay(outs, more); perr != nil && err == nil {
 			err = perr
 		}
