@@ -30,7 +30,7 @@ func TestSubmitRejectsBadIdentifiersAndTimes(t *testing.T) {
 	}
 	cases := []struct {
 		name   string
-		parser ingest.Parser // nil: the pipeline's own canonical JSON
+		parser ingest.Parser // nil: the default, canonical JSON
 		line   string
 		field  string // "" : accepted
 		reason string
@@ -56,15 +56,12 @@ func TestSubmitRejectsBadIdentifiersAndTimes(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			p := base
-			if c.parser != nil {
-				p = p.WithParser(c.parser)
-			}
 			dlqBefore := s.Count(t, bus.StreamDLQ)
-			res, err := p.Submit(ctx, "test", []ingest.Record{{Data: []byte(c.line), Where: c.name}})
+			res, err := p.Submit(ctx, ingest.Batch{Source: "test", Format: c.parser, Records: []ingest.Record{{Data: []byte(c.line), Where: c.name}}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkErr := p.Check([]byte(c.line))
+			checkErr := p.Check(c.parser, []byte(c.line))
 			if c.field == "" {
 				wantAccepted++
 				if res.Accepted != 1 || checkErr != nil {
@@ -86,6 +83,9 @@ func TestSubmitRejectsBadIdentifiersAndTimes(t *testing.T) {
 			}
 			if checkErr == nil || checkErr.Error() != reason {
 				t.Errorf("Check = %v, want the dead letter's reason %q", checkErr, reason)
+			}
+			if len(res.Refusals) != 1 || res.Refusals[0].Reason != reason {
+				t.Errorf("refusals %+v, want the dead letter's reason %q", res.Refusals, reason)
 			}
 		})
 	}
@@ -111,7 +111,7 @@ func TestSubmitFutureLimitConfigurable(t *testing.T) {
 		skew     time.Duration
 		accepted int
 	}{{time.Hour, 0}, {3 * time.Hour, 1}, {0, 1}} {
-		res, err := p.WithFutureLimit(clock, c.skew).Submit(ctx, "test", []ingest.Record{{Data: []byte(twoHours)}})
+		res, err := p.WithFutureLimit(clock, c.skew).Submit(ctx, ingest.Batch{Source: "test", Records: []ingest.Record{{Data: []byte(twoHours)}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,8 +139,8 @@ func TestSubmitNormalisesAccounts(t *testing.T) {
 	for i, u := range spellings {
 		recs = append(recs, ingest.Record{Data: []byte(authAt("n-"+string(rune('a'+i)), u, "2026-11-02T08:00:00Z"))})
 	}
-	for _, q := range []*ingest.Pipeline{p, p.WithParser(ingest.Canonical())} {
-		if res, err := q.Submit(ctx, "test", recs); err != nil || res.Accepted != len(recs) {
+	for _, f := range []ingest.Format{nil, ingest.Canonical()} {
+		if res, err := p.Submit(ctx, ingest.Batch{Source: "test", Format: f, Records: recs}); err != nil || res.Accepted != len(recs) {
 			t.Fatalf("Submit: %+v, %v", res, err)
 		}
 	}

@@ -24,7 +24,7 @@ func BenchmarkList(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	p := ingest.NewPipeline(bus.NewPublisher(s.JS), s.Layout(b), discard(), nil)
-	if res, err := p.Submit(ctx, "bench", recs); err != nil || res.Rejected != n {
+	if res, err := p.Submit(ctx, ingest.Batch{Source: "bench", Records: recs}); err != nil || res.Rejected != n {
 		b.Fatalf("seed: %+v, %v", res, err)
 	}
 	b.ResetTimer()
