@@ -195,8 +195,8 @@ func CheckRecord(sink Sink, f Format, data []byte) error {
 }
 
 // read reads one record with f (nil: canonical JSON) and validates its events, then checks
-// each event's time with future (nil: no check). It returns ErrSkip for a record that is not
-// an event; every other failure is an *event.InvalidError, so that the record is
+// each event's time with future (nil: no check). It returns the parser's error wrapping
+// ErrSkip for a record that is not an event; every other failure is an *event.InvalidError, so that the record is
 // dead-lettered rather than failing the batch.
 func read(f Format, data []byte, future func(time.Time) error) ([]event.Event, error) {
 	if f == nil {
@@ -204,7 +204,7 @@ func read(f Format, data []byte, future func(time.Time) error) ([]event.Event, e
 	}
 	evs, err := f.Parse(data)
 	if errors.Is(err, ErrSkip) {
-		return nil, ErrSkip
+		return nil, err
 	}
 	for i := 0; err == nil && i < len(evs); i++ {
 		evs[i].Time = evs[i].Time.UTC()
