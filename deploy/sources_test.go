@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"breachd/bus"
 	"breachd/bus/bustest"
@@ -45,6 +48,16 @@ func writeLines(t *testing.T, lines []string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// fileSource is the source `breachd run paths...` reads.
+func fileSource(t *testing.T, paths ...string) ingest.Source {
+	t.Helper()
+	in, err := OpenSources(SourceConfig{Files: paths}, nil, testLogger(t), nil)
+	if err != nil || len(in.Sources) != 1 {
+		t.Fatalf("OpenSources: %v", err)
+	}
+	return in.Sources[0]
 }
 
 func sourcesCtx(t *testing.T) context.Context {
@@ -134,14 +147,31 @@ type lineWriter chan string
 
 func (w lineWriter) Write(p []byte) (int, error) { w <- string(p); return len(p), nil }
 
-// Files and followed files read with the configured format, Kafka with its own.
+// Files (and followed files) read with the configured format, Kafka with its own.
 func TestOpenSourcesFormats(t *testing.T) {
 	ctx := sourcesCtx(t)
-	ssp := "../ingest/format/testdata/simplesamlphp/idp-rsyslog-rfc3339.log"
+	const sample = "../ingest/format/testdata/simplesamlphp/idp-rsyslog-rfc3339.log"
+	raw, err := os.ReadFile(sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	login := bytes.SplitN(raw, []byte("\n"), 2)[0] // the sample's one login
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "idp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	w := &kafkago.Writer{Addr: kafkago.TCP(cluster.ListenAddrs()...), Topic: "idp", RequiredAcks: kafkago.RequireAll}
+	if err := w.WriteMessages(ctx, kafkago.Message{Value: login}); err != nil {
+		t.Fatal(err)
+	}
+	_ = w.Close()
+
 	s := bustest.Start(t)
-	in, err := OpenSources(SourceConfig{Files: []string{ssp}, InputFormat: "simplesamlphp", DataDir: t.TempDir(),
+	in, err := OpenSources(SourceConfig{Files: []string{sample}, InputFormat: "simplesamlphp", DataDir: t.TempDir(),
 		Follow: []string{filepath.Join(t.TempDir(), "later.log")},
-		Kafka:  KafkaSourceConfig{Brokers: "127.0.0.1:1, 127.0.0.1:2", Topics: "a,b", Group: "breachd", Format: "ecs"}}, s.NC, testLogger(t), prometheus.NewRegistry())
+		Kafka: KafkaSourceConfig{Brokers: strings.Join(cluster.ListenAddrs(), ", "), Topics: "idp", Group: "breachd",
+			StartOffset: "first", Format: "simplesamlphp"}}, s.NC, testLogger(t), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,14 +179,56 @@ func TestOpenSourcesFormats(t *testing.T) {
 	if len(in.Sources) != 3 {
 		t.Fatalf("%d sources, want the file, the followed file and Kafka", len(in.Sources))
 	}
-	p := ingest.NewPipeline(bus.NewPublisher(s.JS), s.Layout(t), testLogger(t), nil)
+	reg := prometheus.NewRegistry()
+	p := ingest.NewPipeline(bus.NewPublisher(s.JS), s.Layout(t), testLogger(t), reg)
 	if err := in.Sources[0].Run(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	// The sample's first line is a login; the second is skipped, the others rejected.
-	if n := s.Count(t, bus.StreamEvents); n != 1 {
-		t.Errorf("EVENTS holds %d events from the SimpleSAMLphp sample, want 1", n)
+	// The sample: a login, a line that is no event (skipped), a line with a bad date.
+	if n, d := s.Count(t, bus.StreamEvents), s.Count(t, bus.StreamDLQ); n != 1 || d != 1 {
+		t.Fatalf("the SimpleSAMLphp sample stored %d events and %d dead letters, want 1 and 1", n, d)
 	}
+	// Kafka delivers the same login again: read as SimpleSAMLphp, it is the same event.
+	kctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- in.Sources[2].Run(kctx, p) }()
+	for handled(t, reg, "kafka") == 0 {
+		select {
+		case err := <-done:
+			t.Fatalf("Kafka source stopped: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n, d := s.Count(t, bus.StreamEvents), s.Count(t, bus.StreamDLQ); n != 1 || d != 1 {
+		t.Errorf("after Kafka: %d events and %d dead letters, want the login once and no new dead letter", n, d)
+	}
+}
+
+// handled returns how many records of source the pipeline counted as accepted or rejected.
+func handled(t *testing.T, reg *prometheus.Registry, source string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0.0
+	for _, f := range families {
+		if f.GetName() != "breach_ingest_events_accepted_total" && f.GetName() != "breach_ingest_events_rejected_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "source" && l.GetValue() == source {
+					n += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return n
 }
 
 func TestSourceConfigValidate(t *testing.T) {
