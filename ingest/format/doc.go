@@ -1,10 +1,13 @@
 // Package format maps vendor log formats to canonical events (shared/docs/events.md). Each
-// format is an ingest.Parser for Pipeline.WithParser; Lookup finds the built-in ones by name.
+// format is an ingest.Format (a Parser or a MultiParser) that a source is built with (the
+// Format of file.Options, file.FollowOptions, kafka.Config, httpin.Config,
+// dlq.ReplayOptions); Lookup finds the built-in ones by name.
 //
 // # Formats
 //
-//   - canonical: the contract's JSON Lines (event.Parse). An event with a missing, null or
-//     blank id gets ingest.EventID("c", ev) instead of being rejected.
+//   - canonical: the contract's JSON Lines, ingest.Canonical (event.Parse; an event with a
+//     missing, null or blank id gets ingest.EventID("c", ev) instead of being rejected). It is
+//     what a source without a format reads, so Lookup("canonical") is the same parser.
 //   - simplesamlphp: log lines of SimpleSAMLphp, which Feide's IdP is built on. The header is
 //     syslog's "Mon _2 15:04:05 host tag[pid]: LEVEL" (level 0-7), SimpleSAMLphp's file
 //     handler's "Mon 2 15:04:05 PROCESS LEVELNAME", or an RFC 3339 timestamp (rsyslog's
@@ -70,7 +73,7 @@
 //
 // ingest.Parser returns one event. An Azure Monitor {"records":[...]} batch holds many; the
 // Entra parser accepts a batch of one and rejects larger ones with a reason pointing to
-// EntraRecords, a MultiParser for Pipeline.WithMultiParser.
+// EntraRecords, a MultiParser (an ingest.Format like the Parsers).
 //
 // # Mapping files
 //
