@@ -3,6 +3,7 @@ package format
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,14 +43,7 @@ var builtins = map[string]func() ingest.Parser{
 }
 
 // Names returns the names of the built-in formats, sorted.
-func Names() []string {
-	names := make([]string, 0, len(builtins))
-	for n := range builtins {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
-}
+func Names() []string { return slices.Sorted(maps.Keys(builtins)) }
 
 // Lookup returns the built-in format called name with its default options (see each format's
 // Options type for what the defaults are). Formats that need configuration (a mapping, an
