@@ -158,3 +158,32 @@ func TestSubmitNormalisesAccounts(t *testing.T) {
 		}
 	}
 }
+
+// One canonical parser: a batch without a format, a nil Parser or MultiParser, Canonical and
+// format.Lookup("canonical") read a record alike, deriving the id of an event without one.
+func TestOneCanonicalParser(t *testing.T) {
+	lookedUp, err := format.Lookup("canonical")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := bustest.Start(t)
+	p, _ := newPipeline(t, s)
+	ctx := testCtx(t)
+	noID := `{"kind":"auth","time":"2026-11-02T08:01:13+01:00","org":"o.no","user":"Kari@O.no","service":"https://lms","result":"success"}`
+	want := event.Event{Kind: event.KindAuth, Time: time.Date(2026, 11, 2, 7, 1, 13, 0, time.UTC), Org: "o.no", User: "kari@o.no",
+		Service: "https://lms", Result: "success"}
+	wantID := ingest.EventID("c", &want)
+	for i, f := range []ingest.Format{nil, ingest.Parser(nil), ingest.MultiParser(nil), ingest.Canonical(), lookedUp} {
+		res, err := p.Submit(ctx, ingest.Batch{Source: "test", Format: f, Records: []ingest.Record{{Data: []byte(noID)}}})
+		if err != nil || res.Accepted != 1 || res.Duplicates != min(i, 1) {
+			t.Fatalf("format %d (%T): %+v, %v; want the same event accepted (a duplicate after the first)", i, f, res, err)
+		}
+		if err := p.Check(f, []byte(`{"kind":"auth"}`)); err == nil {
+			t.Errorf("format %d (%T) accepts an incomplete event", i, f)
+		}
+	}
+	msgs := s.Messages(t, bus.StreamEvents)
+	if len(msgs) != 1 || msgs[0].Header.Get(bus.HeaderMsgID) != wantID {
+		t.Fatalf("EVENTS holds %d events, want one with id %s", len(msgs), wantID)
+	}
+}
