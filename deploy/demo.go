@@ -11,7 +11,8 @@ import (
 )
 
 // DemoSource is an ingest.Source that feeds the simulator's events through the same ingest
-// path as any other source (marshalled to canonical JSON, then parsed and validated).
+// path as any other source (marshalled to canonical JSON, then read with the canonical
+// parser and validated).
 type DemoSource struct {
 	gen   *simulate.Generator
 	batch int
@@ -43,7 +44,7 @@ func (d *DemoSource) Run(ctx context.Context, sink ingest.Sink) error {
 			case <-tick:
 			}
 		}
-		if _, err := sink.Submit(ctx, "demo", recs); err != nil {
+		if _, err := sink.Submit(ctx, ingest.Batch{Source: "demo", Records: recs}); err != nil {
 			return err
 		}
 		recs = recs[:0]

@@ -3,6 +3,10 @@
 // set-up, and which stages run in this process. `breachd run` (all-in-one), the separate stage
 // commands and the integration tests all go through it, so they run the same pipeline.
 //
+// OpenSources builds the ingest inputs a SourceConfig describes (files, stdin, the demo,
+// followed files, the HTTP endpoint, Kafka; each with its own log format) for
+// PipelineConfig.Sources, as `breachd run` and the tests use them.
+//
 // Infra owns the connections and the embedded engines; Stages run on it. Every long-lived part
 // runs under one errgroup with Run(ctx) and is waited for on shutdown: the detector and notifier
 // finish their batch in hand, the announcers give theirs a few seconds (the rest is redelivered),

@@ -24,7 +24,7 @@ func (s eventsSource) Run(ctx context.Context, sink ingest.Sink) error {
 		}
 		recs = append(recs, ingest.Record{Data: b, Where: fmt.Sprintf("fixture:%d", i+1)})
 	}
-	_, err := sink.Submit(ctx, "fixture", recs)
+	_, err := sink.Submit(ctx, ingest.Batch{Source: "fixture", Records: recs})
 	return err
 }
 

@@ -16,7 +16,6 @@ import (
 	"breachd/directory"
 	"breachd/event"
 	"breachd/ingest"
-	"breachd/ingest/format"
 	"breachd/notify"
 	"breachd/rules"
 )
@@ -137,8 +136,7 @@ func RunPipeline(ctx context.Context, in *Infra, cfg PipelineConfig) error {
 	}
 	sourcesDone := make(chan struct{})
 	if cfg.runs(StageIngest) {
-		// Canonical JSON by default, with a content-derived id for events that lack one;
-		// sources of other formats bring their own parser (ingest.WithFormat).
+		// Each source's batches carry its format (canonical JSON unless it was given another).
 		skew := cfg.MaxFutureSkew
 		if skew == 0 {
 			skew = event.DefaultMaxFutureSkew
@@ -147,7 +145,7 @@ func RunPipeline(ctx context.Context, in *Infra, cfg PipelineConfig) error {
 		if err != nil {
 			return err
 		}
-		sink := pipe.WithParser(format.Canonical()).WithFutureLimit(cfg.Clock, skew)
+		sink := pipe.WithFutureLimit(cfg.Clock, skew)
 		if cfg.Enrich != nil {
 			sink = sink.WithEnricher(cfg.Enrich)
 		}

@@ -15,7 +15,6 @@ import (
 	"breachd/bus"
 	"breachd/event"
 	"breachd/ingest"
-	"breachd/ingest/file"
 	"breachd/notify"
 	"breachd/simulate"
 )
@@ -112,7 +111,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 
 	in := startTestInfra(t, dataDir)
 	var console bytes.Buffer
-	src := func() ingest.Source { return file.New([]string{path}, file.Options{Logger: testLogger(t)}) }
+	src := func() ingest.Source { return fileSource(t, path) }
 	runToCompletion(t, in, &console, src(), src())
 
 	// Every valid event is in history exactly once, though the file was ingested twice.
@@ -213,7 +212,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 
 	in = startTestInfra(t, dataDir)
 	defer in.Close()
-	runToCompletion(t, in, io.Discard, src(), file.New([]string{latePath}, file.Options{Logger: testLogger(t)}))
+	runToCompletion(t, in, io.Discard, src(), fileSource(t, latePath))
 	kinds[event.KindAccess]++
 	checkExactlyOnce("after a restart and a third ingestion")
 	if n := count(t, in, "SELECT count() FROM alerts FINAL"); n != alerts+1 {

@@ -132,7 +132,7 @@ func ingestAll(tb testing.TB, in *deploy.Infra, evs []*event.Event) {
 			}
 			recs[i] = ingest.Record{Data: data, Where: e.ID}
 		}
-		res, err := p.Submit(ctx, "test", recs)
+		res, err := p.Submit(ctx, ingest.Batch{Source: "test", Records: recs})
 		if err != nil || res.Accepted != len(recs) {
 			tb.Fatalf("ingest: %+v, %v", res, err)
 		}

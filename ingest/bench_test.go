@@ -41,7 +41,7 @@ func BenchmarkPipelineSubmit(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		res, err := p.Submit(ctx, "bench", batches[i])
+		res, err := p.Submit(ctx, ingest.Batch{Source: "bench", Records: batches[i]})
 		if err != nil {
 			b.Fatal(err)
 		}

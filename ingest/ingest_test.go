@@ -44,6 +44,12 @@ func subjectOf(e *event.Event) string {
 	return fmt.Sprintf("breachd.events.%s.%d", e.Kind, h%8)
 }
 
+// counts is res without its refusals, for comparing the counts.
+func counts(res ingest.Result) ingest.Result {
+	res.Refusals = nil
+	return res
+}
+
 func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
@@ -98,12 +104,16 @@ func TestSubmitMixedBatch(t *testing.T) {
 	p, reg := newPipeline(t, s)
 	ctx := testCtx(t)
 
-	res, err := p.Submit(ctx, "test", mixedBatch())
+	res, err := p.Submit(ctx, ingest.Batch{Source: "test", Records: mixedBatch()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (ingest.Result{Accepted: len(validLines), Rejected: len(invalidLines)}); res != want {
+	if want := (ingest.Result{Accepted: len(validLines), Rejected: len(invalidLines)}); !reflect.DeepEqual(counts(res), want) {
 		t.Errorf("Result = %+v, want %+v", res, want)
+	}
+	batch := mixedBatch()
+	if len(res.Refusals) != len(invalidLines) {
+		t.Fatalf("%d refusals, want one per invalid record: %+v", len(res.Refusals), res.Refusals)
 	}
 
 	// Every valid event is on EVENTS under its kind (and its account's partition), keyed by its
@@ -148,6 +158,10 @@ func TestSubmitMixedBatch(t *testing.T) {
 			t.Errorf("%s: data %q, want the original bytes %q", c.name, m.Data, c.line)
 		}
 		reason := m.Header.Get(bus.HeaderReason)
+		// The Result names the same record with the same reason (what HTTP clients are told).
+		if r := res.Refusals[i]; r.Skipped || string(batch[r.Index].Data) != c.line || r.Reason != reason {
+			t.Errorf("%s: refusal %+v, want record %q with reason %q", c.name, r, c.line, reason)
+		}
 		if c.field != "" && !strings.Contains(reason, "invalid event: "+c.field+": ") {
 			t.Errorf("%s: reason %q does not name field %s", c.name, reason, c.field)
 		}
@@ -163,11 +177,11 @@ func TestSubmitMixedBatch(t *testing.T) {
 	}
 
 	// A replay is idempotent: every event is a duplicate, nothing new is stored.
-	res, err = p.Submit(ctx, "test", mixedBatch())
+	res, err = p.Submit(ctx, ingest.Batch{Source: "test", Records: mixedBatch()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (ingest.Result{Accepted: len(validLines), Rejected: len(invalidLines), Duplicates: len(validLines)}); res != want {
+	if want := (ingest.Result{Accepted: len(validLines), Rejected: len(invalidLines), Duplicates: len(validLines)}); !reflect.DeepEqual(counts(res), want) {
 		t.Errorf("replay Result = %+v, want %+v", res, want)
 	}
 	if n, d := s.Count(t, bus.StreamEvents), s.Count(t, bus.StreamDLQ); n != uint64(len(validLines)) || d != uint64(len(invalidLines)) {
@@ -204,7 +218,7 @@ func TestSubmitDeadLetterSubject(t *testing.T) {
 		{"", "unknown", ""},
 	}
 	for i, c := range cases {
-		res, err := p.Submit(ctx, c.source, []ingest.Record{{Data: []byte("not json"), Where: "x:1"}})
+		res, err := p.Submit(ctx, ingest.Batch{Source: c.source, Records: []ingest.Record{{Data: []byte("not json"), Where: "x:1"}}})
 		if err != nil {
 			t.Fatalf("source %q: %v", c.source, err)
 		}
@@ -232,7 +246,7 @@ func TestSubmitIdenticalBadLines(t *testing.T) {
 	ctx := testCtx(t)
 	recs := []ingest.Record{{Data: []byte("oops"), Where: "a.jsonl:3"}, {Data: []byte("oops"), Where: "a.jsonl:9"}}
 	for range 2 {
-		if res, err := p.Submit(ctx, "file", recs); err != nil || res.Rejected != 2 {
+		if res, err := p.Submit(ctx, ingest.Batch{Source: "file", Records: recs}); err != nil || res.Rejected != 2 {
 			t.Fatalf("submit: %+v %v", res, err)
 		}
 	}
@@ -255,11 +269,11 @@ func TestSubmitIDsHeadersCannotCarry(t *testing.T) {
 			`,"time":"2026-11-02T08:00:00Z","org":"o","user":"u@o","service":"s","result":"success"}`)})
 	}
 	for round, wantDup := range []int{0, len(ids)} {
-		res, err := p.Submit(ctx, "test", recs)
+		res, err := p.Submit(ctx, ingest.Batch{Source: "test", Records: recs})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := (ingest.Result{Accepted: len(ids), Duplicates: wantDup}); res != want {
+		if want := (ingest.Result{Accepted: len(ids), Duplicates: wantDup}); !reflect.DeepEqual(counts(res), want) || res.Refusals != nil {
 			t.Errorf("round %d: Result = %+v, want %+v", round+1, res, want)
 		}
 	}
@@ -284,8 +298,8 @@ func TestSubmitIDsHeadersCannotCarry(t *testing.T) {
 func TestSubmitEmptyBatch(t *testing.T) {
 	s := bustest.Start(t)
 	p, _ := newPipeline(t, s)
-	res, err := p.Submit(testCtx(t), "test", nil)
-	if err != nil || res != (ingest.Result{}) {
+	res, err := p.Submit(testCtx(t), ingest.Batch{Source: "test", Records: nil})
+	if err != nil || !reflect.DeepEqual(counts(res), ingest.Result{}) || res.Refusals != nil {
 		t.Errorf("Submit(nil) = %+v, %v", res, err)
 	}
 }
@@ -307,7 +321,7 @@ func TestSubmitFailures(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			s := bustest.Start(t)
 			p, reg := newPipeline(t, s)
-			if _, err := p.Submit(testCtx(t), "test", mixedBatch()[:2]); err != nil {
+			if _, err := p.Submit(testCtx(t), ingest.Batch{Source: "test", Records: mixedBatch()[:2]}); err != nil {
 				t.Fatal(err)
 			}
 			c.breakIt(s)
@@ -316,7 +330,7 @@ func TestSubmitFailures(t *testing.T) {
 			defer cancel()
 			done := make(chan error, 1)
 			go func() {
-				_, err := p.Submit(ctx, "test", mixedBatch())
+				_, err := p.Submit(ctx, ingest.Batch{Source: "test", Records: mixedBatch()})
 				done <- err
 			}()
 			select {
@@ -374,8 +388,8 @@ func counter(t *testing.T, reg *prometheus.Registry, name, source string) float6
 // publishes nothing.
 func TestMultiParser(t *testing.T) {
 	s := bustest.Start(t)
-	base, _ := newPipeline(t, s)
-	pipe := base.WithMultiParser(func(data []byte) ([]event.Event, error) {
+	pipe, _ := newPipeline(t, s)
+	multi := ingest.MultiParser(func(data []byte) ([]event.Event, error) {
 		var out []event.Event
 		for _, part := range strings.Split(string(data), "|") {
 			switch part {
@@ -395,12 +409,16 @@ func TestMultiParser(t *testing.T) {
 	})
 	two := validLines[0].line + "|" + validLines[1].line
 	bad := validLines[2].line + "|incomplete"
-	res, err := pipe.Submit(testCtx(t), "multi", []ingest.Record{{Data: []byte(two)}, {Data: []byte(bad)}, {Data: []byte("noise")}})
+	res, err := pipe.Submit(testCtx(t), ingest.Batch{Source: "multi", Format: multi, Records: []ingest.Record{{Data: []byte(two)}, {Data: []byte(bad)}, {Data: []byte("noise")}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (ingest.Result{Accepted: 2, Rejected: 1, Skipped: 1}); res != want {
+	if want := (ingest.Result{Accepted: 2, Rejected: 1, Skipped: 1}); !reflect.DeepEqual(counts(res), want) {
 		t.Errorf("Result = %+v, want %+v", res, want)
+	}
+	if r := res.Refusals; len(r) != 2 || r[0].Index != 1 || r[0].Skipped || r[1].Index != 2 || !r[1].Skipped ||
+		!strings.Contains(r[1].Reason, "debug line") {
+		t.Errorf("refusals %+v, want record 1 dead-lettered and record 2 skipped", r)
 	}
 	if n := s.Count(t, bus.StreamEvents); n != 2 {
 		t.Errorf("EVENTS holds %d, want 2", n)
@@ -422,11 +440,11 @@ func TestSourceLabelBounded(t *testing.T) {
 	ctx := testCtx(t)
 	bad := []ingest.Record{{Data: []byte("not an event"), Where: "x:1"}}
 	for i := range ingest.MaxSourceLabels + 10 {
-		if _, err := p.Submit(ctx, fmt.Sprintf("src-%d", i), bad); err != nil {
+		if _, err := p.Submit(ctx, ingest.Batch{Source: fmt.Sprintf("src-%d", i), Records: bad}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := p.Submit(ctx, "src-0", bad); err != nil { // a known one keeps its label
+	if _, err := p.Submit(ctx, ingest.Batch{Source: "src-0", Records: bad}); err != nil { // a known one keeps its label
 		t.Fatal(err)
 	}
 	families, err := reg.Gather()

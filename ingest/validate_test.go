@@ -30,7 +30,7 @@ func TestSubmitRejectsBadIdentifiersAndTimes(t *testing.T) {
 	}
 	cases := []struct {
 		name   string
-		parser ingest.Parser // nil: the pipeline's own canonical JSON
+		parser ingest.Parser // nil: the default, canonical JSON
 		line   string
 		field  string // "" : accepted
 		reason string
@@ -38,12 +38,12 @@ func TestSubmitRejectsBadIdentifiersAndTimes(t *testing.T) {
 		{"invalid UTF-8 in user", nil, authAt("b-1", "sander.j\xf8rgensen@bergen.kommune.no", "2026-11-02T08:00:00Z"), "user", "U+FFFD"},
 		{"escaped U+FFFD in user", nil, authAt("b-2", `sander.j\uFFFDrgensen@bergen.kommune.no`, "2026-11-02T08:00:00Z"), "user", "U+FFFD"},
 		{"escaped NUL in user", nil, authAt("b-3", `ola\u0000@bergen.kommune.no`, "2026-11-02T08:00:00Z"), "user", "U+0000"},
-		{"NUL through format.Canonical", format.Canonical(), authAt("b-4", `ola\u0000@bergen.kommune.no`, "2026-11-02T08:00:00Z"), "user", "U+0000"},
+		{"NUL through format.Canonical", ingest.Canonical(), authAt("b-4", `ola\u0000@bergen.kommune.no`, "2026-11-02T08:00:00Z"), "user", "U+0000"},
 		{"invalid UTF-8 through SimpleSAMLphp", ssp, sspLine("sander.j\xf8rgensen@bergen.kommune.no"), "user", "not valid UTF-8"},
 		{"year 2999", nil, authAt("b-5", "ola@bergen.kommune.no", "2999-01-01T00:00:00Z"), "time", "outside the range"},
-		{"year 2999 through format.Canonical", format.Canonical(), authAt("b-6", "ola@bergen.kommune.no", "2999-01-01T00:00:00Z"), "time", "outside the range"},
+		{"year 2999 through format.Canonical", ingest.Canonical(), authAt("b-6", "ola@bergen.kommune.no", "2999-01-01T00:00:00Z"), "time", "outside the range"},
 		{"25 h ahead of the clock", nil, authAt("b-7", "ola@bergen.kommune.no", "2026-12-05T13:00:00Z"), "time", "ahead of the ingest clock"},
-		{"25 h ahead through format.Canonical", format.Canonical(), authAt("b-8", "ola@bergen.kommune.no", "2026-12-05T13:00:00+00:00"), "time", "ahead of the ingest clock"},
+		{"25 h ahead through format.Canonical", ingest.Canonical(), authAt("b-8", "ola@bergen.kommune.no", "2026-12-05T13:00:00+00:00"), "time", "ahead of the ingest clock"},
 		{"23 h ahead of the clock", nil, authAt("a-1", "ola@bergen.kommune.no", "2026-12-05T11:00:00Z"), "", ""},
 		{"a backfill from 1990", nil, authAt("a-2", "ola@bergen.kommune.no", "1990-06-01T08:00:00+02:00"), "", ""},
 		{"valid SimpleSAMLphp", ssp, sspLine("ola@bergen.kommune.no"), "", ""},
@@ -56,15 +56,12 @@ func TestSubmitRejectsBadIdentifiersAndTimes(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			p := base
-			if c.parser != nil {
-				p = p.WithParser(c.parser)
-			}
 			dlqBefore := s.Count(t, bus.StreamDLQ)
-			res, err := p.Submit(ctx, "test", []ingest.Record{{Data: []byte(c.line), Where: c.name}})
+			res, err := p.Submit(ctx, ingest.Batch{Source: "test", Format: c.parser, Records: []ingest.Record{{Data: []byte(c.line), Where: c.name}}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkErr := p.Check([]byte(c.line))
+			checkErr := p.Check(c.parser, []byte(c.line))
 			if c.field == "" {
 				wantAccepted++
 				if res.Accepted != 1 || checkErr != nil {
@@ -86,6 +83,9 @@ func TestSubmitRejectsBadIdentifiersAndTimes(t *testing.T) {
 			}
 			if checkErr == nil || checkErr.Error() != reason {
 				t.Errorf("Check = %v, want the dead letter's reason %q", checkErr, reason)
+			}
+			if len(res.Refusals) != 1 || res.Refusals[0].Reason != reason {
+				t.Errorf("refusals %+v, want the dead letter's reason %q", res.Refusals, reason)
 			}
 		})
 	}
@@ -111,7 +111,7 @@ func TestSubmitFutureLimitConfigurable(t *testing.T) {
 		skew     time.Duration
 		accepted int
 	}{{time.Hour, 0}, {3 * time.Hour, 1}, {0, 1}} {
-		res, err := p.WithFutureLimit(clock, c.skew).Submit(ctx, "test", []ingest.Record{{Data: []byte(twoHours)}})
+		res, err := p.WithFutureLimit(clock, c.skew).Submit(ctx, ingest.Batch{Source: "test", Records: []ingest.Record{{Data: []byte(twoHours)}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,8 +139,8 @@ func TestSubmitNormalisesAccounts(t *testing.T) {
 	for i, u := range spellings {
 		recs = append(recs, ingest.Record{Data: []byte(authAt("n-"+string(rune('a'+i)), u, "2026-11-02T08:00:00Z"))})
 	}
-	for _, q := range []*ingest.Pipeline{p, p.WithParser(format.Canonical())} {
-		if res, err := q.Submit(ctx, "test", recs); err != nil || res.Accepted != len(recs) {
+	for _, f := range []ingest.Format{nil, ingest.Canonical()} {
+		if res, err := p.Submit(ctx, ingest.Batch{Source: "test", Format: f, Records: recs}); err != nil || res.Accepted != len(recs) {
 			t.Fatalf("Submit: %+v, %v", res, err)
 		}
 	}
@@ -156,5 +156,34 @@ func TestSubmitNormalisesAccounts(t *testing.T) {
 		if e.User != want || m.Subject != events[0].Subject {
 			t.Errorf("stored user %+q on %s, want %+q on %s", e.User, m.Subject, want, events[0].Subject)
 		}
+	}
+}
+
+// One canonical parser: a batch without a format, a nil Parser or MultiParser, Canonical and
+// format.Lookup("canonical") read a record alike, deriving the id of an event without one.
+func TestOneCanonicalParser(t *testing.T) {
+	lookedUp, err := format.Lookup("canonical")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := bustest.Start(t)
+	p, _ := newPipeline(t, s)
+	ctx := testCtx(t)
+	noID := `{"kind":"auth","time":"2026-11-02T08:01:13+01:00","org":"o.no","user":"Kari@O.no","service":"https://lms","result":"success"}`
+	want := event.Event{Kind: event.KindAuth, Time: time.Date(2026, 11, 2, 7, 1, 13, 0, time.UTC), Org: "o.no", User: "kari@o.no",
+		Service: "https://lms", Result: "success"}
+	wantID := ingest.EventID("c", &want)
+	for i, f := range []ingest.Format{nil, ingest.Parser(nil), ingest.MultiParser(nil), ingest.Canonical(), lookedUp} {
+		res, err := p.Submit(ctx, ingest.Batch{Source: "test", Format: f, Records: []ingest.Record{{Data: []byte(noID)}}})
+		if err != nil || res.Accepted != 1 || res.Duplicates != min(i, 1) {
+			t.Fatalf("format %d (%T): %+v, %v; want the same event accepted (a duplicate after the first)", i, f, res, err)
+		}
+		if err := p.Check(f, []byte(`{"kind":"auth"}`)); err == nil {
+			t.Errorf("format %d (%T) accepts an incomplete event", i, f)
+		}
+	}
+	msgs := s.Messages(t, bus.StreamEvents)
+	if len(msgs) != 1 || msgs[0].Header.Get(bus.HeaderMsgID) != wantID {
+		t.Fatalf("EVENTS holds %d events, want one with id %s", len(msgs), wantID)
 	}
 }

@@ -471,15 +471,11 @@ func (o *dlqOptions) replayer(f dlq.Filter, pos []string) (func(context.Context,
 			return fmt.Errorf("nothing replayed: %w", err)
 		}
 		log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		p, err := ingest.NewPipeline(bus.NewPublisher(js), layout, log, nil)
+		sink, err := ingest.NewPipeline(bus.NewPublisher(js), layout, log, nil)
 		if err != nil {
 			return fmt.Errorf("nothing replayed: %w", err)
 		}
-		if parser != nil {
-			p = p.WithParser(parser)
-		}
-		var sink ingest.Sink = p
-		outs, err := dlq.Replay(ctx, js, sink, letters, dlq.ReplayOptions{Delete: o.deleteOK, DryRun: o.dryRun, Parser: parser})
+		outs, err := dlq.Replay(ctx, js, sink, letters, dlq.ReplayOptions{Delete: o.deleteOK, DryRun: o.dryRun, Format: parser})
 		if perr := o.printReplay(outs, more); perr != nil && err == nil {
 			err = perr
 		}

@@ -21,8 +21,6 @@ import (
 	"breachd/deploy"
 	"breachd/event"
 	"breachd/history"
-	"breachd/ingest"
-	"breachd/ingest/file"
 	"breachd/notify"
 	"breachd/simulate"
 )
@@ -58,7 +56,7 @@ func runCommand() *command {
 		metricsAddr  string
 		stages       string
 		logger       func() (*slog.Logger, error)
-		inputs       sourceFlags
+		inputs       deploy.SourceConfig
 		respondFile  string
 		notifyFile   string
 		marks        string
@@ -112,7 +110,7 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 			fs.StringVar(&notifyFile, "notifications", "", "notification channels and routes (YAML); empty: incidents are only printed")
 			fs.StringVar(&marks, "deadline-marks", "24h,48h,66h", "times after awareness at which an unreported incident is escalated")
 			fs.DurationVar(&futureSkew, "max-future-skew", event.DefaultMaxFutureSkew, "events timed more than this ahead of the clock go to the dead-letter stream (old events are never rejected for age); 0 turns the check off")
-			inputs.declare(fs)
+			declareSourceFlags(fs, &inputs)
 			logger = logFlags(fs)
 		},
 		run: func(ctx context.Context, fs *flag.FlagSet, args []string) error {
@@ -120,11 +118,18 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 			if err != nil {
 				return err
 			}
-			parse, err := inputs.parser()
-			if err != nil {
-				return err
+			if demo {
+				sim.Breaches = !noBreaches
+				inputs.Demo, inputs.DemoRate = &sim, demoRate
 			}
-			if exitWhenDone && inputs.endless() {
+			inputs.Files = args
+			if len(args) == 0 && !demo && stdinIsPipe() && !inputs.Endless() {
+				inputs.Files = []string{"-"}
+			}
+			if err := inputs.Validate(); err != nil {
+				return usagef("%v", err)
+			}
+			if exitWhenDone && inputs.Endless() {
 				return usagef("--exit-when-done cannot be used with --follow, --http-listen or --kafka-brokers: they never finish")
 			}
 			watch, err := parseMarks(marks)
@@ -141,22 +146,6 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 					return err
 				}
 			}
-			var sources []ingest.Source
-			switch {
-			case demo && len(args) > 0:
-				return usagef("--demo and input files exclude each other")
-			case demo:
-				sim.Breaches = !noBreaches
-				gen, err := simulate.New(sim)
-				if err != nil {
-					return usagef("simulator: %v", err)
-				}
-				sources = append(sources, deploy.NewDemoSource(gen, demoRate))
-			case len(args) > 0:
-				sources = append(sources, withParser(file.New(args, file.Options{Logger: log}), parse))
-			case stdinIsPipe() && !inputs.endless():
-				sources = append(sources, withParser(file.New([]string{"-"}, file.Options{Logger: log}), parse))
-			}
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 			in, err := deploy.StartInfra(ctx, infra.config(log))
@@ -164,23 +153,24 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 				return err
 			}
 			defer in.Close()
-			endless, enrich, closeInputs, err := inputs.build(infra.data, in.NC, parse, log, reg)
+			inputs.DataDir, inputs.Console = infra.data, os.Stdout
+			srcs, err := deploy.OpenSources(inputs, in.NC, log, reg)
 			if err != nil {
 				return err
 			}
-			defer closeInputs()
+			defer srcs.Close()
 			stopMetrics, metricsURL, err := serveMetrics(metricsAddr, reg, log)
 			if err != nil {
 				return err
 			}
 			defer stopMetrics()
-			printBanner(in, metricsURL, infra.data, len(sources)+len(endless) > 0)
+			printBanner(in, metricsURL, infra.data, len(srcs.Sources) > 0)
 			cfg := deploy.PipelineConfig{
-				Sources: append(sources, endless...), Rules: splitList(rulePaths), Stages: splitList(stages), Console: os.Stdout,
+				Sources: srcs.Sources, Rules: splitList(rulePaths), Stages: splitList(stages), Console: os.Stdout,
 				ExitWhenDone: exitWhenDone, Registerer: reg, Logger: log, AfterEventsWritten: faultHook(),
-				Enrich: enrich, Respond: rc, Notifications: notifyFile, Watch: watch, MaxFutureSkew: skew,
+				Enrich: srcs.Enrich, Respond: rc, Notifications: notifyFile, Watch: watch, MaxFutureSkew: skew,
 			}
-			if len(sources) > 0 {
+			if inputs.Finite() {
 				cfg.OnIdle = func(ctx context.Context) { printSummary(ctx, in.History, exitWhenDone) }
 			}
 			return deploy.RunPipeline(ctx, in, cfg)

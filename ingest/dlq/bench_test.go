@@ -27,7 +27,7 @@ func BenchmarkList(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if res, err := p.Submit(ctx, "bench", recs); err != nil || res.Rejected != n {
+	if res, err := p.Submit(ctx, ingest.Batch{Source: "bench", Records: recs}); err != nil || res.Rejected != n {
 		b.Fatalf("seed: %+v, %v", res, err)
 	}
 	b.ResetTimer()

@@ -44,7 +44,7 @@ type sub struct {
 func submit(t *testing.T, sink ingest.Sink, subs ...sub) {
 	t.Helper()
 	for _, s := range subs {
-		if _, err := sink.Submit(ctx(t), s.source, s.recs); err != nil {
+		if _, err := sink.Submit(ctx(t), ingest.Batch{Source: s.source, Records: s.recs}); err != nil {
 			t.Fatalf("submit %s: %v", s.source, err)
 		}
 	}

@@ -11,10 +11,11 @@
 //     it starts, keeps at most Filter.Limit letters in memory, and honours its context.
 //   - Stats counts letters by source and by reason group (ReasonKey) without keeping the bytes.
 //   - Replay submits the original bytes of letters again through an ingest.Sink (normally an
-//     ingest.Pipeline, possibly reading with another parser than the one that rejected them:
-//     a letter rejected because the wrong --format was configured is replayed with the right
-//     one) under the letter's original source name and location, one letter per Submit, and
-//     reports for each letter whether it was accepted, rejected again, skipped or failed.
+//     ingest.Pipeline) under the letter's original source name and location, read with
+//     ReplayOptions.Format (canonical JSON by default; a letter rejected because the wrong
+//     --format was configured is replayed with the right one), one letter per Submit, and
+//     reports for each letter whether it was accepted, rejected again, skipped or failed,
+//     with the reason the sink gave (Result.Refusals: each letter is read once).
 //     With Delete, a letter is removed from DEADLETTER only after the Submit that accepted it
 //     returned nil, i.e. after its event is durably on EVENTS. Letters that were not accepted
 //     are never deleted.
@@ -23,8 +24,8 @@
 // "dlq-" + hash(source, location, bytes). A replayed letter keeps its source, location and
 // bytes, so within the DEADLETTER stream's duplicate window (bus.Config.DuplicateWindow,
 // default 24 h) JetStream drops the second copy: replaying a still-bad letter does not pile up
-// letters. The stored letter keeps its original reason even when the new parser rejected it
-// for another reason; Replay reports the new reason (from ReplayOptions.Parser). A letter
+// letters. The stored letter keeps its original reason even when the new format rejected it
+// for another reason; Replay reports the new reason. A letter
 // older than the duplicate window that is rejected again is stored once more under a new
 // sequence number; Outcome.NewCopy says when that happened, and the old copy stays.
 //

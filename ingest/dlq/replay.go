@@ -33,8 +33,8 @@ type Outcome struct {
 	Source string `json:"source"`
 	Where  string `json:"where,omitempty"`
 	Status Status `json:"status"`
-	// Reason says why the letter was rejected again or skipped (from ReplayOptions.Parser;
-	// empty without one), or why the replay failed.
+	// Reason says why the letter was rejected again or skipped (as the sink read it with
+	// ReplayOptions.Format), or why the replay failed.
 	Reason string `json:"reason,omitempty"`
 	// Duplicate: accepted, but EVENTS already held an event with the same id.
 	Duplicate bool `json:"duplicate,omitempty"`
@@ -50,14 +50,14 @@ type ReplayOptions struct {
 	// Delete removes each accepted letter from DEADLETTER after the Submit that accepted it
 	// returned. Letters rejected again, skipped or failed are kept.
 	Delete bool
-	// DryRun checks each letter instead of submitting it, with the sink's own Check when it
-	// has one (ingest.Pipeline: including its future-time limit), else with Parser: nothing
-	// is published or deleted. The sink may be nil then.
+	// DryRun checks each letter instead of submitting it (ingest.CheckRecord: the sink's own
+	// Check when it has one, as ingest.Pipeline has, with its future-time limit): nothing is
+	// published or deleted. The sink may be nil then.
 	DryRun bool
-	// Parser is the parser the sink reads with (nil: canonical JSON). Replay uses it to say
-	// why a letter is rejected again, and for DryRun, when the sink cannot say so itself; it
-	// does not change what the sink does.
-	Parser ingest.Parser
+	// Format reads the letters (nil: canonical JSON). It need not be the format that
+	// rejected them: a letter rejected because the wrong log format was configured is
+	// replayed with the right one.
+	Format ingest.Format
 	// Timeout bounds each Submit (default 30 s).
 	Timeout time.Duration
 	// Now is the clock used for NewCopy (default time.Now).
@@ -120,14 +120,17 @@ func Replay(ctx context.Context, js jetstream.JetStream, sink ingest.Sink, lette
 		}
 		o := Outcome{Seq: l.Seq, Source: l.Source, Where: l.Where}
 		if opts.DryRun {
-			o.Status, o.Reason = checkWith(sink, opts.Parser, l.Data)
+			o.Status, o.Reason = status(ingest.CheckRecord(sink, opts.Format, l.Data))
 			outs = append(outs, o)
 			continue
 		}
 		recs[0] = ingest.Record{Data: l.Data, Where: l.Where}
 		sctx, cancel := context.WithTimeout(ctx, opts.Timeout)
-		res, err := sink.Submit(sctx, l.Source, recs)
+		res, err := sink.Submit(sctx, ingest.Batch{Source: l.Source, Format: opts.Format, Records: recs})
 		cancel()
+		if len(res.Refusals) > 0 {
+			o.Reason = res.Refusals[0].Reason
+		}
 		switch {
 		case err != nil:
 			if ctx.Err() != nil {
@@ -136,15 +139,11 @@ func Replay(ctx context.Context, js jetstream.JetStream, sink ingest.Sink, lette
 			o.Status, o.Reason = Failed, err.Error()
 		case res.Rejected > 0:
 			o.Status = Rejected
-			if _, o.Reason = checkWith(sink, opts.Parser, l.Data); o.Reason == "" {
-				o.Reason = "rejected by the sink, though ReplayOptions.Parser accepts it (is it the sink's parser?)"
-			}
 			o.NewCopy = dupWindow > 0 && opts.Now().Sub(l.Time) >= dupWindow
 		case res.Accepted > 0:
 			o.Status, o.Duplicate = Accepted, res.Duplicates == res.Accepted
 		default:
 			o.Status = Skipped
-			_, o.Reason = checkWith(sink, opts.Parser, l.Data)
 		}
 		if o.Status == Accepted && opts.Delete {
 			if err := st.DeleteMsg(ctx, l.Seq); err != nil {
@@ -156,11 +155,6 @@ func Replay(ctx context.Context, js jetstream.JetStream, sink ingest.Sink, lette
 		outs = append(outs, o)
 	}
 	return outs, nil
-}
-
-// checkWith says what sink would do with data (ingest.CheckRecord).
-func checkWith(sink ingest.Sink, parse ingest.Parser, data []byte) (Status, string) {
-	return status(ingest.CheckRecord(sink, parse, data))
 }
 
 func status(err error) (Status, string) {

@@ -22,7 +22,7 @@ func samlLetters(t *testing.T, s *bustest.Server) []dlq.Letter {
 		recs = append(recs, rec("idp-rsyslog-rfc3339.log:"+string(rune('1'+i)), l))
 	}
 	recs = append(recs, rec("idp-rsyslog-rfc3339.log:4", "garbage"))
-	res, err := pipeline(t, s).Submit(ctx(t), "file", recs)
+	res, err := pipeline(t, s).Submit(ctx(t), ingest.Batch{Source: "file", Records: recs})
 	if err != nil || res.Rejected != 4 {
 		t.Fatalf("submit as canonical: %+v, %v", res, err)
 	}
@@ -63,9 +63,9 @@ func TestReplayWithTheRightParser(t *testing.T) {
 	s := bustest.Start(t)
 	letters := samlLetters(t, s)
 	parser := saml(t)
-	sink := pipeline(t, s).WithParser(parser)
+	sink := pipeline(t, s)
 
-	outs, err := dlq.Replay(ctx(t), s.JS, sink, letters, dlq.ReplayOptions{Delete: true, Parser: parser})
+	outs, err := dlq.Replay(ctx(t), s.JS, sink, letters, dlq.ReplayOptions{Delete: true, Format: parser})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestReplayWithTheRightParser(t *testing.T) {
 	}
 
 	// Replaying the accepted event again (e.g. from a copy) is a duplicate on EVENTS.
-	outs, err = dlq.Replay(ctx(t), s.JS, sink, letters[:1], dlq.ReplayOptions{Parser: parser})
+	outs, err = dlq.Replay(ctx(t), s.JS, sink, letters[:1], dlq.ReplayOptions{Format: parser})
 	if err != nil || statuses(outs) != "accepted" || !outs[0].Duplicate {
 		t.Errorf("second replay of the accepted letter: %+v, %v", outs, err)
 	}
@@ -125,7 +125,7 @@ func TestReplayKeepsWithoutDelete(t *testing.T) {
 	if !strings.Contains(outs[0].Reason, "not a JSON object") {
 		t.Errorf("reason: %q", outs[0].Reason)
 	}
-	outs, err = dlq.Replay(ctx(t), s.JS, pipeline(t, s).WithParser(saml(t)), letters, dlq.ReplayOptions{Parser: saml(t)})
+	outs, err = dlq.Replay(ctx(t), s.JS, pipeline(t, s), letters, dlq.ReplayOptions{Format: saml(t)})
 	if err != nil || statuses(outs) != "accepted skipped rejected-again rejected-again" {
 		t.Fatalf("replay without delete: %s, %v", statuses(outs), err)
 	}
@@ -137,8 +137,8 @@ func TestReplayKeepsWithoutDelete(t *testing.T) {
 func TestReplayDryRun(t *testing.T) {
 	s := bustest.Start(t)
 	letters := samlLetters(t, s)
-	outs, err := dlq.Replay(ctx(t), s.JS, pipeline(t, s).WithParser(saml(t)), letters,
-		dlq.ReplayOptions{DryRun: true, Delete: true, Parser: saml(t)})
+	outs, err := dlq.Replay(ctx(t), s.JS, pipeline(t, s), letters,
+		dlq.ReplayOptions{DryRun: true, Delete: true, Format: saml(t)})
 	if err != nil || statuses(outs) != "accepted skipped rejected-again rejected-again" {
 		t.Fatalf("dry run: %s, %v", statuses(outs), err)
 	}
@@ -175,7 +175,7 @@ func TestReplayFutureEvent(t *testing.T) {
 	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
 	line := `{"kind":"auth","id":"late-1","time":"2026-12-06T08:00:00Z","org":"o","user":"ola@o","service":"s","result":"success"}`
 	early := pipeline(t, s).WithFutureLimit(func() time.Time { return now }, 24*time.Hour)
-	if res, err := early.Submit(ctx(t), "file", []ingest.Record{rec("late.jsonl:1", line)}); err != nil || res.Rejected != 1 {
+	if res, err := early.Submit(ctx(t), ingest.Batch{Source: "file", Records: []ingest.Record{rec("late.jsonl:1", line)}}); err != nil || res.Rejected != 1 {
 		t.Fatalf("submit: %+v, %v", res, err)
 	}
 	letters, err := dlq.List(ctx(t), s.JS, dlq.Filter{})

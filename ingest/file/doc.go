@@ -1,4 +1,6 @@
-// Package file is the ingest Source for JSON Lines files and standard input.
+// Package file is the ingest Source for JSON Lines files and standard input. Lines are read
+// with the source's Format (Options.Format, FollowOptions.Format: a log format of
+// ingest/format; canonical JSON by default).
 //
 // # Reading files (Source)
 //

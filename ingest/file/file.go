@@ -24,18 +24,20 @@ const (
 
 // Source reads JSON Lines from files and stdin.
 type Source struct {
-	paths []string
-	stdin io.Reader
-	batch int
-	log   *slog.Logger
+	paths  []string
+	stdin  io.Reader
+	batch  int
+	format ingest.Format
+	log    *slog.Logger
 	// progress receives a running total after each file (optional, for progress output).
 	progress func(path string, total ingest.Result)
 }
 
 // Options configures New.
 type Options struct {
-	Batch    int       // lines per Submit (default 1000)
-	Stdin    io.Reader // what "-" reads (default os.Stdin)
+	Batch    int           // lines per Submit (default 1000)
+	Stdin    io.Reader     // what "-" reads (default os.Stdin)
+	Format   ingest.Format // reads the lines (nil: canonical JSON)
 	Logger   *slog.Logger
 	Progress func(path string, total ingest.Result) // called after each file
 }
@@ -51,7 +53,7 @@ func New(paths []string, opts Options) *Source {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Source{paths: paths, stdin: opts.Stdin, batch: opts.Batch,
+	return &Source{paths: paths, stdin: opts.Stdin, batch: opts.Batch, format: opts.Format,
 		log: opts.Logger.With("component", "ingest.file"), progress: opts.Progress}
 }
 
@@ -77,19 +79,19 @@ func (s *Source) Run(ctx context.Context, sink ingest.Sink) error {
 
 func (s *Source) readPath(ctx context.Context, path string, sink ingest.Sink) (ingest.Result, error) {
 	if path == "-" {
-		return Read(ctx, s.stdin, "stdin", "stdin", s.batch, sink)
+		return Read(ctx, s.stdin, ingest.Batch{Source: "stdin", Format: s.format}, "stdin", s.batch, sink)
 	}
 	f, err := os.Open(path)
 	if err != nil {
 		return ingest.Result{}, fmt.Errorf("open %s: %w", path, err)
 	}
 	defer f.Close()
-	return Read(ctx, f, "file", filepath.Base(path), s.batch, sink)
+	return Read(ctx, f, ingest.Batch{Source: "file", Format: s.format}, filepath.Base(path), s.batch, sink)
 }
 
-// Read submits every line of r in batches of size batch, under the given source name; name
-// prefixes each record's location ("name:line").
-func Read(ctx context.Context, r io.Reader, source, name string, batch int, sink ingest.Sink) (ingest.Result, error) {
+// Read submits every line of r in batches of size batch, under the source name and with the
+// format of in (whose records it fills); name prefixes each record's location ("name:line").
+func Read(ctx context.Context, r io.Reader, in ingest.Batch, name string, batch int, sink ingest.Sink) (ingest.Result, error) {
 	var total ingest.Result
 	br := bufio.NewReaderSize(r, 256<<10)
 	recs := make([]ingest.Record, 0, batch)
@@ -97,7 +99,8 @@ func Read(ctx context.Context, r io.Reader, source, name string, batch int, sink
 		if len(recs) == 0 {
 			return nil
 		}
-		res, err := sink.Submit(ctx, source, recs)
+		in.Records = recs
+		res, err := sink.Submit(ctx, in)
 		if err != nil {
 			return err
 		}

@@ -29,7 +29,7 @@ type recorder struct {
 	onSubmit func(ctx context.Context, n int) error
 }
 
-func (r *recorder) Submit(ctx context.Context, source string, recs []ingest.Record) (ingest.Result, error) {
+func (r *recorder) Submit(ctx context.Context, b ingest.Batch) (ingest.Result, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls++
@@ -41,9 +41,9 @@ func (r *recorder) Submit(ctx context.Context, source string, recs []ingest.Reco
 	if r.calls == r.failAt {
 		return ingest.Result{}, r.err
 	}
-	r.batches = append(r.batches, append([]ingest.Record(nil), recs...))
-	r.sources = append(r.sources, source)
-	return ingest.Result{Accepted: len(recs)}, nil
+	r.batches = append(r.batches, append([]ingest.Record(nil), b.Records...))
+	r.sources = append(r.sources, b.Source)
+	return ingest.Result{Accepted: len(b.Records)}, nil
 }
 
 // lines returns every submitted record as "where=data".
@@ -88,7 +88,7 @@ func TestReadBatching(t *testing.T) {
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%d lines by %d", c.lines, c.batch), func(t *testing.T) {
 			var r recorder
-			res, err := file.Read(context.Background(), strings.NewReader(numbered(c.lines)), "file", "n", c.batch, &r)
+			res, err := file.Read(context.Background(), strings.NewReader(numbered(c.lines)), ingest.Batch{Source: "file"}, "n", c.batch, &r)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -125,7 +125,7 @@ func TestReadLines(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var r recorder
-			if _, err := file.Read(context.Background(), strings.NewReader(c.in), "file", "x", 2, &r); err != nil {
+			if _, err := file.Read(context.Background(), strings.NewReader(c.in), ingest.Batch{Source: "file"}, "x", 2, &r); err != nil {
 				t.Fatal(err)
 			}
 			if got := r.lines(); fmt.Sprintf("%q", got) != fmt.Sprintf("%q", c.want) {
@@ -151,7 +151,7 @@ func TestReadLongLine(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			in := strings.Repeat("x", c.n) + c.eol + "\nnext\n"
 			var r recorder
-			if _, err := file.Read(context.Background(), strings.NewReader(in), "file", "big", 10, &r); err != nil {
+			if _, err := file.Read(context.Background(), strings.NewReader(in), ingest.Batch{Source: "file"}, "big", 10, &r); err != nil {
 				t.Fatal(err)
 			}
 			if len(r.batches) != 1 || len(r.batches[0]) != 2 {
@@ -224,7 +224,7 @@ func TestRunMissingFile(t *testing.T) {
 func TestSinkErrorStopsReading(t *testing.T) {
 	boom := errors.New("jetstream unavailable")
 	r := recorder{failAt: 2, err: boom}
-	res, err := file.Read(context.Background(), strings.NewReader(numbered(10)), "file", "n", 3, &r)
+	res, err := file.Read(context.Background(), strings.NewReader(numbered(10)), ingest.Batch{Source: "file"}, "n", 3, &r)
 	if !errors.Is(err, boom) {
 		t.Fatalf("err = %v, want the sink's error", err)
 	}
@@ -305,7 +305,7 @@ func TestCancelReturnsPromptly(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		res, err := file.Read(ctx, endless{}, "stdin", "stdin", 5, &r)
+		res, err := file.Read(ctx, endless{}, ingest.Batch{Source: "stdin"}, "stdin", 5, &r)
 		done <- result{res, err}
 	}()
 	select {

@@ -34,7 +34,9 @@ type FollowOptions struct {
 	FlushAfter time.Duration
 	// StateDir keeps the position across restarts. Empty: no state; every start reads the
 	// file from its beginning (ids make that harmless, but slow for a big file).
-	StateDir   string
+	StateDir string
+	// Format reads the lines (nil: canonical JSON).
+	Format     ingest.Format
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer // may be nil
 }
@@ -211,7 +213,7 @@ func (r *follower) flush(ctx context.Context) error {
 	}
 	b := retry.Backoff{Initial: r.opts.Poll, Max: maxRetryWait}
 	for n := 1; ; n++ {
-		res, err := r.sink.Submit(ctx, "file", r.recs)
+		res, err := r.sink.Submit(ctx, ingest.Batch{Source: "file", Format: r.opts.Format, Records: r.recs})
 		if err == nil {
 			if r.failing {
 				r.log.Info("submitting again")

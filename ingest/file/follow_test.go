@@ -65,18 +65,18 @@ type countingSink struct {
 	records int
 }
 
-func (c *countingSink) Submit(ctx context.Context, source string, recs []ingest.Record) (ingest.Result, error) {
+func (c *countingSink) Submit(ctx context.Context, b ingest.Batch) (ingest.Result, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.stopAfter > 0 && c.submits >= c.stopAfter {
 		return ingest.Result{}, context.Canceled
 	}
-	res, err := c.sink.Submit(ctx, source, recs)
+	res, err := c.sink.Submit(ctx, b)
 	if err != nil {
 		return res, err
 	}
 	c.submits++
-	c.records += len(recs)
+	c.records += len(b.Records)
 	c.total.Add(res)
 	if c.submits == c.stopAfter {
 		c.stop()

@@ -1,10 +1,13 @@
 // Package format maps vendor log formats to canonical events (shared/docs/events.md). Each
-// format is an ingest.Parser for Pipeline.WithParser; Lookup finds the built-in ones by name.
+// format is an ingest.Format (a Parser or a MultiParser) that a source is built with (the
+// Format of file.Options, file.FollowOptions, kafka.Config, httpin.Config,
+// dlq.ReplayOptions); Lookup finds the built-in ones by name.
 //
 // # Formats
 //
-//   - canonical: the contract's JSON Lines (event.Parse). An event with a missing, null or
-//     blank id gets EventID("c", ev) instead of being rejected.
+//   - canonical: the contract's JSON Lines, ingest.Canonical (event.Parse; an event with a
+//     missing, null or blank id gets ingest.EventID("c", ev) instead of being rejected). It is
+//     what a source without a format reads, so Lookup("canonical") is the same parser.
 //   - simplesamlphp: log lines of SimpleSAMLphp, which Feide's IdP is built on. The header is
 //     syslog's "Mon _2 15:04:05 host tag[pid]: LEVEL" (level 0-7), SimpleSAMLphp's file
 //     handler's "Mon 2 15:04:05 PROCESS LEVELNAME", or an RFC 3339 timestamp (rsyslog's
@@ -24,7 +27,7 @@
 //     Europe/Oslo); the year is the latest in which the time is at most 7 days after the
 //     reference clock (a December line read in January is last year's). In the hour the
 //     clocks go back, a time without offset is ambiguous and Go picks one of the two.
-//     Ids: ContentID("ssp", line).
+//     Ids: ingest.ContentID("ssp", line).
 //   - entra: Microsoft Entra ID sign-in logs, a Graph signIn object (JSON Lines from a Graph
 //     or az export) or one Azure Monitor diagnostic record (category SignInLogs or
 //     NonInteractiveUserSignInLogs, the sign-in under "properties"). Service principal and
@@ -41,7 +44,7 @@
 //     user.email, or user.name (with "@" + user.domain when it has no realm); service =
 //     service.target.name, url.domain, destination.domain, destination.address, service.name
 //     or event.dataset, the first present; ip = source.ip or client.ip; country =
-//     source.geo.country_iso_code. Id: "ecs-" + event.id, else EventID("ecs", ev).
+//     source.geo.country_iso_code. Id: "ecs-" + event.id, else ingest.EventID("ecs", ev).
 //   - mappings (LoadMapping, ParseMapping): service-access logs of any JSON shape, described
 //     in YAML, see below.
 //
@@ -70,7 +73,7 @@
 //
 // ingest.Parser returns one event. An Azure Monitor {"records":[...]} batch holds many; the
 // Entra parser accepts a batch of one and rejects larger ones with a reason pointing to
-// EntraRecords, a MultiParser for Pipeline.WithMultiParser.
+// EntraRecords, a MultiParser (an ingest.Format like the Parsers).
 //
 // # Mapping files
 //

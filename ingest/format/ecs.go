@@ -94,7 +94,7 @@ func parseECS(o *ECSOptions, data []byte) (event.Event, error) {
 			return event.Event{}, invalid("event.id", "longer than %d bytes", event.MaxIDLen-4)
 		}
 	} else {
-		ev.ID = EventID("ecs", &ev)
+		ev.ID = ingest.EventID("ecs", &ev)
 	}
 	return ev, nil
 }

@@ -3,6 +3,7 @@ package format
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,21 +36,14 @@ func skipf(format string, args ...any) error {
 
 // builtins are the formats Lookup knows, each with its default options.
 var builtins = map[string]func() ingest.Parser{
-	"canonical":     Canonical,
+	"canonical":     ingest.Canonical,
 	"simplesamlphp": func() ingest.Parser { return SimpleSAMLphp(SimpleSAMLphpOptions{}) },
 	"entra":         func() ingest.Parser { return Entra(EntraOptions{}) },
 	"ecs":           func() ingest.Parser { return ECS(ECSOptions{}) },
 }
 
 // Names returns the names of the built-in formats, sorted.
-func Names() []string {
-	names := make([]string, 0, len(builtins))
-	for n := range builtins {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
-}
+func Names() []string { return slices.Sorted(maps.Keys(builtins)) }
 
 // Lookup returns the built-in format called name with its default options (see each format's
 // Options type for what the defaults are). Formats that need configuration (a mapping, an

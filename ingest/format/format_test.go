@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"breachd/event"
+	"breachd/ingest"
 	"breachd/ingest/format"
 )
 
@@ -27,21 +28,21 @@ func TestLookup(t *testing.T) {
 }
 
 func TestContentID(t *testing.T) {
-	a := format.ContentID("x", []byte("line one"))
+	a := ingest.ContentID("x", []byte("line one"))
 	if !strings.HasPrefix(a, "x-") || len(a) != 2+32 {
 		t.Errorf("ContentID = %q, want x- and 32 hex digits", a)
 	}
 	for _, v := range []string{"line one\n", "line one\r\n", "line one\r\n\n"} {
-		if got := format.ContentID("x", []byte(v)); got != a {
+		if got := ingest.ContentID("x", []byte(v)); got != a {
 			t.Errorf("ContentID(%q) = %s, want %s (line endings are not content)", v, got, a)
 		}
 	}
 	for _, v := range []string{"line one ", " line one", "line One"} {
-		if got := format.ContentID("x", []byte(v)); got == a {
+		if got := ingest.ContentID("x", []byte(v)); got == a {
 			t.Errorf("ContentID(%q) = ContentID(%q)", v, "line one")
 		}
 	}
-	if format.ContentID("y", []byte("line one")) == a {
+	if ingest.ContentID("y", []byte("line one")) == a {
 		t.Error("the prefix is not part of the id")
 	}
 }
@@ -110,11 +111,11 @@ func TestEventIDRecordsDefault(t *testing.T) {
 	a := event.Event{Kind: event.KindAccess, Actor: "a@o", Records: 0}
 	b := a
 	b.Records = 1
-	if format.EventID("m", &a) != format.EventID("m", &b) {
+	if ingest.EventID("m", &a) != ingest.EventID("m", &b) {
 		t.Error("records 0 (absent) and 1 give different ids")
 	}
 	b.Records = 2
-	if format.EventID("m", &a) == format.EventID("m", &b) {
+	if ingest.EventID("m", &a) == ingest.EventID("m", &b) {
 		t.Error("records 1 and 2 give the same id")
 	}
 }

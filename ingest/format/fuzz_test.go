@@ -56,7 +56,7 @@ func checkEvent(t *testing.T, data []byte, ev *event.Event) {
 }
 
 func FuzzCanonical(f *testing.F) {
-	p := format.Canonical()
+	p := ingest.Canonical()
 	f.Fuzz(func(t *testing.T, data []byte) { checkParse(t, p, data) })
 }
 

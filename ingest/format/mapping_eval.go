@@ -10,6 +10,7 @@ import (
 	"github.com/expr-lang/expr"
 
 	"breachd/event"
+	"breachd/ingest"
 )
 
 // Parse maps one JSON object with the mapping. It is an ingest.Parser.
@@ -34,7 +35,7 @@ func (m *Mapping) Parse(data []byte) (event.Event, error) {
 		}
 	}
 	if ev.ID == "" {
-		ev.ID = EventID(m.name, &ev)
+		ev.ID = ingest.EventID(m.name, &ev)
 	}
 	return ev, nil
 }

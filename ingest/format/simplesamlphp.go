@@ -66,7 +66,7 @@ func parseSSP(o *SimpleSAMLphpOptions, data []byte) (event.Event, error) {
 	if !l.stat {
 		return event.Event{}, skipf("level %d line without STAT", l.level)
 	}
-	ev := event.Event{Kind: event.KindAuth, Time: l.time, Result: "success", ID: ContentID("ssp", raw)}
+	ev := event.Event{Kind: event.KindAuth, Time: l.time, Result: "success", ID: ingest.ContentID("ssp", raw)}
 	f := strings.Fields(l.msg)
 	switch {
 	case len(f) >= 1 && isSSOTag(f[0]):

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"breachd/event"
+	"breachd/ingest"
 	"breachd/ingest/format"
 )
 
@@ -34,7 +35,7 @@ func TestSimpleSAMLphpSSOLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := event.Event{Kind: event.KindAuth, ID: format.ContentID("ssp", []byte(line)),
+	want := event.Event{Kind: event.KindAuth, ID: ingest.ContentID("ssp", []byte(line)),
 		Time: time.Date(2026, 11, 2, 7, 1, 20, 0, time.UTC), Org: "bergen.kommune.no",
 		User: "ola.nordmann@bergen.kommune.no", Service: "https://lms.example.no/saml", Result: "success", Method: "sso"}
 	if !ev.Time.Equal(want.Time) {

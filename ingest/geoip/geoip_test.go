@@ -190,7 +190,7 @@ func TestPipelineEnrich(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	line := `{"kind":"auth","id":"g-1","time":"2026-11-02T08:01:13Z","org":"o","user":"u@o","service":"s","result":"success","ip":"45.83.220.14"}`
-	if _, err := pipe.Submit(ctx, "test", []ingest.Record{{Data: []byte(line)}}); err != nil {
+	if _, err := pipe.Submit(ctx, ingest.Batch{Source: "test", Records: []ingest.Record{{Data: []byte(line)}}}); err != nil {
 		t.Fatal(err)
 	}
 	msgs := s.Messages(t, bus.StreamEvents)

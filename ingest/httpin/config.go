@@ -82,10 +82,8 @@ type Config struct {
 	// Ready reports whether the event stream can be written (e.g. the NATS connection is up).
 	// nil means always ready. POSTs are answered 503 while it fails, before the body is read.
 	Ready func() error
-	// Parser must be the parser of the Sink (nil: canonical JSON, event.Parse). It is used only
-	// to tell the client why a record was rejected, and only with a Sink that cannot say so
-	// itself (ingest.Pipeline can: its Check method is asked instead); the Sink decides.
-	Parser ingest.Parser
+	// Format reads the records (nil: canonical JSON, the format of this endpoint).
+	Format ingest.Format
 	// OnListen, if set, is called by Run with the bound address before serving.
 	OnListen func(addr string)
 

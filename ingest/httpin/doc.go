@@ -42,10 +42,10 @@
 //	     holds within the duplicate window, and the second answer counts it in "duplicates"),
 //	     and dead letters are keyed by the body's hash, so they are not doubled either.
 //
-// Every record is checked with the same parser as the Sink (Config.Parser) only to tell the
-// client why it is rejected; all records, valid or not, are submitted, so the Sink's dead
-// letters record source, reason, location ("body-<hash>:<line>" or "body-<hash>[<index>]")
-// and the original bytes. A record longer than MaxRecord is cut to MaxRecord bytes and
+// All records, valid or not, are submitted, read once by the Sink with Config.Format
+// (canonical JSON by default), so the Sink's dead letters record source, reason, location
+// ("body-<hash>:<line>" or "body-<hash>[<index>]") and the original bytes, and the reasons
+// the client gets are the ones the Sink returned (ingest.Result.Refusals). A record longer than MaxRecord is cut to MaxRecord bytes and
 // dead-lettered, as ingest/file does with long lines.
 //
 // # Limits

@@ -164,8 +164,8 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 }
 
 // submitItems submits every record: the Sink publishes the valid ones and dead-letters the
-// rest. Only when some were rejected are the records checked again here, with the Sink's
-// parser, to tell the client which and why (the common all-valid body is parsed once).
+// rest, and says which it refused and why, which the answer tells the client (each record is
+// read once, by the Sink).
 func (s *Server) submitItems(w http.ResponseWriter, ctx context.Context, sink ingest.Sink, source string, body []byte, items []item) int {
 	s.m.records.Add(float64(len(items)))
 	id := bodyID(body)
@@ -187,31 +187,22 @@ func (s *Server) submitItems(w http.ResponseWriter, ctx context.Context, sink in
 		return s.reply(w, http.StatusOK, resp)
 	}
 	resp.Message = rejectedMessage
-	for i, it := range items {
-		reason := s.check(sink, it)
-		if reason == "" {
+	for _, r := range res.Refusals {
+		if r.Skipped {
 			continue
 		}
 		if len(resp.Errors) == s.cfg.MaxErrors {
 			resp.ErrorsTruncated = true
 			break
 		}
-		resp.Errors = append(resp.Errors, RecordError{Index: i, Line: it.line, Reason: reason})
+		it := items[r.Index]
+		reason := r.Reason
+		if it.tooLong {
+			reason = fmt.Sprintf("record longer than %d bytes", s.cfg.MaxRecord)
+		}
+		resp.Errors = append(resp.Errors, RecordError{Index: r.Index, Line: it.line, Reason: reason})
 	}
 	return s.reply(w, http.StatusOK, resp)
-}
-
-// check returns why the Sink will reject it, or "" (also when it would skip it): the Sink says
-// so itself when it can (the ingest pipeline, with its clock-dependent checks), else
-// Config.Parser does (ingest.CheckRecord).
-func (s *Server) check(sink ingest.Sink, it item) string {
-	if it.tooLong {
-		return fmt.Sprintf("record longer than %d bytes", s.cfg.MaxRecord)
-	}
-	if err := ingest.CheckRecord(sink, s.cfg.Parser, it.data); err != nil && !errors.Is(err, ingest.ErrSkip) {
-		return err.Error()
-	}
-	return ""
 }
 
 // rejectBody dead-letters a body that could not be split into records (at most MaxRecord bytes
@@ -230,18 +221,24 @@ func (s *Server) rejectBody(w http.ResponseWriter, ctx context.Context, sink ing
 	return s.reply(w, http.StatusBadRequest, resp)
 }
 
-// submit hands recs to the sink in batches. An error means nothing may be acknowledged.
+// submit hands recs to the sink in batches, and returns the sum of their Results with the
+// refusals indexed in recs. An error means nothing may be acknowledged.
 func (s *Server) submit(ctx context.Context, sink ingest.Sink, source string, recs []ingest.Record) (ingest.Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.SubmitTimeout)
 	defer cancel()
 	var total ingest.Result
 	for start := 0; start < len(recs); start += s.cfg.Batch {
-		res, err := sink.Submit(ctx, source, recs[start:min(start+s.cfg.Batch, len(recs))])
+		b := ingest.Batch{Source: source, Format: s.cfg.Format, Records: recs[start:min(start+s.cfg.Batch, len(recs))]}
+		res, err := sink.Submit(ctx, b)
 		if err != nil {
 			s.noteFailure(err)
 			return ingest.Result{}, err
 		}
 		total.Add(res)
+		for _, r := range res.Refusals {
+			r.Index += start
+			total.Refusals = append(total.Refusals, r)
+		}
 	}
 	if s.failing.CompareAndSwap(true, false) {
 		s.log.Info("event stream writable again")

@@ -2,13 +2,18 @@ package httpin_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"breachd/bus"
+	"breachd/event"
+	"breachd/ingest"
 	"breachd/ingest/httpin"
 )
 
@@ -246,4 +251,59 @@ func TestPostReasonsFromThePipeline(t *testing.T) {
 			t.Errorf("error %+v, want record %d with %q", re, i+1, want)
 		}
 	}
+}
+
+// Each record is read once, by the Sink, whether the body is all valid or partly rejected: the
+// reasons the client gets are those the Sink gave (Result.Refusals), located across the
+// Sink's batches, and equal to the dead letters' reasons. The endpoint reads with the canonical
+// parser unless configured otherwise (here a counting wrapper around it).
+func TestEachRecordReadOnce(t *testing.T) {
+	var mu sync.Mutex
+	reads := map[string]int{}
+	counting := ingest.Parser(func(data []byte) (event.Event, error) {
+		mu.Lock()
+		reads[string(data)]++
+		mu.Unlock()
+		return ingest.Canonical()(data)
+	})
+	e := newEnv(t, httpin.Config{Batch: 2, Format: counting})
+	ls, ids := lines("once", 4)
+	noID := `{"kind":"auth","time":"2026-11-02T08:01:13Z","org":"o.no","user":"kari@o.no","service":"https://lms","result":"success"}`
+	recs := []string{ls[0], "not json", ls[1], ls[2], `{"kind":"nope","id":"once-bad","time":"2026-11-02T08:03:50Z","org":"o"}`, noID, ls[3]}
+	for round, body := range [][]byte{ndjson(ls), ndjson(recs)} {
+		a := post(t, e.url, request{token: tokenA, contentType: "application/x-ndjson", body: body})
+		if a.code != 200 {
+			t.Fatalf("round %d: %d %+v", round+1, a.code, a.resp)
+		}
+		if round == 1 && (a.resp.Accepted != 5 || a.resp.Rejected != 2 || len(a.resp.Errors) != 2 ||
+			a.resp.Errors[0].Index != 1 || a.resp.Errors[1].Index != 4) {
+			t.Fatalf("round 2: %+v, want records 1 and 4 rejected, 5 accepted", a.resp)
+		}
+		if round == 1 {
+			dead := e.bus.Messages(t, bus.StreamDLQ)
+			for i, re := range a.resp.Errors {
+				if len(dead) != 2 || re.Reason != dead[i].Header.Get(bus.HeaderReason) || re.Line != re.Index+1 {
+					t.Errorf("error %+v, want the reason of dead letter %d and line %d", re, i, re.Index+1)
+				}
+			}
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, r := range recs {
+		want := 1
+		if slices.Contains(ls, r) {
+			want = 2 // in both bodies
+		}
+		if reads[r] != want {
+			t.Errorf("record %.40s… read %d times, want %d", r, reads[r], want)
+		}
+	}
+	// The id-less event got its id from its content (ingest.Canonical), as from a file.
+	var ev event.Event
+	if err := json.Unmarshal([]byte(noID), &ev); err != nil {
+		t.Fatal(err)
+	}
+	ev.Time = ev.Time.UTC()
+	wantOnce(t, e.bus, append(ids, ingest.EventID("c", &ev)))
 }

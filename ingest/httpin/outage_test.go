@@ -28,7 +28,7 @@ type gateSink struct {
 	sources []string
 }
 
-func (g *gateSink) Submit(ctx context.Context, source string, recs []ingest.Record) (ingest.Result, error) {
+func (g *gateSink) Submit(ctx context.Context, b ingest.Batch) (ingest.Result, error) {
 	g.entered <- struct{}{}
 	select {
 	case <-g.release:
@@ -36,9 +36,9 @@ func (g *gateSink) Submit(ctx context.Context, source string, recs []ingest.Reco
 		return ingest.Result{}, ctx.Err()
 	}
 	g.mu.Lock()
-	g.sources = append(g.sources, source)
+	g.sources = append(g.sources, b.Source)
 	g.mu.Unlock()
-	return ingest.Result{Accepted: len(recs)}, nil
+	return ingest.Result{Accepted: len(b.Records)}, nil
 }
 
 // waitFor polls cond until it holds, failing after 20 s.

@@ -241,12 +241,12 @@ func counterVec(t *testing.T, reg *prometheus.Registry, name, label, value strin
 // patientSink answers after a while, unless the request's context ends first.
 type patientSink struct{ wait time.Duration }
 
-func (p patientSink) Submit(ctx context.Context, _ string, recs []ingest.Record) (ingest.Result, error) {
+func (p patientSink) Submit(ctx context.Context, b ingest.Batch) (ingest.Result, error) {
 	select {
 	case <-ctx.Done():
 		return ingest.Result{}, ctx.Err()
 	case <-time.After(p.wait):
-		return ingest.Result{Accepted: len(recs)}, nil
+		return ingest.Result{Accepted: len(b.Records)}, nil
 	}
 }
 

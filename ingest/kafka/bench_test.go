@@ -24,14 +24,14 @@ type gate struct {
 	want, got            int
 }
 
-func (g *gate) Submit(ctx context.Context, source string, recs []ingest.Record) (ingest.Result, error) {
+func (g *gate) Submit(ctx context.Context, b ingest.Batch) (ingest.Result, error) {
 	g.once.Do(func() {
 		close(g.ready)
 		<-g.release
 	})
-	res, err := g.Sink.Submit(ctx, source, recs)
+	res, err := g.Sink.Submit(ctx, b)
 	if err == nil {
-		g.got += len(recs) // the source submits one batch at a time
+		g.got += len(b.Records) // the source submits one batch at a time
 		if g.got == g.want {
 			close(g.done)
 		}

@@ -20,6 +20,7 @@ import (
 	fsasl "github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
+	"breachd/ingest"
 	"breachd/retry"
 	"breachd/secretfile"
 )
@@ -65,6 +66,8 @@ type Config struct {
 	// Name is the source name given to the Sink: the label on ingest metrics and the subject
 	// token of dead letters (default "kafka").
 	Name string
+	// Format reads the message values (nil: canonical JSON).
+	Format ingest.Format
 
 	Batch     int           // records per Submit (default 1000, at most MaxBatch)
 	BatchWait time.Duration // a partial batch is submitted this long after its first record (default 200 ms)

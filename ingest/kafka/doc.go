@@ -1,9 +1,8 @@
 // Package kafka is the ingest Source for Apache Kafka (and Kafka-protocol brokers).
 //
 // A Source is one member of a consumer group (segmentio/kafka-go's Reader) over the configured
-// topics. Each message value is one record for the Sink — canonical JSON unless the Sink is a
-// Pipeline with another parser — located as "kafka:<topic>/<partition>@<offset>" in dead
-// letters. Keys and headers are not read.
+// topics. Each message value is one record for the Sink, read with Config.Format (canonical
+// JSON by default), located as "kafka:<topic>/<partition>@<offset>" in dead letters. Keys and headers are not read.
 //
 // Delivery: at-least-once into JetStream, and exactly-once per event id within the EVENTS
 // stream's duplicate window. The source fetches a batch (Batch records, or fewer when

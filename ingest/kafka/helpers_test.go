@@ -210,8 +210,8 @@ type tally struct {
 	calls int
 }
 
-func (s *tally) Submit(ctx context.Context, source string, recs []ingest.Record) (ingest.Result, error) {
-	res, err := s.Sink.Submit(ctx, source, recs)
+func (s *tally) Submit(ctx context.Context, b ingest.Batch) (ingest.Result, error) {
+	res, err := s.Sink.Submit(ctx, b)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls++

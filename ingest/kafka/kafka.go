@@ -258,7 +258,7 @@ func (s *Source) submit(ctx context.Context, sink ingest.Sink, recs []ingest.Rec
 	b := s.cfg.backoff()
 	for attempt := 1; ; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, submitTimeout)
-		res, err := sink.Submit(actx, s.cfg.Name, recs)
+		res, err := sink.Submit(actx, ingest.Batch{Source: s.cfg.Name, Format: s.cfg.Format, Records: recs})
 		cancel()
 		if err == nil {
 			if attempt > 1 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -62,7 +63,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("end offsets %v sum to %d, want 3000", end, sum)
 	}
 	sameIDs(t, storedIDs(t, s), ids)
-	if got, want := sink.result(), (ingest.Result{Accepted: 2996, Rejected: 4}); got != want {
+	if got, want := sink.result(), (ingest.Result{Accepted: 2996, Rejected: 4}); !reflect.DeepEqual(got, want) {
 		t.Errorf("results %+v, want %+v", got, want)
 	}
 
@@ -145,16 +146,16 @@ type dieAfterPubAck struct {
 	fatal    int           // records of the fatal submit
 }
 
-func (d *dieAfterPubAck) Submit(ctx context.Context, source string, recs []ingest.Record) (ingest.Result, error) {
-	res, err := d.Sink.Submit(ctx, source, recs)
+func (d *dieAfterPubAck) Submit(ctx context.Context, b ingest.Batch) (ingest.Result, error) {
+	res, err := d.Sink.Submit(ctx, b)
 	d.calls++
 	switch {
 	case err != nil:
 	case d.calls < d.n:
-		d.before += len(recs)
+		d.before += len(b.Records)
 		d.accepted += res.Accepted
 	case d.calls == d.n:
-		d.died, d.fatal = res, len(recs)
+		d.died, d.fatal = res, len(b.Records)
 		d.kill()
 	}
 	return res, err
@@ -233,12 +234,12 @@ type flaky struct {
 	attempts [][]string // Where of each record, per call
 }
 
-func (f *flaky) Submit(ctx context.Context, source string, recs []ingest.Record) (ingest.Result, error) {
+func (f *flaky) Submit(ctx context.Context, b ingest.Batch) (ingest.Result, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
 	var where []string
-	for _, r := range recs {
+	for _, r := range b.Records {
 		where = append(where, r.Where)
 	}
 	f.attempts = append(f.attempts, where)
@@ -248,7 +249,7 @@ func (f *flaky) Submit(ctx context.Context, source string, recs []ingest.Record)
 	if f.calls <= f.k {
 		return ingest.Result{}, errors.New("nats: no responders available for request")
 	}
-	return f.Sink.Submit(ctx, source, recs)
+	return f.Sink.Submit(ctx, b)
 }
 
 // While the Sink refuses a batch, the source holds that batch, retries it unchanged and

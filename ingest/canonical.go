@@ -1,17 +1,17 @@
-package format
+package ingest
 
 import (
 	"bytes"
 	"errors"
 
 	"breachd/event"
-	"breachd/ingest"
 )
 
-// Canonical returns the parser of the canonical JSON Lines format (shared/docs/events.md):
-// event.Parse, except that an event whose id is missing or blank gets EventID("c", ev)
-// instead of being rejected, so that a replayed file yields the same ids.
-func Canonical() ingest.Parser { return parseCanonical }
+// Canonical returns the parser of the canonical JSON Lines format (shared/docs/events.md), the
+// one every source reads with unless it is given another Format: event.Parse, except that an
+// event whose id is missing or blank gets EventID("c", ev) instead of being rejected, so that
+// a replayed file yields the same ids. A nil Format, Parser or MultiParser reads with it.
+func Canonical() Parser { return parseCanonical }
 
 func parseCanonical(data []byte) (event.Event, error) {
 	ev, err := event.Parse(data)
