@@ -2,51 +2,41 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
-	"io"
-	"io/fs"
-	"log/slog"
 	"os"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
 
 	"breachd/bus"
 	"breachd/deploy"
 	"breachd/ingest"
 	"breachd/ingest/dlq"
 	"breachd/ingest/format"
+	"breachd/output"
 )
 
-// dlqOptions are the flags of `breachd dlq`, shared by its verbs.
+// dlqOptions are the flags of `breachd dlq`, shared by its commands.
 type dlqOptions struct {
-	data, natsURL, natsCreds     string
 	source, since, until, reason string
 	limit                        int
-	out                          string
 	raw, all, deleteOK, dryRun   bool
 	formatIn, mapping            string
 }
 
-func dlqCommand() *command {
+func dlqCommand() *cobra.Command {
 	var o dlqOptions
-	return &command{
-		name:    "dlq",
-		summary: "list, inspect and replay dead letters (rejected input)",
-		usage:   "list|show|stats|replay [flags] [SEQ ...]",
-		help: `
-Every input record the pipeline rejects (not JSON, unknown kind, missing field, bad time, a line
+	c := &cobra.Command{
+		Use:   "dlq <command> [flags] [SEQ ...]",
+		Short: "list, inspect and replay dead letters (rejected input)",
+		Long: `Every input record the pipeline rejects (not JSON, unknown kind, missing field, bad time, a line
 the configured log format cannot read) is kept on the DEADLETTER stream with its source, the
-reason, where it was read ("file.jsonl:42") and the original bytes. These verbs read and repair it:
+reason, where it was read ("file.jsonl:42") and the original bytes. These commands read and
+repair it:
 
   list     the dead letters, oldest first (filters: --source --since --until --reason --limit)
   show SEQ one letter: its headers and the original bytes, escaped for the terminal (--raw: as is)
@@ -63,14 +53,12 @@ twice (JetStream drops the copy within the stream's duplicate window, 24 h by de
 Where NATS is: --nats; else the embedded NATS of a 'breachd run' with the same --data (found
 through its endpoint file); else the embedded NATS data under --data, opened here (only when
 no breachd process holds it). On the embedded NATS, replay logs in as the user that may publish
-events and every other verb as the operator, who may not (deploy/README.md, "NATS in
+events and every other command as the operator, who may not (deploy/README.md, "NATS in
 production"); with --nats, give a login in the URL or with --nats-creds.
 
 Exit status: 0; 1 on an error, or when replay left a letter rejected again or failed (with
---dry-run: would leave); 2 on a usage error.
-
-Examples:
-  breachd dlq list --since 24h
+--dry-run: would leave); 2 on a usage error.`,
+		Example: `  breachd dlq list --since 24h
   breachd dlq list --source file --reason "unknown kind" --format json
   breachd dlq show 42
   breachd dlq show --raw 42 > line.txt
@@ -78,76 +66,78 @@ Examples:
   breachd dlq replay --all --source file --format-in simplesamlphp --dry-run
   breachd dlq replay --all --source file --format-in simplesamlphp --delete
   breachd dlq replay --mapping lms.yaml 17 18 19`,
-		flags: func(fset *flag.FlagSet) {
-			fset.StringVar(&o.data, "data", envDefault("BREACHD_DATA", "data"), "data directory of the embedded engines (env BREACHD_DATA)")
-			fset.StringVar(&o.natsURL, "nats", os.Getenv("BREACHD_NATS_URL"), "NATS server/cluster URLs, comma-separated (env BREACHD_NATS_URL)")
-			natsCredsFlag(fset, &o.natsCreds)
-			fset.StringVar(&o.source, "source", "", "only letters from this source name (file, stdin, http, kafka, ...)")
-			fset.StringVar(&o.since, "since", "", "only letters stored at or after: a duration ago (24h, 7d) or a time (2026-11-02, RFC 3339)")
-			fset.StringVar(&o.until, "until", "", "only letters stored at or before: as --since")
-			fset.StringVar(&o.reason, "reason", "", "only letters whose reason contains this text (any case)")
-			fset.IntVar(&o.limit, "limit", 100, "list, replay --all: at most this many letters (stats counts all)")
-			fset.StringVar(&o.out, "format", "table", "output: table or json")
-			fset.BoolVar(&o.raw, "raw", false, "show: write the original bytes exactly as stored, nothing else")
-			fset.BoolVar(&o.all, "all", false, "replay: every letter the filters select (up to --limit)")
-			fset.StringVar(&o.formatIn, "format-in", "", "replay: read the letters as this format: "+strings.Join(format.Names(), ", ")+" (default: canonical JSON as 'breachd run' reads it)")
-			fset.StringVar(&o.mapping, "mapping", "", "replay: read the letters with this YAML mapping file")
-			fset.BoolVar(&o.deleteOK, "delete", false, "replay: remove letters from DEADLETTER once they are accepted")
-			fset.BoolVar(&o.dryRun, "dry-run", false, "replay: only check each letter with the parser; publish and delete nothing")
-		},
-		run: func(ctx context.Context, fset *flag.FlagSet, args []string) error {
-			if len(args) == 0 {
-				return usagef("usage: breachd dlq list|show|stats|replay [flags] (see breachd dlq --help)")
+	}
+	// sub is one dlq command: prepare checks its arguments and returns what it does, which
+	// runs logged in as the operator (a replay that publishes: as replay).
+	type do = func(context.Context, jetstream.JetStream) error
+	sub := func(use, short string, filters bool, prepare func(f dlq.Filter, pos []string) (do, error)) *cobra.Command {
+		s := &cobra.Command{Use: use, Short: short}
+		dataFlags(s.Flags())
+		natsFlags(s.Flags())
+		withOutput(s, output.Documents)
+		if filters {
+			fs := s.Flags()
+			fs.StringVar(&o.source, "source", "", "only letters from this source name (file, stdin, http, kafka, ...)")
+			fs.StringVar(&o.since, "since", "", "only letters stored at or after: a duration ago (24h, 7d) or a time (2026-11-02, RFC 3339)")
+			fs.StringVar(&o.until, "until", "", "only letters stored at or before: as --since")
+			fs.StringVar(&o.reason, "reason", "", "only letters whose reason contains this text (any case)")
+			fs.IntVar(&o.limit, "limit", 100, "list, replay --all: at most this many letters (stats counts all)")
+		}
+		s.RunE = func(c *cobra.Command, pos []string) error {
+			var filter dlq.Filter
+			if filters {
+				var err error
+				if filter, err = o.filter(time.Now()); err != nil {
+					return err
+				}
 			}
-			verb := args[0]
-			pos, err := parseInterleaved(fset, args[1:])
+			run, err := prepare(filter, pos)
 			if err != nil {
 				return err
 			}
-			if o.out != "table" && o.out != "json" {
-				return usagef("--format: %q is not table or json", o.out)
-			}
-			filter, err := o.filter(time.Now())
-			if err != nil {
-				return err
-			}
-			var do func(context.Context, jetstream.JetStream) error
-			switch verb {
-			case "list":
-				do = func(ctx context.Context, js jetstream.JetStream) error { return o.list(ctx, js, filter, pos) }
-			case "stats":
-				filter.Limit = -1
-				do = func(ctx context.Context, js jetstream.JetStream) error { return o.stats(ctx, js, filter, pos) }
-			case "show":
-				if len(pos) != 1 {
-					return usagef("usage: breachd dlq show [--raw] SEQ")
-				}
-				seq, err := parseSeq(pos[0])
-				if err != nil {
-					return err
-				}
-				do = func(ctx context.Context, js jetstream.JetStream) error { return o.show(ctx, js, seq) }
-			case "replay":
-				if do, err = o.replayer(filter, pos); err != nil {
-					return err
-				}
-			default:
-				return usagef("unknown dlq verb %q (want list, show, stats or replay)", verb)
-			}
-			// Only a replay that publishes logs in as the role that may publish events.
 			role := deploy.NATSOperator
-			if verb == "replay" && !o.dryRun {
+			if c.Name() == "replay" && !o.dryRun {
 				role = deploy.NATSReplay
 			}
-			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-			js, closeFn, err := connectDLQ(ctx, o.data, o.natsURL, o.natsCreds, role, log)
+			a, err := attach(c.Context(), role, false)
 			if err != nil {
 				return err
 			}
-			defer closeFn()
-			return do(ctx, js)
-		},
+			defer a.Close()
+			return run(c.Context(), a.JS)
+		}
+		return s
 	}
+	list := sub("list [flags]", "the dead letters, oldest first", true, func(f dlq.Filter, pos []string) (do, error) {
+		if len(pos) > 0 {
+			return nil, usagef("dlq list takes no arguments, got %q (filters are flags: --source, --reason, ...)", pos[0])
+		}
+		return func(ctx context.Context, js jetstream.JetStream) error { return o.list(ctx, js, f) }, nil
+	})
+	stats := sub("stats [flags]", "counts by source and by reason group", true, func(f dlq.Filter, pos []string) (do, error) {
+		if len(pos) > 0 {
+			return nil, usagef("dlq stats takes no arguments, got %q", pos[0])
+		}
+		f.Limit = -1
+		return func(ctx context.Context, js jetstream.JetStream) error { return o.stats(ctx, js, f) }, nil
+	})
+	show := sub("show [--raw] SEQ", "one letter: its headers and the original bytes", false, func(_ dlq.Filter, pos []string) (do, error) {
+		if len(pos) != 1 {
+			return nil, usagef("usage: breachd dlq show [--raw] SEQ")
+		}
+		seq, err := parseSeq(pos[0])
+		return func(ctx context.Context, js jetstream.JetStream) error { return o.show(ctx, js, seq) }, err
+	})
+	show.Flags().BoolVar(&o.raw, "raw", false, "write the original bytes exactly as stored, nothing else")
+	replay := sub("replay [flags] SEQ ... | --all", "submit letters again through the ingest pipeline", true, o.replayer)
+	fs := replay.Flags()
+	fs.BoolVar(&o.all, "all", false, "every letter the filters select (up to --limit)")
+	fs.StringVar(&o.formatIn, "format-in", "", "read the letters as this format: "+strings.Join(format.Names(), ", ")+" (default: canonical JSON as 'breachd run' reads it)")
+	fs.StringVar(&o.mapping, "mapping", "", "read the letters with this YAML mapping file")
+	fs.BoolVar(&o.deleteOK, "delete", false, "remove letters from DEADLETTER once they are accepted")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "only check each letter with the parser; publish and delete nothing")
+	return group(c, "usage: breachd dlq list|show|stats|replay [flags] (see breachd dlq --help)",
+		"unknown dlq verb %q (want list, show, stats or replay)", list, show, stats, replay)
 }
 
 func (o *dlqOptions) filter(now time.Time) (dlq.Filter, error) {
@@ -194,75 +184,7 @@ func parseSeq(s string) (uint64, error) {
 	return n, nil
 }
 
-// connectDLQ connects to the NATS given (with credsFile, if any), else to the running
-// instance's, else starts the embedded server on the data directory's NATS store; with the
-// embedded server it logs in as role (deploy.NATSOperator or deploy.NATSReplay).
-func connectDLQ(ctx context.Context, data, natsURL, credsFile, role string, log *slog.Logger) (jetstream.JetStream, func(), error) {
-	connect := func(url string, login []nats.Option) (jetstream.JetStream, func(), error) {
-		nc, _, err := bus.Connect(url, "breachd-dlq", log, login...)
-		if err != nil {
-			return nil, nil, err
-		}
-		js, err := bus.NewJetStream(nc, bus.DefaultWindow)
-		if err != nil {
-			nc.Close()
-			return nil, nil, fmt.Errorf("jetstream: %w", err)
-		}
-		return js, func() { closeNATS(nc, log) }, nil
-	}
-	if natsURL != "" {
-		login, err := bus.CredsLogin(credsFile, log.Warn)
-		if err != nil {
-			return nil, nil, err
-		}
-		return connect(natsURL, login)
-	}
-	ep, err := deploy.ReadEndpoint(data)
-	switch {
-	case err == nil && ep.NATS != "":
-		js, closeFn, err := connect(ep.NATS, ep.NATSLogin(role))
-		if err == nil {
-			return js, closeFn, nil
-		}
-		log.Warn("endpoint file found but its breachd does not answer; opening the data directory", "err", err)
-	case err == nil: // that instance uses an external NATS, which only --nats can name
-		return nil, nil, fmt.Errorf("the breachd running on %s uses an external NATS: give it with --nats", data)
-	case !errors.Is(err, fs.ErrNotExist):
-		return nil, nil, err
-	}
-	store := deploy.NATSDir(data)
-	if _, err := os.Stat(store); err != nil {
-		return nil, nil, fmt.Errorf("no breachd NATS data at %s (is --data right? for a NATS cluster give --nats): %w", store, err)
-	}
-	lock, err := deploy.LockDataDir(data) // no other process may open the store beside us
-	if err != nil {
-		return nil, nil, fmt.Errorf("no running breachd found for --data %s, and opening its NATS data failed: %w", data, err)
-	}
-	srv, users, err := deploy.StartEmbeddedNATS(data, log)
-	if err != nil {
-		lock.Release()
-		return nil, nil, fmt.Errorf("no running breachd found for --data %s, and opening its NATS data failed: %w", data, err)
-	}
-	js, closeFn, err := connect(srv.ClientURL(), users.Credential(role).Options())
-	if err != nil {
-		srv.Shutdown()
-		lock.Release()
-		return nil, nil, err
-	}
-	return js, func() { closeFn(); srv.Shutdown(); lock.Release() }, nil
-}
-
-func closeNATS(nc *nats.Conn, log *slog.Logger) {
-	if err := nc.FlushTimeout(5 * time.Second); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-		log.Warn("flush nats before close", "err", err)
-	}
-	nc.Close()
-}
-
-func (o *dlqOptions) list(ctx context.Context, js jetstream.JetStream, f dlq.Filter, pos []string) error {
-	if len(pos) > 0 {
-		return usagef("dlq list takes no arguments, got %q (filters are flags: --source, --reason, ...)", pos[0])
-	}
+func (o *dlqOptions) list(ctx context.Context, js jetstream.JetStream, f dlq.Filter) error {
 	want := f.Limit
 	f.Limit++ // one more tells whether there are more
 	letters, err := dlq.List(ctx, js, f)
@@ -273,24 +195,23 @@ func (o *dlqOptions) list(ctx context.Context, js jetstream.JetStream, f dlq.Fil
 	if more {
 		letters = letters[:want]
 	}
-	if o.out == "json" {
+	if outFormat == output.JSON {
 		views := make([]letterView, len(letters))
 		for i, l := range letters {
 			views[i] = viewOf(l)
 		}
-		return writeJSON(os.Stdout, views)
+		return output.Write(os.Stdout, output.JSON, views)
 	}
 	if len(letters) == 0 {
 		fmt.Println("no dead letters match")
 		return nil
 	}
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEQ\tSTORED\tSOURCE\tWHERE\tREASON\tDATA")
+	t := &output.Rows{Columns: []string{"SEQ", "STORED", "SOURCE", "WHERE", "REASON", "DATA"}, Plain: true}
 	for _, l := range letters {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", l.Seq, l.Time.Local().Format(time.DateTime), terminalSafe([]byte(l.Source), 24),
-			terminalSafe([]byte(l.Where), 32), terminalSafe([]byte(l.Reason), 80), terminalSafe(l.Data, 60))
+		t.Rows = append(t.Rows, []any{l.Seq, l.Time.Local().Format(time.DateTime), safe(l.Source, 24), safe(l.Where, 32), safe(l.Reason, 80),
+			output.TerminalSafe(l.Data, 60)})
 	}
-	if err := tw.Flush(); err != nil {
+	if err := output.Write(os.Stdout, output.Table, t); err != nil {
 		return err
 	}
 	if more {
@@ -299,16 +220,13 @@ func (o *dlqOptions) list(ctx context.Context, js jetstream.JetStream, f dlq.Fil
 	return nil
 }
 
-func (o *dlqOptions) stats(ctx context.Context, js jetstream.JetStream, f dlq.Filter, pos []string) error {
-	if len(pos) > 0 {
-		return usagef("dlq stats takes no arguments, got %q", pos[0])
-	}
+func (o *dlqOptions) stats(ctx context.Context, js jetstream.JetStream, f dlq.Filter) error {
 	s, err := dlq.Stats(ctx, js, f)
 	if err != nil {
 		return err
 	}
-	if o.out == "json" {
-		return writeJSON(os.Stdout, s)
+	if outFormat == output.JSON {
+		return output.Write(os.Stdout, output.JSON, s)
 	}
 	if s.Total == 0 {
 		fmt.Println("no dead letters match")
@@ -322,7 +240,7 @@ func (o *dlqOptions) stats(ctx context.Context, js jetstream.JetStream, f dlq.Fi
 	}{{"SOURCE", s.BySource}, {"REASON", s.ByReason}} {
 		fmt.Printf("\n%7s  %s\n", "COUNT", part.title)
 		for _, c := range part.counts {
-			fmt.Printf("%7d  %s\n", c.Count, terminalSafe([]byte(c.Key), 100))
+			fmt.Printf("%7d  %s\n", c.Count, safe(c.Key, 100))
 		}
 	}
 	return nil
@@ -337,15 +255,15 @@ func (o *dlqOptions) show(ctx context.Context, js jetstream.JetStream, seq uint6
 	case o.raw:
 		_, err := os.Stdout.Write(l.Data)
 		return err
-	case o.out == "json":
-		return writeJSON(os.Stdout, viewOf(l))
+	case outFormat == output.JSON:
+		return output.Write(os.Stdout, output.JSON, viewOf(l))
 	}
 	w := os.Stdout
 	fmt.Fprintf(w, "seq:      %d\nstored:   %s\nsubject:  %s\nsource:   %s\nwhere:    %s\nreason:   %s\ngroup:    %s\nbytes:    %d\n",
-		l.Seq, l.Time.Format(time.RFC3339Nano), terminalSafe([]byte(l.Subject), 0), terminalSafe([]byte(l.Source), 0),
-		terminalSafe([]byte(l.Where), 0), terminalSafe([]byte(l.Reason), 0), terminalSafe([]byte(dlq.ReasonKey(l.Reason)), 0), len(l.Data))
+		l.Seq, l.Time.Format(time.RFC3339Nano), safe(l.Subject, 0), safe(l.Source, 0),
+		safe(l.Where, 0), safe(l.Reason, 0), safe(dlq.ReasonKey(l.Reason), 0), len(l.Data))
 	fmt.Fprintln(w, "data (control characters, invalid UTF-8 and invisible characters escaped; --raw for the exact bytes):")
-	fmt.Fprintln(w, terminalSafe(l.Data, 0))
+	fmt.Fprintln(w, output.TerminalSafe(l.Data, 0))
 	return nil
 }
 
@@ -374,42 +292,8 @@ func viewOf(l dlq.Letter) letterView {
 	return v
 }
 
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
-// terminalSafe renders b for a terminal: printable characters as they are; control
-// characters, invalid UTF-8 and invisible or direction-changing characters (which could hide
-// or reorder what is shown) as \xNN or \u{NNNN}. max > 0 cuts the result to about max
-// characters with "…".
-func terminalSafe(b []byte, max int) string {
-	var sb strings.Builder
-	n := 0
-	for len(b) > 0 {
-		if max > 0 && n >= max {
-			sb.WriteString("…")
-			break
-		}
-		r, size := utf8.DecodeRune(b)
-		switch {
-		case r == utf8.RuneError && size <= 1:
-			fmt.Fprintf(&sb, `\x%02x`, b[0])
-		case r == '\t' || r == '\n' || r == '\r':
-			sb.WriteString(strconv.QuoteRune(r)[1:3])
-		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(&sb, `\x%02x`, r)
-		case r >= 0x80 && (!unicode.IsPrint(r) || unicode.Is(unicode.Cf, r)):
-			fmt.Fprintf(&sb, `\u{%04x}`, r)
-		default:
-			sb.WriteRune(r)
-		}
-		b = b[size:]
-		n++
-	}
-	return sb.String()
-}
+// safe is output.TerminalSafe of a string.
+func safe(s string, max int) string { return output.TerminalSafe([]byte(s), max) }
 
 // replayer checks the replay arguments and returns the replay to run once connected.
 func (o *dlqOptions) replayer(f dlq.Filter, pos []string) (func(context.Context, jetstream.JetStream) error, error) {
@@ -470,7 +354,7 @@ func (o *dlqOptions) replayer(f dlq.Filter, pos []string) (func(context.Context,
 		if err != nil {
 			return fmt.Errorf("nothing replayed: %w", err)
 		}
-		log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		log := quiet()
 		p := ingest.NewPipeline(bus.NewPublisher(js), layout, log, nil)
 		if parser != nil {
 			p = p.WithParser(parser)
@@ -497,8 +381,8 @@ func (o *dlqOptions) replayer(f dlq.Filter, pos []string) (func(context.Context,
 
 func (o *dlqOptions) printReplay(outs []dlq.Outcome, more bool) error {
 	t := dlq.Tally(outs)
-	if o.out == "json" {
-		return writeJSON(os.Stdout, struct {
+	if outFormat == output.JSON {
+		return output.Write(os.Stdout, output.JSON, struct {
 			DryRun   bool          `json:"dry_run"`
 			Outcomes []dlq.Outcome `json:"outcomes"`
 			Totals   dlq.Totals    `json:"totals"`
@@ -506,7 +390,7 @@ func (o *dlqOptions) printReplay(outs []dlq.Outcome, more bool) error {
 		}{o.dryRun, outs, t, more})
 	}
 	for _, r := range outs {
-		line := fmt.Sprintf("%d\t%s\t%s\t%s", r.Seq, terminalSafe([]byte(r.Source), 24), terminalSafe([]byte(r.Where), 32), r.Status)
+		line := fmt.Sprintf("%d\t%s\t%s\t%s", r.Seq, safe(r.Source, 24), safe(r.Where, 32), r.Status)
 		switch {
 		case r.Deleted:
 			line += " (deleted)"
@@ -516,7 +400,7 @@ func (o *dlqOptions) printReplay(outs []dlq.Outcome, more bool) error {
 			line += " (stored again as a new letter: older than the duplicate window)"
 		}
 		if r.Reason != "" {
-			line += ": " + terminalSafe([]byte(r.Reason), 160)
+			line += ": " + safe(r.Reason, 160)
 		}
 		fmt.Println(line)
 	}

@@ -4,11 +4,12 @@ import (
 	"breachd/event"
 	"breachd/history"
 	"breachd/notify"
+	"breachd/output"
 	"cmp"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
+	flag "github.com/spf13/pflag"
 	"os"
 	"path/filepath"
 	"slices"
@@ -39,7 +40,7 @@ func showSub() incSub {
 				if err != nil {
 					return err
 				}
-				if env.o.format == history.FormatJSON {
+				if env.o.format == output.JSON {
 					return printJSON(struct {
 						*event.Incident
 						NextStates   []string `json:"next_states"`
@@ -135,14 +136,14 @@ them in the incident (steps 3 and 4). The listing recomputes each snapshot's has
 				if err != nil {
 					return err
 				}
-				t := &history.Table{Columns: []string{"id", "kind", "taken", "from", "to", "rows", "sha256", "verified", "query"}}
+				t := &output.Rows{Columns: []string{"id", "kind", "taken", "from", "to", "rows", "sha256", "verified", "query"}}
 				for _, e := range evs {
 					t.Rows = append(t.Rows, []any{e.ID, e.Kind, e.Taken, e.From, e.To, e.Rows, e.SHA256, e.Verify(), e.Query})
 				}
-				if env.o.format == history.FormatTable { // the query text is long: only in the other formats
+				if env.o.format == output.Table { // the query text is long: only in the other formats
 					t.Columns, t.Rows = t.Columns[:8], trimRows(t.Rows, 8)
 				}
-				return t.Write(os.Stdout, env.o.format)
+				return output.Write(os.Stdout, env.o.format, t)
 			}
 		}}
 }
@@ -212,7 +213,7 @@ audited as incidents.report). breachd does not send the notice.`,
 				if err != nil {
 					return err
 				}
-				if env.o.format == history.FormatJSON {
+				if env.o.format == output.JSON {
 					return printJSON(map[string]any{"markdown": mdPath, "json": jsPath, "draft": rep.Draft, "missing": rep.Missing})
 				}
 				fmt.Printf("wrote %s\nwrote %s\n", mdPath, jsPath)
@@ -259,32 +260,5 @@ func peopleCategories(ctx context.Context, env *incEnv, inc *event.Incident, evs
 		Reason: "Art. 33 report of incident " + inc.ID, Detail: fmt.Sprintf("incident=%s categories of %d people from evidence %s", inc.ID, len(subjects), latest.ID)}); err != nil {
 		return nil, fmt.Errorf("report refused, the lookup of the people's categories could not be audited: %w", err)
 	}
-	out := map[string]uint64{}
-	if len(subjects) == 0 {
-		return out, nil
-	}
-	rows, err := env.hist.Conn().Query(ctx, `SELECT primary_affiliation, count() FROM (
-		SELECT user, argMax(primary_affiliation, time) AS primary_affiliation FROM directory_events FINAL
-		WHERE org = ? AND op = 'person' AND has(?, user) GROUP BY user) GROUP BY primary_affiliation`, inc.Org, subjects)
-	if err != nil {
-		return nil, fmt.Errorf("categories of people: %w", err)
-	}
-	defer rows.Close()
-	var found uint64
-	for rows.Next() {
-		var aff string
-		var n uint64
-		if err := rows.Scan(&aff, &n); err != nil {
-			return nil, fmt.Errorf("categories of people: %w", err)
-		}
-		out[aff] += n
-		found += n
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("categories of people: %w", err)
-	}
-	if rest := uint64(len(subjects)) - found; found <= uint64(len(subjects)) && rest > 0 {
-		out[""] += rest
-	}
-	return out, nil
+	return env.hist.PeopleCategories(ctx, inc.Org, subjects)
 }

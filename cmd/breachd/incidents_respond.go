@@ -3,14 +3,14 @@ package main
 import (
 	"breachd/deploy"
 	"breachd/event"
-	"breachd/history"
 	"breachd/notify"
+	"breachd/output"
 	"breachd/respond"
 	"cmp"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
+	flag "github.com/spf13/pflag"
 	"os"
 	"strings"
 
@@ -64,7 +64,7 @@ func (env *incEnv) mirrorRequest(ctx context.Context, id string, r *respond.Requ
 }
 
 func (env *incEnv) printRequest(r *respond.Request, inc *event.Incident) error {
-	if env.o.format == history.FormatJSON {
+	if env.o.format == output.JSON {
 		return printJSON(map[string]any{"request": r, "incident": inc})
 	}
 	fmt.Printf("deactivation request of %s: %s via %s", r.Incident, r.State, r.Adapter)

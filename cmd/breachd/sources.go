@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
+	flag "github.com/spf13/pflag"
 
 	"breachd/ingest"
 	"breachd/ingest/file"
@@ -41,10 +41,13 @@ type stringList []string
 
 func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
+func (l *stringList) Type() string       { return "strings" }
 
 func (f *sourceFlags) declare(fs *flag.FlagSet) {
-	fs.StringVar(&f.format, "format", "canonical", "log format of file, stdin and --follow input: "+strings.Join(format.Names(), ", "))
-	fs.StringVar(&f.mapping, "mapping", "", "YAML mapping of a service's JSON access log to canonical events, for file, stdin and --follow input (instead of --format)")
+	fs.StringVar(&f.format, "input-format", "canonical", "log format of file, stdin and --follow input: "+strings.Join(format.Names(), ", "))
+	fs.StringVar(&f.format, "format", "canonical", "the old spelling of --input-format")
+	_ = fs.MarkDeprecated("format", "use --input-format (--format is the output format of the other commands)")
+	fs.StringVar(&f.mapping, "mapping", "", "YAML mapping of a service's JSON access log to canonical events, for file, stdin and --follow input (instead of --input-format)")
 	fs.Var(&f.follow, "follow", "`file` to follow like tail -F, through rotation, remembering its position (repeatable)")
 	fs.StringVar(&f.stateDir, "state-dir", "", "where followed files' positions are kept (default <data>/ingest-state)")
 	fs.StringVar(&f.httpListen, "http-listen", "", "address of the HTTP ingest endpoint POST /v1/events, e.g. 127.0.0.1:8088; empty disables it")
@@ -66,7 +69,7 @@ func (f *sourceFlags) endless() bool {
 func (f *sourceFlags) parser() (ingest.Parser, error) {
 	switch {
 	case f.mapping != "" && f.format != "canonical":
-		return nil, usagef("--mapping and --format exclude each other")
+		return nil, usagef("--mapping and --input-format exclude each other")
 	case f.mapping != "":
 		return format.LoadMapping(f.mapping)
 	case f.format == "canonical":
@@ -74,7 +77,7 @@ func (f *sourceFlags) parser() (ingest.Parser, error) {
 	}
 	p, err := format.Lookup(f.format)
 	if err != nil {
-		return nil, usagef("--format: %v", err)
+		return nil, usagef("--input-format: %v", err)
 	}
 	return p, nil
 }
