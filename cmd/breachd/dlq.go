@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
@@ -112,21 +111,43 @@ Exit status: 0; 1 on an error, or when replay left a letter rejected again or fa
 		if len(pos) > 0 {
 			return nil, usagef("dlq list takes no arguments, got %q (filters are flags: --source, --reason, ...)", pos[0])
 		}
-		return func(ctx context.Context, js jetstream.JetStream) error { return o.list(ctx, js, f) }, nil
+		return func(ctx context.Context, js jetstream.JetStream) error {
+			page, err := dlq.Page(ctx, js, f)
+			if err != nil {
+				return err
+			}
+			return output.Write(os.Stdout, outFormat, page)
+		}, nil
 	})
 	stats := sub("stats [flags]", "counts by source and by reason group", true, func(f dlq.Filter, pos []string) (do, error) {
 		if len(pos) > 0 {
 			return nil, usagef("dlq stats takes no arguments, got %q", pos[0])
 		}
 		f.Limit = -1
-		return func(ctx context.Context, js jetstream.JetStream) error { return o.stats(ctx, js, f) }, nil
+		return func(ctx context.Context, js jetstream.JetStream) error {
+			sum, err := dlq.Stats(ctx, js, f)
+			if err != nil {
+				return err
+			}
+			return output.Write(os.Stdout, outFormat, sum)
+		}, nil
 	})
 	show := sub("show [--raw] SEQ", "one letter: its headers and the original bytes", false, func(_ dlq.Filter, pos []string) (do, error) {
 		if len(pos) != 1 {
 			return nil, usagef("usage: breachd dlq show [--raw] SEQ")
 		}
 		seq, err := parseSeq(pos[0])
-		return func(ctx context.Context, js jetstream.JetStream) error { return o.show(ctx, js, seq) }, err
+		return func(ctx context.Context, js jetstream.JetStream) error {
+			l, err := dlq.Get(ctx, js, seq)
+			if err != nil {
+				return err
+			}
+			if o.raw {
+				_, err := os.Stdout.Write(l.Data)
+				return err
+			}
+			return output.Write(os.Stdout, outFormat, dlq.ViewOf(l))
+		}, err
 	})
 	show.Flags().BoolVar(&o.raw, "raw", false, "write the original bytes exactly as stored, nothing else")
 	replay := sub("replay [flags] SEQ ... | --all", "submit letters again through the ingest pipeline", true, o.replayer)
@@ -184,117 +205,6 @@ func parseSeq(s string) (uint64, error) {
 	return n, nil
 }
 
-func (o *dlqOptions) list(ctx context.Context, js jetstream.JetStream, f dlq.Filter) error {
-	want := f.Limit
-	f.Limit++ // one more tells whether there are more
-	letters, err := dlq.List(ctx, js, f)
-	if err != nil {
-		return err
-	}
-	more := len(letters) > want
-	if more {
-		letters = letters[:want]
-	}
-	if outFormat == output.JSON {
-		views := make([]letterView, len(letters))
-		for i, l := range letters {
-			views[i] = viewOf(l)
-		}
-		return output.Write(os.Stdout, output.JSON, views)
-	}
-	if len(letters) == 0 {
-		fmt.Println("no dead letters match")
-		return nil
-	}
-	t := &output.Rows{Columns: []string{"SEQ", "STORED", "SOURCE", "WHERE", "REASON", "DATA"}, Plain: true}
-	for _, l := range letters {
-		t.Rows = append(t.Rows, []any{l.Seq, l.Time.Local().Format(time.DateTime), safe(l.Source, 24), safe(l.Where, 32), safe(l.Reason, 80),
-			output.TerminalSafe(l.Data, 60)})
-	}
-	if err := output.Write(os.Stdout, output.Table, t); err != nil {
-		return err
-	}
-	if more {
-		fmt.Printf("(first %d shown; more match: narrow the filters, or raise --limit)\n", want)
-	}
-	return nil
-}
-
-func (o *dlqOptions) stats(ctx context.Context, js jetstream.JetStream, f dlq.Filter) error {
-	s, err := dlq.Stats(ctx, js, f)
-	if err != nil {
-		return err
-	}
-	if outFormat == output.JSON {
-		return output.Write(os.Stdout, output.JSON, s)
-	}
-	if s.Total == 0 {
-		fmt.Println("no dead letters match")
-		return nil
-	}
-	fmt.Printf("%d dead %s, stored %s to %s\n", s.Total, plural(s.Total, "letter", "letters"),
-		s.First.Local().Format(time.DateTime), s.Last.Local().Format(time.DateTime))
-	for _, part := range []struct {
-		title  string
-		counts []dlq.Count
-	}{{"SOURCE", s.BySource}, {"REASON", s.ByReason}} {
-		fmt.Printf("\n%7s  %s\n", "COUNT", part.title)
-		for _, c := range part.counts {
-			fmt.Printf("%7d  %s\n", c.Count, safe(c.Key, 100))
-		}
-	}
-	return nil
-}
-
-func (o *dlqOptions) show(ctx context.Context, js jetstream.JetStream, seq uint64) error {
-	l, err := dlq.Get(ctx, js, seq)
-	if err != nil {
-		return err
-	}
-	switch {
-	case o.raw:
-		_, err := os.Stdout.Write(l.Data)
-		return err
-	case outFormat == output.JSON:
-		return output.Write(os.Stdout, output.JSON, viewOf(l))
-	}
-	w := os.Stdout
-	fmt.Fprintf(w, "seq:      %d\nstored:   %s\nsubject:  %s\nsource:   %s\nwhere:    %s\nreason:   %s\ngroup:    %s\nbytes:    %d\n",
-		l.Seq, l.Time.Format(time.RFC3339Nano), safe(l.Subject, 0), safe(l.Source, 0),
-		safe(l.Where, 0), safe(l.Reason, 0), safe(dlq.ReasonKey(l.Reason), 0), len(l.Data))
-	fmt.Fprintln(w, "data (control characters, invalid UTF-8 and invisible characters escaped; --raw for the exact bytes):")
-	fmt.Fprintln(w, output.TerminalSafe(l.Data, 0))
-	return nil
-}
-
-// letterView is a letter as `--format json` prints it: the bytes as text when they are valid
-// UTF-8, else in base64.
-type letterView struct {
-	Seq         uint64    `json:"seq"`
-	Time        time.Time `json:"time"`
-	Subject     string    `json:"subject"`
-	Source      string    `json:"source"`
-	Where       string    `json:"where,omitempty"`
-	Reason      string    `json:"reason"`
-	ReasonGroup string    `json:"reason_group"`
-	Data        *string   `json:"data,omitempty"`
-	DataBase64  []byte    `json:"data_base64,omitempty"`
-}
-
-func viewOf(l dlq.Letter) letterView {
-	v := letterView{Seq: l.Seq, Time: l.Time, Subject: l.Subject, Source: l.Source, Where: l.Where, Reason: l.Reason, ReasonGroup: dlq.ReasonKey(l.Reason)}
-	if utf8.Valid(l.Data) {
-		s := string(l.Data)
-		v.Data = &s
-	} else {
-		v.DataBase64 = l.Data
-	}
-	return v
-}
-
-// safe is output.TerminalSafe of a string.
-func safe(s string, max int) string { return output.TerminalSafe([]byte(s), max) }
-
 // replayer checks the replay arguments and returns the replay to run once connected.
 func (o *dlqOptions) replayer(f dlq.Filter, pos []string) (func(context.Context, jetstream.JetStream) error, error) {
 	seqs := make([]uint64, 0, len(pos))
@@ -328,25 +238,18 @@ func (o *dlqOptions) replayer(f dlq.Filter, pos []string) (func(context.Context,
 		}
 	}
 	return func(ctx context.Context, js jetstream.JetStream) error {
-		var letters []dlq.Letter
-		more := false
+		var page dlq.Listing
 		if o.all {
-			want := f.Limit
-			f.Limit++
-			if letters, err = dlq.List(ctx, js, f); err != nil {
+			if page, err = dlq.Page(ctx, js, f); err != nil {
 				return err
 			}
-			if more = len(letters) > want; more {
-				letters = letters[:want]
+		}
+		for _, seq := range seqs {
+			l, err := dlq.Get(ctx, js, seq)
+			if err != nil {
+				return fmt.Errorf("nothing replayed: %w", err)
 			}
-		} else {
-			for _, seq := range seqs {
-				l, err := dlq.Get(ctx, js, seq)
-				if err != nil {
-					return fmt.Errorf("nothing replayed: %w", err)
-				}
-				letters = append(letters, l)
-			}
+			page.Letters = append(page.Letters, l)
 		}
 		// Also for a dry run: the pipeline's Check says what it would do, including its
 		// future-time limit (event.DefaultMaxFutureSkew, as `breachd run` by default).
@@ -354,64 +257,18 @@ func (o *dlqOptions) replayer(f dlq.Filter, pos []string) (func(context.Context,
 		if err != nil {
 			return fmt.Errorf("nothing replayed: %w", err)
 		}
-		log := quiet()
-		p := ingest.NewPipeline(bus.NewPublisher(js), layout, log, nil)
+		p := ingest.NewPipeline(bus.NewPublisher(js), layout, quiet(), nil)
 		if parser != nil {
 			p = p.WithParser(parser)
 		}
-		var sink ingest.Sink = p
-		outs, err := dlq.Replay(ctx, js, sink, letters, dlq.ReplayOptions{Delete: o.deleteOK, DryRun: o.dryRun, Parser: parser})
-		if perr := o.printReplay(outs, more); perr != nil && err == nil {
+		outs, err := dlq.Replay(ctx, js, p, page.Letters, dlq.ReplayOptions{Delete: o.deleteOK, DryRun: o.dryRun, Parser: parser})
+		rep := dlq.ReplayReport{DryRun: o.dryRun, Outcomes: outs, Totals: dlq.Tally(outs), More: page.More}
+		if perr := output.Write(os.Stdout, outFormat, rep); err == nil {
 			err = perr
 		}
 		if err != nil {
 			return err
 		}
-		t := dlq.Tally(outs)
-		if bad := t.Rejected + t.Failed; bad > 0 {
-			verb := "were"
-			if o.dryRun {
-				verb = "would be"
-			}
-			return fmt.Errorf("%d of %d %s %s rejected again or failed", bad, len(outs), plural(len(outs), "letter", "letters"), verb)
-		}
-		return nil
+		return rep.Err()
 	}, nil
-}
-
-func (o *dlqOptions) printReplay(outs []dlq.Outcome, more bool) error {
-	t := dlq.Tally(outs)
-	if outFormat == output.JSON {
-		return output.Write(os.Stdout, output.JSON, struct {
-			DryRun   bool          `json:"dry_run"`
-			Outcomes []dlq.Outcome `json:"outcomes"`
-			Totals   dlq.Totals    `json:"totals"`
-			More     bool          `json:"more"`
-		}{o.dryRun, outs, t, more})
-	}
-	for _, r := range outs {
-		line := fmt.Sprintf("%d\t%s\t%s\t%s", r.Seq, safe(r.Source, 24), safe(r.Where, 32), r.Status)
-		switch {
-		case r.Deleted:
-			line += " (deleted)"
-		case r.Duplicate:
-			line += " (already on EVENTS)"
-		case r.NewCopy:
-			line += " (stored again as a new letter: older than the duplicate window)"
-		}
-		if r.Reason != "" {
-			line += ": " + safe(r.Reason, 160)
-		}
-		fmt.Println(line)
-	}
-	prefix := "replayed"
-	if o.dryRun {
-		prefix = "dry run, nothing published:"
-	}
-	fmt.Printf("%s %d %s: %d accepted, %d rejected again, %d skipped, %d failed, %d deleted\n", prefix, len(outs),
-		plural(len(outs), "letter", "letters"), t.Accepted, t.Rejected, t.Skipped, t.Failed, t.Deleted)
-	if more {
-		fmt.Println("more letters match: run it again (with --delete the replayed ones are gone), or raise --limit")
-	}
-	return nil
 }
