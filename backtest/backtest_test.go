@@ -17,10 +17,10 @@ import (
 	"time"
 
 	"breachd/backtest"
-	"breachd/output"
 	"breachd/deploy"
 	"breachd/event"
 	"breachd/history"
+	"breachd/output"
 	"breachd/rules"
 	"breachd/simulate"
 )

@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 
-
 	"breachd/bus"
 	"breachd/history"
 	"breachd/history/chdb"

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"path/filepath"
 	"strings"
-	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
