@@ -153,7 +153,7 @@ func (env *incEnv) changed(ctx context.Context, inc *event.Incident) error {
 	if env.o.format == output.JSON {
 		return printJSON(inc)
 	}
-	fmt.Printf("%s is %s (version %d), %s\n", inc.ID, inc.State, inc.Version, deadlineText(inc, env.now()))
+	fmt.Printf("%s is %s (version %d), %s\n", inc.ID, inc.State, inc.Version, notify.DeadlineText(inc, env.now()))
 	if n := len(inc.Timeline); n > 0 {
 		e := inc.Timeline[n-1]
 		fmt.Printf("  %s  %s  %s\n", e.At.UTC().Format(time.RFC3339), e.Actor, e.Text)
@@ -162,20 +162,6 @@ func (env *incEnv) changed(ctx context.Context, inc *event.Incident) error {
 }
 
 func printJSON(v any) error { return output.Write(os.Stdout, output.JSON, v) }
-
-// deadlineText says where the incident stands against its Art. 33 deadline.
-func deadlineText(inc *event.Incident, now time.Time) string {
-	due := inc.Deadline.UTC().Format("2006-01-02 15:04 UTC")
-	switch {
-	case !inc.Report.ReportedAt.IsZero():
-		return "reported " + inc.Report.ReportedAt.UTC().Format("2006-01-02 15:04 UTC") + " (due " + due + ")"
-	case inc.Report.NotReportableReason != "":
-		return "not reportable (documented)"
-	case now.After(inc.Deadline):
-		return "report OVERDUE by " + notify.Duration(now.Sub(inc.Deadline)) + " (due " + due + ")"
-	}
-	return "report due " + due + " (" + notify.Duration(inc.Deadline.Sub(now)) + " left)"
-}
 
 // edit is the actor and comment of a change.
 func (env *incEnv) edit(comment string) notify.Edit {
@@ -203,7 +189,7 @@ func listSub() incSub {
 						continue
 					}
 					t.Rows = append(t.Rows, []any{inc.ID, inc.Org, inc.Account, inc.State, string(inc.Severity), inc.Opened, inc.Deadline,
-						deadlineText(inc, env.now()), inc.AlertCount, inc.Summary})
+						notify.DeadlineText(inc, env.now()), inc.AlertCount, inc.Summary})
 				}
 				return output.Write(os.Stdout, env.o.format, t)
 			}

@@ -5,15 +5,12 @@ import (
 	"breachd/history"
 	"breachd/notify"
 	"breachd/output"
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	flag "github.com/spf13/pflag"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"time"
 )
 
@@ -40,69 +37,9 @@ func showSub() incSub {
 				if err != nil {
 					return err
 				}
-				if env.o.format == output.JSON {
-					return printJSON(struct {
-						*event.Incident
-						NextStates   []string `json:"next_states"`
-						MissingSteps []string `json:"missing_steps"`
-						Due          string   `json:"due"`
-					}{inc, append([]string{}, notify.NextStates(inc.State)...), append([]string{}, notify.MissingSteps(inc, 1, 2, 3, 4, 5, 6, 7, 8)...),
-						deadlineText(inc, env.now())})
-				}
-				printIncident(inc, env.now())
-				return nil
+				return output.Write(os.Stdout, env.o.format, notify.Show(inc, env.now()))
 			}
 		}}
-}
-
-func printIncident(inc *event.Incident, now time.Time) {
-	ts := func(t time.Time) string {
-		if t.IsZero() {
-			return "-"
-		}
-		return t.UTC().Format("2006-01-02 15:04:05 UTC")
-	}
-	rules := make([]string, 0, len(inc.Rules))
-	for r, n := range inc.Rules {
-		rules = append(rules, fmt.Sprintf("%s=%d", r, n))
-	}
-	slices.Sort(rules)
-	fmt.Printf("Incident      %s (version %d)\nOrganisation  %s\nAccount       %s\n", inc.ID, inc.Version, inc.Org, inc.Account)
-	fmt.Printf("State         %s (next: %s)\nSeverity      %s\nSummary       %s\n", inc.State,
-		cmp.Or(strings.Join(notify.NextStates(inc.State), ", "), "none"), inc.Severity, inc.Summary)
-	fmt.Printf("Opened        %s\nAware         %s\nDeadline      %s\n", ts(inc.Opened), ts(inc.Aware), deadlineText(inc, now))
-	fmt.Printf("Seen          %s – %s\nAlerts        %d (%s)\nSubjects      %d", ts(inc.FirstSeen), ts(inc.LastSeen), inc.AlertCount, strings.Join(rules, ", "), len(inc.Subjects))
-	if inc.SubjectsTruncated {
-		fmt.Print(" (list truncated)")
-	}
-	fmt.Printf("\nDeactivation  %s\n", cmp.Or(notify.DeactivationText(inc.Deactivation), map[bool]string{true: "requested", false: "not requested"}[inc.RespondRequested]))
-	r := inc.Report
-	fmt.Printf("Report        dpo=%q reference=%q art34=%s consequences=%t measures=%t", r.DPO, r.Reference, cmp.Or(r.Art34, notify.NotDecided), r.Consequences != "", r.Measures != "")
-	if r.NotReportableReason != "" {
-		fmt.Printf(" not_reportable=%q", r.NotReportableReason)
-	}
-	fmt.Println("\n\nSteps:")
-	for n := 1; n <= len(notify.StepNames); n++ {
-		if s, ok := inc.Steps[n]; ok {
-			fmt.Printf("  [x] %d %-62s %s by %s %s\n", n, notify.StepNames[n], ts(s.At), s.Actor, s.Note)
-		} else {
-			fmt.Printf("  [ ] %d %s\n", n, notify.StepNames[n])
-		}
-	}
-	fmt.Println("\nTimeline:")
-	for _, e := range inc.Timeline {
-		fmt.Printf("  %s  %-10s %-10s %s\n", ts(e.At), e.Actor, e.Kind, e.Text)
-	}
-	if inc.TimelineOmitted > 0 {
-		fmt.Printf("  (%d further alerts without an entry)\n", inc.TimelineOmitted)
-	}
-	fmt.Println("\nEvidence:")
-	if len(inc.Evidence) == 0 {
-		fmt.Println("  none (breachd incidents evidence --refresh " + inc.ID + ")")
-	}
-	for _, e := range inc.Evidence {
-		fmt.Printf("  %s  %-15s %6d rows  %s – %s  sha256 %s\n", e.ID, e.Kind, e.Rows, ts(e.From), ts(e.To), e.Hash)
-	}
 }
 
 // evidenceLookback is how far before the first alert an evidence snapshot looks (the

@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -100,25 +99,6 @@ compiles ("N rules in M files OK"), 1 otherwise.
 	return c
 }
 
-// testJSON is one fixture's result in `rules test --json`.
-type testJSON struct {
-	File   string      `json:"file"`
-	Line   int         `json:"line"`
-	Rule   string      `json:"rule"`
-	Name   string      `json:"name"`
-	Passed bool        `json:"passed"`
-	Want   int         `json:"want"`
-	Got    int         `json:"got"`
-	Error  string      `json:"error,omitempty"`
-	Alerts []alertJSON `json:"alerts,omitempty"`
-}
-
-type alertJSON struct {
-	EventID   string    `json:"event_id"`
-	EventTime time.Time `json:"event_time"`
-	Summary   string    `json:"summary"`
-}
-
 func rulesTestCommand() *cobra.Command {
 	var (
 		withDefault, asJSON bool
@@ -162,83 +142,25 @@ matches no rule.
 			return fmt.Errorf("rules test: no rule id matches --run %q", run)
 		}
 		var results []rules.TestResult
-		failed := 0
 		for _, r := range rules.RunTests(set) {
-			if !filter.MatchString(r.Rule) {
-				continue
-			}
-			results = append(results, r)
-			if !r.Passed() {
-				failed++
+			if filter.MatchString(r.Rule) {
+				results = append(results, r)
 			}
 		}
-		if asJSON {
-			err = writeTestJSON(os.Stdout, results, failed)
-		} else {
-			writeTestText(os.Stdout, results, failed)
+		rep := rules.NewTestReport(results)
+		if err := output.Write(os.Stdout, map[bool]string{true: output.JSON, false: output.Table}[asJSON], rep); err != nil || rep.Failed == 0 {
+			return err
 		}
-		if err == nil && failed > 0 {
-			err = fmt.Errorf("rules test: %d of %d fixtures failed", failed, len(results))
-		}
-		return err
+		return fmt.Errorf("rules test: %d of %d fixtures failed", rep.Failed, len(results))
 	}
 	return c
 }
-
-func writeTestText(w io.Writer, results []rules.TestResult, failed int) {
-	for _, r := range results {
-		status := "PASS"
-		if !r.Passed() {
-			status = "FAIL"
-		}
-		fmt.Fprintf(w, "%s %s/%s (%s:%d)\n", status, r.Rule, r.Name, r.File, r.Line)
-		if r.Passed() {
-			continue
-		}
-		fmt.Fprintf(w, "    want %d alerts, got %d\n", r.Want, r.Got)
-		if msg := r.Err.Error(); msg != fmt.Sprintf("want %d alerts, got %d", r.Want, r.Got) {
-			fmt.Fprintf(w, "    error: %s\n", msg)
-		}
-		for _, a := range r.Alerts {
-			fmt.Fprintf(w, "    alert on %s at %s: %s\n", a.EventID, a.EventTime.In(fixtureZone).Format(time.RFC3339), a.Summary)
-		}
-	}
-	fmt.Fprintf(w, "%d passed, %d failed\n", len(results)-failed, failed)
-}
-
-// fixtureZone shows fixture alert times in Europe/Oslo, the zone fixture times default to.
-var fixtureZone = func() *time.Location {
-	loc, err := time.LoadLocation("Europe/Oslo")
-	if err != nil {
-		return time.UTC
-	}
-	return loc
-}()
 
 func plural(n int, one, many string) string {
 	if n == 1 {
 		return one
 	}
 	return many
-}
-
-func writeTestJSON(w io.Writer, results []rules.TestResult, failed int) error {
-	out := struct {
-		Results []testJSON `json:"results"`
-		Passed  int        `json:"passed"`
-		Failed  int        `json:"failed"`
-	}{Results: []testJSON{}, Passed: len(results) - failed, Failed: failed}
-	for _, r := range results {
-		t := testJSON{File: r.File, Line: r.Line, Rule: r.Rule, Name: r.Name, Passed: r.Passed(), Want: r.Want, Got: r.Got}
-		if r.Err != nil {
-			t.Error = r.Err.Error()
-		}
-		for _, a := range r.Alerts {
-			t.Alerts = append(t.Alerts, alertJSON{EventID: a.EventID, EventTime: a.EventTime, Summary: a.Summary})
-		}
-		out.Results = append(out.Results, t)
-	}
-	return output.Write(w, output.JSON, out)
 }
 
 func rulesListCommand() *cobra.Command {

@@ -1,0 +1,95 @@
+package notify
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"breachd/event"
+)
+
+// DeadlineText says where the incident stands against its Art. 33 deadline at now.
+func DeadlineText(inc *event.Incident, now time.Time) string {
+	due := inc.Deadline.UTC().Format("2006-01-02 15:04 UTC")
+	switch {
+	case !inc.Report.ReportedAt.IsZero():
+		return "reported " + inc.Report.ReportedAt.UTC().Format("2006-01-02 15:04 UTC") + " (due " + due + ")"
+	case inc.Report.NotReportableReason != "":
+		return "not reportable (documented)"
+	case now.After(inc.Deadline):
+		return "report OVERDUE by " + Duration(now.Sub(inc.Deadline)) + " (due " + due + ")"
+	}
+	return "report due " + due + " (" + Duration(inc.Deadline.Sub(now)) + " left)"
+}
+
+// Shown is everything about one incident for a person (`breachd incidents show`), for
+// output.Write: in JSON the incident as stored with the states it may move to, the procedure
+// steps not done and where it stands against its deadline.
+type Shown struct {
+	*event.Incident
+	NextStates   []string `json:"next_states"`
+	MissingSteps []string `json:"missing_steps"`
+	Due          string   `json:"due"`
+}
+
+// Show returns inc as shown at now.
+func Show(inc *event.Incident, now time.Time) Shown {
+	return Shown{inc, append([]string{}, NextStates(inc.State)...), append([]string{}, MissingSteps(inc, 1, 2, 3, 4, 5, 6, 7, 8)...),
+		DeadlineText(inc, now)}
+}
+
+// WriteText writes the incident, its procedure steps, timeline and evidence.
+func (v Shown) WriteText(w io.Writer) error {
+	inc := v.Incident
+	ts := func(t time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		return t.UTC().Format("2006-01-02 15:04:05 UTC")
+	}
+	rules := make([]string, 0, len(inc.Rules))
+	for r, n := range inc.Rules {
+		rules = append(rules, fmt.Sprintf("%s=%d", r, n))
+	}
+	slices.Sort(rules)
+	fmt.Fprintf(w, "Incident      %s (version %d)\nOrganisation  %s\nAccount       %s\n", inc.ID, inc.Version, inc.Org, inc.Account)
+	fmt.Fprintf(w, "State         %s (next: %s)\nSeverity      %s\nSummary       %s\n", inc.State,
+		cmp.Or(strings.Join(NextStates(inc.State), ", "), "none"), inc.Severity, inc.Summary)
+	fmt.Fprintf(w, "Opened        %s\nAware         %s\nDeadline      %s\n", ts(inc.Opened), ts(inc.Aware), v.Due)
+	fmt.Fprintf(w, "Seen          %s – %s\nAlerts        %d (%s)\nSubjects      %d", ts(inc.FirstSeen), ts(inc.LastSeen), inc.AlertCount, strings.Join(rules, ", "), len(inc.Subjects))
+	if inc.SubjectsTruncated {
+		fmt.Fprint(w, " (list truncated)")
+	}
+	fmt.Fprintf(w, "\nDeactivation  %s\n", cmp.Or(DeactivationText(inc.Deactivation), map[bool]string{true: "requested", false: "not requested"}[inc.RespondRequested]))
+	r := inc.Report
+	fmt.Fprintf(w, "Report        dpo=%q reference=%q art34=%s consequences=%t measures=%t", r.DPO, r.Reference, cmp.Or(r.Art34, NotDecided), r.Consequences != "", r.Measures != "")
+	if r.NotReportableReason != "" {
+		fmt.Fprintf(w, " not_reportable=%q", r.NotReportableReason)
+	}
+	fmt.Fprintln(w, "\n\nSteps:")
+	for n := 1; n <= len(StepNames); n++ {
+		if s, ok := inc.Steps[n]; ok {
+			fmt.Fprintf(w, "  [x] %d %-62s %s by %s %s\n", n, StepNames[n], ts(s.At), s.Actor, s.Note)
+		} else {
+			fmt.Fprintf(w, "  [ ] %d %s\n", n, StepNames[n])
+		}
+	}
+	fmt.Fprintln(w, "\nTimeline:")
+	for _, e := range inc.Timeline {
+		fmt.Fprintf(w, "  %s  %-10s %-10s %s\n", ts(e.At), e.Actor, e.Kind, e.Text)
+	}
+	if inc.TimelineOmitted > 0 {
+		fmt.Fprintf(w, "  (%d further alerts without an entry)\n", inc.TimelineOmitted)
+	}
+	fmt.Fprintln(w, "\nEvidence:")
+	if len(inc.Evidence) == 0 {
+		fmt.Fprintln(w, "  none (breachd incidents evidence --refresh "+inc.ID+")")
+	}
+	for _, e := range inc.Evidence {
+		fmt.Fprintf(w, "  %s  %-15s %6d rows  %s – %s  sha256 %s\n", e.ID, e.Kind, e.Rows, ts(e.From), ts(e.To), e.Hash)
+	}
+	return nil
+}
