@@ -2,15 +2,17 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
-	"path/filepath"
-	"strings"
+	"net"
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
 	"breachd/bus"
@@ -20,6 +22,7 @@ import (
 	"breachd/ingest"
 	"breachd/ingest/format"
 	"breachd/notify"
+	"breachd/promreg"
 	"breachd/rules"
 )
 
@@ -223,49 +226,41 @@ func newDetector(ctx context.Context, in *Infra, cfg PipelineConfig, reloader *R
 		Clock: cfg.Clock, Logger: cfg.Logger, Registerer: cfg.Registerer, AfterEventsWritten: cfg.AfterEventsWritten}), nil
 }
 
-func loadRules(paths []string) (*rules.Set, error) {
-	set, _, err := LoadRules(paths, false)
-	return set, err
+// NewRegistry returns the metrics registry of a process running stages, with the Go runtime's
+// and the process's collectors.
+func NewRegistry() (*prometheus.Registry, error) {
+	reg := prometheus.NewRegistry()
+	if _, err := promreg.Register(reg, collectors.NewGoCollector()); err != nil {
+		return nil, err
+	}
+	if _, err := promreg.Register(reg, collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+		return nil, err
+	}
+	return reg, nil
 }
 
-// LoadRules compiles the rule files and directories of paths (directories are searched for
-// *.yaml and *.yml), or the shipped default pack when there are none, merged with the pack
-// when withDefault; files counts the rule files read.
-func LoadRules(paths []string, withDefault bool) (set *rules.Set, files int, err error) {
-	packFiles, err := fs.Glob(rules.DefaultFS(), "*.y*ml")
+// ServeMetrics serves GET /metrics (reg) and /healthz on addr until stop; an empty addr serves
+// nothing. url is that of /metrics.
+func ServeMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (stop func(), url string, err error) {
+	if addr == "" {
+		return func() {}, "", nil
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, 0, err
+		return nil, "", fmt.Errorf("--metrics-addr %s: %w (choose another address, or empty to disable)", addr, err)
 	}
-	pack := func() (*rules.Set, error) {
-		set, err := rules.Default()
-		if err != nil {
-			return nil, fmt.Errorf("default rule pack: %w", err)
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { // owned by stop, which shuts it down and waits
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics endpoint failed", "err", err)
 		}
-		return set, nil
-	}
-	if len(paths) == 0 {
-		set, err := pack()
-		return set, len(packFiles), err
-	}
-	for _, p := range paths {
-		err := filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-			ext := strings.ToLower(filepath.Ext(path))
-			if err == nil && !d.IsDir() && (path == p || ext == ".yaml" || ext == ".yml") {
-				files++
-			}
-			return err
-		})
-		if err != nil {
-			return nil, 0, fmt.Errorf("rules: %w", err)
-		}
-	}
-	if set, err = rules.Load(paths...); err != nil || !withDefault {
-		return set, files, err
-	}
-	p, err := pack()
-	if err != nil {
-		return nil, 0, err
-	}
-	set, err = rules.Merge(p, set)
-	return set, files + len(packFiles), err
+	}()
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}, "http://" + ln.Addr().String() + "/metrics", nil
 }

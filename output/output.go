@@ -43,6 +43,15 @@ type Rows struct {
 	Plain bool
 }
 
+// RowsOf returns the rows of items under columns, one row per item as row makes it.
+func RowsOf[T any](columns []string, items []T, row func(T) []any) *Rows {
+	r := &Rows{Columns: columns, Rows: make([][]any, 0, len(items))}
+	for _, it := range items {
+		r.Rows = append(r.Rows, row(it))
+	}
+	return r
+}
+
 // Text is a result with its own layout for people (the table format).
 type Text interface{ WriteText(w io.Writer) error }
 

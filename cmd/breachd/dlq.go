@@ -67,8 +67,9 @@ Exit status: 0; 1 on an error, or when replay left a letter rejected again or fa
   breachd dlq replay --mapping lms.yaml 17 18 19`,
 	}
 	// sub is one dlq command: prepare checks its arguments and returns what it does, which
-	// runs logged in as the operator (a replay that publishes: as replay).
-	type do = func(context.Context, jetstream.JetStream) error
+	// runs logged in as the operator (a replay that publishes: as replay) and returns the
+	// result to print, and the command's failure.
+	type do = func(context.Context, jetstream.JetStream) (any, error)
 	sub := func(use, short string, filters bool, prepare func(f dlq.Filter, pos []string) (do, error)) *cobra.Command {
 		s := &cobra.Command{Use: use, Short: short}
 		dataFlags(s.Flags())
@@ -103,7 +104,13 @@ Exit status: 0; 1 on an error, or when replay left a letter rejected again or fa
 				return err
 			}
 			defer a.Close()
-			return run(c.Context(), a.JS)
+			v, err := run(c.Context(), a.JS)
+			if v != nil {
+				if werr := output.Write(os.Stdout, outFormat, v); err == nil {
+					err = werr
+				}
+			}
+			return err
 		}
 		return s
 	}
@@ -111,42 +118,27 @@ Exit status: 0; 1 on an error, or when replay left a letter rejected again or fa
 		if len(pos) > 0 {
 			return nil, usagef("dlq list takes no arguments, got %q (filters are flags: --source, --reason, ...)", pos[0])
 		}
-		return func(ctx context.Context, js jetstream.JetStream) error {
-			page, err := dlq.Page(ctx, js, f)
-			if err != nil {
-				return err
-			}
-			return output.Write(os.Stdout, outFormat, page)
-		}, nil
+		return func(ctx context.Context, js jetstream.JetStream) (any, error) { return result(dlq.Page(ctx, js, f)) }, nil
 	})
 	stats := sub("stats [flags]", "counts by source and by reason group", true, func(f dlq.Filter, pos []string) (do, error) {
 		if len(pos) > 0 {
 			return nil, usagef("dlq stats takes no arguments, got %q", pos[0])
 		}
 		f.Limit = -1
-		return func(ctx context.Context, js jetstream.JetStream) error {
-			sum, err := dlq.Stats(ctx, js, f)
-			if err != nil {
-				return err
-			}
-			return output.Write(os.Stdout, outFormat, sum)
-		}, nil
+		return func(ctx context.Context, js jetstream.JetStream) (any, error) { return result(dlq.Stats(ctx, js, f)) }, nil
 	})
 	show := sub("show [--raw] SEQ", "one letter: its headers and the original bytes", false, func(_ dlq.Filter, pos []string) (do, error) {
 		if len(pos) != 1 {
 			return nil, usagef("usage: breachd dlq show [--raw] SEQ")
 		}
 		seq, err := parseSeq(pos[0])
-		return func(ctx context.Context, js jetstream.JetStream) error {
+		return func(ctx context.Context, js jetstream.JetStream) (any, error) {
 			l, err := dlq.Get(ctx, js, seq)
-			if err != nil {
-				return err
+			if err != nil || !o.raw {
+				return result(dlq.ViewOf(l), err)
 			}
-			if o.raw {
-				_, err := os.Stdout.Write(l.Data)
-				return err
-			}
-			return output.Write(os.Stdout, outFormat, dlq.ViewOf(l))
+			_, err = os.Stdout.Write(l.Data)
+			return nil, err
 		}, err
 	})
 	show.Flags().BoolVar(&o.raw, "raw", false, "write the original bytes exactly as stored, nothing else")
@@ -159,6 +151,14 @@ Exit status: 0; 1 on an error, or when replay left a letter rejected again or fa
 	fs.BoolVar(&o.dryRun, "dry-run", false, "only check each letter with the parser; publish and delete nothing")
 	return group(c, "usage: breachd dlq list|show|stats|replay [flags] (see breachd dlq --help)",
 		"unknown dlq verb %q (want list, show, stats or replay)", list, show, stats, replay)
+}
+
+// result is v to print, or nothing on an error.
+func result[T any](v T, err error) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 func (o *dlqOptions) filter(now time.Time) (dlq.Filter, error) {
@@ -206,7 +206,7 @@ func parseSeq(s string) (uint64, error) {
 }
 
 // replayer checks the replay arguments and returns the replay to run once connected.
-func (o *dlqOptions) replayer(f dlq.Filter, pos []string) (func(context.Context, jetstream.JetStream) error, error) {
+func (o *dlqOptions) replayer(f dlq.Filter, pos []string) (func(context.Context, jetstream.JetStream) (any, error), error) {
 	seqs := make([]uint64, 0, len(pos))
 	for _, p := range pos {
 		seq, err := parseSeq(p)
@@ -237,17 +237,17 @@ func (o *dlqOptions) replayer(f dlq.Filter, pos []string) (func(context.Context,
 			return nil, fmt.Errorf("--mapping: %w", err)
 		}
 	}
-	return func(ctx context.Context, js jetstream.JetStream) error {
+	return func(ctx context.Context, js jetstream.JetStream) (any, error) {
 		var page dlq.Listing
 		if o.all {
 			if page, err = dlq.Page(ctx, js, f); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		for _, seq := range seqs {
 			l, err := dlq.Get(ctx, js, seq)
 			if err != nil {
-				return fmt.Errorf("nothing replayed: %w", err)
+				return nil, fmt.Errorf("nothing replayed: %w", err)
 			}
 			page.Letters = append(page.Letters, l)
 		}
@@ -255,7 +255,7 @@ func (o *dlqOptions) replayer(f dlq.Filter, pos []string) (func(context.Context,
 		// future-time limit (event.DefaultMaxFutureSkew, as `breachd run` by default).
 		layout, err := bus.ReadLayout(ctx, js)
 		if err != nil {
-			return fmt.Errorf("nothing replayed: %w", err)
+			return nil, fmt.Errorf("nothing replayed: %w", err)
 		}
 		p := ingest.NewPipeline(bus.NewPublisher(js), layout, quiet(), nil)
 		if parser != nil {
@@ -263,12 +263,9 @@ func (o *dlqOptions) replayer(f dlq.Filter, pos []string) (func(context.Context,
 		}
 		outs, err := dlq.Replay(ctx, js, p, page.Letters, dlq.ReplayOptions{Delete: o.deleteOK, DryRun: o.dryRun, Parser: parser})
 		rep := dlq.ReplayReport{DryRun: o.dryRun, Outcomes: outs, Totals: dlq.Tally(outs), More: page.More}
-		if perr := output.Write(os.Stdout, outFormat, rep); err == nil {
-			err = perr
+		if err == nil {
+			err = rep.Err()
 		}
-		if err != nil {
-			return err
-		}
-		return rep.Err()
+		return rep, err
 	}, nil
 }

@@ -169,43 +169,21 @@ func lookup(c *cobra.Command, s *history.Store, verb string, ask history.Asker, 
 	switch verb {
 	case "logins":
 		rows, err := s.Logins(ctx, ask, who, from, to)
-		t := &output.Rows{Columns: []string{"service", "service_name", "first", "last", "successes", "failures", "ips", "countries"}}
-		for _, r := range rows {
-			t.Rows = append(t.Rows, []any{r.Service, r.ServiceName, r.First, r.Last, r.Successes, r.Failures, r.IPs, r.Countries})
-		}
-		return t, "", err
+		return output.RowsOf(history.LoginColumns, rows, history.LoginRow.Row), "", err
 	case "access":
 		sum, err := s.Access(ctx, ask, who, from, to)
-		if err != nil {
-			return nil, "", err
+		if err != nil || summary {
+			return output.RowsOf(history.TotalColumns, append(sum.ByResource, history.AccessTotal{Resource: "(all)",
+				People: sum.Total.People, Records: sum.Total.Records, Events: sum.Total.Events}), history.AccessTotal.Row), "", err
 		}
-		if summary {
-			t := &output.Rows{Columns: []string{"resource", "people", "records", "events"}}
-			for _, r := range append(sum.ByResource, history.AccessTotal{Resource: "(all)", People: sum.Total.People,
-				Records: sum.Total.Records, Events: sum.Total.Events}) {
-				t.Rows = append(t.Rows, []any{r.Resource, r.People, r.Records, r.Events})
-			}
-			return t, "", nil
-		}
-		t := &output.Rows{Columns: []string{"subject", "resource", "action", "events", "records", "first", "last"}}
-		for _, r := range sum.Rows {
-			t.Rows = append(t.Rows, []any{r.Subject, r.Resource, r.Action, r.Events, r.Records, r.First, r.Last})
-		}
-		return t, fmt.Sprintf("total: %d people, %d records, %d events", sum.Total.People, sum.Total.Records, sum.Total.Events), nil
+		return output.RowsOf(history.AccessColumns, sum.Rows, history.AccessRow.Row),
+			fmt.Sprintf("total: %d people, %d records, %d events", sum.Total.People, sum.Total.Records, sum.Total.Events), nil
 	case "subject":
 		rows, err := s.Subject(ctx, ask, who, from, to)
-		t := &output.Rows{Columns: []string{"actor", "actor_role", "resource", "action", "events", "records", "first", "last"}}
-		for _, r := range rows {
-			t.Rows = append(t.Rows, []any{r.Actor, r.ActorRole, r.Resource, r.Action, r.Events, r.Records, r.First, r.Last})
-		}
-		return t, "", err
+		return output.RowsOf(history.SubjectColumns, rows, history.SubjectRow.Row), "", err
 	}
 	rows, err := s.Timeline(ctx, ask, who, from, to, limit)
-	t := &output.Rows{Columns: []string{"time", "kind", "id", "action", "target", "resource", "records", "ip", "country"}}
-	for _, r := range rows {
-		t.Rows = append(t.Rows, []any{r.Time, r.Kind, r.ID, r.Action, r.Target, r.Resource, r.Records, r.IP, r.Country})
-	}
-	return t, "", err
+	return output.RowsOf(history.TimelineColumns, rows, history.TimelineRow.Row), "", err
 }
 
 // parseWhen reads an RFC 3339 time or a date (midnight UTC); empty gives def, or an error

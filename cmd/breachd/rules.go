@@ -2,7 +2,6 @@ package main
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -44,13 +43,15 @@ func withDefaultFlag(c *cobra.Command, p *bool) {
 	c.Flags().BoolVar(p, "with-default", false, "merge the given rules with the shipped pack (duplicate ids are errors)")
 }
 
-// printCompileErrors prints every compile error in err as file:line:col: rule <id>: message,
-// in file and position order, and returns how many there were. An error that is not a compile
-// error (an unreadable file) is returned.
-func printCompileErrors(w io.Writer, err error) (int, error) {
+// compileRules loads the rules (deploy.LoadRules). When they do not compile it prints every
+// compile error to w as file:line:col: rule <id>: message, in file and position order, and
+// returns an error of the command that counts them; an error that is not a compile error (an
+// unreadable file) is returned as it is.
+func compileRules(c *cobra.Command, w io.Writer, paths []string, withDefault bool) (*rules.Set, int, error) {
+	set, files, err := deploy.LoadRules(paths, withDefault)
 	ces := deploy.CompileErrors(err)
 	if len(ces) == 0 {
-		return 0, err
+		return set, files, err
 	}
 	slices.SortStableFunc(ces, func(a, b *rules.CompileError) int {
 		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
@@ -58,7 +59,7 @@ func printCompileErrors(w io.Writer, err error) (int, error) {
 	for _, ce := range ces {
 		fmt.Fprintln(w, ce.Error())
 	}
-	return len(ces), nil
+	return nil, 0, fmt.Errorf("%s: the rules do not compile: %d %s (see breachd rules lint)", c.CommandPath()[len("breachd "):], len(ces), plural(len(ces), "error", "errors"))
 }
 
 func rulesLintCommand() *cobra.Command {
@@ -79,14 +80,10 @@ compiles ("N rules in M files OK"), 1 otherwise.
   breachd rules lint --with-default rules/local/   # also check ids against the pack`,
 	}
 	withDefaultFlag(c, &withDefault)
-	c.RunE = func(_ *cobra.Command, paths []string) error {
-		set, files, err := deploy.LoadRules(paths, withDefault)
+	c.RunE = func(c *cobra.Command, paths []string) error {
+		set, files, err := compileRules(c, os.Stdout, paths, withDefault)
 		if err != nil {
-			n, other := printCompileErrors(os.Stdout, err)
-			if other != nil {
-				return other
-			}
-			return fmt.Errorf("rules lint: %d %s", n, plural(n, "error", "errors"))
+			return err
 		}
 		for _, r := range set.Rules() {
 			if r.Tests == 0 {
@@ -130,13 +127,9 @@ matches no rule.
 		if err != nil {
 			return usagef("--run: %v", err)
 		}
-		set, _, err := deploy.LoadRules(paths, withDefault)
+		set, _, err := compileRules(c, os.Stdout, paths, withDefault)
 		if err != nil {
-			n, other := printCompileErrors(os.Stdout, err)
-			if other != nil {
-				return other
-			}
-			return fmt.Errorf("rules test: the rules do not compile (%d %s)", n, plural(n, "error", "errors"))
+			return err
 		}
 		if !slices.ContainsFunc(set.Rules(), func(r rules.Rule) bool { return filter.MatchString(r.ID) }) {
 			return fmt.Errorf("rules test: no rule id matches --run %q", run)
@@ -177,12 +170,9 @@ it runs on, whether a hit may request deactivation, tags, and where it is define
 	withDefaultFlag(c, &withDefault)
 	c.Flags().BoolVar(&asJSON, "json", false, "print the rules as JSON")
 	c.RunE = func(_ *cobra.Command, paths []string) error {
-		set, _, err := deploy.LoadRules(paths, withDefault)
+		set, _, err := compileRules(c, os.Stderr, paths, withDefault)
 		if err != nil {
-			if _, other := printCompileErrors(os.Stderr, err); other != nil {
-				return other
-			}
-			return errors.New("rules list: the rules do not compile (see breachd rules lint)")
+			return err
 		}
 		if asJSON {
 			return output.Write(os.Stdout, output.JSON, set.Rules())

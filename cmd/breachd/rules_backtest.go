@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"breachd/backtest"
-	"breachd/deploy"
 	"breachd/output"
 )
 
@@ -108,12 +107,9 @@ person's history; but it names accounts (use --top 0 when the names are not need
 		if top < 0 || chunkRows < 1 {
 			return usagef("--top must be >= 0 and --chunk-rows >= 1")
 		}
-		set, _, err := deploy.LoadRules(splitList(rulePaths), withDefault)
+		set, _, err := compileRules(c, os.Stderr, splitList(rulePaths), withDefault)
 		if err != nil {
-			if _, other := printCompileErrors(os.Stderr, err); other != nil {
-				return other
-			}
-			return fmt.Errorf("rules backtest: the rules do not compile (see breachd rules lint)")
+			return err
 		}
 		opts.Rules = set
 		if opts.Warmup = backtest.AutoWarmup(set); warmup != "auto" {
