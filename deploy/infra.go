@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/url"
@@ -260,6 +261,28 @@ func (in *Infra) PeopleHistory(ctx context.Context) (*history.Store, func(), err
 		return nil, nil, err
 	}
 	return s, func() { _ = s.Close() }, nil
+}
+
+// WriteBanner tells the person who started `breachd run` where to look: NATS, ClickHouse (and
+// where the endpoint file with its credentials is), the metrics endpoint (metricsURL, if any)
+// and whether there is input here.
+func (in *Infra) WriteBanner(w io.Writer, metricsURL string, haveInput bool) {
+	dataDir := in.cfg.DataDir
+	fmt.Fprintln(w, "breachd is running. Where to look:")
+	fmt.Fprintf(w, "  NATS JetStream   %s  (streams EVENTS, ALERTS, DEADLETTER, INCIDENTS; KV bucket incidents)\n", in.NC.ConnectedUrlRedacted())
+	if in.Endpoint != nil {
+		fmt.Fprintf(w, "  ClickHouse       http://%s/  (embedded engine; user and password in %s/%s)\n", in.Endpoint.Addr(), dataDir, EndpointFile)
+	} else {
+		fmt.Fprintln(w, "  ClickHouse       the server given by --clickhouse")
+	}
+	if metricsURL != "" {
+		fmt.Fprintf(w, "  Metrics          %s\n", metricsURL)
+	}
+	fmt.Fprintf(w, "  Incidents        printed below, and: breachd history sql --data %s \"SELECT id, account, severity, alert_count, summary FROM incidents FINAL\"\n", dataDir)
+	if !haveInput {
+		fmt.Fprintln(w, "  Input            none here: waiting for events published by other ingest processes")
+	}
+	fmt.Fprintln(w)
 }
 
 // ReadEndpoint reads the endpoint file of a running all-in-one instance in dataDir.

@@ -1,17 +1,19 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	flag "github.com/spf13/pflag"
+
 	"breachd/event"
 	"breachd/history"
 	"breachd/notify"
 	"breachd/output"
-	"context"
-	"encoding/json"
-	"fmt"
-	flag "github.com/spf13/pflag"
-	"os"
-	"path/filepath"
-	"time"
 )
 
 // writeFile writes data to dir/name and returns the path.

@@ -118,7 +118,7 @@ person's history; but it names accounts (use --top 0 when the names are not need
 			}
 		}
 		if progress || isTerminal(os.Stderr) {
-			opts.Progress = printProgress
+			opts.Progress = func(p backtest.Progress) { fmt.Fprintln(os.Stderr, p) }
 		}
 		opts.Logger = quiet()
 		a, err := attach(c.Context(), "", true)
@@ -166,21 +166,4 @@ func parseTime(s string, loc *time.Location, now time.Time) (time.Time, error) {
 func isTerminal(f *os.File) bool {
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
-
-func printProgress(p backtest.Progress) {
-	pct := ""
-	if p.Planned > 0 {
-		pct = fmt.Sprintf(" of ~%d (%d%%)", p.Planned, min(100, 100*p.Events/p.Planned))
-	}
-	at := ""
-	if !p.EventTime.IsZero() {
-		at = ", at " + p.EventTime.UTC().Format("2006-01-02T15:04:05Z")
-	}
-	state := "…"
-	if p.Done {
-		state = " done"
-	}
-	fmt.Fprintf(os.Stderr, "backtest %s%s %d events%s in %s, %.0f events/s%s\n", p.Phase, state, p.Events, pct,
-		p.Elapsed.Round(100*time.Millisecond), p.Rate(), at)
 }

@@ -141,7 +141,7 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 			return err
 		}
 		defer stopMetrics()
-		printBanner(in, metricsURL, infra.DataDir, len(sources)+len(endless) > 0)
+		in.WriteBanner(os.Stdout, metricsURL, len(sources)+len(endless) > 0)
 		pc := deploy.PipelineConfig{
 			Sources: append(sources, endless...), Rules: splitList(rulePaths), Stages: splitList(stages), Console: os.Stdout,
 			ExitWhenDone: exitWhenDone, Registerer: reg, Logger: log, AfterEventsWritten: afterEventsWritten,
@@ -185,25 +185,6 @@ func parseMarks(s string) (notify.WatchOptions, error) {
 func stdinIsPipe() bool {
 	fi, err := os.Stdin.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice == 0
-}
-
-func printBanner(in *deploy.Infra, metricsURL, dataDir string, haveInput bool) {
-	w := os.Stdout
-	fmt.Fprintln(w, "breachd is running. Where to look:")
-	fmt.Fprintf(w, "  NATS JetStream   %s  (streams EVENTS, ALERTS, DEADLETTER, INCIDENTS; KV bucket incidents)\n", in.NC.ConnectedUrlRedacted())
-	if in.Endpoint != nil {
-		fmt.Fprintf(w, "  ClickHouse       http://%s/  (embedded engine; user and password in %s/%s)\n", in.Endpoint.Addr(), dataDir, deploy.EndpointFile)
-	} else {
-		fmt.Fprintln(w, "  ClickHouse       the server given by --clickhouse")
-	}
-	if metricsURL != "" {
-		fmt.Fprintf(w, "  Metrics          %s\n", metricsURL)
-	}
-	fmt.Fprintf(w, "  Incidents        printed below, and: breachd history sql --data %s \"SELECT id, account, severity, alert_count, summary FROM incidents FINAL\"\n", dataDir)
-	if !haveInput {
-		fmt.Fprintln(w, "  Input            none here: waiting for events published by other ingest processes")
-	}
-	fmt.Fprintln(w)
 }
 
 func printSummary(ctx context.Context, h *history.Store, exiting bool) {
