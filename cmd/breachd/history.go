@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"strings"
@@ -51,7 +52,7 @@ collapse duplicates on merge: add FINAL for exact counts.`,
 	}
 	fs := c.Flags()
 	instanceFlags(fs)
-	withOutput(withActor(c), output.Formats)
+	withOutput(withActor(c, false), output.Formats)
 	fs.IntVar(&maxRows, "max-rows", 10000, "refuse results with more rows than this")
 	fs.DurationVar(&timeout, "timeout", 30*time.Second, "maximum execution time")
 	fs.StringVar(&reason, "reason", "", "why, for the audit log")
@@ -65,7 +66,7 @@ collapse duplicates on merge: add FINAL for exact counts.`,
 		}
 		defer a.Close()
 		stmt := strings.Join(args, " ")
-		if err := a.History.Audit(c.Context(), history.AuditEntry{Actor: actor, Action: history.AuditSQL, Reason: reason, Detail: stmt}); err != nil {
+		if err := a.History.Audit(c.Context(), history.AuditEntry{Actor: cmp.Or(strings.TrimSpace(actor), "unknown"), Action: history.AuditSQL, Reason: reason, Detail: stmt}); err != nil {
 			return fmt.Errorf("statement refused, it could not be audited: %w", err)
 		}
 		t, err := a.History.SQL(c.Context(), stmt, history.SQLLimits{MaxRows: maxRows, Timeout: timeout})
@@ -109,7 +110,7 @@ when that fails, the lookup fails.`, v.summary, history.MaxWindow/(24*time.Hour)
 	}
 	fs := c.Flags()
 	instanceFlags(fs)
-	withOutput(withActor(c), output.Formats)
+	withOutput(withActor(c, true), output.Formats)
 	fs.StringVar(&who, v.who, "", "the "+v.who+" whose history is looked up (required)")
 	fs.StringVar(&fromS, "from", "", "start of the window, inclusive: RFC 3339 or YYYY-MM-DD (UTC midnight) (required)")
 	fs.StringVar(&toS, "to", "", "end of the window, exclusive: RFC 3339 or YYYY-MM-DD (default now)")

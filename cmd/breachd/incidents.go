@@ -78,20 +78,14 @@ Where the engines are: --nats/--clickhouse if given; else the running 'breachd r
 
 func (s incSub) command() *cobra.Command {
 	o := &incOpts{}
-	c := &cobra.Command{Use: s.name + " " + s.args, Short: s.summary, Long: s.summary + "\n\n" + strings.TrimSpace(s.help),
-		Args: func(_ *cobra.Command, pos []string) error {
-			if len(pos) < s.minArgs || len(pos) > s.maxArgs {
-				return usagef("incidents %s: want %s, got %d argument(s) %q", s.name, s.args, len(pos), pos)
-			}
-			return nil
-		}}
+	c := &cobra.Command{Use: s.name + " " + s.args, Short: s.summary, Long: s.summary + "\n\n" + strings.TrimSpace(s.help)}
 	instanceFlags(c.Flags())
-	withOutput(c, s.formats)
-	if s.change {
-		withActor(c)
-	}
+	withOutput(withActor(c, s.change), s.formats)
 	run := s.define(c.Flags(), o)
 	c.RunE = func(c *cobra.Command, pos []string) error {
+		if len(pos) < s.minArgs || len(pos) > s.maxArgs {
+			return usagef("incidents %s: want %s, got %d argument(s) %q", s.name, s.args, len(pos), pos)
+		}
 		if f := c.Flags().Lookup("respond"); f != nil && f.Value.String() != "" { // before connecting: a wrong file is named first
 			if _, err := deploy.LoadRespondConfig(f.Value.String()); err != nil {
 				return err

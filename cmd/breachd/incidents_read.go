@@ -106,7 +106,7 @@ audited as incidents.report). breachd does not send the notice.`,
 		define: func(fset *flag.FlagSet, _ *incOpts) func(context.Context, *incEnv, []string) error {
 			var rc notify.ReportChange
 			empty := notify.ReportChange{}
-			dir := fset.String("o", ".", "directory the notice is written to")
+			dir := fset.StringP("output", "o", ".", "directory the notice is written to")
 			fset.StringVar(&rc.Consequences, "consequences", "", "likely consequences for the people concerned (Art. 33(3)(c))")
 			fset.StringVar(&rc.Measures, "measures", "", "measures taken or proposed (Art. 33(3)(d))")
 			fset.StringVar(&rc.DPO, "dpo", "", "the data protection officer's name and contact (Art. 33(3)(b))")
