@@ -166,35 +166,23 @@ func (o *dlqOptions) filter(now time.Time) (dlq.Filter, error) {
 	if o.limit <= 0 {
 		return f, usagef("--limit: want a positive number, got %d", o.limit)
 	}
+	bound := func(name, s string) (time.Time, error) { // empty: unbounded
+		if s == "" {
+			return time.Time{}, nil
+		}
+		return parseTime(name, s, time.Local, now, time.Time{})
+	}
 	var err error
-	if f.Since, err = parseSince("--since", o.since, now); err != nil {
+	if f.Since, err = bound("--since", o.since); err != nil {
 		return f, err
 	}
-	if f.Until, err = parseSince("--until", o.until, now); err != nil {
+	if f.Until, err = bound("--until", o.until); err != nil {
 		return f, err
 	}
 	if !f.Since.IsZero() && !f.Until.IsZero() && f.Until.Before(f.Since) {
 		return f, usagef("--until %s is before --since %s", o.until, o.since)
 	}
 	return f, nil
-}
-
-// parseSince reads "24h", "7d" (that long ago) or a time as parseTime accepts it.
-func parseSince(name, s string, now time.Time) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if d, err := time.ParseDuration(strings.TrimPrefix(s, "-")); err == nil {
-		return now.Add(-d), nil
-	}
-	if n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(s, "-"), "d")); err == nil && strings.HasSuffix(s, "d") {
-		return now.AddDate(0, 0, -n), nil
-	}
-	t, err := parseTime(s, time.Local, now)
-	if err != nil {
-		return time.Time{}, usagef("%s: %v, or a duration ago such as 24h or 7d", name, err)
-	}
-	return t, nil
 }
 
 func parseSeq(s string) (uint64, error) {

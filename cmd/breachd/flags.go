@@ -5,7 +5,9 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -154,4 +156,40 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// parseTime reads the time of flag name: empty is def (an error when def is zero); a duration
+// ago (24h, -24h, 7d; +1h is ahead of now); RFC 3339; or a date, or a date and time, in loc.
+func parseTime(name, s string, loc *time.Location, now, def time.Time) (time.Time, error) {
+	if s == "" {
+		if def.IsZero() {
+			return time.Time{}, usagef("%s is required", name)
+		}
+		return def, nil
+	}
+	sign, d := -1, strings.TrimPrefix(s, "-")
+	if ahead, ok := strings.CutPrefix(s, "+"); ok {
+		sign, d = 1, ahead
+	}
+	if dur, err := time.ParseDuration(d); err == nil {
+		return now.Add(time.Duration(sign) * dur), nil
+	}
+	if n, err := strconv.Atoi(strings.TrimSuffix(d, "d")); err == nil && strings.HasSuffix(d, "d") {
+		return now.AddDate(0, 0, sign*n), nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	for _, layout := range []string{time.DateOnly, "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02T15:04:05", time.DateTime} {
+		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, usagef("%s: %q is not a time: neither RFC 3339 (2026-11-02T08:00:00Z), a date in %s (2026-11-02, 2026-11-02T08:00) "+
+		"nor a duration ago (24h, 7d)", name, s, loc)
+}
+
+// parseWhen is parseTime in UTC at the current time.
+func parseWhen(name, s string, def time.Time) (time.Time, error) {
+	return parseTime(name, s, time.UTC, time.Now(), def)
 }

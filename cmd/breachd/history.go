@@ -186,21 +186,3 @@ func lookup(c *cobra.Command, s *history.Store, verb string, ask history.Asker, 
 	rows, err := s.Timeline(ctx, ask, who, from, to, limit)
 	return output.RowsOf(history.TimelineColumns, rows, history.TimelineRow.Row), "", err
 }
-
-// parseWhen reads an RFC 3339 time or a date (midnight UTC); empty gives def, or an error
-// when def is zero.
-func parseWhen(flagName, s string, def time.Time) (time.Time, error) {
-	if s == "" {
-		if def.IsZero() {
-			return time.Time{}, usagef("%s is required", flagName)
-		}
-		return def, nil
-	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
-	}
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return t, nil
-	}
-	return time.Time{}, usagef("%s: %q is neither RFC 3339 (2026-11-02T08:00:00Z) nor a date (2026-11-02)", flagName, s)
-}

@@ -89,17 +89,11 @@ person's history; but it names accounts (use --top 0 when the names are not need
 		}
 		now := time.Now()
 		opts := backtest.Options{Only: only, Top: top, ChunkRows: chunkRows, Location: loc}
-		if from == "" {
-			return usagef("--from is required (e.g. --from 2026-11-02 or --from -24h)")
+		if opts.From, err = parseTime("--from", from, loc, now, time.Time{}); err != nil {
+			return err
 		}
-		if opts.From, err = parseTime(from, loc, now); err != nil {
-			return usagef("--from: %v", err)
-		}
-		opts.To = now
-		if to != "" {
-			if opts.To, err = parseTime(to, loc, now); err != nil {
-				return usagef("--to: %v", err)
-			}
+		if opts.To, err = parseTime("--to", to, loc, now, now); err != nil {
+			return err
 		}
 		if !opts.From.Before(opts.To) {
 			return usagef("--from %s is not before --to %s", opts.From.Format(time.RFC3339), opts.To.Format(time.RFC3339))
@@ -140,27 +134,6 @@ person's history; but it names accounts (use --top 0 when the names are not need
 		return nil
 	}
 	return c
-}
-
-// parseTime reads an RFC 3339 time, a date or date and time in loc, or a duration relative to
-// now (-24h).
-func parseTime(s string, loc *time.Location, now time.Time) (time.Time, error) {
-	if strings.HasPrefix(s, "-") || strings.HasPrefix(s, "+") {
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			return time.Time{}, err
-		}
-		return now.Add(d), nil
-	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
-	}
-	for _, layout := range []string{"2006-01-02", "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02T15:04:05", "2006-01-02 15:04:05"} {
-		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("%q is not a time (want 2026-11-02, 2026-11-02T08:00, RFC 3339, or -24h)", s)
 }
 
 func isTerminal(f *os.File) bool {
