@@ -2,7 +2,10 @@ package history
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+
+	"breachd/event"
 )
 
 // PeopleCategories counts subjects, people of org, by their latest primary affiliation in the
@@ -37,4 +40,39 @@ func (s *Store) PeopleCategories(ctx context.Context, org string, subjects []str
 		out[""] += rest
 	}
 	return out, nil
+}
+
+// maxPeopleLookup bounds the subjects whose affiliation one report looks up.
+const maxPeopleLookup = 100000
+
+// ReportPeople counts the people of the latest access snapshot among evs by their latest
+// directory primary affiliation (PeopleCategories), for the Art. 33 report of inc; nil when
+// there is no access snapshot. The lookup reads personal data and is audited first, as actor.
+func (s *Store) ReportPeople(ctx context.Context, actor string, inc *event.Incident, evs []Evidence) (map[string]uint64, error) {
+	var latest *Evidence
+	for i := range evs {
+		if evs[i].Kind == EvidenceAccess && (latest == nil || !evs[i].Taken.Before(latest.Taken)) {
+			latest = &evs[i]
+		}
+	}
+	if latest == nil {
+		return nil, nil
+	}
+	var sum AccessSummary
+	if err := json.Unmarshal([]byte(latest.Content), &sum); err != nil {
+		return nil, fmt.Errorf("access evidence %s: %w", latest.ID, err)
+	}
+	seen := map[string]bool{}
+	subjects := []string{}
+	for _, r := range sum.Rows {
+		if !seen[r.Subject] && len(subjects) < maxPeopleLookup {
+			seen[r.Subject] = true
+			subjects = append(subjects, r.Subject)
+		}
+	}
+	if err := s.Audit(ctx, AuditEntry{Actor: actor, Action: "incidents.report", Target: inc.Account,
+		Reason: "Art. 33 report of incident " + inc.ID, Detail: fmt.Sprintf("incident=%s categories of %d people from evidence %s", inc.ID, len(subjects), latest.ID)}); err != nil {
+		return nil, fmt.Errorf("report refused, the lookup of the people's categories could not be audited: %w", err)
+	}
+	return s.PeopleCategories(ctx, inc.Org, subjects)
 }

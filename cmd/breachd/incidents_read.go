@@ -10,8 +10,6 @@ import (
 
 	flag "github.com/spf13/pflag"
 
-	"breachd/event"
-	"breachd/history"
 	"breachd/notify"
 	"breachd/output"
 )
@@ -132,7 +130,7 @@ audited as incidents.report). breachd does not send the notice.`,
 				if err != nil {
 					return err
 				}
-				people, err := peopleCategories(ctx, env, inc, evs)
+				people, err := env.hist.ReportPeople(ctx, env.o.as, inc, evs)
 				if err != nil {
 					return err
 				}
@@ -165,39 +163,4 @@ audited as incidents.report). breachd does not send the notice.`,
 				return nil
 			}
 		}}
-}
-
-// maxPeopleLookup bounds the subjects whose affiliation one report looks up.
-const maxPeopleLookup = 100000
-
-// peopleCategories counts the people of the latest access snapshot by their latest directory
-// primary affiliation ("" for people without a directory record). nil when there is no access
-// snapshot. The lookup reads personal data and is audited first.
-func peopleCategories(ctx context.Context, env *incEnv, inc *event.Incident, evs []history.Evidence) (map[string]uint64, error) {
-	var latest *history.Evidence
-	for i := range evs {
-		if evs[i].Kind == history.EvidenceAccess && (latest == nil || !evs[i].Taken.Before(latest.Taken)) {
-			latest = &evs[i]
-		}
-	}
-	if latest == nil {
-		return nil, nil
-	}
-	var sum history.AccessSummary
-	if err := json.Unmarshal([]byte(latest.Content), &sum); err != nil {
-		return nil, fmt.Errorf("access evidence %s: %w", latest.ID, err)
-	}
-	seen := map[string]bool{}
-	subjects := []string{}
-	for _, r := range sum.Rows {
-		if !seen[r.Subject] && len(subjects) < maxPeopleLookup {
-			seen[r.Subject] = true
-			subjects = append(subjects, r.Subject)
-		}
-	}
-	if err := env.hist.Audit(ctx, history.AuditEntry{Actor: env.o.as, Action: "incidents.report", Target: inc.Account,
-		Reason: "Art. 33 report of incident " + inc.ID, Detail: fmt.Sprintf("incident=%s categories of %d people from evidence %s", inc.ID, len(subjects), latest.ID)}); err != nil {
-		return nil, fmt.Errorf("report refused, the lookup of the people's categories could not be audited: %w", err)
-	}
-	return env.hist.PeopleCategories(ctx, inc.Org, subjects)
 }
