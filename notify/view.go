@@ -2,8 +2,11 @@ package notify
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -90,6 +93,49 @@ func (v Shown) WriteText(w io.Writer) error {
 	}
 	for _, e := range inc.Evidence {
 		fmt.Fprintf(w, "  %s  %-15s %6d rows  %s – %s  sha256 %s\n", e.ID, e.Kind, e.Rows, ts(e.From), ts(e.To), e.Hash)
+	}
+	return nil
+}
+
+// Written is a report written to files (Report.WriteFiles), for output.Write: the paths, and
+// whether it is a draft with what is missing.
+type Written struct {
+	Markdown string   `json:"markdown"`
+	JSON     string   `json:"json"`
+	Draft    bool     `json:"draft"`
+	Missing  []string `json:"missing"`
+}
+
+// WriteFiles writes r as Markdown and JSON to dir/<incident>-art33.md and .json (mode 0640;
+// dir is made, 0750, if missing).
+func (r *Report) WriteFiles(dir string) (Written, error) {
+	js, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return Written{}, err
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return Written{}, fmt.Errorf("report directory: %w", err)
+	}
+	w := Written{Markdown: filepath.Join(dir, r.Incident+"-art33.md"), JSON: filepath.Join(dir, r.Incident+"-art33.json"), Draft: r.Draft, Missing: r.Missing}
+	for _, f := range []struct {
+		path string
+		data []byte
+	}{{w.Markdown, []byte(r.Markdown())}, {w.JSON, append(js, '\n')}} {
+		if err := os.WriteFile(f.path, f.data, 0o640); err != nil {
+			return Written{}, fmt.Errorf("write report: %w", err)
+		}
+	}
+	return w, nil
+}
+
+// WriteText says where the report was written and what is missing from a draft.
+func (w Written) WriteText(out io.Writer) error {
+	fmt.Fprintf(out, "wrote %s\nwrote %s\n", w.Markdown, w.JSON)
+	if w.Draft {
+		fmt.Fprintf(out, "DRAFT: %d item(s) missing:\n", len(w.Missing))
+		for _, m := range w.Missing {
+			fmt.Fprintln(out, "  - "+m)
+		}
 	}
 	return nil
 }

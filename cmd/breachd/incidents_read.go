@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	flag "github.com/spf13/pflag"
@@ -13,18 +10,6 @@ import (
 	"breachd/notify"
 	"breachd/output"
 )
-
-// writeFile writes data to dir/name and returns the path.
-func writeFile(dir, name string, data []byte) (string, error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return "", fmt.Errorf("report directory: %w", err)
-	}
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, data, 0o640); err != nil {
-		return "", fmt.Errorf("write report: %w", err)
-	}
-	return p, nil
-}
 
 func showSub() incSub {
 	return incSub{name: "show", minArgs: 1, maxArgs: 1, args: "ID", formats: docFormats,
@@ -138,29 +123,11 @@ audited as incidents.report). breachd does not send the notice.`,
 				if err != nil {
 					return err
 				}
-				js, err := json.MarshalIndent(rep, "", "  ")
+				written, err := rep.WriteFiles(*dir)
 				if err != nil {
 					return err
 				}
-				mdPath, err := writeFile(*dir, id+"-art33.md", []byte(rep.Markdown()))
-				if err != nil {
-					return err
-				}
-				jsPath, err := writeFile(*dir, id+"-art33.json", append(js, '\n'))
-				if err != nil {
-					return err
-				}
-				if env.o.format == output.JSON {
-					return printJSON(map[string]any{"markdown": mdPath, "json": jsPath, "draft": rep.Draft, "missing": rep.Missing})
-				}
-				fmt.Printf("wrote %s\nwrote %s\n", mdPath, jsPath)
-				if rep.Draft {
-					fmt.Printf("DRAFT: %d item(s) missing:\n", len(rep.Missing))
-					for _, m := range rep.Missing {
-						fmt.Println("  - " + m)
-					}
-				}
-				return nil
+				return output.Write(os.Stdout, env.o.format, written)
 			}
 		}}
 }
