@@ -78,6 +78,11 @@ func TestHelpAndUsageErrors(t *testing.T) {
 		{[]string{"run", "--demo", "x.jsonl"}, 2, "exclude each other"},
 		{[]string{"history", "select 1"}, 2, "usage: breachd history sql|logins|access|subject|timeline"},
 		{[]string{"version"}, 0, "breachd "},
+		{[]string{"completion", "bash"}, 0, "bash completion"},
+		// The old spelling of --input-format still reaches it, with a deprecation note.
+		{[]string{"run", "--format", "syslog"}, 2, "Flag --format has been deprecated, use --input-format"},
+		{[]string{"run", "--format", "syslog"}, 2, `--input-format: unknown log format "syslog"`},
+		{[]string{"run", "--input-format", "syslog"}, 2, `--input-format: unknown log format "syslog"`},
 	}
 	for _, c := range cases {
 		out, errs, code := breachd(t, nil, c.args...)
