@@ -47,10 +47,14 @@ func clickhouseFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&infra.ClickHouseDSN, "clickhouse", os.Getenv("BREACHD_CLICKHOUSE_DSN"), "ClickHouse DSN, e.g. clickhouse://user:pass@host:9000/breachd; empty: the embedded engine of --data (env BREACHD_CLICKHOUSE_DSN)")
 }
 
-// instanceFlags: where the instance a person's command works on is.
+// instanceFlags: where the instance a command works on is (historyFlags: only its history).
 func instanceFlags(fs *pflag.FlagSet) {
-	dataFlags(fs)
+	historyFlags(fs)
 	natsFlags(fs)
+}
+
+func historyFlags(fs *pflag.FlagSet) {
+	dataFlags(fs)
 	clickhouseFlags(fs)
 }
 

@@ -51,7 +51,7 @@ collapse duplicates on merge: add FINAL for exact counts.`,
   breachd history sql --format csv "SELECT service, count() FROM auth_events WHERE user = 'ola@bergen.kommune.no' GROUP BY service"`,
 	}
 	fs := c.Flags()
-	instanceFlags(fs)
+	historyFlags(fs)
 	withOutput(withActor(c, false), output.Formats)
 	fs.IntVar(&maxRows, "max-rows", 10000, "refuse results with more rows than this")
 	fs.DurationVar(&timeout, "timeout", 30*time.Second, "maximum execution time")
@@ -109,7 +109,7 @@ when that fails, the lookup fails.`, v.summary, history.MaxWindow/(24*time.Hour)
 		Example: "  " + v.example,
 	}
 	fs := c.Flags()
-	instanceFlags(fs)
+	historyFlags(fs)
 	withOutput(withActor(c, true), output.Formats)
 	fs.StringVar(&who, v.who, "", "the "+v.who+" whose history is looked up (required)")
 	fs.StringVar(&fromS, "from", "", "start of the window, inclusive: RFC 3339 or YYYY-MM-DD (UTC midnight) (required)")

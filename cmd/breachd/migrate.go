@@ -38,8 +38,7 @@ Examples:
   breachd migrate --show-retention`,
 	}
 	fs := c.Flags()
-	dataFlags(fs)
-	clickhouseFlags(fs)
+	historyFlags(fs)
 	fs.IntVar(&retention, "retention-days", history.DefaultEventRetentionDays, "TTL of event rows, in days (used when a migration creates an event table)")
 	fs.Var(perTable, "retention", "set one table's TTL as `table=days` (0 = keep forever); repeatable; tables: "+strings.Join(history.RetentionTables(), ", "))
 	fs.BoolVar(&show, "show-retention", false, "print each table's retention after migrating")

@@ -70,7 +70,7 @@ person's history; but it names accounts (use --top 0 when the names are not need
 		},
 	}
 	fs := c.Flags()
-	instanceFlags(fs)
+	historyFlags(fs)
 	rulesFlag(fs)
 	withDefaultFlag(c, &withDefault)
 	withOutput(c, output.Formats)
