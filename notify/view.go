@@ -139,3 +139,33 @@ func (w Written) WriteText(out io.Writer) error {
 	}
 	return nil
 }
+
+// The columns of incident listings as people see them (`breachd incidents list|register`), in
+// the order of ListRow and RegisterRow.Row.
+var (
+	ListColumns     = []string{"id", "org", "account", "state", "severity", "opened", "deadline", "due", "alerts", "summary"}
+	RegisterColumns = []string{"id", "org", "account", "severity", "state", "opened", "aware", "deadline",
+		"reported", "reported_at", "late", "reason", "reference", "art34", "subjects", "evidence", "closed", "summary"}
+)
+
+// ListRow returns the row of an incident under ListColumns at now.
+func ListRow(now time.Time) func(*event.Incident) []any {
+	return func(inc *event.Incident) []any {
+		return []any{inc.ID, inc.Org, inc.Account, inc.State, string(inc.Severity), inc.Opened, inc.Deadline,
+			DeadlineText(inc, now), inc.AlertCount, inc.Summary}
+	}
+}
+
+// Row is r under RegisterColumns.
+func (r RegisterRow) Row() []any {
+	return []any{r.ID, r.Org, r.Account, string(r.Severity), r.State, r.Opened, r.Aware, r.Deadline,
+		r.Reported, optTime(r.ReportedAt), r.Late, r.Reason, r.Reference, r.Art34, r.Subjects, r.Evidence, optTime(r.Closed), r.Summary}
+}
+
+// optTime is nil for the zero time, so tables show an empty cell.
+func optTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
+}

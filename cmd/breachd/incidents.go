@@ -177,15 +177,10 @@ func listSub() incSub {
 				if err != nil {
 					return err
 				}
-				t := &output.Rows{Columns: []string{"id", "org", "account", "state", "severity", "opened", "deadline", "due", "alerts", "summary"}}
-				for _, inc := range incs {
-					if (!*all && *state == "" && !inc.Open()) || (*state != "" && inc.State != *state) || (*org != "" && inc.Org != *org) {
-						continue
-					}
-					t.Rows = append(t.Rows, []any{inc.ID, inc.Org, inc.Account, inc.State, string(inc.Severity), inc.Opened, inc.Deadline,
-						notify.DeadlineText(inc, env.now()), inc.AlertCount, inc.Summary})
-				}
-				return output.Write(os.Stdout, env.o.format, t)
+				incs = slices.DeleteFunc(incs, func(inc *event.Incident) bool {
+					return (!*all && *state == "" && !inc.Open()) || (*state != "" && inc.State != *state) || (*org != "" && inc.Org != *org)
+				})
+				return output.Write(os.Stdout, env.o.format, output.RowsOf(notify.ListColumns, incs, notify.ListRow(env.now())))
 			}
 		}}
 }
@@ -274,24 +269,10 @@ func registerSub() incSub {
 				if err != nil {
 					return err
 				}
-				t := &output.Rows{Columns: []string{"id", "org", "account", "severity", "state", "opened", "aware", "deadline",
-					"reported", "reported_at", "late", "reason", "reference", "art34", "subjects", "evidence", "closed", "summary"}}
-				for _, r := range notify.Register(incs, env.now()) {
-					if r.Opened.Before(from) || !r.Opened.Before(to) {
-						continue
-					}
-					t.Rows = append(t.Rows, []any{r.ID, r.Org, r.Account, string(r.Severity), r.State, r.Opened, r.Aware, r.Deadline,
-						r.Reported, optTime(r.ReportedAt), r.Late, r.Reason, r.Reference, r.Art34, r.Subjects, r.Evidence, optTime(r.Closed), r.Summary})
-				}
-				return output.Write(os.Stdout, env.o.format, t)
+				reg := slices.DeleteFunc(notify.Register(incs, env.now()), func(r notify.RegisterRow) bool {
+					return r.Opened.Before(from) || !r.Opened.Before(to)
+				})
+				return output.Write(os.Stdout, env.o.format, output.RowsOf(notify.RegisterColumns, reg, notify.RegisterRow.Row))
 			}
 		}}
-}
-
-// optTime is nil for the zero time, so tables show an empty cell.
-func optTime(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t
 }
