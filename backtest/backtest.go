@@ -80,6 +80,24 @@ func (p Progress) Rate() float64 {
 	return float64(p.Events) / p.Elapsed.Seconds()
 }
 
+// String is the progress line `breachd rules backtest` prints.
+func (p Progress) String() string {
+	pct := ""
+	if p.Planned > 0 {
+		pct = fmt.Sprintf(" of ~%d (%d%%)", p.Planned, min(100, 100*p.Events/p.Planned))
+	}
+	at := ""
+	if !p.EventTime.IsZero() {
+		at = ", at " + p.EventTime.UTC().Format("2006-01-02T15:04:05Z")
+	}
+	state := "…"
+	if p.Done {
+		state = " done"
+	}
+	return fmt.Sprintf("backtest %s%s %d events%s in %s, %.0f events/s%s", p.Phase, state, p.Events, pct,
+		p.Elapsed.Round(100*time.Millisecond), p.Rate(), at)
+}
+
 // AutoWarmup is the longest window of the rules in set: the warm-up after which every window
 // holds what a live detector's would.
 func AutoWarmup(set *rules.Set) time.Duration {

@@ -20,6 +20,7 @@ import (
 	"breachd/deploy"
 	"breachd/event"
 	"breachd/history"
+	"breachd/output"
 	"breachd/rules"
 	"breachd/simulate"
 )
@@ -167,9 +168,9 @@ func TestBacktestSimulatedDay(t *testing.T) {
 		t.Errorf("Only credential-stuffing: accounts %v, want %v", got, want["credential_stuffing"])
 	}
 
-	for _, format := range backtest.Formats {
+	for _, format := range output.Formats {
 		var out bytes.Buffer
-		if err := rep.Write(&out, format, day.Location()); err != nil {
+		if err := output.Write(&out, format, rep.In(day.Location())); err != nil {
 			t.Fatalf("%s: %v", format, err)
 		}
 		if !strings.Contains(out.String(), "credential-stuffing") {
@@ -250,7 +251,7 @@ func TestBacktestOptionErrors(t *testing.T) {
 			t.Errorf("%s: no error", name)
 		}
 	}
-	if err := (&backtest.Report{}).Write(io.Discard, "xml", nil); err == nil {
+	if err := output.Write(io.Discard, "xml", (&backtest.Report{}).In(nil)); err == nil {
 		t.Error("unknown format accepted")
 	}
 }

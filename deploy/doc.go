@@ -7,7 +7,12 @@
 // followed files, the HTTP endpoint, Kafka; each with its own log format) for
 // PipelineConfig.Sources, as `breachd run` and the tests use them.
 //
-// Infra owns the connections and the embedded engines; Stages run on it. Every long-lived part
+// Infra owns the connections and the embedded engines; Stages run on it. People's commands
+// (`breachd history`, `migrate`, `rules backtest`, `dlq`, `incidents`) reach an instance through
+// Attach: the NATS and ClickHouse named by flags, else the running instance of the data
+// directory (its endpoint file), else the embedded engines opened on the data directory. Both
+// open their Stores (NATS with JetStream, the history) through the same two functions
+// (stores.go), and nothing else in breachd connects to NATS or opens the history. Every long-lived part
 // runs under one errgroup with Run(ctx) and is waited for on shutdown: the detector and notifier
 // finish their batch in hand, the announcers give theirs a few seconds (the rest is redelivered),
 // then the embedded ClickHouse endpoint and the embedded NATS server stop last.

@@ -7,15 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
-	"time"
-
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"breachd/bus"
 	"breachd/history"
@@ -49,9 +46,7 @@ type InfraConfig struct {
 // Infra is the running infrastructure: NATS connection and JetStream, the history store, and
 // the embedded engines when they were started here.
 type Infra struct {
-	NC      *nats.Conn
-	JS      jetstream.JetStream
-	History *history.Store
+	Stores
 	// Endpoint is the embedded ClickHouse HTTP endpoint (nil with an external ClickHouse).
 	Endpoint *chdb.Server
 	// EndpointDSN is the DSN of the embedded endpoint with the writer's credential (append to
@@ -103,16 +98,19 @@ type Endpoint struct {
 // StartInfra connects to (or starts) NATS and ClickHouse, creates the streams and applies the
 // schema migrations. Close releases everything, after the stages using it have returned.
 func StartInfra(ctx context.Context, cfg InfraConfig) (*Infra, error) {
-	return startInfra(ctx, cfg, true)
+	return startInfra(ctx, cfg, NATSPipeline, true)
 }
 
 // StartHistoryOnly opens only the history (for commands that query it), with the embedded
 // engine when cfg.ClickHouseDSN is empty.
 func StartHistoryOnly(ctx context.Context, cfg InfraConfig) (*Infra, error) {
-	return startInfra(ctx, cfg, false)
+	return startInfra(ctx, cfg, "", true)
 }
 
-func startInfra(ctx context.Context, cfg InfraConfig, withNATS bool) (_ *Infra, err error) {
+// startInfra starts what StartInfra does: NATS unless role is empty (as NATSPipeline: set up
+// the streams; as another role, an embedded server's client of that role) and the history
+// when withHistory.
+func startInfra(ctx context.Context, cfg InfraConfig, role string, withHistory bool) (_ *Infra, err error) {
 	if cfg.DataDir == "" {
 		cfg.DataDir = "data"
 	}
@@ -125,7 +123,7 @@ func startInfra(ctx context.Context, cfg InfraConfig, withNATS bool) (_ *Infra, 
 			in.Close()
 		}
 	}()
-	if (withNATS && cfg.NATSURL == "") || cfg.ClickHouseDSN == "" { // only the embedded engines keep data here
+	if (role != "" && cfg.NATSURL == "") || (withHistory && cfg.ClickHouseDSN == "") { // only the embedded engines keep data here
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("data dir: %w", err)
 		}
@@ -133,10 +131,13 @@ func startInfra(ctx context.Context, cfg InfraConfig, withNATS bool) (_ *Infra, 
 			return nil, err
 		}
 	}
-	if withNATS {
-		if err := in.startNATS(ctx); err != nil {
+	if role != "" {
+		if err := in.startNATS(ctx, role); err != nil {
 			return nil, err
 		}
+	}
+	if !withHistory {
+		return in, nil
 	}
 	dsn := cfg.ClickHouseDSN
 	if dsn == "" {
@@ -148,7 +149,7 @@ func startInfra(ctx context.Context, cfg InfraConfig, withNATS bool) (_ *Infra, 
 	if in.Endpoint != nil {
 		dial = in.Endpoint.DialInProcess
 	}
-	if in.History, err = history.OpenDialer(ctx, dsn, dial, cfg.Logger); err != nil {
+	if in.History, err = openHistory(ctx, dsn, dial, cfg.Logger); err != nil {
 		return nil, err
 	}
 	if _, err := in.History.Migrate(ctx, cfg.RetentionDays); err != nil {
@@ -157,21 +158,24 @@ func startInfra(ctx context.Context, cfg InfraConfig, withNATS bool) (_ *Infra, 
 	return in, nil
 }
 
-func (in *Infra) startNATS(ctx context.Context) (err error) {
-	cfg := in.cfg
-	natsURL, login, err := in.natsTarget()
+// startNATS connects to NATS as role: the pipeline to cfg.NATSURL or the embedded server it
+// starts here, setting up the streams; another role to the embedded server it starts here.
+func (in *Infra) startNATS(ctx context.Context, role string) (err error) {
+	natsURL, login, err := in.natsTarget(role)
 	if err != nil {
 		return err
 	}
-	nc, _, err := bus.Connect(natsURL, "breachd", cfg.Logger, login...)
-	if err != nil {
+	name := "breachd"
+	if role != NATSPipeline {
+		name = "breachd-cli"
+	}
+	if err := in.connectNATS(natsURL, name, login, in.cfg.Logger); err != nil {
 		return err
 	}
-	in.NC = nc
-	if in.JS, err = bus.NewJetStream(nc, bus.DefaultWindow); err != nil {
-		return fmt.Errorf("jetstream: %w", err)
+	if role != NATSPipeline {
+		return nil
 	}
-	return bus.Ensure(ctx, in.JS, cfg.Bus)
+	return bus.Ensure(ctx, in.JS, in.cfg.Bus)
 }
 
 // The users of the embedded ClickHouse endpoint (see chdb.User and the threat model in
@@ -252,11 +256,33 @@ func (in *Infra) PeopleHistory(ctx context.Context) (*history.Store, func(), err
 	if in.Endpoint == nil {
 		return in.History, func() {}, nil
 	}
-	s, err := history.Open(ctx, in.operatorDSN, in.cfg.Logger)
+	s, err := openHistory(ctx, in.operatorDSN, nil, in.cfg.Logger)
 	if err != nil {
 		return nil, nil, err
 	}
 	return s, func() { _ = s.Close() }, nil
+}
+
+// WriteBanner tells the person who started `breachd run` where to look: NATS, ClickHouse (and
+// where the endpoint file with its credentials is), the metrics endpoint (metricsURL, if any)
+// and whether there is input here.
+func (in *Infra) WriteBanner(w io.Writer, metricsURL string, haveInput bool) {
+	dataDir := in.cfg.DataDir
+	fmt.Fprintln(w, "breachd is running. Where to look:")
+	fmt.Fprintf(w, "  NATS JetStream   %s  (streams EVENTS, ALERTS, DEADLETTER, INCIDENTS; KV bucket incidents)\n", in.NC.ConnectedUrlRedacted())
+	if in.Endpoint != nil {
+		fmt.Fprintf(w, "  ClickHouse       http://%s/  (embedded engine; user and password in %s/%s)\n", in.Endpoint.Addr(), dataDir, EndpointFile)
+	} else {
+		fmt.Fprintln(w, "  ClickHouse       the server given by --clickhouse")
+	}
+	if metricsURL != "" {
+		fmt.Fprintf(w, "  Metrics          %s\n", metricsURL)
+	}
+	fmt.Fprintf(w, "  Incidents        printed below, and: breachd history sql --data %s \"SELECT id, account, severity, alert_count, summary FROM incidents FINAL\"\n", dataDir)
+	if !haveInput {
+		fmt.Fprintln(w, "  Input            none here: waiting for events published by other ingest processes")
+	}
+	fmt.Fprintln(w)
 }
 
 // ReadEndpoint reads the endpoint file of a running all-in-one instance in dataDir.
@@ -275,9 +301,7 @@ func ReadEndpoint(dataDir string) (*Endpoint, error) {
 // Close stops everything StartInfra started, in reverse order. Call it after every stage
 // using the infrastructure has returned.
 func (in *Infra) Close() {
-	if in.History != nil {
-		_ = in.History.Close()
-	}
+	in.Stores.Close(in.log)
 	if in.stopEndpoint != nil {
 		in.stopEndpoint()
 		if err := <-in.endpointDone; err != nil {
@@ -289,14 +313,6 @@ func (in *Infra) Close() {
 		if err := in.engine.Close(); err != nil {
 			in.log.Warn("close embedded clickhouse", "err", err)
 		}
-	}
-	if in.NC != nil {
-		// Acks and naks are buffered writes: flush them to the server before closing, or
-		// the messages they settle wait out their AckWait on the next start.
-		if err := in.NC.FlushTimeout(5 * time.Second); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-			in.log.Warn("flush nats before close", "err", err)
-		}
-		in.NC.Close()
 	}
 	if in.natsSrv != nil {
 		in.natsSrv.Shutdown()

@@ -137,10 +137,10 @@ func (u NATSUsers) Credential(role string) bus.Credential {
 	return bus.Credential{}
 }
 
-// natsTarget returns the URL and login of the NATS the pipeline uses: cfg.NATSURL with
-// cfg.NATSCreds, or the embedded server it starts here as NATSPipeline.
-func (in *Infra) natsTarget() (string, []nats.Option, error) {
-	if in.cfg.NATSURL != "" {
+// natsTarget returns the URL and login of the NATS role uses: cfg.NATSURL with cfg.NATSCreds
+// (the pipeline), or the embedded server it starts here.
+func (in *Infra) natsTarget(role string) (string, []nats.Option, error) {
+	if in.cfg.NATSURL != "" && role == NATSPipeline {
 		login, err := bus.CredsLogin(in.cfg.NATSCreds, in.log.Warn)
 		return in.cfg.NATSURL, login, err
 	}
@@ -150,7 +150,7 @@ func (in *Infra) natsTarget() (string, []nats.Option, error) {
 	}
 	in.natsSrv, in.natsUsers = srv, users
 	in.log.Info("embedded nats started", "url", srv.ClientURL(), "credentials", filepath.Join(in.cfg.DataDir, NATSUsersFile))
-	return srv.ClientURL(), users.Pipeline.Options(), nil
+	return srv.ClientURL(), users.Credential(role).Options(), nil
 }
 
 // setNATSLogins puts the operator and replay credentials into ep, for the CLI.

@@ -238,3 +238,50 @@ func stampFiles(paths []string) (map[string]fileStamp, string) {
 	}
 	return out, ""
 }
+
+func loadRules(paths []string) (*rules.Set, error) {
+	set, _, err := LoadRules(paths, false)
+	return set, err
+}
+
+// LoadRules compiles the rule files and directories of paths (directories are searched for
+// *.yaml and *.yml), or the shipped default pack when there are none, merged with the pack
+// when withDefault; files counts the rule files read.
+func LoadRules(paths []string, withDefault bool) (set *rules.Set, files int, err error) {
+	packFiles, err := fs.Glob(rules.DefaultFS(), "*.y*ml")
+	if err != nil {
+		return nil, 0, err
+	}
+	pack := func() (*rules.Set, error) {
+		set, err := rules.Default()
+		if err != nil {
+			return nil, fmt.Errorf("default rule pack: %w", err)
+		}
+		return set, nil
+	}
+	if len(paths) == 0 {
+		set, err := pack()
+		return set, len(packFiles), err
+	}
+	for _, p := range paths {
+		err := filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			ext := strings.ToLower(filepath.Ext(path))
+			if err == nil && !d.IsDir() && (path == p || ext == ".yaml" || ext == ".yml") {
+				files++
+			}
+			return err
+		})
+		if err != nil {
+			return nil, 0, fmt.Errorf("rules: %w", err)
+		}
+	}
+	if set, err = rules.Load(paths...); err != nil || !withDefault {
+		return set, files, err
+	}
+	p, err := pack()
+	if err != nil {
+		return nil, 0, err
+	}
+	set, err = rules.Merge(p, set)
+	return set, files + len(packFiles), err
+}

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"breachd/history"
 	"breachd/respond"
@@ -188,4 +191,32 @@ type historyAuditor struct{ s *history.Store }
 func (a historyAuditor) Audit(ctx context.Context, e respond.Entry) error {
 	detail := fmt.Sprintf("org=%s incident=%s request=%s adapter=%s result=%s", e.Org, e.Incident, e.Request, e.Adapter, e.Result)
 	return a.s.Audit(ctx, history.AuditEntry{Time: e.Time, Actor: e.Actor, Action: e.Action, Target: e.Account, Reason: e.Detail, Detail: detail})
+}
+
+// PeopleEngine builds the deactivation engine of a person's command (`breachd incidents
+// deactivate|approve|reactivate`) configured by file (empty: the dry run) over the responses
+// bucket of s, auditing into its history. It binds the bucket first: an operator may use it but
+// not create it; only when no notifier has created it does it try to (a pipeline credential
+// may).
+func PeopleEngine(ctx context.Context, file string, s Stores, log *slog.Logger) (*respond.Engine, error) {
+	var rc *RespondConfig
+	if file != "" {
+		var err error
+		if rc, err = LoadRespondConfig(file); err != nil {
+			return nil, err
+		}
+	}
+	opts, err := rc.Options()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.JS.KeyValue(ctx, respond.Bucket); errors.Is(err, jetstream.ErrBucketNotFound) {
+		if err := respond.EnsureBucket(ctx, s.JS, 0, 0); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", respond.Bucket, err)
+	}
+	opts.Auditor, opts.Logger = HistoryAuditor(s.History), log
+	return respond.New(ctx, s.JS, opts)
 }

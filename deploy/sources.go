@@ -29,7 +29,7 @@ type SourceConfig struct {
 	// DemoRate events per second (--demo-rate; 0: as fast as the pipeline takes them).
 	Demo     *simulate.Config
 	DemoRate int
-	// InputFormat is the log format of Files and Follow, a format.Names name (--format;
+	// InputFormat is the log format of Files and Follow, a format.Names name (--input-format;
 	// empty: canonical).
 	InputFormat string
 	// Mapping is a YAML mapping of a service's JSON log for Files and Follow, instead of
@@ -96,7 +96,7 @@ func (c *SourceConfig) Validate() error {
 	case c.Demo != nil && len(c.Files) > 0:
 		return errors.New("--demo and input files exclude each other")
 	case c.Mapping != "" && !canonical(c.InputFormat):
-		return errors.New("--mapping and --format exclude each other")
+		return errors.New("--mapping and --input-format exclude each other")
 	case c.HTTP.Listen != "" && (c.HTTP.BodyTimeout <= 0 || c.HTTP.MinBodyRate == 0):
 		return errors.New("--http-body-timeout must be positive and --http-min-body-rate non-zero (negative disables the rate bound)")
 	}
@@ -105,7 +105,7 @@ func (c *SourceConfig) Validate() error {
 			return fmt.Errorf("simulator: %w", err)
 		}
 	}
-	if _, err := lookupFormat("--format", c.InputFormat); err != nil {
+	if _, err := lookupFormat("--input-format", c.InputFormat); err != nil {
 		return err
 	}
 	_, err := lookupFormat("--kafka-format", c.Kafka.Format)
@@ -178,7 +178,7 @@ func OpenSources(cfg SourceConfig, nc *nats.Conn, log *slog.Logger, reg promethe
 			return nil, err
 		}
 		files = m
-	} else if files, err = lookupFormat("--format", cfg.InputFormat); err != nil {
+	} else if files, err = lookupFormat("--input-format", cfg.InputFormat); err != nil {
 		return nil, err
 	}
 	switch {

@@ -15,6 +15,7 @@ import (
 	"breachd/deploy"
 	"breachd/event"
 	"breachd/history"
+	"breachd/output"
 )
 
 // openStore opens a fresh history: the embedded engine in a temp dir, or, when
@@ -172,7 +173,7 @@ func TestSQLReadOnly(t *testing.T) {
 		t.Errorf("result = %+v", tab)
 	}
 	var out strings.Builder
-	if err := tab.Write(&out, history.FormatCSV); err != nil || out.String() != "user,n\nkari@o.no,1\n" {
+	if err := output.Write(&out, output.CSV, &output.Rows{Columns: tab.Columns, Rows: tab.Rows}); err != nil || out.String() != "user,n\nkari@o.no,1\n" {
 		t.Errorf("csv = %q, %v", out.String(), err)
 	}
 	// Nullable values (a scalar subquery is Nullable) print as values, NULL as empty.
@@ -181,7 +182,7 @@ func TestSQLReadOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	out.Reset()
-	if err := tab.Write(&out, history.FormatCSV); err != nil || out.String() != "n,none\n2,\n" {
+	if err := output.Write(&out, output.CSV, &output.Rows{Columns: tab.Columns, Rows: tab.Rows}); err != nil || out.String() != "n,none\n2,\n" {
 		t.Errorf("nullable csv = %q, %v", out.String(), err)
 	}
 	_, err = s.SQL(ctx, "SELECT number FROM system.numbers LIMIT 100", history.SQLLimits{MaxRows: 10})

@@ -97,7 +97,7 @@ func TestHistoryLookupUsage(t *testing.T) {
 		{[]string{"access", "--account", "k", "--reason", "x", "--as", "dpo"}, 2, "--from is required"},
 		{[]string{"access", "--account", "k", "--from", "yesterday", "--reason", "x", "--as", "dpo"}, 2, "neither RFC 3339"},
 		{[]string{"timeline", "--account", "k", "--from", "2026-11-03", "--to", "2026-11-02", "--reason", "x", "--as", "dpo"}, 2, "is not before"},
-		{[]string{"subject", "--account", "k"}, 2, "flag provided but not defined"},
+		{[]string{"subject", "--account", "k"}, 2, "unknown flag"}, // pflag's wording,
 		{[]string{"logins", "--help"}, 0, "breachd history logins --account"},
 		{[]string{"subject", "--help"}, 0, "breachd history subject --person"},
 		{[]string{"--help"}, 0, "timeline  everything the account did"},

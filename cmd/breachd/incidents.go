@@ -1,32 +1,27 @@
 package main
 
 import (
-	"cmp"
 	"context"
-	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
+	flag "github.com/spf13/pflag"
 
-	"breachd/bus"
 	"breachd/deploy"
 	"breachd/event"
 	"breachd/history"
 	"breachd/notify"
+	"breachd/output"
 )
 
-// incOpts are the flags every `incidents` subcommand has.
+// incOpts are the shared flags every `incidents` subcommand reads: --format and --as.
 type incOpts struct {
-	infra  infraFlags
 	format string
 	as     string
 }
@@ -52,176 +47,83 @@ type incSub struct {
 }
 
 var (
-	tableFormats = history.Formats
-	docFormats   = []string{history.FormatTable, history.FormatJSON}
+	tableFormats = output.Formats
+	docFormats   = output.Documents
 )
 
-func incidentsCommand() *command {
-	var infra infraFlags
-	return &command{
-		name:    "incidents",
-		summary: "work incidents through the breach procedure: lifecycle, evidence, Art. 33 report, register",
-		usage:   "<subcommand> [flags] [arguments]",
-		help: `Subcommands ('breachd incidents SUB --help' for each):
-` + incSubsHelp() + `
-Incidents live in the NATS KV bucket "incidents". Every change is a compare-and-set on the incident
+func incidentsCommand() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "incidents <command> [flags] [arguments]",
+		Short: "work incidents through the breach procedure: lifecycle, evidence, Art. 33 report, register",
+		Long: `Incidents live in the NATS KV bucket "incidents". Every change is a compare-and-set on the incident
 that appends a timeline entry naming the actor (--as, default $USER); nothing rewrites the
 timeline. A change is then mirrored to the history (incidents table) and published on
 breachd.incidents.updated (Nats-Msg-Id <id>-v<version>).
 
 Where the engines are: --nats/--clickhouse if given; else the running 'breachd run' with the same
---data (found through its endpoint file); else the embedded engines are started on --data.`,
-		flags: infra.declare,
-		run: func(ctx context.Context, outer *flag.FlagSet, args []string) error {
-			if len(args) == 0 {
-				return usagef("usage: breachd incidents %s ... (see breachd incidents --help)", strings.Join(incSubNames(), "|"))
-			}
-			for _, s := range incSubs() {
-				if s.name == args[0] {
-					return s.execute(ctx, outer, args[1:])
-				}
-			}
-			return usagef("incidents: unknown subcommand %q (want %s)", args[0], strings.Join(incSubNames(), ", "))
-		},
+--data (found through its endpoint file); else the embedded engines on --data, opened here.`,
 	}
-}
-
-func incSubs() []incSub {
-	return []incSub{listSub(), showSub(), ackSub(), transitionSub(), commentSub(), evidenceSub(), reportSub(),
-		deactivateSub(), approveSub(), reactivateSub(), registerSub()}
-}
-
-func incSubNames() []string {
-	var out []string
-	for _, s := range incSubs() {
-		out = append(out, s.name)
+	var names []string
+	var subs []*cobra.Command
+	for _, s := range []incSub{listSub(), showSub(), ackSub(), transitionSub(), commentSub(), evidenceSub(), reportSub(),
+		deactivateSub(), approveSub(), reactivateSub(), registerSub()} {
+		names = append(names, s.name)
+		subs = append(subs, s.command())
 	}
-	return out
+	return group(c, "usage: breachd incidents "+strings.Join(names, "|")+" ... (see breachd incidents --help)",
+		"incidents: unknown subcommand %q (want "+strings.Join(names, ", ")+")", subs...)
 }
 
-func incSubsHelp() string {
-	var b strings.Builder
-	for _, s := range incSubs() {
-		fmt.Fprintf(&b, "  %-11s %s\n", s.name, s.summary)
-	}
-	return b.String()
-}
-
-func (s incSub) execute(ctx context.Context, outer *flag.FlagSet, args []string) error {
+func (s incSub) command() *cobra.Command {
 	o := &incOpts{}
-	fset := flag.NewFlagSet("breachd incidents "+s.name, flag.ContinueOnError)
-	o.infra.declare(fset)
-	fset.StringVar(&o.format, "format", "table", "output: "+strings.Join(s.formats, ", "))
-	if s.change {
-		fset.StringVar(&o.as, "as", os.Getenv("USER"), "who makes the change, for the timeline and the audit log (default $USER; required)")
+	c := &cobra.Command{Use: s.name + " " + s.args, Short: s.summary, Long: s.summary + "\n\n" + strings.TrimSpace(s.help)}
+	instanceFlags(c.Flags())
+	withOutput(withActor(c, s.change), s.formats)
+	run := s.define(c.Flags(), o)
+	c.RunE = func(c *cobra.Command, pos []string) error {
+		if len(pos) < s.minArgs || len(pos) > s.maxArgs {
+			return usagef("incidents %s: want %s, got %d argument(s) %q", s.name, s.args, len(pos), pos)
+		}
+		if f := c.Flags().Lookup("respond"); f != nil && f.Value.String() != "" { // before connecting: a wrong file is named first
+			if _, err := deploy.LoadRespondConfig(f.Value.String()); err != nil {
+				return err
+			}
+		}
+		o.format, o.as = outFormat, actor
+		env, closeFn, err := openIncidents(c.Context())
+		if err != nil {
+			return err
+		}
+		defer closeFn()
+		env.o = o
+		return run(c.Context(), env, pos)
 	}
-	run := s.define(fset, o)
-	fset.Usage = func() {
-		w := fset.Output()
-		fmt.Fprintf(w, "Usage: breachd incidents %s %s\n\n%s\n\n%s\n\nFlags:\n", s.name, s.args, s.summary, strings.TrimSpace(s.help))
-		fset.PrintDefaults()
-	}
-	outer.Visit(func(f *flag.Flag) { _ = fset.Set(f.Name, f.Value.String()) })
-	pos, err := parseInterleaved(fset, args)
-	if err != nil {
-		return err
-	}
-	if !slices.Contains(s.formats, o.format) {
-		return usagef("incidents %s: --format %q is not one of %s", s.name, o.format, strings.Join(s.formats, ", "))
-	}
-	if len(pos) < s.minArgs || len(pos) > s.maxArgs {
-		return usagef("incidents %s: want %s, got %d argument(s) %q", s.name, s.args, len(pos), pos)
-	}
-	if s.change && strings.TrimSpace(o.as) == "" {
-		return usagef("incidents %s: --as is required ($USER is not set): every change names who made it", s.name)
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	env, closeFn, err := openIncidents(ctx, o.infra, log)
-	if err != nil {
-		return err
-	}
-	defer closeFn()
-	env.o = o
-	return run(ctx, env, pos)
+	return c
 }
 
-// openIncidents connects to NATS and the history: --nats (and --clickhouse or the history
-// openHistory finds); else the running instance's endpoint file (its embedded NATS and
-// ClickHouse); else it starts the embedded engines on --data.
-func openIncidents(ctx context.Context, f infraFlags, log *slog.Logger) (*incEnv, func(), error) {
-	env := &incEnv{log: log, now: time.Now}
-	finish := func(js jetstream.JetStream, closeFn func()) (*incEnv, func(), error) {
-		store, err := notify.NewIncidents(ctx, js, notify.IncidentsOptions{Mirror: env.hist, Clock: env.now})
-		if err != nil {
-			closeFn()
-			return nil, nil, err
-		}
-		env.js, env.store = js, store
-		return env, closeFn, nil
-	}
-	connect := func(url string, login []nats.Option) (func(), error) {
-		nc, js, err := bus.Connect(url, "breachd-incidents", log, login...)
-		if err != nil {
-			return nil, err
-		}
-		env.js = js
-		return nc.Close, nil
-	}
-	if f.nats != "" {
-		login, err := bus.CredsLogin(f.natsCreds, log.Warn)
-		if err != nil {
-			return nil, nil, err
-		}
-		closeNATS, err := connect(f.nats, login)
-		if err != nil {
-			return nil, nil, err
-		}
-		hist, closeHist, err := openHistory(ctx, f, log, false)
-		if err != nil {
-			closeNATS()
-			return nil, nil, err
-		}
-		env.hist = hist
-		return finish(env.js, func() { closeHist(); closeNATS() })
-	}
-	ep, err := deploy.ReadEndpoint(f.data)
-	switch {
-	case err == nil && ep.NATS == "":
-		return nil, nil, fmt.Errorf("the breachd running on --data %s uses an external NATS: give its URL with --nats", f.data)
-	case err == nil:
-		closeNATS, err := connect(ep.NATS, ep.NATSLogin(deploy.NATSOperator))
-		if err == nil {
-			hist, herr := history.Open(ctx, cmp.Or(f.clickhouse, ep.DSN), log)
-			if herr == nil {
-				env.hist = hist
-				return finish(env.js, func() { _ = hist.Close(); closeNATS() })
-			}
-			closeNATS()
-			err = herr
-		}
-		log.Warn("endpoint file found but its breachd does not answer; starting the engines on the data directory", "err", err)
-	case !errors.Is(err, fs.ErrNotExist):
+// openIncidents reaches the instance (deploy.Attach: NATS as the operator, the history) and
+// builds what the subcommands work with. It is the one place the incidents commands construct
+// their incidents service (notify.Incidents: every change is stored, mirrored and published
+// through it).
+func openIncidents(ctx context.Context) (*incEnv, func(), error) {
+	a, err := attach(ctx, deploy.NATSOperator, true)
+	if err != nil {
 		return nil, nil, err
 	}
-	in, err := deploy.StartInfra(ctx, f.config(log))
+	store, err := notify.NewIncidents(ctx, a.JS, notify.IncidentsOptions{Mirror: a.History, Clock: time.Now})
 	if err != nil {
-		return nil, nil, fmt.Errorf("no running breachd found for --data %s, and starting the engines on it failed: %w", f.data, err)
-	}
-	hist, closeHist, err := in.PeopleHistory(ctx)
-	if err != nil {
-		in.Close()
+		a.Close()
 		return nil, nil, err
 	}
-	env.hist = hist
-	return finish(in.JS, func() { closeHist(); in.Close() })
+	return &incEnv{js: a.JS, store: store, hist: a.History, log: quiet(), now: time.Now}, a.Close, nil
 }
 
 // changed prints the new state of a changed incident.
 func (env *incEnv) changed(inc *event.Incident) error {
-	if env.o.format == history.FormatJSON {
+	if env.o.format == output.JSON {
 		return printJSON(inc)
 	}
-	fmt.Printf("%s is %s (version %d), %s\n", inc.ID, inc.State, inc.Version, deadlineText(inc, env.now()))
+	fmt.Printf("%s is %s (version %d), %s\n", inc.ID, inc.State, inc.Version, notify.DeadlineText(inc, env.now()))
 	if n := len(inc.Timeline); n > 0 {
 		e := inc.Timeline[n-1]
 		fmt.Printf("  %s  %s  %s\n", e.At.UTC().Format(time.RFC3339), e.Actor, e.Text)
@@ -229,25 +131,7 @@ func (env *incEnv) changed(inc *event.Incident) error {
 	return nil
 }
 
-func printJSON(v any) error {
-	enc := json.NewEncoder(os.Stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
-// deadlineText says where the incident stands against its Art. 33 deadline.
-func deadlineText(inc *event.Incident, now time.Time) string {
-	due := inc.Deadline.UTC().Format("2006-01-02 15:04 UTC")
-	switch {
-	case !inc.Report.ReportedAt.IsZero():
-		return "reported " + inc.Report.ReportedAt.UTC().Format("2006-01-02 15:04 UTC") + " (due " + due + ")"
-	case inc.Report.NotReportableReason != "":
-		return "not reportable (documented)"
-	case now.After(inc.Deadline):
-		return "report OVERDUE by " + notify.Duration(now.Sub(inc.Deadline)) + " (due " + due + ")"
-	}
-	return "report due " + due + " (" + notify.Duration(inc.Deadline.Sub(now)) + " left)"
-}
+func printJSON(v any) error { return output.Write(os.Stdout, output.JSON, v) }
 
 // edit is the actor and comment of a change.
 func (env *incEnv) edit(comment string) notify.Edit {
@@ -269,15 +153,10 @@ func listSub() incSub {
 				if err != nil {
 					return err
 				}
-				t := &history.Table{Columns: []string{"id", "org", "account", "state", "severity", "opened", "deadline", "due", "alerts", "summary"}}
-				for _, inc := range incs {
-					if (!*all && *state == "" && !inc.Open()) || (*state != "" && inc.State != *state) || (*org != "" && inc.Org != *org) {
-						continue
-					}
-					t.Rows = append(t.Rows, []any{inc.ID, inc.Org, inc.Account, inc.State, string(inc.Severity), inc.Opened, inc.Deadline,
-						deadlineText(inc, env.now()), inc.AlertCount, inc.Summary})
-				}
-				return t.Write(os.Stdout, env.o.format)
+				incs = slices.DeleteFunc(incs, func(inc *event.Incident) bool {
+					return (!*all && *state == "" && !inc.Open()) || (*state != "" && inc.State != *state) || (*org != "" && inc.Org != *org)
+				})
+				return output.Write(os.Stdout, env.o.format, output.RowsOf(notify.ListColumns, incs, notify.ListRow(env.now())))
 			}
 		}}
 }
@@ -366,24 +245,10 @@ func registerSub() incSub {
 				if err != nil {
 					return err
 				}
-				t := &history.Table{Columns: []string{"id", "org", "account", "severity", "state", "opened", "aware", "deadline",
-					"reported", "reported_at", "late", "reason", "reference", "art34", "subjects", "evidence", "closed", "summary"}}
-				for _, r := range notify.Register(incs, env.now()) {
-					if r.Opened.Before(from) || !r.Opened.Before(to) {
-						continue
-					}
-					t.Rows = append(t.Rows, []any{r.ID, r.Org, r.Account, string(r.Severity), r.State, r.Opened, r.Aware, r.Deadline,
-						r.Reported, optTime(r.ReportedAt), r.Late, r.Reason, r.Reference, r.Art34, r.Subjects, r.Evidence, optTime(r.Closed), r.Summary})
-				}
-				return t.Write(os.Stdout, env.o.format)
+				reg := slices.DeleteFunc(notify.Register(incs, env.now()), func(r notify.RegisterRow) bool {
+					return r.Opened.Before(from) || !r.Opened.Before(to)
+				})
+				return output.Write(os.Stdout, env.o.format, output.RowsOf(notify.RegisterColumns, reg, notify.RegisterRow.Row))
 			}
 		}}
-}
-
-// optTime is nil for the zero time, so tables show an empty cell.
-func optTime(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t
 }

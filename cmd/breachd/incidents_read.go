@@ -1,32 +1,15 @@
 package main
 
 import (
-	"breachd/event"
-	"breachd/history"
-	"breachd/notify"
-	"cmp"
 	"context"
-	"encoding/json"
-	"flag"
-	"fmt"
 	"os"
-	"path/filepath"
-	"slices"
-	"strings"
 	"time"
-)
 
-// writeFile writes data to dir/name and returns the path.
-func writeFile(dir, name string, data []byte) (string, error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return "", fmt.Errorf("report directory: %w", err)
-	}
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, data, 0o640); err != nil {
-		return "", fmt.Errorf("write report: %w", err)
-	}
-	return p, nil
-}
+	flag "github.com/spf13/pflag"
+
+	"breachd/notify"
+	"breachd/output"
+)
 
 func showSub() incSub {
 	return incSub{name: "show", minArgs: 1, maxArgs: 1, args: "ID", formats: docFormats,
@@ -39,69 +22,9 @@ func showSub() incSub {
 				if err != nil {
 					return err
 				}
-				if env.o.format == history.FormatJSON {
-					return printJSON(struct {
-						*event.Incident
-						NextStates   []string `json:"next_states"`
-						MissingSteps []string `json:"missing_steps"`
-						Due          string   `json:"due"`
-					}{inc, append([]string{}, notify.NextStates(inc.State)...), append([]string{}, notify.MissingSteps(inc, 1, 2, 3, 4, 5, 6, 7, 8)...),
-						deadlineText(inc, env.now())})
-				}
-				printIncident(inc, env.now())
-				return nil
+				return output.Write(os.Stdout, env.o.format, notify.Show(inc, env.now()))
 			}
 		}}
-}
-
-func printIncident(inc *event.Incident, now time.Time) {
-	ts := func(t time.Time) string {
-		if t.IsZero() {
-			return "-"
-		}
-		return t.UTC().Format("2006-01-02 15:04:05 UTC")
-	}
-	rules := make([]string, 0, len(inc.Rules))
-	for r, n := range inc.Rules {
-		rules = append(rules, fmt.Sprintf("%s=%d", r, n))
-	}
-	slices.Sort(rules)
-	fmt.Printf("Incident      %s (version %d)\nOrganisation  %s\nAccount       %s\n", inc.ID, inc.Version, inc.Org, inc.Account)
-	fmt.Printf("State         %s (next: %s)\nSeverity      %s\nSummary       %s\n", inc.State,
-		cmp.Or(strings.Join(notify.NextStates(inc.State), ", "), "none"), inc.Severity, inc.Summary)
-	fmt.Printf("Opened        %s\nAware         %s\nDeadline      %s\n", ts(inc.Opened), ts(inc.Aware), deadlineText(inc, now))
-	fmt.Printf("Seen          %s – %s\nAlerts        %d (%s)\nSubjects      %d", ts(inc.FirstSeen), ts(inc.LastSeen), inc.AlertCount, strings.Join(rules, ", "), len(inc.Subjects))
-	if inc.SubjectsTruncated {
-		fmt.Print(" (list truncated)")
-	}
-	fmt.Printf("\nDeactivation  %s\n", cmp.Or(notify.DeactivationText(inc.Deactivation), map[bool]string{true: "requested", false: "not requested"}[inc.RespondRequested]))
-	r := inc.Report
-	fmt.Printf("Report        dpo=%q reference=%q art34=%s consequences=%t measures=%t", r.DPO, r.Reference, cmp.Or(r.Art34, notify.NotDecided), r.Consequences != "", r.Measures != "")
-	if r.NotReportableReason != "" {
-		fmt.Printf(" not_reportable=%q", r.NotReportableReason)
-	}
-	fmt.Println("\n\nSteps:")
-	for n := 1; n <= len(notify.StepNames); n++ {
-		if s, ok := inc.Steps[n]; ok {
-			fmt.Printf("  [x] %d %-62s %s by %s %s\n", n, notify.StepNames[n], ts(s.At), s.Actor, s.Note)
-		} else {
-			fmt.Printf("  [ ] %d %s\n", n, notify.StepNames[n])
-		}
-	}
-	fmt.Println("\nTimeline:")
-	for _, e := range inc.Timeline {
-		fmt.Printf("  %s  %-10s %-10s %s\n", ts(e.At), e.Actor, e.Kind, e.Text)
-	}
-	if inc.TimelineOmitted > 0 {
-		fmt.Printf("  (%d further alerts without an entry)\n", inc.TimelineOmitted)
-	}
-	fmt.Println("\nEvidence:")
-	if len(inc.Evidence) == 0 {
-		fmt.Println("  none (breachd incidents evidence --refresh " + inc.ID + ")")
-	}
-	for _, e := range inc.Evidence {
-		fmt.Printf("  %s  %-15s %6d rows  %s – %s  sha256 %s\n", e.ID, e.Kind, e.Rows, ts(e.From), ts(e.To), e.Hash)
-	}
 }
 
 // evidenceLookback is how far before the first alert an evidence snapshot looks (the
@@ -131,14 +54,14 @@ them in the incident (steps 3 and 4). The listing recomputes each snapshot's has
 				if err != nil {
 					return err
 				}
-				t := &history.Table{Columns: []string{"id", "kind", "taken", "from", "to", "rows", "sha256", "verified", "query"}}
+				t := &output.Rows{Columns: []string{"id", "kind", "taken", "from", "to", "rows", "sha256", "verified", "query"}}
 				for _, e := range evs {
 					t.Rows = append(t.Rows, []any{e.ID, e.Kind, e.Taken, e.From, e.To, e.Rows, e.SHA256, e.Verify(), e.Query})
 				}
-				if env.o.format == history.FormatTable { // the query text is long: only in the other formats
+				if env.o.format == output.Table { // the query text is long: only in the other formats
 					t.Columns, t.Rows = t.Columns[:8], trimRows(t.Rows, 8)
 				}
-				return t.Write(os.Stdout, env.o.format)
+				return output.Write(os.Stdout, env.o.format, t)
 			}
 		}}
 }
@@ -162,7 +85,7 @@ audited as incidents.report). breachd does not send the notice.`,
 		define: func(fset *flag.FlagSet, _ *incOpts) func(context.Context, *incEnv, []string) error {
 			var rc notify.ReportChange
 			empty := notify.ReportChange{}
-			dir := fset.String("o", ".", "directory the notice is written to")
+			dir := fset.StringP("output", "o", ".", "directory the notice is written to")
 			fset.StringVar(&rc.Consequences, "consequences", "", "likely consequences for the people concerned (Art. 33(3)(c))")
 			fset.StringVar(&rc.Measures, "measures", "", "measures taken or proposed (Art. 33(3)(d))")
 			fset.StringVar(&rc.DPO, "dpo", "", "the data protection officer's name and contact (Art. 33(3)(b))")
@@ -185,7 +108,7 @@ audited as incidents.report). breachd does not send the notice.`,
 				if err != nil {
 					return err
 				}
-				people, err := peopleCategories(ctx, env, inc, evs)
+				people, err := env.hist.ReportPeople(ctx, env.o.as, inc, evs)
 				if err != nil {
 					return err
 				}
@@ -193,91 +116,11 @@ audited as incidents.report). breachd does not send the notice.`,
 				if err != nil {
 					return err
 				}
-				js, err := json.MarshalIndent(rep, "", "  ")
+				written, err := rep.WriteFiles(*dir)
 				if err != nil {
 					return err
 				}
-				mdPath, err := writeFile(*dir, id+"-art33.md", []byte(rep.Markdown()))
-				if err != nil {
-					return err
-				}
-				jsPath, err := writeFile(*dir, id+"-art33.json", append(js, '\n'))
-				if err != nil {
-					return err
-				}
-				if env.o.format == history.FormatJSON {
-					return printJSON(map[string]any{"markdown": mdPath, "json": jsPath, "draft": rep.Draft, "missing": rep.Missing})
-				}
-				fmt.Printf("wrote %s\nwrote %s\n", mdPath, jsPath)
-				if rep.Draft {
-					fmt.Printf("DRAFT: %d item(s) missing:\n", len(rep.Missing))
-					for _, m := range rep.Missing {
-						fmt.Println("  - " + m)
-					}
-				}
-				return nil
+				return output.Write(os.Stdout, env.o.format, written)
 			}
 		}}
-}
-
-// maxPeopleLookup bounds the subjects whose affiliation one report looks up.
-const maxPeopleLookup = 100000
-
-// peopleCategories counts the people of the latest access snapshot by their latest directory
-// primary affiliation ("" for people without a directory record). nil when there is no access
-// snapshot. The lookup reads personal data and is audited first.
-func peopleCategories(ctx context.Context, env *incEnv, inc *event.Incident, evs []history.Evidence) (map[string]uint64, error) {
-	var latest *history.Evidence
-	for i := range evs {
-		if evs[i].Kind == history.EvidenceAccess && (latest == nil || !evs[i].Taken.Before(latest.Taken)) {
-			latest = &evs[i]
-		}
-	}
-	if latest == nil {
-		return nil, nil
-	}
-	var sum history.AccessSummary
-	if err := json.Unmarshal([]byte(latest.Content), &sum); err != nil {
-		return nil, fmt.Errorf("access evidence %s: %w", latest.ID, err)
-	}
-	seen := map[string]bool{}
-	subjects := []string{}
-	for _, r := range sum.Rows {
-		if !seen[r.Subject] && len(subjects) < maxPeopleLookup {
-			seen[r.Subject] = true
-			subjects = append(subjects, r.Subject)
-		}
-	}
-	if err := env.hist.Audit(ctx, history.AuditEntry{Actor: env.o.as, Action: "incidents.report", Target: inc.Account,
-		Reason: "Art. 33 report of incident " + inc.ID, Detail: fmt.Sprintf("incident=%s categories of %d people from evidence %s", inc.ID, len(subjects), latest.ID)}); err != nil {
-		return nil, fmt.Errorf("report refused, the lookup of the people's categories could not be audited: %w", err)
-	}
-	out := map[string]uint64{}
-	if len(subjects) == 0 {
-		return out, nil
-	}
-	rows, err := env.hist.Conn().Query(ctx, `SELECT primary_affiliation, count() FROM (
-		SELECT user, argMax(primary_affiliation, time) AS primary_affiliation FROM directory_events FINAL
-		WHERE org = ? AND op = 'person' AND has(?, user) GROUP BY user) GROUP BY primary_affiliation`, inc.Org, subjects)
-	if err != nil {
-		return nil, fmt.Errorf("categories of people: %w", err)
-	}
-	defer rows.Close()
-	var found uint64
-	for rows.Next() {
-		var aff string
-		var n uint64
-		if err := rows.Scan(&aff, &n); err != nil {
-			return nil, fmt.Errorf("categories of people: %w", err)
-		}
-		out[aff] += n
-		found += n
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("categories of people: %w", err)
-	}
-	if rest := uint64(len(subjects)) - found; found <= uint64(len(subjects)) && rest > 0 {
-		out[""] += rest
-	}
-	return out, nil
 }

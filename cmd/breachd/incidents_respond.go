@@ -1,20 +1,20 @@
 package main
 
 import (
-	"breachd/deploy"
-	"breachd/event"
-	"breachd/history"
-	"breachd/notify"
-	"breachd/respond"
 	"cmp"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"strings"
 
-	"github.com/nats-io/nats.go/jetstream"
+	flag "github.com/spf13/pflag"
+
+	"breachd/deploy"
+	"breachd/event"
+	"breachd/notify"
+	"breachd/output"
+	"breachd/respond"
 )
 
 // respondFlags name the deactivation configuration of the commands that drive the respond
@@ -25,30 +25,9 @@ func (f *respondFlags) declare(fset *flag.FlagSet) {
 	fset.StringVar(&f.file, "respond", os.Getenv("BREACHD_RESPOND"), "deactivation configuration (YAML), the one `breachd run --respond` uses; empty: dry run, no account is changed (env BREACHD_RESPOND)")
 }
 
-// engine builds the respond engine over the responses bucket, auditing into the history.
+// engine builds the respond engine of the --respond configuration.
 func (f *respondFlags) engine(ctx context.Context, env *incEnv) (*respond.Engine, error) {
-	var rc *deploy.RespondConfig
-	if f.file != "" {
-		var err error
-		if rc, err = deploy.LoadRespondConfig(f.file); err != nil {
-			return nil, err
-		}
-	}
-	opts, err := rc.Options()
-	if err != nil {
-		return nil, err
-	}
-	// Bind first: an operator may use the bucket but not create or change it. Only a pipeline
-	// credential (engines started here) creates it when no notifier has.
-	if _, err := env.js.KeyValue(ctx, respond.Bucket); errors.Is(err, jetstream.ErrBucketNotFound) {
-		if err := respond.EnsureBucket(ctx, env.js, 0, 0); err != nil {
-			return nil, err
-		}
-	} else if err != nil {
-		return nil, fmt.Errorf("bucket %s: %w", respond.Bucket, err)
-	}
-	opts.Auditor, opts.Logger = deploy.HistoryAuditor(env.hist), env.log
-	return respond.New(ctx, env.js, opts)
+	return deploy.PeopleEngine(ctx, f.file, deploy.Stores{JS: env.js, History: env.hist}, env.log)
 }
 
 // mirrorRequest records the request's state in the incident.
@@ -61,7 +40,7 @@ func (env *incEnv) mirrorRequest(ctx context.Context, id string, r *respond.Requ
 }
 
 func (env *incEnv) printRequest(r *respond.Request, inc *event.Incident) error {
-	if env.o.format == history.FormatJSON {
+	if env.o.format == output.JSON {
 		return printJSON(map[string]any{"request": r, "incident": inc})
 	}
 	fmt.Printf("deactivation request of %s: %s via %s", r.Incident, r.State, r.Adapter)

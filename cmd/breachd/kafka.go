@@ -1,8 +1,9 @@
 package main
 
 import (
-	"flag"
 	"strings"
+
+	flag "github.com/spf13/pflag"
 
 	"breachd/deploy"
 	"breachd/ingest/format"

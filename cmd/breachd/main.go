@@ -1,18 +1,25 @@
 // Command breachd is the breach-detection pipeline for Feide logins and school-service access
 // logs. See `breachd help`.
+//
+// Each file is one command: its flags and a call into the packages that do the work. The
+// commands form one tree (spf13/cobra); the flags several commands share are declared once
+// (flags.go) and added to each command that takes them.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/spf13/cobra"
+
 	"breachd/history/chdb"
 )
+
+var version = "dev"
 
 func main() {
 	// The embedded ClickHouse engine would read a piped stdin as its own insert data; move our
@@ -25,15 +32,113 @@ func main() {
 	// else it must not kill the process.
 	signal.Ignore(syscall.SIGHUP)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := dispatch(ctx, os.Args[1:])
+	err := rootCommand().ExecuteContext(ctx)
 	stop()
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp): // help was asked for and printed
-	case errors.As(err, new(usageError)):
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "breachd:", err)
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "breachd:", err)
+		if !running || errors.As(err, new(usageError)) {
+			os.Exit(2) // the command line was wrong: nothing ran
+		}
 		os.Exit(1)
 	}
+}
+
+// usageError is a mistake in the command line (exit status 2).
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// running is set once the command line is parsed and checked and a command runs: an error
+// before that is a usage error.
+var running bool
+
+func rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "breachd <command> [flags] [arguments]",
+		Short: "breach detection for Feide logins and school-service access logs",
+		Long: `breachd detects personal-data breaches in Feide logins and school-service access logs:
+ingest → NATS JetStream → detect (expr rules over directory facts) → notify (incidents,
+72-hour clock), with history in ClickHouse.
+
+Start with: breachd run --demo`,
+		SilenceErrors: true, SilenceUsage: true,
+		PersistentPreRunE: func(c *cobra.Command, _ []string) error {
+			if err := checkShared(c); err != nil {
+				return err
+			}
+			running = true
+			return nil
+		},
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usagef("%v (see '%s --help')", err, c.CommandPath())
+	})
+	cobra.AddTemplateFunc("subcommands", subcommandList)
+	root.SetUsageTemplate(usageTemplate)
+	root.SetHelpTemplate(`Usage: {{.UseLine}}{{with (or .Long .Short)}}
+
+{{. | trimTrailingWhitespaces}}{{end}}` + usageTemplate[len("Usage: {{.UseLine}}"):])
+	root.AddCommand(runCommand(), detectCommand(), simulateCommand(), historyCommand(), migrateCommand(), rulesCommand(),
+		dlqCommand(), incidentsCommand(), &cobra.Command{Use: "version", Short: "print the version", Args: noArgs,
+			Run: func(*cobra.Command, []string) { fmt.Println("breachd", version) }})
+	return root
+}
+
+// usageTemplate is the help of every command after its explanation: usage, subcommands,
+// examples, flags.
+const usageTemplate = `Usage: {{.UseLine}}{{if .HasAvailableSubCommands}}
+
+Commands:
+{{subcommands .}}{{end}}{{if .HasExample}}
+
+Examples:
+{{.Example}}{{end}}{{if .HasAvailableLocalFlags}}
+
+Flags:
+{{.LocalFlags.FlagUsages | trimTrailingWhitespaces}}{{end}}{{if .HasAvailableInheritedFlags}}
+
+Global flags:
+{{.InheritedFlags.FlagUsages | trimTrailingWhitespaces}}{{end}}{{if .HasAvailableSubCommands}}
+
+Run '{{.CommandPath}} <command> --help' for a command's flags.{{end}}
+`
+
+// subcommandList lists c's commands, names aligned one column past the longest.
+func subcommandList(c *cobra.Command) string {
+	width := 0
+	for _, s := range c.Commands() {
+		if s.IsAvailableCommand() {
+			width = max(width, len(s.Name()))
+		}
+	}
+	out := ""
+	for _, s := range c.Commands() {
+		if s.IsAvailableCommand() {
+			out += fmt.Sprintf("  %-*s %s\n", width+1, s.Name(), s.Short)
+		}
+	}
+	return out[:max(0, len(out)-1)]
+}
+
+// group returns a command of subcommands: without one, or with an unknown one, it is a usage
+// error (unknown is a format with the %q of the name given).
+func group(c *cobra.Command, usage, unknown string, subs ...*cobra.Command) *cobra.Command {
+	c.AddCommand(subs...)
+	c.RunE = func(_ *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return usageError{usage}
+		}
+		return usagef(unknown, args[0])
+	}
+	return c
+}
+
+// noArgs refuses positional arguments.
+func noArgs(c *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usagef("%s: unexpected arguments %q", c.CommandPath(), args)
+	}
+	return nil
 }

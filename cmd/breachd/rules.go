@@ -2,33 +2,25 @@ package main
 
 import (
 	"cmp"
-	"context"
-	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
-	"text/tabwriter"
-	"time"
+
+	"github.com/spf13/cobra"
 
 	"breachd/deploy"
+	"breachd/output"
 	"breachd/rules"
 )
 
-func rulesCommand() *command {
-	subs := []*command{rulesLintCommand(), rulesTestCommand(), rulesListCommand(), rulesBacktestCommand()}
-	return &command{
-		name:    "rules",
-		summary: "lint, test, list and backtest detection rules",
-		usage:   "lint|test|list|backtest [flags] [paths...]",
-		help: `
-Tools for rule authors; each has its own --help:
+func rulesCommand() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "rules <command> [flags] [paths...]",
+		Short: "lint, test, list and backtest detection rules",
+		Long: `Tools for rule authors; each has its own --help:
 
   breachd rules lint [paths...]      compile rule files, print every error as file:line:col
   breachd rules test [paths...]      run every rule's fixtures (the tests: in the YAML)
@@ -40,81 +32,26 @@ Paths are rule files or directories (searched for *.yaml and *.yml); without pat
 commands work on the shipped default pack, and --with-default adds the pack to local rules.
 The workflow: lint → test → backtest → deploy ('breachd run --rules dir'), where the detector
 reloads the files when they change or on SIGHUP. See docs/rules.md.`,
-		run: func(ctx context.Context, _ *flag.FlagSet, args []string) error {
-			if len(args) == 0 {
-				return usagef("usage: breachd rules lint|test|list|backtest [flags] [paths...] (see breachd rules --help)")
-			}
-			for _, s := range subs {
-				if s.name == "rules "+args[0] {
-					return s.execute(ctx, args[1:])
-				}
-			}
-			return usagef("unknown rules command %q (want lint, test, list or backtest)", args[0])
-		},
 	}
+	return group(c, "usage: breachd rules lint|test|list|backtest [flags] [paths...] (see breachd rules --help)",
+		"unknown rules command %q (want lint, test, list or backtest)",
+		rulesLintCommand(), rulesTestCommand(), rulesListCommand(), rulesBacktestCommand())
 }
 
-// parseInterleaved parses flags that may also follow the positional arguments and returns the
-// positional arguments.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, usageError{err.Error()}
-		}
-		if args = fs.Args(); len(args) == 0 {
-			return pos, nil
-		}
-		pos, args = append(pos, args[0]), args[1:]
-	}
+// withDefaultFlag adds --with-default.
+func withDefaultFlag(c *cobra.Command, p *bool) {
+	c.Flags().BoolVar(p, "with-default", false, "merge the given rules with the shipped pack (duplicate ids are errors)")
 }
 
-// loadRuleSet compiles the rules of paths (none: the shipped pack), merged with the pack when
-// withDefault, and counts the rule files read.
-func loadRuleSet(paths []string, withDefault bool) (*rules.Set, int, error) {
-	packFiles, err := fs.Glob(rules.DefaultFS(), "*.y*ml")
-	if err != nil {
-		return nil, 0, err
-	}
-	if len(paths) == 0 {
-		set, err := rules.Default()
-		return set, len(packFiles), err
-	}
-	files := 0
-	for _, p := range paths {
-		err := filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-			ext := strings.ToLower(filepath.Ext(path))
-			if err == nil && !d.IsDir() && (path == p || ext == ".yaml" || ext == ".yml") {
-				files++
-			}
-			return err
-		})
-		if err != nil {
-			return nil, 0, fmt.Errorf("rules: %w", err)
-		}
-	}
-	set, err := rules.Load(paths...)
-	if err != nil || !withDefault {
-		return set, files, err
-	}
-	pack, err := rules.Default()
-	if err != nil {
-		return nil, 0, err
-	}
-	set, err = rules.Merge(pack, set)
-	return set, files + len(packFiles), err
-}
-
-// printCompileErrors prints every compile error in err as file:line:col: rule <id>: message,
-// in file and position order, and returns how many there were. An error that is not a compile
-// error (an unreadable file) is returned.
-func printCompileErrors(w io.Writer, err error) (int, error) {
+// compileRules loads the rules (deploy.LoadRules). When they do not compile it prints every
+// compile error to w as file:line:col: rule <id>: message, in file and position order, and
+// returns an error of the command that counts them; an error that is not a compile error (an
+// unreadable file) is returned as it is.
+func compileRules(c *cobra.Command, w io.Writer, paths []string, withDefault bool) (*rules.Set, int, error) {
+	set, files, err := deploy.LoadRules(paths, withDefault)
 	ces := deploy.CompileErrors(err)
 	if len(ces) == 0 {
-		return 0, err
+		return set, files, err
 	}
 	slices.SortStableFunc(ces, func(a, b *rules.CompileError) int {
 		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
@@ -122,17 +59,15 @@ func printCompileErrors(w io.Writer, err error) (int, error) {
 	for _, ce := range ces {
 		fmt.Fprintln(w, ce.Error())
 	}
-	return len(ces), nil
+	return nil, 0, fmt.Errorf("%s: the rules do not compile: %d %s (see breachd rules lint)", c.CommandPath()[len("breachd "):], len(ces), plural(len(ces), "error", "errors"))
 }
 
-func rulesLintCommand() *command {
+func rulesLintCommand() *cobra.Command {
 	var withDefault bool
-	return &command{
-		name:    "rules lint",
-		summary: "compile rule files and report every error",
-		usage:   "[--with-default] [paths...]",
-		help: `
-Compiles the rule files (the shipped pack without paths) exactly as the detector does and
+	c := &cobra.Command{
+		Use:   "lint [--with-default] [paths...]",
+		Short: "compile rule files and report every error",
+		Long: `Compiles the rule files (the shipped pack without paths) exactly as the detector does and
 prints every problem, one per line, as
 
   file:line:col: rule <id>: message
@@ -143,63 +78,33 @@ compiles ("N rules in M files OK"), 1 otherwise.
 
   breachd rules lint rules/local/
   breachd rules lint --with-default rules/local/   # also check ids against the pack`,
-		flags: func(fs *flag.FlagSet) {
-			fs.BoolVar(&withDefault, "with-default", false, "merge the given rules with the shipped pack (duplicate ids are errors)")
-		},
-		run: func(_ context.Context, fs *flag.FlagSet, args []string) error {
-			paths, err := parseInterleaved(fs, args)
-			if err != nil {
-				return err
-			}
-			set, files, err := loadRuleSet(paths, withDefault)
-			if err != nil {
-				n, other := printCompileErrors(os.Stdout, err)
-				if other != nil {
-					return other
-				}
-				return fmt.Errorf("rules lint: %d %s", n, plural(n, "error", "errors"))
-			}
-			for _, r := range set.Rules() {
-				if r.Tests == 0 {
-					fmt.Printf("%s:%d:1: rule %s: warning: no tests (add fixtures under tests:, see docs/rules.md)\n", r.File, r.Line, r.ID)
-				}
-			}
-			fmt.Printf("%d rules in %d files OK\n", set.Len(), files)
-			return nil
-		},
 	}
+	withDefaultFlag(c, &withDefault)
+	c.RunE = func(c *cobra.Command, paths []string) error {
+		set, files, err := compileRules(c, os.Stdout, paths, withDefault)
+		if err != nil {
+			return err
+		}
+		for _, r := range set.Rules() {
+			if r.Tests == 0 {
+				fmt.Printf("%s:%d:1: rule %s: warning: no tests (add fixtures under tests:, see docs/rules.md)\n", r.File, r.Line, r.ID)
+			}
+		}
+		fmt.Printf("%d rules in %d files OK\n", set.Len(), files)
+		return nil
+	}
+	return c
 }
 
-// testJSON is one fixture's result in `rules test --json`.
-type testJSON struct {
-	File   string      `json:"file"`
-	Line   int         `json:"line"`
-	Rule   string      `json:"rule"`
-	Name   string      `json:"name"`
-	Passed bool        `json:"passed"`
-	Want   int         `json:"want"`
-	Got    int         `json:"got"`
-	Error  string      `json:"error,omitempty"`
-	Alerts []alertJSON `json:"alerts,omitempty"`
-}
-
-type alertJSON struct {
-	EventID   string    `json:"event_id"`
-	EventTime time.Time `json:"event_time"`
-	Summary   string    `json:"summary"`
-}
-
-func rulesTestCommand() *command {
+func rulesTestCommand() *cobra.Command {
 	var (
 		withDefault, asJSON bool
 		run                 string
 	)
-	return &command{
-		name:    "rules test",
-		summary: "run the rules' fixtures",
-		usage:   "[--with-default] [--run REGEXP] [--json] [paths...]",
-		help: `
-Runs every fixture (the tests: list of each rule, see docs/rules.md): each on a fresh directory
+	c := &cobra.Command{
+		Use:   "test [--with-default] [--run REGEXP] [--json] [paths...]",
+		Short: "run the rules' fixtures",
+		Long: `Runs every fixture (the tests: list of each rule, see docs/rules.md): each on a fresh directory
 and engine holding that rule alone; a fixture passes when the rule raises exactly 'expect'
 alerts over its events and no expression fails. Prints one line per fixture,
 
@@ -213,84 +118,36 @@ matches no rule.
   breachd rules test                              # the shipped pack
   breachd rules test --run '^credential' rules/local/
   breachd rules test --json rules/local/ > results.json`,
-		flags: func(fs *flag.FlagSet) {
-			fs.BoolVar(&withDefault, "with-default", false, "merge the given rules with the shipped pack")
-			fs.StringVar(&run, "run", "", "only the fixtures of rules whose id matches this regular expression")
-			fs.BoolVar(&asJSON, "json", false, "print the results as JSON (an object with results, passed, failed)")
-		},
-		run: func(_ context.Context, fs *flag.FlagSet, args []string) error {
-			paths, err := parseInterleaved(fs, args)
-			if err != nil {
-				return err
-			}
-			filter, err := regexp.Compile(run)
-			if err != nil {
-				return usagef("--run: %v", err)
-			}
-			set, _, err := loadRuleSet(paths, withDefault)
-			if err != nil {
-				n, other := printCompileErrors(os.Stdout, err)
-				if other != nil {
-					return other
-				}
-				return fmt.Errorf("rules test: the rules do not compile (%d %s)", n, plural(n, "error", "errors"))
-			}
-			if !slices.ContainsFunc(set.Rules(), func(r rules.Rule) bool { return filter.MatchString(r.ID) }) {
-				return fmt.Errorf("rules test: no rule id matches --run %q", run)
-			}
-			var results []rules.TestResult
-			failed := 0
-			for _, r := range rules.RunTests(set) {
-				if !filter.MatchString(r.Rule) {
-					continue
-				}
-				results = append(results, r)
-				if !r.Passed() {
-					failed++
-				}
-			}
-			if asJSON {
-				err = writeTestJSON(os.Stdout, results, failed)
-			} else {
-				writeTestText(os.Stdout, results, failed)
-			}
-			if err == nil && failed > 0 {
-				err = fmt.Errorf("rules test: %d of %d fixtures failed", failed, len(results))
-			}
+	}
+	withDefaultFlag(c, &withDefault)
+	c.Flags().StringVar(&run, "run", "", "only the fixtures of rules whose id matches this regular expression")
+	c.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON (an object with results, passed, failed)")
+	c.RunE = func(_ *cobra.Command, paths []string) error {
+		filter, err := regexp.Compile(run)
+		if err != nil {
+			return usagef("--run: %v", err)
+		}
+		set, _, err := compileRules(c, os.Stdout, paths, withDefault)
+		if err != nil {
 			return err
-		},
+		}
+		if !slices.ContainsFunc(set.Rules(), func(r rules.Rule) bool { return filter.MatchString(r.ID) }) {
+			return fmt.Errorf("rules test: no rule id matches --run %q", run)
+		}
+		var results []rules.TestResult
+		for _, r := range rules.RunTests(set) {
+			if filter.MatchString(r.Rule) {
+				results = append(results, r)
+			}
+		}
+		rep := rules.NewTestReport(results)
+		if err := output.Write(os.Stdout, map[bool]string{true: output.JSON, false: output.Table}[asJSON], rep); err != nil || rep.Failed == 0 {
+			return err
+		}
+		return fmt.Errorf("rules test: %d of %d fixtures failed", rep.Failed, len(results))
 	}
+	return c
 }
-
-func writeTestText(w io.Writer, results []rules.TestResult, failed int) {
-	for _, r := range results {
-		status := "PASS"
-		if !r.Passed() {
-			status = "FAIL"
-		}
-		fmt.Fprintf(w, "%s %s/%s (%s:%d)\n", status, r.Rule, r.Name, r.File, r.Line)
-		if r.Passed() {
-			continue
-		}
-		fmt.Fprintf(w, "    want %d alerts, got %d\n", r.Want, r.Got)
-		if msg := r.Err.Error(); msg != fmt.Sprintf("want %d alerts, got %d", r.Want, r.Got) {
-			fmt.Fprintf(w, "    error: %s\n", msg)
-		}
-		for _, a := range r.Alerts {
-			fmt.Fprintf(w, "    alert on %s at %s: %s\n", a.EventID, a.EventTime.In(fixtureZone).Format(time.RFC3339), a.Summary)
-		}
-	}
-	fmt.Fprintf(w, "%d passed, %d failed\n", len(results)-failed, failed)
-}
-
-// fixtureZone shows fixture alert times in Europe/Oslo, the zone fixture times default to.
-var fixtureZone = func() *time.Location {
-	loc, err := time.LoadLocation("Europe/Oslo")
-	if err != nil {
-		return time.UTC
-	}
-	return loc
-}()
 
 func plural(n int, one, many string) string {
 	if n == 1 {
@@ -299,75 +156,40 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-func writeTestJSON(w io.Writer, results []rules.TestResult, failed int) error {
-	out := struct {
-		Results []testJSON `json:"results"`
-		Passed  int        `json:"passed"`
-		Failed  int        `json:"failed"`
-	}{Results: []testJSON{}, Passed: len(results) - failed, Failed: failed}
-	for _, r := range results {
-		t := testJSON{File: r.File, Line: r.Line, Rule: r.Rule, Name: r.Name, Passed: r.Passed(), Want: r.Want, Got: r.Got}
-		if r.Err != nil {
-			t.Error = r.Err.Error()
-		}
-		for _, a := range r.Alerts {
-			t.Alerts = append(t.Alerts, alertJSON{EventID: a.EventID, EventTime: a.EventTime, Summary: a.Summary})
-		}
-		out.Results = append(out.Results, t)
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
-}
-
-func rulesListCommand() *command {
+func rulesListCommand() *cobra.Command {
 	var withDefault, asJSON bool
-	return &command{
-		name:    "rules list",
-		summary: "list rules",
-		usage:   "[--with-default] [--json] [paths...]",
-		help: `
-Lists the rules (the shipped pack without paths) in load order: id, severity, the event kinds
+	c := &cobra.Command{
+		Use:   "list [--with-default] [--json] [paths...]",
+		Short: "list rules",
+		Long: `Lists the rules (the shipped pack without paths) in load order: id, severity, the event kinds
 it runs on, whether a hit may request deactivation, tags, and where it is defined.
 
   breachd rules list
   breachd rules list --json rules/local/`,
-		flags: func(fs *flag.FlagSet) {
-			fs.BoolVar(&withDefault, "with-default", false, "merge the given rules with the shipped pack")
-			fs.BoolVar(&asJSON, "json", false, "print the rules as JSON")
-		},
-		run: func(_ context.Context, fs *flag.FlagSet, args []string) error {
-			paths, err := parseInterleaved(fs, args)
-			if err != nil {
-				return err
-			}
-			set, _, err := loadRuleSet(paths, withDefault)
-			if err != nil {
-				if _, other := printCompileErrors(os.Stderr, err); other != nil {
-					return other
-				}
-				return errors.New("rules list: the rules do not compile (see breachd rules lint)")
-			}
-			if asJSON {
-				enc := json.NewEncoder(os.Stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(set.Rules())
-			}
-			tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tSEVERITY\tWHEN\tRESPOND\tTAGS\tFILE")
-			for _, r := range set.Rules() {
-				when := make([]string, len(r.When))
-				for i, k := range r.When {
-					when[i] = string(k)
-				}
-				respond := "none"
-				if r.Respond {
-					respond = "deactivate"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s:%d\n", r.ID, r.Severity, strings.Join(when, ","), respond,
-					strings.Join(r.Tags, ","), r.File, r.Line)
-			}
-			return tw.Flush()
-		},
 	}
+	withDefaultFlag(c, &withDefault)
+	c.Flags().BoolVar(&asJSON, "json", false, "print the rules as JSON")
+	c.RunE = func(_ *cobra.Command, paths []string) error {
+		set, _, err := compileRules(c, os.Stderr, paths, withDefault)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return output.Write(os.Stdout, output.JSON, set.Rules())
+		}
+		t := &output.Rows{Columns: []string{"ID", "SEVERITY", "WHEN", "RESPOND", "TAGS", "FILE"}, Plain: true}
+		for _, r := range set.Rules() {
+			when := make([]string, len(r.When))
+			for i, k := range r.When {
+				when[i] = string(k)
+			}
+			respond := "none"
+			if r.Respond {
+				respond = "deactivate"
+			}
+			t.Rows = append(t.Rows, []any{r.ID, r.Severity, strings.Join(when, ","), respond, strings.Join(r.Tags, ","), fmt.Sprintf("%s:%d", r.File, r.Line)})
+		}
+		return output.Write(os.Stdout, output.Table, t)
+	}
+	return c
 }

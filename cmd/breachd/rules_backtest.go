@@ -1,42 +1,38 @@
 package main
 
 import (
-	"context"
-	"flag"
 	"fmt"
-	"log/slog"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"breachd/backtest"
+	"breachd/output"
 )
 
 // ruleIDs is a repeatable flag of rule ids, also comma-separated.
 type ruleIDs []string
 
 func (r *ruleIDs) String() string { return strings.Join(*r, ",") }
+func (r *ruleIDs) Type() string   { return "id" }
 func (r *ruleIDs) Set(v string) error {
 	*r = append(*r, splitList(v)...)
 	return nil
 }
 
-func rulesBacktestCommand() *command {
+func rulesBacktestCommand() *cobra.Command {
 	var (
-		infra                 infraFlags
 		from, to, warmup, tz  string
 		only                  ruleIDs
-		rulePaths, format     string
 		withDefault, progress bool
 		top, chunkRows        int
 	)
-	return &command{
-		name:    "rules backtest",
-		summary: "replay stored history through the rules and report what they would have raised",
-		usage:   "--from T1 [--to T2] [--rule ID ...] [--rules paths] [--format table|json|csv] [--top N]",
-		help: `
-Replays the events stored in history through a fresh rule engine and reports what the rules
+	c := &cobra.Command{
+		Use:   "backtest --from T1 [--to T2] [--rule ID ...] [--rules paths] [--format table|json|csv|tsv] [--top N]",
+		Short: "replay stored history through the rules and report what they would have raised",
+		Long: `Replays the events stored in history through a fresh rule engine and reports what the rules
 would have raised in [--from, --to), without publishing anything: it never writes history,
 alerts, incidents or deactivations (the history is read with readonly=1).
 
@@ -66,131 +62,81 @@ person's history; but it names accounts (use --top 0 when the names are not need
   breachd rules backtest --from 2026-11-02 --to 2026-11-03
   breachd rules backtest --from -168h --rules rules/local/ --with-default --rule teacher-outside-groups
   breachd rules backtest --from 2026-11-02 --to 2026-11-09 --format csv > week.csv`,
-		flags: func(fs *flag.FlagSet) {
-			infra.declare(fs)
-			fs.StringVar(&from, "from", "", "start of the range (required)")
-			fs.StringVar(&to, "to", "", "end of the range, exclusive (default now)")
-			fs.Var(&only, "rule", "report only this rule id (repeatable, or comma-separated)")
-			fs.StringVar(&rulePaths, "rules", "", "rule files or directories, comma-separated; empty = the shipped default pack")
-			fs.BoolVar(&withDefault, "with-default", false, "merge --rules with the shipped pack")
-			fs.StringVar(&format, "format", "table", "output: "+strings.Join(backtest.Formats, ", "))
-			fs.IntVar(&top, "top", 20, "list the N (rule, account) pairs with the most alerts; 0 for none")
-			fs.StringVar(&warmup, "warmup", "auto", "replay this long before --from to fill windows (alerts discarded); auto = the longest rule window")
-			fs.StringVar(&tz, "tz", "Europe/Oslo", "time zone of times without an offset, of the table, and of localHour() in rules")
-			fs.BoolVar(&progress, "progress", false, "report progress to stderr even when it is not a terminal")
-			fs.IntVar(&chunkRows, "chunk-rows", 100_000, "rows per history query (memory: about 3 KB per row with the embedded engine)")
-		},
-		run: func(ctx context.Context, fs *flag.FlagSet, args []string) error {
-			if extra, err := parseInterleaved(fs, args); err != nil {
-				return err
-			} else if len(extra) > 0 {
-				return usagef("unexpected arguments %v (rule paths go in --rules)", extra)
-			}
-			loc, err := time.LoadLocation(tz)
-			if err != nil {
-				return usagef("--tz: %v", err)
-			}
-			now := time.Now()
-			opts := backtest.Options{Only: only, Top: top, ChunkRows: chunkRows, Location: loc}
-			if from == "" {
-				return usagef("--from is required (e.g. --from 2026-11-02 or --from -24h)")
-			}
-			if opts.From, err = parseTime(from, loc, now); err != nil {
-				return usagef("--from: %v", err)
-			}
-			opts.To = now
-			if to != "" {
-				if opts.To, err = parseTime(to, loc, now); err != nil {
-					return usagef("--to: %v", err)
-				}
-			}
-			if !opts.From.Before(opts.To) {
-				return usagef("--from %s is not before --to %s", opts.From.Format(time.RFC3339), opts.To.Format(time.RFC3339))
-			}
-			if top < 0 || chunkRows < 1 {
-				return usagef("--top must be >= 0 and --chunk-rows >= 1")
-			}
-			if !slices.Contains(backtest.Formats, format) {
-				return usagef("--format: %q is not one of %s", format, strings.Join(backtest.Formats, ", "))
-			}
-			set, _, err := loadRuleSet(splitList(rulePaths), withDefault)
-			if err != nil {
-				if _, other := printCompileErrors(os.Stderr, err); other != nil {
-					return other
-				}
-				return fmt.Errorf("rules backtest: the rules do not compile (see breachd rules lint)")
-			}
-			opts.Rules = set
-			if opts.Warmup = backtest.AutoWarmup(set); warmup != "auto" {
-				if opts.Warmup, err = time.ParseDuration(warmup); err != nil {
-					return usagef("--warmup: want auto or a duration (10m, 2h): %v", err)
-				}
-			}
-			if progress || isTerminal(os.Stderr) {
-				opts.Progress = printProgress
-			}
-			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-			opts.Logger = log
-			store, closeFn, err := openHistory(ctx, infra, log, false)
-			if err != nil {
-				return err
-			}
-			defer closeFn()
-			opts.Lookup = store
-			rep, err := backtest.Run(ctx, store, opts)
-			if err != nil {
-				return err
-			}
-			if err := rep.Write(os.Stdout, format, loc); err != nil {
-				return err
-			}
-			if format == backtest.FormatCSV {
-				fmt.Fprintln(os.Stderr, rep.Totals())
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usagef("unexpected arguments %v (rule paths go in --rules)", args)
 			}
 			return nil
 		},
 	}
-}
-
-// parseTime reads an RFC 3339 time, a date or date and time in loc, or a duration relative to
-// now (-24h).
-func parseTime(s string, loc *time.Location, now time.Time) (time.Time, error) {
-	if strings.HasPrefix(s, "-") || strings.HasPrefix(s, "+") {
-		d, err := time.ParseDuration(s)
+	fs := c.Flags()
+	historyFlags(fs)
+	rulesFlag(fs)
+	withDefaultFlag(c, &withDefault)
+	withOutput(c, output.Formats)
+	fs.StringVar(&from, "from", "", "start of the range (required)")
+	fs.StringVar(&to, "to", "", "end of the range, exclusive (default now)")
+	fs.Var(&only, "rule", "report only this rule id (repeatable, or comma-separated)")
+	fs.IntVar(&top, "top", 20, "list the N (rule, account) pairs with the most alerts; 0 for none")
+	fs.StringVar(&warmup, "warmup", "auto", "replay this long before --from to fill windows (alerts discarded); auto = the longest rule window")
+	fs.StringVar(&tz, "tz", "Europe/Oslo", "time zone of times without an offset, of the table, and of localHour() in rules")
+	fs.BoolVar(&progress, "progress", false, "report progress to stderr even when it is not a terminal")
+	fs.IntVar(&chunkRows, "chunk-rows", 100_000, "rows per history query (memory: about 3 KB per row with the embedded engine)")
+	c.RunE = func(c *cobra.Command, _ []string) error {
+		loc, err := time.LoadLocation(tz)
 		if err != nil {
-			return time.Time{}, err
+			return usagef("--tz: %v", err)
 		}
-		return now.Add(d), nil
-	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
-	}
-	for _, layout := range []string{"2006-01-02", "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02T15:04:05", "2006-01-02 15:04:05"} {
-		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
-			return t, nil
+		now := time.Now()
+		opts := backtest.Options{Only: only, Top: top, ChunkRows: chunkRows, Location: loc}
+		if opts.From, err = parseTime("--from", from, loc, now, time.Time{}); err != nil {
+			return err
 		}
+		if opts.To, err = parseTime("--to", to, loc, now, now); err != nil {
+			return err
+		}
+		if !opts.From.Before(opts.To) {
+			return usagef("--from %s is not before --to %s", opts.From.Format(time.RFC3339), opts.To.Format(time.RFC3339))
+		}
+		if top < 0 || chunkRows < 1 {
+			return usagef("--top must be >= 0 and --chunk-rows >= 1")
+		}
+		set, _, err := compileRules(c, os.Stderr, splitList(rulePaths), withDefault)
+		if err != nil {
+			return err
+		}
+		opts.Rules = set
+		if opts.Warmup = backtest.AutoWarmup(set); warmup != "auto" {
+			if opts.Warmup, err = time.ParseDuration(warmup); err != nil {
+				return usagef("--warmup: want auto or a duration (10m, 2h): %v", err)
+			}
+		}
+		if progress || isTerminal(os.Stderr) {
+			opts.Progress = func(p backtest.Progress) { fmt.Fprintln(os.Stderr, p) }
+		}
+		opts.Logger = quiet()
+		a, err := attach(c.Context(), "", true)
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		opts.Lookup = a.History
+		rep, err := backtest.Run(c.Context(), a.History, opts)
+		if err != nil {
+			return err
+		}
+		if err := output.Write(os.Stdout, outFormat, rep.In(loc)); err != nil {
+			return err
+		}
+		if outFormat == output.CSV || outFormat == output.TSV {
+			fmt.Fprintln(os.Stderr, rep.Totals())
+		}
+		return nil
 	}
-	return time.Time{}, fmt.Errorf("%q is not a time (want 2026-11-02, 2026-11-02T08:00, RFC 3339, or -24h)", s)
+	return c
 }
 
 func isTerminal(f *os.File) bool {
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
-
-func printProgress(p backtest.Progress) {
-	pct := ""
-	if p.Planned > 0 {
-		pct = fmt.Sprintf(" of ~%d (%d%%)", p.Planned, min(100, 100*p.Events/p.Planned))
-	}
-	at := ""
-	if !p.EventTime.IsZero() {
-		at = ", at " + p.EventTime.UTC().Format("2006-01-02T15:04:05Z")
-	}
-	state := "…"
-	if p.Done {
-		state = " done"
-	}
-	fmt.Fprintf(os.Stderr, "backtest %s%s %d events%s in %s, %.0f events/s%s\n", p.Phase, state, p.Events, pct,
-		p.Elapsed.Round(100*time.Millisecond), p.Rate(), at)
 }

@@ -42,7 +42,7 @@ func TestRulesUsage(t *testing.T) {
 		{[]string{"rules", "list", "-h"}, 0, "-json"},
 		{[]string{"rules", "backtest", "--help"}, 0, "never writes history"},
 		{[]string{"rules", "test", "--run", "("}, 2, "--run"},
-		{[]string{"rules", "lint", "--no-such-flag"}, 2, "flag provided but not defined"},
+		{[]string{"rules", "lint", "--no-such-flag"}, 2, "unknown flag"}, // pflag's wording,
 		{[]string{"rules", "backtest"}, 2, "--from is required"},
 		{[]string{"rules", "backtest", "--from", "yesterday"}, 2, `"yesterday" is not a time`},
 		{[]string{"rules", "backtest", "--from", "2026-11-02", "--format", "xml"}, 2, `--format: "xml"`},

@@ -1,9 +1,10 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"strings"
+
+	flag "github.com/spf13/pflag"
 
 	"breachd/deploy"
 	"breachd/ingest/format"
@@ -13,8 +14,10 @@ import (
 // declareSourceFlags declares the ingest inputs of `breachd run` beyond --demo and file
 // arguments; deploy.OpenSources builds them.
 func declareSourceFlags(fs *flag.FlagSet, f *deploy.SourceConfig) {
-	fs.StringVar(&f.InputFormat, "format", "canonical", "log format of file, stdin and --follow input: "+strings.Join(format.Names(), ", "))
-	fs.StringVar(&f.Mapping, "mapping", "", "YAML mapping of a service's JSON access log to canonical events, for file, stdin and --follow input (instead of --format)")
+	fs.StringVar(&f.InputFormat, "input-format", "canonical", "log format of file, stdin and --follow input: "+strings.Join(format.Names(), ", "))
+	fs.StringVar(&f.InputFormat, "format", "canonical", "the old spelling of --input-format")
+	_ = fs.MarkDeprecated("format", "use --input-format (--format is the output format of the other commands)")
+	fs.StringVar(&f.Mapping, "mapping", "", "YAML mapping of a service's JSON access log to canonical events, for file, stdin and --follow input (instead of --input-format)")
 	fs.Var((*stringList)(&f.Follow), "follow", "`file` to follow like tail -F, through rotation, remembering its position (repeatable)")
 	fs.StringVar(&f.StateDir, "state-dir", "", "where followed files' positions are kept (default <data>/ingest-state)")
 	fs.StringVar(&f.HTTP.Listen, "http-listen", "", "address of the HTTP ingest endpoint POST /v1/events, e.g. 127.0.0.1:8088; empty disables it")
@@ -32,3 +35,4 @@ type stringList []string
 
 func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
+func (l *stringList) Type() string       { return "strings" }

@@ -1,44 +1,31 @@
 package backtest
 
 import (
-	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"breachd/output"
 )
 
-// Output formats of Report.Write.
-const (
-	FormatTable = "table"
-	FormatJSON  = "json"
-	FormatCSV   = "csv"
-)
-
-// Formats lists the formats Write accepts.
-var Formats = []string{FormatTable, FormatJSON, FormatCSV}
-
-// Write renders the report: aligned tables for people (times in loc; nil: UTC), JSON (the
-// Report, times in RFC 3339), or CSV in long form: one row per rule (section "rule") then one
-// per top key (section "key"), under one header.
-func (r *Report) Write(w io.Writer, format string, loc *time.Location) error {
+// In returns the report for output.Write with the table's times in loc (nil: UTC): aligned
+// tables for people (Text), the Report in JSON (times in RFC 3339), and in CSV and TSV the long
+// form: one row per rule (section "rule") then one per top key (section "key"), under one
+// header.
+func (r *Report) In(loc *time.Location) any {
 	if loc == nil {
 		loc = time.UTC
 	}
-	switch format {
-	case FormatTable, "":
-		return r.writeTable(w, loc)
-	case FormatJSON:
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
-	case FormatCSV:
-		return r.writeCSV(w)
-	}
-	return fmt.Errorf("unknown format %q (want one of %s)", format, strings.Join(Formats, ", "))
+	return located{r, loc}
+}
+
+// located is a Report for output.Write; in JSON it is the Report (its MarshalJSON).
+type located struct {
+	*Report
+	loc *time.Location
 }
 
 // Totals is the closing line of the table: what was read, how long it took, how fast.
@@ -48,7 +35,8 @@ func (r *Report) Totals() string {
 		group(r.DirectoryEvents+r.WarmupEvents+r.Events), r.Duration.Round(time.Millisecond), group(int64(r.EventsPerSecond)))
 }
 
-func (r *Report) writeTable(w io.Writer, loc *time.Location) error {
+func (v located) WriteText(w io.Writer) error {
+	r, loc := v.Report, v.loc
 	const layout = "2006-01-02 15:04:05"
 	fmt.Fprintf(w, "Backtest [%s, %s) %s, warm-up %s\n\n", r.From.In(loc).Format(layout), r.To.In(loc).Format(layout), loc, r.Warmup)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -101,26 +89,23 @@ func (r *Report) writeTable(w io.Writer, loc *time.Location) error {
 	return err
 }
 
-func (r *Report) writeCSV(w io.Writer) error {
-	cw := csv.NewWriter(w)
-	_ = cw.Write([]string{"section", "rule", "account", "severity", "alerts", "hits", "suppressed", "folded", "excepted", "evaluated", "errors", "lookup_errors", "accounts", "first", "last"})
+func (v located) Rows() *output.Rows {
+	out := &output.Rows{Columns: []string{"section", "rule", "account", "severity", "alerts", "hits", "suppressed", "folded", "excepted",
+		"evaluated", "errors", "lookup_errors", "accounts", "first", "last"}}
 	ts := func(t *time.Time) string {
 		if t == nil || t.IsZero() {
 			return ""
 		}
 		return t.UTC().Format(time.RFC3339Nano)
 	}
-	u := func(n uint64) string { return strconv.FormatUint(n, 10) }
-	for _, s := range r.Rules {
-		_ = cw.Write([]string{"rule", s.Rule, "", string(s.Severity), u(s.Alerts), u(s.Hits), u(s.Suppressed), "", u(s.Excepted),
-			u(s.Evaluated), u(s.Errors), u(s.LookupErrors), strconv.Itoa(s.Accounts), ts(s.First), ts(s.Last)})
+	for _, s := range v.Rules {
+		out.Rows = append(out.Rows, []any{"rule", s.Rule, "", string(s.Severity), s.Alerts, s.Hits, s.Suppressed, "", s.Excepted,
+			s.Evaluated, s.Errors, s.LookupErrors, s.Accounts, ts(s.First), ts(s.Last)})
 	}
-	for _, k := range r.Top {
-		_ = cw.Write([]string{"key", k.Rule, k.Account, "", strconv.FormatInt(k.Alerts, 10), "", "", strconv.FormatInt(k.Folded, 10),
-			"", "", "", "", "", ts(&k.First), ts(&k.Last)})
+	for _, k := range v.Top {
+		out.Rows = append(out.Rows, []any{"key", k.Rule, k.Account, "", k.Alerts, "", "", k.Folded, "", "", "", "", "", ts(&k.First), ts(&k.Last)})
 	}
-	cw.Flush()
-	return cw.Error()
+	return out
 }
 
 // group writes n with commas between groups of three digits: 1,234,567.

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"breachd/deploy"
+	"breachd/output"
+)
+
+// The flags several commands share. Each is declared once, below; a command adds the sets it
+// takes. One command runs per process, so they live here.
+var (
+	infra       deploy.InfraConfig // --data, --chdb-lib, --nats, --nats-creds, --clickhouse, --partitions
+	rulePaths   string             // --rules
+	metricsAddr string             // --metrics-addr
+	logLevel    string             // --log-level
+	logFormat   string             // --log-format
+	actor       string             // --as
+	outFormat   string             // --format (output)
+)
+
+// dataFlags: where the embedded engines keep their data.
+func dataFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&infra.DataDir, "data", envDefault("BREACHD_DATA", "data"), "data directory of the embedded engines (env BREACHD_DATA)")
+	fs.StringVar(&infra.ChDBLib, "chdb-lib", "", "path of libchdb.so for the embedded engine (env BREACHD_CHDB_LIB; default: the cache scripts/setup.sh fills)")
+}
+
+// natsFlags: a NATS server or cluster instead of the embedded one.
+func natsFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&infra.NATSURL, "nats", os.Getenv("BREACHD_NATS_URL"), "NATS server/cluster URLs, comma-separated; empty: the embedded server of --data (env BREACHD_NATS_URL)")
+	fs.StringVar(&infra.NATSCreds, "nats-creds", os.Getenv("BREACHD_NATS_CREDS"),
+		"NATS .creds file (user JWT and nkey seed, as nsc writes it) to log in to --nats with; "+
+			"a user and password can instead be given in the URL: nats://user:pass@host:4222 (env BREACHD_NATS_CREDS)")
+}
+
+// clickhouseFlags: a ClickHouse server instead of the embedded engine.
+func clickhouseFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&infra.ClickHouseDSN, "clickhouse", os.Getenv("BREACHD_CLICKHOUSE_DSN"), "ClickHouse DSN, e.g. clickhouse://user:pass@host:9000/breachd; empty: the embedded engine of --data (env BREACHD_CLICKHOUSE_DSN)")
+}
+
+// instanceFlags: where the instance a command works on is (historyFlags: only its history).
+func instanceFlags(fs *pflag.FlagSet) {
+	historyFlags(fs)
+	natsFlags(fs)
+}
+
+func historyFlags(fs *pflag.FlagSet) {
+	dataFlags(fs)
+	clickhouseFlags(fs)
+}
+
+// rulesFlag: the detection rules.
+func rulesFlag(fs *pflag.FlagSet) {
+	fs.StringVar(&rulePaths, "rules", "", "rule files or directories, comma-separated; empty = the shipped default pack")
+}
+
+// stageFlags: what every process running stages takes besides where the engines are.
+func stageFlags(fs *pflag.FlagSet) {
+	fs.IntVar(&infra.Bus.Partitions, "partitions", 0, "partition count of EVENTS: 0 adopts the recorded one (8 for a new stream); another value must match it")
+	fs.StringVar(&metricsAddr, "metrics-addr", "127.0.0.1:9464", "address of the Prometheus /metrics and /healthz endpoint (give each process on a host its own); empty disables it")
+	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json (logs go to stderr)")
+	rulesFlag(fs)
+}
+
+// withOutput adds --format to c, which prints its results in one of formats.
+func withOutput(c *cobra.Command, formats []string) *cobra.Command {
+	c.Flags().StringVar(&outFormat, "format", output.Table, "output: "+orList(output.Formats)+" (one incident, a change or a replay: table or json)")
+	annotate(c, "formats", strings.Join(formats, ","))
+	return c
+}
+
+// withActor adds --as to c, which is audited or changes something; required: whoever it is
+// must be named (a lookup of a person's data, a change), else it is audited as "unknown".
+func withActor(c *cobra.Command, required bool) *cobra.Command {
+	c.Flags().StringVar(&actor, "as", os.Getenv("USER"), "who is asking or making the change, for the audit log and the timeline (default $USER)")
+	if required {
+		annotate(c, "actor", "required")
+	}
+	return c
+}
+
+func annotate(c *cobra.Command, k, v string) {
+	if c.Annotations == nil {
+		c.Annotations = map[string]string{}
+	}
+	c.Annotations[k] = v
+}
+
+// checkShared checks the shared flags c takes, before it runs.
+func checkShared(c *cobra.Command) error {
+	if fs, ok := c.Annotations["formats"]; ok && !slices.Contains(strings.Split(fs, ","), outFormat) {
+		return usagef("--format: %q is not %s", outFormat, orList(strings.Split(fs, ",")))
+	}
+	if c.Annotations["actor"] != "" && strings.TrimSpace(actor) == "" {
+		return usagef("%s: --as is required ($USER is not set): every lookup and change names who made it", c.CommandPath())
+	}
+	return nil
+}
+
+func orList(s []string) string {
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
+}
+
+// logger builds the logger --log-level and --log-format ask for.
+func logger() (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(logLevel)); err != nil {
+		return nil, usagef("--log-level: %v", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, usagef("--log-format: %q is not text or json", logFormat)
+}
+
+// quiet is the logger of people's commands: warnings and errors only.
+func quiet() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// attach reaches the instance of the instance flags (deploy.Attach): its NATS as role (none
+// when empty) and its history when history is set.
+func attach(ctx context.Context, role string, history bool) (*deploy.Attached, error) {
+	cfg := infra
+	cfg.Logger = quiet()
+	return deploy.Attach(ctx, deploy.AttachConfig{InfraConfig: cfg, NATS: role, History: history})
+}
+
+// envDefault returns the environment variable's value, or def.
+func envDefault(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// splitList splits a comma-separated flag value.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// parseTime reads the time of flag name: empty is def (an error when def is zero); a duration
+// ago (24h, -24h, 7d; +1h is ahead of now); RFC 3339; or a date, or a date and time, in loc.
+func parseTime(name, s string, loc *time.Location, now, def time.Time) (time.Time, error) {
+	if s == "" {
+		if def.IsZero() {
+			return time.Time{}, usagef("%s is required", name)
+		}
+		return def, nil
+	}
+	sign, d := -1, strings.TrimPrefix(s, "-")
+	if ahead, ok := strings.CutPrefix(s, "+"); ok {
+		sign, d = 1, ahead
+	}
+	if dur, err := time.ParseDuration(d); err == nil {
+		return now.Add(time.Duration(sign) * dur), nil
+	}
+	if n, err := strconv.Atoi(strings.TrimSuffix(d, "d")); err == nil && strings.HasSuffix(d, "d") {
+		return now.AddDate(0, 0, sign*n), nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	for _, layout := range []string{time.DateOnly, "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02T15:04:05", time.DateTime} {
+		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, usagef("%s: %q is not a time: neither RFC 3339 (2026-11-02T08:00:00Z), a date in %s (2026-11-02, 2026-11-02T08:00) "+
+		"nor a duration ago (24h, 7d)", name, s, loc)
+}
+
+// parseWhen is parseTime in UTC at the current time.
+func parseWhen(name, s string, def time.Time) (time.Time, error) {
+	return parseTime(name, s, time.UTC, time.Now(), def)
+}

@@ -1,0 +1,88 @@
+package output
+
+import (
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestWriteRows(t *testing.T) {
+	at := time.Date(2026, 11, 2, 8, 0, 0, 0, time.FixedZone("CET", 3600))
+	r := &Rows{Columns: []string{"who", "n", "when", "ips", "none"}, Rows: [][]any{
+		{"kari@o.no", uint64(3), at, []string{"1.1.1.1"}, nil},
+		{"ola, \"jr\"", 1, (*time.Time)(nil), []string{}, nil},
+	}}
+	for _, c := range []struct{ format, want string }{
+		{Table, "who        n  when                      ips          none\nkari@o.no  3  2026-11-02T07:00:00.000Z  [\"1.1.1.1\"]  \nola, \"jr\"  1                            []           \n(2 rows)\n"},
+		{CSV, "who,n,when,ips,none\nkari@o.no,3,2026-11-02T07:00:00.000Z,\"[\"\"1.1.1.1\"\"]\",\n\"ola, \"\"jr\"\"\",1,,[],\n"},
+		{TSV, "who\tn\twhen\tips\tnone\nkari@o.no\t3\t2026-11-02T07:00:00.000Z\t\"[\"\"1.1.1.1\"\"]\"\t\n\"ola, \"\"jr\"\"\"\t1\t\t[]\t\n"},
+		{JSON, `"who": "kari@o.no"`},
+	} {
+		var b strings.Builder
+		if err := Write(&b, c.format, r); err != nil || !strings.Contains(b.String(), c.want) {
+			t.Errorf("%s: %v\n got %q\nwant %q", c.format, err, b.String(), c.want)
+		}
+	}
+	var b strings.Builder
+	r.Plain = true
+	if err := Write(&b, Table, r); err != nil || strings.Contains(b.String(), "rows)") {
+		t.Errorf("plain table: %q %v", b.String(), err)
+	}
+	if err := Write(io.Discard, "xml", r); err == nil {
+		t.Error("unknown format accepted")
+	}
+}
+
+type doc struct{ Name string }
+
+func (d doc) WriteText(w io.Writer) error {
+	_, err := io.WriteString(w, "name: "+d.Name+"\n")
+	return err
+}
+
+type long struct{ doc }
+
+func (l long) Rows() *Rows { return &Rows{Columns: []string{"name"}, Rows: [][]any{{l.Name}}} }
+
+func TestWriteDocuments(t *testing.T) {
+	for _, c := range []struct {
+		v            any
+		format, want string
+		wantErr      bool
+	}{
+		{doc{"a"}, Table, "name: a\n", false},
+		{doc{"a"}, JSON, "{\n  \"Name\": \"a\"\n}\n", false},
+		{doc{"a"}, CSV, "", true}, // no rows: no CSV
+		{long{doc{"b"}}, Table, "name: b\n", false},
+		{long{doc{"b"}}, TSV, "name\nb\n", false},
+		{map[string]int{"x": 1}, Table, "", true},
+	} {
+		var b strings.Builder
+		err := Write(&b, c.format, c.v)
+		if (err != nil) != c.wantErr || b.String() != c.want {
+			t.Errorf("%T as %s: %q, %v", c.v, c.format, b.String(), err)
+		}
+	}
+	if Check("csv", Documents) == nil || Check("json", Documents) != nil {
+		t.Error("Check")
+	}
+}
+
+func TestTerminalSafe(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain":             "plain",
+		"a\x1b]0;pwned\x07": `a\x1b]0;pwned\x07`,
+		"tab\tnl\n":         `tab\tnl\n`,
+		"bad \xff":          `bad \xff`,
+		"rtl \u202e hidden": `rtl \u{202e} hidden`,
+		"æøå":               "æøå",
+	} {
+		if got := TerminalSafe([]byte(in), 0); got != want {
+			t.Errorf("TerminalSafe(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := TerminalSafe([]byte("abcdef"), 3); got != "abc…" {
+		t.Errorf("cut: %q", got)
+	}
+}
