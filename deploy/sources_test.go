@@ -242,7 +242,7 @@ func TestSourceConfigValidate(t *testing.T) {
 		{SourceConfig{Demo: &demo, Files: []string{"x.jsonl"}}, "--demo and input files exclude each other"},
 		{SourceConfig{Demo: &bad}, "simulator: "},
 		{SourceConfig{Mapping: "m.yaml", InputFormat: "ecs"}, "--mapping and --input-format exclude each other"},
-		{SourceConfig{InputFormat: "syslog"}, `--format: unknown log format "syslog"`},
+		{SourceConfig{InputFormat: "syslog"}, `--input-format: unknown log format "syslog"`},
 		{SourceConfig{Kafka: KafkaSourceConfig{Format: "nope"}}, `--kafka-format: unknown log format "nope"`},
 		{SourceConfig{HTTP: HTTPSourceConfig{Listen: ":0", BodyTimeout: time.Minute}}, "--http-min-body-rate non-zero"},
 		{SourceConfig{Demo: &demo}, ""},
