@@ -2,7 +2,6 @@ package detect
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -96,7 +95,7 @@ func TestStartPosition(t *testing.T) {
 		{"an abandoned older set is ignored", []old{{"detect-0-of-1", 0, 10}, {"detect-0-of-2", 11, 30}, {"detect-1-of-2", 11, 34}}, 2, 3, jetstream.DeliverByStartSequencePolicy, 41},
 		{"a set missing a member counts from its start", []old{{"detect-0-of-1", 0, 10}, {"detect-0-of-2", 11, 30}}, 0, 3, jetstream.DeliverByStartSequencePolicy, 11},
 	}
-	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	discard := slog.New(slog.DiscardHandler)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			s := bustest.Start(t)
@@ -127,7 +126,7 @@ func TestStartPosition(t *testing.T) {
 
 func TestAssignmentMustFitLayout(t *testing.T) {
 	s := bustest.Start(t) // 8 partitions
-	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	discard := slog.New(slog.DiscardHandler)
 	for _, c := range []struct {
 		member, members int
 		want            string

@@ -3,7 +3,6 @@ package history_test
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -24,7 +23,7 @@ func openStore(t *testing.T) *history.Store {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := slog.New(slog.DiscardHandler)
 	in, err := deploy.StartHistoryOnly(ctx, deploy.InfraConfig{
 		DataDir: filepath.Join(t.TempDir(), "data"), ClickHouseDSN: os.Getenv("BREACHD_TEST_CLICKHOUSE_DSN"), Logger: log,
 	})

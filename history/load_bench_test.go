@@ -3,7 +3,6 @@ package history_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -250,7 +249,7 @@ func openLoadStore(tb testing.TB, dir string) *history.Store {
 	defer cancel()
 	in, err := deploy.StartHistoryOnly(ctx, deploy.InfraConfig{
 		DataDir: dir, ClickHouseDSN: os.Getenv("BREACHD_TEST_CLICKHOUSE_DSN"),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		tb.Fatalf("open history: %v", err)

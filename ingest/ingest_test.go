@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"reflect"
 	"strings"
@@ -20,7 +19,7 @@ import (
 	"breachd/ingest"
 )
 
-var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+var discard = slog.New(slog.DiscardHandler)
 
 func newPipeline(t *testing.T, s *bustest.Server) (*ingest.Pipeline, *prometheus.Registry) {
 	reg := prometheus.NewRegistry()

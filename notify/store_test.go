@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"testing"
@@ -47,7 +46,7 @@ func connect(t *testing.T, srv *bus.Embedded) jetstream.JetStream {
 	return js
 }
 
-var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+var discard = slog.New(slog.DiscardHandler)
 
 func testStore(t *testing.T, js jetstream.JetStream) *Store {
 	t.Helper()

@@ -23,7 +23,7 @@ func BenchmarkRequestDryRun(b *testing.B) {
 	dry := &respond.DryRun{}
 	eng, err := respond.New(ctx, srv.JS, respond.Options{
 		Adapter: dry, Auditor: respond.NewJSONAuditor(io.Discard),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: slog.New(slog.DiscardHandler),
 		Policy: respond.Policy{MaxPerHour: 1 << 30, AllowList: []string{"breakglass@*", "*-admin@*"}},
 	})
 	if err != nil {
@@ -51,7 +51,7 @@ func BenchmarkRedelivery(b *testing.B) {
 	}
 	eng, err := respond.New(ctx, srv.JS, respond.Options{
 		Adapter: &respond.DryRun{}, Auditor: respond.NewJSONAuditor(io.Discard),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		b.Fatal(err)

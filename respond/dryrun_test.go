@@ -1,7 +1,6 @@
 package respond_test
 
 import (
-	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -19,7 +18,7 @@ func TestDryRunAndMetrics(t *testing.T) {
 	scimEngine := env.engine(func(o *respond.Options) { o.Registerer = reg })
 	eng, err := respond.New(ctx, env.bus.JS, respond.Options{
 		Adapter: dry, Auditor: respond.NewJSONAuditor(env.audit), Clock: env.clock.Now, Registerer: reg,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatalf("second engine on one registry: %v", err)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -101,7 +100,7 @@ func (e *env) engine(mod func(*respond.Options)) *respond.Engine {
 	e.n++
 	opts := respond.Options{
 		Adapter: a, Auditor: respond.NewJSONAuditor(e.audit), Clock: e.clock.Now,
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:   slog.New(slog.DiscardHandler),
 		Instance: fmt.Sprintf("engine-%d", e.n),
 		Policy:   respond.Policy{AllowList: []string{"breakglass@*", "*-admin@*"}, MaxPerHour: 3},
 	}

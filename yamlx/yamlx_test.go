@@ -30,7 +30,7 @@ func TestDecode(t *testing.T) {
 		{[]any{"routes", 0, "channels", 1}, "n.yaml:4: routes[0].channels[1]: bad"},
 		{[]any{"retry", "max"}, "n.yaml:5: retry.max: bad"},
 		{[]any{"routes", 3}, "n.yaml:2: routes[3]: bad"}, // the deepest node that exists
-		{[]any{"default"}, "n.yaml: default: bad"},        // no such key: no line
+		{[]any{"default"}, "n.yaml: default: bad"},       // no such key: no line
 		{nil, "n.yaml: bad"},
 	} {
 		e := doc.At(errors.New("bad"), tc.path...)

@@ -5,7 +5,6 @@ package bustest
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"testing"
 	"time"
@@ -42,7 +41,7 @@ func StartServer(tb testing.TB) *Server {
 // given async publish window (bus.NewJetStream). tb.Cleanup closes it.
 func (s *Server) Connect(tb testing.TB, window int) (*nats.Conn, jetstream.JetStream) {
 	tb.Helper()
-	nc, _, err := bus.Connect(s.Embedded.ClientURL(), tb.Name(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	nc, _, err := bus.Connect(s.Embedded.ClientURL(), tb.Name(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		tb.Fatalf("connect: %v", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -24,7 +23,7 @@ import (
 // dead-lettered; a replay of the file adds nothing.
 func TestPipelineSimpleSAMLphp(t *testing.T) {
 	s := bustest.Start(t)
-	pipe, err := ingest.NewPipeline(bus.NewPublisher(s.JS), s.Layout(t), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	pipe, err := ingest.NewPipeline(bus.NewPublisher(s.JS), s.Layout(t), slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package geoip_test
 import (
 	"context"
 	"errors"
-	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -182,7 +181,7 @@ func TestOpenErrors(t *testing.T) {
 func TestPipelineEnrich(t *testing.T) {
 	db := open(t)
 	s := bustest.Start(t)
-	pipe, err := ingest.NewPipeline(bus.NewPublisher(s.JS), s.Layout(t), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	pipe, err := ingest.NewPipeline(bus.NewPublisher(s.JS), s.Layout(t), slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ import (
 	"breachd/ingest/httpin"
 )
 
-var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+var discard = slog.New(slog.DiscardHandler)
 
 const (
 	tokenA = "token-a-0123456789abcdef"

@@ -2,7 +2,6 @@ package channel
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -58,7 +57,7 @@ func (f *fakeTime) Sleeps() []time.Duration {
 	return append([]time.Duration(nil), f.sleeps...)
 }
 
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // testIncident is an incident with Norwegian letters in its facts.
 func testIncident() *event.Incident {
