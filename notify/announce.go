@@ -37,7 +37,7 @@ type AnnounceOptions struct {
 // Announcer feeds one Sink from the INCIDENTS stream through the durable pull consumer
 // "announce-<sink name>" (explicit ack, created delivering only changes published after its
 // creation). A change is acked after the sink took it; a failure is redelivered after a growing
-// delay, without limit; a permanent failure (channel.IsPermanent) and a message that is no
+// delay, without limit; a permanent failure (retry.IsPermanent) and a message that is no
 // incident change are logged at Error and terminated. Several processes may run an Announcer
 // for the same sink: they share the consumer, and each change goes to one of them at a time.
 type Announcer struct {

@@ -71,7 +71,7 @@
 // Announcements are durable and at least once: a change on INCIDENTS stays unacked on each
 // announcer's consumer until its sink took it, is redelivered with a growing delay (1 s … 5 min)
 // after a failure and 30 s after a crash of the process delivering it (a delivery in progress
-// tells the server so every 10 s), and only a permanent failure (channel.IsPermanent: a
+// tells the server so every 10 s), and only a permanent failure (retry.IsPermanent: a
 // rejected request, an invalid message) drops it, logged at Error and counted in
 // breach_notify_sink_errors_total. Channels deduplicate by message key (the dedup bucket), so
 // a change announced again pages once; a message another process is still sending is retried
