@@ -10,7 +10,6 @@ import (
 	"breachd/bus"
 	"breachd/notify"
 	"breachd/notify/channel"
-	"breachd/respond"
 )
 
 // respondCallTimeout stays below the notifier's per-alert bound (20 s): the first deactivation
@@ -23,20 +22,12 @@ const respondCallTimeout = 10 * time.Second
 // durable consumers that idle detection waits for (the notifier's, the console's), by stream.
 func startNotifier(ctx context.Context, g *errgroup.Group, in *Infra, cfg PipelineConfig) (*notify.Watcher, map[string]string, error) {
 	replicas := in.cfg.Bus.Replicas
-	ropts, err := cfg.Respond.Options()
+	engine, err := in.Stores.Engine(ctx, EngineConfig{Respond: cfg.Respond, Replicas: replicas, CallTimeout: respondCallTimeout,
+		Clock: cfg.Clock, Logger: cfg.Logger, Registerer: cfg.Registerer})
 	if err != nil {
-		return nil, nil, fmt.Errorf("deactivation: %w", err)
-	}
-	ropts.Auditor, ropts.Clock, ropts.Logger, ropts.Registerer = HistoryAuditor(in.History), cfg.Clock, cfg.Logger, cfg.Registerer
-	ropts.CallTimeout = respondCallTimeout
-	if err := respond.EnsureBucket(ctx, in.JS, replicas, 0); err != nil {
 		return nil, nil, err
 	}
-	engine, err := respond.New(ctx, in.JS, ropts)
-	if err != nil {
-		return nil, nil, fmt.Errorf("deactivation: %w", err)
-	}
-	incidents, err := notify.NewIncidents(ctx, in.JS, notify.IncidentsOptions{Mirror: in.History, Clock: cfg.Clock})
+	incidents, err := in.Stores.Incidents(ctx, cfg.Clock)
 	if err != nil {
 		return nil, nil, err
 	}

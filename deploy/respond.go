@@ -8,8 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"breachd/history"
 	"breachd/respond"
@@ -193,30 +195,64 @@ func (a historyAuditor) Audit(ctx context.Context, e respond.Entry) error {
 	return a.s.Audit(ctx, history.AuditEntry{Time: e.Time, Actor: e.Actor, Action: e.Action, Target: e.Account, Reason: e.Detail, Detail: detail})
 }
 
-// PeopleEngine builds the deactivation engine of a person's command (`breachd incidents
-// deactivate|approve|reactivate`) configured by file (empty: the dry run) over the responses
-// bucket of s, auditing into its history. It binds the bucket first: an operator may use it but
-// not create it; only when no notifier has created it does it try to (a pipeline credential
-// may).
-func PeopleEngine(ctx context.Context, file string, s Stores, log *slog.Logger) (*respond.Engine, error) {
-	var rc *RespondConfig
-	if file != "" {
-		var err error
-		if rc, err = LoadRespondConfig(file); err != nil {
-			return nil, err
-		}
-	}
-	opts, err := rc.Options()
+// EngineConfig is how a process runs the deactivation engine beside its Stores.
+type EngineConfig struct {
+	Respond *RespondConfig // nil: the dry run
+	// Replicas, when the process runs stages, makes sure the responses bucket exists with
+	// them (respond.EnsureBucket); people's commands (Replicas < 0) only bind the bucket and
+	// create it (single replica) only where no notifier has: an operator may use it, not make it.
+	Replicas    int
+	CallTimeout time.Duration // per adapter call; 0: respond's default
+	Clock       func() time.Time
+	Logger      *slog.Logger
+	Registerer  prometheus.Registerer
+}
+
+// Engine builds the deactivation engine over the responses bucket of s, auditing into its
+// history: the one constructor of the notifier stage and of people's commands (`breachd
+// incidents deactivate|approve|reactivate`).
+func (s Stores) Engine(ctx context.Context, cfg EngineConfig) (*respond.Engine, error) {
+	opts, err := cfg.Respond.Options()
 	if err != nil {
+		return nil, fmt.Errorf("deactivation: %w", err)
+	}
+	opts.Auditor, opts.Clock, opts.Logger, opts.Registerer = HistoryAuditor(s.History), cfg.Clock, cfg.Logger, cfg.Registerer
+	opts.CallTimeout = cfg.CallTimeout
+	if err := ensureResponses(ctx, s.JS, cfg.Replicas); err != nil {
 		return nil, err
 	}
-	if _, err := s.JS.KeyValue(ctx, respond.Bucket); errors.Is(err, jetstream.ErrBucketNotFound) {
-		if err := respond.EnsureBucket(ctx, s.JS, 0, 0); err != nil {
+	e, err := respond.New(ctx, s.JS, opts)
+	if err != nil {
+		return nil, fmt.Errorf("deactivation: %w", err)
+	}
+	return e, nil
+}
+
+// ensureResponses makes sure the responses bucket exists: with replicas where stages run
+// (replicas >= 0), else binding it and creating it only where it is missing.
+func ensureResponses(ctx context.Context, js jetstream.JetStream, replicas int) error {
+	if replicas >= 0 {
+		return respond.EnsureBucket(ctx, js, replicas, 0)
+	}
+	_, err := js.KeyValue(ctx, respond.Bucket)
+	switch {
+	case errors.Is(err, jetstream.ErrBucketNotFound):
+		return respond.EnsureBucket(ctx, js, 0, 0)
+	case err != nil:
+		return fmt.Errorf("bucket %s: %w", respond.Bucket, err)
+	}
+	return nil
+}
+
+// PeopleEngine builds the deactivation engine of a person's command configured by file
+// (empty: the dry run) through Stores.Engine.
+func PeopleEngine(ctx context.Context, file string, s Stores, log *slog.Logger) (*respond.Engine, error) {
+	cfg := EngineConfig{Replicas: -1, Logger: log}
+	if file != "" {
+		var err error
+		if cfg.Respond, err = LoadRespondConfig(file); err != nil {
 			return nil, err
 		}
-	} else if err != nil {
-		return nil, fmt.Errorf("bucket %s: %w", respond.Bucket, err)
 	}
-	opts.Auditor, opts.Logger = HistoryAuditor(s.History), log
-	return respond.New(ctx, s.JS, opts)
+	return s.Engine(ctx, cfg)
 }

@@ -15,6 +15,7 @@ import (
 
 	"breachd/bus"
 	"breachd/history"
+	"breachd/notify"
 )
 
 // Stores are the connections every operation works on: NATS with JetStream (the streams and
@@ -30,6 +31,13 @@ type Stores struct {
 // storeOpened, when set (tests), is called by connectNATS and openHistory with "nats" or
 // "history" and the client name or redacted DSN.
 var storeOpened func(kind, target string)
+
+// Incidents is the incidents service over s (notify.Incidents: every change stored, mirrored
+// into the history and published on INCIDENTS): the one constructor of the notifier stage and
+// of people's commands.
+func (s Stores) Incidents(ctx context.Context, clock func() time.Time) (*notify.Incidents, error) {
+	return notify.NewIncidents(ctx, s.JS, notify.IncidentsOptions{Mirror: s.History, Clock: clock})
+}
 
 // connectNATS connects s to the NATS at url as client name, logging in with login.
 func (s *Stores) connectNATS(url, name string, login []nats.Option, log *slog.Logger) error {

@@ -110,7 +110,7 @@ func openIncidents(ctx context.Context) (*incEnv, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := notify.NewIncidents(ctx, a.JS, notify.IncidentsOptions{Mirror: a.History, Clock: time.Now})
+	store, err := a.Incidents(ctx, time.Now)
 	if err != nil {
 		a.Close()
 		return nil, nil, err
