@@ -15,6 +15,7 @@ import (
 
 	"breachd/bus"
 	"breachd/history"
+	"breachd/notify"
 )
 
 // Stores are the connections every operation works on: NATS with JetStream (the streams and
@@ -213,4 +214,15 @@ func (a *Attached) Close() {
 	if a.infra != nil {
 		a.infra.Close()
 	}
+}
+
+// Desk builds the incidents desk (notify.Desk) of people's commands and the API over the
+// attached stores: every change is stored, mirrored into the history and published through
+// one notify.Incidents, as the notifier's. It needs NATS and the history.
+func (a *Attached) Desk(ctx context.Context) (*notify.Desk, error) {
+	incs, err := notify.NewIncidents(ctx, a.JS, notify.IncidentsOptions{Mirror: a.History, Clock: time.Now})
+	if err != nil {
+		return nil, err
+	}
+	return &notify.Desk{Incidents: incs, History: a.History}, nil
 }
