@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -66,4 +67,63 @@ func (s *Store) AuditedSQL(ctx context.Context, actor, reason, stmt string, lim 
 		return nil, err
 	}
 	return &output.Rows{Columns: t.Columns, Rows: t.Rows}, nil
+}
+
+// MigrateRequest is the schema upkeep an operator asks for (`breachd migrate`): the pending
+// migrations (RetentionDays: the TTL of event tables they create), then the Retention changes
+// (ApplyRetention), then, with Show, each table's retention as it is now.
+type MigrateRequest struct {
+	RetentionDays int
+	Retention     Retention
+	Show          bool
+}
+
+// Migrated is what Maintain did, for output.Write.
+type Migrated struct {
+	Applied    int       `json:"applied"`             // migrations applied
+	Statements []string  `json:"statements"`          // retention changes run
+	Retention  Retention `json:"retention,omitempty"` // with Show: each table's retention now (0: forever, < 0: a TTL breachd did not write)
+	retained   bool
+}
+
+// Maintain runs r. When the migrations failed the result is nil; on a later error it says
+// what was done before it.
+func (s *Store) Maintain(ctx context.Context, r MigrateRequest) (_ *Migrated, err error) {
+	m := &Migrated{}
+	if m.Applied, err = s.Migrate(ctx, r.RetentionDays); err != nil {
+		return nil, err
+	}
+	if m.retained = len(r.Retention) > 0; m.retained {
+		if m.Statements, err = s.ApplyRetention(ctx, r.Retention); err != nil {
+			return m, err
+		}
+	}
+	if r.Show {
+		m.Retention, err = s.RetentionNow(ctx)
+	}
+	return m, err
+}
+
+// WriteText says how many migrations were applied, the retention statements run, and each
+// table's retention when it was asked for.
+func (m Migrated) WriteText(w io.Writer) error {
+	fmt.Fprintf(w, "applied %d migrations; the schema is up to date\n", m.Applied)
+	for _, stmt := range m.Statements {
+		fmt.Fprintln(w, stmt)
+	}
+	if m.retained && len(m.Statements) == 0 {
+		fmt.Fprintln(w, "retention unchanged")
+	}
+	for _, t := range append(RetentionTables(), "access_by_subject") {
+		switch d := m.Retention[t]; {
+		case m.Retention == nil:
+		case d == 0:
+			fmt.Fprintf(w, "%-18s forever\n", t)
+		case d < 0:
+			fmt.Fprintf(w, "%-18s a TTL breachd did not write (see SHOW CREATE TABLE %s)\n", t, t)
+		default:
+			fmt.Fprintf(w, "%-18s %d days\n", t, d)
+		}
+	}
+	return nil
 }
