@@ -55,26 +55,16 @@ new consumers start where the old set stopped (see deploy/README.md).`,
 		if err != nil {
 			return err
 		}
-		log = log.With("member", member, "members", members)
-		reg, err := deploy.NewRegistry()
-		if err != nil {
-			return err
-		}
 		cfg := infra
-		cfg.Logger = log
-		in, err := deploy.StartInfra(c.Context(), cfg)
+		cfg.Logger = log.With("member", member, "members", members)
+		p, err := deploy.StartProcess(c.Context(), cfg, metricsAddr)
 		if err != nil {
 			return err
 		}
-		defer in.Close()
-		stopMetrics, _, err := deploy.ServeMetrics(metricsAddr, reg, log)
-		if err != nil {
-			return err
-		}
-		defer stopMetrics()
-		return deploy.RunPipeline(c.Context(), in, deploy.PipelineConfig{
+		defer p.Close()
+		return deploy.RunPipeline(c.Context(), p.Infra, deploy.PipelineConfig{
 			Stages: []string{deploy.StageDetect}, Rules: splitList(rulePaths), Member: member, Members: members,
-			ExitWhenDone: exitWhenDone, Registerer: reg, Logger: log,
+			ExitWhenDone: exitWhenDone, Registerer: p.Registry, Logger: cfg.Logger,
 		})
 	}
 	return c

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"time"
 
@@ -10,7 +9,6 @@ import (
 
 	"breachd/deploy"
 	"breachd/event"
-	"breachd/history"
 	"breachd/notify"
 	"breachd/simulate"
 )
@@ -109,38 +107,29 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 				return err
 			}
 		}
-		reg, err := deploy.NewRegistry()
-		if err != nil {
-			return err
-		}
 		cfg := infra
 		cfg.Logger = log
-		in, err := deploy.StartInfra(ctx, cfg)
+		p, err := deploy.StartProcess(ctx, cfg, metricsAddr)
 		if err != nil {
 			return err
 		}
-		defer in.Close()
+		defer p.Close()
 		inputs.DataDir, inputs.Console = infra.DataDir, os.Stdout
-		srcs, err := deploy.OpenSources(inputs, in.NC, log, reg)
+		srcs, err := deploy.OpenSources(inputs, p.NC, log, p.Registry)
 		if err != nil {
 			return err
 		}
 		defer srcs.Close()
-		stopMetrics, metricsURL, err := deploy.ServeMetrics(metricsAddr, reg, log)
-		if err != nil {
-			return err
-		}
-		defer stopMetrics()
-		in.WriteBanner(os.Stdout, metricsURL, len(srcs.Sources) > 0)
+		p.WriteBanner(os.Stdout, p.MetricsURL, len(srcs.Sources) > 0)
 		pc := deploy.PipelineConfig{
 			Sources: srcs.Sources, Rules: splitList(rulePaths), Stages: splitList(stages), Console: os.Stdout,
-			ExitWhenDone: exitWhenDone, Registerer: reg, Logger: log, AfterEventsWritten: afterEventsWritten,
+			ExitWhenDone: exitWhenDone, Registerer: p.Registry, Logger: log, AfterEventsWritten: afterEventsWritten,
 			Enrich: srcs.Enrich, Respond: rc, Notifications: notifyFile, Watch: watch, MaxFutureSkew: skew,
 		}
 		if inputs.Finite() {
-			pc.OnIdle = func(ctx context.Context) { printSummary(ctx, in.History, exitWhenDone) }
+			pc.OnIdle = func(ctx context.Context) { p.WriteSummary(ctx, os.Stdout, exitWhenDone) }
 		}
-		return deploy.RunPipeline(ctx, in, pc)
+		return deploy.RunPipeline(ctx, p.Infra, pc)
 	}
 	return c
 }
@@ -175,17 +164,4 @@ func parseMarks(s string) (notify.WatchOptions, error) {
 func stdinIsPipe() bool {
 	fi, err := os.Stdin.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice == 0
-}
-
-func printSummary(ctx context.Context, h *history.Store, exiting bool) {
-	c, err := h.Count(ctx)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "summary:", err)
-		return
-	}
-	fmt.Printf("\nInput processed. History holds %d auth, %d access and %d directory events, %d alerts, %d incidents.\n",
-		c.Auth, c.Access, c.Directory, c.Alerts, c.Incidents)
-	if !exiting {
-		fmt.Println("Still running: query the history from another terminal, stop with Ctrl-C.")
-	}
 }
