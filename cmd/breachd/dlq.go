@@ -118,11 +118,15 @@ Exit status: 0; 1 on an error, or when replay left a letter rejected again or fa
 		return nil
 	}
 	list := sub("list [flags]", "the dead letters, oldest first", true, func(pos []string) (do, error) {
-		return func(ctx context.Context, js jetstream.JetStream) (any, error) { return result(dlq.Page(ctx, js, o.replay.Filter)) }, noArgs("list", pos)
+		return func(ctx context.Context, js jetstream.JetStream) (any, error) {
+			return result(dlq.Page(ctx, js, o.replay.Filter))
+		}, noArgs("list", pos)
 	})
 	stats := sub("stats [flags]", "counts by source and by reason group", true, func(pos []string) (do, error) {
 		o.replay.Filter.Limit = -1
-		return func(ctx context.Context, js jetstream.JetStream) (any, error) { return result(dlq.Stats(ctx, js, o.replay.Filter)) }, noArgs("stats", pos)
+		return func(ctx context.Context, js jetstream.JetStream) (any, error) {
+			return result(dlq.Stats(ctx, js, o.replay.Filter))
+		}, noArgs("stats", pos)
 	})
 	show := sub("show [--raw] SEQ", "one letter: its headers and the original bytes", false, func(pos []string) (do, error) {
 		if len(pos) != 1 {

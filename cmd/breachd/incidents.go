@@ -51,7 +51,9 @@ func (e incEnv) engine(ctx context.Context, file string) (*respond.Engine, error
 }
 
 // edit is the actor (--as) and comment of a change.
-func edit(comment string) notify.Edit { return notify.Edit{Actor: actor, Comment: strings.TrimSpace(comment)} }
+func edit(comment string) notify.Edit {
+	return notify.Edit{Actor: actor, Comment: strings.TrimSpace(comment)}
+}
 
 // incCommand is a `breachd incidents` command taking min to max positional arguments (args
 // says which): run is called with the desk once the instance is reached, and what it returns
@@ -183,7 +185,9 @@ func incEvidence() *cobra.Command {
 		`--refresh looks up the account's logins and data access (audited, as --as, for the incident)
 over [first alert − 30 days, now), stores both snapshots with their query and hash, and references
 them in the incident (steps 3 and 4). The listing recomputes each snapshot's hash.`,
-		func(ctx context.Context, e incEnv, pos []string) (any, error) { return e.Evidence(ctx, pos[0], refresh, actor) })
+		func(ctx context.Context, e incEnv, pos []string) (any, error) {
+			return e.Evidence(ctx, pos[0], refresh, actor)
+		})
 	c.Flags().BoolVar(&refresh, "refresh", false, "collect a new logins and access snapshot first")
 	return c
 }
