@@ -33,17 +33,8 @@ func dlqCommand() *cobra.Command {
 		Short: "list, inspect and replay dead letters (rejected input)",
 		Long: `Every input record the pipeline rejects (not JSON, unknown kind, missing field, bad time, a line
 the configured log format cannot read) is kept on the DEADLETTER stream with its source, the
-reason, where it was read ("file.jsonl:42") and the original bytes. These commands read and
-repair it:
-
-  list     the dead letters, oldest first (filters: --source --since --until --reason --limit)
-  show SEQ one letter: its headers and the original bytes, escaped for the terminal (--raw: as is)
-  stats    counts by source and by reason group (the reason with quoted values masked)
-  replay   submit letters again through the ingest pipeline, under their original source name:
-           SEQ ... or --all (with the list filters). --format-in or --mapping reads them with
-           another parser: a line rejected because the wrong format was configured is replayed
-           with the right one. --delete removes the letters that are now accepted (only after
-           their event is stored); --dry-run only says what would happen.
+reason, where it was read ("file.jsonl:42") and the original bytes. These commands read it and
+replay it; 'show' escapes the bytes for the terminal.
 
 Reading never consumes, acknowledges or changes anything. A letter rejected again is not stored
 twice (JetStream drops the copy within the stream's duplicate window, 24 h by default).
@@ -144,6 +135,10 @@ Exit status: 0; 1 on an error, or when replay left a letter rejected again or fa
 	})
 	show.Flags().BoolVar(&o.raw, "raw", false, "write the original bytes exactly as stored, nothing else")
 	replay := sub("replay [flags] SEQ ... | --all", "submit letters again through the ingest pipeline", true, o.replayer)
+	replay.Long = `Submits the letters SEQ ..., or --all those the filters select, again through the ingest
+pipeline under their original source name. --format-in or --mapping reads them with another
+parser: a line rejected because the wrong format was configured is replayed with the right one.
+--delete removes the letters that are now accepted, only after their event is stored.`
 	fs := replay.Flags()
 	fs.BoolVar(&o.replay.All, "all", false, "every letter the filters select (up to --limit)")
 	fs.StringVar(&o.formatIn, "format-in", "", "read the letters as this format: "+strings.Join(format.Names(), ", ")+" (default: canonical JSON as 'breachd run' reads it)")

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 
 	"breachd/deploy"
 	"breachd/output"
+	"breachd/timespec"
 )
 
 // The flags several commands share. Each is declared once, below; a command adds the sets it
@@ -162,8 +162,8 @@ func splitList(s string) []string {
 	return out
 }
 
-// parseTime reads the time of flag name: empty is def (an error when def is zero); a duration
-// ago (24h, -24h, 7d; +1h is ahead of now); RFC 3339; or a date, or a date and time, in loc.
+// parseTime reads the time of flag name (timespec.Parse in loc at now): empty is def (an error
+// when def is zero).
 func parseTime(name, s string, loc *time.Location, now, def time.Time) (time.Time, error) {
 	if s == "" {
 		if def.IsZero() {
@@ -171,26 +171,11 @@ func parseTime(name, s string, loc *time.Location, now, def time.Time) (time.Tim
 		}
 		return def, nil
 	}
-	sign, d := -1, strings.TrimPrefix(s, "-")
-	if ahead, ok := strings.CutPrefix(s, "+"); ok {
-		sign, d = 1, ahead
+	t, err := timespec.Parse(s, loc, now)
+	if err != nil {
+		return t, usagef("%s: %v", name, err)
 	}
-	if dur, err := time.ParseDuration(d); err == nil {
-		return now.Add(time.Duration(sign) * dur), nil
-	}
-	if n, err := strconv.Atoi(strings.TrimSuffix(d, "d")); err == nil && strings.HasSuffix(d, "d") {
-		return now.AddDate(0, 0, sign*n), nil
-	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
-	}
-	for _, layout := range []string{time.DateOnly, "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02T15:04:05", time.DateTime} {
-		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, usagef("%s: %q is not a time: neither RFC 3339 (2026-11-02T08:00:00Z), a date in %s (2026-11-02, 2026-11-02T08:00) "+
-		"nor a duration ago (24h, 7d)", name, s, loc)
+	return t, nil
 }
 
 // parseWhen is parseTime in UTC at the current time.
