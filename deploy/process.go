@@ -56,3 +56,42 @@ func (in *Infra) WriteSummary(ctx context.Context, w io.Writer, exiting bool) {
 		fmt.Fprintln(w, "Still running: query the history from another terminal, stop with Ctrl-C.")
 	}
 }
+
+// ProcessConfig is a process running stages as a command line asks for it.
+type ProcessConfig struct {
+	Infra       InfraConfig
+	MetricsAddr string        // the metrics endpoint; empty: none
+	Inputs      *SourceConfig // the ingest inputs (OpenSources); nil: none
+	// Pipeline is what runs; RunProcess sets its Sources, Enrich and Registerer.
+	Pipeline PipelineConfig
+	// Banner, if set, gets the banner (WriteBanner) and, once finite inputs are processed, the
+	// summary (WriteSummary).
+	Banner io.Writer
+}
+
+// RunProcess starts the process (StartProcess), opens its inputs and runs the pipeline until
+// ctx ends or, with ExitWhenDone, the work is done; then it releases everything.
+func RunProcess(ctx context.Context, cfg ProcessConfig) error {
+	p, err := StartProcess(ctx, cfg.Infra, cfg.MetricsAddr)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	pc := cfg.Pipeline
+	pc.Registerer = p.Registry
+	if cfg.Inputs != nil {
+		srcs, err := OpenSources(*cfg.Inputs, p.NC, cfg.Infra.Logger, p.Registry)
+		if err != nil {
+			return err
+		}
+		defer srcs.Close()
+		pc.Sources, pc.Enrich = srcs.Sources, srcs.Enrich
+		if cfg.Banner != nil && cfg.Inputs.Finite() {
+			pc.OnIdle = func(ctx context.Context) { p.WriteSummary(ctx, cfg.Banner, pc.ExitWhenDone) }
+		}
+	}
+	if cfg.Banner != nil {
+		p.WriteBanner(cfg.Banner, p.MetricsURL, len(pc.Sources) > 0)
+	}
+	return RunPipeline(ctx, p.Infra, pc)
+}

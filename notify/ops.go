@@ -27,7 +27,7 @@ type Desk struct {
 }
 
 // EvidenceLookback is how far before the first alert an evidence snapshot looks (the
-// Watcher's default).
+// Watcher's default, and people's).
 const EvidenceLookback = 30 * 24 * time.Hour
 
 // ListRequest selects incidents: the open ones, or All, or those in State; of Org if given.

@@ -57,15 +57,10 @@ new consumers start where the old set stopped (see deploy/README.md).`,
 		}
 		cfg := infra
 		cfg.Logger = log.With("member", member, "members", members)
-		p, err := deploy.StartProcess(c.Context(), cfg, metricsAddr)
-		if err != nil {
-			return err
-		}
-		defer p.Close()
-		return deploy.RunPipeline(c.Context(), p.Infra, deploy.PipelineConfig{
+		return deploy.RunProcess(c.Context(), deploy.ProcessConfig{Infra: cfg, MetricsAddr: metricsAddr, Pipeline: deploy.PipelineConfig{
 			Stages: []string{deploy.StageDetect}, Rules: splitList(rulePaths), Member: member, Members: members,
-			ExitWhenDone: exitWhenDone, Registerer: p.Registry, Logger: cfg.Logger,
-		})
+			ExitWhenDone: exitWhenDone, Logger: cfg.Logger,
+		}})
 	}
 	return c
 }

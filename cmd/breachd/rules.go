@@ -127,7 +127,9 @@ matches no rule.
 }
 
 // jsonOr is the output format of --json: JSON, else the table.
-func jsonOr(asJSON bool) string { return map[bool]string{true: output.JSON, false: output.Table}[asJSON] }
+func jsonOr(asJSON bool) string {
+	return map[bool]string{true: output.JSON, false: output.Table}[asJSON]
+}
 
 // prefix prefixes err, if any, with the command.
 func prefix(cmd string, err error) error {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"os"
 	"time"
 
@@ -93,9 +92,9 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 		if exitWhenDone && inputs.Endless() {
 			return usagef("--exit-when-done cannot be used with --follow, --http-listen or --kafka-brokers: they never finish")
 		}
-		watch, err := parseMarks(marks)
+		watch, err := notify.ParseMarks(splitList(marks))
 		if err != nil {
-			return err
+			return usagef("--deadline-marks: %v", err)
 		}
 		skew, err := futureSkewOf(futureSkew)
 		if err != nil {
@@ -109,27 +108,10 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 		}
 		cfg := infra
 		cfg.Logger = log
-		p, err := deploy.StartProcess(ctx, cfg, metricsAddr)
-		if err != nil {
-			return err
-		}
-		defer p.Close()
 		inputs.DataDir, inputs.Console = infra.DataDir, os.Stdout
-		srcs, err := deploy.OpenSources(inputs, p.NC, log, p.Registry)
-		if err != nil {
-			return err
-		}
-		defer srcs.Close()
-		p.WriteBanner(os.Stdout, p.MetricsURL, len(srcs.Sources) > 0)
-		pc := deploy.PipelineConfig{
-			Sources: srcs.Sources, Rules: splitList(rulePaths), Stages: splitList(stages), Console: os.Stdout,
-			ExitWhenDone: exitWhenDone, Registerer: p.Registry, Logger: log, AfterEventsWritten: afterEventsWritten,
-			Enrich: srcs.Enrich, Respond: rc, Notifications: notifyFile, Watch: watch, MaxFutureSkew: skew,
-		}
-		if inputs.Finite() {
-			pc.OnIdle = func(ctx context.Context) { p.WriteSummary(ctx, os.Stdout, exitWhenDone) }
-		}
-		return deploy.RunPipeline(ctx, p.Infra, pc)
+		return deploy.RunProcess(ctx, deploy.ProcessConfig{Infra: cfg, MetricsAddr: metricsAddr, Inputs: &inputs, Banner: os.Stdout,
+			Pipeline: deploy.PipelineConfig{Rules: splitList(rulePaths), Stages: splitList(stages), Console: os.Stdout, ExitWhenDone: exitWhenDone,
+				Logger: log, AfterEventsWritten: afterEventsWritten, Respond: rc, Notifications: notifyFile, Watch: notify.WatchOptions{Marks: watch}, MaxFutureSkew: skew}})
 	}
 	return c
 }
@@ -144,19 +126,6 @@ func futureSkewOf(d time.Duration) (time.Duration, error) {
 		return -1, nil
 	}
 	return d, nil
-}
-
-// parseMarks reads --deadline-marks.
-func parseMarks(s string) (notify.WatchOptions, error) {
-	var w notify.WatchOptions
-	for _, p := range splitList(s) {
-		d, err := time.ParseDuration(p)
-		if err != nil || d <= 0 || d >= event.ReportWindow {
-			return w, usagef("--deadline-marks: %q is not a duration between 0 and 72h (e.g. 24h)", p)
-		}
-		w.Marks = append(w.Marks, d)
-	}
-	return w, nil
 }
 
 // stdinIsPipe reports whether stdin is a pipe or a redirected file (not a terminal, not
