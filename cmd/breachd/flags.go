@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"os"
@@ -30,7 +31,7 @@ var (
 
 // dataFlags: where the embedded engines keep their data.
 func dataFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&infra.DataDir, "data", envDefault("BREACHD_DATA", "data"), "data directory of the embedded engines (env BREACHD_DATA)")
+	fs.StringVar(&infra.DataDir, "data", cmp.Or(os.Getenv("BREACHD_DATA"), "data"), "data directory of the embedded engines (env BREACHD_DATA)")
 	fs.StringVar(&infra.ChDBLib, "chdb-lib", "", "path of libchdb.so for the embedded engine (env BREACHD_CHDB_LIB; default: the cache scripts/setup.sh fills)")
 }
 
@@ -143,12 +144,11 @@ func attach(ctx context.Context, role string, history bool) (*deploy.Attached, e
 	return deploy.Attach(ctx, deploy.AttachConfig{InfraConfig: cfg, NATS: role, History: history})
 }
 
-// envDefault returns the environment variable's value, or def.
-func envDefault(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
+// charDevice reports whether f is a terminal (or /dev/null), or cannot be told: not a pipe or a
+// file.
+func charDevice(f *os.File) bool {
+	fi, err := f.Stat()
+	return err != nil || fi.Mode()&os.ModeCharDevice != 0
 }
 
 // splitList splits a comma-separated flag value.

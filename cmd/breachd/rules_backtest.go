@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -12,20 +11,10 @@ import (
 	"breachd/output"
 )
 
-// ruleIDs is a repeatable flag of rule ids, also comma-separated.
-type ruleIDs []string
-
-func (r *ruleIDs) String() string { return strings.Join(*r, ",") }
-func (r *ruleIDs) Type() string   { return "id" }
-func (r *ruleIDs) Set(v string) error {
-	*r = append(*r, splitList(v)...)
-	return nil
-}
-
 func rulesBacktestCommand() *cobra.Command {
 	var (
 		from, to, warmup, tz  string
-		only                  ruleIDs
+		only                  []string
 		withDefault, progress bool
 		top, chunkRows        int
 	)
@@ -76,7 +65,7 @@ person's history; but it names accounts (use --top 0 when the names are not need
 	withOutput(c, output.Formats)
 	fs.StringVar(&from, "from", "", "start of the range (required)")
 	fs.StringVar(&to, "to", "", "end of the range, exclusive (default now)")
-	fs.Var(&only, "rule", "report only this rule id (repeatable, or comma-separated)")
+	fs.StringSliceVar(&only, "rule", nil, "report only this rule `id` (repeatable, or comma-separated)")
 	fs.IntVar(&top, "top", 20, "list the N (rule, account) pairs with the most alerts; 0 for none")
 	fs.StringVar(&warmup, "warmup", "auto", "replay this long before --from to fill windows (alerts discarded); auto = the longest rule window")
 	fs.StringVar(&tz, "tz", "Europe/Oslo", "time zone of times without an offset, of the table, and of localHour() in rules")
@@ -111,7 +100,7 @@ person's history; but it names accounts (use --top 0 when the names are not need
 				return usagef("--warmup: want auto or a duration (10m, 2h): %v", err)
 			}
 		}
-		if progress || isTerminal(os.Stderr) {
+		if progress || charDevice(os.Stderr) {
 			opts.Progress = func(p backtest.Progress) { fmt.Fprintln(os.Stderr, p) }
 		}
 		opts.Logger = quiet()
@@ -134,9 +123,4 @@ person's history; but it names accounts (use --top 0 when the names are not need
 		return nil
 	}
 	return c
-}
-
-func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

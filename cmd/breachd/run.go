@@ -83,7 +83,7 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 			inputs.Demo, inputs.DemoRate = &sim, demoRate
 		}
 		inputs.Files = args
-		if len(args) == 0 && !demo && stdinIsPipe() && !inputs.Endless() {
+		if len(args) == 0 && !demo && !charDevice(os.Stdin) && !inputs.Endless() {
 			inputs.Files = []string{"-"}
 		}
 		if err := inputs.Validate(); err != nil {
@@ -126,11 +126,4 @@ func futureSkewOf(d time.Duration) (time.Duration, error) {
 		return -1, nil
 	}
 	return d, nil
-}
-
-// stdinIsPipe reports whether stdin is a pipe or a redirected file (not a terminal, not
-// /dev/null, which are character devices).
-func stdinIsPipe() bool {
-	fi, err := os.Stdin.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice == 0
 }
