@@ -87,18 +87,7 @@ Exit status: 0; 1 on an error, or when replay left a letter rejected again or fa
 			if c.Name() == "replay" && !o.replay.Options.DryRun {
 				role = deploy.NATSReplay
 			}
-			a, err := attach(c.Context(), role, false)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
-			v, err := run(c.Context(), a.JS)
-			if v != nil {
-				if werr := output.Write(os.Stdout, outFormat, v); err == nil {
-					err = werr
-				}
-			}
-			return err
+			return printFrom(c.Context(), role, false, func(ctx context.Context, a *deploy.Attached) (any, error) { return run(ctx, a.JS) })
 		}
 		return s
 	}
@@ -147,14 +136,6 @@ parser: a line rejected because the wrong format was configured is replayed with
 	fs.BoolVar(&o.replay.Options.DryRun, "dry-run", false, "only check each letter with the parser; publish and delete nothing")
 	return group(c, "usage: breachd dlq list|show|stats|replay [flags] (see breachd dlq --help)",
 		"unknown dlq verb %q (want list, show, stats or replay)", list, show, stats, replay)
-}
-
-// result is v to print, or nothing on an error.
-func result[T any](v T, err error) (any, error) {
-	if err != nil {
-		return nil, err
-	}
-	return v, nil
 }
 
 // setFilter sets the filter of the flags.

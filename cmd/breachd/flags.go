@@ -144,6 +144,31 @@ func attach(ctx context.Context, role string, history bool) (*deploy.Attached, e
 	return deploy.Attach(ctx, deploy.AttachConfig{InfraConfig: cfg, NATS: role, History: history})
 }
 
+// printFrom reaches the instance (attach), calls run and prints in --format the result it
+// returns unless that is nil, then returns run's error.
+func printFrom(ctx context.Context, role string, history bool, run func(ctx context.Context, a *deploy.Attached) (any, error)) error {
+	a, err := attach(ctx, role, history)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	v, err := run(ctx, a)
+	if v != nil {
+		if werr := output.Write(os.Stdout, outFormat, v); err == nil {
+			err = werr
+		}
+	}
+	return err
+}
+
+// result is v to print, or nothing on an error.
+func result[T any](v T, err error) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
 // charDevice reports whether f is a terminal (or /dev/null), or cannot be told: not a pipe or a
 // file.
 func charDevice(f *os.File) bool {

@@ -1,13 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"breachd/deploy"
 	"breachd/history"
 	"breachd/output"
 )
@@ -56,16 +57,9 @@ collapse duplicates on merge: add FINAL for exact counts.`,
 		if len(args) == 0 {
 			return usagef(`usage: breachd history sql [flags] "SELECT ..."`)
 		}
-		a, err := attach(c.Context(), "", true)
-		if err != nil {
-			return err
-		}
-		defer a.Close()
-		t, err := a.History.AuditedSQL(c.Context(), actor, reason, strings.Join(args, " "), lim)
-		if err != nil {
-			return err
-		}
-		return output.Write(os.Stdout, outFormat, t)
+		return printFrom(c.Context(), "", true, func(ctx context.Context, a *deploy.Attached) (any, error) {
+			return result(a.History.AuditedSQL(ctx, actor, reason, strings.Join(args, " "), lim))
+		})
 	}
 	return c
 }
@@ -129,17 +123,10 @@ when that fails, the lookup fails.`, l.summary, history.MaxWindow/(24*time.Hour)
 		if strings.TrimSpace(r.Ask.Why) == "" && strings.TrimSpace(r.Ask.Incident) == "" {
 			return usagef("history %s: --reason is required unless --incident is given (a lookup of a person's data needs a purpose)", l.name)
 		}
-		a, err := attach(c.Context(), "", true)
-		if err != nil {
-			return err
-		}
-		defer a.Close()
 		r.Ask.Who = actor
-		t, err := a.History.Lookup(c.Context(), r)
-		if err != nil {
-			return err
-		}
-		return output.Write(os.Stdout, outFormat, t)
+		return printFrom(c.Context(), "", true, func(ctx context.Context, a *deploy.Attached) (any, error) {
+			return result(a.History.Lookup(ctx, r))
+		})
 	}
 	return c
 }

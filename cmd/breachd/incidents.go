@@ -72,20 +72,13 @@ func incCommand(name, args string, min, max int, change bool, formats []string, 
 				return err
 			}
 		}
-		a, err := attach(c.Context(), deploy.NATSOperator, true)
-		if err != nil {
-			return err
-		}
-		defer a.Close()
-		desk, err := a.Desk(c.Context())
-		if err != nil {
-			return err
-		}
-		v, err := run(c.Context(), incEnv{desk, a}, pos)
-		if err != nil {
-			return err
-		}
-		return output.Write(os.Stdout, outFormat, v)
+		return printFrom(c.Context(), deploy.NATSOperator, true, func(ctx context.Context, a *deploy.Attached) (any, error) {
+			desk, err := a.Desk(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return result(run(ctx, incEnv{desk, a}, pos))
+		})
 	}
 	return c
 }

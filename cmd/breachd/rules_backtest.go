@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"breachd/backtest"
+	"breachd/deploy"
 	"breachd/output"
 )
 
@@ -104,23 +106,20 @@ person's history; but it names accounts (use --top 0 when the names are not need
 			opts.Progress = func(p backtest.Progress) { fmt.Fprintln(os.Stderr, p) }
 		}
 		opts.Logger = quiet()
-		a, err := attach(c.Context(), "", true)
-		if err != nil {
-			return err
+		var rep *backtest.Report
+		err = printFrom(c.Context(), "", true, func(ctx context.Context, a *deploy.Attached) (any, error) {
+			opts.Lookup = a.History
+			r, err := backtest.Run(ctx, a.History, opts)
+			if err != nil {
+				return nil, err
+			}
+			rep = r
+			return rep.In(loc), nil
+		})
+		if err == nil && (outFormat == output.CSV || outFormat == output.TSV) {
+			fmt.Fprintln(os.Stderr, rep.Totals()) // the table's closing line, out of the data
 		}
-		defer a.Close()
-		opts.Lookup = a.History
-		rep, err := backtest.Run(c.Context(), a.History, opts)
-		if err != nil {
-			return err
-		}
-		if err := output.Write(os.Stdout, outFormat, rep.In(loc)); err != nil {
-			return err
-		}
-		if outFormat == output.CSV || outFormat == output.TSV {
-			fmt.Fprintln(os.Stderr, rep.Totals())
-		}
-		return nil
+		return err
 	}
 	return c
 }
