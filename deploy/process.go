@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -94,4 +95,21 @@ func RunProcess(ctx context.Context, cfg ProcessConfig) error {
 		p.WriteBanner(cfg.Banner, p.MetricsURL, len(pc.Sources) > 0)
 	}
 	return RunPipeline(ctx, p.Infra, pc)
+}
+
+// NewLogger is the logger of a process running stages, writing to w at level (debug, info,
+// warn, error) in format (text or json).
+func NewLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log format %q is not text or json", format)
 }

@@ -19,11 +19,10 @@ import (
 
 // dlqOptions are the flags of `breachd dlq`, shared by its commands.
 type dlqOptions struct {
-	source, since, until, reason string
-	limit                        int
-	raw                          bool
-	formatIn, mapping            string
-	replay                       dlq.ReplayRequest // the filter of every command; what replay does
+	filter            dlq.FilterSpec
+	raw               bool
+	formatIn, mapping string
+	replay            dlq.ReplayRequest // the filter of every command; what replay does
 }
 
 func dlqCommand() *cobra.Command {
@@ -67,16 +66,17 @@ Exit status: 0; 1 on an error, or when replay left a letter rejected again or fa
 		withOutput(s, output.Documents)
 		if filters {
 			fs := s.Flags()
-			fs.StringVar(&o.source, "source", "", "only letters from this source name (file, stdin, http, kafka, ...)")
-			fs.StringVar(&o.since, "since", "", "only letters stored at or after: a duration ago (24h, 7d) or a time (2026-11-02, RFC 3339)")
-			fs.StringVar(&o.until, "until", "", "only letters stored at or before: as --since")
-			fs.StringVar(&o.reason, "reason", "", "only letters whose reason contains this text (any case)")
-			fs.IntVar(&o.limit, "limit", 100, "list, replay --all: at most this many letters (stats counts all)")
+			fs.StringVar(&o.filter.Source, "source", "", "only letters from this source name (file, stdin, http, kafka, ...)")
+			fs.StringVar(&o.filter.Since, "since", "", "only letters stored at or after: a duration ago (24h, 7d) or a time (2026-11-02, RFC 3339)")
+			fs.StringVar(&o.filter.Until, "until", "", "only letters stored at or before: as --since")
+			fs.StringVar(&o.filter.Reason, "reason", "", "only letters whose reason contains this text (any case)")
+			fs.IntVar(&o.filter.Limit, "limit", 100, "list, replay --all: at most this many letters (stats counts all)")
 		}
 		s.RunE = func(c *cobra.Command, pos []string) error {
 			if filters {
-				if err := o.setFilter(time.Now()); err != nil {
-					return err
+				var err error
+				if o.replay.Filter, err = o.filter.Filter(time.Local, time.Now()); err != nil {
+					return usagef("--%v", err)
 				}
 			}
 			run, err := prepare(pos)
@@ -138,32 +138,6 @@ parser: a line rejected because the wrong format was configured is replayed with
 		"unknown dlq verb %q (want list, show, stats or replay)", list, show, stats, replay)
 }
 
-// setFilter sets the filter of the flags.
-func (o *dlqOptions) setFilter(now time.Time) error {
-	f := &o.replay.Filter
-	*f = dlq.Filter{Source: o.source, ReasonContains: o.reason, Limit: o.limit}
-	if o.limit <= 0 {
-		return usagef("--limit: want a positive number, got %d", o.limit)
-	}
-	bound := func(name, s string) (time.Time, error) { // empty: unbounded
-		if s == "" {
-			return time.Time{}, nil
-		}
-		return parseTime(name, s, time.Local, now, time.Time{})
-	}
-	var err error
-	if f.Since, err = bound("--since", o.since); err != nil {
-		return err
-	}
-	if f.Until, err = bound("--until", o.until); err != nil {
-		return err
-	}
-	if !f.Since.IsZero() && !f.Until.IsZero() && f.Until.Before(f.Since) {
-		return usagef("--until %s is before --since %s", o.until, o.since)
-	}
-	return nil
-}
-
 func parseSeq(s string) (uint64, error) {
 	n, err := strconv.ParseUint(s, 10, 64)
 	if err != nil || n == 0 {
@@ -187,7 +161,7 @@ func (o *dlqOptions) replayer(pos []string) (func(context.Context, jetstream.Jet
 		return nil, usagef("give SEQ numbers or --all, not both")
 	case !r.All && len(r.Seqs) == 0:
 		return nil, usagef("usage: breachd dlq replay [flags] SEQ ... | --all (see breachd dlq --help)")
-	case !r.All && (o.source != "" || o.since != "" || o.until != "" || o.reason != ""):
+	case !r.All && o.filter != (dlq.FilterSpec{Limit: o.filter.Limit}):
 		return nil, usagef("--source, --since, --until and --reason select letters for --all; with SEQ numbers leave them out")
 	case o.formatIn != "" && o.mapping != "":
 		return nil, usagef("--format-in and --mapping exclude each other")

@@ -117,18 +117,11 @@ func orList(s []string) string {
 
 // logger builds the logger --log-level and --log-format ask for.
 func logger() (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(logLevel)); err != nil {
-		return nil, usagef("--log-level: %v", err)
+	log, err := deploy.NewLogger(os.Stderr, logLevel, logFormat)
+	if err != nil {
+		return nil, usagef("%v (--log-level, --log-format)", err)
 	}
-	opts := &slog.HandlerOptions{Level: lv}
-	switch logFormat {
-	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
-	}
-	return nil, usagef("--log-format: %q is not text or json", logFormat)
+	return log, nil
 }
 
 // quiet is the logger of people's commands: warnings and errors only.

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"breachd/bus"
 	"breachd/ingest"
+	"breachd/timespec"
 )
 
 // ReplayRequest is a replay as people ask for it (`breachd dlq replay`, the API): the letters
@@ -58,4 +60,37 @@ func ReplayLetters(ctx context.Context, js jetstream.JetStream, r ReplayRequest,
 		err = rep.Err()
 	}
 	return rep, err
+}
+
+// FilterSpec is a Filter as people write it (command-line flags, query parameters): Since and
+// Until as package timespec reads them (empty: unbounded).
+type FilterSpec struct {
+	Source, Since, Until, Reason string
+	Limit                        int
+}
+
+// Filter returns the filter s describes, its times read in loc at now. The errors name the
+// field that is wrong.
+func (s FilterSpec) Filter(loc *time.Location, now time.Time) (Filter, error) {
+	f := Filter{Source: s.Source, ReasonContains: s.Reason, Limit: s.Limit}
+	if s.Limit <= 0 {
+		return f, fmt.Errorf("limit: want a positive number, got %d", s.Limit)
+	}
+	for _, b := range []struct {
+		name, spec string
+		t          *time.Time
+	}{{"since", s.Since, &f.Since}, {"until", s.Until, &f.Until}} {
+		if b.spec == "" {
+			continue
+		}
+		t, err := timespec.Parse(b.spec, loc, now)
+		if err != nil {
+			return f, fmt.Errorf("%s: %w", b.name, err)
+		}
+		*b.t = t
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && f.Until.Before(f.Since) {
+		return f, fmt.Errorf("until %s is before since %s", s.Until, s.Since)
+	}
+	return f, nil
 }

@@ -3,6 +3,7 @@ package dlq_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"breachd/bus"
 	"breachd/bus/bustest"
@@ -46,5 +47,26 @@ func TestReplayLetters(t *testing.T) {
 	}
 	if n := s.Count(t, bus.StreamDLQ); n != 3 {
 		t.Errorf("DEADLETTER holds %d letters, want the 3 not accepted", n)
+	}
+}
+
+func TestFilterSpec(t *testing.T) {
+	now := time.Date(2026, 11, 5, 12, 0, 0, 0, time.UTC)
+	f, err := dlq.FilterSpec{Source: "file", Since: "24h", Until: "2026-11-05", Reason: "kind", Limit: 5}.Filter(time.UTC, now)
+	if err != nil || f.Source != "file" || f.ReasonContains != "kind" || f.Limit != 5 ||
+		!f.Since.Equal(now.Add(-24*time.Hour)) || !f.Until.Equal(time.Date(2026, 11, 5, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("filter: %+v, %v", f, err)
+	}
+	if f, err := (dlq.FilterSpec{Limit: 1}).Filter(time.UTC, now); err != nil || !f.Since.IsZero() || !f.Until.IsZero() {
+		t.Errorf("unbounded: %+v, %v", f, err)
+	}
+	for spec, want := range map[dlq.FilterSpec]string{
+		{Limit: 0}:                           "limit: want a positive number",
+		{Since: "last tuesday", Limit: 1}:    `since: "last tuesday" is not a time`,
+		{Since: "1h", Until: "2h", Limit: 1}: "until 2h is before since 1h",
+	} {
+		if _, err := spec.Filter(time.UTC, now); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%+v: %v, want %q", spec, err, want)
+		}
 	}
 }
