@@ -32,25 +32,21 @@ stretch before --from (default: the longest window of the rules) is replayed so 
 full, its alerts discarded; then every auth, access and directory event of the range is
 evaluated in time order, directory changes applied first, exactly as the detector does (event
 time drives windows and suppression; history lookups in rules see only what was stored
-before each event). History is read in chunks of about --chunk-rows rows, so memory does not
-grow with the range.
+before each event). History is read in chunks (--chunk-rows).
 
 Report, per rule: alerts (hits after exceptions and suppression), hits suppressed and
 excepted, distinct accounts, events evaluated, expression errors, first and last alert; then
 the --top (rule, account) pairs with the most alerts, the first alerts of each rule, and the
-totals (events, duration, events/s). Progress goes to stderr every few seconds when stderr is
-a terminal, or with --progress.
+totals (events, duration, events/s).
 
-Times: RFC 3339 (2026-11-02T08:00:00+01:00), or 2026-11-02, 2026-11-02T08:00, "2026-11-02
-08:00" in --tz, or relative to now (-24h). Where the history is: as for 'breachd history sql'
-(--clickhouse; else a running 'breachd run' with the same --data; else its data directory).
-Against a running all-in-one instance each chunk's query holds the embedded engine, which
-serves one statement at a time: lower --chunk-rows to keep the detector's writes flowing.
+Times: RFC 3339, a date or a date and time in --tz, or a duration ago (24h, 7d). Where the
+history is: as for 'breachd history'. Against a running all-in-one instance each chunk's query
+holds the embedded engine, which serves one statement at a time: lower --chunk-rows to keep
+the detector's writes flowing.
 
 Not audited: this is an aggregate over every account for rule quality, not a lookup of one
-person's history; but it names accounts (use --top 0 when the names are not needed).
-
-  breachd rules backtest --from 2026-11-02 --to 2026-11-03
+person's history; but it names accounts (use --top 0 when the names are not needed).`,
+		Example: `  breachd rules backtest --from 2026-11-02 --to 2026-11-03
   breachd rules backtest --from -168h --rules rules/local/ --with-default --rule teacher-outside-groups
   breachd rules backtest --from 2026-11-02 --to 2026-11-09 --format csv > week.csv`,
 		Args: func(_ *cobra.Command, args []string) error {

@@ -38,19 +38,16 @@ Input: with --demo, a simulated school day with injected breaches; otherwise the
 files given as arguments ("-" for stdin; stdin is also read when it is a pipe and no file is
 given), in the canonical format or the one --input-format or --mapping names (SimpleSAMLphp
 logs, Entra ID sign-ins, ECS, a service's own JSON). Inputs that run until breachd stops:
---follow (a growing file, like tail -F), --http-listen (POST /v1/events), --kafka-brokers (a
-consumer group; offsets are committed only after the events are in JetStream). Without input
-the stages run as a service for events other processes publish.
+--follow, --http-listen, --kafka-brokers. Without input the stages run as a service for events
+other processes publish.
 
 Incidents: deactivation is a dry run unless --respond names a configuration (SCIM, LDAP or
 webhook adapters, allow-list, cap per organisation and hour; see deploy/README.md);
---notifications names the channels (webhook, Slack/Teams, e-mail, NATS) and routes. Deadline
-warnings go out at --deadline-marks after awareness while an incident is not reported.
+--notifications names the channels (webhook, Slack/Teams, e-mail, NATS) and routes.
 
-Ingest dead-letters (never drops) records that are not canonical events: among them events
-timed more than --max-future-skew ahead of the clock (a source's clock or time zone gone
-wrong, or a forgery); old events, a backfill, are taken whatever their age. Account
-identifiers are normalised as they come in (NFC, invisible characters removed, lower case).
+Ingest dead-letters (never drops) records that are not canonical events, among them events
+too far ahead of the clock (--max-future-skew). Account identifiers are normalised as they
+come in (NFC, invisible characters removed, lower case).
 
 Incidents are printed as they open. The history is queryable while it runs:
   breachd history sql "SELECT id, account, severity, alert_count, summary FROM incidents FINAL"
