@@ -42,7 +42,7 @@ func TestRunProcessThenDesk(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	d, err := a.Desk(ctx)
+	d, err := a.Desk(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,24 +80,20 @@ func TestRunProcessThenDesk(t *testing.T) {
 		}
 	}
 
-	eng, err := PeopleEngine(ctx, "", a.Stores, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := d.Approve(ctx, eng, id, "ok", "tester"); err == nil || !strings.Contains(err.Error(), "no deactivation request to approve") {
+	if _, err := d.Approve(ctx, id, "ok", "tester"); err == nil || !strings.Contains(err.Error(), "no deactivation request to approve") {
 		t.Errorf("approve before a request: %v", err)
 	}
-	dep, err := d.Deactivate(ctx, eng, id, "test", "tester")
+	dep, err := d.Deactivate(ctx, id, "test", "tester")
 	if err != nil || dep.Incident.Deactivation != notify.DeactivationDryRun || dep.Request.Incident != id {
 		t.Fatalf("deactivate: %+v, %v", dep, err)
 	}
-	if _, err := d.Approve(ctx, eng, id, "ok", "tester"); err == nil || !strings.Contains(err.Error(), "not awaiting approval") {
+	if _, err := d.Approve(ctx, id, "ok", "tester"); err == nil || !strings.Contains(err.Error(), "not awaiting approval") {
 		t.Errorf("approve of a done request: %v", err)
 	}
-	if _, err := d.Reactivate(ctx, eng, notify.ReactivateRequest{ID: id, Actor: "tester"}); err == nil || !strings.Contains(err.Error(), "steps not recorded done") {
+	if _, err := d.Reactivate(ctx, notify.ReactivateRequest{ID: id, Actor: "tester"}); err == nil || !strings.Contains(err.Error(), "steps not recorded done") {
 		t.Errorf("reactivate with open steps: %v", err)
 	}
-	dep, err = d.Reactivate(ctx, eng, notify.ReactivateRequest{ID: id, Actor: "tester", Force: true, Reason: "a test"})
+	dep, err = d.Reactivate(ctx, notify.ReactivateRequest{ID: id, Actor: "tester", Force: true, Reason: "a test"})
 	if err != nil || dep.Request.State != respond.StateReactivated {
 		t.Fatalf("forced reactivation: %+v, %v", dep, err)
 	}

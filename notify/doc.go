@@ -36,9 +36,10 @@
 // Desk (ops.go) is where people work incidents, the operations of `breachd incidents` and of
 // the HTTP API, one path each: List (ListRequest), Register, Show, the result of a change
 // (Changed), Evidence (with a new snapshot on request), Report (ReportRequest: store the given
-// fields, build and write the Art. 33 notice), and Deactivate, Approve and Reactivate through a
-// respond.Engine with the request's state mirrored into the incident (Deactivation). Each result
-// renders itself for package output (a table or text for people, JSON).
+// fields, build and write the Art. 33 notice), and Deactivate, Approve and Reactivate through
+// its respond engine (Desk.Respond) with the request's state mirrored into the incident
+// (Deactivation). Each result renders itself for package output (a table or text for people,
+// JSON).
 //
 // # Announcements
 //

@@ -24,6 +24,25 @@ import (
 type Desk struct {
 	Incidents *Incidents
 	History   *history.Store // evidence, reports
+	// Respond builds the respond engine of Deactivate, Approve and Reactivate (once per Desk;
+	// nil: they are refused).
+	Respond func(context.Context) (*respond.Engine, error)
+	engine  *respond.Engine
+}
+
+// respond is the engine of the deactivation operations.
+func (d *Desk) respond(ctx context.Context) (*respond.Engine, error) {
+	if d.engine == nil && d.Respond == nil {
+		return nil, errors.New("no deactivation engine is configured here")
+	}
+	if d.engine == nil {
+		eng, err := d.Respond(ctx)
+		if err != nil {
+			return nil, err
+		}
+		d.engine = eng
+	}
+	return d.engine, nil
 }
 
 // EvidenceLookback is how far before the first alert an evidence snapshot looks (the
@@ -203,10 +222,14 @@ func (d *Desk) mirror(ctx context.Context, id string, r *respond.Request) (Deact
 	return Deactivation{inc, r}, err
 }
 
-// Deactivate files the deactivation request of the incident's account with eng (idempotent
+// Deactivate files the deactivation request of the incident's account (idempotent
 // per incident: an existing request is returned as it stands) and records its state in the
 // incident. comment (default: the incident's summary) is the request's reason.
-func (d *Desk) Deactivate(ctx context.Context, eng *respond.Engine, id, comment, actor string) (Deactivation, error) {
+func (d *Desk) Deactivate(ctx context.Context, id, comment, actor string) (Deactivation, error) {
+	eng, err := d.respond(ctx)
+	if err != nil {
+		return Deactivation{}, err
+	}
 	inc, err := d.Incidents.Get(ctx, id)
 	if err != nil {
 		return Deactivation{}, err
@@ -221,9 +244,13 @@ func (d *Desk) Deactivate(ctx context.Context, eng *respond.Engine, id, comment,
 
 // Approve lets the incident's deactivation request held by its organisation's cap run
 // (audited with comment) and records its state in the incident.
-func (d *Desk) Approve(ctx context.Context, eng *respond.Engine, id, comment, actor string) (Deactivation, error) {
+func (d *Desk) Approve(ctx context.Context, id, comment, actor string) (Deactivation, error) {
 	if strings.TrimSpace(comment) == "" {
 		return Deactivation{}, errors.New("an approval needs a comment (it is audited with it)")
+	}
+	eng, err := d.respond(ctx)
+	if err != nil {
+		return Deactivation{}, err
 	}
 	r, err := eng.Approve(ctx, id, actor, comment)
 	switch {
@@ -244,11 +271,15 @@ type ReactivateRequest struct {
 	Force             bool
 }
 
-// Reactivate turns the account back on through eng (refused while steps 2–6 are not done,
+// Reactivate turns the account back on (refused while steps 2–6 are not done,
 // unless forced; every call audited), records step 7 and the request's state in the incident.
-func (d *Desk) Reactivate(ctx context.Context, eng *respond.Engine, q ReactivateRequest) (Deactivation, error) {
+func (d *Desk) Reactivate(ctx context.Context, q ReactivateRequest) (Deactivation, error) {
 	if q.Force && strings.TrimSpace(q.Reason) == "" {
 		return Deactivation{}, errors.New("a forced reactivation needs a reason")
+	}
+	eng, err := d.respond(ctx)
+	if err != nil {
+		return Deactivation{}, err
 	}
 	inc, err := d.Incidents.Get(ctx, q.ID)
 	if err != nil {

@@ -13,7 +13,6 @@ import (
 	"breachd/event"
 	"breachd/notify"
 	"breachd/output"
-	"breachd/respond"
 )
 
 func incidentsCommand() *cobra.Command {
@@ -38,17 +37,9 @@ Where the engines are: --nats/--clickhouse if given; else the running 'breachd r
 		"incidents: unknown subcommand %q (want "+strings.Join(names, ", ")+")", subs...)
 }
 
-// incEnv is what an incidents command works with: the desk (notify.Desk) over the attached
-// instance.
-type incEnv struct {
-	*notify.Desk
-	a *deploy.Attached
-}
-
-// engine builds the respond engine of the deactivation configuration file (--respond).
-func (e incEnv) engine(ctx context.Context, file string) (*respond.Engine, error) {
-	return deploy.PeopleEngine(ctx, file, e.a.Stores, quiet())
-}
+// respondFile is the deactivation configuration of the commands that drive the respond
+// engine (--respond): the same file as `breachd run --respond`; empty is the dry run.
+var respondFile string
 
 // edit is the actor (--as) and comment of a change.
 func edit(comment string) notify.Edit {
@@ -59,7 +50,7 @@ func edit(comment string) notify.Edit {
 // says which): run is called with the desk once the instance is reached, and what it returns
 // is printed in --format. change: it changes something (--as is required).
 func incCommand(name, args string, min, max int, change bool, formats []string, short, help string,
-	run func(ctx context.Context, e incEnv, pos []string) (any, error)) *cobra.Command {
+	run func(ctx context.Context, d *notify.Desk, pos []string) (any, error)) *cobra.Command {
 	c := &cobra.Command{Use: name + " " + args, Short: short, Long: short + "\n\n" + strings.TrimSpace(help)}
 	instanceFlags(c.Flags())
 	withOutput(withActor(c, change), formats)
@@ -67,17 +58,17 @@ func incCommand(name, args string, min, max int, change bool, formats []string, 
 		if len(pos) < min || len(pos) > max {
 			return usagef("incidents %s: want %s, got %d argument(s) %q", name, args, len(pos), pos)
 		}
-		if f := c.Flags().Lookup("respond"); f != nil && f.Value.String() != "" { // before connecting: a wrong file is named first
-			if _, err := deploy.LoadRespondConfig(f.Value.String()); err != nil {
+		if respondFile != "" { // before connecting: a wrong file is named first
+			if _, err := deploy.LoadRespondConfig(respondFile); err != nil {
 				return err
 			}
 		}
 		return printFrom(c.Context(), deploy.NATSOperator, true, func(ctx context.Context, a *deploy.Attached) (any, error) {
-			desk, err := a.Desk(ctx)
+			desk, err := a.Desk(ctx, respondFile)
 			if err != nil {
 				return nil, err
 			}
-			return result(run(ctx, incEnv{desk, a}, pos))
+			return result(run(ctx, desk, pos))
 		})
 	}
 	return c
@@ -87,11 +78,11 @@ func incList() *cobra.Command {
 	var r notify.ListRequest
 	c := incCommand("list", "[--all] [--state S] [--org O]", 0, 0, false, output.Formats, "list incidents (open ones unless --all)",
 		"Newest first. The due column shows the time left to the Art. 33 deadline, OVERDUE, or how the reporting duty was settled.",
-		func(ctx context.Context, e incEnv, _ []string) (any, error) {
+		func(ctx context.Context, d *notify.Desk, _ []string) (any, error) {
 			if err := r.Check(); err != nil {
 				return nil, usagef("incidents list: --%v", err)
 			}
-			return e.List(ctx, r)
+			return d.List(ctx, r)
 		})
 	c.Flags().BoolVar(&r.All, "all", false, "include closed incidents")
 	c.Flags().StringVar(&r.State, "state", "", "only incidents in this state ("+strings.Join(event.IncidentStates, ", ")+")")
@@ -102,7 +93,7 @@ func incList() *cobra.Command {
 func incShow() *cobra.Command {
 	return incCommand("show", "ID", 1, 1, false, output.Documents, "everything about one incident: steps 1–8, timeline, deadline, deactivation, evidence",
 		"--format json prints the incident as stored, with next_states and missing_steps added.",
-		func(ctx context.Context, e incEnv, pos []string) (any, error) { return e.Show(ctx, pos[0]) })
+		func(ctx context.Context, d *notify.Desk, pos []string) (any, error) { return d.Show(ctx, pos[0]) })
 }
 
 func incAck() *cobra.Command {
@@ -110,12 +101,12 @@ func incAck() *cobra.Command {
 	c := incCommand("ack", "ID [--aware-at RFC3339] [--comment TEXT]", 1, 1, true, output.Documents,
 		"record the moment of awareness (Art. 33(1)); the deadline becomes awareness + 72 h",
 		"Without --aware-at the moment of awareness is now. It must not be in the future.",
-		func(ctx context.Context, e incEnv, pos []string) (any, error) {
+		func(ctx context.Context, d *notify.Desk, pos []string) (any, error) {
 			aware, err := parseWhen("--aware-at", awareAt, time.Now())
 			if err != nil {
 				return nil, err
 			}
-			return e.Changed(e.Incidents.Ack(ctx, pos[0], aware, edit(comment)))
+			return d.Changed(d.Incidents.Ack(ctx, pos[0], aware, edit(comment)))
 		})
 	c.Flags().StringVar(&awareAt, "aware-at", "", "when the controller became aware, RFC 3339 (default now)")
 	c.Flags().StringVar(&comment, "comment", "", "a note for the timeline")
@@ -128,8 +119,8 @@ func incTransition() *cobra.Command {
 		`Lifecycle: detected → contained → investigating → reported | not_reportable → remediated → closed.
 not_reportable needs the reason as --comment (Art. 33(5)); closing a detected incident needs a
 comment saying why it is no breach. A refused transition exits 1 and names the allowed states.`,
-		func(ctx context.Context, e incEnv, pos []string) (any, error) {
-			return e.Changed(e.Incidents.Transition(ctx, pos[0], pos[1], edit(comment)))
+		func(ctx context.Context, d *notify.Desk, pos []string) (any, error) {
+			return d.Changed(d.Incidents.Transition(ctx, pos[0], pos[1], edit(comment)))
 		})
 	c.Flags().StringVar(&comment, "comment", "", "why (required for not_reportable)")
 	return c
@@ -143,8 +134,8 @@ func incComment() *cobra.Command {
 	}
 	c := incCommand("comment", "ID [--step N] TEXT", 2, 1000, true, output.Documents,
 		"add a note to the timeline; --step N also records procedure step N as done", "Steps: "+steps,
-		func(ctx context.Context, e incEnv, pos []string) (any, error) {
-			return e.Changed(e.Incidents.Comment(ctx, pos[0], step, edit(strings.Join(pos[1:], " "))))
+		func(ctx context.Context, d *notify.Desk, pos []string) (any, error) {
+			return d.Changed(d.Incidents.Comment(ctx, pos[0], step, edit(strings.Join(pos[1:], " "))))
 		})
 	c.Flags().IntVar(&step, "step", 0, "record this procedure step (1–8) as done")
 	return c
@@ -155,7 +146,7 @@ func incRegister() *cobra.Command {
 	c := incCommand("register", "[--from T] [--to T]", 0, 0, false, output.Formats,
 		"the breach register: every incident, reported or not (Art. 33(5))",
 		"One row per incident opened in [--from, --to), open or closed, oldest first.",
-		func(ctx context.Context, e incEnv, _ []string) (any, error) {
+		func(ctx context.Context, d *notify.Desk, _ []string) (any, error) {
 			from, err := parseWhen("--from", fromS, time.Unix(0, 0))
 			if err != nil {
 				return nil, err
@@ -164,7 +155,7 @@ func incRegister() *cobra.Command {
 			if err != nil {
 				return nil, err
 			}
-			return e.Register(ctx, from, to)
+			return d.Register(ctx, from, to)
 		})
 	c.Flags().StringVar(&fromS, "from", "", "only incidents opened at or after this time (RFC 3339 or YYYY-MM-DD)")
 	c.Flags().StringVar(&toS, "to", "", "only incidents opened before this time")
@@ -178,8 +169,8 @@ func incEvidence() *cobra.Command {
 		`--refresh looks up the account's logins and data access (audited, as --as, for the incident)
 over [first alert − 30 days, now), stores both snapshots with their query and hash, and references
 them in the incident (steps 3 and 4). The listing recomputes each snapshot's hash.`,
-		func(ctx context.Context, e incEnv, pos []string) (any, error) {
-			return e.Evidence(ctx, pos[0], refresh, actor)
+		func(ctx context.Context, d *notify.Desk, pos []string) (any, error) {
+			return d.Evidence(ctx, pos[0], refresh, actor)
 		})
 	c.Flags().BoolVar(&refresh, "refresh", false, "collect a new logins and access snapshot first")
 	return c
@@ -194,9 +185,9 @@ is built from the incident and its evidence snapshots and written as Markdown an
 DRAFT while items are missing; they are printed. The categories of people are the directory's
 latest primary affiliation of each person in the latest access snapshot (one history query,
 audited as incidents.report). breachd does not send the notice.`,
-		func(ctx context.Context, e incEnv, pos []string) (any, error) {
+		func(ctx context.Context, d *notify.Desk, pos []string) (any, error) {
 			r.ID, r.Actor = pos[0], actor
-			return e.Report(ctx, r)
+			return d.Report(ctx, r)
 		})
 	fs, rc := c.Flags(), &r.Change
 	fs.StringVarP(&r.Dir, "output", "o", ".", "directory the notice is written to")
@@ -210,19 +201,11 @@ audited as incidents.report). breachd does not send the notice.`,
 	return c
 }
 
-// respondCommand is an incidents command that drives the respond engine of --respond: the
-// same file as `breachd run --respond` (deploy.RespondConfig); empty is the dry run.
-func respondCommand(name, args, short, help string, run func(ctx context.Context, e incEnv, eng *respond.Engine, id string) (any, error)) *cobra.Command {
-	var file string
+// respondCommand is an incidents command of one incident that drives the respond engine.
+func respondCommand(name, args, short, help string, run func(ctx context.Context, d *notify.Desk, id string) (any, error)) *cobra.Command {
 	c := incCommand(name, args+" [--respond FILE]", 1, 1, true, output.Documents, short, help,
-		func(ctx context.Context, e incEnv, pos []string) (any, error) {
-			eng, err := e.engine(ctx, file)
-			if err != nil {
-				return nil, err
-			}
-			return run(ctx, e, eng, pos[0])
-		})
-	c.Flags().StringVar(&file, "respond", os.Getenv("BREACHD_RESPOND"), "deactivation configuration (YAML), the one `breachd run --respond` uses; empty: dry run, no account is changed (env BREACHD_RESPOND)")
+		func(ctx context.Context, d *notify.Desk, pos []string) (any, error) { return run(ctx, d, pos[0]) })
+	c.Flags().StringVar(&respondFile, "respond", os.Getenv("BREACHD_RESPOND"), "deactivation configuration (YAML), the one `breachd run --respond` uses; empty: dry run, no account is changed (env BREACHD_RESPOND)")
 	return c
 }
 
@@ -232,8 +215,8 @@ func incDeactivate() *cobra.Command {
 		`Idempotent per incident: an existing request is returned as it stands. The request passes the
 allow-list and the organisation's hourly cap (over it: awaiting_approval, see approve). Its state is
 recorded in the incident; done records step 1 and moves a detected incident to contained.`,
-		func(ctx context.Context, e incEnv, eng *respond.Engine, id string) (any, error) {
-			return e.Deactivate(ctx, eng, id, comment, actor)
+		func(ctx context.Context, d *notify.Desk, id string) (any, error) {
+			return d.Deactivate(ctx, id, comment, actor)
 		})
 	c.Flags().StringVar(&comment, "comment", "", "why (stored with the request and audited)")
 	return c
@@ -243,8 +226,8 @@ func incApprove() *cobra.Command {
 	var comment string
 	c := respondCommand("approve", "ID --comment T", "let a deactivation held by the organisation's hourly cap run (audited)",
 		"Only a request in awaiting_approval can be approved; the allow-list is checked again and still wins.",
-		func(ctx context.Context, e incEnv, eng *respond.Engine, id string) (any, error) {
-			return e.Approve(ctx, eng, id, comment, actor)
+		func(ctx context.Context, d *notify.Desk, id string) (any, error) {
+			return d.Approve(ctx, id, comment, actor)
 		})
 	c.Flags().StringVar(&comment, "comment", "", "why it may run (required)")
 	c.PreRunE = func(*cobra.Command, []string) error {
@@ -262,9 +245,9 @@ func incReactivate() *cobra.Command {
 		`Every call is audited, refusals included. Without --force it is refused while any of steps 2–6
 is not recorded done ('breachd incidents comment ID --step N TEXT'); --force overrides that and
 needs --reason. On success step 7 is recorded in the incident.`,
-		func(ctx context.Context, e incEnv, eng *respond.Engine, id string) (any, error) {
+		func(ctx context.Context, d *notify.Desk, id string) (any, error) {
 			r.ID, r.Actor = id, actor
-			return e.Reactivate(ctx, eng, r)
+			return d.Reactivate(ctx, r)
 		})
 	c.Flags().BoolVar(&r.Force, "force", false, "reactivate although steps 2–6 are not all done (needs --reason)")
 	c.Flags().StringVar(&r.Reason, "reason", "", "why (required with --force; audited)")
