@@ -9,6 +9,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"breachd/event"
@@ -24,25 +25,26 @@ import (
 type Desk struct {
 	Incidents *Incidents
 	History   *history.Store // evidence, reports
-	// Respond builds the respond engine of Deactivate, Approve and Reactivate (once per Desk;
-	// nil: they are refused).
+	// Respond builds the respond engine of Deactivate, Approve and Reactivate, once per Desk
+	// and only when one of them is first called (nil: they are refused).
 	Respond func(context.Context) (*respond.Engine, error)
+	mu      sync.Mutex // guards engine: a Desk serves concurrent callers (the API)
 	engine  *respond.Engine
 }
 
 // respond is the engine of the deactivation operations.
 func (d *Desk) respond(ctx context.Context) (*respond.Engine, error) {
-	if d.engine == nil && d.Respond == nil {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.engine != nil {
+		return d.engine, nil
+	}
+	if d.Respond == nil {
 		return nil, errors.New("no deactivation engine is configured here")
 	}
-	if d.engine == nil {
-		eng, err := d.Respond(ctx)
-		if err != nil {
-			return nil, err
-		}
-		d.engine = eng
-	}
-	return d.engine, nil
+	eng, err := d.Respond(ctx)
+	d.engine = eng
+	return eng, err
 }
 
 // EvidenceLookback is how far before the first alert an evidence snapshot looks (the
