@@ -38,11 +38,10 @@ replay it; 'show' escapes the bytes for the terminal.
 Reading never consumes, acknowledges or changes anything. A letter rejected again is not stored
 twice (JetStream drops the copy within the stream's duplicate window, 24 h by default).
 
-Where NATS is: --nats; else the embedded NATS of a 'breachd run' with the same --data (found
-through its endpoint file); else the embedded NATS data under --data, opened here (only when
-no breachd process holds it). On the embedded NATS, replay logs in as the user that may publish
-events and every other command as the operator, who may not (deploy/README.md, "NATS in
-production"); with --nats, give a login in the URL or with --nats-creds.
+` + whereInstance + `
+On the embedded NATS, replay logs in as the user that may publish events and every other
+command as the operator, who may not (deploy/README.md, "NATS in production"); with --nats,
+give a login in the URL or with --nats-creds.
 
 Exit status: 0; 1 on an error, or when replay left a letter rejected again or failed (with
 --dry-run: would leave); 2 on a usage error.`,

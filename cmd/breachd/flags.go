@@ -48,6 +48,12 @@ func clickhouseFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&infra.ClickHouseDSN, "clickhouse", os.Getenv("BREACHD_CLICKHOUSE_DSN"), "ClickHouse DSN, e.g. clickhouse://user:pass@host:9000/breachd; empty: the embedded engine of --data (env BREACHD_CLICKHOUSE_DSN)")
 }
 
+// whereInstance is how a person's command finds the instance of the instance flags
+// (deploy.Attach), for its help.
+const whereInstance = `Where the engines are: --nats and --clickhouse where given; else those of the running
+'breachd run' with the same --data (found through its endpoint file); else the embedded engines
+on --data, opened here (only when no breachd process holds them).`
+
 // instanceFlags: where the instance a command works on is (historyFlags: only its history).
 func instanceFlags(fs *pflag.FlagSet) {
 	historyFlags(fs)

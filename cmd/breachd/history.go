@@ -20,9 +20,7 @@ func historyCommand() *cobra.Command {
 		Long: `Lookups of someone's history, each written to the audit log first (--as, --reason or --incident),
 and read-only SQL.
 
-Where the history is: --clickhouse (a ClickHouse server); else the embedded engine of a running
-'breachd run' with the same --data (found through its endpoint file); else the embedded engine's
-data directory opened directly (only when no breachd process holds it).`,
+` + whereInstance,
 	}
 	c.AddCommand(historySQLCommand())
 	for _, l := range lookups {

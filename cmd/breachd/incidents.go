@@ -24,8 +24,7 @@ that appends a timeline entry naming the actor (--as, default $USER); nothing re
 timeline. A change is then mirrored to the history (incidents table) and published on
 breachd.incidents.updated (Nats-Msg-Id <id>-v<version>).
 
-Where the engines are: --nats/--clickhouse if given; else the running 'breachd run' with the same
---data (found through its endpoint file); else the embedded engines on --data, opened here.`,
+` + whereInstance,
 	}
 	subs := []*cobra.Command{incList(), incShow(), incAck(), incTransition(), incComment(), incEvidence(), incReport(),
 		incDeactivate(), incApprove(), incReactivate(), incRegister()}
