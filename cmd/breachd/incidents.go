@@ -57,7 +57,7 @@ func incCommand(name, args string, min, max int, change bool, formats []string, 
 		if len(pos) < min || len(pos) > max {
 			return usagef("incidents %s: want %s, got %d argument(s) %q", name, args, len(pos), pos)
 		}
-		if respondFile != "" { // before connecting: a wrong file is named first
+		if c.Flags().Lookup("respond") != nil && respondFile != "" { // before connecting: a wrong file is named first
 			if _, err := deploy.LoadRespondConfig(respondFile); err != nil {
 				return err
 			}
