@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -75,7 +76,7 @@ person's history; but it names accounts (use --top 0 when the names are not need
 			return usagef("--tz: %v", err)
 		}
 		now := time.Now()
-		opts := backtest.Options{Only: only, Top: top, ChunkRows: chunkRows, Location: loc}
+		opts := backtest.Options{Only: splitList(strings.Join(only, ",")), Top: top, ChunkRows: chunkRows, Location: loc}
 		if opts.From, err = parseTime("--from", from, loc, now, time.Time{}); err != nil {
 			return err
 		}
