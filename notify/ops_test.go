@@ -3,7 +3,12 @@ package notify
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -112,5 +117,64 @@ func TestParseMarks(t *testing.T) {
 		if _, err := ParseMarks([]string{bad}); err == nil {
 			t.Errorf("mark %q accepted", bad)
 		}
+	}
+}
+
+// TestDeskRespondConcurrently: concurrent deactivations through one Desk (the API's callers)
+// build its respond engine once, and each incident gets one request however many callers ask;
+// without an engine the deactivation operations are refused.
+func TestDeskRespondConcurrently(t *testing.T) {
+	js, _ := startJetStream(t)
+	ctx := context.Background()
+	if err := respond.EnsureBucket(ctx, js, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	var builds atomic.Int32
+	d := &Desk{Incidents: testIncidents(t, js, nil, t0.Add(time.Hour)), Respond: func(ctx context.Context) (*respond.Engine, error) {
+		builds.Add(1)
+		return respond.New(ctx, js, respond.Options{Adapter: &respond.DryRun{}, Auditor: respond.NewJSONAuditor(io.Discard),
+			Logger: slog.New(slog.DiscardHandler)})
+	}}
+	var ids []string
+	for i, acct := range []string{"a@bergen.kommune.no", "b@bergen.kommune.no", "c@bergen.kommune.no"} {
+		a := testAlert(fmt.Sprintf("al-%d", i), "r", event.SeverityHigh)
+		a.Account = acct
+		ids = append(ids, openWith(t, d.Incidents, a).ID)
+	}
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		requests = map[string]map[string]bool{} // incident → request ids
+	)
+	for range 2 {
+		for _, id := range ids {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				dep, err := d.Deactivate(ctx, id, "", "tester")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if requests[id] == nil {
+					requests[id] = map[string]bool{}
+				}
+				requests[id][dep.Request.ID] = true
+			}()
+		}
+	}
+	wg.Wait()
+	for _, id := range ids {
+		if len(requests[id]) != 1 {
+			t.Errorf("%s: requests %v, want one", id, requests[id])
+		}
+	}
+	if n := builds.Load(); n != 1 {
+		t.Errorf("respond engine built %d times, want once", n)
+	}
+	if _, err := (&Desk{Incidents: d.Incidents}).Deactivate(ctx, ids[0], "", "tester"); err == nil {
+		t.Error("deactivation without an engine")
 	}
 }
