@@ -51,12 +51,11 @@ new consumers start where the old set stopped (see deploy/README.md).`,
 		case p < 0 || p > bus.MaxPartitions:
 			return usagef("--partitions %d: want 0 to %d", p, bus.MaxPartitions)
 		}
-		log, err := logger()
+		cfg, err := stageInfra()
 		if err != nil {
 			return err
 		}
-		cfg := infra
-		cfg.Logger = log.With("member", member, "members", members)
+		cfg.Logger = cfg.Logger.With("member", member, "members", members)
 		return deploy.RunProcess(c.Context(), deploy.ProcessConfig{Infra: cfg, MetricsAddr: metricsAddr, Pipeline: deploy.PipelineConfig{
 			Stages: []string{deploy.StageDetect}, Rules: splitList(rulePaths), Member: member, Members: members,
 			ExitWhenDone: exitWhenDone, Logger: cfg.Logger,

@@ -22,7 +22,7 @@ type dlqOptions struct {
 	filter            dlq.FilterSpec
 	raw               bool
 	formatIn, mapping string
-	replay            dlq.ReplayRequest // the filter of every command; what replay does
+	replay            dlq.ReplayRequest // what replay does; its Filter, read from filter, is every command's
 }
 
 func dlqCommand() *cobra.Command {

@@ -121,13 +121,15 @@ func orList(s []string) string {
 	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
 }
 
-// logger builds the logger --log-level and --log-format ask for.
-func logger() (*slog.Logger, error) {
-	log, err := deploy.NewLogger(os.Stderr, logLevel, logFormat)
-	if err != nil {
-		return nil, usagef("%v (--log-level, --log-format)", err)
+// stageInfra is the infrastructure configuration of a process running stages: the instance
+// flags, and the logger --log-level and --log-format ask for.
+func stageInfra() (deploy.InfraConfig, error) {
+	cfg := infra
+	var err error
+	if cfg.Logger, err = deploy.NewLogger(os.Stderr, logLevel, logFormat); err != nil {
+		return cfg, usagef("%v (--log-level, --log-format)", err)
 	}
-	return log, nil
+	return cfg, nil
 }
 
 // quiet is the logger of people's commands: warnings and errors only.

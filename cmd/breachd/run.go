@@ -71,7 +71,7 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 	declareSourceFlags(fs, &inputs)
 	c.RunE = func(c *cobra.Command, args []string) error {
 		ctx := c.Context()
-		log, err := logger()
+		cfg, err := stageInfra()
 		if err != nil {
 			return err
 		}
@@ -103,12 +103,10 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 				return err
 			}
 		}
-		cfg := infra
-		cfg.Logger = log
 		inputs.DataDir, inputs.Console = infra.DataDir, os.Stdout
 		return deploy.RunProcess(ctx, deploy.ProcessConfig{Infra: cfg, MetricsAddr: metricsAddr, Inputs: &inputs, Banner: os.Stdout,
 			Pipeline: deploy.PipelineConfig{Rules: splitList(rulePaths), Stages: splitList(stages), Console: os.Stdout, ExitWhenDone: exitWhenDone,
-				Logger: log, AfterEventsWritten: afterEventsWritten, Respond: rc, Notifications: notifyFile, Watch: notify.WatchOptions{Marks: watch}, MaxFutureSkew: skew}})
+				Logger: cfg.Logger, AfterEventsWritten: afterEventsWritten, Respond: rc, Notifications: notifyFile, Watch: notify.WatchOptions{Marks: watch}, MaxFutureSkew: skew}})
 	}
 	return c
 }
