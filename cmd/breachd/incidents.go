@@ -36,9 +36,9 @@ breachd.incidents.updated (Nats-Msg-Id <id>-v<version>).
 		"incidents: unknown subcommand %q (want "+strings.Join(names, ", ")+")", subs...)
 }
 
-// respondFile is the deactivation configuration of the commands that drive the respond
+// respondConfig is the deactivation configuration of the commands that drive the respond
 // engine (--respond): the same file as `breachd run --respond`; empty is the dry run.
-var respondFile string
+var respondConfig string
 
 // edit is the actor (--as) and comment of a change.
 func edit(comment string) notify.Edit {
@@ -57,13 +57,13 @@ func incCommand(name, args string, min, max int, change bool, formats []string, 
 		if len(pos) < min || len(pos) > max {
 			return usagef("incidents %s: want %s, got %d argument(s) %q", name, args, len(pos), pos)
 		}
-		if c.Flags().Lookup("respond") != nil && respondFile != "" { // before connecting: a wrong file is named first
-			if _, err := deploy.LoadRespondConfig(respondFile); err != nil {
+		if c.Flags().Lookup("respond") != nil && respondConfig != "" { // before connecting: a wrong file is named first
+			if _, err := deploy.LoadRespondConfig(respondConfig); err != nil {
 				return err
 			}
 		}
 		return printFrom(c.Context(), deploy.NATSOperator, true, func(ctx context.Context, a *deploy.Attached) (any, error) {
-			desk, err := a.Desk(ctx, respondFile)
+			desk, err := a.Desk(ctx, respondConfig)
 			if err != nil {
 				return nil, err
 			}
@@ -204,7 +204,7 @@ audited as incidents.report). breachd does not send the notice.`,
 func respondCommand(name, args, short, help string, run func(ctx context.Context, d *notify.Desk, id string) (any, error)) *cobra.Command {
 	c := incCommand(name, args+" [--respond FILE]", 1, 1, true, output.Documents, short, help,
 		func(ctx context.Context, d *notify.Desk, pos []string) (any, error) { return run(ctx, d, pos[0]) })
-	c.Flags().StringVar(&respondFile, "respond", os.Getenv("BREACHD_RESPOND"), "deactivation configuration (YAML), the one `breachd run --respond` uses; empty: dry run, no account is changed (env BREACHD_RESPOND)")
+	c.Flags().StringVar(&respondConfig, "respond", os.Getenv("BREACHD_RESPOND"), "deactivation configuration (YAML), the one `breachd run --respond` uses; empty: dry run, no account is changed (env BREACHD_RESPOND)")
 	return c
 }
 
