@@ -12,8 +12,8 @@ import (
 	"breachd/respond"
 )
 
-// respond is the engine of the deactivation operations.
-func (d *Desk) respond(ctx context.Context) (*respond.Engine, error) {
+// respondEngine is the engine of the deactivation operations (Respond, built once).
+func (d *Desk) respondEngine(ctx context.Context) (*respond.Engine, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.engine != nil {
@@ -64,7 +64,7 @@ func (d *Desk) mirror(ctx context.Context, id string, r *respond.Request) (Deact
 // per incident: an existing request is returned as it stands) and records its state in the
 // incident. comment (default: the incident's summary) is the request's reason.
 func (d *Desk) Deactivate(ctx context.Context, id, comment, actor string) (Deactivation, error) {
-	eng, err := d.respond(ctx)
+	eng, err := d.respondEngine(ctx)
 	if err != nil {
 		return Deactivation{}, err
 	}
@@ -86,7 +86,7 @@ func (d *Desk) Approve(ctx context.Context, id, comment, actor string) (Deactiva
 	if strings.TrimSpace(comment) == "" {
 		return Deactivation{}, errors.New("an approval needs a comment (it is audited with it)")
 	}
-	eng, err := d.respond(ctx)
+	eng, err := d.respondEngine(ctx)
 	if err != nil {
 		return Deactivation{}, err
 	}
@@ -115,7 +115,7 @@ func (d *Desk) Reactivate(ctx context.Context, q ReactivateRequest) (Deactivatio
 	if q.Force && strings.TrimSpace(q.Reason) == "" {
 		return Deactivation{}, errors.New("a forced reactivation needs a reason")
 	}
-	eng, err := d.respond(ctx)
+	eng, err := d.respondEngine(ctx)
 	if err != nil {
 		return Deactivation{}, err
 	}
