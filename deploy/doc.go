@@ -12,7 +12,11 @@
 // Attach: the NATS and ClickHouse named by flags, else the running instance of the data
 // directory (its endpoint file), else the embedded engines opened on the data directory. Both
 // open their Stores (NATS with JetStream, the history) through the same two functions
-// (stores.go), and nothing else in breachd connects to NATS or opens the history. Every long-lived part
+// (stores.go), and nothing else in breachd connects to NATS or opens the history.
+// Attached.Desk builds the incidents desk (notify.Desk) of people's commands and the API over
+// the attached stores. A process running stages (`breachd run`, `breachd detect`) starts
+// through StartProcess: its Infra, metrics registry and metrics endpoint. CheckRules loads rules
+// for a person checking them (RulesError lists every compile error in position order). Every long-lived part
 // runs under one errgroup with Run(ctx) and is waited for on shutdown: the detector and notifier
 // finish their batch in hand, the announcers give theirs a few seconds (the rest is redelivered),
 // then the embedded ClickHouse endpoint and the embedded NATS server stop last.

@@ -1,14 +1,17 @@
 package deploy
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -284,4 +287,40 @@ func LoadRules(paths []string, withDefault bool) (set *rules.Set, files int, err
 	}
 	set, err = rules.Merge(p, set)
 	return set, files + len(packFiles), err
+}
+
+// RulesError is the error of rules that do not compile: every compile error, in file and
+// position order.
+type RulesError []*rules.CompileError
+
+func (e RulesError) Error() string {
+	if len(e) == 1 {
+		return "the rules do not compile: 1 error"
+	}
+	return fmt.Sprintf("the rules do not compile: %d errors", len(e))
+}
+
+// WriteText writes every compile error on a line of its own, file:line:col: rule <id>: message.
+func (e RulesError) WriteText(w io.Writer) error {
+	for _, ce := range e {
+		if _, err := fmt.Fprintln(w, ce.Error()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CheckRules loads the rules as LoadRules does, for a person checking them: when they do not
+// compile the error is a RulesError with every compile error; any other error (an unreadable
+// file) is returned as it is.
+func CheckRules(paths []string, withDefault bool) (*rules.Set, int, error) {
+	set, files, err := LoadRules(paths, withDefault)
+	ces := CompileErrors(err)
+	if len(ces) == 0 {
+		return set, files, err
+	}
+	slices.SortStableFunc(ces, func(a, b *rules.CompileError) int {
+		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
+	})
+	return nil, 0, RulesError(ces)
 }

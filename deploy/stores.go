@@ -16,6 +16,7 @@ import (
 	"breachd/bus"
 	"breachd/history"
 	"breachd/notify"
+	"breachd/respond"
 )
 
 // Stores are the connections every operation works on: NATS with JetStream (the streams and
@@ -221,4 +222,19 @@ func (a *Attached) Close() {
 	if a.infra != nil {
 		a.infra.Close()
 	}
+}
+
+// Desk builds the incidents desk (notify.Desk) of people's commands and the API over the
+// attached stores: every change is stored, mirrored into the history and published through
+// one notify.Incidents, as the notifier's; deactivations go through the respond engine of
+// respondFile (PeopleEngine; empty: the dry run), built when first needed. It needs NATS and
+// the history.
+func (a *Attached) Desk(ctx context.Context, respondFile string) (*notify.Desk, error) {
+	incs, err := a.Incidents(ctx, time.Now)
+	if err != nil {
+		return nil, err
+	}
+	return &notify.Desk{Incidents: incs, History: a.History, Respond: func(ctx context.Context) (*respond.Engine, error) {
+		return PeopleEngine(ctx, respondFile, a.Stores, a.log)
+	}}, nil
 }

@@ -22,5 +22,10 @@
 // subject that a materialized view keeps current. LastLogin and LastPerson answer the rules'
 // history lookups; Replay streams stored events in time order for backtests.
 //
+// The operations people ask for by name (ops.go), one path for the CLI and the HTTP API, each
+// returning a result that package output renders: Lookup (one of the four audited lookups by
+// name, LookupRequest), AuditedSQL (a read-only statement written to the audit log first) and
+// Maintain (migrations, retention changes and the retention now, MigrateRequest).
+//
 // Concurrency: a Store is safe for concurrent use (clickhouse-go pools connections).
 package history

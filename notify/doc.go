@@ -33,6 +33,14 @@
 // incidents ever. report.go builds the draft Art. 33 notice (BuildReport, Markdown and JSON);
 // register.go the breach register.
 //
+// Desk (ops.go) is where people work incidents, the operations of `breachd incidents` and of
+// the HTTP API, one path each: List (ListRequest), Register, Show, the result of a change
+// (Changed), Evidence (with a new snapshot on request), Report (ReportRequest: store the given
+// fields, build and write the Art. 33 notice), and Deactivate, Approve and Reactivate through
+// its respond engine (Desk.Respond) with the request's state mirrored into the incident
+// (Deactivation). Each result renders itself for package output (a table or text for people,
+// JSON).
+//
 // # Announcements
 //
 // People and systems hear of changes through Sinks: the ConsoleSink, and one ChannelSink per

@@ -28,6 +28,20 @@ type Responder interface {
 	Get(ctx context.Context, incident string) (*respond.Request, error)
 }
 
+// ParseMarks reads deadline marks as people write them ("24h", "48h", ...): each a duration
+// between 0 and the 72-hour reporting window.
+func ParseMarks(specs []string) ([]time.Duration, error) {
+	var marks []time.Duration
+	for _, p := range specs {
+		d, err := time.ParseDuration(p)
+		if err != nil || d <= 0 || d >= event.ReportWindow {
+			return nil, fmt.Errorf("%q is not a duration between 0 and 72h (e.g. 24h)", p)
+		}
+		marks = append(marks, d)
+	}
+	return marks, nil
+}
+
 // WatchOptions configures a Watcher.
 type WatchOptions struct {
 	// Marks are the times after awareness at which a deadline warning goes out while the
@@ -83,7 +97,7 @@ func NewWatcher(ctx context.Context, inc *Incidents, opts WatchOptions) (*Watche
 		opts.Interval = 30 * time.Second
 	}
 	if opts.EvidenceLookback <= 0 {
-		opts.EvidenceLookback = 30 * 24 * time.Hour
+		opts.EvidenceLookback = EvidenceLookback
 	}
 	if opts.Clock == nil {
 		opts.Clock = time.Now

@@ -41,6 +41,11 @@ type Rows struct {
 	Rows    [][]any
 	// Plain leaves out the "(N rows)" line under the aligned table.
 	Plain bool
+	// TableColumns > 0 shows only the first TableColumns columns in the aligned table (the
+	// rest, long texts, only in JSON, CSV and TSV).
+	TableColumns int
+	// Footer is a line under the aligned table (a total).
+	Footer string
 }
 
 // RowsOf returns the rows of items under columns, one row per item as row makes it.
@@ -100,19 +105,25 @@ func Write(w io.Writer, format string, v any) error {
 }
 
 func (r *Rows) writeAligned(w io.Writer) error {
+	n := len(r.Columns)
+	if r.TableColumns > 0 {
+		n = min(n, r.TableColumns)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(r.Columns, "\t"))
+	fmt.Fprintln(tw, strings.Join(r.Columns[:n], "\t"))
 	for _, row := range r.Rows {
-		fmt.Fprintln(tw, strings.Join(cells(row), "\t"))
+		fmt.Fprintln(tw, strings.Join(cells(row[:min(n, len(row))]), "\t"))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if r.Plain {
-		return nil
+	if !r.Plain {
+		fmt.Fprintf(w, "(%d rows)\n", len(r.Rows))
 	}
-	_, err := fmt.Fprintf(w, "(%d rows)\n", len(r.Rows))
-	return err
+	if r.Footer != "" {
+		fmt.Fprintln(w, r.Footer)
+	}
+	return nil
 }
 
 func (r *Rows) writeCSV(w io.Writer, tabs bool) error {

@@ -86,3 +86,21 @@ func TestTerminalSafe(t *testing.T) {
 		t.Errorf("cut: %q", got)
 	}
 }
+
+// TestTableColumnsAndFooter: the aligned table leaves out the columns past TableColumns and
+// ends with the footer; the other formats have every column and no footer.
+func TestTableColumnsAndFooter(t *testing.T) {
+	r := &Rows{Columns: []string{"id", "n", "query"}, Rows: [][]any{{"e1", 2, "SELECT 1"}}, TableColumns: 2, Footer: "total: 2"}
+	var b strings.Builder
+	if err := Write(&b, Table, r); err != nil || b.String() != "id  n\ne1  2\n(1 rows)\ntotal: 2\n" {
+		t.Errorf("table: %v\n%q", err, b.String())
+	}
+	b.Reset()
+	if err := Write(&b, CSV, r); err != nil || b.String() != "id,n,query\ne1,2,SELECT 1\n" {
+		t.Errorf("csv: %v\n%q", err, b.String())
+	}
+	b.Reset()
+	if err := Write(&b, JSON, r); err != nil || !strings.Contains(b.String(), `"query": "SELECT 1"`) || strings.Contains(b.String(), "total") {
+		t.Errorf("json: %v\n%s", err, b.String())
+	}
+}

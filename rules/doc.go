@@ -118,6 +118,9 @@
 // with event.Parse when the file is parsed. The lookups of a fixture are served from memory:
 // its `directory` and `history` events, and each of its events once evaluated, as the
 // detector stores them; a lookup failure fails the test like an expression failure.
+// RunTestsMatching runs the fixtures of the rules whose id matches; its TestReport, Lint (the
+// warnings and total of rules that compile) and Listing (the rules as a table) render
+// themselves for package output, for `breachd rules` and the API.
 //
 // # What it does not do (yet)
 //

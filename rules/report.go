@@ -4,7 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"regexp"
+	"slices"
+	"strings"
 	"time"
+
+	"breachd/output"
 )
 
 // TestReport is the outcome of a run of fixtures (`breachd rules test`), for output.Write: one
@@ -93,4 +98,64 @@ func (t TestReport) MarshalJSON() ([]byte, error) {
 		out.Results = append(out.Results, x)
 	}
 	return json.Marshal(out)
+}
+
+// RunTestsMatching runs the fixtures (RunTests) of the rules whose id match matches; it is an
+// error when no rule id matches.
+func RunTestsMatching(set *Set, match *regexp.Regexp) (TestReport, error) {
+	if !slices.ContainsFunc(set.Rules(), func(r Rule) bool { return match.MatchString(r.ID) }) {
+		return TestReport{}, fmt.Errorf("no rule id matches %q", match)
+	}
+	var results []TestResult
+	for _, r := range RunTests(set) {
+		if match.MatchString(r.Rule) {
+			results = append(results, r)
+		}
+	}
+	return NewTestReport(results), nil
+}
+
+// Err is the failure of the run: how many fixtures failed, or nil.
+func (t TestReport) Err() error {
+	if t.Failed == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d of %d fixtures failed", t.Failed, len(t.Results))
+}
+
+// Lint is what `breachd rules lint` says of rules that compile, for output.Write: a warning per
+// rule without fixtures and "N rules in M files OK".
+type Lint struct {
+	Rules []Rule
+	Files int
+}
+
+// WriteText writes the warnings as file:line:1: rule <id>: warning: ..., then the total.
+func (l Lint) WriteText(w io.Writer) error {
+	for _, r := range l.Rules {
+		if r.Tests == 0 {
+			fmt.Fprintf(w, "%s:%d:1: rule %s: warning: no tests (add fixtures under tests:, see docs/rules.md)\n", r.File, r.Line, r.ID)
+		}
+	}
+	_, err := fmt.Fprintf(w, "%d rules in %d files OK\n", len(l.Rules), l.Files)
+	return err
+}
+
+// Listing is the rules for output.Write (`breachd rules list`): in JSON as they are; in a table
+// id, severity, the event kinds it runs on, whether a hit may request deactivation, tags, and
+// where it is defined.
+type Listing []Rule
+
+// Rows is the table of the rules.
+func (l Listing) Rows() *output.Rows {
+	t := output.RowsOf([]string{"ID", "SEVERITY", "WHEN", "RESPOND", "TAGS", "FILE"}, l, func(r Rule) []any {
+		when := make([]string, len(r.When))
+		for i, k := range r.When {
+			when[i] = string(k)
+		}
+		return []any{r.ID, r.Severity, strings.Join(when, ","), map[bool]string{true: "deactivate", false: "none"}[r.Respond],
+			strings.Join(r.Tags, ","), fmt.Sprintf("%s:%d", r.File, r.Line)}
+	})
+	t.Plain = true
+	return t
 }

@@ -1,6 +1,7 @@
 package simulate
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -291,4 +292,9 @@ func (p *population) inClass(t, ci int32) bool {
 		}
 	}
 	return false
+}
+
+// String is the breach in one line: scenario, organisation, account and start.
+func (b Breach) String() string {
+	return fmt.Sprintf("breach %-22s %s %s at %s", b.Scenario, b.Org, b.Account, b.At.Format(time.RFC3339))
 }

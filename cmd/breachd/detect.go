@@ -51,31 +51,15 @@ new consumers start where the old set stopped (see deploy/README.md).`,
 		case p < 0 || p > bus.MaxPartitions:
 			return usagef("--partitions %d: want 0 to %d", p, bus.MaxPartitions)
 		}
-		log, err := logger()
+		cfg, err := stageInfra()
 		if err != nil {
 			return err
 		}
-		log = log.With("member", member, "members", members)
-		reg, err := deploy.NewRegistry()
-		if err != nil {
-			return err
-		}
-		cfg := infra
-		cfg.Logger = log
-		in, err := deploy.StartInfra(c.Context(), cfg)
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		stopMetrics, _, err := deploy.ServeMetrics(metricsAddr, reg, log)
-		if err != nil {
-			return err
-		}
-		defer stopMetrics()
-		return deploy.RunPipeline(c.Context(), in, deploy.PipelineConfig{
+		cfg.Logger = cfg.Logger.With("member", member, "members", members)
+		return deploy.RunProcess(c.Context(), deploy.ProcessConfig{Infra: cfg, MetricsAddr: metricsAddr, Pipeline: deploy.PipelineConfig{
 			Stages: []string{deploy.StageDetect}, Rules: splitList(rulePaths), Member: member, Members: members,
-			ExitWhenDone: exitWhenDone, Registerer: reg, Logger: log,
-		})
+			ExitWhenDone: exitWhenDone, Logger: cfg.Logger,
+		}})
 	}
 	return c
 }

@@ -11,9 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
-	"breachd/bus"
 	"breachd/deploy"
-	"breachd/ingest"
 	"breachd/ingest/dlq"
 	"breachd/ingest/format"
 	"breachd/output"
@@ -21,10 +19,10 @@ import (
 
 // dlqOptions are the flags of `breachd dlq`, shared by its commands.
 type dlqOptions struct {
-	source, since, until, reason string
-	limit                        int
-	raw, all, deleteOK, dryRun   bool
-	formatIn, mapping            string
+	filter            dlq.FilterSpec
+	raw               bool
+	formatIn, mapping string
+	replay            dlq.ReplayRequest // what replay does; its Filter, read from filter, is every command's
 }
 
 func dlqCommand() *cobra.Command {
@@ -34,26 +32,16 @@ func dlqCommand() *cobra.Command {
 		Short: "list, inspect and replay dead letters (rejected input)",
 		Long: `Every input record the pipeline rejects (not JSON, unknown kind, missing field, bad time, a line
 the configured log format cannot read) is kept on the DEADLETTER stream with its source, the
-reason, where it was read ("file.jsonl:42") and the original bytes. These commands read and
-repair it:
-
-  list     the dead letters, oldest first (filters: --source --since --until --reason --limit)
-  show SEQ one letter: its headers and the original bytes, escaped for the terminal (--raw: as is)
-  stats    counts by source and by reason group (the reason with quoted values masked)
-  replay   submit letters again through the ingest pipeline, under their original source name:
-           SEQ ... or --all (with the list filters). --format-in or --mapping reads them with
-           another parser: a line rejected because the wrong format was configured is replayed
-           with the right one. --delete removes the letters that are now accepted (only after
-           their event is stored); --dry-run only says what would happen.
+reason, where it was read ("file.jsonl:42") and the original bytes. These commands read it and
+replay it; 'show' escapes the bytes for the terminal.
 
 Reading never consumes, acknowledges or changes anything. A letter rejected again is not stored
 twice (JetStream drops the copy within the stream's duplicate window, 24 h by default).
 
-Where NATS is: --nats; else the embedded NATS of a 'breachd run' with the same --data (found
-through its endpoint file); else the embedded NATS data under --data, opened here (only when
-no breachd process holds it). On the embedded NATS, replay logs in as the user that may publish
-events and every other command as the operator, who may not (deploy/README.md, "NATS in
-production"); with --nats, give a login in the URL or with --nats-creds.
+` + whereInstance + `
+On the embedded NATS, replay logs in as the user that may publish events and every other
+command as the operator, who may not (deploy/README.md, "NATS in production"); with --nats,
+give a login in the URL or with --nats-creds.
 
 Exit status: 0; 1 on an error, or when replay left a letter rejected again or failed (with
 --dry-run: would leave); 2 on a usage error.`,
@@ -66,68 +54,60 @@ Exit status: 0; 1 on an error, or when replay left a letter rejected again or fa
   breachd dlq replay --all --source file --format-in simplesamlphp --delete
   breachd dlq replay --mapping lms.yaml 17 18 19`,
 	}
-	// sub is one dlq command: prepare checks its arguments and returns what it does, which
-	// runs logged in as the operator (a replay that publishes: as replay) and returns the
-	// result to print, and the command's failure.
+	// sub is one dlq command: prepare checks its arguments and returns what it does once
+	// logged in (as the operator; a replay that publishes: as replay), which returns the result
+	// to print and the command's failure.
 	type do = func(context.Context, jetstream.JetStream) (any, error)
-	sub := func(use, short string, filters bool, prepare func(f dlq.Filter, pos []string) (do, error)) *cobra.Command {
+	sub := func(use, short string, filters bool, prepare func(pos []string) (do, error)) *cobra.Command {
 		s := &cobra.Command{Use: use, Short: short}
 		dataFlags(s.Flags())
 		natsFlags(s.Flags())
 		withOutput(s, output.Documents)
 		if filters {
 			fs := s.Flags()
-			fs.StringVar(&o.source, "source", "", "only letters from this source name (file, stdin, http, kafka, ...)")
-			fs.StringVar(&o.since, "since", "", "only letters stored at or after: a duration ago (24h, 7d) or a time (2026-11-02, RFC 3339)")
-			fs.StringVar(&o.until, "until", "", "only letters stored at or before: as --since")
-			fs.StringVar(&o.reason, "reason", "", "only letters whose reason contains this text (any case)")
-			fs.IntVar(&o.limit, "limit", 100, "list, replay --all: at most this many letters (stats counts all)")
+			fs.StringVar(&o.filter.Source, "source", "", "only letters from this source name (file, stdin, http, kafka, ...)")
+			fs.StringVar(&o.filter.Since, "since", "", "only letters stored at or after: a duration ago (24h, 7d) or a time (2026-11-02, RFC 3339)")
+			fs.StringVar(&o.filter.Until, "until", "", "only letters stored at or before: as --since")
+			fs.StringVar(&o.filter.Reason, "reason", "", "only letters whose reason contains this text (any case)")
+			fs.IntVar(&o.filter.Limit, "limit", 100, "list, replay --all: at most this many letters (stats counts all)")
 		}
 		s.RunE = func(c *cobra.Command, pos []string) error {
-			var filter dlq.Filter
 			if filters {
 				var err error
-				if filter, err = o.filter(time.Now()); err != nil {
-					return err
+				if o.replay.Filter, err = o.filter.Filter(time.Local, time.Now()); err != nil {
+					return usagef("--%v", err)
 				}
 			}
-			run, err := prepare(filter, pos)
+			run, err := prepare(pos)
 			if err != nil {
 				return err
 			}
 			role := deploy.NATSOperator
-			if c.Name() == "replay" && !o.dryRun {
+			if c.Name() == "replay" && !o.replay.Options.DryRun {
 				role = deploy.NATSReplay
 			}
-			a, err := attach(c.Context(), role, false)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
-			v, err := run(c.Context(), a.JS)
-			if v != nil {
-				if werr := output.Write(os.Stdout, outFormat, v); err == nil {
-					err = werr
-				}
-			}
-			return err
+			return printFrom(c.Context(), role, false, func(ctx context.Context, a *deploy.Attached) (any, error) { return run(ctx, a.JS) })
 		}
 		return s
 	}
-	list := sub("list [flags]", "the dead letters, oldest first", true, func(f dlq.Filter, pos []string) (do, error) {
+	noArgs := func(verb string, pos []string) error {
 		if len(pos) > 0 {
-			return nil, usagef("dlq list takes no arguments, got %q (filters are flags: --source, --reason, ...)", pos[0])
+			return usagef("dlq %s takes no arguments, got %q (filters are flags: --source, --reason, ...)", verb, pos[0])
 		}
-		return func(ctx context.Context, js jetstream.JetStream) (any, error) { return result(dlq.Page(ctx, js, f)) }, nil
+		return nil
+	}
+	list := sub("list [flags]", "the dead letters, oldest first", true, func(pos []string) (do, error) {
+		return func(ctx context.Context, js jetstream.JetStream) (any, error) {
+			return result(dlq.Page(ctx, js, o.replay.Filter))
+		}, noArgs("list", pos)
 	})
-	stats := sub("stats [flags]", "counts by source and by reason group", true, func(f dlq.Filter, pos []string) (do, error) {
-		if len(pos) > 0 {
-			return nil, usagef("dlq stats takes no arguments, got %q", pos[0])
-		}
-		f.Limit = -1
-		return func(ctx context.Context, js jetstream.JetStream) (any, error) { return result(dlq.Stats(ctx, js, f)) }, nil
+	stats := sub("stats [flags]", "counts by source and by reason group", true, func(pos []string) (do, error) {
+		o.replay.Filter.Limit = -1
+		return func(ctx context.Context, js jetstream.JetStream) (any, error) {
+			return result(dlq.Stats(ctx, js, o.replay.Filter))
+		}, noArgs("stats", pos)
 	})
-	show := sub("show [--raw] SEQ", "one letter: its headers and the original bytes", false, func(_ dlq.Filter, pos []string) (do, error) {
+	show := sub("show [--raw] SEQ", "one letter: its headers and the original bytes", false, func(pos []string) (do, error) {
 		if len(pos) != 1 {
 			return nil, usagef("usage: breachd dlq show [--raw] SEQ")
 		}
@@ -143,46 +123,18 @@ Exit status: 0; 1 on an error, or when replay left a letter rejected again or fa
 	})
 	show.Flags().BoolVar(&o.raw, "raw", false, "write the original bytes exactly as stored, nothing else")
 	replay := sub("replay [flags] SEQ ... | --all", "submit letters again through the ingest pipeline", true, o.replayer)
+	replay.Long = `Submits the letters SEQ ..., or --all those the filters select, again through the ingest
+pipeline under their original source name. --format-in or --mapping reads them with another
+parser: a line rejected because the wrong format was configured is replayed with the right one.
+--delete removes the letters that are now accepted, only after their event is stored.`
 	fs := replay.Flags()
-	fs.BoolVar(&o.all, "all", false, "every letter the filters select (up to --limit)")
+	fs.BoolVar(&o.replay.All, "all", false, "every letter the filters select (up to --limit)")
 	fs.StringVar(&o.formatIn, "format-in", "", "read the letters as this format: "+strings.Join(format.Names(), ", ")+" (default: canonical JSON as 'breachd run' reads it)")
 	fs.StringVar(&o.mapping, "mapping", "", "read the letters with this YAML mapping file")
-	fs.BoolVar(&o.deleteOK, "delete", false, "remove letters from DEADLETTER once they are accepted")
-	fs.BoolVar(&o.dryRun, "dry-run", false, "only check each letter with the parser; publish and delete nothing")
+	fs.BoolVar(&o.replay.Options.Delete, "delete", false, "remove letters from DEADLETTER once they are accepted")
+	fs.BoolVar(&o.replay.Options.DryRun, "dry-run", false, "only check each letter with the parser; publish and delete nothing")
 	return group(c, "usage: breachd dlq list|show|stats|replay [flags] (see breachd dlq --help)",
 		"unknown dlq verb %q (want list, show, stats or replay)", list, show, stats, replay)
-}
-
-// result is v to print, or nothing on an error.
-func result[T any](v T, err error) (any, error) {
-	if err != nil {
-		return nil, err
-	}
-	return v, nil
-}
-
-func (o *dlqOptions) filter(now time.Time) (dlq.Filter, error) {
-	f := dlq.Filter{Source: o.source, ReasonContains: o.reason, Limit: o.limit}
-	if o.limit <= 0 {
-		return f, usagef("--limit: want a positive number, got %d", o.limit)
-	}
-	bound := func(name, s string) (time.Time, error) { // empty: unbounded
-		if s == "" {
-			return time.Time{}, nil
-		}
-		return parseTime(name, s, time.Local, now, time.Time{})
-	}
-	var err error
-	if f.Since, err = bound("--since", o.since); err != nil {
-		return f, err
-	}
-	if f.Until, err = bound("--until", o.until); err != nil {
-		return f, err
-	}
-	if !f.Since.IsZero() && !f.Until.IsZero() && f.Until.Before(f.Since) {
-		return f, usagef("--until %s is before --since %s", o.until, o.since)
-	}
-	return f, nil
 }
 
 func parseSeq(s string) (uint64, error) {
@@ -194,65 +146,40 @@ func parseSeq(s string) (uint64, error) {
 }
 
 // replayer checks the replay arguments and returns the replay to run once connected.
-func (o *dlqOptions) replayer(f dlq.Filter, pos []string) (func(context.Context, jetstream.JetStream) (any, error), error) {
-	seqs := make([]uint64, 0, len(pos))
+func (o *dlqOptions) replayer(pos []string) (func(context.Context, jetstream.JetStream) (any, error), error) {
+	r := &o.replay
 	for _, p := range pos {
 		seq, err := parseSeq(p)
 		if err != nil {
 			return nil, err
 		}
-		seqs = append(seqs, seq)
+		r.Seqs = append(r.Seqs, seq)
 	}
 	switch {
-	case o.all && len(seqs) > 0:
+	case r.All && len(r.Seqs) > 0:
 		return nil, usagef("give SEQ numbers or --all, not both")
-	case !o.all && len(seqs) == 0:
+	case !r.All && len(r.Seqs) == 0:
 		return nil, usagef("usage: breachd dlq replay [flags] SEQ ... | --all (see breachd dlq --help)")
-	case !o.all && (o.source != "" || o.since != "" || o.until != "" || o.reason != ""):
+	case !r.All && o.filter != (dlq.FilterSpec{Limit: o.filter.Limit}):
 		return nil, usagef("--source, --since, --until and --reason select letters for --all; with SEQ numbers leave them out")
 	case o.formatIn != "" && o.mapping != "":
 		return nil, usagef("--format-in and --mapping exclude each other")
 	}
-	var parser ingest.Parser // nil: canonical JSON as the pipeline reads it by default
 	var err error
-	switch {
+	switch { // neither: canonical JSON as the pipeline reads it by default
 	case o.formatIn != "":
-		if parser, err = format.Lookup(o.formatIn); err != nil {
+		if r.Options.Format, err = format.Lookup(o.formatIn); err != nil {
 			return nil, usagef("--format-in: %v", err)
 		}
 	case o.mapping != "":
-		if parser, err = format.LoadMapping(o.mapping); err != nil {
+		if r.Options.Format, err = format.LoadMapping(o.mapping); err != nil {
 			return nil, fmt.Errorf("--mapping: %w", err)
 		}
 	}
 	return func(ctx context.Context, js jetstream.JetStream) (any, error) {
-		var page dlq.Listing
-		if o.all {
-			if page, err = dlq.Page(ctx, js, f); err != nil {
-				return nil, err
-			}
-		}
-		for _, seq := range seqs {
-			l, err := dlq.Get(ctx, js, seq)
-			if err != nil {
-				return nil, fmt.Errorf("nothing replayed: %w", err)
-			}
-			page.Letters = append(page.Letters, l)
-		}
-		// Also for a dry run: the pipeline's Check says what it would do, including its
-		// future-time limit (event.DefaultMaxFutureSkew, as `breachd run` by default).
-		layout, err := bus.ReadLayout(ctx, js)
-		if err != nil {
-			return nil, fmt.Errorf("nothing replayed: %w", err)
-		}
-		p, err := ingest.NewPipeline(bus.NewPublisher(js), layout, quiet(), nil)
-		if err != nil {
-			return nil, fmt.Errorf("nothing replayed: %w", err)
-		}
-		outs, err := dlq.Replay(ctx, js, p, page.Letters, dlq.ReplayOptions{Delete: o.deleteOK, DryRun: o.dryRun, Format: parser})
-		rep := dlq.ReplayReport{DryRun: o.dryRun, Outcomes: outs, Totals: dlq.Tally(outs), More: page.More}
-		if err == nil {
-			err = rep.Err()
+		rep, err := dlq.ReplayLetters(ctx, js, *r, quiet())
+		if rep == nil {
+			return nil, err
 		}
 		return rep, err
 	}, nil

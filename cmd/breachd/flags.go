@@ -1,11 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -14,6 +14,7 @@ import (
 
 	"breachd/deploy"
 	"breachd/output"
+	"breachd/timespec"
 )
 
 // The flags several commands share. Each is declared once, below; a command adds the sets it
@@ -30,7 +31,7 @@ var (
 
 // dataFlags: where the embedded engines keep their data.
 func dataFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&infra.DataDir, "data", envDefault("BREACHD_DATA", "data"), "data directory of the embedded engines (env BREACHD_DATA)")
+	fs.StringVar(&infra.DataDir, "data", cmp.Or(os.Getenv("BREACHD_DATA"), "data"), "data directory of the embedded engines (env BREACHD_DATA)")
 	fs.StringVar(&infra.ChDBLib, "chdb-lib", "", "path of libchdb.so for the embedded engine (env BREACHD_CHDB_LIB; default: the cache scripts/setup.sh fills)")
 }
 
@@ -46,6 +47,12 @@ func natsFlags(fs *pflag.FlagSet) {
 func clickhouseFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&infra.ClickHouseDSN, "clickhouse", os.Getenv("BREACHD_CLICKHOUSE_DSN"), "ClickHouse DSN, e.g. clickhouse://user:pass@host:9000/breachd; empty: the embedded engine of --data (env BREACHD_CLICKHOUSE_DSN)")
 }
+
+// whereInstance is how a person's command finds the instance of the instance flags
+// (deploy.Attach), for its help.
+const whereInstance = `Where the engines are: --nats and --clickhouse where given; else those of the running
+'breachd run' with the same --data (found through its endpoint file); else the embedded engines
+on --data, opened here (only when no breachd process holds them).`
 
 // instanceFlags: where the instance a command works on is (historyFlags: only its history).
 func instanceFlags(fs *pflag.FlagSet) {
@@ -114,20 +121,15 @@ func orList(s []string) string {
 	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
 }
 
-// logger builds the logger --log-level and --log-format ask for.
-func logger() (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(logLevel)); err != nil {
-		return nil, usagef("--log-level: %v", err)
+// stageInfra is the infrastructure configuration of a process running stages: the instance
+// flags, and the logger --log-level and --log-format ask for.
+func stageInfra() (deploy.InfraConfig, error) {
+	cfg := infra
+	var err error
+	if cfg.Logger, err = deploy.NewLogger(os.Stderr, logLevel, logFormat); err != nil {
+		return cfg, usagef("%v (--log-level, --log-format)", err)
 	}
-	opts := &slog.HandlerOptions{Level: lv}
-	switch logFormat {
-	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
-	}
-	return nil, usagef("--log-format: %q is not text or json", logFormat)
+	return cfg, nil
 }
 
 // quiet is the logger of people's commands: warnings and errors only.
@@ -143,12 +145,36 @@ func attach(ctx context.Context, role string, history bool) (*deploy.Attached, e
 	return deploy.Attach(ctx, deploy.AttachConfig{InfraConfig: cfg, NATS: role, History: history})
 }
 
-// envDefault returns the environment variable's value, or def.
-func envDefault(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
+// printFrom reaches the instance (attach), calls run and prints in --format the result it
+// returns unless that is nil, then returns run's error.
+func printFrom(ctx context.Context, role string, history bool, run func(ctx context.Context, a *deploy.Attached) (any, error)) error {
+	a, err := attach(ctx, role, history)
+	if err != nil {
+		return err
 	}
-	return def
+	defer a.Close()
+	v, err := run(ctx, a)
+	if v != nil {
+		if werr := output.Write(os.Stdout, outFormat, v); err == nil {
+			err = werr
+		}
+	}
+	return err
+}
+
+// result is v to print, or nothing on an error.
+func result[T any](v T, err error) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// charDevice reports whether f is a terminal (or /dev/null), or cannot be told: not a pipe or a
+// file.
+func charDevice(f *os.File) bool {
+	fi, err := f.Stat()
+	return err != nil || fi.Mode()&os.ModeCharDevice != 0
 }
 
 // splitList splits a comma-separated flag value.
@@ -162,8 +188,8 @@ func splitList(s string) []string {
 	return out
 }
 
-// parseTime reads the time of flag name: empty is def (an error when def is zero); a duration
-// ago (24h, -24h, 7d; +1h is ahead of now); RFC 3339; or a date, or a date and time, in loc.
+// parseTime reads the time of flag name (timespec.Parse in loc at now): empty is def (an error
+// when def is zero).
 func parseTime(name, s string, loc *time.Location, now, def time.Time) (time.Time, error) {
 	if s == "" {
 		if def.IsZero() {
@@ -171,26 +197,11 @@ func parseTime(name, s string, loc *time.Location, now, def time.Time) (time.Tim
 		}
 		return def, nil
 	}
-	sign, d := -1, strings.TrimPrefix(s, "-")
-	if ahead, ok := strings.CutPrefix(s, "+"); ok {
-		sign, d = 1, ahead
+	t, err := timespec.Parse(s, loc, now)
+	if err != nil {
+		return t, usagef("%s: %v", name, err)
 	}
-	if dur, err := time.ParseDuration(d); err == nil {
-		return now.Add(time.Duration(sign) * dur), nil
-	}
-	if n, err := strconv.Atoi(strings.TrimSuffix(d, "d")); err == nil && strings.HasSuffix(d, "d") {
-		return now.AddDate(0, 0, sign*n), nil
-	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
-	}
-	for _, layout := range []string{time.DateOnly, "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02T15:04:05", time.DateTime} {
-		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, usagef("%s: %q is not a time: neither RFC 3339 (2026-11-02T08:00:00Z), a date in %s (2026-11-02, 2026-11-02T08:00) "+
-		"nor a duration ago (24h, 7d)", name, s, loc)
+	return t, nil
 }
 
 // parseWhen is parseTime in UTC at the current time.

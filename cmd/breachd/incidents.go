@@ -3,52 +3,16 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
-	flag "github.com/spf13/pflag"
 
 	"breachd/deploy"
 	"breachd/event"
-	"breachd/history"
 	"breachd/notify"
 	"breachd/output"
-)
-
-// incOpts are the shared flags every `incidents` subcommand reads: --format and --as.
-type incOpts struct {
-	format string
-	as     string
-}
-
-// incEnv is what a subcommand works with: the incidents bucket, the history and JetStream.
-type incEnv struct {
-	o     *incOpts
-	js    jetstream.JetStream
-	store *notify.Incidents
-	hist  *history.Store
-	log   *slog.Logger
-	now   func() time.Time
-}
-
-// incSub is one `breachd incidents` subcommand. define declares its own flags on fs and
-// returns the function that runs it with the positional arguments.
-type incSub struct {
-	name, args, summary, help string
-	change                    bool // changes something: --as is required and audited
-	minArgs, maxArgs          int  // positional arguments, checked before connecting
-	formats                   []string
-	define                    func(fs *flag.FlagSet, o *incOpts) func(ctx context.Context, env *incEnv, pos []string) error
-}
-
-var (
-	tableFormats = output.Formats
-	docFormats   = output.Documents
 )
 
 func incidentsCommand() *cobra.Command {
@@ -60,195 +24,237 @@ that appends a timeline entry naming the actor (--as, default $USER); nothing re
 timeline. A change is then mirrored to the history (incidents table) and published on
 breachd.incidents.updated (Nats-Msg-Id <id>-v<version>).
 
-Where the engines are: --nats/--clickhouse if given; else the running 'breachd run' with the same
---data (found through its endpoint file); else the embedded engines on --data, opened here.`,
+` + whereInstance,
 	}
+	subs := []*cobra.Command{incList(), incShow(), incAck(), incTransition(), incComment(), incEvidence(), incReport(),
+		incDeactivate(), incApprove(), incReactivate(), incRegister()}
 	var names []string
-	var subs []*cobra.Command
-	for _, s := range []incSub{listSub(), showSub(), ackSub(), transitionSub(), commentSub(), evidenceSub(), reportSub(),
-		deactivateSub(), approveSub(), reactivateSub(), registerSub()} {
-		names = append(names, s.name)
-		subs = append(subs, s.command())
+	for _, s := range subs {
+		names = append(names, s.Name())
 	}
 	return group(c, "usage: breachd incidents "+strings.Join(names, "|")+" ... (see breachd incidents --help)",
 		"incidents: unknown subcommand %q (want "+strings.Join(names, ", ")+")", subs...)
 }
 
-func (s incSub) command() *cobra.Command {
-	o := &incOpts{}
-	c := &cobra.Command{Use: s.name + " " + s.args, Short: s.summary, Long: s.summary + "\n\n" + strings.TrimSpace(s.help)}
+// respondConfig is the deactivation configuration of the commands that drive the respond
+// engine (--respond): the same file as `breachd run --respond`; empty is the dry run.
+var respondConfig string
+
+// edit is the actor (--as) and comment of a change.
+func edit(comment string) notify.Edit {
+	return notify.Edit{Actor: actor, Comment: strings.TrimSpace(comment)}
+}
+
+// incCommand is a `breachd incidents` command taking min to max positional arguments (args
+// says which): run is called with the desk once the instance is reached, and what it returns
+// is printed in --format. change: it changes something (--as is required).
+func incCommand(name, args string, min, max int, change bool, formats []string, short, help string,
+	run func(ctx context.Context, d *notify.Desk, pos []string) (any, error)) *cobra.Command {
+	c := &cobra.Command{Use: name + " " + args, Short: short, Long: short + "\n\n" + strings.TrimSpace(help)}
 	instanceFlags(c.Flags())
-	withOutput(withActor(c, s.change), s.formats)
-	run := s.define(c.Flags(), o)
+	withOutput(withActor(c, change), formats)
 	c.RunE = func(c *cobra.Command, pos []string) error {
-		if len(pos) < s.minArgs || len(pos) > s.maxArgs {
-			return usagef("incidents %s: want %s, got %d argument(s) %q", s.name, s.args, len(pos), pos)
+		if len(pos) < min || len(pos) > max {
+			return usagef("incidents %s: want %s, got %d argument(s) %q", name, args, len(pos), pos)
 		}
-		if f := c.Flags().Lookup("respond"); f != nil && f.Value.String() != "" { // before connecting: a wrong file is named first
-			if _, err := deploy.LoadRespondConfig(f.Value.String()); err != nil {
+		if c.Flags().Lookup("respond") != nil && respondConfig != "" { // before connecting: a wrong file is named first
+			if _, err := deploy.LoadRespondConfig(respondConfig); err != nil {
 				return err
 			}
 		}
-		o.format, o.as = outFormat, actor
-		env, closeFn, err := openIncidents(c.Context())
-		if err != nil {
-			return err
-		}
-		defer closeFn()
-		env.o = o
-		return run(c.Context(), env, pos)
+		return printFrom(c.Context(), deploy.NATSOperator, true, func(ctx context.Context, a *deploy.Attached) (any, error) {
+			desk, err := a.Desk(ctx, respondConfig)
+			if err != nil {
+				return nil, err
+			}
+			return result(run(ctx, desk, pos))
+		})
 	}
 	return c
 }
 
-// openIncidents reaches the instance (deploy.Attach: NATS as the operator, the history) and
-// builds what the subcommands work with. It is the one place the incidents commands construct
-// their incidents service (notify.Incidents: every change is stored, mirrored and published
-// through it).
-func openIncidents(ctx context.Context) (*incEnv, func(), error) {
-	a, err := attach(ctx, deploy.NATSOperator, true)
-	if err != nil {
-		return nil, nil, err
-	}
-	store, err := a.Incidents(ctx, time.Now)
-	if err != nil {
-		a.Close()
-		return nil, nil, err
-	}
-	return &incEnv{js: a.JS, store: store, hist: a.History, log: quiet(), now: time.Now}, a.Close, nil
-}
-
-// changed prints the new state of a changed incident.
-func (env *incEnv) changed(inc *event.Incident) error {
-	if env.o.format == output.JSON {
-		return printJSON(inc)
-	}
-	fmt.Printf("%s is %s (version %d), %s\n", inc.ID, inc.State, inc.Version, notify.DeadlineText(inc, env.now()))
-	if n := len(inc.Timeline); n > 0 {
-		e := inc.Timeline[n-1]
-		fmt.Printf("  %s  %s  %s\n", e.At.UTC().Format(time.RFC3339), e.Actor, e.Text)
-	}
-	return nil
-}
-
-func printJSON(v any) error { return output.Write(os.Stdout, output.JSON, v) }
-
-// edit is the actor and comment of a change.
-func (env *incEnv) edit(comment string) notify.Edit {
-	return notify.Edit{Actor: env.o.as, Comment: strings.TrimSpace(comment)}
-}
-
-func listSub() incSub {
-	return incSub{name: "list", minArgs: 0, maxArgs: 0, args: "[--all] [--state S] [--org O]", summary: "list incidents (open ones unless --all)", formats: tableFormats,
-		help: "Newest first. The due column shows the time left to the Art. 33 deadline, OVERDUE, or how the reporting duty was settled.",
-		define: func(fset *flag.FlagSet, _ *incOpts) func(context.Context, *incEnv, []string) error {
-			all := fset.Bool("all", false, "include closed incidents")
-			state := fset.String("state", "", "only incidents in this state ("+strings.Join(event.IncidentStates, ", ")+")")
-			org := fset.String("org", "", "only incidents of this organisation")
-			return func(ctx context.Context, env *incEnv, pos []string) error {
-				if *state != "" && !slices.Contains(event.IncidentStates, *state) {
-					return usagef("incidents list: --state %q is not one of %s", *state, strings.Join(event.IncidentStates, ", "))
-				}
-				incs, err := env.store.List(ctx)
-				if err != nil {
-					return err
-				}
-				incs = slices.DeleteFunc(incs, func(inc *event.Incident) bool {
-					return (!*all && *state == "" && !inc.Open()) || (*state != "" && inc.State != *state) || (*org != "" && inc.Org != *org)
-				})
-				return output.Write(os.Stdout, env.o.format, output.RowsOf(notify.ListColumns, incs, notify.ListRow(env.now())))
+func incList() *cobra.Command {
+	var r notify.ListRequest
+	c := incCommand("list", "[--all] [--state S] [--org O]", 0, 0, false, output.Formats, "list incidents (open ones unless --all)",
+		"Newest first. The due column shows the time left to the Art. 33 deadline, OVERDUE, or how the reporting duty was settled.",
+		func(ctx context.Context, d *notify.Desk, _ []string) (any, error) {
+			if err := r.Check(); err != nil {
+				return nil, usagef("incidents list: --%v", err)
 			}
-		}}
+			return d.List(ctx, r)
+		})
+	c.Flags().BoolVar(&r.All, "all", false, "include closed incidents")
+	c.Flags().StringVar(&r.State, "state", "", "only incidents in this state ("+strings.Join(event.IncidentStates, ", ")+")")
+	c.Flags().StringVar(&r.Org, "org", "", "only incidents of this organisation")
+	return c
 }
 
-func ackSub() incSub {
-	return incSub{name: "ack", minArgs: 1, maxArgs: 1, args: "ID [--aware-at RFC3339] [--comment TEXT]", change: true, formats: docFormats,
-		summary: "record the moment of awareness (Art. 33(1)); the deadline becomes awareness + 72 h",
-		help:    "Without --aware-at the moment of awareness is now. It must not be in the future.",
-		define: func(fset *flag.FlagSet, _ *incOpts) func(context.Context, *incEnv, []string) error {
-			awareAt := fset.String("aware-at", "", "when the controller became aware, RFC 3339 (default now)")
-			comment := fset.String("comment", "", "a note for the timeline")
-			return func(ctx context.Context, env *incEnv, pos []string) error {
-				id := pos[0]
-				aware, err := parseWhen("--aware-at", *awareAt, env.now())
-				if err != nil {
-					return err
-				}
-				inc, err := env.store.Ack(ctx, id, aware, env.edit(*comment))
-				if err != nil {
-					return err
-				}
-				return env.changed(inc)
+func incShow() *cobra.Command {
+	return incCommand("show", "ID", 1, 1, false, output.Documents, "everything about one incident: steps 1–8, timeline, deadline, deactivation, evidence",
+		"--format json prints the incident as stored, with next_states and missing_steps added.",
+		func(ctx context.Context, d *notify.Desk, pos []string) (any, error) { return d.Show(ctx, pos[0]) })
+}
+
+func incAck() *cobra.Command {
+	var awareAt, comment string
+	c := incCommand("ack", "ID [--aware-at RFC3339] [--comment TEXT]", 1, 1, true, output.Documents,
+		"record the moment of awareness (Art. 33(1)); the deadline becomes awareness + 72 h",
+		"Without --aware-at the moment of awareness is now. It must not be in the future.",
+		func(ctx context.Context, d *notify.Desk, pos []string) (any, error) {
+			aware, err := parseWhen("--aware-at", awareAt, time.Now())
+			if err != nil {
+				return nil, err
 			}
-		}}
+			return d.Changed(d.Incidents.Ack(ctx, pos[0], aware, edit(comment)))
+		})
+	c.Flags().StringVar(&awareAt, "aware-at", "", "when the controller became aware, RFC 3339 (default now)")
+	c.Flags().StringVar(&comment, "comment", "", "a note for the timeline")
+	return c
 }
 
-func transitionSub() incSub {
-	return incSub{name: "transition", minArgs: 2, maxArgs: 2, args: "ID STATE [--comment TEXT]", change: true, formats: docFormats,
-		summary: "move an incident to another lifecycle state",
-		help: `Lifecycle: detected → contained → investigating → reported | not_reportable → remediated → closed.
+func incTransition() *cobra.Command {
+	var comment string
+	c := incCommand("transition", "ID STATE [--comment TEXT]", 2, 2, true, output.Documents, "move an incident to another lifecycle state",
+		`Lifecycle: detected → contained → investigating → reported | not_reportable → remediated → closed.
 not_reportable needs the reason as --comment (Art. 33(5)); closing a detected incident needs a
 comment saying why it is no breach. A refused transition exits 1 and names the allowed states.`,
-		define: func(fset *flag.FlagSet, _ *incOpts) func(context.Context, *incEnv, []string) error {
-			comment := fset.String("comment", "", "why (required for not_reportable)")
-			return func(ctx context.Context, env *incEnv, pos []string) error {
-				inc, err := env.store.Transition(ctx, pos[0], pos[1], env.edit(*comment))
-				if err != nil {
-					return err
-				}
-				return env.changed(inc)
-			}
-		}}
+		func(ctx context.Context, d *notify.Desk, pos []string) (any, error) {
+			return d.Changed(d.Incidents.Transition(ctx, pos[0], pos[1], edit(comment)))
+		})
+	c.Flags().StringVar(&comment, "comment", "", "why (required for not_reportable)")
+	return c
 }
 
-func commentSub() incSub {
-	return incSub{name: "comment", minArgs: 2, maxArgs: 1000, args: "ID [--step N] TEXT", change: true, formats: docFormats,
-		summary: "add a note to the timeline; --step N also records procedure step N as done",
-		help:    "Steps: " + stepList(),
-		define: func(fset *flag.FlagSet, _ *incOpts) func(context.Context, *incEnv, []string) error {
-			step := fset.Int("step", 0, "record this procedure step (1–8) as done")
-			return func(ctx context.Context, env *incEnv, pos []string) error {
-				inc, err := env.store.Comment(ctx, pos[0], *step, env.edit(strings.Join(pos[1:], " ")))
-				if err != nil {
-					return err
-				}
-				return env.changed(inc)
-			}
-		}}
-}
-
-func stepList() string {
-	var b strings.Builder
+func incComment() *cobra.Command {
+	var step int
+	steps := ""
 	for n := 1; n <= len(notify.StepNames); n++ {
-		fmt.Fprintf(&b, "\n  %d %s", n, notify.StepNames[n])
+		steps += fmt.Sprintf("\n  %d %s", n, notify.StepNames[n])
 	}
-	return b.String()
+	c := incCommand("comment", "ID [--step N] TEXT", 2, 1000, true, output.Documents,
+		"add a note to the timeline; --step N also records procedure step N as done", "Steps: "+steps,
+		func(ctx context.Context, d *notify.Desk, pos []string) (any, error) {
+			return d.Changed(d.Incidents.Comment(ctx, pos[0], step, edit(strings.Join(pos[1:], " "))))
+		})
+	c.Flags().IntVar(&step, "step", 0, "record this procedure step (1–8) as done")
+	return c
 }
 
-func registerSub() incSub {
-	return incSub{name: "register", minArgs: 0, maxArgs: 0, args: "[--from T] [--to T]", formats: tableFormats,
-		summary: "the breach register: every incident, reported or not (Art. 33(5))",
-		help:    "One row per incident opened in [--from, --to), open or closed, oldest first.",
-		define: func(fset *flag.FlagSet, _ *incOpts) func(context.Context, *incEnv, []string) error {
-			fromS := fset.String("from", "", "only incidents opened at or after this time (RFC 3339 or YYYY-MM-DD)")
-			toS := fset.String("to", "", "only incidents opened before this time (RFC 3339 or YYYY-MM-DD)")
-			return func(ctx context.Context, env *incEnv, pos []string) error {
-				from, err := parseWhen("--from", *fromS, time.Unix(0, 0))
-				if err != nil {
-					return err
-				}
-				to, err := parseWhen("--to", *toS, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC))
-				if err != nil {
-					return err
-				}
-				incs, err := env.store.List(ctx)
-				if err != nil {
-					return err
-				}
-				reg := slices.DeleteFunc(notify.Register(incs, env.now()), func(r notify.RegisterRow) bool {
-					return r.Opened.Before(from) || !r.Opened.Before(to)
-				})
-				return output.Write(os.Stdout, env.o.format, output.RowsOf(notify.RegisterColumns, reg, notify.RegisterRow.Row))
+func incRegister() *cobra.Command {
+	var fromS, toS string
+	c := incCommand("register", "[--from T] [--to T]", 0, 0, false, output.Formats,
+		"the breach register: every incident, reported or not (Art. 33(5))",
+		"One row per incident opened in [--from, --to), open or closed, oldest first.",
+		func(ctx context.Context, d *notify.Desk, _ []string) (any, error) {
+			from, err := parseWhen("--from", fromS, time.Unix(0, 0))
+			if err != nil {
+				return nil, err
 			}
-		}}
+			to, err := parseWhen("--to", toS, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC))
+			if err != nil {
+				return nil, err
+			}
+			return d.Register(ctx, from, to)
+		})
+	c.Flags().StringVar(&fromS, "from", "", "only incidents opened at or after this time (RFC 3339 or YYYY-MM-DD)")
+	c.Flags().StringVar(&toS, "to", "", "only incidents opened before this time")
+	return c
+}
+
+func incEvidence() *cobra.Command {
+	var refresh bool
+	c := incCommand("evidence", "ID [--refresh]", 1, 1, true, output.Formats,
+		"list the evidence snapshots (query, rows, SHA-256, verified); --refresh collects new ones",
+		`--refresh looks up the account's logins and data access (audited, as --as, for the incident)
+over [first alert − 30 days, now), stores both snapshots with their query and hash, and references
+them in the incident (steps 3 and 4). The listing recomputes each snapshot's hash.`,
+		func(ctx context.Context, d *notify.Desk, pos []string) (any, error) {
+			return d.Evidence(ctx, pos[0], refresh, actor)
+		})
+	c.Flags().BoolVar(&refresh, "refresh", false, "collect a new logins and access snapshot first")
+	return c
+}
+
+func incReport() *cobra.Command {
+	var r notify.ReportRequest
+	c := incCommand("report", "ID [-o DIR] [--consequences T] [--measures T] [--dpo T] [--art34 notify|not_required --art34-reason T] [--reference CASE]",
+		1, 1, true, output.Documents, "write the draft Art. 33 notice (DIR/ID-art33.md and .json) and record the Art. 34 decision",
+		`The given fields are stored in the incident first (timeline entries name --as), then the notice
+is built from the incident and its evidence snapshots and written as Markdown and JSON. It stays a
+DRAFT while items are missing; they are printed. The categories of people are the directory's
+latest primary affiliation of each person in the latest access snapshot (one history query,
+audited as incidents.report). breachd does not send the notice.`,
+		func(ctx context.Context, d *notify.Desk, pos []string) (any, error) {
+			r.ID, r.Actor = pos[0], actor
+			return d.Report(ctx, r)
+		})
+	fs, rc := c.Flags(), &r.Change
+	fs.StringVarP(&r.Dir, "output", "o", ".", "directory the notice is written to")
+	fs.StringVar(&rc.Consequences, "consequences", "", "likely consequences for the people concerned (Art. 33(3)(c))")
+	fs.StringVar(&rc.Measures, "measures", "", "measures taken or proposed (Art. 33(3)(d))")
+	fs.StringVar(&rc.DPO, "dpo", "", "the data protection officer's name and contact (Art. 33(3)(b))")
+	fs.StringVar(&rc.Art34, "art34", "", "decision on telling the people concerned: notify or not_required")
+	fs.StringVar(&rc.Art34Reason, "art34-reason", "", "why (required with --art34)")
+	fs.StringVar(&rc.Reference, "reference", "", "Datatilsynet's case number")
+	fs.StringVar(&rc.DelayReasons, "delay-reasons", "", "why the report is later than 72 hours after awareness (Art. 33(1))")
+	return c
+}
+
+// respondCommand is an incidents command of one incident that drives the respond engine.
+func respondCommand(name, args, short, help string, run func(ctx context.Context, d *notify.Desk, id string) (any, error)) *cobra.Command {
+	c := incCommand(name, args+" [--respond FILE]", 1, 1, true, output.Documents, short, help,
+		func(ctx context.Context, d *notify.Desk, pos []string) (any, error) { return run(ctx, d, pos[0]) })
+	c.Flags().StringVar(&respondConfig, "respond", os.Getenv("BREACHD_RESPOND"), "deactivation configuration (YAML), the one `breachd run --respond` uses; empty: dry run, no account is changed (env BREACHD_RESPOND)")
+	return c
+}
+
+func incDeactivate() *cobra.Command {
+	var comment string
+	c := respondCommand("deactivate", "ID [--comment T]", "file the deactivation request of the incident's account (step 1) through the respond engine",
+		`Idempotent per incident: an existing request is returned as it stands. The request passes the
+allow-list and the organisation's hourly cap (over it: awaiting_approval, see approve). Its state is
+recorded in the incident; done records step 1 and moves a detected incident to contained.`,
+		func(ctx context.Context, d *notify.Desk, id string) (any, error) {
+			return d.Deactivate(ctx, id, comment, actor)
+		})
+	c.Flags().StringVar(&comment, "comment", "", "why (stored with the request and audited)")
+	return c
+}
+
+func incApprove() *cobra.Command {
+	var comment string
+	c := respondCommand("approve", "ID --comment T", "let a deactivation held by the organisation's hourly cap run (audited)",
+		"Only a request in awaiting_approval can be approved; the allow-list is checked again and still wins.",
+		func(ctx context.Context, d *notify.Desk, id string) (any, error) {
+			return d.Approve(ctx, id, comment, actor)
+		})
+	c.Flags().StringVar(&comment, "comment", "", "why it may run (required)")
+	c.PreRunE = func(*cobra.Command, []string) error {
+		if strings.TrimSpace(comment) == "" {
+			return usagef("incidents approve: --comment is required (the approval is audited with it)")
+		}
+		return nil
+	}
+	return c
+}
+
+func incReactivate() *cobra.Command {
+	var r notify.ReactivateRequest
+	c := respondCommand("reactivate", "ID [--force --reason T]", "turn the deactivated account back on (step 7); refused while steps 2–6 are not done",
+		`Every call is audited, refusals included. Without --force it is refused while any of steps 2–6
+is not recorded done ('breachd incidents comment ID --step N TEXT'); --force overrides that and
+needs --reason. On success step 7 is recorded in the incident.`,
+		func(ctx context.Context, d *notify.Desk, id string) (any, error) {
+			r.ID, r.Actor = id, actor
+			return d.Reactivate(ctx, r)
+		})
+	c.Flags().BoolVar(&r.Force, "force", false, "reactivate although steps 2–6 are not all done (needs --reason)")
+	c.Flags().StringVar(&r.Reason, "reason", "", "why (required with --force; audited)")
+	c.PreRunE = func(*cobra.Command, []string) error {
+		if r.Force && strings.TrimSpace(r.Reason) == "" {
+			return usagef("incidents reactivate: --force needs --reason")
+		}
+		return nil
+	}
+	return c
 }

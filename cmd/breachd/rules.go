@@ -2,12 +2,11 @@ package main
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"regexp"
-	"slices"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -43,23 +42,16 @@ func withDefaultFlag(c *cobra.Command, p *bool) {
 	c.Flags().BoolVar(p, "with-default", false, "merge the given rules with the shipped pack (duplicate ids are errors)")
 }
 
-// compileRules loads the rules (deploy.LoadRules). When they do not compile it prints every
-// compile error to w as file:line:col: rule <id>: message, in file and position order, and
-// returns an error of the command that counts them; an error that is not a compile error (an
-// unreadable file) is returned as it is.
+// compileRules loads the rules (deploy.CheckRules). When they do not compile it prints every
+// compile error to w and returns an error of the command that counts them.
 func compileRules(c *cobra.Command, w io.Writer, paths []string, withDefault bool) (*rules.Set, int, error) {
-	set, files, err := deploy.LoadRules(paths, withDefault)
-	ces := deploy.CompileErrors(err)
-	if len(ces) == 0 {
-		return set, files, err
+	set, files, err := deploy.CheckRules(paths, withDefault)
+	var rerr deploy.RulesError
+	if errors.As(err, &rerr) {
+		_ = rerr.WriteText(w)
+		return nil, 0, fmt.Errorf("%s: %v (see breachd rules lint)", c.CommandPath()[len("breachd "):], err)
 	}
-	slices.SortStableFunc(ces, func(a, b *rules.CompileError) int {
-		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
-	})
-	for _, ce := range ces {
-		fmt.Fprintln(w, ce.Error())
-	}
-	return nil, 0, fmt.Errorf("%s: the rules do not compile: %d %s (see breachd rules lint)", c.CommandPath()[len("breachd "):], len(ces), plural(len(ces), "error", "errors"))
+	return set, files, err
 }
 
 func rulesLintCommand() *cobra.Command {
@@ -85,13 +77,7 @@ compiles ("N rules in M files OK"), 1 otherwise.
 		if err != nil {
 			return err
 		}
-		for _, r := range set.Rules() {
-			if r.Tests == 0 {
-				fmt.Printf("%s:%d:1: rule %s: warning: no tests (add fixtures under tests:, see docs/rules.md)\n", r.File, r.Line, r.ID)
-			}
-		}
-		fmt.Printf("%d rules in %d files OK\n", set.Len(), files)
-		return nil
+		return output.Write(os.Stdout, output.Table, rules.Lint{Rules: set.Rules(), Files: files})
 	}
 	return c
 }
@@ -131,29 +117,26 @@ matches no rule.
 		if err != nil {
 			return err
 		}
-		if !slices.ContainsFunc(set.Rules(), func(r rules.Rule) bool { return filter.MatchString(r.ID) }) {
-			return fmt.Errorf("rules test: no rule id matches --run %q", run)
+		rep, err := rules.RunTestsMatching(set, filter)
+		if err != nil {
+			return fmt.Errorf("rules test: --run: %w", err)
 		}
-		var results []rules.TestResult
-		for _, r := range rules.RunTests(set) {
-			if filter.MatchString(r.Rule) {
-				results = append(results, r)
-			}
-		}
-		rep := rules.NewTestReport(results)
-		if err := output.Write(os.Stdout, map[bool]string{true: output.JSON, false: output.Table}[asJSON], rep); err != nil || rep.Failed == 0 {
-			return err
-		}
-		return fmt.Errorf("rules test: %d of %d fixtures failed", rep.Failed, len(results))
+		return cmp.Or(output.Write(os.Stdout, jsonOr(asJSON), rep), prefix("rules test", rep.Err()))
 	}
 	return c
 }
 
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
+// jsonOr is the output format of --json: JSON, else the table.
+func jsonOr(asJSON bool) string {
+	return map[bool]string{true: output.JSON, false: output.Table}[asJSON]
+}
+
+// prefix prefixes err, if any, with the command.
+func prefix(cmd string, err error) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", cmd, err)
 	}
-	return many
+	return nil
 }
 
 func rulesListCommand() *cobra.Command {
@@ -174,22 +157,7 @@ it runs on, whether a hit may request deactivation, tags, and where it is define
 		if err != nil {
 			return err
 		}
-		if asJSON {
-			return output.Write(os.Stdout, output.JSON, set.Rules())
-		}
-		t := &output.Rows{Columns: []string{"ID", "SEVERITY", "WHEN", "RESPOND", "TAGS", "FILE"}, Plain: true}
-		for _, r := range set.Rules() {
-			when := make([]string, len(r.When))
-			for i, k := range r.When {
-				when[i] = string(k)
-			}
-			respond := "none"
-			if r.Respond {
-				respond = "deactivate"
-			}
-			t.Rows = append(t.Rows, []any{r.ID, r.Severity, strings.Join(when, ","), respond, strings.Join(r.Tags, ","), fmt.Sprintf("%s:%d", r.File, r.Line)})
-		}
-		return output.Write(os.Stdout, output.Table, t)
+		return output.Write(os.Stdout, jsonOr(asJSON), rules.Listing(set.Rules()))
 	}
 	return c
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -9,23 +10,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"breachd/backtest"
+	"breachd/deploy"
 	"breachd/output"
 )
-
-// ruleIDs is a repeatable flag of rule ids, also comma-separated.
-type ruleIDs []string
-
-func (r *ruleIDs) String() string { return strings.Join(*r, ",") }
-func (r *ruleIDs) Type() string   { return "id" }
-func (r *ruleIDs) Set(v string) error {
-	*r = append(*r, splitList(v)...)
-	return nil
-}
 
 func rulesBacktestCommand() *cobra.Command {
 	var (
 		from, to, warmup, tz  string
-		only                  ruleIDs
+		only                  []string
 		withDefault, progress bool
 		top, chunkRows        int
 	)
@@ -41,25 +33,21 @@ stretch before --from (default: the longest window of the rules) is replayed so 
 full, its alerts discarded; then every auth, access and directory event of the range is
 evaluated in time order, directory changes applied first, exactly as the detector does (event
 time drives windows and suppression; history lookups in rules see only what was stored
-before each event). History is read in chunks of about --chunk-rows rows, so memory does not
-grow with the range.
+before each event). History is read in chunks (--chunk-rows).
 
 Report, per rule: alerts (hits after exceptions and suppression), hits suppressed and
 excepted, distinct accounts, events evaluated, expression errors, first and last alert; then
 the --top (rule, account) pairs with the most alerts, the first alerts of each rule, and the
-totals (events, duration, events/s). Progress goes to stderr every few seconds when stderr is
-a terminal, or with --progress.
+totals (events, duration, events/s).
 
-Times: RFC 3339 (2026-11-02T08:00:00+01:00), or 2026-11-02, 2026-11-02T08:00, "2026-11-02
-08:00" in --tz, or relative to now (-24h). Where the history is: as for 'breachd history sql'
-(--clickhouse; else a running 'breachd run' with the same --data; else its data directory).
-Against a running all-in-one instance each chunk's query holds the embedded engine, which
-serves one statement at a time: lower --chunk-rows to keep the detector's writes flowing.
+Times: RFC 3339, a date or a date and time in --tz, or a duration ago (24h, 7d). Where the
+history is: as for 'breachd history'. Against a running all-in-one instance each chunk's query
+holds the embedded engine, which serves one statement at a time: lower --chunk-rows to keep
+the detector's writes flowing.
 
 Not audited: this is an aggregate over every account for rule quality, not a lookup of one
-person's history; but it names accounts (use --top 0 when the names are not needed).
-
-  breachd rules backtest --from 2026-11-02 --to 2026-11-03
+person's history; but it names accounts (use --top 0 when the names are not needed).`,
+		Example: `  breachd rules backtest --from 2026-11-02 --to 2026-11-03
   breachd rules backtest --from -168h --rules rules/local/ --with-default --rule teacher-outside-groups
   breachd rules backtest --from 2026-11-02 --to 2026-11-09 --format csv > week.csv`,
 		Args: func(_ *cobra.Command, args []string) error {
@@ -76,7 +64,7 @@ person's history; but it names accounts (use --top 0 when the names are not need
 	withOutput(c, output.Formats)
 	fs.StringVar(&from, "from", "", "start of the range (required)")
 	fs.StringVar(&to, "to", "", "end of the range, exclusive (default now)")
-	fs.Var(&only, "rule", "report only this rule id (repeatable, or comma-separated)")
+	fs.StringSliceVar(&only, "rule", nil, "report only this rule `id` (repeatable, or comma-separated)")
 	fs.IntVar(&top, "top", 20, "list the N (rule, account) pairs with the most alerts; 0 for none")
 	fs.StringVar(&warmup, "warmup", "auto", "replay this long before --from to fill windows (alerts discarded); auto = the longest rule window")
 	fs.StringVar(&tz, "tz", "Europe/Oslo", "time zone of times without an offset, of the table, and of localHour() in rules")
@@ -88,7 +76,7 @@ person's history; but it names accounts (use --top 0 when the names are not need
 			return usagef("--tz: %v", err)
 		}
 		now := time.Now()
-		opts := backtest.Options{Only: only, Top: top, ChunkRows: chunkRows, Location: loc}
+		opts := backtest.Options{Only: splitList(strings.Join(only, ",")), Top: top, ChunkRows: chunkRows, Location: loc}
 		if opts.From, err = parseTime("--from", from, loc, now, time.Time{}); err != nil {
 			return err
 		}
@@ -111,32 +99,24 @@ person's history; but it names accounts (use --top 0 when the names are not need
 				return usagef("--warmup: want auto or a duration (10m, 2h): %v", err)
 			}
 		}
-		if progress || isTerminal(os.Stderr) {
+		if progress || charDevice(os.Stderr) {
 			opts.Progress = func(p backtest.Progress) { fmt.Fprintln(os.Stderr, p) }
 		}
 		opts.Logger = quiet()
-		a, err := attach(c.Context(), "", true)
-		if err != nil {
-			return err
+		var rep *backtest.Report
+		err = printFrom(c.Context(), "", true, func(ctx context.Context, a *deploy.Attached) (any, error) {
+			opts.Lookup = a.History
+			r, err := backtest.Run(ctx, a.History, opts)
+			if err != nil {
+				return nil, err
+			}
+			rep = r
+			return rep.In(loc), nil
+		})
+		if err == nil && (outFormat == output.CSV || outFormat == output.TSV) {
+			fmt.Fprintln(os.Stderr, rep.Totals()) // the table's closing line, out of the data
 		}
-		defer a.Close()
-		opts.Lookup = a.History
-		rep, err := backtest.Run(c.Context(), a.History, opts)
-		if err != nil {
-			return err
-		}
-		if err := output.Write(os.Stdout, outFormat, rep.In(loc)); err != nil {
-			return err
-		}
-		if outFormat == output.CSV || outFormat == output.TSV {
-			fmt.Fprintln(os.Stderr, rep.Totals())
-		}
-		return nil
+		return err
 	}
 	return c
-}
-
-func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"fmt"
 	"os"
 	"time"
 
@@ -10,7 +8,6 @@ import (
 
 	"breachd/deploy"
 	"breachd/event"
-	"breachd/history"
 	"breachd/notify"
 	"breachd/simulate"
 )
@@ -41,19 +38,16 @@ Input: with --demo, a simulated school day with injected breaches; otherwise the
 files given as arguments ("-" for stdin; stdin is also read when it is a pipe and no file is
 given), in the canonical format or the one --input-format or --mapping names (SimpleSAMLphp
 logs, Entra ID sign-ins, ECS, a service's own JSON). Inputs that run until breachd stops:
---follow (a growing file, like tail -F), --http-listen (POST /v1/events), --kafka-brokers (a
-consumer group; offsets are committed only after the events are in JetStream). Without input
-the stages run as a service for events other processes publish.
+--follow, --http-listen, --kafka-brokers. Without input the stages run as a service for events
+other processes publish.
 
 Incidents: deactivation is a dry run unless --respond names a configuration (SCIM, LDAP or
 webhook adapters, allow-list, cap per organisation and hour; see deploy/README.md);
---notifications names the channels (webhook, Slack/Teams, e-mail, NATS) and routes. Deadline
-warnings go out at --deadline-marks after awareness while an incident is not reported.
+--notifications names the channels (webhook, Slack/Teams, e-mail, NATS) and routes.
 
-Ingest dead-letters (never drops) records that are not canonical events: among them events
-timed more than --max-future-skew ahead of the clock (a source's clock or time zone gone
-wrong, or a forgery); old events, a backfill, are taken whatever their age. Account
-identifiers are normalised as they come in (NFC, invisible characters removed, lower case).
+Ingest dead-letters (never drops) records that are not canonical events, among them events
+too far ahead of the clock (--max-future-skew). Account identifiers are normalised as they
+come in (NFC, invisible characters removed, lower case).
 
 Incidents are printed as they open. The history is queryable while it runs:
   breachd history sql "SELECT id, account, severity, alert_count, summary FROM incidents FINAL"
@@ -77,7 +71,7 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 	declareSourceFlags(fs, &inputs)
 	c.RunE = func(c *cobra.Command, args []string) error {
 		ctx := c.Context()
-		log, err := logger()
+		cfg, err := stageInfra()
 		if err != nil {
 			return err
 		}
@@ -86,7 +80,7 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 			inputs.Demo, inputs.DemoRate = &sim, demoRate
 		}
 		inputs.Files = args
-		if len(args) == 0 && !demo && stdinIsPipe() && !inputs.Endless() {
+		if len(args) == 0 && !demo && !charDevice(os.Stdin) && !inputs.Endless() {
 			inputs.Files = []string{"-"}
 		}
 		if err := inputs.Validate(); err != nil {
@@ -95,9 +89,9 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 		if exitWhenDone && inputs.Endless() {
 			return usagef("--exit-when-done cannot be used with --follow, --http-listen or --kafka-brokers: they never finish")
 		}
-		watch, err := parseMarks(marks)
+		watch, err := notify.ParseMarks(splitList(marks))
 		if err != nil {
-			return err
+			return usagef("--deadline-marks: %v", err)
 		}
 		skew, err := futureSkewOf(futureSkew)
 		if err != nil {
@@ -109,38 +103,10 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 				return err
 			}
 		}
-		reg, err := deploy.NewRegistry()
-		if err != nil {
-			return err
-		}
-		cfg := infra
-		cfg.Logger = log
-		in, err := deploy.StartInfra(ctx, cfg)
-		if err != nil {
-			return err
-		}
-		defer in.Close()
 		inputs.DataDir, inputs.Console = infra.DataDir, os.Stdout
-		srcs, err := deploy.OpenSources(inputs, in.NC, log, reg)
-		if err != nil {
-			return err
-		}
-		defer srcs.Close()
-		stopMetrics, metricsURL, err := deploy.ServeMetrics(metricsAddr, reg, log)
-		if err != nil {
-			return err
-		}
-		defer stopMetrics()
-		in.WriteBanner(os.Stdout, metricsURL, len(srcs.Sources) > 0)
-		pc := deploy.PipelineConfig{
-			Sources: srcs.Sources, Rules: splitList(rulePaths), Stages: splitList(stages), Console: os.Stdout,
-			ExitWhenDone: exitWhenDone, Registerer: reg, Logger: log, AfterEventsWritten: afterEventsWritten,
-			Enrich: srcs.Enrich, Respond: rc, Notifications: notifyFile, Watch: watch, MaxFutureSkew: skew,
-		}
-		if inputs.Finite() {
-			pc.OnIdle = func(ctx context.Context) { printSummary(ctx, in.History, exitWhenDone) }
-		}
-		return deploy.RunPipeline(ctx, in, pc)
+		return deploy.RunProcess(ctx, deploy.ProcessConfig{Infra: cfg, MetricsAddr: metricsAddr, Inputs: &inputs, Banner: os.Stdout,
+			Pipeline: deploy.PipelineConfig{Rules: splitList(rulePaths), Stages: splitList(stages), Console: os.Stdout, ExitWhenDone: exitWhenDone,
+				Logger: cfg.Logger, AfterEventsWritten: afterEventsWritten, Respond: rc, Notifications: notifyFile, Watch: notify.WatchOptions{Marks: watch}, MaxFutureSkew: skew}})
 	}
 	return c
 }
@@ -155,37 +121,4 @@ func futureSkewOf(d time.Duration) (time.Duration, error) {
 		return -1, nil
 	}
 	return d, nil
-}
-
-// parseMarks reads --deadline-marks.
-func parseMarks(s string) (notify.WatchOptions, error) {
-	var w notify.WatchOptions
-	for _, p := range splitList(s) {
-		d, err := time.ParseDuration(p)
-		if err != nil || d <= 0 || d >= event.ReportWindow {
-			return w, usagef("--deadline-marks: %q is not a duration between 0 and 72h (e.g. 24h)", p)
-		}
-		w.Marks = append(w.Marks, d)
-	}
-	return w, nil
-}
-
-// stdinIsPipe reports whether stdin is a pipe or a redirected file (not a terminal, not
-// /dev/null, which are character devices).
-func stdinIsPipe() bool {
-	fi, err := os.Stdin.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice == 0
-}
-
-func printSummary(ctx context.Context, h *history.Store, exiting bool) {
-	c, err := h.Count(ctx)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "summary:", err)
-		return
-	}
-	fmt.Printf("\nInput processed. History holds %d auth, %d access and %d directory events, %d alerts, %d incidents.\n",
-		c.Auth, c.Access, c.Directory, c.Alerts, c.Incidents)
-	if !exiting {
-		fmt.Println("Still running: query the history from another terminal, stop with Ctrl-C.")
-	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"time"
@@ -64,17 +63,13 @@ given --seed and sizes, so it serves tests and benchmarks:
 			defer f.Close()
 			w = f
 		}
-		bw := bufio.NewWriterSize(w, 1<<20)
-		n, err := gen.WriteJSONLines(c.Context(), bw)
+		n, err := gen.WriteJSONLines(c.Context(), w)
 		if err != nil {
 			return fmt.Errorf("simulate: %w", err)
 		}
-		if err := bw.Flush(); err != nil {
-			return err
-		}
 		if truth {
 			for _, b := range gen.Breaches() {
-				fmt.Fprintf(os.Stderr, "breach %-22s %s %s at %s\n", b.Scenario, b.Org, b.Account, b.At.Format(time.RFC3339))
+				fmt.Fprintln(os.Stderr, b)
 			}
 		}
 		if out != "-" {

@@ -18,7 +18,7 @@ func declareSourceFlags(fs *flag.FlagSet, f *deploy.SourceConfig) {
 	fs.StringVar(&f.InputFormat, "format", "canonical", "the old spelling of --input-format")
 	_ = fs.MarkDeprecated("format", "use --input-format (--format is the output format of the other commands)")
 	fs.StringVar(&f.Mapping, "mapping", "", "YAML mapping of a service's JSON access log to canonical events, for file, stdin and --follow input (instead of --input-format)")
-	fs.Var((*stringList)(&f.Follow), "follow", "`file` to follow like tail -F, through rotation, remembering its position (repeatable)")
+	fs.StringArrayVar(&f.Follow, "follow", nil, "`file` to follow like tail -F, through rotation, remembering its position (repeatable)")
 	fs.StringVar(&f.StateDir, "state-dir", "", "where followed files' positions are kept (default <data>/ingest-state)")
 	fs.StringVar(&f.HTTP.Listen, "http-listen", "", "address of the HTTP ingest endpoint POST /v1/events, e.g. 127.0.0.1:8088; empty disables it")
 	fs.StringVar(&f.HTTP.TokenFile, "http-token-file", "", `file of "name secret" lines, mode 0600; clients send "Authorization: Bearer <secret>"`)
@@ -29,10 +29,3 @@ func declareSourceFlags(fs *flag.FlagSet, f *deploy.SourceConfig) {
 	fs.StringVar(&f.GeoIP, "geoip", "", "MaxMind/DB-IP country database (.mmdb) to set the country of events with an IP and none; no network lookups")
 	declareKafkaFlags(fs, &f.Kafka)
 }
-
-// stringList is a repeatable string flag.
-type stringList []string
-
-func (l *stringList) String() string     { return strings.Join(*l, ",") }
-func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
-func (l *stringList) Type() string       { return "strings" }

@@ -19,6 +19,10 @@
 //     With Delete, a letter is removed from DEADLETTER only after the Submit that accepted it
 //     returned nil, i.e. after its event is durably on EVENTS. Letters that were not accepted
 //     are never deleted.
+//   - ReplayLetters (ops.go) is a replay as people ask for it (ReplayRequest: sequence numbers
+//     or all that a Filter selects), through an ingest.Pipeline built over the stream layout;
+//     `breachd dlq replay` and the API call it. Listing, View, Summary and ReplayReport render
+//     themselves for package output.
 //
 // Rejected again: the pipeline dead-letters the record again, with the Nats-Msg-Id
 // "dlq-" + hash(source, location, bytes). A replayed letter keeps its source, location and

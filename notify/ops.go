@@ -1,0 +1,175 @@
+package notify
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"breachd/event"
+	"breachd/history"
+	"breachd/output"
+	"breachd/respond"
+)
+
+// Desk is where people work incidents: the operations of `breachd incidents` and of the HTTP
+// API, one path each. A caller fills a request from its flags or its JSON and renders the
+// result with output.Write (a table for people, or JSON); every change goes through Incidents
+// (compare-and-set → history mirror → INCIDENTS).
+type Desk struct {
+	Incidents *Incidents
+	History   *history.Store // evidence, reports
+	// Respond builds the respond engine of Deactivate, Approve and Reactivate, once per Desk
+	// and only when one of them is first called (nil: they are refused).
+	Respond func(context.Context) (*respond.Engine, error)
+	mu      sync.Mutex // guards engine: a Desk serves concurrent callers (the API)
+	engine  *respond.Engine
+}
+
+// EvidenceLookback is how far before the first alert an evidence snapshot looks (the
+// Watcher's default, and people's).
+const EvidenceLookback = 30 * 24 * time.Hour
+
+// ListRequest selects incidents: the open ones, or All, or those in State; of Org if given.
+type ListRequest struct {
+	All        bool
+	State, Org string
+}
+
+// Check refuses an unknown state.
+func (r ListRequest) Check() error {
+	if r.State != "" && !slices.Contains(event.IncidentStates, r.State) {
+		return fmt.Errorf("state %q is not one of %s", r.State, strings.Join(event.IncidentStates, ", "))
+	}
+	return nil
+}
+
+// List returns the incidents r selects, newest first, under ListColumns.
+func (d *Desk) List(ctx context.Context, r ListRequest) (*output.Rows, error) {
+	if err := r.Check(); err != nil {
+		return nil, err
+	}
+	incs, err := d.Incidents.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	incs = slices.DeleteFunc(incs, func(inc *event.Incident) bool {
+		return (!r.All && r.State == "" && !inc.Open()) || (r.State != "" && inc.State != r.State) || (r.Org != "" && inc.Org != r.Org)
+	})
+	return output.RowsOf(ListColumns, incs, ListRow(d.Incidents.clock())), nil
+}
+
+// Register returns the breach register rows of the incidents opened in [from, to), oldest
+// first, under RegisterColumns.
+func (d *Desk) Register(ctx context.Context, from, to time.Time) (*output.Rows, error) {
+	incs, err := d.Incidents.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	reg := slices.DeleteFunc(Register(incs, d.Incidents.clock()), func(r RegisterRow) bool {
+		return r.Opened.Before(from) || !r.Opened.Before(to)
+	})
+	return output.RowsOf(RegisterColumns, reg, RegisterRow.Row), nil
+}
+
+// Show returns everything about one incident.
+func (d *Desk) Show(ctx context.Context, id string) (Shown, error) {
+	inc, err := d.Incidents.Get(ctx, id)
+	if err != nil {
+		return Shown{}, err
+	}
+	return Show(inc, d.Incidents.clock()), nil
+}
+
+// Changed is an incident after a change: in JSON the incident; for people its state, version,
+// deadline and latest timeline entry.
+type Changed struct {
+	Incident *event.Incident
+	Now      time.Time
+}
+
+// Changed returns the result of a change (Ack, Transition, Comment, ...) that returned inc.
+func (d *Desk) Changed(inc *event.Incident, err error) (Changed, error) {
+	return Changed{inc, d.Incidents.clock()}, err
+}
+
+func (c Changed) MarshalJSON() ([]byte, error) { return json.Marshal(c.Incident) }
+
+// WriteText writes the incident's state and its latest timeline entry.
+func (c Changed) WriteText(w io.Writer) error {
+	inc := c.Incident
+	fmt.Fprintf(w, "%s is %s (version %d), %s\n", inc.ID, inc.State, inc.Version, DeadlineText(inc, c.Now))
+	if n := len(inc.Timeline); n > 0 {
+		e := inc.Timeline[n-1]
+		fmt.Fprintf(w, "  %s  %s  %s\n", e.At.UTC().Format(time.RFC3339), e.Actor, e.Text)
+	}
+	return nil
+}
+
+// EvidenceColumns are the columns of Evidence; the table for people leaves out the last, the
+// query text.
+var EvidenceColumns = []string{"id", "kind", "taken", "from", "to", "rows", "sha256", "verified", "query"}
+
+// Evidence lists the evidence snapshots of the incident, each hash recomputed. refresh first
+// collects a new logins and access snapshot (CollectEvidence, audited as actor).
+func (d *Desk) Evidence(ctx context.Context, id string, refresh bool, actor string) (*output.Rows, error) {
+	inc, err := d.Incidents.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if refresh {
+		if _, err := CollectEvidence(ctx, d.History, d.Incidents, inc, EvidenceLookback, actor); err != nil {
+			return nil, err
+		}
+	}
+	evs, err := d.History.EvidenceOf(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	t := output.RowsOf(EvidenceColumns, evs, func(e history.Evidence) []any {
+		return []any{e.ID, e.Kind, e.Taken, e.From, e.To, e.Rows, e.SHA256, e.Verify(), e.Query}
+	})
+	t.TableColumns = len(EvidenceColumns) - 1
+	return t, nil
+}
+
+// ReportRequest asks for the draft Art. 33 notice of incident ID, written to Dir, after the
+// fields of Change (those given) are stored in the incident as Actor.
+type ReportRequest struct {
+	ID     string
+	Change ReportChange
+	Dir    string
+	Actor  string
+}
+
+// Report stores the request's fields, builds the notice from the incident and its evidence
+// (the categories of people: one history query, audited as the actor) and writes it as
+// Markdown and JSON.
+func (d *Desk) Report(ctx context.Context, r ReportRequest) (Written, error) {
+	inc, err := d.Incidents.Get(ctx, r.ID)
+	if err != nil {
+		return Written{}, err
+	}
+	if r.Change != (ReportChange{}) {
+		if inc, err = d.Incidents.SetReport(ctx, r.ID, r.Change, Edit{Actor: r.Actor}); err != nil {
+			return Written{}, err
+		}
+	}
+	evs, err := d.History.EvidenceOf(ctx, r.ID)
+	if err != nil {
+		return Written{}, err
+	}
+	people, err := d.History.ReportPeople(ctx, r.Actor, inc, evs)
+	if err != nil {
+		return Written{}, err
+	}
+	rep, err := BuildReport(inc, evs, people, d.Incidents.clock())
+	if err != nil {
+		return Written{}, err
+	}
+	return rep.WriteFiles(r.Dir)
+}
