@@ -5,16 +5,13 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"slices"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"breachd/deploy"
 	"breachd/output"
-	"breachd/timespec"
 )
 
 // The flags several commands share. Each is declared once, below; a command adds the sets it
@@ -26,7 +23,7 @@ var (
 	logLevel    string             // --log-level
 	logFormat   string             // --log-format
 	actor       string             // --as
-	outFormat   string             // --format (output)
+	outFormat   = output.Table     // --format (output)
 )
 
 // dataFlags: where the embedded engines keep their data.
@@ -81,8 +78,7 @@ func stageFlags(fs *pflag.FlagSet) {
 
 // withOutput adds --format to c, which prints its results in one of formats.
 func withOutput(c *cobra.Command, formats []string) *cobra.Command {
-	c.Flags().StringVar(&outFormat, "format", output.Table, "output: "+orList(output.Formats)+" (one incident, a change or a replay: table or json)")
-	annotate(c, "formats", strings.Join(formats, ","))
+	c.Flags().Var(output.Flag{Format: &outFormat, Formats: formats}, "format", "output: "+output.OrList(formats))
 	return c
 }
 
@@ -105,20 +101,10 @@ func annotate(c *cobra.Command, k, v string) {
 
 // checkShared checks the shared flags c takes, before it runs.
 func checkShared(c *cobra.Command) error {
-	if fs, ok := c.Annotations["formats"]; ok && !slices.Contains(strings.Split(fs, ","), outFormat) {
-		return usagef("--format: %q is not %s", outFormat, orList(strings.Split(fs, ",")))
-	}
 	if c.Annotations["actor"] != "" && strings.TrimSpace(actor) == "" {
 		return usagef("%s: --as is required ($USER is not set): every lookup and change names who made it", c.CommandPath())
 	}
 	return nil
-}
-
-func orList(s []string) string {
-	if len(s) < 2 {
-		return strings.Join(s, "")
-	}
-	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
 }
 
 // stageInfra is the infrastructure configuration of a process running stages: the instance
@@ -186,25 +172,4 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-// parseTime reads the time of flag name (timespec.Parse in loc at now): empty is def (an error
-// when def is zero).
-func parseTime(name, s string, loc *time.Location, now, def time.Time) (time.Time, error) {
-	if s == "" {
-		if def.IsZero() {
-			return time.Time{}, usagef("%s is required", name)
-		}
-		return def, nil
-	}
-	t, err := timespec.Parse(s, loc, now)
-	if err != nil {
-		return t, usagef("%s: %v", name, err)
-	}
-	return t, nil
-}
-
-// parseWhen is parseTime in UTC at the current time.
-func parseWhen(name, s string, def time.Time) (time.Time, error) {
-	return parseTime(name, s, time.UTC, time.Now(), def)
 }

@@ -11,6 +11,7 @@ import (
 	"breachd/deploy"
 	"breachd/history"
 	"breachd/output"
+	"breachd/timespec"
 )
 
 func historyCommand() *cobra.Command {
@@ -78,7 +79,7 @@ var lookups = []lookup{
 
 func lookupCommand(l lookup) *cobra.Command {
 	r := history.LookupRequest{Lookup: l.name}
-	var fromS, toS string
+	var from, to timespec.Value
 	c := &cobra.Command{
 		Use:   fmt.Sprintf("%s --%s X --from T [--to T] (--reason TEXT | --incident ID)", l.name, l.who),
 		Short: l.summary,
@@ -91,8 +92,8 @@ when that fails, the lookup fails.`, l.summary, history.MaxWindow/(24*time.Hour)
 	historyFlags(fs)
 	withOutput(withActor(c, true), output.Formats)
 	fs.StringVar(&r.Who, l.who, "", "the "+l.who+" whose history is looked up (required)")
-	fs.StringVar(&fromS, "from", "", "start of the window, inclusive: RFC 3339 or YYYY-MM-DD (UTC midnight) (required)")
-	fs.StringVar(&toS, "to", "", "end of the window, exclusive (default now)")
+	fs.Var(&from, "from", "start of the window, inclusive: RFC 3339 or YYYY-MM-DD (UTC midnight) (required)")
+	fs.Var(&to, "to", "end of the window, exclusive (default now)")
 	fs.StringVar(&r.Ask.Why, "reason", "", "why you look (required unless --incident is given)")
 	fs.StringVar(&r.Ask.Incident, "incident", "", "the incident this lookup is part of")
 	switch l.name {
@@ -108,15 +109,11 @@ when that fails, the lookup fails.`, l.summary, history.MaxWindow/(24*time.Hour)
 		if strings.TrimSpace(r.Who) == "" {
 			return usagef("history %s: --%s is required", l.name, l.who)
 		}
-		var err error
-		if r.From, err = parseWhen("--from", fromS, time.Time{}); err != nil {
-			return err
+		if !from.Given() {
+			return usagef("history %s: --from is required", l.name)
 		}
-		if r.To, err = parseWhen("--to", toS, time.Now()); err != nil {
-			return err
-		}
-		if !r.From.Before(r.To) {
-			return usagef("history %s: --from %s is not before --to %s", l.name, fromS, r.To.Format(time.RFC3339))
+		if r.From, r.To = from.UTC(time.Time{}), to.UTC(time.Now()); !r.From.Before(r.To) {
+			return usagef("history %s: --from %s is not before --to %s", l.name, from.String(), r.To.Format(time.RFC3339))
 		}
 		if strings.TrimSpace(r.Ask.Why) == "" && strings.TrimSpace(r.Ask.Incident) == "" {
 			return usagef("history %s: --reason is required unless --incident is given (a lookup of a person's data needs a purpose)", l.name)

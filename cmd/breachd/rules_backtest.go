@@ -12,11 +12,13 @@ import (
 	"breachd/backtest"
 	"breachd/deploy"
 	"breachd/output"
+	"breachd/timespec"
 )
 
 func rulesBacktestCommand() *cobra.Command {
 	var (
-		from, to, warmup, tz  string
+		from, to              timespec.Value
+		warmup, tz            string
 		only                  []string
 		withDefault, progress bool
 		top, chunkRows        int
@@ -62,8 +64,8 @@ person's history; but it names accounts (use --top 0 when the names are not need
 	rulesFlag(fs)
 	withDefaultFlag(c, &withDefault)
 	withOutput(c, output.Formats)
-	fs.StringVar(&from, "from", "", "start of the range (required)")
-	fs.StringVar(&to, "to", "", "end of the range, exclusive (default now)")
+	fs.Var(&from, "from", "start of the range (required)")
+	fs.Var(&to, "to", "end of the range, exclusive (default now)")
 	fs.StringSliceVar(&only, "rule", nil, "report only this rule `id` (repeatable, or comma-separated)")
 	fs.IntVar(&top, "top", 20, "list the N (rule, account) pairs with the most alerts; 0 for none")
 	fs.StringVar(&warmup, "warmup", "auto", "replay this long before --from to fill windows (alerts discarded); auto = the longest rule window")
@@ -77,13 +79,10 @@ person's history; but it names accounts (use --top 0 when the names are not need
 		}
 		now := time.Now()
 		opts := backtest.Options{Only: splitList(strings.Join(only, ",")), Top: top, ChunkRows: chunkRows, Location: loc}
-		if opts.From, err = parseTime("--from", from, loc, now, time.Time{}); err != nil {
-			return err
+		if !from.Given() {
+			return usagef("--from is required")
 		}
-		if opts.To, err = parseTime("--to", to, loc, now, now); err != nil {
-			return err
-		}
-		if !opts.From.Before(opts.To) {
+		if opts.From, opts.To = from.Time(loc, now, now), to.Time(loc, now, now); !opts.From.Before(opts.To) {
 			return usagef("--from %s is not before --to %s", opts.From.Format(time.RFC3339), opts.To.Format(time.RFC3339))
 		}
 		if top < 0 || chunkRows < 1 {
