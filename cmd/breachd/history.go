@@ -43,6 +43,7 @@ log (--as, --reason) before it runs.
 
 Tables: auth_events, access_events, directory_events, alerts, incidents, audit. Event tables
 collapse duplicates on merge: add FINAL for exact counts.`,
+		Args: posArgs(1, -1, ""),
 		Example: `  breachd history sql "SELECT id, account, severity, alert_count, summary FROM incidents FINAL"
   breachd history sql --format csv "SELECT service, count() FROM auth_events WHERE user = 'ola@bergen.kommune.no' GROUP BY service"`,
 	}
@@ -53,9 +54,6 @@ collapse duplicates on merge: add FINAL for exact counts.`,
 	fs.DurationVar(&lim.Timeout, "timeout", 30*time.Second, "maximum execution time")
 	fs.StringVar(&reason, "reason", "", "why, for the audit log")
 	c.RunE = func(c *cobra.Command, args []string) error {
-		if len(args) == 0 {
-			return usagef(`usage: breachd history sql [flags] "SELECT ..."`)
-		}
 		return printFrom(c.Context(), "", true, func(ctx context.Context, a *deploy.Attached) (any, error) {
 			return result(a.History.AuditedSQL(ctx, actor, reason, strings.Join(args, " "), lim))
 		})
@@ -87,6 +85,7 @@ func lookupCommand(l lookup) *cobra.Command {
 Every lookup is written to the audit log (who asked, what, whose, why) before any data is read;
 when that fails, the lookup fails.`, l.summary, history.MaxWindow/(24*time.Hour)),
 		Example: "  " + l.example,
+		Args:    posArgs(0, 0, fmt.Sprintf(": give the %s with --%s", l.who, l.who)),
 	}
 	fs := c.Flags()
 	historyFlags(fs)
@@ -102,10 +101,7 @@ when that fails, the lookup fails.`, l.summary, history.MaxWindow/(24*time.Hour)
 	case history.LookupAccess:
 		fs.BoolVar(&r.Summary, "summary", false, "print the totals per resource category (people, records, events) instead of the rows")
 	}
-	c.RunE = func(c *cobra.Command, args []string) error {
-		if len(args) > 0 {
-			return usagef("history %s: unexpected arguments %q (give the %s with --%s)", l.name, args, l.who, l.who)
-		}
+	c.RunE = func(c *cobra.Command, _ []string) error {
 		if strings.TrimSpace(r.Who) == "" {
 			return usagef("history %s: --%s is required", l.name, l.who)
 		}

@@ -47,17 +47,14 @@ func edit(comment string) notify.Edit {
 }
 
 // incCommand is a `breachd incidents` command taking min to max positional arguments (args
-// says which): run is called with the desk once the instance is reached, and what it returns
+// says which; max < 0: any number): run is called with the desk once the instance is reached, and what it returns
 // is printed in --format. change: it changes something (--as is required).
 func incCommand(name, args string, min, max int, change bool, formats []string, short, help string,
 	run func(ctx context.Context, d *notify.Desk, pos []string) (any, error)) *cobra.Command {
-	c := &cobra.Command{Use: name + " " + args, Short: short, Long: short + "\n\n" + strings.TrimSpace(help)}
+	c := &cobra.Command{Use: name + " " + args, Short: short, Long: short + "\n\n" + strings.TrimSpace(help), Args: posArgs(min, max, "")}
 	instanceFlags(c.Flags())
 	withOutput(withActor(c, change), formats)
 	c.RunE = func(c *cobra.Command, pos []string) error {
-		if len(pos) < min || len(pos) > max {
-			return usagef("incidents %s: want %s, got %d argument(s) %q", name, args, len(pos), pos)
-		}
 		if c.Flags().Lookup("respond") != nil && respondConfig != "" { // before connecting: a wrong file is named first
 			if _, err := deploy.LoadRespondConfig(respondConfig); err != nil {
 				return err
@@ -129,7 +126,7 @@ func incComment() *cobra.Command {
 	for n := 1; n <= len(notify.StepNames); n++ {
 		steps += fmt.Sprintf("\n  %d %s", n, notify.StepNames[n])
 	}
-	c := incCommand("comment", "ID [--step N] TEXT", 2, 1000, true, output.Documents,
+	c := incCommand("comment", "ID [--step N] TEXT", 2, -1, true, output.Documents,
 		"add a note to the timeline; --step N also records procedure step N as done", "Steps: "+steps,
 		func(ctx context.Context, d *notify.Desk, pos []string) (any, error) {
 			return d.Changed(d.Incidents.Comment(ctx, pos[0], step, edit(strings.Join(pos[1:], " "))))

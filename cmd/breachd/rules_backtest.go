@@ -52,12 +52,7 @@ person's history; but it names accounts (use --top 0 when the names are not need
 		Example: `  breachd rules backtest --from 2026-11-02 --to 2026-11-03
   breachd rules backtest --from -168h --rules rules/local/ --with-default --rule teacher-outside-groups
   breachd rules backtest --from 2026-11-02 --to 2026-11-09 --format csv > week.csv`,
-		Args: func(_ *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return usagef("unexpected arguments %v (rule paths go in --rules)", args)
-			}
-			return nil
-		},
+		Args: posArgs(0, 0, ": rule paths go in --rules"),
 	}
 	fs := c.Flags()
 	historyFlags(fs)
