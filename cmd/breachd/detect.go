@@ -56,7 +56,7 @@ new consumers start where the old set stopped (see deploy/README.md).`,
 		}
 		cfg.Logger = cfg.Logger.With("member", member, "members", members)
 		return deploy.RunProcess(c.Context(), deploy.ProcessConfig{Infra: cfg, MetricsAddr: metricsAddr, Pipeline: deploy.PipelineConfig{
-			Stages: []string{deploy.StageDetect}, Rules: splitList(rulePaths), Member: member, Members: members,
+			Stages: []string{deploy.StageDetect}, Rules: rulePaths, Member: member, Members: members,
 			ExitWhenDone: exitWhenDone, Logger: cfg.Logger,
 		}})
 	}

@@ -18,7 +18,7 @@ import (
 // takes. One command runs per process, so they live here.
 var (
 	infra       deploy.InfraConfig // --data, --chdb-lib, --nats, --nats-creds, --clickhouse, --partitions
-	rulePaths   string             // --rules
+	rulePaths   []string           // --rules
 	metricsAddr string             // --metrics-addr
 	logLevel    string             // --log-level
 	logFormat   string             // --log-format
@@ -64,7 +64,7 @@ func historyFlags(fs *pflag.FlagSet) {
 
 // rulesFlag: the detection rules.
 func rulesFlag(fs *pflag.FlagSet) {
-	fs.StringVar(&rulePaths, "rules", "", "rule files or directories, comma-separated; empty = the shipped default pack")
+	fs.StringSliceVar(&rulePaths, "rules", nil, "rule files or directories, comma-separated; empty = the shipped default pack")
 }
 
 // stageFlags: what every process running stages takes besides where the engines are.
@@ -161,15 +161,4 @@ func result[T any](v T, err error) (any, error) {
 func charDevice(f *os.File) bool {
 	fi, err := f.Stat()
 	return err != nil || fi.Mode()&os.ModeCharDevice != 0
-}
-
-// splitList splits a comma-separated flag value.
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -73,7 +72,7 @@ person's history; but it names accounts (use --top 0 when the names are not need
 			return usagef("--tz: %v", err)
 		}
 		now := time.Now()
-		opts := backtest.Options{Only: splitList(strings.Join(only, ",")), Top: top, ChunkRows: chunkRows, Location: loc}
+		opts := backtest.Options{Only: only, Top: top, ChunkRows: chunkRows, Location: loc}
 		if !from.Given() {
 			return usagef("--from is required")
 		}
@@ -83,7 +82,7 @@ person's history; but it names accounts (use --top 0 when the names are not need
 		if top < 0 || chunkRows < 1 {
 			return usagef("--top must be >= 0 and --chunk-rows >= 1")
 		}
-		set, _, err := compileRules(c, os.Stderr, splitList(rulePaths), withDefault)
+		set, _, err := compileRules(c, os.Stderr, rulePaths, withDefault)
 		if err != nil {
 			return err
 		}
