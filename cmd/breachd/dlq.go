@@ -82,11 +82,11 @@ Exit status: 0; 1 on an error, or when replay left a letter rejected again or fa
 			if err != nil {
 				return err
 			}
-			role := deploy.NATSOperator
+			ac := deploy.AttachConfig{NATS: deploy.NATSOperator}
 			if c.Name() == "replay" && !o.replay.Options.DryRun {
-				role = deploy.NATSReplay
+				ac.NATS = deploy.NATSReplay
 			}
-			return printFrom(c.Context(), role, false, func(ctx context.Context, a *deploy.Attached) (any, error) { return run(ctx, a.JS) })
+			return printFrom(c.Context(), ac, func(ctx context.Context, a *deploy.Attached) (any, error) { return run(ctx, a.JS) })
 		}
 		return s
 	}

@@ -123,18 +123,13 @@ func quiet() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-// attach reaches the instance of the instance flags (deploy.Attach): its NATS as role (none
-// when empty) and its history when history is set.
-func attach(ctx context.Context, role string, history bool) (*deploy.Attached, error) {
-	cfg := infra
-	cfg.Logger = quiet()
-	return deploy.Attach(ctx, deploy.AttachConfig{InfraConfig: cfg, NATS: role, History: history})
-}
-
-// printFrom reaches the instance (attach), calls run and prints in --format the result it
-// returns unless that is nil, then returns run's error.
-func printFrom(ctx context.Context, role string, history bool, run func(ctx context.Context, a *deploy.Attached) (any, error)) error {
-	a, err := attach(ctx, role, history)
+// printFrom reaches what ac asks for of the instance of the instance flags (deploy.Attach,
+// logging warnings and errors only), calls run and prints in --format the result it returns
+// unless that is nil, then returns run's error.
+func printFrom(ctx context.Context, ac deploy.AttachConfig, run func(ctx context.Context, a *deploy.Attached) (any, error)) error {
+	ac.InfraConfig = infra
+	ac.Logger = quiet()
+	a, err := deploy.Attach(ctx, ac)
 	if err != nil {
 		return err
 	}

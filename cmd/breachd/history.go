@@ -54,7 +54,7 @@ collapse duplicates on merge: add FINAL for exact counts.`,
 	fs.DurationVar(&lim.Timeout, "timeout", 30*time.Second, "maximum execution time")
 	fs.StringVar(&reason, "reason", "", "why, for the audit log")
 	c.RunE = func(c *cobra.Command, args []string) error {
-		return printFrom(c.Context(), "", true, func(ctx context.Context, a *deploy.Attached) (any, error) {
+		return printFrom(c.Context(), deploy.AttachConfig{History: true}, func(ctx context.Context, a *deploy.Attached) (any, error) {
 			return result(a.History.AuditedSQL(ctx, actor, reason, strings.Join(args, " "), lim))
 		})
 	}
@@ -115,7 +115,7 @@ when that fails, the lookup fails.`, l.summary, history.MaxWindow/(24*time.Hour)
 			return usagef("history %s: --reason is required unless --incident is given (a lookup of a person's data needs a purpose)", l.name)
 		}
 		r.Ask.Who = actor
-		return printFrom(c.Context(), "", true, func(ctx context.Context, a *deploy.Attached) (any, error) {
+		return printFrom(c.Context(), deploy.AttachConfig{History: true}, func(ctx context.Context, a *deploy.Attached) (any, error) {
 			return result(a.History.Lookup(ctx, r))
 		})
 	}

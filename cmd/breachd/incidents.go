@@ -60,7 +60,7 @@ func incCommand(name, args string, min, max int, change bool, formats []string, 
 				return err
 			}
 		}
-		return printFrom(c.Context(), deploy.NATSOperator, true, func(ctx context.Context, a *deploy.Attached) (any, error) {
+		return printFrom(c.Context(), deploy.AttachConfig{NATS: deploy.NATSOperator, History: true}, func(ctx context.Context, a *deploy.Attached) (any, error) {
 			desk, err := a.Desk(ctx, respondConfig)
 			if err != nil {
 				return nil, err

@@ -97,7 +97,7 @@ person's history; but it names accounts (use --top 0 when the names are not need
 		}
 		opts.Logger = quiet()
 		var rep *backtest.Report
-		err = printFrom(c.Context(), "", true, func(ctx context.Context, a *deploy.Attached) (any, error) {
+		err = printFrom(c.Context(), deploy.AttachConfig{History: true}, func(ctx context.Context, a *deploy.Attached) (any, error) {
 			opts.Lookup = a.History
 			r, err := backtest.Run(ctx, a.History, opts)
 			if err != nil {
