@@ -63,12 +63,38 @@ type Text interface{ WriteText(w io.Writer) error }
 // Tabular is a result that has rows, for CSV and TSV (and the table format without Text).
 type Tabular interface{ Rows() *Rows }
 
-// Check returns an error when format is not one of allowed.
-func Check(format string, allowed []string) error {
-	if slices.Contains(allowed, format) {
-		return nil
+// Flag is the --format flag (a pflag.Value) of a command that prints in one of Formats: Set
+// refuses any other, so a wrong format is the flag's error while the command line is parsed.
+type Flag struct {
+	Format  *string // where the format given goes; its value is the default
+	Formats []string
+}
+
+// Set takes s when it is one of f.Formats.
+func (f Flag) Set(s string) error {
+	if !slices.Contains(f.Formats, s) {
+		return fmt.Errorf("%q is not %s", s, OrList(f.Formats))
 	}
-	return fmt.Errorf("%q is not one of %s", format, strings.Join(allowed, ", "))
+	*f.Format = s
+	return nil
+}
+
+func (f Flag) String() string {
+	if f.Format == nil {
+		return ""
+	}
+	return *f.Format
+}
+
+// Type names the value in the flag's help.
+func (f Flag) Type() string { return "format" }
+
+// OrList joins s for a sentence: "a", "a or b", "a, b or c".
+func OrList(s []string) string {
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
 }
 
 // Write renders v in format: JSON, v indented (*Rows: an array of objects, one per row); CSV

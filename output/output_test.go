@@ -64,8 +64,24 @@ func TestWriteDocuments(t *testing.T) {
 			t.Errorf("%T as %s: %q, %v", c.v, c.format, b.String(), err)
 		}
 	}
-	if Check("csv", Documents) == nil || Check("json", Documents) != nil {
-		t.Error("Check")
+}
+
+func TestFlag(t *testing.T) {
+	format := Table
+	f := Flag{Format: &format, Formats: Documents}
+	if f.String() != Table || f.Type() != "format" {
+		t.Fatalf("String %q, Type %q", f.String(), f.Type())
+	}
+	if err := f.Set(CSV); err == nil || err.Error() != `"csv" is not table or json` || format != Table {
+		t.Errorf("Set(csv) = %v, format %q; want a refusal naming the formats, the default kept", err, format)
+	}
+	if err := f.Set(JSON); err != nil || format != JSON || f.String() != JSON {
+		t.Errorf("Set(json) = %v, format %q", err, format)
+	}
+	for in, want := range map[string][]string{"a": {"a"}, "a or b": {"a", "b"}, "a, b or c": {"a", "b", "c"}} {
+		if got := OrList(want); got != in {
+			t.Errorf("OrList(%q) = %q, want %q", want, got, in)
+		}
 	}
 }
 

@@ -12,6 +12,7 @@ func detectCommand() *cobra.Command {
 	var exitWhenDone bool
 	c := &cobra.Command{
 		Use:   "detect --member I --members N --nats URL --clickhouse DSN",
+		Args:  posArgs(0, 0, ": a detector reads the events from NATS"),
 		Short: "run one of N detectors sharing the events (needs a NATS cluster and a ClickHouse server)",
 		Long: `Runs the detector stage as one member of a set of N detector processes that share the EVENTS
 stream. Events are partitioned by a hash of their account (the partition count P is recorded in
@@ -37,10 +38,8 @@ new consumers start where the old set stopped (see deploy/README.md).`,
 	fs.IntVar(&member, "member", 0, "this detector's number in the set, 0 to --members - 1")
 	fs.IntVar(&members, "members", 1, "number of detectors in the set")
 	fs.BoolVar(&exitWhenDone, "exit-when-done", false, "stop once this detector has caught up with everything in its partitions")
-	c.RunE = func(c *cobra.Command, args []string) error {
+	c.RunE = func(c *cobra.Command, _ []string) error {
 		switch p := infra.Bus.Partitions; {
-		case len(args) > 0:
-			return usagef("unexpected arguments %q: a detector reads the events from NATS", args)
 		case infra.NATSURL == "" || infra.ClickHouseDSN == "":
 			return usagef("--nats and --clickhouse are required: detectors in separate processes share one NATS cluster and one ClickHouse server; " +
 				"the embedded engines serve only the process that starts them (use 'breachd run' for a single process)")
@@ -57,7 +56,7 @@ new consumers start where the old set stopped (see deploy/README.md).`,
 		}
 		cfg.Logger = cfg.Logger.With("member", member, "members", members)
 		return deploy.RunProcess(c.Context(), deploy.ProcessConfig{Infra: cfg, MetricsAddr: metricsAddr, Pipeline: deploy.PipelineConfig{
-			Stages: []string{deploy.StageDetect}, Rules: splitList(rulePaths), Member: member, Members: members,
+			Stages: []string{deploy.StageDetect}, Rules: rulePaths, Member: member, Members: members,
 			ExitWhenDone: exitWhenDone, Logger: cfg.Logger,
 		}})
 	}

@@ -58,8 +58,8 @@ Exit status: 0; 1 on an error, or when replay left a letter rejected again or fa
 	// logged in (as the operator; a replay that publishes: as replay), which returns the result
 	// to print and the command's failure.
 	type do = func(context.Context, jetstream.JetStream) (any, error)
-	sub := func(use, short string, filters bool, prepare func(pos []string) (do, error)) *cobra.Command {
-		s := &cobra.Command{Use: use, Short: short}
+	sub := func(use, short string, filters bool, args cobra.PositionalArgs, prepare func(pos []string) (do, error)) *cobra.Command {
+		s := &cobra.Command{Use: use, Short: short, Args: args}
 		dataFlags(s.Flags())
 		natsFlags(s.Flags())
 		withOutput(s, output.Documents)
@@ -82,35 +82,27 @@ Exit status: 0; 1 on an error, or when replay left a letter rejected again or fa
 			if err != nil {
 				return err
 			}
-			role := deploy.NATSOperator
+			ac := deploy.AttachConfig{NATS: deploy.NATSOperator}
 			if c.Name() == "replay" && !o.replay.Options.DryRun {
-				role = deploy.NATSReplay
+				ac.NATS = deploy.NATSReplay
 			}
-			return printFrom(c.Context(), role, false, func(ctx context.Context, a *deploy.Attached) (any, error) { return run(ctx, a.JS) })
+			return printFrom(c.Context(), ac, func(ctx context.Context, a *deploy.Attached) (any, error) { return run(ctx, a.JS) })
 		}
 		return s
 	}
-	noArgs := func(verb string, pos []string) error {
-		if len(pos) > 0 {
-			return usagef("dlq %s takes no arguments, got %q (filters are flags: --source, --reason, ...)", verb, pos[0])
-		}
-		return nil
-	}
-	list := sub("list [flags]", "the dead letters, oldest first", true, func(pos []string) (do, error) {
+	filterFlags := posArgs(0, 0, ": filters are flags: --source, --reason, ...")
+	list := sub("list [flags]", "the dead letters, oldest first", true, filterFlags, func([]string) (do, error) {
 		return func(ctx context.Context, js jetstream.JetStream) (any, error) {
 			return result(dlq.Page(ctx, js, o.replay.Filter))
-		}, noArgs("list", pos)
+		}, nil
 	})
-	stats := sub("stats [flags]", "counts by source and by reason group", true, func(pos []string) (do, error) {
+	stats := sub("stats [flags]", "counts by source and by reason group", true, filterFlags, func([]string) (do, error) {
 		o.replay.Filter.Limit = -1
 		return func(ctx context.Context, js jetstream.JetStream) (any, error) {
 			return result(dlq.Stats(ctx, js, o.replay.Filter))
-		}, noArgs("stats", pos)
+		}, nil
 	})
-	show := sub("show [--raw] SEQ", "one letter: its headers and the original bytes", false, func(pos []string) (do, error) {
-		if len(pos) != 1 {
-			return nil, usagef("usage: breachd dlq show [--raw] SEQ")
-		}
+	show := sub("show [--raw] SEQ", "one letter: its headers and the original bytes", false, posArgs(1, 1, ""), func(pos []string) (do, error) {
 		seq, err := parseSeq(pos[0])
 		return func(ctx context.Context, js jetstream.JetStream) (any, error) {
 			l, err := dlq.Get(ctx, js, seq)
@@ -122,7 +114,7 @@ Exit status: 0; 1 on an error, or when replay left a letter rejected again or fa
 		}, err
 	})
 	show.Flags().BoolVar(&o.raw, "raw", false, "write the original bytes exactly as stored, nothing else")
-	replay := sub("replay [flags] SEQ ... | --all", "submit letters again through the ingest pipeline", true, o.replayer)
+	replay := sub("replay [flags] SEQ ... | --all", "submit letters again through the ingest pipeline", true, nil, o.replayer)
 	replay.Long = `Submits the letters SEQ ..., or --all those the filters select, again through the ingest
 pipeline under their original source name. --format-in or --mapping reads them with another
 parser: a line rejected because the wrong format was configured is replayed with the right one.

@@ -135,7 +135,7 @@ func TestDLQUsage(t *testing.T) {
 		{[]string{"dlq", "purge"}, 2, `unknown dlq verb "purge"`},
 		{[]string{"dlq", "show"}, 2, "usage: breachd dlq show"},
 		{[]string{"dlq", "show", "x"}, 2, `"x" is not a dead-letter sequence number`},
-		{[]string{"dlq", "list", "--format", "xml"}, 2, `--format: "xml" is not table or json`},
+		{[]string{"dlq", "list", "--format", "xml"}, 2, `"--format" flag: "xml" is not table or json`},
 		{[]string{"dlq", "list", "--since", "last tuesday"}, 2, "--since:"},
 		{[]string{"dlq", "replay"}, 2, "SEQ ... | --all"},
 		{[]string{"dlq", "replay", "--all", "3"}, 2, "not both"},

@@ -5,28 +5,25 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"slices"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"breachd/deploy"
 	"breachd/output"
-	"breachd/timespec"
 )
 
 // The flags several commands share. Each is declared once, below; a command adds the sets it
 // takes. One command runs per process, so they live here.
 var (
 	infra       deploy.InfraConfig // --data, --chdb-lib, --nats, --nats-creds, --clickhouse, --partitions
-	rulePaths   string             // --rules
+	rulePaths   []string           // --rules
 	metricsAddr string             // --metrics-addr
 	logLevel    string             // --log-level
 	logFormat   string             // --log-format
 	actor       string             // --as
-	outFormat   string             // --format (output)
+	outFormat   = output.Table     // --format (output)
 )
 
 // dataFlags: where the embedded engines keep their data.
@@ -67,7 +64,7 @@ func historyFlags(fs *pflag.FlagSet) {
 
 // rulesFlag: the detection rules.
 func rulesFlag(fs *pflag.FlagSet) {
-	fs.StringVar(&rulePaths, "rules", "", "rule files or directories, comma-separated; empty = the shipped default pack")
+	fs.StringSliceVar(&rulePaths, "rules", nil, "rule files or directories, comma-separated; empty = the shipped default pack")
 }
 
 // stageFlags: what every process running stages takes besides where the engines are.
@@ -81,8 +78,7 @@ func stageFlags(fs *pflag.FlagSet) {
 
 // withOutput adds --format to c, which prints its results in one of formats.
 func withOutput(c *cobra.Command, formats []string) *cobra.Command {
-	c.Flags().StringVar(&outFormat, "format", output.Table, "output: "+orList(output.Formats)+" (one incident, a change or a replay: table or json)")
-	annotate(c, "formats", strings.Join(formats, ","))
+	c.Flags().Var(output.Flag{Format: &outFormat, Formats: formats}, "format", "output: "+output.OrList(formats))
 	return c
 }
 
@@ -105,20 +101,10 @@ func annotate(c *cobra.Command, k, v string) {
 
 // checkShared checks the shared flags c takes, before it runs.
 func checkShared(c *cobra.Command) error {
-	if fs, ok := c.Annotations["formats"]; ok && !slices.Contains(strings.Split(fs, ","), outFormat) {
-		return usagef("--format: %q is not %s", outFormat, orList(strings.Split(fs, ",")))
-	}
 	if c.Annotations["actor"] != "" && strings.TrimSpace(actor) == "" {
 		return usagef("%s: --as is required ($USER is not set): every lookup and change names who made it", c.CommandPath())
 	}
 	return nil
-}
-
-func orList(s []string) string {
-	if len(s) < 2 {
-		return strings.Join(s, "")
-	}
-	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
 }
 
 // stageInfra is the infrastructure configuration of a process running stages: the instance
@@ -137,18 +123,13 @@ func quiet() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-// attach reaches the instance of the instance flags (deploy.Attach): its NATS as role (none
-// when empty) and its history when history is set.
-func attach(ctx context.Context, role string, history bool) (*deploy.Attached, error) {
-	cfg := infra
-	cfg.Logger = quiet()
-	return deploy.Attach(ctx, deploy.AttachConfig{InfraConfig: cfg, NATS: role, History: history})
-}
-
-// printFrom reaches the instance (attach), calls run and prints in --format the result it
-// returns unless that is nil, then returns run's error.
-func printFrom(ctx context.Context, role string, history bool, run func(ctx context.Context, a *deploy.Attached) (any, error)) error {
-	a, err := attach(ctx, role, history)
+// printFrom reaches what ac asks for of the instance of the instance flags (deploy.Attach,
+// logging warnings and errors only), calls run and prints in --format the result it returns
+// unless that is nil, then returns run's error.
+func printFrom(ctx context.Context, ac deploy.AttachConfig, run func(ctx context.Context, a *deploy.Attached) (any, error)) error {
+	ac.InfraConfig = infra
+	ac.Logger = quiet()
+	a, err := deploy.Attach(ctx, ac)
 	if err != nil {
 		return err
 	}
@@ -175,36 +156,4 @@ func result[T any](v T, err error) (any, error) {
 func charDevice(f *os.File) bool {
 	fi, err := f.Stat()
 	return err != nil || fi.Mode()&os.ModeCharDevice != 0
-}
-
-// splitList splits a comma-separated flag value.
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// parseTime reads the time of flag name (timespec.Parse in loc at now): empty is def (an error
-// when def is zero).
-func parseTime(name, s string, loc *time.Location, now, def time.Time) (time.Time, error) {
-	if s == "" {
-		if def.IsZero() {
-			return time.Time{}, usagef("%s is required", name)
-		}
-		return def, nil
-	}
-	t, err := timespec.Parse(s, loc, now)
-	if err != nil {
-		return t, usagef("%s: %v", name, err)
-	}
-	return t, nil
-}
-
-// parseWhen is parseTime in UTC at the current time.
-func parseWhen(name, s string, def time.Time) (time.Time, error) {
-	return parseTime(name, s, time.UTC, time.Now(), def)
 }

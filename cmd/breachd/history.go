@@ -11,6 +11,7 @@ import (
 	"breachd/deploy"
 	"breachd/history"
 	"breachd/output"
+	"breachd/timespec"
 )
 
 func historyCommand() *cobra.Command {
@@ -42,6 +43,7 @@ log (--as, --reason) before it runs.
 
 Tables: auth_events, access_events, directory_events, alerts, incidents, audit. Event tables
 collapse duplicates on merge: add FINAL for exact counts.`,
+		Args: posArgs(1, -1, ""),
 		Example: `  breachd history sql "SELECT id, account, severity, alert_count, summary FROM incidents FINAL"
   breachd history sql --format csv "SELECT service, count() FROM auth_events WHERE user = 'ola@bergen.kommune.no' GROUP BY service"`,
 	}
@@ -52,10 +54,7 @@ collapse duplicates on merge: add FINAL for exact counts.`,
 	fs.DurationVar(&lim.Timeout, "timeout", 30*time.Second, "maximum execution time")
 	fs.StringVar(&reason, "reason", "", "why, for the audit log")
 	c.RunE = func(c *cobra.Command, args []string) error {
-		if len(args) == 0 {
-			return usagef(`usage: breachd history sql [flags] "SELECT ..."`)
-		}
-		return printFrom(c.Context(), "", true, func(ctx context.Context, a *deploy.Attached) (any, error) {
+		return printFrom(c.Context(), deploy.AttachConfig{History: true}, func(ctx context.Context, a *deploy.Attached) (any, error) {
 			return result(a.History.AuditedSQL(ctx, actor, reason, strings.Join(args, " "), lim))
 		})
 	}
@@ -78,7 +77,7 @@ var lookups = []lookup{
 
 func lookupCommand(l lookup) *cobra.Command {
 	r := history.LookupRequest{Lookup: l.name}
-	var fromS, toS string
+	var from, to timespec.Value
 	c := &cobra.Command{
 		Use:   fmt.Sprintf("%s --%s X --from T [--to T] (--reason TEXT | --incident ID)", l.name, l.who),
 		Short: l.summary,
@@ -86,13 +85,14 @@ func lookupCommand(l lookup) *cobra.Command {
 Every lookup is written to the audit log (who asked, what, whose, why) before any data is read;
 when that fails, the lookup fails.`, l.summary, history.MaxWindow/(24*time.Hour)),
 		Example: "  " + l.example,
+		Args:    posArgs(0, 0, fmt.Sprintf(": give the %s with --%s", l.who, l.who)),
 	}
 	fs := c.Flags()
 	historyFlags(fs)
 	withOutput(withActor(c, true), output.Formats)
 	fs.StringVar(&r.Who, l.who, "", "the "+l.who+" whose history is looked up (required)")
-	fs.StringVar(&fromS, "from", "", "start of the window, inclusive: RFC 3339 or YYYY-MM-DD (UTC midnight) (required)")
-	fs.StringVar(&toS, "to", "", "end of the window, exclusive (default now)")
+	fs.Var(&from, "from", "start of the window, inclusive: RFC 3339 or YYYY-MM-DD (UTC midnight) (required)")
+	fs.Var(&to, "to", "end of the window, exclusive (default now)")
 	fs.StringVar(&r.Ask.Why, "reason", "", "why you look (required unless --incident is given)")
 	fs.StringVar(&r.Ask.Incident, "incident", "", "the incident this lookup is part of")
 	switch l.name {
@@ -101,28 +101,21 @@ when that fails, the lookup fails.`, l.summary, history.MaxWindow/(24*time.Hour)
 	case history.LookupAccess:
 		fs.BoolVar(&r.Summary, "summary", false, "print the totals per resource category (people, records, events) instead of the rows")
 	}
-	c.RunE = func(c *cobra.Command, args []string) error {
-		if len(args) > 0 {
-			return usagef("history %s: unexpected arguments %q (give the %s with --%s)", l.name, args, l.who, l.who)
-		}
+	c.RunE = func(c *cobra.Command, _ []string) error {
 		if strings.TrimSpace(r.Who) == "" {
 			return usagef("history %s: --%s is required", l.name, l.who)
 		}
-		var err error
-		if r.From, err = parseWhen("--from", fromS, time.Time{}); err != nil {
-			return err
+		if !from.Given() {
+			return usagef("history %s: --from is required", l.name)
 		}
-		if r.To, err = parseWhen("--to", toS, time.Now()); err != nil {
-			return err
-		}
-		if !r.From.Before(r.To) {
-			return usagef("history %s: --from %s is not before --to %s", l.name, fromS, r.To.Format(time.RFC3339))
+		if r.From, r.To = from.UTC(time.Time{}), to.UTC(time.Now()); !r.From.Before(r.To) {
+			return usagef("history %s: --from %s is not before --to %s", l.name, from.String(), r.To.Format(time.RFC3339))
 		}
 		if strings.TrimSpace(r.Ask.Why) == "" && strings.TrimSpace(r.Ask.Incident) == "" {
 			return usagef("history %s: --reason is required unless --incident is given (a lookup of a person's data needs a purpose)", l.name)
 		}
 		r.Ask.Who = actor
-		return printFrom(c.Context(), "", true, func(ctx context.Context, a *deploy.Attached) (any, error) {
+		return printFrom(c.Context(), deploy.AttachConfig{History: true}, func(ctx context.Context, a *deploy.Attached) (any, error) {
 			return result(a.History.Lookup(ctx, r))
 		})
 	}

@@ -13,6 +13,7 @@ import (
 	"breachd/event"
 	"breachd/notify"
 	"breachd/output"
+	"breachd/timespec"
 )
 
 func incidentsCommand() *cobra.Command {
@@ -46,23 +47,20 @@ func edit(comment string) notify.Edit {
 }
 
 // incCommand is a `breachd incidents` command taking min to max positional arguments (args
-// says which): run is called with the desk once the instance is reached, and what it returns
+// says which; max < 0: any number): run is called with the desk once the instance is reached, and what it returns
 // is printed in --format. change: it changes something (--as is required).
 func incCommand(name, args string, min, max int, change bool, formats []string, short, help string,
 	run func(ctx context.Context, d *notify.Desk, pos []string) (any, error)) *cobra.Command {
-	c := &cobra.Command{Use: name + " " + args, Short: short, Long: short + "\n\n" + strings.TrimSpace(help)}
+	c := &cobra.Command{Use: name + " " + args, Short: short, Long: short + "\n\n" + strings.TrimSpace(help), Args: posArgs(min, max, "")}
 	instanceFlags(c.Flags())
 	withOutput(withActor(c, change), formats)
 	c.RunE = func(c *cobra.Command, pos []string) error {
-		if len(pos) < min || len(pos) > max {
-			return usagef("incidents %s: want %s, got %d argument(s) %q", name, args, len(pos), pos)
-		}
 		if c.Flags().Lookup("respond") != nil && respondConfig != "" { // before connecting: a wrong file is named first
 			if _, err := deploy.LoadRespondConfig(respondConfig); err != nil {
 				return err
 			}
 		}
-		return printFrom(c.Context(), deploy.NATSOperator, true, func(ctx context.Context, a *deploy.Attached) (any, error) {
+		return printFrom(c.Context(), deploy.AttachConfig{NATS: deploy.NATSOperator, History: true}, func(ctx context.Context, a *deploy.Attached) (any, error) {
 			desk, err := a.Desk(ctx, respondConfig)
 			if err != nil {
 				return nil, err
@@ -96,18 +94,15 @@ func incShow() *cobra.Command {
 }
 
 func incAck() *cobra.Command {
-	var awareAt, comment string
+	var awareAt timespec.Value
+	var comment string
 	c := incCommand("ack", "ID [--aware-at RFC3339] [--comment TEXT]", 1, 1, true, output.Documents,
 		"record the moment of awareness (Art. 33(1)); the deadline becomes awareness + 72 h",
 		"Without --aware-at the moment of awareness is now. It must not be in the future.",
 		func(ctx context.Context, d *notify.Desk, pos []string) (any, error) {
-			aware, err := parseWhen("--aware-at", awareAt, time.Now())
-			if err != nil {
-				return nil, err
-			}
-			return d.Changed(d.Incidents.Ack(ctx, pos[0], aware, edit(comment)))
+			return d.Changed(d.Incidents.Ack(ctx, pos[0], awareAt.UTC(time.Now()), edit(comment)))
 		})
-	c.Flags().StringVar(&awareAt, "aware-at", "", "when the controller became aware, RFC 3339 (default now)")
+	c.Flags().Var(&awareAt, "aware-at", "when the controller became aware, RFC 3339 (default now)")
 	c.Flags().StringVar(&comment, "comment", "", "a note for the timeline")
 	return c
 }
@@ -131,7 +126,7 @@ func incComment() *cobra.Command {
 	for n := 1; n <= len(notify.StepNames); n++ {
 		steps += fmt.Sprintf("\n  %d %s", n, notify.StepNames[n])
 	}
-	c := incCommand("comment", "ID [--step N] TEXT", 2, 1000, true, output.Documents,
+	c := incCommand("comment", "ID [--step N] TEXT", 2, -1, true, output.Documents,
 		"add a note to the timeline; --step N also records procedure step N as done", "Steps: "+steps,
 		func(ctx context.Context, d *notify.Desk, pos []string) (any, error) {
 			return d.Changed(d.Incidents.Comment(ctx, pos[0], step, edit(strings.Join(pos[1:], " "))))
@@ -141,23 +136,15 @@ func incComment() *cobra.Command {
 }
 
 func incRegister() *cobra.Command {
-	var fromS, toS string
+	var from, to timespec.Value
 	c := incCommand("register", "[--from T] [--to T]", 0, 0, false, output.Formats,
 		"the breach register: every incident, reported or not (Art. 33(5))",
 		"One row per incident opened in [--from, --to), open or closed, oldest first.",
 		func(ctx context.Context, d *notify.Desk, _ []string) (any, error) {
-			from, err := parseWhen("--from", fromS, time.Unix(0, 0))
-			if err != nil {
-				return nil, err
-			}
-			to, err := parseWhen("--to", toS, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC))
-			if err != nil {
-				return nil, err
-			}
-			return d.Register(ctx, from, to)
+			return d.Register(ctx, from.UTC(time.Unix(0, 0)), to.UTC(time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)))
 		})
-	c.Flags().StringVar(&fromS, "from", "", "only incidents opened at or after this time (RFC 3339 or YYYY-MM-DD)")
-	c.Flags().StringVar(&toS, "to", "", "only incidents opened before this time")
+	c.Flags().Var(&from, "from", "only incidents opened at or after this time (RFC 3339 or YYYY-MM-DD)")
+	c.Flags().Var(&to, "to", "only incidents opened before this time")
 	return c
 }
 

@@ -438,9 +438,9 @@ func TestIncidentsUsage(t *testing.T) {
 		{[]string{"incidents", "frob"}, 2, `unknown subcommand "frob"`},
 		{[]string{"incidents", "--help"}, 0, "the breach register"},
 		{[]string{"incidents", "report", "--help"}, 0, "Usage: breachd incidents report ID"},
-		{[]string{"incidents", "list", "--format", "xml", "--data", data}, 2, `--format: "xml"`},
-		{[]string{"incidents", "show", "--format", "csv", "--data", data}, 2, `--format: "csv"`},
-		{[]string{"incidents", "transition", "INC-1", "--data", data, "--as", "x"}, 2, "want ID STATE"},
+		{[]string{"incidents", "list", "--format", "xml", "--data", data}, 2, `"--format" flag: "xml"`},
+		{[]string{"incidents", "show", "--format", "csv", "--data", data}, 2, `"--format" flag: "csv"`},
+		{[]string{"incidents", "transition", "INC-1", "--data", data, "--as", "x"}, 2, "usage: breachd incidents transition ID STATE"},
 		{[]string{"incidents", "deactivate", "INC-1", "--respond", filepath.Join(data, "no-such-respond.yaml"), "--data", data, "--as", "x"}, 1, "no-such-respond.yaml"},
 	}
 	for _, c := range cases {

@@ -135,10 +135,19 @@ func group(c *cobra.Command, usage, unknown string, subs ...*cobra.Command) *cob
 	return c
 }
 
-// noArgs refuses positional arguments.
-func noArgs(c *cobra.Command, args []string) error {
-	if len(args) > 0 {
-		return usagef("%s: unexpected arguments %q", c.CommandPath(), args)
+// posArgs is a command's check of its positional arguments: min to max of them (max < 0: any
+// number); else a usage error (hint, when given, says where such values go).
+func posArgs(min, max int, hint string) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		switch {
+		case max >= 0 && len(args) > max:
+			return usagef("%s: unexpected arguments %q%s (usage: %s)", c.CommandPath()[len(c.Root().Name())+1:], args[max:], hint, c.UseLine())
+		case len(args) < min:
+			return usagef("usage: %s%s", c.UseLine(), hint)
+		}
+		return nil
 	}
-	return nil
 }
+
+// noArgs refuses positional arguments.
+var noArgs = posArgs(0, 0, "")

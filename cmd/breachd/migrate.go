@@ -1,15 +1,13 @@
 package main
 
 import (
-	"cmp"
-	"os"
+	"context"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"breachd/deploy"
 	"breachd/history"
-	"breachd/output"
 )
 
 func migrateCommand() *cobra.Command {
@@ -40,18 +38,13 @@ access_by_subject follows access_events. ClickHouse removes expired rows in the 
 		if r.RetentionDays <= 0 {
 			return usagef("--retention-days must be positive")
 		}
-		cfg := infra
-		cfg.Logger = quiet()
-		a, err := deploy.Attach(c.Context(), deploy.AttachConfig{InfraConfig: cfg, History: true, Owner: true})
-		if err != nil {
-			return err
-		}
-		defer a.Close()
-		m, err := a.History.Maintain(c.Context(), r)
-		if m == nil {
-			return err
-		}
-		return cmp.Or(err, output.Write(os.Stdout, output.Table, m))
+		return printFrom(c.Context(), deploy.AttachConfig{History: true, Owner: true}, func(ctx context.Context, a *deploy.Attached) (any, error) {
+			m, err := a.History.Maintain(ctx, r)
+			if m == nil {
+				return nil, err
+			}
+			return m, err
+		})
 	}
 	return c
 }

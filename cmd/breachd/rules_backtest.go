@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -12,11 +11,13 @@ import (
 	"breachd/backtest"
 	"breachd/deploy"
 	"breachd/output"
+	"breachd/timespec"
 )
 
 func rulesBacktestCommand() *cobra.Command {
 	var (
-		from, to, warmup, tz  string
+		from, to              timespec.Value
+		warmup, tz            string
 		only                  []string
 		withDefault, progress bool
 		top, chunkRows        int
@@ -50,20 +51,15 @@ person's history; but it names accounts (use --top 0 when the names are not need
 		Example: `  breachd rules backtest --from 2026-11-02 --to 2026-11-03
   breachd rules backtest --from -168h --rules rules/local/ --with-default --rule teacher-outside-groups
   breachd rules backtest --from 2026-11-02 --to 2026-11-09 --format csv > week.csv`,
-		Args: func(_ *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return usagef("unexpected arguments %v (rule paths go in --rules)", args)
-			}
-			return nil
-		},
+		Args: posArgs(0, 0, ": rule paths go in --rules"),
 	}
 	fs := c.Flags()
 	historyFlags(fs)
 	rulesFlag(fs)
 	withDefaultFlag(c, &withDefault)
 	withOutput(c, output.Formats)
-	fs.StringVar(&from, "from", "", "start of the range (required)")
-	fs.StringVar(&to, "to", "", "end of the range, exclusive (default now)")
+	fs.Var(&from, "from", "start of the range (required)")
+	fs.Var(&to, "to", "end of the range, exclusive (default now)")
 	fs.StringSliceVar(&only, "rule", nil, "report only this rule `id` (repeatable, or comma-separated)")
 	fs.IntVar(&top, "top", 20, "list the N (rule, account) pairs with the most alerts; 0 for none")
 	fs.StringVar(&warmup, "warmup", "auto", "replay this long before --from to fill windows (alerts discarded); auto = the longest rule window")
@@ -76,20 +72,17 @@ person's history; but it names accounts (use --top 0 when the names are not need
 			return usagef("--tz: %v", err)
 		}
 		now := time.Now()
-		opts := backtest.Options{Only: splitList(strings.Join(only, ",")), Top: top, ChunkRows: chunkRows, Location: loc}
-		if opts.From, err = parseTime("--from", from, loc, now, time.Time{}); err != nil {
-			return err
+		opts := backtest.Options{Only: only, Top: top, ChunkRows: chunkRows, Location: loc}
+		if !from.Given() {
+			return usagef("--from is required")
 		}
-		if opts.To, err = parseTime("--to", to, loc, now, now); err != nil {
-			return err
-		}
-		if !opts.From.Before(opts.To) {
+		if opts.From, opts.To = from.Time(loc, now, now), to.Time(loc, now, now); !opts.From.Before(opts.To) {
 			return usagef("--from %s is not before --to %s", opts.From.Format(time.RFC3339), opts.To.Format(time.RFC3339))
 		}
 		if top < 0 || chunkRows < 1 {
 			return usagef("--top must be >= 0 and --chunk-rows >= 1")
 		}
-		set, _, err := compileRules(c, os.Stderr, splitList(rulePaths), withDefault)
+		set, _, err := compileRules(c, os.Stderr, rulePaths, withDefault)
 		if err != nil {
 			return err
 		}
@@ -104,7 +97,7 @@ person's history; but it names accounts (use --top 0 when the names are not need
 		}
 		opts.Logger = quiet()
 		var rep *backtest.Report
-		err = printFrom(c.Context(), "", true, func(ctx context.Context, a *deploy.Attached) (any, error) {
+		err = printFrom(c.Context(), deploy.AttachConfig{History: true}, func(ctx context.Context, a *deploy.Attached) (any, error) {
 			opts.Lookup = a.History
 			r, err := backtest.Run(ctx, a.History, opts)
 			if err != nil {

@@ -45,7 +45,7 @@ func TestRulesUsage(t *testing.T) {
 		{[]string{"rules", "lint", "--no-such-flag"}, 2, "unknown flag"}, // pflag's wording,
 		{[]string{"rules", "backtest"}, 2, "--from is required"},
 		{[]string{"rules", "backtest", "--from", "yesterday"}, 2, `"yesterday" is not a time`},
-		{[]string{"rules", "backtest", "--from", "2026-11-02", "--format", "xml"}, 2, `--format: "xml"`},
+		{[]string{"rules", "backtest", "--from", "2026-11-02", "--format", "xml"}, 2, `"--format" flag: "xml"`},
 		{[]string{"rules", "backtest", "--from", "2026-11-03", "--to", "2026-11-02"}, 2, "is not before --to"},
 		{[]string{"help"}, 0, "rules"},
 	}

@@ -18,13 +18,13 @@ var afterEventsWritten func()
 
 func runCommand() *cobra.Command {
 	var (
-		demo, noBreaches, exitWhenDone  bool
-		sim                             = simulate.Defaults()
-		demoRate                        int
-		stages, respondFile, notifyFile string
-		marks                           string
-		futureSkew                      time.Duration
-		inputs                          deploy.SourceConfig
+		demo, noBreaches, exitWhenDone bool
+		sim                            = simulate.Defaults()
+		demoRate                       int
+		respondFile, notifyFile        string
+		stages, marks                  []string
+		futureSkew                     time.Duration
+		inputs                         deploy.SourceConfig
 	)
 	c := &cobra.Command{
 		Use:   "run [flags] [file.jsonl ... | -]",
@@ -63,10 +63,10 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 	fs.BoolVar(&noBreaches, "no-breaches", false, "simulate without the injected breaches (with --demo)")
 	fs.IntVar(&demoRate, "demo-rate", 0, "events per second fed by --demo; 0 = as fast as the pipeline takes them")
 	fs.BoolVar(&exitWhenDone, "exit-when-done", false, "stop once the input is exhausted and every stage has caught up")
-	fs.StringVar(&stages, "stages", "", "comma-separated stages to run here: ingest, detect, notify (default all)")
+	fs.StringSliceVar(&stages, "stages", nil, "comma-separated stages to run here: ingest, detect, notify (default all)")
 	fs.StringVar(&respondFile, "respond", "", "deactivation configuration (YAML); empty: dry run, no account is changed")
 	fs.StringVar(&notifyFile, "notifications", "", "notification channels and routes (YAML); empty: incidents are only printed")
-	fs.StringVar(&marks, "deadline-marks", "24h,48h,66h", "times after awareness at which an unreported incident is escalated")
+	fs.StringSliceVar(&marks, "deadline-marks", []string{"24h", "48h", "66h"}, "times after awareness at which an unreported incident is escalated")
 	fs.DurationVar(&futureSkew, "max-future-skew", event.DefaultMaxFutureSkew, "events timed more than this ahead of the clock go to the dead-letter stream (old events are never rejected for age); 0 turns the check off")
 	declareSourceFlags(fs, &inputs)
 	c.RunE = func(c *cobra.Command, args []string) error {
@@ -89,7 +89,7 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 		if exitWhenDone && inputs.Endless() {
 			return usagef("--exit-when-done cannot be used with --follow, --http-listen or --kafka-brokers: they never finish")
 		}
-		watch, err := notify.ParseMarks(splitList(marks))
+		watch, err := notify.ParseMarks(marks)
 		if err != nil {
 			return usagef("--deadline-marks: %v", err)
 		}
@@ -105,7 +105,7 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 		}
 		inputs.DataDir, inputs.Console = infra.DataDir, os.Stdout
 		return deploy.RunProcess(ctx, deploy.ProcessConfig{Infra: cfg, MetricsAddr: metricsAddr, Inputs: &inputs, Banner: os.Stdout,
-			Pipeline: deploy.PipelineConfig{Rules: splitList(rulePaths), Stages: splitList(stages), Console: os.Stdout, ExitWhenDone: exitWhenDone,
+			Pipeline: deploy.PipelineConfig{Rules: rulePaths, Stages: stages, Console: os.Stdout, ExitWhenDone: exitWhenDone,
 				Logger: cfg.Logger, AfterEventsWritten: afterEventsWritten, Respond: rc, Notifications: notifyFile, Watch: notify.WatchOptions{Marks: watch}, MaxFutureSkew: skew}})
 	}
 	return c
