@@ -9,6 +9,8 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -84,6 +86,18 @@ type PipelineConfig struct {
 	Watch notify.WatchOptions
 }
 
+// checkStages trims the names in Stages and refuses one that is no stage: a misspelt stage
+// must not leave a process running nothing.
+func (c *PipelineConfig) checkStages() error {
+	for i, s := range c.Stages {
+		c.Stages[i] = strings.TrimSpace(s)
+		if !slices.Contains([]string{StageIngest, StageDetect, StageNotify}, c.Stages[i]) {
+			return fmt.Errorf("unknown stage %q (want %s, %s or %s)", s, StageIngest, StageDetect, StageNotify)
+		}
+	}
+	return nil
+}
+
 func (c *PipelineConfig) runs(stage string) bool {
 	if len(c.Stages) == 0 {
 		return true
@@ -107,6 +121,9 @@ func RunPipeline(ctx context.Context, in *Infra, cfg PipelineConfig) error {
 		cfg.Clock = time.Now
 	}
 	log := cfg.Logger.With("component", "deploy")
+	if err := cfg.checkStages(); err != nil {
+		return err
+	}
 
 	stageCtx, stopStages := context.WithCancel(ctx)
 	defer stopStages()

@@ -238,3 +238,16 @@ func store2(t *testing.T, in *Infra) *notify.Store {
 	}
 	return s
 }
+
+// TestStageNames: stage names are trimmed, and a misspelt one is refused before anything runs
+// (it would leave a process running none of the stages it was meant to).
+func TestStageNames(t *testing.T) {
+	err := RunPipeline(context.Background(), nil, PipelineConfig{Stages: []string{"detect", " notfy"}, Logger: slog.New(slog.DiscardHandler)})
+	if err == nil || !strings.Contains(err.Error(), `unknown stage " notfy"`) {
+		t.Fatalf("misspelt stage: %v", err)
+	}
+	cfg := PipelineConfig{Stages: []string{" ingest", "notify "}}
+	if err := cfg.checkStages(); err != nil || !cfg.runs(StageIngest) || !cfg.runs(StageNotify) || cfg.runs(StageDetect) {
+		t.Fatalf("trimmed stages %q: %v", cfg.Stages, err)
+	}
+}

@@ -262,6 +262,10 @@ func LoadRules(paths []string, withDefault bool) (set *rules.Set, files int, err
 		}
 		return set, nil
 	}
+	paths = slices.DeleteFunc(slices.Clone(paths), func(p string) bool { return strings.TrimSpace(p) == "" })
+	for i := range paths {
+		paths[i] = strings.TrimSpace(paths[i])
+	}
 	if len(paths) == 0 {
 		set, err := pack()
 		return set, len(packFiles), err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -33,7 +34,7 @@ type Responder interface {
 func ParseMarks(specs []string) ([]time.Duration, error) {
 	var marks []time.Duration
 	for _, p := range specs {
-		d, err := time.ParseDuration(p)
+		d, err := time.ParseDuration(strings.TrimSpace(p))
 		if err != nil || d <= 0 || d >= event.ReportWindow {
 			return nil, fmt.Errorf("%q is not a duration between 0 and 72h (e.g. 24h)", p)
 		}
