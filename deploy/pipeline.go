@@ -133,6 +133,7 @@ func RunPipeline(ctx context.Context, in *Infra, cfg PipelineConfig) error {
 		return err
 	}
 	var consumers = map[string]string{}
+	var detReady <-chan struct{} // nil: no detector here, nothing to wait for
 	if cfg.runs(StageDetect) {
 		reloader, err := newRuleReloader(cfg)
 		if err != nil {
@@ -143,6 +144,7 @@ func RunPipeline(ctx context.Context, in *Infra, cfg PipelineConfig) error {
 			return err
 		}
 		consumers[det.Durable()] = bus.StreamEvents
+		detReady = det.Ready()
 		g.Go(func() error { return det.Run(gctx) })
 		g.Go(func() error { return reloader.Run(gctx) })
 	}
@@ -176,6 +178,12 @@ func RunPipeline(ctx context.Context, in *Infra, cfg PipelineConfig) error {
 		// or a Kafka consumer runs until the pipeline stops. A source that fails stops the
 		// others and, through g, the pipeline.
 		sg, sctx := errgroup.WithContext(gctx)
+		if detReady != nil { // the detector's consumer is in place before the first event
+			select {
+			case <-detReady:
+			case <-gctx.Done():
+			}
+		}
 		for _, src := range cfg.Sources {
 			sg.Go(func() error {
 				if err := src.Run(sctx, sink); err != nil {

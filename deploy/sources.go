@@ -95,8 +95,6 @@ func (c *SourceConfig) Validate() error {
 	switch {
 	case c.Demo != nil && len(c.Files) > 0:
 		return errors.New("--demo and input files exclude each other")
-	case c.Mapping != "" && !canonical(c.InputFormat):
-		return errors.New("--mapping and --input-format exclude each other")
 	case c.HTTP.Listen != "" && (c.HTTP.BodyTimeout <= 0 || c.HTTP.MinBodyRate == 0):
 		return errors.New("--http-body-timeout must be positive and --http-min-body-rate non-zero (negative disables the rate bound)")
 	}
@@ -105,26 +103,33 @@ func (c *SourceConfig) Validate() error {
 			return fmt.Errorf("simulator: %w", err)
 		}
 	}
-	if _, err := lookupFormat("--input-format", c.InputFormat); err != nil {
+	if _, err := c.filesFormat(true); err != nil {
 		return err
 	}
 	_, err := lookupFormat("--kafka-format", c.Kafka.Format)
 	return err
 }
 
-// canonical reports whether name is the canonical format (the default).
-func canonical(name string) bool { return name == "" || name == "canonical" }
-
-// lookupFormat returns the built-in format called name (empty: canonical).
-func lookupFormat(setting, name string) (ingest.Format, error) {
-	if canonical(name) {
-		name = "canonical"
+// filesFormat is the format of Files and Follow (format.Select); with check set the mapping
+// file is not read.
+func (c *SourceConfig) filesFormat(check bool) (ingest.Format, error) {
+	f, err := format.Select(c.InputFormat, c.Mapping, check)
+	switch {
+	case errors.Is(err, format.ErrTwoFormats):
+		return nil, errors.New("--mapping and --input-format exclude each other")
+	case err != nil && c.Mapping == "":
+		return nil, fmt.Errorf("--input-format: %w", err)
 	}
-	p, err := format.Lookup(name)
+	return f, err
+}
+
+// lookupFormat returns the built-in format called name (empty: canonical) for setting.
+func lookupFormat(setting, name string) (ingest.Format, error) {
+	f, err := format.Select(name, "", false)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", setting, err)
 	}
-	return p, nil
+	return f, nil
 }
 
 // Inputs are the open sources of a SourceConfig.
@@ -171,14 +176,8 @@ func OpenSources(cfg SourceConfig, nc *nats.Conn, log *slog.Logger, reg promethe
 		}
 		in.Enrich = db.Enrich
 	}
-	var files ingest.Format
-	if cfg.Mapping != "" {
-		m, err := format.LoadMapping(cfg.Mapping)
-		if err != nil {
-			return nil, err
-		}
-		files = m
-	} else if files, err = lookupFormat("--input-format", cfg.InputFormat); err != nil {
+	files, err := cfg.filesFormat(false)
+	if err != nil {
 		return nil, err
 	}
 	switch {

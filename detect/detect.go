@@ -90,6 +90,7 @@ type Detector struct {
 	// misrouted is set once an activity event arrived on a partition that its account does not
 	// hash to (a publisher with another layout); only Run's goroutine touches it.
 	misrouted bool
+	ready     chan struct{} // closed by Run once its consumer is created or updated
 }
 
 // New returns a Detector. js must have been set up with bus.Ensure.
@@ -108,8 +109,14 @@ func New(js jetstream.JetStream, eval Evaluator, cat Catalogue, hist History, op
 	}
 	return &Detector{js: js, pub: bus.NewPublisher(js), eval: eval, cat: cat, hist: hist, opts: opts,
 		log: opts.Logger.With("component", "detect"), metrics: m,
-		redo: newEvaluated(maxAckPending(opts.Batch))}, nil
+		redo: newEvaluated(maxAckPending(opts.Batch)), ready: make(chan struct{})}, nil
 }
+
+// Ready is closed once Run has created or updated its durable consumer. Publish what the
+// detector must see for an idle check (deploy.WaitIdle) after it: right after an update the
+// server may count the consumer's pending messages as none for a moment, so events published
+// while the update runs can look consumed before they are.
+func (d *Detector) Ready() <-chan struct{} { return d.ready }
 
 // maxAckPending bounds the events delivered to the consumer and not yet acked (nak'd ones
 // included: a nak with delay keeps them pending).
@@ -130,6 +137,7 @@ func (d *Detector) Run(ctx context.Context) error {
 		}
 		return err
 	}
+	close(d.ready)
 	if err := d.warmUp(ctx, info); err != nil {
 		if ctx.Err() != nil {
 			return nil

@@ -157,16 +157,11 @@ func (o *dlqOptions) replayer(pos []string) (func(context.Context, jetstream.Jet
 	case o.formatIn != "" && o.mapping != "":
 		return nil, usagef("--format-in and --mapping exclude each other")
 	}
-	var err error
-	switch { // neither: canonical JSON as the pipeline reads it by default
-	case o.formatIn != "":
-		if r.Options.Format, err = format.Lookup(o.formatIn); err != nil {
-			return nil, usagef("--format-in: %v", err)
-		}
-	case o.mapping != "":
-		if r.Options.Format, err = format.LoadMapping(o.mapping); err != nil {
-			return nil, fmt.Errorf("--mapping: %w", err)
-		}
+	var err error // neither flag: canonical JSON, as the pipeline reads it by default
+	if r.Options.Format, err = format.Select(o.formatIn, o.mapping, false); err != nil && o.mapping != "" {
+		return nil, fmt.Errorf("--mapping: %w", err)
+	} else if err != nil {
+		return nil, usagef("--format-in: %v", err)
 	}
 	return func(ctx context.Context, js jetstream.JetStream) (any, error) {
 		rep, err := dlq.ReplayLetters(ctx, js, *r, quiet())

@@ -56,6 +56,36 @@ func Lookup(name string) (ingest.Parser, error) {
 	return mk(), nil
 }
 
+// ErrTwoFormats is returned by Select when a format is named both ways.
+var ErrTwoFormats = errors.New("a built-in format and a mapping file exclude each other")
+
+// Select returns the format a person names for some input: the built-in format called name
+// (empty or "canonical": canonical JSON), or, when mapping is set, the mapping file at that
+// path. Naming a built-in format other than canonical and a mapping is ErrTwoFormats. With
+// check set it only checks (the mapping file is not read).
+func Select(name, mapping string, check bool) (ingest.Format, error) {
+	canonical := name == "" || strings.EqualFold(strings.TrimSpace(name), "canonical")
+	switch {
+	case mapping != "" && !canonical:
+		return nil, ErrTwoFormats
+	case mapping != "" && check:
+		return nil, nil
+	case mapping != "":
+		m, err := LoadMapping(mapping)
+		if err != nil {
+			return nil, err
+		}
+		return m, nil
+	case canonical:
+		name = "canonical"
+	}
+	p, err := Lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
 // orgOf returns the realm of a name@realm principal, lower-cased, or "" when there is none.
 func orgOf(principal string) string {
 	i := strings.LastIndexByte(principal, '@')

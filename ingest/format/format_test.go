@@ -119,3 +119,35 @@ func TestEventIDRecordsDefault(t *testing.T) {
 		t.Error("records 1 and 2 give the same id")
 	}
 }
+
+// TestSelect: the format people name, a built-in one or a mapping file, for file input and
+// dead-letter replay alike.
+func TestSelect(t *testing.T) {
+	const lms = "testdata/mappings/lms.yaml"
+	for _, c := range []struct {
+		name, mapping string
+		check, want   bool // want: a format comes back
+		err           string
+	}{
+		{"", "", false, true, ""},
+		{"canonical", lms, false, true, ""},
+		{"ecs", "", false, true, ""},
+		{"ecs", lms, false, false, "exclude each other"},
+		{"syslog", "", true, false, `unknown log format "syslog"`},
+		{"", "testdata/mappings/missing.yaml", true, false, ""}, // check: the file is not read
+		{"", "testdata/mappings/missing.yaml", false, false, "missing.yaml"},
+	} {
+		f, err := format.Select(c.name, c.mapping, c.check)
+		if (c.err == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), c.err) || (f != nil) != c.want {
+			t.Errorf("Select(%q, %q, %v) = %v, %v; want a format %v, error %q", c.name, c.mapping, c.check, f, err, c.want, c.err)
+		}
+	}
+	if _, err := format.Select("ecs", lms, true); !errors.Is(err, format.ErrTwoFormats) {
+		t.Errorf("two formats: %v, want ErrTwoFormats", err)
+	}
+	canonical, _ := format.Select("", "", false)
+	ev, err := canonical.(ingest.Parser)([]byte(`{"kind":"auth","id":"a1","time":"2026-11-02T08:00:00Z","org":"x.no","user":"ola@x.no","service":"s","result":"success"}`))
+	if err != nil || ev.ID != "a1" {
+		t.Errorf("the default is canonical JSON: %+v, %v", ev, err)
+	}
+}
