@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -112,8 +114,9 @@ func (g *guard) loadDenied(ctx context.Context) error {
 // query returns the canonical text of a query the user may run, or why not.
 // params are needed because EXPLAIN AST substitutes them.
 func (g *guard) query(ctx context.Context, sql string, params map[string]string, interactive bool) (string, error) {
+	key := verdictKey(sql, params)
 	g.mu.Lock()
-	v, ok := g.cache[sql]
+	v, ok := g.cache[key]
 	g.mu.Unlock()
 	if ok {
 		if v.err != nil {
@@ -133,13 +136,28 @@ func (g *guard) query(ctx context.Context, sql string, params map[string]string,
 		if len(g.cache) >= guardCacheSize {
 			clear(g.cache)
 		}
-		g.cache[sql] = v
+		g.cache[key] = v
 		g.mu.Unlock()
 	}
 	if v.err != nil {
 		return "", v.err
 	}
 	return v.canonical, nil
+}
+
+// verdictKey is what a verdict is cached under: the statement and its parameters, which the
+// check substitutes ({t:Identifier} names a table: the same text with another value is
+// another statement).
+func verdictKey(sql string, params map[string]string) string {
+	if len(params) == 0 {
+		return sql
+	}
+	var b strings.Builder
+	b.WriteString(sql)
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		b.WriteString("\x00" + k + "=" + params[k])
+	}
+	return b.String()
 }
 
 // check asks the engine's parser. An error is a failure to check; a refusal

@@ -111,6 +111,14 @@ func TestEndpointRefusesAttacks(t *testing.T) {
 		{"setting reading a file", "GET", "format_template_resultset=" + q("/etc/passwd") + "&query=" + q("SELECT 1") + "&default_format=Template", ""},
 		{"other database", "GET", "database=system&query=" + q("SELECT 1"), ""},
 		{"USE", "POST", "", "USE system"},
+		// An identifier parameter names the table: a verdict on the same text with an allowed
+		// table (checked first, in TestEndpointRolesAllow's way) must not let another through.
+		{"identifier parameter", "GET", "query=" + q("SELECT count() FROM {t:Identifier}") + "&param_t=system.processes", ""},
+	}
+	for _, u := range []User{reader, operator, writer} { // the allowed value first, so its verdict is cached
+		if code, body := ts.tcp(t, u, "GET", "query="+q("SELECT count() FROM {t:Identifier}")+"&param_t=events", ""); code != http.StatusOK || body != "2\n" {
+			t.Fatalf("%s: an identifier parameter naming events: %d %q", u.Name, code, body)
+		}
 	}
 	refusals := map[string]int{}
 	for _, u := range []User{reader, operator, writer} {
