@@ -45,43 +45,43 @@ func dedupKey(channel, key string) string {
 	return channel + "." + hex.EncodeToString(h[:16])
 }
 
-// claim returns the revision of the claim it now holds, or dup=true if the delivery was
-// made or is being made by someone else.
-func (d *dedup) claim(ctx context.Context, channel, key string) (rev uint64, dup bool, err error) {
+// claim returns the revision of the claim it now holds, or, when the delivery was made or is
+// being made by someone else, that sender's record (State delivered or sending).
+func (d *dedup) claim(ctx context.Context, channel, key string) (rev uint64, other *record, err error) {
 	k := dedupKey(channel, key)
 	val, _ := json.Marshal(record{State: stateSending, Owner: d.owner, At: d.clock().UTC()})
 	for range 3 { // a claim deleted between Create and Get: try again
 		rev, err = retry.Write(ctx, d.kv, k, val, 0)
 		if err == nil {
-			return rev, false, nil
+			return rev, nil, nil
 		}
 		if !retry.IsLost(err) {
-			return 0, false, fmt.Errorf("claim: %w", err)
+			return 0, nil, fmt.Errorf("claim: %w", err)
 		}
 		e, err := d.kv.Get(ctx, k)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			continue
 		}
 		if err != nil {
-			return 0, false, fmt.Errorf("read claim %s: %w", k, err)
+			return 0, nil, fmt.Errorf("read claim %s: %w", k, err)
 		}
 		var r record
 		if err := json.Unmarshal(e.Value(), &r); err != nil {
-			return 0, false, fmt.Errorf("read claim %s: %w", k, err)
+			return 0, nil, fmt.Errorf("read claim %s: %w", k, err)
 		}
 		if r.State == stateDelivered || d.clock().Sub(r.At) < d.lease {
-			return 0, true, nil
+			return 0, &r, nil
 		}
 		rev, err = retry.Write(ctx, d.kv, k, val, e.Revision())
 		if retry.IsLost(err) {
-			return 0, true, nil // another dispatcher took the abandoned claim over first
+			return 0, &record{State: stateSending, Owner: "another dispatcher"}, nil // it took the abandoned claim over first
 		}
 		if err != nil {
-			return 0, false, fmt.Errorf("take over claim: %w", err)
+			return 0, nil, fmt.Errorf("take over claim: %w", err)
 		}
-		return rev, false, nil
+		return rev, nil, nil
 	}
-	return 0, false, fmt.Errorf("claim %s: claim keeps disappearing", k)
+	return 0, nil, fmt.Errorf("claim %s: claim keeps disappearing", k)
 }
 
 // delivered records a successful delivery. It overwrites unconditionally: whatever happened

@@ -162,24 +162,35 @@ func (d *Dispatcher) Route(m *Message) []string { return d.router.Channels(m) }
 // returned, not logged: the caller logs them; Warn lines here are about dedup records). An
 // invalid message is an error and nothing is sent. Safe for concurrent use.
 func (d *Dispatcher) Dispatch(ctx context.Context, m Message) error {
+	if err := d.prepare(&m); err != nil {
+		return err
+	}
+	names := d.router.Channels(&m)
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, n := range names {
+		wg.Go(func() { errs[i] = d.deliver(ctx, d.channels[n], m, false) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// prepare checks m (an invalid message is a permanent error) and gives a message about an
+// incident without a link the incident's link under LinkBase.
+func (d *Dispatcher) prepare(m *Message) error {
 	if err := m.Validate(); err != nil {
 		return retry.Permanent(fmt.Errorf("dispatch: %w", err))
 	}
 	if m.Link == "" && d.linkBase != "" && m.Incident != nil {
 		m.Link = d.linkBase + "/incidents/" + url.PathEscape(m.Incident.ID)
 	}
-	names := d.router.Channels(&m)
-	errs := make([]error, len(names))
-	var wg sync.WaitGroup
-	for i, n := range names {
-		wg.Go(func() { errs[i] = d.deliver(ctx, d.channels[n], m) })
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return nil
 }
 
-// deliver claims, sends with retries and records one message on one channel.
-func (d *Dispatcher) deliver(ctx context.Context, s *slot, m Message) error {
+// deliver claims, sends with retries and records one message on one channel. A message
+// delivered before is done; one another sender holds a live claim on is done too unless
+// strict, where it is a transient error wrapping ErrInFlight (DispatchTo).
+func (d *Dispatcher) deliver(ctx context.Context, s *slot, m Message, strict bool) error {
 	name := s.ch.Name()
 	log := d.log.With("channel", name, "key", m.Key, "kind", m.Kind)
 	select {
@@ -189,8 +200,10 @@ func (d *Dispatcher) deliver(ctx context.Context, s *slot, m Message) error {
 		d.metrics.sends.WithLabelValues(name, resultCanceled).Inc()
 		return fmt.Errorf("channel %s: waiting for a send slot: %w", name, ctx.Err())
 	}
-	rev, dup, err := d.dedup.claim(ctx, name, m.Key)
+	rev, other, err := d.dedup.claim(ctx, name, m.Key)
 	switch {
+	case err == nil && other != nil && strict && other.State == stateSending:
+		return retry.Transient(fmt.Errorf("channel %s: %s: %w (%s)", name, m.Key, ErrInFlight, other.Owner), 0)
 	case err != nil && ctx.Err() != nil:
 		d.metrics.sends.WithLabelValues(name, resultCanceled).Inc()
 		return fmt.Errorf("channel %s: %w", name, err)
@@ -199,7 +212,7 @@ func (d *Dispatcher) deliver(ctx context.Context, s *slot, m Message) error {
 		// A missed page is worse.
 		d.metrics.sends.WithLabelValues(name, resultDedupErr).Inc()
 		log.Warn("dedup claim failed, sending anyway", "err", err)
-	case dup:
+	case other != nil:
 		d.metrics.sends.WithLabelValues(name, resultDuplicate).Inc()
 		return nil
 	}

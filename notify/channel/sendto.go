@@ -2,13 +2,9 @@ package channel
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"breachd/retry"
 )
@@ -37,31 +33,11 @@ func (d *Dispatcher) DispatchTo(ctx context.Context, name string, m Message) err
 	if !ok {
 		return retry.Permanent(fmt.Errorf("dispatch: no channel %q", name))
 	}
-	if err := m.Validate(); err != nil {
-		return retry.Permanent(fmt.Errorf("dispatch: %w", err))
+	if err := d.prepare(&m); err != nil {
+		return err
 	}
 	if !slices.Contains(d.router.Channels(&m), name) {
 		return nil
 	}
-	if m.Link == "" && d.linkBase != "" && m.Incident != nil {
-		m.Link = d.linkBase + "/incidents/" + url.PathEscape(m.Incident.ID)
-	}
-	if owner, busy := d.dedup.inFlight(ctx, name, m.Key); busy {
-		return retry.Transient(fmt.Errorf("channel %s: %s: %w (%s)", name, m.Key, ErrInFlight, owner), 0)
-	}
-	return d.deliver(ctx, s, m)
-}
-
-// inFlight reports whether a live "sending" claim of another delivery holds (channel, key). A
-// read error counts as not in flight: claim decides then.
-func (d *dedup) inFlight(ctx context.Context, channel, key string) (owner string, busy bool) {
-	e, err := d.kv.Get(ctx, dedupKey(channel, key))
-	if errors.Is(err, jetstream.ErrKeyNotFound) || err != nil {
-		return "", false
-	}
-	var r record
-	if json.Unmarshal(e.Value(), &r) != nil {
-		return "", false
-	}
-	return r.Owner, r.State == stateSending && d.clock().Sub(r.At) < d.lease
+	return d.deliver(ctx, s, m, true)
 }
