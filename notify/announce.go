@@ -107,7 +107,8 @@ func (a *Announcer) Run(ctx context.Context) error {
 	slots := make(chan struct{}, a.opts.Batch)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	pause := time.Duration(0)
+	failures := 0 // fetches failed in a row
+	fetchBackoff := retry.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second}
 	for ctx.Err() == nil {
 		select {
 		case slots <- struct{}{}: // wait for a free slot
@@ -128,15 +129,15 @@ func (a *Announcer) Run(ctx context.Context) error {
 		}
 		switch {
 		case err == nil, errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrNoMessages):
-			pause = 0
+			failures = 0
 		case errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, jetstream.ErrConnectionClosed):
 			return fmt.Errorf("announcer %s: %w", a.durable, err)
 		default:
-			if pause == 0 {
+			if failures == 0 {
 				a.log.Warn("fetch incident changes failed; retrying", "err", err)
 			}
-			pause = min(max(2*pause, 100*time.Millisecond), 5*time.Second)
-			_ = retry.Sleep(ctx, pause)
+			failures++
+			_ = retry.Sleep(ctx, fetchBackoff.Delay(failures))
 		}
 	}
 	return nil
@@ -176,7 +177,7 @@ func (a *Announcer) handle(ctx context.Context, msg jetstream.Msg) {
 		if err := msg.DoubleAck(hctx); err != nil {
 			log.Warn("ack incident change; it will be announced again (deduplicated)", "err", err)
 		}
-	case permanent(err):
+	case retry.IsPermanent(err):
 		a.metrics.sinkErrors.Inc()
 		log.Error("notification cannot be delivered; dropped", "err", err)
 		_ = msg.TermWithReason("permanent delivery failure")

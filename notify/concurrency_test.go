@@ -42,7 +42,7 @@ func TestNotifiersRace(t *testing.T) {
 	for _, n := range notifiers {
 		stops = append(stops, runNotifier(t, n))
 	}
-	waitFor(t, "all alerts handled", func() (bool, string) { return drained(js, bus.StreamAlerts, defaultDurable) })
+	waitFor(t, "all alerts handled", func() (bool, string) { return drained(js, bus.StreamAlerts, DefaultDurable) })
 	for _, stop := range stops {
 		stop()
 	}
@@ -137,7 +137,7 @@ func TestNotifierShutdown(t *testing.T) {
 	if inc.AlertCount != alerts || len(changes(t, js)) != alerts {
 		t.Fatalf("after shutdown: %d alerts, %d changes; want the whole pull in hand (%d), finished", inc.AlertCount, len(changes(t, js)), alerts)
 	}
-	if ok, why := drained(js, bus.StreamAlerts, defaultDurable); !ok {
+	if ok, why := drained(js, bus.StreamAlerts, DefaultDurable); !ok {
 		t.Fatalf("after shutdown the consumer is not settled: %s", why)
 	}
 
@@ -146,7 +146,7 @@ func TestNotifierShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := runNotifier(t, second)
-	waitFor(t, "all alerts handled", func() (bool, string) { return drained(js, bus.StreamAlerts, defaultDurable) })
+	waitFor(t, "all alerts handled", func() (bool, string) { return drained(js, bus.StreamAlerts, DefaultDurable) })
 	stop()
 	if inc, err = s.OpenFor(context.Background(), orgA, accA); err != nil || inc.AlertCount != alerts {
 		t.Fatalf("after restart: %+v %v", inc, err)

@@ -45,14 +45,13 @@ type Options struct {
 }
 
 const (
-	defaultDurable = DefaultDurable
-	defaultBatch   = 8
-	maxBatch       = 256
-	maxAckPending  = 1024             // per durable, over all notifier processes
-	ackWait        = 30 * time.Second // redelivery after this long without ack
-	handleTimeout  = 20 * time.Second // per alert: KV, mirror, publish; below ackWait
-	fetchWait      = 2 * time.Second  // per pull; bounds how long shutdown waits for a pull
-	maxRetryDelay  = 30 * time.Second
+	defaultBatch  = 8
+	maxBatch      = 256
+	maxAckPending = 1024             // per durable, over all notifier processes
+	ackWait       = 30 * time.Second // redelivery after this long without ack
+	handleTimeout = 20 * time.Second // per alert: KV, mirror, publish; below ackWait
+	fetchWait     = 2 * time.Second  // per pull; bounds how long shutdown waits for a pull
+	maxRetryDelay = 30 * time.Second
 )
 
 // DefaultDurable is the notifiers' consumer on ALERTS unless Options.Durable names another.
@@ -86,7 +85,7 @@ func New(js jetstream.JetStream, opts Options) (*Notifier, error) {
 		opts.Logger = slog.Default()
 	}
 	if opts.Durable == "" {
-		opts.Durable = defaultDurable
+		opts.Durable = DefaultDurable
 	}
 	if opts.Batch <= 0 {
 		opts.Batch = defaultBatch

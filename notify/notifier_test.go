@@ -193,7 +193,7 @@ func TestNotifier(t *testing.T) {
 
 	stop := runNotifier(t, n)
 	waitFor(t, "all alerts handled", func() (bool, string) {
-		ok, state := drained(js, bus.StreamAlerts, defaultDurable)
+		ok, state := drained(js, bus.StreamAlerts, DefaultDurable)
 		return ok && len(changes(t, js)) >= 7, state
 	})
 	stop()

@@ -135,6 +135,9 @@ func (d *Desk) Reactivate(ctx context.Context, q ReactivateRequest) (Deactivatio
 		return Deactivation{}, err
 	}
 	note := "account reactivated via " + r.Adapter
+	if respond.IsDryRun(r.Adapter) { // a dry run changed nothing, and the timeline says so
+		note = "dry run: would reactivate the account; nothing was changed"
+	}
 	if r.Reactivation != nil && r.Reactivation.Forced {
 		note += ", forced over open steps " + strings.Join(missing, "; ")
 	}

@@ -50,11 +50,15 @@ func (r *republisher) repair(ctx context.Context, s *Incidents, inc *event.Incid
 		return nil
 	}
 	r.mu.Lock()
-	if r.window == 0 {
+	window := r.window
+	r.mu.Unlock()
+	if window == 0 { // the stream's duplicate window, read once it can be (not under the lock)
 		if st, err := r.js.Stream(ctx, bus.StreamIncidents); err == nil {
-			r.window = max(st.CachedInfo().Config.Duplicates/2, time.Nanosecond)
+			window = max(st.CachedInfo().Config.Duplicates/2, time.Nanosecond)
 		}
 	}
+	r.mu.Lock()
+	r.window = window
 	skip := r.window == 0 || now.Sub(inc.Updated) >= r.window || r.done[inc.ID] >= inc.Version
 	r.mu.Unlock()
 	if skip {

@@ -155,10 +155,6 @@ type ChannelSink struct {
 	name string
 }
 
-// permanent reports whether a sink's error cannot be helped by trying again (the channels mark
-// such errors).
-func permanent(err error) bool { return retry.IsPermanent(err) }
-
 // ChannelSinks returns one Sink per channel of d.
 func ChannelSinks(d *channel.Dispatcher) []Sink {
 	var out []Sink
@@ -177,7 +173,7 @@ func (s *ChannelSink) Notify(ctx context.Context, c Change) error {
 	for _, m := range Messages(c) {
 		switch err := s.d.DispatchTo(ctx, s.name, m); {
 		case err == nil:
-		case permanent(err):
+		case retry.IsPermanent(err):
 			lasting = append(lasting, err)
 		default:
 			transient = append(transient, err)

@@ -272,7 +272,8 @@ func (s *Store) write(ctx context.Context, inc *event.Incident, rev uint64) erro
 // update applies change to the incident id under compare-and-set at time now, retrying when
 // another writer got there first (change is then called again on the fresh copy, so it must
 // not have side effects). A change that returns an error aborts with that error. On success the
-// version is bumped and Updated set. Incidents.Update is the one caller.
+// version is bumped and Updated set. Incidents.Update calls it, and Incidents.recordAlert for the
+// deactivation state an alert's request reached (published with the alert's own change).
 func (s *Store) update(ctx context.Context, id string, now time.Time, change func(inc *event.Incident) error) (*event.Incident, error) {
 	var out *event.Incident
 	err := retry.CAS(ctx, "update incident "+id, func(ctx context.Context) error {

@@ -262,7 +262,7 @@ var terminalDeactivation = []string{respond.StateDone, respond.StateFailed, resp
 
 // DeactivationState is the incident's view of a request's state.
 func DeactivationState(r *respond.Request) string {
-	if r.State == respond.StateDone && r.Adapter == (&respond.DryRun{}).Name() {
+	if r.State == respond.StateDone && respond.IsDryRun(r.Adapter) {
 		return DeactivationDryRun
 	}
 	return r.State
