@@ -235,7 +235,7 @@ func (in *Infra) startEmbeddedClickHouse() (string, error) {
 	}
 	in.EndpointDSN, in.operatorDSN = dsn(writerUser), dsn(operatorUser)
 	ep := Endpoint{URL: "http://" + in.Endpoint.Addr() + "/", User: readerUser, Password: pw[readerUser],
-		DSN: dsn(operatorUser), PID: os.Getpid()}
+		DSN: in.operatorDSN, PID: os.Getpid()}
 	if in.natsSrv != nil {
 		ep.NATS = in.natsSrv.ClientURL()
 		ep.setNATSLogins(in.natsUsers)

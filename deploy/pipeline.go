@@ -89,6 +89,7 @@ type PipelineConfig struct {
 // checkStages trims the names in Stages and refuses one that is no stage: a misspelt stage
 // must not leave a process running nothing.
 func (c *PipelineConfig) checkStages() error {
+	c.Stages = slices.Clone(c.Stages) // the caller's slice stays as given
 	for i, s := range c.Stages {
 		c.Stages[i] = strings.TrimSpace(s)
 		if !slices.Contains([]string{StageIngest, StageDetect, StageNotify}, c.Stages[i]) {

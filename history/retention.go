@@ -56,10 +56,10 @@ func (r Retention) Set(spec string) error {
 	return nil
 }
 
-// String lists r as table=days, sorted.
 // Type names the value in flag usage (pflag.Value).
 func (r Retention) Type() string { return "table=days" }
 
+// String lists r as table=days, sorted.
 func (r Retention) String() string {
 	parts := make([]string, 0, len(r))
 	for _, t := range RetentionTables() {

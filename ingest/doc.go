@@ -1,9 +1,9 @@
 // Package ingest turns raw input into canonical events on JetStream.
 //
 // A Source (ingest/file: files, stdin and followed files; ingest/httpin: POST /v1/events;
-// ingest/kafka: a consumer group; deploy.DemoSource: the simulator; ingest/dlq: replayed dead
-// letters) reads raw records and hands them in batches to a Sink. A Batch names its source and
-// carries the source's Format: the format is a property of the source, given to it when it is
+// ingest/kafka: a consumer group; deploy.DemoSource: the simulator) reads raw records and hands
+// them in batches to a Sink (as ingest/dlq does with replayed dead letters). A Batch names its
+// source and carries the source's Format: the format is a property of the source, given to it when it is
 // built (deploy.OpenSources builds the sources of `breachd run` from its flags). Canonical is
 // the one parser of the canonical JSON Lines (shared/docs/events.md: event.Parse, plus an id
 // derived from the content for an event without one); a nil Format reads with it, so every

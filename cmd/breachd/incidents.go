@@ -75,12 +75,13 @@ func incList() *cobra.Command {
 	var r notify.ListRequest
 	c := incCommand("list", "[--all] [--state S] [--org O]", 0, 0, false, output.Formats, "list incidents (open ones unless --all)",
 		"Newest first. The due column shows the time left to the Art. 33 deadline, OVERDUE, or how the reporting duty was settled.",
-		func(ctx context.Context, d *notify.Desk, _ []string) (any, error) {
-			if err := r.Check(); err != nil {
-				return nil, usagef("incidents list: --%v", err)
-			}
-			return d.List(ctx, r)
-		})
+		func(ctx context.Context, d *notify.Desk, _ []string) (any, error) { return d.List(ctx, r) })
+	c.PreRunE = func(*cobra.Command, []string) error { // before connecting
+		if err := r.Check(); err != nil {
+			return usagef("incidents list: --%v", err)
+		}
+		return nil
+	}
 	c.Flags().BoolVar(&r.All, "all", false, "include closed incidents")
 	c.Flags().StringVar(&r.State, "state", "", "only incidents in this state ("+strings.Join(event.IncidentStates, ", ")+")")
 	c.Flags().StringVar(&r.Org, "org", "", "only incidents of this organisation")

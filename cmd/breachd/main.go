@@ -1,7 +1,9 @@
 // Command breachd is the breach-detection pipeline for Feide logins and school-service access
 // logs. See `breachd help`.
 //
-// Each file is one command: its flags and a call into the packages that do the work. The
+// Each command's file holds its flags and a call into the packages that do the work (flags.go:
+// the shared flags; sources.go and kafka.go: the inputs of run; faults.go: the crash tests'
+// fault point). The
 // commands form one tree (spf13/cobra); the flags several commands share are declared once
 // (flags.go) and added to each command that takes them.
 package main
