@@ -242,54 +242,48 @@ func stampFiles(paths []string) (map[string]fileStamp, string) {
 	return out, ""
 }
 
+// loadRules compiles the rule files and directories of paths (directories are searched for
+// *.yaml and *.yml; blank entries are ignored), or the shipped default pack when there are none.
 func loadRules(paths []string) (*rules.Set, error) {
-	set, _, err := LoadRules(paths, false)
-	return set, err
+	if paths = rulePaths(paths); len(paths) == 0 {
+		return rules.Default()
+	}
+	return rules.Load(paths...)
 }
 
-// LoadRules compiles the rule files and directories of paths (directories are searched for
-// *.yaml and *.yml), or the shipped default pack when there are none, merged with the pack
-// when withDefault; files counts the rule files read.
+// rulePaths are the non-blank entries of paths, trimmed.
+func rulePaths(paths []string) []string {
+	out := make([]string, 0, len(paths))
+	for _, p := range paths {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// LoadRules is loadRules merged with the default pack when withDefault; files counts the rule
+// files read (those stampFiles finds, and the pack's).
 func LoadRules(paths []string, withDefault bool) (set *rules.Set, files int, err error) {
 	packFiles, err := fs.Glob(rules.DefaultFS(), "*.y*ml")
 	if err != nil {
 		return nil, 0, err
 	}
-	pack := func() (*rules.Set, error) {
-		set, err := rules.Default()
-		if err != nil {
-			return nil, fmt.Errorf("default rule pack: %w", err)
-		}
-		return set, nil
+	if set, err = loadRules(paths); err != nil {
+		return nil, 0, err
 	}
-	paths = slices.DeleteFunc(slices.Clone(paths), func(p string) bool { return strings.TrimSpace(p) == "" })
-	for i := range paths {
-		paths[i] = strings.TrimSpace(paths[i])
+	if paths = rulePaths(paths); len(paths) == 0 {
+		return set, len(packFiles), nil // the pack itself
 	}
-	if len(paths) == 0 {
-		set, err := pack()
-		return set, len(packFiles), err
+	stamps, _ := stampFiles(paths) // every path was read by loadRules
+	if files = len(stamps); !withDefault {
+		return set, files, nil
 	}
-	for _, p := range paths {
-		err := filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-			ext := strings.ToLower(filepath.Ext(path))
-			if err == nil && !d.IsDir() && (path == p || ext == ".yaml" || ext == ".yml") {
-				files++
-			}
-			return err
-		})
-		if err != nil {
-			return nil, 0, fmt.Errorf("rules: %w", err)
-		}
-	}
-	if set, err = rules.Load(paths...); err != nil || !withDefault {
-		return set, files, err
-	}
-	p, err := pack()
+	pack, err := rules.Default()
 	if err != nil {
 		return nil, 0, err
 	}
-	set, err = rules.Merge(p, set)
+	set, err = rules.Merge(pack, set)
 	return set, files + len(packFiles), err
 }
 
