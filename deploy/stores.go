@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"breachd/bus"
+	"breachd/event"
 	"breachd/history"
 	"breachd/notify"
 	"breachd/respond"
@@ -234,7 +235,7 @@ func (a *Attached) Desk(ctx context.Context, respondFile string) (*notify.Desk, 
 	if err != nil {
 		return nil, err
 	}
-	return &notify.Desk{Incidents: incs, History: a.History, Respond: func(ctx context.Context) (*respond.Engine, error) {
+	return &notify.Desk{Incidents: incs, History: a.History, Scope: event.Everywhere, Respond: func(ctx context.Context) (*respond.Engine, error) {
 		return PeopleEngine(ctx, respondFile, a.Stores, a.log)
 	}}, nil
 }

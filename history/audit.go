@@ -31,7 +31,10 @@ type AuditEntry struct {
 // (Logins, Access, Subject, Timeline) takes one and is written to the audit log before any
 // data is read; a lookup whose audit row cannot be written fails.
 type Asker struct {
-	Who      string // required
+	Who      string // required: how the asker reads for people (auth.Principal.Actor)
+	Issuer   string // the asker's identity: who vouches for Subject (auth.Issuer*, an OIDC issuer)
+	Subject  string
+	Roles    []string
 	Why      string // the purpose; required unless Incident is given
 	Incident string // the incident the lookup is part of, if any
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"breachd/event"
 	"breachd/output"
 )
 
@@ -28,6 +29,9 @@ type LookupRequest struct {
 	Ask      Asker
 	Limit    int  // LookupTimeline: at most this many rows (0: DefaultTimelineLimit)
 	Summary  bool // LookupAccess: the totals per resource category instead of the rows
+	// Scope is the organisations whose accounts and events the asker may see; the zero Scope
+	// sees nothing.
+	Scope event.Scope
 }
 
 // Lookup runs r (Logins, Access, Subject or Timeline: audited first) and returns its rows

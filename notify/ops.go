@@ -26,8 +26,12 @@ type Desk struct {
 	// Respond builds the respond engine of Deactivate, Approve and Reactivate, once per Desk
 	// and only when one of them is first called (nil: they are refused).
 	Respond func(context.Context) (*respond.Engine, error)
-	mu      sync.Mutex // guards engine: a Desk serves concurrent callers (the API)
-	engine  *respond.Engine
+	// Scope is the organisations whose incidents this desk's caller may see and work: another
+	// organisation's incident is ErrNotFound. The zero Scope sees nothing (the CLI on the box
+	// uses event.Everywhere; the API the signed-in principal's ScopeFor the action).
+	Scope  event.Scope
+	mu     sync.Mutex // guards engine: a Desk serves concurrent callers (the API)
+	engine *respond.Engine
 }
 
 // EvidenceLookback is how far before the first alert an evidence snapshot looks (the
