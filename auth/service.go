@@ -1,0 +1,398 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Config configures a Service.
+type Config struct {
+	UsersFile string // local users and API tokens (JSON, 0600), reloaded when it changes
+	// OIDCFile is the OpenID Connect provider and claims mapping (YAML, strict; see
+	// OIDCConfig); "" = no OIDC.
+	OIDCFile string
+	// Sessions is the shared session store (SessionBucket), so any number of API servers
+	// behind a load balancer share sessions.
+	Sessions jetstream.KeyValue
+	// PublicURL is the externally visible base URL: the OIDC redirect, Secure cookies when
+	// https, and a trusted origin for cross-origin protection behind a proxy.
+	PublicURL string
+	// IdleTimeout and AbsoluteTimeout of sessions: defaults DefaultIdleTimeout and
+	// DefaultAbsoluteTimeout.
+	IdleTimeout, AbsoluteTimeout time.Duration
+	Log                          *slog.Logger
+	Clock                        func() time.Time // nil: time.Now
+}
+
+// Service authenticates the requests of the HTTP API: API tokens, ID tokens of the OIDC
+// provider, and browser sessions (with CSRF protection); and it serves sign-in and
+// sign-out. It decides who is asking, never what they may do (that is Allowed and the API).
+// It keeps no state of its own besides caches: sessions live in the shared bucket, users
+// and tokens in the users file. Safe for concurrent use.
+type Service struct {
+	users          *Users
+	oidc           *oidcRP // nil: no OIDC
+	kv             jetstream.KeyValue
+	secure         bool // Secure cookies whatever the request came over
+	idle, absolute time.Duration
+	log            *slog.Logger
+	clock          func() time.Time
+	cop            *http.CrossOriginProtection
+	perIP, perUser *limiter
+
+	dummyOnce sync.Once
+	dummy     string // a hash to verify unknown users' passwords against (comparable work)
+}
+
+// New opens the users file and, when configured, discovers the OIDC provider (which must
+// be reachable). It checks that the session bucket keeps sessions for the absolute timeout.
+func New(ctx context.Context, cfg Config) (*Service, error) {
+	if cfg.UsersFile == "" {
+		return nil, errors.New("auth: no users file given")
+	}
+	if cfg.Sessions == nil {
+		return nil, errors.New("auth: no session bucket given (SessionBucket)")
+	}
+	s := &Service{kv: cfg.Sessions, idle: cfg.IdleTimeout, absolute: cfg.AbsoluteTimeout, log: cfg.Log, clock: cfg.Clock,
+		cop: http.NewCrossOriginProtection(), perIP: newLimiter(10, 10), perUser: newLimiter(5, 5)}
+	if s.idle <= 0 {
+		s.idle = DefaultIdleTimeout
+	}
+	if s.absolute <= 0 {
+		s.absolute = DefaultAbsoluteTimeout
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.log = s.log.With("component", "auth")
+	if s.clock == nil {
+		s.clock = time.Now
+	}
+	st, err := cfg.Sessions.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("auth: session bucket: %w", err)
+	}
+	if ttl := st.TTL(); ttl > 0 && s.absolute > ttl {
+		return nil, fmt.Errorf("auth: the session absolute timeout %s is longer than the TTL %s of bucket %s", s.absolute, ttl, st.Bucket())
+	}
+	var public *url.URL
+	if cfg.PublicURL != "" {
+		if public, err = url.Parse(cfg.PublicURL); err != nil || public.Host == "" || (public.Scheme != "http" && public.Scheme != "https") {
+			return nil, fmt.Errorf("auth: public URL %q: give an absolute http or https URL", cfg.PublicURL)
+		}
+		s.secure = public.Scheme == "https"
+		if err := s.cop.AddTrustedOrigin(public.Scheme + "://" + public.Host); err != nil {
+			return nil, fmt.Errorf("auth: public URL %q: %w", cfg.PublicURL, err)
+		}
+	}
+	s.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		WriteError(w, http.StatusForbidden, "csrf", "cross-origin request refused")
+	}))
+	if s.users, err = OpenUsers(cfg.UsersFile); err != nil {
+		return nil, err
+	}
+	s.users.clock = s.clock
+	if cfg.OIDCFile != "" {
+		if s.oidc, err = newOIDC(ctx, cfg.OIDCFile, public, s.clock); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Users is the users file the service authenticates against (for the admin API).
+func (s *Service) Users() *Users { return s.users }
+
+// Methods names the ways people sign in: "local", and "oidc" when configured.
+func (s *Service) Methods() []string {
+	if s.oidc != nil {
+		return []string{"local", "oidc"}
+	}
+	return []string{"local"}
+}
+
+func (s *Service) now() time.Time { return s.clock() }
+
+type csrfKey struct{}
+
+// Authenticate passes requests with a valid credential on to next with their principal in
+// the context (NewContext). Credentials, in this order: Authorization: Bearer bd_… (an API
+// token), Authorization: Bearer <ID token of the OIDC provider>, the session cookie. A
+// request without one, or with one that is invalid, expired, revoked or of a disabled user,
+// is answered 401 "unauthenticated". A session-authenticated POST, PUT, PATCH or DELETE must
+// carry the session's token in X-CSRF-Token, else 403 "csrf"; cross-origin browser requests
+// that change something are refused (403 "csrf") whatever their credential.
+func (s *Service) Authenticate(next http.Handler) http.Handler {
+	return s.cop.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, ss, err := s.authenticate(r)
+		var he *httpError
+		switch {
+		case errors.As(err, &he):
+			if he.status == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="breachd"`)
+			}
+			WriteError(w, he.status, he.code, he.msg)
+			return
+		case err != nil:
+			s.log.Error("authenticate", "err", err)
+			WriteError(w, http.StatusServiceUnavailable, "unavailable", "sign-in is unavailable; try again shortly")
+			return
+		}
+		ctx := NewContext(r.Context(), p)
+		if ss != nil {
+			if unsafeMethod(r.Method) && !csrfOK(r, ss) {
+				WriteError(w, http.StatusForbidden, "csrf", "missing or wrong X-CSRF-Token header (GET /api/me returns the token)")
+				return
+			}
+			ctx = context.WithValue(ctx, csrfKey{}, ss.CSRF)
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	}))
+}
+
+// httpError is a refusal with its status and code.
+type httpError struct {
+	status    int
+	code, msg string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+var (
+	errUnauthenticated = &httpError{http.StatusUnauthorized, "unauthenticated", "sign in, or give an API token (Authorization: Bearer …)"}
+	errBadCredential   = &httpError{http.StatusUnauthorized, "unauthenticated", "the credential is invalid or expired"}
+)
+
+// authenticate returns r's principal and, when it came with a session, the session; an
+// *httpError for a refusal; another error when the session store fails.
+func (s *Service) authenticate(r *http.Request) (*Principal, *session, error) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, cred, ok := strings.Cut(h, " ")
+		cred = strings.TrimSpace(cred)
+		if !ok || !strings.EqualFold(scheme, "Bearer") || cred == "" {
+			return nil, nil, &httpError{http.StatusUnauthorized, "unauthenticated", "use Authorization: Bearer <token>"}
+		}
+		if strings.HasPrefix(cred, TokenPrefix) {
+			if p := s.users.tokenPrincipal(cred, s.now()); p != nil {
+				return p, nil, nil
+			}
+			return nil, nil, errBadCredential
+		}
+		if s.oidc == nil {
+			return nil, nil, errBadCredential
+		}
+		p, err := s.oidc.bearer(r.Context(), cred)
+		if err != nil {
+			s.log.Debug("bearer token refused", "err", err)
+			return nil, nil, errBadCredential
+		}
+		return p, nil, nil
+	}
+	c, err := r.Cookie(SessionCookie)
+	if err != nil {
+		return nil, nil, errUnauthenticated
+	}
+	ss, err := s.session(r.Context(), c.Value)
+	switch {
+	case errors.Is(err, errNoSession):
+		return nil, nil, &httpError{http.StatusUnauthorized, "unauthenticated", "the session has ended; sign in again"}
+	case err != nil:
+		return nil, nil, err
+	}
+	return ss.Principal, ss, nil
+}
+
+func unsafeMethod(m string) bool {
+	return m != http.MethodGet && m != http.MethodHead && m != http.MethodOptions
+}
+
+// Register adds the sign-in routes to mux: POST /auth/login, POST /auth/logout,
+// GET /auth/oidc/login, GET /auth/oidc/callback, and GET /api/me (authenticated).
+func (s *Service) Register(mux *http.ServeMux) {
+	mux.Handle("POST /auth/login", s.cop.Handler(http.HandlerFunc(s.login)))
+	mux.Handle("POST /auth/logout", s.cop.Handler(http.HandlerFunc(s.logout)))
+	mux.HandleFunc("GET /auth/oidc/login", s.oidcLogin)
+	mux.HandleFunc("GET /auth/oidc/callback", s.oidcCallback)
+	mux.Handle("GET /api/me", s.Authenticate(http.HandlerFunc(s.me)))
+}
+
+// Me is what GET /api/me and a sign-in answer.
+type Me struct {
+	Principal *Principal `json:"principal"`
+	CSRFToken string     `json:"csrf_token,omitempty"` // when signed in with a session
+	Methods   []string   `json:"methods"`
+}
+
+func (s *Service) me(w http.ResponseWriter, r *http.Request) {
+	csrf, _ := r.Context().Value(csrfKey{}).(string)
+	writeJSON(w, http.StatusOK, Me{Principal: FromContext(r.Context()), CSRFToken: csrf, Methods: s.Methods()})
+}
+
+// maxAuthBody bounds the body of a sign-in request.
+const maxAuthBody = 16 << 10
+
+func (s *Service) login(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+	}
+	if !decodeStrict(w, r, maxAuthBody, &req) {
+		return
+	}
+	name := strings.ToLower(strings.TrimSpace(req.Username))
+	if name == "" || req.Password == "" {
+		WriteError(w, http.StatusBadRequest, "bad_request", "give username and password")
+		return
+	}
+	now := s.now()
+	d := s.perIP.take(clientIP(r), now)
+	if d <= 0 {
+		d = s.perUser.take(name, now)
+	}
+	if d > 0 {
+		w.Header().Set("Retry-After", retryAfter(d))
+		WriteError(w, http.StatusTooManyRequests, "rate_limited", "too many sign-in attempts; try again later")
+		return
+	}
+	su := s.users.get(name)
+	hash := s.dummyHash()
+	if su != nil {
+		hash = su.Password
+	}
+	ok, err := verifyPassword(hash, req.Password)
+	if err != nil {
+		s.log.Error("verify password: the users file holds a damaged hash", "user", name, "err", err)
+	}
+	if !ok || su == nil || su.Disabled {
+		s.log.Info("sign-in refused", "user", name)
+		WriteError(w, http.StatusUnauthorized, "unauthenticated", "wrong user name or password")
+		return
+	}
+	s.signIn(w, r, su.principal(ViaSession), func(ss *session) {
+		writeJSON(w, http.StatusOK, Me{Principal: ss.Principal, CSRFToken: ss.CSRF, Methods: s.Methods()})
+	})
+}
+
+// signIn starts a session for p (ending the one r came with, if any), sets the cookie and
+// calls done; on a failure of the session store it answers 503.
+func (s *Service) signIn(w http.ResponseWriter, r *http.Request, p *Principal, done func(*session)) {
+	if c, err := r.Cookie(SessionCookie); err == nil {
+		if err := s.endSession(r.Context(), c.Value); err != nil {
+			s.log.Warn("end the previous session", "err", err)
+		}
+	}
+	id, ss, err := s.newSession(r.Context(), p)
+	if err != nil {
+		s.log.Error("sign in", "err", err)
+		WriteError(w, http.StatusServiceUnavailable, "unavailable", "sign-in is unavailable; try again shortly")
+		return
+	}
+	s.log.Info("signed in", "issuer", p.Issuer, "subject", p.Subject)
+	s.setCookie(w, r, SessionCookie, id, "/", int(s.absolute/time.Second))
+	done(ss)
+}
+
+func (s *Service) logout(w http.ResponseWriter, r *http.Request) {
+	c, err := r.Cookie(SessionCookie)
+	if err == nil {
+		ss, err := s.session(r.Context(), c.Value)
+		switch {
+		case err == nil && !csrfOK(r, ss):
+			WriteError(w, http.StatusForbidden, "csrf", "missing or wrong X-CSRF-Token header")
+			return
+		case err == nil:
+			if err := s.endSession(r.Context(), c.Value); err != nil {
+				s.log.Error("sign out", "err", err)
+				WriteError(w, http.StatusServiceUnavailable, "unavailable", "sign-out failed; try again shortly")
+				return
+			}
+		case !errors.Is(err, errNoSession):
+			s.log.Error("sign out", "err", err)
+			WriteError(w, http.StatusServiceUnavailable, "unavailable", "sign-out failed; try again shortly")
+			return
+		}
+	}
+	s.setCookie(w, r, SessionCookie, "", "/", -1)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// dummyHash is a hash of a random password, made once: an unknown user's sign-in verifies
+// against it, so it costs what a known user's does.
+func (s *Service) dummyHash() string {
+	s.dummyOnce.Do(func() {
+		var err error
+		if s.dummy, err = hashPassword(randomText(16)); err != nil {
+			panic(err) // crypto/rand does not fail
+		}
+	})
+	return s.dummy
+}
+
+// clientIP is the address the request came from (a proxy's X-Forwarded-For is not trusted:
+// it would let a client choose its own rate-limit bucket).
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// WriteError writes the API's error body {"error":{"code":…,"message":…}} with status. The
+// one error writer of the API: code is one of the stable codes (bad_request, invalid_json,
+// unknown_field, body_too_large, unauthenticated, forbidden, csrf, not_found, conflict,
+// rate_limited, unavailable, audit_failed, internal); msg is for people and must not leak
+// what the caller may not know.
+func WriteError(w http.ResponseWriter, status int, code, msg string) {
+	type body struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}
+	writeJSON(w, status, struct {
+		Error body `json:"error"`
+	}{body{code, msg}})
+}
+
+// writeJSON writes v as JSON with status; nothing of it is cached.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// decodeStrict decodes r's JSON body (at most limit bytes) into v; unknown fields, trailing
+// data and a larger body are refused with the API's error (it returns false then).
+func decodeStrict(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("data after the JSON object")
+	}
+	var mb *http.MaxBytesError
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &mb):
+		WriteError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the body is larger than %d bytes", limit))
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		WriteError(w, http.StatusBadRequest, "unknown_field", strings.TrimPrefix(err.Error(), "json: "))
+	default:
+		WriteError(w, http.StatusBadRequest, "invalid_json", "the body is not the JSON object expected: "+err.Error())
+	}
+	return false
+}
