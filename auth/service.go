@@ -193,6 +193,9 @@ func (s *Service) authenticate(r *http.Request) (*Principal, *session, error) {
 			return nil, nil, errBadCredential
 		}
 		p, err := s.oidc.bearer(r.Context(), cred)
+		if errors.Is(err, ErrNoRole) {
+			return nil, nil, &httpError{http.StatusForbidden, "forbidden", ErrNoRole.Error()}
+		}
 		if err != nil {
 			s.log.Debug("bearer token refused", "err", err)
 			return nil, nil, errBadCredential

@@ -42,10 +42,15 @@ type env struct {
 
 const testPassword = "correct horse battery"
 
-// newEnv starts a Service; oidcYAML (may be "") is the OIDC file, with %URL% replaced by the
-// server's URL. The users file has "soc1" (soc) and "bergen" (org-admin of bergen.kommune.no)
+// newEnv starts a Service without OIDC; newEnvWith with the OIDC file oidcYAML returns
+// for the server's public URL. The users file has "soc1" (soc) and "bergen" (org-admin of bergen.kommune.no)
 // with testPassword.
-func newEnv(t *testing.T, oidcYAML string) *env {
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	return newEnvWith(t, nil)
+}
+
+func newEnvWith(t *testing.T, oidcYAML func(public string) string) *env {
 	t.Helper()
 	bs := bustest.StartServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -69,9 +74,9 @@ func newEnv(t *testing.T, oidcYAML string) *env {
 	e.srv = httptest.NewUnstartedServer(nil)
 	public := "http://" + e.srv.Listener.Addr().String()
 	cfg := Config{UsersFile: e.users, Sessions: kv, PublicURL: public, Clock: e.clock.Now}
-	if oidcYAML != "" {
+	if oidcYAML != nil {
 		cfg.OIDCFile = filepath.Join(dir, "oidc.yaml")
-		if err := os.WriteFile(cfg.OIDCFile, []byte(strings.ReplaceAll(oidcYAML, "%URL%", public)), 0o600); err != nil {
+		if err := os.WriteFile(cfg.OIDCFile, []byte(oidcYAML(public)), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -167,7 +172,7 @@ func principalOf(t *testing.T, m map[string]any) Principal {
 }
 
 func TestLocalSignIn(t *testing.T) {
-	e := newEnv(t, "")
+	e := newEnv(t)
 	c := e.client(t)
 	if st, m, _ := e.do(t, c, "GET", "/api/me", nil); st != 401 || errCode(m) != "unauthenticated" {
 		t.Fatalf("before sign-in: %d %v, want 401 unauthenticated", st, m)
@@ -220,7 +225,7 @@ func equalJSON(a, b any) bool {
 }
 
 func TestSignInBadInput(t *testing.T) {
-	e := newEnv(t, "")
+	e := newEnv(t)
 	for _, tc := range []struct {
 		name, body string
 		status     int
@@ -245,7 +250,7 @@ func TestSignInBadInput(t *testing.T) {
 }
 
 func TestSignInRateLimit(t *testing.T) {
-	e := newEnv(t, "")
+	e := newEnv(t)
 	for i := range 5 {
 		if st, _ := e.login(t, nil, "soc1", "wrong password!"); st != 401 {
 			t.Fatalf("attempt %d: %d, want 401", i+1, st)
@@ -266,7 +271,7 @@ func TestSignInRateLimit(t *testing.T) {
 }
 
 func TestTokens(t *testing.T) {
-	e := newEnv(t, "")
+	e := newEnv(t)
 	u := e.svc.Users()
 	tok, info, err := u.IssueToken("soc1", "ci", 0)
 	if err != nil {
@@ -358,7 +363,7 @@ func waitStatus(t *testing.T, get func() int, want int, what string) {
 }
 
 func TestSessionTimeouts(t *testing.T) {
-	e := newEnv(t, "")
+	e := newEnv(t)
 	me := func(c *http.Client) (int, map[string]any) {
 		st, m, _ := e.do(t, c, "GET", "/api/me", nil)
 		return st, m
@@ -420,7 +425,7 @@ func TestSessionTimeouts(t *testing.T) {
 }
 
 func TestCSRF(t *testing.T) {
-	e := newEnv(t, "")
+	e := newEnv(t)
 	c := e.client(t)
 	_, csrf := e.login(t, c, "soc1", testPassword)
 	for _, tc := range []struct {
