@@ -203,3 +203,23 @@ func TestOIDCConfigFile(t *testing.T) {
 		t.Errorf("no role: %v", err)
 	}
 }
+
+// A next path that localPath accepts stays on this server, however a browser resolves it.
+func FuzzLocalPath(f *testing.F) {
+	for _, s := range []string{"/", "/incidents?state=open", "//evil.example", `/\evil`, "https://x", "/%2F%2Fx", "/\t/x", "/a/../b"} {
+		f.Add(s)
+	}
+	base := &url.URL{Scheme: "https", Host: "breachd.example", Path: "/"}
+	f.Fuzz(func(t *testing.T, next string) {
+		if !localPath(next) {
+			return
+		}
+		u, err := url.Parse(next)
+		if err != nil {
+			t.Fatalf("accepted %q that does not parse: %v", next, err)
+		}
+		if r := base.ResolveReference(u); r.Host != base.Host || r.Scheme != base.Scheme {
+			t.Fatalf("accepted %q, which leads to %s", next, r)
+		}
+	})
+}

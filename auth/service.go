@@ -130,7 +130,8 @@ type csrfKey struct{}
 // the context (NewContext). Credentials, in this order: Authorization: Bearer bd_… (an API
 // token), Authorization: Bearer <ID token of the OIDC provider>, the session cookie. A
 // request without one, or with one that is invalid, expired, revoked or of a disabled user,
-// is answered 401 "unauthenticated". A session-authenticated POST, PUT, PATCH or DELETE must
+// is answered 401 "unauthenticated"; an ID token of a person the claims mapping gives no
+// role, 403 "forbidden". A session-authenticated POST, PUT, PATCH or DELETE must
 // carry the session's token in X-CSRF-Token, else 403 "csrf"; cross-origin browser requests
 // that change something are refused (403 "csrf") whatever their credential.
 func (s *Service) Authenticate(next http.Handler) http.Handler {

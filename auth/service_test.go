@@ -464,3 +464,25 @@ func TestCSRF(t *testing.T) {
 		t.Errorf("cross-site sign-in: %d %v", st, m)
 	}
 }
+
+// Behind https the cookie is Secure, whatever the hop to the server.
+func TestSecureCookie(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	svc, err := New(ctx, Config{UsersFile: e.users, Sessions: e.svc.kv, PublicURL: "https://breachd.example", Clock: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	svc.Register(mux)
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("POST", "/auth/login", strings.NewReader(`{"username":"soc1","password":"`+testPassword+`"}`))
+	mux.ServeHTTP(rec, req)
+	if ck := rec.Header().Get("Set-Cookie"); rec.Code != 200 || !strings.Contains(ck, "Secure") || !strings.Contains(ck, "HttpOnly") {
+		t.Errorf("%d, cookie %q: want Secure", rec.Code, ck)
+	}
+	// A longer absolute timeout than the bucket keeps sessions is refused.
+	if _, err := New(ctx, Config{UsersFile: e.users, Sessions: e.svc.kv, AbsoluteTimeout: 24 * time.Hour}); err == nil || !strings.Contains(err.Error(), "TTL") {
+		t.Errorf("absolute timeout past the bucket's TTL: %v", err)
+	}
+}

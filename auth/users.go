@@ -395,7 +395,7 @@ func (u *Users) active(name string) *storedUser {
 // principal is the principal of local user su, authenticated via.
 func (su *storedUser) principal(via string) *Principal {
 	return &Principal{Issuer: IssuerLocal, Subject: su.Name, Name: su.Name,
-		Roles: slices.Clone(su.Roles), Orgs: slices.Clone(su.Orgs), Via: via}
+		Roles: append([]Role{}, su.Roles...), Orgs: append([]string{}, su.Orgs...), Via: via}
 }
 
 // tokenPrincipal returns the principal of API token tok at now: nil when it is malformed,

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func mustURL(t *testing.T, s string) *url.URL {
@@ -124,4 +125,28 @@ func TestEnsureAdmin(t *testing.T) {
 	if created, pw, _ := EnsureAdmin(filepath.Join(t.TempDir(), "u.json"), "given password!"); !created || pw != "given password!" {
 		t.Errorf("with a given password: %v %q", created, pw)
 	}
+}
+
+// Only the token issued authenticates; nothing else a client sends does, nor panics.
+func FuzzTokenPrincipal(f *testing.F) {
+	u, err := OpenUsers(filepath.Join(f.TempDir(), "users.json"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	if err := u.Add("soc1", []Role{RoleSOC}, nil, "twelve chars"); err != nil {
+		f.Fatal(err)
+	}
+	tok, info, err := u.IssueToken("soc1", "", 0)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range []string{tok, tok[:len(tok)-1], "bd_" + info.ID + "_", "bd_" + info.ID, "bd__", "bd_" + info.ID + "_" + tok[len(tok)-43:] + "x"} {
+		f.Add(s)
+	}
+	now := time.Now()
+	f.Fuzz(func(t *testing.T, s string) {
+		if p := u.tokenPrincipal(s, now); p != nil && s != tok {
+			t.Fatalf("%q authenticated as %s", s, p.Actor())
+		}
+	})
 }
