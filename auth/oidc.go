@@ -106,6 +106,11 @@ func (s *Service) oidcLogin(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusBadRequest, "bad_request", "next must be a path on this server, such as /incidents")
 		return
 	}
+	if d := s.oidcStarts.take(clientIP(r), s.now()); d > 0 {
+		w.Header().Set("Retry-After", retryAfter(d))
+		WriteError(w, http.StatusTooManyRequests, "rate_limited", "too many sign-ins started; try again later")
+		return
+	}
 	state, verifier := randomText(32), oauth2.GenerateVerifier()
 	p := pending{Nonce: randomText(32), Verifier: verifier, Next: next, Created: s.now()}
 	b, _ := json.Marshal(p)
@@ -131,18 +136,20 @@ func (s *Service) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	var he *httpError
 	switch {
 	case errors.Is(err, ErrNoRole):
+		s.metrics.signins.WithLabelValues("oidc", signinNoRole).Inc()
 		WriteError(w, http.StatusForbidden, "forbidden", ErrNoRole.Error())
 		return
 	case errors.As(err, &he):
 		WriteError(w, he.status, he.code, he.msg)
 		return
 	case err != nil:
+		s.metrics.signins.WithLabelValues("oidc", signinRefused).Inc()
 		s.log.Warn("oidc sign-in failed", "err", err)
 		WriteError(w, http.StatusUnauthorized, "unauthenticated", "the sign-in at the identity provider failed; start again")
 		return
 	}
 	s.setCookie(w, r, stateCookie, "", "/auth/oidc/", -1)
-	s.signIn(w, r, p.Principal, func(*session) { http.Redirect(w, r, p.next, http.StatusSeeOther) })
+	s.signIn(w, r, "oidc", p.Principal, func(*session) { http.Redirect(w, r, p.next, http.StatusSeeOther) })
 }
 
 type finished struct {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Config configures a Service.
@@ -32,7 +33,8 @@ type Config struct {
 	// DefaultAbsoluteTimeout.
 	IdleTimeout, AbsoluteTimeout time.Duration
 	Log                          *slog.Logger
-	Clock                        func() time.Time // nil: time.Now
+	Clock                        func() time.Time      // nil: time.Now
+	Registry                     prometheus.Registerer // sign-in and refusal counters; nil: none
 }
 
 // Service authenticates the requests of the HTTP API: API tokens, ID tokens of the OIDC
@@ -49,7 +51,9 @@ type Service struct {
 	log            *slog.Logger
 	clock          func() time.Time
 	cop            *http.CrossOriginProtection
-	perIP, perUser *limiter
+	perIP, perUser *limiter // local sign-in attempts
+	oidcStarts     *limiter // OIDC sign-ins started, per address (each stores a record)
+	metrics        *metrics
 
 	dummyOnce sync.Once
 	dummy     string // a hash to verify unknown users' passwords against (comparable work)
@@ -65,7 +69,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, errors.New("auth: no session bucket given (SessionBucket)")
 	}
 	s := &Service{kv: cfg.Sessions, idle: cfg.IdleTimeout, absolute: cfg.AbsoluteTimeout, log: cfg.Log, clock: cfg.Clock,
-		cop: http.NewCrossOriginProtection(), perIP: newLimiter(10, 10), perUser: newLimiter(5, 5)}
+		cop: http.NewCrossOriginProtection(), perIP: newLimiter(10, 10), perUser: newLimiter(5, 5), oidcStarts: newLimiter(20, 20)}
 	if s.idle <= 0 {
 		s.idle = DefaultIdleTimeout
 	}
@@ -78,6 +82,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s.log = s.log.With("component", "auth")
 	if s.clock == nil {
 		s.clock = time.Now
+	}
+	var err error
+	if s.metrics, err = newMetrics(cfg.Registry); err != nil {
+		return nil, fmt.Errorf("auth: metrics: %w", err)
 	}
 	st, err := cfg.Sessions.Status(ctx)
 	if err != nil {
@@ -140,6 +148,7 @@ func (s *Service) Authenticate(next http.Handler) http.Handler {
 		var he *httpError
 		switch {
 		case errors.As(err, &he):
+			s.metrics.refused.WithLabelValues(credentialKind(r)).Inc()
 			if he.status == http.StatusUnauthorized {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="breachd"`)
 			}
@@ -217,6 +226,21 @@ func (s *Service) authenticate(r *http.Request) (*Principal, *session, error) {
 	return ss.Principal, ss, nil
 }
 
+// credentialKind is the kind of credential r carries, for the metrics.
+func credentialKind(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	switch _, cred, _ := strings.Cut(h, " "); {
+	case strings.HasPrefix(strings.TrimSpace(cred), TokenPrefix):
+		return "token"
+	case h != "":
+		return "bearer"
+	}
+	if _, err := r.Cookie(SessionCookie); err == nil {
+		return "session"
+	}
+	return "none"
+}
+
 func unsafeMethod(m string) bool {
 	return m != http.MethodGet && m != http.MethodHead && m != http.MethodOptions
 }
@@ -265,6 +289,7 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request) {
 		d = s.perUser.take(name, now)
 	}
 	if d > 0 {
+		s.metrics.signins.WithLabelValues("local", signinRateLimited).Inc()
 		w.Header().Set("Retry-After", retryAfter(d))
 		WriteError(w, http.StatusTooManyRequests, "rate_limited", "too many sign-in attempts; try again later")
 		return
@@ -280,17 +305,18 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok || su == nil || su.Disabled {
 		s.log.Info("sign-in refused", "user", name)
+		s.metrics.signins.WithLabelValues("local", signinRefused).Inc()
 		WriteError(w, http.StatusUnauthorized, "unauthenticated", "wrong user name or password")
 		return
 	}
-	s.signIn(w, r, su.principal(ViaSession), func(ss *session) {
+	s.signIn(w, r, "local", su.principal(ViaSession), func(ss *session) {
 		writeJSON(w, http.StatusOK, Me{Principal: ss.Principal, CSRFToken: ss.CSRF, Methods: s.Methods()})
 	})
 }
 
-// signIn starts a session for p (ending the one r came with, if any), sets the cookie and
+// signIn starts a session for p, signed in by method, (ending the one r came with, if any), sets the cookie and
 // calls done; on a failure of the session store it answers 503.
-func (s *Service) signIn(w http.ResponseWriter, r *http.Request, p *Principal, done func(*session)) {
+func (s *Service) signIn(w http.ResponseWriter, r *http.Request, method string, p *Principal, done func(*session)) {
 	if c, err := r.Cookie(SessionCookie); err == nil {
 		if err := s.endSession(r.Context(), c.Value); err != nil {
 			s.log.Warn("end the previous session", "err", err)
@@ -303,6 +329,7 @@ func (s *Service) signIn(w http.ResponseWriter, r *http.Request, p *Principal, d
 		return
 	}
 	s.log.Info("signed in", "issuer", p.Issuer, "subject", p.Subject)
+	s.metrics.signins.WithLabelValues(method, signinOK).Inc()
 	s.setCookie(w, r, SessionCookie, id, "/", int(s.absolute/time.Second))
 	done(ss)
 }

@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"breachd/bus/bustest"
 )
 
@@ -73,7 +76,7 @@ func newEnvWith(t *testing.T, oidcYAML func(public string) string) *env {
 	}
 	e.srv = httptest.NewUnstartedServer(nil)
 	public := "http://" + e.srv.Listener.Addr().String()
-	cfg := Config{UsersFile: e.users, Sessions: kv, PublicURL: public, Clock: e.clock.Now}
+	cfg := Config{UsersFile: e.users, Sessions: kv, PublicURL: public, Clock: e.clock.Now, Registry: prometheus.NewRegistry()}
 	if oidcYAML != nil {
 		cfg.OIDCFile = filepath.Join(dir, "oidc.yaml")
 		if err := os.WriteFile(cfg.OIDCFile, []byte(oidcYAML(public)), 0o600); err != nil {
@@ -259,6 +262,11 @@ func TestSignInRateLimit(t *testing.T) {
 	st, m, h := e.do(t, nil, "POST", "/auth/login", map[string]string{"username": "soc1", "password": testPassword})
 	if st != 429 || errCode(m) != "rate_limited" || h.Get("Retry-After") == "" {
 		t.Fatalf("sixth attempt: %d %v Retry-After %q, want 429 rate_limited with Retry-After", st, m, h.Get("Retry-After"))
+	}
+	for result, want := range map[string]float64{"refused": 5, "rate_limited": 1, "ok": 0} {
+		if got := testutil.ToFloat64(e.svc.metrics.signins.WithLabelValues("local", result)); got != want {
+			t.Errorf("breach_auth_signins_total{method=local,result=%s} = %v, want %v", result, got, want)
+		}
 	}
 	// Another user from the same address still may (the address allows more).
 	if st, _ := e.login(t, nil, "bergen", testPassword); st != 200 {
