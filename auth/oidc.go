@@ -149,7 +149,7 @@ func (s *Service) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.setCookie(w, r, stateCookie, "", "/auth/oidc/", -1)
-	s.signIn(w, r, "oidc", p.Principal, func(*session) { http.Redirect(w, r, p.next, http.StatusSeeOther) })
+	s.signIn(w, r, "oidc", p.Principal, "", func(*session) { http.Redirect(w, r, p.next, http.StatusSeeOther) })
 }
 
 type finished struct {

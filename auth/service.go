@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -54,9 +53,7 @@ type Service struct {
 	perIP, perUser *limiter // local sign-in attempts
 	oidcStarts     *limiter // OIDC sign-ins started, per address (each stores a record)
 	metrics        *metrics
-
-	dummyOnce sync.Once
-	dummy     string // a hash to verify unknown users' passwords against (comparable work)
+	dummy          string // a hash to verify unknown users' passwords against (comparable work)
 }
 
 // New opens the users file and, when configured, discovers the OIDC provider (which must
@@ -110,7 +107,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if s.users, err = OpenUsers(cfg.UsersFile); err != nil {
 		return nil, err
 	}
-	s.users.clock = s.clock
+	s.users.clock, s.users.log = s.clock, s.log
+	if s.dummy, err = hashPassword(randomText(16)); err != nil {
+		return nil, err
+	}
 	if cfg.OIDCFile != "" {
 		if s.oidc, err = newOIDC(ctx, cfg.OIDCFile, public, s.clock); err != nil {
 			return nil, err
@@ -295,7 +295,7 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	su := s.users.get(name)
-	hash := s.dummyHash()
+	hash := s.dummy
 	if su != nil {
 		hash = su.Password
 	}
@@ -309,20 +309,20 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusUnauthorized, "unauthenticated", "wrong user name or password")
 		return
 	}
-	s.signIn(w, r, "local", su.principal(ViaSession), func(ss *session) {
+	s.signIn(w, r, "local", su.principal(ViaSession), su.credential(), func(ss *session) {
 		writeJSON(w, http.StatusOK, Me{Principal: ss.Principal, CSRFToken: ss.CSRF, Methods: s.Methods()})
 	})
 }
 
 // signIn starts a session for p, signed in by method, (ending the one r came with, if any), sets the cookie and
 // calls done; on a failure of the session store it answers 503.
-func (s *Service) signIn(w http.ResponseWriter, r *http.Request, method string, p *Principal, done func(*session)) {
+func (s *Service) signIn(w http.ResponseWriter, r *http.Request, method string, p *Principal, credential string, done func(*session)) {
 	if c, err := r.Cookie(SessionCookie); err == nil {
 		if err := s.endSession(r.Context(), c.Value); err != nil {
 			s.log.Warn("end the previous session", "err", err)
 		}
 	}
-	id, ss, err := s.newSession(r.Context(), p)
+	id, ss, err := s.newSession(r.Context(), p, credential)
 	if err != nil {
 		s.log.Error("sign in", "err", err)
 		WriteError(w, http.StatusServiceUnavailable, "unavailable", "sign-in is unavailable; try again shortly")
@@ -356,18 +356,6 @@ func (s *Service) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	s.setCookie(w, r, SessionCookie, "", "/", -1)
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// dummyHash is a hash of a random password, made once: an unknown user's sign-in verifies
-// against it, so it costs what a known user's does.
-func (s *Service) dummyHash() string {
-	s.dummyOnce.Do(func() {
-		var err error
-		if s.dummy, err = hashPassword(randomText(16)); err != nil {
-			panic(err) // crypto/rand does not fail
-		}
-	})
-	return s.dummy
 }
 
 // clientIP is the address the request came from (a proxy's X-Forwarded-For is not trusted:

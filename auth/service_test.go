@@ -209,6 +209,21 @@ func TestLocalSignIn(t *testing.T) {
 		t.Errorf("wrong password %d %v, unknown user %d %v: want the same 401", st1, m1, st2, m2)
 	}
 
+	// A new password ends the sessions started with the old one.
+	other := e.client(t)
+	if st, _ := e.login(t, other, "soc1", testPassword); st != 200 {
+		t.Fatal(st)
+	}
+	if err := e.svc.Users().SetPassword("soc1", "a new password"); err != nil {
+		t.Fatal(err)
+	}
+	if st, m, _ := e.do(t, other, "GET", "/api/me", nil); st != 401 {
+		t.Errorf("session after a password change: %d %v, want 401", st, m)
+	}
+	if st, _ := e.login(t, other, "soc1", "a new password"); st != 200 {
+		t.Errorf("sign-in with the new password: %d", st)
+	}
+
 	// Disabling a user ends their sessions at once, and they cannot sign in.
 	if err := e.svc.Users().Disable("bergen"); err != nil {
 		t.Fatal(err)

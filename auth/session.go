@@ -50,6 +50,8 @@ type session struct {
 	Created   time.Time  `json:"created"`
 	LastSeen  time.Time  `json:"last_seen"`
 	CSRF      string     `json:"csrf"`
+	// Credential is a local user's password at sign-in (storedUser.credential).
+	Credential string `json:"credential,omitempty"`
 }
 
 // sessionKey is the bucket key of the session whose cookie value is id: a hash, so the
@@ -59,11 +61,12 @@ func sessionKey(id string) string {
 	return "s." + hex.EncodeToString(sum[:])
 }
 
-// newSession stores a session for p and returns the cookie value and the session.
-func (s *Service) newSession(ctx context.Context, p *Principal) (string, *session, error) {
+// newSession stores a session for p (with credential, for a local user) and returns the
+// cookie value and the session.
+func (s *Service) newSession(ctx context.Context, p *Principal, credential string) (string, *session, error) {
 	id := randomText(32) // 256 bits
 	now := s.now()
-	ss := &session{Principal: p, Created: now, LastSeen: now, CSRF: randomText(32)}
+	ss := &session{Principal: p, Created: now, LastSeen: now, CSRF: randomText(32), Credential: credential}
 	b, err := json.Marshal(ss)
 	if err != nil {
 		return "", nil, err
@@ -79,7 +82,7 @@ var errNoSession = errors.New("no valid session")
 
 // session returns the live session of cookie value id, refreshing its last-seen time when
 // it is older than lastSeenEvery, and for a local user their current roles and
-// organisations (a disabled or removed user has no session). Anything else is errNoSession,
+// organisations (a disabled or removed user, or one whose password changed, has no session). Anything else is errNoSession,
 // or an error of the bucket.
 func (s *Service) session(ctx context.Context, id string) (*session, error) {
 	if len(id) != base64.RawURLEncoding.EncodedLen(32) {
@@ -98,13 +101,13 @@ func (s *Service) session(ctx context.Context, id string) (*session, error) {
 		return nil, errNoSession
 	}
 	now := s.now()
-	if now.Sub(ss.Created) >= s.absolute || now.Sub(ss.LastSeen) >= s.idle || now.Before(ss.Created) {
+	if now.Sub(ss.Created) >= s.absolute || now.Sub(ss.LastSeen) >= s.idle {
 		s.kv.Delete(ctx, key)
 		return nil, errNoSession
 	}
 	if ss.Principal.Issuer == IssuerLocal {
 		su := s.users.active(ss.Principal.Subject)
-		if su == nil {
+		if su == nil || su.credential() != ss.Credential {
 			s.kv.Delete(ctx, key)
 			return nil, errNoSession
 		}

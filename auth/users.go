@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -90,6 +91,7 @@ func (d *usersData) user(name string) *storedUser {
 type Users struct {
 	file  string
 	clock func() time.Time
+	log   *slog.Logger // a file that cannot be reloaded
 
 	mu      sync.Mutex
 	data    usersData
@@ -100,7 +102,7 @@ type Users struct {
 // OpenUsers opens the users file (which need not exist yet: it is created by the first
 // change). A file readable by group or others is refused with an error saying how to fix it.
 func OpenUsers(file string) (*Users, error) {
-	u := &Users{file: file, clock: time.Now}
+	u := &Users{file: file, clock: time.Now, log: slog.New(slog.DiscardHandler)}
 	if err := u.load(); err != nil {
 		return nil, err
 	}
@@ -143,7 +145,8 @@ func readUsers(file string) (usersData, os.FileInfo, error) {
 }
 
 // snapshot returns the current data, re-reading the file when it changed since it was read
-// (checked at most once a second). A file that cannot be read keeps the last good copy.
+// (checked at most once a second). A changed file that cannot be read keeps the last good
+// copy, logged once per change.
 func (u *Users) snapshot() usersData {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -153,8 +156,13 @@ func (u *Users) snapshot() usersData {
 		changed := (err == nil) != (u.stamp != nil) ||
 			err == nil && (!os.SameFile(fi, u.stamp) || !fi.ModTime().Equal(u.stamp.ModTime()) || fi.Size() != u.stamp.Size())
 		if changed {
-			if d, fi, err := readUsers(u.file); err == nil {
-				u.data, u.stamp = d, fi
+			d, rfi, rerr := readUsers(u.file)
+			switch {
+			case rerr == nil:
+				u.data, u.stamp = d, rfi
+			default:
+				u.log.Error("reload the users file: keeping the users read before", "err", rerr)
+				u.stamp = fi // not again until it changes
 			}
 		}
 	}
@@ -390,6 +398,13 @@ func (u *Users) active(name string) *storedUser {
 		return nil
 	}
 	return su
+}
+
+// credential identifies su's current password (a digest of its hash): a session started
+// with another ends when the password is changed.
+func (su *storedUser) credential() string {
+	sum := sha256.Sum256([]byte(su.Password))
+	return hex.EncodeToString(sum[:8])
 }
 
 // principal is the principal of local user su, authenticated via.
