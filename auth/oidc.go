@@ -8,9 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -18,13 +20,33 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// oidcRP is breachd as an OpenID Connect relying party.
+// oidcRP is breachd as an OpenID Connect relying party. It discovers the provider when it
+// starts and, if the provider cannot be reached then, on the first use after
+// rediscoverEvery: a server starts (and local users sign in) while the provider is down.
 type oidcRP struct {
-	cfg      *OIDCConfig
+	cfg   *OIDCConfig
+	clock func() time.Time
+
+	mu      sync.Mutex
+	disc    *discovered // nil until discovery succeeded
+	lastErr error
+	lastTry time.Time // wall clock
+}
+
+// discovered is the provider as discovery found it.
+type discovered struct {
 	provider *oidc.Provider
 	verifier *oidc.IDTokenVerifier // audience: the client id; expiry against the service's clock
 	oauth    oauth2.Config
 }
+
+// errProviderDown wraps a failed discovery: sign-in through the provider is unavailable (503).
+var errProviderDown = errors.New("the identity provider cannot be reached")
+
+const (
+	rediscoverEvery  = 10 * time.Second
+	discoveryTimeout = 10 * time.Second
+)
 
 // signInTimeout is how long a person has at the provider between /auth/oidc/login and the
 // callback.
@@ -33,28 +55,57 @@ const signInTimeout = 10 * time.Minute
 // stateCookie binds a sign-in's state to the browser that started it.
 const stateCookie = "breachd_oidc"
 
-func newOIDC(ctx context.Context, file string, public *url.URL, clock func() time.Time) (*oidcRP, error) {
+// newOIDC reads the OIDC file (an error in it is New's error) and discovers the provider
+// (a failure is logged, and discovery tried again when needed).
+func newOIDC(ctx context.Context, file string, public *url.URL, clock func() time.Time, log *slog.Logger) (*oidcRP, error) {
 	cfg, err := LoadOIDCConfig(file, public)
 	if err != nil {
 		return nil, err
 	}
-	provider, err := oidc.NewProvider(ctx, cfg.Issuer)
-	if err != nil {
-		return nil, fmt.Errorf("oidc: discover the provider %s (%s): %w", cfg.Issuer, file, err)
+	o := &oidcRP{cfg: cfg, clock: clock}
+	if _, err := o.ready(ctx); err != nil {
+		log.Warn("OIDC sign-in is unavailable until the provider answers", "err", err)
 	}
-	return &oidcRP{
-		cfg:      cfg,
+	return o, nil
+}
+
+// ready returns the discovered provider, discovering it if that has not been done (and not
+// tried in the last rediscoverEvery); an error wrapping errProviderDown when it fails.
+func (o *oidcRP) ready(ctx context.Context) (*discovered, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.disc != nil {
+		return o.disc, nil
+	}
+	if time.Since(o.lastTry) < rediscoverEvery {
+		return nil, o.lastErr
+	}
+	o.lastTry = time.Now()
+	dctx, cancel := context.WithTimeout(ctx, discoveryTimeout)
+	defer cancel()
+	// The provider keeps dctx's values (not its deadline) for fetching the signing keys.
+	provider, err := oidc.NewProvider(dctx, o.cfg.Issuer)
+	if err != nil {
+		o.lastErr = fmt.Errorf("%w: discover %s: %w", errProviderDown, o.cfg.Issuer, err)
+		return nil, o.lastErr
+	}
+	o.disc = &discovered{
 		provider: provider,
-		verifier: provider.Verifier(&oidc.Config{ClientID: cfg.ClientID, Now: clock}),
-		oauth: oauth2.Config{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Endpoint: provider.Endpoint(),
-			RedirectURL: cfg.RedirectURL, Scopes: cfg.Scopes},
-	}, nil
+		verifier: provider.Verifier(&oidc.Config{ClientID: o.cfg.ClientID, Now: o.clock}),
+		oauth: oauth2.Config{ClientID: o.cfg.ClientID, ClientSecret: o.cfg.ClientSecret, Endpoint: provider.Endpoint(),
+			RedirectURL: o.cfg.RedirectURL, Scopes: o.cfg.Scopes},
+	}
+	return o.disc, nil
 }
 
 // bearer verifies an ID token presented as a bearer token: this issuer, audience the client
 // id, not expired.
 func (o *oidcRP) bearer(ctx context.Context, raw string) (*Principal, error) {
-	idt, err := o.verifier.Verify(ctx, raw)
+	d, err := o.ready(ctx)
+	if err != nil {
+		return nil, err
+	}
+	idt, err := d.verifier.Verify(ctx, raw)
 	if err != nil {
 		return nil, err
 	}
@@ -111,6 +162,12 @@ func (s *Service) oidcLogin(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusTooManyRequests, "rate_limited", "too many sign-ins started; try again later")
 		return
 	}
+	d, err := s.oidc.ready(r.Context())
+	if err != nil {
+		s.log.Warn("oidc sign-in", "err", err)
+		WriteError(w, http.StatusServiceUnavailable, "unavailable", "the identity provider cannot be reached; try again shortly")
+		return
+	}
 	state, verifier := randomText(32), oauth2.GenerateVerifier()
 	p := pending{Nonce: randomText(32), Verifier: verifier, Next: next, Created: s.now()}
 	b, _ := json.Marshal(p)
@@ -120,7 +177,7 @@ func (s *Service) oidcLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.setCookie(w, r, stateCookie, state, "/auth/oidc/", int(signInTimeout/time.Second))
-	http.Redirect(w, r, s.oidc.oauth.AuthCodeURL(state, oidc.Nonce(p.Nonce), oauth2.S256ChallengeOption(verifier)), http.StatusFound)
+	http.Redirect(w, r, d.oauth.AuthCodeURL(state, oidc.Nonce(p.Nonce), oauth2.S256ChallengeOption(verifier)), http.StatusFound)
 }
 
 // oidcCallback finishes a sign-in: GET /auth/oidc/callback?code=…&state=…. It checks the
@@ -141,6 +198,10 @@ func (s *Service) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	case errors.As(err, &he):
 		WriteError(w, he.status, he.code, he.msg)
+		return
+	case errors.Is(err, errProviderDown):
+		s.log.Warn("oidc sign-in", "err", err)
+		WriteError(w, http.StatusServiceUnavailable, "unavailable", "the identity provider cannot be reached; try again shortly")
 		return
 	case err != nil:
 		s.metrics.signins.WithLabelValues("oidc", signinRefused).Inc()
@@ -186,7 +247,11 @@ func (s *Service) finishOIDC(r *http.Request) (*finished, error) {
 	if err := json.Unmarshal(e.Value(), &pd); err != nil || s.now().Sub(pd.Created) > signInTimeout {
 		return nil, errStaleSignIn
 	}
-	tok, err := s.oidc.oauth.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(pd.Verifier))
+	d, err := s.oidc.ready(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := d.oauth.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(pd.Verifier))
 	if err != nil {
 		return nil, fmt.Errorf("exchange the code: %w", err)
 	}
@@ -194,7 +259,7 @@ func (s *Service) finishOIDC(r *http.Request) (*finished, error) {
 	if raw == "" {
 		return nil, errors.New("the token response has no id_token")
 	}
-	idt, err := s.oidc.verifier.Verify(ctx, raw)
+	idt, err := d.verifier.Verify(ctx, raw)
 	if err != nil {
 		return nil, fmt.Errorf("verify the ID token: %w", err)
 	}
@@ -207,7 +272,7 @@ func (s *Service) finishOIDC(r *http.Request) (*finished, error) {
 	}
 	// The userinfo endpoint often holds the claims the mapping needs (Feide's groups); the
 	// ID token's own claims win.
-	if ui, err := s.oidc.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err == nil && ui.Subject == idt.Subject {
+	if ui, err := d.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err == nil && ui.Subject == idt.Subject {
 		var more map[string]any
 		if ui.Claims(&more) == nil {
 			for k, v := range more {

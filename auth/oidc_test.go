@@ -3,6 +3,7 @@ package auth
 import (
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -222,4 +223,25 @@ func FuzzLocalPath(f *testing.F) {
 			t.Fatalf("accepted %q, which leads to %s", next, r)
 		}
 	})
+}
+
+// A provider that cannot be reached does not stop the server: local sign-in works, OIDC
+// answers 503 until the provider answers.
+func TestOIDCProviderDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer := "http://" + ln.Addr().String()
+	ln.Close() // nothing listens there
+	e := newEnvWith(t, func(string) string { return oidcYAML(issuer) })
+	if st, _ := e.login(t, e.client(t), "soc1", testPassword); st != 200 {
+		t.Errorf("local sign-in: %d", st)
+	}
+	if st, m, _ := e.do(t, nil, "GET", "/auth/oidc/login", nil); st != 503 || errCode(m) != "unavailable" {
+		t.Errorf("oidc login: %d %v, want 503", st, m)
+	}
+	if st, m, _ := e.do(t, nil, "GET", "/api/me", nil, "Authorization", "Bearer eyJ.x.y"); st != 503 || errCode(m) != "unavailable" {
+		t.Errorf("bearer: %d %v, want 503", st, m)
+	}
 }

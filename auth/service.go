@@ -2,11 +2,9 @@ package auth
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -56,8 +54,10 @@ type Service struct {
 	dummy          string // a hash to verify unknown users' passwords against (comparable work)
 }
 
-// New opens the users file and, when configured, discovers the OIDC provider (which must
-// be reachable). It checks that the session bucket keeps sessions for the absolute timeout.
+// New opens the users file and, when configured, reads the OIDC file and discovers the
+// provider (a provider that cannot be reached is logged and discovered again when needed:
+// until then OIDC sign-in answers 503). It checks that the session bucket keeps sessions
+// for the absolute timeout.
 func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.UsersFile == "" {
 		return nil, errors.New("auth: no users file given")
@@ -112,7 +112,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	if cfg.OIDCFile != "" {
-		if s.oidc, err = newOIDC(ctx, cfg.OIDCFile, public, s.clock); err != nil {
+		if s.oidc, err = newOIDC(ctx, cfg.OIDCFile, public, s.clock, s.log); err != nil {
 			return nil, err
 		}
 	}
@@ -203,8 +203,11 @@ func (s *Service) authenticate(r *http.Request) (*Principal, *session, error) {
 			return nil, nil, errBadCredential
 		}
 		p, err := s.oidc.bearer(r.Context(), cred)
-		if errors.Is(err, ErrNoRole) {
+		switch {
+		case errors.Is(err, ErrNoRole):
 			return nil, nil, &httpError{http.StatusForbidden, "forbidden", ErrNoRole.Error()}
+		case errors.Is(err, errProviderDown):
+			return nil, nil, err // 503
 		}
 		if err != nil {
 			s.log.Debug("bearer token refused", "err", err)
@@ -243,175 +246,4 @@ func credentialKind(r *http.Request) string {
 
 func unsafeMethod(m string) bool {
 	return m != http.MethodGet && m != http.MethodHead && m != http.MethodOptions
-}
-
-// Register adds the sign-in routes to mux: POST /auth/login, POST /auth/logout,
-// GET /auth/oidc/login, GET /auth/oidc/callback, and GET /api/me (authenticated).
-func (s *Service) Register(mux *http.ServeMux) {
-	mux.Handle("POST /auth/login", s.cop.Handler(http.HandlerFunc(s.login)))
-	mux.Handle("POST /auth/logout", s.cop.Handler(http.HandlerFunc(s.logout)))
-	mux.HandleFunc("GET /auth/oidc/login", s.oidcLogin)
-	mux.HandleFunc("GET /auth/oidc/callback", s.oidcCallback)
-	mux.Handle("GET /api/me", s.Authenticate(http.HandlerFunc(s.me)))
-}
-
-// Me is what GET /api/me and a sign-in answer.
-type Me struct {
-	Principal *Principal `json:"principal"`
-	CSRFToken string     `json:"csrf_token,omitempty"` // when signed in with a session
-	Methods   []string   `json:"methods"`
-}
-
-func (s *Service) me(w http.ResponseWriter, r *http.Request) {
-	csrf, _ := r.Context().Value(csrfKey{}).(string)
-	writeJSON(w, http.StatusOK, Me{Principal: FromContext(r.Context()), CSRFToken: csrf, Methods: s.Methods()})
-}
-
-// maxAuthBody bounds the body of a sign-in request.
-const maxAuthBody = 16 << 10
-
-func (s *Service) login(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Username string `json:"username"`
-		Password string `json:"password"`
-	}
-	if !decodeStrict(w, r, maxAuthBody, &req) {
-		return
-	}
-	name := strings.ToLower(strings.TrimSpace(req.Username))
-	if name == "" || req.Password == "" {
-		WriteError(w, http.StatusBadRequest, "bad_request", "give username and password")
-		return
-	}
-	now := s.now()
-	d := s.perIP.take(clientIP(r), now)
-	if d <= 0 {
-		d = s.perUser.take(name, now)
-	}
-	if d > 0 {
-		s.metrics.signins.WithLabelValues("local", signinRateLimited).Inc()
-		w.Header().Set("Retry-After", retryAfter(d))
-		WriteError(w, http.StatusTooManyRequests, "rate_limited", "too many sign-in attempts; try again later")
-		return
-	}
-	su := s.users.get(name)
-	hash := s.dummy
-	if su != nil {
-		hash = su.Password
-	}
-	ok, err := verifyPassword(hash, req.Password)
-	if err != nil {
-		s.log.Error("verify password: the users file holds a damaged hash", "user", name, "err", err)
-	}
-	if !ok || su == nil || su.Disabled {
-		s.log.Info("sign-in refused", "user", name)
-		s.metrics.signins.WithLabelValues("local", signinRefused).Inc()
-		WriteError(w, http.StatusUnauthorized, "unauthenticated", "wrong user name or password")
-		return
-	}
-	s.signIn(w, r, "local", su.principal(ViaSession), su.credential(), func(ss *session) {
-		writeJSON(w, http.StatusOK, Me{Principal: ss.Principal, CSRFToken: ss.CSRF, Methods: s.Methods()})
-	})
-}
-
-// signIn starts a session for p, signed in by method, (ending the one r came with, if any), sets the cookie and
-// calls done; on a failure of the session store it answers 503.
-func (s *Service) signIn(w http.ResponseWriter, r *http.Request, method string, p *Principal, credential string, done func(*session)) {
-	if c, err := r.Cookie(SessionCookie); err == nil {
-		if err := s.endSession(r.Context(), c.Value); err != nil {
-			s.log.Warn("end the previous session", "err", err)
-		}
-	}
-	id, ss, err := s.newSession(r.Context(), p, credential)
-	if err != nil {
-		s.log.Error("sign in", "err", err)
-		WriteError(w, http.StatusServiceUnavailable, "unavailable", "sign-in is unavailable; try again shortly")
-		return
-	}
-	s.log.Info("signed in", "issuer", p.Issuer, "subject", p.Subject)
-	s.metrics.signins.WithLabelValues(method, signinOK).Inc()
-	s.setCookie(w, r, SessionCookie, id, "/", int(s.absolute/time.Second))
-	done(ss)
-}
-
-func (s *Service) logout(w http.ResponseWriter, r *http.Request) {
-	c, err := r.Cookie(SessionCookie)
-	if err == nil {
-		ss, err := s.session(r.Context(), c.Value)
-		switch {
-		case err == nil && !csrfOK(r, ss):
-			WriteError(w, http.StatusForbidden, "csrf", "missing or wrong X-CSRF-Token header")
-			return
-		case err == nil:
-			if err := s.endSession(r.Context(), c.Value); err != nil {
-				s.log.Error("sign out", "err", err)
-				WriteError(w, http.StatusServiceUnavailable, "unavailable", "sign-out failed; try again shortly")
-				return
-			}
-		case !errors.Is(err, errNoSession):
-			s.log.Error("sign out", "err", err)
-			WriteError(w, http.StatusServiceUnavailable, "unavailable", "sign-out failed; try again shortly")
-			return
-		}
-	}
-	s.setCookie(w, r, SessionCookie, "", "/", -1)
-	w.WriteHeader(http.StatusNoContent)
-}
-
-// clientIP is the address the request came from (a proxy's X-Forwarded-For is not trusted:
-// it would let a client choose its own rate-limit bucket).
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-// WriteError writes the API's error body {"error":{"code":…,"message":…}} with status. The
-// one error writer of the API: code is one of the stable codes (bad_request, invalid_json,
-// unknown_field, body_too_large, unauthenticated, forbidden, csrf, not_found, conflict,
-// rate_limited, unavailable, audit_failed, internal); msg is for people and must not leak
-// what the caller may not know.
-func WriteError(w http.ResponseWriter, status int, code, msg string) {
-	type body struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	}
-	writeJSON(w, status, struct {
-		Error body `json:"error"`
-	}{body{code, msg}})
-}
-
-// writeJSON writes v as JSON with status; nothing of it is cached.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
-}
-
-// decodeStrict decodes r's JSON body (at most limit bytes) into v; unknown fields, trailing
-// data and a larger body are refused with the API's error (it returns false then).
-func decodeStrict(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil && dec.More() {
-		err = errors.New("data after the JSON object")
-	}
-	var mb *http.MaxBytesError
-	switch {
-	case err == nil:
-		return true
-	case errors.As(err, &mb):
-		WriteError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the body is larger than %d bytes", limit))
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		WriteError(w, http.StatusBadRequest, "unknown_field", strings.TrimPrefix(err.Error(), "json: "))
-	default:
-		WriteError(w, http.StatusBadRequest, "invalid_json", "the body is not the JSON object expected: "+err.Error())
-	}
-	return false
 }

@@ -1,0 +1,132 @@
+package auth
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Register adds the sign-in routes to mux: POST /auth/login, POST /auth/logout,
+// GET /auth/oidc/login, GET /auth/oidc/callback, and GET /api/me (authenticated).
+func (s *Service) Register(mux *http.ServeMux) {
+	mux.Handle("POST /auth/login", s.cop.Handler(http.HandlerFunc(s.login)))
+	mux.Handle("POST /auth/logout", s.cop.Handler(http.HandlerFunc(s.logout)))
+	mux.HandleFunc("GET /auth/oidc/login", s.oidcLogin)
+	mux.HandleFunc("GET /auth/oidc/callback", s.oidcCallback)
+	mux.Handle("GET /api/me", s.Authenticate(http.HandlerFunc(s.me)))
+}
+
+// Me is what GET /api/me and a sign-in answer.
+type Me struct {
+	Principal *Principal `json:"principal"`
+	CSRFToken string     `json:"csrf_token,omitempty"` // when signed in with a session
+	Methods   []string   `json:"methods"`
+}
+
+func (s *Service) me(w http.ResponseWriter, r *http.Request) {
+	csrf, _ := r.Context().Value(csrfKey{}).(string)
+	writeJSON(w, http.StatusOK, Me{Principal: FromContext(r.Context()), CSRFToken: csrf, Methods: s.Methods()})
+}
+
+// maxAuthBody bounds the body of a sign-in request.
+const maxAuthBody = 16 << 10
+
+func (s *Service) login(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+	}
+	if !decodeStrict(w, r, maxAuthBody, &req) {
+		return
+	}
+	name := strings.ToLower(strings.TrimSpace(req.Username))
+	if name == "" || req.Password == "" {
+		WriteError(w, http.StatusBadRequest, "bad_request", "give username and password")
+		return
+	}
+	now := s.now()
+	d := s.perIP.take(clientIP(r), now)
+	if d <= 0 {
+		d = s.perUser.take(name, now)
+	}
+	if d > 0 {
+		s.metrics.signins.WithLabelValues("local", signinRateLimited).Inc()
+		w.Header().Set("Retry-After", retryAfter(d))
+		WriteError(w, http.StatusTooManyRequests, "rate_limited", "too many sign-in attempts; try again later")
+		return
+	}
+	su := s.users.get(name)
+	hash := s.dummy
+	if su != nil {
+		hash = su.Password
+	}
+	ok, err := verifyPassword(hash, req.Password)
+	if err != nil {
+		s.log.Error("verify password: the users file holds a damaged hash", "user", name, "err", err)
+	}
+	if !ok || su == nil || su.Disabled {
+		s.log.Info("sign-in refused", "user", name)
+		s.metrics.signins.WithLabelValues("local", signinRefused).Inc()
+		WriteError(w, http.StatusUnauthorized, "unauthenticated", "wrong user name or password")
+		return
+	}
+	s.signIn(w, r, "local", su.principal(ViaSession), su.credential(), func(ss *session) {
+		writeJSON(w, http.StatusOK, Me{Principal: ss.Principal, CSRFToken: ss.CSRF, Methods: s.Methods()})
+	})
+}
+
+// signIn starts a session for p, signed in by method, (ending the one r came with, if any), sets the cookie and
+// calls done; on a failure of the session store it answers 503.
+func (s *Service) signIn(w http.ResponseWriter, r *http.Request, method string, p *Principal, credential string, done func(*session)) {
+	if c, err := r.Cookie(SessionCookie); err == nil {
+		if err := s.endSession(r.Context(), c.Value); err != nil {
+			s.log.Warn("end the previous session", "err", err)
+		}
+	}
+	id, ss, err := s.newSession(r.Context(), p, credential)
+	if err != nil {
+		s.log.Error("sign in", "err", err)
+		WriteError(w, http.StatusServiceUnavailable, "unavailable", "sign-in is unavailable; try again shortly")
+		return
+	}
+	s.log.Info("signed in", "issuer", p.Issuer, "subject", p.Subject)
+	s.metrics.signins.WithLabelValues(method, signinOK).Inc()
+	s.setCookie(w, r, SessionCookie, id, "/", int(s.absolute/time.Second))
+	done(ss)
+}
+
+func (s *Service) logout(w http.ResponseWriter, r *http.Request) {
+	c, err := r.Cookie(SessionCookie)
+	if err == nil {
+		ss, err := s.session(r.Context(), c.Value)
+		switch {
+		case err == nil && !csrfOK(r, ss):
+			WriteError(w, http.StatusForbidden, "csrf", "missing or wrong X-CSRF-Token header")
+			return
+		case err == nil:
+			if err := s.endSession(r.Context(), c.Value); err != nil {
+				s.log.Error("sign out", "err", err)
+				WriteError(w, http.StatusServiceUnavailable, "unavailable", "sign-out failed; try again shortly")
+				return
+			}
+		case !errors.Is(err, errNoSession):
+			s.log.Error("sign out", "err", err)
+			WriteError(w, http.StatusServiceUnavailable, "unavailable", "sign-out failed; try again shortly")
+			return
+		}
+	}
+	s.setCookie(w, r, SessionCookie, "", "/", -1)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// clientIP is the address the request came from (a proxy's X-Forwarded-For is not trusted:
+// it would let a client choose its own rate-limit bucket).
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
