@@ -245,3 +245,41 @@ func TestOIDCProviderDown(t *testing.T) {
 		t.Errorf("bearer: %d %v, want 503", st, m)
 	}
 }
+
+// The example files load (with their secret file replaced by one that exists).
+func TestOIDCExamples(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secret, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"oidc-feide.yaml", "oidc-entra.yaml"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := filepath.Join(dir, name)
+		os.WriteFile(f, []byte(strings.ReplaceAll(string(b), "/etc/breachd/oidc-secret", secret)), 0o600)
+		c, err := LoadOIDCConfig(f, mustURL(t, "https://breachd.example"))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if c.ClientSecret != "s3cret" || len(c.Roles) < 3 || len(c.Orgs) != 1 {
+			t.Errorf("%s: %+v", name, c)
+		}
+	}
+	if _, err := LoadOIDCConfig(filepath.Join(dir, "oidc-feide.yaml"), nil); err == nil || !strings.Contains(err.Error(), "redirect_url") {
+		t.Errorf("no redirect URL and no public URL: %v", err)
+	}
+	c, err := LoadOIDCConfig(filepath.Join(dir, "oidc-feide.yaml"), mustURL(t, "https://breachd.example/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.Principal(map[string]any{"sub": "abc", "email": "kari@bergen.kommune.no",
+		"https://n.feide.no/claims/eduPersonPrincipalName": "kari@bergen.kommune.no",
+		"eduPersonEntitlement": []any{"urn:mace:feide.no:go:group:u:breachd-dpo"}}, ViaSession)
+	if err != nil || !slices.Equal(p.Roles, []Role{RoleDPO}) || !slices.Equal(p.Orgs, []string{"bergen.kommune.no"}) {
+		t.Errorf("a Feide DPO: %+v %v", p, err)
+	}
+}
