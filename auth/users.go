@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -136,7 +137,7 @@ func readUsers(file string) (usersData, os.FileInfo, error) {
 	if err != nil {
 		return d, nil, fmt.Errorf("users file: %w", err)
 	}
-	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&d); err != nil {
 		return d, nil, fmt.Errorf("users file %s: %w (restore it from a backup or remove it to start afresh)", file, err)

@@ -22,11 +22,9 @@ import (
 // usersFile is --users: the local users and API tokens file; "" is users.json in --data.
 var usersFile string
 
-// usersFlag adds --users (and --data, where its default lives) to fs.
+// usersFlag adds --users to fs, a command's flags that include --data (dataFlags), where its
+// default lives.
 func usersFlag(fs *pflag.FlagSet) {
-	data := pflag.NewFlagSet("", pflag.ContinueOnError)
-	dataFlags(data)
-	fs.AddFlag(data.Lookup("data"))
 	fs.StringVar(&usersFile, "users", os.Getenv("BREACHD_USERS"), "local users and API tokens file (JSON, mode 0600; env BREACHD_USERS; default: users.json in --data)")
 }
 
@@ -51,6 +49,9 @@ Roles: ` + roleNames() + `.`,
   breachd users tokens
   breachd users token revoke 3f9c0a7d12e4b6a1`,
 	}
+	data := pflag.NewFlagSet("", pflag.ContinueOnError)
+	dataFlags(data) // only --data of it: the users commands open no engine
+	c.PersistentFlags().AddFlag(data.Lookup("data"))
 	usersFlag(c.PersistentFlags())
 	subs := []*cobra.Command{usersAdd(), usersPasswd(), usersDisable(), usersList(), usersToken(), usersTokens()}
 	return group(c, "usage: breachd users add|passwd|disable|list|token|tokens ... (see breachd users --help)",
