@@ -278,7 +278,7 @@ func TestOIDCExamples(t *testing.T) {
 	}
 	p, err := c.Principal(map[string]any{"sub": "abc", "email": "kari@bergen.kommune.no",
 		"https://n.feide.no/claims/eduPersonPrincipalName": "kari@bergen.kommune.no",
-		"eduPersonEntitlement": []any{"urn:mace:feide.no:go:group:u:breachd-dpo"}}, ViaSession)
+		"eduPersonEntitlement":                             []any{"urn:mace:feide.no:go:group:u:breachd-dpo"}}, ViaSession)
 	if err != nil || !slices.Equal(p.Roles, []Role{RoleDPO}) || !slices.Equal(p.Orgs, []string{"bergen.kommune.no"}) {
 		t.Errorf("a Feide DPO: %+v %v", p, err)
 	}
