@@ -105,6 +105,31 @@ func TestOIDCSignIn(t *testing.T) {
 		}
 	}
 
+	// A callback is good once.
+	c = e.client(t)
+	tp.SignInAs("sol")
+	var callback *url.URL
+	c.CheckRedirect = func(r *http.Request, _ []*http.Request) error {
+		if r.URL.Path == "/auth/oidc/callback" {
+			callback = r.URL
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}
+	resp, err = c.Get(e.srv.URL + "/auth/oidc/login")
+	if err != nil || callback == nil {
+		t.Fatalf("to the callback: %v", err)
+	}
+	resp.Body.Close()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	if st, m, h := e.do(t, c, "GET", callback.RequestURI(), nil); st != 303 || h.Get("Location") != "/" {
+		t.Fatalf("callback: %d %v %v", st, m, h)
+	}
+	replay := stateCookie + "=" + callback.Query().Get("state")
+	if st, m, _ := e.do(t, nil, "GET", callback.RequestURI(), nil, "Cookie", replay); st != 400 || errCode(m) != "bad_request" {
+		t.Errorf("the callback again, with its state cookie: %d %v, want 400", st, m)
+	}
+
 	// A callback without the browser's state cookie (a sign-in started elsewhere) is refused.
 	if st, m, _ := e.do(t, nil, "GET", "/auth/oidc/callback?code=x&state=y", nil); st != 400 || errCode(m) != "bad_request" {
 		t.Errorf("callback without state: %d %v", st, m)

@@ -509,3 +509,44 @@ func TestSecureCookie(t *testing.T) {
 		t.Errorf("absolute timeout past the bucket's TTL: %v", err)
 	}
 }
+
+// Sessions live in the bucket: a second server (behind the same load balancer) knows them,
+// and the bucket holds no cookie.
+func TestSessionsShared(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(t)
+	if st, _ := e.login(t, c, "bergen", testPassword); st != 200 {
+		t.Fatal(st)
+	}
+	cookie := c.Jar.Cookies(mustURL(t, e.srv.URL))[0].Value
+	ctx := context.Background()
+	b, err := New(ctx, Config{UsersFile: e.users, Sessions: e.svc.kv, Clock: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", "/api/me", nil)
+	req.AddCookie(&http.Cookie{Name: SessionCookie, Value: cookie})
+	mux := http.NewServeMux()
+	b.Register(mux)
+	mux.ServeHTTP(rec, req)
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"subject":"bergen"`) {
+		t.Errorf("the other server: %d %s", rec.Code, rec.Body)
+	}
+	keys, err := e.svc.kv.Keys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		v, err := e.svc.kv.Get(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(k, cookie) || bytes.Contains(v.Value(), []byte(cookie)) {
+			t.Errorf("bucket entry %s holds the cookie", k)
+		}
+	}
+	if len(keys) != 1 || keys[0] != sessionKey(cookie) {
+		t.Errorf("keys %v", keys)
+	}
+}
