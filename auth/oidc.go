@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -146,7 +147,7 @@ var errNoOIDC = &httpError{http.StatusNotFound, "not_found", "sign-in with OpenI
 // oidcLogin starts a sign-in at the provider: GET /auth/oidc/login?next=/path.
 func (s *Service) oidcLogin(w http.ResponseWriter, r *http.Request) {
 	if s.oidc == nil {
-		WriteError(w, errNoOIDC.status, errNoOIDC.code, errNoOIDC.msg)
+		browserError(w, r, errNoOIDC.status, errNoOIDC.code, errNoOIDC.msg)
 		return
 	}
 	next := r.URL.Query().Get("next")
@@ -154,18 +155,18 @@ func (s *Service) oidcLogin(w http.ResponseWriter, r *http.Request) {
 		next = "/"
 	}
 	if !localPath(next) {
-		WriteError(w, http.StatusBadRequest, "bad_request", "next must be a path on this server, such as /incidents")
+		browserError(w, r, http.StatusBadRequest, "bad_request", "next must be a path on this server, such as /incidents")
 		return
 	}
 	if d := s.oidcStarts.take(clientIP(r), s.now()); d > 0 {
 		w.Header().Set("Retry-After", retryAfter(d))
-		WriteError(w, http.StatusTooManyRequests, "rate_limited", "too many sign-ins started; try again later")
+		browserError(w, r, http.StatusTooManyRequests, "rate_limited", "too many sign-ins started; try again later")
 		return
 	}
 	d, err := s.oidc.ready(r.Context())
 	if err != nil {
 		s.log.Warn("oidc sign-in", "err", err)
-		WriteError(w, http.StatusServiceUnavailable, "unavailable", "the identity provider cannot be reached; try again shortly")
+		browserError(w, r, http.StatusServiceUnavailable, "unavailable", "the identity provider cannot be reached; try again shortly")
 		return
 	}
 	state, verifier := randomText(32), oauth2.GenerateVerifier()
@@ -173,7 +174,7 @@ func (s *Service) oidcLogin(w http.ResponseWriter, r *http.Request) {
 	b, _ := json.Marshal(p)
 	if _, err := s.kv.Create(r.Context(), pendingKey(state), b); err != nil {
 		s.log.Error("store the sign-in state", "err", err)
-		WriteError(w, http.StatusServiceUnavailable, "unavailable", "sign-in is unavailable; try again shortly")
+		browserError(w, r, http.StatusServiceUnavailable, "unavailable", "sign-in is unavailable; try again shortly")
 		return
 	}
 	s.setCookie(w, r, stateCookie, state, "/auth/oidc/", int(signInTimeout/time.Second))
@@ -186,7 +187,7 @@ func (s *Service) oidcLogin(w http.ResponseWriter, r *http.Request) {
 // a session; then it redirects to the next path of the login.
 func (s *Service) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	if s.oidc == nil {
-		WriteError(w, errNoOIDC.status, errNoOIDC.code, errNoOIDC.msg)
+		browserError(w, r, errNoOIDC.status, errNoOIDC.code, errNoOIDC.msg)
 		return
 	}
 	p, err := s.finishOIDC(r)
@@ -194,19 +195,19 @@ func (s *Service) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, ErrNoRole):
 		s.metrics.signins.WithLabelValues("oidc", signinNoRole).Inc()
-		WriteError(w, http.StatusForbidden, "forbidden", ErrNoRole.Error())
+		browserError(w, r, http.StatusForbidden, "forbidden", ErrNoRole.Error())
 		return
 	case errors.As(err, &he):
-		WriteError(w, he.status, he.code, he.msg)
+		browserError(w, r, he.status, he.code, he.msg)
 		return
 	case errors.Is(err, errProviderDown):
 		s.log.Warn("oidc sign-in", "err", err)
-		WriteError(w, http.StatusServiceUnavailable, "unavailable", "the identity provider cannot be reached; try again shortly")
+		browserError(w, r, http.StatusServiceUnavailable, "unavailable", "the identity provider cannot be reached; try again shortly")
 		return
 	case err != nil:
 		s.metrics.signins.WithLabelValues("oidc", signinRefused).Inc()
 		s.log.Warn("oidc sign-in failed", "err", err)
-		WriteError(w, http.StatusUnauthorized, "unauthenticated", "the sign-in at the identity provider failed; start again")
+		browserError(w, r, http.StatusUnauthorized, "unauthenticated", "the sign-in at the identity provider failed; start again")
 		return
 	}
 	s.setCookie(w, r, stateCookie, "", "/auth/oidc/", -1)
@@ -290,4 +291,21 @@ func (s *Service) finishOIDC(r *http.Request) (*finished, error) {
 		return nil, err
 	}
 	return &finished{Principal: p, next: pd.Next}, nil
+}
+
+// browserError answers an OIDC sign-in step, which is a browser's navigation: a small page
+// saying what happened when the browser asks for HTML, else the API's JSON error.
+func browserError(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
+	if !strings.Contains(r.Header.Get("Accept"), "text/html") {
+		WriteError(w, status, code, msg)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, "<!doctype html>\n<title>breachd: sign-in refused</title>\n<h1>Sign-in refused</h1>\n<p>%s</p>\n<p><a href=\"/\">Back to breachd</a></p>\n",
+		html.EscapeString(msg))
 }

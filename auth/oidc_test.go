@@ -105,6 +105,20 @@ func TestOIDCSignIn(t *testing.T) {
 		}
 	}
 
+	// A browser is told so on a page.
+	tp.SignInAs("per")
+	req, _ := http.NewRequest("GET", e.srv.URL+"/auth/oidc/login", nil)
+	req.Header.Set("Accept", "text/html,application/xhtml+xml")
+	resp, err = e.client(t).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 403 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(string(page), "not given any breachd role") {
+		t.Errorf("no role, in a browser: %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), page)
+	}
+
 	// A callback is good once.
 	c = e.client(t)
 	tp.SignInAs("sol")
