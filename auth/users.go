@@ -170,8 +170,12 @@ func (u *Users) snapshot() usersData {
 	return u.data
 }
 
-// change applies fn to the file's current contents under the lock and writes the result.
+// change applies fn to the file's current contents under the lock and writes the result
+// (creating the file's directory if need be).
 func (u *Users) change(fn func(d *usersData) error) error {
+	if err := os.MkdirAll(filepath.Dir(u.file), 0o700); err != nil {
+		return fmt.Errorf("users file: %w", err)
+	}
 	lock, err := os.OpenFile(u.file+".lock", os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("lock users file: %w", err)

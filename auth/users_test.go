@@ -39,7 +39,7 @@ func TestPasswordHash(t *testing.T) {
 }
 
 func TestUsersFile(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "users.json")
+	file := filepath.Join(t.TempDir(), "data", "users.json") // the data directory is made
 	u, err := OpenUsers(file)
 	if err != nil {
 		t.Fatal(err)
