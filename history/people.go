@@ -70,7 +70,7 @@ func (s *Store) ReportPeople(ctx context.Context, actor string, inc *event.Incid
 			subjects = append(subjects, r.Subject)
 		}
 	}
-	if err := s.Audit(ctx, AuditEntry{Actor: actor, Action: "incidents.report", Target: inc.Account,
+	if err := s.Audit(ctx, AuditEntry{Actor: actor, Action: "incidents.report", Target: inc.Account, Org: inc.Org,
 		Reason: "Art. 33 report of incident " + inc.ID, Detail: fmt.Sprintf("incident=%s categories of %d people from evidence %s", inc.ID, len(subjects), latest.ID)}); err != nil {
 		return nil, fmt.Errorf("report refused, the lookup of the people's categories could not be audited: %w", err)
 	}

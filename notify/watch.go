@@ -258,7 +258,7 @@ func CollectEvidence(ctx context.Context, src EvidenceStore, incidents *Incident
 const DeactivationDryRun = "dry-run"
 
 // terminal deactivation states: nothing more will happen without a person.
-var terminalDeactivation = []string{respond.StateDone, respond.StateFailed, respond.StateRefused, respond.StateReactivated, DeactivationDryRun}
+var terminalDeactivation = []string{respond.StateDone, respond.StateFailed, respond.StateRefused, respond.StateReactivated, respond.StateCancelled, DeactivationDryRun}
 
 // DeactivationState is the incident's view of a request's state.
 func DeactivationState(r *respond.Request) string {
