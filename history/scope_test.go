@@ -121,8 +121,8 @@ func TestLookupAuditIdentity(t *testing.T) {
 		got[r.Action+" "+r.Target] = r
 	}
 	for key, org := range map[string]string{
-		"history.logins berit@bergen.no":      "bergen.no",
-		"history.timeline idporten:hash:g1":   "bergen.no",
+		"history.logins berit@bergen.no":     "bergen.no",
+		"history.timeline idporten:hash:g1":  "bergen.no",
 		"history.access.refused ola@oslo.no": "oslo.no",
 	} {
 		e, ok := got[key]
