@@ -64,11 +64,11 @@ func (d *Desk) mirror(ctx context.Context, id string, r *respond.Request) (Deact
 // per incident: an existing request is returned as it stands) and records its state in the
 // incident. comment (default: the incident's summary) is the request's reason.
 func (d *Desk) Deactivate(ctx context.Context, id, comment, actor string) (Deactivation, error) {
-	eng, err := d.respondEngine(ctx)
+	inc, err := d.get(ctx, id)
 	if err != nil {
 		return Deactivation{}, err
 	}
-	inc, err := d.get(ctx, id)
+	eng, err := d.respondEngine(ctx)
 	if err != nil {
 		return Deactivation{}, err
 	}
@@ -146,11 +146,11 @@ func (d *Desk) Reactivate(ctx context.Context, q ReactivateRequest) (Deactivatio
 	if q.Force && strings.TrimSpace(q.Reason) == "" {
 		return Deactivation{}, errors.New("a forced reactivation needs a reason")
 	}
-	eng, err := d.respondEngine(ctx)
+	inc, err := d.get(ctx, q.ID)
 	if err != nil {
 		return Deactivation{}, err
 	}
-	inc, err := d.get(ctx, q.ID)
+	eng, err := d.respondEngine(ctx)
 	if err != nil {
 		return Deactivation{}, err
 	}
