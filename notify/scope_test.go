@@ -99,12 +99,21 @@ func TestDeskScope(t *testing.T) {
 		t.Fatalf("show of a missing id: %v", missErr)
 	}
 	ops := map[string]func(d *Desk, id string) error{
-		"show":       func(d *Desk, id string) error { _, err := d.Show(ctx, id); return err },
-		"evidence":   func(d *Desk, id string) error { _, err := d.Evidence(ctx, id, true, "bente"); return err },
-		"report":     func(d *Desk, id string) error { _, err := d.Report(ctx, ReportRequest{ID: id, Dir: t.TempDir(), Actor: "bente"}); return err },
-		"ack":        func(d *Desk, id string) error { _, err := d.Ack(ctx, id, now, Edit{Actor: "bente"}); return err },
-		"transition": func(d *Desk, id string) error { _, err := d.Transition(ctx, id, event.StateContained, Edit{Actor: "bente"}); return err },
-		"comment":    func(d *Desk, id string) error { _, err := d.Comment(ctx, id, 2, Edit{Actor: "bente", Comment: "x"}); return err },
+		"show":     func(d *Desk, id string) error { _, err := d.Show(ctx, id); return err },
+		"evidence": func(d *Desk, id string) error { _, err := d.Evidence(ctx, id, true, "bente"); return err },
+		"report": func(d *Desk, id string) error {
+			_, err := d.Report(ctx, ReportRequest{ID: id, Dir: t.TempDir(), Actor: "bente"})
+			return err
+		},
+		"ack": func(d *Desk, id string) error { _, err := d.Ack(ctx, id, now, Edit{Actor: "bente"}); return err },
+		"transition": func(d *Desk, id string) error {
+			_, err := d.Transition(ctx, id, event.StateContained, Edit{Actor: "bente"})
+			return err
+		},
+		"comment": func(d *Desk, id string) error {
+			_, err := d.Comment(ctx, id, 2, Edit{Actor: "bente", Comment: "x"})
+			return err
+		},
 		"deactivate": func(d *Desk, id string) error { _, err := d.Deactivate(ctx, id, "", "bente"); return err },
 		"approve":    func(d *Desk, id string) error { _, err := d.Approve(ctx, id, "ok", "bente"); return err },
 		"cancel":     func(d *Desk, id string) error { _, err := d.Cancel(ctx, id, "stop", "bente"); return err },
