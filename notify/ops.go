@@ -32,7 +32,11 @@ type Desk struct {
 	// Scope is the organisations whose incidents this desk's caller may see and work: another
 	// organisation's incident is ErrNotFound. The zero Scope sees nothing (the CLI on the box
 	// uses event.Everywhere; the API the signed-in principal's ScopeFor the action).
-	Scope  event.Scope
+	Scope event.Scope
+	// Asker is the caller's identity (Issuer, Subject, Roles) for the audit rows of the
+	// history lookups the desk makes for it (Evidence with refresh, Report); each call's
+	// actor is the Who.
+	Asker  history.Asker
 	mu     sync.Mutex // guards engine: a Desk serves concurrent callers (the API)
 	engine *respond.Engine
 }
@@ -84,6 +88,13 @@ func (d *Desk) Register(ctx context.Context, from, to time.Time) (*output.Rows, 
 		return r.Opened.Before(from) || !r.Opened.Before(to)
 	})
 	return output.RowsOf(RegisterColumns, reg, RegisterRow.Row), nil
+}
+
+// asker is d.Asker acting as actor.
+func (d *Desk) asker(actor string) history.Asker {
+	a := d.Asker
+	a.Who = actor
+	return a
 }
 
 // get returns incident id if it is in the scope, else the error of a missing id (wrapping
@@ -170,7 +181,7 @@ func (d *Desk) Evidence(ctx context.Context, id string, refresh bool, actor stri
 		return nil, err
 	}
 	if refresh {
-		if _, err := CollectEvidence(ctx, d.History, d.Incidents, inc, EvidenceLookback, actor); err != nil {
+		if _, err := CollectEvidence(ctx, d.History, d.Incidents, inc, EvidenceLookback, d.asker(actor)); err != nil {
 			return nil, err
 		}
 	}
@@ -211,7 +222,7 @@ func (d *Desk) Report(ctx context.Context, r ReportRequest) (Written, error) {
 	if err != nil {
 		return Written{}, err
 	}
-	people, err := d.History.ReportPeople(ctx, r.Actor, inc, evs)
+	people, err := d.History.ReportPeople(ctx, d.asker(r.Actor), inc, evs)
 	if err != nil {
 		return Written{}, err
 	}

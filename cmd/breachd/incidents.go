@@ -65,6 +65,9 @@ func incCommand(name, args string, min, max int, change bool, formats []string, 
 			if err != nil {
 				return nil, err
 			}
+			if desk.Asker, err = directAsker("", ""); err != nil {
+				return nil, err
+			}
 			return result(run(ctx, desk, pos))
 		})
 	}
