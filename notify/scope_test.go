@@ -187,7 +187,7 @@ func TestDeskCancel(t *testing.T) {
 		t.Fatalf("cancel: %+v, %v", dep, err)
 	}
 	last := dep.Incident.Timeline[len(dep.Incident.Timeline)-1]
-	if !strings.Contains(last.Text, "deactivation cancelled") {
+	if !strings.Contains(last.Text, "deactivation cancelled") || !strings.Contains(last.Text, "cancelled by soc-lead: false positive") {
 		t.Errorf("timeline after the cancellation ends with %+v", last)
 	}
 	var b strings.Builder

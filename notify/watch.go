@@ -283,8 +283,11 @@ func (w *Watcher) deactivation(ctx context.Context, inc *event.Incident) (*event
 
 // RequestDetail is what the timeline says about a request's state.
 func RequestDetail(r *respond.Request) string {
-	if r.State == respond.StateDone && respond.IsDryRun(r.Adapter) {
+	switch {
+	case r.State == respond.StateDone && respond.IsDryRun(r.Adapter):
 		return cmp.Or(r.LastError, DeactivationText(DeactivationDryRun))
+	case r.State == respond.StateCancelled && r.Cancellation != nil:
+		return "cancelled by " + r.Cancellation.By + ": " + r.Cancellation.Comment
 	}
 	return cmp.Or(r.Refusal, r.LastError, "via "+r.Adapter)
 }
