@@ -5,10 +5,13 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"breachd/event"
+	"breachd/history"
 	"breachd/notify"
 	"breachd/output"
 	"breachd/respond"
@@ -51,10 +54,11 @@ func TestRunProcessThenDesk(t *testing.T) {
 		t.Fatalf("open incidents: %v, %v (breaches injected: %d)", open, err, len(gen.Breaches()))
 	}
 	id := open.Rows[0][0].(string)
-	if _, err := d.Changed(d.Incidents.Ack(ctx, id, time.Now().Add(-time.Minute), notify.Edit{Actor: "tester"})); err != nil {
+	if _, err := d.Ack(ctx, id, time.Now().Add(-time.Minute), notify.Edit{Actor: "tester"}); err != nil {
 		t.Fatal(err)
 	}
 
+	d.Asker = history.Asker{Issuer: "breachd:local", Subject: "tess", Roles: []string{"soc"}}
 	ev, err := d.Evidence(ctx, id, true, "tester")
 	if err != nil || len(ev.Rows) < 2 {
 		t.Fatalf("evidence: %+v, %v", ev, err)
@@ -78,6 +82,30 @@ func TestRunProcessThenDesk(t *testing.T) {
 		if b, err := os.ReadFile(f); err != nil || !strings.Contains(string(b), "Kari Personvern") {
 			t.Errorf("report file %s: %v", f, err)
 		}
+	}
+
+	// The lookups of the evidence and the report are audited with the desk's identity and the
+	// incident's organisation; another organisation's view of the audit log does not show them.
+	shown, err := d.Show(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	audit, err := a.History.AuditLog(ctx, event.Everywhere, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byAction := map[string]history.AuditEntry{}
+	for _, e := range audit {
+		byAction[e.Action] = e
+	}
+	for _, action := range []string{history.AuditLogins, history.AuditAccess, "incidents.report"} {
+		e := byAction[action]
+		if e.Actor != "tester" || e.Issuer != "breachd:local" || e.Subject != "tess" || !slices.Equal(e.Roles, []string{"soc"}) || e.Org != shown.Org {
+			t.Errorf("audit row of %s: %+v; want the desk's identity and org %s", action, e, shown.Org)
+		}
+	}
+	if others, err := a.History.AuditLog(ctx, event.OrgScope("elsewhere.no"), time.Now().Add(-time.Hour), time.Now().Add(time.Hour), 0, 0); err != nil || len(others) != 0 {
+		t.Errorf("another organisation's audit view: %+v, %v", others, err)
 	}
 
 	if _, err := d.Approve(ctx, id, "ok", "tester"); err == nil || !strings.Contains(err.Error(), "no deactivation request to approve") {

@@ -171,7 +171,7 @@ func TestIncidentsThroughPipeline(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, inc := range incs {
-		if incs[i], err = notify.CollectEvidence(ctx, in.History, svc, inc, notify.EvidenceLookback, "test"); err != nil {
+		if incs[i], err = notify.CollectEvidence(ctx, in.History, svc, inc, notify.EvidenceLookback, history.Asker{Who: "test"}); err != nil {
 			t.Fatal(err)
 		}
 	}

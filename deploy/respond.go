@@ -192,7 +192,7 @@ type historyAuditor struct{ s *history.Store }
 
 func (a historyAuditor) Audit(ctx context.Context, e respond.Entry) error {
 	detail := fmt.Sprintf("org=%s incident=%s request=%s adapter=%s result=%s", e.Org, e.Incident, e.Request, e.Adapter, e.Result)
-	return a.s.Audit(ctx, history.AuditEntry{Time: e.Time, Actor: e.Actor, Action: e.Action, Target: e.Account, Reason: e.Detail, Detail: detail})
+	return a.s.Audit(ctx, history.AuditEntry{Time: e.Time, Actor: e.Actor, Action: e.Action, Target: e.Account, Org: e.Org, Reason: e.Detail, Detail: detail})
 }
 
 // EngineConfig is how a process runs the deactivation engine beside its Stores.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"breachd/event"
 )
 
 // Audit actions written by this package and by the CLI.
@@ -15,16 +17,27 @@ const (
 	AuditSubject  = "history.subject"
 	AuditTimeline = "history.timeline"
 	AuditSQL      = "history.sql"
+
+	// AuditRefused is appended to the action of a lookup refused because its account or
+	// person is outside the asker's scope ("history.logins.refused").
+	AuditRefused = ".refused"
 )
 
-// AuditEntry is one row of the audit log: who did what to whom, and why.
+// AuditEntry is one row of the audit log: who did what to whom, and why. Issuer, Subject and
+// Roles are the signed-in identity of the actor (auth.Principal), never a name the actor chose;
+// Org is the organisation of the target, so a DPO's scoped view of the log shows the lookups
+// of their organisation's accounts.
 type AuditEntry struct {
-	Time   time.Time // zero: now
-	Actor  string    // who asked (an operator's user name, a service's name)
-	Action string    // what was done, e.g. AuditLogins
-	Target string    // whose history (an account or a person), or what was touched
-	Reason string    // the purpose given by the actor
-	Detail string    // the rest: window, incident id, statement text
+	Time    time.Time // zero: now
+	Actor   string    // who asked, as people read it (auth.Principal.Actor; a service's name)
+	Issuer  string    // who vouches for Subject (auth.Issuer*, an OIDC issuer URL); "" for a service
+	Subject string    // the actor's stable id at Issuer
+	Roles   []string  // the actor's roles when it asked
+	Action  string    // what was done, e.g. AuditLogins
+	Target  string    // whose history (an account or a person), or what was touched
+	Org     string    // the target's organisation ("" when it has none, e.g. a statement over all of them)
+	Reason  string    // the purpose given by the actor
+	Detail  string    // the rest: window, incident id, statement text
 }
 
 // Asker is who looks up someone's history, and why. Every lookup of a person's history
@@ -59,17 +72,27 @@ func (s *Store) Audit(ctx context.Context, e AuditEntry) error {
 		e.Time = time.Now()
 	}
 	e.Time = e.Time.UTC()
-	err := insert(ctx, s, "audit", `INSERT INTO audit (time, actor, action, target, reason, detail)`, []AuditEntry{e},
-		func(e AuditEntry) []any { return []any{e.Time, e.Actor, e.Action, e.Target, e.Reason, e.Detail} })
+	err := insert(ctx, s, "audit", `INSERT INTO audit (time, actor, issuer, subject, roles, action, target, org, reason, detail)`, []AuditEntry{e},
+		func(e AuditEntry) []any {
+			return []any{e.Time, e.Actor, e.Issuer, e.Subject, nonNil(e.Roles), e.Action, e.Target, e.Org, e.Reason, e.Detail}
+		})
 	if err != nil {
 		return fmt.Errorf("audit %s of %q: %w", e.Action, e.Target, err)
 	}
 	return nil
 }
 
-// auditLookup validates a lookup and writes its audit row; the lookup must not read data
-// unless this returns nil.
-func (s *Store) auditLookup(ctx context.Context, ask Asker, action, target string, from, to time.Time, extra string) error {
+// entry is the audit row of a lookup by a: its identity, with action and target.
+func (a Asker) entry(action, target, org, detail string) AuditEntry {
+	return AuditEntry{Actor: a.Who, Issuer: a.Issuer, Subject: a.Subject, Roles: a.Roles, Action: action, Target: target,
+		Org: org, Reason: a.Why, Detail: detail}
+}
+
+// admit lets a lookup of target by ask within scope read data: it validates the request,
+// checks that target is in scope (targetOrg), and writes the lookup's audit row. The lookup
+// must not read data unless this returns nil. A target outside the scope is refused with
+// ErrNotInScope, and the refusal is audited as action + ".refused" so that probing shows.
+func (s *Store) admit(ctx context.Context, scope event.Scope, ask Asker, action, target string, from, to time.Time, extra string) error {
 	if err := ask.Validate(); err != nil {
 		return err
 	}
@@ -83,7 +106,17 @@ func (s *Store) auditLookup(ctx context.Context, ask Asker, action, target strin
 	if extra != "" {
 		detail += " " + extra
 	}
-	if err := s.Audit(ctx, AuditEntry{Actor: ask.Who, Action: action, Target: target, Reason: ask.Why, Detail: detail}); err != nil {
+	org, err := s.targetOrg(ctx, scope, target)
+	if errors.Is(err, ErrNotInScope) {
+		if aerr := s.Audit(ctx, ask.entry(action+AuditRefused, target, Realm(target), detail)); aerr != nil {
+			return fmt.Errorf("%w (and the refusal could not be audited: %v)", err, aerr)
+		}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.Audit(ctx, ask.entry(action, target, org, detail)); err != nil {
 		return fmt.Errorf("lookup refused, it could not be audited: %w", err)
 	}
 	return nil
@@ -107,17 +140,23 @@ func validWindow(who string, from, to time.Time) error {
 	return nil
 }
 
-// AuditLog returns the audit rows of [from, to) in time order, at most limit (default 1000).
+// AuditLog returns the audit rows of [from, to) whose target's organisation is in scope (all
+// of them for event.Everywhere; none for the zero Scope), in time order, at most limit
+// (default 1000) after skipping offset rows (the next page: offset + len of this one).
 // Reading the audit log is not itself audited.
-func (s *Store) AuditLog(ctx context.Context, from, to time.Time, limit int) ([]AuditEntry, error) {
+func (s *Store) AuditLog(ctx context.Context, scope event.Scope, from, to time.Time, limit, offset int) ([]AuditEntry, error) {
+	if scope.Empty() {
+		return nil, nil
+	}
 	if limit <= 0 {
 		limit = 1000
 	}
 	params := windowParams(from, to)
-	params["limit"] = fmt.Sprint(limit)
-	return queryAll(withParams(ctx, params), s.conn, "read audit log", `SELECT time, actor, action, target, reason, detail FROM audit
-		WHERE `+window+`
-		ORDER BY time LIMIT {limit:UInt32}`, func(e *AuditEntry) []any {
-		return []any{&e.Time, &e.Actor, &e.Action, &e.Target, &e.Reason, &e.Detail}
+	scopeParams(params, scope)
+	params["limit"], params["offset"] = fmt.Sprint(limit), fmt.Sprint(max(offset, 0))
+	return queryAll(withParams(ctx, params), s.conn, "read audit log", `SELECT time, actor, issuer, subject, roles, action, target, org, reason, detail
+		FROM audit WHERE `+window+inScope+`
+		ORDER BY time, actor, action, target, detail LIMIT {limit:UInt32} OFFSET {offset:UInt64}`, func(e *AuditEntry) []any {
+		return []any{&e.Time, &e.Actor, &e.Issuer, &e.Subject, &e.Roles, &e.Action, &e.Target, &e.Org, &e.Reason, &e.Detail}
 	})
 }

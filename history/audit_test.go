@@ -6,12 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"breachd/event"
 	"breachd/history"
 )
 
 func auditLog(t *testing.T, s *history.Store) []history.AuditEntry {
 	t.Helper()
-	rows, err := s.AuditLog(context.Background(), time.Now().Add(-time.Hour), time.Now().Add(time.Hour), 0)
+	rows, err := s.AuditLog(context.Background(), event.Everywhere, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,5 +27,13 @@
 // name, LookupRequest), AuditedSQL (a read-only statement written to the audit log first) and
 // Maintain (migrations, retention changes and the retention now, MigrateRequest).
 //
+// Scope (scope.go): Lookup holds a lookup to the asker's organisations (LookupRequest.Scope).
+// The account must be in them — by its realm, or for an account without one (a guardian) by a
+// directory or login record under one of them — else ErrNotInScope, and the refused attempt is
+// audited (<action>.refused); in scope, every query also reads only rows of those
+// organisations (a server-side Array parameter). Audit rows carry the asker's identity
+// (issuer, subject, roles) and the target's organisation, which AuditLog filters on. RuleHits
+// counts alerts per rule and time bucket, without accounts.
+//
 // Concurrency: a Store is safe for concurrent use (clickhouse-go pools connections).
 package history

@@ -35,7 +35,7 @@ func NewEvidence(incident, kind, account string, from, to, taken time.Time, rows
 	h := sha256.Sum256(content)
 	ev := Evidence{Incident: incident, Kind: kind, Taken: taken.UTC(), Account: account, From: from.UTC(), To: to.UTC(),
 		Rows: rows, SHA256: hex.EncodeToString(h[:]), Content: string(content)}
-	ev.Query = fmt.Sprintf("%s\n-- account=%q from_t=%s to_t=%s", QueryText(kind), account,
+	ev.Query = fmt.Sprintf("%s\n-- account=%q from_t=%s to_t=%s all=1 orgs=[]", QueryText(kind), account,
 		ev.From.Format(time.RFC3339Nano), ev.To.Format(time.RFC3339Nano))
 	ev.ID = fmt.Sprintf("%s-%s-%d", incident, kind, ev.Taken.UnixMilli())
 	return ev, nil

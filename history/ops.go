@@ -34,15 +34,19 @@ type LookupRequest struct {
 	Scope event.Scope
 }
 
-// Lookup runs r (Logins, Access, Subject or Timeline: audited first) and returns its rows
-// under the lookup's columns; the access rows carry the totals as their footer.
+// Lookup runs r (Logins, Access, Subject or Timeline) within r.Scope and returns its rows
+// under the lookup's columns; the access rows carry the totals as their footer. The account
+// (for LookupSubject the person) must be in the scope (see Realm; a guardian without a realm
+// by the directory), else the error wraps ErrNotInScope and the refusal is audited; in scope,
+// the lookup is audited first and every query reads only rows of the scope's organisations.
+// The zero Scope sees nothing.
 func (s *Store) Lookup(ctx context.Context, r LookupRequest) (*output.Rows, error) {
 	switch r.Lookup {
 	case LookupLogins:
-		rows, err := s.Logins(ctx, r.Ask, r.Who, r.From, r.To)
+		rows, err := s.logins(ctx, r.Scope, r.Ask, r.Who, r.From, r.To)
 		return output.RowsOf(LoginColumns, rows, LoginRow.Row), err
 	case LookupAccess:
-		sum, err := s.Access(ctx, r.Ask, r.Who, r.From, r.To)
+		sum, err := s.access(ctx, r.Scope, r.Ask, r.Who, r.From, r.To)
 		if err != nil || r.Summary {
 			all := AccessTotal{Resource: "(all)", People: sum.Total.People, Records: sum.Total.Records, Events: sum.Total.Events}
 			return output.RowsOf(TotalColumns, append(sum.ByResource, all), AccessTotal.Row), err
@@ -51,19 +55,21 @@ func (s *Store) Lookup(ctx context.Context, r LookupRequest) (*output.Rows, erro
 		t.Footer = fmt.Sprintf("total: %d people, %d records, %d events", sum.Total.People, sum.Total.Records, sum.Total.Events)
 		return t, nil
 	case LookupSubject:
-		rows, err := s.Subject(ctx, r.Ask, r.Who, r.From, r.To)
+		rows, err := s.subject(ctx, r.Scope, r.Ask, r.Who, r.From, r.To)
 		return output.RowsOf(SubjectColumns, rows, SubjectRow.Row), err
 	case LookupTimeline:
-		rows, err := s.Timeline(ctx, r.Ask, r.Who, r.From, r.To, r.Limit)
+		rows, err := s.timeline(ctx, r.Scope, r.Ask, r.Who, r.From, r.To, r.Limit)
 		return output.RowsOf(TimelineColumns, rows, TimelineRow.Row), err
 	}
 	return nil, fmt.Errorf("unknown lookup %q", r.Lookup)
 }
 
-// AuditedSQL writes the read-only statement stmt to the audit log (actor, or "unknown";
-// reason) and then runs it (SQL). When the audit row cannot be written, nothing runs.
-func (s *Store) AuditedSQL(ctx context.Context, actor, reason, stmt string, lim SQLLimits) (*output.Rows, error) {
-	if err := s.Audit(ctx, AuditEntry{Actor: cmp.Or(strings.TrimSpace(actor), "unknown"), Action: AuditSQL, Reason: reason, Detail: stmt}); err != nil {
+// AuditedSQL writes the read-only statement stmt to the audit log (ask's identity, or actor
+// "unknown"; ask.Why as the reason) and then runs it (SQL) over every organisation. When the
+// audit row cannot be written, nothing runs.
+func (s *Store) AuditedSQL(ctx context.Context, ask Asker, stmt string, lim SQLLimits) (*output.Rows, error) {
+	ask.Who = cmp.Or(strings.TrimSpace(ask.Who), "unknown")
+	if err := s.Audit(ctx, ask.entry(AuditSQL, "", "", stmt)); err != nil {
 		return nil, fmt.Errorf("statement refused, it could not be audited: %w", err)
 	}
 	t, err := s.SQL(ctx, stmt, lim)

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"breachd/event"
 	"breachd/history"
 	"breachd/output"
 )
@@ -16,7 +17,7 @@ func TestLookupByName(t *testing.T) {
 	s := openStore(t)
 	loadQueryData(t, s)
 	req := func(lookup, who string) history.LookupRequest {
-		return history.LookupRequest{Lookup: lookup, Who: who, From: qFrom, To: qTo, Ask: ask}
+		return history.LookupRequest{Lookup: lookup, Who: who, From: qFrom, To: qTo, Ask: ask, Scope: event.Everywhere}
 	}
 	logins, err := s.Logins(ctx, ask, "kari@o.no", qFrom, qTo)
 	if err != nil {
@@ -65,15 +66,16 @@ func TestAuditedSQL(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t)
 	const stmt = "SELECT 41 + 1 AS answer"
-	got, err := s.AuditedSQL(ctx, " ", "checking", stmt, history.SQLLimits{})
+	got, err := s.AuditedSQL(ctx, history.Asker{Who: " ", Why: "checking", Issuer: "breachd:os", Subject: "root"}, stmt, history.SQLLimits{})
 	if err != nil || len(got.Rows) != 1 || got.Columns[0] != "answer" || output.Cell(got.Rows[0][0]) != "42" {
 		t.Fatalf("AuditedSQL: %+v, %v", got, err)
 	}
-	audit, err := s.SQL(ctx, "SELECT actor, reason FROM audit WHERE action = '"+history.AuditSQL+"' AND detail = '"+stmt+"'", history.SQLLimits{})
-	if err != nil || len(audit.Rows) != 1 || audit.Rows[0][0] != "unknown" || audit.Rows[0][1] != "checking" {
+	audit, err := s.SQL(ctx, "SELECT actor, reason, issuer, subject FROM audit WHERE action = '"+history.AuditSQL+"' AND detail = '"+stmt+"'", history.SQLLimits{})
+	if err != nil || len(audit.Rows) != 1 || audit.Rows[0][0] != "unknown" || audit.Rows[0][1] != "checking" ||
+		audit.Rows[0][2] != "breachd:os" || audit.Rows[0][3] != "root" {
 		t.Errorf("audit rows of the statement: %+v, %v", audit, err)
 	}
-	if _, err := s.AuditedSQL(ctx, "dpo", "", "DROP TABLE audit", history.SQLLimits{}); err == nil {
+	if _, err := s.AuditedSQL(ctx, history.Asker{Who: "dpo"}, "DROP TABLE audit", history.SQLLimits{}); err == nil {
 		t.Error("a write statement ran")
 	}
 }

@@ -47,8 +47,9 @@ const maxPeopleLookup = 100000
 
 // ReportPeople counts the people of the latest access snapshot among evs by their latest
 // directory primary affiliation (PeopleCategories), for the Art. 33 report of inc; nil when
-// there is no access snapshot. The lookup reads personal data and is audited first, as actor.
-func (s *Store) ReportPeople(ctx context.Context, actor string, inc *event.Incident, evs []Evidence) (map[string]uint64, error) {
+// there is no access snapshot. The lookup reads personal data and is audited first, as ask
+// (Who and the identity; the purpose is the report).
+func (s *Store) ReportPeople(ctx context.Context, ask Asker, inc *event.Incident, evs []Evidence) (map[string]uint64, error) {
 	var latest *Evidence
 	for i := range evs {
 		if evs[i].Kind == EvidenceAccess && (latest == nil || !evs[i].Taken.Before(latest.Taken)) {
@@ -70,8 +71,9 @@ func (s *Store) ReportPeople(ctx context.Context, actor string, inc *event.Incid
 			subjects = append(subjects, r.Subject)
 		}
 	}
-	if err := s.Audit(ctx, AuditEntry{Actor: actor, Action: "incidents.report", Target: inc.Account,
-		Reason: "Art. 33 report of incident " + inc.ID, Detail: fmt.Sprintf("incident=%s categories of %d people from evidence %s", inc.ID, len(subjects), latest.ID)}); err != nil {
+	ask.Why = "Art. 33 report of incident " + inc.ID
+	if err := s.Audit(ctx, ask.entry("incidents.report", inc.Account, inc.Org,
+		fmt.Sprintf("incident=%s categories of %d people from evidence %s", inc.ID, len(subjects), latest.ID))); err != nil {
 		return nil, fmt.Errorf("report refused, the lookup of the people's categories could not be audited: %w", err)
 	}
 	return s.PeopleCategories(ctx, inc.Org, subjects)

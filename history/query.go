@@ -9,6 +9,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"breachd/event"
 )
 
 // The admin questions of a breach (steps 3 and 4 of the procedure): which services an account
@@ -16,6 +18,11 @@ import (
 // did, in order. Each is audited before any data is read (see Asker), takes a half-open window
 // [from, to) of at most MaxWindow, passes every value as a server-side parameter, and reads
 // with FINAL so that redelivered rows are counted once. The caller bounds the time with ctx.
+//
+// People's lookups go through Lookup, which holds them to the asker's scope (the account must
+// be in it, and every query reads only rows of the scope's organisations). The methods Logins,
+// Access, Subject and Timeline see every organisation: they are the pipeline's (evidence of an
+// incident) and the operator's on the box.
 
 // LoginRow is the logins of an account to one service.
 type LoginRow struct {
@@ -40,6 +47,13 @@ const window = `time >= {from_t:DateTime64(3, 'UTC')} AND time < {to_t:DateTime6
 func windowParams(from, to time.Time) clickhouse.Parameters {
 	const layout = "2006-01-02 15:04:05.000"
 	return clickhouse.Parameters{"from_t": from.UTC().Format(layout), "to_t": to.UTC().Format(layout)}
+}
+
+// lookupParams are the parameters of window and inScope.
+func lookupParams(sc event.Scope, from, to time.Time) clickhouse.Parameters {
+	p := windowParams(from, to)
+	scopeParams(p, sc)
+	return p
 }
 
 func withParams(ctx context.Context, p clickhouse.Parameters) context.Context {
@@ -73,9 +87,9 @@ var (
 	loginsQuery = `SELECT service, any(service_name), min(time) AS first, max(time),
 		countIf(result = 'success'), countIf(result != 'success'),
 		arraySort(groupUniqArrayIf(` + maxDistinct + `)(ip, ip != '')), arraySort(groupUniqArrayIf(` + maxDistinct + `)(toString(country), country != ''))
-		FROM auth_events FINAL WHERE user = {account:String} AND ` + window + `
+		FROM auth_events FINAL WHERE user = {account:String} AND ` + window + inScope + `
 		GROUP BY service ORDER BY first, service`
-	accessWhere   = ` FROM access_events FINAL WHERE actor = {account:String} AND ` + window
+	accessWhere   = ` FROM access_events FINAL WHERE actor = {account:String} AND ` + window + inScope
 	accessQueries = [3]string{
 		`SELECT subject, toString(resource) AS r, toString(action) AS a, count(), sum(records), min(time), max(time)` +
 			accessWhere + ` GROUP BY subject, r, a ORDER BY subject, r, a`,
@@ -91,7 +105,7 @@ const (
 )
 
 // QueryText returns the SQL behind an evidence kind ("" for others), with its parameters
-// {account}, {from_t} and {to_t} unsubstituted.
+// {account}, {from_t}, {to_t}, {all} and {orgs} unsubstituted (evidence is taken with all = 1).
 func QueryText(kind string) string {
 	switch kind {
 	case EvidenceLogins:
@@ -104,10 +118,14 @@ func QueryText(kind string) string {
 
 // Logins returns, per service, the logins of account in [from, to), by first login.
 func (s *Store) Logins(ctx context.Context, ask Asker, account string, from, to time.Time) ([]LoginRow, error) {
-	if err := s.auditLookup(ctx, ask, AuditLogins, account, from, to, ""); err != nil {
+	return s.logins(ctx, event.Everywhere, ask, account, from, to)
+}
+
+func (s *Store) logins(ctx context.Context, sc event.Scope, ask Asker, account string, from, to time.Time) ([]LoginRow, error) {
+	if err := s.admit(ctx, sc, ask, AuditLogins, account, from, to, ""); err != nil {
 		return nil, err
 	}
-	p := windowParams(from, to)
+	p := lookupParams(sc, from, to)
 	p["account"] = account
 	return queryAll(withParams(ctx, p), s.conn, "logins of "+account, loginsQuery, func(r *LoginRow) []any {
 		return []any{&r.Service, &r.ServiceName, &r.First, &r.Last, &r.Successes, &r.Failures, &r.IPs, &r.Countries}
@@ -139,11 +157,15 @@ type AccessSummary struct {
 
 // Access returns what account did to whose data in [from, to).
 func (s *Store) Access(ctx context.Context, ask Asker, account string, from, to time.Time) (AccessSummary, error) {
+	return s.access(ctx, event.Everywhere, ask, account, from, to)
+}
+
+func (s *Store) access(ctx context.Context, sc event.Scope, ask Asker, account string, from, to time.Time) (AccessSummary, error) {
 	var sum AccessSummary
-	if err := s.auditLookup(ctx, ask, AuditAccess, account, from, to, ""); err != nil {
+	if err := s.admit(ctx, sc, ask, AuditAccess, account, from, to, ""); err != nil {
 		return sum, err
 	}
-	p := windowParams(from, to)
+	p := lookupParams(sc, from, to)
 	p["account"] = account
 	ctx = withParams(ctx, p)
 	var err error
@@ -176,14 +198,18 @@ type SubjectRow struct {
 // Subject returns who accessed person's data in [from, to), by first access. It reads
 // access_by_subject, the copy of access_events sorted by subject (migration 2).
 func (s *Store) Subject(ctx context.Context, ask Asker, person string, from, to time.Time) ([]SubjectRow, error) {
-	if err := s.auditLookup(ctx, ask, AuditSubject, person, from, to, ""); err != nil {
+	return s.subject(ctx, event.Everywhere, ask, person, from, to)
+}
+
+func (s *Store) subject(ctx context.Context, sc event.Scope, ask Asker, person string, from, to time.Time) ([]SubjectRow, error) {
+	if err := s.admit(ctx, sc, ask, AuditSubject, person, from, to, ""); err != nil {
 		return nil, err
 	}
-	p := windowParams(from, to)
+	p := lookupParams(sc, from, to)
 	p["person"] = person
 	return queryAll(withParams(ctx, p), s.conn, "accesses to "+person, `SELECT actor, toString(actor_role) AS ro, toString(resource) AS r,
 		toString(action) AS a, count(), sum(records), min(time) AS first, max(time)
-		FROM access_by_subject FINAL WHERE subject = {person:String} AND `+window+`
+		FROM access_by_subject FINAL WHERE subject = {person:String} AND `+window+inScope+`
 		GROUP BY actor, ro, r, a ORDER BY first, actor, r, a`, func(r *SubjectRow) []any {
 		return []any{&r.Actor, &r.ActorRole, &r.Resource, &r.Action, &r.Events, &r.Records, &r.First, &r.Last}
 	})
@@ -212,31 +238,35 @@ const (
 // person, a group member, a guardian or a child) in [from, to), in (time, kind, id) order, at
 // most limit rows (0: DefaultTimelineLimit).
 func (s *Store) Timeline(ctx context.Context, ask Asker, account string, from, to time.Time, limit int) ([]TimelineRow, error) {
+	return s.timeline(ctx, event.Everywhere, ask, account, from, to, limit)
+}
+
+func (s *Store) timeline(ctx context.Context, sc event.Scope, ask Asker, account string, from, to time.Time, limit int) ([]TimelineRow, error) {
 	if limit <= 0 {
 		limit = DefaultTimelineLimit
 	}
 	if limit > MaxTimelineLimit {
 		return nil, fmt.Errorf("timeline: limit %d is above the maximum of %d", limit, MaxTimelineLimit)
 	}
-	if err := s.auditLookup(ctx, ask, AuditTimeline, account, from, to, fmt.Sprintf("limit=%d", limit)); err != nil {
+	if err := s.admit(ctx, sc, ask, AuditTimeline, account, from, to, fmt.Sprintf("limit=%d", limit)); err != nil {
 		return nil, err
 	}
-	p := windowParams(from, to)
+	p := lookupParams(sc, from, to)
 	p["account"] = account
 	p["limit"] = fmt.Sprint(limit)
 	return queryAll(withParams(ctx, p), s.conn, "timeline of "+account, `SELECT time, kind, id, action, target, resource, records, ip, country FROM (
 		SELECT time, 'auth' AS kind, id, toString(result) AS action, toString(service) AS target, '' AS resource,
 			toUInt64(0) AS records, ip, toString(country) AS country
-		FROM auth_events FINAL WHERE user = {account:String} AND `+window+`
+		FROM auth_events FINAL WHERE user = {account:String} AND `+window+inScope+`
 		UNION ALL
 		SELECT time, 'access', id, toString(action), subject, toString(resource), records, ip, toString(country)
-		FROM access_events FINAL WHERE actor = {account:String} AND `+window+`
+		FROM access_events FINAL WHERE actor = {account:String} AND `+window+inScope+`
 		UNION ALL
 		SELECT time, 'directory', id, arrayStringConcat(arrayFilter(x -> x != '', [toString(op), toString(change), toString(status)]), ' '),
 			multiIf(op = 'guardianship', if(guardian = {account:String}, child, guardian), group != '', group, school),
 			'', toUInt64(0), '', ''
 		FROM directory_events FINAL
-		WHERE (user = {account:String} OR guardian = {account:String} OR child = {account:String}) AND `+window+`
+		WHERE (user = {account:String} OR guardian = {account:String} OR child = {account:String}) AND `+window+inScope+`
 	) ORDER BY time, kind, id LIMIT {limit:UInt32}`, func(r *TimelineRow) []any {
 		return []any{&r.Time, &r.Kind, &r.ID, &r.Action, &r.Target, &r.Resource, &r.Records, &r.IP, &r.Country}
 	})

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"breachd/event"
 	"breachd/history"
 )
 
@@ -211,7 +212,7 @@ func TestLookupValidation(t *testing.T) {
 	if _, err := s.Timeline(ctx, ask, "kari@o.no", qFrom, qTo, history.MaxTimelineLimit+1); err == nil {
 		t.Error("timeline above the maximum limit: no error")
 	}
-	if rows, err := s.AuditLog(ctx, time.Unix(0, 0), time.Now().Add(time.Hour), 0); err != nil || len(rows) != 0 {
+	if rows, err := s.AuditLog(ctx, event.Everywhere, time.Unix(0, 0), time.Now().Add(time.Hour), 0, 0); err != nil || len(rows) != 0 {
 		t.Errorf("refused lookups were audited: %+v, %v", rows, err)
 	}
 }

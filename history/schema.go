@@ -165,6 +165,17 @@ func migrations(retentionDays int) []migration {
 			) ENGINE = ReplacingMergeTree
 			ORDER BY (incident, taken, id)`,
 		},
+	}, {
+		version: 4,
+		name:    "audit: the asker's identity (issuer, subject, roles) and the target's organisation",
+		// Rows written before have them empty: their actor is the name the CLI was given.
+		statements: []string{
+			`ALTER TABLE audit
+				ADD COLUMN IF NOT EXISTS issuer String AFTER actor,
+				ADD COLUMN IF NOT EXISTS subject String AFTER issuer,
+				ADD COLUMN IF NOT EXISTS roles Array(LowCardinality(String)) AFTER subject,
+				ADD COLUMN IF NOT EXISTS org LowCardinality(String) AFTER target`,
+		},
 	}}
 }
 

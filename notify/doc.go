@@ -34,12 +34,14 @@
 // register.go the breach register.
 //
 // Desk (ops.go) is where people work incidents, the operations of `breachd incidents` and of
-// the HTTP API, one path each: List (ListRequest), Register, Show, the result of a change
-// (Changed), Evidence (with a new snapshot on request), Report (ReportRequest: store the given
-// fields, build and write the Art. 33 notice), and Deactivate, Approve and Reactivate through
-// its respond engine (Desk.Respond) with the request's state mirrored into the incident
-// (Deactivation). Each result renders itself for package output (a table or text for people,
-// JSON).
+// the HTTP API, one path each: List (ListRequest), Register, Show, Ack, Transition and Comment
+// (their result: Changed), Evidence (with a new snapshot on request), Report (ReportRequest:
+// store the given fields, build and write the Art. 33 notice), and Deactivate, Approve, Cancel
+// and Reactivate through its respond engine (Desk.Respond) with the request's state mirrored
+// into the incident (Deactivation). Each result renders itself for package output (a table or
+// text for people, JSON). A Desk is held to its Scope (the organisations its caller may see):
+// listings leave other organisations out, and their incidents are answered as missing ids.
+// Store.List keeps what it read and reads only the changes since on its next call.
 //
 // # Announcements
 //

@@ -21,7 +21,7 @@ import (
 	"breachd/retry"
 )
 
-func testIncidents(t *testing.T, js jetstream.JetStream, mirror Mirror, now time.Time) *Incidents {
+func testIncidents(t testing.TB, js jetstream.JetStream, mirror Mirror, now time.Time) *Incidents {
 	t.Helper()
 	s, err := NewIncidents(context.Background(), js, IncidentsOptions{Mirror: mirror, Clock: func() time.Time { return now }})
 	if err != nil {

@@ -19,7 +19,10 @@ import (
 // Desk is where people work incidents: the operations of `breachd incidents` and of the HTTP
 // API, one path each. A caller fills a request from its flags or its JSON and renders the
 // result with output.Write (a table for people, or JSON); every change goes through Incidents
-// (compare-and-set → history mirror → INCIDENTS).
+// (compare-and-set → history mirror → INCIDENTS). Every method holds its caller to Scope:
+// listings leave out other organisations' incidents, and an incident of another organisation
+// is answered exactly like a missing one (ErrNotFound, the same text), so that its existence
+// does not leak. Callers change incidents through the Desk, never through Incidents.
 type Desk struct {
 	Incidents *Incidents
 	History   *history.Store // evidence, reports
@@ -29,7 +32,11 @@ type Desk struct {
 	// Scope is the organisations whose incidents this desk's caller may see and work: another
 	// organisation's incident is ErrNotFound. The zero Scope sees nothing (the CLI on the box
 	// uses event.Everywhere; the API the signed-in principal's ScopeFor the action).
-	Scope  event.Scope
+	Scope event.Scope
+	// Asker is the caller's identity (Issuer, Subject, Roles) for the audit rows of the
+	// history lookups the desk makes for it (Evidence with refresh, Report); each call's
+	// actor is the Who.
+	Asker  history.Asker
 	mu     sync.Mutex // guards engine: a Desk serves concurrent callers (the API)
 	engine *respond.Engine
 }
@@ -38,7 +45,8 @@ type Desk struct {
 // Watcher's default, and people's).
 const EvidenceLookback = 30 * 24 * time.Hour
 
-// ListRequest selects incidents: the open ones, or All, or those in State; of Org if given.
+// ListRequest selects incidents of the desk's scope: the open ones, or All, or those in State;
+// of Org if given (an organisation outside the scope: none).
 type ListRequest struct {
 	All        bool
 	State, Org string
@@ -62,27 +70,49 @@ func (d *Desk) List(ctx context.Context, r ListRequest) (*output.Rows, error) {
 		return nil, err
 	}
 	incs = slices.DeleteFunc(incs, func(inc *event.Incident) bool {
-		return (!r.All && r.State == "" && !inc.Open()) || (r.State != "" && inc.State != r.State) || (r.Org != "" && inc.Org != r.Org)
+		return !d.Scope.Contains(inc.Org) ||
+			(!r.All && r.State == "" && !inc.Open()) || (r.State != "" && inc.State != r.State) || (r.Org != "" && inc.Org != r.Org)
 	})
 	return output.RowsOf(ListColumns, incs, ListRow(d.Incidents.clock())), nil
 }
 
-// Register returns the breach register rows of the incidents opened in [from, to), oldest
-// first, under RegisterColumns.
+// Register returns the breach register rows of the scope's incidents opened in [from, to),
+// oldest first, under RegisterColumns.
 func (d *Desk) Register(ctx context.Context, from, to time.Time) (*output.Rows, error) {
 	incs, err := d.Incidents.List(ctx)
 	if err != nil {
 		return nil, err
 	}
+	incs = slices.DeleteFunc(incs, func(inc *event.Incident) bool { return !d.Scope.Contains(inc.Org) })
 	reg := slices.DeleteFunc(Register(incs, d.Incidents.clock()), func(r RegisterRow) bool {
 		return r.Opened.Before(from) || !r.Opened.Before(to)
 	})
 	return output.RowsOf(RegisterColumns, reg, RegisterRow.Row), nil
 }
 
+// asker is d.Asker acting as actor.
+func (d *Desk) asker(actor string) history.Asker {
+	a := d.Asker
+	a.Who = actor
+	return a
+}
+
+// get returns incident id if it is in the scope, else the error of a missing id (wrapping
+// ErrNotFound, with the same text).
+func (d *Desk) get(ctx context.Context, id string) (*event.Incident, error) {
+	inc, err := d.Incidents.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !d.Scope.Contains(inc.Org) {
+		return nil, fmt.Errorf("incident %s: %w", id, ErrNotFound)
+	}
+	return inc, nil
+}
+
 // Show returns everything about one incident.
 func (d *Desk) Show(ctx context.Context, id string) (Shown, error) {
-	inc, err := d.Incidents.Get(ctx, id)
+	inc, err := d.get(ctx, id)
 	if err != nil {
 		return Shown{}, err
 	}
@@ -96,9 +126,34 @@ type Changed struct {
 	Now      time.Time
 }
 
-// Changed returns the result of a change (Ack, Transition, Comment, ...) that returned inc.
-func (d *Desk) Changed(inc *event.Incident, err error) (Changed, error) {
+// changed returns the result of a change that returned inc.
+func (d *Desk) changed(inc *event.Incident, err error) (Changed, error) {
 	return Changed{inc, d.Incidents.clock()}, err
+}
+
+// Ack records the moment of awareness of incident id (Incidents.Ack).
+func (d *Desk) Ack(ctx context.Context, id string, awareAt time.Time, e Edit) (Changed, error) {
+	if _, err := d.get(ctx, id); err != nil {
+		return Changed{}, err
+	}
+	return d.changed(d.Incidents.Ack(ctx, id, awareAt, e))
+}
+
+// Transition moves incident id to state to (Incidents.Transition).
+func (d *Desk) Transition(ctx context.Context, id, to string, e Edit) (Changed, error) {
+	if _, err := d.get(ctx, id); err != nil {
+		return Changed{}, err
+	}
+	return d.changed(d.Incidents.Transition(ctx, id, to, e))
+}
+
+// Comment adds a note to incident id's timeline, recording procedure step step (1–8) as done
+// unless it is 0 (Incidents.Comment).
+func (d *Desk) Comment(ctx context.Context, id string, step int, e Edit) (Changed, error) {
+	if _, err := d.get(ctx, id); err != nil {
+		return Changed{}, err
+	}
+	return d.changed(d.Incidents.Comment(ctx, id, step, e))
 }
 
 func (c Changed) MarshalJSON() ([]byte, error) { return json.Marshal(c.Incident) }
@@ -121,12 +176,12 @@ var EvidenceColumns = []string{"id", "kind", "taken", "from", "to", "rows", "sha
 // Evidence lists the evidence snapshots of the incident, each hash recomputed. refresh first
 // collects a new logins and access snapshot (CollectEvidence, audited as actor).
 func (d *Desk) Evidence(ctx context.Context, id string, refresh bool, actor string) (*output.Rows, error) {
-	inc, err := d.Incidents.Get(ctx, id)
+	inc, err := d.get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	if refresh {
-		if _, err := CollectEvidence(ctx, d.History, d.Incidents, inc, EvidenceLookback, actor); err != nil {
+		if _, err := CollectEvidence(ctx, d.History, d.Incidents, inc, EvidenceLookback, d.asker(actor)); err != nil {
 			return nil, err
 		}
 	}
@@ -154,7 +209,7 @@ type ReportRequest struct {
 // (the categories of people: one history query, audited as the actor) and writes it as
 // Markdown and JSON.
 func (d *Desk) Report(ctx context.Context, r ReportRequest) (Written, error) {
-	inc, err := d.Incidents.Get(ctx, r.ID)
+	inc, err := d.get(ctx, r.ID)
 	if err != nil {
 		return Written{}, err
 	}
@@ -167,7 +222,7 @@ func (d *Desk) Report(ctx context.Context, r ReportRequest) (Written, error) {
 	if err != nil {
 		return Written{}, err
 	}
-	people, err := d.History.ReportPeople(ctx, r.Actor, inc, evs)
+	people, err := d.History.ReportPeople(ctx, d.asker(r.Actor), inc, evs)
 	if err != nil {
 		return Written{}, err
 	}

@@ -64,11 +64,11 @@ func (d *Desk) mirror(ctx context.Context, id string, r *respond.Request) (Deact
 // per incident: an existing request is returned as it stands) and records its state in the
 // incident. comment (default: the incident's summary) is the request's reason.
 func (d *Desk) Deactivate(ctx context.Context, id, comment, actor string) (Deactivation, error) {
-	eng, err := d.respondEngine(ctx)
+	inc, err := d.get(ctx, id)
 	if err != nil {
 		return Deactivation{}, err
 	}
-	inc, err := d.Incidents.Get(ctx, id)
+	eng, err := d.respondEngine(ctx)
 	if err != nil {
 		return Deactivation{}, err
 	}
@@ -86,6 +86,9 @@ func (d *Desk) Approve(ctx context.Context, id, comment, actor string) (Deactiva
 	if strings.TrimSpace(comment) == "" {
 		return Deactivation{}, errors.New("an approval needs a comment (it is audited with it)")
 	}
+	if _, err := d.get(ctx, id); err != nil {
+		return Deactivation{}, err
+	}
 	eng, err := d.respondEngine(ctx)
 	if err != nil {
 		return Deactivation{}, err
@@ -96,6 +99,34 @@ func (d *Desk) Approve(ctx context.Context, id, comment, actor string) (Deactiva
 		return Deactivation{}, fmt.Errorf("%s: the deactivation request is %s, not awaiting approval: nothing to approve", id, r.State)
 	case errors.Is(err, respond.ErrNotFound):
 		return Deactivation{}, fmt.Errorf("%s: there is no deactivation request to approve (deactivate files one)", id)
+	case err != nil:
+		return Deactivation{}, err
+	}
+	return d.mirror(ctx, id, r)
+}
+
+// Cancel withdraws the incident's deactivation request while it is held or waiting for an
+// engine (awaiting_approval, requested, retrying; audited with comment, which is required) and
+// records the cancelled state in the incident. A request an engine has taken, or one that
+// reached an outcome, cannot be cancelled: the error says what it is.
+func (d *Desk) Cancel(ctx context.Context, id, comment, actor string) (Deactivation, error) {
+	if strings.TrimSpace(comment) == "" {
+		return Deactivation{}, errors.New("a cancellation needs a comment (it is audited with it)")
+	}
+	if _, err := d.get(ctx, id); err != nil {
+		return Deactivation{}, err
+	}
+	eng, err := d.respondEngine(ctx)
+	if err != nil {
+		return Deactivation{}, err
+	}
+	r, err := eng.Cancel(ctx, id, actor, comment)
+	switch {
+	case errors.Is(err, respond.ErrState):
+		return Deactivation{}, fmt.Errorf("%s: the deactivation request is %s: only one that is %s can be cancelled",
+			id, r.State, strings.Join(respond.Cancellable, ", "))
+	case errors.Is(err, respond.ErrNotFound):
+		return Deactivation{}, fmt.Errorf("%s: there is no deactivation request to cancel", id)
 	case err != nil:
 		return Deactivation{}, err
 	}
@@ -115,11 +146,11 @@ func (d *Desk) Reactivate(ctx context.Context, q ReactivateRequest) (Deactivatio
 	if q.Force && strings.TrimSpace(q.Reason) == "" {
 		return Deactivation{}, errors.New("a forced reactivation needs a reason")
 	}
-	eng, err := d.respondEngine(ctx)
+	inc, err := d.get(ctx, q.ID)
 	if err != nil {
 		return Deactivation{}, err
 	}
-	inc, err := d.Incidents.Get(ctx, q.ID)
+	eng, err := d.respondEngine(ctx)
 	if err != nil {
 		return Deactivation{}, err
 	}

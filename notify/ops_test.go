@@ -22,7 +22,7 @@ import (
 func TestDeskListAndRegister(t *testing.T) {
 	js, _ := startJetStream(t)
 	now := t0.Add(time.Hour)
-	d := &Desk{Incidents: testIncidents(t, js, nil, now)}
+	d := &Desk{Incidents: testIncidents(t, js, nil, now), Scope: event.Everywhere}
 	ctx := context.Background()
 	bergen := openWith(t, d.Incidents, testAlert("al-1", "r", event.SeverityHigh))
 	oslo := testAlert("al-2", "r", event.SeverityLow)
@@ -130,7 +130,7 @@ func TestDeskRespondConcurrently(t *testing.T) {
 		t.Fatal(err)
 	}
 	var builds atomic.Int32
-	d := &Desk{Incidents: testIncidents(t, js, nil, t0.Add(time.Hour)), Respond: func(ctx context.Context) (*respond.Engine, error) {
+	d := &Desk{Incidents: testIncidents(t, js, nil, t0.Add(time.Hour)), Scope: event.Everywhere, Respond: func(ctx context.Context) (*respond.Engine, error) {
 		builds.Add(1)
 		return respond.New(ctx, js, respond.Options{Adapter: &respond.DryRun{}, Auditor: respond.NewJSONAuditor(io.Discard),
 			Logger: slog.New(slog.DiscardHandler)})
@@ -174,7 +174,7 @@ func TestDeskRespondConcurrently(t *testing.T) {
 	if n := builds.Load(); n != 1 {
 		t.Errorf("respond engine built %d times, want once", n)
 	}
-	if _, err := (&Desk{Incidents: d.Incidents}).Deactivate(ctx, ids[0], "", "tester"); err == nil {
+	if _, err := (&Desk{Incidents: d.Incidents, Scope: event.Everywhere}).Deactivate(ctx, ids[0], "", "tester"); err == nil {
 		t.Error("deactivation without an engine")
 	}
 }

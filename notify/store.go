@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -34,7 +36,8 @@ import (
 // A Store is safe for concurrent use, also by several processes: all writes are
 // compare-and-set, so concurrent writers never lose an update; the loser re-reads and retries.
 type Store struct {
-	kv jetstream.KeyValue
+	kv     jetstream.KeyValue
+	listed listed // List's copy of the bucket
 }
 
 // ErrNotFound is returned (wrapped) when no incident matches.
@@ -113,15 +116,29 @@ func (s *Store) OpenFor(ctx context.Context, org, account string) (*event.Incide
 	return inc, nil
 }
 
-// List returns every incident in the bucket, open or closed, newest (by Opened) first. It
-// reads the whole bucket: meant for the CLI and API, not for a per-event path.
+// List returns every incident in the bucket, open or closed, newest (by Opened) first. The
+// incidents are shared with later calls: callers must not modify them.
+//
+// The Store keeps what it listed: the first call reads the latest value of every incident
+// (one KV watch), a later one only the changes since the bucket revision the previous call
+// ended at (a watch resumed after it), so that a long-lived Store (the API server's) lists
+// 10 000 incidents without reading and decoding all of them each time. Calls are serialised.
 func (s *Store) List(ctx context.Context) ([]*event.Incident, error) {
-	w, err := s.kv.Watch(ctx, incKey(">"), jetstream.IgnoreDeletes())
+	c := &s.listed
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byID == nil {
+		c.byID = map[string]*event.Incident{}
+	}
+	var opts []jetstream.WatchOpt
+	if c.rev > 0 {
+		opts = append(opts, jetstream.ResumeFromRevision(c.rev+1))
+	}
+	w, err := s.kv.Watch(ctx, incKey(">"), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("list incidents: %w", err)
 	}
 	defer func() { _ = w.Stop() }()
-	latest := map[string]jetstream.KeyValueEntry{}
 	for done := false; !done; {
 		select {
 		case <-ctx.Done():
@@ -130,25 +147,50 @@ func (s *Store) List(ctx context.Context) ([]*event.Incident, error) {
 			switch {
 			case !ok:
 				return nil, errors.New("list incidents: watcher stopped")
-			case e == nil: // all current values delivered
+			case e == nil: // all values up to now delivered
 				done = true
-			case latest[e.Key()] == nil || e.Revision() > latest[e.Key()].Revision():
-				latest[e.Key()] = e
+			default:
+				if err := c.apply(e); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}
-	out := make([]*event.Incident, 0, len(latest))
-	for key, e := range latest {
-		var inc event.Incident
-		if err := json.Unmarshal(e.Value(), &inc); err != nil {
-			return nil, fmt.Errorf("decode %s: %w", key, err)
-		}
-		out = append(out, &inc)
+	out := make([]*event.Incident, 0, len(c.byID))
+	for _, inc := range c.byID {
+		out = append(out, inc)
 	}
 	slices.SortFunc(out, func(a, b *event.Incident) int {
 		return cmp.Or(b.Opened.Compare(a.Opened), cmp.Compare(b.ID, a.ID))
 	})
 	return out, nil
+}
+
+// listed is what List read: the latest value of every incident up to bucket revision rev.
+type listed struct {
+	mu   sync.Mutex
+	rev  uint64
+	byID map[string]*event.Incident
+}
+
+// apply records one entry of the watch (in revision order: a later one replaces an earlier
+// one of the same key); a deleted or purged key leaves the list.
+func (c *listed) apply(e jetstream.KeyValueEntry) error {
+	if e.Revision() <= c.rev {
+		return nil
+	}
+	id := strings.TrimPrefix(e.Key(), "inc.")
+	if e.Operation() != jetstream.KeyValuePut {
+		delete(c.byID, id)
+	} else {
+		var inc event.Incident
+		if err := json.Unmarshal(e.Value(), &inc); err != nil {
+			return fmt.Errorf("decode %s: %w", e.Key(), err)
+		}
+		c.byID[id] = &inc
+	}
+	c.rev = e.Revision()
+	return nil
 }
 
 // pointer reads an open.<h> key: the incident id and the key's revision, or "" if absent.

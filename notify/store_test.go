@@ -20,7 +20,7 @@ import (
 
 // startJetStream starts an embedded nats-server with JetStream on a temp dir, creates breachd's
 // streams and bucket, and returns a connected JetStream.
-func startJetStream(t *testing.T) (jetstream.JetStream, *bus.Embedded) {
+func startJetStream(t testing.TB) (jetstream.JetStream, *bus.Embedded) {
 	t.Helper()
 	srv, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: t.TempDir(), NoAuth: true})
 	if err != nil {
@@ -36,7 +36,7 @@ func startJetStream(t *testing.T) (jetstream.JetStream, *bus.Embedded) {
 	return js, srv
 }
 
-func connect(t *testing.T, srv *bus.Embedded) jetstream.JetStream {
+func connect(t testing.TB, srv *bus.Embedded) jetstream.JetStream {
 	t.Helper()
 	nc, js, err := bus.Connect(srv.ClientURL(), t.Name(), discard)
 	if err != nil {

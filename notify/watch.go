@@ -206,14 +206,14 @@ func (w *Watcher) evidence(ctx context.Context, inc *event.Incident) (*event.Inc
 	if n := len(inc.Evidence); n > 0 && !inc.LastSeen.After(inc.Evidence[n-1].To) {
 		return nil, nil
 	}
-	return CollectEvidence(ctx, w.opts.Evidence, w.inc, inc, w.opts.EvidenceLookback, "notify")
+	return CollectEvidence(ctx, w.opts.Evidence, w.inc, inc, w.opts.EvidenceLookback, history.Asker{Who: actor})
 }
 
 // CollectEvidence takes a logins and an access snapshot of inc's account over [first alert −
 // lookback, now), stores both in history and references them in the incident through
-// incidents (now is its clock). who is the actor in the audit log (the lookups are audited
-// with the incident id).
-func CollectEvidence(ctx context.Context, src EvidenceStore, incidents *Incidents, inc *event.Incident, lookback time.Duration, who string) (*event.Incident, error) {
+// incidents (now is its clock). ask is who asks (Who, and the identity: Issuer, Subject,
+// Roles) in the audit log; the lookups are audited with the incident id as their purpose.
+func CollectEvidence(ctx context.Context, src EvidenceStore, incidents *Incidents, inc *event.Incident, lookback time.Duration, ask history.Asker) (*event.Incident, error) {
 	now := incidents.clock()
 	start := inc.FirstSeen
 	if start.IsZero() || inc.Aware.Before(start) {
@@ -223,7 +223,7 @@ func CollectEvidence(ctx context.Context, src EvidenceStore, incidents *Incident
 	if max := history.MaxWindow; to.Sub(from) > max {
 		from = to.Add(-max)
 	}
-	ask := history.Asker{Who: who, Why: "evidence for incident " + inc.ID, Incident: inc.ID}
+	ask.Why, ask.Incident = "evidence for incident "+inc.ID, inc.ID
 	logins, err := src.Logins(ctx, ask, inc.Account, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("evidence: %w", err)
@@ -258,7 +258,7 @@ func CollectEvidence(ctx context.Context, src EvidenceStore, incidents *Incident
 const DeactivationDryRun = "dry-run"
 
 // terminal deactivation states: nothing more will happen without a person.
-var terminalDeactivation = []string{respond.StateDone, respond.StateFailed, respond.StateRefused, respond.StateReactivated, DeactivationDryRun}
+var terminalDeactivation = []string{respond.StateDone, respond.StateFailed, respond.StateRefused, respond.StateReactivated, respond.StateCancelled, DeactivationDryRun}
 
 // DeactivationState is the incident's view of a request's state.
 func DeactivationState(r *respond.Request) string {
@@ -283,8 +283,11 @@ func (w *Watcher) deactivation(ctx context.Context, inc *event.Incident) (*event
 
 // RequestDetail is what the timeline says about a request's state.
 func RequestDetail(r *respond.Request) string {
-	if r.State == respond.StateDone && respond.IsDryRun(r.Adapter) {
+	switch {
+	case r.State == respond.StateDone && respond.IsDryRun(r.Adapter):
 		return cmp.Or(r.LastError, DeactivationText(DeactivationDryRun))
+	case r.State == respond.StateCancelled && r.Cancellation != nil:
+		return "cancelled by " + r.Cancellation.By + ": " + r.Cancellation.Comment
 	}
 	return cmp.Or(r.Refusal, r.LastError, "via "+r.Adapter)
 }

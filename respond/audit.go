@@ -18,6 +18,7 @@ const (
 	AuditRefuse     = "respond.refuse"      // allow-listed: refused, nothing touched
 	AuditHold       = "respond.hold"        // over the cap: awaiting approval
 	AuditApprove    = "respond.approve"     // a human let a held request run
+	AuditCancel     = "respond.cancel"      // a human withdrew a request no engine had taken
 	AuditAttempt    = "respond.attempt"     // an adapter call is about to start
 	AuditResult     = "respond.result"      // an adapter call ended (Result: ok, transient, permanent)
 	AuditReactivate = "respond.reactivate"  // the reactivation command (Result: refused, ok, ...)

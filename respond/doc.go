@@ -9,6 +9,7 @@
 //	              retrying ─► failed (permanent error, or MaxAttempts used)
 //	refused             (allow-listed: never touched)
 //	awaiting_approval   (over the organisation's cap) ─Approve─► requested
+//	awaiting_approval, requested, retrying ─Cancel─► cancelled (a person withdrew it; final)
 //
 // Adapters: scim (SCIM 2.0 PATCH active=false), ldap (replace an attribute, by default
 // OpenLDAP's pwdAccountLockedTime), webhook (signed POST), and DryRun (records, changes
@@ -64,7 +65,7 @@
 //
 // # Audit
 //
-// Every decision (request, refusal, hold, approval, reactivation, including refused
+// Every decision (request, refusal, hold, approval, cancellation, reactivation, including refused
 // reactivations) is written to the Auditor before it is stored (a dry run's completion is
 // respond.would_deactivate, not respond.deactivated, and its log lines say "would"); if that fails nothing is
 // stored and the caller gets the error. Every adapter call is audited before it starts; if

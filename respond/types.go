@@ -40,6 +40,7 @@ const (
 	StateFailed           = "failed"            // a permanent error, or attempts exhausted
 	StateReactivating     = "reactivating"      // an engine calls Reactivate (lease held)
 	StateReactivated      = "reactivated"       // the account is back on
+	StateCancelled        = "cancelled"         // a person withdrew it before an engine took it (Cancel)
 )
 
 // Request is one deactivation request: at most one per incident. It is stored as JSON in the
@@ -66,6 +67,7 @@ type Request struct {
 	Owner        string        `json:"owner,omitempty"`
 	LeaseUntil   time.Time     `json:"lease_until,omitzero"`
 	Approval     *Approval     `json:"approval,omitempty"`
+	Cancellation *Approval     `json:"cancellation,omitempty"` // who cancelled it, when and why
 	Reactivation *Reactivation `json:"reactivation,omitempty"`
 	// History holds the last attempts (at most 20), oldest first.
 	History []Attempt `json:"history,omitempty"`
@@ -74,16 +76,17 @@ type Request struct {
 }
 
 // Terminal reports whether nothing more happens to r without a human: done, failed,
-// refused, reactivated or awaiting approval.
+// refused, reactivated, cancelled or awaiting approval.
 func (r *Request) Terminal() bool {
 	switch r.State {
-	case StateDone, StateFailed, StateRefused, StateReactivated, StateAwaitingApproval:
+	case StateDone, StateFailed, StateRefused, StateReactivated, StateCancelled, StateAwaitingApproval:
 		return true
 	}
 	return false
 }
 
-// Approval records who let a request over the cap run.
+// Approval records who let a request over the cap run (or, as Request.Cancellation, who
+// cancelled it).
 type Approval struct {
 	By      string    `json:"by"`
 	At      time.Time `json:"at"`

@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"os/user"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"breachd/auth"
 	"breachd/deploy"
+	"breachd/event"
 	"breachd/history"
 	"breachd/output"
 	"breachd/timespec"
@@ -55,10 +58,24 @@ collapse duplicates on merge: add FINAL for exact counts.`,
 	fs.StringVar(&reason, "reason", "", "why, for the audit log")
 	c.RunE = func(c *cobra.Command, args []string) error {
 		return printFrom(c.Context(), deploy.AttachConfig{History: true}, func(ctx context.Context, a *deploy.Attached) (any, error) {
-			return result(a.History.AuditedSQL(ctx, actor, reason, strings.Join(args, " "), lim))
+			ask, err := directAsker(reason, "")
+			if err != nil {
+				return nil, err
+			}
+			return result(a.History.AuditedSQL(ctx, ask, strings.Join(args, " "), lim))
 		})
 	}
 	return c
+}
+
+// directAsker is the operator on the box asking (direct mode): the audit log records the OS
+// user (vouched for by auth.IssuerOS) and, as the actor, the --as name.
+func directAsker(why, incident string) (history.Asker, error) {
+	u, err := user.Current()
+	if err != nil {
+		return history.Asker{}, fmt.Errorf("who is asking: the OS user is unknown (%w); the audit log needs it", err)
+	}
+	return history.Asker{Who: actor, Issuer: auth.IssuerOS, Subject: u.Username, Why: why, Incident: incident}, nil
 }
 
 // lookup is one audited lookup of `breachd history`.
@@ -114,7 +131,11 @@ when that fails, the lookup fails.`, l.summary, history.MaxWindow/(24*time.Hour)
 		if strings.TrimSpace(r.Ask.Why) == "" && strings.TrimSpace(r.Ask.Incident) == "" {
 			return usagef("history %s: --reason is required unless --incident is given (a lookup of a person's data needs a purpose)", l.name)
 		}
-		r.Ask.Who = actor
+		ask, err := directAsker(r.Ask.Why, r.Ask.Incident)
+		if err != nil {
+			return err
+		}
+		r.Ask, r.Scope = ask, event.Everywhere
 		return printFrom(c.Context(), deploy.AttachConfig{History: true}, func(ctx context.Context, a *deploy.Attached) (any, error) {
 			return result(a.History.Lookup(ctx, r))
 		})

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -70,15 +71,20 @@ nils@o.no,admin,health,view,1,1,2026-11-02T09:00:00.000Z,2026-11-02T09:00:00.000
 	}
 
 	out, errs, code := breachd(t, nil, "history", "sql", "--data", data, "--as", "ops", "--format", "csv",
-		"SELECT actor, action, target, reason FROM audit ORDER BY time")
-	want := `actor,action,target,reason
-dpo@o.no,history.logins,kari@o.no,phishing report
-dpo@o.no,history.access,kari@o.no,
-dpo@o.no,history.access,kari@o.no,
-dpo@o.no,history.subject,ola@o.no,access request
-dpo@o.no,history.timeline,kari@o.no,scope
-ops,history.sql,,
-`
+		"SELECT actor, action, target, reason, issuer, subject, org FROM audit ORDER BY time")
+	// Direct mode: the OS user, vouched for by breachd:os, is the identity; --as the actor.
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.ReplaceAll(`actor,action,target,reason,issuer,subject,org
+dpo@o.no,history.logins,kari@o.no,phishing report,breachd:os,ME,o.no
+dpo@o.no,history.access,kari@o.no,,breachd:os,ME,o.no
+dpo@o.no,history.access,kari@o.no,,breachd:os,ME,o.no
+dpo@o.no,history.subject,ola@o.no,access request,breachd:os,ME,o.no
+dpo@o.no,history.timeline,kari@o.no,scope,breachd:os,ME,o.no
+ops,history.sql,,,breachd:os,ME,
+`, "ME", me.Username)
 	if code != 0 || out != want {
 		t.Errorf("audit log: exit %d\n got:\n%s\nwant:\n%s\n%s", code, out, want, errs)
 	}

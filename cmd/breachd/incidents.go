@@ -28,7 +28,7 @@ breachd.incidents.updated (Nats-Msg-Id <id>-v<version>).
 ` + whereInstance,
 	}
 	subs := []*cobra.Command{incList(), incShow(), incAck(), incTransition(), incComment(), incEvidence(), incReport(),
-		incDeactivate(), incApprove(), incReactivate(), incRegister()}
+		incDeactivate(), incApprove(), incCancel(), incReactivate(), incRegister()}
 	var names []string
 	for _, s := range subs {
 		names = append(names, s.Name())
@@ -63,6 +63,9 @@ func incCommand(name, args string, min, max int, change bool, formats []string, 
 		return printFrom(c.Context(), deploy.AttachConfig{NATS: deploy.NATSOperator, History: true}, func(ctx context.Context, a *deploy.Attached) (any, error) {
 			desk, err := a.Desk(ctx, respondConfig)
 			if err != nil {
+				return nil, err
+			}
+			if desk.Asker, err = directAsker("", ""); err != nil {
 				return nil, err
 			}
 			return result(run(ctx, desk, pos))
@@ -101,7 +104,7 @@ func incAck() *cobra.Command {
 		"record the moment of awareness (Art. 33(1)); the deadline becomes awareness + 72 h",
 		"Without --aware-at the moment of awareness is now. It must not be in the future.",
 		func(ctx context.Context, d *notify.Desk, pos []string) (any, error) {
-			return d.Changed(d.Incidents.Ack(ctx, pos[0], awareAt.UTC(time.Now()), edit(comment)))
+			return d.Ack(ctx, pos[0], awareAt.UTC(time.Now()), edit(comment))
 		})
 	c.Flags().Var(&awareAt, "aware-at", "when the controller became aware, RFC 3339 (default now)")
 	c.Flags().StringVar(&comment, "comment", "", "a note for the timeline")
@@ -115,7 +118,7 @@ func incTransition() *cobra.Command {
 not_reportable needs the reason as --comment (Art. 33(5)); closing a detected incident needs a
 comment saying why it is no breach. A refused transition exits 1 and names the allowed states.`,
 		func(ctx context.Context, d *notify.Desk, pos []string) (any, error) {
-			return d.Changed(d.Incidents.Transition(ctx, pos[0], pos[1], edit(comment)))
+			return d.Transition(ctx, pos[0], pos[1], edit(comment))
 		})
 	c.Flags().StringVar(&comment, "comment", "", "why (required for not_reportable)")
 	return c
@@ -130,7 +133,7 @@ func incComment() *cobra.Command {
 	c := incCommand("comment", "ID [--step N] TEXT", 2, -1, true, output.Documents,
 		"add a note to the timeline; --step N also records procedure step N as done", "Steps: "+steps,
 		func(ctx context.Context, d *notify.Desk, pos []string) (any, error) {
-			return d.Changed(d.Incidents.Comment(ctx, pos[0], step, edit(strings.Join(pos[1:], " "))))
+			return d.Comment(ctx, pos[0], step, edit(strings.Join(pos[1:], " ")))
 		})
 	c.Flags().IntVar(&step, "step", 0, "record this procedure step (1–8) as done")
 	return c
@@ -220,6 +223,25 @@ func incApprove() *cobra.Command {
 	c.PreRunE = func(*cobra.Command, []string) error {
 		if strings.TrimSpace(comment) == "" {
 			return usagef("incidents approve: --comment is required (the approval is audited with it)")
+		}
+		return nil
+	}
+	return c
+}
+
+func incCancel() *cobra.Command {
+	var comment string
+	c := respondCommand("cancel", "ID --comment T", "withdraw a deactivation request no engine has taken yet (audited)",
+		`Only a request that is awaiting_approval, requested or retrying can be cancelled; one in progress,
+done, failed, refused or reactivated cannot. The request becomes cancelled (final) and the incident
+records it.`,
+		func(ctx context.Context, d *notify.Desk, id string) (any, error) {
+			return d.Cancel(ctx, id, comment, actor)
+		})
+	c.Flags().StringVar(&comment, "comment", "", "why it is withdrawn (required)")
+	c.PreRunE = func(*cobra.Command, []string) error {
+		if strings.TrimSpace(comment) == "" {
+			return usagef("incidents cancel: --comment is required (the cancellation is audited with it)")
 		}
 		return nil
 	}

@@ -263,6 +263,7 @@ func TestIncidents(t *testing.T) {
 		mustFail(t, 1, "no deactivation request", "reactivate", id)
 		mustOK(t, "done via dryrun: would deactivate the account; a dry run, nothing was changed", "deactivate", id, "--comment", "admin export at night")
 		mustFail(t, 1, "is done, not awaiting approval", "approve", id, "--comment", "ok")
+		mustFail(t, 1, "the deactivation request is done: only one that is awaiting_approval, requested, retrying can be cancelled", "cancel", id, "--comment", "stop")
 		mustFail(t, 1, "5 report to Datatilsynet", "reactivate", id)
 		mustFail(t, 2, "--force needs --reason", "reactivate", id, "--force")
 		mustOK(t, "reactivated via dryrun: would reactivate", "reactivate", id, "--force", "--reason", "false positive: approved export")
@@ -441,6 +442,7 @@ func TestIncidentsUsage(t *testing.T) {
 		{[]string{"incidents", "list", "--format", "xml", "--data", data}, 2, `"--format" flag: "xml"`},
 		{[]string{"incidents", "show", "--format", "csv", "--data", data}, 2, `"--format" flag: "csv"`},
 		{[]string{"incidents", "transition", "INC-1", "--data", data, "--as", "x"}, 2, "usage: breachd incidents transition ID STATE"},
+		{[]string{"incidents", "cancel", "INC-1", "--data", data, "--as", "x"}, 2, "incidents cancel: --comment is required"},
 		{[]string{"incidents", "deactivate", "INC-1", "--respond", filepath.Join(data, "no-such-respond.yaml"), "--data", data, "--as", "x"}, 1, "no-such-respond.yaml"},
 	}
 	for _, c := range cases {
