@@ -9,6 +9,7 @@ package api
 //	writeError          → auth.WriteError
 //	isNotInScope        → errors.Is(err, history.ErrNotInScope)
 //	isAuditFailure      → a typed audit error of history, if B adds one
+//	refused             → errors.Is of B's typed refusals (deactivate, approve, reactivate)
 //	deskList/Register   → d.List / d.Register (B filters by d.Scope)
 //	deskShow ...        → d.Show, d.Ack, d.Transition, d.Comment, d.Evidence, d.Deactivate,
 //	                      d.Approve, d.Cancel, d.Reactivate, d.SetReport (B refuses another
@@ -158,21 +159,35 @@ func deskDeactivate(ctx context.Context, d *notify.Desk, id, comment, actor stri
 	if _, err := deskIncident(ctx, d, id); err != nil {
 		return notify.Deactivation{}, err
 	}
-	return d.Deactivate(ctx, id, comment, actor)
+	return refused(d.Deactivate(ctx, id, comment, actor))
 }
 
 func deskApprove(ctx context.Context, d *notify.Desk, id, comment, actor string) (notify.Deactivation, error) {
 	if _, err := deskIncident(ctx, d, id); err != nil {
 		return notify.Deactivation{}, err
 	}
-	return d.Approve(ctx, id, comment, actor)
+	return refused(d.Approve(ctx, id, comment, actor))
 }
 
 func deskReactivate(ctx context.Context, d *notify.Desk, q notify.ReactivateRequest) (notify.Deactivation, error) {
 	if _, err := deskIncident(ctx, d, q.ID); err != nil {
 		return notify.Deactivation{}, err
 	}
-	return d.Reactivate(ctx, q)
+	return refused(d.Reactivate(ctx, q))
+}
+
+// refused turns the Desk's refusals of a deactivation step, not yet typed errors, into 409
+// conflict. PENDING: B wraps them (notify.ErrTransition / ErrInput), and this goes.
+func refused(d notify.Deactivation, err error) (notify.Deactivation, error) {
+	if err == nil {
+		return d, nil
+	}
+	for _, s := range []string{"nothing to approve", "there is no deactivation request", "reactivation refused"} {
+		if strings.Contains(err.Error(), s) {
+			return d, &apiError{http.StatusConflict, codeConflict, err.Error()}
+		}
+	}
+	return d, err
 }
 
 // deskCancel stands for Desk.Cancel, which B adds (respond has no cancel yet).

@@ -1,0 +1,112 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/legacy"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// loadDoc loads and validates openapi.yaml with kin-openapi.
+func loadDoc(t testing.TB) *openapi3.T {
+	t.Helper()
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(OpenAPI)
+	if err != nil {
+		t.Fatalf("load openapi.yaml: %v", err)
+	}
+	if err := doc.Validate(loader.Context); err != nil {
+		t.Fatalf("openapi.yaml is not a valid OpenAPI 3 document: %v", err)
+	}
+	return doc
+}
+
+func TestOpenAPIValid(t *testing.T) { loadDoc(t) }
+
+// TestOpenAPIMatchesRoutes: every route the server registers is documented with its method,
+// and every documented path and method reaches a registered pattern of the server's mux.
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	doc := loadDoc(t)
+	documented := map[string]bool{}
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			documented[method+" "+path] = true
+		}
+	}
+	// A server over nothing real: only the mux is looked at, no route is called.
+	s := &Server{cfg: Config{Auth: newTestAuth(), Registry: prometheus.NewRegistry()}}
+	s.routes = s.routeTable()
+	mux := http.NewServeMux()
+	registered := map[string]bool{"GET /metrics": true}
+	for _, rt := range s.routes {
+		registered[rt.method+" "+rt.path] = true
+		mux.Handle(rt.method+" "+rt.path, http.NotFoundHandler())
+	}
+	s.cfg.Auth.Register(mux)
+	mux.Handle("GET /metrics", http.NotFoundHandler())
+	for r := range registered {
+		if !documented[r] {
+			t.Errorf("route %s is registered but not in openapi.yaml", r)
+		}
+	}
+	param := regexp.MustCompile(`\{[a-z_]+\}`)
+	for d := range documented {
+		method, path, _ := strings.Cut(d, " ")
+		req := httptest.NewRequest(method, param.ReplaceAllString(path, "x"), nil)
+		if _, pattern := mux.Handler(req); pattern != d {
+			t.Errorf("openapi.yaml documents %s, but the mux routes it to %q", d, pattern)
+		}
+	}
+	if len(documented) < len(registered) {
+		t.Errorf("%d documented routes, %d registered", len(documented), len(registered))
+	}
+}
+
+// responseValidator checks responses against openapi.yaml.
+type responseValidator struct {
+	router routers.Router
+}
+
+func newResponseValidator(t testing.TB, base string) *responseValidator {
+	doc := loadDoc(t)
+	doc.Servers = openapi3.Servers{{URL: base}}
+	r, err := legacy.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	openapi3filter.RegisterBodyDecoder("text/markdown", func(body io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
+		b, err := io.ReadAll(body)
+		return string(b), err
+	})
+	return &responseValidator{router: r}
+}
+
+// check validates the response of req (status, headers, body) against the document.
+func (v *responseValidator) check(t testing.TB, req *http.Request, resp *http.Response, body []byte) {
+	t.Helper()
+	route, params, err := v.router.FindRoute(req)
+	if err != nil {
+		t.Errorf("%s %s: not in openapi.yaml: %v", req.Method, req.URL.Path, err)
+		return
+	}
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
+			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}},
+		Status: resp.StatusCode, Header: resp.Header, Body: io.NopCloser(bytes.NewReader(body)),
+		Options: &openapi3filter.Options{IncludeResponseStatus: true},
+	}
+	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
+		t.Errorf("%s %s: response %d does not match openapi.yaml: %v\nbody: %.300s", req.Method, req.URL, resp.StatusCode, err, body)
+	}
+}
+
