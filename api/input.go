@@ -183,7 +183,9 @@ func (q *query) page() page {
 	return p
 }
 
-func cursor(offset int) string { return base64.RawURLEncoding.EncodeToString([]byte("o:" + strconv.Itoa(offset))) }
+func cursor(offset int) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("o:" + strconv.Itoa(offset)))
+}
 
 // Rows is a row result: the columns, the rows of this page as objects (column → value), the
 // footer line, how many rows there are in all, and the cursor of the next page ("" at the end).

@@ -109,4 +109,3 @@ func (v *responseValidator) check(t testing.TB, req *http.Request, resp *http.Re
 		t.Errorf("%s %s: response %d does not match openapi.yaml: %v\nbody: %.300s", req.Method, req.URL, resp.StatusCode, err, body)
 	}
 }
-

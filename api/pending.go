@@ -55,7 +55,9 @@ func isNotInScope(err error) bool { return errors.Is(err, errNotInScope) }
 
 // isAuditFailure reports an error of a lookup refused because its audit row could not be
 // written. PENDING: today history says so only in the text.
-func isAuditFailure(err error) bool { return err != nil && strings.Contains(err.Error(), "could not be audited") }
+func isAuditFailure(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "could not be audited")
+}
 
 // accountOrg is the organisation (Feide realm) of an account or person: what follows the last
 // '@'. PENDING: history decides this in B's scope check.

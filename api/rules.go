@@ -72,11 +72,11 @@ type ruleError struct {
 // checked is the answer of POST /api/rules/check: the compile errors, or the rules'
 // count, the warnings of lint and the fixtures' results of test.
 type checked struct {
-	OK       bool               `json:"ok"`
-	Errors   []ruleError        `json:"errors"`
-	Rules    int                `json:"rules"`
-	Warnings []string           `json:"warnings"`
-	Tests    *rules.TestReport  `json:"tests"`
+	OK       bool              `json:"ok"`
+	Errors   []ruleError       `json:"errors"`
+	Rules    int               `json:"rules"`
+	Warnings []string          `json:"warnings"`
+	Tests    *rules.TestReport `json:"tests"`
 }
 
 // rulesCheck compiles the rule files of the body (lint) and runs their fixtures (test), as
