@@ -50,8 +50,14 @@ func newTestAuth() *testAuth {
 				Roles: []auth.Role{r}, Orgs: []string{org}, Via: auth.ViaToken}
 		}
 	}
+	// Two roles: rule-author everywhere, org-admin of Bergen (backtests show Bergen's accounts).
+	a.principals[ruleAuthorBergenAdmin] = &auth.Principal{Issuer: auth.IssuerLocal, Subject: ruleAuthorBergenAdmin,
+		Roles: []auth.Role{auth.RoleRuleAuthor, auth.RoleOrgAdmin}, Orgs: []string{bergen}, Via: auth.ViaToken}
 	return a
 }
+
+// ruleAuthorBergenAdmin is the test principal with two roles.
+const ruleAuthorBergenAdmin = "rule-author+org-admin@" + bergen
 
 func (a *testAuth) Authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -103,6 +103,7 @@ func matrixCases() []matrixCase {
 		{"GET", "/healthz", "", false, [5]want{all, all, all, all, all}},
 		{"GET", "/readyz", "", false, [5]want{all, all, all, all, all}},
 		{"GET", "/api/openapi.json", "", false, [5]want{all, all, all, all, all}},
+		{"GET", "/metrics", "", false, [5]want{all, all, all, all, all}},
 	}
 }
 
@@ -167,7 +168,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 
 	for k, c := range cases {
 		name := c.method + " " + c.path
-		public := strings.HasPrefix(c.path, "/healthz") || strings.HasPrefix(c.path, "/readyz") || c.path == "/api/openapi.json"
+		public := strings.HasPrefix(c.path, "/healthz") || strings.HasPrefix(c.path, "/readyz") || c.path == "/api/openapi.json" || c.path == "/metrics"
 		t.Run(name, func(t *testing.T) {
 			if !public { // anonymous: 401 everywhere but the public routes
 				req, resp, body := send(c, "", bergen, k)
