@@ -163,6 +163,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 		path := r.Replace(c.path)
 		resp, body := e.do(c.method, path, principal, c.body)
 		req, _ := http.NewRequest(c.method, e.http.URL+path, strings.NewReader(c.body))
+		if c.body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
 		return req, resp, body
 	}
 

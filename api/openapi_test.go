@@ -91,7 +91,8 @@ func newResponseValidator(t testing.TB, base string) *responseValidator {
 	return &responseValidator{router: r}
 }
 
-// check validates the response of req (status, headers, body) against the document.
+// check validates the response of req (status, headers, body) against the document, and a
+// request the server answered with success against the document's parameters and body.
 func (v *responseValidator) check(t testing.TB, req *http.Request, resp *http.Response, body []byte) {
 	t.Helper()
 	route, params, err := v.router.FindRoute(req)
@@ -99,9 +100,15 @@ func (v *responseValidator) check(t testing.TB, req *http.Request, resp *http.Re
 		t.Errorf("%s %s: not in openapi.yaml: %v", req.Method, req.URL.Path, err)
 		return
 	}
+	reqIn := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
+		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
+	if resp.StatusCode < 300 { // a request the server took must be one the document allows
+		if err := openapi3filter.ValidateRequest(context.Background(), reqIn); err != nil {
+			t.Errorf("%s %s: the request does not match openapi.yaml: %v", req.Method, req.URL, err)
+		}
+	}
 	in := &openapi3filter.ResponseValidationInput{
-		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
-			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}},
+		RequestValidationInput: reqIn,
 		Status: resp.StatusCode, Header: resp.Header, Body: io.NopCloser(bytes.NewReader(body)),
 		Options: &openapi3filter.Options{IncludeResponseStatus: true},
 	}
