@@ -261,6 +261,9 @@ func loadSimulated(ctx context.Context, s *history.Store, n int64) error {
 				return err
 			}
 			buf = buf[:0]
+			if count%10_000_000 == 0 { // a long load says how far it is (stderr: the benchmark's log comes at its end)
+				fmt.Fprintf(os.Stderr, "loaded %d of %d events\n", count, n)
+			}
 		}
 		if count == n {
 			return errEnough
