@@ -103,14 +103,15 @@ func (s *Server) incEvidence(_ http.ResponseWriter, r *http.Request, p *auth.Pri
 		return nil, err
 	}
 	q := newQuery(r)
-	if pg := q.page(); q.err == nil {
-		t, err := deskEvidence(r.Context(), s.desk(p, auth.IncidentsRead), id, false, p.Actor())
-		if err != nil {
-			return nil, err
-		}
-		return rowsPage(t, pg), nil
+	pg := q.page()
+	if q.err != nil {
+		return nil, q.err
 	}
-	return nil, q.err
+	t, err := deskEvidence(r.Context(), s.desk(p, auth.IncidentsRead), id, false, p.Actor())
+	if err != nil {
+		return nil, err
+	}
+	return rowsPage(t, pg), nil
 }
 
 func (s *Server) incEvidenceRefresh(_ http.ResponseWriter, r *http.Request, p *auth.Principal) (any, error) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -24,8 +25,14 @@ const (
 )
 
 // decode reads r's JSON body into v strictly: one JSON value, no unknown fields, nothing after
-// it. An empty body is the empty object.
+// it. An empty body is the empty object; a body must say it is JSON (Content-Type), so that
+// no HTML form can post one.
 func decode(r *http.Request, v any) error {
+	if r.ContentLength != 0 {
+		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+			return badRequest("send the body as JSON, with Content-Type: application/json")
+		}
+	}
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)

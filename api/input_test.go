@@ -73,6 +73,18 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
+	// An HTML form cannot post a change: the body must be declared JSON.
+	req, _ := http.NewRequest("POST", e.http.URL+"/api/incidents/"+id+"/comment", strings.NewReader(`{"text":"from a form"}`))
+	req.Header.Set("Content-Type", "text/plain")
+	req.Header.Set("Authorization", "Bearer "+soc)
+	formResp, err := e.http.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	formResp.Body.Close()
+	if formResp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a text/plain body: %s, want 400", formResp.Status)
+	}
 	// SQL in an account of the caller's scope is a parameter like any other: no rows, no harm.
 	resp, body := e.do("GET", lookup("x' OR '1'='1"), soc, "")
 	var rows Rows
