@@ -109,7 +109,7 @@ func (v *responseValidator) check(t testing.TB, req *http.Request, resp *http.Re
 	}
 	in := &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: reqIn,
-		Status: resp.StatusCode, Header: resp.Header, Body: io.NopCloser(bytes.NewReader(body)),
+		Status:                 resp.StatusCode, Header: resp.Header, Body: io.NopCloser(bytes.NewReader(body)),
 		Options: &openapi3filter.Options{IncludeResponseStatus: true},
 	}
 	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
