@@ -20,6 +20,9 @@ package api
 //	auditRows           → history.AuditLog(ctx, scope, …) (B adds identity columns and scope)
 //	ruleHits            → history.Store.RuleHits
 //	UserAdmin, UserInfo, TokenInfo → *auth.Users, auth.UserInfo, auth.TokenInfo
+//	accountOrg          → the account → organisation rule of B's scope check (the realm after
+//	                      the last '@'); rules.go's backtest redaction uses it too, so keep it
+//	                      (exported by B, or here) when the rest of this file goes
 
 import (
 	"context"
