@@ -76,6 +76,10 @@ func verifyPassword(hash, pw string) (bool, error) {
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
+// NewPassword returns a random password (144 bits, 24 characters): the first password of a
+// user added without one, shown once.
+func NewPassword() string { return randomText(18) }
+
 // randomText returns n random bytes as unpadded URL-safe base64.
 func randomText(n int) string {
 	b := make([]byte, n)

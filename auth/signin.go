@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -21,13 +22,27 @@ func (s *Service) Register(mux *http.ServeMux) {
 // Me is what GET /api/me and a sign-in answer.
 type Me struct {
 	Principal *Principal `json:"principal"`
+	Actor     string     `json:"actor"`   // how the principal reads in timelines and the audit log
+	Actions   []Action   `json:"actions"` // what its roles allow (Allowed), sorted
 	CSRFToken string     `json:"csrf_token,omitempty"` // when signed in with a session
 	Methods   []string   `json:"methods"`
 }
 
+// meOf is what /api/me and a sign-in answer for p.
+func (s *Service) meOf(p *Principal, csrf string) Me {
+	actions := []Action{}
+	for a := range Allowed {
+		if p.May(a) {
+			actions = append(actions, a)
+		}
+	}
+	slices.Sort(actions)
+	return Me{Principal: p, Actor: p.Actor(), Actions: actions, CSRFToken: csrf, Methods: s.Methods()}
+}
+
 func (s *Service) me(w http.ResponseWriter, r *http.Request) {
 	csrf, _ := r.Context().Value(csrfKey{}).(string)
-	writeJSON(w, http.StatusOK, Me{Principal: FromContext(r.Context()), CSRFToken: csrf, Methods: s.Methods()})
+	writeJSON(w, http.StatusOK, s.meOf(FromContext(r.Context()), csrf))
 }
 
 // maxAuthBody bounds the body of a sign-in request.
@@ -73,7 +88,7 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.signIn(w, r, "local", su.principal(ViaSession), su.credential(), func(ss *session) {
-		writeJSON(w, http.StatusOK, Me{Principal: ss.Principal, CSRFToken: ss.CSRF, Methods: s.Methods()})
+		writeJSON(w, http.StatusOK, s.meOf(ss.Principal, ss.CSRF))
 	})
 }
 

@@ -455,7 +455,7 @@ func EnsureAdmin(file, password string) (created bool, pw string, err error) {
 		return false, "", nil
 	}
 	if password == "" {
-		password = randomText(18)
+		password = NewPassword()
 	}
 	if err := u.Add("admin", []Role{RoleAdmin}, nil, password); err != nil {
 		if errors.Is(err, ErrExists) {

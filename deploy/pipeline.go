@@ -245,7 +245,7 @@ func RunPipeline(ctx context.Context, in *Infra, cfg PipelineConfig) error {
 func newDetector(ctx context.Context, in *Infra, cfg PipelineConfig, reloader *RuleReloader) (*detect.Detector, error) {
 	set, err := cfg.RuleSet, error(nil)
 	if set == nil {
-		set, err = loadRules(cfg.Rules)
+		set, err = rules.LoadPack(cfg.Rules)
 	}
 	if err != nil {
 		return nil, err

@@ -168,14 +168,14 @@ func (r *RuleReloader) Run(ctx context.Context) error {
 // reload compiles the rule files and swaps the set into every engine when it compiles.
 func (r *RuleReloader) reload(cause string) {
 	stamps, errStr := stampFiles(r.paths)
-	set, err := loadRules(r.paths)
+	set, err := rules.LoadPack(r.paths)
 	r.seen, r.seenErr = stamps, errStr // a bad set is not retried until the files change again
 	r.mu.Lock()
 	engines := append([]Swapper(nil), r.engines...)
 	r.mu.Unlock()
 	if err != nil {
 		r.reloads.WithLabelValues("error").Inc()
-		ces := CompileErrors(err)
+		ces := rules.CompileErrors(err)
 		for _, ce := range ces {
 			r.log.Error("rule file does not compile", "pos", ce.File+":"+strconv.Itoa(ce.Line)+":"+strconv.Itoa(ce.Column), "rule", ce.Rule, "err", ce.Msg)
 		}
@@ -191,27 +191,6 @@ func (r *RuleReloader) reload(cause string) {
 	}
 	r.reloads.WithLabelValues("ok").Inc()
 	r.log.Info("rules reloaded", "cause", cause, "rules", set.Len(), "files", len(stamps), "engines", len(engines))
-}
-
-// CompileErrors returns every *rules.CompileError in err, which may join several (rules.Load
-// joins the errors of all files, and each file's errors).
-func CompileErrors(err error) []*rules.CompileError {
-	var out []*rules.CompileError
-	var walk func(error)
-	walk = func(e error) {
-		switch x := e.(type) {
-		case *rules.CompileError:
-			out = append(out, x)
-		case interface{ Unwrap() []error }:
-			for _, c := range x.Unwrap() {
-				walk(c)
-			}
-		case interface{ Unwrap() error }:
-			walk(x.Unwrap())
-		}
-	}
-	walk(err)
-	return out
 }
 
 // stampFiles stamps every rule file under paths (files given by name, whatever their
@@ -242,40 +221,20 @@ func stampFiles(paths []string) (map[string]fileStamp, string) {
 	return out, ""
 }
 
-// loadRules compiles the rule files and directories of paths (directories are searched for
-// *.yaml and *.yml; blank entries are ignored), or the shipped default pack when there are none.
-func loadRules(paths []string) (*rules.Set, error) {
-	if paths = rulePaths(paths); len(paths) == 0 {
-		return rules.Default()
-	}
-	return rules.Load(paths...)
-}
-
-// rulePaths are the non-blank entries of paths, trimmed.
-func rulePaths(paths []string) []string {
-	out := make([]string, 0, len(paths))
-	for _, p := range paths {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// LoadRules is loadRules merged with the default pack when withDefault; files counts the rule
+// LoadRules is rules.LoadPack merged with the default pack when withDefault; files counts the rule
 // files read (those stampFiles finds, and the pack's).
 func LoadRules(paths []string, withDefault bool) (set *rules.Set, files int, err error) {
 	packFiles, err := fs.Glob(rules.DefaultFS(), "*.y*ml")
 	if err != nil {
 		return nil, 0, err
 	}
-	if set, err = loadRules(paths); err != nil {
+	if set, err = rules.LoadPack(paths); err != nil {
 		return nil, 0, err
 	}
-	if paths = rulePaths(paths); len(paths) == 0 {
+	if paths = rules.PackPaths(paths); len(paths) == 0 {
 		return set, len(packFiles), nil // the pack itself
 	}
-	stamps, _ := stampFiles(paths) // every path was read by loadRules
+	stamps, _ := stampFiles(paths) // every path was read by rules.LoadPack
 	if files = len(stamps); !withDefault {
 		return set, files, nil
 	}
@@ -313,7 +272,7 @@ func (e RulesError) WriteText(w io.Writer) error {
 // file) is returned as it is.
 func CheckRules(paths []string, withDefault bool) (*rules.Set, int, error) {
 	set, files, err := LoadRules(paths, withDefault)
-	ces := CompileErrors(err)
+	ces := rules.CompileErrors(err)
 	if len(ces) == 0 {
 		return set, files, err
 	}

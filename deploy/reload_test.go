@@ -120,7 +120,7 @@ func TestRuleReloaderFileChanges(t *testing.T) {
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a.yaml"), filepath.Join(dir, "b.yaml")
 	writeAtomic(t, a, ruleYAML("r1", `event.Result == "failure"`))
-	set, err := loadRules([]string{dir})
+	set, err := rules.LoadPack([]string{dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +185,7 @@ func TestRuleReloaderFileChanges(t *testing.T) {
 func TestRuleReloaderTrigger(t *testing.T) {
 	dir := t.TempDir()
 	writeAtomic(t, filepath.Join(dir, "a.yml"), ruleYAML("r1", "true"))
-	set, err := loadRules([]string{dir})
+	set, err := rules.LoadPack([]string{dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +206,7 @@ func TestRuleReloaderTrigger(t *testing.T) {
 
 // With the default pack there is nothing to watch: a trigger is logged and changes nothing.
 func TestRuleReloaderDefaultPack(t *testing.T) {
-	set, err := loadRules(nil)
+	set, err := rules.LoadPack(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

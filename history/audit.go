@@ -23,6 +23,10 @@ const (
 	AuditRefused = ".refused"
 )
 
+// ErrAudit is wrapped by the error of a lookup or statement refused because its audit row could
+// not be written: no data was read.
+var ErrAudit = errors.New("it could not be audited")
+
 // AuditEntry is one row of the audit log: who did what to whom, and why. Issuer, Subject and
 // Roles are the signed-in identity of the actor (auth.Principal), never a name the actor chose;
 // Org is the organisation of the target, so a DPO's scoped view of the log shows the lookups
@@ -109,7 +113,7 @@ func (s *Store) admit(ctx context.Context, scope event.Scope, ask Asker, action,
 	org, err := s.targetOrg(ctx, scope, target)
 	if errors.Is(err, ErrNotInScope) {
 		if aerr := s.Audit(ctx, ask.entry(action+AuditRefused, target, Realm(target), detail)); aerr != nil {
-			return fmt.Errorf("%w (and the refusal could not be audited: %v)", err, aerr)
+			return fmt.Errorf("%w (and the refusal %w: %v)", err, ErrAudit, aerr)
 		}
 		return err
 	}
@@ -117,7 +121,7 @@ func (s *Store) admit(ctx context.Context, scope event.Scope, ask Asker, action,
 		return err
 	}
 	if err := s.Audit(ctx, ask.entry(action, target, org, detail)); err != nil {
-		return fmt.Errorf("lookup refused, it could not be audited: %w", err)
+		return fmt.Errorf("lookup refused, %w: %w", ErrAudit, err)
 	}
 	return nil
 }

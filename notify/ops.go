@@ -205,9 +205,38 @@ type ReportRequest struct {
 	Actor  string
 }
 
-// Report stores the request's fields, builds the notice from the incident and its evidence
-// (the categories of people: one history query, audited as the actor) and writes it as
-// Markdown and JSON.
+// SetReport stores the fields of c that are set (Incidents.SetReport) in incident id.
+func (d *Desk) SetReport(ctx context.Context, id string, c ReportChange, e Edit) (Changed, error) {
+	if _, err := d.get(ctx, id); err != nil {
+		return Changed{}, err
+	}
+	return d.changed(d.Incidents.SetReport(ctx, id, c, e))
+}
+
+// Draft builds the draft Art. 33 notice of incident id from the incident and its evidence
+// (the categories of people: one history query, audited as actor).
+func (d *Desk) Draft(ctx context.Context, id, actor string) (Report, error) {
+	inc, err := d.get(ctx, id)
+	if err != nil {
+		return Report{}, err
+	}
+	return d.draft(ctx, inc, actor)
+}
+
+func (d *Desk) draft(ctx context.Context, inc *event.Incident, actor string) (Report, error) {
+	evs, err := d.History.EvidenceOf(ctx, inc.ID)
+	if err != nil {
+		return Report{}, err
+	}
+	people, err := d.History.ReportPeople(ctx, d.asker(actor), inc, evs)
+	if err != nil {
+		return Report{}, err
+	}
+	return BuildReport(inc, evs, people, d.Incidents.clock())
+}
+
+// Report stores the request's fields, builds the notice (Draft) and writes it as Markdown and
+// JSON.
 func (d *Desk) Report(ctx context.Context, r ReportRequest) (Written, error) {
 	inc, err := d.get(ctx, r.ID)
 	if err != nil {
@@ -218,15 +247,7 @@ func (d *Desk) Report(ctx context.Context, r ReportRequest) (Written, error) {
 			return Written{}, err
 		}
 	}
-	evs, err := d.History.EvidenceOf(ctx, r.ID)
-	if err != nil {
-		return Written{}, err
-	}
-	people, err := d.History.ReportPeople(ctx, d.asker(r.Actor), inc, evs)
-	if err != nil {
-		return Written{}, err
-	}
-	rep, err := BuildReport(inc, evs, people, d.Incidents.clock())
+	rep, err := d.draft(ctx, inc, r.Actor)
 	if err != nil {
 		return Written{}, err
 	}

@@ -84,7 +84,7 @@ func (d *Desk) Deactivate(ctx context.Context, id, comment, actor string) (Deact
 // (audited with comment) and records its state in the incident.
 func (d *Desk) Approve(ctx context.Context, id, comment, actor string) (Deactivation, error) {
 	if strings.TrimSpace(comment) == "" {
-		return Deactivation{}, errors.New("an approval needs a comment (it is audited with it)")
+		return Deactivation{}, fmt.Errorf("%w: an approval needs a comment (it is audited with it)", ErrInput)
 	}
 	if _, err := d.get(ctx, id); err != nil {
 		return Deactivation{}, err
@@ -96,9 +96,9 @@ func (d *Desk) Approve(ctx context.Context, id, comment, actor string) (Deactiva
 	r, err := eng.Approve(ctx, id, actor, comment)
 	switch {
 	case errors.Is(err, respond.ErrState):
-		return Deactivation{}, fmt.Errorf("%s: the deactivation request is %s, not awaiting approval: nothing to approve", id, r.State)
+		return Deactivation{}, fmt.Errorf("%s: the deactivation request is %s, not awaiting approval: nothing to approve (%w)", id, r.State, err)
 	case errors.Is(err, respond.ErrNotFound):
-		return Deactivation{}, fmt.Errorf("%s: there is no deactivation request to approve (deactivate files one)", id)
+		return Deactivation{}, fmt.Errorf("%s: there is no deactivation request to approve (deactivate files one; %w)", id, err)
 	case err != nil:
 		return Deactivation{}, err
 	}
@@ -111,7 +111,7 @@ func (d *Desk) Approve(ctx context.Context, id, comment, actor string) (Deactiva
 // reached an outcome, cannot be cancelled: the error says what it is.
 func (d *Desk) Cancel(ctx context.Context, id, comment, actor string) (Deactivation, error) {
 	if strings.TrimSpace(comment) == "" {
-		return Deactivation{}, errors.New("a cancellation needs a comment (it is audited with it)")
+		return Deactivation{}, fmt.Errorf("%w: a cancellation needs a comment (it is audited with it)", ErrInput)
 	}
 	if _, err := d.get(ctx, id); err != nil {
 		return Deactivation{}, err
@@ -123,10 +123,10 @@ func (d *Desk) Cancel(ctx context.Context, id, comment, actor string) (Deactivat
 	r, err := eng.Cancel(ctx, id, actor, comment)
 	switch {
 	case errors.Is(err, respond.ErrState):
-		return Deactivation{}, fmt.Errorf("%s: the deactivation request is %s: only one that is %s can be cancelled",
-			id, r.State, strings.Join(respond.Cancellable, ", "))
+		return Deactivation{}, fmt.Errorf("%s: the deactivation request is %s: only one that is %s can be cancelled (%w)",
+			id, r.State, strings.Join(respond.Cancellable, ", "), err)
 	case errors.Is(err, respond.ErrNotFound):
-		return Deactivation{}, fmt.Errorf("%s: there is no deactivation request to cancel", id)
+		return Deactivation{}, fmt.Errorf("%s: there is no deactivation request to cancel (%w)", id, err)
 	case err != nil:
 		return Deactivation{}, err
 	}
@@ -144,7 +144,7 @@ type ReactivateRequest struct {
 // unless forced; every call audited), records step 7 and the request's state in the incident.
 func (d *Desk) Reactivate(ctx context.Context, q ReactivateRequest) (Deactivation, error) {
 	if q.Force && strings.TrimSpace(q.Reason) == "" {
-		return Deactivation{}, errors.New("a forced reactivation needs a reason")
+		return Deactivation{}, fmt.Errorf("%w: a forced reactivation needs a reason", ErrInput)
 	}
 	inc, err := d.get(ctx, q.ID)
 	if err != nil {
@@ -158,10 +158,10 @@ func (d *Desk) Reactivate(ctx context.Context, q ReactivateRequest) (Deactivatio
 	r, err := eng.Reactivate(ctx, q.ID, respond.ReactivateOptions{Actor: q.Actor, MissingSteps: missing, Force: q.Force, Reason: q.Reason})
 	switch {
 	case errors.Is(err, respond.ErrNotFound):
-		return Deactivation{}, fmt.Errorf("%s: there is no deactivation request, so nothing to reactivate", q.ID)
+		return Deactivation{}, fmt.Errorf("%s: there is no deactivation request, so nothing to reactivate (%w)", q.ID, err)
 	case errors.Is(err, respond.ErrStepsOpen):
-		return Deactivation{}, fmt.Errorf("%s: reactivation refused: steps not recorded done: %s (record them with a comment on step N, or force it with a reason)",
-			q.ID, strings.Join(missing, "; "))
+		return Deactivation{}, fmt.Errorf("%s: %w: %s (record them with a comment on step N, or force it with a reason)",
+			q.ID, err, strings.Join(missing, "; "))
 	case err != nil:
 		return Deactivation{}, err
 	}

@@ -325,3 +325,45 @@ func Default() (*Set, error) {
 	}
 	return set, nil
 }
+
+// LoadPack compiles the rule files and directories of paths (directories are searched for
+// *.yaml and *.yml; blank entries are ignored), or the shipped default pack when there are none.
+func LoadPack(paths []string) (*Set, error) {
+	if paths = PackPaths(paths); len(paths) == 0 {
+		return Default()
+	}
+	return Load(paths...)
+}
+
+// PackPaths are the non-blank entries of paths, trimmed.
+func PackPaths(paths []string) []string {
+	out := make([]string, 0, len(paths))
+	for _, p := range paths {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// CompileErrors returns every *CompileError in err, which may join several (Load
+// joins the errors of all files, and each file's errors).
+func CompileErrors(err error) []*CompileError {
+	var out []*CompileError
+	var walk func(error)
+	walk = func(e error) {
+		switch x := e.(type) {
+		case *CompileError:
+			out = append(out, x)
+		case interface{ Unwrap() []error }:
+			for _, c := range x.Unwrap() {
+				walk(c)
+			}
+		case interface{ Unwrap() error }:
+			walk(x.Unwrap())
+		}
+	}
+	walk(err)
+	return out
+}
+

@@ -1,0 +1,233 @@
+package api
+
+import (
+	"cmp"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"breachd/auth"
+	"breachd/backtest"
+	"breachd/history"
+	"breachd/output"
+	"breachd/rules"
+)
+
+// rulesList lists the loaded rules (the server's pack) as `breachd rules list` does.
+func (s *Server) rulesList(_ http.ResponseWriter, r *http.Request, _ *auth.Principal) (any, error) {
+	q := newQuery(r)
+	pg := q.page()
+	if q.err != nil {
+		return nil, q.err
+	}
+	set, err := rules.LoadPack(s.cfg.Rules)
+	if err != nil {
+		return nil, err
+	}
+	return rowsPage(rules.Listing(set.Rules()).Rows(), pg), nil
+}
+
+// rulesHits is the stored alerts per rule and time bucket: counts only, no accounts.
+func (s *Server) rulesHits(_ http.ResponseWriter, r *http.Request, _ *auth.Principal) (any, error) {
+	q := newQuery(r)
+	to := q.time("to", q.now.UTC())
+	from := q.time("from", to.Add(-7*24*time.Hour))
+	bucket := q.str("bucket")
+	pg := q.page()
+	if q.err != nil {
+		return nil, q.err
+	}
+	b := 24 * time.Hour
+	if bucket != "" {
+		var err error
+		if b, err = time.ParseDuration(bucket); err != nil || b < time.Minute || b > 31*24*time.Hour {
+			return nil, badRequest("bucket: want a duration from 1m to 744h, such as 1h")
+		}
+	}
+	if !from.Before(to) {
+		return nil, badRequest("from must be before to")
+	}
+	hits, err := s.cfg.History.RuleHits(r.Context(), from, to, b)
+	if err != nil {
+		return nil, err
+	}
+	return rowsPage(output.RowsOf(history.RuleHitColumns, hits, history.RuleHit.Row), pg), nil
+}
+
+// Limits of POST /api/rules/check.
+const (
+	maxCheckFiles    = 50
+	maxCheckFileName = 128
+)
+
+// ruleError is a compile error of a checked rule file.
+type ruleError struct {
+	File    string `json:"file"`
+	Line    int    `json:"line"`
+	Column  int    `json:"column"`
+	Rule    string `json:"rule"`
+	Message string `json:"message"`
+}
+
+// checked is the answer of POST /api/rules/check: the compile errors, or the rules'
+// count, the warnings of lint and the fixtures' results of test.
+type checked struct {
+	OK       bool              `json:"ok"`
+	Errors   []ruleError       `json:"errors"`
+	Rules    int               `json:"rules"`
+	Warnings []string          `json:"warnings"`
+	Tests    *rules.TestReport `json:"tests"`
+}
+
+// rulesCheck compiles the rule files of the body (lint) and runs their fixtures (test), as
+// `breachd rules lint` and `breachd rules test` do; nothing is stored or loaded.
+func (s *Server) rulesCheck(_ http.ResponseWriter, r *http.Request, _ *auth.Principal) (any, error) {
+	var b struct {
+		Files map[string]string `json:"files"`
+	}
+	if err := decode(r, &b); err != nil {
+		return nil, err
+	}
+	if len(b.Files) == 0 || len(b.Files) > maxCheckFiles {
+		return nil, badRequest("files: want 1 to %d rule files, name → YAML text", maxCheckFiles)
+	}
+	for name := range b.Files {
+		if err := checkName("file name", name); err != nil {
+			return nil, err
+		}
+		if len(name) > maxCheckFileName {
+			return nil, badRequest("file name: at most %d bytes", maxCheckFileName)
+		}
+	}
+	set, errs := parseRuleFiles(b.Files)
+	out := checked{Errors: errs, Warnings: []string{}}
+	if set == nil {
+		return out, nil
+	}
+	out.OK, out.Rules = true, set.Len()
+	for _, rl := range set.Rules() {
+		if rl.Tests == 0 {
+			out.Warnings = append(out.Warnings, rl.File+": rule "+rl.ID+": no tests (add fixtures under tests:, see docs/rules.md)")
+		}
+	}
+	rep := rules.NewTestReport(rules.RunTests(set))
+	out.Tests, out.OK = &rep, rep.Failed == 0
+	return out, nil
+}
+
+// parseRuleFiles compiles files (name → YAML) into one set, or returns every compile error in
+// file and position order.
+func parseRuleFiles(files map[string]string) (*rules.Set, []ruleError) {
+	var sets []*rules.Set
+	var errs []ruleError
+	add := func(err error) {
+		ces := rules.CompileErrors(err)
+		if len(ces) == 0 {
+			errs = append(errs, ruleError{Message: err.Error()})
+		}
+		for _, ce := range ces {
+			errs = append(errs, ruleError{File: ce.File, Line: ce.Line, Column: ce.Column, Rule: ce.Rule, Message: ce.Msg})
+		}
+	}
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		set, err := rules.Parse(n, []byte(files[n]))
+		if err != nil {
+			add(err)
+			continue
+		}
+		sets = append(sets, set)
+	}
+	if len(errs) == 0 {
+		set, err := rules.Merge(sets...)
+		if err == nil {
+			return set, []ruleError{}
+		}
+		add(err)
+	}
+	slices.SortStableFunc(errs, func(a, b ruleError) int {
+		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
+	})
+	return nil, errs
+}
+
+// rulesBacktest replays stored history through the server's rules (or those of rule_text) as
+// `breachd rules backtest` does. Accounts in the report (top pairs, examples) are shown only
+// for organisations the caller may look up (ScopeFor(HistoryLookup)); otherwise only counts.
+func (s *Server) rulesBacktest(_ http.ResponseWriter, r *http.Request, p *auth.Principal) (any, error) {
+	var b struct {
+		From     string   `json:"from"`
+		To       string   `json:"to"`
+		Rules    []string `json:"rules"`
+		RuleText string   `json:"rule_text"`
+		Top      *int     `json:"top"`
+		Warmup   string   `json:"warmup"`
+	}
+	if err := decode(r, &b); err != nil {
+		return nil, err
+	}
+	now := time.Now().UTC()
+	opts := backtest.Options{Only: b.Rules, Top: 20, Location: time.UTC, Logger: s.log}
+	from, err := timeOf("from", b.From, now, time.Time{})
+	if err == nil {
+		opts.From = from
+		opts.To, err = timeOf("to", b.To, now, now)
+	}
+	switch {
+	case err != nil:
+		return nil, err
+	case opts.From.IsZero():
+		return nil, badRequest("from: the start of the range is required")
+	case !opts.From.Before(opts.To):
+		return nil, badRequest("from must be before to")
+	case b.Top != nil && (*b.Top < 0 || *b.Top > 1000):
+		return nil, badRequest("top: want 0 to 1000")
+	case b.Top != nil:
+		opts.Top = *b.Top
+	}
+	if strings.TrimSpace(b.RuleText) != "" {
+		var errs []ruleError
+		if opts.Rules, errs = parseRuleFiles(map[string]string{"rule_text.yaml": b.RuleText}); opts.Rules == nil {
+			return nil, badRequest("rule_text does not compile: %s:%d:%d: %s", errs[0].File, errs[0].Line, errs[0].Column, errs[0].Message)
+		}
+	} else if opts.Rules, err = rules.LoadPack(s.cfg.Rules); err != nil {
+		return nil, err
+	}
+	for _, id := range b.Rules {
+		if _, ok := opts.Rules.Rule(id); !ok {
+			return nil, badRequest("rules: no rule %q", id)
+		}
+	}
+	if opts.Warmup = backtest.AutoWarmup(opts.Rules); b.Warmup != "" {
+		if opts.Warmup, err = time.ParseDuration(b.Warmup); err != nil || opts.Warmup < 0 {
+			return nil, badRequest("warmup: want a duration such as 10m or 2h")
+		}
+	}
+	opts.Lookup = s.cfg.History
+	rep, err := backtest.Run(r.Context(), s.cfg.History, opts)
+	if err != nil {
+		return nil, err
+	}
+	redactAccounts(rep, p)
+	return rep, nil
+}
+
+// redactAccounts removes from rep the accounts of organisations p may not look up: their top
+// pairs and their example alerts (whose summaries name them). The counts stay.
+func redactAccounts(rep *backtest.Report, p *auth.Principal) {
+	scope := p.ScopeFor(auth.HistoryLookup)
+	if scope.All {
+		return
+	}
+	rep.Top = slices.DeleteFunc(rep.Top, func(k backtest.KeySummary) bool { return !scope.Contains(history.Realm(k.Account)) })
+	for i := range rep.Rules {
+		rep.Rules[i].Examples = slices.DeleteFunc(rep.Rules[i].Examples, func(e backtest.Example) bool {
+			return !scope.Contains(history.Realm(e.Account))
+		})
+	}
+}
