@@ -2,10 +2,14 @@ package apiclient
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"time"
 
+	"breachd/backtest"
 	"breachd/history"
 	"breachd/ingest/dlq"
 	"breachd/output"
@@ -57,5 +61,38 @@ func (c *Client) Replay(ctx context.Context, seqs []uint64, all bool, f dlq.Filt
 	if err := c.Do(ctx, http.MethodPost, "/api/dlq/replay", nil, body, &rep); err != nil {
 		return nil, err
 	}
+	return &rep, nil
+}
+
+// BacktestRequest is the body of POST /api/rules/backtest: the range, the rule ids to report
+// (empty: all) and, to try rules not yet deployed, a rule file's text (empty: the server's
+// pack).
+type BacktestRequest struct {
+	From     time.Time `json:"from"`
+	To       time.Time `json:"to"`
+	Rules    []string  `json:"rules,omitempty"`
+	RuleText string    `json:"rule_text,omitempty"`
+}
+
+// Backtest is POST /api/rules/backtest: what the rules would have raised in the range.
+func (c *Client) Backtest(ctx context.Context, r BacktestRequest) (*backtest.Report, error) {
+	b, err := c.Raw(ctx, http.MethodPost, "/api/rules/backtest", nil, r)
+	if err != nil {
+		return nil, err
+	}
+	var rep backtest.Report
+	var durations struct { // backtest.Report.MarshalJSON's readable forms
+		Warmup   string  `json:"warmup"`
+		Duration float64 `json:"duration_seconds"`
+	}
+	if err := errors.Join(json.Unmarshal(b, &rep), json.Unmarshal(b, &durations)); err != nil {
+		return nil, fmt.Errorf("POST /api/rules/backtest: the answer is not a backtest report: %w", err)
+	}
+	if durations.Warmup != "" {
+		if rep.Warmup, err = time.ParseDuration(durations.Warmup); err != nil {
+			return nil, fmt.Errorf("POST /api/rules/backtest: warmup: %w", err)
+		}
+	}
+	rep.Duration = time.Duration(durations.Duration * float64(time.Second))
 	return &rep, nil
 }

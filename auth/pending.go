@@ -27,7 +27,9 @@ type Config struct {
 type Service struct{ oidc bool }
 
 // New is A's auth.New.
-func New(_ context.Context, cfg Config) (*Service, error) { return &Service{oidc: cfg.OIDCFile != ""}, nil }
+func New(_ context.Context, cfg Config) (*Service, error) {
+	return &Service{oidc: cfg.OIDCFile != ""}, nil
+}
 
 // SessionBucket is A's auth.SessionBucket: the stand-in opens or creates "sessions".
 func SessionBucket(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, error) {

@@ -43,18 +43,18 @@ func serverMode(c *cobra.Command) bool { return c.Annotations["server"] != "" &&
 // identity (no --as), and the engines' flags have no meaning there.
 func checkServer(c *cobra.Command) error {
 	if f := c.Flags().Lookup("as"); f != nil && f.Changed {
-		return usagef("%s: --as cannot be used with --server: the server records who you signed in as (the token's user)", c.CommandPath())
+		return usagef("%s: --as cannot be used with --server: the server records who you signed in as (the token's user)", cmdName(c))
 	}
 	for _, name := range directOnly {
 		if f := c.Flags().Lookup(name); f != nil && f.Changed {
-			return usagef("%s: --%s is for direct mode and cannot be used with --server (the server uses its own)", c.CommandPath(), name)
+			return usagef("%s: --%s is for direct mode and cannot be used with --server (the server uses its own)", cmdName(c), name)
 		}
 	}
 	if c.Flags().Changed("token") {
 		fmt.Fprintln(os.Stderr, "breachd: warning: a token on the command line is visible to other users (ps); use BREACHD_TOKEN or --token-file")
 	}
 	if c.Flags().Changed("token") && server.tokenFile != "" {
-		return usagef("%s: give --token or --token-file, not both", c.CommandPath())
+		return usagef("%s: give --token or --token-file, not both", cmdName(c))
 	}
 	return nil
 }
@@ -92,7 +92,7 @@ func printVia(c *cobra.Command, ac deploy.AttachConfig, direct func(ctx context.
 		return printFrom(c.Context(), ac, direct)
 	}
 	if remote == nil {
-		return usagef("%s is not offered through --server: run it on the box (direct mode)", c.CommandPath())
+		return usagef("%s is not offered through --server: run it on the box (direct mode)", cmdName(c))
 	}
 	api, err := apiClient()
 	if err != nil {
@@ -100,3 +100,6 @@ func printVia(c *cobra.Command, ac deploy.AttachConfig, direct func(ctx context.
 	}
 	return printResult(remote(c.Context(), api))
 }
+
+// cmdName is c's path without "breachd ", for messages that follow "breachd: ".
+func cmdName(c *cobra.Command) string { return strings.TrimPrefix(c.CommandPath(), c.Root().Name()+" ") }
