@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -235,6 +236,9 @@ func prepareAPI(cfg *APIConfig, dataDir string) (*APIBanner, error) {
 		return nil, err
 	}
 	cfg.UsersFile = cmp.Or(cfg.UsersFile, filepath.Join(dataDir, UsersFile))
+	if err := os.MkdirAll(filepath.Dir(cfg.UsersFile), 0o700); err != nil {
+		return nil, fmt.Errorf("users file: %w", err)
+	}
 	created, pw, err := auth.EnsureAdmin(cfg.UsersFile, cfg.AdminPassword)
 	if err != nil {
 		return nil, fmt.Errorf("first start: create the admin in %s: %w", cfg.UsersFile, err)
