@@ -64,8 +64,8 @@ func (c APIConfig) url(ln net.Listener) string {
 	return scheme + "://" + ln.Addr().String()
 }
 
-// check refuses half a TLS configuration.
-func (c APIConfig) check() error {
+// Check refuses half a TLS configuration (before anything starts).
+func (c APIConfig) Check() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return fmt.Errorf("--tls-cert and --tls-key go together (give both, or neither to serve plain HTTP)")
 	}
@@ -118,7 +118,7 @@ func newAPIStage(ctx context.Context, d apiDeps, cfg APIConfig) (_ *apiStage, er
 			_ = cfg.Listener.Close()
 		}
 	}()
-	if err := cfg.check(); err != nil {
+	if err := cfg.Check(); err != nil {
 		return nil, err
 	}
 	if err := cfg.listen(); err != nil {
@@ -232,7 +232,7 @@ type APIBanner struct {
 // (no users file) it creates the admin, and it opens the listener, so the banner names the
 // port taken.
 func prepareAPI(cfg *APIConfig, dataDir string) (*APIBanner, error) {
-	if err := cfg.check(); err != nil {
+	if err := cfg.Check(); err != nil {
 		return nil, err
 	}
 	cfg.UsersFile = cmp.Or(cfg.UsersFile, filepath.Join(dataDir, UsersFile))
@@ -284,7 +284,7 @@ type ServeConfig struct {
 
 // Serve runs the API stage alone until ctx ends.
 func Serve(ctx context.Context, cfg ServeConfig) error {
-	if err := cfg.API.check(); err != nil {
+	if err := cfg.API.Check(); err != nil {
 		return err
 	}
 	ac := cfg.Attach

@@ -93,6 +93,9 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 		if err := inputs.Validate(); err != nil {
 			return usagef("%v", err)
 		}
+		if err := api.Check(); err != nil {
+			return usagef("%v", err)
+		}
 		if exitWhenDone && inputs.Endless() {
 			return usagef("--exit-when-done cannot be used with --follow, --http-listen or --kafka-brokers: they never finish")
 		}

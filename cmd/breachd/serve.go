@@ -66,6 +66,9 @@ let the proxy set X-Forwarded-Proto, and give --public-url the https URL people 
 		if api.Listen == "" {
 			return usagef("serve: --listen is empty: give the address to serve on")
 		}
+		if err := api.Check(); err != nil {
+			return usagef("serve: %v", err)
+		}
 		var rc *deploy.RespondConfig
 		if respondFile != "" {
 			if rc, err = deploy.LoadRespondConfig(respondFile); err != nil {

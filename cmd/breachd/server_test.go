@@ -66,6 +66,9 @@ func TestServerModeRefusals(t *testing.T) {
 		{[]string{"BREACHD_TOKEN="}, []string{"incidents", "list", "--server", srv}, "--server needs an API token"},
 		{[]string{"BREACHD_TOKEN=t"}, []string{"incidents", "list", "--server", "localhost:8080"}, "is not an http:// or https:// URL"},
 		{nil, []string{"dlq", "stats", "--server", srv}, "unknown flag: --server"},
+		{nil, []string{"serve", "--listen", ""}, "--listen is empty"},
+		{nil, []string{"serve", "--tls-cert", "c.pem"}, "--tls-cert and --tls-key go together"},
+		{nil, []string{"run", "--tls-key", "k.pem"}, "--tls-cert and --tls-key go together"},
 	}
 	for _, c := range cases {
 		cmd := exec.Command(binary, c.args...)
