@@ -102,4 +102,6 @@ func printVia(c *cobra.Command, ac deploy.AttachConfig, direct func(ctx context.
 }
 
 // cmdName is c's path without "breachd ", for messages that follow "breachd: ".
-func cmdName(c *cobra.Command) string { return strings.TrimPrefix(c.CommandPath(), c.Root().Name()+" ") }
+func cmdName(c *cobra.Command) string {
+	return strings.TrimPrefix(c.CommandPath(), c.Root().Name()+" ")
+}
