@@ -21,6 +21,12 @@
 // finish their batch in hand, the announcers give theirs a few seconds (the rest is redelivered),
 // then the embedded ClickHouse endpoint and the embedded NATS server stop last.
 //
+// The API stage (StageAPI, api.go) serves package api behind package auth's sign-in in a process
+// running stages (`breachd run`: on APIConfig.Listen, with the first start's admin, EnsureAdmin)
+// or alone (Serve: `breachd serve`, over Attach). It reads the history with people's rights
+// (Infra.PeopleHistory), keeps sessions in the NATS KV bucket "sessions" and stops with the
+// other stages (requests in flight finish).
+//
 // The embedded nats-server admits only its users, one per role (natsperm.go: pipeline,
 // operator, replay, admin), with the persistent credentials in NATSUsersFile (natsauth.go).
 //

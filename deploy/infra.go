@@ -264,9 +264,9 @@ func (in *Infra) PeopleHistory(ctx context.Context) (*history.Store, func(), err
 }
 
 // WriteBanner tells the person who started `breachd run` where to look: NATS, ClickHouse (and
-// where the endpoint file with its credentials is), the metrics endpoint (metricsURL, if any)
-// and whether there is input here.
-func (in *Infra) WriteBanner(w io.Writer, metricsURL string, haveInput bool) {
+// where the endpoint file with its credentials is), the metrics endpoint (metricsURL, if any),
+// the API and how to sign in (api, if served here) and whether there is input here.
+func (in *Infra) WriteBanner(w io.Writer, metricsURL string, haveInput bool, api *APIBanner) {
 	dataDir := in.cfg.DataDir
 	fmt.Fprintln(w, "breachd is running. Where to look:")
 	fmt.Fprintf(w, "  NATS JetStream   %s  (streams EVENTS, ALERTS, DEADLETTER, INCIDENTS; KV bucket incidents)\n", in.NC.ConnectedUrlRedacted())
@@ -277,6 +277,9 @@ func (in *Infra) WriteBanner(w io.Writer, metricsURL string, haveInput bool) {
 	}
 	if metricsURL != "" {
 		fmt.Fprintf(w, "  Metrics          %s\n", metricsURL)
+	}
+	if api != nil {
+		api.write(w)
 	}
 	fmt.Fprintf(w, "  Incidents        printed below, and: breachd history sql --data %s \"SELECT id, account, severity, alert_count, summary FROM incidents FINAL\"\n", dataDir)
 	if !haveInput {

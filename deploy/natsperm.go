@@ -19,9 +19,10 @@ const (
 	// that process.
 	NATSPipeline = "pipeline"
 	// NATSOperator is the CLI of a person on the same machine (`breachd dlq list|show|stats`,
-	// `breachd dlq replay --dry-run`, `breachd incidents ...`): it reads stream infos and dead
-	// letters, deletes single dead letters, reads and changes incidents and deactivation
-	// requests (KV buckets), and publishes incident changes. It cannot publish events or
+	// `breachd dlq replay --dry-run`, `breachd incidents ...`) and `breachd serve` attached to
+	// a running instance: it reads stream infos and dead letters, deletes single dead letters,
+	// reads and changes incidents and deactivation requests (KV buckets), publishes incident
+	// changes, and creates and uses the API's sessions bucket. It cannot publish events or
 	// dead letters, create, change, purge or delete a stream, or touch a consumer of the
 	// pipeline.
 	NATSOperator = "operator"
@@ -66,6 +67,8 @@ func NATSPermissions(role string) (pub, sub bus.Subjects, ok bool) {
 		allow = append(allow, bus.SubjectIncidents+".>") // incident changes (incidents persist)
 		allow = append(allow, kvSubjects(bus.BucketIncidents)...)
 		allow = append(allow, kvSubjects(respond.Bucket)...) // incidents deactivate, approve, reactivate
+		allow = append(allow, kvSubjects(sessionsBucket)...) // breachd serve: the API's sessions
+		allow = append(allow, jsAPI+"INFO", jsAPI+"STREAM.CREATE.KV_"+sessionsBucket, jsAPI+"STREAM.UPDATE.KV_"+sessionsBucket)
 	case NATSReplay:
 		allow = append(dlqSubjects(),
 			jsAPI+"STREAM.INFO."+bus.StreamEvents, // the partition count (bus.ReadLayout)
@@ -86,7 +89,7 @@ func pipelineSubjects() []string {
 		jsAPI + "INFO", // account limits, read by nats.go before it creates a bucket
 	}
 	streams := []string{bus.StreamEvents, bus.StreamAlerts, bus.StreamDLQ, bus.StreamIncidents, channel.StreamNotifications}
-	for _, b := range []string{bus.BucketIncidents, respond.Bucket, channel.BucketNotifications} {
+	for _, b := range []string{bus.BucketIncidents, respond.Bucket, channel.BucketNotifications, sessionsBucket} {
 		streams = append(streams, "KV_"+b)
 		allow = append(allow, kvSubjects(b)...)
 	}

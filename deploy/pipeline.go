@@ -33,6 +33,7 @@ const (
 	StageIngest = "ingest"
 	StageDetect = "detect"
 	StageNotify = "notify"
+	StageAPI    = "api" // the HTTP API (APIConfig); in the all-in-one mode only when API.Listen is set
 )
 
 // PipelineConfig says which stages run in this process and how.
@@ -84,6 +85,9 @@ type PipelineConfig struct {
 	// Watch configures the incident watcher (deadline marks, interval, evidence look-back);
 	// its stores, clock and logger are filled in here.
 	Watch notify.WatchOptions
+	// API configures the API stage (StageAPI). It reads and changes with people's rights
+	// (Infra.PeopleHistory), and deactivates through Respond.
+	API APIConfig
 }
 
 // checkStages trims the names in Stages and refuses one that is no stage: a misspelt stage
@@ -92,8 +96,8 @@ func (c *PipelineConfig) checkStages() error {
 	c.Stages = slices.Clone(c.Stages) // the caller's slice stays as given
 	for i, s := range c.Stages {
 		c.Stages[i] = strings.TrimSpace(s)
-		if !slices.Contains([]string{StageIngest, StageDetect, StageNotify}, c.Stages[i]) {
-			return fmt.Errorf("unknown stage %q (want %s, %s or %s)", s, StageIngest, StageDetect, StageNotify)
+		if !slices.Contains([]string{StageIngest, StageDetect, StageNotify, StageAPI}, c.Stages[i]) {
+			return fmt.Errorf("unknown stage %q (want %s, %s, %s or %s)", s, StageIngest, StageDetect, StageNotify, StageAPI)
 		}
 	}
 	return nil
@@ -101,7 +105,7 @@ func (c *PipelineConfig) checkStages() error {
 
 func (c *PipelineConfig) runs(stage string) bool {
 	if len(c.Stages) == 0 {
-		return true
+		return stage != StageAPI || c.API.Listen != "" || c.API.Listener != nil
 	}
 	for _, s := range c.Stages {
 		if s == stage {
@@ -159,6 +163,16 @@ func RunPipeline(ctx context.Context, in *Infra, cfg PipelineConfig) error {
 			return err
 		}
 		maps.Copy(consumers, started)
+	}
+	if cfg.runs(StageAPI) {
+		stage, closePeople, err := startAPI(gctx, in, cfg)
+		if err != nil {
+			stopStages() // as above: no stage left running
+			_ = g.Wait()
+			return err
+		}
+		defer closePeople() // after g.Wait: the API has stopped
+		g.Go(func() error { return stage.Run(gctx) })
 	}
 	sourcesDone := make(chan struct{})
 	if cfg.runs(StageIngest) {

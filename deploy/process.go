@@ -63,7 +63,8 @@ type ProcessConfig struct {
 	Infra       InfraConfig
 	MetricsAddr string        // the metrics endpoint; empty: none
 	Inputs      *SourceConfig // the ingest inputs (OpenSources); nil: none
-	// Pipeline is what runs; RunProcess sets its Sources, Enrich and Registerer.
+	// Pipeline is what runs; RunProcess sets its Sources, Enrich and Registerer, and for the
+	// API stage creates the first admin (EnsureAdmin) and opens API.Listener.
 	Pipeline PipelineConfig
 	// Banner, if set, gets the banner (WriteBanner) and, once finite inputs are processed, the
 	// summary (WriteSummary).
@@ -73,13 +74,23 @@ type ProcessConfig struct {
 // RunProcess starts the process (StartProcess), opens its inputs and runs the pipeline until
 // ctx ends or, with ExitWhenDone, the work is done; then it releases everything.
 func RunProcess(ctx context.Context, cfg ProcessConfig) error {
+	pc := cfg.Pipeline
+	if err := pc.checkStages(); err != nil {
+		return err
+	}
 	p, err := StartProcess(ctx, cfg.Infra, cfg.MetricsAddr)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
-	pc := cfg.Pipeline
 	pc.Registerer = p.Registry
+	var api *APIBanner
+	if pc.runs(StageAPI) {
+		if api, err = prepareAPI(&pc.API, p.cfg.DataDir); err != nil {
+			return err
+		}
+		defer pc.API.Listener.Close() // when the pipeline fails before the API stage serves (and closes) it
+	}
 	if cfg.Inputs != nil {
 		srcs, err := OpenSources(*cfg.Inputs, p.NC, cfg.Infra.Logger, p.Registry)
 		if err != nil {
@@ -92,7 +103,7 @@ func RunProcess(ctx context.Context, cfg ProcessConfig) error {
 		}
 	}
 	if cfg.Banner != nil {
-		p.WriteBanner(cfg.Banner, p.MetricsURL, len(pc.Sources) > 0)
+		p.WriteBanner(cfg.Banner, p.MetricsURL, len(pc.Sources) > 0, api)
 	}
 	return RunPipeline(ctx, p.Infra, pc)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
+	"breachd/apiclient"
 	"breachd/deploy"
 	"breachd/ingest/dlq"
 	"breachd/ingest/format"
@@ -57,12 +58,18 @@ Exit status: 0; 1 on an error, or when replay left a letter rejected again or fa
 	// sub is one dlq command: prepare checks its arguments and returns what it does once
 	// logged in (as the operator; a replay that publishes: as replay), which returns the result
 	// to print and the command's failure.
+	// remote, when the API offers the command, is what it does with --server (called after
+	// prepare).
 	type do = func(context.Context, jetstream.JetStream) (any, error)
-	sub := func(use, short string, filters bool, args cobra.PositionalArgs, prepare func(pos []string) (do, error)) *cobra.Command {
+	type call = func(context.Context, *apiclient.Client) (any, error)
+	sub := func(use, short string, filters bool, args cobra.PositionalArgs, prepare func(pos []string) (do, error), remote call) *cobra.Command {
 		s := &cobra.Command{Use: use, Short: short, Args: args}
 		dataFlags(s.Flags())
 		natsFlags(s.Flags())
 		withOutput(s, output.Documents)
+		if remote != nil {
+			withServer(s)
+		}
 		if filters {
 			fs := s.Flags()
 			fs.StringVar(&o.filter.Source, "source", "", "only letters from this source name (file, stdin, http, kafka, ...)")
@@ -86,7 +93,7 @@ Exit status: 0; 1 on an error, or when replay left a letter rejected again or fa
 			if c.Name() == "replay" && !o.replay.Options.DryRun {
 				ac.NATS = deploy.NATSReplay
 			}
-			return printFrom(c.Context(), ac, func(ctx context.Context, a *deploy.Attached) (any, error) { return run(ctx, a.JS) })
+			return printVia(c, ac, func(ctx context.Context, a *deploy.Attached) (any, error) { return run(ctx, a.JS) }, remote)
 		}
 		return s
 	}
@@ -95,13 +102,15 @@ Exit status: 0; 1 on an error, or when replay left a letter rejected again or fa
 		return func(ctx context.Context, js jetstream.JetStream) (any, error) {
 			return result(dlq.Page(ctx, js, o.replay.Filter))
 		}, nil
+	}, func(ctx context.Context, api *apiclient.Client) (any, error) {
+		return result(api.DeadLetters(ctx, o.filter))
 	})
 	stats := sub("stats [flags]", "counts by source and by reason group", true, filterFlags, func([]string) (do, error) {
 		o.replay.Filter.Limit = -1
 		return func(ctx context.Context, js jetstream.JetStream) (any, error) {
 			return result(dlq.Stats(ctx, js, o.replay.Filter))
 		}, nil
-	})
+	}, nil)
 	show := sub("show [--raw] SEQ", "one letter: its headers and the original bytes", false, posArgs(1, 1, ""), func(pos []string) (do, error) {
 		seq, err := parseSeq(pos[0])
 		return func(ctx context.Context, js jetstream.JetStream) (any, error) {
@@ -112,9 +121,9 @@ Exit status: 0; 1 on an error, or when replay left a letter rejected again or fa
 			_, err = os.Stdout.Write(l.Data)
 			return nil, err
 		}, err
-	})
+	}, nil)
 	show.Flags().BoolVar(&o.raw, "raw", false, "write the original bytes exactly as stored, nothing else")
-	replay := sub("replay [flags] SEQ ... | --all", "submit letters again through the ingest pipeline", true, nil, o.replayer)
+	replay := sub("replay [flags] SEQ ... | --all", "submit letters again through the ingest pipeline", true, nil, o.replayer, o.remoteReplay)
 	replay.Long = `Submits the letters SEQ ..., or --all those the filters select, again through the ingest
 pipeline under their original source name. --format-in or --mapping reads them with another
 parser: a line rejected because the wrong format was configured is replayed with the right one.
@@ -127,6 +136,19 @@ parser: a line rejected because the wrong format was configured is replayed with
 	fs.BoolVar(&o.replay.Options.DryRun, "dry-run", false, "only check each letter with the parser; publish and delete nothing")
 	return group(c, "usage: breachd dlq list|show|stats|replay [flags] (see breachd dlq --help)",
 		"unknown dlq verb %q (want list, show, stats or replay)", list, show, stats, replay)
+}
+
+// remoteReplay is replay through the API (--server), once replayer checked the arguments.
+func (o *dlqOptions) remoteReplay(ctx context.Context, api *apiclient.Client) (any, error) {
+	if o.mapping != "" {
+		return nil, usagef("dlq replay: --mapping cannot be used with --server (the file is read where the replay runs); use --format-in, or replay on the box")
+	}
+	r := o.replay
+	rep, err := api.Replay(ctx, r.Seqs, r.All, o.filter, o.formatIn, r.Options.Delete, r.Options.DryRun)
+	if err != nil {
+		return nil, err
+	}
+	return rep, rep.Err()
 }
 
 func parseSeq(s string) (uint64, error) {

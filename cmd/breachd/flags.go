@@ -101,6 +101,9 @@ func annotate(c *cobra.Command, k, v string) {
 
 // checkShared checks the shared flags c takes, before it runs.
 func checkShared(c *cobra.Command) error {
+	if serverMode(c) {
+		return checkServer(c)
+	}
 	if c.Annotations["actor"] != "" && strings.TrimSpace(actor) == "" {
 		return usagef("%s: --as is required ($USER is not set): every lookup and change names who made it", c.CommandPath())
 	}
@@ -134,7 +137,12 @@ func printFrom(ctx context.Context, ac deploy.AttachConfig, run func(ctx context
 		return err
 	}
 	defer a.Close()
-	v, err := run(ctx, a)
+	return printResult(run(ctx, a))
+}
+
+// printResult prints v in --format unless it is nil, then returns err (or the error of
+// printing).
+func printResult(v any, err error) error {
 	if v != nil {
 		if werr := output.Write(os.Stdout, outFormat, v); err == nil {
 			err = werr

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"breachd/apiclient"
 	"breachd/auth"
 	"breachd/deploy"
 	"breachd/event"
@@ -52,17 +53,20 @@ collapse duplicates on merge: add FINAL for exact counts.`,
 	}
 	fs := c.Flags()
 	historyFlags(fs)
-	withOutput(withActor(c, false), output.Formats)
+	withServer(withOutput(withActor(c, false), output.Formats))
 	fs.IntVar(&lim.MaxRows, "max-rows", 10000, "refuse results with more rows than this")
 	fs.DurationVar(&lim.Timeout, "timeout", 30*time.Second, "maximum execution time")
 	fs.StringVar(&reason, "reason", "", "why, for the audit log")
 	c.RunE = func(c *cobra.Command, args []string) error {
-		return printFrom(c.Context(), deploy.AttachConfig{History: true}, func(ctx context.Context, a *deploy.Attached) (any, error) {
+		stmt := strings.Join(args, " ")
+		return printVia(c, deploy.AttachConfig{History: true}, func(ctx context.Context, a *deploy.Attached) (any, error) {
 			ask, err := directAsker(reason, "")
 			if err != nil {
 				return nil, err
 			}
-			return result(a.History.AuditedSQL(ctx, ask, strings.Join(args, " "), lim))
+			return result(a.History.AuditedSQL(ctx, ask, stmt, lim))
+		}, func(ctx context.Context, api *apiclient.Client) (any, error) {
+			return result(api.SQL(ctx, reason, stmt, lim))
 		})
 	}
 	return c
@@ -106,7 +110,7 @@ when that fails, the lookup fails.`, l.summary, history.MaxWindow/(24*time.Hour)
 	}
 	fs := c.Flags()
 	historyFlags(fs)
-	withOutput(withActor(c, true), output.Formats)
+	withServer(withOutput(withActor(c, true), output.Formats))
 	fs.StringVar(&r.Who, l.who, "", "the "+l.who+" whose history is looked up (required)")
 	fs.Var(&from, "from", "start of the window, inclusive: RFC 3339, YYYY-MM-DD (UTC midnight) or a duration back from now such as 24h or 7d (required)")
 	fs.Var(&to, "to", "end of the window, exclusive (default now)")
@@ -131,13 +135,15 @@ when that fails, the lookup fails.`, l.summary, history.MaxWindow/(24*time.Hour)
 		if strings.TrimSpace(r.Ask.Why) == "" && strings.TrimSpace(r.Ask.Incident) == "" {
 			return usagef("history %s: --reason is required unless --incident is given (a lookup of a person's data needs a purpose)", l.name)
 		}
-		ask, err := directAsker(r.Ask.Why, r.Ask.Incident)
-		if err != nil {
-			return err
-		}
-		r.Ask, r.Scope = ask, event.Everywhere
-		return printFrom(c.Context(), deploy.AttachConfig{History: true}, func(ctx context.Context, a *deploy.Attached) (any, error) {
+		return printVia(c, deploy.AttachConfig{History: true}, func(ctx context.Context, a *deploy.Attached) (any, error) {
+			ask, err := directAsker(r.Ask.Why, r.Ask.Incident)
+			if err != nil {
+				return nil, err
+			}
+			r.Ask, r.Scope = ask, event.Everywhere
 			return result(a.History.Lookup(ctx, r))
+		}, func(ctx context.Context, api *apiclient.Client) (any, error) {
+			return result(api.Lookup(ctx, r))
 		})
 	}
 	return c

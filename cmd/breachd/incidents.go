@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"breachd/apiclient"
 	"breachd/deploy"
 	"breachd/event"
 	"breachd/notify"
@@ -46,21 +47,59 @@ func edit(comment string) notify.Edit {
 	return notify.Edit{Actor: actor, Comment: strings.TrimSpace(comment)}
 }
 
+// incidentDesk is where `breachd incidents` works: the instance's notify.Desk (localDesk,
+// direct mode) or the API's (apiclient.Desk, --server). Each command builds its request once
+// from its flags and calls one method of it.
+type incidentDesk interface {
+	List(ctx context.Context, r notify.ListRequest) (*output.Rows, error)
+	Register(ctx context.Context, from, to time.Time) (*output.Rows, error)
+	Show(ctx context.Context, id string) (notify.Shown, error)
+	Ack(ctx context.Context, id string, awareAt time.Time, e notify.Edit) (notify.Changed, error)
+	Transition(ctx context.Context, id, to string, e notify.Edit) (notify.Changed, error)
+	Comment(ctx context.Context, id string, step int, e notify.Edit) (notify.Changed, error)
+	Evidence(ctx context.Context, id string, refresh bool) (*output.Rows, error)
+	Deactivate(ctx context.Context, id, comment string) (notify.Deactivation, error)
+	Approve(ctx context.Context, id, comment string) (notify.Deactivation, error)
+	Cancel(ctx context.Context, id, comment string) (notify.Deactivation, error)
+	Reactivate(ctx context.Context, r notify.ReactivateRequest) (notify.Deactivation, error)
+	Report(ctx context.Context, r notify.ReportRequest) (notify.Written, error)
+}
+
+// localDesk is the instance's desk as an incidentDesk: changes are made as --as.
+type localDesk struct{ *notify.Desk }
+
+func (d localDesk) Evidence(ctx context.Context, id string, refresh bool) (*output.Rows, error) {
+	return d.Desk.Evidence(ctx, id, refresh, actor)
+}
+
+func (d localDesk) Deactivate(ctx context.Context, id, comment string) (notify.Deactivation, error) {
+	return d.Desk.Deactivate(ctx, id, comment, actor)
+}
+
+func (d localDesk) Approve(ctx context.Context, id, comment string) (notify.Deactivation, error) {
+	return d.Desk.Approve(ctx, id, comment, actor)
+}
+
+func (d localDesk) Cancel(ctx context.Context, id, comment string) (notify.Deactivation, error) {
+	return d.Desk.Cancel(ctx, id, comment, actor)
+}
+
 // incCommand is a `breachd incidents` command taking min to max positional arguments (args
-// says which; max < 0: any number): run is called with the desk once the instance is reached, and what it returns
-// is printed in --format. change: it changes something (--as is required).
+// says which; max < 0: any number): run is called with the desk once the instance (or, with
+// --server, the API) is reached, and what it returns is printed in --format. change: it
+// changes something (--as is required in direct mode).
 func incCommand(name, args string, min, max int, change bool, formats []string, short, help string,
-	run func(ctx context.Context, d *notify.Desk, pos []string) (any, error)) *cobra.Command {
+	run func(ctx context.Context, d incidentDesk, pos []string) (any, error)) *cobra.Command {
 	c := &cobra.Command{Use: name + " " + args, Short: short, Long: short + "\n\n" + strings.TrimSpace(help), Args: posArgs(min, max, "")}
 	instanceFlags(c.Flags())
-	withOutput(withActor(c, change), formats)
+	withServer(withOutput(withActor(c, change), formats))
 	c.RunE = func(c *cobra.Command, pos []string) error {
-		if c.Flags().Lookup("respond") != nil && respondConfig != "" { // before connecting: a wrong file is named first
+		if c.Flags().Lookup("respond") != nil && respondConfig != "" && !serverMode(c) { // before connecting: a wrong file is named first
 			if _, err := deploy.LoadRespondConfig(respondConfig); err != nil {
 				return err
 			}
 		}
-		return printFrom(c.Context(), deploy.AttachConfig{NATS: deploy.NATSOperator, History: true}, func(ctx context.Context, a *deploy.Attached) (any, error) {
+		return printVia(c, deploy.AttachConfig{NATS: deploy.NATSOperator, History: true}, func(ctx context.Context, a *deploy.Attached) (any, error) {
 			desk, err := a.Desk(ctx, respondConfig)
 			if err != nil {
 				return nil, err
@@ -68,7 +107,9 @@ func incCommand(name, args string, min, max int, change bool, formats []string, 
 			if desk.Asker, err = directAsker("", ""); err != nil {
 				return nil, err
 			}
-			return result(run(ctx, desk, pos))
+			return result(run(ctx, localDesk{desk}, pos))
+		}, func(ctx context.Context, api *apiclient.Client) (any, error) {
+			return result(run(ctx, apiclient.Desk{C: api}, pos))
 		})
 	}
 	return c
@@ -78,7 +119,7 @@ func incList() *cobra.Command {
 	var r notify.ListRequest
 	c := incCommand("list", "[--all] [--state S] [--org O]", 0, 0, false, output.Formats, "list incidents (open ones unless --all)",
 		"Newest first. The due column shows the time left to the Art. 33 deadline, OVERDUE, or how the reporting duty was settled.",
-		func(ctx context.Context, d *notify.Desk, _ []string) (any, error) { return d.List(ctx, r) })
+		func(ctx context.Context, d incidentDesk, _ []string) (any, error) { return d.List(ctx, r) })
 	c.PreRunE = func(*cobra.Command, []string) error { // before connecting
 		if err := r.Check(); err != nil {
 			return usagef("incidents list: --%v", err)
@@ -94,7 +135,7 @@ func incList() *cobra.Command {
 func incShow() *cobra.Command {
 	return incCommand("show", "ID", 1, 1, false, output.Documents, "everything about one incident: steps 1–8, timeline, deadline, deactivation, evidence",
 		"--format json prints the incident as stored, with next_states and missing_steps added.",
-		func(ctx context.Context, d *notify.Desk, pos []string) (any, error) { return d.Show(ctx, pos[0]) })
+		func(ctx context.Context, d incidentDesk, pos []string) (any, error) { return d.Show(ctx, pos[0]) })
 }
 
 func incAck() *cobra.Command {
@@ -103,7 +144,7 @@ func incAck() *cobra.Command {
 	c := incCommand("ack", "ID [--aware-at RFC3339] [--comment TEXT]", 1, 1, true, output.Documents,
 		"record the moment of awareness (Art. 33(1)); the deadline becomes awareness + 72 h",
 		"Without --aware-at the moment of awareness is now. It must not be in the future.",
-		func(ctx context.Context, d *notify.Desk, pos []string) (any, error) {
+		func(ctx context.Context, d incidentDesk, pos []string) (any, error) {
 			return d.Ack(ctx, pos[0], awareAt.UTC(time.Now()), edit(comment))
 		})
 	c.Flags().Var(&awareAt, "aware-at", "when the controller became aware, RFC 3339 (default now)")
@@ -117,7 +158,7 @@ func incTransition() *cobra.Command {
 		`Lifecycle: detected → contained → investigating → reported | not_reportable → remediated → closed.
 not_reportable needs the reason as --comment (Art. 33(5)); closing a detected incident needs a
 comment saying why it is no breach. A refused transition exits 1 and names the allowed states.`,
-		func(ctx context.Context, d *notify.Desk, pos []string) (any, error) {
+		func(ctx context.Context, d incidentDesk, pos []string) (any, error) {
 			return d.Transition(ctx, pos[0], pos[1], edit(comment))
 		})
 	c.Flags().StringVar(&comment, "comment", "", "why (required for not_reportable)")
@@ -132,7 +173,7 @@ func incComment() *cobra.Command {
 	}
 	c := incCommand("comment", "ID [--step N] TEXT", 2, -1, true, output.Documents,
 		"add a note to the timeline; --step N also records procedure step N as done", "Steps: "+steps,
-		func(ctx context.Context, d *notify.Desk, pos []string) (any, error) {
+		func(ctx context.Context, d incidentDesk, pos []string) (any, error) {
 			return d.Comment(ctx, pos[0], step, edit(strings.Join(pos[1:], " ")))
 		})
 	c.Flags().IntVar(&step, "step", 0, "record this procedure step (1–8) as done")
@@ -144,7 +185,7 @@ func incRegister() *cobra.Command {
 	c := incCommand("register", "[--from T] [--to T]", 0, 0, false, output.Formats,
 		"the breach register: every incident, reported or not (Art. 33(5))",
 		"One row per incident opened in [--from, --to), open or closed, oldest first.",
-		func(ctx context.Context, d *notify.Desk, _ []string) (any, error) {
+		func(ctx context.Context, d incidentDesk, _ []string) (any, error) {
 			return d.Register(ctx, from.UTC(time.Unix(0, 0)), to.UTC(time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)))
 		})
 	c.Flags().Var(&from, "from", "only incidents opened at or after this time (RFC 3339 or YYYY-MM-DD)")
@@ -159,8 +200,8 @@ func incEvidence() *cobra.Command {
 		`--refresh looks up the account's logins and data access (audited, as --as, for the incident)
 over [first alert − 30 days, now), stores both snapshots with their query and hash, and references
 them in the incident (steps 3 and 4). The listing recomputes each snapshot's hash.`,
-		func(ctx context.Context, d *notify.Desk, pos []string) (any, error) {
-			return d.Evidence(ctx, pos[0], refresh, actor)
+		func(ctx context.Context, d incidentDesk, pos []string) (any, error) {
+			return d.Evidence(ctx, pos[0], refresh)
 		})
 	c.Flags().BoolVar(&refresh, "refresh", false, "collect a new logins and access snapshot first")
 	return c
@@ -175,7 +216,7 @@ is built from the incident and its evidence snapshots and written as Markdown an
 DRAFT while items are missing; they are printed. The categories of people are the directory's
 latest primary affiliation of each person in the latest access snapshot (one history query,
 audited as incidents.report). breachd does not send the notice.`,
-		func(ctx context.Context, d *notify.Desk, pos []string) (any, error) {
+		func(ctx context.Context, d incidentDesk, pos []string) (any, error) {
 			r.ID, r.Actor = pos[0], actor
 			return d.Report(ctx, r)
 		})
@@ -192,9 +233,9 @@ audited as incidents.report). breachd does not send the notice.`,
 }
 
 // respondCommand is an incidents command of one incident that drives the respond engine.
-func respondCommand(name, args, short, help string, run func(ctx context.Context, d *notify.Desk, id string) (any, error)) *cobra.Command {
+func respondCommand(name, args, short, help string, run func(ctx context.Context, d incidentDesk, id string) (any, error)) *cobra.Command {
 	c := incCommand(name, args+" [--respond FILE]", 1, 1, true, output.Documents, short, help,
-		func(ctx context.Context, d *notify.Desk, pos []string) (any, error) { return run(ctx, d, pos[0]) })
+		func(ctx context.Context, d incidentDesk, pos []string) (any, error) { return run(ctx, d, pos[0]) })
 	c.Flags().StringVar(&respondConfig, "respond", os.Getenv("BREACHD_RESPOND"), "deactivation configuration (YAML), the one `breachd run --respond` uses; empty: dry run, no account is changed (env BREACHD_RESPOND)")
 	return c
 }
@@ -205,8 +246,8 @@ func incDeactivate() *cobra.Command {
 		`Idempotent per incident: an existing request is returned as it stands. The request passes the
 allow-list and the organisation's hourly cap (over it: awaiting_approval, see approve). Its state is
 recorded in the incident; done records step 1 and moves a detected incident to contained.`,
-		func(ctx context.Context, d *notify.Desk, id string) (any, error) {
-			return d.Deactivate(ctx, id, comment, actor)
+		func(ctx context.Context, d incidentDesk, id string) (any, error) {
+			return d.Deactivate(ctx, id, comment)
 		})
 	c.Flags().StringVar(&comment, "comment", "", "why (stored with the request and audited)")
 	return c
@@ -216,8 +257,8 @@ func incApprove() *cobra.Command {
 	var comment string
 	c := respondCommand("approve", "ID --comment T", "let a deactivation held by the organisation's hourly cap run (audited)",
 		"Only a request in awaiting_approval can be approved; the allow-list is checked again and still wins.",
-		func(ctx context.Context, d *notify.Desk, id string) (any, error) {
-			return d.Approve(ctx, id, comment, actor)
+		func(ctx context.Context, d incidentDesk, id string) (any, error) {
+			return d.Approve(ctx, id, comment)
 		})
 	c.Flags().StringVar(&comment, "comment", "", "why it may run (required)")
 	c.PreRunE = func(*cobra.Command, []string) error {
@@ -235,8 +276,8 @@ func incCancel() *cobra.Command {
 		`Only a request that is awaiting_approval, requested or retrying can be cancelled; one in progress,
 done, failed, refused or reactivated cannot. The request becomes cancelled (final) and the incident
 records it.`,
-		func(ctx context.Context, d *notify.Desk, id string) (any, error) {
-			return d.Cancel(ctx, id, comment, actor)
+		func(ctx context.Context, d incidentDesk, id string) (any, error) {
+			return d.Cancel(ctx, id, comment)
 		})
 	c.Flags().StringVar(&comment, "comment", "", "why it is withdrawn (required)")
 	c.PreRunE = func(*cobra.Command, []string) error {
@@ -254,7 +295,7 @@ func incReactivate() *cobra.Command {
 		`Every call is audited, refusals included. Without --force it is refused while any of steps 2–6
 is not recorded done ('breachd incidents comment ID --step N TEXT'); --force overrides that and
 needs --reason. On success step 7 is recorded in the incident.`,
-		func(ctx context.Context, d *notify.Desk, id string) (any, error) {
+		func(ctx context.Context, d incidentDesk, id string) (any, error) {
 			r.ID, r.Actor = id, actor
 			return d.Reactivate(ctx, r)
 		})

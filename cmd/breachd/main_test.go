@@ -23,6 +23,8 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "breachd")
+	// breachd run serves the API on 127.0.0.1:8080 by default: tests take a free port each.
+	os.Setenv("BREACHD_LISTEN", "127.0.0.1:0")
 	build := exec.Command("go", "build", "-tags", "faults", "-o", binary, ".") // faults.go: the crash tests' fault point
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {

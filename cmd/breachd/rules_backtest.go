@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"breachd/apiclient"
 	"breachd/backtest"
 	"breachd/deploy"
 	"breachd/output"
@@ -57,7 +58,7 @@ person's history; but it names accounts (use --top 0 when the names are not need
 	historyFlags(fs)
 	rulesFlag(fs)
 	withDefaultFlag(c, &withDefault)
-	withOutput(c, output.Formats)
+	withServer(withOutput(c, output.Formats))
 	fs.Var(&from, "from", "start of the range (required)")
 	fs.Var(&to, "to", "end of the range, exclusive (default now)")
 	fs.StringSliceVar(&only, "rule", nil, "report only this rule `id` (repeatable, or comma-separated)")
@@ -97,14 +98,22 @@ person's history; but it names accounts (use --top 0 when the names are not need
 		}
 		opts.Logger = quiet()
 		var rep *backtest.Report
-		err = printFrom(c.Context(), deploy.AttachConfig{History: true}, func(ctx context.Context, a *deploy.Attached) (any, error) {
-			opts.Lookup = a.History
-			r, err := backtest.Run(ctx, a.History, opts)
+		located := func(r *backtest.Report, err error) (any, error) {
 			if err != nil {
 				return nil, err
 			}
 			rep = r
 			return rep.In(loc), nil
+		}
+		err = printVia(c, deploy.AttachConfig{History: true}, func(ctx context.Context, a *deploy.Attached) (any, error) {
+			opts.Lookup = a.History
+			return located(backtest.Run(ctx, a.History, opts))
+		}, func(ctx context.Context, api *apiclient.Client) (any, error) {
+			req, err := backtestRequest(c, opts)
+			if err != nil {
+				return nil, err
+			}
+			return located(api.Backtest(ctx, req))
 		})
 		if err == nil && (outFormat == output.CSV || outFormat == output.TSV) {
 			fmt.Fprintln(os.Stderr, rep.Totals()) // the table's closing line, out of the data
@@ -112,4 +121,28 @@ person's history; but it names accounts (use --top 0 when the names are not need
 		return err
 	}
 	return c
+}
+
+// backtestRequest is the request of `rules backtest --server`: the range, the rules to report
+// and the text of the one rule file --rules names (the server runs it instead of its pack).
+// The server decides warm-up, top and chunk size.
+func backtestRequest(c *cobra.Command, opts backtest.Options) (apiclient.BacktestRequest, error) {
+	req := apiclient.BacktestRequest{From: opts.From, To: opts.To, Rules: opts.Only}
+	for _, f := range []string{"warmup", "top", "chunk-rows", "with-default"} {
+		if c.Flags().Changed(f) {
+			return req, usagef("rules backtest: --%s cannot be used with --server (the server decides it)", f)
+		}
+	}
+	switch len(rulePaths) {
+	case 0:
+	case 1:
+		b, err := os.ReadFile(rulePaths[0])
+		if err != nil {
+			return req, fmt.Errorf("--rules: %w (with --server give one rule file)", err)
+		}
+		req.RuleText = string(b)
+	default:
+		return req, usagef("rules backtest: with --server give at most one file in --rules")
+	}
+	return req, nil
 }

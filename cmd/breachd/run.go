@@ -25,6 +25,7 @@ func runCommand() *cobra.Command {
 		stages, marks                  []string
 		futureSkew                     time.Duration
 		inputs                         deploy.SourceConfig
+		api                            deploy.APIConfig
 	)
 	c := &cobra.Command{
 		Use:   "run [flags] [file.jsonl ... | -]",
@@ -49,6 +50,11 @@ Ingest dead-letters (never drops) records that are not canonical events, among t
 too far ahead of the clock (--max-future-skew). Account identifiers are normalised as they
 come in (NFC, invisible characters removed, lower case).
 
+The HTTP API (sign-in, incidents, history lookups, rules, dead letters) is served on --listen
+(default 127.0.0.1:8080; empty: none); the banner prints its URL. On the first start (no users
+file) an admin is created with the password in BREACHD_ADMIN_PASSWORD, or a random one printed
+once in the banner. 'breachd users' adds people and API tokens.
+
 Incidents are printed as they open. The history is queryable while it runs:
   breachd history sql "SELECT id, account, severity, alert_count, summary FROM incidents FINAL"
 Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
@@ -63,12 +69,13 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 	fs.BoolVar(&noBreaches, "no-breaches", false, "simulate without the injected breaches (with --demo)")
 	fs.IntVar(&demoRate, "demo-rate", 0, "events per second fed by --demo; 0 = as fast as the pipeline takes them")
 	fs.BoolVar(&exitWhenDone, "exit-when-done", false, "stop once the input is exhausted and every stage has caught up")
-	fs.StringSliceVar(&stages, "stages", nil, "comma-separated stages to run here: ingest, detect, notify (default all)")
+	fs.StringSliceVar(&stages, "stages", nil, "comma-separated stages to run here: ingest, detect, notify, api (default all; api only with --listen)")
 	fs.StringVar(&respondFile, "respond", "", "deactivation configuration (YAML); empty: dry run, no account is changed")
 	fs.StringVar(&notifyFile, "notifications", "", "notification channels and routes (YAML); empty: incidents are only printed")
 	fs.StringSliceVar(&marks, "deadline-marks", []string{"24h", "48h", "66h"}, "times after awareness at which an unreported incident is escalated")
 	fs.DurationVar(&futureSkew, "max-future-skew", event.DefaultMaxFutureSkew, "events timed more than this ahead of the clock go to the dead-letter stream (old events are never rejected for age); 0 turns the check off")
 	declareSourceFlags(fs, &inputs)
+	apiFlags(fs, &api, deploy.DefaultAPIAddr)
 	c.RunE = func(c *cobra.Command, args []string) error {
 		ctx := c.Context()
 		cfg, err := stageInfra()
@@ -84,6 +91,9 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 			inputs.Files = []string{"-"}
 		}
 		if err := inputs.Validate(); err != nil {
+			return usagef("%v", err)
+		}
+		if err := api.Check(); err != nil {
 			return usagef("%v", err)
 		}
 		if exitWhenDone && inputs.Endless() {
@@ -104,9 +114,10 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 			}
 		}
 		inputs.DataDir, inputs.Console = infra.DataDir, os.Stdout
+		api.AdminPassword = os.Getenv("BREACHD_ADMIN_PASSWORD")
 		return deploy.RunProcess(ctx, deploy.ProcessConfig{Infra: cfg, MetricsAddr: metricsAddr, Inputs: &inputs, Banner: os.Stdout,
 			Pipeline: deploy.PipelineConfig{Rules: rulePaths, Stages: stages, Console: os.Stdout, ExitWhenDone: exitWhenDone,
-				Logger: cfg.Logger, AfterEventsWritten: afterEventsWritten, Respond: rc, Notifications: notifyFile, Watch: notify.WatchOptions{Marks: watch}, MaxFutureSkew: skew}})
+				Logger: cfg.Logger, AfterEventsWritten: afterEventsWritten, Respond: rc, Notifications: notifyFile, Watch: notify.WatchOptions{Marks: watch}, MaxFutureSkew: skew, API: api}})
 	}
 	return c
 }

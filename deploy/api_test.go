@@ -1,0 +1,108 @@
+package deploy
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// getHealthy waits until url/healthz answers 200 (the stage serves), or ctx ends.
+func getHealthy(t *testing.T, ctx context.Context, url string) {
+	t.Helper()
+	for {
+		resp, err := http.Get(url + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s/healthz never answered 200: %v", url, err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// TestAPIStage: --stages api serves the API on the listener given, keeps sessions in the
+// "sessions" bucket, and stops (closing its port) when the pipeline stops.
+func TestAPIStage(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	quiet := slog.New(slog.DiscardHandler)
+	in, err := StartInfra(ctx, InfraConfig{DataDir: filepath.Join(t.TempDir(), "data"), Logger: quiet})
+	if err != nil {
+		t.Fatalf("start infra (needs libchdb.so: scripts/setup.sh): %v", err)
+	}
+	defer in.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- RunPipeline(rctx, in, PipelineConfig{Stages: []string{" api"}, Logger: quiet, API: APIConfig{Listener: ln}})
+	}()
+	getHealthy(t, ctx, url)
+	if _, err := in.JS.KeyValue(ctx, sessionsBucket); err != nil {
+		t.Errorf("sessions bucket: %v", err)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("pipeline of the API stage: %v", err)
+	}
+	if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+		c.Close()
+		t.Errorf("%s still accepts connections after the stage stopped", url)
+	}
+}
+
+// TestServeAttached: `breachd serve` attached to a running instance serves the API with the
+// operator's NATS login (its sessions bucket included), and refuses half a TLS configuration
+// before reaching anything.
+func TestServeAttached(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	quiet := slog.New(slog.DiscardHandler)
+	data := filepath.Join(t.TempDir(), "data")
+	in, err := StartInfra(ctx, InfraConfig{DataDir: data, Logger: quiet})
+	if err != nil {
+		t.Fatalf("start infra (needs libchdb.so: scripts/setup.sh): %v", err)
+	}
+	defer in.Close()
+	if err := Serve(ctx, ServeConfig{Attach: AttachConfig{InfraConfig: InfraConfig{DataDir: data}}, API: APIConfig{TLSCert: "x.pem"}}); err == nil ||
+		!strings.Contains(err.Error(), "--tls-key") {
+		t.Errorf("--tls-cert without --tls-key: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	var banner strings.Builder
+	go func() {
+		done <- Serve(sctx, ServeConfig{Attach: AttachConfig{InfraConfig: InfraConfig{DataDir: data, Logger: quiet}},
+			API: APIConfig{Listener: ln}, Banner: &banner})
+	}()
+	url := "http://" + ln.Addr().String()
+	getHealthy(t, ctx, url)
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	if _, err := in.JS.KeyValue(ctx, sessionsBucket); err != nil {
+		t.Errorf("sessions bucket made by serve as the operator: %v", err)
+	}
+	if !strings.Contains(banner.String(), url) {
+		t.Errorf("banner does not name %s:\n%s", url, banner.String())
+	}
+}
