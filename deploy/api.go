@@ -160,7 +160,10 @@ func startAPI(ctx context.Context, in *Infra, cfg PipelineConfig) (_ *apiStage, 
 	if err != nil {
 		return nil, nil, err
 	}
-	reg, _ := cfg.Registerer.(*prometheus.Registry)
+	reg, ok := cfg.Registerer.(*prometheus.Registry)
+	if !ok || reg == nil { // no process registry (tests): the API's own metrics only
+		reg = prometheus.NewRegistry()
+	}
 	stages := cfg.Stages
 	if len(stages) == 0 {
 		stages = []string{StageIngest, StageDetect, StageNotify, StageAPI}

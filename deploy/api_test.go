@@ -11,8 +11,9 @@ import (
 	"time"
 )
 
-// getHealthy waits until url/healthz answers 200 (the stage serves), or ctx ends.
-func getHealthy(t *testing.T, ctx context.Context, url string) {
+// getHealthy waits until url/healthz answers 200 (the stage serves), or ctx ends, or the
+// stage ended (done: its error).
+func getHealthy(t *testing.T, ctx context.Context, url string, done <-chan error) {
 	t.Helper()
 	for {
 		resp, err := http.Get(url + "/healthz")
@@ -25,6 +26,8 @@ func getHealthy(t *testing.T, ctx context.Context, url string) {
 		select {
 		case <-ctx.Done():
 			t.Fatalf("%s/healthz never answered 200: %v", url, err)
+		case err := <-done:
+			t.Fatalf("the API stage ended before it answered: %v", err)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -51,7 +54,7 @@ func TestAPIStage(t *testing.T) {
 	go func() {
 		done <- RunPipeline(rctx, in, PipelineConfig{Stages: []string{" api"}, Logger: quiet, API: APIConfig{Listener: ln}})
 	}()
-	getHealthy(t, ctx, url)
+	getHealthy(t, ctx, url, done)
 	if _, err := in.JS.KeyValue(ctx, sessionsBucket); err != nil {
 		t.Errorf("sessions bucket: %v", err)
 	}
@@ -94,7 +97,7 @@ func TestServeAttached(t *testing.T) {
 			API: APIConfig{Listener: ln}, Banner: &banner})
 	}()
 	url := "http://" + ln.Addr().String()
-	getHealthy(t, ctx, url)
+	getHealthy(t, ctx, url, done)
 	stop()
 	if err := <-done; err != nil {
 		t.Fatalf("serve: %v", err)
