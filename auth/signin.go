@@ -22,8 +22,8 @@ func (s *Service) Register(mux *http.ServeMux) {
 // Me is what GET /api/me and a sign-in answer.
 type Me struct {
 	Principal *Principal `json:"principal"`
-	Actor     string     `json:"actor"`   // how the principal reads in timelines and the audit log
-	Actions   []Action   `json:"actions"` // what its roles allow (Allowed), sorted
+	Actor     string     `json:"actor"`                // how the principal reads in timelines and the audit log
+	Actions   []Action   `json:"actions"`              // what its roles allow (Allowed), sorted
 	CSRFToken string     `json:"csrf_token,omitempty"` // when signed in with a session
 	Methods   []string   `json:"methods"`
 }

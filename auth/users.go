@@ -86,18 +86,17 @@ func (d *usersData) user(name string) *storedUser {
 // Users is the local users and API tokens in one JSON file (mode 0600). Every change takes
 // an exclusive lock on FILE.lock, reads the file afresh, and replaces it atomically (temporary
 // file and rename), so `breachd users …` and any number of running servers share it. Readers
-// (sign-in, tokens, sessions) see a cached copy that is checked against the file at most once
-// a second: a user disabled by another process is refused within a second, one disabled
-// through this Users at once. Users is safe for concurrent use.
+// (sign-in, tokens, sessions) see a cached copy that is checked against the file (one stat) on
+// every read: a user disabled or a token revoked by another process is refused at the next
+// request. Users is safe for concurrent use.
 type Users struct {
 	file  string
 	clock func() time.Time
 	log   *slog.Logger // a file that cannot be reloaded
 
-	mu      sync.Mutex
-	data    usersData
-	stamp   os.FileInfo // of the file data was read from; nil: no file yet
-	checked time.Time   // when the file was last stat'ed (wall clock)
+	mu    sync.Mutex
+	data  usersData
+	stamp os.FileInfo // of the file data was read from; nil: no file yet
 }
 
 // OpenUsers opens the users file (which need not exist yet: it is created by the first
@@ -119,7 +118,7 @@ func (u *Users) load() error {
 	if err != nil {
 		return err
 	}
-	u.data, u.stamp, u.checked = d, fi, time.Now()
+	u.data, u.stamp = d, fi
 	return nil
 }
 
@@ -146,25 +145,24 @@ func readUsers(file string) (usersData, os.FileInfo, error) {
 }
 
 // snapshot returns the current data, re-reading the file when it changed since it was read
-// (checked at most once a second). A changed file that cannot be read keeps the last good
+// (checked on every call). A changed file that cannot be read keeps the last good
 // copy, logged once per change.
 func (u *Users) snapshot() usersData {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if time.Since(u.checked) >= time.Second {
-		u.checked = time.Now()
-		fi, err := os.Stat(u.file)
-		changed := (err == nil) != (u.stamp != nil) ||
-			err == nil && (!os.SameFile(fi, u.stamp) || !fi.ModTime().Equal(u.stamp.ModTime()) || fi.Size() != u.stamp.Size())
-		if changed {
-			d, rfi, rerr := readUsers(u.file)
-			switch {
-			case rerr == nil:
-				u.data, u.stamp = d, rfi
-			default:
-				u.log.Error("reload the users file: keeping the users read before", "err", rerr)
-				u.stamp = fi // not again until it changes
-			}
+	// One stat per call (a microsecond): a change made by another process (breachd users: a
+	// new file renamed into place) applies at the next request, a revocation included.
+	fi, err := os.Stat(u.file)
+	changed := (err == nil) != (u.stamp != nil) ||
+		err == nil && (!os.SameFile(fi, u.stamp) || !fi.ModTime().Equal(u.stamp.ModTime()) || fi.Size() != u.stamp.Size())
+	if changed {
+		d, rfi, rerr := readUsers(u.file)
+		switch {
+		case rerr == nil:
+			u.data, u.stamp = d, rfi
+		default:
+			u.log.Error("reload the users file: keeping the users read before", "err", rerr)
+			u.stamp = fi // not again until it changes
 		}
 	}
 	return u.data
