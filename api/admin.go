@@ -109,10 +109,10 @@ func (s *Server) usersToken(_ http.ResponseWriter, r *http.Request, p *auth.Prin
 	if err != nil {
 		return nil, err
 	}
-	ttl := 90 * 24 * time.Hour
+	var ttl time.Duration // 0: auth.DefaultTokenTTL; IssueToken checks the bounds
 	if b.TTL != "" {
-		if ttl, err = time.ParseDuration(b.TTL); err != nil || ttl <= 0 || ttl > 366*24*time.Hour {
-			return nil, badRequest("ttl: want a duration up to 8784h, such as 720h")
+		if ttl, err = time.ParseDuration(b.TTL); err != nil || ttl == 0 {
+			return nil, badRequest("ttl: want a duration such as 720h (at most %s)", auth.MaxTokenTTL)
 		}
 	}
 	if strings.TrimSpace(b.Label) != "" {

@@ -60,7 +60,9 @@ func verifyPassword(hash, pw string) (bool, error) {
 	}
 	var m, t uint32
 	var p uint8
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil || m == 0 || t == 0 || p == 0 {
+	// bounded: a damaged or planted hash must not make one sign-in take the server's memory
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil || m == 0 || t == 0 || p == 0 ||
+		m > 1<<20 || t > 16 || p > 16 {
 		return false, fmt.Errorf("password hash has bad parameters %q", parts[3])
 	}
 	b64 := base64.RawStdEncoding

@@ -19,7 +19,8 @@ type limiter struct {
 }
 
 // maxLimiterKeys bounds a limiter's memory: past it, buckets that have refilled (no
-// different from new ones) are dropped, and if that is not enough, all of them.
+// different from new ones) are dropped, and if that is not enough, a new key is refused (its
+// caller waits a minute): flooding the map must not reset the buckets of the keys it holds.
 const maxLimiterKeys = 100_000
 
 func newLimiter(perMinute, burst int) *limiter {
@@ -39,7 +40,7 @@ func (l *limiter) take(key string, now time.Time) time.Duration {
 				}
 			}
 			if len(l.m) >= maxLimiterKeys {
-				clear(l.m)
+				return time.Minute
 			}
 		}
 		lim = rate.NewLimiter(l.limit, l.burst)

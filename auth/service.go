@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"time"
 
@@ -51,7 +52,8 @@ type Service struct {
 	perIP, perUser *limiter // local sign-in attempts
 	oidcStarts     *limiter // OIDC sign-ins started, per address (each stores a record)
 	metrics        *metrics
-	dummy          string // a hash to verify unknown users' passwords against (comparable work)
+	dummy          string        // a hash to verify unknown users' passwords against (comparable work)
+	hashing        chan struct{} // slots for password verifications at once (one per core)
 }
 
 // New opens the users file and, when configured, reads the OIDC file and discovers the
@@ -66,7 +68,8 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, errors.New("auth: no session bucket given (SessionBucket)")
 	}
 	s := &Service{kv: cfg.Sessions, idle: cfg.IdleTimeout, absolute: cfg.AbsoluteTimeout, log: cfg.Log, clock: cfg.Clock,
-		cop: http.NewCrossOriginProtection(), perIP: newLimiter(10, 10), perUser: newLimiter(5, 5), oidcStarts: newLimiter(20, 20)}
+		cop: http.NewCrossOriginProtection(), perIP: newLimiter(10, 10), perUser: newLimiter(5, 5), oidcStarts: newLimiter(20, 20),
+		hashing: make(chan struct{}, runtime.NumCPU())}
 	if s.idle <= 0 {
 		s.idle = DefaultIdleTimeout
 	}

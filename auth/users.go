@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -109,9 +110,6 @@ func OpenUsers(file string) (*Users, error) {
 	return u, nil
 }
 
-// File is the path of the users file.
-func (u *Users) File() string { return u.file }
-
 // load reads the file into u (u.mu held or u not shared yet).
 func (u *Users) load() error {
 	d, fi, err := readUsers(u.file)
@@ -160,9 +158,9 @@ func (u *Users) snapshot() usersData {
 		switch {
 		case rerr == nil:
 			u.data, u.stamp = d, rfi
-		default:
-			u.log.Error("reload the users file: keeping the users read before", "err", rerr)
-			u.stamp = fi // not again until it changes
+		default: // fail closed: a change we cannot read may be a revocation
+			u.log.Error("reload the users file: it changed but cannot be read, so no local user or API token is accepted until it can", "err", rerr)
+			u.data, u.stamp = usersData{}, fi // not again until it changes
 		}
 	}
 	return u.data
@@ -200,11 +198,25 @@ func (u *Users) change(fn func(d *usersData) error) error {
 	return u.load()
 }
 
-// writeAtomic writes d to file through a temporary file in the same directory and a rename.
+// tokenKeep is how long an expired or revoked token stays in the file (for `users tokens`)
+// before a change of the file drops it.
+const tokenKeep = 30 * 24 * time.Hour
+
+// writeAtomic writes d to file through a temporary file in the same directory and a rename,
+// owned like the file it replaces (a change made as root must stay readable by the server's
+// user), after dropping tokens expired or revoked more than tokenKeep ago; a file the readers
+// would refuse (larger than secretfile.MaxSize) is not written.
 func writeAtomic(file string, d usersData) error {
+	cutoff := time.Now().Add(-tokenKeep)
+	d.Tokens = slices.DeleteFunc(slices.Clone(d.Tokens), func(t storedToken) bool {
+		return t.Expires.Before(cutoff) || t.Revoked && t.Created.Before(cutoff)
+	})
 	b, err := json.MarshalIndent(d, "", "  ")
 	if err != nil {
 		return err
+	}
+	if len(b) >= secretfile.MaxSize {
+		return fmt.Errorf("write users file: it would be %d bytes, more than the %d a users file may have (revoke unused tokens)", len(b), secretfile.MaxSize)
 	}
 	dir := filepath.Dir(file)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(file)+".*.tmp")
@@ -215,6 +227,10 @@ func writeAtomic(file string, d usersData) error {
 	if err := tmp.Chmod(0o600); err != nil {
 		tmp.Close()
 		return err
+	}
+	if err := sameOwner(tmp, file); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write users file: %w", err)
 	}
 	if _, err := tmp.Write(append(b, '\n')); err != nil {
 		tmp.Close()
@@ -337,8 +353,8 @@ func (u *Users) IssueToken(name, label string, ttl time.Duration) (string, Token
 	switch {
 	case ttl == 0:
 		ttl = DefaultTokenTTL
-	case ttl < 0 || ttl > MaxTokenTTL:
-		return "", TokenInfo{}, fmt.Errorf("token lifetime %s: give one between 1 second and 366 days", ttl)
+	case ttl < time.Second || ttl > MaxTokenTTL:
+		return "", TokenInfo{}, fmt.Errorf("token lifetime %s: give one between 1 second and %s", ttl, MaxTokenTTL)
 	}
 	idb := make([]byte, 8)
 	rand.Read(idb)
@@ -364,8 +380,8 @@ func (u *Users) IssueToken(name, label string, ttl time.Duration) (string, Token
 	return TokenPrefix + id + "_" + secret, info, nil
 }
 
-// RevokeToken revokes the token id (ErrNotFound if there is none); it stops working at once
-// here and within a second in other processes.
+// RevokeToken revokes the token id (ErrNotFound if there is none); it stops working at the
+// next request, here and in other processes.
 func (u *Users) RevokeToken(id string) error {
 	return u.change(func(d *usersData) error {
 		for i := range d.Tokens {
@@ -462,4 +478,18 @@ func EnsureAdmin(file, password string) (created bool, pw string, err error) {
 		return false, "", fmt.Errorf("create the first admin: %w", err)
 	}
 	return true, password, nil
+}
+
+// sameOwner gives tmp the owner and group of file when file exists and they differ from this
+// process's (a change made as root keeps the file readable by the server's user).
+func sameOwner(tmp *os.File, file string) error {
+	fi, err := os.Stat(file)
+	if err != nil {
+		return nil // a new file: the process's
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || int(st.Uid) == os.Getuid() && int(st.Gid) == os.Getgid() {
+		return nil
+	}
+	return tmp.Chown(int(st.Uid), int(st.Gid))
 }

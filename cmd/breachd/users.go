@@ -39,8 +39,8 @@ func usersCommand() *cobra.Command {
 		Short: "manage the local users and API tokens of the HTTP API",
 		Long: `Local users sign in to the HTTP API with a password (argon2id-hashed in the users file); API
 tokens (bd_…) let scripts and 'breachd … --server' act for a user. The users file is shared
-with running servers, which see a change within a second: a disabled user's sessions and
-tokens stop working then. Organisations (--org) are required for org-admin and dpo.
+with running servers, which see a change at their next request: a disabled user's sessions
+and tokens stop working then. Organisations (--org) are required for org-admin and dpo.
 
 Roles: ` + roleNames() + `.`,
 		Example: `  breachd users add kari --role dpo --org bergen.kommune.no
