@@ -295,3 +295,17 @@ func errorCode(b []byte) string {
 	}
 	return v.Error.Code
 }
+
+// writeLogin stores one successful login of account at t.
+func (e *env) writeLogin(account string, t time.Time) {
+	e.t.Helper()
+	l := fmt.Sprintf(`{"kind":"auth","id":"l-%d","time":%q,"org":%q,"user":%q,"service":"https://lms","result":"success","method":"password","ip":"193.157.1.9","country":"NO"}`,
+		t.UnixNano(), t.Format(time.RFC3339Nano), history.Realm(account), account)
+	ev, err := event.Parse([]byte(l))
+	if err != nil {
+		e.t.Fatalf("%s: %v", l, err)
+	}
+	if err := e.store.WriteEvents(context.Background(), []*event.Event{&ev}); err != nil {
+		e.t.Fatal(err)
+	}
+}

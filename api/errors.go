@@ -63,6 +63,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, notify.ErrNotFound):
 		auth.WriteError(w, http.StatusNotFound, codeNotFound, incidentNotFound.message)
 	case errors.Is(err, history.ErrNotInScope):
+		if errors.Is(err, history.ErrAudit) { // the answer stays the missing one's; the operator must know
+			s.log.Error("a refused lookup could not be audited", "route", r.Pattern, "err", err)
+		}
 		auth.WriteError(w, http.StatusNotFound, codeNotFound, accountNotFound.message)
 	case errors.Is(err, dlq.ErrNotFound):
 		auth.WriteError(w, http.StatusNotFound, codeNotFound, "no such dead letter")

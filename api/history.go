@@ -20,7 +20,9 @@ func asker(p *auth.Principal, why, incident string) history.Asker {
 }
 
 // historyLookup is one audited lookup (history.Store.Lookup) of an account (for subject: a
-// person) of the caller's organisations; another organisation's is 404.
+// person) of the caller's organisations; another organisation's is 404. Its rows come in one
+// answer, not in pages: a page would be a second lookup, run and audited again. limit is the
+// timeline's row limit (history.DefaultTimelineLimit, at most history.MaxTimelineLimit).
 func (s *Server) historyLookup(_ http.ResponseWriter, r *http.Request, p *auth.Principal) (any, error) {
 	lookup := r.PathValue("lookup")
 	if !slices.Contains(lookups, lookup) {
@@ -32,7 +34,7 @@ func (s *Server) historyLookup(_ http.ResponseWriter, r *http.Request, p *auth.P
 	to := q.time("to", q.now.UTC())
 	reason, incident := strings.TrimSpace(q.str("reason")), q.str("incident")
 	summary := q.bool("summary")
-	pg := q.page()
+	limit := q.int("limit", 0, 1, history.MaxTimelineLimit)
 	switch {
 	case q.err != nil:
 		return nil, q.err
@@ -48,6 +50,10 @@ func (s *Server) historyLookup(_ http.ResponseWriter, r *http.Request, p *auth.P
 		return nil, badRequest("reason: at most 1000 bytes")
 	case summary && lookup != history.LookupAccess:
 		return nil, badRequest("summary: only for the access lookup")
+	case limit != 0 && lookup != history.LookupTimeline:
+		return nil, badRequest("limit: only for the timeline (the other lookups answer with every row)")
+	case q.str("cursor") != "":
+		return nil, badRequest("cursor: a lookup answers with every row at once")
 	}
 	if err := checkName("account", account); err != nil {
 		return nil, err
@@ -58,13 +64,13 @@ func (s *Server) historyLookup(_ http.ResponseWriter, r *http.Request, p *auth.P
 		}
 	}
 	t, err := s.cfg.History.Lookup(r.Context(), history.LookupRequest{
-		Lookup: lookup, Who: account, From: from, To: to, Summary: summary,
+		Lookup: lookup, Who: account, From: from, To: to, Summary: summary, Limit: limit,
 		Ask: asker(p, reason, incident), Scope: p.ScopeFor(auth.HistoryLookup),
 	})
 	if err != nil {
 		return nil, err
 	}
-	return rowsPage(t, pg), nil
+	return rowsPage(t, page{limit: len(t.Rows)}), nil
 }
 
 // historySQL runs one read-only statement (audited first with the caller's identity).
@@ -91,8 +97,8 @@ func (s *Server) historySQL(_ http.ResponseWriter, r *http.Request, p *auth.Prin
 	}
 	if b.Timeout != "" {
 		d, err := time.ParseDuration(b.Timeout)
-		if err != nil || d <= 0 || d > 5*time.Minute {
-			return nil, badRequest("timeout: want a duration up to 5m, such as 30s")
+		if err != nil || d <= 0 || d > s.cfg.Timeout {
+			return nil, badRequest("timeout: want a duration up to %s (the request's own limit), such as 30s", s.cfg.Timeout)
 		}
 		lim.Timeout = d
 	}
@@ -112,6 +118,9 @@ func (s *Server) audit(_ http.ResponseWriter, r *http.Request, p *auth.Principal
 	pg := q.page()
 	if q.err != nil {
 		return nil, q.err
+	}
+	if pg.offset > 0 && q.str("to") == "" { // the window must not move between pages
+		return nil, badRequest("to: give the end of the window when paging (the next page of a window ending now would skip rows)")
 	}
 	if !from.Before(to) {
 		return nil, badRequest("from must be before to")

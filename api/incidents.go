@@ -12,7 +12,8 @@ import (
 
 // desk is the incidents desk of one request: the principal's organisations for action.
 func (s *Server) desk(p *auth.Principal, a auth.Action) *notify.Desk {
-	return &notify.Desk{Incidents: s.cfg.Incidents, History: s.cfg.History, Scope: p.ScopeFor(a), Respond: s.respondEngine}
+	return &notify.Desk{Incidents: s.cfg.Incidents, History: s.cfg.History, Scope: p.ScopeFor(a), Respond: s.respondEngine,
+		Asker: asker(p, "", "")} // the identity of the desk's audited lookups (evidence, the draft's people)
 }
 
 // edit is a change made by p: the timeline names the signed-in identity, never a name the

@@ -174,6 +174,9 @@ const (
 	maxLimit     = 1000
 )
 
+// maxOffset bounds a cursor's offset (no listing here has more rows).
+const maxOffset = 100_000_000
+
 // page is where a listing starts and how many rows it returns (?limit=&cursor=).
 type page struct{ offset, limit int }
 
@@ -182,7 +185,7 @@ func (q *query) page() page {
 	if c := q.str("cursor"); c != "" && q.err == nil {
 		b, err := base64.RawURLEncoding.DecodeString(c)
 		n, err2 := strconv.Atoi(strings.TrimPrefix(string(b), "o:"))
-		if err != nil || err2 != nil || !strings.HasPrefix(string(b), "o:") || n < 0 {
+		if err != nil || err2 != nil || !strings.HasPrefix(string(b), "o:") || n < 0 || n > maxOffset {
 			q.err = badRequest("cursor: not a cursor this server gave (use the next of the previous page)")
 		}
 		p.offset = n

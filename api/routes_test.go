@@ -1,13 +1,17 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"breachd/api"
 	"breachd/auth"
 	"breachd/event"
+	"breachd/history"
 )
 
 // anyLogin raises an alert on every successful login, for backtests.
@@ -135,5 +139,55 @@ func TestDPOMarksReported(t *testing.T) {
 	last := inc.Timeline[len(inc.Timeline)-1]
 	if inc.State != event.StateReported || inc.Report.Reference != "DT-2026-0412" || last.Actor != dpo+"@"+auth.IssuerLocal {
 		t.Errorf("after marking reported: state %s, reference %q, last actor %q", inc.State, inc.Report.Reference, last.Actor)
+	}
+}
+
+// TestAuditedUnderTheIdentity: the lookups the API makes for a principal — evidence collected
+// through the desk, a backtest of an edited rule — are audited with the principal's issuer,
+// subject and roles; a lookup answers with every row at once (no second, re-audited page), and
+// limit is the timeline's own.
+func TestAuditedUnderTheIdentity(t *testing.T) {
+	e := newEnv(t, nil)
+	soc, author := principalName(auth.RoleSOC, bergen), principalName(auth.RoleRuleAuthor, bergen)
+	id := e.byAccount[accountOf[bergen]].ID
+	if resp, b := e.do("POST", "/api/incidents/"+id+"/evidence", soc, `{}`); resp.StatusCode != 200 {
+		t.Fatalf("evidence: %d %s", resp.StatusCode, b)
+	}
+	body, _ := json.Marshal(map[string]string{"from": "1d", "rule_text": anyLogin})
+	if resp, b := e.do("POST", "/api/rules/backtest", author, string(body)); resp.StatusCode != 200 {
+		t.Fatalf("backtest: %d %s", resp.StatusCode, b)
+	}
+	rows, err := e.store.AuditLog(context.Background(), event.Everywhere, e.now.Add(-time.Hour), time.Now().Add(time.Minute), 1000, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]history.AuditEntry{}
+	for _, r := range rows {
+		seen[r.Action+" "+r.Subject] = r
+	}
+	for _, want := range []struct{ action, subject, role string }{
+		{history.AuditLogins, soc, "soc"}, {history.AuditBacktest, author, "rule-author"},
+	} {
+		r, ok := seen[want.action+" "+want.subject]
+		if !ok || r.Issuer != auth.IssuerLocal || !slices.Contains(r.Roles, want.role) {
+			t.Errorf("no %s audit row of %s with its identity (rows: %+v)", want.action, want.subject, rows)
+		}
+	}
+
+	for i := range 3 { // more timeline rows than the limit asked for
+		e.writeLogin(accountOf[bergen], e.now.Add(-time.Duration(i+1)*time.Minute))
+	}
+	path := "/api/history/timeline?account=" + accountOf[bergen] + "&from=1d&reason=test"
+	var all, two api.Rows
+	resp, b := e.do("GET", path, soc, "")
+	if err := json.Unmarshal(b, &all); resp.StatusCode != 200 || err != nil || all.Next != "" || len(all.Rows) != all.Total || all.Total < 3 {
+		t.Fatalf("timeline: %d, %d of %d rows, next %q: %s", resp.StatusCode, len(all.Rows), all.Total, all.Next, b)
+	}
+	resp, b = e.do("GET", path+"&limit=2", soc, "")
+	if err := json.Unmarshal(b, &two); resp.StatusCode != 200 || err != nil || len(two.Rows) != 2 || two.Next != "" {
+		t.Errorf("timeline limit=2: %d, %d rows, next %q: %s", resp.StatusCode, len(two.Rows), two.Next, b)
+	}
+	if resp, b := e.do("GET", "/api/history/logins?account="+accountOf[bergen]+"&from=1d&reason=test&limit=2", soc, ""); resp.StatusCode != 400 {
+		t.Errorf("limit on logins: %d %s, want 400", resp.StatusCode, b)
 	}
 }

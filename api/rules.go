@@ -2,6 +2,7 @@ package api
 
 import (
 	"cmp"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -41,8 +42,8 @@ func (s *Server) rulesHits(_ http.ResponseWriter, r *http.Request, _ *auth.Princ
 	b := 24 * time.Hour
 	if bucket != "" {
 		var err error
-		if b, err = time.ParseDuration(bucket); err != nil || b < time.Minute || b > 31*24*time.Hour {
-			return nil, badRequest("bucket: want a duration from 1m to 744h, such as 1h")
+		if b, err = time.ParseDuration(bucket); err != nil || b < time.Minute || b > 31*24*time.Hour || b%time.Second != 0 {
+			return nil, badRequest("bucket: want whole seconds from 1m to 744h, such as 1h")
 		}
 	}
 	if !from.Before(to) {
@@ -194,6 +195,14 @@ func (s *Server) rulesBacktest(_ http.ResponseWriter, r *http.Request, p *auth.P
 		var errs []ruleError
 		if opts.Rules, errs = parseRuleFiles(map[string]string{"rule_text.yaml": b.RuleText}); opts.Rules == nil {
 			return nil, badRequest("rule_text does not compile: %s:%d:%d: %s", errs[0].File, errs[0].Line, errs[0].Column, errs[0].Message)
+		}
+		// A rule of one's own can ask about one person (its counts answer): audited like a
+		// lookup, before anything is read.
+		ask := asker(p, "backtest of an edited rule", "")
+		if err := s.cfg.History.Audit(r.Context(), history.AuditEntry{Actor: ask.Who, Issuer: ask.Issuer, Subject: ask.Subject,
+			Roles: ask.Roles, Action: history.AuditBacktest, Reason: ask.Why,
+			Detail: fmt.Sprintf("window=[%s, %s) rule_text=%s", opts.From.Format(time.RFC3339), opts.To.Format(time.RFC3339), b.RuleText)}); err != nil {
+			return nil, fmt.Errorf("backtest refused, %w: %w", history.ErrAudit, err)
 		}
 	} else if opts.Rules, err = rules.LoadPack(s.cfg.Rules); err != nil {
 		return nil, err

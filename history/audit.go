@@ -17,6 +17,7 @@ const (
 	AuditSubject  = "history.subject"
 	AuditTimeline = "history.timeline"
 	AuditSQL      = "history.sql"
+	AuditBacktest = "rules.backtest" // a backtest of a rule text of the asker's own (the API)
 
 	// AuditRefused is appended to the action of a lookup refused because its account or
 	// person is outside the asker's scope ("history.logins.refused").
