@@ -63,12 +63,15 @@ func (e *Engine) Cancel(ctx context.Context, incident, actor, reason string) (*R
 		return nil
 	})
 	if err != nil {
+		if audited && refused == nil { // the audit says cancelled; say that it was not stored
+			e.auditOutcome(ctx, r, Entry{Actor: actor, Action: AuditCancel, Result: "error", Detail: clip("not cancelled: " + err.Error())})
+		}
 		return refused, err
 	}
 	e.m.states.WithLabelValues(r.State).Inc()
 	e.log.Info("deactivation request cancelled", "request", id, "incident", incident)
-	if err := e.markPending(ctx, r); err != nil {
-		return r, fmt.Errorf("respond: %w", err)
+	if err := e.markPending(ctx, r); err != nil { // stored: an engine finds it cancelled, not due
+		e.log.Warn("cancelled request still in the pending index", "request", id, "err", err)
 	}
 	return r, nil
 }
