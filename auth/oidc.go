@@ -100,7 +100,8 @@ func (o *oidcRP) ready(ctx context.Context) (*discovered, error) {
 }
 
 // bearer verifies an ID token presented as a bearer token: this issuer, audience the client
-// id, not expired.
+// id, not expired, and — when it names other audiences too — issued to this client (azp), so
+// a token another client obtained cannot act here.
 func (o *oidcRP) bearer(ctx context.Context, raw string) (*Principal, error) {
 	d, err := o.ready(ctx)
 	if err != nil {
@@ -113,6 +114,9 @@ func (o *oidcRP) bearer(ctx context.Context, raw string) (*Principal, error) {
 	var claims map[string]any
 	if err := idt.Claims(&claims); err != nil {
 		return nil, err
+	}
+	if azp, _ := claims["azp"].(string); len(idt.Audience) > 1 && azp != o.cfg.ClientID {
+		return nil, fmt.Errorf("ID token issued to %q, not to this client", azp)
 	}
 	return o.cfg.Principal(claims, ViaBearer)
 }

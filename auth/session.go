@@ -117,7 +117,7 @@ func (s *Service) session(ctx context.Context, id string) (*session, error) {
 		ss.LastSeen = now
 		if b, err := json.Marshal(&ss); err == nil {
 			// A concurrent request may have written it first: either write will do.
-			if _, err := s.kv.Update(ctx, key, b, e.Revision()); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+			if _, err := s.kv.Update(ctx, key, b, e.Revision()); err != nil && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 				s.log.Warn("refresh session", "err", err)
 			}
 		}
