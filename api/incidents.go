@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"time"
@@ -52,10 +53,7 @@ func (s *Server) incAck(_ http.ResponseWriter, r *http.Request, p *auth.Principa
 		Comment string     `json:"comment"`
 		AwareAt *time.Time `json:"aware_at"`
 	}
-	id, err := incidentID(r)
-	if err == nil {
-		err = decode(r, &b)
-	}
+	id, err := incidentBody(r, &b)
 	if err != nil {
 		return nil, err
 	}
@@ -71,10 +69,7 @@ func (s *Server) incTransition(_ http.ResponseWriter, r *http.Request, p *auth.P
 		To      string `json:"to"`
 		Comment string `json:"comment"`
 	}
-	id, err := incidentID(r)
-	if err == nil {
-		err = decode(r, &b)
-	}
+	id, err := incidentBody(r, &b)
 	if err != nil {
 		return nil, err
 	}
@@ -89,10 +84,7 @@ func (s *Server) incComment(_ http.ResponseWriter, r *http.Request, p *auth.Prin
 		Step int    `json:"step"`
 		Text string `json:"text"`
 	}
-	id, err := incidentID(r)
-	if err == nil {
-		err = decode(r, &b)
-	}
+	id, err := incidentBody(r, &b)
 	if err != nil {
 		return nil, err
 	}
@@ -118,10 +110,7 @@ func (s *Server) incEvidence(_ http.ResponseWriter, r *http.Request, p *auth.Pri
 
 func (s *Server) incEvidenceRefresh(_ http.ResponseWriter, r *http.Request, p *auth.Principal) (any, error) {
 	var b struct{}
-	id, err := incidentID(r)
-	if err == nil {
-		err = decode(r, &b)
-	}
+	id, err := incidentBody(r, &b)
 	if err != nil {
 		return nil, err
 	}
@@ -170,10 +159,7 @@ func (s *Server) incReportPatch(_ http.ResponseWriter, r *http.Request, p *auth.
 		// after the fields are stored; it needs Datatilsynet's reference.
 		Reported bool `json:"reported"`
 	}
-	id, err := incidentID(r)
-	if err == nil {
-		err = decode(r, &b)
-	}
+	id, err := incidentBody(r, &b)
 	if err != nil {
 		return nil, err
 	}
@@ -204,46 +190,18 @@ type commentBody struct {
 	Comment string `json:"comment"`
 }
 
-func (s *Server) incDeactivate(_ http.ResponseWriter, r *http.Request, p *auth.Principal) (any, error) {
-	var b commentBody
-	id, err := incidentID(r)
-	if err == nil {
-		err = decode(r, &b)
+// incStep is the route of one step of a deactivation request (Desk.Deactivate, Approve or
+// Cancel): the body's comment, the signed-in identity as the actor. The Desk refuses an
+// approval or a cancellation without a comment (400).
+func (s *Server) incStep(step func(d *notify.Desk, ctx context.Context, id, comment, actor string) (notify.Deactivation, error)) handlerFunc {
+	return func(_ http.ResponseWriter, r *http.Request, p *auth.Principal) (any, error) {
+		var b commentBody
+		id, err := incidentBody(r, &b)
+		if err != nil {
+			return nil, err
+		}
+		return step(s.desk(p, auth.IncidentsWork), r.Context(), id, b.Comment, p.Actor())
 	}
-	if err != nil {
-		return nil, err
-	}
-	return s.desk(p, auth.IncidentsWork).Deactivate(r.Context(), id, b.Comment, p.Actor())
-}
-
-func (s *Server) incApprove(_ http.ResponseWriter, r *http.Request, p *auth.Principal) (any, error) {
-	var b commentBody
-	id, err := incidentID(r)
-	if err == nil {
-		err = decode(r, &b)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if strings.TrimSpace(b.Comment) == "" {
-		return nil, badRequest("comment: an approval needs one (it is audited with it)")
-	}
-	return s.desk(p, auth.IncidentsWork).Approve(r.Context(), id, b.Comment, p.Actor())
-}
-
-func (s *Server) incCancel(_ http.ResponseWriter, r *http.Request, p *auth.Principal) (any, error) {
-	var b commentBody
-	id, err := incidentID(r)
-	if err == nil {
-		err = decode(r, &b)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if strings.TrimSpace(b.Comment) == "" {
-		return nil, badRequest("comment: a cancellation needs one (it is audited with it)")
-	}
-	return s.desk(p, auth.IncidentsWork).Cancel(r.Context(), id, b.Comment, p.Actor())
 }
 
 func (s *Server) incReactivate(_ http.ResponseWriter, r *http.Request, p *auth.Principal) (any, error) {
@@ -251,10 +209,7 @@ func (s *Server) incReactivate(_ http.ResponseWriter, r *http.Request, p *auth.P
 		Force  bool   `json:"force"`
 		Reason string `json:"reason"`
 	}
-	id, err := incidentID(r)
-	if err == nil {
-		err = decode(r, &b)
-	}
+	id, err := incidentBody(r, &b)
 	if err != nil {
 		return nil, err
 	}
@@ -278,4 +233,13 @@ func (s *Server) register(_ http.ResponseWriter, r *http.Request, p *auth.Princi
 		return nil, err
 	}
 	return rowsPage(t, pg), nil
+}
+
+// incidentBody is the incident id of the path and the JSON body decoded into b.
+func incidentBody(r *http.Request, b any) (string, error) {
+	id, err := incidentID(r)
+	if err != nil {
+		return "", err
+	}
+	return id, decode(r, b)
 }

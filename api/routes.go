@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"breachd/auth"
+	"breachd/notify"
 )
 
 // handlerFunc is a route's work: it returns the value written as JSON with 200, or an error
@@ -49,9 +50,9 @@ func (s *Server) routeTable() []route {
 		do("POST", "/api/incidents/{id}/evidence", auth.IncidentsWork, small, s.incEvidenceRefresh),
 		do("GET", "/api/incidents/{id}/report", auth.IncidentsRead, small, s.incReport),
 		do("PATCH", "/api/incidents/{id}/report", auth.IncidentsReport, small, s.incReportPatch),
-		do("POST", "/api/incidents/{id}/deactivate", auth.IncidentsWork, small, s.incDeactivate),
-		do("POST", "/api/incidents/{id}/approve", auth.IncidentsWork, small, s.incApprove),
-		do("POST", "/api/incidents/{id}/cancel", auth.IncidentsWork, small, s.incCancel),
+		do("POST", "/api/incidents/{id}/deactivate", auth.IncidentsWork, small, s.incStep((*notify.Desk).Deactivate)),
+		do("POST", "/api/incidents/{id}/approve", auth.IncidentsWork, small, s.incStep((*notify.Desk).Approve)),
+		do("POST", "/api/incidents/{id}/cancel", auth.IncidentsWork, small, s.incStep((*notify.Desk).Cancel)),
 		do("POST", "/api/incidents/{id}/reactivate", auth.IncidentsWork, small, s.incReactivate),
 		do("GET", "/api/register", auth.RegisterRead, small, s.register),
 
