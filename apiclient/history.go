@@ -105,13 +105,16 @@ func (c *Client) Replay(ctx context.Context, seqs []uint64, all bool, f dlq.Filt
 }
 
 // BacktestRequest is the body of POST /api/rules/backtest: the range, the rule ids to report
-// (empty: all) and, to try rules not yet deployed, a rule file's text (empty: the server's
-// pack).
+// (empty: all), to try rules not yet deployed a rule file's text (empty: the server's pack),
+// the number of top (rule, account) pairs (nil: the server's default, 20) and the warm-up
+// (empty: the longest window of the rules). The server evaluates rules in UTC (localHour()).
 type BacktestRequest struct {
 	From     time.Time `json:"from"`
 	To       time.Time `json:"to"`
 	Rules    []string  `json:"rules,omitempty"`
 	RuleText string    `json:"rule_text,omitempty"`
+	Top      *int      `json:"top,omitempty"`
+	Warmup   string    `json:"warmup,omitempty"`
 }
 
 // Backtest is POST /api/rules/backtest: what the rules would have raised in the range.
