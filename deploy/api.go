@@ -26,10 +26,6 @@ const DefaultAPIAddr = "127.0.0.1:8080"
 // UsersFile is the local users file under a data directory (APIConfig.UsersFile's default).
 const UsersFile = "users.json"
 
-// sessionsBucket is the KV bucket auth.SessionBucket keeps sessions in: the NATS roles that
-// serve the API may use it (natsperm.go).
-const sessionsBucket = "sessions"
-
 // APIConfig configures the API stage (StageAPI): the HTTP API of package api behind the
 // sign-in of package auth.
 type APIConfig struct {
@@ -231,13 +227,19 @@ type APIBanner struct {
 	Password string
 }
 
-// prepareAPI readies the API stage of `breachd run` before the banner: on the first start
-// (no users file) it creates the admin, and it opens the listener, so the banner names the
-// port taken.
-func prepareAPI(cfg *APIConfig, dataDir string) (*APIBanner, error) {
+// listenAPI readies the API stage of `breachd run` before anything else that can fail: it
+// checks cfg and opens the listener, so the banner names the port taken.
+func listenAPI(cfg *APIConfig) error {
 	if err := cfg.Check(); err != nil {
-		return nil, err
+		return err
 	}
+	return cfg.listen()
+}
+
+// ensureAdmin creates the admin on the first start (no users file) and returns the API's
+// banner. RunProcess calls it last before the banner, once everything that can fail before
+// the banner has succeeded, so a generated password is always shown.
+func ensureAdmin(cfg *APIConfig, dataDir string) (*APIBanner, error) {
 	cfg.UsersFile = cmp.Or(cfg.UsersFile, filepath.Join(dataDir, UsersFile))
 	if err := os.MkdirAll(filepath.Dir(cfg.UsersFile), 0o700); err != nil {
 		return nil, fmt.Errorf("users file: %w", err)
@@ -246,14 +248,10 @@ func prepareAPI(cfg *APIConfig, dataDir string) (*APIBanner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("first start: create the admin in %s: %w", cfg.UsersFile, err)
 	}
-	b := &APIBanner{UsersFile: cfg.UsersFile, Created: created}
+	b := &APIBanner{UsersFile: cfg.UsersFile, Created: created, URL: cfg.url(cfg.Listener)}
 	if created && cfg.AdminPassword == "" {
 		b.Password = pw
 	}
-	if err := cfg.listen(); err != nil {
-		return nil, err
-	}
-	b.URL = cfg.url(cfg.Listener)
 	return b, nil
 }
 
@@ -275,7 +273,7 @@ func (b *APIBanner) write(w io.Writer) {
 // them behind a load balancer share sessions through NATS).
 type ServeConfig struct {
 	// Attach says where NATS and the history are: --nats and --clickhouse, or the running
-	// `breachd run` of the data directory (Attach; NATS as NATSOperator, the history with the
+	// `breachd run` of the data directory (Attach; NATS as NATSAPI, the history with the
 	// operator's rights).
 	Attach  AttachConfig
 	API     APIConfig
@@ -291,7 +289,7 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		return err
 	}
 	ac := cfg.Attach
-	ac.NATS, ac.History, ac.Owner = NATSOperator, true, false
+	ac.NATS, ac.History, ac.Owner = NATSAPI, true, false
 	a, err := Attach(ctx, ac)
 	if err != nil {
 		return err
