@@ -16,12 +16,15 @@ import (
 )
 
 // Lookup is GET /api/history/{lookup}: an audited lookup of one account's (or person's)
-// history, recorded under the signed-in identity with r.Ask's reason and incident.
+// history, recorded under the signed-in identity with r.Ask's reason and incident. limit is
+// sent only for the timeline (r.Limit, at most history.MaxTimelineLimit).
 func (c *Client) Lookup(ctx context.Context, r history.LookupRequest) (*output.Rows, error) {
 	q := url.Values{"account": {r.Who}, "from": {r.From.UTC().Format(time.RFC3339Nano)}, "to": {r.To.UTC().Format(time.RFC3339Nano)}}
 	setNonEmpty(q, "reason", r.Ask.Why)
 	setNonEmpty(q, "incident", r.Ask.Incident)
-	setInt(q, "limit", r.Limit)
+	if r.Lookup == history.LookupTimeline { // the timeline's row limit; other lookups answer every row in one page
+		setInt(q, "limit", r.Limit)
+	}
 	if r.Summary {
 		q.Set("summary", "true")
 	}
