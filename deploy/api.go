@@ -3,6 +3,7 @@ package deploy
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -60,10 +61,16 @@ func (c APIConfig) url(ln net.Listener) string {
 	return scheme + "://" + ln.Addr().String()
 }
 
-// Check refuses half a TLS configuration (before anything starts).
+// Check refuses half a TLS configuration and a certificate and key that do not load (before
+// anything starts: the server loads them again when it starts serving).
 func (c APIConfig) Check() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return fmt.Errorf("--tls-cert and --tls-key go together (give both, or neither to serve plain HTTP)")
+	}
+	if c.TLSCert != "" {
+		if _, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey); err != nil {
+			return fmt.Errorf("--tls-cert %s, --tls-key %s: %w", c.TLSCert, c.TLSKey, err)
+		}
 	}
 	return nil
 }
@@ -128,7 +135,7 @@ func newAPIStage(ctx context.Context, d apiDeps, cfg APIConfig) (_ *apiStage, er
 		return nil, fmt.Errorf("sessions bucket: %w", err)
 	}
 	svc, err := auth.New(ctx, auth.Config{UsersFile: cfg.UsersFile, OIDCFile: cfg.OIDCFile, Sessions: sessions,
-		PublicURL: cfg.PublicURL, Log: log})
+		PublicURL: cfg.PublicURL, Registry: d.Registry, Log: log})
 	if err != nil {
 		return nil, err
 	}
@@ -180,10 +187,7 @@ func (s *apiStage) URL() string { return s.cfg.url(s.cfg.Listener) }
 // Run serves until ctx ends, then shuts down gracefully (requests in flight finish).
 func (s *apiStage) Run(ctx context.Context) error {
 	s.log.Info("serving the API", "url", s.URL(), "public_url", s.cfg.PublicURL, "sign_in", s.auth.Methods())
-	if err := api.Serve(ctx, s.handler.Handler(), s.cfg.Listener, s.cfg.TLSCert, s.cfg.TLSKey, s.log); err != nil {
-		return fmt.Errorf("api: %w", err)
-	}
-	return nil
+	return api.Serve(ctx, s.handler.Handler(), s.cfg.Listener, s.cfg.TLSCert, s.cfg.TLSKey, s.log) // its errors say "api: "
 }
 
 // Status is the configuration status of a process serving the API, for admins (GET

@@ -68,10 +68,27 @@ func TestServerModeRefusals(t *testing.T) {
 		{nil, []string{"history", "sql", "--server", srv, "--clickhouse", "clickhouse://x", "SELECT 1"}, "--clickhouse is for direct mode"},
 		{[]string{"BREACHD_TOKEN="}, []string{"incidents", "list", "--server", srv}, "--server needs an API token"},
 		{[]string{"BREACHD_TOKEN=t"}, []string{"incidents", "list", "--server", "localhost:8080"}, "is not an http:// or https:// URL"},
+		{[]string{"BREACHD_TOKEN=t"}, []string{"incidents", "list", "--server", "http://10.0.0.5:8080"}, "use https://"},
+		{nil, []string{"history", "sql", "--server", srv, "SELECT 1"}, "--reason"},
+		{[]string{"BREACHD_TOKEN=t"}, []string{"rules", "backtest", "--server", srv, "--from", "1d", "--tz", "UTC"}, "--tz cannot be used with --server"},
 		{nil, []string{"dlq", "stats", "--server", srv}, "unknown flag: --server"},
 		{nil, []string{"serve", "--listen", ""}, "--listen is empty"},
 		{nil, []string{"serve", "--tls-cert", "c.pem"}, "--tls-cert and --tls-key go together"},
 		{nil, []string{"run", "--tls-key", "k.pem"}, "--tls-cert and --tls-key go together"},
+		{nil, []string{"serve", "--tls-cert", "missing.pem", "--tls-key", "missing-key.pem"}, "--tls-cert missing.pem"},
+	}
+	// --token with --token-file is refused before the warning about --token; a token file
+	// others may read is refused.
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte("bd_x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errs, code := withToken(t, "", "incidents", "list", "--server", srv, "--token", "t", "--token-file", tokenFile); code != 2 ||
+		!strings.Contains(errs, "not both") || strings.Contains(errs, "warning") {
+		t.Errorf("--token with --token-file: exit %d\n%s", code, errs)
+	}
+	if _, errs, code := withToken(t, "", "incidents", "list", "--server", srv, "--token-file", tokenFile); code != 1 || !strings.Contains(errs, "chmod 600") {
+		t.Errorf("--token-file of mode 0644: exit %d\n%s", code, errs)
 	}
 	for _, c := range cases {
 		cmd := exec.Command(binary, c.args...)
