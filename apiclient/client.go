@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,8 +18,9 @@ import (
 )
 
 // DefaultTimeout bounds one request (connect, send, and read the whole answer) unless
-// Config.Timeout says otherwise.
-const DefaultTimeout = 2 * time.Minute
+// Config.Timeout says otherwise: longer than the server's own limit of the longest call
+// (a backtest, 5 minutes), so the server's answer arrives rather than a client timeout.
+const DefaultTimeout = 6 * time.Minute
 
 // maxBody bounds an answer read into memory; a longer one is an error, not a truncated result.
 const maxBody = 256 << 20
@@ -26,6 +28,8 @@ const maxBody = 256 << 20
 // Config says which server a Client talks to and as whom.
 type Config struct {
 	// Server is the API's base URL (https://breachd.example.no, http://127.0.0.1:8080).
+	// http:// is refused unless the host is loopback: the token would cross the network in
+	// clear.
 	Server string
 	// Token is a breachd API token (or an OIDC bearer token), sent as "Authorization: Bearer".
 	Token string
@@ -55,6 +59,9 @@ func New(cfg Config) (*Client, error) {
 	if base.User != nil {
 		return nil, errors.New("the server URL must not hold credentials: give a token")
 	}
+	if base.Scheme == "http" && !loopback(base.Hostname()) {
+		return nil, fmt.Errorf("server %s: plain http:// would send the token unencrypted: use https://, or http:// only to a loopback address (127.0.0.1, ::1, localhost)", cfg.Server)
+	}
 	if strings.ContainsAny(cfg.Token, " \t\r\n") {
 		return nil, errors.New("the token holds white space (a copy-paste mistake?)")
 	}
@@ -81,7 +88,19 @@ func New(cfg Config) (*Client, error) {
 	if ua == "" {
 		ua = "breachd-cli"
 	}
-	return &Client{base: base, token: cfg.Token, ua: ua, http: &http.Client{Transport: tr, Timeout: timeout}}, nil
+	// Redirects are not followed: the token goes to cfg.Server and nowhere else.
+	noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &Client{base: base, token: cfg.Token, ua: ua, http: &http.Client{Transport: tr, Timeout: timeout, CheckRedirect: noRedirect}}, nil
+}
+
+// loopback reports whether host (a URL's host name) is this machine: localhost or a
+// loopback IP address.
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Server is the base URL of the API.
@@ -149,6 +168,10 @@ func (c *Client) Raw(ctx context.Context, method, path string, query url.Values,
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: read the answer: %w", method, path, err)
+	}
+	if resp.StatusCode/100 == 3 {
+		return nil, &Error{Status: resp.StatusCode, Code: "redirect", Message: fmt.Sprintf("the server redirects to %q, not followed "+
+			"(the token goes only to --server): give the API's own URL", resp.Header.Get("Location"))}
 	}
 	if resp.StatusCode/100 != 2 {
 		return nil, errorOf(resp, b)

@@ -151,3 +151,36 @@ func TestNewRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenStaysWithTheServer: plain http:// is refused unless the host is loopback, and a
+// redirect is not followed, so the token never reaches another host.
+func TestTokenStaysWithTheServer(t *testing.T) {
+	for server, ok := range map[string]bool{
+		"http://127.0.0.1:8080": true, "http://[::1]:8080": true, "http://localhost:8080": true, "https://breachd.example.no": true,
+		"http://breachd.example.no": false, "http://10.0.0.5:8080": false, "http://127.0.0.1.example.no": false,
+	} {
+		_, err := New(Config{Server: server, Token: "t"})
+		if (err == nil) != ok {
+			t.Errorf("New(%s): %v", server, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "use https://") {
+			t.Errorf("New(%s): %v, want a message that says to use https", server, err)
+		}
+	}
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("the redirect was followed (Authorization %q)", r.Header.Get("Authorization"))
+	}))
+	defer elsewhere.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL+"/api/me", http.StatusFound)
+	}))
+	defer srv.Close()
+	c, err := New(Config{Server: srv.URL, Token: "bd_secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e *Error
+	if err := c.Do(context.Background(), http.MethodGet, "/api/me", nil, nil, nil); !errors.As(err, &e) || e.Status != http.StatusFound || !strings.Contains(e.Message, "not followed") {
+		t.Errorf("redirected call: %v", err)
+	}
+}

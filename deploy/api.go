@@ -3,6 +3,7 @@ package deploy
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -25,10 +26,6 @@ const DefaultAPIAddr = "127.0.0.1:8080"
 
 // UsersFile is the local users file under a data directory (APIConfig.UsersFile's default).
 const UsersFile = "users.json"
-
-// sessionsBucket is the KV bucket auth.SessionBucket keeps sessions in: the NATS roles that
-// serve the API may use it (natsperm.go).
-const sessionsBucket = "sessions"
 
 // APIConfig configures the API stage (StageAPI): the HTTP API of package api behind the
 // sign-in of package auth.
@@ -64,10 +61,16 @@ func (c APIConfig) url(ln net.Listener) string {
 	return scheme + "://" + ln.Addr().String()
 }
 
-// Check refuses half a TLS configuration (before anything starts).
+// Check refuses half a TLS configuration and a certificate and key that do not load (before
+// anything starts: the server loads them again when it starts serving).
 func (c APIConfig) Check() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return fmt.Errorf("--tls-cert and --tls-key go together (give both, or neither to serve plain HTTP)")
+	}
+	if c.TLSCert != "" {
+		if _, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey); err != nil {
+			return fmt.Errorf("--tls-cert %s, --tls-key %s: %w", c.TLSCert, c.TLSKey, err)
+		}
 	}
 	return nil
 }
@@ -132,7 +135,7 @@ func newAPIStage(ctx context.Context, d apiDeps, cfg APIConfig) (_ *apiStage, er
 		return nil, fmt.Errorf("sessions bucket: %w", err)
 	}
 	svc, err := auth.New(ctx, auth.Config{UsersFile: cfg.UsersFile, OIDCFile: cfg.OIDCFile, Sessions: sessions,
-		PublicURL: cfg.PublicURL, Log: log})
+		PublicURL: cfg.PublicURL, Registry: d.Registry, Log: log})
 	if err != nil {
 		return nil, err
 	}
@@ -184,10 +187,7 @@ func (s *apiStage) URL() string { return s.cfg.url(s.cfg.Listener) }
 // Run serves until ctx ends, then shuts down gracefully (requests in flight finish).
 func (s *apiStage) Run(ctx context.Context) error {
 	s.log.Info("serving the API", "url", s.URL(), "public_url", s.cfg.PublicURL, "sign_in", s.auth.Methods())
-	if err := api.Serve(ctx, s.handler.Handler(), s.cfg.Listener, s.cfg.TLSCert, s.cfg.TLSKey, s.log); err != nil {
-		return fmt.Errorf("api: %w", err)
-	}
-	return nil
+	return api.Serve(ctx, s.handler.Handler(), s.cfg.Listener, s.cfg.TLSCert, s.cfg.TLSKey, s.log) // its errors say "api: "
 }
 
 // Status is the configuration status of a process serving the API, for admins (GET
@@ -231,13 +231,19 @@ type APIBanner struct {
 	Password string
 }
 
-// prepareAPI readies the API stage of `breachd run` before the banner: on the first start
-// (no users file) it creates the admin, and it opens the listener, so the banner names the
-// port taken.
-func prepareAPI(cfg *APIConfig, dataDir string) (*APIBanner, error) {
+// listenAPI readies the API stage of `breachd run` before anything else that can fail: it
+// checks cfg and opens the listener, so the banner names the port taken.
+func listenAPI(cfg *APIConfig) error {
 	if err := cfg.Check(); err != nil {
-		return nil, err
+		return err
 	}
+	return cfg.listen()
+}
+
+// ensureAdmin creates the admin on the first start (no users file) and returns the API's
+// banner. RunProcess calls it last before the banner, once everything that can fail before
+// the banner has succeeded, so a generated password is always shown.
+func ensureAdmin(cfg *APIConfig, dataDir string) (*APIBanner, error) {
 	cfg.UsersFile = cmp.Or(cfg.UsersFile, filepath.Join(dataDir, UsersFile))
 	if err := os.MkdirAll(filepath.Dir(cfg.UsersFile), 0o700); err != nil {
 		return nil, fmt.Errorf("users file: %w", err)
@@ -246,14 +252,10 @@ func prepareAPI(cfg *APIConfig, dataDir string) (*APIBanner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("first start: create the admin in %s: %w", cfg.UsersFile, err)
 	}
-	b := &APIBanner{UsersFile: cfg.UsersFile, Created: created}
+	b := &APIBanner{UsersFile: cfg.UsersFile, Created: created, URL: cfg.url(cfg.Listener)}
 	if created && cfg.AdminPassword == "" {
 		b.Password = pw
 	}
-	if err := cfg.listen(); err != nil {
-		return nil, err
-	}
-	b.URL = cfg.url(cfg.Listener)
 	return b, nil
 }
 
@@ -275,7 +277,7 @@ func (b *APIBanner) write(w io.Writer) {
 // them behind a load balancer share sessions through NATS).
 type ServeConfig struct {
 	// Attach says where NATS and the history are: --nats and --clickhouse, or the running
-	// `breachd run` of the data directory (Attach; NATS as NATSOperator, the history with the
+	// `breachd run` of the data directory (Attach; NATS as NATSAPI, the history with the
 	// operator's rights).
 	Attach  AttachConfig
 	API     APIConfig
@@ -291,7 +293,7 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		return err
 	}
 	ac := cfg.Attach
-	ac.NATS, ac.History, ac.Owner = NATSOperator, true, false
+	ac.NATS, ac.History, ac.Owner = NATSAPI, true, false
 	a, err := Attach(ctx, ac)
 	if err != nil {
 		return err

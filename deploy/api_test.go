@@ -2,13 +2,18 @@ package deploy
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"breachd/auth"
 )
 
 // getHealthy waits until url/healthz answers 200 (the stage serves), or ctx ends, or the
@@ -55,7 +60,7 @@ func TestAPIStage(t *testing.T) {
 		done <- RunPipeline(rctx, in, PipelineConfig{Stages: []string{" api"}, Logger: quiet, API: APIConfig{Listener: ln}})
 	}()
 	getHealthy(t, ctx, url, done)
-	if _, err := in.JS.KeyValue(ctx, sessionsBucket); err != nil {
+	if _, err := in.JS.KeyValue(ctx, auth.BucketSessions); err != nil {
 		t.Errorf("sessions bucket: %v", err)
 	}
 	stop()
@@ -69,7 +74,7 @@ func TestAPIStage(t *testing.T) {
 }
 
 // TestServeAttached: `breachd serve` attached to a running instance serves the API with the
-// operator's NATS login (its sessions bucket included), and refuses half a TLS configuration
+// api role's NATS login (its sessions bucket included), and refuses half a TLS configuration
 // before reaching anything.
 func TestServeAttached(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -102,10 +107,33 @@ func TestServeAttached(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("serve: %v", err)
 	}
-	if _, err := in.JS.KeyValue(ctx, sessionsBucket); err != nil {
-		t.Errorf("sessions bucket made by serve as the operator: %v", err)
+	if _, err := in.JS.KeyValue(ctx, auth.BucketSessions); err != nil {
+		t.Errorf("sessions bucket made by serve as the api role: %v", err)
 	}
 	if !strings.Contains(banner.String(), url) {
 		t.Errorf("banner does not name %s:\n%s", url, banner.String())
+	}
+}
+
+// TestRunProcessCreatesNoAdminItCannotShow: when the API's address is taken, RunProcess fails
+// before the first admin is created, so no generated password is lost (the next start makes
+// and prints one).
+func TestRunProcessCreatesNoAdminItCannotShow(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	data := filepath.Join(t.TempDir(), "data")
+	var banner strings.Builder
+	err = RunProcess(ctx, ProcessConfig{Infra: InfraConfig{DataDir: data, Logger: slog.New(slog.DiscardHandler)}, Banner: &banner,
+		Pipeline: PipelineConfig{Stages: []string{StageAPI}, API: APIConfig{Listen: taken.Addr().String()}}})
+	if err == nil || !strings.Contains(err.Error(), "--listen") {
+		t.Fatalf("RunProcess on a taken address: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(data, UsersFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the users file was made although the banner never showed its password: %v", err)
 	}
 }

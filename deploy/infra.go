@@ -93,6 +93,9 @@ type Endpoint struct {
 	// NATSReplayUser and NATSReplayPassword log in as NATSReplay (breachd dlq replay).
 	NATSReplayUser     string `json:"nats_replay_user,omitempty"`
 	NATSReplayPassword string `json:"nats_replay_password,omitempty"`
+	// NATSAPIUser and NATSAPIPassword log in as NATSAPI (breachd serve).
+	NATSAPIUser     string `json:"nats_api_user,omitempty"`
+	NATSAPIPassword string `json:"nats_api_password,omitempty"`
 }
 
 // StartInfra connects to (or starts) NATS and ClickHouse, creates the streams and applies the

@@ -15,7 +15,7 @@ import (
 )
 
 // NATSUsersFile, in the data directory, holds the credentials of the embedded nats-server
-// that outlive a process: operator, replay and admin. It is created on the first start with
+// that outlive a process: operator, replay, api and admin. It is created on the first start with
 // mode 0600 and never rewritten; a file that group or others may read is refused. The
 // pipeline's credential is not in it.
 const NATSUsersFile = "nats-users.json"
@@ -23,6 +23,7 @@ const NATSUsersFile = "nats-users.json"
 // natsUsersNote is written into NATSUsersFile for whoever opens it.
 const natsUsersNote = "Credentials of the embedded nats-server of breachd (see deploy/README.md, NATS). " +
 	"operator: breachd dlq and breachd incidents; replay: breachd dlq replay (may publish events); " +
+	"api: breachd serve (may sign anyone in to the API); " +
 	"admin: unrestricted, for the nats CLI only (stream purge/delete). Keep this file mode 0600."
 
 // NATSUsers are the credentials of the embedded server's users, one per role. Their user
@@ -32,6 +33,9 @@ type NATSUsers struct {
 	Operator bus.Credential `json:"operator"`
 	Replay   bus.Credential `json:"replay"`
 	Admin    bus.Credential `json:"admin"`
+	// API is NATSAPI's (breachd serve). A file from before that role has none: natsUsersFor
+	// adds one.
+	API bus.Credential `json:"api,omitempty"`
 	// Pipeline is made at every start and never written.
 	Pipeline bus.Credential `json:"-"`
 }
@@ -54,7 +58,10 @@ func ReadNATSUsers(dataDir string) (NATSUsers, error) {
 	if err := json.Unmarshal(b, &u); err != nil {
 		return NATSUsers{}, fmt.Errorf("nats credentials file %s: %w", path, err)
 	}
-	for role, c := range map[string]bus.Credential{NATSOperator: u.Operator, NATSReplay: u.Replay, NATSAdmin: u.Admin} {
+	for role, c := range map[string]bus.Credential{NATSOperator: u.Operator, NATSReplay: u.Replay, NATSAdmin: u.Admin, NATSAPI: u.API} {
+		if role == NATSAPI && c == (bus.Credential{}) {
+			continue // natsUsersFor adds it
+		}
 		if c.User != role || len(c.Password) < 16 {
 			return NATSUsers{}, fmt.Errorf("nats credentials file %s: %q: want user %q and a password of at least 16 characters "+
 				"(remove the file to have new credentials made at the next start)", path, role, role)
@@ -69,6 +76,9 @@ func natsUsersFor(dataDir string) (NATSUsers, error) {
 	u, err := ReadNATSUsers(dataDir)
 	if errors.Is(err, fs.ErrNotExist) {
 		u, err = createNATSUsers(dataDir)
+	}
+	if err == nil && u.API == (bus.Credential{}) {
+		u, err = addNATSAPIUser(dataDir, u)
 	}
 	if err != nil {
 		return NATSUsers{}, err
@@ -88,7 +98,7 @@ func createNATSUsers(dataDir string) (NATSUsers, error) {
 	for _, c := range []struct {
 		role string
 		to   *bus.Credential
-	}{{NATSOperator, &u.Operator}, {NATSReplay, &u.Replay}, {NATSAdmin, &u.Admin}} {
+	}{{NATSOperator, &u.Operator}, {NATSReplay, &u.Replay}, {NATSAdmin, &u.Admin}, {NATSAPI, &u.API}} {
 		if *c.to, err = bus.NewCredential(c.role); err != nil {
 			return NATSUsers{}, err
 		}
@@ -101,6 +111,24 @@ func createNATSUsers(dataDir string) (NATSUsers, error) {
 		if errors.Is(err, fs.ErrExist) {
 			return ReadNATSUsers(dataDir)
 		}
+		return NATSUsers{}, fmt.Errorf("write nats credentials: %w", err)
+	}
+	return u, nil
+}
+
+// addNATSAPIUser gives u, read from a NATSUsersFile made before the NATSAPI role, a new api
+// credential and replaces the file with it (mode 0600, complete or not at all).
+func addNATSAPIUser(dataDir string, u NATSUsers) (NATSUsers, error) {
+	var err error
+	if u.API, err = bus.NewCredential(NATSAPI); err != nil {
+		return NATSUsers{}, err
+	}
+	u.Note = natsUsersNote
+	b, err := json.MarshalIndent(u, "", "  ")
+	if err != nil {
+		return NATSUsers{}, fmt.Errorf("encode nats credentials: %w", err)
+	}
+	if err := writePrivate(filepath.Join(dataDir, NATSUsersFile), append(b, '\n'), true); err != nil {
 		return NATSUsers{}, fmt.Errorf("write nats credentials: %w", err)
 	}
 	return u, nil
@@ -121,14 +149,16 @@ func StartEmbeddedNATS(dataDir string, log *slog.Logger) (*bus.Embedded, NATSUse
 	return srv, users, nil
 }
 
-// Credential returns the credential of role (NATSOperator, NATSReplay, NATSAdmin or
-// NATSPipeline), the zero Credential for another.
+// Credential returns the credential of role (NATSOperator, NATSReplay, NATSAPI, NATSAdmin
+// or NATSPipeline), the zero Credential for another.
 func (u NATSUsers) Credential(role string) bus.Credential {
 	switch role {
 	case NATSOperator:
 		return u.Operator
 	case NATSReplay:
 		return u.Replay
+	case NATSAPI:
+		return u.API
 	case NATSAdmin:
 		return u.Admin
 	case NATSPipeline:
@@ -153,13 +183,16 @@ func (in *Infra) natsTarget(role string) (string, []nats.Option, error) {
 	return srv.ClientURL(), users.Credential(role).Options(), nil
 }
 
-// setNATSLogins puts the operator and replay credentials into ep, for the CLI.
+// setNATSLogins puts the operator, replay and api credentials into ep, for the CLI and
+// breachd serve.
 func (ep *Endpoint) setNATSLogins(u NATSUsers) {
 	ep.NATSUser, ep.NATSPassword = u.Operator.User, u.Operator.Password
 	ep.NATSReplayUser, ep.NATSReplayPassword = u.Replay.User, u.Replay.Password
+	ep.NATSAPIUser, ep.NATSAPIPassword = u.API.User, u.API.Password
 }
 
-// NATSLogin returns the options that log in to ep.NATS as role (NATSOperator or NATSReplay);
+// NATSLogin returns the options that log in to ep.NATS as role (NATSOperator, NATSReplay or
+// NATSAPI);
 // nil when ep has no credential for it (an instance from before the embedded server had users).
 func (ep *Endpoint) NATSLogin(role string) []nats.Option {
 	switch role {
@@ -167,6 +200,8 @@ func (ep *Endpoint) NATSLogin(role string) []nats.Option {
 		return bus.Credential{User: ep.NATSUser, Password: ep.NATSPassword}.Options()
 	case NATSReplay:
 		return bus.Credential{User: ep.NATSReplayUser, Password: ep.NATSReplayPassword}.Options()
+	case NATSAPI:
+		return bus.Credential{User: ep.NATSAPIUser, Password: ep.NATSAPIPassword}.Options()
 	}
 	return nil
 }

@@ -279,6 +279,27 @@ func TestNATSPermissions(t *testing.T) {
 			}
 		}
 	}
+	// The API's sessions (a session holds a whole Principal): only the api role (breachd
+	// serve) and the pipeline (run's API stage) may touch them; the api role also does what
+	// the operator and replay do for the API.
+	for role, want := range map[string]bool{NATSPipeline: true, NATSAPI: true, NATSOperator: false, NATSReplay: false} {
+		p := connectProber(t, srv.ClientURL(), users.Credential(role))
+		for _, subject := range []string{"$KV.sessions.probe", "$JS.API.STREAM.CREATE.KV_sessions", "$JS.API.DIRECT.GET.KV_sessions"} {
+			if got := p.publish(t, subject, nil); got != want {
+				t.Errorf("%s publish %s: allowed %v, want %v", role, subject, got, want)
+			}
+		}
+	}
+	api := connectProber(t, srv.ClientURL(), users.Credential(NATSAPI))
+	for subject, want := range map[string]bool{"breachd.incidents.updated": true, "$KV.incidents.probe": true, "$JS.API.STREAM.MSG.DELETE.DEADLETTER": true,
+		"breachd.alerts.high": false, "$JS.API.STREAM.UPDATE.DEADLETTER": false, "$JS.API.STREAM.PURGE.DEADLETTER": false, "$JS.API.STREAM.CREATE.EVIL": false} {
+		if got := api.publish(t, subject, nil); got != want {
+			t.Errorf("api publish %s: allowed %v, want %v", subject, got, want)
+		}
+	}
+	if !api.subscribe(t, "_INBOX_api.>") || api.subscribe(t, "_INBOX_operator.>") {
+		t.Error("api: subscribes to others' replies, or not to its own")
+	}
 	// Nothing above purged or deleted anything; the admin may.
 	for _, name := range []string{bus.StreamDLQ, bus.StreamEvents} {
 		if _, err := js.Stream(ctx, name); err != nil {
@@ -506,6 +527,40 @@ func TestNATSUsersFile(t *testing.T) {
 }
 
 // TestInfraEndpointHasOperatorLogin: a started infrastructure refuses anonymous clients, and
+// TestNATSUsersFileGetsAPIUser: a credentials file from before the api role keeps its
+// passwords and gets an api user, still mode 0600.
+func TestNATSUsersFileGetsAPIUser(t *testing.T) {
+	data := t.TempDir()
+	old := NATSUsers{Note: "old"}
+	for role, c := range map[string]*bus.Credential{NATSOperator: &old.Operator, NATSReplay: &old.Replay, NATSAdmin: &old.Admin} {
+		var err error
+		if *c, err = bus.NewCredential(role); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := json.Marshal(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(data, NATSUsersFile), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	u, err := natsUsersFor(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.API.User != NATSAPI || len(u.API.Password) < 16 || u.Operator != old.Operator || u.Replay != old.Replay || u.Admin != old.Admin {
+		t.Fatalf("after natsUsersFor: %+v", u)
+	}
+	again, err := ReadNATSUsers(data)
+	if err != nil || again.API != u.API {
+		t.Fatalf("the api credential is not in the file: %v", err)
+	}
+	if st, err := os.Stat(filepath.Join(data, NATSUsersFile)); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("file mode: %v %v", st.Mode(), err)
+	}
+}
+
 // its endpoint file carries the operator and replay logins (not the admin's) for the CLI.
 func TestInfraEndpointHasOperatorLogin(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
@@ -520,8 +575,8 @@ func TestInfraEndpointHasOperatorLogin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ep.NATS == "" || ep.NATSUser != NATSOperator || ep.NATSReplayUser != NATSReplay {
-		t.Fatalf("endpoint: nats %q user %q replay user %q", ep.NATS, ep.NATSUser, ep.NATSReplayUser)
+	if ep.NATS == "" || ep.NATSUser != NATSOperator || ep.NATSReplayUser != NATSReplay || ep.NATSAPIUser != NATSAPI {
+		t.Fatalf("endpoint: nats %q user %q replay user %q api user %q", ep.NATS, ep.NATSUser, ep.NATSReplayUser, ep.NATSAPIUser)
 	}
 	b, err := os.ReadFile(filepath.Join(data, EndpointFile))
 	if err != nil {
@@ -534,7 +589,7 @@ func TestInfraEndpointHasOperatorLogin(t *testing.T) {
 		nc.Close()
 		t.Error("an anonymous client connected to the embedded nats-server")
 	}
-	for _, role := range []string{NATSOperator, NATSReplay} {
+	for _, role := range []string{NATSOperator, NATSReplay, NATSAPI} {
 		nc, js, err := bus.Connect(ep.NATS, "test", testLogger(t), ep.NATSLogin(role)...)
 		if err != nil {
 			t.Fatalf("connect as %s with the endpoint's login: %v", role, err)

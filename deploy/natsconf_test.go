@@ -41,7 +41,7 @@ accounts {
       # admin: unrestricted (stream purge and delete, consumer removal). Not used by breachd.
       { user: admin, password: "REPLACE: bcrypt hash" }
 `)
-	for _, role := range []string{NATSPipeline, NATSOperator, NATSReplay} {
+	for _, role := range []string{NATSPipeline, NATSOperator, NATSReplay, NATSAPI} {
 		pub, _, _ := NATSPermissions(role)
 		fmt.Fprintf(&b, "      { user: %s, password: \"REPLACE: bcrypt hash\", permissions: {\n", role)
 		b.WriteString("          publish: {\n            allow: [\n")
@@ -97,7 +97,7 @@ func TestNATSConfExample(t *testing.T) {
 			t.Errorf("%s: permissions as read by nats-server differ from NATSPermissions", u.Username)
 		}
 	}
-	for _, role := range []string{NATSPipeline, NATSOperator, NATSReplay, NATSAdmin} {
+	for _, role := range []string{NATSPipeline, NATSOperator, NATSReplay, NATSAPI, NATSAdmin} {
 		if !seen[role] {
 			t.Errorf("no user %s in %s", role, natsConfExample)
 		}

@@ -3,6 +3,7 @@ package deploy
 import (
 	"slices"
 
+	"breachd/auth"
 	"breachd/bus"
 	"breachd/notify/channel"
 	"breachd/respond"
@@ -19,13 +20,18 @@ const (
 	// that process.
 	NATSPipeline = "pipeline"
 	// NATSOperator is the CLI of a person on the same machine (`breachd dlq list|show|stats`,
-	// `breachd dlq replay --dry-run`, `breachd incidents ...`) and `breachd serve` attached to
-	// a running instance: it reads stream infos and dead letters, deletes single dead letters,
-	// reads and changes incidents and deactivation requests (KV buckets), publishes incident
-	// changes, and creates and uses the API's sessions bucket. It cannot publish events or
-	// dead letters, create, change, purge or delete a stream, or touch a consumer of the
-	// pipeline.
+	// `breachd dlq replay --dry-run`, `breachd incidents ...`): it reads stream infos and dead
+	// letters, deletes single dead letters, reads and changes incidents and deactivation
+	// requests (KV buckets), and publishes incident changes. It cannot publish events or dead
+	// letters, create, change, purge or delete a stream, touch a consumer of the pipeline, or
+	// read or write the API's sessions (a session holds a whole Principal: who may write one
+	// may sign in as anyone).
 	NATSOperator = "operator"
+	// NATSAPI is `breachd serve` attached to a running instance: what the operator may, what
+	// replay may (the API's dlq replay publishes events), and the API's sessions bucket
+	// (auth.BucketSessions), which it may create. Whoever holds it can mint an API session
+	// of any user: its password is only in the 0600 files of the data directory.
+	NATSAPI = "api"
 	// NATSReplay is `breachd dlq replay` without --dry-run: it reads and deletes dead letters
 	// and publishes what it replays as events (and letters rejected again as dead letters),
 	// through the same ingest checks as any source. Whoever holds it can submit events.
@@ -60,25 +66,39 @@ func NATSPermissions(role string) (pub, sub bus.Subjects, ok bool) {
 	case NATSPipeline:
 		allow = pipelineSubjects()
 	case NATSOperator:
-		for _, s := range []string{bus.StreamEvents, bus.StreamAlerts, bus.StreamDLQ, bus.StreamIncidents} {
-			allow = append(allow, jsAPI+"STREAM.INFO."+s)
-		}
-		allow = append(allow, dlqSubjects()...)
-		allow = append(allow, bus.SubjectIncidents+".>") // incident changes (incidents persist)
-		allow = append(allow, kvSubjects(bus.BucketIncidents)...)
-		allow = append(allow, kvSubjects(respond.Bucket)...) // incidents deactivate, approve, reactivate
-		allow = append(allow, kvSubjects(sessionsBucket)...) // breachd serve: the API's sessions
-		allow = append(allow, jsAPI+"INFO", jsAPI+"STREAM.CREATE.KV_"+sessionsBucket, jsAPI+"STREAM.UPDATE.KV_"+sessionsBucket)
+		allow = operatorSubjects()
 	case NATSReplay:
-		allow = append(dlqSubjects(),
-			jsAPI+"STREAM.INFO."+bus.StreamEvents, // the partition count (bus.ReadLayout)
-			bus.SubjectEvents+".>", bus.SubjectDLQ+".>")
+		allow = replaySubjects()
+	case NATSAPI:
+		allow = append(operatorSubjects(), replaySubjects()...)
+		allow = append(allow, kvSubjects(auth.BucketSessions)...) // the API's sessions
+		allow = append(allow, jsAPI+"INFO", // account limits, read by nats.go before it creates a bucket
+			jsAPI+"STREAM.CREATE.KV_"+auth.BucketSessions, jsAPI+"STREAM.UPDATE.KV_"+auth.BucketSessions)
 	default:
 		return bus.Subjects{}, bus.Subjects{}, false
 	}
 	slices.Sort(allow)
 	return bus.Subjects{Allow: slices.Compact(allow), Deny: natsAdminOnly},
 		bus.Subjects{Allow: []string{bus.InboxPrefix(role) + ".>"}}, true
+}
+
+// operatorSubjects are what NATSOperator publishes to.
+func operatorSubjects() []string {
+	var allow []string
+	for _, s := range []string{bus.StreamEvents, bus.StreamAlerts, bus.StreamDLQ, bus.StreamIncidents} {
+		allow = append(allow, jsAPI+"STREAM.INFO."+s)
+	}
+	allow = append(allow, dlqSubjects()...)
+	allow = append(allow, bus.SubjectIncidents+".>") // incident changes (incidents persist)
+	allow = append(allow, kvSubjects(bus.BucketIncidents)...)
+	return append(allow, kvSubjects(respond.Bucket)...) // incidents deactivate, approve, reactivate
+}
+
+// replaySubjects are what NATSReplay publishes to.
+func replaySubjects() []string {
+	return append(dlqSubjects(),
+		jsAPI+"STREAM.INFO."+bus.StreamEvents, // the partition count (bus.ReadLayout)
+		bus.SubjectEvents+".>", bus.SubjectDLQ+".>")
 }
 
 // pipelineSubjects are what the stages of `breachd run` publish to.
@@ -89,7 +109,7 @@ func pipelineSubjects() []string {
 		jsAPI + "INFO", // account limits, read by nats.go before it creates a bucket
 	}
 	streams := []string{bus.StreamEvents, bus.StreamAlerts, bus.StreamDLQ, bus.StreamIncidents, channel.StreamNotifications}
-	for _, b := range []string{bus.BucketIncidents, respond.Bucket, channel.BucketNotifications, sessionsBucket} {
+	for _, b := range []string{bus.BucketIncidents, respond.Bucket, channel.BucketNotifications, auth.BucketSessions} {
 		streams = append(streams, "KV_"+b)
 		allow = append(allow, kvSubjects(b)...)
 	}
@@ -133,7 +153,7 @@ func kvSubjects(b string) []string {
 // natsUsers returns the users of the embedded server: every role of u with its permissions.
 func natsUsers(u NATSUsers) []bus.User {
 	out := []bus.User{{Credential: u.Admin, Admin: true}}
-	for _, c := range []bus.Credential{u.Pipeline, u.Operator, u.Replay} {
+	for _, c := range []bus.Credential{u.Pipeline, u.Operator, u.Replay, u.API} {
 		pub, sub, _ := NATSPermissions(c.User)
 		out = append(out, bus.User{Credential: c, Publish: pub, Subscribe: sub})
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -84,9 +85,8 @@ func RunProcess(ctx context.Context, cfg ProcessConfig) error {
 	}
 	defer p.Close()
 	pc.Registerer = p.Registry
-	var api *APIBanner
 	if pc.runs(StageAPI) {
-		if api, err = prepareAPI(&pc.API, p.cfg.DataDir); err != nil {
+		if err := listenAPI(&pc.API); err != nil {
 			return err
 		}
 		defer pc.API.Listener.Close() // when the pipeline fails before the API stage serves (and closes) it
@@ -100,6 +100,15 @@ func RunProcess(ctx context.Context, cfg ProcessConfig) error {
 		pc.Sources, pc.Enrich = srcs.Sources, srcs.Enrich
 		if cfg.Banner != nil && cfg.Inputs.Finite() {
 			pc.OnIdle = func(ctx context.Context) { p.WriteSummary(ctx, cfg.Banner, pc.ExitWhenDone) }
+		}
+	}
+	var api *APIBanner // the first admin is created last, so its generated password is shown
+	if pc.runs(StageAPI) {
+		if api, err = ensureAdmin(&pc.API, p.cfg.DataDir); err != nil {
+			return err
+		}
+		if cfg.Banner == nil && api.Password != "" {
+			fmt.Fprintf(os.Stderr, "breachd: first start: user admin, one-time password %s (shown only now)\n", api.Password)
 		}
 	}
 	if cfg.Banner != nil {

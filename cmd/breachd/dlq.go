@@ -103,7 +103,7 @@ Exit status: 0; 1 on an error, or when replay left a letter rejected again or fa
 			return result(dlq.Page(ctx, js, o.replay.Filter))
 		}, nil
 	}, func(ctx context.Context, api *apiclient.Client) (any, error) {
-		return result(api.DeadLetters(ctx, o.filter))
+		return result(api.DeadLetters(ctx, o.replay.Filter))
 	})
 	stats := sub("stats [flags]", "counts by source and by reason group", true, filterFlags, func([]string) (do, error) {
 		o.replay.Filter.Limit = -1
@@ -144,7 +144,7 @@ func (o *dlqOptions) remoteReplay(ctx context.Context, api *apiclient.Client) (a
 		return nil, usagef("dlq replay: --mapping cannot be used with --server (the file is read where the replay runs); use --format-in, or replay on the box")
 	}
 	r := o.replay
-	rep, err := api.Replay(ctx, r.Seqs, r.All, o.filter, o.formatIn, r.Options.Delete, r.Options.DryRun)
+	rep, err := api.Replay(ctx, r.Seqs, r.All, r.Filter, o.formatIn, r.Options.Delete, r.Options.DryRun)
 	if err != nil {
 		return nil, err
 	}

@@ -59,6 +59,9 @@ collapse duplicates on merge: add FINAL for exact counts.`,
 	fs.StringVar(&reason, "reason", "", "why, for the audit log")
 	c.RunE = func(c *cobra.Command, args []string) error {
 		stmt := strings.Join(args, " ")
+		if serverMode(c) && strings.TrimSpace(reason) == "" {
+			return usagef("history sql: --reason is required with --server (the server audits every statement with its purpose)")
+		}
 		return printVia(c, deploy.AttachConfig{History: true}, func(ctx context.Context, a *deploy.Attached) (any, error) {
 			ask, err := directAsker(reason, "")
 			if err != nil {

@@ -69,7 +69,7 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 	fs.BoolVar(&noBreaches, "no-breaches", false, "simulate without the injected breaches (with --demo)")
 	fs.IntVar(&demoRate, "demo-rate", 0, "events per second fed by --demo; 0 = as fast as the pipeline takes them")
 	fs.BoolVar(&exitWhenDone, "exit-when-done", false, "stop once the input is exhausted and every stage has caught up")
-	fs.StringSliceVar(&stages, "stages", nil, "comma-separated stages to run here: ingest, detect, notify, api (default all; api only with --listen)")
+	fs.StringSliceVar(&stages, "stages", nil, "comma-separated stages to run here: ingest, detect, notify, api (default: all, api unless --listen is empty; a named api serves on --listen or its default)")
 	fs.StringVar(&respondFile, "respond", "", "deactivation configuration (YAML); empty: dry run, no account is changed")
 	fs.StringVar(&notifyFile, "notifications", "", "notification channels and routes (YAML); empty: incidents are only printed")
 	fs.StringSliceVar(&marks, "deadline-marks", []string{"24h", "48h", "66h"}, "times after awareness at which an unreported incident is escalated")
@@ -114,7 +114,7 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 			}
 		}
 		inputs.DataDir, inputs.Console = infra.DataDir, os.Stdout
-		api.AdminPassword = os.Getenv("BREACHD_ADMIN_PASSWORD")
+		api.AdminPassword, api.UsersFile = os.Getenv("BREACHD_ADMIN_PASSWORD"), usersPath()
 		return deploy.RunProcess(ctx, deploy.ProcessConfig{Infra: cfg, MetricsAddr: metricsAddr, Inputs: &inputs, Banner: os.Stdout,
 			Pipeline: deploy.PipelineConfig{Rules: rulePaths, Stages: stages, Console: os.Stdout, ExitWhenDone: exitWhenDone,
 				Logger: cfg.Logger, AfterEventsWritten: afterEventsWritten, Respond: rc, Notifications: notifyFile, Watch: notify.WatchOptions{Marks: watch}, MaxFutureSkew: skew, API: api}})

@@ -9,12 +9,13 @@ import (
 	"breachd/deploy"
 )
 
-// apiFlags: how a process serves the HTTP API (breachd run, breachd serve).
+// apiFlags: how a process serves the HTTP API (breachd run, breachd serve). The users file
+// is --users as `breachd users` reads it: the command sets c.UsersFile to usersPath().
 func apiFlags(fs *pflag.FlagSet, c *deploy.APIConfig, listen string) {
 	fs.StringVar(&c.Listen, "listen", envOr("BREACHD_LISTEN", listen), "address the HTTP API serves on (host:port; port 0 picks a free one) (env BREACHD_LISTEN)")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "serve HTTPS with this certificate (PEM; with --tls-key); without: plain HTTP, for loopback or behind a TLS-terminating reverse proxy")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "the private key of --tls-cert (PEM)")
-	fs.StringVar(&c.UsersFile, "users", "", "local users and API tokens (default <data>/users.json)")
+	usersFlag(fs) // as breachd users: env BREACHD_USERS, default <data>/users.json (usersPath)
 	fs.StringVar(&c.OIDCFile, "oidc", "", "OpenID Connect provider and claims mapping (YAML); empty: local users only")
 	fs.StringVar(&c.PublicURL, "public-url", os.Getenv("BREACHD_PUBLIC_URL"), "the URL people reach the API at, e.g. https://breachd.example.no behind a reverse proxy (OIDC redirect, Secure cookies); default the listener's URL (env BREACHD_PUBLIC_URL)")
 }
@@ -69,6 +70,7 @@ let the proxy set X-Forwarded-Proto, and give --public-url the https URL people 
 		if err := api.Check(); err != nil {
 			return usagef("serve: %v", err)
 		}
+		api.UsersFile = usersPath()
 		var rc *deploy.RespondConfig
 		if respondFile != "" {
 			if rc, err = deploy.LoadRespondConfig(respondFile); err != nil {

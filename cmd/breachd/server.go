@@ -11,6 +11,7 @@ import (
 
 	"breachd/apiclient"
 	"breachd/deploy"
+	"breachd/secretfile"
 )
 
 // The server mode of people's commands (--server): they call the HTTP API with a token instead
@@ -29,7 +30,7 @@ func withServer(c *cobra.Command) *cobra.Command {
 	fs := c.Flags()
 	fs.StringVar(&server.url, "server", os.Getenv("BREACHD_SERVER"), "work through the breachd API at this URL instead of the engines (env BREACHD_SERVER)")
 	fs.StringVar(&server.token, "token", "", "API token for --server (visible to others in ps: prefer env BREACHD_TOKEN or --token-file)")
-	fs.StringVar(&server.tokenFile, "token-file", "", "file holding the API token for --server")
+	fs.StringVar(&server.tokenFile, "token-file", "", "file holding the API token for --server (mode 0600 or 0400: refused when group or others may read it)")
 	fs.StringVar(&server.caCert, "ca-cert", os.Getenv("BREACHD_CA_CERT"), "PEM file of a CA to trust for --server besides the system's (env BREACHD_CA_CERT)")
 	fs.DurationVar(&server.timeout, "server-timeout", apiclient.DefaultTimeout, "time limit of each request to --server")
 	annotate(c, "server", "yes")
@@ -50,11 +51,11 @@ func checkServer(c *cobra.Command) error {
 			return usagef("%s: --%s is for direct mode and cannot be used with --server (the server uses its own)", cmdName(c), name)
 		}
 	}
-	if c.Flags().Changed("token") {
-		fmt.Fprintln(os.Stderr, "breachd: warning: a token on the command line is visible to other users (ps); use BREACHD_TOKEN or --token-file")
-	}
 	if c.Flags().Changed("token") && server.tokenFile != "" {
 		return usagef("%s: give --token or --token-file, not both", cmdName(c))
+	}
+	if c.Flags().Changed("token") {
+		fmt.Fprintln(os.Stderr, "breachd: warning: a token on the command line is visible to other users (ps); use BREACHD_TOKEN or --token-file")
 	}
 	return nil
 }
@@ -64,7 +65,7 @@ func checkServer(c *cobra.Command) error {
 func apiClient() (*apiclient.Client, error) {
 	token := server.token
 	if server.tokenFile != "" {
-		b, err := os.ReadFile(server.tokenFile)
+		b, err := secretfile.Read(server.tokenFile) // refused when group or others may read it
 		if err != nil {
 			return nil, fmt.Errorf("--token-file: %w", err)
 		}
@@ -84,15 +85,13 @@ func apiClient() (*apiclient.Client, error) {
 }
 
 // printVia runs c's operation and prints in --format the result it returns unless that is
-// nil, then returns its error: with --server through the API (remote; nil: the API does not
-// offer it), else on the instance ac reaches (printFrom, direct).
+// nil, then returns its error: with --server through the API (remote; only commands with
+// withServer have --server, and they give one), else on the instance ac reaches (printFrom,
+// direct).
 func printVia(c *cobra.Command, ac deploy.AttachConfig, direct func(ctx context.Context, a *deploy.Attached) (any, error),
 	remote func(ctx context.Context, api *apiclient.Client) (any, error)) error {
 	if !serverMode(c) {
 		return printFrom(c.Context(), ac, direct)
-	}
-	if remote == nil {
-		return usagef("%s is not offered through --server: run it on the box (direct mode)", cmdName(c))
 	}
 	api, err := apiClient()
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -67,10 +68,27 @@ func TestServerModeRefusals(t *testing.T) {
 		{nil, []string{"history", "sql", "--server", srv, "--clickhouse", "clickhouse://x", "SELECT 1"}, "--clickhouse is for direct mode"},
 		{[]string{"BREACHD_TOKEN="}, []string{"incidents", "list", "--server", srv}, "--server needs an API token"},
 		{[]string{"BREACHD_TOKEN=t"}, []string{"incidents", "list", "--server", "localhost:8080"}, "is not an http:// or https:// URL"},
+		{[]string{"BREACHD_TOKEN=t"}, []string{"incidents", "list", "--server", "http://10.0.0.5:8080"}, "use https://"},
+		{nil, []string{"history", "sql", "--server", srv, "SELECT 1"}, "--reason"},
+		{[]string{"BREACHD_TOKEN=t"}, []string{"rules", "backtest", "--server", srv, "--from", "1d", "--tz", "UTC"}, "--tz cannot be used with --server"},
 		{nil, []string{"dlq", "stats", "--server", srv}, "unknown flag: --server"},
 		{nil, []string{"serve", "--listen", ""}, "--listen is empty"},
 		{nil, []string{"serve", "--tls-cert", "c.pem"}, "--tls-cert and --tls-key go together"},
 		{nil, []string{"run", "--tls-key", "k.pem"}, "--tls-cert and --tls-key go together"},
+		{nil, []string{"serve", "--tls-cert", "missing.pem", "--tls-key", "missing-key.pem"}, "--tls-cert missing.pem"},
+	}
+	// --token with --token-file is refused before the warning about --token; a token file
+	// others may read is refused.
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte("bd_x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errs, code := withToken(t, "", "incidents", "list", "--server", srv, "--token", "t", "--token-file", tokenFile); code != 2 ||
+		!strings.Contains(errs, "not both") || strings.Contains(errs, "warning") {
+		t.Errorf("--token with --token-file: exit %d\n%s", code, errs)
+	}
+	if _, errs, code := withToken(t, "", "incidents", "list", "--server", srv, "--token-file", tokenFile); code != 1 || !strings.Contains(errs, "chmod 600") {
+		t.Errorf("--token-file of mode 0644: exit %d\n%s", code, errs)
 	}
 	for _, c := range cases {
 		cmd := exec.Command(binary, c.args...)
@@ -146,12 +164,22 @@ func sameAsDirect(t *testing.T, data, url, token string, args ...string) string 
 // its organisation; a lookup is audited under the token's identity; an expired token and a
 // disabled user's token are refused with the API's message and exit status 1.
 func TestServerMode(t *testing.T) {
-	data := filepath.Join(t.TempDir(), "data")
-	_, out, _, _ := startRun(t, "Input processed", 2*time.Minute, "run", "--demo", "--data", data, "--metrics-addr", "")
-	url, password := apiOf(t, out.String())
-	if password == "" {
-		t.Fatalf("first start printed no one-time admin password:\n%s", out.String())
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	// Dead letters for dlq list: a first run on two bad lines (the demo takes no files).
+	bad := filepath.Join(dir, "bad.jsonl")
+	if err := os.WriteFile(bad, []byte("not json\n{\"kind\":\"x\",\"id\":\"1\",\"time\":\"2026-11-02T08:00:00Z\",\"org\":\"o.no\"}\n"), 0o600); err != nil {
+		t.Fatal(err)
 	}
+	first, errs, code := breachd(t, nil, "run", "--exit-when-done", "--data", data, "--metrics-addr", "", "--listen", "127.0.0.1:0", bad)
+	if code != 0 {
+		t.Fatalf("first run: exit %d\n%s\n%s", code, first, errs)
+	}
+	if _, password := apiOf(t, first); password == "" {
+		t.Fatalf("first start printed no one-time admin password:\n%s", first)
+	}
+	_, out, _, _ := startRun(t, "Input processed", 2*time.Minute, "run", "--demo", "--data", data, "--metrics-addr", "")
+	url, _ := apiOf(t, out.String())
 	usersCLI(t, data, "soc-password-123\n", "add", "soc1", "--role", "soc", "--password-stdin")
 	usersCLI(t, data, "oa-password-123\n", "add", "oa1", "--role", "org-admin", "--org", "bergen.kommune.no", "--password-stdin")
 	soc, oa := issueToken(t, data, "soc1", "1h"), issueToken(t, data, "oa1", "1h")
@@ -160,6 +188,18 @@ func TestServerMode(t *testing.T) {
 		sameAsDirect(t, data, url, soc, "incidents", "list", "--all", "--format", f)
 	}
 	sameAsDirect(t, data, url, soc, "incidents", "register", "--format", "json")
+
+	// Dead letters: listed as direct mode lists them; replay of one letter by its number.
+	var letters []map[string]any
+	if err := json.Unmarshal([]byte(sameAsDirect(t, data, url, soc, "dlq", "list", "--format", "json")), &letters); err != nil || len(letters) != 2 {
+		t.Fatalf("dlq list --server: %d letters (%v), want the 2 bad lines", len(letters), err)
+	}
+	sameAsDirect(t, data, url, soc, "dlq", "list")
+	sameAsDirect(t, data, url, soc, "dlq", "list", "--since", "1h", "--reason", "JSON", "--format", "json")
+	seq := strconv.FormatFloat(letters[0]["seq"].(float64), 'f', -1, 64)
+	if rep, errs, code := withToken(t, soc, "dlq", "replay", "--server", url, "--dry-run", seq); code != 1 || !strings.Contains(rep+errs, "rejected") {
+		t.Errorf("dlq replay --server --dry-run %s (a bad line: rejected again, exit 1): exit %d\n%s%s", seq, code, rep, errs)
+	}
 
 	// The org-admin sees Bergen's incidents, as direct mode lists them with --org.
 	var all, bergen []map[string]any
