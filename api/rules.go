@@ -168,12 +168,20 @@ func (s *Server) rulesBacktest(_ http.ResponseWriter, r *http.Request, p *auth.P
 		RuleText string   `json:"rule_text"`
 		Top      *int     `json:"top"`
 		Warmup   string   `json:"warmup"`
+		TZ       string   `json:"tz"` // the zone of localHour() in rules (default Europe/Oslo, as the CLI's)
 	}
 	if err := decode(r, &b); err != nil {
 		return nil, err
 	}
 	now := time.Now().UTC()
-	opts := backtest.Options{Only: b.Rules, Top: 20, Location: time.UTC, Logger: s.log}
+	opts := backtest.Options{Only: b.Rules, Top: 20, Logger: s.log} // Location nil: Europe/Oslo
+	if b.TZ != "" {
+		loc, err := time.LoadLocation(b.TZ) // refuses "..", absolute paths
+		if err != nil {
+			return nil, badRequest("tz: want an IANA time zone such as Europe/Oslo")
+		}
+		opts.Location = loc
+	}
 	from, err := timeOf("from", b.From, now, time.Time{})
 	if err == nil {
 		opts.From = from

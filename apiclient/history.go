@@ -118,6 +118,7 @@ type BacktestRequest struct {
 	RuleText string    `json:"rule_text,omitempty"`
 	Top      *int      `json:"top,omitempty"`
 	Warmup   string    `json:"warmup,omitempty"`
+	TZ       string    `json:"tz,omitempty"` // the zone of localHour() in rules
 }
 
 // Backtest is POST /api/rules/backtest: what the rules would have raised in the range.

@@ -64,7 +64,7 @@ person's history; but it names accounts (use --top 0 when the names are not need
 	fs.StringSliceVar(&only, "rule", nil, "report only this rule `id` (repeatable, or comma-separated)")
 	fs.IntVar(&top, "top", 20, "list the N (rule, account) pairs with the most alerts; 0 for none")
 	fs.StringVar(&warmup, "warmup", "auto", "replay this long before --from to fill windows (alerts discarded); auto = the longest rule window")
-	fs.StringVar(&tz, "tz", "Europe/Oslo", "time zone of times without an offset, of the table, and of localHour() in rules (not with --server: the server evaluates rules in UTC)")
+	fs.StringVar(&tz, "tz", "Europe/Oslo", "time zone of times without an offset, of the table, and of localHour() in rules")
 	fs.BoolVar(&progress, "progress", false, "report progress to stderr even when it is not a terminal")
 	fs.IntVar(&chunkRows, "chunk-rows", 100_000, "rows per history query (memory: about 3 KB per row with the embedded engine)")
 	c.RunE = func(c *cobra.Command, _ []string) error {
@@ -124,19 +124,18 @@ person's history; but it names accounts (use --top 0 when the names are not need
 }
 
 // backtestRequest is the request of `rules backtest --server`: the range, the rules to report,
-// --top, --warmup (unless auto) and the text of the one rule file --rules names (the server
-// runs it instead of its pack). The server decides the chunk size, evaluates the rules in
-// UTC (no --tz) and reports no progress (no --progress).
+// --top, --warmup (unless auto), --tz and the text of the one rule file --rules names (the
+// server runs it instead of its pack). The server decides the chunk size and reports no
+// progress (no --progress).
 func backtestRequest(c *cobra.Command, opts backtest.Options, warmup string) (apiclient.BacktestRequest, error) {
 	top := opts.Top
-	req := apiclient.BacktestRequest{From: opts.From, To: opts.To, Rules: opts.Only, Top: &top}
+	req := apiclient.BacktestRequest{From: opts.From, To: opts.To, Rules: opts.Only, Top: &top, TZ: opts.Location.String()}
 	if warmup != "auto" {
 		req.Warmup = opts.Warmup.String()
 	}
 	for _, f := range []struct{ name, why string }{
 		{"chunk-rows", "the server decides it"},
 		{"with-default", "the server runs its pack, or the one file of --rules"},
-		{"tz", "the server evaluates the rules (localHour()) in UTC; times in --from and --to can carry an offset"},
 		{"progress", "the API reports no progress"},
 	} {
 		if c.Flags().Changed(f.name) {

@@ -70,7 +70,7 @@ func TestServerModeRefusals(t *testing.T) {
 		{[]string{"BREACHD_TOKEN=t"}, []string{"incidents", "list", "--server", "localhost:8080"}, "is not an http:// or https:// URL"},
 		{[]string{"BREACHD_TOKEN=t"}, []string{"incidents", "list", "--server", "http://10.0.0.5:8080"}, "use https://"},
 		{nil, []string{"history", "sql", "--server", srv, "SELECT 1"}, "--reason"},
-		{[]string{"BREACHD_TOKEN=t"}, []string{"rules", "backtest", "--server", srv, "--from", "1d", "--tz", "UTC"}, "--tz cannot be used with --server"},
+		{[]string{"BREACHD_TOKEN=t"}, []string{"rules", "backtest", "--server", srv, "--from", "1d", "--progress"}, "--progress cannot be used with --server"},
 		{nil, []string{"dlq", "stats", "--server", srv}, "unknown flag: --server"},
 		{nil, []string{"serve", "--listen", ""}, "--listen is empty"},
 		{nil, []string{"serve", "--tls-cert", "c.pem"}, "--tls-cert and --tls-key go together"},

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"breachd/auth"
+	"breachd/deploy"
 	"breachd/output"
 	"breachd/timespec"
 )
@@ -30,7 +31,7 @@ func usersFlag(fs *pflag.FlagSet) {
 
 // usersPath is the users file --users and --data name.
 func usersPath() string {
-	return cmp.Or(usersFile, filepath.Join(infra.DataDir, "users.json"))
+	return cmp.Or(usersFile, filepath.Join(infra.DataDir, deploy.UsersFile))
 }
 
 func usersCommand() *cobra.Command {
