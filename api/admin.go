@@ -112,7 +112,7 @@ func (s *Server) usersToken(_ http.ResponseWriter, r *http.Request, p *auth.Prin
 	var ttl time.Duration // 0: auth.DefaultTokenTTL; IssueToken checks the bounds
 	if b.TTL != "" {
 		if ttl, err = time.ParseDuration(b.TTL); err != nil || ttl == 0 {
-			return nil, badRequest("ttl: want a duration such as 720h (at most %s)", auth.MaxTokenTTL)
+			return nil, badRequest("ttl: want a duration such as 720h (at most %d days)", auth.MaxTokenTTL/(24*time.Hour))
 		}
 	}
 	if strings.TrimSpace(b.Label) != "" {

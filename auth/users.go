@@ -354,7 +354,7 @@ func (u *Users) IssueToken(name, label string, ttl time.Duration) (string, Token
 	case ttl == 0:
 		ttl = DefaultTokenTTL
 	case ttl < time.Second || ttl > MaxTokenTTL:
-		return "", TokenInfo{}, fmt.Errorf("token lifetime %s: give one between 1 second and %s", ttl, MaxTokenTTL)
+		return "", TokenInfo{}, fmt.Errorf("token lifetime %s: give one between 1 second and %d days", ttl, MaxTokenTTL/(24*time.Hour))
 	}
 	idb := make([]byte, 8)
 	rand.Read(idb)
