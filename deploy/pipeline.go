@@ -159,8 +159,7 @@ func RunPipeline(ctx context.Context, in *Infra, cfg PipelineConfig) error {
 		watcher, started, err = startNotifier(gctx, g, in, cfg)
 		if err != nil {
 			stopStages() // the detector may already run: stop it and wait, no goroutine left behind
-			_ = g.Wait()
-			return err
+			return firstError(g.Wait(), err)
 		}
 		maps.Copy(consumers, started)
 	}
@@ -168,8 +167,7 @@ func RunPipeline(ctx context.Context, in *Infra, cfg PipelineConfig) error {
 		stage, closePeople, err := startAPI(gctx, in, cfg)
 		if err != nil {
 			stopStages() // as above: no stage left running
-			_ = g.Wait()
-			return err
+			return firstError(g.Wait(), err)
 		}
 		defer closePeople() // after g.Wait: the API has stopped
 		g.Go(func() error { return stage.Run(gctx) })
@@ -317,4 +315,14 @@ func ServeMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (stop
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}, "http://" + ln.Addr().String() + "/metrics", nil
+}
+
+// firstError is the error of a stage that had already failed (running, the error of its
+// group), which cancelled the start of the next one (starting), or else starting's: the
+// cause, not its echo "context canceled".
+func firstError(running, starting error) error {
+	if running != nil && !errors.Is(running, context.Canceled) {
+		return running
+	}
+	return starting
 }
