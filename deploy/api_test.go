@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -135,5 +136,30 @@ func TestRunProcessCreatesNoAdminItCannotShow(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(data, UsersFile)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the users file was made although the banner never showed its password: %v", err)
+	}
+}
+
+// TestStartFailed: a stage that could not start reports the error of a stage that had failed
+// before it, not the echo of the cancellation; a process stopped while a stage started ends
+// without an error (as one stopped while running), and a stage's own failure is its error.
+func TestStartFailed(t *testing.T) {
+	cause, own := errors.New("detector: consumer gone"), errors.New("users file: permission denied")
+	echo := fmt.Errorf("bind bucket incidents: %w", context.Canceled)
+	stopped, stop := context.WithCancel(context.Background())
+	stop()
+	for _, c := range []struct {
+		ctx               context.Context
+		running, starting error
+		want              error
+	}{
+		{context.Background(), cause, echo, cause},
+		{stopped, nil, echo, nil},
+		{stopped, context.Canceled, echo, nil},
+		{context.Background(), nil, own, own},
+		{stopped, nil, own, own},
+	} {
+		if got := startFailed(c.ctx, c.running, c.starting); got != c.want {
+			t.Errorf("startFailed(ctx done %v, %v, %v) = %v, want %v", c.ctx.Err() != nil, c.running, c.starting, got, c.want)
+		}
 	}
 }

@@ -72,7 +72,7 @@ func NATSPermissions(role string) (pub, sub bus.Subjects, ok bool) {
 	case NATSAPI:
 		allow = append(operatorSubjects(), replaySubjects()...)
 		allow = append(allow, kvSubjects(auth.BucketSessions)...) // the API's sessions
-		allow = append(allow, jsAPI+"INFO", // account limits, read by nats.go before it creates a bucket
+		allow = append(allow, jsAPI+"INFO",                       // account limits, read by nats.go before it creates a bucket
 			jsAPI+"STREAM.CREATE.KV_"+auth.BucketSessions, jsAPI+"STREAM.UPDATE.KV_"+auth.BucketSessions)
 	default:
 		return bus.Subjects{}, bus.Subjects{}, false

@@ -159,7 +159,7 @@ func RunPipeline(ctx context.Context, in *Infra, cfg PipelineConfig) error {
 		watcher, started, err = startNotifier(gctx, g, in, cfg)
 		if err != nil {
 			stopStages() // the detector may already run: stop it and wait, no goroutine left behind
-			return firstError(g.Wait(), err)
+			return startFailed(ctx, g.Wait(), err)
 		}
 		maps.Copy(consumers, started)
 	}
@@ -167,7 +167,7 @@ func RunPipeline(ctx context.Context, in *Infra, cfg PipelineConfig) error {
 		stage, closePeople, err := startAPI(gctx, in, cfg)
 		if err != nil {
 			stopStages() // as above: no stage left running
-			return firstError(g.Wait(), err)
+			return startFailed(ctx, g.Wait(), err)
 		}
 		defer closePeople() // after g.Wait: the API has stopped
 		g.Go(func() error { return stage.Run(gctx) })
@@ -317,12 +317,16 @@ func ServeMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (stop
 	}, "http://" + ln.Addr().String() + "/metrics", nil
 }
 
-// firstError is the error of a stage that had already failed (running, the error of its
-// group), which cancelled the start of the next one (starting), or else starting's: the
-// cause, not its echo "context canceled".
-func firstError(running, starting error) error {
-	if running != nil && !errors.Is(running, context.Canceled) {
+// startFailed is what RunPipeline returns when a stage could not start (starting): the error
+// of a stage that had already failed (running, its group's), which cancelled the start — the
+// cause, not its echo "context canceled"; nil when the process was being stopped (ctx ended)
+// while the stage started; else starting.
+func startFailed(ctx context.Context, running, starting error) error {
+	switch {
+	case running != nil && !errors.Is(running, context.Canceled):
 		return running
+	case ctx.Err() != nil && errors.Is(starting, context.Canceled):
+		return nil // stopped while starting, as a stage stopped while running
 	}
 	return starting
 }
