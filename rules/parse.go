@@ -366,4 +366,3 @@ func CompileErrors(err error) []*CompileError {
 	walk(err)
 	return out
 }
-
