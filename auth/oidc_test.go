@@ -64,6 +64,7 @@ func TestOIDCSignIn(t *testing.T) {
 		t.Errorf("methods %v", m)
 	}
 	c := e.client(t)
+	kari, signedIn := c, e.clock.Now()
 	tp.SignInAs("kari")
 	resp, err := c.Get(e.srv.URL + "/auth/oidc/login?next=" + url.QueryEscape("/incidents?state=open"))
 	if err != nil {
@@ -147,6 +148,19 @@ func TestOIDCSignIn(t *testing.T) {
 	// A callback without the browser's state cookie (a sign-in started elsewhere) is refused.
 	if st, m, _ := e.do(t, nil, "GET", "/auth/oidc/callback?code=x&state=y", nil); st != 400 || errCode(m) != "bad_request" {
 		t.Errorf("callback without state: %d %v", st, m)
+	}
+
+	// Kari's session, in use all along, ends an hour after sign-in (session_lifetime): the
+	// roles the provider gave were read then. (Last: the clock moves for this service.)
+	for range 2 {
+		e.clock.Add(29 * time.Minute)
+		if st, _, _ := e.do(t, kari, "GET", "/api/me", nil); st != 200 {
+			t.Fatalf("kari's session %s after sign-in: %d, want 200", e.clock.Now().Sub(signedIn), st)
+		}
+	}
+	e.clock.Add(3 * time.Minute)
+	if st, _, _ := e.do(t, kari, "GET", "/api/me", nil); st != 401 {
+		t.Errorf("kari's session 61 minutes after sign-in (idle 3 minutes): %d, want 401", st)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"breachd/secretfile"
 	"breachd/yamlx"
@@ -44,7 +45,15 @@ type OIDCConfig struct {
 	// NameClaim is the claim of the name people read (default: email, then name); the
 	// subject when the person has none.
 	NameClaim string `yaml:"name_claim"`
+	// SessionLifetime ends a session signed in through the provider this long after sign-in
+	// (default 1h, at most the absolute timeout), so that roles or organisations the provider
+	// withdrew stop applying then: the roles are read at sign-in. Signing in again is usually
+	// a redirect without a prompt (the provider's own session).
+	SessionLifetime time.Duration `yaml:"session_lifetime"`
 }
+
+// DefaultOIDCSessionLifetime is OIDCConfig.SessionLifetime's default.
+const DefaultOIDCSessionLifetime = time.Hour
 
 // RoleRule gives Role to a person whose Claim holds Value.
 type RoleRule struct {
@@ -106,6 +115,12 @@ func LoadOIDCConfig(file string, public *url.URL) (*OIDCConfig, error) {
 	}
 	if len(c.Scopes) == 0 {
 		c.Scopes = []string{"openid", "email", "profile"}
+	}
+	switch {
+	case c.SessionLifetime == 0:
+		c.SessionLifetime = DefaultOIDCSessionLifetime
+	case c.SessionLifetime < time.Minute:
+		return nil, doc.At(fmt.Errorf("session_lifetime %s: give at least 1m", c.SessionLifetime), "session_lifetime")
 	}
 	if !slices.Contains(c.Scopes, "openid") {
 		c.Scopes = append([]string{"openid"}, c.Scopes...)

@@ -52,6 +52,9 @@ type session struct {
 	CSRF      string     `json:"csrf"`
 	// Credential is a local user's password at sign-in (storedUser.credential).
 	Credential string `json:"credential,omitempty"`
+	// Ends is when a session signed in through the provider ends (OIDCConfig.SessionLifetime):
+	// its roles were read at sign-in. Zero for a local user (checked on every request).
+	Ends time.Time `json:"ends,omitzero"`
 }
 
 // sessionKey is the bucket key of the session whose cookie value is id: a hash, so the
@@ -67,6 +70,9 @@ func (s *Service) newSession(ctx context.Context, p *Principal, credential strin
 	id := randomText(32) // 256 bits
 	now := s.now()
 	ss := &session{Principal: p, Created: now, LastSeen: now, CSRF: randomText(32), Credential: credential}
+	if p.Issuer != IssuerLocal && s.oidc != nil {
+		ss.Ends = now.Add(s.oidc.cfg.SessionLifetime)
+	}
 	b, err := json.Marshal(ss)
 	if err != nil {
 		return "", nil, err
@@ -101,7 +107,7 @@ func (s *Service) session(ctx context.Context, id string) (*session, error) {
 		return nil, errNoSession
 	}
 	now := s.now()
-	if now.Sub(ss.Created) >= s.absolute || now.Sub(ss.LastSeen) >= s.idle {
+	if now.Sub(ss.Created) >= s.absolute || now.Sub(ss.LastSeen) >= s.idle || !ss.Ends.IsZero() && !now.Before(ss.Ends) {
 		s.kv.Delete(ctx, key)
 		return nil, errNoSession
 	}
