@@ -83,11 +83,17 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request) {
 	if su != nil {
 		hash = su.Password
 	}
-	select { // argon2id takes 19 MiB and a core for tens of ms: bounded, whatever the limits above let through
+	// argon2id takes 19 MiB and a core for tens of ms: at most one per core at once, whatever
+	// the limits above let through; a sign-in waits a moment for a slot, then is told to retry.
+	wait := time.NewTimer(2 * time.Second)
+	defer wait.Stop()
+	select {
 	case s.hashing <- struct{}{}:
-	default:
+	case <-wait.C:
 		w.Header().Set("Retry-After", "1")
 		WriteError(w, http.StatusServiceUnavailable, "unavailable", "too many sign-ins at once; try again in a second")
+		return
+	case <-r.Context().Done():
 		return
 	}
 	ok, err := verifyPassword(hash, req.Password)
