@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -56,6 +57,9 @@ func (s *Server) historyLookup(_ http.ResponseWriter, r *http.Request, p *auth.P
 		return nil, badRequest("cursor: a lookup answers with every row at once")
 	}
 	if err := checkName("account", account); err != nil {
+		return nil, err
+	}
+	if err := checkTexts(reflect.ValueOf(reason), "reason"); err != nil {
 		return nil, err
 	}
 	if incident != "" {

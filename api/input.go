@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -58,6 +60,50 @@ func decode(r *http.Request, v any) error {
 			return err
 		}
 		return &apiError{http.StatusBadRequest, codeInvalidJSON, "the body has data after its JSON value"}
+	}
+	return checkTexts(reflect.ValueOf(v), "")
+}
+
+// checkTexts refuses, in every string of a decoded body (struct fields, lists, map keys and
+// values, through pointers), a character that would show as something else to the person
+// who reads it later — in a timeline, the audit log, a rule file: control characters other
+// than line breaks and tab, bidirectional overrides (text that reads differently than it is
+// stored), and invisible ones. at names the field for the error.
+func checkTexts(v reflect.Value, at string) error {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			return checkTexts(v.Elem(), at)
+		}
+	case reflect.String:
+		for _, c := range v.String() {
+			if c != '\n' && c != '\r' && c != '\t' && (unicode.IsControl(c) || unicode.In(c, unicode.Bidi_Control, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point) || c == utf8.RuneError) {
+				return badRequest("%s holds the invisible, control or direction-changing character %U", cmp.Or(at, "the body"), c)
+			}
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			f := v.Type().Field(i)
+			name := strings.Split(f.Tag.Get("json"), ",")[0]
+			if err := checkTexts(v.Field(i), cmp.Or(name, f.Name)); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			if err := checkTexts(v.Index(i), at); err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		for _, k := range v.MapKeys() {
+			if err := checkTexts(k, at); err != nil {
+				return err
+			}
+			if err := checkTexts(v.MapIndex(k), at+"."+fmt.Sprint(k)); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
