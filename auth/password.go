@@ -35,8 +35,12 @@ func checkPassword(pw string) error {
 }
 
 // hashPassword returns the argon2id hash of pw in the PHC string format:
-// $argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash> (unpadded standard base64).
+// $argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash> (unpadded standard base64), after
+// checkPassword: every password breachd stores passes through here.
 func hashPassword(pw string) (string, error) {
+	if err := checkPassword(pw); err != nil {
+		return "", err
+	}
 	salt := make([]byte, argonSaltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", err

@@ -286,9 +286,6 @@ func (u *Users) Add(name string, roles []Role, orgs []string, password string) e
 	if err := checkUser(name, roles, orgs); err != nil {
 		return err
 	}
-	if err := checkPassword(password); err != nil {
-		return err
-	}
 	hash, err := hashPassword(password)
 	if err != nil {
 		return err
@@ -307,9 +304,6 @@ func (u *Users) Add(name string, roles []Role, orgs []string, password string) e
 
 // SetPassword sets the password of user name (ErrNotFound if there is none).
 func (u *Users) SetPassword(name, password string) error {
-	if err := checkPassword(password); err != nil {
-		return err
-	}
 	hash, err := hashPassword(password)
 	if err != nil {
 		return err
