@@ -121,10 +121,7 @@ func newAPIStage(ctx context.Context, d apiDeps, cfg APIConfig) (_ *apiStage, er
 			_ = cfg.Listener.Close()
 		}
 	}()
-	if err := cfg.Check(); err != nil {
-		return nil, err
-	}
-	if err := cfg.listen(); err != nil {
+	if err := listenAPI(&cfg); err != nil {
 		return nil, err
 	}
 	log := d.Log.With("component", "api")
@@ -169,7 +166,7 @@ func startAPI(ctx context.Context, in *Infra, cfg PipelineConfig) (_ *apiStage, 
 	}
 	stages := cfg.Stages
 	if len(stages) == 0 {
-		stages = []string{StageIngest, StageDetect, StageNotify, StageAPI}
+		stages = allStages
 	}
 	stage, err := newAPIStage(ctx, apiDeps{Stores: Stores{NC: in.NC, JS: in.JS, History: people}, DataDir: in.cfg.DataDir,
 		Replicas: in.cfg.Bus.Replicas, Respond: cfg.Respond, Rules: cfg.Rules, Registry: reg, Stages: stages,

@@ -24,6 +24,7 @@ import (
 	"breachd/event"
 	"breachd/ingest"
 	"breachd/notify"
+	"breachd/output"
 	"breachd/promreg"
 	"breachd/rules"
 )
@@ -90,14 +91,17 @@ type PipelineConfig struct {
 	API APIConfig
 }
 
+// allStages are the stages, in the order they are listed (the all-in-one mode runs them all).
+var allStages = []string{StageIngest, StageDetect, StageNotify, StageAPI}
+
 // checkStages trims the names in Stages and refuses one that is no stage: a misspelt stage
 // must not leave a process running nothing.
 func (c *PipelineConfig) checkStages() error {
 	c.Stages = slices.Clone(c.Stages) // the caller's slice stays as given
 	for i, s := range c.Stages {
 		c.Stages[i] = strings.TrimSpace(s)
-		if !slices.Contains([]string{StageIngest, StageDetect, StageNotify, StageAPI}, c.Stages[i]) {
-			return fmt.Errorf("unknown stage %q (want %s, %s, %s or %s)", s, StageIngest, StageDetect, StageNotify, StageAPI)
+		if !slices.Contains(allStages, c.Stages[i]) {
+			return fmt.Errorf("unknown stage %q (want %s)", s, output.OrList(allStages))
 		}
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
+	"breachd/directory"
 	"breachd/event"
 )
 
@@ -34,11 +35,7 @@ func scopeParams(p clickhouse.Parameters, sc event.Scope) {
 // Realm returns the organisation part of a Feide account: what follows its last "@",
 // lower-cased; "" when there is none (e.g. a guardian's "idporten:hash:…").
 func Realm(account string) string {
-	i := strings.LastIndexByte(account, '@')
-	if i < 0 {
-		return ""
-	}
-	return strings.ToLower(strings.TrimSpace(account[i+1:]))
+	return strings.ToLower(strings.TrimSpace(directory.Realm(account)))
 }
 
 // targetOrg returns the organisation of the account or person who when it is in scope, and an

@@ -143,7 +143,7 @@ func posArgs(min, max int, hint string) cobra.PositionalArgs {
 	return func(c *cobra.Command, args []string) error {
 		switch {
 		case max >= 0 && len(args) > max:
-			return usagef("%s: unexpected arguments %q%s (usage: %s)", c.CommandPath()[len(c.Root().Name())+1:], args[max:], hint, c.UseLine())
+			return usagef("%s: unexpected arguments %q%s (usage: %s)", cmdName(c), args[max:], hint, c.UseLine())
 		case len(args) < min:
 			return usagef("usage: %s%s", c.UseLine(), hint)
 		}

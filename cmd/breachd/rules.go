@@ -49,7 +49,7 @@ func compileRules(c *cobra.Command, w io.Writer, paths []string, withDefault boo
 	var rerr deploy.RulesError
 	if errors.As(err, &rerr) {
 		_ = rerr.WriteText(w)
-		return nil, 0, fmt.Errorf("%s: %v (see breachd rules lint)", c.CommandPath()[len("breachd "):], err)
+		return nil, 0, fmt.Errorf("%s: %v (see breachd rules lint)", cmdName(c), err)
 	}
 	return set, files, err
 }
