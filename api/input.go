@@ -16,6 +16,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"breachd/notify"
 	"breachd/output"
 	"breachd/timespec"
 )
@@ -115,13 +116,8 @@ func incidentID(r *http.Request) (string, error) { return incidentIDOf(r.PathVal
 // incidentIDOf returns id when it has the form notify's incident ids have (letters, digits,
 // '-' and '_', at most 64), else a 400.
 func incidentIDOf(id string) (string, error) {
-	if id == "" || len(id) > 64 {
+	if !notify.ValidID(id) {
 		return "", badRequest("incident id: want 1 to 64 of A-Z a-z 0-9 - _")
-	}
-	for _, c := range []byte(id) {
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return "", badRequest("incident id: want 1 to 64 of A-Z a-z 0-9 - _")
-		}
 	}
 	return id, nil
 }

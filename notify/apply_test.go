@@ -29,7 +29,7 @@ func TestIncidentID(t *testing.T) {
 	if again := newIncidentID(a, t0.Add(48*time.Hour), 0); again != id {
 		t.Errorf("id depends on the clock: %s vs %s", id, again)
 	}
-	if salted := newIncidentID(a, t0, 1); salted == id || !validID(salted) {
+	if salted := newIncidentID(a, t0, 1); salted == id || !ValidID(salted) {
 		t.Errorf("salted id %q", salted)
 	}
 	b := *a

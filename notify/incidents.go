@@ -179,7 +179,7 @@ func DecodeChange(subject string, h nats.Header, data []byte) (Change, error) {
 	if err := json.Unmarshal(data, &inc); err != nil {
 		return Change{}, fmt.Errorf("decode incident change: %w", err)
 	}
-	if !validID(inc.ID) {
+	if !ValidID(inc.ID) {
 		return Change{}, fmt.Errorf("incident change without a valid incident id (%q)", inc.ID)
 	}
 	ch := Change{Kind: h.Get(HeaderChange), Incident: &inc, Actor: h.Get(HeaderActor), Mark: h.Get(HeaderMark)}

@@ -60,8 +60,8 @@ func openKey(org, account string) string {
 	return "open." + hex.EncodeToString(h[:16])
 }
 
-// validID accepts what IncidentID produces (and nothing a KV key would read as a wildcard).
-func validID(id string) bool {
+// ValidID accepts what IncidentID produces (and nothing a KV key would read as a wildcard).
+func ValidID(id string) bool {
 	if id == "" || len(id) > 64 {
 		return false
 	}
@@ -80,7 +80,7 @@ func (s *Store) Get(ctx context.Context, id string) (*event.Incident, error) {
 }
 
 func (s *Store) get(ctx context.Context, id string) (*event.Incident, uint64, error) {
-	if !validID(id) {
+	if !ValidID(id) {
 		return nil, 0, fmt.Errorf("incident id %q: %w", id, ErrNotFound)
 	}
 	e, err := s.kv.Get(ctx, incKey(id))
@@ -203,7 +203,7 @@ func (s *Store) pointer(ctx context.Context, key string) (string, uint64, error)
 		return "", 0, fmt.Errorf("get %s: %w", key, err)
 	}
 	id := string(e.Value())
-	if !validID(id) {
+	if !ValidID(id) {
 		return "", 0, fmt.Errorf("get %s: bad incident id %q", key, id)
 	}
 	return id, e.Revision(), nil
