@@ -39,6 +39,8 @@ type Config struct {
 	Rules    []string            // rule pack paths (deploy.LoadRules); empty: the shipped pack
 	Users    *auth.Users         // users and tokens (auth.Users); nil: the users routes answer 503
 	Registry *prometheus.Registry
+	// Console registers the web console's pages and assets (console.Console); nil: no console.
+	Console interface{ Register(mux *http.ServeMux) }
 	// Status is the configuration status admins see at /api/status (nil: 503).
 	Status func(context.Context) any
 	Log    *slog.Logger
@@ -92,6 +94,9 @@ func New(cfg Config) (*Server, error) {
 		mux.Handle(rt.method+" "+rt.path, s.wrap(rt))
 	}
 	cfg.Auth.Register(mux)
+	if cfg.Console != nil {
+		cfg.Console.Register(mux)
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{Registry: cfg.Registry}))
 	mux.Handle("/", s.count("unmatched", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		auth.WriteError(w, http.StatusNotFound, codeNotFound, "no such route (see /api/openapi.json)")
@@ -100,7 +105,8 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Handler is everything the server answers: /api/*, /auth/*, /healthz, /readyz, /metrics.
+// Handler is everything the server answers: /api/*, /auth/*, /healthz, /readyz, /metrics, and
+// the console's pages and /assets/ when Config.Console is set.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // respondEngine is the engine of the deactivation routes, built once (Config.Respond).

@@ -11,8 +11,12 @@ import (
 )
 
 // Register adds the sign-in routes to mux: POST /auth/login, POST /auth/logout,
-// GET /auth/oidc/login, GET /auth/oidc/callback, and GET /api/me (authenticated).
+// GET /auth/oidc/login, GET /auth/oidc/callback, GET /auth/methods (public: how people may
+// sign in, for the console's sign-in page) and GET /api/me (authenticated).
 func (s *Service) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /auth/methods", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string][]string{"methods": s.Methods()})
+	})
 	mux.Handle("POST /auth/login", s.cop.Handler(http.HandlerFunc(s.login)))
 	mux.Handle("POST /auth/logout", s.cop.Handler(http.HandlerFunc(s.logout)))
 	mux.HandleFunc("GET /auth/oidc/login", s.oidcLogin)

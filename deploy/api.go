@@ -17,6 +17,7 @@ import (
 
 	"breachd/api"
 	"breachd/auth"
+	"breachd/console"
 	"breachd/respond"
 )
 
@@ -141,7 +142,11 @@ func newAPIStage(ctx context.Context, d apiDeps, cfg APIConfig) (_ *apiStage, er
 		return nil, err
 	}
 	st := d.Stores
-	srv, err := api.New(api.Config{Auth: svc, Incidents: incs, History: d.History, JS: d.JS, Rules: d.Rules,
+	con, err := console.New()
+	if err != nil {
+		return nil, err
+	}
+	srv, err := api.New(api.Config{Auth: svc, Console: con, Incidents: incs, History: d.History, JS: d.JS, Rules: d.Rules,
 		Registry: d.Registry, Status: d.status(svc, cfg.PublicURL), Users: svc.Users(), Log: log,
 		Respond: func(ctx context.Context) (*respond.Engine, error) {
 			return st.Engine(ctx, EngineConfig{Respond: d.Respond, Replicas: -1, Logger: log})

@@ -1,0 +1,10 @@
+// pages/incidents.js — placeholder of the contract commit; its owner replaces it.
+import { h, fill, t } from '../core.js';
+
+export const messages = { en: { 'incidents.title': 'incidents' }, nb: { 'incidents.title': 'incidents' } };
+
+// render draws the page into main; params are the route's captures, ctx.query the query
+// string. It may return a cleanup function, called when the user navigates away.
+export async function render(main, params, ctx) {
+  fill(main, h('h1', {}, t('incidents.title')));
+}
