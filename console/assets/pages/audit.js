@@ -40,6 +40,9 @@ export const messages = {
 };
 
 const day = 24 * 3600 * 1000;
+// shownColumns are the columns the table shows: the actor's issuer and subject are in its
+// name already (the CSV export has every column of the log).
+const shownColumns = ['time', 'actor', 'roles', 'action', 'target', 'org', 'reason', 'detail'];
 const limits = [50, 100, 500, 1000];
 
 // render draws the filters and the first page of the window in ctx.query (default: the last
@@ -83,7 +86,7 @@ export async function render(main, _params, ctx) {
 
   const draw = (page, params, res) => {
     const first = page * Number(params.limit) + 1;
-    const wrap = table(res.columns, shown.rows, {
+    const wrap = table(shownColumns.filter((c) => res.columns.includes(c)), shown.rows, {
       caption: t('audit.caption', { from: from.value.replace('T', ' '), to: to.value.replace('T', ' ') }),
       cell: (c, v) => cell(c, v),
     });
@@ -107,7 +110,7 @@ export async function render(main, _params, ctx) {
   const form = h('form', { id: 'audit-form', novalidate: true, onsubmit: (e) => { e.preventDefault(); cursors = ['']; load(0); } },
     h('div', { class: 'fields' },
       field(t('audit.from'), from), field(t('audit.to'), to, t('audit.window.hint')), field(t('audit.limit'), limit),
-      h('div', { class: 'field' }, h('button', { type: 'submit' }, t('audit.show')))),
+      h('button', { type: 'submit', class: 'fields-button' }, t('audit.show'))),
     status);
   fill(main, h('h1', {}, t('audit.title')), h('p', { class: 'muted' }, t('audit.intro')), form, out);
   load(0);

@@ -196,7 +196,7 @@ function show(results, l, params, res) {
   const json = h('button', {
     type: 'button', class: 'secondary', id: 'export-json',
     onclick: () => download(stem + '.json', 'application/json',
-      JSON.stringify({ lookup: l, question: t('investigate.q.' + l), ...params, asked: at.toISOString(), tables }, null, 2) + '\n'),
+      JSON.stringify({ lookup: l, question: t('investigate.q.' + l), ...given(params), asked: at.toISOString(), tables }, null, 2) + '\n'),
   }, t('investigate.export-json'));
   results.hidden = false;
   fill(results,
@@ -230,4 +230,9 @@ function byCategory(rows) {
     name: 'categories', columns: ['resource', 'people', 'records', 'events'], footer: '',
     rows: out.map((c) => ({ ...c, people: c.people.size })),
   };
+}
+
+// given is params without the empty ones (the parameters the lookup was asked with).
+function given(params) {
+  return Object.fromEntries(Object.entries(params).filter(([, v]) => v !== ''));
 }
