@@ -3,7 +3,7 @@
 // the page shown. Reading the audit log is not itself a lookup of someone's history, so the
 // page loads as soon as it opens.
 import {
-  h, fill, t, api, url, field, table, errorBox, announce, toCSV, download, timeEl, localInputOf, fromLocalInput, listsAsText,
+  h, fill, t, api, url, field, table, errorBox, announce, toCSV, download, fmtTime, timeEl, localInputOf, fromLocalInput, listsAsText,
 } from '../core.js';
 
 export const messages = {
@@ -12,7 +12,7 @@ export const messages = {
     'audit.intro': 'Every lookup of an account’s or a person’s history in your organisations: who asked, with which roles, when and why. Lookups of accounts outside the asker’s organisations are logged as refused.',
     'audit.from': 'From', 'audit.to': 'To', 'audit.needed': 'Give both From and To.', 'audit.window.hint': 'In your time zone.',
     'audit.limit': 'Rows per page', 'audit.show': 'Show', 'audit.busy': 'Loading…',
-    'audit.prev': 'Previous page', 'audit.next': 'Next page', 'audit.page': 'Page {n} · rows {first}–{last}',
+    'audit.pages': 'Pages', 'audit.prev': 'Previous page', 'audit.next': 'Next page', 'audit.page': 'Page {n} · rows {first}–{last}',
     'audit.none': 'Nobody looked anything up in this window.', 'audit.export-csv': 'Export CSV',
     'audit.caption': 'Lookups from {from} to {to}', 'audit.loaded': '{n} lookups shown.',
     'audit.a.history.logins': 'Logins', 'audit.a.history.access': 'Whose data',
@@ -27,7 +27,7 @@ export const messages = {
     'audit.intro': 'Alle oppslag i historikken til en konto eller en person i organisasjonene dine: hvem som spurte, med hvilke roller, når og hvorfor. Oppslag på kontoer utenfor spørrerens organisasjoner logges som avvist.',
     'audit.from': 'Fra', 'audit.to': 'Til', 'audit.needed': 'Fyll inn både Fra og Til.', 'audit.window.hint': 'I din tidssone.',
     'audit.limit': 'Rader per side', 'audit.show': 'Vis', 'audit.busy': 'Laster …',
-    'audit.prev': 'Forrige side', 'audit.next': 'Neste side', 'audit.page': 'Side {n} · rad {first}–{last}',
+    'audit.pages': 'Sider', 'audit.prev': 'Forrige side', 'audit.next': 'Neste side', 'audit.page': 'Side {n} · rad {first}–{last}',
     'audit.none': 'Ingen har slått opp noe i dette tidsrommet.', 'audit.export-csv': 'Eksporter CSV',
     'audit.caption': 'Oppslag fra {from} til {to}', 'audit.loaded': '{n} oppslag vist.',
     'audit.a.history.logins': 'Innlogginger', 'audit.a.history.access': 'Hvem sine data',
@@ -61,14 +61,10 @@ export async function render(main, _params, ctx) {
   // The pages seen: cursors[i] is the cursor of page i+1 ('' for the first).
   let cursors = [''];
   let shown = null; // {columns, rows} of the page shown, for the export
+  let params = null; // the window asked for: the pages are of it, whatever the inputs say now
 
+  // load shows page (0: the first) of the window in params.
   const load = async (page) => {
-    if (!from.value || !to.value) {
-      fill(status, h('div', { class: 'error' }, t('audit.needed')));
-      return;
-    }
-    const params = { from: fromLocalInput(from.value), to: fromLocalInput(to.value), limit: limit.value };
-    history.replaceState(null, '', url('/audit', params));
     if (ctl.abort) ctl.abort.abort();
     ctl.abort = new AbortController();
     fill(status, h('p', { class: 'loading' }, t('audit.busy')));
@@ -78,16 +74,18 @@ export async function render(main, _params, ctx) {
       if (res.next) cursors[page + 1] = res.next;
       else cursors = cursors.slice(0, page + 1);
       shown = { columns: res.columns, rows: res.rows.map(listsAsText) };
-      draw(page, params, res);
+      draw(page, res);
     } catch (err) {
       if (err.name !== 'AbortError') fill(status, errorBox(err));
     }
   };
 
-  const draw = (page, params, res) => {
-    const first = page * Number(params.limit) + 1;
+  const draw = (page, res) => {
+    const p = params;
+    const first = page * Number(p.limit) + 1;
+    const last = first + res.rows.length - 1;
     const wrap = table(shownColumns.filter((c) => res.columns.includes(c)), shown.rows, {
-      caption: t('audit.caption', { from: from.value.replace('T', ' '), to: to.value.replace('T', ' ') }),
+      caption: t('audit.caption', { from: fmtTime(p.from), to: fmtTime(p.to) }),
       cell: (c, v) => cell(c, v),
     });
     wrap.querySelector('table').id = 'audit';
@@ -95,29 +93,40 @@ export async function render(main, _params, ctx) {
     const next = h('button', { type: 'button', class: 'secondary', id: 'audit-next', disabled: !res.next, onclick: () => load(page + 1) }, t('audit.next'));
     const csv = h('button', {
       type: 'button', class: 'secondary', id: 'audit-export-csv',
-      onclick: () => download(`audit-${params.from.slice(0, 10)}-${params.to.slice(0, 10)}-p${page + 1}.csv`, 'text/csv;charset=utf-8',
+      onclick: () => download(`audit-${p.from.slice(0, 10)}-${p.to.slice(0, 10)}-p${page + 1}.csv`, 'text/csv;charset=utf-8',
         toCSV(shown.columns, shown.rows)),
     }, t('audit.export-csv'));
     fill(out,
       h('div', { class: 'actions' }, csv),
       wrap,
       res.rows.length ? null : h('p', { class: 'muted' }, t('audit.none')),
-      h('nav', { class: 'pager actions', 'aria-label': t('audit.page', { n: page + 1, first, last: first + res.rows.length - 1 }) },
-        prev, h('span', { class: 'muted' }, t('audit.page', { n: page + 1, first: res.rows.length ? first : 0, last: first + res.rows.length - 1 })), next));
+      res.rows.length || page > 0
+        ? h('nav', { class: 'pager actions', 'aria-label': t('audit.pages') },
+          prev, h('span', { class: 'muted' }, t('audit.page', { n: page + 1, first, last })), next)
+        : null);
     announce(t('audit.loaded', { n: res.rows.length }));
   };
 
-  const form = h('form', { id: 'audit-form', novalidate: true, onsubmit: (e) => { e.preventDefault(); cursors = ['']; load(0); } },
+  // ask takes the window from the inputs (into the link too) and shows its first page.
+  const ask = () => {
+    if (!from.value || !to.value) {
+      fill(status, h('div', { class: 'error' }, t('audit.needed')));
+      return;
+    }
+    params = { from: fromLocalInput(from.value), to: fromLocalInput(to.value), limit: limit.value };
+    history.replaceState(null, '', url('/audit', params));
+    cursors = [''];
+    load(0);
+  };
+  const form = h('form', { id: 'audit-form', novalidate: true, onsubmit: (e) => { e.preventDefault(); ask(); } },
     h('div', { class: 'fields' },
       field(t('audit.from'), from), field(t('audit.to'), to, t('audit.window.hint')), field(t('audit.limit'), limit),
       h('button', { type: 'submit', class: 'fields-button' }, t('audit.show'))),
     status);
   fill(main, h('h1', {}, t('audit.title')), h('p', { class: 'muted' }, t('audit.intro')), form, out);
-  load(0);
+  ask();
   return () => { if (ctl.abort) ctl.abort.abort(); };
 }
-
-
 
 // cell shows the action as people name it (the stored action in its title).
 function cell(c, v) {

@@ -87,12 +87,12 @@ export async function render(main, _params, ctx) {
   const q = ctx.query;
   const ctl = { abort: null };
   const now = Date.now();
-  // T2 defaults to the next whole minute: a datetime-local has minutes, and the last minute's
-  // events must be in the window.
   const lookup = h('select', { id: 'lookup', name: 'lookup' },
     lookups.map((l) => h('option', { value: l, selected: l === q.get('lookup') }, t('investigate.q.' + l))));
   const account = h('input', { id: 'account', name: 'account', required: true, autocomplete: 'off', spellcheck: 'false', maxlength: 256, value: q.get('account') || '' });
   const from = h('input', { id: 'from', name: 'from', type: 'datetime-local', required: true, value: localInputOf(q.get('from'), now - 7 * day) });
+  // T2 defaults to the next whole minute: a datetime-local has minutes, and the last minute's
+  // events must be in the window.
   const to = h('input', { id: 'to', name: 'to', type: 'datetime-local', required: true, value: localInputOf(q.get('to'), now + 60 * 1000) });
   const reason = h('input', { id: 'reason', name: 'reason', required: true, maxlength: 1000, autocomplete: 'off' });
   const incident = h('input', { id: 'incident', name: 'incident', autocomplete: 'off', pattern: '[A-Za-z0-9_\\-]{1,64}', value: q.get('incident') || '' });
@@ -118,8 +118,9 @@ export async function render(main, _params, ctx) {
 
   const form = h('form', { id: 'lookup-form', novalidate: true, onsubmit: async (e) => {
     e.preventDefault();
-    const missing = [[account, 'investigate.account'], [from, 'investigate.from'], [to, 'investigate.to'], [reason, 'investigate.reason']]
-      .filter(([el]) => !el.value.trim());
+    const required = [[account, 'investigate.account'], [from, 'investigate.from'], [to, 'investigate.to'], [reason, 'investigate.reason']];
+    for (const [el] of required) el.setAttribute('aria-invalid', String(!el.value.trim()));
+    const missing = required.filter(([el]) => !el.value.trim());
     if (missing.length) {
       if (missing[0][0] === account && lookup.value === 'subject') missing[0][1] = 'investigate.person';
       fill(status, h('div', { class: 'error' }, t('investigate.needed', { fields: missing.map(([, k]) => t(k)).join(', ') })));
@@ -161,7 +162,6 @@ export async function render(main, _params, ctx) {
   fill(main, h('h1', {}, t('investigate.title')), h('p', { class: 'muted' }, t('investigate.intro')), form, results);
   return () => { if (ctl.abort) ctl.abort.abort(); };
 }
-
 
 // lookupError is the message of a failed lookup: one text for an account that does not exist
 // and one of another organisation (the API answers 404 for both).
