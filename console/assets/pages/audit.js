@@ -19,8 +19,8 @@ export const messages = {
     'audit.a.history.subject': "Who saw a person's data", 'audit.a.history.timeline': 'Timeline',
     'audit.a.history.sql': 'SQL statement', 'audit.a.rules.backtest': 'Backtest',
     'audit.refused': '{action} (refused: outside the asker’s organisations)',
-    'col.time': 'Time', 'col.actor': 'Who', 'col.issuer': 'Issuer', 'col.subject': 'Subject', 'col.roles': 'Roles',
-    'col.action': 'Lookup', 'col.target': 'Account or person', 'col.org': 'Organisation', 'col.reason': 'Reason', 'col.detail': 'Detail',
+    'audit.col.time': 'Time', 'audit.col.actor': 'Who', 'audit.col.roles': 'Roles', 'audit.col.action': 'Lookup',
+    'audit.col.target': 'Account or person', 'audit.col.org': 'Organisation', 'audit.col.reason': 'Reason', 'audit.col.detail': 'Detail',
   },
   nb: {
     'audit.title': 'Innsynslogg for oppslag',
@@ -34,8 +34,8 @@ export const messages = {
     'audit.a.history.subject': 'Hvem har sett en persons data', 'audit.a.history.timeline': 'Tidslinje',
     'audit.a.history.sql': 'SQL-spørring', 'audit.a.rules.backtest': 'Tilbaketesting',
     'audit.refused': '{action} (avvist: utenfor spørrerens organisasjoner)',
-    'col.time': 'Tid', 'col.actor': 'Hvem', 'col.issuer': 'Utsteder', 'col.subject': 'Subjekt', 'col.roles': 'Roller',
-    'col.action': 'Oppslag', 'col.target': 'Konto eller person', 'col.org': 'Organisasjon', 'col.reason': 'Begrunnelse', 'col.detail': 'Detaljer',
+    'audit.col.time': 'Tid', 'audit.col.actor': 'Hvem', 'audit.col.roles': 'Roller', 'audit.col.action': 'Oppslag',
+    'audit.col.target': 'Konto eller person', 'audit.col.org': 'Organisasjon', 'audit.col.reason': 'Begrunnelse', 'audit.col.detail': 'Detaljer',
   },
 };
 
@@ -86,6 +86,7 @@ export async function render(main, _params, ctx) {
     const last = first + res.rows.length - 1;
     const wrap = table(shownColumns.filter((c) => res.columns.includes(c)), shown.rows, {
       caption: t('audit.caption', { from: fmtTime(p.from), to: fmtTime(p.to) }),
+      label: (c) => t('audit.col.' + c),
       cell: (c, v) => cell(c, v),
     });
     wrap.querySelector('table').id = 'audit';
