@@ -10,7 +10,7 @@ export const messages = {
   en: {
     'audit.title': 'Audit log of lookups',
     'audit.intro': 'Every lookup of an account’s or a person’s history in your organisations: who asked, with which roles, when and why. Lookups of accounts outside the asker’s organisations are logged as refused.',
-    'audit.from': 'From', 'audit.to': 'To', 'audit.needed': 'Give both From and To.', 'audit.window.hint': 'In your time zone.',
+    'audit.from': 'From', 'audit.to': 'To', 'audit.needed': 'Give both From and To.',
     'audit.limit': 'Rows per page', 'audit.show': 'Show', 'audit.busy': 'Loading…',
     'audit.pages': 'Pages', 'audit.prev': 'Previous page', 'audit.next': 'Next page', 'audit.page': 'Page {n} · rows {first}–{last}',
     'audit.none': 'Nobody looked anything up in this window.', 'audit.export-csv': 'Export CSV',
@@ -25,7 +25,7 @@ export const messages = {
   nb: {
     'audit.title': 'Innsynslogg for oppslag',
     'audit.intro': 'Alle oppslag i historikken til en konto eller en person i organisasjonene dine: hvem som spurte, med hvilke roller, når og hvorfor. Oppslag på kontoer utenfor spørrerens organisasjoner logges som avvist.',
-    'audit.from': 'Fra', 'audit.to': 'Til', 'audit.needed': 'Fyll inn både Fra og Til.', 'audit.window.hint': 'I din tidssone.',
+    'audit.from': 'Fra', 'audit.to': 'Til', 'audit.needed': 'Fyll inn både Fra og Til.',
     'audit.limit': 'Rader per side', 'audit.show': 'Vis', 'audit.busy': 'Laster …',
     'audit.pages': 'Sider', 'audit.prev': 'Forrige side', 'audit.next': 'Neste side', 'audit.page': 'Side {n} · rad {first}–{last}',
     'audit.none': 'Ingen har slått opp noe i dette tidsrommet.', 'audit.export-csv': 'Eksporter CSV',
@@ -121,7 +121,7 @@ export async function render(main, _params, ctx) {
   };
   const form = h('form', { id: 'audit-form', novalidate: true, onsubmit: (e) => { e.preventDefault(); ask(); } },
     h('div', { class: 'fields' },
-      field(t('audit.from'), from), field(t('audit.to'), to, t('audit.window.hint')), field(t('audit.limit'), limit),
+      field(t('audit.from'), from), field(t('audit.to'), to), field(t('audit.limit'), limit),
       h('button', { type: 'submit', class: 'fields-button' }, t('audit.show'))),
     status);
   fill(main, h('h1', {}, t('audit.title')), h('p', { class: 'muted' }, t('audit.intro')), form, out);
