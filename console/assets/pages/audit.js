@@ -3,7 +3,7 @@
 // the page shown. Reading the audit log is not itself a lookup of someone's history, so the
 // page loads as soon as it opens.
 import {
-  h, fill, t, api, url, field, table, errorBox, announce, toCSV, download, fmtTime, timeEl, localInputOf, fromLocalInput, listsAsText,
+  h, fill, t, api, url, field, table, scrollable, errorBox, announce, toCSV, download, fmtTime, cellText, localInputOf, fromLocalInput, listsAsText,
 } from '../core.js';
 
 export const messages = {
@@ -90,6 +90,7 @@ export async function render(main, _params, ctx) {
       cell: (c, v) => cell(c, v),
     });
     wrap.querySelector('table').id = 'audit';
+    scrollable(wrap, t('audit.title'));
     const prev = h('button', { type: 'button', class: 'secondary', id: 'audit-prev', disabled: page === 0, onclick: () => load(page - 1) }, t('audit.prev'));
     const next = h('button', { type: 'button', class: 'secondary', id: 'audit-next', disabled: !res.next, onclick: () => load(page + 1) }, t('audit.next'));
     const csv = h('button', {
@@ -129,15 +130,14 @@ export async function render(main, _params, ctx) {
   return () => { if (ctl.abort) ctl.abort.abort(); };
 }
 
-// cell shows the action as people name it (the stored action in its title).
+// cell shows the action as people name it (the stored action in its title), the rest as
+// tables do.
 function cell(c, v) {
-  if (v === null || v === undefined) return '';
-  if (c === 'time') return timeEl(v);
-  if (c === 'action') {
+  if (c === 'action' && v) {
     const refused = String(v).endsWith('.refused');
     const base = refused ? String(v).slice(0, -'.refused'.length) : String(v);
     const name = t('audit.a.' + base) === 'audit.a.' + base ? base : t('audit.a.' + base);
     return h('span', { title: String(v), class: refused ? 'refused' : null }, refused ? t('audit.refused', { action: name }) : name);
   }
-  return String(v);
+  return cellText(c, v);
 }
