@@ -46,7 +46,7 @@ type Config struct {
 	// RulesStatus gives the live figures of the detector running in this process (GET
 	// /api/rules/status); nil, or false, when no detector runs here.
 	RulesStatus func(context.Context) (RulesStatus, bool)
-	Log    *slog.Logger
+	Log         *slog.Logger
 	// Timeout bounds each request's work (default 60 s; a backtest gets BacktestTimeout).
 	Timeout time.Duration
 	// BacktestTimeout bounds a backtest (default 5 min).

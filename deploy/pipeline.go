@@ -143,7 +143,7 @@ func RunPipeline(ctx context.Context, in *Infra, cfg PipelineConfig) error {
 		return err
 	}
 	var consumers = map[string]string{}
-	var detReady <-chan struct{} // nil: no detector here, nothing to wait for
+	var detReady <-chan struct{}                                  // nil: no detector here, nothing to wait for
 	var ruleFigures func(context.Context) (api.RulesStatus, bool) // nil: no detector here
 	if cfg.runs(StageDetect) {
 		reloader, err := newRuleReloader(cfg)
