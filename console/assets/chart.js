@@ -16,7 +16,7 @@ export function colour(i) {
 // chart draws into el (emptied) a chart of data = [xs, ys1, ys2, …] with one series per name.
 // opts: label (the chart's accessible name), bars (draw bars instead of lines), categories
 // (names of the x positions 0…n-1: bars of one series over categories instead of a time
-// axis), yLabel,
+// axis), span (seconds: the time axis shows the last span seconds up to the latest point), yLabel,
 // height (px, default 260). It returns {setData(data), destroy()}; the page calls destroy in its
 // cleanup.
 export function chart(el, names, data, opts = {}) {
@@ -50,8 +50,10 @@ export function chart(el, names, data, opts = {}) {
       } : {}),
       Object.assign({}, axis, { label: opts.yLabel || undefined, size: 60 }),
     ],
-    scales: cats ? { x: { time: false, range: () => [-0.5, cats.length - 0.5] } } : { x: { time: true } },
+    scales: cats ? { x: { time: false, range: () => [-0.5, cats.length - 0.5] } }
+      : { x: { time: true, range: opts.span ? (_u, _min, max) => [(max || Date.now() / 1000) - opts.span, max || Date.now() / 1000] : undefined } },
     legend: { show: true, live: !cats },
+    padding: cats ? [8, 80, 0, 0] : undefined, // room for the last category's slanted name
     cursor: { points: { show: !bars } },
   };
   const u = new uPlot(o, data, el);

@@ -219,7 +219,7 @@ export async function render(main) {
   }
 
   // The chart exists from the start (empty until two samples give a rate).
-  rateChart = chart(ratesChart, rates.map((r) => t('health.rate.' + r.key)), [[], [], [], []], { label: t('health.rates.label'), height: 220 });
+  rateChart = chart(ratesChart, rates.map((r) => t('health.rate.' + r.key)), [[], [], [], []], { label: t('health.rates.label'), height: 220, span: keep });
   await poll();
   return () => {
     paused = true;

@@ -2,7 +2,7 @@
 // detector did with each since it started, the last reload, alerts per rule over time, a
 // check (lint and fixtures) of a rule file, and a backtest over stored history with its
 // progress streamed (NDJSON) and results per rule and account.
-import { h, fill, t, api, url, session, may, announce, table, errorBox, field, timeEl, localInput, fromLocalInput, ApiError, toSignin } from '../core.js';
+import { h, fill, t, api, url, session, may, announce, table, errorBox, field, fmtTime, timeEl, localInput, fromLocalInput, ApiError, toSignin } from '../core.js';
 import { chart } from '../chart.js';
 
 export const messages = {
@@ -442,7 +442,7 @@ export async function render(main, _params, _ctx) {
       h('h3', {}, t('rules.bt.rules')),
       chartEl,
       idTable('backtest-rules', ['rule', 'title', 'severity', 'evaluated', 'hits', 'excepted', 'suppressed', 'alerts', 'accounts', 'first', 'last'], rules, {
-        caption: `${rep.from ? new Date(rep.from).toLocaleString() : ''} – ${rep.to ? new Date(rep.to).toLocaleString() : ''}`,
+        caption: `${fmtTime(rep.from)} – ${fmtTime(rep.to)}`,
         rowAttrs: (r) => ({ 'data-rule': r.rule }),
         cell: (c, v) => (c === 'severity' ? sevBadge(v) : c === 'rule' ? h('code', {}, v) : c === 'first' || c === 'last' ? timeEl(v)
           : c === 'title' ? String(v ?? '') : num(v)),
