@@ -1,7 +1,7 @@
 // chart.js: the console's charts, drawn by the vendored uPlot (the global `uPlot`, loaded by
 // index.html before app.js). A chart takes its colours from the CSS custom properties
 // (--chart-1 … --chart-8, --fg, --line), follows its container's width (ResizeObserver) and is
-// an image with a label for screen readers; each page shows the same figures in a table too.
+// a figure with a label for screen readers; each page shows the same figures in a table too.
 
 // cssVar is the value of the custom property name on :root.
 function cssVar(name) {
@@ -21,7 +21,9 @@ export function colour(i) {
 // cleanup.
 export function chart(el, names, data, opts = {}) {
   el.replaceChildren();
-  el.setAttribute('role', 'img');
+  // A figure (it holds uPlot's legend, whose entries toggle series) named by the label; the
+  // canvas itself is an image of the same name.
+  el.setAttribute('role', 'figure');
   if (opts.label) el.setAttribute('aria-label', opts.label);
   if (typeof uPlot === 'undefined') { // the vendored script failed to load: the tables remain
     return { setData() {}, destroy() {} };
@@ -57,6 +59,11 @@ export function chart(el, names, data, opts = {}) {
     cursor: { points: { show: !bars } },
   };
   const u = new uPlot(o, data, el);
+  const canvas = el.querySelector('canvas');
+  if (canvas && opts.label) {
+    canvas.setAttribute('role', 'img');
+    canvas.setAttribute('aria-label', opts.label);
+  }
   let last = o.width;
   const ro = new ResizeObserver(() => {
     const w = Math.max(200, el.clientWidth);

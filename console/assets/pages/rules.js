@@ -374,7 +374,7 @@ export async function render(main, _params, _ctx) {
     const text = h('textarea', { id: 'backtest-text', rows: 8, spellcheck: 'false' });
     const run = h('button', { id: 'backtest-run', type: 'submit' }, t('rules.bt.run'));
     const cancel = h('button', { id: 'backtest-cancel', type: 'button', class: 'secondary', disabled: true, onclick: () => backtestRun && backtestRun.abort() }, t('rules.bt.cancel'));
-    const progress = h('progress', { id: 'backtest-progress', max: 100, value: 0, 'aria-labelledby': 'backtest-step' });
+    const progress = h('progress', { id: 'backtest-progress', max: 100, value: 0, 'aria-describedby': 'backtest-step' });
     const step = h('span', { id: 'backtest-step', role: 'status' });
     const errBox = h('div', { id: 'backtest-error' });
     const result = h('div', { id: 'backtest-result' });
