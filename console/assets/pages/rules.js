@@ -2,7 +2,7 @@
 // detector did with each since it started, the last reload, alerts per rule over time, a
 // check (lint and fixtures) of a rule file, and a backtest over stored history with its
 // progress streamed (NDJSON) and results per rule and account.
-import { h, fill, t, api, url, session, may, announce, table, errorBox, field, fmtTime, timeEl, localInput, fromLocalInput, ApiError, toSignin } from '../core.js';
+import { h, fill, t, lang, api, url, session, may, announce, table, errorBox, field, fmtTime, timeEl, localInput, fromLocalInput, ApiError, toSignin } from '../core.js';
 import { chart } from '../chart.js';
 
 export const messages = {
@@ -162,8 +162,13 @@ function sevBadge(sev) {
   return h('span', { class: 'badge sev-' + String(sev || '').toLowerCase() }, String(sev || ''));
 }
 
+// fmtNum shows a count with the console language's digit grouping.
+function fmtNum(v) {
+  return Number(v).toLocaleString(lang() === 'nb' ? 'nb-NO' : 'en-GB');
+}
+
 function num(v) {
-  return h('span', { class: 'num' }, v === undefined || v === null ? '' : Number(v).toLocaleString());
+  return h('span', { class: 'num' }, v === undefined || v === null ? '' : fmtNum(v));
 }
 
 // allRows fetches every page of a rows answer (at most 20 pages of 1000).
@@ -405,7 +410,7 @@ export async function render(main, _params, _ctx) {
         const rep = await streamBacktest(body, ctl.signal, (p) => showProgress(progress, step, p));
         progress.value = 100;
         progress.dataset.done = 'true';
-        const done = t('rules.bt.done', { events: Number(rep.events).toLocaleString(), alerts: rep.alerts, seconds: Number(rep.duration_seconds || 0).toFixed(1) });
+        const done = t('rules.bt.done', { events: fmtNum(rep.events), alerts: rep.alerts, seconds: Number(rep.duration_seconds || 0).toFixed(1) });
         fill(step, done);
         showBacktest(result, rep);
         announce(done);
@@ -475,8 +480,8 @@ function showProgress(bar, step, p) {
   bar.value = Math.round(share[0] + (share[1] - share[0]) * frac);
   fill(step, t('rules.bt.step', {
     phase: t('rules.bt.phase.' + p.phase),
-    events: Number(p.events).toLocaleString(),
-    of: p.planned > 0 ? t('rules.bt.of', { planned: Number(p.planned).toLocaleString() }) : '',
+    events: fmtNum(p.events),
+    of: p.planned > 0 ? t('rules.bt.of', { planned: fmtNum(p.planned) }) : '',
   }));
 }
 
