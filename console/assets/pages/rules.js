@@ -13,7 +13,7 @@ export const messages = {
     'rules.caption': 'Rules the server runs, with what the detector did with each since it started',
     'rules.col.id': 'Rule', 'rules.col.severity': 'Severity', 'rules.col.when': 'Events', 'rules.col.respond': 'Response',
     'rules.col.file': 'File', 'rules.col.evaluated': 'Evaluated', 'rules.col.hits': 'Hits', 'rules.col.excepted': 'Excepted',
-    'rules.col.suppressed': 'Suppressed', 'rules.col.alerts': 'Alerts', 'rules.col.errors': 'Errors', 'rules.col.title': 'Title',
+    'rules.col.suppressed': 'Suppressed', 'rules.col.alerts': 'Alerts', 'rules.col.errors': 'Errors', 'rules.col.title': 'Title', 'rules.col.tests': 'Fixtures',
     'rules.col.accounts': 'Accounts', 'rules.col.first': 'First alert', 'rules.col.last': 'Last alert', 'rules.col.rule': 'Rule',
     'rules.col.bucket': 'From', 'rules.col.account': 'Account', 'rules.col.folded': 'Folded hits', 'rules.col.name': 'Test',
     'rules.col.line': 'Line', 'rules.col.want': 'Expected', 'rules.col.got': 'Got', 'rules.col.result': 'Result',
@@ -77,7 +77,7 @@ export const messages = {
     'rules.caption': 'Reglene serveren kjører, med hva detektoren har gjort med hver siden start',
     'rules.col.id': 'Regel', 'rules.col.severity': 'Alvorlighet', 'rules.col.when': 'Hendelser', 'rules.col.respond': 'Tiltak',
     'rules.col.file': 'Fil', 'rules.col.evaluated': 'Vurdert', 'rules.col.hits': 'Treff', 'rules.col.excepted': 'Unntatt',
-    'rules.col.suppressed': 'Undertrykt', 'rules.col.alerts': 'Varsler', 'rules.col.errors': 'Feil', 'rules.col.title': 'Tittel',
+    'rules.col.suppressed': 'Undertrykt', 'rules.col.alerts': 'Varsler', 'rules.col.errors': 'Feil', 'rules.col.title': 'Tittel', 'rules.col.tests': 'Tester',
     'rules.col.accounts': 'Kontoer', 'rules.col.first': 'Første varsel', 'rules.col.last': 'Siste varsel', 'rules.col.rule': 'Regel',
     'rules.col.bucket': 'Fra', 'rules.col.account': 'Konto', 'rules.col.folded': 'Sammenslåtte treff', 'rules.col.name': 'Test',
     'rules.col.line': 'Linje', 'rules.col.want': 'Forventet', 'rules.col.got': 'Fikk', 'rules.col.result': 'Resultat',
@@ -227,13 +227,13 @@ export async function render(main, _params, _ctx) {
       ]);
       showReload(st);
       const byRule = new Map((st.rules || []).map((r) => [r.rule, r]));
-      const data = rows.map((r) => Object.assign({ id: r.ID, severity: r.SEVERITY, when: r.WHEN, respond: r.RESPOND, file: r.FILE },
-        byRule.get(r.ID) || {}));
-      const cols = ['id', 'severity', 'when', 'respond', 'file'].concat(st.available ? statusCols : []);
+      const data = rows.map((r) => Object.assign({ id: r.ID, title: r.TITLE, severity: r.SEVERITY, when: r.WHEN, respond: r.RESPOND,
+        tests: r.TESTS, file: r.FILE }, byRule.get(r.ID) || {}));
+      const cols = ['id', 'title', 'severity', 'when', 'respond', 'tests', 'file'].concat(st.available ? statusCols : []);
       fill(rulesBox, idTable('rules', cols, data, {
         caption: t('rules.caption'),
         rowAttrs: (r) => ({ 'data-rule': r.id }),
-        cell: (c, v) => (c === 'severity' ? sevBadge(v) : statusCols.includes(c) ? num(v) : c === 'id' ? h('code', {}, v) : String(v ?? '')),
+        cell: (c, v) => (c === 'severity' ? sevBadge(v) : statusCols.includes(c) || c === 'tests' ? num(v) : c === 'id' ? h('code', {}, v) : String(v ?? '')),
       }));
       const sel = document.getElementById('backtest-rule');
       if (sel) {
