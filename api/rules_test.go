@@ -27,7 +27,7 @@ func TestRulesStatus(t *testing.T) {
 		Available bool   `json:"available"`
 		Message   string `json:"message"`
 		Rules     []struct {
-			Rule                                                   string
+			Rule                                                  string
 			Evaluated, Hits, Excepted, Suppressed, Alerts, Errors uint64
 		} `json:"rules"`
 		Reload *struct {
