@@ -190,7 +190,18 @@ function posText(e) {
   return (pos ? pos + ': ' : '') + (e.rule ? `rule ${e.rule}: ` : '') + e.message;
 }
 
-export async function render(main, _params, _ctx) {
+// queryDate is the Date of query parameter name (RFC 3339 or a date), or null.
+function queryDate(q, name) {
+  const v = q && q.get(name);
+  const d = v ? new Date(v) : null;
+  return d && !isNaN(d) ? d : null;
+}
+
+// render draws the page. The query may choose the chart's window (?window=7d) and prefill the
+// backtest's range (?from=…&to=…, RFC 3339 or dates), so a link can show a past period.
+export async function render(main, _params, ctx) {
+  const q = ctx && ctx.query;
+  const initialWindow = q && windows[q.get('window')] ? q.get('window') : defaultWindow;
   const charts = { hits: null, backtest: null };
   const life = new AbortController(); // the page's own requests
   let backtestRun = null; // the running backtest's AbortController
@@ -201,7 +212,7 @@ export async function render(main, _params, _ctx) {
 
   // ---- hits over time ----
   const hitsSel = h('select', { id: 'hits-window', onchange: () => loadHits() },
-    Object.keys(windows).map((w) => h('option', { value: w, selected: w === defaultWindow }, t('rules.hits.w' + w))));
+    Object.keys(windows).map((w) => h('option', { value: w, selected: w === initialWindow }, t('rules.hits.w' + w))));
   const hitsChart = h('div', { id: 'hits-chart', class: 'chart' });
   const hitsNote = h('p', { class: 'muted', role: 'status' });
   const hitsTable = h('div', { id: 'hits-table' });
@@ -372,10 +383,11 @@ export async function render(main, _params, _ctx) {
 
   // ---- backtest ----
   function backtestSection() {
-    const now = new Date();
+    const end = queryDate(q, 'to') || new Date();
+    const start = queryDate(q, 'from') || new Date(end.getTime() - windows[initialWindow].ms);
     const rule = h('select', { id: 'backtest-rule' }, h('option', { value: '' }, t('rules.bt.all')));
-    const from = h('input', { id: 'backtest-from', type: 'datetime-local', required: true, value: localInput(new Date(now.getTime() - windows[defaultWindow].ms)) });
-    const to = h('input', { id: 'backtest-to', type: 'datetime-local', value: localInput(now) });
+    const from = h('input', { id: 'backtest-from', type: 'datetime-local', required: true, value: localInput(start) });
+    const to = h('input', { id: 'backtest-to', type: 'datetime-local', value: localInput(end) });
     const text = h('textarea', { id: 'backtest-text', rows: 8, spellcheck: 'false' });
     const run = h('button', { id: 'backtest-run', type: 'submit' }, t('rules.bt.run'));
     const cancel = h('button', { id: 'backtest-cancel', type: 'button', class: 'secondary', disabled: true, onclick: () => backtestRun && backtestRun.abort() }, t('rules.bt.cancel'));
