@@ -240,11 +240,12 @@ export async function render(main, _params, ctx) {
       const byRule = new Map((st.rules || []).map((r) => [r.rule, r]));
       const data = rows.map((r) => Object.assign({ id: r.ID, title: r.TITLE, severity: r.SEVERITY, when: r.WHEN, respond: r.RESPOND,
         tests: r.TESTS, file: r.FILE }, byRule.get(r.ID) || {}));
-      const cols = ['id', 'title', 'severity', 'when', 'respond', 'tests', 'file'].concat(st.available ? statusCols : []);
+      const cols = ['id', 'severity', 'when', 'respond', 'tests', 'file'].concat(st.available ? statusCols : []);
       fill(rulesBox, idTable('rules', cols, data, {
         caption: t('rules.caption'),
         rowAttrs: (r) => ({ 'data-rule': r.id }),
-        cell: (c, v) => (c === 'severity' ? sevBadge(v) : statusCols.includes(c) || c === 'tests' ? num(v) : c === 'id' ? h('code', {}, v) : String(v ?? '')),
+        cell: (c, v, r) => (c === 'severity' ? sevBadge(v) : statusCols.includes(c) || c === 'tests' ? num(v)
+          : c === 'id' ? [h('code', {}, v), h('div', { class: 'muted' }, r.title || '')] : String(v ?? '')),
       }));
       const sel = document.getElementById('backtest-rule');
       if (sel) {
