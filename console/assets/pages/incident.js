@@ -458,7 +458,8 @@ export async function render(main, params, _ctx) {
   const eventText = (a) => {
     const e = a.event;
     if (!e) return h('span', { class: 'muted' }, a.event_kind + ' ' + a.event_id + ' — ' + t('incident.event.none'));
-    const parts = Object.entries(e).filter(([k, v]) => k !== 'id' && k !== 'time' && v !== '' && v !== null && v !== 0)
+    const shown = ['id', 'time', 'org', 'subject'];
+    const parts = Object.entries(e).filter(([k, v]) => !shown.includes(k) && v !== '' && v !== null && v !== 0)
       .map(([k, v]) => k + '=' + (Array.isArray(v) ? v.join(' ') : String(v)));
     return h('span', { class: 'event' }, h('code', {}, parts.join(' · ')));
   };
