@@ -28,9 +28,11 @@ const (
 	// may sign in as anyone).
 	NATSOperator = "operator"
 	// NATSAPI is `breachd serve` attached to a running instance: what the operator may, what
-	// replay may (the API's dlq replay publishes events), and the API's sessions bucket
-	// (auth.BucketSessions), which it may create. Whoever holds it can mint an API session
-	// of any user: its password is only in the 0600 files of the data directory.
+	// replay may (the API's dlq replay publishes events), the API's sessions bucket
+	// (auth.BucketSessions), which it may create, and the ephemeral ordered consumer of the
+	// live incident stream on INCIDENTS (create, info, pull, delete; no acks). Whoever holds
+	// it can mint an API session of any user: its password is only in the 0600 files of the
+	// data directory.
 	NATSAPI = "api"
 	// NATSReplay is `breachd dlq replay` without --dry-run: it reads and deletes dead letters
 	// and publishes what it replays as events (and letters rejected again as dead letters),
@@ -74,6 +76,7 @@ func NATSPermissions(role string) (pub, sub bus.Subjects, ok bool) {
 		allow = append(allow, kvSubjects(auth.BucketSessions)...) // the API's sessions
 		allow = append(allow, jsAPI+"INFO",                       // account limits, read by nats.go before it creates a bucket
 			jsAPI+"STREAM.CREATE.KV_"+auth.BucketSessions, jsAPI+"STREAM.UPDATE.KV_"+auth.BucketSessions)
+		allow = append(allow, liveStreamSubjects()...)
 	default:
 		return bus.Subjects{}, bus.Subjects{}, false
 	}
@@ -122,9 +125,20 @@ func pipelineSubjects() []string {
 			jsAPI+"CONSUMER.MSG.NEXT."+s+".*", "$JS.ACK."+s+".>")
 	}
 	return append(allow,
-		jsAPI+"CONSUMER.LIST."+bus.StreamEvents,        // a new detector durable starts after its siblings
-		jsAPI+"CONSUMER.DELETE."+bus.StreamEvents+".*", // the detector's warm-up consumer
+		jsAPI+"CONSUMER.DELETE."+bus.StreamIncidents+".*", // the live incident stream of run's API stage (liveStreamSubjects)
+		jsAPI+"CONSUMER.LIST."+bus.StreamEvents,           // a new detector durable starts after its siblings
+		jsAPI+"CONSUMER.DELETE."+bus.StreamEvents+".*",    // the detector's warm-up consumer
 	)
+}
+
+// liveStreamSubjects run the API's live incident stream (api.Server.Run): an ordered
+// consumer on INCIDENTS without a filter (created with the name as the last token, pulled
+// from, replaced when it falls out of order, deleted at the end), no acks. Its deliveries
+// come to the connection's own inbox (bus.InboxPrefix).
+func liveStreamSubjects() []string {
+	s := bus.StreamIncidents
+	return []string{jsAPI + "CONSUMER.CREATE." + s + ".*", jsAPI + "CONSUMER.INFO." + s + ".*",
+		jsAPI + "CONSUMER.MSG.NEXT." + s + ".*", jsAPI + "CONSUMER.DELETE." + s + ".*"}
 }
 
 // dlqSubjects read dead letters with message gets and delete single ones (`breachd dlq`).
