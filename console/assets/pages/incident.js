@@ -58,6 +58,8 @@ export const messages = {
     'incident.f.delay_reasons': 'Reasons for a late report', 'incident.art34.': 'not decided',
     'incident.art34.notify': 'yes, notify them', 'incident.art34.not_required': 'not required',
     'incident.changed': 'Incident {id} was changed by {actor}.', 'incident.done': 'Done.',
+    'incident.kind.opened': 'opened', 'incident.kind.alert': 'alert', 'incident.kind.action': 'action',
+    'incident.kind.transition': 'state change', 'incident.kind.comment': 'comment',
     'col.at': 'Time', 'col.actor': 'Who', 'col.kind': 'Kind', 'col.text': 'What', 'col.rule': 'Rule',
     'col.event': 'Event', 'col.taken': 'Taken', 'col.from': 'From', 'col.to': 'To', 'col.rows': 'Rows',
     'col.sha256': 'SHA-256', 'col.verified': 'Verified', 'col.time': 'Event time', 'col.subject': 'Whose data',
@@ -111,6 +113,8 @@ export const messages = {
     'incident.f.delay_reasons': 'Grunner til for sen melding', 'incident.art34.': 'ikke avgjort',
     'incident.art34.notify': 'ja, underrett dem', 'incident.art34.not_required': 'ikke nødvendig',
     'incident.changed': 'Hendelse {id} ble endret av {actor}.', 'incident.done': 'Utført.',
+    'incident.kind.opened': 'opprettet', 'incident.kind.alert': 'varsel', 'incident.kind.action': 'handling',
+    'incident.kind.transition': 'statusendring', 'incident.kind.comment': 'kommentar',
     'col.at': 'Tid', 'col.actor': 'Hvem', 'col.kind': 'Type', 'col.text': 'Hva', 'col.rule': 'Regel',
     'col.event': 'Hendelse', 'col.taken': 'Tatt', 'col.from': 'Fra', 'col.to': 'Til', 'col.rows': 'Rader',
     'col.sha256': 'SHA-256', 'col.verified': 'Kontrollert', 'col.time': 'Tidspunkt', 'col.subject': 'Hvem sine opplysninger',
@@ -413,7 +417,8 @@ export async function render(main, params, _ctx) {
   const drawTimeline = () => {
     const entries = (inc.timeline || []).slice().reverse();
     fill(timelineEl, h('h2', { id: 'timeline-h' }, t('incident.timeline')),
-      table(['at', 'actor', 'kind', 'text'], entries, { class: 'timeline' }),
+      table(['at', 'actor', 'kind', 'text'], entries, { class: 'timeline',
+        cell: (c, v) => c === 'at' ? timeEl(v) : c === 'kind' ? h('span', { 'data-kind': v }, t('incident.kind.' + v)) : String(v ?? '') }),
       inc.timeline_omitted ? h('p', { class: 'muted' }, t('incident.omitted', { n: inc.timeline_omitted })) : null);
   };
   const drawTransitions = () => {

@@ -105,13 +105,16 @@ export function openStream({ onIncident, onReconnect, onStatus }) {
     es.addEventListener('error', async () => {
       if (closed) return;
       onStatus('reconnecting');
+      let signedOut = false;
       try {
         const me = await api('GET', '/api/me', undefined, { allow401: true });
-        if (!me || me.principal === null) { stop(); toSignin(); return; }
+        signedOut = !me || me.principal === null;
       } catch (err) {
-        if (err instanceof ApiError && err.status === 401) { stop(); toSignin(); return; }
+        signedOut = err instanceof ApiError && err.status === 401;
       }
-      if (es && es.readyState === EventSource.CLOSED && !closed) {
+      if (closed) return; // the page was left meanwhile
+      if (signedOut) { stop(); toSignin(); return; }
+      if (es && es.readyState === EventSource.CLOSED) {
         // The browser does not retry after an error status: open it again ourselves.
         opened = true;
         clearTimeout(retry);
