@@ -204,7 +204,7 @@ export async function render(main, _params, ctx) {
     return h('tr', { 'data-id': r.id, class: isChanged ? 'changed' : null,
       // the highlight plays once (moving the row in a later draw would start it again)
       onanimationend: (e) => e.currentTarget.classList.remove('changed') },
-      COLUMNS.map((c) => h('td', { class: c === 'alerts' ? 'num' : null }, c in cell ? cell[c] : String(r[c] ?? ''))));
+      COLUMNS.map((c) => h('td', { class: 'c-' + c + (c === 'alerts' ? ' num' : '') }, c in cell ? cell[c] : String(r[c] ?? ''))));
   };
 
   const visible = () => {
