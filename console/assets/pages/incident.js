@@ -6,6 +6,8 @@ import { h, fill, t, api, url, lang, may, session, link, fmtDuration, timeEl, ta
 import { messages as listMessages, severityBadge, stateText, settled, openStream, streamStatus } from './incidents.js';
 
 const STEPS = [1, 2, 3, 4, 5, 6, 7, 8];
+// DRAFT_CHANGES are the changes (Breachd-Change) after which the draft notice reads differently.
+const DRAFT_CHANGES = ['report', 'evidence', 'transition', 'ack', 'deactivation', 'comment'];
 const REPORT_FIELDS = ['reference', 'dpo', 'consequences', 'measures', 'art34', 'art34_reason', 'delay_reasons'];
 
 export const messages = {
@@ -472,7 +474,9 @@ export async function render(main, params, _ctx) {
   // load reads the incident and redraws what depends on it (the report form keeps what is
   // being typed; the alerts are read again only when their number changed).
   async function load() {
-    inc = await get(base);
+    const next = await get(base);
+    if (inc && next.version < inc.version) return; // an older answer that arrived late
+    inc = next;
     fill(loadError);
     drawSummary();
     drawDeadline();
@@ -498,12 +502,20 @@ export async function render(main, params, _ctx) {
   side(get(base + '/evidence?limit=1000').then(drawEvidence), evidenceOut);
   side(loadPreview(), reportOut);
 
+  // The draft is built again (an audited lookup of the people concerned) at most once per
+  // burst of changes that alter it.
+  let previewTimer = null;
+  const previewSoon = () => {
+    clearTimeout(previewTimer);
+    previewTimer = setTimeout(() => side(loadPreview(), reportOut), 1000);
+  };
   const refresh = () => load().catch((e) => { if (e.name !== 'AbortError') fill(loadError, errorBox(e)); });
   const closeStream = openStream({
     onIncident: (d) => {
       if (d.row.id !== id) return;
       refresh();
       if (d.change === 'evidence') side(get(base + '/evidence?limit=1000').then(drawEvidence), evidenceOut);
+      if (DRAFT_CHANGES.includes(d.change)) previewSoon();
       if (d.actor && d.actor !== (session.me && session.me.actor)) announce(t('incident.changed', { id, actor: d.actor }));
     },
     onReconnect: refresh,
@@ -513,6 +525,7 @@ export async function render(main, params, _ctx) {
   return () => {
     closeStream();
     clearInterval(tick);
+    clearTimeout(previewTimer);
     ac.abort();
   };
 }
