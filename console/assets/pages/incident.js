@@ -23,7 +23,7 @@ export const messages = {
     'incident.notreportable': 'Documented as not reportable: {reason}',
     'incident.actions': 'Actions', 'incident.ack': 'Acknowledge', 'incident.ack.aware': 'Aware since (empty: now)',
     'incident.ack.hint': 'The moment the organisation became aware of the breach; the deadline is 72 hours after it.',
-    'incident.transition.to': 'Move to state', 'incident.transition': 'Change state', 'incident.transition.comment': 'Comment',
+    'incident.transition.to': 'Move to state', 'incident.transition': 'Change state', 'incident.transition.comment': 'Comment on the change',
     'incident.transition.hint': 'Required for not reportable (the reason) and for closing an incident that was never worked.',
     'incident.transition.none': 'No further state: the incident is closed.',
     'incident.comment.text': 'Comment', 'incident.comment': 'Add comment', 'incident.comment.step': 'Records procedure step',
@@ -78,7 +78,7 @@ export const messages = {
     'incident.notreportable': 'Dokumentert som ikke meldepliktig: {reason}',
     'incident.actions': 'Handlinger', 'incident.ack': 'Bekreft', 'incident.ack.aware': 'Kjent siden (tomt: nå)',
     'incident.ack.hint': 'Tidspunktet virksomheten fikk kjennskap til bruddet; fristen er 72 timer etter det.',
-    'incident.transition.to': 'Flytt til status', 'incident.transition': 'Endre status', 'incident.transition.comment': 'Kommentar',
+    'incident.transition.to': 'Flytt til status', 'incident.transition': 'Endre status', 'incident.transition.comment': 'Kommentar til endringen',
     'incident.transition.hint': 'Påkrevd for ikke meldepliktig (begrunnelsen) og for å lukke en hendelse som aldri ble behandlet.',
     'incident.transition.none': 'Ingen videre status: hendelsen er lukket.',
     'incident.comment.text': 'Kommentar', 'incident.comment': 'Legg til kommentar', 'incident.comment.step': 'Registrerer trinn i rutinen',
@@ -428,7 +428,7 @@ export async function render(main, params, _ctx) {
     const keep = transTo.value;
     const next = inc.next_states || [];
     fill(transTo, next.map((s) => h('option', { value: s, selected: s === keep }, stateText(s))));
-    transTo.disabled = transBtn.disabled = next.length === 0;
+    transTo.disabled = transBtn.hidden = next.length === 0;
     transTo.title = next.length ? '' : t('incident.transition.none');
   };
   const drawAlerts = async () => {
