@@ -31,7 +31,12 @@ func (d Desk) List(ctx context.Context, r notify.ListRequest) (*output.Rows, err
 	}
 	setNonEmpty(q, "state", r.State)
 	setNonEmpty(q, "org", r.Org)
-	return d.C.Rows(ctx, http.MethodGet, "/api/incidents", q, nil)
+	rows, err := d.C.Rows(ctx, http.MethodGet, "/api/incidents", q, nil)
+	if err != nil {
+		return nil, err
+	}
+	rows.TableColumns = notify.ListTableColumns // as notify.Desk.List: rules and updated only in JSON, CSV and TSV
+	return rows, nil
 }
 
 // Register is GET /api/register: the register rows of incidents opened in [from, to).
@@ -114,8 +119,12 @@ func (d Desk) Reactivate(ctx context.Context, q notify.ReactivateRequest) (notif
 }
 
 // Report stores the fields of r.Change that are set (PATCH /api/incidents/{id}/report), reads
-// the draft Art. 33 notice (GET) and writes it into r.Dir as notify.Desk.Report does.
+// the draft Art. 33 notice (GET) and writes it into r.Dir, its Markdown in r.Lang, as
+// notify.Desk.Report does. A language it does not know is refused before anything is stored.
 func (d Desk) Report(ctx context.Context, r notify.ReportRequest) (notify.Written, error) {
+	if err := notify.CheckReportLanguage(r.Lang); err != nil {
+		return notify.Written{}, err
+	}
 	if c := r.Change; c != (notify.ReportChange{}) {
 		body := map[string]string{}
 		for k, v := range map[string]string{"consequences": c.Consequences, "measures": c.Measures, "dpo": c.DPO,
@@ -132,7 +141,7 @@ func (d Desk) Report(ctx context.Context, r notify.ReportRequest) (notify.Writte
 	if err := d.C.Do(ctx, http.MethodGet, incPath(r.ID, "report"), nil, nil, &rep); err != nil {
 		return notify.Written{}, err
 	}
-	return rep.WriteFiles(r.Dir)
+	return rep.WriteFiles(r.Dir, r.Lang)
 }
 
 func setNonEmpty(q url.Values, k, v string) {

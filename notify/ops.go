@@ -73,7 +73,9 @@ func (d *Desk) List(ctx context.Context, r ListRequest) (*output.Rows, error) {
 		return !d.Scope.Contains(inc.Org) ||
 			(!r.All && r.State == "" && !inc.Open()) || (r.State != "" && inc.State != r.State) || (r.Org != "" && inc.Org != r.Org)
 	})
-	return output.RowsOf(ListColumns, incs, ListRow(d.Incidents.clock())), nil
+	t := output.RowsOf(ListColumns, incs, ListRow(d.Incidents.clock()))
+	t.TableColumns = ListTableColumns
+	return t, nil
 }
 
 // Register returns the breach register rows of the scope's incidents opened in [from, to),
@@ -117,6 +119,24 @@ func (d *Desk) Show(ctx context.Context, id string) (Shown, error) {
 		return Shown{}, err
 	}
 	return Show(inc, d.Incidents.clock()), nil
+}
+
+// Alerts returns the alerts of incident id with the events behind them: the alerts of its
+// account whose events fall in [first seen, last seen] (at most history.MaxWindow before the
+// last), read from history as an audited lookup of the account by actor for the incident.
+func (d *Desk) Alerts(ctx context.Context, id, actor string) (history.AccountAlerts, error) {
+	inc, err := d.get(ctx, id)
+	if err != nil {
+		return history.AccountAlerts{}, err
+	}
+	to := inc.LastSeen.Add(time.Millisecond)
+	from := inc.FirstSeen
+	if from.IsZero() || to.Sub(from) > history.MaxWindow {
+		from = to.Add(-history.MaxWindow)
+	}
+	ask := d.asker(actor)
+	ask.Incident = inc.ID
+	return d.History.AccountAlerts(ctx, history.AlertsRequest{Account: inc.Account, From: from, To: to, Ask: ask, Scope: d.Scope})
 }
 
 // Changed is an incident after a change: in JSON the incident; for people its state, version,
@@ -196,12 +216,14 @@ func (d *Desk) Evidence(ctx context.Context, id string, refresh bool, actor stri
 	return t, nil
 }
 
-// ReportRequest asks for the draft Art. 33 notice of incident ID, written to Dir, after the
-// fields of Change (those given) are stored in the incident as Actor.
+// ReportRequest asks for the draft Art. 33 notice of incident ID, written to Dir (its Markdown
+// in Lang, see ReportLanguages; "" is English), after the fields of Change (those given) are
+// stored in the incident as Actor.
 type ReportRequest struct {
 	ID     string
 	Change ReportChange
 	Dir    string
+	Lang   string
 	Actor  string
 }
 
@@ -238,6 +260,9 @@ func (d *Desk) draft(ctx context.Context, inc *event.Incident, actor string) (Re
 // Report stores the request's fields, builds the notice (Draft) and writes it as Markdown and
 // JSON.
 func (d *Desk) Report(ctx context.Context, r ReportRequest) (Written, error) {
+	if err := CheckReportLanguage(r.Lang); err != nil {
+		return Written{}, err
+	}
 	inc, err := d.get(ctx, r.ID)
 	if err != nil {
 		return Written{}, err
@@ -251,5 +276,5 @@ func (d *Desk) Report(ctx context.Context, r ReportRequest) (Written, error) {
 	if err != nil {
 		return Written{}, err
 	}
-	return rep.WriteFiles(r.Dir)
+	return rep.WriteFiles(r.Dir, r.Lang)
 }

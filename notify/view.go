@@ -106,21 +106,31 @@ type Written struct {
 	Missing  []string `json:"missing"`
 }
 
-// WriteFiles writes r as Markdown and JSON to dir/<incident>-art33.md and .json (mode 0640;
-// dir is made, 0750, if missing).
-func (r *Report) WriteFiles(dir string) (Written, error) {
+// WriteFiles writes r as Markdown in lang (see MarkdownIn; "" is English) and as JSON to
+// dir/<incident>-art33.md (in another language than English <incident>-art33.<lang>.md) and
+// dir/<incident>-art33.json (mode 0640; dir is made, 0750, if missing).
+func (r *Report) WriteFiles(dir, lang string) (Written, error) {
+	lang = cmp.Or(lang, "en")
+	md, err := r.MarkdownIn(lang)
+	if err != nil {
+		return Written{}, err
+	}
 	js, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return Written{}, err
 	}
+	mdName := r.Incident + "-art33.md"
+	if lang != "en" {
+		mdName = r.Incident + "-art33." + lang + ".md"
+	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return Written{}, fmt.Errorf("report directory: %w", err)
 	}
-	w := Written{Markdown: filepath.Join(dir, r.Incident+"-art33.md"), JSON: filepath.Join(dir, r.Incident+"-art33.json"), Draft: r.Draft, Missing: r.Missing}
+	w := Written{Markdown: filepath.Join(dir, mdName), JSON: filepath.Join(dir, r.Incident+"-art33.json"), Draft: r.Draft, Missing: r.Missing}
 	for _, f := range []struct {
 		path string
 		data []byte
-	}{{w.Markdown, []byte(r.Markdown())}, {w.JSON, append(js, '\n')}} {
+	}{{w.Markdown, []byte(md)}, {w.JSON, append(js, '\n')}} {
 		if err := os.WriteFile(f.path, f.data, 0o640); err != nil {
 			return Written{}, fmt.Errorf("write report: %w", err)
 		}
@@ -141,18 +151,28 @@ func (w Written) WriteText(out io.Writer) error {
 }
 
 // The columns of incident listings as people see them (`breachd incidents list|register`), in
-// the order of ListRow and RegisterRow.Row.
+// the order of ListRow and RegisterRow.Row. The aligned table of a list shows the first
+// ListTableColumns; rules (the sorted ids of the rules that hit) and updated (the last change)
+// are for JSON, CSV and TSV, the API and the console.
 var (
-	ListColumns     = []string{"id", "org", "account", "state", "severity", "opened", "deadline", "due", "alerts", "summary"}
+	ListColumns     = []string{"id", "org", "account", "state", "severity", "opened", "deadline", "due", "alerts", "summary", "rules", "updated"}
 	RegisterColumns = []string{"id", "org", "account", "severity", "state", "opened", "aware", "deadline",
 		"reported", "reported_at", "late", "reason", "reference", "art34", "subjects", "evidence", "closed", "summary"}
 )
 
+// ListTableColumns is how many of ListColumns the aligned table of a list shows.
+const ListTableColumns = 10
+
 // ListRow returns the row of an incident under ListColumns at now.
 func ListRow(now time.Time) func(*event.Incident) []any {
 	return func(inc *event.Incident) []any {
+		rules := make([]string, 0, len(inc.Rules))
+		for r := range inc.Rules {
+			rules = append(rules, r)
+		}
+		slices.Sort(rules)
 		return []any{inc.ID, inc.Org, inc.Account, inc.State, string(inc.Severity), inc.Opened, inc.Deadline,
-			DeadlineText(inc, now), inc.AlertCount, inc.Summary}
+			DeadlineText(inc, now), inc.AlertCount, inc.Summary, rules, inc.Updated}
 	}
 }
 
