@@ -190,28 +190,38 @@ func TestStreamSlowClientDropped(t *testing.T) {
 	}
 }
 
-// TestStreamPingAndEnd: an idle stream sends ping comments and ends after StreamMax.
+// TestStreamPingAndEnd: an idle stream sends ping comments, outlives the request timeout of
+// the other routes (a change made after it still arrives), and ends after StreamMax.
 func TestStreamPingAndEnd(t *testing.T) {
-	e := newEnvWith(t, nil, func(c *api.Config) { c.StreamPing, c.StreamMax = 100*time.Millisecond, 2*time.Second })
+	e := newEnvWith(t, nil, func(c *api.Config) {
+		c.Timeout, c.StreamPing, c.StreamMax = 200*time.Millisecond, 100*time.Millisecond, 3*time.Second
+	})
 	s := e.openStream(t, principalName(auth.RoleDPO, bergen))
 	s.start(t)
-	pings := 0
+	pings, changed, got := 0, false, false
 	timeout := time.After(streamWait)
 	for {
 		select {
 		case f, ok := <-s.frames:
-			if !ok {
-				if pings == 0 {
-					t.Error("the stream ended without a ping")
+			switch {
+			case !ok: // ended by the server
+				if pings == 0 || !got {
+					t.Errorf("the stream ended after %d pings, the change seen: %v", pings, got)
 				}
-				return // ended by the server
+				return
+			case f.comment == "ping":
+				pings++
+			case f.event == "incident" && changed:
+				got = true
+			default:
+				t.Errorf("unexpected frame %+v", f)
 			}
-			if f.comment != "ping" {
-				t.Errorf("an idle stream sent %+v", f)
+			if pings == 5 && !changed { // five pings of 100 ms: past the request timeout of 200 ms
+				comment(t, e.incs, e.byAccount[accountOf[bergen]].ID, "tester")
+				changed = true
 			}
-			pings++
 		case <-timeout:
-			t.Fatalf("the stream did not end within %s (StreamMax 2 s)", streamWait)
+			t.Fatalf("the stream did not end within %s (StreamMax 3 s)", streamWait)
 		}
 	}
 }
