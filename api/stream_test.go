@@ -368,3 +368,32 @@ func TestStreamNATSFailure(t *testing.T) {
 		t.Fatal("the stream is still open with the hub's connection closed")
 	}
 }
+
+// TestStreamConsumerFailsAndRecovers: when the hub's consumer fails (here INCIDENTS is gone),
+// the open streams end, and once INCIDENTS is back the hub consumes again: a stream opened
+// then shows the next change.
+func TestStreamConsumerFailsAndRecovers(t *testing.T) {
+	e := newEnv(t, nil)
+	soc := principalName(auth.RoleSOC, bergen)
+	s := e.openStream(t, soc)
+	s.start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := e.js.JS.DeleteStream(ctx, bus.StreamIncidents); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.ended:
+	case <-time.After(2 * streamWait):
+		t.Fatal("the stream is still open with its consumer gone")
+	}
+	if err := bus.Ensure(ctx, e.js.JS, bus.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	s = e.openStream(t, soc) // answered once the hub consumes again
+	s.start(t)
+	comment(t, e.incs, e.byAccount[accountOf[bergen]].ID, "after")
+	if ev, _ := s.nextIncident(t); ev.Actor != "after" {
+		t.Errorf("event %+v, want the change after the recovery", ev)
+	}
+}
