@@ -452,9 +452,11 @@ func (u *Users) tokenPrincipal(tok string, now time.Time) *Principal {
 }
 
 // EnsureAdmin is the first start: when the users file has no user, it creates "admin" with
-// role admin and password (a random one when password is ""), and returns created and the
-// password to show once. When the file has users it changes nothing (created false, pw "").
-func EnsureAdmin(file, password string) (created bool, pw string, err error) {
+// role admin, the roles of also with the organisations orgs (the demo gives it soc, and dpo of
+// its organisations, so that one person can work an incident through), and password (a random
+// one when password is ""), and returns created and the password to show once. When the file
+// has users it changes nothing (created false, pw "").
+func EnsureAdmin(file, password string, also []Role, orgs []string) (created bool, pw string, err error) {
 	u, err := OpenUsers(file)
 	if err != nil {
 		return false, "", err
@@ -465,7 +467,7 @@ func EnsureAdmin(file, password string) (created bool, pw string, err error) {
 	if password == "" {
 		password = NewPassword()
 	}
-	if err := u.Add("admin", []Role{RoleAdmin}, nil, password); err != nil {
+	if err := u.Add("admin", append([]Role{RoleAdmin}, also...), orgs, password); err != nil {
 		if errors.Is(err, ErrExists) {
 			return false, "", nil // another process was first
 		}

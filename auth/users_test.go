@@ -107,7 +107,7 @@ func TestUsersFile(t *testing.T) {
 
 func TestEnsureAdmin(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "users.json")
-	created, pw, err := EnsureAdmin(file, "")
+	created, pw, err := EnsureAdmin(file, "", nil, nil)
 	if err != nil || !created || len(pw) < MinPasswordLength {
 		t.Fatalf("first start: %v %q %v", created, pw, err)
 	}
@@ -119,11 +119,16 @@ func TestEnsureAdmin(t *testing.T) {
 	if ok, _ := verifyPassword(su.Password, pw); !ok {
 		t.Error("the password returned is not the admin's")
 	}
-	if created, pw, err := EnsureAdmin(file, "another password"); created || pw != "" || err != nil {
+	if created, pw, err := EnsureAdmin(file, "another password", nil, nil); created || pw != "" || err != nil {
 		t.Errorf("second start: %v %q %v, want nothing done", created, pw, err)
 	}
-	if created, pw, _ := EnsureAdmin(filepath.Join(t.TempDir(), "u.json"), "given password!"); !created || pw != "given password!" {
+	demo := filepath.Join(t.TempDir(), "u.json")
+	if created, pw, _ := EnsureAdmin(demo, "given password!", []Role{RoleSOC, RoleDPO}, []string{"bergen.kommune.no"}); !created || pw != "given password!" {
 		t.Errorf("with a given password: %v %q", created, pw)
+	}
+	u, _ = OpenUsers(demo)
+	if su := u.get("admin"); su == nil || !slices.Equal(su.Roles, []Role{RoleAdmin, RoleSOC, RoleDPO}) || !slices.Equal(su.Orgs, []string{"bergen.kommune.no"}) {
+		t.Errorf("the demo's admin: %+v, want roles admin, soc, dpo of bergen.kommune.no", su)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +21,7 @@ import (
 	"breachd/auth"
 	"breachd/console"
 	"breachd/respond"
+	"breachd/simulate"
 )
 
 // DefaultAPIAddr is where `breachd run` serves the HTTP API unless --listen says otherwise:
@@ -240,7 +242,8 @@ func (d apiDeps) status(svc *auth.Service, publicURL string) func(context.Contex
 type APIBanner struct {
 	URL       string
 	UsersFile string
-	Created   bool // the admin was created now
+	Created   bool   // the admin was created now
+	Roles     string // the admin's roles, for people
 	// Password is set only when it was generated here: it is printed once. A password taken
 	// from BREACHD_ADMIN_PASSWORD is never printed.
 	Password string
@@ -258,16 +261,28 @@ func listenAPI(cfg *APIConfig) error {
 // ensureAdmin creates the admin on the first start (no users file) and returns the API's
 // banner. RunProcess calls it last before the banner, once everything that can fail before
 // the banner has succeeded, so a generated password is always shown.
-func ensureAdmin(cfg *APIConfig, dataDir string) (*APIBanner, error) {
+// ensureAdmin creates the first admin (auth.EnsureAdmin) in cfg's users file, by default
+// under dataDir; in the demo (demo not nil) it also gets the roles soc and dpo of the demo's
+// organisations, so that whoever starts the demo can work an incident through the console
+// from detection to the report.
+func ensureAdmin(cfg *APIConfig, dataDir string, demo *simulate.Config) (*APIBanner, error) {
 	cfg.UsersFile = cmp.Or(cfg.UsersFile, filepath.Join(dataDir, UsersFile))
 	if err := os.MkdirAll(filepath.Dir(cfg.UsersFile), 0o700); err != nil {
 		return nil, fmt.Errorf("users file: %w", err)
 	}
-	created, pw, err := auth.EnsureAdmin(cfg.UsersFile, cfg.AdminPassword)
+	var also []auth.Role
+	var orgs []string
+	if demo != nil {
+		also, orgs = []auth.Role{auth.RoleSOC, auth.RoleDPO}, demo.Realms()
+	}
+	created, pw, err := auth.EnsureAdmin(cfg.UsersFile, cfg.AdminPassword, also, orgs)
 	if err != nil {
 		return nil, fmt.Errorf("first start: create the admin in %s: %w", cfg.UsersFile, err)
 	}
-	b := &APIBanner{UsersFile: cfg.UsersFile, Created: created, URL: cfg.url(cfg.Listener)}
+	b := &APIBanner{UsersFile: cfg.UsersFile, Created: created, URL: cfg.url(cfg.Listener), Roles: "admin"}
+	if demo != nil {
+		b.Roles = "admin, soc, dpo of " + strings.Join(orgs, " and ") + ": the demo's"
+	}
 	if created && cfg.AdminPassword == "" {
 		b.Password = pw
 	}
@@ -277,13 +292,14 @@ func ensureAdmin(cfg *APIConfig, dataDir string) (*APIBanner, error) {
 // write tells the person who started the process where the API is and how to sign in; on
 // the first start, the admin's one-time password (when it was generated here).
 func (b *APIBanner) write(w io.Writer) {
+	fmt.Fprintf(w, "  Console          %s/  (open it in a browser and sign in)\n", b.URL)
 	fmt.Fprintf(w, "  API              %s  (sign in: POST %s/auth/login; OpenAPI %s/api/openapi.json)\n", b.URL, b.URL, b.URL)
 	fmt.Fprintf(w, "  CLI via the API  breachd incidents list --server %s  (token in BREACHD_TOKEN or --token-file)\n", b.URL)
 	switch {
 	case b.Created && b.Password != "":
-		fmt.Fprintf(w, "  First start      user admin, one-time password %s  (shown only now; change it with breachd users passwd)\n", b.Password)
+		fmt.Fprintf(w, "  First start      user admin (roles %s), one-time password %s  (shown only now; change it with breachd users passwd)\n", b.Roles, b.Password)
 	case b.Created:
-		fmt.Fprintln(w, "  First start      user admin, password from BREACHD_ADMIN_PASSWORD")
+		fmt.Fprintf(w, "  First start      user admin (roles %s), password from BREACHD_ADMIN_PASSWORD\n", b.Roles)
 	}
 	fmt.Fprintf(w, "  Users            in %s; add people: breachd users add ...; API tokens: breachd users token ... (see breachd users --help)\n", b.UsersFile)
 }

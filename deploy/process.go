@@ -8,6 +8,8 @@ import (
 	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"breachd/simulate"
 )
 
 // Process is a process running stages (`breachd run`, `breachd detect`): its infrastructure,
@@ -104,7 +106,7 @@ func RunProcess(ctx context.Context, cfg ProcessConfig) error {
 	}
 	var api *APIBanner // the first admin is created last, so its generated password is shown
 	if pc.runs(StageAPI) {
-		if api, err = ensureAdmin(&pc.API, p.cfg.DataDir); err != nil {
+		if api, err = ensureAdmin(&pc.API, p.cfg.DataDir, demoOf(cfg.Inputs)); err != nil {
 			return err
 		}
 		if cfg.Banner == nil && api.Password != "" {
@@ -132,4 +134,12 @@ func NewLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("log format %q is not text or json", format)
+}
+
+// demoOf is the demo's configuration of inputs, or nil when they are not the demo.
+func demoOf(in *SourceConfig) *simulate.Config {
+	if in == nil {
+		return nil
+	}
+	return in.Demo
 }

@@ -59,6 +59,18 @@ func Defaults() Config {
 
 // oslo is Europe/Oslo. The embedded tzdata makes the fallback unreachable in practice; it
 // keeps Defaults free of an error return.
+// LastSchoolDay is the last weekday (Monday to Friday) before the date of now in Europe/Oslo:
+// the demo's day, so that its events lie in the recent past, where the console's and the
+// lookups' default windows (the last days) find them.
+func LastSchoolDay(now time.Time) time.Time {
+	t := now.In(oslo())
+	d := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, oslo()).AddDate(0, 0, -1)
+	for d.Weekday() == time.Saturday || d.Weekday() == time.Sunday {
+		d = d.AddDate(0, 0, -1)
+	}
+	return d
+}
+
 func oslo() *time.Location {
 	loc, err := time.LoadLocation("Europe/Oslo")
 	if err != nil {

@@ -111,12 +111,27 @@ func buildPopulation(cfg Config, rng *rand.Rand) *population {
 	return b.pop
 }
 
-func (b *builder) buildOrg(o int32) {
-	realm := realmNames[int(o)%len(realmNames)]
-	if n := int(o) / len(realmNames); n > 0 {
+// realmOf is the Feide realm of org o.
+func realmOf(o int) string {
+	realm := realmNames[o%len(realmNames)]
+	if n := o / len(realmNames); n > 0 {
 		realm += strconv.Itoa(n + 1)
 	}
-	b.pop.orgs = append(b.pop.orgs, org{realm: realm + ".kommune.no", first: int32(len(b.pop.accounts))})
+	return realm + ".kommune.no"
+}
+
+// Realms are the Feide realms of the organisations cfg simulates, in order.
+func (c Config) Realms() []string {
+	c = c.withDefaults()
+	out := make([]string, c.Orgs)
+	for o := range out {
+		out[o] = realmOf(o)
+	}
+	return out
+}
+
+func (b *builder) buildOrg(o int32) {
+	b.pop.orgs = append(b.pop.orgs, org{realm: realmOf(int(o)), first: int32(len(b.pop.accounts))})
 	for s := range b.cfg.SchoolsPerOrg {
 		b.buildSchool(o, int32(s))
 	}
