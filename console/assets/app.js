@@ -3,6 +3,8 @@
 import { h, fill, t, api, url, session, may, setRouter, navigate, link, addMessages, setLang, browserLang, lang, languages, errorBox, ApiError } from './core.js';
 import * as signin from './pages/signin.js';
 
+addMessages(signin.messages); // the sign-in page is loaded with the shell, not by the router
+
 // routes: path pattern → the page module (loaded on first use) and the action it needs.
 const routes = [
   { path: '/incidents', re: /^\/incidents$/, mod: () => import('./pages/incidents.js'), action: 'incidents.read', nav: 'nav.incidents' },
