@@ -48,6 +48,9 @@ var (
 	dpoUser = user{name: "dpo", roles: []auth.Role{auth.RoleDPO}, orgs: []string{orgBergen}}
 	// author writes detection rules (scenario c).
 	author = user{name: "author", roles: []auth.Role{auth.RoleRuleAuthor}}
+	// lead may open every page (the accessibility check); the language it chooses there
+	// stays its own.
+	lead = user{name: "lead", roles: []auth.Role{auth.RoleSOC, auth.RoleDPO}, orgs: []string{orgBergen}}
 )
 
 // instance is the demo instance the tests of this binary share: `breachd run --demo` in
@@ -124,7 +127,7 @@ func startDemo() (_ *instance, err error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, u := range []user{socUser, orgAdmin, dpoUser, author} {
+	for _, u := range []user{socUser, orgAdmin, dpoUser, author, lead} {
 		u.password = "e2e-" + randomHex(12)
 		if err := users.Add(u.name, u.roles, u.orgs, u.password); err != nil {
 			return nil, fmt.Errorf("add user %s: %w", u.name, err)
