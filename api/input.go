@@ -16,6 +16,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"breachd/event"
 	"breachd/notify"
 	"breachd/output"
 	"breachd/timespec"
@@ -78,7 +79,7 @@ func checkTexts(v reflect.Value, at string) error {
 		}
 	case reflect.String:
 		for _, c := range v.String() {
-			if c != '\n' && c != '\r' && c != '\t' && (unicode.IsControl(c) || unicode.In(c, unicode.Bidi_Control, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point) || c == utf8.RuneError) {
+			if c != '\n' && c != '\r' && c != '\t' && (event.Invisible(c) || c == utf8.RuneError) {
 				return badRequest("%s holds the invisible, control or direction-changing character %U", cmp.Or(at, "the body"), c)
 			}
 		}
