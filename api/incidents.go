@@ -1,8 +1,10 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -121,16 +123,20 @@ func (s *Server) incEvidenceRefresh(_ http.ResponseWriter, r *http.Request, p *a
 	return rowsPage(t, page{limit: maxLimit}), nil
 }
 
-// incReport is the Art. 33 draft: JSON, or with ?format=markdown a Markdown download named
-// art33-<id>.md (the id validated, so the name is always safe).
+// incReport is the Art. 33 draft: JSON, or with ?format=markdown a Markdown download in
+// ?lang=en (the default) or nb, named art33-<id>.md, art33-<id>.nb.md in Norwegian (the id
+// validated and the language one of two, so the name is always safe).
 func (s *Server) incReport(w http.ResponseWriter, r *http.Request, p *auth.Principal) (any, error) {
 	id, err := incidentID(r)
 	if err != nil {
 		return nil, err
 	}
-	format := r.URL.Query().Get("format")
+	format, lang := r.URL.Query().Get("format"), cmp.Or(r.URL.Query().Get("lang"), "en")
 	if format != "" && format != "json" && format != "markdown" {
 		return nil, badRequest("format: want json or markdown")
+	}
+	if !slices.Contains(notify.ReportLanguages, lang) {
+		return nil, badRequest("lang: want %s (the language of the Markdown draft)", strings.Join(notify.ReportLanguages, " or "))
 	}
 	rep, err := s.desk(p, auth.IncidentsRead).Draft(r.Context(), id, p.Actor())
 	if err != nil {
@@ -139,10 +145,19 @@ func (s *Server) incReport(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	if format != "markdown" {
 		return rep, nil
 	}
+	md, err := rep.MarkdownIn(lang)
+	if err != nil {
+		return nil, err
+	}
+	name := "art33-" + id + ".md"
+	if lang != "en" {
+		name = "art33-" + id + "." + lang + ".md"
+	}
 	w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
-	w.Header().Set("Content-Disposition", `attachment; filename="art33-`+id+`.md"`)
+	w.Header().Set("Content-Language", lang)
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write([]byte(rep.Markdown()))
+	_, _ = w.Write([]byte(md))
 	return nil, nil
 }
 

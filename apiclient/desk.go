@@ -114,8 +114,12 @@ func (d Desk) Reactivate(ctx context.Context, q notify.ReactivateRequest) (notif
 }
 
 // Report stores the fields of r.Change that are set (PATCH /api/incidents/{id}/report), reads
-// the draft Art. 33 notice (GET) and writes it into r.Dir as notify.Desk.Report does.
+// the draft Art. 33 notice (GET) and writes it into r.Dir, its Markdown in r.Lang, as
+// notify.Desk.Report does. A language it does not know is refused before anything is stored.
 func (d Desk) Report(ctx context.Context, r notify.ReportRequest) (notify.Written, error) {
+	if err := notify.CheckReportLanguage(r.Lang); err != nil {
+		return notify.Written{}, err
+	}
 	if c := r.Change; c != (notify.ReportChange{}) {
 		body := map[string]string{}
 		for k, v := range map[string]string{"consequences": c.Consequences, "measures": c.Measures, "dpo": c.DPO,
@@ -132,7 +136,7 @@ func (d Desk) Report(ctx context.Context, r notify.ReportRequest) (notify.Writte
 	if err := d.C.Do(ctx, http.MethodGet, incPath(r.ID, "report"), nil, nil, &rep); err != nil {
 		return notify.Written{}, err
 	}
-	return rep.WriteFiles(r.Dir)
+	return rep.WriteFiles(r.Dir, r.Lang)
 }
 
 func setNonEmpty(q url.Values, k, v string) {

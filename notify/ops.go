@@ -196,12 +196,14 @@ func (d *Desk) Evidence(ctx context.Context, id string, refresh bool, actor stri
 	return t, nil
 }
 
-// ReportRequest asks for the draft Art. 33 notice of incident ID, written to Dir, after the
-// fields of Change (those given) are stored in the incident as Actor.
+// ReportRequest asks for the draft Art. 33 notice of incident ID, written to Dir (its Markdown
+// in Lang, see ReportLanguages; "" is English), after the fields of Change (those given) are
+// stored in the incident as Actor.
 type ReportRequest struct {
 	ID     string
 	Change ReportChange
 	Dir    string
+	Lang   string
 	Actor  string
 }
 
@@ -238,6 +240,9 @@ func (d *Desk) draft(ctx context.Context, inc *event.Incident, actor string) (Re
 // Report stores the request's fields, builds the notice (Draft) and writes it as Markdown and
 // JSON.
 func (d *Desk) Report(ctx context.Context, r ReportRequest) (Written, error) {
+	if err := CheckReportLanguage(r.Lang); err != nil {
+		return Written{}, err
+	}
 	inc, err := d.get(ctx, r.ID)
 	if err != nil {
 		return Written{}, err
@@ -251,5 +256,5 @@ func (d *Desk) Report(ctx context.Context, r ReportRequest) (Written, error) {
 	if err != nil {
 		return Written{}, err
 	}
-	return rep.WriteFiles(r.Dir)
+	return rep.WriteFiles(r.Dir, r.Lang)
 }

@@ -169,6 +169,17 @@ const (
 	NotDecided        = "not decided"
 )
 
+// Texts BuildReport writes into every report (Markdown renders them in its language).
+const (
+	natureConfidentiality = "confidentiality breach: personal data made available to a person not entitled to it"
+	natureAccess          = "unauthorised access by an account with wrong rights"
+	phasedText            = "Art. 33(4): where not all information is available within 72 hours, report what is known " +
+		"now and send the rest in phases without undue delay, quoting the case number."
+	sourceNone       = NotDetermined + ": no access evidence collected"
+	sourceAccess     = "access evidence " // + the snapshot id and its window
+	deactivationNone = "not requested"
+)
+
 // dataSensitivity classifies the resource categories of events.md.
 var dataSensitivity = map[string]string{
 	"health":        "special (GDPR Art. 9)",
@@ -200,13 +211,9 @@ func BuildReport(inc *event.Incident, ev []history.Evidence, people map[string]u
 	r := Report{
 		Generated: now.UTC(), Incident: inc.ID, Version: inc.Version, State: inc.State,
 		Reference: inc.Report.Reference, Controller: inc.Org, DPO: inc.Report.DPO,
-		What: What{Summary: inc.Summary, Account: inc.Account, Alerts: inc.AlertCount, Nature: []string{
-			"confidentiality breach: personal data made available to a person not entitled to it",
-			"unauthorised access by an account with wrong rights",
-		}},
-		Period: Period{FirstSeen: inc.FirstSeen.UTC(), LastSeen: inc.LastSeen.UTC()},
-		Phased: "Art. 33(4): where not all information is available within 72 hours, report what is known " +
-			"now and send the rest in phases without undue delay, quoting the case number.",
+		What:         What{Summary: inc.Summary, Account: inc.Account, Alerts: inc.AlertCount, Nature: []string{natureConfidentiality, natureAccess}},
+		Period:       Period{FirstSeen: inc.FirstSeen.UTC(), LastSeen: inc.LastSeen.UTC()},
+		Phased:       phasedText,
 		Consequences: cmp.Or(inc.Report.Consequences, DraftConsequences),
 		Art34:        Art34{Decision: cmp.Or(inc.Report.Art34, NotDecided), Reason: inc.Report.Art34Reason},
 	}
@@ -228,14 +235,14 @@ func BuildReport(inc *event.Incident, ev []history.Evidence, people map[string]u
 			return r, fmt.Errorf("report: access evidence %s: %w", access.ID, err)
 		}
 		r.Numbers = Numbers{Known: true, People: sum.Total.People, Records: sum.Total.Records, Events: sum.Total.Events,
-			Source: fmt.Sprintf("access evidence %s (%s – %s)", access.ID, minute(access.From), minute(access.To))}
+			Source: fmt.Sprintf(sourceAccess+"%s (%s – %s)", access.ID, minute(access.From), minute(access.To))}
 		for _, t := range sum.ByResource {
 			d := DataCat{Category: t.Resource, People: t.People, Records: t.Records, Events: t.Events, Sensitivity: dataSensitivity[t.Resource]}
 			r.Special = r.Special || d.Sensitivity != ""
 			r.Data = append(r.Data, d)
 		}
 	} else {
-		r.Numbers.Source = NotDetermined + ": no access evidence collected"
+		r.Numbers.Source = sourceNone
 	}
 	if logins != nil {
 		var rows []history.LoginRow
@@ -315,7 +322,7 @@ func evidenceOf(inc *event.Incident, ev []history.Evidence) (access, logins *his
 }
 
 func measures(inc *event.Incident) Measures {
-	m := Measures{Deactivation: cmp.Or(DeactivationText(inc.Deactivation), "not requested"), Text: inc.Report.Measures}
+	m := Measures{Deactivation: cmp.Or(DeactivationText(inc.Deactivation), deactivationNone), Text: inc.Report.Measures}
 	for n := 1; n <= len(StepNames); n++ {
 		s, done := inc.Steps[n]
 		m.Steps = append(m.Steps, StepItem{N: n, Name: StepNames[n], Done: done, At: s.At.UTC(), Actor: s.Actor, Note: s.Note})
@@ -326,6 +333,18 @@ func measures(inc *event.Incident) Measures {
 	return m
 }
 
+// The items of the checklist of a draft (Report.Missing); Markdown renders them in its
+// language.
+const (
+	missingDPO          = "DPO contact (Art. 33(3)(b)): --dpo"
+	missingConsequences = "likely consequences (Art. 33(3)(c)): --consequences"
+	missingMeasures     = "measures taken or proposed (Art. 33(3)(d)): --measures"
+	missingArt34        = "Art. 34 decision on telling the people affected: --art34 notify|not_required --art34-reason"
+	missingNumbers      = "approximate numbers of people and records: collect evidence (breachd incidents evidence --refresh)"
+	missingPeople       = "categories of people concerned"
+	missingDelay        = "reasons for the delay (Art. 33(1))"
+)
+
 // missing lists what a person must still supply before the notice can be submitted.
 func missing(r *Report, inc *event.Incident) []string {
 	out := []string{}
@@ -334,13 +353,13 @@ func missing(r *Report, inc *event.Incident) []string {
 			out = append(out, item)
 		}
 	}
-	add(r.DPO == "", "DPO contact (Art. 33(3)(b)): --dpo")
-	add(inc.Report.Consequences == "", "likely consequences (Art. 33(3)(c)): --consequences")
-	add(inc.Report.Measures == "", "measures taken or proposed (Art. 33(3)(d)): --measures")
-	add(inc.Report.Art34 == "", "Art. 34 decision on telling the people affected: --art34 notify|not_required --art34-reason")
-	add(!r.Numbers.Known, "approximate numbers of people and records: collect evidence (breachd incidents evidence --refresh)")
-	add(!r.People.Determined, "categories of people concerned")
-	add(r.Discovery.DelayReasons == DraftDelay, "reasons for the delay (Art. 33(1))")
+	add(r.DPO == "", missingDPO)
+	add(inc.Report.Consequences == "", missingConsequences)
+	add(inc.Report.Measures == "", missingMeasures)
+	add(inc.Report.Art34 == "", missingArt34)
+	add(!r.Numbers.Known, missingNumbers)
+	add(!r.People.Determined, missingPeople)
+	add(r.Discovery.DelayReasons == DraftDelay, missingDelay)
 	return out
 }
 

@@ -2,6 +2,7 @@ package notify
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -105,6 +106,11 @@ func TestReportGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			golden(t, "report-"+c.name+".md", []byte(r.Markdown()))
+			nb, err := r.MarkdownIn("nb")
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, "report-"+c.name+".nb.md", []byte(nb))
 			js, err := json.MarshalIndent(r, "", "  ")
 			if err != nil {
 				t.Fatal(err)
@@ -199,6 +205,98 @@ func TestReportFields(t *testing.T) {
 	}
 	if r.Discovery.DelayReasons != bare.Report.DelayReasons || len(r.Missing) != 6 {
 		t.Errorf("with delay reasons: %q, missing %v", r.Discovery.DelayReasons, r.Missing)
+	}
+}
+
+// TestReportLanguages: in both languages every section is rendered, every missing item is in
+// the checklist (in the language), and the Norwegian draft has none of the English texts
+// breachd writes.
+func TestReportLanguages(t *testing.T) {
+	inc, ev := reportFixture(t)
+	complete, err := BuildReport(inc, ev, map[string]uint64{"student": 1, "": 1}, rt0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bare := &event.Incident{ID: "INC-1", Org: "o", Account: "a", State: event.StateDetected, Aware: rt0, Deadline: rt0.Add(event.ReportWindow)}
+	draft, err := BuildReport(bare, nil, nil, rt0.Add(100*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(draft.Missing) != 7 {
+		t.Fatalf("bare incident: missing %v, want all 7 items", draft.Missing)
+	}
+	for _, lang := range ReportLanguages {
+		w, err := reportWordsOf(lang)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, r := range map[string]Report{"complete": complete, "draft": draft} {
+			md, err := r.MarkdownIn(lang)
+			if err != nil {
+				t.Fatal(err)
+			}
+			headings := ReportHeadingsIn(lang)
+			if len(headings) != len(ReportHeadings) {
+				t.Fatalf("%s: %d headings, want %d", lang, len(headings), len(ReportHeadings))
+			}
+			last := 0
+			for _, h := range headings {
+				i := strings.Index(md, "\n## "+h+"\n")
+				if i < last {
+					t.Errorf("%s %s: heading %q missing or out of order", lang, name, h)
+				}
+				last = i
+			}
+			for _, m := range r.Missing {
+				if !strings.Contains(md, "\n- [ ] "+w.v(m)+"\n") {
+					t.Errorf("%s %s: the checklist lacks %q", lang, name, w.v(m))
+				}
+			}
+			if hasList := strings.Contains(md, "\n## "+w.missingHeading+"\n"); hasList != r.Draft {
+				t.Errorf("%s %s: checklist shown %v, draft %v", lang, name, hasList, r.Draft)
+			}
+			if lang == "nb" {
+				for en := range w.values {
+					if strings.Count(en, " ") >= 2 && strings.Contains(md, en) {
+						t.Errorf("nb %s: the English text %q is left in the draft", name, en)
+					}
+				}
+			}
+		}
+	}
+	if _, err := draft.MarkdownIn("de"); err == nil || !errors.Is(err, ErrInput) {
+		t.Errorf("unknown language: %v, want an ErrInput", err)
+	}
+	if ReportHeadingsIn("de") != nil {
+		t.Error("headings of an unknown language")
+	}
+}
+
+// TestReportBokmalComplete: every value BuildReport writes has its bokmål text.
+func TestReportBokmalComplete(t *testing.T) {
+	var want []string
+	want = append(want, event.IncidentStates...)
+	want = append(want, event.Resources...)
+	for _, n := range StepNames {
+		want = append(want, n)
+	}
+	for _, v := range affiliationCategory {
+		want = append(want, v)
+	}
+	for _, v := range dataSensitivity {
+		want = append(want, v)
+	}
+	want = append(want, missingDPO, missingConsequences, missingMeasures, missingArt34, missingNumbers, missingPeople, missingDelay,
+		natureConfidentiality, natureAccess, phasedText, DraftConsequences, DraftDelay, NotDetermined, NotDecided,
+		sourceNone, sourceAccess, deactivationNone, DeactivationText(DeactivationDryRun), event.Art34Notify, event.Art34NotRequired,
+		history.EvidenceLogins, history.EvidenceAccess)
+	for _, s := range want {
+		if _, ok := bokmal.values[s]; !ok {
+			t.Errorf("no bokmål text for %q", s)
+		}
+	}
+	if got := nbDuration("1d 4h 0m"); got != "1 d 4 t 0 min" {
+		t.Errorf("nbDuration: %q", got)
 	}
 }
 

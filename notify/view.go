@@ -106,21 +106,31 @@ type Written struct {
 	Missing  []string `json:"missing"`
 }
 
-// WriteFiles writes r as Markdown and JSON to dir/<incident>-art33.md and .json (mode 0640;
-// dir is made, 0750, if missing).
-func (r *Report) WriteFiles(dir string) (Written, error) {
+// WriteFiles writes r as Markdown in lang (see MarkdownIn; "" is English) and as JSON to
+// dir/<incident>-art33.md (in another language than English <incident>-art33.<lang>.md) and
+// dir/<incident>-art33.json (mode 0640; dir is made, 0750, if missing).
+func (r *Report) WriteFiles(dir, lang string) (Written, error) {
+	lang = cmp.Or(lang, "en")
+	md, err := r.MarkdownIn(lang)
+	if err != nil {
+		return Written{}, err
+	}
 	js, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return Written{}, err
 	}
+	mdName := r.Incident + "-art33.md"
+	if lang != "en" {
+		mdName = r.Incident + "-art33." + lang + ".md"
+	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return Written{}, fmt.Errorf("report directory: %w", err)
 	}
-	w := Written{Markdown: filepath.Join(dir, r.Incident+"-art33.md"), JSON: filepath.Join(dir, r.Incident+"-art33.json"), Draft: r.Draft, Missing: r.Missing}
+	w := Written{Markdown: filepath.Join(dir, mdName), JSON: filepath.Join(dir, r.Incident+"-art33.json"), Draft: r.Draft, Missing: r.Missing}
 	for _, f := range []struct {
 		path string
 		data []byte
-	}{{w.Markdown, []byte(r.Markdown())}, {w.JSON, append(js, '\n')}} {
+	}{{w.Markdown, []byte(md)}, {w.JSON, append(js, '\n')}} {
 		if err := os.WriteFile(f.path, f.data, 0o640); err != nil {
 			return Written{}, fmt.Errorf("write report: %w", err)
 		}

@@ -209,10 +209,11 @@ them in the incident (steps 3 and 4). The listing recomputes each snapshot's has
 
 func incReport() *cobra.Command {
 	var r notify.ReportRequest
-	c := incCommand("report", "ID [-o DIR] [--consequences T] [--measures T] [--dpo T] [--art34 notify|not_required --art34-reason T] [--reference CASE]",
+	c := incCommand("report", "ID [-o DIR] [--lang en|nb] [--consequences T] [--measures T] [--dpo T] [--art34 notify|not_required --art34-reason T] [--reference CASE]",
 		1, 1, true, output.Documents, "write the draft Art. 33 notice (DIR/ID-art33.md and .json) and record the Art. 34 decision",
 		`The given fields are stored in the incident first (timeline entries name --as), then the notice
-is built from the incident and its evidence snapshots and written as Markdown and JSON. It stays a
+is built from the incident and its evidence snapshots and written as Markdown and JSON; with
+--lang nb the Markdown is in Norwegian bokmål (Datatilsynet's form), DIR/ID-art33.nb.md. It stays a
 DRAFT while items are missing; they are printed. The categories of people are the directory's
 latest primary affiliation of each person in the latest access snapshot (one history query,
 audited as incidents.report). breachd does not send the notice.`,
@@ -222,6 +223,13 @@ audited as incidents.report). breachd does not send the notice.`,
 		})
 	fs, rc := c.Flags(), &r.Change
 	fs.StringVarP(&r.Dir, "output", "o", ".", "directory the notice is written to")
+	fs.StringVar(&r.Lang, "lang", "en", "language of the Markdown notice: en or nb (Norwegian bokmål)")
+	c.PreRunE = func(*cobra.Command, []string) error {
+		if err := notify.CheckReportLanguage(r.Lang); err != nil {
+			return usagef("incidents report: --lang %q: want %s", r.Lang, strings.Join(notify.ReportLanguages, " or "))
+		}
+		return nil
+	}
 	fs.StringVar(&rc.Consequences, "consequences", "", "likely consequences for the people concerned (Art. 33(3)(c))")
 	fs.StringVar(&rc.Measures, "measures", "", "measures taken or proposed (Art. 33(3)(d))")
 	fs.StringVar(&rc.DPO, "dpo", "", "the data protection officer's name and contact (Art. 33(3)(b))")

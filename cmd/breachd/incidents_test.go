@@ -226,6 +226,22 @@ func TestIncidents(t *testing.T) {
 			t.Errorf("report fields not stored: %+v", s.Report)
 		}
 		mustFail(t, 1, "needs its reason", "report", id, "-o", dir, "--art34", "notify")
+
+		// In Norwegian: the same notice under its own name, every section in bokmål.
+		mustOK(t, "art33.nb.md", "report", id, "-o", dir, "--lang", "nb")
+		nb, err := os.ReadFile(filepath.Join(dir, id+"-art33.nb.md"))
+		if err != nil {
+			t.Fatalf("Norwegian markdown not written: %v", err)
+		}
+		for _, h := range notify.ReportHeadingsIn("nb") {
+			if !strings.Contains(string(nb), "\n## "+h+"\n") {
+				t.Errorf("Norwegian Markdown lacks section %q", h)
+			}
+		}
+		if !strings.Contains(string(nb), "Personvernombud: Kari Personvern") {
+			t.Errorf("Norwegian Markdown lacks the DPO:\n%s", nb)
+		}
+		mustFail(t, 2, `--lang "de": want en or nb`, "report", id, "-o", dir, "--lang", "de")
 	})
 
 	t.Run("register", func(t *testing.T) {

@@ -1,10 +1,109 @@
-// pages/register.js — placeholder of the contract commit; its owner replaces it.
-import { h, fill, t } from '../core.js';
+// pages/register.js — the breach register (GDPR Art. 33(5)): every incident of the user's
+// organisations opened in a window, reported or not, with CSV and JSON export.
+import { h, fill, t, api, url, link, table, field, errorBox, toCSV, download, localInput, fromLocalInput, timeEl } from '../core.js';
+import { messages as listMessages, severityBadge, stateText } from './incidents.js';
 
-export const messages = { en: { 'register.title': 'register' }, nb: { 'register.title': 'register' } };
+const COLUMNS = ['id', 'org', 'account', 'severity', 'state', 'opened', 'aware', 'deadline', 'reported', 'reported_at', 'late',
+  'reason', 'reference', 'art34', 'subjects', 'evidence', 'closed', 'summary'];
 
-// render draws the page into main; params are the route's captures, ctx.query the query
-// string. It may return a cleanup function, called when the user navigates away.
-export async function render(main, params, ctx) {
-  fill(main, h('h1', {}, t('register.title')));
+export const messages = {
+  en: {
+    ...listMessages.en,
+    'register.title': 'Breach register', 'register.intro': 'Every incident opened in the window, reported to Datatilsynet or not, with why (GDPR Art. 33(5)).',
+    'register.from': 'Opened from', 'register.to': 'Opened before', 'register.show': 'Show',
+    'register.csv': 'Export CSV', 'register.json': 'Export JSON', 'register.caption': '{n} incidents',
+    'register.empty': 'No incident was opened in this window.', 'register.yes': 'yes', 'register.no': 'no',
+    'register.reported.yes': 'reported', 'register.reported.not reportable': 'not reportable',
+    'register.reported.pending': 'pending', 'register.reported.OVERDUE': 'OVERDUE',
+    'register.art34.': 'not decided', 'register.art34.notify': 'notify', 'register.art34.not_required': 'not required',
+    'col.aware': 'Aware', 'col.reported': 'Reported', 'col.reported_at': 'Reported at', 'col.late': 'Late',
+    'col.reason': 'Reason (not reported)', 'col.reference': 'Datatilsynet reference', 'col.art34': 'Art. 34',
+    'col.subjects': 'People', 'col.evidence': 'Evidence', 'col.closed': 'Closed',
+  },
+  nb: {
+    ...listMessages.nb,
+    'register.title': 'Avviksprotokoll', 'register.intro': 'Alle hendelser opprettet i tidsrommet, meldt til Datatilsynet eller ikke, med begrunnelse (personvernforordningen art. 33 nr. 5).',
+    'register.from': 'Opprettet fra', 'register.to': 'Opprettet før', 'register.show': 'Vis',
+    'register.csv': 'Eksporter CSV', 'register.json': 'Eksporter JSON', 'register.caption': '{n} hendelser',
+    'register.empty': 'Ingen hendelser ble opprettet i dette tidsrommet.', 'register.yes': 'ja', 'register.no': 'nei',
+    'register.reported.yes': 'meldt', 'register.reported.not reportable': 'ikke meldepliktig',
+    'register.reported.pending': 'venter', 'register.reported.OVERDUE': 'FRISTEN ER OVERSKREDET',
+    'register.art34.': 'ikke avgjort', 'register.art34.notify': 'underrettes', 'register.art34.not_required': 'ikke nødvendig',
+    'col.aware': 'Kjent', 'col.reported': 'Meldt', 'col.reported_at': 'Meldt tidspunkt', 'col.late': 'For sent',
+    'col.reason': 'Begrunnelse (ikke meldt)', 'col.reference': 'Datatilsynets saksnummer', 'col.art34': 'Art. 34',
+    'col.subjects': 'Personer', 'col.evidence': 'Bevis', 'col.closed': 'Lukket',
+  },
+};
+
+export async function render(main, _params, ctx) {
+  const q = ctx.query;
+  const ac = new AbortController();
+  const from = h('input', { id: 'register-from', name: 'from', type: 'datetime-local', value: q.get('from') ? localInput(new Date(q.get('from'))) : '' });
+  const to = h('input', { id: 'register-to', name: 'to', type: 'datetime-local', value: q.get('to') ? localInput(new Date(q.get('to'))) : '' });
+  const out = h('div', {});
+  const result = h('div', {});
+  const submit = h('button', { type: 'submit' }, t('register.show'));
+  let rows = [];
+  const stamp = () => new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-');
+  const csvBtn = h('button', { type: 'button', id: 'register-export-csv', class: 'secondary', disabled: true,
+    onclick: () => download('breach-register-' + stamp() + '.csv', 'text/csv;charset=utf-8', toCSV(COLUMNS, rows)) }, t('register.csv'));
+  const jsonBtn = h('button', { type: 'button', id: 'register-export-json', class: 'secondary', disabled: true,
+    onclick: () => download('breach-register-' + stamp() + '.json', 'application/json', JSON.stringify(rows, null, 2) + '\n') }, t('register.json'));
+
+  const load = async () => {
+    const params = { from: fromLocalInput(from.value), to: fromLocalInput(to.value) };
+    history.replaceState(null, '', url('/register', params));
+    const all = [];
+    let cursor = '';
+    do {
+      const page = await api('GET', url('/api/register', { ...params, limit: 1000, cursor }), undefined, { signal: ac.signal });
+      all.push(...(page.rows || []));
+      cursor = page.next || '';
+    } while (cursor);
+    rows = all;
+    csvBtn.disabled = jsonBtn.disabled = false;
+    const yesNo = (v) => t(v ? 'register.yes' : 'register.no');
+    const tbl = table(COLUMNS, rows, {
+      caption: t('register.caption', { n: rows.length }),
+      rowAttrs: (r) => ({ 'data-id': r.id }),
+      cell: (c, v, r) => {
+        switch (c) {
+          case 'id': return link('/incidents/' + encodeURIComponent(r.id), r.id);
+          case 'severity': return severityBadge(v);
+          case 'state': return stateText(v);
+          case 'reported': return h('span', { class: v === 'OVERDUE' ? 'overdue' : null }, t('register.reported.' + v));
+          case 'late': return v ? h('span', { class: 'overdue' }, t('register.yes')) : '';
+          case 'art34': return t('register.art34.' + (v === 'not decided' ? '' : v || ''));
+          case 'subjects': case 'evidence': return String(v ?? '');
+          default:
+            if (typeof v === 'boolean') return yesNo(v);
+            return v && /^\d{4}-\d{2}-\d{2}T/.test(v) ? timeEl(v) : String(v ?? '');
+        }
+      },
+    });
+    tbl.querySelector('table').id = 'register';
+    fill(result, tbl, rows.length ? null : h('p', { class: 'notice' }, t('register.empty')));
+  };
+
+  const form = h('form', { id: 'register-form', onsubmit: async (e) => {
+    e.preventDefault();
+    submit.disabled = true;
+    fill(out);
+    try {
+      await load();
+    } catch (err) {
+      if (err.name !== 'AbortError') fill(out, errorBox(err));
+    } finally {
+      submit.disabled = false;
+    }
+  } }, h('div', { class: 'fields' }, field(t('register.from'), from), field(t('register.to'), to), submit));
+
+  fill(main, h('h1', {}, t('register.title')), h('p', {}, t('register.intro')), form,
+    h('div', { class: 'actions' }, csvBtn, jsonBtn), out, result);
+  try {
+    await load();
+  } catch (e) {
+    if (e.name !== 'AbortError') fill(out, errorBox(e));
+  }
+  return () => ac.abort();
 }
