@@ -55,7 +55,11 @@ func startAuth(tb testing.TB, js *bustest.Server) (*auth.Service, map[string]str
 	if err != nil {
 		tb.Fatal(err)
 	}
-	svc, err := auth.New(ctx, auth.Config{UsersFile: filepath.Join(tb.TempDir(), "users.json"), Sessions: kv,
+	prefs, err := auth.PrefsBucket(ctx, js.JS, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	svc, err := auth.New(ctx, auth.Config{UsersFile: filepath.Join(tb.TempDir(), "users.json"), Sessions: kv, Prefs: prefs,
 		PublicURL: "http://127.0.0.1", Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		tb.Fatal(err)

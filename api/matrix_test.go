@@ -60,6 +60,8 @@ func matrixCases() []matrixCase {
 	}
 	return []matrixCase{
 		{"GET", "/api/me", "", false, [5]want{all, all, all, all, all}},
+		{"GET", "/api/me/prefs", "", false, [5]want{all, all, all, all, all}},
+		{"PUT", "/api/me/prefs", `{"lang":"nb"}`, false, [5]want{all, all, all, all, all}},
 		{"GET", "/api/incidents?all=true", "", false, [5]want{all, all, all, none, none}},
 		{"GET", "/api/incidents/{id}", "", false, [5]want{all, scoped, scoped, none, none}},
 		{"GET", "/api/incidents/{id}/evidence", "", false, [5]want{all, scoped, scoped, none, none}},

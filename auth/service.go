@@ -24,6 +24,8 @@ type Config struct {
 	// Sessions is the shared session store (SessionBucket), so any number of API servers
 	// behind a load balancer share sessions.
 	Sessions jetstream.KeyValue
+	// Prefs is the shared store of people's console preferences (PrefsBucket).
+	Prefs jetstream.KeyValue
 	// PublicURL is the externally visible base URL: the OIDC redirect, Secure cookies when
 	// https, and a trusted origin for cross-origin protection behind a proxy.
 	PublicURL string
@@ -44,6 +46,7 @@ type Service struct {
 	users          *Users
 	oidc           *oidcRP // nil: no OIDC
 	kv             jetstream.KeyValue
+	prefs          jetstream.KeyValue
 	secure         bool // Secure cookies whatever the request came over
 	idle, absolute time.Duration
 	log            *slog.Logger
@@ -67,7 +70,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Sessions == nil {
 		return nil, errors.New("auth: no session bucket given (SessionBucket)")
 	}
-	s := &Service{kv: cfg.Sessions, idle: cfg.IdleTimeout, absolute: cfg.AbsoluteTimeout, log: cfg.Log, clock: cfg.Clock,
+	if cfg.Prefs == nil {
+		return nil, errors.New("auth: no preferences bucket given (PrefsBucket)")
+	}
+	s := &Service{kv: cfg.Sessions, prefs: cfg.Prefs, idle: cfg.IdleTimeout, absolute: cfg.AbsoluteTimeout, log: cfg.Log, clock: cfg.Clock,
 		cop: http.NewCrossOriginProtection(), perIP: newLimiter(10, 10), perUser: newLimiter(5, 5), oidcStarts: newLimiter(20, 20),
 		hashing: make(chan struct{}, runtime.NumCPU())}
 	if s.idle <= 0 {

@@ -62,6 +62,10 @@ func newEnvWith(t *testing.T, oidcYAML func(public string) string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	prefs, err := PrefsBucket(ctx, bs.JS, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	e := &env{clock: &testClock{t: time.Now()}, users: filepath.Join(dir, "users.json")}
 	u, err := OpenUsers(e.users)
@@ -76,7 +80,7 @@ func newEnvWith(t *testing.T, oidcYAML func(public string) string) *env {
 	}
 	e.srv = httptest.NewUnstartedServer(nil)
 	public := "http://" + e.srv.Listener.Addr().String()
-	cfg := Config{UsersFile: e.users, Sessions: kv, PublicURL: public, Clock: e.clock.Now, Registry: prometheus.NewRegistry()}
+	cfg := Config{UsersFile: e.users, Sessions: kv, Prefs: prefs, PublicURL: public, Clock: e.clock.Now, Registry: prometheus.NewRegistry()}
 	if oidcYAML != nil {
 		cfg.OIDCFile = filepath.Join(dir, "oidc.yaml")
 		if err := os.WriteFile(cfg.OIDCFile, []byte(oidcYAML(public)), 0o600); err != nil {
@@ -493,7 +497,7 @@ func TestCSRF(t *testing.T) {
 func TestSecureCookie(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	svc, err := New(ctx, Config{UsersFile: e.users, Sessions: e.svc.kv, PublicURL: "https://breachd.example", Clock: e.clock.Now})
+	svc, err := New(ctx, Config{UsersFile: e.users, Sessions: e.svc.kv, Prefs: e.svc.prefs, PublicURL: "https://breachd.example", Clock: e.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -506,7 +510,7 @@ func TestSecureCookie(t *testing.T) {
 		t.Errorf("%d, cookie %q: want Secure", rec.Code, ck)
 	}
 	// A longer absolute timeout than the bucket keeps sessions is refused.
-	if _, err := New(ctx, Config{UsersFile: e.users, Sessions: e.svc.kv, AbsoluteTimeout: 24 * time.Hour}); err == nil || !strings.Contains(err.Error(), "TTL") {
+	if _, err := New(ctx, Config{UsersFile: e.users, Sessions: e.svc.kv, Prefs: e.svc.prefs, AbsoluteTimeout: 24 * time.Hour}); err == nil || !strings.Contains(err.Error(), "TTL") {
 		t.Errorf("absolute timeout past the bucket's TTL: %v", err)
 	}
 }
@@ -521,7 +525,7 @@ func TestSessionsShared(t *testing.T) {
 	}
 	cookie := c.Jar.Cookies(mustURL(t, e.srv.URL))[0].Value
 	ctx := context.Background()
-	b, err := New(ctx, Config{UsersFile: e.users, Sessions: e.svc.kv, Clock: e.clock.Now})
+	b, err := New(ctx, Config{UsersFile: e.users, Sessions: e.svc.kv, Prefs: e.svc.prefs, Clock: e.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

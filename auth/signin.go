@@ -12,7 +12,8 @@ import (
 
 // Register adds the sign-in routes to mux: POST /auth/login, POST /auth/logout,
 // GET /auth/oidc/login, GET /auth/oidc/callback, GET /auth/methods (public: how people may
-// sign in, for the console's sign-in page) and GET /api/me (authenticated).
+// sign in, for the console's sign-in page), GET /api/me, and GET and PUT /api/me/prefs (the
+// caller's console preferences; authenticated).
 func (s *Service) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /auth/methods", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string][]string{"methods": s.Methods()})
@@ -22,6 +23,8 @@ func (s *Service) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /auth/oidc/login", s.oidcLogin)
 	mux.HandleFunc("GET /auth/oidc/callback", s.oidcCallback)
 	mux.Handle("GET /api/me", s.Authenticate(http.HandlerFunc(s.me)))
+	mux.Handle("GET /api/me/prefs", s.Authenticate(http.HandlerFunc(s.getPrefs)))
+	mux.Handle("PUT /api/me/prefs", s.Authenticate(http.HandlerFunc(s.putPrefs)))
 }
 
 // Me is what GET /api/me and a sign-in answer.

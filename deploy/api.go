@@ -113,7 +113,7 @@ type apiStage struct {
 	log     *slog.Logger
 }
 
-// newAPIStage builds the API over d: the session bucket, the sign-in service, the incidents
+// newAPIStage builds the API over d: the session and preferences buckets, the sign-in service, the incidents
 // service and package api's server. It listens on cfg.Listen unless cfg.Listener is set; on an
 // error the listener is closed.
 func newAPIStage(ctx context.Context, d apiDeps, cfg APIConfig) (_ *apiStage, err error) {
@@ -132,7 +132,11 @@ func newAPIStage(ctx context.Context, d apiDeps, cfg APIConfig) (_ *apiStage, er
 	if err != nil {
 		return nil, fmt.Errorf("sessions bucket: %w", err)
 	}
-	svc, err := auth.New(ctx, auth.Config{UsersFile: cfg.UsersFile, OIDCFile: cfg.OIDCFile, Sessions: sessions,
+	prefs, err := auth.PrefsBucket(ctx, d.JS, d.Replicas)
+	if err != nil {
+		return nil, fmt.Errorf("preferences bucket: %w", err)
+	}
+	svc, err := auth.New(ctx, auth.Config{UsersFile: cfg.UsersFile, OIDCFile: cfg.OIDCFile, Sessions: sessions, Prefs: prefs,
 		PublicURL: cfg.PublicURL, Registry: d.Registry, Log: log})
 	if err != nil {
 		return nil, err

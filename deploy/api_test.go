@@ -61,8 +61,10 @@ func TestAPIStage(t *testing.T) {
 		done <- RunPipeline(rctx, in, PipelineConfig{Stages: []string{" api"}, Logger: quiet, API: APIConfig{Listener: ln}})
 	}()
 	getHealthy(t, ctx, url, done)
-	if _, err := in.JS.KeyValue(ctx, auth.BucketSessions); err != nil {
-		t.Errorf("sessions bucket: %v", err)
+	for _, b := range []string{auth.BucketSessions, auth.BucketPrefs} {
+		if _, err := in.JS.KeyValue(ctx, b); err != nil {
+			t.Errorf("%s bucket: %v", b, err)
+		}
 	}
 	stop()
 	if err := <-done; err != nil {
@@ -108,8 +110,10 @@ func TestServeAttached(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("serve: %v", err)
 	}
-	if _, err := in.JS.KeyValue(ctx, auth.BucketSessions); err != nil {
-		t.Errorf("sessions bucket made by serve as the api role: %v", err)
+	for _, b := range []string{auth.BucketSessions, auth.BucketPrefs} {
+		if _, err := in.JS.KeyValue(ctx, b); err != nil {
+			t.Errorf("%s bucket made by serve as the api role: %v", b, err)
+		}
 	}
 	if !strings.Contains(banner.String(), url) {
 		t.Errorf("banner does not name %s:\n%s", url, banner.String())

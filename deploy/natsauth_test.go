@@ -279,12 +279,13 @@ func TestNATSPermissions(t *testing.T) {
 			}
 		}
 	}
-	// The API's sessions (a session holds a whole Principal): only the api role (breachd
-	// serve) and the pipeline (run's API stage) may touch them; the api role also does what
-	// the operator and replay do for the API.
+	// The API's sessions (a session holds a whole Principal) and people's preferences: only
+	// the api role (breachd serve) and the pipeline (run's API stage) may touch them; the api
+	// role also does what the operator and replay do for the API.
 	for role, want := range map[string]bool{NATSPipeline: true, NATSAPI: true, NATSOperator: false, NATSReplay: false} {
 		p := connectProber(t, srv.ClientURL(), users.Credential(role))
-		for _, subject := range []string{"$KV.sessions.probe", "$JS.API.STREAM.CREATE.KV_sessions", "$JS.API.DIRECT.GET.KV_sessions"} {
+		for _, subject := range []string{"$KV.sessions.probe", "$JS.API.STREAM.CREATE.KV_sessions", "$JS.API.DIRECT.GET.KV_sessions",
+			"$KV.prefs.probe", "$JS.API.STREAM.CREATE.KV_prefs", "$JS.API.STREAM.UPDATE.KV_prefs", "$JS.API.DIRECT.GET.KV_prefs"} {
 			if got := p.publish(t, subject, nil); got != want {
 				t.Errorf("%s publish %s: allowed %v, want %v", role, subject, got, want)
 			}

@@ -28,9 +28,10 @@ const (
 	// may sign in as anyone).
 	NATSOperator = "operator"
 	// NATSAPI is `breachd serve` attached to a running instance: what the operator may, what
-	// replay may (the API's dlq replay publishes events), and the API's sessions bucket
-	// (auth.BucketSessions), which it may create. Whoever holds it can mint an API session
-	// of any user: its password is only in the 0600 files of the data directory.
+	// replay may (the API's dlq replay publishes events), and the API's sessions and
+	// preferences buckets (auth.BucketSessions, auth.BucketPrefs), which it may create.
+	// Whoever holds it can mint an API session of any user: its password is only in the 0600
+	// files of the data directory.
 	NATSAPI = "api"
 	// NATSReplay is `breachd dlq replay` without --dry-run: it reads and deletes dead letters
 	// and publishes what it replays as events (and letters rejected again as dead letters),
@@ -71,9 +72,12 @@ func NATSPermissions(role string) (pub, sub bus.Subjects, ok bool) {
 		allow = replaySubjects()
 	case NATSAPI:
 		allow = append(operatorSubjects(), replaySubjects()...)
-		allow = append(allow, kvSubjects(auth.BucketSessions)...) // the API's sessions
-		allow = append(allow, jsAPI+"INFO",                       // account limits, read by nats.go before it creates a bucket
-			jsAPI+"STREAM.CREATE.KV_"+auth.BucketSessions, jsAPI+"STREAM.UPDATE.KV_"+auth.BucketSessions)
+		allow = append(allow, jsAPI+"INFO") // account limits, read by nats.go before it creates a bucket
+		// the API's sessions and people's preferences
+		for _, b := range []string{auth.BucketSessions, auth.BucketPrefs} {
+			allow = append(allow, kvSubjects(b)...)
+			allow = append(allow, jsAPI+"STREAM.CREATE.KV_"+b, jsAPI+"STREAM.UPDATE.KV_"+b)
+		}
 	default:
 		return bus.Subjects{}, bus.Subjects{}, false
 	}
@@ -109,7 +113,7 @@ func pipelineSubjects() []string {
 		jsAPI + "INFO", // account limits, read by nats.go before it creates a bucket
 	}
 	streams := []string{bus.StreamEvents, bus.StreamAlerts, bus.StreamDLQ, bus.StreamIncidents, channel.StreamNotifications}
-	for _, b := range []string{bus.BucketIncidents, respond.Bucket, channel.BucketNotifications, auth.BucketSessions} {
+	for _, b := range []string{bus.BucketIncidents, respond.Bucket, channel.BucketNotifications, auth.BucketSessions, auth.BucketPrefs} {
 		streams = append(streams, "KV_"+b)
 		allow = append(allow, kvSubjects(b)...)
 	}

@@ -1,6 +1,6 @@
 // app.js: the console's shell: who is signed in (/api/me), the language, the navigation and
 // the router that renders one page module into <main>.
-import { h, fill, t, api, url, session, may, setRouter, navigate, link, addMessages, setLang, browserLang, lang, languages, errorBox, ApiError } from './core.js';
+import { h, fill, t, api, url, session, may, setRouter, navigate, link, addMessages, setLang, saveLang, browserLang, lang, languages, errorBox, ApiError } from './core.js';
 import * as signin from './pages/signin.js';
 
 addMessages(signin.messages); // the sign-in page is loaded with the shell, not by the router
@@ -84,9 +84,12 @@ function header() {
   });
   const nav = h('nav', { 'aria-label': t('app.nav') }, h('ul', {}, items));
   const langSel = h('select', { id: 'lang', 'aria-label': t('app.language'), onchange: async (e) => {
-    setLang(e.target.value);
-    try { await api('PUT', '/api/me/prefs', { lang: e.target.value }); } catch { /* kept for this page load */ }
-    render();
+    try {
+      await saveLang(e.target.value);
+    } catch (err) {
+      e.target.value = lang();
+      document.getElementById('main').prepend(errorBox(err));
+    }
   } }, languages.map((l) => h('option', { value: l, selected: l === lang() }, l === 'nb' ? 'Norsk (bokmål)' : 'English')));
   const out = h('button', { type: 'button', class: 'link', onclick: signout }, t('app.signout'));
   fill(top,

@@ -154,6 +154,15 @@ export function toSignin() {
 
 let router = null;
 
+// saveLang is the one way to change the language: it stores l for the signed-in user (PUT
+// /api/me/prefs; '' = the browser's language), then applies it and draws the page again in
+// it. When the setting cannot be stored it throws ApiError and nothing changes.
+export async function saveLang(l) {
+  await api('PUT', '/api/me/prefs', { lang: l });
+  setLang(l || browserLang());
+  if (router) router();
+}
+
 // setRouter is app.js's: it renders the page of the current location.
 export function setRouter(fn) { router = fn; }
 
@@ -212,6 +221,13 @@ export function localInput(d) {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
 }
 
+// localInputOf is the datetime-local value of the RFC 3339 time v (a link's query), or of
+// the time def (ms since the epoch) when v is missing or not a time.
+export function localInputOf(v, def) {
+  const d = v ? new Date(v) : null;
+  return localInput(d && !isNaN(d) ? d : new Date(def));
+}
+
 // fromLocalInput is the RFC 3339 (UTC) time of a datetime-local value, or '' if empty.
 export function fromLocalInput(v) {
   return v ? new Date(v).toISOString() : '';
@@ -257,6 +273,14 @@ export function toCSV(columns, rows) {
     return /[",\r\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
   };
   return [columns.map(q).join(','), ...rows.map((r) => columns.map((c) => q(r[c])).join(','))].join('\r\n') + '\r\n';
+}
+
+// listsAsText is a row ({column: value}) with its lists as "a, b": as a table shows it and a
+// CSV export holds it.
+export function listsAsText(row) {
+  const out = {};
+  for (const [k, v] of Object.entries(row)) out[k] = Array.isArray(v) ? v.join(', ') : v;
+  return out;
 }
 
 // download saves text as a file named name (only letters, digits, '.', '-' and '_' are kept,
