@@ -140,19 +140,24 @@ func newEnv(tb testing.TB, accounts []string) *env {
 	return e
 }
 
-func (e *env) serve() {
+// serve serves the API over e's engines; with configures it further (in order).
+func (e *env) serve(with ...func(*api.Config)) {
 	log := slog.New(slog.DiscardHandler)
 	stores := deploy.Stores{NC: e.js.NC, JS: e.js.JS, History: e.store}
 	svc, tokens := startAuth(e.t, e.js)
 	e.tokens, e.users = tokens, svc.Users()
-	srv, err := api.New(api.Config{
+	cfg := api.Config{
 		Auth: svc, Incidents: e.incs, History: e.store, JS: e.js.JS,
 		Respond:  func(ctx context.Context) (*respond.Engine, error) { return deploy.PeopleEngine(ctx, "", stores, log) },
 		Users:    svc.Users(),
 		Registry: prometheus.NewRegistry(),
 		Status:   func(context.Context) any { return map[string]string{"mode": "test"} },
 		Log:      log,
-	})
+	}
+	for _, w := range with {
+		w(&cfg)
+	}
+	srv, err := api.New(cfg)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -50,37 +50,43 @@ var (
 	accountNotFound  = &apiError{http.StatusNotFound, codeNotFound, "no such account or person in your organisations"}
 )
 
-// fail writes err as the JSON error: the status of an apiError or of a known error of the
-// packages below; anything else is 500 internal, logged, its text not shown.
+// fail writes err as the JSON error (see errorOf).
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	ae := s.errorOf(r, err)
+	auth.WriteError(w, ae.status, ae.code, ae.message)
+}
+
+// errorOf is the answer to err: the status, code and message of an apiError or of a known
+// error of the packages below; anything else is 500 internal, logged, its text not shown.
+func (s *Server) errorOf(r *http.Request, err error) *apiError {
 	var ae *apiError
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &ae):
-		auth.WriteError(w, ae.status, ae.code, ae.message)
+		return ae
 	case errors.As(err, &tooLarge):
-		auth.WriteError(w, http.StatusRequestEntityTooLarge, codeBodyTooLarge, fmt.Sprintf("the body is larger than %d bytes", tooLarge.Limit))
+		return &apiError{http.StatusRequestEntityTooLarge, codeBodyTooLarge, fmt.Sprintf("the body is larger than %d bytes", tooLarge.Limit)}
 	case errors.Is(err, notify.ErrNotFound):
-		auth.WriteError(w, http.StatusNotFound, codeNotFound, incidentNotFound.message)
+		return incidentNotFound
 	case errors.Is(err, history.ErrNotInScope):
 		if errors.Is(err, history.ErrAudit) { // the answer stays the missing one's; the operator must know
 			s.log.Error("a refused lookup could not be audited", "route", r.Pattern, "err", err)
 		}
-		auth.WriteError(w, http.StatusNotFound, codeNotFound, accountNotFound.message)
+		return accountNotFound
 	case errors.Is(err, dlq.ErrNotFound):
-		auth.WriteError(w, http.StatusNotFound, codeNotFound, "no such dead letter")
+		return &apiError{http.StatusNotFound, codeNotFound, "no such dead letter"}
 	case errors.Is(err, history.ErrAudit):
 		s.log.Error("audit write failed: no data returned", "route", r.Pattern, "err", err)
-		auth.WriteError(w, http.StatusInternalServerError, codeAuditFailed, "the lookup could not be audited, so no data is returned; tell the operator")
+		return &apiError{http.StatusInternalServerError, codeAuditFailed, "the lookup could not be audited, so no data is returned; tell the operator"}
 	case errors.Is(err, notify.ErrTransition), errors.Is(err, respond.ErrState), errors.Is(err, respond.ErrNotFound),
 		errors.Is(err, respond.ErrStepsOpen):
-		auth.WriteError(w, http.StatusConflict, codeConflict, err.Error())
+		return &apiError{http.StatusConflict, codeConflict, err.Error()}
 	case errors.Is(err, notify.ErrInput), errors.Is(err, history.ErrNotReadOnly):
-		auth.WriteError(w, http.StatusBadRequest, codeBadRequest, err.Error())
+		return &apiError{http.StatusBadRequest, codeBadRequest, err.Error()}
 	case errors.Is(err, context.DeadlineExceeded):
-		auth.WriteError(w, http.StatusServiceUnavailable, codeUnavailable, "the request took too long; narrow it, or try again later")
+		return &apiError{http.StatusServiceUnavailable, codeUnavailable, "the request took too long; narrow it, or try again later"}
 	default:
 		s.log.Error("request failed", "method", r.Method, "route", r.Pattern, "err", err)
-		auth.WriteError(w, http.StatusInternalServerError, codeInternal, "internal error; the server log has the details")
+		return &apiError{http.StatusInternalServerError, codeInternal, "internal error; the server log has the details"}
 	}
 }

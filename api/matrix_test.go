@@ -89,6 +89,7 @@ func matrixCases() []matrixCase {
 
 		{"GET", "/api/rules", "", false, [5]want{all, none, none, all, none}},
 		{"GET", "/api/rules/hits?from=2d&bucket=1h", "", false, [5]want{all, none, none, all, none}},
+		{"GET", "/api/rules/status", "", false, [5]want{all, none, none, all, none}},
 		{"POST", "/api/rules/check", string(checkBody), false, [5]want{all, none, none, all, none}},
 		{"POST", "/api/rules/backtest", `{"from":"1d"}`, false, [5]want{all, none, none, all, none}},
 
@@ -101,6 +102,7 @@ func matrixCases() []matrixCase {
 		{"POST", "/api/users/{user}/tokens", `{"label":"cli","ttl":"720h"}`, false, [5]want{none, none, none, none, all}},
 		{"DELETE", "/api/tokens/{token}", "", false, [5]want{none, none, none, none, all}},
 		{"GET", "/api/status", "", false, [5]want{all, none, none, none, all}},
+		{"GET", "/api/pipeline", "", false, [5]want{all, none, none, none, all}},
 
 		{"GET", "/healthz", "", false, [5]want{all, all, all, all, all}},
 		{"GET", "/readyz", "", false, [5]want{all, all, all, all, all}},

@@ -62,6 +62,7 @@ func (s *Server) routeTable() []route {
 
 		do("GET", "/api/rules", auth.RulesRead, small, s.rulesList),
 		do("GET", "/api/rules/hits", auth.RulesRead, small, s.rulesHits),
+		do("GET", "/api/rules/status", auth.RulesRead, small, s.rulesStatus),
 		do("POST", "/api/rules/check", auth.RulesTest, large, s.rulesCheck),
 		backtest,
 
@@ -74,5 +75,6 @@ func (s *Server) routeTable() []route {
 		do("POST", "/api/users/{name}/tokens", auth.UsersAdmin, small, s.usersToken),
 		do("DELETE", "/api/tokens/{id}", auth.UsersAdmin, small, s.tokensRevoke),
 		do("GET", "/api/status", auth.StatusRead, small, s.status),
+		do("GET", "/api/pipeline", auth.StatusRead, small, s.pipeline),
 	}
 }

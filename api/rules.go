@@ -2,6 +2,7 @@ package api
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -54,6 +55,86 @@ func (s *Server) rulesHits(_ http.ResponseWriter, r *http.Request, _ *auth.Princ
 		return nil, err
 	}
 	return rowsPage(output.RowsOf(history.RuleHitColumns, hits, history.RuleHit.Row), pg), nil
+}
+
+// RulesStatus is what the detector of this process has done since start (Config.RulesStatus).
+type RulesStatus struct {
+	Rules  []rules.RuleStats // per rule of the running set, summed over the process's engines
+	Reload RulesReload
+}
+
+// RulesReload is the last load of the rule files: at start, then each reload's.
+type RulesReload struct {
+	At     time.Time
+	Cause  string // "start", "signal" (SIGHUP) or "file change"
+	OK     bool   // compiled and swapped in; false: the previous set was kept
+	Errors []*rules.CompileError
+	// Message is why a load failed that was no compile error (a file could not be read).
+	Message string
+	Rules   int // rules of the set the engines run
+}
+
+// ruleStatus is one rule's counters in GET /api/rules/status.
+type ruleStatus struct {
+	Rule       string `json:"rule"`
+	Evaluated  uint64 `json:"evaluated"`
+	Hits       uint64 `json:"hits"`
+	Excepted   uint64 `json:"excepted"`
+	Suppressed uint64 `json:"suppressed"`
+	Alerts     uint64 `json:"alerts"`
+	Errors     uint64 `json:"errors"`
+}
+
+// reloadStatus is RulesReload in GET /api/rules/status.
+type reloadStatus struct {
+	At      time.Time   `json:"at"`
+	Cause   string      `json:"cause"`
+	Result  string      `json:"result"` // ok or error
+	Errors  []ruleError `json:"errors"`
+	Message string      `json:"message,omitempty"`
+	Rules   int         `json:"rules"`
+}
+
+// rulesStatusAnswer is the answer of GET /api/rules/status.
+type rulesStatusAnswer struct {
+	Available bool          `json:"available"`
+	Message   string        `json:"message,omitempty"` // where the figures are when not available
+	Rules     []ruleStatus  `json:"rules"`
+	Reload    *reloadStatus `json:"reload"`
+}
+
+// rulesStatus answers the live figures of the detector in this process, or available false
+// when it runs elsewhere (`breachd serve`): its /metrics has them.
+func (s *Server) rulesStatus(_ http.ResponseWriter, r *http.Request, _ *auth.Principal) (any, error) {
+	out := rulesStatusAnswer{Rules: []ruleStatus{}}
+	var st RulesStatus
+	if s.cfg.RulesStatus != nil {
+		st, out.Available = s.cfg.RulesStatus(r.Context())
+	}
+	if !out.Available {
+		out.Message = "no detector runs in this API's process: its figures are on the detector's /metrics " +
+			"(breach_rules_rule_events_total, breach_rules_last_reload_success, breach_rules_last_reload_timestamp_seconds)"
+		return out, nil
+	}
+	for _, rs := range st.Rules {
+		out.Rules = append(out.Rules, ruleStatus{Rule: rs.Rule, Evaluated: rs.Evaluated, Hits: rs.Hits, Excepted: rs.Excepted,
+			Suppressed: rs.Suppressed, Alerts: rs.Alerts, Errors: rs.Errors})
+	}
+	rl := st.Reload
+	out.Reload = &reloadStatus{At: rl.At.UTC(), Cause: rl.Cause, Result: "ok", Errors: ruleErrors(rl.Errors), Message: rl.Message, Rules: rl.Rules}
+	if !rl.OK {
+		out.Reload.Result = "error"
+	}
+	return out, nil
+}
+
+// ruleErrors are ces as the API shows them.
+func ruleErrors(ces []*rules.CompileError) []ruleError {
+	out := make([]ruleError, 0, len(ces))
+	for _, ce := range ces {
+		out = append(out, ruleError{File: ce.File, Line: ce.Line, Column: ce.Column, Rule: ce.Rule, Message: ce.Msg})
+	}
+	return out
 }
 
 // Limits of POST /api/rules/check.
@@ -127,9 +208,7 @@ func parseRuleFiles(files map[string]string) (*rules.Set, []ruleError) {
 		if len(ces) == 0 {
 			errs = append(errs, ruleError{Message: err.Error()})
 		}
-		for _, ce := range ces {
-			errs = append(errs, ruleError{File: ce.File, Line: ce.Line, Column: ce.Column, Rule: ce.Rule, Message: ce.Msg})
-		}
+		errs = append(errs, ruleErrors(ces)...)
 	}
 	names := make([]string, 0, len(files))
 	for n := range files {
@@ -160,7 +239,8 @@ func parseRuleFiles(files map[string]string) (*rules.Set, []ruleError) {
 // rulesBacktest replays stored history through the server's rules (or those of rule_text) as
 // `breachd rules backtest` does. Accounts in the report (top pairs, examples) are shown only
 // for organisations the caller may look up (ScopeFor(HistoryLookup)); otherwise only counts.
-func (s *Server) rulesBacktest(_ http.ResponseWriter, r *http.Request, p *auth.Principal) (any, error) {
+// Asked with Accept: application/x-ndjson, it streams the run's progress (streamBacktest).
+func (s *Server) rulesBacktest(w http.ResponseWriter, r *http.Request, p *auth.Principal) (any, error) {
 	var b struct {
 		From     string   `json:"from"`
 		To       string   `json:"to"`
@@ -226,12 +306,79 @@ func (s *Server) rulesBacktest(_ http.ResponseWriter, r *http.Request, p *auth.P
 		}
 	}
 	opts.Lookup = s.cfg.History
+	if wantsNDJSON(r) {
+		s.streamBacktest(w, r, p, opts)
+		return nil, nil
+	}
 	rep, err := backtest.Run(r.Context(), s.cfg.History, opts)
 	if err != nil {
 		return nil, err
 	}
 	redactAccounts(rep, p)
 	return rep, nil
+}
+
+// ndjson is the media type of a streamed backtest.
+const ndjson = "application/x-ndjson"
+
+// wantsNDJSON is whether r asks for the streamed answer.
+func wantsNDJSON(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept") {
+		for part := range strings.SplitSeq(v, ",") {
+			mt, _, _ := strings.Cut(part, ";")
+			if strings.EqualFold(strings.TrimSpace(mt), ndjson) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// backtestProgress is a progress line of a streamed backtest (backtest.Progress).
+type backtestProgress struct {
+	Phase          string     `json:"phase"` // directory, warm-up or replay
+	Events         int64      `json:"events"`
+	Planned        int64      `json:"planned"` // an upper bound of the phase's events; 0 if unknown
+	EventTime      *time.Time `json:"event_time,omitempty"`
+	ElapsedSeconds float64    `json:"elapsed_seconds"`
+	Done           bool       `json:"done"` // the phase's last line
+}
+
+// backtestProgressEvery is how often a streamed backtest reports progress within a phase.
+const backtestProgressEvery = time.Second
+
+// streamBacktest runs the checked backtest opts and writes its answer as NDJSON: one
+// {"progress": …} line per progress step (about every second, and at the end of each phase),
+// then {"result": <the report, as the plain answer>} or {"error": {"code", "message"}}. The
+// status is 200 once the first line is out; errors found before the run are answered as usual.
+func (s *Server) streamBacktest(w http.ResponseWriter, r *http.Request, p *auth.Principal, opts backtest.Options) {
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", ndjson)
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(true)
+	line := func(v any) {
+		if err := enc.Encode(v); err == nil {
+			_ = rc.Flush() // a gone client ends the run through r's context
+		}
+	}
+	opts.ProgressEvery = backtestProgressEvery
+	opts.Progress = func(pr backtest.Progress) { // on this goroutine: Run calls it from its own
+		bp := backtestProgress{Phase: pr.Phase, Events: pr.Events, Planned: pr.Planned, ElapsedSeconds: pr.Elapsed.Seconds(), Done: pr.Done}
+		if !pr.EventTime.IsZero() {
+			at := pr.EventTime.UTC()
+			bp.EventTime = &at
+		}
+		line(map[string]any{"progress": bp})
+	}
+	rep, err := backtest.Run(r.Context(), s.cfg.History, opts)
+	if err != nil {
+		ae := s.errorOf(r, err)
+		line(map[string]any{"error": map[string]string{"code": ae.code, "message": ae.message}})
+		return
+	}
+	redactAccounts(rep, p)
+	line(map[string]any{"result": rep})
 }
 
 // redactAccounts removes from rep the accounts of organisations p may not look up: their top

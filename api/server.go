@@ -43,7 +43,10 @@ type Config struct {
 	Console interface{ Register(mux *http.ServeMux) }
 	// Status is the configuration status admins see at /api/status (nil: 503).
 	Status func(context.Context) any
-	Log    *slog.Logger
+	// RulesStatus gives the live figures of the detector running in this process (GET
+	// /api/rules/status); nil, or false, when no detector runs here.
+	RulesStatus func(context.Context) (RulesStatus, bool)
+	Log         *slog.Logger
 	// Timeout bounds each request's work (default 60 s; a backtest gets BacktestTimeout).
 	Timeout time.Duration
 	// BacktestTimeout bounds a backtest (default 5 min).

@@ -102,7 +102,9 @@ type apiDeps struct {
 	Registry *prometheus.Registry
 	Stages   []string // of this process, for Status
 	Embedded bool     // the history is the embedded engine, for Status
-	Log      *slog.Logger
+	// RulesStatus is the detector's figures when it runs in this process (nil: it does not).
+	RulesStatus func(context.Context) (api.RulesStatus, bool)
+	Log         *slog.Logger
 }
 
 // apiStage is the API server of one process, ready to serve.
@@ -151,7 +153,7 @@ func newAPIStage(ctx context.Context, d apiDeps, cfg APIConfig) (_ *apiStage, er
 		return nil, err
 	}
 	srv, err := api.New(api.Config{Auth: svc, Console: con, Incidents: incs, History: d.History, JS: d.JS, Rules: d.Rules,
-		Registry: d.Registry, Status: d.status(svc, cfg.PublicURL), Users: svc.Users(), Log: log,
+		Registry: d.Registry, Status: d.status(svc, cfg.PublicURL), RulesStatus: d.RulesStatus, Users: svc.Users(), Log: log,
 		Respond: func(ctx context.Context) (*respond.Engine, error) {
 			return st.Engine(ctx, EngineConfig{Respond: d.Respond, Replicas: -1, Logger: log})
 		}})
@@ -163,8 +165,8 @@ func newAPIStage(ctx context.Context, d apiDeps, cfg APIConfig) (_ *apiStage, er
 
 // startAPI builds the API stage of a process running stages on in: people's history
 // (Infra.PeopleHistory; closePeople closes it once the stage has stopped) over the process's
-// NATS connection.
-func startAPI(ctx context.Context, in *Infra, cfg PipelineConfig) (_ *apiStage, closePeople func(), err error) {
+// NATS connection; ruleFigures are the figures of the detector of this process (nil: none).
+func startAPI(ctx context.Context, in *Infra, cfg PipelineConfig, ruleFigures func(context.Context) (api.RulesStatus, bool)) (_ *apiStage, closePeople func(), err error) {
 	people, closePeople, err := in.PeopleHistory(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -179,7 +181,7 @@ func startAPI(ctx context.Context, in *Infra, cfg PipelineConfig) (_ *apiStage, 
 	}
 	stage, err := newAPIStage(ctx, apiDeps{Stores: Stores{NC: in.NC, JS: in.JS, History: people}, DataDir: in.cfg.DataDir,
 		Replicas: in.cfg.Bus.Replicas, Respond: cfg.Respond, Rules: cfg.Rules, Registry: reg, Stages: stages,
-		Embedded: in.Endpoint != nil, Log: cfg.Logger}, cfg.API)
+		Embedded: in.Endpoint != nil, RulesStatus: ruleFigures, Log: cfg.Logger}, cfg.API)
 	if err != nil {
 		closePeople()
 		return nil, nil, err

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -599,5 +600,66 @@ func TestInfraEndpointHasOperatorLogin(t *testing.T) {
 			t.Errorf("%s: stream info: %v", role, err)
 		}
 		nc.Close()
+	}
+}
+
+// TestAPIRoleReadsPipeline: the api role (`breachd serve`) and the pipeline (run's API stage)
+// read what GET /api/pipeline shows, through the same client calls — the stream infos (the
+// dead letters per source with a subject filter) and the consumer lists with their lag — and
+// the api role gains nothing beyond: no consumer of its own, no deletes, no single consumer
+// infos, no lists of other streams.
+func TestAPIRoleReadsPipeline(t *testing.T) {
+	srv, users, pipeline := startTestNATS(t, filepath.Join(t.TempDir(), "data"), true)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for i, src := range []string{"file", "file", "http"} {
+		if _, err := pipeline.Publish(ctx, bus.DLQSubject(src), []byte("bad"), jetstream.WithMsgID(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := pipeline.CreateOrUpdateConsumer(ctx, bus.StreamAlerts, jetstream.ConsumerConfig{Durable: "notify"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, role := range []string{NATSAPI, NATSPipeline} {
+		nc, js, err := bus.Connect(srv.ClientURL(), "test-"+role, testLogger(t), users.Credential(role).Options()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		for _, name := range []string{bus.StreamEvents, bus.StreamAlerts, bus.StreamIncidents, bus.StreamDLQ} {
+			st, err := js.Stream(ctx, name)
+			if err != nil {
+				t.Fatalf("%s: stream %s: %v", role, name, err)
+			}
+			info, err := st.Info(ctx, jetstream.WithSubjectFilter(bus.SubjectDLQ+".>"))
+			if err != nil {
+				t.Fatalf("%s: stream %s info: %v", role, name, err)
+			}
+			if name == bus.StreamDLQ && (info.State.Subjects[bus.DLQSubject("file")] != 2 || info.State.Subjects[bus.DLQSubject("http")] != 1) {
+				t.Errorf("%s: dead letters by subject %v, want file 2, http 1", role, info.State.Subjects)
+			}
+			list := st.ListConsumers(ctx)
+			var names []string
+			for ci := range list.Info() {
+				names = append(names, ci.Name)
+			}
+			if err := list.Err(); err != nil {
+				t.Errorf("%s: consumers of %s: %v", role, name, err)
+			}
+			if name == bus.StreamAlerts && !slices.Contains(names, "notify") {
+				t.Errorf("%s: consumers of ALERTS %v, want notify", role, names)
+			}
+		}
+	}
+	api := connectProber(t, srv.ClientURL(), users.Credential(NATSAPI))
+	for _, subject := range []string{
+		"$JS.API.CONSUMER.CREATE.EVENTS.probe", "$JS.API.CONSUMER.DURABLE.CREATE.ALERTS.probe",
+		"$JS.API.CONSUMER.DELETE.ALERTS.notify", "$JS.API.CONSUMER.INFO.ALERTS.notify",
+		"$JS.API.CONSUMER.MSG.NEXT.ALERTS.notify", "$JS.API.CONSUMER.LIST.KV_incidents",
+		"$JS.API.CONSUMER.NAMES.EVENTS", "$JS.API.STREAM.LIST", "$JS.API.STREAM.NAMES",
+	} {
+		if api.publish(t, subject, nil) {
+			t.Errorf("api publish %s: allowed", subject)
+		}
 	}
 }

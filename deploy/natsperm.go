@@ -78,6 +78,7 @@ func NATSPermissions(role string) (pub, sub bus.Subjects, ok bool) {
 			allow = append(allow, kvSubjects(b)...)
 			allow = append(allow, jsAPI+"STREAM.CREATE.KV_"+b, jsAPI+"STREAM.UPDATE.KV_"+b)
 		}
+		allow = append(allow, consumerListSubjects()...) // GET /api/pipeline
 	default:
 		return bus.Subjects{}, bus.Subjects{}, false
 	}
@@ -125,10 +126,18 @@ func pipelineSubjects() []string {
 		allow = append(allow, jsAPI+"CONSUMER.CREATE."+s+".>", jsAPI+"CONSUMER.INFO."+s+".*",
 			jsAPI+"CONSUMER.MSG.NEXT."+s+".*", "$JS.ACK."+s+".>")
 	}
-	return append(allow,
-		jsAPI+"CONSUMER.LIST."+bus.StreamEvents,        // a new detector durable starts after its siblings
-		jsAPI+"CONSUMER.DELETE."+bus.StreamEvents+".*", // the detector's warm-up consumer
-	)
+	allow = append(allow, consumerListSubjects()...)                     // a new detector durable starts after its siblings; the API's GET /api/pipeline
+	return append(allow, jsAPI+"CONSUMER.DELETE."+bus.StreamEvents+".*") // the detector's warm-up consumer
+}
+
+// consumerListSubjects list the consumers of the pipeline's streams with their infos (lag,
+// acks pending), for GET /api/pipeline; the stream infos are granted on their own.
+func consumerListSubjects() []string {
+	var allow []string
+	for _, s := range []string{bus.StreamEvents, bus.StreamAlerts, bus.StreamIncidents, bus.StreamDLQ} {
+		allow = append(allow, jsAPI+"CONSUMER.LIST."+s)
+	}
+	return allow
 }
 
 // dlqSubjects read dead letters with message gets and delete single ones (`breachd dlq`).

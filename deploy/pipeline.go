@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
+	"breachd/api"
 	"breachd/bus"
 	"breachd/detect"
 	"breachd/directory"
@@ -142,16 +143,18 @@ func RunPipeline(ctx context.Context, in *Infra, cfg PipelineConfig) error {
 		return err
 	}
 	var consumers = map[string]string{}
-	var detReady <-chan struct{} // nil: no detector here, nothing to wait for
+	var detReady <-chan struct{}                                  // nil: no detector here, nothing to wait for
+	var ruleFigures func(context.Context) (api.RulesStatus, bool) // nil: no detector here
 	if cfg.runs(StageDetect) {
 		reloader, err := newRuleReloader(cfg)
 		if err != nil {
 			return err
 		}
-		det, err := newDetector(gctx, in, cfg, reloader)
+		det, eng, err := newDetector(gctx, in, cfg, reloader)
 		if err != nil {
 			return err
 		}
+		ruleFigures = rulesStatus(eng, reloader)
 		consumers[det.Durable()] = bus.StreamEvents
 		detReady = det.Ready()
 		g.Go(func() error { return det.Run(gctx) })
@@ -168,7 +171,7 @@ func RunPipeline(ctx context.Context, in *Infra, cfg PipelineConfig) error {
 		maps.Copy(consumers, started)
 	}
 	if cfg.runs(StageAPI) {
-		stage, closePeople, err := startAPI(gctx, in, cfg)
+		stage, closePeople, err := startAPI(gctx, in, cfg, ruleFigures)
 		if err != nil {
 			stopStages() // as above: no stage left running
 			return startFailed(ctx, g.Wait(), err)
@@ -257,29 +260,35 @@ func RunPipeline(ctx context.Context, in *Infra, cfg PipelineConfig) error {
 	return g.Wait()
 }
 
-// newDetector loads the rules, rebuilds the directory from history and builds the detector.
-func newDetector(ctx context.Context, in *Infra, cfg PipelineConfig, reloader *RuleReloader) (*detect.Detector, error) {
+// newDetector loads the rules, rebuilds the directory from history and builds the detector
+// and its engine, which it adds to the reloader and to the rule events metric.
+func newDetector(ctx context.Context, in *Infra, cfg PipelineConfig, reloader *RuleReloader) (*detect.Detector, *rules.Engine, error) {
 	set, err := cfg.RuleSet, error(nil)
 	if set == nil {
 		set, err = rules.LoadPack(cfg.Rules)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	dir := directory.New()
 	n, err := in.History.ReplayDirectory(ctx, dir.Apply)
 	if err != nil {
-		return nil, fmt.Errorf("rebuild directory from history: %w", err)
+		return nil, nil, fmt.Errorf("rebuild directory from history: %w", err)
 	}
 	st := dir.Stats()
 	cfg.Logger.Info("directory rebuilt from history", "component", "detect", "events", n, "persons", st.Persons, "memberships", st.Memberships)
 	eng, err := rules.NewEngine(set, dir, cfg.Clock, rules.WithLogger(cfg.Logger.With("component", "rules")), rules.WithLookup(in.History, rules.LookupConfig{Registerer: cfg.Registerer}))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if err := watchRuleEvents(cfg.Registerer, eng); err != nil {
+		return nil, nil, fmt.Errorf("detector: metrics: %w", err)
 	}
 	reloader.Watch(eng)
-	return detect.New(in.JS, eng, dir, in.History, detect.Options{Member: cfg.Member, Members: cfg.Members,
+	reloader.started(set.Len())
+	det, err := detect.New(in.JS, eng, dir, in.History, detect.Options{Member: cfg.Member, Members: cfg.Members,
 		Clock: cfg.Clock, Logger: cfg.Logger, Registerer: cfg.Registerer, AfterEventsWritten: cfg.AfterEventsWritten})
+	return det, eng, err
 }
 
 // NewRegistry returns the metrics registry of a process running stages, with the Go runtime's

@@ -20,6 +20,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"breachd/api"
 	"breachd/promreg"
 	"breachd/rules"
 )
@@ -36,7 +37,9 @@ type Swapper interface {
 // file compiles is the new set swapped into every watched engine, atomically per engine (see
 // rules.Engine.Swap: window and suppression state of rules that persist is kept). A set that
 // does not compile is logged at Error, one line per compile error with its file:line:col, and
-// the engines keep the set they had. Reloads are counted in breach_rules_reloads_total{result}.
+// the engines keep the set they had. Reloads are counted in breach_rules_reloads_total{result};
+// the last one (or the load at start) is in Status and in the gauges
+// breach_rules_last_reload_success and breach_rules_last_reload_timestamp_seconds.
 //
 // With no paths (the shipped default pack, which is compiled into the binary) there is nothing
 // to watch or reload; SIGHUP is then logged and ignored.
@@ -49,10 +52,13 @@ type RuleReloader struct {
 	interval time.Duration
 	log      *slog.Logger
 	reloads  *prometheus.CounterVec
+	success  prometheus.Gauge
+	stamp    prometheus.Gauge
 	trigger  chan struct{}
 
 	mu      sync.Mutex
 	engines []Swapper
+	last    api.RulesReload
 
 	// The files as of the last reload (or start), and the error stamping them; only Run's
 	// goroutine touches them after New.
@@ -84,12 +90,11 @@ func NewRuleReloader(paths []string, opts ReloaderOptions) (*RuleReloader, error
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	reloads, err := reloadCounter(opts.Registerer)
-	if err != nil {
+	r := &RuleReloader{paths: paths, interval: opts.Interval, log: opts.Logger.With("component", "rules"),
+		trigger: make(chan struct{}, 1)}
+	if err := r.metrics(opts.Registerer); err != nil {
 		return nil, err
 	}
-	r := &RuleReloader{paths: paths, interval: opts.Interval, log: opts.Logger.With("component", "rules"),
-		reloads: reloads, trigger: make(chan struct{}, 1)}
 	r.seen, r.seenErr = stampFiles(paths)
 	return r, nil
 }
@@ -104,17 +109,52 @@ func newRuleReloader(cfg PipelineConfig) (*RuleReloader, error) {
 	return NewRuleReloader(paths, ReloaderOptions{Logger: cfg.Logger, Registerer: cfg.Registerer})
 }
 
-func reloadCounter(reg prometheus.Registerer) (*prometheus.CounterVec, error) {
-	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "breach_rules_reloads_total",
+// metrics registers the reloader's counter and gauges; several detectors in one process share
+// them.
+func (r *RuleReloader) metrics(reg prometheus.Registerer) error {
+	r.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "breach_rules_reloads_total",
 		Help: "Rule reloads (SIGHUP or a changed rule file), by result: ok (swapped in) or error (old set kept)."}, []string{"result"})
-	c.WithLabelValues("ok")
-	c.WithLabelValues("error")
-	// Several detectors in one process share the counter.
-	c, err := promreg.Register(reg, c)
-	if err != nil {
-		return nil, fmt.Errorf("rule reloader: metrics: %w", err)
+	r.reloads.WithLabelValues("ok")
+	r.reloads.WithLabelValues("error")
+	r.success = prometheus.NewGauge(prometheus.GaugeOpts{Name: "breach_rules_last_reload_success",
+		Help: "1 when the last load of the rule files (at start or a reload) compiled and was swapped in, 0 when it failed and the previous set was kept."})
+	r.stamp = prometheus.NewGauge(prometheus.GaugeOpts{Name: "breach_rules_last_reload_timestamp_seconds",
+		Help: "Unix time of the last load of the rule files (at start or a reload), whatever its result."})
+	if err := promreg.All(reg, promreg.Of(&r.reloads), promreg.Of(&r.success), promreg.Of(&r.stamp)); err != nil {
+		return fmt.Errorf("rule reloader: metrics: %w", err)
 	}
-	return c, nil
+	return nil
+}
+
+// Status is the last load of the rule files: the one at start (Cause "start"), then each
+// reload's. Before the detector has loaded its set it is the zero value.
+func (r *RuleReloader) Status() api.RulesReload {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.last
+	st.Errors = slices.Clone(st.Errors)
+	return st
+}
+
+// record makes st the last load (Status and the gauges).
+func (r *RuleReloader) record(st api.RulesReload) {
+	r.mu.Lock()
+	if !st.OK { // the engines keep the set they had
+		st.Rules = r.last.Rules
+	}
+	r.last = st
+	r.mu.Unlock()
+	r.stamp.Set(float64(st.At.UnixMilli()) / 1000)
+	if st.OK {
+		r.success.Set(1)
+	} else {
+		r.success.Set(0)
+	}
+}
+
+// started records the set the detector started with (rules of them).
+func (r *RuleReloader) started(rules int) {
+	r.record(api.RulesReload{At: time.Now(), Cause: "start", OK: true, Rules: rules})
 }
 
 // Watch adds an engine to swap reloaded sets into.
@@ -176,6 +216,11 @@ func (r *RuleReloader) reload(cause string) {
 	if err != nil {
 		r.reloads.WithLabelValues("error").Inc()
 		ces := rules.CompileErrors(err)
+		st := api.RulesReload{At: time.Now(), Cause: cause, Errors: sortedErrors(ces)}
+		if len(ces) == 0 {
+			st.Message = err.Error()
+		}
+		r.record(st)
 		for _, ce := range ces {
 			r.log.Error("rule file does not compile", "pos", ce.File+":"+strconv.Itoa(ce.Line)+":"+strconv.Itoa(ce.Column), "rule", ce.Rule, "err", ce.Msg)
 		}
@@ -190,6 +235,7 @@ func (r *RuleReloader) reload(cause string) {
 		e.Swap(set)
 	}
 	r.reloads.WithLabelValues("ok").Inc()
+	r.record(api.RulesReload{At: time.Now(), Cause: cause, OK: true, Rules: set.Len()})
 	r.log.Info("rules reloaded", "cause", cause, "rules", set.Len(), "files", len(stamps), "engines", len(engines))
 }
 
@@ -276,8 +322,13 @@ func CheckRules(paths []string, withDefault bool) (*rules.Set, int, error) {
 	if len(ces) == 0 {
 		return set, files, err
 	}
+	return nil, 0, RulesError(sortedErrors(ces))
+}
+
+// sortedErrors sorts ces in file and position order (in place) and returns it.
+func sortedErrors(ces []*rules.CompileError) []*rules.CompileError {
 	slices.SortStableFunc(ces, func(a, b *rules.CompileError) int {
 		return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
 	})
-	return nil, 0, RulesError(ces)
+	return ces
 }

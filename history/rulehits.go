@@ -14,13 +14,15 @@ type RuleHit struct {
 	Bucket   time.Time // the bucket's start (buckets are aligned to the Unix epoch)
 	Alerts   uint64    // alerts of the rule whose event fell in the bucket
 	Accounts uint64    // distinct accounts among them
+	// Suppressed is the hits suppression folded into those alerts (event.Alert.Suppressed).
+	Suppressed uint64
 }
 
 // RuleHitColumns are the columns of RuleHit.Row.
-var RuleHitColumns = []string{"rule", "bucket", "alerts", "accounts"}
+var RuleHitColumns = []string{"rule", "bucket", "alerts", "accounts", "suppressed"}
 
 // Row is h under RuleHitColumns.
-func (h RuleHit) Row() []any { return []any{h.Rule, h.Bucket, h.Alerts, h.Accounts} }
+func (h RuleHit) Row() []any { return []any{h.Rule, h.Bucket, h.Alerts, h.Accounts, h.Suppressed} }
 
 // Bounds of RuleHits.
 const (
@@ -29,7 +31,7 @@ const (
 )
 
 // RuleHits returns, per rule and bucket of the given length, the alerts whose event time is in
-// [from, to) and their distinct accounts, by bucket and rule. It reads the alerts table with
+// [from, to), their distinct accounts and the hits suppressed into them, by bucket and rule. It reads the alerts table with
 // FINAL (a redelivered alert counts once) in one parameterised query.
 func (s *Store) RuleHits(ctx context.Context, from, to time.Time, bucket time.Duration) ([]RuleHit, error) {
 	switch {
@@ -42,10 +44,10 @@ func (s *Store) RuleHits(ctx context.Context, from, to time.Time, bucket time.Du
 	p["bucket"] = strconv.FormatInt(int64(bucket/time.Second), 10)
 	p["limit"] = strconv.Itoa(MaxRuleHitRows)
 	return queryAll(withParams(ctx, p), s.conn, "rule hits", `SELECT rule_id, toStartOfInterval(event_time, toIntervalSecond({bucket:UInt32})) AS b,
-		count(), uniqExact(account)
+		count(), uniqExact(account), sum(suppressed)
 		FROM alerts FINAL
 		WHERE event_time >= {from_t:DateTime64(3, 'UTC')} AND event_time < {to_t:DateTime64(3, 'UTC')}
 		GROUP BY rule_id, b ORDER BY b, rule_id LIMIT {limit:UInt32}`, func(h *RuleHit) []any {
-		return []any{&h.Rule, &h.Bucket, &h.Alerts, &h.Accounts}
+		return []any{&h.Rule, &h.Bucket, &h.Alerts, &h.Accounts, &h.Suppressed}
 	})
 }

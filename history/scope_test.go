@@ -194,8 +194,8 @@ func TestAuditLogScoped(t *testing.T) {
 	}
 }
 
-// TestRuleHits: per rule and bucket, the alerts (a redelivered one once) and their distinct
-// accounts; alerts outside the window are not counted.
+// TestRuleHits: per rule and bucket, the alerts (a redelivered one once), their distinct
+// accounts and the hits suppressed into them; alerts outside the window are not counted.
 func TestRuleHits(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t)
@@ -203,8 +203,9 @@ func TestRuleHits(t *testing.T) {
 		return event.Alert{ID: id, RuleID: rule, Title: rule, Severity: "high", Org: "o.no", Account: account, EventID: "e" + id,
 			EventKind: event.KindAuth, EventTime: at, Detected: at, Summary: "s"}
 	}
+	suppressed := func(a event.Alert, n int64) event.Alert { a.Suppressed = n; return a }
 	alerts := []event.Alert{
-		alert("1", "r1", "a@o.no", at(8, 0)), alert("2", "r1", "a@o.no", at(8, 10)), alert("3", "r1", "b@o.no", at(8, 59)),
+		alert("1", "r1", "a@o.no", at(8, 0)), suppressed(alert("2", "r1", "a@o.no", at(8, 10)), 4), alert("3", "r1", "b@o.no", at(8, 59)),
 		alert("4", "r1", "a@o.no", at(9, 0)), alert("5", "r2", "c@o.no", at(8, 30)),
 		alert("6", "r1", "z@o.no", qTo), // outside [qFrom, qTo)
 	}
@@ -220,7 +221,7 @@ func TestRuleHits(t *testing.T) {
 	for i := range got {
 		got[i].Bucket = got[i].Bucket.UTC()
 	}
-	want := []history.RuleHit{{"r1", at(8, 0), 3, 2}, {"r2", at(8, 0), 1, 1}, {"r1", at(9, 0), 1, 1}}
+	want := []history.RuleHit{{"r1", at(8, 0), 3, 2, 4}, {"r2", at(8, 0), 1, 1, 0}, {"r1", at(9, 0), 1, 1, 0}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("rule hits:\n got %+v\nwant %+v", got, want)
 	}
