@@ -219,6 +219,18 @@ func (p *page) until(what, cond string) {
 	}
 }
 
+// untilFetched waits until the JavaScript expression cond, which may be a promise (e.g. of an
+// API call), is true; it asks again every 200 ms for at most the page's wait.
+func (p *page) untilFetched(what, cond string) {
+	p.t.Helper()
+	for deadline := time.Now().Add(wait); !eval[bool](p, cond); {
+		if time.Now().After(deadline) {
+			p.t.Fatalf("waiting for %s (%s): not true within %s", what, cond, wait)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // eval returns the value of the JavaScript expression expr (a promise is awaited).
 func eval[T any](p *page, expr string) T {
 	p.t.Helper()

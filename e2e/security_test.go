@@ -210,8 +210,9 @@ func TestMarkupRendersAsText(t *testing.T) {
 	actor := in.unique(markup+"-") + "@" + orgBergen
 	p := newPage(t, in)
 	p.signIn(in.user(t, socUser))
-	p.open("/incidents", "table#incidents")
 	in.exportIncident(t, orgBergen, actor)
+	p.untilFetched("the incident of "+actor, `fetch('/api/incidents?all=true&limit=1000').then(r => r.json()).then(b => b.rows.some(r => r.account === `+js(actor)+`))`)
+	p.open("/incidents", "table#incidents")
 	row := `[...document.querySelectorAll('table#incidents tr[data-id]')].find(tr => tr.textContent.includes(` + js(actor) + `))`
 	p.until("the incident of "+actor+" in the list", `!!`+row)
 	noMarkup := func(where string) {
