@@ -78,6 +78,7 @@ func startChrome() (context.Context, error) {
 // page is one browser tab of a test, in a browser context of its own, with what it logged.
 type page struct {
 	t         *testing.T
+	n         int // of the test's pages, from 1
 	ctx       context.Context
 	base      string // the demo instance's URL
 	downloads string // where downloads go
@@ -86,6 +87,12 @@ type page struct {
 	console []string // console messages, exceptions and browser log entries
 	dialogs []string // JavaScript dialogs (alert, confirm, prompt): each one fails the test
 }
+
+// pages counts the pages each test opened, to keep their artifacts apart.
+var (
+	pagesMu sync.Mutex
+	pages   = map[*testing.T]int{}
+)
 
 // newPage opens a tab on the demo instance in a fresh browser context (no cookies), with the
 // time zone Europe/Oslo and downloads into a temporary folder. When the test fails, the tab's
@@ -98,7 +105,11 @@ func newPage(t *testing.T, in *instance) *page {
 	}
 	ctx, cancel := chromedp.NewContext(bctx, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
-	p := &page{t: t, ctx: ctx, base: in.url, downloads: t.TempDir()}
+	pagesMu.Lock()
+	pages[t]++
+	n := pages[t]
+	pagesMu.Unlock()
+	p := &page{t: t, n: n, ctx: ctx, base: in.url, downloads: t.TempDir()}
 	if err := chromedp.Do(ctx); err != nil { // opens the tab
 		t.Fatalf("open a tab: %v", err)
 	}
@@ -154,6 +165,9 @@ func (p *page) keepArtifacts() {
 		return
 	}
 	dir := artifactsDir(p.t.Name())
+	if p.n > 1 {
+		dir += fmt.Sprintf("-page%d", p.n)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		p.t.Logf("artifacts: %v", err)
 		return

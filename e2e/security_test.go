@@ -109,6 +109,24 @@ func TestSignIn(t *testing.T) {
 	}
 }
 
+// TestSignInStaysInTheConsole: a next parameter that names another site or a script is not
+// followed after signing in: the console opens its start page on its own origin.
+func TestSignInStaysInTheConsole(t *testing.T) {
+	in := demo(t)
+	u := in.user(t, socUser)
+	for _, next := range []string{"//example.com/x", "https://example.com/", "javascript:alert(1)", `/\example.com/`, "/%2F%2Fexample.com"} {
+		p := newPage(t, in)
+		p.open("/signin?next="+url.QueryEscape(next), "#username")
+		p.typeInto("#username", u.name)
+		p.typeInto("#password", u.password)
+		p.click("form button[type=submit]")
+		p.until("the console after signing in with next="+next, `location.pathname !== '/signin' && !!document.querySelector('#top nav')`)
+		if origin := eval[string](p, `location.origin`); origin != in.url {
+			t.Errorf("signing in with next=%s went to %s", next, origin)
+		}
+	}
+}
+
 // TestForgedSessionGoesToSignIn: a session cookie the server never issued (of the right
 // length, and of another) leads to the sign-in page, which comes back to the page asked for.
 func TestForgedSessionGoesToSignIn(t *testing.T) {

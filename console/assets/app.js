@@ -167,7 +167,19 @@ function toSigninHere() {
 async function signedIn(next) {
   await loadMe();
   await loadLang();
-  navigate(next && next.startsWith('/') && !next.startsWith('//') ? next : home(), { replace: true });
+  navigate(inConsole(next) || home(), { replace: true });
+}
+
+// inConsole is next (the page asked for before signing in) when it is a page of this console,
+// else ''. Resolved as the browser would: '/\\host' and '//host' are other sites.
+function inConsole(next) {
+  if (!next || !next.startsWith('/')) return '';
+  try {
+    const u = new URL(next, location.origin);
+    return u.origin === location.origin ? u.pathname + u.search + u.hash : '';
+  } catch {
+    return '';
+  }
 }
 
 async function boot() {
