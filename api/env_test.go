@@ -123,7 +123,10 @@ func openHistory(tb testing.TB, dir string) *history.Store {
 
 // newEnv starts the engines, stores history events of both organisations, opens an incident
 // per account of accounts (plus the base account of each org) and serves the API.
-func newEnv(tb testing.TB, accounts []string) *env {
+func newEnv(tb testing.TB, accounts []string) *env { return newEnvWith(tb, accounts, nil) }
+
+// newEnvWith is newEnv with the server's configuration changed by configure (if not nil).
+func newEnvWith(tb testing.TB, accounts []string, configure func(*api.Config)) *env {
 	tb.Helper()
 	ctx := context.Background()
 	e := &env{t: tb, now: time.Now().UTC(), byAccount: map[string]*event.Incident{}}
@@ -136,12 +139,12 @@ func newEnv(tb testing.TB, accounts []string) *env {
 	e.writeHistory()
 	accounts = append([]string{accountOf[bergen], accountOf[oslo]}, accounts...)
 	e.openIncidents(accounts)
-	e.serve()
+	e.serve(configure)
 	return e
 }
 
-// serve serves the API over e's engines; with configures it further (in order).
-func (e *env) serve(with ...func(*api.Config)) {
+// serve serves the API over e, its Run (the live incident stream) going until the test ends.
+func (e *env) serve(configure func(*api.Config)) {
 	log := slog.New(slog.DiscardHandler)
 	stores := deploy.Stores{NC: e.js.NC, JS: e.js.JS, History: e.store}
 	svc, tokens := startAuth(e.t, e.js)
@@ -154,8 +157,8 @@ func (e *env) serve(with ...func(*api.Config)) {
 		Status:   func(context.Context) any { return map[string]string{"mode": "test"} },
 		Log:      log,
 	}
-	for _, w := range with {
-		w(&cfg)
+	if configure != nil {
+		configure(&cfg)
 	}
 	srv, err := api.New(cfg)
 	if err != nil {
@@ -164,6 +167,15 @@ func (e *env) serve(with ...func(*api.Config)) {
 	e.srv = srv
 	e.http = httptest.NewServer(srv.Handler())
 	e.t.Cleanup(e.http.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- srv.Run(ctx) }()
+	e.t.Cleanup(func() { // first: ends the open streams, which the server's Close waits for
+		cancel()
+		if err := <-ran; err != nil {
+			e.t.Errorf("api.Server.Run: %v", err)
+		}
+	})
 }
 
 // writeHistory stores a login and a data access of each org's base account, an alert of

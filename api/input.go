@@ -258,16 +258,21 @@ func rowsPage(t *output.Rows, p page) Rows {
 	}
 	end := min(p.offset+p.limit, len(t.Rows))
 	for i := p.offset; i < end; i++ {
-		m := make(map[string]any, len(t.Columns))
-		for j, c := range t.Columns {
-			if j < len(t.Rows[i]) {
-				m[c] = t.Rows[i][j]
-			}
-		}
-		out.Rows = append(out.Rows, m)
+		out.Rows = append(out.Rows, rowObject(t.Columns, t.Rows[i]))
 	}
 	if end < len(t.Rows) {
 		out.Next = cursor(end)
 	}
 	return out
+}
+
+// rowObject is row as a JSON object under columns (a row of Rows).
+func rowObject(columns []string, row []any) map[string]any {
+	m := make(map[string]any, len(columns))
+	for j, c := range columns {
+		if j < len(row) {
+			m[c] = row[j]
+		}
+	}
+	return m
 }

@@ -18,6 +18,10 @@ import (
 type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// the live incident stream (stream.go)
+	streamClients prometheus.Gauge
+	streamEvents  prometheus.Counter
+	streamDropped prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -29,8 +33,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "breach_api_request_duration_seconds", Help: "HTTP API request duration by route pattern and status code.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 		}, []string{"route", "code"}),
+		streamClients: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "breach_api_stream_clients", Help: "Open live incident streams (GET /api/incidents/stream).",
+		}),
+		streamEvents: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "breach_api_stream_events_total", Help: "Incident changes written to live incident streams (one per stream and change).",
+		}),
+		streamDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "breach_api_stream_dropped_clients_total", Help: "Live incident streams ended because their client fell behind.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.streamClients, m.streamEvents, m.streamDropped} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -36,12 +36,15 @@ func (s *Server) routeTable() []route {
 	const small, large = maxSmallBody, maxBody
 	backtest := do("POST", "/api/rules/backtest", auth.RulesTest, large, s.rulesBacktest)
 	backtest.timeout = s.cfg.BacktestTimeout
+	stream := do("GET", "/api/incidents/stream", auth.IncidentsRead, small, s.incStream)
+	stream.timeout = s.cfg.StreamMax + time.Minute // the stream ends itself at StreamMax
 	return []route{
 		pub("GET", "/healthz", s.healthz),
 		pub("GET", "/readyz", s.readyz),
 		pub("GET", "/api/openapi.json", s.openapi),
 
 		do("GET", "/api/incidents", auth.IncidentsRead, small, s.incList),
+		stream,
 		do("GET", "/api/incidents/{id}", auth.IncidentsRead, small, s.incShow),
 		do("POST", "/api/incidents/{id}/ack", auth.IncidentsWork, small, s.incAck),
 		do("POST", "/api/incidents/{id}/transition", auth.IncidentsWork, small, s.incTransition),

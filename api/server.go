@@ -51,15 +51,21 @@ type Config struct {
 	Timeout time.Duration
 	// BacktestTimeout bounds a backtest (default 5 min).
 	BacktestTimeout time.Duration
+	// StreamPing is how often an idle live incident stream sends a ": ping" comment (default
+	// 15 s); StreamMax how long the server keeps one open before it ends it (default 5 min;
+	// EventSource reconnects, which authenticates the caller again).
+	StreamPing, StreamMax time.Duration
 }
 
-// Server is the HTTP API. Build it with New; serve Handler with Serve.
+// Server is the HTTP API. Build it with New; serve Handler with Serve while Run runs (the live
+// incident stream).
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	metrics *metrics
 	routes  []route
 	handler http.Handler
+	hub     *hub // the live incident stream's consumer of INCIDENTS (Run)
 
 	engineMu sync.Mutex // guards engine
 	engine   *respond.Engine
@@ -86,11 +92,18 @@ func New(cfg Config) (*Server, error) {
 	if cfg.BacktestTimeout <= 0 {
 		cfg.BacktestTimeout = 5 * time.Minute
 	}
+	if cfg.StreamPing <= 0 {
+		cfg.StreamPing = 15 * time.Second
+	}
+	if cfg.StreamMax <= 0 {
+		cfg.StreamMax = 5 * time.Minute
+	}
 	m, err := newMetrics(cfg.Registry)
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: cfg.Log.With("component", "api"), metrics: m}
+	s.hub = newHub(cfg.JS, s.log, m)
 	s.routes = s.routeTable()
 	mux := http.NewServeMux()
 	for _, rt := range s.routes {

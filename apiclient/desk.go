@@ -31,7 +31,12 @@ func (d Desk) List(ctx context.Context, r notify.ListRequest) (*output.Rows, err
 	}
 	setNonEmpty(q, "state", r.State)
 	setNonEmpty(q, "org", r.Org)
-	return d.C.Rows(ctx, http.MethodGet, "/api/incidents", q, nil)
+	rows, err := d.C.Rows(ctx, http.MethodGet, "/api/incidents", q, nil)
+	if err != nil {
+		return nil, err
+	}
+	rows.TableColumns = notify.ListTableColumns // as notify.Desk.List: rules and updated only in JSON, CSV and TSV
+	return rows, nil
 }
 
 // Register is GET /api/register: the register rows of incidents opened in [from, to).

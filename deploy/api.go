@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 
 	"breachd/api"
 	"breachd/auth"
@@ -192,10 +193,16 @@ func startAPI(ctx context.Context, in *Infra, cfg PipelineConfig, ruleFigures fu
 // URL is where the stage serves.
 func (s *apiStage) URL() string { return s.cfg.url(s.cfg.Listener) }
 
-// Run serves until ctx ends, then shuts down gracefully (requests in flight finish).
+// Run serves, with the server's live incident stream (api.Server.Run), until ctx ends, then
+// shuts down gracefully (the streams end, requests in flight finish).
 func (s *apiStage) Run(ctx context.Context) error {
 	s.log.Info("serving the API", "url", s.URL(), "public_url", s.cfg.PublicURL, "sign_in", s.auth.Methods())
-	return api.Serve(ctx, s.handler.Handler(), s.cfg.Listener, s.cfg.TLSCert, s.cfg.TLSKey, s.log) // its errors say "api: "
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.handler.Run(gctx) })
+	g.Go(func() error {
+		return api.Serve(gctx, s.handler.Handler(), s.cfg.Listener, s.cfg.TLSCert, s.cfg.TLSKey, s.log) // its errors say "api: "
+	})
+	return g.Wait()
 }
 
 // Status is the configuration status of a process serving the API, for admins (GET

@@ -1,7 +1,9 @@
 package deploy
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,7 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"breachd/auth"
+	"breachd/bus"
+	"breachd/event"
+	"breachd/notify"
 )
 
 // getHealthy waits until url/healthz answers 200 (the stage serves), or ctx ends, or the
@@ -39,17 +46,89 @@ func getHealthy(t *testing.T, ctx context.Context, url string, done <-chan error
 	}
 }
 
+// socToken adds a SOC user with an API token to the users file of a stage not yet started.
+func socToken(t *testing.T, usersFile string) string {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(usersFile), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	u, err := auth.OpenUsers(usersFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Add("soc", []auth.Role{auth.RoleSOC}, nil, "correct horse battery staple"); err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := u.IssueToken("soc", "test", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// streamSeesChange opens the live incident stream of the API at url with token tok, changes
+// an incident through js (as the pipeline) and fails t unless the stream shows the change:
+// the stage's NATS login runs the stream's consumer on INCIDENTS.
+func streamSeesChange(t *testing.T, ctx context.Context, url, tok string, js jetstream.JetStream) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", url+"/api/incidents/stream", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/incidents/stream: %d", resp.StatusCode)
+	}
+	now := time.Now()
+	data, err := json.Marshal(&event.Incident{ID: "INC-LIVE", Org: "o.no", Account: "u@o.no", State: event.StateDetected,
+		Opened: now, Aware: now, Deadline: now.Add(event.ReportWindow), Updated: now, Version: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(ctx, bus.BucketIncidents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Create(ctx, "inc.INC-LIVE", data); err != nil {
+		t.Fatal(err)
+	}
+	incs, err := notify.NewIncidents(ctx, js, notify.IncidentsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := incs.Comment(ctx, "INC-LIVE", 0, notify.Edit{Actor: "tester", Comment: "seen"}); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "data: ") && strings.Contains(sc.Text(), `"id":"INC-LIVE"`) {
+			return
+		}
+	}
+	t.Fatalf("the stream did not show the change: %v", sc.Err())
+}
+
 // TestAPIStage: --stages api serves the API on the listener given, keeps sessions in the
-// "sessions" bucket, and stops (closing its port) when the pipeline stops.
+// "sessions" bucket, runs the live incident stream with the pipeline's NATS login (no
+// permission refused), and stops (closing its port) when the pipeline stops.
 func TestAPIStage(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	quiet := slog.New(slog.DiscardHandler)
-	in, err := StartInfra(ctx, InfraConfig{DataDir: filepath.Join(t.TempDir(), "data"), Logger: quiet})
+	quiet := watchNATS(t, slog.New(slog.DiscardHandler))
+	data := filepath.Join(t.TempDir(), "data")
+	in, err := StartInfra(ctx, InfraConfig{DataDir: data, Logger: quiet})
 	if err != nil {
 		t.Fatalf("start infra (needs libchdb.so: scripts/setup.sh): %v", err)
 	}
 	defer in.Close()
+	tok := socToken(t, filepath.Join(data, UsersFile))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -66,6 +145,7 @@ func TestAPIStage(t *testing.T) {
 			t.Errorf("%s bucket: %v", b, err)
 		}
 	}
+	streamSeesChange(t, ctx, url, tok, in.JS)
 	stop()
 	if err := <-done; err != nil {
 		t.Fatalf("pipeline of the API stage: %v", err)
@@ -77,18 +157,19 @@ func TestAPIStage(t *testing.T) {
 }
 
 // TestServeAttached: `breachd serve` attached to a running instance serves the API with the
-// api role's NATS login (its sessions bucket included), and refuses half a TLS configuration
-// before reaching anything.
+// api role's NATS login (its sessions bucket and the live incident stream included, no
+// permission refused), and refuses half a TLS configuration before reaching anything.
 func TestServeAttached(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	quiet := slog.New(slog.DiscardHandler)
+	quiet := watchNATS(t, slog.New(slog.DiscardHandler))
 	data := filepath.Join(t.TempDir(), "data")
 	in, err := StartInfra(ctx, InfraConfig{DataDir: data, Logger: quiet})
 	if err != nil {
 		t.Fatalf("start infra (needs libchdb.so: scripts/setup.sh): %v", err)
 	}
 	defer in.Close()
+	tok := socToken(t, filepath.Join(data, UsersFile))
 	if err := Serve(ctx, ServeConfig{Attach: AttachConfig{InfraConfig: InfraConfig{DataDir: data}}, API: APIConfig{TLSCert: "x.pem"}}); err == nil ||
 		!strings.Contains(err.Error(), "--tls-key") {
 		t.Errorf("--tls-cert without --tls-key: %v", err)
@@ -106,6 +187,7 @@ func TestServeAttached(t *testing.T) {
 	}()
 	url := "http://" + ln.Addr().String()
 	getHealthy(t, ctx, url, done)
+	streamSeesChange(t, ctx, url, tok, in.JS)
 	stop()
 	if err := <-done; err != nil {
 		t.Fatalf("serve: %v", err)

@@ -49,6 +49,12 @@ func watchNATS(t *testing.T, log *slog.Logger) *slog.Logger {
 	return slog.New(w)
 }
 
+// Enabled lets errors through even when the wrapped handler drops them (a quiet test logger),
+// so that the violations, which the server and the client log at ERROR, are seen.
+func (w natsWatch) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelError || w.Handler.Enabled(ctx, l)
+}
+
 func (w natsWatch) Handle(ctx context.Context, r slog.Record) error {
 	var b strings.Builder
 	b.WriteString(r.Message)
@@ -61,6 +67,9 @@ func (w natsWatch) Handle(ctx context.Context, r slog.Record) error {
 		w.mu.Lock()
 		*w.seen = append(*w.seen, b.String())
 		w.mu.Unlock()
+	}
+	if !w.Handler.Enabled(ctx, r.Level) {
+		return nil
 	}
 	return w.Handler.Handle(ctx, r)
 }
@@ -244,6 +253,8 @@ func TestNATSPermissions(t *testing.T) {
 		{"$JS.API.STREAM.MSG.GET.EVENTS", [3]bool{true, false, false}},
 		{"$JS.API.STREAM.UPDATE.DEADLETTER", [3]bool{true, false, false}},
 		{"$JS.API.CONSUMER.CREATE.EVENTS.probe", [3]bool{true, false, false}},
+		{"$JS.API.CONSUMER.CREATE.INCIDENTS.probe", [3]bool{true, false, false}},
+		{"$JS.API.CONSUMER.DELETE.INCIDENTS.probe", [3]bool{true, false, false}},
 		{"$JS.API.CONSUMER.DELETE.ALERTS.notify", [3]bool{false, false, false}},
 		{"$JS.API.STREAM.CREATE.EVIL", [3]bool{false, false, false}},
 		{"$JS.API.STREAM.PURGE.DEADLETTER", [3]bool{false, false, false}},
@@ -294,7 +305,13 @@ func TestNATSPermissions(t *testing.T) {
 	}
 	api := connectProber(t, srv.ClientURL(), users.Credential(NATSAPI))
 	for subject, want := range map[string]bool{"breachd.incidents.updated": true, "$KV.incidents.probe": true, "$JS.API.STREAM.MSG.DELETE.DEADLETTER": true,
-		"breachd.alerts.high": false, "$JS.API.STREAM.UPDATE.DEADLETTER": false, "$JS.API.STREAM.PURGE.DEADLETTER": false, "$JS.API.STREAM.CREATE.EVIL": false} {
+		"breachd.alerts.high": false, "$JS.API.STREAM.UPDATE.DEADLETTER": false, "$JS.API.STREAM.PURGE.DEADLETTER": false, "$JS.API.STREAM.CREATE.EVIL": false,
+		// the live incident stream's consumer on INCIDENTS (TestServeAttached runs it), and no other
+		"$JS.API.CONSUMER.CREATE.INCIDENTS.probe": true, "$JS.API.CONSUMER.INFO.INCIDENTS.probe": true,
+		"$JS.API.CONSUMER.MSG.NEXT.INCIDENTS.probe": true, "$JS.API.CONSUMER.DELETE.INCIDENTS.probe": true,
+		"$JS.API.CONSUMER.CREATE.INCIDENTS.probe.breachd.incidents.opened": false, "$JS.API.STREAM.UPDATE.INCIDENTS": false,
+		"$JS.API.CONSUMER.CREATE.EVENTS.probe": false, "$JS.API.CONSUMER.CREATE.ALERTS.probe": false,
+		"$JS.API.CONSUMER.MSG.NEXT.ALERTS.notify": false, "$JS.API.CONSUMER.DELETE.ALERTS.notify": false} {
 		if got := api.publish(t, subject, nil); got != want {
 			t.Errorf("api publish %s: allowed %v, want %v", subject, got, want)
 		}

@@ -28,10 +28,11 @@ const (
 	// may sign in as anyone).
 	NATSOperator = "operator"
 	// NATSAPI is `breachd serve` attached to a running instance: what the operator may, what
-	// replay may (the API's dlq replay publishes events), and the API's sessions and
-	// preferences buckets (auth.BucketSessions, auth.BucketPrefs), which it may create.
-	// Whoever holds it can mint an API session of any user: its password is only in the 0600
-	// files of the data directory.
+	// replay may (the API's dlq replay publishes events), the API's sessions and preferences
+	// buckets (auth.BucketSessions, auth.BucketPrefs), which it may create, the ephemeral
+	// ordered consumer of the live incident stream on INCIDENTS (create, info, pull, delete;
+	// no acks) and the consumer lists of GET /api/pipeline. Whoever holds it can mint an API
+	// session of any user: its password is only in the 0600 files of the data directory.
 	NATSAPI = "api"
 	// NATSReplay is `breachd dlq replay` without --dry-run: it reads and deletes dead letters
 	// and publishes what it replays as events (and letters rejected again as dead letters),
@@ -79,6 +80,7 @@ func NATSPermissions(role string) (pub, sub bus.Subjects, ok bool) {
 			allow = append(allow, jsAPI+"STREAM.CREATE.KV_"+b, jsAPI+"STREAM.UPDATE.KV_"+b)
 		}
 		allow = append(allow, consumerListSubjects()...) // GET /api/pipeline
+		allow = append(allow, liveStreamSubjects()...)
 	default:
 		return bus.Subjects{}, bus.Subjects{}, false
 	}
@@ -126,8 +128,11 @@ func pipelineSubjects() []string {
 		allow = append(allow, jsAPI+"CONSUMER.CREATE."+s+".>", jsAPI+"CONSUMER.INFO."+s+".*",
 			jsAPI+"CONSUMER.MSG.NEXT."+s+".*", "$JS.ACK."+s+".>")
 	}
-	allow = append(allow, consumerListSubjects()...)                     // a new detector durable starts after its siblings; the API's GET /api/pipeline
-	return append(allow, jsAPI+"CONSUMER.DELETE."+bus.StreamEvents+".*") // the detector's warm-up consumer
+	allow = append(allow, consumerListSubjects()...) // a new detector durable starts after its siblings; the API's GET /api/pipeline
+	return append(allow,
+		jsAPI+"CONSUMER.DELETE."+bus.StreamIncidents+".*", // the live incident stream of run's API stage (liveStreamSubjects)
+		jsAPI+"CONSUMER.DELETE."+bus.StreamEvents+".*",    // the detector's warm-up consumer
+	)
 }
 
 // consumerListSubjects list the consumers of the pipeline's streams with their infos (lag,
@@ -138,6 +143,16 @@ func consumerListSubjects() []string {
 		allow = append(allow, jsAPI+"CONSUMER.LIST."+s)
 	}
 	return allow
+}
+
+// liveStreamSubjects run the API's live incident stream (api.Server.Run): an ordered
+// consumer on INCIDENTS without a filter (created with the name as the last token, pulled
+// from, replaced when it falls out of order, deleted at the end), no acks. Its deliveries
+// come to the connection's own inbox (bus.InboxPrefix).
+func liveStreamSubjects() []string {
+	s := bus.StreamIncidents
+	return []string{jsAPI + "CONSUMER.CREATE." + s + ".*", jsAPI + "CONSUMER.INFO." + s + ".*",
+		jsAPI + "CONSUMER.MSG.NEXT." + s + ".*", jsAPI + "CONSUMER.DELETE." + s + ".*"}
 }
 
 // dlqSubjects read dead letters with message gets and delete single ones (`breachd dlq`).

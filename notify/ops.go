@@ -73,7 +73,9 @@ func (d *Desk) List(ctx context.Context, r ListRequest) (*output.Rows, error) {
 		return !d.Scope.Contains(inc.Org) ||
 			(!r.All && r.State == "" && !inc.Open()) || (r.State != "" && inc.State != r.State) || (r.Org != "" && inc.Org != r.Org)
 	})
-	return output.RowsOf(ListColumns, incs, ListRow(d.Incidents.clock())), nil
+	t := output.RowsOf(ListColumns, incs, ListRow(d.Incidents.clock()))
+	t.TableColumns = ListTableColumns
+	return t, nil
 }
 
 // Register returns the breach register rows of the scope's incidents opened in [from, to),

@@ -151,18 +151,28 @@ func (w Written) WriteText(out io.Writer) error {
 }
 
 // The columns of incident listings as people see them (`breachd incidents list|register`), in
-// the order of ListRow and RegisterRow.Row.
+// the order of ListRow and RegisterRow.Row. The aligned table of a list shows the first
+// ListTableColumns; rules (the sorted ids of the rules that hit) and updated (the last change)
+// are for JSON, CSV and TSV, the API and the console.
 var (
-	ListColumns     = []string{"id", "org", "account", "state", "severity", "opened", "deadline", "due", "alerts", "summary"}
+	ListColumns     = []string{"id", "org", "account", "state", "severity", "opened", "deadline", "due", "alerts", "summary", "rules", "updated"}
 	RegisterColumns = []string{"id", "org", "account", "severity", "state", "opened", "aware", "deadline",
 		"reported", "reported_at", "late", "reason", "reference", "art34", "subjects", "evidence", "closed", "summary"}
 )
 
+// ListTableColumns is how many of ListColumns the aligned table of a list shows.
+const ListTableColumns = 10
+
 // ListRow returns the row of an incident under ListColumns at now.
 func ListRow(now time.Time) func(*event.Incident) []any {
 	return func(inc *event.Incident) []any {
+		rules := make([]string, 0, len(inc.Rules))
+		for r := range inc.Rules {
+			rules = append(rules, r)
+		}
+		slices.Sort(rules)
 		return []any{inc.ID, inc.Org, inc.Account, inc.State, string(inc.Severity), inc.Opened, inc.Deadline,
-			DeadlineText(inc, now), inc.AlertCount, inc.Summary}
+			DeadlineText(inc, now), inc.AlertCount, inc.Summary, rules, inc.Updated}
 	}
 }
 
