@@ -17,7 +17,7 @@ func TestScreenshot(t *testing.T) {
 	in := demo(t)
 	p := newPage(t, in)
 	p.do("set the viewport", chromedp.EmulateViewport(1280, 800))
-	p.signIn(in.user(t, lead))
+	p.signIn(in.user(t, socUser))
 	p.open("/incidents", "table#incidents tr[data-id]")
 	p.until("the live stream", `(document.querySelector('#stream-status') || {dataset: {}}).dataset.state === 'live'`)
 	shot, err := chromedp.Run(p.ctx, chromedp.CaptureScreenshot())
