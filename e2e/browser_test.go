@@ -152,6 +152,20 @@ func newPage(t *testing.T, in *instance) *page {
 	return p
 }
 
+// broken returns what the page's console logged that a console page must never cause:
+// uncaught exceptions and Content-Security-Policy violations (inline script or style, eval).
+func (p *page) broken() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for _, m := range p.console {
+		if strings.Contains(m, " exception ") || strings.Contains(m, "Content Security Policy") {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // keepArtifacts writes the full-page screenshot, the page's HTML and its console log when the
 // test failed, and names the folder in the test's log.
 func (p *page) keepArtifacts() {
@@ -160,6 +174,9 @@ func (p *page) keepArtifacts() {
 	p.mu.Unlock()
 	if dialogs != "" {
 		p.t.Errorf("the page opened JavaScript dialogs (markup or script from data ran?):\n%s", dialogs)
+	}
+	if broken := p.broken(); len(broken) > 0 {
+		p.t.Errorf("the page logged uncaught exceptions or Content-Security-Policy violations:\n%s", strings.Join(broken, "\n"))
 	}
 	if !p.t.Failed() {
 		return
@@ -336,16 +353,15 @@ const (
 	perAttempt  = 6 * time.Second
 )
 
-// signInForm signs in as u on the sign-in page (at path, "/signin" with its query) and waits
-// for the console's navigation. Refused as too many attempts (429 rate_limited), it tries
+// signInForm signs in as u on the sign-in page (at path, "/signin" with its query), with the
+// keyboard, and waits for the console's navigation. Refused as too many attempts (429 rate_limited), it tries
 // again when the server's bucket has a token, as a person told "try again later" would.
 func (p *page) signInForm(path string, u user) {
 	p.t.Helper()
 	p.open(path, "#username")
 	p.typeInto("#username", u.name)
 	for deadline := time.Now().Add(signInLimit); ; {
-		p.typeInto("#password", u.password)
-		p.click("form button[type=submit]")
+		p.typeInto("#password", u.password+"\n") // Enter submits the form, as from the keyboard
 		p.until("the console or a refusal after signing in as "+u.name, `(location.pathname !== '/signin' && !!document.querySelector('#top nav'))
 			|| !!document.querySelector('#signin-status .error')`)
 		if p.path() != "/signin" && !strings.HasPrefix(p.path(), "/signin?") {

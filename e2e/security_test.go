@@ -261,3 +261,27 @@ func TestDownloadNamesCarryNoPath(t *testing.T) {
 		}
 	}
 }
+
+// TestConsoleProblemsAreCaught: what every test checks of its pages (page.broken) is seen:
+// an uncaught exception, and an inline style that the console's CSP refuses.
+func TestConsoleProblemsAreCaught(t *testing.T) {
+	in := demo(t)
+	p := newPage(t, in)
+	p.open("/signin", "#username")
+	eval[bool](p, `(() => {
+		setTimeout(() => { throw new Error('e2e: thrown on purpose'); });
+		document.body.setAttribute('style', 'color: red');
+		return true; })()`)
+	for deadline := time.Now().Add(wait); len(p.broken()) < 2 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond) // the console's messages come as events
+	}
+	got := strings.Join(p.broken(), "\n")
+	for _, want := range []string{"e2e: thrown on purpose", "inline style"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the page's problems lack %q:\n%s", want, got)
+		}
+	}
+	p.mu.Lock()
+	p.console = nil // seen: not this test's failure
+	p.mu.Unlock()
+}
