@@ -240,7 +240,7 @@ export function fromLocalInput(v) {
 // <time>, the rest as text).
 export function table(columns, rows, opts = {}) {
   const label = opts.label || ((c) => t('col.' + c));
-  const cell = opts.cell || defaultCell;
+  const cell = opts.cell || cellText;
   return h('div', { class: 'table-wrap' },
     h('table', { class: opts.class || null },
       opts.caption ? h('caption', {}, opts.caption) : null,
@@ -251,7 +251,18 @@ export function table(columns, rows, opts = {}) {
 
 const isoTime = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}/;
 
-function defaultCell(_c, v) {
+// scrollable makes the wrapper of a table (what table returns) a named region that the
+// keyboard can reach, so a table wider than the screen can be scrolled without a mouse.
+export function scrollable(wrap, name) {
+  wrap.setAttribute('tabindex', '0');
+  wrap.setAttribute('role', 'region');
+  wrap.setAttribute('aria-label', name);
+  return wrap;
+}
+
+// cellText is how table shows a value by default: times as <time>, objects as JSON, the rest
+// as text (for a cell function that changes only some columns).
+export function cellText(_c, v) {
   if (v === null || v === undefined) return '';
   if (typeof v === 'string' && isoTime.test(v)) return timeEl(v);
   if (typeof v === 'object') return JSON.stringify(v);

@@ -3,14 +3,14 @@
 // the page shown. Reading the audit log is not itself a lookup of someone's history, so the
 // page loads as soon as it opens.
 import {
-  h, fill, t, api, url, field, table, errorBox, announce, toCSV, download, fmtTime, timeEl, localInputOf, fromLocalInput, listsAsText,
+  h, fill, t, api, url, field, table, scrollable, errorBox, announce, toCSV, download, fmtTime, cellText, localInputOf, fromLocalInput, listsAsText,
 } from '../core.js';
 
 export const messages = {
   en: {
     'audit.title': 'Audit log of lookups',
     'audit.intro': 'Every lookup of an account’s or a person’s history in your organisations: who asked, with which roles, when and why. Lookups of accounts outside the asker’s organisations are logged as refused.',
-    'audit.from': 'From', 'audit.to': 'To', 'audit.needed': 'Give both From and To.', 'audit.window.hint': 'In your time zone.',
+    'audit.from': 'From', 'audit.to': 'To', 'audit.needed': 'Give both From and To.',
     'audit.limit': 'Rows per page', 'audit.show': 'Show', 'audit.busy': 'Loading…',
     'audit.pages': 'Pages', 'audit.prev': 'Previous page', 'audit.next': 'Next page', 'audit.page': 'Page {n} · rows {first}–{last}',
     'audit.none': 'Nobody looked anything up in this window.', 'audit.export-csv': 'Export CSV',
@@ -19,13 +19,13 @@ export const messages = {
     'audit.a.history.subject': "Who saw a person's data", 'audit.a.history.timeline': 'Timeline',
     'audit.a.history.sql': 'SQL statement', 'audit.a.rules.backtest': 'Backtest',
     'audit.refused': '{action} (refused: outside the asker’s organisations)',
-    'col.time': 'Time', 'col.actor': 'Who', 'col.issuer': 'Issuer', 'col.subject': 'Subject', 'col.roles': 'Roles',
-    'col.action': 'Lookup', 'col.target': 'Account or person', 'col.org': 'Organisation', 'col.reason': 'Reason', 'col.detail': 'Detail',
+    'audit.col.time': 'Time', 'audit.col.actor': 'Who', 'audit.col.roles': 'Roles', 'audit.col.action': 'Lookup',
+    'audit.col.target': 'Account or person', 'audit.col.org': 'Organisation', 'audit.col.reason': 'Reason', 'audit.col.detail': 'Detail',
   },
   nb: {
     'audit.title': 'Innsynslogg for oppslag',
     'audit.intro': 'Alle oppslag i historikken til en konto eller en person i organisasjonene dine: hvem som spurte, med hvilke roller, når og hvorfor. Oppslag på kontoer utenfor spørrerens organisasjoner logges som avvist.',
-    'audit.from': 'Fra', 'audit.to': 'Til', 'audit.needed': 'Fyll inn både Fra og Til.', 'audit.window.hint': 'I din tidssone.',
+    'audit.from': 'Fra', 'audit.to': 'Til', 'audit.needed': 'Fyll inn både Fra og Til.',
     'audit.limit': 'Rader per side', 'audit.show': 'Vis', 'audit.busy': 'Laster …',
     'audit.pages': 'Sider', 'audit.prev': 'Forrige side', 'audit.next': 'Neste side', 'audit.page': 'Side {n} · rad {first}–{last}',
     'audit.none': 'Ingen har slått opp noe i dette tidsrommet.', 'audit.export-csv': 'Eksporter CSV',
@@ -34,8 +34,8 @@ export const messages = {
     'audit.a.history.subject': 'Hvem har sett en persons data', 'audit.a.history.timeline': 'Tidslinje',
     'audit.a.history.sql': 'SQL-spørring', 'audit.a.rules.backtest': 'Tilbaketesting',
     'audit.refused': '{action} (avvist: utenfor spørrerens organisasjoner)',
-    'col.time': 'Tid', 'col.actor': 'Hvem', 'col.issuer': 'Utsteder', 'col.subject': 'Subjekt', 'col.roles': 'Roller',
-    'col.action': 'Oppslag', 'col.target': 'Konto eller person', 'col.org': 'Organisasjon', 'col.reason': 'Begrunnelse', 'col.detail': 'Detaljer',
+    'audit.col.time': 'Tid', 'audit.col.actor': 'Hvem', 'audit.col.roles': 'Roller', 'audit.col.action': 'Oppslag',
+    'audit.col.target': 'Konto eller person', 'audit.col.org': 'Organisasjon', 'audit.col.reason': 'Begrunnelse', 'audit.col.detail': 'Detaljer',
   },
 };
 
@@ -86,9 +86,11 @@ export async function render(main, _params, ctx) {
     const last = first + res.rows.length - 1;
     const wrap = table(shownColumns.filter((c) => res.columns.includes(c)), shown.rows, {
       caption: t('audit.caption', { from: fmtTime(p.from), to: fmtTime(p.to) }),
+      label: (c) => t('audit.col.' + c),
       cell: (c, v) => cell(c, v),
     });
     wrap.querySelector('table').id = 'audit';
+    scrollable(wrap, t('audit.title'));
     const prev = h('button', { type: 'button', class: 'secondary', id: 'audit-prev', disabled: page === 0, onclick: () => load(page - 1) }, t('audit.prev'));
     const next = h('button', { type: 'button', class: 'secondary', id: 'audit-next', disabled: !res.next, onclick: () => load(page + 1) }, t('audit.next'));
     const csv = h('button', {
@@ -120,7 +122,7 @@ export async function render(main, _params, ctx) {
   };
   const form = h('form', { id: 'audit-form', novalidate: true, onsubmit: (e) => { e.preventDefault(); ask(); } },
     h('div', { class: 'fields' },
-      field(t('audit.from'), from), field(t('audit.to'), to, t('audit.window.hint')), field(t('audit.limit'), limit),
+      field(t('audit.from'), from), field(t('audit.to'), to), field(t('audit.limit'), limit),
       h('button', { type: 'submit', class: 'fields-button' }, t('audit.show'))),
     status);
   fill(main, h('h1', {}, t('audit.title')), h('p', { class: 'muted' }, t('audit.intro')), form, out);
@@ -128,15 +130,14 @@ export async function render(main, _params, ctx) {
   return () => { if (ctl.abort) ctl.abort.abort(); };
 }
 
-// cell shows the action as people name it (the stored action in its title).
+// cell shows the action as people name it (the stored action in its title), the rest as
+// tables do.
 function cell(c, v) {
-  if (v === null || v === undefined) return '';
-  if (c === 'time') return timeEl(v);
-  if (c === 'action') {
+  if (c === 'action' && v) {
     const refused = String(v).endsWith('.refused');
     const base = refused ? String(v).slice(0, -'.refused'.length) : String(v);
     const name = t('audit.a.' + base) === 'audit.a.' + base ? base : t('audit.a.' + base);
     return h('span', { title: String(v), class: refused ? 'refused' : null }, refused ? t('audit.refused', { action: name }) : name);
   }
-  return String(v);
+  return cellText(c, v);
 }

@@ -4,7 +4,7 @@
 // state (but not the reason, which is each person's own purpose) goes into the URL so a link
 // can be shared, and opening it fills the form.
 import {
-  h, fill, t, api, url, field, table, errorBox, announce, toCSV, download, fmtTime, localInputOf, fromLocalInput, listsAsText, ApiError,
+  h, fill, t, api, url, field, table, scrollable, cellText, errorBox, announce, toCSV, download, fmtTime, localInputOf, fromLocalInput, listsAsText, ApiError,
 } from '../core.js';
 
 export const messages = {
@@ -36,6 +36,9 @@ export const messages = {
     'investigate.all': '(all)',
     'investigate.export-csv': 'Export CSV', 'investigate.export-csv-n': 'Export “{name}” as CSV', 'investigate.export-json': 'Export JSON',
     'investigate.done': '{n} rows found.',
+    'investigate.follow.subject': "Ask who saw this person's data (fills the form)",
+    'investigate.follow.access': 'Ask whose data this account saw (fills the form)',
+    'investigate.filled': 'The form asks: {question} ({who}). Check the reason and look up.',
     'col.service': 'Service', 'col.service_name': 'Service name', 'col.first': 'First', 'col.last': 'Last',
     'col.successes': 'Successes', 'col.failures': 'Failures', 'col.ips': 'IP addresses', 'col.countries': 'Countries',
     'col.subject': 'Person', 'col.resource': 'Category', 'col.action': 'Action', 'col.events': 'Events',
@@ -70,6 +73,9 @@ export const messages = {
     'investigate.all': '(alle)',
     'investigate.export-csv': 'Eksporter CSV', 'investigate.export-csv-n': 'Eksporter «{name}» som CSV', 'investigate.export-json': 'Eksporter JSON',
     'investigate.done': '{n} rader funnet.',
+    'investigate.follow.subject': 'Spør hvem som har sett denne personens data (fyller ut skjemaet)',
+    'investigate.follow.access': 'Spør hvem sine data denne kontoen har sett (fyller ut skjemaet)',
+    'investigate.filled': 'Skjemaet spør: {question} ({who}). Sjekk begrunnelsen og slå opp.',
     'col.service': 'Tjeneste', 'col.service_name': 'Tjenestenavn', 'col.first': 'Første', 'col.last': 'Siste',
     'col.successes': 'Vellykkede', 'col.failures': 'Mislykkede', 'col.ips': 'IP-adresser', 'col.countries': 'Land',
     'col.subject': 'Person', 'col.resource': 'Kategori', 'col.action': 'Handling', 'col.events': 'Hendelser',
@@ -79,6 +85,9 @@ export const messages = {
 };
 
 const lookups = ['logins', 'access', 'subject', 'timeline'];
+// followUp is, per lookup and column, the next question a value of it leads to: who else saw
+// a person's data; whose data an actor saw.
+const followUp = { access: { subject: 'subject' }, subject: { actor: 'access' } };
 const day = 24 * 3600 * 1000;
 
 // render draws the form, filled from ctx.query (a shared link); nothing is looked up until
@@ -116,6 +125,17 @@ export async function render(main, _params, ctx) {
   lookup.addEventListener('change', adapt);
   adapt();
 
+  // follow fills the form with the next question about who (a person or account of the
+  // results), in the same window and for the same reason; it runs when submitted.
+  const follow = (next, who) => {
+    lookup.value = next;
+    account.value = who;
+    adapt();
+    form.scrollIntoView();
+    submit.focus();
+    announce(t('investigate.filled', { question: t('investigate.q.' + next), who }));
+  };
+
   const form = h('form', { id: 'lookup-form', novalidate: true, onsubmit: async (e) => {
     e.preventDefault();
     const required = [[account, 'investigate.account'], [from, 'investigate.from'], [to, 'investigate.to'], [reason, 'investigate.reason']];
@@ -143,7 +163,7 @@ export async function render(main, _params, ctx) {
     try {
       const res = await api('GET', url('/api/history/' + l, { ...params, reason: reason.value.trim() }), undefined, { signal: ctl.abort.signal });
       fill(status);
-      show(results, l, params, res);
+      show(results, l, params, res, follow);
     } catch (err) {
       if (err.name === 'AbortError') return;
       results.hidden = true;
@@ -173,7 +193,7 @@ function lookupError(err) {
 
 // show renders the answer res of lookup l: its tables (the access rows also by category),
 // their row counts, the footer and the exports of exactly what is shown.
-function show(results, l, params, res) {
+function show(results, l, params, res, follow) {
   const at = new Date();
   const rows = (res.rows || []).map(listsAsText);
   const tables = [{ name: params.summary ? 'totals' : l, columns: res.columns || [], rows, footer: res.footer || '' }];
@@ -182,8 +202,14 @@ function show(results, l, params, res) {
   const tableEls = tables.map((tb, i) => {
     const wrap = table(tb.columns, tb.rows, {
       caption: t('investigate.t.' + tb.name) + ' — ' + t('investigate.rows', { n: tb.rows.length }),
+      cell: (c, v, r) => {
+        const next = i === 0 && v && followUp[l] && followUp[l][c];
+        return next ? h('button', { type: 'button', class: 'link', title: t('investigate.follow.' + next), onclick: () => follow(next, v) }, v)
+          : cellText(c, v, r);
+      },
     });
     wrap.querySelector('table').id = i === 0 ? 'results' : 'results-' + (i + 1);
+    scrollable(wrap, t('investigate.t.' + tb.name));
     return h('div', { class: 'result-table' },
       wrap,
       tb.rows.length ? null : h('p', { class: 'muted' }, t('investigate.none')),
@@ -208,7 +234,6 @@ function show(results, l, params, res) {
     tableEls);
   announce(t('investigate.done', { n: rows.length }));
 }
-
 
 // byCategory groups access rows (one per person, category and action) by category: the
 // people (distinct persons), records and events of each, and of all together, as the access

@@ -121,9 +121,16 @@ export async function render(main) {
     h('section', { 'aria-labelledby': 'settings-actions' },
       h('h2', { id: 'settings-actions' }, t('settings.actions')),
       actions.length
-        ? h('ul', { id: 'actions' }, actions.map((a) => h('li', { 'data-action': a }, t('settings.action.' + a), ' ', h('code', { class: 'muted' }, a))))
+        ? h('ul', { id: 'actions' }, actions.map((a) => h('li', { 'data-action': a }, described(a), h('code', { class: 'muted' }, a))))
         : h('p', {}, t('settings.actions.none'))),
     h('section', { 'aria-labelledby': 'settings-methods' },
       h('h2', { id: 'settings-methods' }, t('settings.methods')),
       h('ul', { id: 'methods' }, (me.methods || []).map((m) => h('li', {}, t('settings.method.' + m))))));
+}
+
+// described is what action a lets one do, followed by a space ('' for an action this page
+// has no words for: its code alone says it).
+function described(a) {
+  const k = 'settings.action.' + a;
+  return t(k) === k ? '' : t(k) + ' ';
 }
