@@ -110,6 +110,15 @@ func (s *Server) incEvidence(_ http.ResponseWriter, r *http.Request, p *auth.Pri
 	return rowsPage(t, pg), nil
 }
 
+// incAlerts is the incident's alerts with their events: an audited lookup of its account.
+func (s *Server) incAlerts(_ http.ResponseWriter, r *http.Request, p *auth.Principal) (any, error) {
+	id, err := incidentID(r)
+	if err != nil {
+		return nil, err
+	}
+	return s.desk(p, auth.IncidentsRead).Alerts(r.Context(), id, p.Actor())
+}
+
 func (s *Server) incEvidenceRefresh(_ http.ResponseWriter, r *http.Request, p *auth.Principal) (any, error) {
 	var b struct{}
 	id, err := incidentBody(r, &b)

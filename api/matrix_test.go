@@ -64,6 +64,7 @@ func matrixCases() []matrixCase {
 		{"PUT", "/api/me/prefs", `{"lang":"nb"}`, false, [5]want{all, all, all, all, all}},
 		{"GET", "/api/incidents?all=true", "", false, [5]want{all, all, all, none, none}},
 		{"GET", "/api/incidents/{id}", "", false, [5]want{all, scoped, scoped, none, none}},
+		{"GET", "/api/incidents/{id}/alerts", "", false, [5]want{all, scoped, scoped, none, none}},
 		{"GET", "/api/incidents/{id}/evidence", "", false, [5]want{all, scoped, scoped, none, none}},
 		{"GET", "/api/incidents/{id}/report", "", false, [5]want{all, scoped, scoped, none, none}},
 		{"GET", "/api/incidents/{id}/report?format=markdown", "", false, [5]want{all, scoped, scoped, none, none}},

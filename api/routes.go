@@ -49,6 +49,7 @@ func (s *Server) routeTable() []route {
 		do("POST", "/api/incidents/{id}/ack", auth.IncidentsWork, small, s.incAck),
 		do("POST", "/api/incidents/{id}/transition", auth.IncidentsWork, small, s.incTransition),
 		do("POST", "/api/incidents/{id}/comment", auth.IncidentsWork, small, s.incComment),
+		do("GET", "/api/incidents/{id}/alerts", auth.IncidentsRead, small, s.incAlerts),
 		do("GET", "/api/incidents/{id}/evidence", auth.IncidentsRead, small, s.incEvidence),
 		do("POST", "/api/incidents/{id}/evidence", auth.IncidentsWork, small, s.incEvidenceRefresh),
 		do("GET", "/api/incidents/{id}/report", auth.IncidentsRead, small, s.incReport),

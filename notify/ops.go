@@ -121,6 +121,24 @@ func (d *Desk) Show(ctx context.Context, id string) (Shown, error) {
 	return Show(inc, d.Incidents.clock()), nil
 }
 
+// Alerts returns the alerts of incident id with the events behind them: the alerts of its
+// account whose events fall in [first seen, last seen] (at most history.MaxWindow before the
+// last), read from history as an audited lookup of the account by actor for the incident.
+func (d *Desk) Alerts(ctx context.Context, id, actor string) (history.AccountAlerts, error) {
+	inc, err := d.get(ctx, id)
+	if err != nil {
+		return history.AccountAlerts{}, err
+	}
+	to := inc.LastSeen.Add(time.Millisecond)
+	from := inc.FirstSeen
+	if from.IsZero() || to.Sub(from) > history.MaxWindow {
+		from = to.Add(-history.MaxWindow)
+	}
+	ask := d.asker(actor)
+	ask.Incident = inc.ID
+	return d.History.AccountAlerts(ctx, history.AlertsRequest{Account: inc.Account, From: from, To: to, Ask: ask, Scope: d.Scope})
+}
+
 // Changed is an incident after a change: in JSON the incident; for people its state, version,
 // deadline and latest timeline entry.
 type Changed struct {

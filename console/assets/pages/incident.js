@@ -6,6 +6,8 @@ import { h, fill, t, api, url, lang, may, session, link, fmtDuration, timeEl, ta
 import { messages as listMessages, severityBadge, stateText, settled, openStream, streamStatus } from './incidents.js';
 
 const STEPS = [1, 2, 3, 4, 5, 6, 7, 8];
+// DRAFT_CHANGES are the changes (Breachd-Change) after which the draft notice reads differently.
+const DRAFT_CHANGES = ['report', 'evidence', 'transition', 'ack', 'deactivation', 'comment'];
 const REPORT_FIELDS = ['reference', 'dpo', 'consequences', 'measures', 'art34', 'art34_reason', 'delay_reasons'];
 
 export const messages = {
@@ -21,7 +23,7 @@ export const messages = {
     'incident.notreportable': 'Documented as not reportable: {reason}',
     'incident.actions': 'Actions', 'incident.ack': 'Acknowledge', 'incident.ack.aware': 'Aware since (empty: now)',
     'incident.ack.hint': 'The moment the organisation became aware of the breach; the deadline is 72 hours after it.',
-    'incident.transition.to': 'Move to state', 'incident.transition': 'Change state', 'incident.transition.comment': 'Comment',
+    'incident.transition.to': 'Move to state', 'incident.transition': 'Change state', 'incident.transition.comment': 'Comment on the change',
     'incident.transition.hint': 'Required for not reportable (the reason) and for closing an incident that was never worked.',
     'incident.transition.none': 'No further state: the incident is closed.',
     'incident.comment.text': 'Comment', 'incident.comment': 'Add comment', 'incident.comment.step': 'Records procedure step',
@@ -58,6 +60,8 @@ export const messages = {
     'incident.f.delay_reasons': 'Reasons for a late report', 'incident.art34.': 'not decided',
     'incident.art34.notify': 'yes, notify them', 'incident.art34.not_required': 'not required',
     'incident.changed': 'Incident {id} was changed by {actor}.', 'incident.done': 'Done.',
+    'incident.kind.opened': 'opened', 'incident.kind.alert': 'alert', 'incident.kind.action': 'action',
+    'incident.kind.transition': 'state change', 'incident.kind.comment': 'comment',
     'col.at': 'Time', 'col.actor': 'Who', 'col.kind': 'Kind', 'col.text': 'What', 'col.rule': 'Rule',
     'col.event': 'Event', 'col.taken': 'Taken', 'col.from': 'From', 'col.to': 'To', 'col.rows': 'Rows',
     'col.sha256': 'SHA-256', 'col.verified': 'Verified', 'col.time': 'Event time', 'col.subject': 'Whose data',
@@ -74,7 +78,7 @@ export const messages = {
     'incident.notreportable': 'Dokumentert som ikke meldepliktig: {reason}',
     'incident.actions': 'Handlinger', 'incident.ack': 'Bekreft', 'incident.ack.aware': 'Kjent siden (tomt: nå)',
     'incident.ack.hint': 'Tidspunktet virksomheten fikk kjennskap til bruddet; fristen er 72 timer etter det.',
-    'incident.transition.to': 'Flytt til status', 'incident.transition': 'Endre status', 'incident.transition.comment': 'Kommentar',
+    'incident.transition.to': 'Flytt til status', 'incident.transition': 'Endre status', 'incident.transition.comment': 'Kommentar til endringen',
     'incident.transition.hint': 'Påkrevd for ikke meldepliktig (begrunnelsen) og for å lukke en hendelse som aldri ble behandlet.',
     'incident.transition.none': 'Ingen videre status: hendelsen er lukket.',
     'incident.comment.text': 'Kommentar', 'incident.comment': 'Legg til kommentar', 'incident.comment.step': 'Registrerer trinn i rutinen',
@@ -111,6 +115,8 @@ export const messages = {
     'incident.f.delay_reasons': 'Grunner til for sen melding', 'incident.art34.': 'ikke avgjort',
     'incident.art34.notify': 'ja, underrett dem', 'incident.art34.not_required': 'ikke nødvendig',
     'incident.changed': 'Hendelse {id} ble endret av {actor}.', 'incident.done': 'Utført.',
+    'incident.kind.opened': 'opprettet', 'incident.kind.alert': 'varsel', 'incident.kind.action': 'handling',
+    'incident.kind.transition': 'statusendring', 'incident.kind.comment': 'kommentar',
     'col.at': 'Tid', 'col.actor': 'Hvem', 'col.kind': 'Type', 'col.text': 'Hva', 'col.rule': 'Regel',
     'col.event': 'Hendelse', 'col.taken': 'Tatt', 'col.from': 'Fra', 'col.to': 'Til', 'col.rows': 'Rader',
     'col.sha256': 'SHA-256', 'col.verified': 'Kontrollert', 'col.time': 'Tidspunkt', 'col.subject': 'Hvem sine opplysninger',
@@ -413,7 +419,8 @@ export async function render(main, params, _ctx) {
   const drawTimeline = () => {
     const entries = (inc.timeline || []).slice().reverse();
     fill(timelineEl, h('h2', { id: 'timeline-h' }, t('incident.timeline')),
-      table(['at', 'actor', 'kind', 'text'], entries, { class: 'timeline' }),
+      table(['at', 'actor', 'kind', 'text'], entries, { class: 'timeline',
+        cell: (c, v) => c === 'at' ? timeEl(v) : c === 'kind' ? h('span', { 'data-kind': v }, t('incident.kind.' + v)) : String(v ?? '') }),
       inc.timeline_omitted ? h('p', { class: 'muted' }, t('incident.omitted', { n: inc.timeline_omitted })) : null);
   };
   const drawTransitions = () => {
@@ -421,7 +428,7 @@ export async function render(main, params, _ctx) {
     const keep = transTo.value;
     const next = inc.next_states || [];
     fill(transTo, next.map((s) => h('option', { value: s, selected: s === keep }, stateText(s))));
-    transTo.disabled = transBtn.disabled = next.length === 0;
+    transTo.disabled = transBtn.hidden = next.length === 0;
     transTo.title = next.length ? '' : t('incident.transition.none');
   };
   const drawAlerts = async () => {
@@ -458,7 +465,8 @@ export async function render(main, params, _ctx) {
   const eventText = (a) => {
     const e = a.event;
     if (!e) return h('span', { class: 'muted' }, a.event_kind + ' ' + a.event_id + ' — ' + t('incident.event.none'));
-    const parts = Object.entries(e).filter(([k, v]) => k !== 'id' && k !== 'time' && v !== '' && v !== null && v !== 0)
+    const shown = ['id', 'time', 'org', 'subject'];
+    const parts = Object.entries(e).filter(([k, v]) => !shown.includes(k) && v !== '' && v !== null && v !== 0)
       .map(([k, v]) => k + '=' + (Array.isArray(v) ? v.join(' ') : String(v)));
     return h('span', { class: 'event' }, h('code', {}, parts.join(' · ')));
   };
@@ -466,7 +474,9 @@ export async function render(main, params, _ctx) {
   // load reads the incident and redraws what depends on it (the report form keeps what is
   // being typed; the alerts are read again only when their number changed).
   async function load() {
-    inc = await get(base);
+    const next = await get(base);
+    if (inc && next.version < inc.version) return; // an older answer that arrived late
+    inc = next;
     fill(loadError);
     drawSummary();
     drawDeadline();
@@ -492,12 +502,20 @@ export async function render(main, params, _ctx) {
   side(get(base + '/evidence?limit=1000').then(drawEvidence), evidenceOut);
   side(loadPreview(), reportOut);
 
+  // The draft is built again (an audited lookup of the people concerned) at most once per
+  // burst of changes that alter it.
+  let previewTimer = null;
+  const previewSoon = () => {
+    clearTimeout(previewTimer);
+    previewTimer = setTimeout(() => side(loadPreview(), reportOut), 1000);
+  };
   const refresh = () => load().catch((e) => { if (e.name !== 'AbortError') fill(loadError, errorBox(e)); });
   const closeStream = openStream({
     onIncident: (d) => {
       if (d.row.id !== id) return;
       refresh();
       if (d.change === 'evidence') side(get(base + '/evidence?limit=1000').then(drawEvidence), evidenceOut);
+      if (DRAFT_CHANGES.includes(d.change)) previewSoon();
       if (d.actor && d.actor !== (session.me && session.me.actor)) announce(t('incident.changed', { id, actor: d.actor }));
     },
     onReconnect: refresh,
@@ -507,6 +525,7 @@ export async function render(main, params, _ctx) {
   return () => {
     closeStream();
     clearInterval(tick);
+    clearTimeout(previewTimer);
     ac.abort();
   };
 }

@@ -105,13 +105,16 @@ export function openStream({ onIncident, onReconnect, onStatus }) {
     es.addEventListener('error', async () => {
       if (closed) return;
       onStatus('reconnecting');
+      let signedOut = false;
       try {
         const me = await api('GET', '/api/me', undefined, { allow401: true });
-        if (!me || me.principal === null) { stop(); toSignin(); return; }
+        signedOut = !me || me.principal === null;
       } catch (err) {
-        if (err instanceof ApiError && err.status === 401) { stop(); toSignin(); return; }
+        signedOut = err instanceof ApiError && err.status === 401;
       }
-      if (es && es.readyState === EventSource.CLOSED && !closed) {
+      if (closed) return; // the page was left meanwhile
+      if (signedOut) { stop(); toSignin(); return; }
+      if (es && es.readyState === EventSource.CLOSED) {
         // The browser does not retry after an error status: open it again ourselves.
         opened = true;
         clearTimeout(retry);
@@ -201,7 +204,7 @@ export async function render(main, _params, ctx) {
     return h('tr', { 'data-id': r.id, class: isChanged ? 'changed' : null,
       // the highlight plays once (moving the row in a later draw would start it again)
       onanimationend: (e) => e.currentTarget.classList.remove('changed') },
-      COLUMNS.map((c) => h('td', { class: c === 'alerts' ? 'num' : null }, c in cell ? cell[c] : String(r[c] ?? ''))));
+      COLUMNS.map((c) => h('td', { class: 'c-' + c + (c === 'alerts' ? ' num' : '') }, c in cell ? cell[c] : String(r[c] ?? ''))));
   };
 
   const visible = () => {
