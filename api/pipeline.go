@@ -83,13 +83,11 @@ func (s *Server) pipeline(_ http.ResponseWriter, r *http.Request, _ *auth.Princi
 		if err != nil {
 			return nil, fmt.Errorf("stream %s: %w", name, err)
 		}
-		var infoOpts []jetstream.StreamInfoOpt
-		if name == bus.StreamDLQ { // the letters per subject, breachd.dlq.<source>
-			infoOpts = append(infoOpts, jetstream.WithSubjectFilter(bus.SubjectDLQ+".>"))
-		}
-		info, err := st.Info(ctx, infoOpts...)
-		if err != nil {
-			return nil, fmt.Errorf("stream %s info: %w", name, err)
+		info := st.CachedInfo() // as of js.Stream, just now
+		if name == bus.StreamDLQ { // again, with the letters per subject, breachd.dlq.<source>
+			if info, err = st.Info(ctx, jetstream.WithSubjectFilter(bus.SubjectDLQ+".>")); err != nil {
+				return nil, fmt.Errorf("stream %s info: %w", name, err)
+			}
 		}
 		state := info.State
 		ps.Exists, ps.Messages, ps.Bytes, ps.FirstSeq, ps.LastSeq = true, state.Msgs, state.Bytes, state.FirstSeq, state.LastSeq

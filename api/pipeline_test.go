@@ -109,4 +109,3 @@ func TestPipeline(t *testing.T) {
 		t.Errorf("breach_api_requests_total{route=GET /api/rules} = %v, want 1", requests)
 	}
 }
-

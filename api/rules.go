@@ -16,7 +16,8 @@ import (
 	"breachd/rules"
 )
 
-// rulesList lists the loaded rules (the server's pack) as `breachd rules list` does.
+// rulesList lists the loaded rules (the server's pack) as `breachd rules list` does, with two
+// columns more for the console: TITLE and TESTS (the rule's fixtures).
 func (s *Server) rulesList(_ http.ResponseWriter, r *http.Request, _ *auth.Principal) (any, error) {
 	q := newQuery(r)
 	pg := q.page()
@@ -27,7 +28,13 @@ func (s *Server) rulesList(_ http.ResponseWriter, r *http.Request, _ *auth.Princ
 	if err != nil {
 		return nil, err
 	}
-	return rowsPage(rules.Listing(set.Rules()).Rows(), pg), nil
+	list := set.Rules()
+	t := rules.Listing(list).Rows() // a row per rule, in order
+	t.Columns = append(slices.Clone(t.Columns), "TITLE", "TESTS")
+	for i, rl := range list {
+		t.Rows[i] = append(t.Rows[i], rl.Title, rl.Tests)
+	}
+	return rowsPage(t, pg), nil
 }
 
 // rulesHits is the stored alerts per rule and time bucket: counts only, no accounts.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +27,7 @@ func TestRulesStatus(t *testing.T) {
 		Available bool   `json:"available"`
 		Message   string `json:"message"`
 		Rules     []struct {
-			Rule                                                   string
+			Rule                                                  string
 			Evaluated, Hits, Excepted, Suppressed, Alerts, Errors uint64
 		} `json:"rules"`
 		Reload *struct {
@@ -88,6 +89,28 @@ func TestRulesStatus(t *testing.T) {
 	if !rl.At.Equal(at) || rl.Cause != "file change" || rl.Result != "error" || rl.Rules != 1 || len(rl.Errors) == 0 ||
 		rl.Errors[0].File != "bad.yaml" || rl.Errors[0].Line == 0 || rl.Errors[0].Column == 0 {
 		t.Errorf("reload %+v, want the failed one with bad.yaml:line:col", rl)
+	}
+}
+
+// TestRulesListForConsole: the rules list has the CLI's columns and the title and fixture count
+// of each rule.
+func TestRulesListForConsole(t *testing.T) {
+	e := newEnv(t, nil)
+	resp, b := e.do("GET", "/api/rules?limit=1000", principalName(auth.RoleRuleAuthor, bergen), "")
+	var rows struct {
+		Columns []string         `json:"columns"`
+		Rows    []map[string]any `json:"rows"`
+	}
+	if err := json.Unmarshal(b, &rows); resp.StatusCode != 200 || err != nil || len(rows.Rows) == 0 {
+		t.Fatalf("rules: %d %s", resp.StatusCode, b)
+	}
+	if want := []string{"ID", "SEVERITY", "WHEN", "RESPOND", "TAGS", "FILE", "TITLE", "TESTS"}; !slices.Equal(rows.Columns, want) {
+		t.Errorf("columns %v, want %v", rows.Columns, want)
+	}
+	for _, r := range rows.Rows {
+		if title, _ := r["TITLE"].(string); title == "" || r["TESTS"].(float64) < 1 {
+			t.Errorf("rule %v: title %q, %v fixtures; every shipped rule has a title and fixtures", r["ID"], title, r["TESTS"])
+		}
 	}
 }
 

@@ -14,7 +14,8 @@ import (
 // ruleEvents is the process's collector of breach_rules_rule_events_total{rule, outcome}: the
 // counters of the detector engines' rules (rules.Engine.Stats) since start, summed per rule over
 // the engines of the process. It is registered once per process (promreg); every detector adds
-// its engine. Rule ids are few and chosen by the operator, so the rule label is bounded.
+// its engine, which it keeps for the life of the process (as long as a detector runs). Rule ids
+// are few and chosen by the operator, so the rule label is bounded.
 type ruleEvents struct {
 	desc *prometheus.Desc
 

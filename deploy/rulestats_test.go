@@ -2,6 +2,10 @@ package deploy
 
 import (
 	"context"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -9,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"breachd/auth"
 	"breachd/event"
 	"breachd/rules"
 )
@@ -124,5 +129,86 @@ func TestReloaderStatus(t *testing.T) {
 	r.reload("signal")
 	if st := r.Status(); !st.OK || st.Cause != "signal" || st.Rules != 2 || len(st.Errors) != 0 || success() != 1 {
 		t.Errorf("after a good reload: %+v, success %v", st, success())
+	}
+}
+
+// TestRunServesRuleFigures: a process running the detector and the API answers GET
+// /api/rules/status with the detector's rules and its load at start, and its registry has the
+// rule metrics.
+func TestRunServesRuleFigures(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	quiet := slog.New(slog.DiscardHandler)
+	in, err := StartInfra(ctx, InfraConfig{DataDir: filepath.Join(t.TempDir(), "data"), Logger: quiet})
+	if err != nil {
+		t.Fatalf("start infra (needs libchdb.so: scripts/setup.sh): %v", err)
+	}
+	defer in.Close()
+	usersFile := filepath.Join(t.TempDir(), "users.json")
+	users, err := auth.OpenUsers(usersFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := users.Add("author", []auth.Role{auth.RoleRuleAuthor}, nil, "correct horse battery staple"); err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := users.IssueToken("author", "test", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := rules.Parse("a.yaml", []byte(ruleYAML("r1", `event.Result == "failure"`)+
+		"  - id: r2\n    title: r2\n    severity: low\n    when: [auth]\n    condition: event.Result == \"success\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	reg := prometheus.NewRegistry()
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- RunPipeline(rctx, in, PipelineConfig{Stages: []string{StageDetect, StageAPI}, RuleSet: set, Registerer: reg,
+			Logger: quiet, API: APIConfig{Listener: ln, UsersFile: usersFile}})
+	}()
+	getHealthy(t, ctx, url, done)
+	req, err := http.NewRequest("GET", url+"/api/rules/status", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Available bool `json:"available"`
+		Rules     []struct {
+			Rule string `json:"rule"`
+		} `json:"rules"`
+		Reload struct {
+			Cause, Result string
+			Rules         int
+		} `json:"reload"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&st)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("rules status: %d %v", resp.StatusCode, err)
+	}
+	if !st.Available || len(st.Rules) != 2 || st.Rules[0].Rule != "r1" || st.Reload.Cause != "start" || st.Reload.Result != "ok" || st.Reload.Rules != 2 {
+		t.Errorf("rules status %+v, want both rules and the load at start", st)
+	}
+	if v, ok := gathered(t, reg, "breach_rules_rule_events_total", "rule", "r2", "outcome", "evaluated"); !ok || v != 0 {
+		t.Errorf("breach_rules_rule_events_total{rule=r2,outcome=evaluated} = %v (present %v), want 0", v, ok)
+	}
+	if v, ok := gathered(t, reg, "breach_rules_last_reload_success"); !ok || v != 1 {
+		t.Errorf("breach_rules_last_reload_success = %v (present %v), want 1", v, ok)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("pipeline: %v", err)
 	}
 }

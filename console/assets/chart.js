@@ -1,7 +1,7 @@
 // chart.js: the console's charts, drawn by the vendored uPlot (the global `uPlot`, loaded by
 // index.html before app.js). A chart takes its colours from the CSS custom properties
 // (--chart-1 … --chart-8, --fg, --line), follows its container's width (ResizeObserver) and is
-// an image with a label for screen readers; each page shows the same figures in a table too.
+// a figure with a label for screen readers; each page shows the same figures in a table too.
 
 // cssVar is the value of the custom property name on :root.
 function cssVar(name) {
@@ -16,12 +16,14 @@ export function colour(i) {
 // chart draws into el (emptied) a chart of data = [xs, ys1, ys2, …] with one series per name.
 // opts: label (the chart's accessible name), bars (draw bars instead of lines), categories
 // (names of the x positions 0…n-1: bars of one series over categories instead of a time
-// axis), yLabel,
+// axis), span (seconds: the time axis shows the last span seconds up to the latest point), yLabel,
 // height (px, default 260). It returns {setData(data), destroy()}; the page calls destroy in its
 // cleanup.
 export function chart(el, names, data, opts = {}) {
   el.replaceChildren();
-  el.setAttribute('role', 'img');
+  // A figure (it holds uPlot's legend, whose entries toggle series) named by the label; the
+  // canvas itself is an image of the same name.
+  el.setAttribute('role', 'figure');
   if (opts.label) el.setAttribute('aria-label', opts.label);
   if (typeof uPlot === 'undefined') { // the vendored script failed to load: the tables remain
     return { setData() {}, destroy() {} };
@@ -50,11 +52,18 @@ export function chart(el, names, data, opts = {}) {
       } : {}),
       Object.assign({}, axis, { label: opts.yLabel || undefined, size: 60 }),
     ],
-    scales: cats ? { x: { time: false, range: () => [-0.5, cats.length - 0.5] } } : { x: { time: true } },
+    scales: cats ? { x: { time: false, range: () => [-0.5, cats.length - 0.5] } }
+      : { x: { time: true, range: opts.span ? (_u, _min, max) => [(max || Date.now() / 1000) - opts.span, max || Date.now() / 1000] : undefined } },
     legend: { show: true, live: !cats },
+    padding: cats ? [8, 80, 0, 0] : undefined, // room for the last category's slanted name
     cursor: { points: { show: !bars } },
   };
   const u = new uPlot(o, data, el);
+  const canvas = el.querySelector('canvas');
+  if (canvas && opts.label) {
+    canvas.setAttribute('role', 'img');
+    canvas.setAttribute('aria-label', opts.label);
+  }
   let last = o.width;
   const ro = new ResizeObserver(() => {
     const w = Math.max(200, el.clientWidth);

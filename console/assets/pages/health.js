@@ -2,7 +2,7 @@
 // grows), the dead letters and the ingest, detect and alert rates, sampled from GET
 // /api/pipeline every 5 s (rates are counter differences between samples; the last 10 minutes
 // are kept in memory while the page is open).
-import { h, fill, t, api, announce, table, errorBox, timeEl } from '../core.js';
+import { h, fill, t, lang, api, announce, table, errorBox, timeEl } from '../core.js';
 import { chart } from '../chart.js';
 
 export const messages = {
@@ -74,8 +74,13 @@ function idTable(id, columns, rows, opts) {
   return wrap;
 }
 
+// fmtNum shows a count with the console language's digit grouping.
+function fmtNum(v) {
+  return Number(v).toLocaleString(lang() === 'nb' ? 'nb-NO' : 'en-GB');
+}
+
 function num(v) {
-  return h('span', { class: 'num' }, v === undefined || v === null ? '' : Number(v).toLocaleString());
+  return h('span', { class: 'num' }, v === undefined || v === null ? '' : fmtNum(v));
 }
 
 function fmtBytes(n) {
@@ -171,7 +176,7 @@ export async function render(main) {
       caption: t('health.consumers.caption'),
       rowAttrs: (r) => ({ class: r.growing ? 'lag-growing' : null, 'data-consumer': r.stream + '/' + r.consumer }),
       cell: (c, v, r) => (c === 'pending'
-        ? h('span', { class: 'num' }, Number(v).toLocaleString(), r.growing ? h('span', { class: 'growing' }, ' \u2191 ', t('health.growing')) : null)
+        ? h('span', { class: 'num' }, fmtNum(v), r.growing ? h('span', { class: 'growing' }, ' \u2191 ', t('health.growing')) : null)
         : c === 'last_active' ? timeEl(v) : c === 'stream' || c === 'consumer' ? String(v) : num(v)),
     }));
     fill(streamsBox, idTable('streams', ['name', 'messages', 'bytes', 'first_seq', 'last_seq', 'last_time'], s.streams || [], {
@@ -180,7 +185,7 @@ export async function render(main) {
         : c === 'bytes' ? fmtBytes(v) : c === 'last_time' ? timeEl(v) : num(v)),
     }));
     const dl = s.dead_letters || { total: 0, by_source: {} };
-    fill(dlqTotal, t('health.dlq.total', { n: Number(dl.total).toLocaleString() }));
+    fill(dlqTotal, t('health.dlq.total', { n: fmtNum(dl.total) }));
     dlqTotal.dataset.total = String(dl.total);
     const bySource = Object.entries(dl.by_source || {}).sort((a, b) => b[1] - a[1]).map(([source, count]) => ({ source, count }));
     fill(dlqSources, bySource.length ? idTable('dlq-sources', ['source', 'count'], bySource, {
@@ -205,7 +210,7 @@ export async function render(main) {
       drawRates(r);
     }
     prev = { at, sums: now, pending };
-    fill(updated, t('health.updated', { time: new Date(s.time).toLocaleTimeString() }));
+    fill(updated, t('health.updated', { time: new Date(s.time).toLocaleTimeString(lang() === 'nb' ? 'nb-NO' : 'en-GB') }));
   }
 
   function drawRates(latest) {
@@ -219,7 +224,7 @@ export async function render(main) {
   }
 
   // The chart exists from the start (empty until two samples give a rate).
-  rateChart = chart(ratesChart, rates.map((r) => t('health.rate.' + r.key)), [[], [], [], []], { label: t('health.rates.label'), height: 220 });
+  rateChart = chart(ratesChart, rates.map((r) => t('health.rate.' + r.key)), [[], [], [], []], { label: t('health.rates.label'), height: 220, span: keep });
   await poll();
   return () => {
     paused = true;

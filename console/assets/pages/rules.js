@@ -2,7 +2,7 @@
 // detector did with each since it started, the last reload, alerts per rule over time, a
 // check (lint and fixtures) of a rule file, and a backtest over stored history with its
 // progress streamed (NDJSON) and results per rule and account.
-import { h, fill, t, api, url, session, may, announce, table, errorBox, field, timeEl, localInput, fromLocalInput, ApiError, toSignin } from '../core.js';
+import { h, fill, t, lang, api, url, session, may, announce, table, errorBox, field, fmtTime, timeEl, localInput, fromLocalInput, ApiError, toSignin } from '../core.js';
 import { chart } from '../chart.js';
 
 export const messages = {
@@ -13,7 +13,7 @@ export const messages = {
     'rules.caption': 'Rules the server runs, with what the detector did with each since it started',
     'rules.col.id': 'Rule', 'rules.col.severity': 'Severity', 'rules.col.when': 'Events', 'rules.col.respond': 'Response',
     'rules.col.file': 'File', 'rules.col.evaluated': 'Evaluated', 'rules.col.hits': 'Hits', 'rules.col.excepted': 'Excepted',
-    'rules.col.suppressed': 'Suppressed', 'rules.col.alerts': 'Alerts', 'rules.col.errors': 'Errors', 'rules.col.title': 'Title',
+    'rules.col.suppressed': 'Suppressed', 'rules.col.alerts': 'Alerts', 'rules.col.errors': 'Errors', 'rules.col.title': 'Title', 'rules.col.tests': 'Fixtures',
     'rules.col.accounts': 'Accounts', 'rules.col.first': 'First alert', 'rules.col.last': 'Last alert', 'rules.col.rule': 'Rule',
     'rules.col.bucket': 'From', 'rules.col.account': 'Account', 'rules.col.folded': 'Folded hits', 'rules.col.name': 'Test',
     'rules.col.line': 'Line', 'rules.col.want': 'Expected', 'rules.col.got': 'Got', 'rules.col.result': 'Result',
@@ -77,7 +77,7 @@ export const messages = {
     'rules.caption': 'Reglene serveren kjører, med hva detektoren har gjort med hver siden start',
     'rules.col.id': 'Regel', 'rules.col.severity': 'Alvorlighet', 'rules.col.when': 'Hendelser', 'rules.col.respond': 'Tiltak',
     'rules.col.file': 'Fil', 'rules.col.evaluated': 'Vurdert', 'rules.col.hits': 'Treff', 'rules.col.excepted': 'Unntatt',
-    'rules.col.suppressed': 'Undertrykt', 'rules.col.alerts': 'Varsler', 'rules.col.errors': 'Feil', 'rules.col.title': 'Tittel',
+    'rules.col.suppressed': 'Undertrykt', 'rules.col.alerts': 'Varsler', 'rules.col.errors': 'Feil', 'rules.col.title': 'Tittel', 'rules.col.tests': 'Tester',
     'rules.col.accounts': 'Kontoer', 'rules.col.first': 'Første varsel', 'rules.col.last': 'Siste varsel', 'rules.col.rule': 'Regel',
     'rules.col.bucket': 'Fra', 'rules.col.account': 'Konto', 'rules.col.folded': 'Sammenslåtte treff', 'rules.col.name': 'Test',
     'rules.col.line': 'Linje', 'rules.col.want': 'Forventet', 'rules.col.got': 'Fikk', 'rules.col.result': 'Resultat',
@@ -162,8 +162,13 @@ function sevBadge(sev) {
   return h('span', { class: 'badge sev-' + String(sev || '').toLowerCase() }, String(sev || ''));
 }
 
+// fmtNum shows a count with the console language's digit grouping.
+function fmtNum(v) {
+  return Number(v).toLocaleString(lang() === 'nb' ? 'nb-NO' : 'en-GB');
+}
+
 function num(v) {
-  return h('span', { class: 'num' }, v === undefined || v === null ? '' : Number(v).toLocaleString());
+  return h('span', { class: 'num' }, v === undefined || v === null ? '' : fmtNum(v));
 }
 
 // allRows fetches every page of a rows answer (at most 20 pages of 1000).
@@ -185,7 +190,18 @@ function posText(e) {
   return (pos ? pos + ': ' : '') + (e.rule ? `rule ${e.rule}: ` : '') + e.message;
 }
 
-export async function render(main, _params, _ctx) {
+// queryDate is the Date of query parameter name (RFC 3339 or a date), or null.
+function queryDate(q, name) {
+  const v = q && q.get(name);
+  const d = v ? new Date(v) : null;
+  return d && !isNaN(d) ? d : null;
+}
+
+// render draws the page. The query may choose the chart's window (?window=7d) and prefill the
+// backtest's range (?from=…&to=…, RFC 3339 or dates), so a link can show a past period.
+export async function render(main, _params, ctx) {
+  const q = ctx && ctx.query;
+  const initialWindow = q && windows[q.get('window')] ? q.get('window') : defaultWindow;
   const charts = { hits: null, backtest: null };
   const life = new AbortController(); // the page's own requests
   let backtestRun = null; // the running backtest's AbortController
@@ -196,7 +212,7 @@ export async function render(main, _params, _ctx) {
 
   // ---- hits over time ----
   const hitsSel = h('select', { id: 'hits-window', onchange: () => loadHits() },
-    Object.keys(windows).map((w) => h('option', { value: w, selected: w === defaultWindow }, t('rules.hits.w' + w))));
+    Object.keys(windows).map((w) => h('option', { value: w, selected: w === initialWindow }, t('rules.hits.w' + w))));
   const hitsChart = h('div', { id: 'hits-chart', class: 'chart' });
   const hitsNote = h('p', { class: 'muted', role: 'status' });
   const hitsTable = h('div', { id: 'hits-table' });
@@ -222,13 +238,14 @@ export async function render(main, _params, _ctx) {
       ]);
       showReload(st);
       const byRule = new Map((st.rules || []).map((r) => [r.rule, r]));
-      const data = rows.map((r) => Object.assign({ id: r.ID, severity: r.SEVERITY, when: r.WHEN, respond: r.RESPOND, file: r.FILE },
-        byRule.get(r.ID) || {}));
-      const cols = ['id', 'severity', 'when', 'respond', 'file'].concat(st.available ? statusCols : []);
+      const data = rows.map((r) => Object.assign({ id: r.ID, title: r.TITLE, severity: r.SEVERITY, when: r.WHEN, respond: r.RESPOND,
+        tests: r.TESTS, file: r.FILE }, byRule.get(r.ID) || {}));
+      const cols = ['id', 'severity', 'when', 'respond', 'tests', 'file'].concat(st.available ? statusCols : []);
       fill(rulesBox, idTable('rules', cols, data, {
         caption: t('rules.caption'),
         rowAttrs: (r) => ({ 'data-rule': r.id }),
-        cell: (c, v) => (c === 'severity' ? sevBadge(v) : statusCols.includes(c) ? num(v) : c === 'id' ? h('code', {}, v) : String(v ?? '')),
+        cell: (c, v, r) => (c === 'severity' ? sevBadge(v) : statusCols.includes(c) || c === 'tests' ? num(v)
+          : c === 'id' ? [h('code', {}, v), h('div', { class: 'muted' }, r.title || '')] : String(v ?? '')),
       }));
       const sel = document.getElementById('backtest-rule');
       if (sel) {
@@ -367,14 +384,15 @@ export async function render(main, _params, _ctx) {
 
   // ---- backtest ----
   function backtestSection() {
-    const now = new Date();
+    const end = queryDate(q, 'to') || new Date();
+    const start = queryDate(q, 'from') || new Date(end.getTime() - windows[initialWindow].ms);
     const rule = h('select', { id: 'backtest-rule' }, h('option', { value: '' }, t('rules.bt.all')));
-    const from = h('input', { id: 'backtest-from', type: 'datetime-local', required: true, value: localInput(new Date(now.getTime() - windows[defaultWindow].ms)) });
-    const to = h('input', { id: 'backtest-to', type: 'datetime-local', value: localInput(now) });
+    const from = h('input', { id: 'backtest-from', type: 'datetime-local', required: true, value: localInput(start) });
+    const to = h('input', { id: 'backtest-to', type: 'datetime-local', value: localInput(end) });
     const text = h('textarea', { id: 'backtest-text', rows: 8, spellcheck: 'false' });
     const run = h('button', { id: 'backtest-run', type: 'submit' }, t('rules.bt.run'));
     const cancel = h('button', { id: 'backtest-cancel', type: 'button', class: 'secondary', disabled: true, onclick: () => backtestRun && backtestRun.abort() }, t('rules.bt.cancel'));
-    const progress = h('progress', { id: 'backtest-progress', max: 100, value: 0, 'aria-labelledby': 'backtest-step' });
+    const progress = h('progress', { id: 'backtest-progress', max: 100, value: 0, 'aria-describedby': 'backtest-step' });
     const step = h('span', { id: 'backtest-step', role: 'status' });
     const errBox = h('div', { id: 'backtest-error' });
     const result = h('div', { id: 'backtest-result' });
@@ -405,7 +423,7 @@ export async function render(main, _params, _ctx) {
         const rep = await streamBacktest(body, ctl.signal, (p) => showProgress(progress, step, p));
         progress.value = 100;
         progress.dataset.done = 'true';
-        const done = t('rules.bt.done', { events: Number(rep.events).toLocaleString(), alerts: rep.alerts, seconds: Number(rep.duration_seconds || 0).toFixed(1) });
+        const done = t('rules.bt.done', { events: fmtNum(rep.events), alerts: rep.alerts, seconds: Number(rep.duration_seconds || 0).toFixed(1) });
         fill(step, done);
         showBacktest(result, rep);
         announce(done);
@@ -442,7 +460,7 @@ export async function render(main, _params, _ctx) {
       h('h3', {}, t('rules.bt.rules')),
       chartEl,
       idTable('backtest-rules', ['rule', 'title', 'severity', 'evaluated', 'hits', 'excepted', 'suppressed', 'alerts', 'accounts', 'first', 'last'], rules, {
-        caption: `${rep.from ? new Date(rep.from).toLocaleString() : ''} – ${rep.to ? new Date(rep.to).toLocaleString() : ''}`,
+        caption: `${fmtTime(rep.from)} – ${fmtTime(rep.to)}`,
         rowAttrs: (r) => ({ 'data-rule': r.rule }),
         cell: (c, v) => (c === 'severity' ? sevBadge(v) : c === 'rule' ? h('code', {}, v) : c === 'first' || c === 'last' ? timeEl(v)
           : c === 'title' ? String(v ?? '') : num(v)),
@@ -475,8 +493,8 @@ function showProgress(bar, step, p) {
   bar.value = Math.round(share[0] + (share[1] - share[0]) * frac);
   fill(step, t('rules.bt.step', {
     phase: t('rules.bt.phase.' + p.phase),
-    events: Number(p.events).toLocaleString(),
-    of: p.planned > 0 ? t('rules.bt.of', { planned: Number(p.planned).toLocaleString() }) : '',
+    events: fmtNum(p.events),
+    of: p.planned > 0 ? t('rules.bt.of', { planned: fmtNum(p.planned) }) : '',
   }));
 }
 
