@@ -16,5 +16,14 @@
 // What it does not do: sessions, sign-in and CSRF (package auth's middleware and /auth/*
 // handlers, passed in as Config.Auth), TLS termination policy beyond Serve's optional
 // certificate, and the console's pages. A Server is safe for concurrent use; it keeps no state
-// of its own between requests except the respond engine, built once on first use.
+// of its own between requests except the respond engine, built once on first use, and the hub
+// of the live incident stream.
+//
+// The live incident stream (GET /api/incidents/stream, stream.go) is Server-Sent Events from
+// one ordered, ephemeral consumer of INCIDENTS per Server, run by Server.Run (whose owner is
+// the process's API stage). Delivery is at most once and from the moment a stream opens: a
+// client that falls a buffer behind is disconnected, never waited for, every stream ends after
+// Config.StreamMax or when the consumer fails, and the client is expected to reload the list
+// on every (re)connect. A short NATS outage is ridden over by the ordered consumer, which
+// resumes after the last change it delivered.
 package api

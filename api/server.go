@@ -35,7 +35,7 @@ type Config struct {
 	// Respond builds the respond engine of deactivate, approve, cancel and reactivate, once,
 	// on first use (nil: those routes answer 503).
 	Respond  func(context.Context) (*respond.Engine, error)
-	JS       jetstream.JetStream // dead letters; its connection is what /readyz checks
+	JS       jetstream.JetStream // dead letters and the live incident stream (Run); its connection is what /readyz checks
 	Rules    []string            // rule pack paths (deploy.LoadRules); empty: the shipped pack
 	Users    *auth.Users         // users and tokens (auth.Users); nil: the users routes answer 503
 	Registry *prometheus.Registry

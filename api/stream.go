@@ -180,11 +180,11 @@ func (h *hub) consume(ctx context.Context) (wasLive bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("ordered consumer on %s: %w", bus.StreamIncidents, err)
 	}
+	defer h.deleteConsumer(ctx, cons)
 	it, err := cons.Messages()
 	if err != nil {
 		return false, fmt.Errorf("consume %s: %w", bus.StreamIncidents, err)
 	}
-	defer h.deleteConsumer(ctx, cons)
 	defer it.Stop()
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
