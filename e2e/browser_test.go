@@ -104,7 +104,8 @@ func newPage(t *testing.T, in *instance) *page {
 		t.Fatalf("the browser tests need Chromium: %v", err)
 	}
 	ctx, cancel := chromedp.NewContext(bctx, chromedp.WithNewBrowserContext())
-	t.Cleanup(cancel)
+	var readers sync.WaitGroup // of the console and the dialogs: they end with ctx
+	t.Cleanup(func() { cancel(); readers.Wait() })
 	pagesMu.Lock()
 	pages[t]++
 	n := pages[t]
@@ -115,7 +116,7 @@ func newPage(t *testing.T, in *instance) *page {
 	}
 	console := chromedp.Console(ctx)
 	dialogs := chromedp.Events(ctx, cdppage.JavascriptDialogOpening)
-	go func() {
+	readers.Go(func() {
 		for m, err := range console {
 			if err != nil {
 				return
@@ -124,8 +125,8 @@ func newPage(t *testing.T, in *instance) *page {
 			p.console = append(p.console, fmt.Sprintf("%s %s %s:%d %s", m.Time.Format("15:04:05.000"), m.Type, m.URL, m.Line+1, m.String()))
 			p.mu.Unlock()
 		}
-	}()
-	go func() {
+	})
+	readers.Go(func() {
 		for ev, err := range dialogs {
 			if err != nil {
 				return
@@ -135,17 +136,14 @@ func newPage(t *testing.T, in *instance) *page {
 			p.mu.Unlock()
 			chromedp.Call(ctx, cdppage.HandleJavaScriptDialog, cdppage.HandleJavaScriptDialogParams{Accept: false})
 		}
-	}()
+	})
 	t.Cleanup(p.keepArtifacts) // before cancel: cleanups run last first
-	tz := func(c context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
-		_, err := chromedp.Call(c, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "Europe/Oslo"})
-		return chromedp.Void{}, err
+	if _, err := chromedp.Call(ctx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "Europe/Oslo"}); err != nil {
+		t.Fatalf("set the time zone: %v", err)
 	}
-	p.do("set the time zone", tz)
-	events := true
 	if _, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
 		Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: p.downloads,
-		BrowserContextID: chromedp.FromContext(ctx).BrowserContextID, EventsEnabled: &events,
+		BrowserContextID: chromedp.FromContext(ctx).BrowserContextID,
 	}); err != nil {
 		t.Fatalf("set the download folder: %v", err)
 	}
