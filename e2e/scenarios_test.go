@@ -18,10 +18,16 @@ const (
 // reason), submits it and waits for its answer: new result tables or a new alert.
 func (p *page) lookup(kind, account, reason string) {
 	p.t.Helper()
+	p.lookupIn(kind, account, reason, demoFrom, demoTo)
+}
+
+// lookupIn is lookup over the window from–to (datetime-local values).
+func (p *page) lookupIn(kind, account, reason, from, to string) {
+	p.t.Helper()
 	p.set("select#lookup", kind)
 	p.typeInto("#account", account)
-	p.set("#from", demoFrom)
-	p.set("#to", demoTo)
+	p.set("#from", from)
+	p.set("#to", to)
 	p.typeInto("#reason", reason)
 	// What is on the page now is marked, so that the wait sees the answer to this lookup.
 	eval[int](p, `(() => { const old = document.querySelectorAll('main table, main [role=alert], main [role=alert] *');

@@ -218,7 +218,8 @@ const markup = `<img src=x onerror=alert(1)>`
 
 // TestMarkupRendersAsText: an account and an incident summary holding markup (an export by
 // such an account opens an incident whose summary names it) are shown as text on the
-// incidents list and the incident page: no element is made of them, no dialog opens.
+// incidents list, the incident page, the investigation's results and the audit view: no
+// element is made of them, no dialog opens.
 func TestMarkupRendersAsText(t *testing.T) {
 	in := demo(t)
 	actor := in.unique(markup+"-") + "@" + orgBergen
@@ -244,6 +245,30 @@ func TestMarkupRendersAsText(t *testing.T) {
 	p.until("the incident page of "+id, `location.pathname === '/incidents/`+id+`' && !!document.querySelector('#state')`)
 	p.waitFor("the timeline", "#timeline")
 	noMarkup("the incident page")
+
+	// socUser may look up (soc) and read Bergen's audit log (dpo).
+	const layout = "2006-01-02T15:04"
+	now := time.Now().In(oslo(t))
+	reason := in.unique("e2e: markup check ")
+	p.open("/investigate", "form#lookup-form")
+	p.lookupIn("access", actor, reason, now.Add(-24*time.Hour).Format(layout), now.Add(time.Hour).Format(layout))
+	if p.resultRows("results") == 0 {
+		t.Fatalf("the access lookup of %s has no rows (alerts: %q)", actor, p.alertText())
+	}
+	noMarkup("the investigation's results")
+	p.open("/audit", "table#audit")
+	p.until("the lookup in the audit view", `[...document.querySelectorAll('table#audit tbody tr')].some(tr => tr.textContent.includes(`+js(reason)+`))`)
+	noMarkup("the audit view")
+}
+
+// oslo is the time zone of the pages (newPage).
+func oslo(t *testing.T) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation("Europe/Oslo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
 }
 
 // TestDownloadNamesCarryNoPath: a download the console names from data (core.js download)
