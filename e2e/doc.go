@@ -8,7 +8,13 @@
 // export, the backtest chart, the audit view; that forged, expired and signed-out sessions go
 // to sign-in, that a change without the CSRF token is refused, that markup in data renders as
 // text, that download names carry no path; and axe-core's accessibility rules on every main
-// page (no serious or critical violation).
+// page (no serious or critical violation). Every page of every test also fails its test
+// when it opens a JavaScript dialog or logs an uncaught exception or a Content-Security-Policy
+// violation.
+//
+// The server allows 10 sign-ins a minute from one address and 5 per user: each user signs in
+// once through the sign-in page and the other pages of the test binary reuse that session
+// (tests that end or age a session make their own).
 //
 // They need /usr/bin/chromium (or BREACHD_CHROMIUM) and axe-core's axe.min.js in
 // ${XDG_CACHE_HOME:-~/.cache}/breachd/axe-core-<version>/ (or BREACHD_AXE): scripts/setup.sh
