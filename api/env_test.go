@@ -143,7 +143,8 @@ func newEnvWith(tb testing.TB, accounts []string, configure func(*api.Config)) *
 	return e
 }
 
-// serve serves the API over e, its Run (the live incident stream) going until the test ends.
+// serve serves the API over e's engines, configured further by configure (if not nil), its
+// Run (the live incident stream) going until the test ends.
 func (e *env) serve(configure func(*api.Config)) {
 	log := slog.New(slog.DiscardHandler)
 	stores := deploy.Stores{NC: e.js.NC, JS: e.js.JS, History: e.store}

@@ -83,7 +83,7 @@ func (s *Server) pipeline(_ http.ResponseWriter, r *http.Request, _ *auth.Princi
 		if err != nil {
 			return nil, fmt.Errorf("stream %s: %w", name, err)
 		}
-		info := st.CachedInfo() // as of js.Stream, just now
+		info := st.CachedInfo()    // as of js.Stream, just now
 		if name == bus.StreamDLQ { // again, with the letters per subject, breachd.dlq.<source>
 			if info, err = st.Info(ctx, jetstream.WithSubjectFilter(bus.SubjectDLQ+".>")); err != nil {
 				return nil, fmt.Errorf("stream %s info: %w", name, err)

@@ -23,7 +23,7 @@ import (
 // stream, fanned out by one hub per Server.
 const (
 	// streamBuffer is how many events a client may be behind before the hub drops it.
-	streamBuffer = 64
+	streamBuffer = 256
 	// streamWriteTimeout bounds each write to a client, so that a client that stopped reading
 	// holds its request for at most this long after the hub dropped it.
 	streamWriteTimeout = 10 * time.Second

@@ -29,10 +29,11 @@ const (
 	NATSOperator = "operator"
 	// NATSAPI is `breachd serve` attached to a running instance: what the operator may, what
 	// replay may (the API's dlq replay publishes events), the API's sessions and preferences
-	// buckets (auth.BucketSessions, auth.BucketPrefs), which it may create, the ephemeral
-	// ordered consumer of the live incident stream on INCIDENTS (create, info, pull, delete;
-	// no acks) and the consumer lists of GET /api/pipeline. Whoever holds it can mint an API
-	// session of any user: its password is only in the 0600 files of the data directory.
+	// buckets (auth.BucketSessions, auth.BucketPrefs), which it may create, the consumer
+	// lists of the pipeline's streams (GET /api/pipeline) and the ephemeral ordered consumer
+	// of the live incident stream on INCIDENTS (create, info, pull, delete; no acks). Whoever
+	// holds it can mint an API session of any user: its password is only in the 0600 files
+	// of the data directory.
 	NATSAPI = "api"
 	// NATSReplay is `breachd dlq replay` without --dry-run: it reads and deletes dead letters
 	// and publishes what it replays as events (and letters rejected again as dead letters),

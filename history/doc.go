@@ -31,7 +31,9 @@
 // The account must be in them — by its realm, or for an account without one (a guardian) by a
 // directory or login record under one of them — else ErrNotInScope, and the refused attempt is
 // audited (<action>.refused); in scope, every query also reads only rows of those
-// organisations (a server-side Array parameter). Audit rows carry the asker's identity
+// organisations (a server-side Array parameter). AccountAlerts (alerts.go: an account's alerts
+// with the events behind them, for an incident's page) is held to its scope and audited the
+// same way (history.alerts). Audit rows carry the asker's identity
 // (issuer, subject, roles) and the target's organisation, which AuditLog filters on. RuleHits
 // counts alerts per rule and time bucket, without accounts.
 //

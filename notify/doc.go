@@ -30,12 +30,14 @@
 // and a SHA-256, audited under the incident id) and records the deadline warnings at the marks
 // after awareness while not reported (one notifier wins each mark). It keeps the open
 // incidents in memory from a watch on the bucket, so a pass costs the open incidents, not all
-// incidents ever. report.go builds the draft Art. 33 notice (BuildReport, Markdown and JSON);
-// register.go the breach register.
+// incidents ever. report.go builds the draft Art. 33 notice (BuildReport, Markdown and JSON),
+// rendered in English or Norwegian bokmål (MarkdownIn; report_markdown_nb.go has the words of
+// Datatilsynet's form); register.go the breach register.
 //
 // Desk (ops.go) is where people work incidents, the operations of `breachd incidents` and of
 // the HTTP API, one path each: List (ListRequest), Register, Show, Ack, Transition and Comment
-// (their result: Changed), Evidence (with a new snapshot on request), Report (ReportRequest:
+// (their result: Changed), Evidence (with a new snapshot on request), Alerts (the incident's
+// alerts with their events, an audited lookup of its account), Report (ReportRequest:
 // store the given fields, build and write the Art. 33 notice), and Deactivate, Approve, Cancel
 // and Reactivate through its respond engine (Desk.Respond) with the request's state mirrored
 // into the incident (Deactivation). Each result renders itself for package output (a table or

@@ -39,7 +39,14 @@ export const messages = {
     'incident.event.none': 'event not in history',
     'incident.evidence': 'Evidence', 'incident.evidence.refresh': 'Collect new evidence',
     'incident.evidence.none': 'No evidence collected yet.', 'incident.evidence.hint': 'Looks up the logins and data access of the account (audited as your lookup).',
-    'incident.snapshot': 'Snapshot', 'incident.verified.yes': 'verified', 'incident.verified.no': 'NOT VERIFIED',
+    'incident.snapshot': 'Snapshot', 'incident.verified.yes': 'verified',
+    'incident.evidence.content': 'What the latest snapshots hold', 'incident.evidence.services': 'Services the account logged into',
+    'incident.evidence.data': 'Personal data it touched, by category', 'incident.evidence.nonumbers': 'No access evidence yet.',
+    'incident.evidence.numbers': 'About {people} people and {records} records ({events} access events).',
+    'incident.svc.id': 'Service', 'incident.svc.name': 'Name', 'incident.svc.first': 'First', 'incident.svc.last': 'Last',
+    'incident.svc.successes': 'Successful logins', 'incident.svc.failures': 'Failed logins',
+    'incident.data.category': 'Category', 'incident.data.people': 'People', 'incident.data.records': 'Records',
+    'incident.data.events': 'Events', 'incident.data.sensitivity': 'Sensitivity', 'incident.verified.no': 'NOT VERIFIED',
     'incident.deactivation': 'Deactivation of the account', 'incident.deact.state': 'State: {state}',
     'incident.deact.none': 'not requested', 'incident.deact.requested': 'A rule asked for the account to be deactivated.',
     'incident.deactivate': 'Deactivate account…', 'incident.deact.confirm': 'Deactivate {account} now? The person is signed out of every service.',
@@ -94,7 +101,14 @@ export const messages = {
     'incident.event.none': 'hendelsen finnes ikke i historikken',
     'incident.evidence': 'Bevis', 'incident.evidence.refresh': 'Hent nye bevis',
     'incident.evidence.none': 'Ingen bevis er hentet ennå.', 'incident.evidence.hint': 'Slår opp innlogginger og tilgang til opplysninger for kontoen (logges som ditt oppslag).',
-    'incident.snapshot': 'Uttrekk', 'incident.verified.yes': 'kontrollert', 'incident.verified.no': 'IKKE KONTROLLERT',
+    'incident.snapshot': 'Uttrekk', 'incident.verified.yes': 'kontrollert',
+    'incident.evidence.content': 'Hva de siste uttrekkene inneholder', 'incident.evidence.services': 'Tjenester kontoen logget inn i',
+    'incident.evidence.data': 'Personopplysninger kontoen var borti, etter kategori', 'incident.evidence.nonumbers': 'Ingen bevis for tilgang ennå.',
+    'incident.evidence.numbers': 'Omtrent {people} personer og {records} registreringer ({events} tilgangshendelser).',
+    'incident.svc.id': 'Tjeneste', 'incident.svc.name': 'Navn', 'incident.svc.first': 'Første', 'incident.svc.last': 'Siste',
+    'incident.svc.successes': 'Vellykkede innlogginger', 'incident.svc.failures': 'Mislykkede innlogginger',
+    'incident.data.category': 'Kategori', 'incident.data.people': 'Personer', 'incident.data.records': 'Registreringer',
+    'incident.data.events': 'Hendelser', 'incident.data.sensitivity': 'Sensitivitet', 'incident.verified.no': 'IKKE KONTROLLERT',
     'incident.deactivation': 'Deaktivering av kontoen', 'incident.deact.state': 'Status: {state}',
     'incident.deact.none': 'ikke bedt om', 'incident.deact.requested': 'En regel ba om at kontoen deaktiveres.',
     'incident.deactivate': 'Deaktiver kontoen …', 'incident.deact.confirm': 'Deaktivere {account} nå? Personen logges ut av alle tjenester.',
@@ -153,6 +167,8 @@ export async function render(main, params, _ctx) {
   const base = '/api/incidents/' + encodeURIComponent(id);
   const ac = new AbortController();
   const get = (path) => api('GET', path, undefined, { signal: ac.signal });
+  // side runs a request whose failure shows in out (not in the page's error box).
+  const side = (p, out) => p.catch((e) => { if (e.name !== 'AbortError') fill(out, errorBox(e)); });
   let inc = null; // GET /api/incidents/{id} (notify.Shown)
   let alertCount = -1;
   const work = may('incidents.work');
@@ -211,12 +227,31 @@ export async function render(main, params, _ctx) {
   const evidenceBtn = h('button', { type: 'button', id: 'evidence-refresh', class: 'secondary', onclick: () => busy([evidenceBtn], evidenceOut, async () => {
     const rows = await api('POST', base + '/evidence', {});
     drawEvidence(rows);
+    delete content.dataset.loaded;
+    content.open = false;
     await load();
   }) }, t('incident.evidence.refresh'));
+  // What the latest snapshots hold (the draft notice's services, data categories and
+  // numbers), read when the reader opens it: building it is an audited lookup.
+  const contentBody = h('div', {});
+  const content = h('details', { id: 'evidence-content', ontoggle: () => {
+    if (!content.open || content.dataset.loaded) return;
+    content.dataset.loaded = '1';
+    side(get(base + '/report').then(drawContent), contentBody);
+  } }, h('summary', {}, t('incident.evidence.content')), contentBody);
+  const drawContent = (rep) => {
+    const n = rep.approximate_numbers || {};
+    fill(contentBody,
+      h('p', {}, n.known ? t('incident.evidence.numbers', { people: n.people, records: n.records, events: n.events }) : t('incident.evidence.nonumbers')),
+      table(['id', 'name', 'first', 'last', 'successes', 'failures'], rep.services || [],
+        { caption: t('incident.evidence.services'), label: (c) => t('incident.svc.' + c) }),
+      table(['category', 'people', 'records', 'events', 'sensitivity'], rep.data_categories || [],
+        { caption: t('incident.evidence.data'), label: (c) => t('incident.data.' + c) }));
+  };
   const evidenceEl = h('section', { id: 'evidence', 'aria-labelledby': 'evidence-h' },
     h('h2', { id: 'evidence-h' }, t('incident.evidence')),
     work ? h('div', { class: 'actions' }, evidenceBtn, h('span', { class: 'hint' }, t('incident.evidence.hint'))) : null,
-    evidenceOut, evidenceBody);
+    evidenceOut, evidenceBody, content);
   const drawEvidence = (page) => {
     const rows = (page && page.rows) || [];
     if (!rows.length) { fill(evidenceBody, h('p', { class: 'muted' }, t('incident.evidence.none'))); return; }
@@ -498,7 +533,6 @@ export async function render(main, params, _ctx) {
     return () => ac.abort();
   }
   if (reporter) fillForm();
-  const side = (p, out) => p.catch((e) => { if (e.name !== 'AbortError') fill(out, errorBox(e)); });
   side(get(base + '/evidence?limit=1000').then(drawEvidence), evidenceOut);
   side(loadPreview(), reportOut);
 

@@ -65,6 +65,7 @@ export async function render(main, _params, ctx) {
     const yesNo = (v) => t(v ? 'register.yes' : 'register.no');
     const tbl = table(COLUMNS, rows, {
       caption: t('register.caption', { n: rows.length }),
+      class: 'register',
       rowAttrs: (r) => ({ 'data-id': r.id }),
       cell: (c, v, r) => {
         switch (c) {
