@@ -20,10 +20,10 @@
 // of the live incident stream.
 //
 // The live incident stream (GET /api/incidents/stream, stream.go) is Server-Sent Events from
-// one ordered, ephemeral consumer of INCIDENTS per Server, run by Server.Run (whose owner is
-// the process's API stage). Delivery is at most once and from the moment a stream opens: a
-// client that falls a buffer behind is disconnected, never waited for, every stream ends after
-// Config.StreamMax or when the consumer fails, and the client is expected to reload the list
-// on every (re)connect. A short NATS outage is ridden over by the ordered consumer, which
-// resumes after the last change it delivered.
+// one core NATS subscription to the INCIDENTS subjects per Server, run by Server.Run (whose
+// owner is the process's API stage). Delivery is at most once and from the moment a stream
+// opens: a client that falls a buffer behind is disconnected, never waited for, every stream
+// ends after Config.StreamMax or when the subscription may have missed a change (a NATS
+// reconnect, the hub falling behind), and the client is expected to reload the list on every
+// (re)connect.
 package api

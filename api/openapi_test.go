@@ -57,7 +57,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	authMux := http.NewServeMux()
 	svc.Register(authMux)
 	svc.Register(mux)
-	for _, pat := range []string{"POST /auth/login", "POST /auth/logout", "GET /auth/oidc/login", "GET /auth/oidc/callback", "GET /api/me",
+	for _, pat := range []string{"POST /auth/login", "POST /auth/logout", "GET /auth/oidc/login", "GET /auth/oidc/callback", "GET /auth/methods", "GET /api/me",
 		"GET /api/me/prefs", "PUT /api/me/prefs"} {
 		if _, got := authMux.Handler(httptest.NewRequest(strings.Fields(pat)[0], strings.Fields(pat)[1], nil)); got != pat {
 			t.Errorf("the auth service does not register %s (got %q)", pat, got)

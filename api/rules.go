@@ -2,6 +2,7 @@ package api
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -364,9 +365,19 @@ func (s *Server) streamBacktest(w http.ResponseWriter, r *http.Request, p *auth.
 	w.WriteHeader(http.StatusOK)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(true)
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	failed := false // a write failed: the client is gone or stopped reading; the run ends
 	line := func(v any) {
-		if err := enc.Encode(v); err == nil {
-			_ = rc.Flush() // a gone client ends the run through r's context
+		if failed {
+			return
+		}
+		// A client that stopped reading must not hold the run (Progress is called on its
+		// goroutine): each line gets streamWriteTimeout, and a failed write ends the run.
+		_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+		if enc.Encode(v) != nil || rc.Flush() != nil {
+			failed = true
+			cancel()
 		}
 	}
 	opts.ProgressEvery = backtestProgressEvery
@@ -378,7 +389,7 @@ func (s *Server) streamBacktest(w http.ResponseWriter, r *http.Request, p *auth.
 		}
 		line(map[string]any{"progress": bp})
 	}
-	rep, err := backtest.Run(r.Context(), s.cfg.History, opts)
+	rep, err := backtest.Run(ctx, s.cfg.History, opts)
 	if err != nil {
 		ae := s.errorOf(r, err)
 		line(map[string]any{"error": map[string]string{"code": ae.code, "message": ae.message}})

@@ -55,6 +55,9 @@ type Config struct {
 	// 15 s); StreamMax how long the server keeps one open before it ends it (default 5 min;
 	// EventSource reconnects, which authenticates the caller again).
 	StreamPing, StreamMax time.Duration
+	// StreamClients bounds the live incident streams open at once on this server (default
+	// 2000); more are answered 503 until some end.
+	StreamClients int
 }
 
 // Server is the HTTP API. Build it with New; serve Handler with Serve while Run runs (the live
@@ -95,6 +98,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.StreamPing <= 0 {
 		cfg.StreamPing = 15 * time.Second
 	}
+	if cfg.StreamClients <= 0 {
+		cfg.StreamClients = 2000
+	}
 	if cfg.StreamMax <= 0 {
 		cfg.StreamMax = 5 * time.Minute
 	}
@@ -103,7 +109,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: cfg.Log.With("component", "api"), metrics: m}
-	s.hub = newHub(cfg.JS, s.log, m)
+	s.hub = newHub(cfg.JS, cfg.StreamClients, s.log, m)
 	s.routes = s.routeTable()
 	mux := http.NewServeMux()
 	for _, rt := range s.routes {

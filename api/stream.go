@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"breachd/auth"
@@ -29,33 +30,42 @@ const (
 	streamWriteTimeout = 10 * time.Second
 	// streamRetry is the reconnection delay the stream asks EventSource for (ms).
 	streamRetry = 3000
+	// streamCheck is how often the hub checks that its subscription missed nothing.
+	streamCheck = time.Second
 )
 
 // errStreamStopped answers a stream request while the hub is not running (Server.Run is not
 // running, or has ended).
 var errStreamStopped = &apiError{http.StatusServiceUnavailable, codeUnavailable, "the live incident stream is not running on this server; reload the list instead"}
 
-// streamBackoff is the hub's delay before it consumes INCIDENTS again after a failure.
+// errTooManyStreams answers a stream request while maxStreams are open.
+var errTooManyStreams = &apiError{http.StatusServiceUnavailable, codeUnavailable, "too many live incident streams are open on this server; try again later or reload the list instead"}
+
+// streamBackoff is the hub's delay before it subscribes again after a failure.
 var streamBackoff = retry.Backoff{Initial: 500 * time.Millisecond, Max: 30 * time.Second, Jitter: 0.2}
 
-// hub is the one consumer of INCIDENTS of a Server (an ordered, ephemeral consumer that
-// delivers only new changes), fanned out to the stream's clients, each through a buffer of
-// streamBuffer events. The hub never waits for a client: one whose buffer is full is dropped
-// (its stream ends, EventSource reconnects and the console reloads the list) and counted.
-// When the consumer fails, every client is dropped the same way and the hub consumes again
-// after a backoff; clients that connect meanwhile wait until it is live again. Run owns the
-// consumer; subscribe and unsubscribe are safe for concurrent use.
+// hub is the one subscriber to the incident changes of a Server (a core NATS subscription to
+// the INCIDENTS stream's subjects, which sees every change published from when it is made),
+// fanned out to the stream's clients, each through a buffer of streamBuffer events. The hub
+// never waits for a client: one whose buffer is full is dropped (its stream ends,
+// EventSource reconnects and the console reloads the list) and counted. When the
+// subscription may have missed a change (the connection was interrupted, or it fell behind),
+// every client is dropped the same way and the hub subscribes again after a backoff; clients
+// that connect meanwhile wait until it is live again. At most maxClients are open at once.
+// Run owns the subscription; subscribe and unsubscribe are safe for concurrent use.
 type hub struct {
-	js      jetstream.JetStream
-	log     *slog.Logger
-	metrics *metrics
+	js         jetstream.JetStream
+	maxClients int // Config.StreamClients
+	log        *slog.Logger
+	metrics    *metrics
 
 	mu      sync.Mutex
 	running bool          // Run is consuming or retrying
-	live    bool          // the consumer is created: a subscriber misses nothing from now on
+	live    bool          // the subscription is made: a subscriber misses nothing from now on
 	changed chan struct{} // closed (and replaced) when running or live changes
-	failing bool          // the last consumer failed (logged once, until it is live again)
+	failing bool          // the last subscription failed (logged once, until it is live again)
 	clients map[*client]struct{}
+	seq     uint64 // the id of the last event framed
 }
 
 // client is one open stream: the organisations it may see, the events the hub framed for
@@ -66,8 +76,8 @@ type client struct {
 	gone   chan struct{}
 }
 
-func newHub(js jetstream.JetStream, log *slog.Logger, m *metrics) *hub {
-	return &hub{js: js, log: log, metrics: m, changed: make(chan struct{}), clients: map[*client]struct{}{}}
+func newHub(js jetstream.JetStream, maxClients int, log *slog.Logger, m *metrics) *hub {
+	return &hub{js: js, maxClients: maxClients, log: log, metrics: m, changed: make(chan struct{}), clients: map[*client]struct{}{}}
 }
 
 // setState sets running and live and wakes the subscribers waiting for a change. Call with
@@ -88,6 +98,9 @@ func (h *hub) subscribe(ctx context.Context, scope event.Scope) (*client, error)
 		case !h.running:
 			h.mu.Unlock()
 			return nil, errStreamStopped
+		case h.live && len(h.clients) >= h.maxClients:
+			h.mu.Unlock()
+			return nil, errTooManyStreams
 		case h.live:
 			c := &client{scope: scope, frames: make(chan []byte, streamBuffer), gone: make(chan struct{})}
 			h.clients[c] = struct{}{}
@@ -100,7 +113,7 @@ func (h *hub) subscribe(ctx context.Context, scope event.Scope) (*client, error)
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return nil, fmt.Errorf("wait for the live incident stream: %w", ctx.Err())
+			return nil, errStreamStopped // the client left, or the wait outlasted the request
 		}
 	}
 }
@@ -131,7 +144,8 @@ func (h *hub) dropAll(running, live bool) {
 	h.setState(running, live)
 }
 
-// Run consumes INCIDENTS until ctx ends, again after a backoff whenever the consumer fails.
+// Run receives the incident changes until ctx ends, subscribing again after a backoff whenever
+// the subscription failed or may have missed one.
 // It returns nil once ctx has ended and every client was dropped.
 func (h *hub) Run(ctx context.Context) error {
 	h.mu.Lock()
@@ -160,7 +174,7 @@ func (h *hub) Run(ctx context.Context) error {
 		h.dropAll(true, false)
 		if !h.failing {
 			h.failing = true
-			h.log.Warn("live incident stream: consuming INCIDENTS failed; its clients were closed, retrying", "err", err)
+			h.log.Warn("live incident stream: receiving INCIDENTS failed or may have missed a change; its clients were closed (their consoles reload), retrying", "err", err)
 		}
 		h.mu.Unlock()
 		if retry.Sleep(ctx, streamBackoff.Delay(failures)) != nil {
@@ -169,55 +183,54 @@ func (h *hub) Run(ctx context.Context) error {
 	}
 }
 
-// consume fans out the changes on INCIDENTS from now on until ctx ends (nil) or the
-// consumer fails (the error); wasLive says whether the consumer was created.
+// consume fans out the changes published on INCIDENTS' subjects from now on, through a core
+// NATS subscription (the API's logins need no JetStream consumer, so they cannot touch the
+// notifier's), until ctx ends (nil) or the subscription can no longer promise that nothing
+// was missed (the error): the connection was interrupted or reconnected (changes published
+// meanwhile were not delivered), or the subscription dropped messages because the hub fell
+// behind. The caller then drops every client, whose consoles reload their lists. wasLive says
+// whether the subscription was made.
 func (h *hub) consume(ctx context.Context) (wasLive bool, err error) {
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	cons, err := h.js.OrderedConsumer(cctx, bus.StreamIncidents, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverNewPolicy, MaxResetAttempts: 3, InactiveThreshold: time.Minute,
-	})
-	cancel()
-	if err != nil {
-		return false, fmt.Errorf("ordered consumer on %s: %w", bus.StreamIncidents, err)
+	nc := h.js.Conn()
+	if nc == nil || !nc.IsConnected() {
+		return false, errors.New("NATS is not connected")
 	}
-	defer h.deleteConsumer(ctx, cons)
-	it, err := cons.Messages()
+	msgs := make(chan *nats.Msg, streamBuffer)
+	sub, err := nc.ChanSubscribe(bus.SubjectIncidents+".>", msgs)
 	if err != nil {
-		return false, fmt.Errorf("consume %s: %w", bus.StreamIncidents, err)
+		return false, fmt.Errorf("subscribe to %s.>: %w", bus.SubjectIncidents, err)
 	}
-	defer it.Stop()
-	stop := context.AfterFunc(ctx, it.Stop)
-	defer stop()
+	defer func() { _ = sub.Unsubscribe() }()
+	reconnects := nc.Stats().Reconnects
+	if err := nc.FlushTimeout(10 * time.Second); err != nil { // the server has the subscription
+		return false, fmt.Errorf("subscribe to %s.>: %w", bus.SubjectIncidents, err)
+	}
 	h.mu.Lock()
 	h.setState(true, true)
 	if h.failing {
 		h.failing = false
-		h.log.Info("live incident stream: consuming INCIDENTS again")
+		h.log.Info("live incident stream: receiving INCIDENTS again")
 	}
 	h.mu.Unlock()
+	check := time.NewTicker(streamCheck)
+	defer check.Stop()
 	for {
-		msg, err := it.Next()
-		if err != nil {
-			if ctx.Err() != nil {
-				return true, nil
+		select {
+		case <-ctx.Done():
+			return true, nil
+		case msg := <-msgs:
+			h.publish(msg)
+		case <-check.C:
+			if !nc.IsConnected() || nc.Stats().Reconnects != reconnects {
+				return true, errors.New("the NATS connection was interrupted: changes may have been missed")
 			}
-			return true, fmt.Errorf("consume %s: %w", bus.StreamIncidents, err)
+			if n, _ := sub.Dropped(); n > 0 {
+				return true, fmt.Errorf("the hub fell behind and %d changes were dropped", n)
+			}
+			if !sub.IsValid() {
+				return true, errors.New("the subscription was closed")
+			}
 		}
-		h.publish(msg)
-	}
-}
-
-// deleteConsumer deletes the hub's consumer at once rather than leaving it to its inactivity
-// threshold (best effort: it may be gone, or NATS unreachable).
-func (h *hub) deleteConsumer(ctx context.Context, cons jetstream.Consumer) {
-	info := cons.CachedInfo()
-	if info == nil {
-		return
-	}
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := h.js.DeleteConsumer(dctx, bus.StreamIncidents, info.Name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		h.log.Debug("live incident stream: delete the consumer", "consumer", info.Name, "err", err)
 	}
 }
 
@@ -231,26 +244,22 @@ type streamEvent struct {
 
 // publish frames msg once and hands it to every client whose scope holds the incident's
 // organisation, dropping those whose buffer is full.
-func (h *hub) publish(msg jetstream.Msg) {
-	md, err := msg.Metadata()
-	if err != nil {
-		h.log.Warn("live incident stream: a message without metadata was skipped", "err", err)
-		return
-	}
+func (h *hub) publish(msg *nats.Msg) {
 	var inc event.Incident
-	if err := json.Unmarshal(msg.Data(), &inc); err != nil || inc.ID == "" {
-		h.log.Warn("live incident stream: a change that is not an incident was skipped", "seq", md.Sequence.Stream, "err", err)
+	if err := json.Unmarshal(msg.Data, &inc); err != nil || inc.ID == "" {
+		h.log.Warn("live incident stream: a change that is not an incident was skipped", "subject", msg.Subject, "err", err)
 		return
 	}
-	data, err := json.Marshal(streamEvent{Change: msg.Headers().Get(notify.HeaderChange), Actor: msg.Headers().Get(notify.HeaderActor),
+	data, err := json.Marshal(streamEvent{Change: msg.Header.Get(notify.HeaderChange), Actor: msg.Header.Get(notify.HeaderActor),
 		Row: rowObject(notify.ListColumns, notify.ListRow(time.Now())(&inc))})
 	if err != nil {
 		h.log.Error("live incident stream: encode a change", "incident", inc.ID, "err", err)
 		return
 	}
-	frame := fmt.Appendf(nil, "event: incident\nid: %d\ndata: %s\n\n", md.Sequence.Stream, data)
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.seq++
+	frame := fmt.Appendf(nil, "event: incident\nid: %d\ndata: %s\n\n", h.seq, data)
 	for c := range h.clients {
 		if !c.scope.Contains(inc.Org) {
 			continue
@@ -266,7 +275,7 @@ func (h *hub) publish(msg jetstream.Msg) {
 }
 
 // Run runs what the server does besides answering requests: the hub of the live incident
-// stream, which consumes INCIDENTS. It returns nil once ctx has ended (every open stream was
+// stream, which subscribes to the incident changes. It returns nil once ctx has ended (every open stream was
 // ended, so a graceful shutdown of the HTTP server does not wait for them). Without Run, GET
 // /api/incidents/stream answers 503. Call it once.
 func (s *Server) Run(ctx context.Context) error {
@@ -279,7 +288,7 @@ func (s *Server) Run(ctx context.Context) error {
 
 // incStream is GET /api/incidents/stream: the changes of the incidents of the caller's
 // organisations as Server-Sent Events (docs/api.md), until StreamMax has passed, the client
-// goes away, falls behind or the hub's consumer fails.
+// goes away, falls behind or the hub's subscription fails.
 func (s *Server) incStream(w http.ResponseWriter, r *http.Request, p *auth.Principal) (any, error) {
 	c, err := s.hub.subscribe(r.Context(), p.ScopeFor(auth.IncidentsRead))
 	if err != nil {

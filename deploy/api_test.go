@@ -68,7 +68,7 @@ func socToken(t *testing.T, usersFile string) string {
 
 // streamSeesChange opens the live incident stream of the API at url with token tok, changes
 // an incident through js (as the pipeline) and fails t unless the stream shows the change:
-// the stage's NATS login runs the stream's consumer on INCIDENTS.
+// the stage's NATS login receives the incident changes (its subscription).
 func streamSeesChange(t *testing.T, ctx context.Context, url, tok string, js jetstream.JetStream) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)

@@ -254,7 +254,7 @@ func TestNATSPermissions(t *testing.T) {
 		{"$JS.API.STREAM.UPDATE.DEADLETTER", [3]bool{true, false, false}},
 		{"$JS.API.CONSUMER.CREATE.EVENTS.probe", [3]bool{true, false, false}},
 		{"$JS.API.CONSUMER.CREATE.INCIDENTS.probe", [3]bool{true, false, false}},
-		{"$JS.API.CONSUMER.DELETE.INCIDENTS.probe", [3]bool{true, false, false}},
+		{"$JS.API.CONSUMER.DELETE.INCIDENTS.probe", [3]bool{false, false, false}},
 		{"$JS.API.CONSUMER.DELETE.ALERTS.notify", [3]bool{false, false, false}},
 		{"$JS.API.STREAM.CREATE.EVIL", [3]bool{false, false, false}},
 		{"$JS.API.STREAM.PURGE.DEADLETTER", [3]bool{false, false, false}},
@@ -276,6 +276,8 @@ func TestNATSPermissions(t *testing.T) {
 		{"_INBOX_operator.>", [3]bool{false, true, false}},
 		{"breachd.events.>", [3]bool{false, false, false}},
 		{"breachd.dlq.>", [3]bool{false, false, false}},
+		{"breachd.incidents.>", [3]bool{true, false, false}}, // the API's live incident stream (run's API stage)
+		{"breachd.alerts.>", [3]bool{false, false, false}},
 		{">", [3]bool{false, false, false}},
 	}
 	for i, role := range roles {
@@ -306,9 +308,10 @@ func TestNATSPermissions(t *testing.T) {
 	api := connectProber(t, srv.ClientURL(), users.Credential(NATSAPI))
 	for subject, want := range map[string]bool{"breachd.incidents.updated": true, "$KV.incidents.probe": true, "$JS.API.STREAM.MSG.DELETE.DEADLETTER": true,
 		"breachd.alerts.high": false, "$JS.API.STREAM.UPDATE.DEADLETTER": false, "$JS.API.STREAM.PURGE.DEADLETTER": false, "$JS.API.STREAM.CREATE.EVIL": false,
-		// the live incident stream's consumer on INCIDENTS (TestServeAttached runs it), and no other
-		"$JS.API.CONSUMER.CREATE.INCIDENTS.probe": true, "$JS.API.CONSUMER.INFO.INCIDENTS.probe": true,
-		"$JS.API.CONSUMER.MSG.NEXT.INCIDENTS.probe": true, "$JS.API.CONSUMER.DELETE.INCIDENTS.probe": true,
+		// no consumer on INCIDENTS (the live incident stream subscribes; the notifier's
+		// announcer durables are out of reach)
+		"$JS.API.CONSUMER.CREATE.INCIDENTS.probe": false, "$JS.API.CONSUMER.INFO.INCIDENTS.probe": false,
+		"$JS.API.CONSUMER.MSG.NEXT.INCIDENTS.announce-slack": false, "$JS.API.CONSUMER.DELETE.INCIDENTS.announce-slack": false,
 		"$JS.API.CONSUMER.CREATE.INCIDENTS.probe.breachd.incidents.opened": false, "$JS.API.STREAM.UPDATE.INCIDENTS": false,
 		"$JS.API.CONSUMER.CREATE.EVENTS.probe": false, "$JS.API.CONSUMER.CREATE.ALERTS.probe": false,
 		"$JS.API.CONSUMER.MSG.NEXT.ALERTS.notify": false, "$JS.API.CONSUMER.DELETE.ALERTS.notify": false} {
@@ -318,6 +321,9 @@ func TestNATSPermissions(t *testing.T) {
 	}
 	if !api.subscribe(t, "_INBOX_api.>") || api.subscribe(t, "_INBOX_operator.>") {
 		t.Error("api: subscribes to others' replies, or not to its own")
+	}
+	if !api.subscribe(t, "breachd.incidents.>") || api.subscribe(t, "breachd.events.>") || api.subscribe(t, "$KV.sessions.>") {
+		t.Error("api: does not subscribe to the incident changes (the live stream), or subscribes to more")
 	}
 	// Nothing above purged or deleted anything; the admin may.
 	for _, name := range []string{bus.StreamDLQ, bus.StreamEvents} {

@@ -42,7 +42,7 @@ accounts {
       { user: admin, password: "REPLACE: bcrypt hash" }
 `)
 	for _, role := range []string{NATSPipeline, NATSOperator, NATSReplay, NATSAPI} {
-		pub, _, _ := NATSPermissions(role)
+		pub, sub, _ := NATSPermissions(role)
 		fmt.Fprintf(&b, "      { user: %s, password: \"REPLACE: bcrypt hash\", permissions: {\n", role)
 		b.WriteString("          publish: {\n            allow: [\n")
 		for _, s := range pub.Allow {
@@ -52,7 +52,13 @@ accounts {
 		for _, s := range pub.Deny {
 			fmt.Fprintf(&b, "              %q\n", s)
 		}
-		b.WriteString("            ]\n          }\n          subscribe: { allow: [\"_INBOX.>\"] }\n      } }\n")
+		// With an external NATS the replies come to the default _INBOX prefix (bus.InboxPrefix
+		// is the embedded server's); the role's other subscriptions are as embedded.
+		subs := []string{`"_INBOX.>"`}
+		for _, s := range sub.Allow[1:] {
+			subs = append(subs, fmt.Sprintf("%q", s))
+		}
+		fmt.Fprintf(&b, "            ]\n          }\n          subscribe: { allow: [%s] }\n      } }\n", strings.Join(subs, ", "))
 	}
 	b.WriteString("    ]\n  }\n}\n")
 	return b.String()
@@ -84,7 +90,7 @@ func TestNATSConfExample(t *testing.T) {
 		if u.Account == nil || u.Account.Name != "BREACHD" {
 			t.Errorf("user %s is not in account BREACHD", u.Username)
 		}
-		pub, _, ok := NATSPermissions(u.Username)
+		pub, sub, ok := NATSPermissions(u.Username)
 		switch {
 		case u.Username == NATSAdmin:
 			if u.Permissions != nil {
@@ -93,7 +99,7 @@ func TestNATSConfExample(t *testing.T) {
 		case !ok:
 			t.Errorf("unknown user %s", u.Username)
 		case u.Permissions == nil || !slices.Equal(u.Permissions.Publish.Allow, pub.Allow) ||
-			!slices.Equal(u.Permissions.Publish.Deny, pub.Deny) || !slices.Equal(u.Permissions.Subscribe.Allow, []string{"_INBOX.>"}):
+			!slices.Equal(u.Permissions.Publish.Deny, pub.Deny) || !slices.Equal(u.Permissions.Subscribe.Allow, append([]string{"_INBOX.>"}, sub.Allow[1:]...)):
 			t.Errorf("%s: permissions as read by nats-server differ from NATSPermissions", u.Username)
 		}
 	}

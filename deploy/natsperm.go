@@ -30,10 +30,9 @@ const (
 	// NATSAPI is `breachd serve` attached to a running instance: what the operator may, what
 	// replay may (the API's dlq replay publishes events), the API's sessions and preferences
 	// buckets (auth.BucketSessions, auth.BucketPrefs), which it may create, the consumer
-	// lists of the pipeline's streams (GET /api/pipeline) and the ephemeral ordered consumer
-	// of the live incident stream on INCIDENTS (create, info, pull, delete; no acks). Whoever
-	// holds it can mint an API session of any user: its password is only in the 0600 files
-	// of the data directory.
+	// lists of the pipeline's streams (GET /api/pipeline), and it subscribes to the incident
+	// changes (the live incident stream; no JetStream consumer). Whoever holds it can mint an
+	// API session of any user: its password is only in the 0600 files of the data directory.
 	NATSAPI = "api"
 	// NATSReplay is `breachd dlq replay` without --dry-run: it reads and deletes dead letters
 	// and publishes what it replays as events (and letters rejected again as dead letters),
@@ -62,7 +61,8 @@ var natsAdminOnly = []string{
 
 // NATSPermissions returns the subjects role may publish and subscribe to on the embedded
 // server; ok is false for NATSAdmin (unrestricted) and unknown roles. Every role subscribes
-// only to its own replies (bus.InboxPrefix(role).>).
+// to its own replies (bus.InboxPrefix(role).>); the pipeline and api roles also to the
+// incident changes (liveStreamSubject).
 func NATSPermissions(role string) (pub, sub bus.Subjects, ok bool) {
 	var allow []string
 	switch role {
@@ -81,14 +81,22 @@ func NATSPermissions(role string) (pub, sub bus.Subjects, ok bool) {
 			allow = append(allow, jsAPI+"STREAM.CREATE.KV_"+b, jsAPI+"STREAM.UPDATE.KV_"+b)
 		}
 		allow = append(allow, consumerListSubjects()...) // GET /api/pipeline
-		allow = append(allow, liveStreamSubjects()...)
 	default:
 		return bus.Subjects{}, bus.Subjects{}, false
 	}
 	slices.Sort(allow)
-	return bus.Subjects{Allow: slices.Compact(allow), Deny: natsAdminOnly},
-		bus.Subjects{Allow: []string{bus.InboxPrefix(role) + ".>"}}, true
+	subs := []string{bus.InboxPrefix(role) + ".>"}
+	if role == NATSPipeline || role == NATSAPI {
+		subs = append(subs, liveStreamSubject) // the API's live incident stream (run's API stage, serve)
+	}
+	return bus.Subjects{Allow: slices.Compact(allow), Deny: natsAdminOnly}, bus.Subjects{Allow: subs}, true
 }
+
+// liveStreamSubject is what the API's live incident stream (api.Server.Run) subscribes to: the
+// incident changes as they are published on INCIDENTS' subjects, read with a core
+// subscription, so that the API needs no JetStream consumer (whose permissions would also
+// reach the notifier's announcer durables on INCIDENTS).
+const liveStreamSubject = bus.SubjectIncidents + ".>"
 
 // operatorSubjects are what NATSOperator publishes to.
 func operatorSubjects() []string {
@@ -129,11 +137,8 @@ func pipelineSubjects() []string {
 		allow = append(allow, jsAPI+"CONSUMER.CREATE."+s+".>", jsAPI+"CONSUMER.INFO."+s+".*",
 			jsAPI+"CONSUMER.MSG.NEXT."+s+".*", "$JS.ACK."+s+".>")
 	}
-	allow = append(allow, consumerListSubjects()...) // a new detector durable starts after its siblings; the API's GET /api/pipeline
-	return append(allow,
-		jsAPI+"CONSUMER.DELETE."+bus.StreamIncidents+".*", // the live incident stream of run's API stage (liveStreamSubjects)
-		jsAPI+"CONSUMER.DELETE."+bus.StreamEvents+".*",    // the detector's warm-up consumer
-	)
+	allow = append(allow, consumerListSubjects()...)                     // a new detector durable starts after its siblings; the API's GET /api/pipeline
+	return append(allow, jsAPI+"CONSUMER.DELETE."+bus.StreamEvents+".*") // the detector's warm-up consumer
 }
 
 // consumerListSubjects list the consumers of the pipeline's streams with their infos (lag,
@@ -144,16 +149,6 @@ func consumerListSubjects() []string {
 		allow = append(allow, jsAPI+"CONSUMER.LIST."+s)
 	}
 	return allow
-}
-
-// liveStreamSubjects run the API's live incident stream (api.Server.Run): an ordered
-// consumer on INCIDENTS without a filter (created with the name as the last token, pulled
-// from, replaced when it falls out of order, deleted at the end), no acks. Its deliveries
-// come to the connection's own inbox (bus.InboxPrefix).
-func liveStreamSubjects() []string {
-	s := bus.StreamIncidents
-	return []string{jsAPI + "CONSUMER.CREATE." + s + ".*", jsAPI + "CONSUMER.INFO." + s + ".*",
-		jsAPI + "CONSUMER.MSG.NEXT." + s + ".*", jsAPI + "CONSUMER.DELETE." + s + ".*"}
 }
 
 // dlqSubjects read dead letters with message gets and delete single ones (`breachd dlq`).

@@ -136,7 +136,9 @@ func (d *Desk) Alerts(ctx context.Context, id, actor string) (history.AccountAle
 	}
 	ask := d.asker(actor)
 	ask.Incident = inc.ID
-	return d.History.AccountAlerts(ctx, history.AlertsRequest{Account: inc.Account, From: from, To: to, Ask: ask, Scope: d.Scope})
+	// The incident's organisation only (d.get found it in d.Scope): another organisation's
+	// alerts of the same account name are not this incident's.
+	return d.History.AccountAlerts(ctx, history.AlertsRequest{Account: inc.Account, From: from, To: to, Ask: ask, Scope: event.OrgScope(inc.Org)})
 }
 
 // Changed is an incident after a change: in JSON the incident; for people its state, version,
