@@ -132,7 +132,6 @@ export async function render(main, _params, ctx) {
     busy, status);
   fill(main, h('h1', {}, t('audit.title')), h('p', { class: 'muted' }, t('audit.intro')), form, out);
   ask();
-  return () => { if (ctl.abort) ctl.abort.abort(); };
 }
 
 // cell shows the action as people name it (the stored action in its title), the rest as

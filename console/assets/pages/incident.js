@@ -552,7 +552,13 @@ export async function render(main, params, ctx) {
   }
   if (ctx.signal.aborted) return null;
   if (reporter) fillForm();
-  const loadEvidence = () => side(get(base + '/evidence?limit=1000').then(drawEvidence), evidenceOut);
+  // loadEvidence reads the snapshots again; a newer read aborts an older one.
+  let evidenceRead = null;
+  const loadEvidence = () => {
+    if (evidenceRead) evidenceRead.abort();
+    evidenceRead = new AbortController();
+    return side(get(base + '/evidence?limit=1000', AbortSignal.any([ctx.signal, evidenceRead.signal])).then(drawEvidence), evidenceOut);
+  };
   loadEvidence();
   side(loadPreview(), reportOut);
 

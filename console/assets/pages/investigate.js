@@ -183,7 +183,6 @@ export async function render(main, _params, ctx) {
   busy, status);
 
   fill(main, h('h1', {}, t('investigate.title')), h('p', { class: 'muted' }, t('investigate.intro')), form, results);
-  return () => { if (ctl.abort) ctl.abort.abort(); };
 }
 
 // colLabel is the header of a result column (the column's own name when it has no text).

@@ -25,24 +25,27 @@ export async function render(main, _params, ctx) {
   } catch { /* the local form still works if the server answers it */ }
   if (ctx.signal.aborted) return;
   const status = h('div', { id: 'signin-status', role: 'alert' });
+  const busy = h('p', { class: 'loading', hidden: true }, t('signin.busy'));
   const user = h('input', { id: 'username', name: 'username', autocomplete: 'username', required: true });
   const pass = h('input', { id: 'password', name: 'password', type: 'password', autocomplete: 'current-password', required: true });
   const submit = h('button', { type: 'submit' }, t('signin.submit'));
   const form = h('form', { class: 'signin', onsubmit: async (e) => {
     e.preventDefault();
     submit.disabled = true;
-    fill(status, t('signin.busy'));
+    fill(status);
+    busy.hidden = false;
     try {
       await api('POST', '/auth/login', { username: user.value, password: pass.value }, { allow401: true });
       pass.value = '';
       await ctx.done(ctx.next);
     } catch (err) {
+      busy.hidden = true;
       fill(status, errorBox(err instanceof ApiError && err.status === 401 ? new ApiError(401, err.code, t('signin.wrong')) : err));
       submit.disabled = false;
       pass.focus();
     }
   } },
-  field(t('signin.user'), user), field(t('signin.password'), pass), submit, status);
+  field(t('signin.user'), user), field(t('signin.password'), pass), submit, busy, status);
   fill(main,
     h('h1', {}, t('signin.title')),
     ctx.next ? h('p', {}, t('signin.expired')) : null,
