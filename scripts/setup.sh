@@ -3,7 +3,10 @@
 #   - Go modules (go mod download)
 #   - the embedded ClickHouse engine: libchdb.so from npm @chdb/lib-linux-x64-gnu (pinned),
 #     cached outside the repo in ${XDG_CACHE_HOME:-~/.cache}/breachd/chdb-<version>/
-#   - Debian packages the tests use (installed only when missing)
+#   - Debian packages the tests use (installed only when missing), among them chromium for
+#     the console's browser tests
+#   - axe-core (the accessibility checker the browser tests run in the page) from npm
+#     axe-core (pinned), cached in ${XDG_CACHE_HOME:-~/.cache}/breachd/axe-core-<version>/axe.min.js
 #   - builds bin/breachd
 # Environment: BREACHD_CHDB_LIB=/path/libchdb.so skips the download and uses that library.
 set -euo pipefail
@@ -11,9 +14,14 @@ cd "$(dirname "$0")/.."
 
 CHDB_VERSION=26.5.3
 CHDB_SHA1=3e52ecb7d894d9ebb1a6a50ac03f64208cc65501 # of chdb-lib-linux-x64-gnu-26.5.3.tgz
+AXE_VERSION=4.14.1
+AXE_SHA1=14d8a6f3f085afd126b8b5ca1e42e50e17fb1d99 # of axe-core-4.14.1.tgz
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/breachd"
 CHDB_DIR="$CACHE/chdb-$CHDB_VERSION"
-APT_PACKAGES=(kcat slapd) # Debian packages the tests use: kcat (an independent Kafka client), slapd (an LDAP server)
+AXE_DIR="$CACHE/axe-core-$AXE_VERSION"
+# Debian packages the tests use: kcat (an independent Kafka client), slapd (an LDAP server),
+# chromium (the headless browser of the console's tests, package e2e)
+APT_PACKAGES=(kcat slapd chromium)
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
@@ -24,7 +32,7 @@ apt_missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || apt_missing+=("$p")
 done
-if ! command -v npm >/dev/null && [ -z "${BREACHD_CHDB_LIB:-}" ] && [ ! -f "$CHDB_DIR/package/libchdb.so" ]; then
+if ! command -v npm >/dev/null && { { [ -z "${BREACHD_CHDB_LIB:-}" ] && [ ! -f "$CHDB_DIR/package/libchdb.so" ]; } || [ ! -f "$AXE_DIR/axe.min.js" ]; }; then
   apt_missing+=(nodejs npm)
 fi
 if [ ${#apt_missing[@]} -gt 0 ]; then
@@ -34,6 +42,20 @@ if [ ${#apt_missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${apt_missing[@]}" >/dev/null
 fi
 
+# npm_fetch NAME VERSION SHA1: npm pack NAME@VERSION into a new temporary folder under the cache,
+# check the tarball's SHA-1 and print the folder (the caller unpacks what it needs, then removes it).
+npm_fetch() {
+  local name=$1 version=$2 sha1=$3 tmp tgz got
+  mkdir -p "$CACHE"
+  tmp=$(mktemp -d "$CACHE/.npm-XXXXXX")
+  (cd "$tmp" && npm pack --silent "$name@$version" >/dev/null 2>npm.log) \
+    || { cat "$tmp/npm.log" >&2; rm -rf "$tmp"; die "npm pack $name@$version failed"; }
+  tgz=$(ls "$tmp"/*.tgz)
+  got=$(sha1sum "$tgz" | cut -d' ' -f1)
+  [ "$got" = "$sha1" ] || { rm -rf "$tmp"; die "checksum mismatch for $tgz: got $got, want $sha1"; }
+  echo "$tmp"
+}
+
 if [ -n "${BREACHD_CHDB_LIB:-}" ]; then
   [ -f "$BREACHD_CHDB_LIB" ] || die "BREACHD_CHDB_LIB=$BREACHD_CHDB_LIB does not exist"
   say "chDB library: $BREACHD_CHDB_LIB (from BREACHD_CHDB_LIB)"
@@ -41,17 +63,20 @@ elif [ -f "$CHDB_DIR/package/libchdb.so" ]; then
   say "chDB library: $CHDB_DIR/package/libchdb.so (cached)"
 else
   say "downloading the embedded ClickHouse engine (npm @chdb/lib-linux-x64-gnu@$CHDB_VERSION, ~166 MB)"
-  mkdir -p "$CACHE"
-  tmp=$(mktemp -d "$CACHE/.chdb-XXXXXX")
-  trap 'rm -rf "$tmp"' EXIT
-  (cd "$tmp" && npm pack --silent "@chdb/lib-linux-x64-gnu@$CHDB_VERSION" >/dev/null 2>npm.log) \
-    || { cat "$tmp/npm.log" >&2; die "npm pack @chdb/lib-linux-x64-gnu@$CHDB_VERSION failed"; }
-  tgz="$tmp/chdb-lib-linux-x64-gnu-$CHDB_VERSION.tgz"
-  got=$(sha1sum "$tgz" | cut -d' ' -f1)
-  [ "$got" = "$CHDB_SHA1" ] || die "checksum mismatch for $tgz: got $got, want $CHDB_SHA1"
-  mkdir -p "$tmp/x" && tar -xzf "$tgz" -C "$tmp/x" package/libchdb.so package/package.json
-  rm -rf "$CHDB_DIR" && mv "$tmp/x" "$CHDB_DIR"
+  tmp=$(npm_fetch @chdb/lib-linux-x64-gnu "$CHDB_VERSION" "$CHDB_SHA1")
+  mkdir -p "$tmp/x" && tar -xzf "$tmp"/*.tgz -C "$tmp/x" package/libchdb.so package/package.json
+  rm -rf "$CHDB_DIR" && mv "$tmp/x" "$CHDB_DIR" && rm -rf "$tmp"
   say "chDB library: $CHDB_DIR/package/libchdb.so"
+fi
+
+if [ -f "$AXE_DIR/axe.min.js" ]; then
+  say "axe-core: $AXE_DIR/axe.min.js (cached)"
+else
+  say "downloading axe-core (npm axe-core@$AXE_VERSION, ~0.7 MB) for the browser tests"
+  tmp=$(npm_fetch axe-core "$AXE_VERSION" "$AXE_SHA1")
+  mkdir -p "$tmp/x" && tar -xzf "$tmp"/*.tgz -C "$tmp/x" --strip-components=1 package/axe.min.js package/LICENSE
+  rm -rf "$AXE_DIR" && mv "$tmp/x" "$AXE_DIR" && rm -rf "$tmp"
+  say "axe-core: $AXE_DIR/axe.min.js"
 fi
 
 go mod download

@@ -3,6 +3,8 @@
 import { h, fill, t, api, url, session, may, setRouter, navigate, link, addMessages, setLang, saveLang, browserLang, lang, languages, errorBox, ApiError } from './core.js';
 import * as signin from './pages/signin.js';
 
+addMessages(signin.messages); // the sign-in page is loaded with the shell, not by the router
+
 // routes: path pattern → the page module (loaded on first use) and the action it needs.
 const routes = [
   { path: '/incidents', re: /^\/incidents$/, mod: () => import('./pages/incidents.js'), action: 'incidents.read', nav: 'nav.incidents' },
@@ -36,6 +38,7 @@ addMessages({
 
 let cleanup = null; // the current page's cleanup (closes its EventSource, timers)
 let seq = 0; // render generation: a slow page load that was navigated away from draws nothing
+let life = null; // the current page's AbortController, aborted when the next page renders
 
 // home is the first page the user's roles allow.
 function home() {
@@ -102,15 +105,41 @@ async function signout() {
   navigate('/signin', { replace: true });
 }
 
+// leave ends the current page: its requests are aborted and its cleanup runs.
+function leave() {
+  if (life) life.abort();
+  life = null;
+  if (cleanup) { try { cleanup(); } catch { /* ignore */ } cleanup = null; }
+}
+
+// show runs a page's render with ctx (ctx.signal is aborted when the next page renders); a
+// page that was navigated away from while it loaded is ended at once.
+async function show(my, fn, ctx) {
+  const ac = new AbortController();
+  life = ac;
+  let done = null;
+  try {
+    done = (await fn({ ...ctx, signal: ac.signal })) || null;
+  } catch (e) {
+    if (my === seq && e.name !== 'AbortError') fill(document.getElementById('main'), errorBox(e));
+  }
+  if (my !== seq) {
+    if (done) { try { done(); } catch { /* ignore */ } }
+    return false;
+  }
+  cleanup = done;
+  return true;
+}
+
 // render draws the page of the current location.
 async function render() {
   const my = ++seq;
-  if (cleanup) { try { cleanup(); } catch { /* ignore */ } cleanup = null; }
+  leave();
   const main = document.getElementById('main');
   const path = location.pathname;
   if (path === '/signin') {
     header();
-    cleanup = await signin.render(main, [], { next: new URLSearchParams(location.search).get('next') || '', done: signedIn }) || null;
+    if (await show(my, (ctx) => signin.render(main, [], ctx), { next: new URLSearchParams(location.search).get('next') || '', done: signedIn })) titled(main);
     return;
   }
   if (!session.me) {
@@ -144,16 +173,15 @@ async function render() {
   header();
   const params = path.match(route.re).slice(1);
   fill(main);
-  try {
-    cleanup = (await mod.render(main, params, { query: new URLSearchParams(location.search) })) || null;
-  } catch (e) {
-    fill(main, errorBox(e));
-  }
-  if (my === seq) {
-    const h1 = main.querySelector('h1');
-    document.title = (h1 ? h1.textContent + ' — ' : '') + 'breachd';
-    main.focus({ preventScroll: true });
-  }
+  if (await show(my, (ctx) => mod.render(main, params, ctx), { query: new URLSearchParams(location.search) })) titled(main);
+}
+
+// titled names the document after the page's <h1> and moves the focus to the page (unless
+// the page focused one of its controls).
+function titled(main) {
+  const h1 = main.querySelector('h1');
+  document.title = (h1 ? h1.textContent + ' — ' : '') + 'breachd';
+  if (!main.contains(document.activeElement)) main.focus({ preventScroll: true });
 }
 
 function toSigninHere() {
@@ -165,12 +193,23 @@ function toSigninHere() {
 async function signedIn(next) {
   await loadMe();
   await loadLang();
-  navigate(next && next.startsWith('/') && !next.startsWith('//') ? next : home(), { replace: true });
+  navigate(inConsole(next) || home(), { replace: true });
+}
+
+// inConsole is next (the page asked for before signing in) when it is a page of this console,
+// else ''. Resolved as the browser would: '/\\host' and '//host' are other sites.
+function inConsole(next) {
+  if (!next || !next.startsWith('/')) return '';
+  try {
+    const u = new URL(next, location.origin);
+    return u.origin === location.origin ? u.pathname + u.search + u.hash : '';
+  } catch {
+    return '';
+  }
 }
 
 async function boot() {
-  setRouter(render);
-  window.addEventListener('popstate', render);
+  const route = setRouter(render);
   try {
     await loadMe();
   } catch (e) {
@@ -179,7 +218,7 @@ async function boot() {
     return;
   }
   await loadLang();
-  render();
+  route();
 }
 
 boot();

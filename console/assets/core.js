@@ -108,39 +108,83 @@ export function url(path, params) {
   return s ? path + '?' + s : path;
 }
 
-// api calls the JSON API with the session cookie; unsafe methods send the CSRF token. A 401
-// (no session, expired, forged) goes to the sign-in page and returns a promise that never
-// settles; any other error status throws ApiError with the API's code and message.
-export async function api(method, path, body, opts = {}) {
-  const headers = { Accept: 'application/json' };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  if (method !== 'GET' && method !== 'HEAD' && session.me && session.me.csrf_token) {
-    headers['X-CSRF-Token'] = session.me.csrf_token;
-  }
-  let res;
-  try {
-    res = await fetch(path, {
-      method, headers, credentials: 'same-origin', signal: opts.signal,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch (e) {
-    if (e.name === 'AbortError') throw e;
-    throw new ApiError(0, 'network', t('core.network'));
-  }
-  if (res.status === 401 && !opts.allow401) {
-    toSignin();
-    return new Promise(() => {});
-  }
-  const text = await res.text();
-  let data = null;
-  if (text) {
-    try { data = JSON.parse(text); } catch { data = text; }
-  }
-  if (!res.ok) {
-    const e = (data && data.error) || {};
+// request calls the API with the session cookie and returns the Response of a successful
+// answer; unsafe methods send the CSRF token (a token gone stale, as after signing in again
+// in another tab, is read again from /api/me and the request tried once more). A 401 (no
+// session, expired, forged) goes to the sign-in page and returns a promise that never
+// settles (unless opts.allow401: then it is returned); any other error status throws
+// ApiError with the API's code and message. opts: signal, allow401, accept (the Accept
+// header, default JSON).
+export async function request(method, path, body, opts = {}) {
+  const unsafe = method !== 'GET' && method !== 'HEAD';
+  for (let attempt = 0; ; attempt++) {
+    const headers = { Accept: opts.accept || 'application/json' };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    if (unsafe && session.me && session.me.csrf_token) headers['X-CSRF-Token'] = session.me.csrf_token;
+    let res;
+    try {
+      res = await fetch(path, {
+        method, headers, credentials: 'same-origin', signal: opts.signal,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (e) {
+      if (e.name === 'AbortError') throw e;
+      throw new ApiError(0, 'network', t('core.network'));
+    }
+    if (res.ok || (res.status === 401 && opts.allow401)) return res;
+    if (res.status === 401) {
+      toSignin();
+      return new Promise(() => {});
+    }
+    const e = ((await parse(res)) || {}).error || {};
+    if (res.status === 403 && e.code === 'csrf' && unsafe && attempt === 0 && await reloadMe(opts.signal)) continue;
     throw new ApiError(res.status, e.code || 'http_' + res.status, e.message || res.statusText);
   }
+}
+
+// api calls the JSON API (see request) and returns the answer's JSON (or its text).
+export async function api(method, path, body, opts = {}) {
+  const res = await request(method, path, body, opts);
+  const data = await parse(res);
+  if (res.status === 401) {
+    const e = (data && data.error) || {};
+    throw new ApiError(401, e.code || 'http_401', e.message || res.statusText);
+  }
   return data;
+}
+
+// parse is the body of res as JSON, as text when it is not JSON, or null when empty.
+async function parse(res) {
+  const text = await res.text();
+  if (!text) return null;
+  try { return JSON.parse(text); } catch { return text; }
+}
+
+// reloadMe reads /api/me again (a new CSRF token); false when nobody is signed in.
+async function reloadMe(signal) {
+  try {
+    const me = await api('GET', '/api/me', undefined, { signal, allow401: true });
+    if (!me || !me.csrf_token) return false;
+    session.me = me;
+    return true;
+  } catch (e) {
+    if (e.name === 'AbortError') throw e;
+    return false;
+  }
+}
+
+// allRows is every row of a paged rows answer (GET path with params, 1000 a page, at most
+// 100 pages), following its next cursors.
+export async function allRows(path, params, opts = {}) {
+  const rows = [];
+  let cursor = '';
+  for (let i = 0; i < 100; i++) {
+    const page = await api('GET', url(path, { ...params, limit: 1000, cursor }), undefined, { signal: opts.signal });
+    rows.push(...((page && page.rows) || []));
+    cursor = page && page.next;
+    if (!cursor) break;
+  }
+  return rows;
 }
 
 // toSignin leaves for the sign-in page, to come back here after.
@@ -163,8 +207,23 @@ export async function saveLang(l) {
   if (router) router();
 }
 
-// setRouter is app.js's: it renders the page of the current location.
-export function setRouter(fn) { router = fn; }
+let shown = null; // the pathname and search of the page the router drew last
+const here = () => location.pathname + location.search;
+
+// setRouter is app.js's: fn renders the page of the current location. It returns the router
+// (fn, remembering what it drew). Going back or forward to another page draws it; a change
+// of only the fragment (the skip link) leaves the page as it is.
+export function setRouter(fn) {
+  router = () => { shown = here(); return fn(); };
+  window.addEventListener('popstate', () => { if (here() !== shown) router(); });
+  return router;
+}
+
+// replaceQuery puts the page's state (its filters) into the URL without drawing it again.
+export function replaceQuery(path) {
+  history.replaceState(null, '', path);
+  shown = here();
+}
 
 // navigate goes to path inside the console (history.pushState, or replaceState).
 export function navigate(path, opts = {}) {
@@ -188,6 +247,8 @@ export function link(path, ...children) {
 
 // ---- formatting ------------------------------------------------------------------------
 
+const isoTime = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}/;
+
 // fmtTime shows an RFC 3339 time in the browser's time zone (the UTC time in its title).
 export function fmtTime(v) {
   if (!v) return '';
@@ -198,9 +259,15 @@ export function fmtTime(v) {
   });
 }
 
-// timeEl is a <time> element of v, its title the UTC time.
+// isTime says whether v is an RFC 3339 time (a string that starts like one and is a valid date).
+export function isTime(v) {
+  return typeof v === 'string' && isoTime.test(v) && !isNaN(new Date(v));
+}
+
+// timeEl is a <time> element of v, its title the UTC time; v that is not a time is plain text.
 export function timeEl(v) {
   if (!v) return h('span', {}, '');
+  if (!isTime(v)) return h('span', {}, String(v));
   return h('time', { datetime: v, title: new Date(v).toISOString() }, fmtTime(v));
 }
 
@@ -215,6 +282,37 @@ export function fmtDuration(ms) {
   return (neg ? '−' : '') + parts.join(' ');
 }
 
+// fmtNum shows a count with the console language's digit grouping.
+export function fmtNum(v) {
+  return Number(v).toLocaleString(lang() === 'nb' ? 'nb-NO' : 'en-GB');
+}
+
+// num is a count as a right-aligned figure ('' when missing).
+export function num(v) {
+  return h('span', { class: 'num' }, v === undefined || v === null ? '' : fmtNum(v));
+}
+
+// SEVERITIES are the alert and incident severities (event.Severity), most severe first.
+export const SEVERITIES = ['critical', 'high', 'medium', 'low'];
+
+// severityBadge is the coloured badge of a severity, in the console's language.
+export function severityBadge(s) {
+  const v = String(s || '').toLowerCase();
+  return h('span', { class: 'badge sev-' + (SEVERITIES.includes(v) ? v : 'unknown') }, SEVERITIES.includes(v) ? t('severity.' + v) : String(s || ''));
+}
+
+const DAY = 24 * 3600 * 1000;
+
+// timeLeft is the time from now to deadline for people: {text: "2 d 3 h left" or "overdue
+// by …", cls: 'overdue', 'due-soon' (within 24 hours) or ''}; text '' when deadline is not a
+// time.
+export function timeLeft(deadline, now) {
+  const left = new Date(deadline).getTime() - now;
+  if (isNaN(left)) return { text: '', cls: '' };
+  if (left < 0) return { text: t('core.overdue', { d: fmtDuration(-left) }), cls: 'overdue' };
+  return { text: t('core.left', { d: fmtDuration(left) }), cls: left < DAY ? 'due-soon' : '' };
+}
+
 // localInput is a Date as the value of <input type="datetime-local"> (the browser's zone).
 export function localInput(d) {
   const p = (n) => String(n).padStart(2, '0');
@@ -222,10 +320,11 @@ export function localInput(d) {
 }
 
 // localInputOf is the datetime-local value of the RFC 3339 time v (a link's query), or of
-// the time def (ms since the epoch) when v is missing or not a time.
+// the time def (ms since the epoch) when v is missing or not a time ('' without def).
 export function localInputOf(v, def) {
   const d = v ? new Date(v) : null;
-  return localInput(d && !isNaN(d) ? d : new Date(def));
+  if (d && !isNaN(d)) return localInput(d);
+  return def === undefined ? '' : localInput(new Date(def));
 }
 
 // fromLocalInput is the RFC 3339 (UTC) time of a datetime-local value, or '' if empty.
@@ -235,21 +334,19 @@ export function fromLocalInput(v) {
 
 // ---- tables, errors, downloads -----------------------------------------------------------
 
-// table renders rows ({column: value}) under columns. opts: caption, label(col) → header
-// text (default t('col.'+col)), cell(col, value, row) → node or text (default: times as
-// <time>, the rest as text).
+// table renders rows ({column: value}) under columns. opts: id and class of the <table>,
+// caption, label(col) → header text (default t('col.'+col)), cell(col, value, row) → node or
+// text (default: times as <time>, the rest as text), rowAttrs(row) → the <tr>'s attributes.
 export function table(columns, rows, opts = {}) {
   const label = opts.label || ((c) => t('col.' + c));
   const cell = opts.cell || cellText;
   return h('div', { class: 'table-wrap' },
-    h('table', { class: opts.class || null },
+    h('table', { id: opts.id || null, class: opts.class || null },
       opts.caption ? h('caption', {}, opts.caption) : null,
       h('thead', {}, h('tr', {}, columns.map((c) => h('th', { scope: 'col' }, label(c))))),
       h('tbody', {}, rows.map((r) => h('tr', opts.rowAttrs ? opts.rowAttrs(r) : {},
         columns.map((c) => h('td', {}, cell(c, r[c], r))))))));
 }
-
-const isoTime = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}/;
 
 // scrollable makes the wrapper of a table (what table returns) a named region that the
 // keyboard can reach, so a table wider than the screen can be scrolled without a mouse.
@@ -264,7 +361,7 @@ export function scrollable(wrap, name) {
 // as text (for a cell function that changes only some columns).
 export function cellText(_c, v) {
   if (v === null || v === undefined) return '';
-  if (typeof v === 'string' && isoTime.test(v)) return timeEl(v);
+  if (isTime(v)) return timeEl(v);
   if (typeof v === 'object') return JSON.stringify(v);
   return String(v);
 }
@@ -276,11 +373,12 @@ export function errorBox(err) {
 }
 
 // toCSV is rows ({column: value}) under columns as RFC 4180 CSV. A cell that a spreadsheet
-// would run as a formula (= + - @ tab CR at the start) is prefixed with ' (CSV injection).
+// would run as a formula (a text starting with = + - @ tab CR) is prefixed with ' (CSV
+// injection); numbers are left as they are.
 export function toCSV(columns, rows) {
   const q = (v) => {
     let s = v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
-    if (/^[=+\-@\t\r]/.test(s)) s = "'" + s;
+    if (typeof v !== 'number' && /^[=+\-@\t\r]/.test(s)) s = "'" + s;
     return /[",\r\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
   };
   return [columns.map(q).join(','), ...rows.map((r) => columns.map((c) => q(r[c])).join(','))].join('\r\n') + '\r\n';
@@ -315,8 +413,12 @@ export function field(labelText, control, hint) {
 addMessages({
   en: {
     'core.network': 'The server cannot be reached. Check the connection and try again.',
+    'core.left': '{d} left', 'core.overdue': 'overdue by {d}',
+    'severity.critical': 'critical', 'severity.high': 'high', 'severity.medium': 'medium', 'severity.low': 'low',
   },
   nb: {
     'core.network': 'Får ikke kontakt med serveren. Sjekk tilkoblingen og prøv igjen.',
+    'core.left': '{d} igjen', 'core.overdue': 'overskredet med {d}',
+    'severity.critical': 'kritisk', 'severity.high': 'høy', 'severity.medium': 'middels', 'severity.low': 'lav',
   },
 });

@@ -3,7 +3,7 @@
 // the page shown. Reading the audit log is not itself a lookup of someone's history, so the
 // page loads as soon as it opens.
 import {
-  h, fill, t, api, url, field, table, scrollable, errorBox, announce, toCSV, download, fmtTime, cellText, localInputOf, fromLocalInput, listsAsText,
+  h, fill, t, api, url, replaceQuery, field, table, scrollable, errorBox, announce, toCSV, download, fmtTime, cellText, localInputOf, fromLocalInput, listsAsText,
 } from '../core.js';
 
 export const messages = {
@@ -56,7 +56,8 @@ export async function render(main, _params, ctx) {
   const limit = h('select', { id: 'audit-limit', name: 'limit' },
     limits.map((n) => h('option', { value: n, selected: n === (limits.includes(want) ? want : 100) }, String(n))));
   const status = h('div', { id: 'audit-status', role: 'alert' });
-  const out = h('section', { id: 'audit-results', 'aria-live': 'polite' });
+  const busy = h('p', { class: 'loading', hidden: true }, t('audit.busy'));
+  const out = h('section', { id: 'audit-results' });
   const ctl = { abort: null };
   // The pages seen: cursors[i] is the cursor of page i+1 ('' for the first).
   let cursors = [''];
@@ -67,16 +68,20 @@ export async function render(main, _params, ctx) {
   const load = async (page) => {
     if (ctl.abort) ctl.abort.abort();
     ctl.abort = new AbortController();
-    fill(status, h('p', { class: 'loading' }, t('audit.busy')));
+    const mine = ctl.abort;
+    fill(status);
+    busy.hidden = false;
     try {
-      const res = await api('GET', url('/api/audit', { ...params, cursor: cursors[page] }), undefined, { signal: ctl.abort.signal });
-      fill(status);
+      const res = await api('GET', url('/api/audit', { ...params, cursor: cursors[page] }), undefined,
+        { signal: AbortSignal.any([ctx.signal, mine.signal]) });
       if (res.next) cursors[page + 1] = res.next;
       else cursors = cursors.slice(0, page + 1);
       shown = { columns: res.columns, rows: res.rows.map(listsAsText) };
       draw(page, res);
     } catch (err) {
       if (err.name !== 'AbortError') fill(status, errorBox(err));
+    } finally {
+      if (ctl.abort === mine) busy.hidden = true;
     }
   };
 
@@ -85,11 +90,11 @@ export async function render(main, _params, ctx) {
     const first = page * Number(p.limit) + 1;
     const last = first + res.rows.length - 1;
     const wrap = table(shownColumns.filter((c) => res.columns.includes(c)), shown.rows, {
+      id: 'audit',
       caption: t('audit.caption', { from: fmtTime(p.from), to: fmtTime(p.to) }),
       label: (c) => t('audit.col.' + c),
       cell: (c, v) => cell(c, v),
     });
-    wrap.querySelector('table').id = 'audit';
     scrollable(wrap, t('audit.title'));
     const prev = h('button', { type: 'button', class: 'secondary', id: 'audit-prev', disabled: page === 0, onclick: () => load(page - 1) }, t('audit.prev'));
     const next = h('button', { type: 'button', class: 'secondary', id: 'audit-next', disabled: !res.next, onclick: () => load(page + 1) }, t('audit.next'));
@@ -116,7 +121,7 @@ export async function render(main, _params, ctx) {
       return;
     }
     params = { from: fromLocalInput(from.value), to: fromLocalInput(to.value), limit: limit.value };
-    history.replaceState(null, '', url('/audit', params));
+    replaceQuery(url('/audit', params));
     cursors = [''];
     load(0);
   };
@@ -124,10 +129,9 @@ export async function render(main, _params, ctx) {
     h('div', { class: 'fields' },
       field(t('audit.from'), from), field(t('audit.to'), to), field(t('audit.limit'), limit),
       h('button', { type: 'submit', class: 'fields-button' }, t('audit.show'))),
-    status);
+    busy, status);
   fill(main, h('h1', {}, t('audit.title')), h('p', { class: 'muted' }, t('audit.intro')), form, out);
   ask();
-  return () => { if (ctl.abort) ctl.abort.abort(); };
 }
 
 // cell shows the action as people name it (the stored action in its title), the rest as

@@ -2,7 +2,7 @@
 // grows), the dead letters and the ingest, detect and alert rates, sampled from GET
 // /api/pipeline every 5 s (rates are counter differences between samples; the last 10 minutes
 // are kept in memory while the page is open).
-import { h, fill, t, lang, api, announce, table, errorBox, timeEl } from '../core.js';
+import { h, fill, t, lang, api, announce, table, scrollable, errorBox, timeEl, fmtNum, num } from '../core.js';
 import { chart } from '../chart.js';
 
 export const messages = {
@@ -68,21 +68,6 @@ const rates = [
 
 const label = (c) => t('health.col.' + c);
 
-function idTable(id, columns, rows, opts) {
-  const wrap = table(columns, rows, Object.assign({ label }, opts));
-  wrap.querySelector('table').id = id;
-  return wrap;
-}
-
-// fmtNum shows a count with the console language's digit grouping.
-function fmtNum(v) {
-  return Number(v).toLocaleString(lang() === 'nb' ? 'nb-NO' : 'en-GB');
-}
-
-function num(v) {
-  return h('span', { class: 'num' }, v === undefined || v === null ? '' : fmtNum(v));
-}
-
 function fmtBytes(n) {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let i = 0;
@@ -101,7 +86,7 @@ function sums(sample) {
   return out;
 }
 
-export async function render(main) {
+export async function render(main, _params, ctx) {
   let timer = null;
   let paused = false;
   let inflight = null;
@@ -121,7 +106,7 @@ export async function render(main) {
       poll();
     }
   } }, t('health.pause'));
-  const updated = h('span', { id: 'health-updated', class: 'muted', role: 'status' });
+  const updated = h('span', { id: 'health-updated', class: 'muted' });
   const errBox = h('div');
   const ratesChart = h('div', { id: 'rates-chart', class: 'chart' });
   const ratesNote = h('p', { class: 'muted' }, t('health.rates.wait'));
@@ -147,7 +132,7 @@ export async function render(main) {
     const ctl = new AbortController();
     inflight = ctl;
     try {
-      const s = await api('GET', '/api/pipeline', undefined, { signal: ctl.signal });
+      const s = await api('GET', '/api/pipeline', undefined, { signal: AbortSignal.any([ctx.signal, ctl.signal]) });
       fill(errBox);
       show(s);
     } catch (e) {
@@ -172,23 +157,23 @@ export async function render(main) {
         consumers.push(Object.assign({ stream: st.name, consumer: c.name, growing: before !== undefined && c.pending > before }, c));
       }
     }
-    fill(consumersBox, idTable('consumers', ['stream', 'consumer', 'pending', 'ack_pending', 'redelivered', 'waiting', 'last_active'], consumers, {
+    fill(consumersBox, scrollable(table(['stream', 'consumer', 'pending', 'ack_pending', 'redelivered', 'waiting', 'last_active'], consumers, { id: 'consumers', label,
       caption: t('health.consumers.caption'),
       rowAttrs: (r) => ({ class: r.growing ? 'lag-growing' : null, 'data-consumer': r.stream + '/' + r.consumer }),
       cell: (c, v, r) => (c === 'pending'
         ? h('span', { class: 'num' }, fmtNum(v), r.growing ? h('span', { class: 'growing' }, ' \u2191 ', t('health.growing')) : null)
         : c === 'last_active' ? timeEl(v) : c === 'stream' || c === 'consumer' ? String(v) : num(v)),
-    }));
-    fill(streamsBox, idTable('streams', ['name', 'messages', 'bytes', 'first_seq', 'last_seq', 'last_time'], s.streams || [], {
+    }), t('health.consumers')));
+    fill(streamsBox, scrollable(table(['name', 'messages', 'bytes', 'first_seq', 'last_seq', 'last_time'], s.streams || [], { id: 'streams', label,
       rowAttrs: (r) => ({ 'data-stream': r.name }),
       cell: (c, v, r) => (c === 'name' ? [String(v), r.exists ? null : h('span', { class: 'muted' }, ' (' + t('health.missing') + ')')]
         : c === 'bytes' ? fmtBytes(v) : c === 'last_time' ? timeEl(v) : num(v)),
-    }));
+    }), t('health.streams')));
     const dl = s.dead_letters || { total: 0, by_source: {} };
     fill(dlqTotal, t('health.dlq.total', { n: fmtNum(dl.total) }));
     dlqTotal.dataset.total = String(dl.total);
     const bySource = Object.entries(dl.by_source || {}).sort((a, b) => b[1] - a[1]).map(([source, count]) => ({ source, count }));
-    fill(dlqSources, bySource.length ? idTable('dlq-sources', ['source', 'count'], bySource, {
+    fill(dlqSources, bySource.length ? table(['source', 'count'], bySource, { id: 'dlq-sources', label,
       caption: t('health.dlq.bysource'), cell: (c, v) => (c === 'count' ? num(v) : String(v)),
     }) : null);
 
@@ -217,7 +202,7 @@ export async function render(main) {
     fill(ratesNote);
     const data = [points.xs.slice()].concat(rates.map((r) => points[r.key].slice()));
     rateChart.setData(data);
-    fill(ratesTable, idTable('rates', ['rate', 'value'], rates.map((r) => ({ rate: t('health.rate.' + r.key), value: latest[r.key] })), {
+    fill(ratesTable, table(['rate', 'value'], rates.map((r) => ({ rate: t('health.rate.' + r.key), value: latest[r.key] })), { id: 'rates', label,
       caption: t('health.rates.caption'),
       cell: (c, v) => (c === 'value' ? h('span', { class: 'num' }, v === null ? '' : Number(v).toFixed(2)) : String(v)),
     }));

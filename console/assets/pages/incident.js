@@ -2,8 +2,10 @@
 // 72-hour countdown, steps 1–8, timeline, alerts with their events, evidence, the
 // deactivation of the account, the lifecycle actions and the Art. 33 notice. The page follows
 // the INCIDENTS stream, so two people working one incident see each other's changes.
-import { h, fill, t, api, url, lang, may, session, link, fmtDuration, timeEl, table, field, errorBox, localInput, fromLocalInput, announce } from '../core.js';
-import { messages as listMessages, severityBadge, stateText, settled, openStream, streamStatus } from './incidents.js';
+import {
+  h, fill, t, api, url, lang, may, session, link, timeEl, timeLeft, table, field, errorBox, localInput, fromLocalInput, announce, severityBadge,
+} from '../core.js';
+import { messages as listMessages, stateText, settled, openStream, streamStatus } from './incidents.js';
 
 const STEPS = [1, 2, 3, 4, 5, 6, 7, 8];
 // DRAFT_CHANGES are the changes (Breachd-Change) after which the draft notice reads differently.
@@ -19,7 +21,7 @@ export const messages = {
     'incident.alertcount': 'Alerts', 'incident.rules': 'Rules', 'incident.version': 'Version', 'incident.updated': 'Updated',
     'incident.subjects': 'People named in the alerts', 'incident.more': '(list truncated)',
     'incident.deadline': '72-hour deadline', 'incident.due': 'Report to Datatilsynet due',
-    'incident.left': '{d} left', 'incident.overdue': 'OVERDUE by {d}', 'incident.reported': 'Reported to Datatilsynet',
+    'incident.reported': 'Reported to Datatilsynet',
     'incident.notreportable': 'Documented as not reportable: {reason}',
     'incident.actions': 'Actions', 'incident.ack': 'Acknowledge', 'incident.ack.aware': 'Aware since (empty: now)',
     'incident.ack.hint': 'The moment the organisation became aware of the breach; the deadline is 72 hours after it.',
@@ -69,9 +71,16 @@ export const messages = {
     'incident.changed': 'Incident {id} was changed by {actor}.', 'incident.done': 'Done.',
     'incident.kind.opened': 'opened', 'incident.kind.alert': 'alert', 'incident.kind.action': 'action',
     'incident.kind.transition': 'state change', 'incident.kind.comment': 'comment',
-    'col.at': 'Time', 'col.actor': 'Who', 'col.kind': 'Kind', 'col.text': 'What', 'col.rule': 'Rule',
-    'col.event': 'Event', 'col.taken': 'Taken', 'col.from': 'From', 'col.to': 'To', 'col.rows': 'Rows',
-    'col.sha256': 'SHA-256', 'col.verified': 'Verified', 'col.time': 'Event time', 'col.subject': 'Whose data',
+    'incident.col.at': 'Time', 'incident.col.actor': 'Who', 'incident.col.kind': 'Kind', 'incident.col.text': 'What', 'incident.col.rule': 'Rule',
+    'incident.col.event': 'Event', 'incident.col.taken': 'Taken', 'incident.col.from': 'From', 'incident.col.to': 'To', 'incident.col.rows': 'Rows',
+    'incident.col.sha256': 'SHA-256', 'incident.col.verified': 'Verified', 'incident.col.time': 'Event time', 'incident.col.subject': 'Whose data',
+    'incident.col.severity': 'Severity', 'incident.col.summary': 'Summary',
+    'incident.deact.s.requested': 'requested', 'incident.deact.s.refused': 'refused (allow-listed)',
+    'incident.deact.s.awaiting_approval': 'awaiting approval', 'incident.deact.s.in_progress': 'in progress',
+    'incident.deact.s.retrying': 'retrying', 'incident.deact.s.done': 'done: the account is deactivated', 'incident.deact.s.failed': 'failed',
+    'incident.deact.s.reactivating': 'reactivating', 'incident.deact.s.reactivated': 'reactivated', 'incident.deact.s.cancelled': 'cancelled',
+    'incident.deact.s.dry-run': 'dry run: nothing was changed',
+    'incident.ack.future': 'The time of awareness cannot be in the future.', 'incident.deact.confirm.label': 'Confirm the deactivation',
   },
   nb: {
     ...listMessages.nb,
@@ -81,7 +90,7 @@ export const messages = {
     'incident.alertcount': 'Varsler', 'incident.rules': 'Regler', 'incident.version': 'Versjon', 'incident.updated': 'Oppdatert',
     'incident.subjects': 'Personer nevnt i varslene', 'incident.more': '(listen er avkortet)',
     'incident.deadline': 'Fristen på 72 timer', 'incident.due': 'Melding til Datatilsynet innen',
-    'incident.left': '{d} igjen', 'incident.overdue': 'FRISTEN ER OVERSKREDET med {d}', 'incident.reported': 'Meldt til Datatilsynet',
+    'incident.reported': 'Meldt til Datatilsynet',
     'incident.notreportable': 'Dokumentert som ikke meldepliktig: {reason}',
     'incident.actions': 'Handlinger', 'incident.ack': 'Bekreft', 'incident.ack.aware': 'Kjent siden (tomt: nå)',
     'incident.ack.hint': 'Tidspunktet virksomheten fikk kjennskap til bruddet; fristen er 72 timer etter det.',
@@ -131,21 +140,21 @@ export const messages = {
     'incident.changed': 'Hendelse {id} ble endret av {actor}.', 'incident.done': 'Utført.',
     'incident.kind.opened': 'opprettet', 'incident.kind.alert': 'varsel', 'incident.kind.action': 'handling',
     'incident.kind.transition': 'statusendring', 'incident.kind.comment': 'kommentar',
-    'col.at': 'Tid', 'col.actor': 'Hvem', 'col.kind': 'Type', 'col.text': 'Hva', 'col.rule': 'Regel',
-    'col.event': 'Hendelse', 'col.taken': 'Tatt', 'col.from': 'Fra', 'col.to': 'Til', 'col.rows': 'Rader',
-    'col.sha256': 'SHA-256', 'col.verified': 'Kontrollert', 'col.time': 'Tidspunkt', 'col.subject': 'Hvem sine opplysninger',
+    'incident.col.at': 'Tid', 'incident.col.actor': 'Hvem', 'incident.col.kind': 'Type', 'incident.col.text': 'Hva', 'incident.col.rule': 'Regel',
+    'incident.col.event': 'Hendelse', 'incident.col.taken': 'Tatt', 'incident.col.from': 'Fra', 'incident.col.to': 'Til', 'incident.col.rows': 'Rader',
+    'incident.col.sha256': 'SHA-256', 'incident.col.verified': 'Kontrollert', 'incident.col.time': 'Tidspunkt', 'incident.col.subject': 'Hvem sine opplysninger',
+    'incident.col.severity': 'Alvorlighet', 'incident.col.summary': 'Sammendrag',
+    'incident.deact.s.requested': 'bedt om', 'incident.deact.s.refused': 'avvist (på unntakslisten)',
+    'incident.deact.s.awaiting_approval': 'venter på godkjenning', 'incident.deact.s.in_progress': 'pågår',
+    'incident.deact.s.retrying': 'prøves på nytt', 'incident.deact.s.done': 'utført: kontoen er deaktivert', 'incident.deact.s.failed': 'mislyktes',
+    'incident.deact.s.reactivating': 'reaktiveres', 'incident.deact.s.reactivated': 'reaktivert', 'incident.deact.s.cancelled': 'avbrutt',
+    'incident.deact.s.dry-run': 'prøvekjøring: ingenting ble endret',
+    'incident.ack.future': 'Tidspunktet for kjennskap kan ikke være i fremtiden.', 'incident.deact.confirm.label': 'Bekreft deaktiveringen',
   },
 };
 
-const DEACT_TEXT = {
-  en: { requested: 'requested', refused: 'refused (allow-listed)', awaiting_approval: 'awaiting approval', in_progress: 'in progress',
-    retrying: 'retrying', done: 'done: the account is deactivated', failed: 'failed', reactivating: 'reactivating',
-    reactivated: 'reactivated', cancelled: 'cancelled', 'dry-run': 'dry run: nothing was changed' },
-  nb: { requested: 'bedt om', refused: 'avvist (på unntakslisten)', awaiting_approval: 'venter på godkjenning', in_progress: 'pågår',
-    retrying: 'prøves på nytt', done: 'utført: kontoen er deaktivert', failed: 'mislyktes', reactivating: 'reaktiveres',
-    reactivated: 'reaktivert', cancelled: 'avbrutt', 'dry-run': 'prøvekjøring: ingenting ble endret' },
-};
-const deactText = (s) => (s ? (DEACT_TEXT[lang()] || DEACT_TEXT.en)[s] || s : t('incident.deact.none'));
+// deactText is a deactivation state for people (an unknown one as it is).
+const deactText = (s) => (!s ? t('incident.deact.none') : messages.en['incident.deact.s.' + s] ? t('incident.deact.s.' + s) : s);
 
 // busy runs fn with the buttons disabled and its error (or nothing) in the alert box out.
 async function busy(buttons, out, fn) {
@@ -162,11 +171,10 @@ async function busy(buttons, out, fn) {
   }
 }
 
-export async function render(main, params, _ctx) {
+export async function render(main, params, ctx) {
   const id = params[0];
   const base = '/api/incidents/' + encodeURIComponent(id);
-  const ac = new AbortController();
-  const get = (path) => api('GET', path, undefined, { signal: ac.signal });
+  const get = (path, signal = ctx.signal) => api('GET', path, undefined, { signal });
   // side runs a request whose failure shows in out (not in the page's error box).
   const side = (p, out) => p.catch((e) => { if (e.name !== 'AbortError') fill(out, errorBox(e)); });
   let inc = null; // GET /api/incidents/{id} (notify.Shown)
@@ -177,7 +185,7 @@ export async function render(main, params, _ctx) {
   // ---- the skeleton: built once, its sections filled by load() -----------------------
   const loadError = h('div', { id: 'incident-error' });
   const stateEl = h('span', { id: 'state', class: 'state' });
-  const summary = h('dl', { class: 'summary' });
+  const summary = h('dl', { class: 'facts' });
   const deadline = h('section', { id: 'deadline', 'aria-labelledby': 'deadline-h', class: 'panel deadline' });
   const deadlineText = h('p', { class: 'countdown', 'aria-live': 'off' });
   const stepsEl = h('section', { id: 'steps', 'aria-labelledby': 'steps-h' });
@@ -193,6 +201,7 @@ export async function render(main, params, _ctx) {
   const actionsOut = h('div', {});
   const ackAware = h('input', { id: 'ack-aware', type: 'datetime-local', max: localInput(new Date()) });
   const ackBtn = h('button', { type: 'button', id: 'ack', onclick: () => busy([ackBtn], actionsOut, async () => {
+    if (ackAware.value && new Date(ackAware.value) > new Date()) throw new Error(t('incident.ack.future'));
     const body = ackAware.value ? { aware_at: fromLocalInput(ackAware.value) } : {};
     await api('POST', base + '/ack', body);
     ackAware.value = '';
@@ -256,7 +265,7 @@ export async function render(main, params, _ctx) {
     const rows = (page && page.rows) || [];
     if (!rows.length) { fill(evidenceBody, h('p', { class: 'muted' }, t('incident.evidence.none'))); return; }
     fill(evidenceBody, table(['id', 'kind', 'taken', 'from', 'to', 'rows', 'sha256', 'verified'], rows, {
-      label: (c) => t(c === 'id' ? 'incident.snapshot' : 'col.' + c),
+      label: (c) => t(c === 'id' ? 'incident.snapshot' : 'incident.col.' + c),
       cell: (c, v) => c === 'sha256' ? h('code', { class: 'hash' }, v)
         : c === 'verified' ? h('span', { class: v ? 'ok' : 'overdue' }, t(v ? 'incident.verified.yes' : 'incident.verified.no'))
           : c === 'taken' || c === 'from' || c === 'to' ? timeEl(v) : String(v ?? ''),
@@ -281,7 +290,9 @@ export async function render(main, params, _ctx) {
     await load();
     announce(t('incident.done'));
   });
-  const confirmBox = h('div', { class: 'confirm', id: 'deactivate-confirm-box', hidden: true, role: 'group' });
+  const confirmBox = h('div', { class: 'confirm', id: 'deactivate-confirm-box', hidden: true, role: 'group',
+    'aria-label': t('incident.deact.confirm.label'), 'aria-describedby': 'deactivate-confirm-text',
+    onkeydown: (e) => { if (e.key === 'Escape') { e.preventDefault(); confirmNo.click(); } } });
   const deactivateBtn = h('button', { type: 'button', id: 'deactivate', class: 'danger', onclick: () => {
     fill(confirmBox.firstChild, t('incident.deact.confirm', { account: inc.account }));
     confirmBox.hidden = false;
@@ -319,12 +330,12 @@ export async function render(main, params, _ctx) {
     force.parentElement.hidden = reactivateBtn.hidden;
     if (deactivateBtn.hidden) confirmBox.hidden = true;
   };
-  fill(confirmBox, h('p', {}, ''), h('div', { class: 'actions' }, confirmYes, confirmNo));
+  fill(confirmBox, h('p', { id: 'deactivate-confirm-text' }, ''), h('div', { class: 'actions' }, confirmYes, confirmNo));
 
   // ---- the Art. 33 notice ----------------------------------------------------------------------
   const reportOut = h('div', {});
-  const preview = h('pre', { id: 'report-preview', class: 'report-preview', tabindex: '0' });
-  const previewHead = h('h3', {});
+  const preview = h('pre', { id: 'report-preview', class: 'report-preview', tabindex: '0', 'aria-labelledby': 'report-preview-h' });
+  const previewHead = h('h3', { id: 'report-preview-h' });
   const inputs = {
     reference: h('input', { name: 'reference', id: 'report-reference', maxlength: 100 }),
     dpo: h('input', { name: 'dpo', id: 'report-dpo', maxlength: 300 }),
@@ -387,7 +398,7 @@ export async function render(main, params, _ctx) {
     h('div', { class: 'actions' }, download('nb'), download('en'), refreshPreview),
     previewHead, preview);
   const loadPreview = async () => {
-    const md = await api('GET', url(base + '/report', { format: 'markdown', lang: lang() }), undefined, { signal: ac.signal });
+    const md = await get(url(base + '/report', { format: 'markdown', lang: lang() }));
     fill(previewHead, t('incident.report.preview', { lang: lang() === 'nb' ? 'norsk' : 'English' }));
     fill(preview, typeof md === 'string' ? md : JSON.stringify(md, null, 2));
   };
@@ -436,9 +447,9 @@ export async function render(main, params, _ctx) {
     if (r.reported_at) { fill(deadlineText, t('incident.reported'), ' ', timeEl(r.reported_at)); return; }
     if (r.not_reportable_reason) { fill(deadlineText, t('incident.notreportable', { reason: r.not_reportable_reason })); return; }
     if (settled(inc.state)) { fill(deadlineText, stateText(inc.state)); return; }
-    const left = new Date(inc.deadline).getTime() - Date.now();
-    deadlineText.classList.add(left < 0 ? 'overdue' : left < 24 * 3600 * 1000 ? 'due-soon' : 'ok');
-    fill(deadlineText, left < 0 ? t('incident.overdue', { d: fmtDuration(-left) }) : t('incident.left', { d: fmtDuration(left) }));
+    const cd = timeLeft(inc.deadline, Date.now());
+    deadlineText.classList.add(cd.cls || 'ok');
+    fill(deadlineText, cd.text);
   };
   const drawSteps = () => {
     const steps = inc.steps || {};
@@ -454,7 +465,7 @@ export async function render(main, params, _ctx) {
   const drawTimeline = () => {
     const entries = (inc.timeline || []).slice().reverse();
     fill(timelineEl, h('h2', { id: 'timeline-h' }, t('incident.timeline')),
-      table(['at', 'actor', 'kind', 'text'], entries, { class: 'timeline',
+      table(['at', 'actor', 'kind', 'text'], entries, { class: 'timeline', label: (c) => t('incident.col.' + c),
         cell: (c, v) => c === 'at' ? timeEl(v) : c === 'kind' ? h('span', { 'data-kind': v }, t('incident.kind.' + v)) : String(v ?? '') }),
       inc.timeline_omitted ? h('p', { class: 'muted' }, t('incident.omitted', { n: inc.timeline_omitted })) : null);
   };
@@ -466,11 +477,17 @@ export async function render(main, params, _ctx) {
     transTo.disabled = transBtn.hidden = next.length === 0;
     transTo.title = next.length ? '' : t('incident.transition.none');
   };
+  // drawAlerts reads the alerts again; a newer read aborts an older one (one AbortController
+  // per read), so an older answer never replaces a newer one.
+  let alertsRead = null;
   const drawAlerts = async () => {
     const head = h('h2', { id: 'alerts-h' }, t('incident.alerts'));
+    if (alertsRead) alertsRead.abort();
+    const mine = new AbortController();
+    alertsRead = mine;
     let res;
     try {
-      res = await get(base + '/alerts');
+      res = await get(base + '/alerts', AbortSignal.any([ctx.signal, mine.signal]));
     } catch (e) {
       if (e.name === 'AbortError') return;
       if (e.status !== 404 || !(inc.recent_alerts || []).length) { fill(alertsEl, head, errorBox(e)); return; }
@@ -484,6 +501,7 @@ export async function render(main, params, _ctx) {
     fill(alertsEl, head,
       res.truncated ? h('p', { class: 'notice' }, t('incident.alerts.truncated', { n: alerts.length })) : null,
       table(['time', 'rule', 'severity', 'summary', 'subject', 'event'], alerts, {
+        label: (c) => t('incident.col.' + c),
         rowAttrs: (a) => ({ 'data-alert': a.id }),
         cell: (c, _v, a) => {
           switch (c) {
@@ -528,12 +546,20 @@ export async function render(main, params, _ctx) {
   try {
     await load();
   } catch (e) {
-    if (e.name === 'AbortError') return null;
+    if (e.name === 'AbortError' || ctx.signal.aborted) return null;
     fill(main, h('p', {}, link('/incidents', '← ' + t('incident.back'))), h('h1', {}, t('incident.title', { id })), errorBox(e));
-    return () => ac.abort();
+    return null;
   }
+  if (ctx.signal.aborted) return null;
   if (reporter) fillForm();
-  side(get(base + '/evidence?limit=1000').then(drawEvidence), evidenceOut);
+  // loadEvidence reads the snapshots again; a newer read aborts an older one.
+  let evidenceRead = null;
+  const loadEvidence = () => {
+    if (evidenceRead) evidenceRead.abort();
+    evidenceRead = new AbortController();
+    return side(get(base + '/evidence?limit=1000', AbortSignal.any([ctx.signal, evidenceRead.signal])).then(drawEvidence), evidenceOut);
+  };
+  loadEvidence();
   side(loadPreview(), reportOut);
 
   // The draft is built again (an audited lookup of the people concerned) at most once per
@@ -548,11 +574,12 @@ export async function render(main, params, _ctx) {
     onIncident: (d) => {
       if (d.row.id !== id) return;
       refresh();
-      if (d.change === 'evidence') side(get(base + '/evidence?limit=1000').then(drawEvidence), evidenceOut);
+      if (d.change === 'evidence') loadEvidence();
       if (DRAFT_CHANGES.includes(d.change)) previewSoon();
       if (d.actor && d.actor !== (session.me && session.me.actor)) announce(t('incident.changed', { id, actor: d.actor }));
     },
-    onReconnect: refresh,
+    // changes may have been missed meanwhile: everything is read again
+    onReconnect: () => { refresh(); loadEvidence(); previewSoon(); },
     onStatus: setStatus,
   });
   const tick = setInterval(tickDeadline, 1000);
@@ -560,6 +587,5 @@ export async function render(main, params, _ctx) {
     closeStream();
     clearInterval(tick);
     clearTimeout(previewTimer);
-    ac.abort();
   };
 }

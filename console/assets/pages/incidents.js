@@ -1,15 +1,15 @@
 // pages/incidents.js — the live list of incidents: GET /api/incidents?all=true, kept current
 // by the INCIDENTS stream (GET /api/incidents/stream, Server-Sent Events), filtered and sorted
 // in the browser, the filters kept in the URL so that a filtered view is a link.
-import { h, fill, t, api, url, announce, link, fmtDuration, fmtTime, timeEl, field, errorBox, toSignin, ApiError } from '../core.js';
+import {
+  h, fill, t, api, url, allRows, replaceQuery, announce, link, fmtTime, timeEl, timeLeft, field, errorBox, toSignin, ApiError, SEVERITIES, severityBadge,
+} from '../core.js';
 
 // The lifecycle states (notify/lifecycle.go) and severities (event.Severity), in order.
 export const STATES = ['detected', 'contained', 'investigating', 'reported', 'not_reportable', 'remediated', 'closed'];
-export const SEVERITIES = ['critical', 'high', 'medium', 'low'];
 // SETTLED are the states in which the reporting duty is settled (reported, documented, done).
 const SETTLED = ['reported', 'not_reportable', 'remediated', 'closed'];
 const DUE = ['overdue', 'soon', 'later', 'settled'];
-const DAY = 24 * 3600 * 1000;
 
 export const messages = {
   en: {
@@ -22,15 +22,14 @@ export const messages = {
     'incidents.caption': '{shown} of {total} incidents', 'incidents.empty': 'No incident matches these filters.',
     'incidents.none': 'There are no incidents. New ones appear here as soon as they are detected.',
     'incidents.live': 'live', 'incidents.reconnecting': 'reconnecting', 'incidents.stream': 'Updates',
-    'incidents.new': 'New incident {id}: {summary}', 'incidents.left': '{d} left', 'incidents.overdue': 'overdue by {d}',
+    'incidents.new': 'New incident {id}: {summary}',
     'incidents.settled': 'settled', 'incidents.clear': 'Clear filters',
     'incidents.state.detected': 'detected', 'incidents.state.contained': 'contained', 'incidents.state.investigating': 'investigating',
     'incidents.state.reported': 'reported', 'incidents.state.not_reportable': 'not reportable', 'incidents.state.remediated': 'remediated',
     'incidents.state.closed': 'closed',
-    'incidents.severity.critical': 'critical', 'incidents.severity.high': 'high', 'incidents.severity.medium': 'medium', 'incidents.severity.low': 'low',
-    'col.id': 'Incident', 'col.org': 'Organisation', 'col.account': 'Account', 'col.state': 'State',
-    'col.severity': 'Severity', 'col.opened': 'Opened', 'col.deadline': 'Deadline', 'col.due': 'Time left',
-    'col.alerts': 'Alerts', 'col.summary': 'Summary', 'col.rules': 'Rules', 'col.updated': 'Updated',
+    'incidents.col.id': 'Incident', 'incidents.col.org': 'Organisation', 'incidents.col.account': 'Account', 'incidents.col.state': 'State',
+    'incidents.col.severity': 'Severity', 'incidents.col.opened': 'Opened', 'incidents.col.deadline': 'Deadline', 'incidents.col.due': 'Time left',
+    'incidents.col.alerts': 'Alerts', 'incidents.col.summary': 'Summary', 'incidents.col.rules': 'Rules', 'incidents.col.updated': 'Updated',
   },
   nb: {
     'incidents.title': 'Hendelser', 'incidents.filters': 'Filtre', 'incidents.any': 'Alle',
@@ -42,22 +41,16 @@ export const messages = {
     'incidents.caption': '{shown} av {total} hendelser', 'incidents.empty': 'Ingen hendelser passer med disse filtrene.',
     'incidents.none': 'Det finnes ingen hendelser. Nye vises her så snart de oppdages.',
     'incidents.live': 'direkte', 'incidents.reconnecting': 'kobler til igjen', 'incidents.stream': 'Oppdateringer',
-    'incidents.new': 'Ny hendelse {id}: {summary}', 'incidents.left': '{d} igjen', 'incidents.overdue': 'overskredet med {d}',
+    'incidents.new': 'Ny hendelse {id}: {summary}',
     'incidents.settled': 'avklart', 'incidents.clear': 'Nullstill filtrene',
     'incidents.state.detected': 'oppdaget', 'incidents.state.contained': 'begrenset', 'incidents.state.investigating': 'under undersøkelse',
     'incidents.state.reported': 'meldt', 'incidents.state.not_reportable': 'ikke meldepliktig', 'incidents.state.remediated': 'utbedret',
     'incidents.state.closed': 'lukket',
-    'incidents.severity.critical': 'kritisk', 'incidents.severity.high': 'høy', 'incidents.severity.medium': 'middels', 'incidents.severity.low': 'lav',
-    'col.id': 'Hendelse', 'col.org': 'Organisasjon', 'col.account': 'Konto', 'col.state': 'Status',
-    'col.severity': 'Alvorlighet', 'col.opened': 'Opprettet', 'col.deadline': 'Frist', 'col.due': 'Tid igjen',
-    'col.alerts': 'Varsler', 'col.summary': 'Sammendrag', 'col.rules': 'Regler', 'col.updated': 'Oppdatert',
+    'incidents.col.id': 'Hendelse', 'incidents.col.org': 'Organisasjon', 'incidents.col.account': 'Konto', 'incidents.col.state': 'Status',
+    'incidents.col.severity': 'Alvorlighet', 'incidents.col.opened': 'Opprettet', 'incidents.col.deadline': 'Frist', 'incidents.col.due': 'Tid igjen',
+    'incidents.col.alerts': 'Varsler', 'incidents.col.summary': 'Sammendrag', 'incidents.col.rules': 'Regler', 'incidents.col.updated': 'Oppdatert',
   },
 };
-
-// severityBadge is the coloured badge of a severity.
-export function severityBadge(s) {
-  return h('span', { class: 'badge sev-' + (SEVERITIES.includes(s) ? s : 'unknown') }, t('incidents.severity.' + s));
-}
 
 // stateText is a lifecycle state for people.
 export function stateText(s) { return t('incidents.state.' + s); }
@@ -65,21 +58,17 @@ export function stateText(s) { return t('incidents.state.' + s); }
 // settled says whether the reporting duty of an incident in state is settled.
 export function settled(state) { return SETTLED.includes(state); }
 
-// countdown is the text and class of the time to deadline at now: "2 d 3 h left" or
-// "overdue by …" (class overdue), due-soon within 24 hours.
-export function countdown(deadline, state, now) {
-  if (settled(state)) return { text: t('incidents.settled'), cls: 'muted' };
-  const left = new Date(deadline).getTime() - now;
-  if (isNaN(left)) return { text: '', cls: '' };
-  if (left < 0) return { text: t('incidents.overdue', { d: fmtDuration(-left) }), cls: 'overdue' };
-  return { text: t('incidents.left', { d: fmtDuration(left) }), cls: left < DAY ? 'due-soon' : '' };
+// countdown is the text and class of the time to deadline at now (core timeLeft), or
+// "settled" once the reporting duty is.
+function countdown(deadline, state, now) {
+  return settled(state) ? { text: t('incidents.settled'), cls: 'muted' } : timeLeft(deadline, now);
 }
 
 // dueOf is the time-to-deadline filter value of a row.
 function dueOf(r, now) {
   if (settled(r.state)) return 'settled';
-  const left = new Date(r.deadline).getTime() - now;
-  return left < 0 ? 'overdue' : left < DAY ? 'soon' : 'later';
+  const cls = timeLeft(r.deadline, now).cls;
+  return cls === 'overdue' ? 'overdue' : cls === 'due-soon' ? 'soon' : 'later';
 }
 
 // openStream follows GET /api/incidents/stream: onIncident(data) per `incident` event,
@@ -132,10 +121,25 @@ export function openStream({ onIncident, onReconnect, onStatus }) {
   return stop;
 }
 
-// streamStatus is the #stream-status element, set by its returned function.
+// streamStatus is the #stream-status element, set by its returned function. Screen readers
+// hear of an interruption only when it lasts (the server ends every stream after 5 minutes
+// and the browser reconnects at once), and then of its end.
 export function streamStatus() {
-  const el = h('span', { id: 'stream-status', class: 'stream-status', 'data-state': 'reconnecting', role: 'status' }, t('incidents.reconnecting'));
-  return [el, (s) => { el.dataset.state = s; el.textContent = t('incidents.' + s); }];
+  const el = h('span', { id: 'stream-status', class: 'stream-status', 'data-state': 'reconnecting' }, t('incidents.reconnecting'));
+  let lasting = null;
+  let told = false;
+  const tell = (s) => announce(t('incidents.stream') + ': ' + t('incidents.' + s));
+  return [el, (s) => {
+    el.dataset.state = s;
+    el.textContent = t('incidents.' + s);
+    clearTimeout(lasting);
+    if (s === 'reconnecting') {
+      lasting = setTimeout(() => { if (el.isConnected && el.dataset.state === s) { told = true; tell(s); } }, 5000);
+    } else if (told) {
+      told = false;
+      tell(s);
+    }
+  }];
 }
 
 // The columns shown (the deadline itself is the countdown's title; rows also carry updated).
@@ -149,13 +153,12 @@ export async function render(main, _params, ctx) {
   const filter = { org: q.get('org') || '', severity: q.get('severity') || '', state: q.get('state') || '',
     rule: q.get('rule') || '', due: q.get('due') || '' };
   let sort = q.get('sort') === 'opened' ? 'opened' : 'deadline';
-  const ac = new AbortController();
 
   const option = (value, text, selected) => h('option', { value, selected: value === selected }, text);
   const select = (id, key, values, text) => h('select', { id, name: key, onchange: (e) => { filter[key] = e.target.value; changed(); } },
     option('', t('incidents.any'), filter[key]), values.map((v) => option(v, text ? text(v) : v, filter[key])));
   const fOrg = select('f-org', 'org', filter.org ? [filter.org] : []);
-  const fSev = select('f-severity', 'severity', SEVERITIES, (v) => t('incidents.severity.' + v));
+  const fSev = select('f-severity', 'severity', SEVERITIES, (v) => t('severity.' + v));
   const fState = select('f-state', 'state', STATES, stateText);
   const fRule = select('f-rule', 'rule', filter.rule ? [filter.rule] : []);
   const fDue = select('f-due', 'due', DUE, (v) => t('incidents.due.' + v));
@@ -172,7 +175,7 @@ export async function render(main, _params, ctx) {
   const tbody = h('tbody', {});
   const empty = h('p', { id: 'incidents-empty', class: 'notice', hidden: true });
   const tableEl = h('table', { id: 'incidents', class: 'incidents' }, caption,
-    h('thead', {}, h('tr', {}, COLUMNS.map((c) => h('th', { scope: 'col' }, t('col.' + c))))), tbody);
+    h('thead', {}, h('tr', {}, COLUMNS.map((c) => h('th', { scope: 'col' }, t('incidents.col.' + c))))), tbody);
 
   fill(main,
     h('div', { class: 'page-head' }, h('h1', {}, t('incidents.title')),
@@ -199,7 +202,7 @@ export async function render(main, _params, ctx) {
       opened: timeEl(r.opened),
       deadline: timeEl(r.deadline),
       due: h('span', { class: 'countdown ' + cd.cls, 'data-deadline': r.deadline, 'data-state': r.state,
-        title: t('col.deadline') + ': ' + fmtTime(r.deadline) }, cd.text),
+        title: t('incidents.col.deadline') + ': ' + fmtTime(r.deadline) }, cd.text),
     };
     return h('tr', { 'data-id': r.id, class: isChanged ? 'changed' : null,
       // the highlight plays once (moving the row in a later draw would start it again)
@@ -229,35 +232,51 @@ export async function render(main, _params, ctx) {
 
   // changed: the filters or the sort changed; the URL says so (replaceState: no new page).
   const changed = () => {
-    history.replaceState(null, '', url('/incidents', { ...filter, sort: sort === 'deadline' ? '' : sort }));
+    replaceQuery(url('/incidents', { ...filter, sort: sort === 'deadline' ? '' : sort }));
     draw();
   };
 
+  // load reads the whole list again. Changes streamed meanwhile are held and applied after it
+  // (where not older than what it read), so none is lost; of loads that overlap, the last wins.
+  let held = null; // the stream's changes while a load runs
+  let loads = 0;
   const load = async () => {
-    const all = [];
-    let cursor = '';
-    do {
-      const page = await api('GET', url('/api/incidents', { all: true, limit: 1000, cursor }), undefined, { signal: ac.signal });
-      all.push(...(page.rows || []));
-      cursor = page.next || '';
-    } while (cursor);
-    rows.clear();
-    trs.clear();
-    for (const r of all) rows.set(r.id, r);
-    addOptions(fOrg, new Set(all.map((r) => r.org)));
-    addOptions(fRule, new Set(all.flatMap((r) => r.rules || [])));
-    fill(errors);
-    draw();
+    const my = ++loads;
+    held = held || [];
+    let all = null;
+    try {
+      all = await allRows('/api/incidents', { all: true }, { signal: ctx.signal });
+    } finally {
+      if (my === loads) {
+        if (all) {
+          rows.clear();
+          trs.clear();
+          for (const r of all) rows.set(r.id, r);
+          addOptions(fOrg, new Set(all.map((r) => r.org)));
+          addOptions(fRule, new Set(all.flatMap((r) => r.rules || [])));
+          fill(errors);
+        }
+        const later = held;
+        held = null;
+        for (const d of later) upsert(d, false);
+        if (!ctx.signal.aborted) draw();
+      }
+    }
   };
 
-  const upsert = (d) => {
+  // upsert applies a streamed change unless a newer row is shown (and announces a new
+  // incident); redraw false leaves drawing to the caller.
+  const upsert = (d, redraw = true) => {
+    if (held) { held.push(d); return; }
     const r = d.row;
-    const isNew = !rows.has(r.id);
+    const old = rows.get(r.id);
+    if (old && new Date(old.updated) > new Date(r.updated)) return;
+    const isNew = !old;
     rows.set(r.id, r);
     trs.set(r.id, rowEl(r, true));
     addOptions(fOrg, [r.org]);
     addOptions(fRule, r.rules || []);
-    draw();
+    if (redraw) draw();
     if (isNew) announce(t('incidents.new', { id: r.id, summary: r.summary || '' }));
   };
 
@@ -269,6 +288,7 @@ export async function render(main, _params, ctx) {
     if (e.name === 'AbortError') return null;
     fill(errors, errorBox(e));
   }
+  if (ctx.signal.aborted) return null;
   const closeStream = openStream({ onIncident: upsert, onReconnect: reload, onStatus: setStatus });
   // The countdowns tick every 30 s; a due filter moves rows between its classes.
   const tick = setInterval(() => {
@@ -283,6 +303,5 @@ export async function render(main, _params, ctx) {
   return () => {
     closeStream();
     clearInterval(tick);
-    ac.abort();
   };
 }

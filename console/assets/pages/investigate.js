@@ -4,7 +4,7 @@
 // state (but not the reason, which is each person's own purpose) goes into the URL so a link
 // can be shared, and opening it fills the form.
 import {
-  h, fill, t, api, url, field, table, scrollable, cellText, errorBox, announce, toCSV, download, fmtTime, localInputOf, fromLocalInput, listsAsText, ApiError,
+  h, fill, t, api, url, replaceQuery, field, table, scrollable, cellText, errorBox, announce, toCSV, download, fmtTime, localInputOf, fromLocalInput, listsAsText, ApiError,
 } from '../core.js';
 
 export const messages = {
@@ -39,11 +39,11 @@ export const messages = {
     'investigate.follow.subject': "Ask who saw this person's data (fills the form)",
     'investigate.follow.access': 'Ask whose data this account saw (fills the form)',
     'investigate.filled': 'The form asks: {question} ({who}). Check the reason and look up.',
-    'col.service': 'Service', 'col.service_name': 'Service name', 'col.first': 'First', 'col.last': 'Last',
-    'col.successes': 'Successes', 'col.failures': 'Failures', 'col.ips': 'IP addresses', 'col.countries': 'Countries',
-    'col.subject': 'Person', 'col.resource': 'Category', 'col.action': 'Action', 'col.events': 'Events',
-    'col.records': 'Records', 'col.people': 'People', 'col.actor': 'Actor', 'col.actor_role': 'Actor role',
-    'col.time': 'Time', 'col.kind': 'Kind', 'col.id': 'Id', 'col.target': 'Target', 'col.ip': 'IP address', 'col.country': 'Country',
+    'investigate.col.service': 'Service', 'investigate.col.service_name': 'Service name', 'investigate.col.first': 'First', 'investigate.col.last': 'Last',
+    'investigate.col.successes': 'Successes', 'investigate.col.failures': 'Failures', 'investigate.col.ips': 'IP addresses', 'investigate.col.countries': 'Countries',
+    'investigate.col.subject': 'Person', 'investigate.col.resource': 'Category', 'investigate.col.action': 'Action', 'investigate.col.events': 'Events',
+    'investigate.col.records': 'Records', 'investigate.col.people': 'People', 'investigate.col.actor': 'Actor', 'investigate.col.actor_role': 'Actor role',
+    'investigate.col.time': 'Time', 'investigate.col.kind': 'Kind', 'investigate.col.id': 'Id', 'investigate.col.target': 'Target', 'investigate.col.ip': 'IP address', 'investigate.col.country': 'Country',
   },
   nb: {
     'investigate.title': 'Undersøk en konto',
@@ -76,11 +76,11 @@ export const messages = {
     'investigate.follow.subject': 'Spør hvem som har sett denne personens data (fyller ut skjemaet)',
     'investigate.follow.access': 'Spør hvem sine data denne kontoen har sett (fyller ut skjemaet)',
     'investigate.filled': 'Skjemaet spør: {question} ({who}). Sjekk begrunnelsen og slå opp.',
-    'col.service': 'Tjeneste', 'col.service_name': 'Tjenestenavn', 'col.first': 'Første', 'col.last': 'Siste',
-    'col.successes': 'Vellykkede', 'col.failures': 'Mislykkede', 'col.ips': 'IP-adresser', 'col.countries': 'Land',
-    'col.subject': 'Person', 'col.resource': 'Kategori', 'col.action': 'Handling', 'col.events': 'Hendelser',
-    'col.records': 'Poster', 'col.people': 'Personer', 'col.actor': 'Aktør', 'col.actor_role': 'Aktørens rolle',
-    'col.time': 'Tid', 'col.kind': 'Type', 'col.id': 'Id', 'col.target': 'Mål', 'col.ip': 'IP-adresse', 'col.country': 'Land',
+    'investigate.col.service': 'Tjeneste', 'investigate.col.service_name': 'Tjenestenavn', 'investigate.col.first': 'Første', 'investigate.col.last': 'Siste',
+    'investigate.col.successes': 'Vellykkede', 'investigate.col.failures': 'Mislykkede', 'investigate.col.ips': 'IP-adresser', 'investigate.col.countries': 'Land',
+    'investigate.col.subject': 'Person', 'investigate.col.resource': 'Kategori', 'investigate.col.action': 'Handling', 'investigate.col.events': 'Hendelser',
+    'investigate.col.records': 'Poster', 'investigate.col.people': 'Personer', 'investigate.col.actor': 'Aktør', 'investigate.col.actor_role': 'Aktørens rolle',
+    'investigate.col.time': 'Tid', 'investigate.col.kind': 'Type', 'investigate.col.id': 'Id', 'investigate.col.target': 'Mål', 'investigate.col.ip': 'IP-adresse', 'investigate.col.country': 'Land',
   },
 };
 
@@ -112,6 +112,7 @@ export async function render(main, _params, ctx) {
   const limitField = field(t('investigate.limit'), limit, t('investigate.limit.hint'));
   const submit = h('button', { type: 'submit' }, t('investigate.submit'));
   const status = h('div', { id: 'lookup-status', role: 'alert' });
+  const busy = h('p', { class: 'loading', hidden: true }, t('investigate.busy'));
   const results = h('section', { id: 'lookup-results', 'aria-labelledby': 'results-heading' });
   results.hidden = true;
 
@@ -155,20 +156,22 @@ export async function render(main, _params, ctx) {
       limit: l === 'timeline' ? limit.value.trim() : '',
     };
     // The link of this question, without the reason (each person gives their own).
-    history.replaceState(null, '', url('/investigate', { lookup: l, ...params }));
+    replaceQuery(url('/investigate', { lookup: l, ...params }));
     if (ctl.abort) ctl.abort.abort();
     ctl.abort = new AbortController();
     submit.disabled = true;
-    fill(status, h('p', { class: 'loading' }, t('investigate.busy')));
+    fill(status);
+    busy.hidden = false;
     try {
-      const res = await api('GET', url('/api/history/' + l, { ...params, reason: reason.value.trim() }), undefined, { signal: ctl.abort.signal });
-      fill(status);
+      const res = await api('GET', url('/api/history/' + l, { ...params, reason: reason.value.trim() }), undefined,
+        { signal: AbortSignal.any([ctx.signal, ctl.abort.signal]) });
       show(results, l, params, res, follow);
     } catch (err) {
       if (err.name === 'AbortError') return;
       results.hidden = true;
       fill(status, lookupError(err));
     } finally {
+      busy.hidden = true;
       submit.disabled = false;
     }
   } },
@@ -177,10 +180,15 @@ export async function render(main, _params, ctx) {
   field(t('investigate.reason'), reason, t('investigate.reason.hint')),
   h('div', { class: 'fields top' }, field(t('investigate.incident'), incident, t('investigate.incident.hint')), summaryField, limitField),
   h('div', { class: 'actions' }, submit),
-  status);
+  busy, status);
 
   fill(main, h('h1', {}, t('investigate.title')), h('p', { class: 'muted' }, t('investigate.intro')), form, results);
-  return () => { if (ctl.abort) ctl.abort.abort(); };
+}
+
+// colLabel is the header of a result column (the column's own name when it has no text).
+function colLabel(c) {
+  const k = 'investigate.col.' + c;
+  return messages.en[k] ? t(k) : c;
 }
 
 // lookupError is the message of a failed lookup: one text for an account that does not exist
@@ -201,6 +209,8 @@ function show(results, l, params, res, follow) {
   const stem = `${l}-${params.account}-${at.toISOString().slice(0, 10)}`;
   const tableEls = tables.map((tb, i) => {
     const wrap = table(tb.columns, tb.rows, {
+      id: i === 0 ? 'results' : 'results-' + (i + 1),
+      label: colLabel,
       caption: t('investigate.t.' + tb.name) + ' — ' + t('investigate.rows', { n: tb.rows.length }),
       cell: (c, v, r) => {
         const next = i === 0 && v && followUp[l] && followUp[l][c];
@@ -208,7 +218,6 @@ function show(results, l, params, res, follow) {
           : cellText(c, v, r);
       },
     });
-    wrap.querySelector('table').id = i === 0 ? 'results' : 'results-' + (i + 1);
     scrollable(wrap, t('investigate.t.' + tb.name));
     return h('div', { class: 'result-table' },
       wrap,

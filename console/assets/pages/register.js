@@ -1,7 +1,9 @@
 // pages/register.js — the breach register (GDPR Art. 33(5)): every incident of the user's
 // organisations opened in a window, reported or not, with CSV and JSON export.
-import { h, fill, t, api, url, link, table, field, errorBox, toCSV, download, localInput, fromLocalInput, timeEl } from '../core.js';
-import { messages as listMessages, severityBadge, stateText } from './incidents.js';
+import {
+  h, fill, t, url, allRows, replaceQuery, link, table, scrollable, cellText, field, errorBox, toCSV, download, localInputOf, fromLocalInput, severityBadge,
+} from '../core.js';
+import { messages as listMessages, stateText } from './incidents.js';
 
 const COLUMNS = ['id', 'org', 'account', 'severity', 'state', 'opened', 'aware', 'deadline', 'reported', 'reported_at', 'late',
   'reason', 'reference', 'art34', 'subjects', 'evidence', 'closed', 'summary'];
@@ -16,9 +18,9 @@ export const messages = {
     'register.reported.yes': 'reported', 'register.reported.not reportable': 'not reportable',
     'register.reported.pending': 'pending', 'register.reported.OVERDUE': 'OVERDUE',
     'register.art34.': 'not decided', 'register.art34.notify': 'notify', 'register.art34.not_required': 'not required',
-    'col.aware': 'Aware', 'col.reported': 'Reported', 'col.reported_at': 'Reported at', 'col.late': 'Late',
-    'col.reason': 'Reason (not reported)', 'col.reference': 'Datatilsynet reference', 'col.art34': 'Art. 34',
-    'col.subjects': 'People', 'col.evidence': 'Evidence', 'col.closed': 'Closed',
+    'register.col.aware': 'Aware', 'register.col.reported': 'Reported', 'register.col.reported_at': 'Reported at', 'register.col.late': 'Late',
+    'register.col.reason': 'Reason (not reported)', 'register.col.reference': 'Datatilsynet reference', 'register.col.art34': 'Art. 34',
+    'register.col.subjects': 'People', 'register.col.evidence': 'Evidence', 'register.col.closed': 'Closed',
   },
   nb: {
     ...listMessages.nb,
@@ -29,17 +31,19 @@ export const messages = {
     'register.reported.yes': 'meldt', 'register.reported.not reportable': 'ikke meldepliktig',
     'register.reported.pending': 'venter', 'register.reported.OVERDUE': 'FRISTEN ER OVERSKREDET',
     'register.art34.': 'ikke avgjort', 'register.art34.notify': 'underrettes', 'register.art34.not_required': 'ikke nødvendig',
-    'col.aware': 'Kjent', 'col.reported': 'Meldt', 'col.reported_at': 'Meldt tidspunkt', 'col.late': 'For sent',
-    'col.reason': 'Begrunnelse (ikke meldt)', 'col.reference': 'Datatilsynets saksnummer', 'col.art34': 'Art. 34',
-    'col.subjects': 'Personer', 'col.evidence': 'Bevis', 'col.closed': 'Lukket',
+    'register.col.aware': 'Kjent', 'register.col.reported': 'Meldt', 'register.col.reported_at': 'Meldt tidspunkt', 'register.col.late': 'For sent',
+    'register.col.reason': 'Begrunnelse (ikke meldt)', 'register.col.reference': 'Datatilsynets saksnummer', 'register.col.art34': 'Art. 34',
+    'register.col.subjects': 'Personer', 'register.col.evidence': 'Bevis', 'register.col.closed': 'Lukket',
   },
 };
 
+// label is a column's header: the register's own, else the incident list's.
+const label = (c) => t(messages.en['register.col.' + c] ? 'register.col.' + c : 'incidents.col.' + c);
+
 export async function render(main, _params, ctx) {
   const q = ctx.query;
-  const ac = new AbortController();
-  const from = h('input', { id: 'register-from', name: 'from', type: 'datetime-local', value: q.get('from') ? localInput(new Date(q.get('from'))) : '' });
-  const to = h('input', { id: 'register-to', name: 'to', type: 'datetime-local', value: q.get('to') ? localInput(new Date(q.get('to'))) : '' });
+  const from = h('input', { id: 'register-from', name: 'from', type: 'datetime-local', value: localInputOf(q.get('from')) });
+  const to = h('input', { id: 'register-to', name: 'to', type: 'datetime-local', value: localInputOf(q.get('to')) });
   const out = h('div', {});
   const result = h('div', {});
   const submit = h('button', { type: 'submit' }, t('register.show'));
@@ -50,22 +54,25 @@ export async function render(main, _params, ctx) {
   const jsonBtn = h('button', { type: 'button', id: 'register-export-json', class: 'secondary', disabled: true,
     onclick: () => download('breach-register-' + stamp() + '.json', 'application/json', JSON.stringify(rows, null, 2) + '\n') }, t('register.json'));
 
+  // load shows the window in the inputs; a newer load aborts an older one (one AbortController
+  // per load), so an older answer never replaces a newer one.
+  let loading = null;
   const load = async () => {
     const params = { from: fromLocalInput(from.value), to: fromLocalInput(to.value) };
-    history.replaceState(null, '', url('/register', params));
-    const all = [];
-    let cursor = '';
-    do {
-      const page = await api('GET', url('/api/register', { ...params, limit: 1000, cursor }), undefined, { signal: ac.signal });
-      all.push(...(page.rows || []));
-      cursor = page.next || '';
-    } while (cursor);
+    replaceQuery(url('/register', params));
+    if (loading) loading.abort();
+    const mine = new AbortController();
+    loading = mine;
+    const all = await allRows('/api/register', params, { signal: AbortSignal.any([ctx.signal, mine.signal]) });
+    if (loading !== mine) return;
     rows = all;
     csvBtn.disabled = jsonBtn.disabled = false;
     const yesNo = (v) => t(v ? 'register.yes' : 'register.no');
     const tbl = table(COLUMNS, rows, {
+      id: 'register',
       caption: t('register.caption', { n: rows.length }),
       class: 'register',
+      label,
       rowAttrs: (r) => ({ 'data-id': r.id }),
       cell: (c, v, r) => {
         switch (c) {
@@ -76,13 +83,11 @@ export async function render(main, _params, ctx) {
           case 'late': return v ? h('span', { class: 'overdue' }, t('register.yes')) : '';
           case 'art34': return t('register.art34.' + (v === 'not decided' ? '' : v || ''));
           case 'subjects': case 'evidence': return String(v ?? '');
-          default:
-            if (typeof v === 'boolean') return yesNo(v);
-            return v && /^\d{4}-\d{2}-\d{2}T/.test(v) ? timeEl(v) : String(v ?? '');
+          default: return typeof v === 'boolean' ? yesNo(v) : cellText(c, v);
         }
       },
     });
-    tbl.querySelector('table').id = 'register';
+    scrollable(tbl, t('register.title'));
     fill(result, tbl, rows.length ? null : h('p', { class: 'notice' }, t('register.empty')));
   };
 
@@ -106,5 +111,4 @@ export async function render(main, _params, ctx) {
   } catch (e) {
     if (e.name !== 'AbortError') fill(out, errorBox(e));
   }
-  return () => ac.abort();
 }

@@ -2,12 +2,14 @@
 // detector did with each since it started, the last reload, alerts per rule over time, a
 // check (lint and fixtures) of a rule file, and a backtest over stored history with its
 // progress streamed (NDJSON) and results per rule and account.
-import { h, fill, t, lang, api, url, session, may, announce, table, errorBox, field, fmtTime, timeEl, localInput, fromLocalInput, ApiError, toSignin } from '../core.js';
+import {
+  h, fill, t, api, request, allRows, may, announce, table, scrollable, errorBox, field, fmtTime, fmtNum, num, timeEl, severityBadge, localInputOf, fromLocalInput, ApiError,
+} from '../core.js';
 import { chart } from '../chart.js';
 
 export const messages = {
   en: {
-    'rules.title': 'Rules',
+    'rules.title': 'Rules', 'rules.ok': 'OK',
     'rules.loaded': 'Loaded rules',
     'rules.loading': 'Loading…',
     'rules.caption': 'Rules the server runs, with what the detector did with each since it started',
@@ -71,7 +73,7 @@ export const messages = {
     'rules.nocheck': 'Your roles may read rules but not check or backtest them (rules.test).',
   },
   nb: {
-    'rules.title': 'Regler',
+    'rules.title': 'Regler', 'rules.ok': 'OK',
     'rules.loaded': 'Innlastede regler',
     'rules.loading': 'Laster …',
     'rules.caption': 'Reglene serveren kjører, med hva detektoren har gjort med hver siden start',
@@ -151,59 +153,18 @@ const statusCols = ['evaluated', 'hits', 'excepted', 'suppressed', 'alerts', 'er
 
 const label = (c) => t('rules.col.' + c);
 
-// idTable is core.table with id on the <table>.
-function idTable(id, columns, rows, opts) {
-  const wrap = table(columns, rows, Object.assign({ label }, opts));
-  wrap.querySelector('table').id = id;
-  return wrap;
-}
-
-function sevBadge(sev) {
-  return h('span', { class: 'badge sev-' + String(sev || '').toLowerCase() }, String(sev || ''));
-}
-
-// fmtNum shows a count with the console language's digit grouping.
-function fmtNum(v) {
-  return Number(v).toLocaleString(lang() === 'nb' ? 'nb-NO' : 'en-GB');
-}
-
-function num(v) {
-  return h('span', { class: 'num' }, v === undefined || v === null ? '' : fmtNum(v));
-}
-
-// allRows fetches every page of a rows answer (at most 20 pages of 1000).
-async function allRows(path, params, signal) {
-  let rows = [];
-  let cursor = '';
-  for (let i = 0; i < 20; i++) {
-    const page = await api('GET', url(path, Object.assign({}, params, { limit: 1000, cursor })), undefined, { signal });
-    rows = rows.concat(page.rows || []);
-    cursor = page.next;
-    if (!cursor) break;
-  }
-  return rows;
-}
-
 // posText is a compile error as file:line:col: [rule] message.
 function posText(e) {
   const pos = e.line ? `${e.file}:${e.line}:${e.column}` : e.file;
   return (pos ? pos + ': ' : '') + (e.rule ? `rule ${e.rule}: ` : '') + e.message;
 }
 
-// queryDate is the Date of query parameter name (RFC 3339 or a date), or null.
-function queryDate(q, name) {
-  const v = q && q.get(name);
-  const d = v ? new Date(v) : null;
-  return d && !isNaN(d) ? d : null;
-}
-
 // render draws the page. The query may choose the chart's window (?window=7d) and prefill the
 // backtest's range (?from=…&to=…, RFC 3339 or dates), so a link can show a past period.
 export async function render(main, _params, ctx) {
-  const q = ctx && ctx.query;
-  const initialWindow = q && windows[q.get('window')] ? q.get('window') : defaultWindow;
+  const q = ctx.query;
+  const initialWindow = windows[q.get('window')] ? q.get('window') : defaultWindow;
   const charts = { hits: null, backtest: null };
-  const life = new AbortController(); // the page's own requests
   let backtestRun = null; // the running backtest's AbortController
   const canTest = may('rules.test');
 
@@ -233,20 +194,20 @@ export async function render(main, _params, ctx) {
   async function loadRules() {
     try {
       const [rows, st] = await Promise.all([
-        allRows('/api/rules', {}, life.signal),
-        api('GET', '/api/rules/status', undefined, { signal: life.signal }),
+        allRows('/api/rules', {}, { signal: ctx.signal }),
+        api('GET', '/api/rules/status', undefined, { signal: ctx.signal }),
       ]);
       showReload(st);
       const byRule = new Map((st.rules || []).map((r) => [r.rule, r]));
       const data = rows.map((r) => Object.assign({ id: r.ID, title: r.TITLE, severity: r.SEVERITY, when: r.WHEN, respond: r.RESPOND,
         tests: r.TESTS, file: r.FILE }, byRule.get(r.ID) || {}));
       const cols = ['id', 'severity', 'when', 'respond', 'tests', 'file'].concat(st.available ? statusCols : []);
-      fill(rulesBox, idTable('rules', cols, data, {
+      fill(rulesBox, scrollable(table(cols, data, { id: 'rules', label,
         caption: t('rules.caption'),
         rowAttrs: (r) => ({ 'data-rule': r.id }),
-        cell: (c, v, r) => (c === 'severity' ? sevBadge(v) : statusCols.includes(c) || c === 'tests' ? num(v)
+        cell: (c, v, r) => (c === 'severity' ? severityBadge(v) : statusCols.includes(c) || c === 'tests' ? num(v)
           : c === 'id' ? [h('code', {}, v), h('div', { class: 'muted' }, r.title || '')] : String(v ?? '')),
-      }));
+      }), t('rules.loaded')));
       const sel = document.getElementById('backtest-rule');
       if (sel) {
         fill(sel, h('option', { value: '' }, t('rules.bt.all')), data.map((r) => h('option', { value: r.id }, r.id)));
@@ -273,7 +234,7 @@ export async function render(main, _params, ctx) {
     };
     reloadBox.dataset.result = rl.result;
     if (rl.result === 'ok') {
-      fill(reloadBox, h('p', {}, h('span', { class: 'badge state-ok' }, 'OK'), ' ', sentence('rules.reload.ok')));
+      fill(reloadBox, h('p', {}, h('span', { class: 'badge state-ok' }, t('rules.ok')), ' ', sentence('rules.reload.ok')));
       return;
     }
     fill(reloadBox,
@@ -283,14 +244,21 @@ export async function render(main, _params, ctx) {
         h('ul', { class: 'errors' }, (rl.errors || []).map((e) => h('li', {}, h('code', {}, posText(e)))))));
   }
 
+  // loadHits draws the chart of the window chosen; choosing another aborts the read of the
+  // one before (one AbortController per read), so an older answer never replaces it.
+  let hitsRead = null;
   async function loadHits() {
     const w = windows[hitsSel.value] || windows[defaultWindow];
     const to = new Date();
     const from = new Date(to.getTime() - w.ms);
+    if (hitsRead) hitsRead.abort();
+    const mine = new AbortController();
+    hitsRead = mine;
     fill(hitsNote, t('rules.loading'));
     let rows;
     try {
-      rows = await allRows('/api/rules/hits', { from: from.toISOString(), to: to.toISOString(), bucket: w.bucket }, life.signal);
+      rows = await allRows('/api/rules/hits', { from: from.toISOString(), to: to.toISOString(), bucket: w.bucket },
+        { signal: AbortSignal.any([ctx.signal, mine.signal]) });
     } catch (e) {
       if (e.name === 'AbortError') return;
       fill(hitsNote, errorBox(e));
@@ -316,7 +284,7 @@ export async function render(main, _params, ctx) {
       yLabel: label('alerts'),
     });
     fill(hitsNote, rows.length ? '' : t('rules.hits.none'));
-    fill(hitsTable, idTable('hits', ['bucket', 'rule', 'alerts', 'accounts', 'suppressed'], rows, {
+    fill(hitsTable, table(['bucket', 'rule', 'alerts', 'accounts', 'suppressed'], rows, { id: 'hits', label,
       caption: t('rules.hits.caption', { bucket: w.bucket }),
       cell: (c, v) => (c === 'bucket' ? timeEl(v) : c === 'rule' ? h('code', {}, v) : num(v)),
     }));
@@ -327,7 +295,7 @@ export async function render(main, _params, ctx) {
     const file = h('input', { id: 'check-file', type: 'text', value: 'rule.yaml', maxlength: 128, autocomplete: 'off', spellcheck: 'false' });
     const text = h('textarea', { id: 'check-text', rows: 14, spellcheck: 'false' });
     const run = h('button', { id: 'check-run', type: 'submit' }, t('rules.check.run'));
-    const result = h('div', { id: 'check-result', 'aria-live': 'polite' });
+    const result = h('div', { id: 'check-result' });
     const form = h('form', { id: 'check-form', novalidate: true, onsubmit: async (e) => {
       e.preventDefault();
       if (!text.value.trim()) {
@@ -339,7 +307,7 @@ export async function render(main, _params, ctx) {
       fill(result, h('p', { class: 'loading' }, t('rules.check.running')));
       try {
         const name = file.value.trim() || 'rule.yaml';
-        const res = await api('POST', '/api/rules/check', { files: { [name]: text.value } }, { signal: life.signal });
+        const res = await api('POST', '/api/rules/check', { files: { [name]: text.value } }, { signal: ctx.signal });
         showCheck(result, res);
       } catch (err) {
         if (err.name !== 'AbortError') fill(result, errorBox(err));
@@ -362,7 +330,6 @@ export async function render(main, _params, ctx) {
         h('p', {}, t('rules.check.errors')),
         h('ul', { class: 'errors' }, res.errors.map((e) => h('li', {}, h('code', {}, posText(e)))))));
       box.dataset.ok = 'false';
-      announce(t('rules.check.errors'));
       return;
     }
     const results = (res.tests && res.tests.results) || [];
@@ -371,11 +338,12 @@ export async function render(main, _params, ctx) {
     const summary = failed ? t('rules.check.failed', vars) : t('rules.check.ok', vars);
     box.dataset.ok = String(!!res.ok);
     fill(box,
-      h('div', { class: failed ? 'error' : 'notice', role: failed ? 'alert' : 'status' }, summary),
+      h('div', { class: failed ? 'error' : 'notice' }, summary),
       res.warnings && res.warnings.length ? [h('h3', {}, t('rules.check.warnings')), h('ul', {}, res.warnings.map((w) => h('li', {}, w)))] : null,
-      results.length ? idTable('check-tests', ['rule', 'name', 'line', 'want', 'got', 'result'], results.map((r) => Object.assign({}, r, {
+      results.length ? table(['rule', 'name', 'line', 'want', 'got', 'result'], results.map((r) => Object.assign({}, r, {
         result: r.passed ? t('rules.check.pass') : t('rules.check.fail') + (r.error ? ': ' + r.error : ''),
       })), {
+        id: 'check-tests', label,
         caption: t('rules.check.tests'),
         cell: (c, v, r) => (c === 'result' ? h('span', { class: r.passed ? 'pass' : 'fail' }, v) : c === 'rule' ? h('code', {}, v) : String(v ?? '')),
       }) : null);
@@ -384,16 +352,16 @@ export async function render(main, _params, ctx) {
 
   // ---- backtest ----
   function backtestSection() {
-    const end = queryDate(q, 'to') || new Date();
-    const start = queryDate(q, 'from') || new Date(end.getTime() - windows[initialWindow].ms);
+    const end = localInputOf(q.get('to'), Date.now());
+    const start = localInputOf(q.get('from'), new Date(end).getTime() - windows[initialWindow].ms);
     const rule = h('select', { id: 'backtest-rule' }, h('option', { value: '' }, t('rules.bt.all')));
-    const from = h('input', { id: 'backtest-from', type: 'datetime-local', required: true, value: localInput(start) });
-    const to = h('input', { id: 'backtest-to', type: 'datetime-local', value: localInput(end) });
+    const from = h('input', { id: 'backtest-from', type: 'datetime-local', required: true, value: start });
+    const to = h('input', { id: 'backtest-to', type: 'datetime-local', value: end });
     const text = h('textarea', { id: 'backtest-text', rows: 8, spellcheck: 'false' });
     const run = h('button', { id: 'backtest-run', type: 'submit' }, t('rules.bt.run'));
     const cancel = h('button', { id: 'backtest-cancel', type: 'button', class: 'secondary', disabled: true, onclick: () => backtestRun && backtestRun.abort() }, t('rules.bt.cancel'));
     const progress = h('progress', { id: 'backtest-progress', max: 100, value: 0, 'aria-describedby': 'backtest-step' });
-    const step = h('span', { id: 'backtest-step', role: 'status' });
+    const step = h('span', { id: 'backtest-step' });
     const errBox = h('div', { id: 'backtest-error' });
     const result = h('div', { id: 'backtest-result' });
 
@@ -459,15 +427,15 @@ export async function render(main, _params, ctx) {
     fill(box,
       h('h3', {}, t('rules.bt.rules')),
       chartEl,
-      idTable('backtest-rules', ['rule', 'title', 'severity', 'evaluated', 'hits', 'excepted', 'suppressed', 'alerts', 'accounts', 'first', 'last'], rules, {
+      scrollable(table(['rule', 'title', 'severity', 'evaluated', 'hits', 'excepted', 'suppressed', 'alerts', 'accounts', 'first', 'last'], rules, { id: 'backtest-rules', label,
         caption: `${fmtTime(rep.from)} – ${fmtTime(rep.to)}`,
         rowAttrs: (r) => ({ 'data-rule': r.rule }),
-        cell: (c, v) => (c === 'severity' ? sevBadge(v) : c === 'rule' ? h('code', {}, v) : c === 'first' || c === 'last' ? timeEl(v)
+        cell: (c, v) => (c === 'severity' ? severityBadge(v) : c === 'rule' ? h('code', {}, v) : c === 'first' || c === 'last' ? timeEl(v)
           : c === 'title' ? String(v ?? '') : num(v)),
-      }),
+      }), t('rules.bt.rules')),
       rep.keys_truncated ? h('p', { class: 'notice' }, t('rules.bt.truncated')) : null,
       h('h3', {}, t('rules.bt.accounts')),
-      idTable('backtest-accounts', ['rule', 'account', 'alerts', 'folded', 'first', 'last'], top, {
+      table(['rule', 'account', 'alerts', 'folded', 'first', 'last'], top, { id: 'backtest-accounts', label,
         cell: (c, v) => (c === 'rule' ? h('code', {}, v) : c === 'account' ? String(v ?? '') : c === 'first' || c === 'last' ? timeEl(v) : num(v)),
       }),
       top.length ? null : h('p', { class: 'muted' }, t('rules.bt.noaccounts')));
@@ -479,7 +447,6 @@ export async function render(main, _params, ctx) {
 
   await Promise.all([loadRules(), loadHits()]);
   return () => {
-    life.abort();
     if (backtestRun) backtestRun.abort();
     for (const c of Object.values(charts)) if (c) c.destroy();
   };
@@ -502,24 +469,7 @@ function showProgress(bar, step, p) {
 // each progress line and returns the report of the result line. An error line, or an error
 // answer before the run, throws ApiError; signal aborts it (AbortError).
 async function streamBacktest(body, signal, onProgress) {
-  const headers = { Accept: 'application/x-ndjson', 'Content-Type': 'application/json' };
-  if (session.me && session.me.csrf_token) headers['X-CSRF-Token'] = session.me.csrf_token;
-  let res;
-  try {
-    res = await fetch('/api/rules/backtest', { method: 'POST', headers, credentials: 'same-origin', signal, body: JSON.stringify(body) });
-  } catch (e) {
-    if (e.name === 'AbortError') throw e;
-    throw new ApiError(0, 'network', t('core.network'));
-  }
-  if (res.status === 401) {
-    toSignin();
-    return new Promise(() => {});
-  }
-  if (!res.ok) {
-    let e = {};
-    try { e = (await res.json()).error || {}; } catch { /* not JSON */ }
-    throw new ApiError(res.status, e.code || 'http_' + res.status, e.message || res.statusText);
-  }
+  const res = await request('POST', '/api/rules/backtest', body, { signal, accept: 'application/x-ndjson' });
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
   let buf = '';
   let report = null;

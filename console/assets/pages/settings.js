@@ -65,17 +65,18 @@ export const messages = {
 
 // render draws the language setting (as stored: '' is the browser's language), the identity
 // and the sign-in methods.
-export async function render(main) {
+export async function render(main, _params, ctx) {
   const me = session.me;
   const p = me.principal || {};
   let stored = '';
   let loadErr = null;
   try {
-    stored = ((await api('GET', '/api/me/prefs')) || {}).lang || '';
+    stored = ((await api('GET', '/api/me/prefs', undefined, { signal: ctx.signal })) || {}).lang || '';
   } catch (e) {
     loadErr = e;
     stored = lang();
   }
+  if (ctx.signal.aborted) return;
   const status = h('div', { id: 'settings-status', role: 'status' });
   const browser = t('settings.lang.' + browserLang());
   const sel = h('select', { id: 'settings-lang', name: 'lang' },

@@ -1,6 +1,6 @@
 // The sign-in page: a local user name and password (POST /auth/login), or the OpenID Connect
 // provider (GET /auth/oidc/login), whichever /auth/methods offers.
-import { h, fill, t, url, field, errorBox, ApiError } from '../core.js';
+import { h, fill, t, api, url, field, errorBox, ApiError } from '../core.js';
 
 export const messages = {
   en: {
@@ -21,38 +21,31 @@ export const messages = {
 export async function render(main, _params, ctx) {
   let methods = ['local'];
   try {
-    const r = await fetch('/auth/methods', { credentials: 'same-origin' });
-    if (r.ok) methods = (await r.json()).methods || methods;
+    methods = ((await api('GET', '/auth/methods', undefined, { signal: ctx.signal, allow401: true })) || {}).methods || methods;
   } catch { /* the local form still works if the server answers it */ }
+  if (ctx.signal.aborted) return;
   const status = h('div', { id: 'signin-status', role: 'alert' });
-  const user = h('input', { id: 'username', name: 'username', autocomplete: 'username', required: true, autofocus: true });
+  const busy = h('p', { class: 'loading', hidden: true }, t('signin.busy'));
+  const user = h('input', { id: 'username', name: 'username', autocomplete: 'username', required: true });
   const pass = h('input', { id: 'password', name: 'password', type: 'password', autocomplete: 'current-password', required: true });
   const submit = h('button', { type: 'submit' }, t('signin.submit'));
   const form = h('form', { class: 'signin', onsubmit: async (e) => {
     e.preventDefault();
     submit.disabled = true;
-    fill(status, t('signin.busy'));
+    fill(status);
+    busy.hidden = false;
     try {
-      const res = await fetch('/auth/login', {
-        method: 'POST', credentials: 'same-origin',
-        headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-        body: JSON.stringify({ username: user.value, password: pass.value }),
-      });
-      if (!res.ok) {
-        const body = await res.json().catch(() => ({}));
-        const err = (body && body.error) || {};
-        throw new ApiError(res.status, err.code || 'http_' + res.status,
-          res.status === 401 ? t('signin.wrong') : err.message || res.statusText);
-      }
+      await api('POST', '/auth/login', { username: user.value, password: pass.value }, { allow401: true });
       pass.value = '';
       await ctx.done(ctx.next);
     } catch (err) {
-      fill(status, errorBox(err));
+      busy.hidden = true;
+      fill(status, errorBox(err instanceof ApiError && err.status === 401 ? new ApiError(401, err.code, t('signin.wrong')) : err));
       submit.disabled = false;
       pass.focus();
     }
   } },
-  field(t('signin.user'), user), field(t('signin.password'), pass), submit, status);
+  field(t('signin.user'), user), field(t('signin.password'), pass), submit, busy, status);
   fill(main,
     h('h1', {}, t('signin.title')),
     ctx.next ? h('p', {}, t('signin.expired')) : null,
@@ -61,4 +54,5 @@ export async function render(main, _params, ctx) {
         h('p', {}, t('signin.or'))]
       : null,
     form);
+  user.focus();
 }
