@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,6 +31,10 @@ const (
 	streamWriteTimeout = 10 * time.Second
 	// streamRetry is the reconnection delay the stream asks EventSource for (ms).
 	streamRetry = 3000
+	// hubBuffer is how many incident changes the hub's subscription holds while the hub is
+	// busy; a burst beyond it is a change dropped, and every stream ends (their consoles
+	// reload).
+	hubBuffer = 8192
 	// streamCheck is how often the hub checks that its subscription missed nothing.
 	streamCheck = time.Second
 )
@@ -195,15 +200,23 @@ func (h *hub) consume(ctx context.Context) (wasLive bool, err error) {
 	if nc == nil || !nc.IsConnected() {
 		return false, errors.New("NATS is not connected")
 	}
-	msgs := make(chan *nats.Msg, streamBuffer)
+	msgs := make(chan *nats.Msg, hubBuffer)
 	sub, err := nc.ChanSubscribe(bus.SubjectIncidents+".>", msgs)
 	if err != nil {
 		return false, fmt.Errorf("subscribe to %s.>: %w", bus.SubjectIncidents, err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
 	reconnects := nc.Stats().Reconnects
-	if err := nc.FlushTimeout(10 * time.Second); err != nil { // the server has the subscription
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err = nc.FlushWithContext(fctx) // the server has the subscription, or refused it
+	cancel()
+	if err != nil {
 		return false, fmt.Errorf("subscribe to %s.>: %w", bus.SubjectIncidents, err)
+	}
+	// A refused subscription stays valid on the client and delivers nothing: the server's
+	// refusal arrives before the PONG the flush waited for.
+	if e := nc.LastError(); errors.Is(e, nats.ErrPermissionViolation) && strings.Contains(e.Error(), bus.SubjectIncidents) {
+		return false, fmt.Errorf("subscribe to %s.>: %w", bus.SubjectIncidents, e)
 	}
 	h.mu.Lock()
 	h.setState(true, true)

@@ -258,13 +258,12 @@ func listenAPI(cfg *APIConfig) error {
 	return cfg.listen()
 }
 
-// ensureAdmin creates the admin on the first start (no users file) and returns the API's
-// banner. RunProcess calls it last before the banner, once everything that can fail before
-// the banner has succeeded, so a generated password is always shown.
-// ensureAdmin creates the first admin (auth.EnsureAdmin) in cfg's users file, by default
-// under dataDir; in the demo (demo not nil) it also gets the roles soc and dpo of the demo's
-// organisations, so that whoever starts the demo can work an incident through the console
-// from detection to the report.
+// ensureAdmin creates the admin on the first start (no users in cfg's users file, by default
+// under dataDir; auth.EnsureAdmin) and returns the API's banner. In the demo (demo not nil)
+// the admin also gets the roles soc, and dpo of the demo's organisations, so that whoever
+// starts the demo can work an incident through the console from detection to the report.
+// RunProcess calls it last before the banner, once everything that can fail before the banner
+// has succeeded, so a generated password is always shown.
 func ensureAdmin(cfg *APIConfig, dataDir string, demo *simulate.Config) (*APIBanner, error) {
 	cfg.UsersFile = cmp.Or(cfg.UsersFile, filepath.Join(dataDir, UsersFile))
 	if err := os.MkdirAll(filepath.Dir(cfg.UsersFile), 0o700); err != nil {
@@ -281,7 +280,7 @@ func ensureAdmin(cfg *APIConfig, dataDir string, demo *simulate.Config) (*APIBan
 	}
 	b := &APIBanner{UsersFile: cfg.UsersFile, Created: created, URL: cfg.url(cfg.Listener), Roles: "admin"}
 	if demo != nil {
-		b.Roles = "admin, soc, dpo of " + strings.Join(orgs, " and ") + ": the demo's"
+		b.Roles = "admin, soc, and dpo of " + strings.Join(orgs, ", ") + ": the demo's"
 	}
 	if created && cfg.AdminPassword == "" {
 		b.Password = pw

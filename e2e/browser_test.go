@@ -67,7 +67,11 @@ func startChrome() (context.Context, error) {
 		)
 		alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 		ctx, cancel := chromedp.NewContext(alloc)
-		chrome.ctx, chrome.cancel = ctx, func() { cancel(); cancelAlloc() }
+		chrome.ctx, chrome.cancel = ctx, func() {
+			_ = chromedp.Cancel(ctx) // closes the browser gracefully (killed, it leaves its temp folders)
+			cancel()
+			cancelAlloc()
+		}
 		if err := chromedp.Do(ctx); err != nil { // starts the browser (no timeout: it would stop it)
 			chrome.err = fmt.Errorf("start %s: %w", chromiumPath(), err)
 		}

@@ -179,12 +179,21 @@ func TestSOCSeesNewIncidentAndReportsIt(t *testing.T) {
 	p.open("/incidents", "table#incidents")
 	p.until("the live stream", `(document.querySelector('#stream-status') || {dataset: {}}).dataset.state === 'live'`)
 	eval[bool](p, `window.e2eNoReload = true`)
+	// The list is read once when the page opens and once more when the stream opens (changes
+	// in between are not on the stream); after that, a new row must come from the stream
+	// alone, not from another read of the list.
+	listReads := `performance.getEntriesByType('resource').filter(e => new URL(e.name).pathname === '/api/incidents').length`
+	p.until("the list read at the page's open and the stream's", listReads+` >= 2`)
+	reads := eval[float64](p, listReads)
 
 	in.exportIncident(t, orgBergen, account)
 	row := `[...document.querySelectorAll('table#incidents tr[data-id]')].find(tr => tr.textContent.includes(` + js(account) + `))`
 	p.until("the new incident of "+account+" in the list", `!!`+row)
 	if !eval[bool](p, `window.e2eNoReload === true`) {
 		t.Fatal("the page was reloaded: the incident did not come through the stream")
+	}
+	if now := eval[float64](p, listReads); now != reads {
+		t.Fatalf("the list was read again (%v reads, %v before the incident): the row did not come through the stream alone", now, reads)
 	}
 	id := eval[string](p, row+`.dataset.id`)
 

@@ -57,8 +57,6 @@ func Defaults() Config {
 	}
 }
 
-// oslo is Europe/Oslo. The embedded tzdata makes the fallback unreachable in practice; it
-// keeps Defaults free of an error return.
 // LastSchoolDay is the last weekday (Monday to Friday) before the date of now in Europe/Oslo:
 // the demo's day, so that its events lie in the recent past, where the console's and the
 // lookups' default windows (the last days) find them.
@@ -71,6 +69,8 @@ func LastSchoolDay(now time.Time) time.Time {
 	return d
 }
 
+// oslo is Europe/Oslo. The embedded tzdata makes the fallback unreachable in practice; it
+// keeps Defaults free of an error return.
 func oslo() *time.Location {
 	loc, err := time.LoadLocation("Europe/Oslo")
 	if err != nil {

@@ -67,7 +67,7 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 	fs.Int64Var(&sim.Seed, "seed", sim.Seed, "simulator seed (with --demo)")
 	fs.IntVar(&sim.Days, "days", sim.Days, "simulated school days (with --demo)")
 	fs.IntVar(&sim.Orgs, "orgs", sim.Orgs, "simulated organisations (with --demo)")
-	fs.StringVar(&demoStart, "start", "", "the first simulated school day, YYYY-MM-DD (with --demo; default the last weekday before today, so the console's default windows show it)")
+	fs.StringVar(&demoStart, "start", "", "the first simulated day, YYYY-MM-DD (with --demo; default: the days end on the last weekday before today, so the console's default windows show them)")
 	fs.BoolVar(&noBreaches, "no-breaches", false, "simulate without the injected breaches (with --demo)")
 	fs.IntVar(&demoRate, "demo-rate", 0, "events per second fed by --demo; 0 = as fast as the pipeline takes them")
 	fs.BoolVar(&exitWhenDone, "exit-when-done", false, "stop once the input is exhausted and every stage has caught up")
@@ -85,7 +85,9 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 			return err
 		}
 		if demo {
-			sim.Start = simulate.LastSchoolDay(time.Now())
+			// The last of the simulated days is the last weekday before today (days run on
+			// through weekends, as the simulator's do), so no day lies in the future.
+			sim.Start = simulate.LastSchoolDay(time.Now()).AddDate(0, 0, -max(sim.Days-1, 0))
 			if demoStart != "" {
 				d, err := time.ParseInLocation("2006-01-02", demoStart, sim.Start.Location())
 				if err != nil {

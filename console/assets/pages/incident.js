@@ -578,8 +578,13 @@ export async function render(main, params, ctx) {
       if (DRAFT_CHANGES.includes(d.change)) previewSoon();
       if (d.actor && d.actor !== (session.me && session.me.actor)) announce(t('incident.changed', { id, actor: d.actor }));
     },
-    // changes may have been missed meanwhile: everything is read again
-    onReconnect: () => { refresh(); loadEvidence(); previewSoon(); },
+    // Changes may have been missed before the stream opened: the incident is read again, and
+    // after an interruption also the evidence and the draft (an audited lookup, so not on
+    // the first open, just after the page read it).
+    onReconnect: (first) => {
+      refresh();
+      if (!first) { loadEvidence(); previewSoon(); }
+    },
     onStatus: setStatus,
   });
   const tick = setInterval(tickDeadline, 1000);

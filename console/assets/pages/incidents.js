@@ -72,7 +72,8 @@ function dueOf(r, now) {
 }
 
 // openStream follows GET /api/incidents/stream: onIncident(data) per `incident` event,
-// onReconnect() on every open after the first (the caller reloads, so nothing is missed),
+// onReconnect(first) on every open, first true on the first (the stream sends only changes
+// made after it opened: the caller reads again what may have changed since it last read),
 // onStatus('live'|'reconnecting'). An error checks the session (401 → sign-in); a stream the
 // browser gave up on is opened again after a pause. It returns the function that closes it.
 export function openStream({ onIncident, onReconnect, onStatus }) {
@@ -83,7 +84,7 @@ export function openStream({ onIncident, onReconnect, onStatus }) {
     es.addEventListener('open', () => {
       onStatus('live');
       pause = 3000;
-      if (opened) onReconnect();
+      onReconnect(!opened);
       opened = true;
     });
     es.addEventListener('incident', (e) => {
