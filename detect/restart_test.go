@@ -61,6 +61,9 @@ func TestWindowsSurviveRestart(t *testing.T) {
 			publish(t, in.JS, first)
 			before := newMember(t, in, i, 2, detect.Options{})
 			stop := run(t, before.det)
+			// Evaluated first, then acked: a durable's pending count can read 0 just after it
+			// was created, before the server counted its filtered subjects.
+			waitEvaluated(t, before, layout, i, first)
 			waitIdle(t, in.JS, detect.DurableName(i, 2))
 			if err := stop(); err != nil {
 				t.Fatal(err)
@@ -72,6 +75,7 @@ func TestWindowsSurviveRestart(t *testing.T) {
 			after := newMember(t, in, i, 2, detect.Options{NoWarmUp: !warm})
 			stop = run(t, after.det)
 			publish(t, in.JS, rest)
+			waitEvaluated(t, after, layout, i, rest)
 			waitIdle(t, in.JS, detect.DurableName(i, 2))
 			if err := stop(); err != nil {
 				t.Fatal(err)
@@ -98,6 +102,27 @@ func TestWindowsSurviveRestart(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// waitEvaluated waits until m (member i of 2) has evaluated every event of events in its
+// partitions.
+func waitEvaluated(t *testing.T, m *member, layout bus.Layout, i int, events []*event.Event) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		missing := ""
+		for _, e := range events {
+			if layout.Partition(e.User)%2 == i && m.eval.count(e.ID) == 0 {
+				missing = e.ID
+				break
+			}
+		}
+		if missing == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("member %d of 2 has not evaluated %s", i, missing)
+		}
 	}
 }
 
