@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -36,20 +37,14 @@ func WaitIdle(ctx context.Context, js jetstream.JetStream, interval time.Duratio
 				continue
 			}
 			// NumPending can read 0 just after a consumer is created or updated, before the
-			// server has counted its stream. A consumer of the whole stream must also have its
-			// ack floor at the stream's last message.
-			if info.Config.FilterSubject == "" && len(info.Config.FilterSubjects) == 0 {
-				s, err := js.Stream(ctx, stream)
-				if err != nil {
-					return fmt.Errorf("stream %s: %w", stream, err)
-				}
-				si, err := s.Info(ctx)
-				if err != nil {
-					return fmt.Errorf("stream %s info: %w", stream, err)
-				}
-				if info.AckFloor.Stream < si.State.LastSeq {
-					idle = false
-				}
+			// server has counted its stream: its ack floor must also be at the last message it
+			// consumes (of the whole stream, or the last of each subject it filters).
+			last, err := lastConsumed(ctx, js, stream, info.Config)
+			if err != nil {
+				return err
+			}
+			if info.AckFloor.Stream < last {
+				idle = false
 			}
 		}
 		if idle {
@@ -59,4 +54,37 @@ func WaitIdle(ctx context.Context, js jetstream.JetStream, interval time.Duratio
 			return err
 		}
 	}
+}
+
+// lastConsumed is the sequence of the last message in stream that a consumer with cfg
+// consumes: the stream's last, or with filters the latest of the last message of each (0
+// when none has one).
+func lastConsumed(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig) (uint64, error) {
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: %w", stream, err)
+	}
+	filters := cfg.FilterSubjects
+	if cfg.FilterSubject != "" {
+		filters = append(filters, cfg.FilterSubject)
+	}
+	if len(filters) == 0 {
+		si, err := s.Info(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("stream %s info: %w", stream, err)
+		}
+		return si.State.LastSeq, nil
+	}
+	var last uint64
+	for _, f := range filters {
+		m, err := s.GetLastMsgForSubject(ctx, f)
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+		case err != nil:
+			return 0, fmt.Errorf("stream %s: the last message of %s: %w", stream, f, err)
+		default:
+			last = max(last, m.Sequence)
+		}
+	}
+	return last, nil
 }
