@@ -23,6 +23,9 @@ import (
 // answers 401 itself, and registers its own handlers (/auth/*). *auth.Service is one.
 type Authenticator interface {
 	Authenticate(next http.Handler) http.Handler
+	// Valid reports whether r's credential still authenticates (a live stream rechecks it
+	// at every ping, so it ends soon after its session or token does).
+	Valid(r *http.Request) bool
 	Register(mux *http.ServeMux)
 }
 

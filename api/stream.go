@@ -301,7 +301,8 @@ func (s *Server) Run(ctx context.Context) error {
 
 // incStream is GET /api/incidents/stream: the changes of the incidents of the caller's
 // organisations as Server-Sent Events (docs/api.md), until StreamMax has passed, the client
-// goes away, falls behind or the hub's subscription fails.
+// goes away, falls behind, its credential no longer authenticates (checked at every ping) or
+// the hub's subscription fails.
 func (s *Server) incStream(w http.ResponseWriter, r *http.Request, p *auth.Principal) (any, error) {
 	c, err := s.hub.subscribe(r.Context(), p.ScopeFor(auth.IncidentsRead))
 	if err != nil {
@@ -340,6 +341,9 @@ func (s *Server) incStream(w http.ResponseWriter, r *http.Request, p *auth.Princ
 			}
 			s.metrics.streamEvents.Inc()
 		case <-ping.C:
+			if !s.cfg.Auth.Valid(r) { // signed out, expired, revoked or disabled: the stream ends
+				return nil, nil
+			}
 			if write([]byte(": ping\n\n")) != nil {
 				return nil, nil
 			}

@@ -401,3 +401,35 @@ func TestStreamClientsBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamEndsWithItsCredential: a stream ends soon after its credential stops
+// authenticating (checked at every ping: here its user is disabled), while a stream of
+// another user goes on.
+func TestStreamEndsWithItsCredential(t *testing.T) {
+	e := newEnvWith(t, nil, func(c *api.Config) { c.StreamPing = 100 * time.Millisecond })
+	gone, kept := principalName(auth.RoleSOC, bergen), principalName(auth.RoleSOC, oslo)
+	s, other := e.openStream(t, gone), e.openStream(t, kept)
+	s.start(t)
+	other.start(t)
+	if err := e.users.Disable(strings.ReplaceAll(gone, "+", ".")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.ended:
+	case <-time.After(streamWait):
+		t.Fatal("the stream of a disabled user is still open")
+	}
+	for pings := 0; pings < 3; { // the other stream: pings after the first one ended
+		select {
+		case f, ok := <-other.frames:
+			if !ok {
+				t.Fatal("the stream of a user still enabled ended")
+			}
+			if f.comment == "ping" {
+				pings++
+			}
+		case <-time.After(streamWait):
+			t.Fatal("no pings on the other stream")
+		}
+	}
+}

@@ -180,6 +180,17 @@ func (s *Service) Authenticate(next http.Handler) http.Handler {
 	}))
 }
 
+// Valid reports whether r's credential still authenticates, as Authenticate would decide now:
+// false once its session ended (signed out, expired, the password changed), its token was
+// revoked or expired, or its user was disabled. A long-lived response (the live incident
+// stream) asks it now and then, so that it does not outlive its credential. A failing
+// session store answers true: the credential is not known to be gone.
+func (s *Service) Valid(r *http.Request) bool {
+	_, _, err := s.authenticate(r)
+	var he *httpError
+	return !errors.As(err, &he)
+}
+
 // httpError is a refusal with its status and code.
 type httpError struct {
 	status    int

@@ -441,6 +441,11 @@ func TestSessionTimeouts(t *testing.T) {
 	c = e.client(t)
 	_, csrf := e.login(t, c, "soc1", testPassword)
 	stolen := c.Jar.Cookies(mustURL(t, e.srv.URL))[0].Value
+	withCookie := httptest.NewRequest("GET", "/api/incidents/stream", nil)
+	withCookie.Header.Set("Cookie", SessionCookie+"="+stolen)
+	if !e.svc.Valid(withCookie) {
+		t.Error("Valid: false for a session signed in")
+	}
 	if st, _, _ := e.do(t, c, "POST", "/auth/logout", nil); st != 403 {
 		t.Errorf("sign-out without the CSRF token: %d, want 403", st)
 	}
@@ -449,6 +454,9 @@ func TestSessionTimeouts(t *testing.T) {
 	}
 	if st, _, _ := e.do(t, nil, "GET", "/api/me", nil, "Cookie", SessionCookie+"="+stolen); st != 401 {
 		t.Errorf("the cookie after sign-out: %d, want 401", st)
+	}
+	if e.svc.Valid(withCookie) {
+		t.Error("Valid: true for a session signed out (a live stream would outlive it)")
 	}
 }
 
