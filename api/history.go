@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -59,7 +58,7 @@ func (s *Server) historyLookup(_ http.ResponseWriter, r *http.Request, p *auth.P
 	if err := checkName("account", account); err != nil {
 		return nil, err
 	}
-	if err := checkTexts(reflect.ValueOf(reason), "reason"); err != nil {
+	if err := checkText(reason, "reason"); err != nil {
 		return nil, err
 	}
 	if incident != "" {

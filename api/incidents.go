@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -144,7 +143,7 @@ func (s *Server) incReport(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	if format != "" && format != "json" && format != "markdown" {
 		return nil, badRequest("format: want json or markdown")
 	}
-	if !slices.Contains(notify.ReportLanguages, lang) {
+	if notify.CheckReportLanguage(lang) != nil {
 		return nil, badRequest("lang: want %s (the language of the Markdown draft)", strings.Join(notify.ReportLanguages, " or "))
 	}
 	rep, err := s.desk(p, auth.IncidentsRead).Draft(r.Context(), id, p.Actor())

@@ -66,6 +66,16 @@ func decode(r *http.Request, v any) error {
 	return checkTexts(reflect.ValueOf(v), "")
 }
 
+// checkText refuses in s (the text at) what checkTexts refuses in each string of a body.
+func checkText(s, at string) error {
+	for _, c := range s {
+		if c != '\n' && c != '\r' && c != '\t' && (event.Invisible(c) || c == utf8.RuneError) {
+			return badRequest("%s holds the invisible, control or direction-changing character %U", cmp.Or(at, "the body"), c)
+		}
+	}
+	return nil
+}
+
 // checkTexts refuses, in every string of a decoded body (struct fields, lists, map keys and
 // values, through pointers), a character that would show as something else to the person
 // who reads it later — in a timeline, the audit log, a rule file: control characters other
@@ -78,11 +88,7 @@ func checkTexts(v reflect.Value, at string) error {
 			return checkTexts(v.Elem(), at)
 		}
 	case reflect.String:
-		for _, c := range v.String() {
-			if c != '\n' && c != '\r' && c != '\t' && (event.Invisible(c) || c == utf8.RuneError) {
-				return badRequest("%s holds the invisible, control or direction-changing character %U", cmp.Or(at, "the body"), c)
-			}
-		}
+		return checkText(v.String(), at)
 	case reflect.Struct:
 		for i := range v.NumField() {
 			f := v.Type().Field(i)

@@ -295,9 +295,8 @@ func (s *Server) rulesBacktest(w http.ResponseWriter, r *http.Request, p *auth.P
 		// A rule of one's own can ask about one person (its counts answer): audited like a
 		// lookup, before anything is read.
 		ask := asker(p, "backtest of an edited rule", "")
-		if err := s.cfg.History.Audit(r.Context(), history.AuditEntry{Actor: ask.Who, Issuer: ask.Issuer, Subject: ask.Subject,
-			Roles: ask.Roles, Action: history.AuditBacktest, Reason: ask.Why,
-			Detail: fmt.Sprintf("window=[%s, %s) rule_text=%s", opts.From.Format(time.RFC3339), opts.To.Format(time.RFC3339), b.RuleText)}); err != nil {
+		detail := fmt.Sprintf("window=[%s, %s) rule_text=%s", opts.From.Format(time.RFC3339), opts.To.Format(time.RFC3339), b.RuleText)
+		if err := s.cfg.History.Audit(r.Context(), ask.Entry(history.AuditBacktest, "", "", detail)); err != nil {
 			return nil, fmt.Errorf("backtest refused, %w: %w", history.ErrAudit, err)
 		}
 	} else if opts.Rules, err = rules.LoadPack(s.cfg.Rules); err != nil {
@@ -363,8 +362,6 @@ func (s *Server) streamBacktest(w http.ResponseWriter, r *http.Request, p *auth.
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", ndjson)
 	w.WriteHeader(http.StatusOK)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(true)
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	failed := false // a write failed: the client is gone or stopped reading; the run ends
@@ -374,8 +371,11 @@ func (s *Server) streamBacktest(w http.ResponseWriter, r *http.Request, p *auth.
 		}
 		// A client that stopped reading must not hold the run (Progress is called on its
 		// goroutine): each line gets streamWriteTimeout, and a failed write ends the run.
-		_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
-		if enc.Encode(v) != nil || rc.Flush() != nil {
+		b, err := json.Marshal(v) // HTML escaped, as json.Encoder did
+		if err == nil {
+			err = writeFlushed(rc, w, append(b, '\n'))
+		}
+		if err != nil {
 			failed = true
 			cancel()
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -299,6 +300,17 @@ func (s *Server) Run(ctx context.Context) error {
 	return s.hub.Run(ctx)
 }
 
+// writeFlushed writes b to w and flushes it, within streamWriteTimeout: the one way a streamed
+// answer (the live stream, a backtest's progress) writes, so that a client that stopped
+// reading cannot hold the handler.
+func writeFlushed(rc *http.ResponseController, w io.Writer, b []byte) error {
+	_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout)) // unsupported only in tests' recorders
+	if _, err := w.Write(b); err != nil {
+		return err
+	}
+	return rc.Flush()
+}
+
 // incStream is GET /api/incidents/stream: the changes of the incidents of the caller's
 // organisations as Server-Sent Events (docs/api.md), until StreamMax has passed, the client
 // goes away, falls behind, its credential no longer authenticates (checked at every ping) or
@@ -319,13 +331,7 @@ func (s *Server) incStream(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no") // nginx: pass each event on at once
 	w.WriteHeader(http.StatusOK)
-	write := func(b []byte) error {
-		_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout)) // unsupported only in tests' recorders
-		if _, err := w.Write(b); err != nil {
-			return err
-		}
-		return rc.Flush()
-	}
+	write := func(b []byte) error { return writeFlushed(rc, w, b) }
 	if write(fmt.Appendf(nil, "retry: %d\n\n", streamRetry)) != nil {
 		return nil, nil
 	}

@@ -87,8 +87,8 @@ func (s *Store) Audit(ctx context.Context, e AuditEntry) error {
 	return nil
 }
 
-// entry is the audit row of a lookup by a: its identity, with action and target.
-func (a Asker) entry(action, target, org, detail string) AuditEntry {
+// Entry is the audit row of a lookup by a: its identity, with action and target.
+func (a Asker) Entry(action, target, org, detail string) AuditEntry {
 	return AuditEntry{Actor: a.Who, Issuer: a.Issuer, Subject: a.Subject, Roles: a.Roles, Action: action, Target: target,
 		Org: org, Reason: a.Why, Detail: detail}
 }
@@ -113,7 +113,7 @@ func (s *Store) admit(ctx context.Context, scope event.Scope, ask Asker, action,
 	}
 	org, err := s.targetOrg(ctx, scope, target)
 	if errors.Is(err, ErrNotInScope) {
-		if aerr := s.Audit(ctx, ask.entry(action+AuditRefused, target, Realm(target), detail)); aerr != nil {
+		if aerr := s.Audit(ctx, ask.Entry(action+AuditRefused, target, Realm(target), detail)); aerr != nil {
 			return fmt.Errorf("%w (and the refusal %w: %v)", err, ErrAudit, aerr)
 		}
 		return err
@@ -121,7 +121,7 @@ func (s *Store) admit(ctx context.Context, scope event.Scope, ask Asker, action,
 	if err != nil {
 		return err
 	}
-	if err := s.Audit(ctx, ask.entry(action, target, org, detail)); err != nil {
+	if err := s.Audit(ctx, ask.Entry(action, target, org, detail)); err != nil {
 		return fmt.Errorf("lookup refused, %w: %w", ErrAudit, err)
 	}
 	return nil

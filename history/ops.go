@@ -69,7 +69,7 @@ func (s *Store) Lookup(ctx context.Context, r LookupRequest) (*output.Rows, erro
 // audit row cannot be written, nothing runs.
 func (s *Store) AuditedSQL(ctx context.Context, ask Asker, stmt string, lim SQLLimits) (*output.Rows, error) {
 	ask.Who = cmp.Or(strings.TrimSpace(ask.Who), "unknown")
-	if err := s.Audit(ctx, ask.entry(AuditSQL, "", "", stmt)); err != nil {
+	if err := s.Audit(ctx, ask.Entry(AuditSQL, "", "", stmt)); err != nil {
 		return nil, fmt.Errorf("statement refused, %w: %w", ErrAudit, err)
 	}
 	t, err := s.SQL(ctx, stmt, lim)

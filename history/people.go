@@ -72,7 +72,7 @@ func (s *Store) ReportPeople(ctx context.Context, ask Asker, inc *event.Incident
 		}
 	}
 	ask.Why = "Art. 33 report of incident " + inc.ID
-	if err := s.Audit(ctx, ask.entry("incidents.report", inc.Account, inc.Org,
+	if err := s.Audit(ctx, ask.Entry("incidents.report", inc.Account, inc.Org,
 		fmt.Sprintf("incident=%s categories of %d people from evidence %s", inc.ID, len(subjects), latest.ID))); err != nil {
 		return nil, fmt.Errorf("report refused, the lookup of the people's categories: %w: %w", ErrAudit, err)
 	}
