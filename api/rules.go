@@ -67,7 +67,7 @@ func (s *Server) rulesHits(_ http.ResponseWriter, r *http.Request, _ *auth.Princ
 
 // RulesStatus is what the detector of this process has done since start (Config.RulesStatus).
 type RulesStatus struct {
-	Rules  []rules.RuleStats // per rule of the running set, summed over the process's engines
+	Rules  []rules.RuleStats // per rule of the running set (rules.Engine.Stats of the process's detector)
 	Reload RulesReload
 }
 

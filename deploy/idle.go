@@ -69,11 +69,7 @@ func lastConsumed(ctx context.Context, js jetstream.JetStream, stream string, cf
 		filters = append(filters, cfg.FilterSubject)
 	}
 	if len(filters) == 0 {
-		si, err := s.Info(ctx)
-		if err != nil {
-			return 0, fmt.Errorf("stream %s info: %w", stream, err)
-		}
-		return si.State.LastSeq, nil
+		return s.CachedInfo().State.LastSeq, nil // read by js.Stream just now
 	}
 	var last uint64
 	for _, f := range filters {

@@ -93,6 +93,6 @@ func sumRuleStats(engines []*rules.Engine) []rules.RuleStats {
 // counters and its reloader's last load.
 func rulesStatus(eng *rules.Engine, reloader *RuleReloader) func(context.Context) (api.RulesStatus, bool) {
 	return func(context.Context) (api.RulesStatus, bool) {
-		return api.RulesStatus{Rules: sumRuleStats([]*rules.Engine{eng}), Reload: reloader.Status()}, true
+		return api.RulesStatus{Rules: eng.Stats(), Reload: reloader.Status()}, true
 	}
 }

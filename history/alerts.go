@@ -168,8 +168,7 @@ func (s *Store) alertEvents(ctx context.Context, alerts []AccountAlert) (map[str
 		}
 		p := windowParams(k.from, k.to.Add(time.Millisecond))
 		p["ids"] = arrayParam(k.ids)
-		rows, err := queryAll(withParams(ctx, p), s.conn, "events of alerts", q.query+` WHERE id IN {ids:Array(String)} AND `+window,
-			func(e *AlertEvent) []any { return q.fields(e) })
+		rows, err := queryAll(withParams(ctx, p), s.conn, "events of alerts", q.query+` WHERE id IN {ids:Array(String)} AND `+window, q.fields)
 		if err != nil {
 			return nil, err
 		}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"breachd/output"
 )
 
 // ReportLanguages are the languages Markdown renders the notice in: English and Norwegian
@@ -122,7 +124,7 @@ func reportWordsOf(lang string) (*reportWords, error) {
 	case "nb":
 		return bokmal, nil
 	}
-	return nil, fmt.Errorf("%w: report language %q (want %s)", ErrInput, lang, strings.Join(ReportLanguages, " or "))
+	return nil, fmt.Errorf("%w: report language %q (want %s)", ErrInput, lang, output.OrList(ReportLanguages))
 }
 
 // CheckReportLanguage returns an error wrapping ErrInput unless lang is one of
