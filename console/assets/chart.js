@@ -9,7 +9,7 @@ function cssVar(name) {
 }
 
 // colour is the i-th series colour (they repeat after eight).
-export function colour(i) {
+function colour(i) {
   return cssVar('--chart-' + ((i % 8) + 1)) || '#0b5cad';
 }
 

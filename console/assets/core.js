@@ -260,7 +260,7 @@ export function fmtTime(v) {
 }
 
 // isTime says whether v is an RFC 3339 time (a string that starts like one and is a valid date).
-export function isTime(v) {
+function isTime(v) {
   return typeof v === 'string' && isoTime.test(v) && !isNaN(new Date(v));
 }
 
@@ -272,7 +272,7 @@ export function timeEl(v) {
 }
 
 // fmtDuration shows ms as "2 d 3 h", "3 h 12 min", "4 min 5 s".
-export function fmtDuration(ms) {
+function fmtDuration(ms) {
   const neg = ms < 0;
   let s = Math.floor(Math.abs(ms) / 1000);
   const d = Math.floor(s / 86400); s -= d * 86400;

@@ -6,7 +6,7 @@ import {
 } from '../core.js';
 
 // The lifecycle states (notify/lifecycle.go) and severities (event.Severity), in order.
-export const STATES = ['detected', 'contained', 'investigating', 'reported', 'not_reportable', 'remediated', 'closed'];
+const STATES = ['detected', 'contained', 'investigating', 'reported', 'not_reportable', 'remediated', 'closed'];
 // SETTLED are the states in which the reporting duty is settled (reported, documented, done).
 const SETTLED = ['reported', 'not_reportable', 'remediated', 'closed'];
 const DUE = ['overdue', 'soon', 'later', 'settled'];
