@@ -317,17 +317,23 @@ func ServeMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (stop
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	return serve(ln, mux, "metrics", log), "http://" + ln.Addr().String() + "/metrics", nil
+}
+
+// serve serves h on ln until the returned stop, which shuts the server down (waiting up to
+// 2 s for requests in flight); what names the endpoint in the log.
+func serve(ln net.Listener, h http.Handler, what string, log *slog.Logger) (stop func()) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() { // owned by stop, which shuts it down and waits
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("metrics endpoint failed", "err", err)
+			log.Error(what+" endpoint failed", "err", err)
 		}
 	}()
 	return func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
-	}, "http://" + ln.Addr().String() + "/metrics", nil
+	}
 }
 
 // startFailed is what RunPipeline returns when a stage could not start (starting): the error

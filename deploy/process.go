@@ -21,9 +21,10 @@ type Process struct {
 	stop       func()
 }
 
-// StartProcess starts the infrastructure of cfg (StartInfra) and serves the metrics of a new
-// registry (NewRegistry) on metricsAddr (ServeMetrics; empty: none).
-func StartProcess(ctx context.Context, cfg InfraConfig, metricsAddr string) (*Process, error) {
+// StartProcess starts the infrastructure of cfg (StartInfra), serves the metrics of a new
+// registry (NewRegistry) on metricsAddr (ServeMetrics; empty: none) and the runtime profiles on
+// pprofAddr (ServePprof; empty: none).
+func StartProcess(ctx context.Context, cfg InfraConfig, metricsAddr, pprofAddr string) (*Process, error) {
 	reg, err := NewRegistry()
 	if err != nil {
 		return nil, err
@@ -37,10 +38,19 @@ func StartProcess(ctx context.Context, cfg InfraConfig, metricsAddr string) (*Pr
 		in.Close()
 		return nil, err
 	}
-	return &Process{Infra: in, Registry: reg, MetricsURL: url, stop: stop}, nil
+	stopPprof, purl, err := ServePprof(pprofAddr, in.cfg.Logger)
+	if err != nil {
+		stop()
+		in.Close()
+		return nil, err
+	}
+	if purl != "" {
+		in.cfg.Logger.Info("serving runtime profiles", "url", purl)
+	}
+	return &Process{Infra: in, Registry: reg, MetricsURL: url, stop: func() { stopPprof(); stop() }}, nil
 }
 
-// Close stops the metrics endpoint, then the infrastructure.
+// Close stops the metrics and profile endpoints, then the infrastructure.
 func (p *Process) Close() {
 	p.stop()
 	p.Infra.Close()
@@ -65,6 +75,7 @@ func (in *Infra) WriteSummary(ctx context.Context, w io.Writer, exiting bool) {
 type ProcessConfig struct {
 	Infra       InfraConfig
 	MetricsAddr string        // the metrics endpoint; empty: none
+	PprofAddr   string        // the runtime profiles' endpoint (loopback); empty: none
 	Inputs      *SourceConfig // the ingest inputs (OpenSources); nil: none
 	// Pipeline is what runs; RunProcess sets its Sources, Enrich and Registerer, and for the
 	// API stage creates the first admin (EnsureAdmin) and opens API.Listener.
@@ -81,7 +92,7 @@ func RunProcess(ctx context.Context, cfg ProcessConfig) error {
 	if err := pc.checkStages(); err != nil {
 		return err
 	}
-	p, err := StartProcess(ctx, cfg.Infra, cfg.MetricsAddr)
+	p, err := StartProcess(ctx, cfg.Infra, cfg.MetricsAddr, cfg.PprofAddr)
 	if err != nil {
 		return err
 	}

@@ -55,7 +55,7 @@ new consumers start where the old set stopped (see deploy/README.md).`,
 			return err
 		}
 		cfg.Logger = cfg.Logger.With("member", member, "members", members)
-		return deploy.RunProcess(c.Context(), deploy.ProcessConfig{Infra: cfg, MetricsAddr: metricsAddr, Pipeline: deploy.PipelineConfig{
+		return deploy.RunProcess(c.Context(), deploy.ProcessConfig{Infra: cfg, MetricsAddr: metricsAddr, PprofAddr: pprofAddr, Pipeline: deploy.PipelineConfig{
 			Stages: []string{deploy.StageDetect}, Rules: rulePaths, Member: member, Members: members,
 			ExitWhenDone: exitWhenDone, Logger: cfg.Logger,
 		}})

@@ -127,7 +127,7 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 		}
 		inputs.DataDir, inputs.Console = infra.DataDir, os.Stdout
 		api.AdminPassword, api.UsersFile = os.Getenv("BREACHD_ADMIN_PASSWORD"), usersPath()
-		return deploy.RunProcess(ctx, deploy.ProcessConfig{Infra: cfg, MetricsAddr: metricsAddr, Inputs: &inputs, Banner: os.Stdout,
+		return deploy.RunProcess(ctx, deploy.ProcessConfig{Infra: cfg, MetricsAddr: metricsAddr, PprofAddr: pprofAddr, Inputs: &inputs, Banner: os.Stdout,
 			Pipeline: deploy.PipelineConfig{Rules: rulePaths, Stages: stages, Console: os.Stdout, ExitWhenDone: exitWhenDone,
 				Logger: cfg.Logger, AfterEventsWritten: afterEventsWritten, Respond: rc, Notifications: notifyFile, Watch: notify.WatchOptions{Marks: watch}, MaxFutureSkew: skew, API: api}})
 	}

@@ -120,15 +120,21 @@ func NewServer(engine *Engine, opts Options) (*Server, error) {
 }
 
 // checkLoopback refuses listen addresses reachable from other hosts.
+// IsLoopback reports whether host (of a listen address) is localhost or a loopback IP.
+func IsLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 func checkLoopback(addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("chdb server: address %q: %w", addr, err)
 	}
-	if host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+	if IsLoopback(host) {
 		return nil
 	}
 	return fmt.Errorf("chdb server: address %q is not loopback; the embedded endpoint only listens on 127.0.0.1, ::1 or localhost", addr)
