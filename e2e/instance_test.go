@@ -140,7 +140,7 @@ func startDemo() (_ *instance, err error) {
 	log := slog.New(slog.NewTextHandler(in.log, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, cancel := context.WithCancel(context.Background())
 	in.cancel = cancel
-	in.proc, err = deploy.StartProcess(ctx, deploy.InfraConfig{DataDir: filepath.Join(dir, "data"), Logger: log}, "")
+	in.proc, err = deploy.StartProcess(ctx, deploy.InfraConfig{DataDir: filepath.Join(dir, "data"), Logger: log}, "", "")
 	if err != nil {
 		return nil, fmt.Errorf("start the infrastructure: %w (the embedded ClickHouse engine: run scripts/setup.sh)", err)
 	}
