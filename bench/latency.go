@@ -1,0 +1,310 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"breachd/bus"
+	"breachd/deploy"
+	"breachd/detect"
+	"breachd/event"
+	"breachd/ingest"
+	"breachd/notify"
+	"breachd/simulate"
+)
+
+// LatencyResult is the latency phase: a simulated workload with probe breaches offered at a
+// fixed rate, and how long events took from ingest to an alert and to an incident.
+type LatencyResult struct {
+	OfferedRate  float64 `json:"offered_events_per_second"`
+	Seconds      float64 `json:"seconds"`                    // the feed: first batch handed to ingest to the last one's PubAcks
+	Events       int     `json:"events"`                     // handed to ingest, probes' included
+	Probes       int     `json:"probes"`                     // probe breaches among them, each on a fresh account
+	AchievedRate float64 `json:"achieved_events_per_second"` // Events / Seconds
+	// LagEvents is what the detector had not yet processed (pending and unacked on its
+	// consumer) when the feed ended; LagAlerts the same for the notifier.
+	LagEvents    uint64  `json:"lag_events"`
+	LagAlerts    uint64  `json:"lag_alerts"`
+	DrainSeconds float64 `json:"drain_seconds"` // from the feed's end until the detector, notifier and announcer had caught up
+	// KeptUp: the achieved rate is at least 98 % of the offered one and the detector lagged by
+	// at most one second of offered events when the feed ended.
+	KeptUp   bool        `json:"kept_up"`
+	Alert    Percentiles `json:"ingest_to_alert"`
+	Incident Percentiles `json:"ingest_to_incident"`
+}
+
+// Percentiles of latency samples in milliseconds (nearest rank); Samples says how many
+// samples they rest on.
+type Percentiles struct {
+	Samples int     `json:"samples"`
+	P50     float64 `json:"p50_ms"`
+	P95     float64 `json:"p95_ms"`
+	P99     float64 `json:"p99_ms"`
+	Max     float64 `json:"max_ms"`
+}
+
+// percentiles of samples (sorted in place).
+func percentiles(samples []time.Duration) Percentiles {
+	p := Percentiles{Samples: len(samples)}
+	if len(samples) == 0 {
+		return p
+	}
+	slices.Sort(samples)
+	rank := func(q float64) float64 {
+		i := int(math.Ceil(q*float64(len(samples)))) - 1
+		return ms(samples[max(i, 0)])
+	}
+	p.P50, p.P95, p.P99, p.Max = rank(0.50), rank(0.95), rank(0.99), ms(samples[len(samples)-1])
+	return p
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// feed is the latency phase's input, built before it is timed: the records in order, in
+// batches handed to ingest one per tick.
+type feed struct {
+	batches [][]ingest.Record
+	batchOf map[string]int // event id → index of its batch
+	events  int
+	probes  int
+}
+
+// buildFeed builds a feed of rate × seconds events: the simulator's events (ids prefixed with
+// prefix) with a probe breach every 1/probes seconds of the feed, the kinds in turn.
+func buildFeed(ctx context.Context, sim simulate.Config, prefix string, rate int, d time.Duration, probes float64, now time.Time) (*feed, error) {
+	total := int(float64(rate) * d.Seconds())
+	batch := min(max(rate/100, 1), 1000) // a batch every 10 ms
+	probeEvery := math.MaxInt
+	if probes > 0 {
+		probeEvery = max(int(float64(rate)/probes), 1)
+	}
+	// Enough simulated days for the feed: weekday sizes, and half again for weekends.
+	est := simulate.EstimateEvents(sim)
+	sim.Days = min(int(float64(total)/float64(max(est.Weekday, 1))*1.5)+2, simulate.MaxDays)
+	realm := sim.Realms()[0]
+	f := &feed{batchOf: make(map[string]int, total)}
+	var cur []ingest.Record
+	add := func(id string, data []byte) {
+		f.batchOf[id] = len(f.batches)
+		cur = append(cur, ingest.Record{Data: data, Where: "bench:" + strconv.Itoa(f.events+1)})
+		f.events++
+		if len(cur) == batch {
+			f.batches, cur = append(f.batches, cur), nil
+		}
+	}
+	nextProbe := probeEvery
+	_, err := simulated(ctx, sim, prefix, 0, func(id string, data []byte) error {
+		if f.events >= total {
+			return errEnough
+		}
+		add(id, data)
+		if f.events >= nextProbe {
+			nextProbe += probeEvery
+			for _, e := range probe(probeKinds[f.probes%len(probeKinds)], prefix, realm, f.probes, now) {
+				data, err := event.Marshal(&e)
+				if err != nil {
+					return err
+				}
+				add(e.ID, data)
+			}
+			f.probes++
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(cur) > 0 {
+		f.batches = append(f.batches, cur)
+	}
+	if f.events < total {
+		return nil, fmt.Errorf("latency workload: the simulator gave %d events, want %d (lower --rate or --duration)", f.events, total)
+	}
+	return f, nil
+}
+
+// pacedSource hands the feed's batches to ingest on a fixed schedule (batch k at start +
+// k × interval; a late batch goes at once, and the ones after it keep their schedule), noting
+// when each was handed (t0 of its events).
+type pacedSource struct {
+	feed     *feed
+	interval time.Duration
+	prog     *progress
+	handed   []time.Time                                           // per batch
+	onDone   func(ctx context.Context, start, end time.Time) error // when the last batch is in
+}
+
+func (s *pacedSource) Run(ctx context.Context, sink ingest.Sink) error {
+	s.prog.begin("latency", int64(s.feed.events))
+	start := time.Now()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	n := 0
+	for k, b := range s.feed.batches {
+		if wait := time.Until(start.Add(time.Duration(k) * s.interval)); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-timer.C:
+			}
+		}
+		s.handed[k] = time.Now()
+		if _, err := sink.Submit(ctx, ingest.Batch{Source: "bench", Records: b}); err != nil {
+			return err
+		}
+		n += len(b)
+		s.prog.set(int64(n))
+	}
+	return s.onDone(ctx, start, time.Now())
+}
+
+// arrival is a message seen on a subscription and when.
+type arrival struct {
+	at   time.Time
+	data []byte
+}
+
+// watcher collects the alerts and opened incidents published while it is subscribed.
+type watcher struct {
+	mu                sync.Mutex
+	alerts, incidents []arrival
+	subs              []*nats.Subscription
+}
+
+// watch subscribes on nc (core NATS) to every alert and every incident's opening change.
+func watch(nc *nats.Conn) (*watcher, error) {
+	w := &watcher{}
+	for subject, to := range map[string]*[]arrival{
+		bus.SubjectAlerts + ".>":                         &w.alerts,
+		bus.SubjectIncidents + "." + notify.ChangeOpened: &w.incidents,
+	} {
+		sub, err := nc.Subscribe(subject, func(m *nats.Msg) {
+			a := arrival{at: time.Now(), data: m.Data}
+			w.mu.Lock()
+			*to = append(*to, a)
+			w.mu.Unlock()
+		})
+		if err != nil {
+			w.stop()
+			return nil, fmt.Errorf("subscribe to %s: %w (the bench's NATS user must be allowed to)", subject, err)
+		}
+		_ = sub.SetPendingLimits(-1, -1) // a slow bench must not drop what it measures
+		w.subs = append(w.subs, sub)
+	}
+	return w, nc.Flush() // subscribed before the first event
+}
+
+func (w *watcher) stop() {
+	for _, s := range w.subs {
+		_ = s.Unsubscribe()
+	}
+}
+
+// latencies matches what w saw to the feed's events: an alert to its event (one sample per
+// alert id), an opened incident to its opening alert's event (one per incident id).
+func (w *watcher) latencies(f *feed, handed []time.Time) (alerts, incidents []time.Duration, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	eventOf := map[string]string{} // alert id → event id
+	for _, a := range w.alerts {
+		var al event.Alert
+		if err := json.Unmarshal(a.data, &al); err != nil {
+			return nil, nil, fmt.Errorf("alert on ALERTS: %w", err)
+		}
+		if _, seen := eventOf[al.ID]; seen {
+			continue // republished (a redelivered batch); JetStream dropped the copy
+		}
+		eventOf[al.ID] = al.EventID
+		if b, ok := f.batchOf[al.EventID]; ok {
+			alerts = append(alerts, a.at.Sub(handed[b]))
+		}
+	}
+	seen := map[string]bool{}
+	for _, a := range w.incidents {
+		var inc event.Incident
+		if err := json.Unmarshal(a.data, &inc); err != nil {
+			return nil, nil, fmt.Errorf("incident on INCIDENTS: %w", err)
+		}
+		if seen[inc.ID] {
+			continue
+		}
+		seen[inc.ID] = true
+		if b, ok := f.batchOf[eventOf[inc.OpeningAlert]]; ok {
+			incidents = append(incidents, a.at.Sub(handed[b]))
+		}
+	}
+	return alerts, incidents, nil
+}
+
+// runLatency runs the latency phase on p: f offered at rate, alerts and incidents watched on
+// nc, the consumers' lag read through js when the feed ends.
+func runLatency(ctx context.Context, p *deploy.Process, cfg Config, f *feed, nc *nats.Conn, js jetstream.JetStream, prog *progress) (*LatencyResult, error) {
+	w, err := watch(nc)
+	if err != nil {
+		return nil, err
+	}
+	defer w.stop()
+	batch := len(f.batches[0])
+	res := &LatencyResult{OfferedRate: float64(cfg.Rate), Events: f.events, Probes: f.probes}
+	var feedEnd, caught time.Time
+	var lagErr error
+	src := &pacedSource{feed: f, prog: prog, handed: make([]time.Time, len(f.batches)),
+		interval: time.Duration(float64(time.Second) * float64(batch) / float64(cfg.Rate)),
+		onDone: func(ctx context.Context, start, end time.Time) error {
+			feedEnd = end
+			res.Seconds = end.Sub(start).Seconds()
+			res.LagEvents, lagErr = pending(ctx, js, bus.StreamEvents, detect.DurableName(0, 1))
+			if lagErr == nil {
+				res.LagAlerts, lagErr = pending(ctx, js, bus.StreamAlerts, notify.DefaultDurable)
+			}
+			prog.begin("latency: catching up", 0)
+			if err := caughtUp(ctx, js); err != nil {
+				return err
+			}
+			caught = time.Now()
+			prog.begin("latency: caught up, stopping the stages", 0)
+			return nil
+		}}
+	if err := deploy.RunPipeline(ctx, p.Infra, pipelineConfig(cfg, p, src)); err != nil {
+		return nil, fmt.Errorf("latency phase: %w", err)
+	}
+	if caught.IsZero() {
+		return nil, fmt.Errorf("latency phase: stopped before the pipeline caught up: %w", context.Cause(ctx))
+	}
+	if lagErr != nil {
+		return nil, fmt.Errorf("latency phase: lag: %w", lagErr)
+	}
+	res.DrainSeconds = caught.Sub(feedEnd).Seconds()
+	res.AchievedRate = rate(res.Events, res.Seconds)
+	res.KeptUp = res.AchievedRate >= 0.98*res.OfferedRate && float64(res.LagEvents) <= res.OfferedRate
+	alerts, incidents, err := w.latencies(f, src.handed)
+	if err != nil {
+		return nil, err
+	}
+	res.Alert, res.Incident = percentiles(alerts), percentiles(incidents)
+	return res, nil
+}
+
+// pending is what the durable consumer on stream has yet to process: pending plus delivered
+// and unacked.
+func pending(ctx context.Context, js jetstream.JetStream, stream, durable string) (uint64, error) {
+	c, err := js.Consumer(ctx, stream, durable)
+	if err != nil {
+		return 0, fmt.Errorf("consumer %s on %s: %w", durable, stream, err)
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("consumer %s on %s: %w", durable, stream, err)
+	}
+	return info.NumPending + uint64(info.NumAckPending), nil
+}
