@@ -256,6 +256,8 @@ func runLatency(ctx context.Context, p *deploy.Process, cfg Config, f *feed, nc 
 	defer w.stop()
 	batch := len(f.batches[0])
 	res := &LatencyResult{OfferedRate: float64(cfg.Rate), Events: f.events, Probes: f.probes}
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
 	var feedEnd, caught time.Time
 	var lagErr error
 	src := &pacedSource{feed: f, prog: prog, handed: make([]time.Time, len(f.batches)),
@@ -272,10 +274,10 @@ func runLatency(ctx context.Context, p *deploy.Process, cfg Config, f *feed, nc 
 				return err
 			}
 			caught = time.Now()
-			prog.begin("latency: caught up, stopping the stages", 0)
+			stop()
 			return nil
 		}}
-	if err := deploy.RunPipeline(ctx, p.Infra, pipelineConfig(cfg, p, src)); err != nil {
+	if err := deploy.RunPipeline(rctx, p.Infra, pipelineConfig(cfg, p, src)); err != nil {
 		return nil, fmt.Errorf("latency phase: %w", err)
 	}
 	if caught.IsZero() {

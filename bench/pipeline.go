@@ -42,6 +42,7 @@ type timedSource struct {
 	inner []ingest.Source
 	js    jetstream.JetStream // the bench's, for caughtUp
 	prog  *progress
+	stop  context.CancelFunc // stops the pipeline once measured
 
 	mu      sync.Mutex
 	total   ingest.Result
@@ -66,10 +67,10 @@ func (s *timedSource) Run(ctx context.Context, sink ingest.Sink) error {
 		return err
 	}
 	fig := m.stop()
-	s.prog.begin("pipeline: caught up, stopping the stages", 0)
 	s.mu.Lock()
 	s.meter, s.start, s.ingest, s.figures = m, start, ingested, fig
 	s.mu.Unlock()
+	s.stop()
 	return nil
 }
 
@@ -106,8 +107,10 @@ func runPipeline(ctx context.Context, p *deploy.Process, cfg Config, wl Workload
 	}
 	defer srcs.Close()
 	prog.begin("pipeline", int64(wl.Events))
-	ts := &timedSource{inner: srcs.Sources, js: js, prog: prog}
-	if err := deploy.RunPipeline(ctx, p.Infra, pipelineConfig(cfg, p, ts)); err != nil {
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	ts := &timedSource{inner: srcs.Sources, js: js, prog: prog, stop: stop}
+	if err := deploy.RunPipeline(rctx, p.Infra, pipelineConfig(cfg, p, ts)); err != nil {
 		return nil, fmt.Errorf("pipeline phase: %w", err)
 	}
 	total, ingested, fig, done := ts.result()
@@ -143,9 +146,12 @@ func caughtUp(ctx context.Context, js jetstream.JetStream) error {
 	return nil
 }
 
-// pipelineConfig is how `breachd run --exit-when-done` configures the pipeline (every stage
-// but the API, incidents announced to a console), with src as its only source.
+// pipelineConfig is how `breachd run` configures the pipeline (every stage but the API,
+// incidents announced to a console), with src as its only source. A phase stops it (cancels
+// its context) once the stages have caught up (caughtUp); unlike --exit-when-done it does not
+// first run the incident watcher's pass over the new incidents (evidence collection): that
+// would time the bench, not the pipeline.
 func pipelineConfig(cfg Config, p *deploy.Process, src ingest.Source) deploy.PipelineConfig {
-	return deploy.PipelineConfig{Rules: cfg.Rules, Console: io.Discard, ExitWhenDone: true, Logger: cfg.Logger,
+	return deploy.PipelineConfig{Rules: cfg.Rules, Console: io.Discard, Logger: cfg.Logger,
 		Registerer: p.Registry, Sources: []ingest.Source{src}}
 }
