@@ -183,10 +183,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	if cfg.runs(PhaseLatency) {
 		prog.note("generating the latency workload (%d events at %d/s, %g probes/s)", int(float64(cfg.Rate)*cfg.Duration.Seconds()), cfg.Rate, cfg.Probes)
-		f, err := buildFeed(ctx, sim, tag+"-l-", cfg.Rate, cfg.Duration, cfg.Probes, time.Now())
+		f, err := buildFeed(ctx, sim, tag, cfg.Rate, cfg.Duration, cfg.Probes, time.Now())
 		if err != nil {
 			return nil, err
 		}
+		debug.FreeOSMemory() // what building the feed left behind
 		if rep.Latency, err = runLatency(ctx, p, cfg, f, nc, js, prog); err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,52 +70,90 @@ func percentiles(samples []time.Duration) Percentiles {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// feed is the latency phase's input, built before it is timed: the records in order, in
-// batches handed to ingest one per tick.
+// feed is the latency phase's input, built before it is timed: the events' canonical JSON
+// end to end in one buffer (few pointers for the collector to trace while the pipeline runs),
+// handed to ingest batch events at a time. Event n's id is prefix + n + "-" + the simulator's
+// id, so that an alert's event id says when its event was handed to ingest.
 type feed struct {
-	batches [][]ingest.Record
-	batchOf map[string]int // event id → index of its batch
-	events  int
-	probes  int
+	data   []byte
+	ends   []int // end of each event's JSON in data
+	batch  int
+	prefix string
+	probes int
 }
 
-// buildFeed builds a feed of rate × seconds events: the simulator's events (ids prefixed with
-// prefix) with a probe breach every 1/probes seconds of the feed, the kinds in turn.
-func buildFeed(ctx context.Context, sim simulate.Config, prefix string, rate int, d time.Duration, probes float64, now time.Time) (*feed, error) {
+func (f *feed) events() int  { return len(f.ends) }
+func (f *feed) batches() int { return (len(f.ends) + f.batch - 1) / f.batch }
+
+// records are the records of batch k, in buf's storage.
+func (f *feed) records(k int, buf []ingest.Record) []ingest.Record {
+	buf = buf[:0]
+	for n := k * f.batch; n < min((k+1)*f.batch, len(f.ends)); n++ {
+		start := 0
+		if n > 0 {
+			start = f.ends[n-1]
+		}
+		buf = append(buf, ingest.Record{Data: f.data[start:f.ends[n]:f.ends[n]], Where: "bench"})
+	}
+	return buf
+}
+
+// batchOf is the batch of the event with id, if it is the feed's.
+func (f *feed) batchOf(id string) (int, bool) {
+	rest, ok := strings.CutPrefix(id, f.prefix)
+	if !ok {
+		return 0, false
+	}
+	seq, _, ok := strings.Cut(rest, "-")
+	n, err := strconv.Atoi(seq)
+	if !ok || err != nil || n < 0 || n >= len(f.ends) {
+		return 0, false
+	}
+	return n / f.batch, true
+}
+
+// add appends e, numbered, to the feed.
+func (f *feed) add(e *event.Event) error {
+	e.ID = f.prefix + strconv.Itoa(len(f.ends)) + "-" + e.ID
+	data, err := marshal(e)
+	if err != nil {
+		return err
+	}
+	f.data = append(f.data, data...)
+	f.ends = append(f.ends, len(f.data))
+	return nil
+}
+
+// buildFeed builds a feed of rate × d events: the simulator's events with a probe breach every
+// 1/probes seconds of the feed, the kinds in turn. tag is the run's.
+func buildFeed(ctx context.Context, sim simulate.Config, tag string, rate int, d time.Duration, probes float64, now time.Time) (*feed, error) {
 	total := int(float64(rate) * d.Seconds())
-	batch := min(max(rate/100, 1), 1000) // a batch every 10 ms
 	probeEvery := math.MaxInt
 	if probes > 0 {
 		probeEvery = max(int(float64(rate)/probes), 1)
 	}
-	// Enough simulated days for the feed: weekday sizes, and half again for weekends.
+	// Enough simulated days for the feed (weekday sizes, and half again for weekends), ending
+	// on the last weekday before today.
 	est := simulate.EstimateEvents(sim)
 	sim.Days = min(int(float64(total)/float64(max(est.Weekday, 1))*1.5)+2, simulate.MaxDays)
+	sim.Start = simulate.LastSchoolDay(now).AddDate(0, 0, -(sim.Days - 1))
 	realm := sim.Realms()[0]
-	f := &feed{batchOf: make(map[string]int, total)}
-	var cur []ingest.Record
-	add := func(id string, data []byte) {
-		f.batchOf[id] = len(f.batches)
-		cur = append(cur, ingest.Record{Data: data, Where: "bench:" + strconv.Itoa(f.events+1)})
-		f.events++
-		if len(cur) == batch {
-			f.batches, cur = append(f.batches, cur), nil
-		}
-	}
+	f := &feed{batch: min(max(rate/100, 1), 1000), prefix: tag + "-l-", // a batch every 10 ms
+		data: make([]byte, 0, total*420), ends: make([]int, 0, total+21)}
 	nextProbe := probeEvery
-	_, err := simulated(ctx, sim, prefix, 0, func(id string, data []byte) error {
-		if f.events >= total {
+	_, err := simulated(ctx, sim, 0, func(e *event.Event) error {
+		if f.events() >= total {
 			return errEnough
 		}
-		add(id, data)
-		if f.events >= nextProbe {
+		if err := f.add(e); err != nil {
+			return err
+		}
+		if f.events() >= nextProbe && f.events() < total {
 			nextProbe += probeEvery
-			for _, e := range probe(probeKinds[f.probes%len(probeKinds)], prefix, realm, f.probes, now) {
-				data, err := event.Marshal(&e)
-				if err != nil {
+			for _, pe := range probe(probeKinds[f.probes%len(probeKinds)], tag, realm, f.probes, now) {
+				if err := f.add(&pe); err != nil {
 					return err
 				}
-				add(e.ID, data)
 			}
 			f.probes++
 		}
@@ -123,11 +162,8 @@ func buildFeed(ctx context.Context, sim simulate.Config, prefix string, rate int
 	if err != nil {
 		return nil, err
 	}
-	if len(cur) > 0 {
-		f.batches = append(f.batches, cur)
-	}
-	if f.events < total {
-		return nil, fmt.Errorf("latency workload: the simulator gave %d events, want %d (lower --rate or --duration)", f.events, total)
+	if f.events() < total {
+		return nil, fmt.Errorf("latency workload: the simulator gave %d events, want %d (lower --rate or --duration)", f.events(), total)
 	}
 	return f, nil
 }
@@ -144,12 +180,14 @@ type pacedSource struct {
 }
 
 func (s *pacedSource) Run(ctx context.Context, sink ingest.Sink) error {
-	s.prog.begin("latency", int64(s.feed.events))
+	s.prog.begin("latency", int64(s.feed.events()))
 	start := time.Now()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	var recs []ingest.Record
 	n := 0
-	for k, b := range s.feed.batches {
+	for k := range s.feed.batches() {
+		recs = s.feed.records(k, recs)
 		if wait := time.Until(start.Add(time.Duration(k) * s.interval)); wait > 0 {
 			timer.Reset(wait)
 			select {
@@ -159,10 +197,10 @@ func (s *pacedSource) Run(ctx context.Context, sink ingest.Sink) error {
 			}
 		}
 		s.handed[k] = time.Now()
-		if _, err := sink.Submit(ctx, ingest.Batch{Source: "bench", Records: b}); err != nil {
+		if _, err := sink.Submit(ctx, ingest.Batch{Source: "bench", Records: recs}); err != nil {
 			return err
 		}
-		n += len(b)
+		n += len(recs)
 		s.prog.set(int64(n))
 	}
 	return s.onDone(ctx, start, time.Now())
@@ -225,7 +263,7 @@ func (w *watcher) latencies(f *feed, handed []time.Time) (alerts, incidents []ti
 			continue // republished (a redelivered batch); JetStream dropped the copy
 		}
 		eventOf[al.ID] = al.EventID
-		if b, ok := f.batchOf[al.EventID]; ok {
+		if b, ok := f.batchOf(al.EventID); ok {
 			alerts = append(alerts, a.at.Sub(handed[b]))
 		}
 	}
@@ -239,7 +277,7 @@ func (w *watcher) latencies(f *feed, handed []time.Time) (alerts, incidents []ti
 			continue
 		}
 		seen[inc.ID] = true
-		if b, ok := f.batchOf[eventOf[inc.OpeningAlert]]; ok {
+		if b, ok := f.batchOf(eventOf[inc.OpeningAlert]); ok {
 			incidents = append(incidents, a.at.Sub(handed[b]))
 		}
 	}
@@ -254,14 +292,13 @@ func runLatency(ctx context.Context, p *deploy.Process, cfg Config, f *feed, nc 
 		return nil, err
 	}
 	defer w.stop()
-	batch := len(f.batches[0])
-	res := &LatencyResult{OfferedRate: float64(cfg.Rate), Events: f.events, Probes: f.probes}
+	res := &LatencyResult{OfferedRate: float64(cfg.Rate), Events: f.events(), Probes: f.probes}
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var feedEnd, caught time.Time
 	var lagErr error
-	src := &pacedSource{feed: f, prog: prog, handed: make([]time.Time, len(f.batches)),
-		interval: time.Duration(float64(time.Second) * float64(batch) / float64(cfg.Rate)),
+	src := &pacedSource{feed: f, prog: prog, handed: make([]time.Time, f.batches()),
+		interval: time.Duration(float64(time.Second) * float64(f.batch) / float64(cfg.Rate)),
 		onDone: func(ctx context.Context, start, end time.Time) error {
 			feedEnd = end
 			res.Seconds = end.Sub(start).Seconds()

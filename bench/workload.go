@@ -16,10 +16,9 @@ import (
 // errEnough stops the simulator once a workload has its events.
 var errEnough = errors.New("enough events")
 
-// simulated runs the simulator of cfg and hands each event, its id prefixed with prefix (so
-// that no two runs or phases share an id: JetStream would drop the second as a duplicate), in
-// canonical JSON to emit, at most limit events (0: all).
-func simulated(ctx context.Context, cfg simulate.Config, prefix string, limit int, emit func(id string, data []byte) error) (int, error) {
+// simulated runs the simulator of cfg and hands each event to emit, at most limit events (0:
+// all).
+func simulated(ctx context.Context, cfg simulate.Config, limit int, emit func(e *event.Event) error) (int, error) {
 	gen, err := simulate.New(cfg)
 	if err != nil {
 		return 0, fmt.Errorf("simulator: %w", err)
@@ -29,18 +28,22 @@ func simulated(ctx context.Context, cfg simulate.Config, prefix string, limit in
 		if limit > 0 && n == limit {
 			return errEnough
 		}
-		e.ID = prefix + e.ID
-		data, err := event.Marshal(e)
-		if err != nil {
-			return fmt.Errorf("marshal simulated event %s: %w", e.ID, err)
-		}
 		n++
-		return emit(e.ID, data)
+		return emit(e)
 	})
 	if errors.Is(err, errEnough) {
 		err = nil
 	}
 	return n, err
+}
+
+// marshal is e in canonical JSON.
+func marshal(e *event.Event) ([]byte, error) {
+	data, err := event.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("marshal simulated event %s: %w", e.ID, err)
+	}
+	return data, nil
 }
 
 // Workload is the simulated events of the raw and pipeline phases, written as JSON Lines to a
@@ -51,7 +54,9 @@ type Workload struct {
 	Bytes  int64
 }
 
-// writeWorkload writes the events of cfg (at most limit; 0: all) to path.
+// writeWorkload writes the events of cfg (at most limit; 0: all) to path, their ids prefixed
+// with prefix (so that no two runs share an id: JetStream would drop the second as a
+// duplicate).
 func writeWorkload(ctx context.Context, cfg simulate.Config, prefix string, limit int, path string) (Workload, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -60,7 +65,12 @@ func writeWorkload(ctx context.Context, cfg simulate.Config, prefix string, limi
 	defer f.Close()
 	w := bufio.NewWriterSize(f, 1<<20)
 	wl := Workload{Path: path}
-	wl.Events, err = simulated(ctx, cfg, prefix, limit, func(_ string, data []byte) error {
+	wl.Events, err = simulated(ctx, cfg, limit, func(e *event.Event) error {
+		e.ID = prefix + e.ID
+		data, err := marshal(e)
+		if err != nil {
+			return err
+		}
 		wl.Bytes += int64(len(data)) + 1
 		w.Write(data)
 		return w.WriteByte('\n')
@@ -109,11 +119,11 @@ const (
 // probeKinds alternate in the latency phase.
 var probeKinds = []string{ProbeBulkExport, ProbeCredentialStuffing}
 
-// probe returns the events of probe n of kind on a fresh account of realm, timed from at; the
-// last is the one the incident is expected on.
-func probe(kind, prefix, realm string, n int, at time.Time) []event.Event {
-	acct := fmt.Sprintf("bench-%sprobe-%d@%s", prefix, n, realm) // fresh in every run
-	id := func(i int) string { return fmt.Sprintf("%sprobe-%d-%d", prefix, n, i) }
+// probe returns the events of probe n of kind on a fresh account of realm (tag is the run's),
+// timed from at, with ids "probe-<n>-<i>"; the last is the one the incident is expected on.
+func probe(kind, tag, realm string, n int, at time.Time) []event.Event {
+	acct := fmt.Sprintf("bench-%s-probe-%d@%s", tag, n, realm) // fresh in every run
+	id := func(i int) string { return fmt.Sprintf("probe-%d-%d", n, i) }
 	switch kind {
 	case ProbeCredentialStuffing:
 		evs := make([]event.Event, 0, 21)

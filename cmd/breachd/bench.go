@@ -90,6 +90,10 @@ alert and incident subjects.`,
 	data.Usage, data.DefValue = "data directory of the embedded engines, kept afterwards (default: a fresh temporary directory; BREACHD_DATA is not used)", ""
 	natsFlags(fs)
 	clickhouseFlags(fs)
+	// The bench writes events, alerts and incidents: only servers named on its command line,
+	// never those of the environment.
+	fs.Lookup("nats").Usage = "NATS server/cluster URLs to measure against instead of the embedded server: a dedicated test account (BREACHD_NATS_URL is not used)"
+	fs.Lookup("clickhouse").Usage = "ClickHouse DSN to measure against instead of the embedded engine: a dedicated test database (BREACHD_CLICKHOUSE_DSN is not used)"
 	rulesFlag(fs)
 	pprofFlag(fs)
 	logFlags(fs, "warn")
@@ -112,6 +116,12 @@ alert and incident subjects.`,
 		}
 		if !fs.Changed("data") {
 			inf.DataDir = filepath.Join(work, "data")
+		}
+		if !fs.Changed("nats") {
+			inf.NATSURL = ""
+		}
+		if !fs.Changed("clickhouse") {
+			inf.ClickHouseDSN = ""
 		}
 		cfg.Infra, cfg.Rules, cfg.WorkDir, cfg.PprofAddr = inf, rulePaths, work, pprofAddr
 		cfg.Progress, cfg.Logger, cfg.Version = os.Stderr, inf.Logger, version
