@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Peak RSS scopes (Figures.PeakRSSScope).
+// Peak RSS scopes: the peak_rss_scope of the results.
 const (
 	// ScopePhase: the peak was reset at the phase's start (Linux /proc/self/clear_refs), so it
 	// is the highest resident set during the phase.
@@ -18,8 +18,8 @@ const (
 	ScopeProcess = "process"
 )
 
-// Figures are what a meter measured over one phase.
-type Figures struct {
+// figures are what a meter measured over one phase.
+type figures struct {
 	Seconds   float64 // wall time
 	UserCPU   float64 // user CPU seconds of the whole process (every thread: nats-server, chDB)
 	SysCPU    float64 // system CPU seconds
@@ -28,7 +28,7 @@ type Figures struct {
 }
 
 // CPUMicrosPer is the CPU time (user + system) per unit of n, in µs; 0 when n is 0.
-func (f Figures) CPUMicrosPer(n int64) float64 {
+func (f figures) CPUMicrosPer(n int64) float64 {
 	if n <= 0 {
 		return 0
 	}
@@ -53,11 +53,11 @@ func startMeter() *meter {
 }
 
 // stop takes the end readings.
-func (m *meter) stop() Figures {
+func (m *meter) stop() figures {
 	end := time.Now()
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	f := Figures{Seconds: end.Sub(m.start).Seconds(),
+	f := figures{Seconds: end.Sub(m.start).Seconds(),
 		UserCPU:   tvSeconds(ru.Utime) - tvSeconds(m.ru.Utime),
 		SysCPU:    tvSeconds(ru.Stime) - tvSeconds(m.ru.Stime),
 		PeakScope: ScopeProcess, PeakRSS: ru.Maxrss * 1024} // Linux reports ru_maxrss in KiB

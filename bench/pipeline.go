@@ -20,18 +20,18 @@ import (
 // `breachd run --exit-when-done FILE` runs it, from the first record handed to ingest until
 // the detector, the notifier and the console's announcer have caught up.
 type PipelineResult struct {
-	Events            int     `json:"events"`             // accepted by ingest and published on EVENTS
-	DeadLettered      int     `json:"dead_lettered"`      // records ingest refused (0 for the simulated workload)
-	Duplicates        int     `json:"duplicates"`         // events JetStream already held (0: ids are fresh)
-	IngestSeconds     float64 `json:"ingest_seconds"`     // until ingest had every record's PubAck
-	Seconds           float64 `json:"seconds"`            // until every stage had caught up
-	EventsPerSecond   float64 `json:"events_per_second"`  // Events / Seconds
-	RatioToRaw        float64 `json:"ratio_to_raw"`       // EventsPerSecond / raw's; 0 without the raw phase
-	CPUMicrosPerEvent float64 `json:"cpu_us_per_event"`   // process CPU (user + system) / Events
-	CPUUserSeconds    float64 `json:"cpu_user_seconds"`   //
-	CPUSystemSeconds  float64 `json:"cpu_system_seconds"` //
-	PeakRSSBytes      int64   `json:"peak_rss_bytes"`     // VmHWM over the phase
-	PeakRSSScope      string  `json:"peak_rss_scope"`     // "phase", or "process" where the peak could not be reset
+	Events            int     `json:"events"`            // accepted by ingest and published on EVENTS
+	DeadLettered      int     `json:"dead_lettered"`     // records ingest refused (0 for the simulated workload)
+	Duplicates        int     `json:"duplicates"`        // events JetStream already held (0: ids are fresh)
+	IngestSeconds     float64 `json:"ingest_seconds"`    // until ingest had every record's PubAck
+	Seconds           float64 `json:"seconds"`           // until every stage had caught up
+	EventsPerSecond   float64 `json:"events_per_second"` // Events / Seconds
+	RatioToRaw        float64 `json:"ratio_to_raw"`      // EventsPerSecond / raw's; 0 without the raw phase
+	CPUMicrosPerEvent float64 `json:"cpu_us_per_event"`  // process CPU (user + system) / Events
+	CPUUserSeconds    float64 `json:"cpu_user_seconds"`
+	CPUSystemSeconds  float64 `json:"cpu_system_seconds"`
+	PeakRSSBytes      int64   `json:"peak_rss_bytes"` // VmHWM over the phase
+	PeakRSSScope      string  `json:"peak_rss_scope"` // "phase", or "process" where the peak could not be reset
 }
 
 // timedSource wraps the sources of the pipeline phase: it starts the phase's meter when
@@ -46,10 +46,10 @@ type timedSource struct {
 
 	mu      sync.Mutex
 	total   ingest.Result
-	meter   *meter
+	done    bool // the stages caught up
 	start   time.Time
 	ingest  time.Time // when the sources were done
-	figures Figures   // set once the stages caught up
+	figures figures   // the meter's, once the stages caught up
 }
 
 // Run implements ingest.Source: the inner sources, one after the other.
@@ -68,7 +68,7 @@ func (s *timedSource) Run(ctx context.Context, sink ingest.Sink) error {
 	}
 	fig := m.stop()
 	s.mu.Lock()
-	s.meter, s.start, s.ingest, s.figures = m, start, ingested, fig
+	s.done, s.start, s.ingest, s.figures = true, start, ingested, fig
 	s.mu.Unlock()
 	s.stop()
 	return nil
@@ -76,10 +76,10 @@ func (s *timedSource) Run(ctx context.Context, sink ingest.Sink) error {
 
 // result is what the sources submitted, how long ingest took and what the meter measured
 // until the stages caught up; done is false when they did not get that far.
-func (s *timedSource) result() (total ingest.Result, ingest time.Duration, fig Figures, done bool) {
+func (s *timedSource) result() (total ingest.Result, ingest time.Duration, fig figures, done bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.total, s.ingest.Sub(s.start), s.figures, s.meter != nil
+	return s.total, s.ingest.Sub(s.start), s.figures, s.done
 }
 
 // countingSink adds up the results of the batches it passes on.
