@@ -33,7 +33,10 @@
 // watcher only stores what it receives until the phase ends.
 //
 // Every event id of a run carries a random run tag, so runs never share ids (JetStream's
-// duplicate window would drop them) and the probes' accounts are fresh. Against external
+// duplicate window would drop them) and the probes' accounts are fresh. The phases stop the
+// pipeline as soon as its stages have caught up, without the incident watcher's settling pass
+// of --exit-when-done: on a reused data directory the probes' incidents stay open for later
+// runs' watchers to pass over, so numbers to compare come from fresh engines. Against external
 // servers the bench writes events, alerts and incidents like any pipeline: point it at a
 // dedicated test NATS account and ClickHouse database. On the embedded server it connects as
 // the admin of the data directory's NATS users (deploy.ReadNATSUsers): the pipeline's user may

@@ -63,6 +63,9 @@ bench/doc.go); progress goes to stderr either way.
 
 By default the engines are embedded in a fresh temporary data directory, removed afterwards
 (--keep keeps it and the workload file; --data names a directory of your own, which is kept).
+Numbers to compare come from fresh engines: on a reused --data or on external servers the
+streams, history and the earlier runs' open incidents (which the incident watcher keeps
+passing over) are still there.
 --nats and --clickhouse measure against servers instead: point them only at a dedicated test
 NATS account and ClickHouse database. The bench writes events, alerts and incidents there like
 any pipeline, creates and deletes a scratch stream named ` + bench.ScratchPrefix + `<run tag>,
