@@ -306,7 +306,7 @@ func runLatency(ctx context.Context, p *deploy.Process, cfg Config, f *feed, nc 
 			if lagErr == nil {
 				res.LagAlerts, lagErr = pending(ctx, js, bus.StreamAlerts, notify.DefaultDurable)
 			}
-			prog.begin("latency: catching up", 0)
+			prog.wait("latency: catching up", detectorLag(ctx, js))
 			if err := caughtUp(ctx, js); err != nil {
 				return err
 			}

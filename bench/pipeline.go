@@ -62,7 +62,7 @@ func (s *timedSource) Run(ctx context.Context, sink ingest.Sink) error {
 		}
 	}
 	ingested := time.Now()
-	s.prog.begin("pipeline: catching up", 0)
+	s.prog.wait("pipeline: catching up", detectorLag(ctx, s.js))
 	if err := caughtUp(ctx, s.js); err != nil {
 		return err
 	}
@@ -123,6 +123,11 @@ func runPipeline(ctx context.Context, p *deploy.Process, cfg Config, wl Workload
 	res.EventsPerSecond = rate(res.Events, res.Seconds)
 	res.CPUMicrosPerEvent = fig.CPUMicrosPer(int64(res.Events))
 	return res, nil
+}
+
+// detectorLag returns what the detector has yet to process (pending), for progress.
+func detectorLag(ctx context.Context, js jetstream.JetStream) func() (uint64, error) {
+	return func() (uint64, error) { return pending(ctx, js, bus.StreamEvents, detect.DurableName(0, 1)) }
 }
 
 // catchUpPoll is how often caughtUp polls the consumers: the phases' end is noticed within it.
