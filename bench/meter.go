@@ -1,12 +1,11 @@
 package bench
 
 import (
-	"bufio"
-	"bytes"
 	"os"
-	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
 // Peak RSS scopes: the peak_rss_scope of the results.
@@ -75,24 +74,15 @@ func resetPeakRSS() bool {
 	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
 }
 
-// vmHWM reads the peak resident set of this process from /proc/self/status.
+// vmHWM reads the peak resident set of this process (VmHWM in /proc/self/status).
 func vmHWM() (int64, bool) {
-	b, err := os.ReadFile("/proc/self/status")
+	p, err := procfs.Self()
 	if err != nil {
 		return 0, false
 	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		rest, ok := bytes.CutPrefix(sc.Bytes(), []byte("VmHWM:"))
-		if !ok {
-			continue
-		}
-		f := bytes.Fields(rest) // "123456 kB"
-		if len(f) != 2 || string(f[1]) != "kB" {
-			return 0, false
-		}
-		kb, err := strconv.ParseInt(string(f[0]), 10, 64)
-		return kb * 1024, err == nil
+	st, err := p.NewStatus()
+	if err != nil {
+		return 0, false
 	}
-	return 0, false
+	return int64(st.VmHWM), true
 }
