@@ -174,7 +174,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		debug.FreeOSMemory() // the payloads, dead now, are not the pipeline's to carry
 	}
 	if cfg.runs(PhasePipeline) {
-		if rep.Pipeline, err = runPipeline(ctx, p, cfg, wl, js, prog); err != nil {
+		if rep.Pipeline, err = runPipeline(ctx, p, cfg, wl, nc, js, prog); err != nil {
 			return nil, err
 		}
 		if rep.Raw != nil && rep.Raw.EventsPerSecond > 0 {

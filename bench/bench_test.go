@@ -74,6 +74,9 @@ func TestRunAllPhases(t *testing.T) {
 		p.RatioToRaw <= 0 || p.CPUMicrosPerEvent <= 0 || p.PeakRSSBytes <= 0 {
 		t.Errorf("pipeline: %+v, want all %d events through, a rate, a ratio, CPU and RSS", p, wl)
 	}
+	if p := rep.Pipeline; p.Alerts == 0 || p.Incidents == 0 || p.Incidents > p.Alerts {
+		t.Errorf("pipeline: %d alerts, %d incidents; want the workload's breaches detected", p.Alerts, p.Incidents)
+	}
 	l := rep.Latency
 	if l == nil {
 		t.Fatal("no latency result")

@@ -52,7 +52,7 @@
 //	     "process"), stream, stream_deleted
 //	pipeline: events, dead_lettered, duplicates, ingest_seconds, seconds, events_per_second,
 //	     ratio_to_raw (0 without the raw phase), cpu_us_per_event, cpu_user_seconds,
-//	     cpu_system_seconds, peak_rss_bytes, peak_rss_scope
+//	     cpu_system_seconds, peak_rss_bytes, peak_rss_scope, alerts, incidents
 //	latency: offered_events_per_second, seconds, events, probes, achieved_events_per_second,
 //	     lag_events, lag_alerts, drain_seconds, kept_up,
 //	     ingest_to_alert and ingest_to_incident: samples, p50_ms, p95_ms, p99_ms, max_ms

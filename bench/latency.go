@@ -212,7 +212,8 @@ type arrival struct {
 	data []byte
 }
 
-// watcher collects the alerts and opened incidents published while it is subscribed.
+// watcher collects the alerts and opened incidents published while it is subscribed. Its
+// callbacks only keep what arrives, and when; it is decoded after the phase.
 type watcher struct {
 	mu                sync.Mutex
 	alerts, incidents []arrival
@@ -246,6 +247,27 @@ func (w *watcher) stop() {
 	for _, s := range w.subs {
 		_ = s.Unsubscribe()
 	}
+}
+
+// distinct counts the distinct alerts and opened incidents w saw.
+func (w *watcher) distinct() (alerts, incidents int, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, c := range []struct {
+		from []arrival
+		n    *int
+	}{{w.alerts, &alerts}, {w.incidents, &incidents}} {
+		ids := map[string]bool{}
+		for _, a := range c.from {
+			var v struct{ ID string }
+			if err := json.Unmarshal(a.data, &v); err != nil {
+				return 0, 0, fmt.Errorf("alert or incident: %w", err)
+			}
+			ids[v.ID] = true
+		}
+		*c.n = len(ids)
+	}
+	return alerts, incidents, nil
 }
 
 // latencies matches what w saw to the feed's events: an alert to its event (one sample per

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"breachd/bus"
@@ -32,6 +33,10 @@ type PipelineResult struct {
 	CPUSystemSeconds  float64 `json:"cpu_system_seconds"`
 	PeakRSSBytes      int64   `json:"peak_rss_bytes"` // VmHWM over the phase
 	PeakRSSScope      string  `json:"peak_rss_scope"` // "phase", or "process" where the peak could not be reset
+	// Alerts and Incidents count the distinct alerts published and incidents opened during the
+	// phase: a faster pipeline that detects less shows here.
+	Alerts    int `json:"alerts"`
+	Incidents int `json:"incidents"`
 }
 
 // timedSource wraps the sources of the pipeline phase: it starts the phase's meter when
@@ -99,13 +104,18 @@ func (c countingSink) Submit(ctx context.Context, b ingest.Batch) (ingest.Result
 }
 
 // runPipeline runs the pipeline phase on p: the workload file through every stage but the
-// API; js is the bench's connection.
-func runPipeline(ctx context.Context, p *deploy.Process, cfg Config, wl Workload, js jetstream.JetStream, prog *progress) (*PipelineResult, error) {
+// API; nc and js are the bench's connection.
+func runPipeline(ctx context.Context, p *deploy.Process, cfg Config, wl Workload, nc *nats.Conn, js jetstream.JetStream, prog *progress) (*PipelineResult, error) {
 	srcs, err := deploy.OpenSources(deploy.SourceConfig{Files: []string{wl.Path}}, p.NC, cfg.Logger, p.Registry)
 	if err != nil {
 		return nil, err
 	}
 	defer srcs.Close()
+	w, err := watch(nc)
+	if err != nil {
+		return nil, err
+	}
+	defer w.stop()
 	prog.begin("pipeline", int64(wl.Events))
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -122,6 +132,9 @@ func runPipeline(ctx context.Context, p *deploy.Process, cfg Config, wl Workload
 		PeakRSSBytes: fig.PeakRSS, PeakRSSScope: fig.PeakScope}
 	res.EventsPerSecond = rate(res.Events, res.Seconds)
 	res.CPUMicrosPerEvent = fig.CPUMicrosPer(int64(res.Events))
+	if res.Alerts, res.Incidents, err = w.distinct(); err != nil {
+		return nil, err
+	}
 	return res, nil
 }
 

@@ -34,8 +34,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 			fmt.Fprintf(w, "raw: publish %.0f/s (%.2f s), consume %.0f/s (%.2f s)\n", raw.PublishPerSecond, raw.PublishSeconds,
 				raw.ConsumePerSecond, raw.ConsumeSeconds)
 		}
-		if p := r.Pipeline; p != nil && p.DeadLettered+p.Duplicates > 0 {
-			fmt.Fprintf(w, "pipeline: %d records dead-lettered, %d duplicates\n", p.DeadLettered, p.Duplicates)
+		if p := r.Pipeline; p != nil {
+			fmt.Fprintf(w, "pipeline: %d alerts, %d incidents opened; ingest done after %.2f s", p.Alerts, p.Incidents, p.IngestSeconds)
+			if p.DeadLettered+p.Duplicates > 0 {
+				fmt.Fprintf(w, "; %d records dead-lettered, %d duplicates", p.DeadLettered, p.Duplicates)
+			}
+			fmt.Fprintln(w)
 		}
 	}
 	if l := r.Latency; l != nil {
