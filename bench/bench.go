@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -53,7 +54,7 @@ type Config struct {
 	Rate     int
 	Duration time.Duration
 	Probes   float64
-	// WorkDir receives the workload file.
+	// WorkDir receives the workload file; empty: a temporary directory, removed afterwards.
 	WorkDir string
 	// PprofAddr serves Go's runtime profiles while the bench runs (deploy.ServePprof); empty:
 	// none.
@@ -129,6 +130,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	tag, err := runTag()
 	if err != nil {
 		return nil, err
+	}
+	if cfg.WorkDir == "" {
+		if cfg.WorkDir, err = os.MkdirTemp("", "breachd-bench-"); err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(cfg.WorkDir)
 	}
 	prog := newProgress(cfg.Progress)
 	pctx, stopProgress := context.WithCancel(ctx)
