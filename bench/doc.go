@@ -42,6 +42,11 @@
 // the admin of the data directory's NATS users (deploy.ReadNATSUsers): the pipeline's user may
 // neither create the scratch stream nor subscribe to the alerts.
 //
+// What it does not do: keep or compare results (compare the JSON of runs), run stages in
+// separate processes, or measure the HTTP and Kafka inputs (their `go test -bench` benchmarks
+// in ingest do). One Run at a time per process: the embedded ClickHouse engine opens one data
+// directory per process.
+//
 // # JSON fields (Report; stable)
 //
 //	version, started, cpus, gomaxprocs, nats, clickhouse ("embedded" or "external")
