@@ -118,8 +118,8 @@ type WorkloadInfo struct {
 }
 
 // Run runs the phases of cfg in one process: the infrastructure is started once
-// (deploy.StartProcess), the raw phase measures JetStream alone on it, the pipeline and latency
-// phases run the pipeline on it (deploy.RunPipeline) one after the other.
+// (deploy.StartProcess), the raw phase measures JetStream alone on it, then the pipeline and
+// latency phases run one after the other on one pipeline (deploy.RunPipeline) on it.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -180,23 +180,18 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		debug.FreeOSMemory() // the payloads, dead now, are not the pipeline's to carry
 	}
-	if cfg.runs(PhasePipeline) {
-		if rep.Pipeline, err = runPipeline(ctx, p, cfg, wl, nc, js, prog); err != nil {
+	if cfg.runs(PhasePipeline) || cfg.runs(PhaseLatency) {
+		feed := func() (*feed, error) {
+			prog.note("generating the latency workload (%d events at %d/s, %g probes/s)", int(float64(cfg.Rate)*cfg.Duration.Seconds()), cfg.Rate, cfg.Probes)
+			f, err := buildFeed(ctx, sim, tag, cfg.Rate, cfg.Duration, cfg.Probes, time.Now())
+			debug.FreeOSMemory() // what building the feed left behind
+			return f, err
+		}
+		if rep.Pipeline, rep.Latency, err = runStages(ctx, p, cfg, wl, feed, nc, js, prog); err != nil {
 			return nil, err
 		}
-		if rep.Raw != nil && rep.Raw.EventsPerSecond > 0 {
+		if rep.Pipeline != nil && rep.Raw != nil && rep.Raw.EventsPerSecond > 0 {
 			rep.Pipeline.RatioToRaw = rep.Pipeline.EventsPerSecond / rep.Raw.EventsPerSecond
-		}
-	}
-	if cfg.runs(PhaseLatency) {
-		prog.note("generating the latency workload (%d events at %d/s, %g probes/s)", int(float64(cfg.Rate)*cfg.Duration.Seconds()), cfg.Rate, cfg.Probes)
-		f, err := buildFeed(ctx, sim, tag, cfg.Rate, cfg.Duration, cfg.Probes, time.Now())
-		if err != nil {
-			return nil, err
-		}
-		debug.FreeOSMemory() // what building the feed left behind
-		if rep.Latency, err = runLatency(ctx, p, cfg, f, nc, js, prog); err != nil {
-			return nil, err
 		}
 	}
 	prog.note("done")

@@ -17,7 +17,9 @@
 //     announcer). Timed from the first record handed to ingest until the detector, the notifier
 //     and the announcer have processed everything in their streams (deploy.WaitIdle, polled
 //     every 50 ms, twice); the pipeline's start-up (directory rebuild, warm-up) is not timed.
-//   - latency: a second simulated workload, built in memory before it is timed, with probe
+//   - latency: on the same pipeline, once it has caught up with the pipeline phase (so that
+//     neither its start-up nor the detector's warm-up replay of the stream delays the first
+//     events): a second simulated workload, built in memory before it is timed, with probe
 //     breaches (Probe* kinds, each on a fresh account, in turn) every 1/Probes seconds, handed
 //     to ingest in batches every 10 ms at Rate events/s for Duration. t0 of an event is when
 //     its batch was handed to ingest; t1 is when its alert was seen on the alert subjects, or

@@ -15,7 +15,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"breachd/bus"
-	"breachd/deploy"
 	"breachd/detect"
 	"breachd/event"
 	"breachd/ingest"
@@ -168,42 +167,36 @@ func buildFeed(ctx context.Context, sim simulate.Config, tag string, rate int, d
 	return f, nil
 }
 
-// pacedSource hands the feed's batches to ingest on a fixed schedule (batch k at start +
-// k × interval; a late batch goes at once, and the ones after it keep their schedule), noting
-// when each was handed (t0 of its events).
-type pacedSource struct {
-	feed     *feed
-	interval time.Duration
-	prog     *progress
-	handed   []time.Time                                           // per batch
-	onDone   func(ctx context.Context, start, end time.Time) error // when the last batch is in
-}
-
-func (s *pacedSource) Run(ctx context.Context, sink ingest.Sink) error {
-	s.prog.begin("latency", int64(s.feed.events()))
-	start := time.Now()
+// offer hands the feed's batches to sink at rate events per second: batch k at start + k ×
+// the batch's share of a second; a late batch goes at once, and the ones after it keep their
+// schedule. handed[k] is when batch k was handed to ingest (t0 of its events). It returns when
+// the first batch was due and when the last one had its PubAcks.
+func (f *feed) offer(ctx context.Context, sink ingest.Sink, rate int, handed []time.Time, prog *progress) (start, end time.Time, err error) {
+	prog.begin("latency", int64(f.events()))
+	interval := time.Duration(float64(time.Second) * float64(f.batch) / float64(rate))
+	start = time.Now()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	var recs []ingest.Record
 	n := 0
-	for k := range s.feed.batches() {
-		recs = s.feed.records(k, recs)
-		if wait := time.Until(start.Add(time.Duration(k) * s.interval)); wait > 0 {
+	for k := range f.batches() {
+		recs = f.records(k, recs)
+		if wait := time.Until(start.Add(time.Duration(k) * interval)); wait > 0 {
 			timer.Reset(wait)
 			select {
 			case <-ctx.Done():
-				return nil
+				return start, end, ctx.Err()
 			case <-timer.C:
 			}
 		}
-		s.handed[k] = time.Now()
+		handed[k] = time.Now()
 		if _, err := sink.Submit(ctx, ingest.Batch{Source: "bench", Records: recs}); err != nil {
-			return err
+			return start, end, err
 		}
 		n += len(recs)
-		s.prog.set(int64(n))
+		prog.set(int64(n))
 	}
-	return s.onDone(ctx, start, time.Now())
+	return start, time.Now(), nil
 }
 
 // arrival is a message seen on a subscription and when.
@@ -306,49 +299,35 @@ func (w *watcher) latencies(f *feed, handed []time.Time) (alerts, incidents []ti
 	return alerts, incidents, nil
 }
 
-// runLatency runs the latency phase on p: f offered at rate, alerts and incidents watched on
-// nc, the consumers' lag read through js when the feed ends.
-func runLatency(ctx context.Context, p *deploy.Process, cfg Config, f *feed, nc *nats.Conn, js jetstream.JetStream, prog *progress) (*LatencyResult, error) {
-	w, err := watch(nc)
+// latencyPhase offers f to sink at the configured rate, watching the alerts and incidents on
+// the bench's connection, and reads the consumers' lag when the feed ends.
+func (s *stages) latencyPhase(ctx context.Context, sink ingest.Sink, f *feed) (*LatencyResult, error) {
+	w, err := watch(s.nc)
 	if err != nil {
 		return nil, err
 	}
 	defer w.stop()
-	res := &LatencyResult{OfferedRate: float64(cfg.Rate), Events: f.events(), Probes: f.probes}
-	rctx, stop := context.WithCancel(ctx)
-	defer stop()
-	var feedEnd, caught time.Time
-	var lagErr error
-	src := &pacedSource{feed: f, prog: prog, handed: make([]time.Time, f.batches()),
-		interval: time.Duration(float64(time.Second) * float64(f.batch) / float64(cfg.Rate)),
-		onDone: func(ctx context.Context, start, end time.Time) error {
-			feedEnd = end
-			res.Seconds = end.Sub(start).Seconds()
-			res.LagEvents, lagErr = pending(ctx, js, bus.StreamEvents, detect.DurableName(0, 1))
-			if lagErr == nil {
-				res.LagAlerts, lagErr = pending(ctx, js, bus.StreamAlerts, notify.DefaultDurable)
-			}
-			prog.wait("latency: catching up", detectorLag(ctx, js))
-			if err := caughtUp(ctx, js); err != nil {
-				return err
-			}
-			caught = time.Now()
-			stop()
-			return nil
-		}}
-	if err := deploy.RunPipeline(rctx, p.Infra, pipelineConfig(cfg, p, src)); err != nil {
-		return nil, fmt.Errorf("latency phase: %w", err)
+	res := &LatencyResult{OfferedRate: float64(s.cfg.Rate), Events: f.events(), Probes: f.probes}
+	handed := make([]time.Time, f.batches())
+	start, end, err := f.offer(ctx, sink, s.cfg.Rate, handed, s.prog)
+	if err != nil {
+		return nil, err
 	}
-	if caught.IsZero() {
-		return nil, fmt.Errorf("latency phase: stopped before the pipeline caught up: %w", context.Cause(ctx))
+	res.Seconds = end.Sub(start).Seconds()
+	if res.LagEvents, err = pending(ctx, s.js, bus.StreamEvents, detect.DurableName(0, 1)); err != nil {
+		return nil, err
 	}
-	if lagErr != nil {
-		return nil, fmt.Errorf("latency phase: lag: %w", lagErr)
+	if res.LagAlerts, err = pending(ctx, s.js, bus.StreamAlerts, notify.DefaultDurable); err != nil {
+		return nil, err
 	}
-	res.DrainSeconds = caught.Sub(feedEnd).Seconds()
+	s.prog.wait("latency: catching up", detectorLag(ctx, s.js))
+	if err := caughtUp(ctx, s.js); err != nil {
+		return nil, err
+	}
+	res.DrainSeconds = time.Since(end).Seconds()
 	res.AchievedRate = rate(res.Events, res.Seconds)
 	res.KeptUp = res.AchievedRate >= 0.98*res.OfferedRate && float64(res.LagEvents) <= res.OfferedRate
-	alerts, incidents, err := w.latencies(f, src.handed)
+	alerts, incidents, err := w.latencies(f, handed)
 	if err != nil {
 		return nil, err
 	}

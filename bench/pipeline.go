@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -39,94 +38,74 @@ type PipelineResult struct {
 	Incidents int `json:"incidents"`
 }
 
-// timedSource wraps the sources of the pipeline phase: it starts the phase's meter when
-// ingest starts (after the pipeline is up: the detector's consumer exists), counts what the
-// pipeline's sink accepts, notes when the sources are done, waits until the stages have caught
-// up (caughtUp) and then stops the meter.
-type timedSource struct {
-	inner []ingest.Source
-	js    jetstream.JetStream // the bench's, for caughtUp
-	prog  *progress
-	stop  context.CancelFunc // stops the pipeline once measured
+// stages is the one source of the pipeline the pipeline and latency phases run on, one after
+// the other (deploy.RunPipeline calls Run once its stages are up: the detector's consumer
+// exists). Running both on one pipeline keeps its start-up out of both: the directory rebuilt
+// from history and the detector's warm-up replay of the stream (seconds after the pipeline
+// phase's events) would otherwise delay the latency phase's first events. Run stops the
+// pipeline (stop) when the phases are done.
+type stages struct {
+	p    *deploy.Process
+	cfg  Config
+	wl   Workload // the pipeline phase's
+	feed func() (*feed, error)
+	nc   *nats.Conn          // the bench's
+	js   jetstream.JetStream // the bench's
+	prog *progress
+	stop context.CancelFunc
 
-	mu      sync.Mutex
-	total   ingest.Result
-	done    bool // the stages caught up
-	start   time.Time
-	ingest  time.Time // when the sources were done
-	figures figures   // the meter's, once the stages caught up
+	pipeline *PipelineResult // set by Run
+	latency  *LatencyResult  // set by Run
 }
 
-// Run implements ingest.Source: the inner sources, one after the other.
-func (s *timedSource) Run(ctx context.Context, sink ingest.Sink) error {
-	m, start := startMeter(), time.Now()
-	counted := countingSink{sink: sink, s: s}
-	for _, src := range s.inner {
-		if err := src.Run(ctx, counted); err != nil {
-			return err
+// Run implements ingest.Source.
+func (s *stages) Run(ctx context.Context, sink ingest.Sink) (err error) {
+	if s.cfg.runs(PhasePipeline) {
+		if s.pipeline, err = s.pipelinePhase(ctx, sink); err != nil {
+			return fmt.Errorf("pipeline phase: %w", err)
 		}
 	}
-	ingested := time.Now()
-	s.prog.wait("pipeline: catching up", detectorLag(ctx, s.js))
-	if err := caughtUp(ctx, s.js); err != nil {
-		return err
+	if s.cfg.runs(PhaseLatency) {
+		f, err := s.feed()
+		if err != nil {
+			return err
+		}
+		if s.latency, err = s.latencyPhase(ctx, sink, f); err != nil {
+			return fmt.Errorf("latency phase: %w", err)
+		}
 	}
-	fig := m.stop()
-	s.mu.Lock()
-	s.done, s.start, s.ingest, s.figures = true, start, ingested, fig
-	s.mu.Unlock()
 	s.stop()
 	return nil
 }
 
-// result is what the sources submitted, how long ingest took and what the meter measured
-// until the stages caught up; done is false when they did not get that far.
-func (s *timedSource) result() (total ingest.Result, ingest time.Duration, fig figures, done bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.total, s.ingest.Sub(s.start), s.figures, s.done
-}
-
-// countingSink adds up the results of the batches it passes on.
-type countingSink struct {
-	sink ingest.Sink
-	s    *timedSource
-}
-
-func (c countingSink) Submit(ctx context.Context, b ingest.Batch) (ingest.Result, error) {
-	r, err := c.sink.Submit(ctx, b)
-	c.s.mu.Lock()
-	c.s.total.Add(r)
-	n := c.s.total.Accepted + c.s.total.Rejected + c.s.total.Skipped
-	c.s.mu.Unlock()
-	c.s.prog.set(int64(n))
-	return r, err
-}
-
-// runPipeline runs the pipeline phase on p: the workload file through every stage but the
-// API; nc and js are the bench's connection.
-func runPipeline(ctx context.Context, p *deploy.Process, cfg Config, wl Workload, nc *nats.Conn, js jetstream.JetStream, prog *progress) (*PipelineResult, error) {
-	srcs, err := deploy.OpenSources(deploy.SourceConfig{Files: []string{wl.Path}}, p.NC, cfg.Logger, p.Registry)
+// pipelinePhase hands the workload file to sink as `breachd run FILE` reads it and measures
+// from the first record until the stages have caught up.
+func (s *stages) pipelinePhase(ctx context.Context, sink ingest.Sink) (*PipelineResult, error) {
+	srcs, err := deploy.OpenSources(deploy.SourceConfig{Files: []string{s.wl.Path}}, s.p.NC, s.cfg.Logger, s.p.Registry)
 	if err != nil {
 		return nil, err
 	}
 	defer srcs.Close()
-	w, err := watch(nc)
+	w, err := watch(s.nc)
 	if err != nil {
 		return nil, err
 	}
 	defer w.stop()
-	prog.begin("pipeline", int64(wl.Events))
-	rctx, stop := context.WithCancel(ctx)
-	defer stop()
-	ts := &timedSource{inner: srcs.Sources, js: js, prog: prog, stop: stop}
-	if err := deploy.RunPipeline(rctx, p.Infra, pipelineConfig(cfg, p, ts)); err != nil {
-		return nil, fmt.Errorf("pipeline phase: %w", err)
+	s.prog.begin("pipeline", int64(s.wl.Events))
+	counted := &countingSink{sink: sink, prog: s.prog}
+	m, start := startMeter(), time.Now()
+	for _, src := range srcs.Sources {
+		if err := src.Run(ctx, counted); err != nil {
+			return nil, err
+		}
 	}
-	total, ingested, fig, done := ts.result()
-	if !done {
-		return nil, fmt.Errorf("pipeline phase: stopped before the pipeline caught up: %w", context.Cause(ctx))
+	ingested := time.Since(start)
+	s.prog.wait("pipeline: catching up", detectorLag(ctx, s.js))
+	if err := caughtUp(ctx, s.js); err != nil {
+		return nil, err
 	}
+	fig := m.stop()
+	total := counted.total
 	res := &PipelineResult{Events: total.Accepted - total.Duplicates, DeadLettered: total.Rejected, Duplicates: total.Duplicates,
 		IngestSeconds: ingested.Seconds(), Seconds: fig.Seconds, CPUUserSeconds: fig.UserCPU, CPUSystemSeconds: fig.SysCPU,
 		PeakRSSBytes: fig.PeakRSS, PeakRSSScope: fig.PeakScope}
@@ -136,6 +115,35 @@ func runPipeline(ctx context.Context, p *deploy.Process, cfg Config, wl Workload
 		return nil, err
 	}
 	return res, nil
+}
+
+// countingSink adds up the results of the batches it passes on (one source at a time).
+type countingSink struct {
+	sink  ingest.Sink
+	prog  *progress
+	total ingest.Result
+}
+
+func (c *countingSink) Submit(ctx context.Context, b ingest.Batch) (ingest.Result, error) {
+	r, err := c.sink.Submit(ctx, b)
+	c.total.Add(r)
+	c.prog.set(int64(c.total.Accepted + c.total.Rejected + c.total.Skipped))
+	return r, err
+}
+
+// runStages runs the pipeline and latency phases of cfg on one pipeline on p; nc and js are
+// the bench's connection, feed builds the latency phase's input.
+func runStages(ctx context.Context, p *deploy.Process, cfg Config, wl Workload, feed func() (*feed, error), nc *nats.Conn, js jetstream.JetStream, prog *progress) (*PipelineResult, *LatencyResult, error) {
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	s := &stages{p: p, cfg: cfg, wl: wl, feed: feed, nc: nc, js: js, prog: prog, stop: stop}
+	if err := deploy.RunPipeline(rctx, p.Infra, pipelineConfig(cfg, p, s)); err != nil {
+		return nil, nil, err
+	}
+	if (cfg.runs(PhasePipeline) && s.pipeline == nil) || (cfg.runs(PhaseLatency) && s.latency == nil) {
+		return nil, nil, fmt.Errorf("stopped before the pipeline caught up: %w", context.Cause(ctx))
+	}
+	return s.pipeline, s.latency, nil
 }
 
 // detectorLag returns what the detector has yet to process (pending), for progress.
@@ -165,7 +173,7 @@ func caughtUp(ctx context.Context, js jetstream.JetStream) error {
 }
 
 // pipelineConfig is how `breachd run` configures the pipeline (every stage but the API,
-// incidents announced to a console), with src as its only source. A phase stops it (cancels
+// incidents announced to a console), with src as its only source. The bench stops it (cancels
 // its context) once the stages have caught up (caughtUp); unlike --exit-when-done it does not
 // first run the incident watcher's pass over the new incidents (evidence collection): that
 // would time the bench, not the pipeline.
