@@ -12,6 +12,8 @@ import (
 
 	"breachd/bus/bustest"
 	"breachd/deploy"
+	"breachd/event"
+	"breachd/ingest"
 	"breachd/simulate"
 )
 
@@ -172,4 +174,45 @@ func testLogger() *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	return slog.New(slog.DiscardHandler)
+}
+
+// TestFeed builds a latency feed and checks what the phase relies on: the size, the probes
+// among the events, every record a canonical event, and each event's id leading to its batch.
+func TestFeed(t *testing.T) {
+	sim := simulate.Defaults()
+	f, err := buildFeed(context.Background(), sim, "t1", 500, 4*time.Second, 2, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.events() != 2000 || f.batch != 5 || f.batches() != 400 {
+		t.Fatalf("feed: %d events in %d batches of %d, want 2000 in 400 of 5", f.events(), f.batches(), f.batch)
+	}
+	if f.probes < 7 || f.probes > 8 {
+		t.Errorf("%d probes in 4 s at 2/s", f.probes)
+	}
+	kinds := map[event.Kind]int{}
+	var recs []ingest.Record
+	for k := range f.batches() {
+		recs = f.records(k, recs)
+		for _, r := range recs {
+			e, err := event.Parse(r.Data)
+			if err != nil {
+				t.Fatalf("batch %d: %v: %s", k, err, r.Data)
+			}
+			if b, ok := f.batchOf(e.ID); !ok || b != k {
+				t.Fatalf("event %s is in batch %d, batchOf says %d, %v", e.ID, k, b, ok)
+			}
+			if strings.Contains(e.ID, "-probe-") {
+				kinds[e.Kind]++
+			}
+		}
+	}
+	if kinds[event.KindAccess] == 0 || kinds[event.KindAuth] == 0 {
+		t.Errorf("probe events by kind: %v, want both probe kinds", kinds)
+	}
+	for _, id := range []string{"other-l-3-x", "t1-l-", "t1-l-x-1", "t1-l-999999-x"} {
+		if _, ok := f.batchOf(id); ok {
+			t.Errorf("batchOf(%q) found a batch", id)
+		}
+	}
 }
