@@ -72,10 +72,20 @@ func rulesFlag(fs *pflag.FlagSet) {
 func stageFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&infra.Bus.Partitions, "partitions", 0, "partition count of EVENTS: 0 adopts the recorded one (8 for a new stream); another value must match it")
 	fs.StringVar(&metricsAddr, "metrics-addr", "127.0.0.1:9464", "address of the Prometheus /metrics and /healthz endpoint (give each process on a host its own); empty disables it")
-	fs.StringVar(&pprofAddr, "pprof", "", "loopback address (e.g. 127.0.0.1:6060) serving Go's runtime profiles at /debug/pprof/ (CPU, heap, allocations, goroutines); empty disables it")
-	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json (logs go to stderr)")
+	pprofFlag(fs)
+	logFlags(fs, "info")
 	rulesFlag(fs)
+}
+
+// pprofFlag: the runtime profiles' endpoint.
+func pprofFlag(fs *pflag.FlagSet) {
+	fs.StringVar(&pprofAddr, "pprof", "", "loopback address (e.g. 127.0.0.1:6060) serving Go's runtime profiles at /debug/pprof/ (CPU, heap, allocations, goroutines); empty disables it")
+}
+
+// logFlags: the level (default level) and format of the logs a process running stages writes.
+func logFlags(fs *pflag.FlagSet, level string) {
+	fs.StringVar(&logLevel, "log-level", level, "log level: debug, info, warn, error")
+	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json (logs go to stderr)")
 }
 
 // withOutput adds --format to c, which prints its results in one of formats.

@@ -82,7 +82,7 @@ Start with: breachd run --demo`,
 	root.SetHelpTemplate(`Usage: {{.UseLine}}{{with (or .Long .Short)}}
 
 {{. | trimTrailingWhitespaces}}{{end}}` + usageTemplate[len("Usage: {{.UseLine}}"):])
-	root.AddCommand(runCommand(), serveCommand(), detectCommand(), simulateCommand(), historyCommand(), migrateCommand(), rulesCommand(),
+	root.AddCommand(runCommand(), serveCommand(), detectCommand(), simulateCommand(), benchCommand(), historyCommand(), migrateCommand(), rulesCommand(),
 		dlqCommand(), incidentsCommand(), usersCommand(), &cobra.Command{Use: "version", Short: "print the version", Args: noArgs,
 			Run: func(*cobra.Command, []string) { fmt.Println("breachd", version) }})
 	return root

@@ -1,0 +1,69 @@
+// Package bench measures breachd's throughput, CPU, memory and latency in one run and one
+// process (`breachd bench`): raw JetStream publish-then-consume, the whole pipeline, and the
+// latency from ingest to alert and to incident at a fixed offered rate.
+//
+// Run starts the infrastructure once (deploy.StartProcess: the embedded nats-server and
+// ClickHouse engine on Config.Infra.DataDir, or the servers it names) and runs the phases on it
+// in order:
+//
+//   - raw: the workload's events (the simulator's, in canonical JSON, written to a file before
+//     anything is timed) are published to a scratch stream ScratchPrefix+<run tag> (file
+//     storage, same server) with PublishAsync and a window of 4096, then consumed by a pull
+//     consumer with an explicit ack per message. Events/s is events over publish plus consume
+//     time. The stream is deleted afterwards, also when the phase fails.
+//   - pipeline: the same events, read from the file by the file source as `breachd run
+//     --exit-when-done FILE` reads it, through every stage but the API (deploy.RunPipeline:
+//     ingest, detector with the rule pack and history writes, notifier, the console's
+//     announcer). Timed from the first record handed to ingest until the detector, the notifier
+//     and the announcer have processed everything in their streams (deploy.WaitIdle, polled
+//     every 50 ms, twice); the pipeline's start-up (directory rebuild, warm-up) is not timed.
+//   - latency: on the same pipeline, once it has caught up with the pipeline phase (so that
+//     neither its start-up nor the detector's warm-up replay of the stream delays the first
+//     events): a second simulated workload, built in memory before it is timed, with probe
+//     breaches (Probe* kinds, each on a fresh account, in turn) every 1/Probes seconds, handed
+//     to ingest in batches every 10 ms at Rate events/s for Duration. t0 of an event is when
+//     its batch was handed to ingest; t1 is when its alert was seen on the alert subjects, or
+//     when the incident its alert opened was seen on breachd.incidents.opened (core NATS
+//     subscriptions of the bench's own connection). One sample per alert id and per incident
+//     id whose event is in the feed.
+//
+// CPU is getrusage(RUSAGE_SELF) over the phase: every thread of the process, the embedded
+// engines' included. Peak RSS is VmHWM, reset at the phase's start by writing "5" to
+// /proc/self/clear_refs; where that fails the process's peak is reported and its scope says so.
+// The bench's own work is kept out where it can be: workloads are generated and encoded before
+// the phases, the raw payloads are freed before the pipeline phase, and the latency phase's
+// watcher only stores what it receives until the phase ends.
+//
+// Every event id of a run carries a random run tag, so runs never share ids (JetStream's
+// duplicate window would drop them) and the probes' accounts are fresh. The phases stop the
+// pipeline as soon as its stages have caught up, without the incident watcher's settling pass
+// of --exit-when-done: on a reused data directory the probes' incidents stay open for later
+// runs' watchers to pass over, so numbers to compare come from fresh engines. Against external
+// servers the bench writes events, alerts and incidents like any pipeline: point it at a
+// dedicated test NATS account and ClickHouse database. On the embedded server it connects as
+// the admin of the data directory's NATS users (deploy.ReadNATSUsers): the pipeline's user may
+// neither create the scratch stream nor subscribe to the alerts.
+//
+// What it does not do: keep or compare results (compare the JSON of runs), run stages in
+// separate processes, or measure the HTTP and Kafka inputs (their `go test -bench` benchmarks
+// in ingest do). One Run at a time per process: the embedded ClickHouse engine opens one data
+// directory per process.
+//
+// # JSON fields (Report; stable)
+//
+//	version, started, cpus, gomaxprocs, nats, clickhouse ("embedded" or "external")
+//	workload: orgs, days, seed, events, bytes
+//	raw: events, bytes, publish_seconds, consume_seconds, seconds, events_per_second,
+//	     publish_events_per_second, consume_events_per_second, cpu_us_per_event,
+//	     cpu_user_seconds, cpu_system_seconds, peak_rss_bytes, peak_rss_scope ("phase" or
+//	     "process"), stream, stream_deleted
+//	pipeline: events, dead_lettered, duplicates, ingest_seconds, seconds, events_per_second,
+//	     ratio_to_raw (0 without the raw phase), cpu_us_per_event, cpu_user_seconds,
+//	     cpu_system_seconds, peak_rss_bytes, peak_rss_scope, alerts, incidents
+//	latency: offered_events_per_second, seconds, events, probes, achieved_events_per_second,
+//	     lag_events, lag_alerts, drain_seconds, kept_up,
+//	     ingest_to_alert and ingest_to_incident: samples, p50_ms, p95_ms, p99_ms, max_ms
+//
+// A phase not run is absent. Percentiles are nearest-rank over the samples; with few samples
+// p99 is the maximum, which is why the sample count is reported beside them.
+package bench
