@@ -121,31 +121,35 @@ func checkIdentifier(field, v string) error {
 	return nil
 }
 
-// identifiers are the fields of e that name an account or an organisation, by JSON name.
-func (e *Event) identifiers() [6]struct {
-	name string
-	v    *string
-} {
-	return [6]struct {
-		name string
-		v    *string
-	}{
-		{"org", &e.Org}, {"user", &e.User}, {"actor", &e.Actor}, {"subject", &e.Subject},
-		{"guardian", &e.Guardian}, {"child", &e.Child},
+// normalizeIdentifiers checks every identifier field (org, user, actor, subject, guardian,
+// child; checkIdentifier) and replaces it by its NormalizeAccount form.
+func (e *Event) normalizeIdentifiers() error {
+	if err := normalizeIdentifier("org", &e.Org); err != nil {
+		return err
 	}
+	if err := normalizeIdentifier("user", &e.User); err != nil {
+		return err
+	}
+	if err := normalizeIdentifier("actor", &e.Actor); err != nil {
+		return err
+	}
+	if err := normalizeIdentifier("subject", &e.Subject); err != nil {
+		return err
+	}
+	if err := normalizeIdentifier("guardian", &e.Guardian); err != nil {
+		return err
+	}
+	return normalizeIdentifier("child", &e.Child)
 }
 
-// normalizeIdentifiers checks every identifier field (checkIdentifier) and replaces it by
-// its NormalizeAccount form.
-func (e *Event) normalizeIdentifiers() error {
-	for _, f := range e.identifiers() {
-		if *f.v == "" {
-			continue
-		}
-		if err := checkIdentifier(f.name, *f.v); err != nil {
-			return err
-		}
-		*f.v = NormalizeAccount(*f.v)
+// normalizeIdentifier checks the identifier field name at v and normalises it in place.
+func normalizeIdentifier(name string, v *string) error {
+	if *v == "" {
+		return nil
 	}
+	if err := checkIdentifier(name, *v); err != nil {
+		return err
+	}
+	*v = NormalizeAccount(*v)
 	return nil
 }
