@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -128,13 +129,16 @@ func BenchmarkDetectorEndToEnd(b *testing.B) {
 	for _, batch := range []int{250, 1000, 4000} {
 		b.Run("batch="+strconv.Itoa(batch), func(b *testing.B) {
 			b.StopTimer()
+			var cpu time.Duration // of the whole process: detector, NATS server, ClickHouse engine
 			for i := 0; i < b.N; i++ {
 				in, closeInfra := startBenchInfra(b, i)
 				publish(b, in.JS, evs)
 				d := newDetector(b, in, in.History, detect.Options{Batch: batch})
 				b.StartTimer()
+				cpu0 := cpuTime(b)
 				stop := run(b, d)
 				waitIdle(b, in.JS)
+				cpu += cpuTime(b) - cpu0
 				b.StopTimer()
 				if err := stop(); err != nil {
 					b.Fatal(err)
@@ -145,10 +149,20 @@ func BenchmarkDetectorEndToEnd(b *testing.B) {
 				closeInfra()
 			}
 			b.ReportMetric(float64(len(evs)*b.N)/b.Elapsed().Seconds(), "events/s")
+			b.ReportMetric(float64(cpu.Microseconds())/float64(len(evs)*b.N), "cpu-µs/event")
 			b.ReportMetric(float64(batch), "batch")
 			b.ReportMetric(float64(len(evs)), "events/op")
 		})
 	}
+}
+
+// cpuTime is the user and system CPU time the process has used.
+func cpuTime(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // startBenchInfra is startInfra with its own directory per iteration; the returned close runs
