@@ -126,7 +126,7 @@ func BenchmarkDetectorEndToEnd(b *testing.B) {
 	cfg := simulate.Defaults()
 	cfg.Orgs, cfg.Days = 2, 2
 	evs := generate(b, cfg)
-	for _, batch := range []int{250, 1000, 4000} {
+	for _, batch := range []int{1000, 4000, 20000} {
 		b.Run("batch="+strconv.Itoa(batch), func(b *testing.B) {
 			b.StopTimer()
 			var cpu time.Duration // of the whole process: detector, NATS server, ClickHouse engine
