@@ -8,10 +8,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"breachd/bus/bustest"
 	"breachd/deploy"
 	"breachd/detect"
 	"breachd/simulate"
@@ -135,10 +135,10 @@ func BenchmarkDetectorEndToEnd(b *testing.B) {
 				publish(b, in.JS, evs)
 				d := newDetector(b, in, in.History, detect.Options{Batch: batch})
 				b.StartTimer()
-				cpu0 := cpuTime(b)
+				cpu0 := bustest.CPU(b)
 				stop := run(b, d)
 				waitIdle(b, in.JS)
-				cpu += cpuTime(b) - cpu0
+				cpu += bustest.CPU(b) - cpu0
 				b.StopTimer()
 				if err := stop(); err != nil {
 					b.Fatal(err)
@@ -154,15 +154,6 @@ func BenchmarkDetectorEndToEnd(b *testing.B) {
 			b.ReportMetric(float64(len(evs)), "events/op")
 		})
 	}
-}
-
-// cpuTime is the user and system CPU time the process has used.
-func cpuTime(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // startBenchInfra is startInfra with its own directory per iteration; the returned close runs
