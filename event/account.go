@@ -84,18 +84,26 @@ func alreadyNormal(s string) bool {
 	if s == "" || strings.TrimSpace(s) != s {
 		return false
 	}
+	latin1 := true // only ASCII and Latin-1 letters (æøå): NFC whatever their order
 	for _, r := range s {
-		if r < utf8.RuneSelf {
+		switch {
+		case r < utf8.RuneSelf:
 			if r < 0x20 || r == 0x7f || 'A' <= r && r <= 'Z' {
 				return false
 			}
-			continue
-		}
-		if r == utf8.RuneError || Invisible(r) || unicode.ToLower(r) != r {
-			return false
+		case r <= 0xff:
+			// C1 controls, the soft hyphen (Cf) and the upper-case letters but ×.
+			if r < 0xa0 || r == 0xad || 0xc0 <= r && r <= 0xde && r != 0xd7 {
+				return false
+			}
+		default:
+			latin1 = false
+			if r == utf8.RuneError || Invisible(r) || unicode.ToLower(r) != r {
+				return false
+			}
 		}
 	}
-	return norm.NFC.IsNormalString(s)
+	return latin1 || norm.NFC.IsNormalString(s)
 }
 
 // checkIdentifier reports why the raw value v of identifier field cannot be taken: bytes
