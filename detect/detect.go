@@ -61,7 +61,7 @@ type Options struct {
 	NoWarmUp bool
 	// Batch is the most events per fetch, and so per history insert (default 20000: an insert
 	// costs the engine much per batch and little per row, so a detector catching up on a
-	// backlog spends a third less CPU per event than with 4000). FetchWait bounds the wait for
+	// backlog spends about a quarter less CPU per event than with 4000). FetchWait bounds the wait for
 	// a batch to fill (default 250 ms): a detector keeping up takes what arrived in that time,
 	// so the batch size does not add latency.
 	Batch        int
