@@ -61,9 +61,9 @@ type Options struct {
 	NoWarmUp bool
 	// Batch is the most events per fetch, and so per history insert (default 20000: an insert
 	// costs the engine much per batch and little per row, so a detector catching up on a
-	// backlog spends about a quarter less CPU per event than with 4000). FetchWait bounds the wait for
-	// a batch to fill (default 250 ms): a detector keeping up takes what arrived in that time,
-	// so the batch size does not add latency.
+	// backlog spends about a quarter less CPU per event than with 4000, for some 40 MB more
+	// in hand). FetchWait bounds the wait for a batch to fill (default 250 ms): a detector
+	// keeping up takes what arrived in that time, so the batch size adds no latency.
 	Batch        int
 	FetchWait    time.Duration
 	FlushTimeout time.Duration // bound on finishing one batch, also at shutdown (default 60 s)
