@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"maps"
 	"strconv"
 
@@ -51,9 +50,14 @@ func (l Layout) Partition(account string) int {
 	if l.Partitions <= 1 {
 		return 0
 	}
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(account)) // a hash.Hash never fails
-	return int(h.Sum32() % uint32(l.Partitions))
+	// FNV-1a 32 (hash/fnv's New32a), inline: no allocation per event.
+	const offset32, prime32 = 2166136261, 16777619
+	h := uint32(offset32)
+	for i := 0; i < len(account); i++ {
+		h ^= uint32(account[i])
+		h *= prime32
+	}
+	return int(h % uint32(l.Partitions))
 }
 
 // EventSubject is the subject e is published on: breachd.events.directory for a directory
@@ -67,7 +71,31 @@ func (l Layout) EventSubject(e *event.Event) string {
 
 // PartitionSubject is the subject of activity events of kind k in partition p.
 func PartitionSubject(k event.Kind, p int) string {
+	if 0 <= p && p < MaxPartitions {
+		switch k {
+		case event.KindAuth:
+			return authSubjects[p]
+		case event.KindAccess:
+			return accessSubjects[p]
+		}
+	}
+	return partitionSubject(k, p)
+}
+
+func partitionSubject(k event.Kind, p int) string {
 	return SubjectEvents + "." + string(k) + "." + strconv.Itoa(p)
+}
+
+// authSubjects and accessSubjects are the subjects of the activity kinds' partitions, built
+// once rather than per event.
+var authSubjects, accessSubjects = subjectsOf(event.KindAuth), subjectsOf(event.KindAccess)
+
+func subjectsOf(k event.Kind) *[MaxPartitions]string {
+	var out [MaxPartitions]string
+	for p := range out {
+		out[p] = partitionSubject(k, p)
+	}
+	return &out
 }
 
 // PartitionFilter matches the activity events of every kind in partition p

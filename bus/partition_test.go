@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"sync"
 	"testing"
 	"time"
@@ -172,6 +173,26 @@ func TestEnsureConcurrentPartitions(t *testing.T) {
 			t.Errorf("process %d asked for the recorded %d: %v", i, p, errs[i])
 		case p != got && !errors.Is(errs[i], bus.ErrPartitionMismatch):
 			t.Errorf("process %d asked for %d, recorded %d: err = %v, want ErrPartitionMismatch", i, p, got, errs[i])
+		}
+	}
+}
+
+// Partition is hash/fnv's FNV-1a 32, and PartitionSubject's cached subjects are the ones it
+// would build.
+func TestPartitionIsFNV1a(t *testing.T) {
+	l := bus.Layout{Partitions: bus.MaxPartitions}
+	for _, account := range []string{"", "a", "kåre.breakglass@bergen.kommune.no", "idporten:hash:7f3a", "\xff\x00"} {
+		h := fnv.New32a()
+		h.Write([]byte(account))
+		if got, want := l.Partition(account), int(h.Sum32()%bus.MaxPartitions); got != want {
+			t.Errorf("Partition(%q) = %d, want %d", account, got, want)
+		}
+	}
+	for _, k := range []event.Kind{event.KindAuth, event.KindAccess, "other"} {
+		for _, p := range []int{0, 7, bus.MaxPartitions - 1, bus.MaxPartitions} {
+			if got, want := bus.PartitionSubject(k, p), fmt.Sprintf("breachd.events.%s.%d", k, p); got != want {
+				t.Errorf("PartitionSubject(%s, %d) = %q, want %q", k, p, got, want)
+			}
 		}
 	}
 }

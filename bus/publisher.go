@@ -41,7 +41,7 @@ func (p *Publisher) Publish(ctx context.Context, subject, msgID string, data []b
 	msg := &nats.Msg{Subject: subject, Data: data, Header: make(nats.Header, len(hdr)+1)}
 	maps.Copy(msg.Header, hdr)
 	if msgID != "" {
-		msg.Header.Set(HeaderMsgID, msgID)
+		msg.Header[HeaderMsgID] = []string{msgID} // Set without canonicalising a canonical key
 	}
 	for {
 		f, err := p.js.PublishMsgAsync(msg)

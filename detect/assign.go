@@ -60,8 +60,14 @@ func (d *Detector) ownedList() []int {
 	return out
 }
 
-// filters are the subjects this detector consumes: its partitions and the directory events.
+// filters are the subjects this detector consumes: its partitions and the directory events;
+// none, the whole stream, when it owns every partition (a set of one). The server serves an
+// unfiltered consumer by reading the next message, a multi-filter one by intersecting its
+// subject tree with the filters on every fetch.
 func (d *Detector) filters() []string {
+	if !slices.Contains(d.owned, false) {
+		return nil
+	}
 	var out []string
 	for _, p := range d.ownedList() {
 		out = append(out, bus.PartitionFilter(p))

@@ -58,9 +58,14 @@ type Options struct {
 	// Every detector of a set must run with the same Members and a different Member.
 	Member, Members int
 	// NoWarmUp skips rebuilding window state from the stream on start (see doc.go).
-	NoWarmUp     bool
-	Batch        int           // events per fetch (default 4000: throughput is bound by the per-batch insert cost)
-	FetchWait    time.Duration // max wait for a batch to fill (default 250 ms)
+	NoWarmUp bool
+	// Batch is the most events per fetch, and so per history insert (default 20000: an insert
+	// costs the engine much per batch and little per row, so a detector catching up on a
+	// backlog spends about a quarter less CPU per event than with 4000, for some 40 MB more
+	// in hand). FetchWait bounds the wait for a batch to fill (default 250 ms): a detector
+	// keeping up takes what arrived in that time, so the batch size adds no latency.
+	Batch        int
+	FetchWait    time.Duration
 	FlushTimeout time.Duration // bound on finishing one batch, also at shutdown (default 60 s)
 	Clock        func() time.Time
 	// AfterEventsWritten, if set, is called after each batch's events are stored and before
@@ -96,7 +101,7 @@ type Detector struct {
 // New returns a Detector. js must have been set up with bus.Ensure.
 func New(js jetstream.JetStream, eval Evaluator, cat Catalogue, hist History, opts Options) (*Detector, error) {
 	opts.Members = cmp.Or(max(opts.Members, 0), 1)
-	opts.Batch = cmp.Or(max(opts.Batch, 0), 4000)
+	opts.Batch = cmp.Or(max(opts.Batch, 0), 20000)
 	opts.FetchWait = cmp.Or(max(opts.FetchWait, 0), 250*time.Millisecond)
 	opts.FlushTimeout = cmp.Or(max(opts.FlushTimeout, 0), 60*time.Second)
 	if opts.Clock == nil {
@@ -205,8 +210,8 @@ func (d *Detector) process(ctx context.Context, msgs []jetstream.Msg) error {
 			d.metrics.invalid.Inc()
 			continue
 		}
-		key := keyOf(m, e.ID)
-		again = again || redelivered(m)
+		key, redelivered := keyOf(m, e.ID)
+		again = again || redelivered
 		got, seen := d.redo.get(key)
 		if !seen {
 			got = d.evaluate(ctx, &e)

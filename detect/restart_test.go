@@ -3,6 +3,7 @@ package detect_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -219,4 +220,50 @@ func BenchmarkWarmUp(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(evs)*b.N)/b.Elapsed().Seconds(), "events/s")
 	b.ReportMetric(float64(len(evs)), "events/op")
+}
+
+// TestSoleDetectorResumesFilteredDurable: a detector alone consumes the whole stream without
+// filters; the durable of a version that filtered on every partition and the directory is
+// updated to that and resumes where it stood, so nothing it had acked comes again and nothing
+// after is missed.
+func TestSoleDetectorResumesFilteredDurable(t *testing.T) {
+	in := startInfra(t)
+	ctx := context.Background()
+	layout, err := bus.ReadLayout(ctx, in.JS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := fixture()
+	publish(t, in.JS, evs)
+	filters := []string{bus.SubjectDirectory}
+	for p := range layout.Partitions {
+		filters = append(filters, bus.PartitionFilter(p))
+	}
+	c, err := in.JS.CreateConsumer(ctx, bus.StreamEvents, jetstream.ConsumerConfig{Durable: soleDurable,
+		AckPolicy: jetstream.AckExplicitPolicy, MaxDeliver: -1, FilterSubjects: filters})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const acked = 3 // acked by the old version: not evaluated or written again
+	batch, err := c.Fetch(acked, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m := range batch.Messages() {
+		if err := m.DoubleAck(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := run(t, newDetector(t, in, in.History, detect.Options{}))
+	waitIdle(t, in.JS)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg := consumerInfo(t, in.JS).Config; cfg.FilterSubject != "" || len(cfg.FilterSubjects) != 0 {
+		t.Errorf("sole detector's durable filters %q %v, want the whole stream", cfg.FilterSubject, cfg.FilterSubjects)
+	}
+	if got, want := historyIDs(t, in), ids(evs[acked:]); !slices.Equal(got, want) {
+		t.Errorf("event ids in history:\n got %v\nwant %v", got, want)
+	}
+	checkDrained(t, in, uint64(len(evs)))
 }

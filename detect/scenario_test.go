@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"breachd/bus/bustest"
 	"breachd/deploy"
 	"breachd/detect"
 	"breachd/simulate"
@@ -125,16 +126,19 @@ func BenchmarkDetectorEndToEnd(b *testing.B) {
 	cfg := simulate.Defaults()
 	cfg.Orgs, cfg.Days = 2, 2
 	evs := generate(b, cfg)
-	for _, batch := range []int{250, 1000, 4000} {
+	for _, batch := range []int{1000, 4000, 20000} {
 		b.Run("batch="+strconv.Itoa(batch), func(b *testing.B) {
 			b.StopTimer()
+			var cpu time.Duration // of the whole process: detector, NATS server, ClickHouse engine
 			for i := 0; i < b.N; i++ {
 				in, closeInfra := startBenchInfra(b, i)
 				publish(b, in.JS, evs)
 				d := newDetector(b, in, in.History, detect.Options{Batch: batch})
 				b.StartTimer()
+				cpu0 := bustest.CPU(b)
 				stop := run(b, d)
 				waitIdle(b, in.JS)
+				cpu += bustest.CPU(b) - cpu0
 				b.StopTimer()
 				if err := stop(); err != nil {
 					b.Fatal(err)
@@ -145,6 +149,7 @@ func BenchmarkDetectorEndToEnd(b *testing.B) {
 				closeInfra()
 			}
 			b.ReportMetric(float64(len(evs)*b.N)/b.Elapsed().Seconds(), "events/s")
+			b.ReportMetric(float64(cpu.Microseconds())/float64(len(evs)*b.N), "cpu-µs/event")
 			b.ReportMetric(float64(batch), "batch")
 			b.ReportMetric(float64(len(evs)), "events/op")
 		})

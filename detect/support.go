@@ -20,19 +20,15 @@ type evalKey struct {
 	id  string
 }
 
-// redelivered reports whether m was delivered before (to this or another detector, before a
-// restart or a failed batch).
-func redelivered(m jetstream.Msg) bool {
-	md, err := m.Metadata()
-	return err != nil || md.NumDelivered > 1
-}
-
-func keyOf(m jetstream.Msg, id string) evalKey {
+// keyOf returns the key of m, whose event has id, and whether m was delivered before (to this
+// or another detector, before a restart or a failed batch; also when its metadata cannot be
+// read, to be safe).
+func keyOf(m jetstream.Msg, id string) (key evalKey, redelivered bool) {
 	md, err := m.Metadata()
 	if err != nil {
-		return evalKey{}
+		return evalKey{}, true
 	}
-	return evalKey{seq: md.Sequence.Stream, id: id}
+	return evalKey{seq: md.Sequence.Stream, id: id}, md.NumDelivered > 1
 }
 
 // evaluated remembers the alerts of events that were applied and evaluated in a batch that was

@@ -84,18 +84,26 @@ func alreadyNormal(s string) bool {
 	if s == "" || strings.TrimSpace(s) != s {
 		return false
 	}
+	latin1 := true // only ASCII and Latin-1 letters (æøå): NFC whatever their order
 	for _, r := range s {
-		if r < utf8.RuneSelf {
+		switch {
+		case r < utf8.RuneSelf:
 			if r < 0x20 || r == 0x7f || 'A' <= r && r <= 'Z' {
 				return false
 			}
-			continue
-		}
-		if r == utf8.RuneError || Invisible(r) || unicode.ToLower(r) != r {
-			return false
+		case r <= 0xff:
+			// C1 controls, the soft hyphen (Cf) and the upper-case letters but ×.
+			if r < 0xa0 || r == 0xad || 0xc0 <= r && r <= 0xde && r != 0xd7 {
+				return false
+			}
+		default:
+			latin1 = false
+			if r == utf8.RuneError || Invisible(r) || unicode.ToLower(r) != r {
+				return false
+			}
 		}
 	}
-	return norm.NFC.IsNormalString(s)
+	return latin1 || norm.NFC.IsNormalString(s)
 }
 
 // checkIdentifier reports why the raw value v of identifier field cannot be taken: bytes
@@ -121,31 +129,35 @@ func checkIdentifier(field, v string) error {
 	return nil
 }
 
-// identifiers are the fields of e that name an account or an organisation, by JSON name.
-func (e *Event) identifiers() [6]struct {
-	name string
-	v    *string
-} {
-	return [6]struct {
-		name string
-		v    *string
-	}{
-		{"org", &e.Org}, {"user", &e.User}, {"actor", &e.Actor}, {"subject", &e.Subject},
-		{"guardian", &e.Guardian}, {"child", &e.Child},
+// normalizeIdentifiers checks every identifier field (org, user, actor, subject, guardian,
+// child; checkIdentifier) and replaces it by its NormalizeAccount form.
+func (e *Event) normalizeIdentifiers() error {
+	if err := normalizeIdentifier("org", &e.Org); err != nil {
+		return err
 	}
+	if err := normalizeIdentifier("user", &e.User); err != nil {
+		return err
+	}
+	if err := normalizeIdentifier("actor", &e.Actor); err != nil {
+		return err
+	}
+	if err := normalizeIdentifier("subject", &e.Subject); err != nil {
+		return err
+	}
+	if err := normalizeIdentifier("guardian", &e.Guardian); err != nil {
+		return err
+	}
+	return normalizeIdentifier("child", &e.Child)
 }
 
-// normalizeIdentifiers checks every identifier field (checkIdentifier) and replaces it by
-// its NormalizeAccount form.
-func (e *Event) normalizeIdentifiers() error {
-	for _, f := range e.identifiers() {
-		if *f.v == "" {
-			continue
-		}
-		if err := checkIdentifier(f.name, *f.v); err != nil {
-			return err
-		}
-		*f.v = NormalizeAccount(*f.v)
+// normalizeIdentifier checks the identifier field name at v and normalises it in place.
+func normalizeIdentifier(name string, v *string) error {
+	if *v == "" {
+		return nil
 	}
+	if err := checkIdentifier(name, *v); err != nil {
+		return err
+	}
+	*v = NormalizeAccount(*v)
 	return nil
 }

@@ -140,7 +140,7 @@ func TestCheckFuture(t *testing.T) {
 // changes nothing; the allocation-free fast paths agree with the full normalisation; plain
 // lower-case ASCII (nearly every real identifier) is left as it is.
 func FuzzNormalizeAccount(f *testing.F) {
-	for _, s := range []string{"ola@bergen.kommune.no", "BreakGlass@X.no", "break\u200bglass@x.no", norm.NFD.String("kåre@x.no"), "\x00", "\xff\xfe", "İstanbul@x", "ẞ@x", "\u0345\u0399"} {
+	for _, s := range []string{"ola@bergen.kommune.no", "BreakGlass@X.no", "break\u200bglass@x.no", norm.NFD.String("kåre@x.no"), "\x00", "\xff\xfe", "İstanbul@x", "ẞ@x", "\u0345\u0399", "ÆØÅ×÷@x", "a\u00adb", "\u0085x", "ÿ\u0308", "µª\u00a0º@x"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -179,5 +179,17 @@ func BenchmarkNormalizeAccount(b *testing.B) {
 				_ = NormalizeAccount(s)
 			}
 		})
+	}
+}
+
+// alreadyNormal's Latin-1 shortcut (no NFC check) agrees with normalizeSlow on every Latin-1
+// character, alone and between letters.
+func TestAlreadyNormalLatin1(t *testing.T) {
+	for r := rune(0x80); r <= 0xff; r++ {
+		for _, s := range []string{string(r), "a" + string(r) + "b"} {
+			if got, want := alreadyNormal(s), normalizeSlow(s) == s; got != want {
+				t.Errorf("alreadyNormal(%+q) = %v, normalizeSlow leaves it as it is: %v", s, got, want)
+			}
+		}
 	}
 }

@@ -8,7 +8,12 @@
 // Parsing is strict about the contract (required fields, types, RFC 3339 times with an offset,
 // enumerated values) and lenient about additions: unknown fields are ignored, so sources may send
 // more than the contract asks for. Every rejection is an *InvalidError naming the field and the
-// reason, so the caller can dead-letter the original bytes with that reason.
+// reason, so the caller can dead-letter the original bytes with that reason. Decoding has
+// encoding/json's semantics (case-insensitive keys, the last duplicate wins, invalid UTF-8 as
+// U+FFFD); for speed a hand-written decoder takes the inputs it can decode exactly as
+// encoding/json does (what Marshal writes and most sources send) and leaves the rest, and
+// every error, to encoding/json; FuzzDecodeFast checks the two agree. Marshal likewise writes
+// encoding/json's bytes itself (FuzzMarshal), which content-derived ids depend on.
 //
 // Validate, which Parse and every other format's path through ingest end in, is also where
 // identifiers are made canonical, once for the whole system: org, user, actor, subject,

@@ -53,8 +53,32 @@ type wire struct {
 }
 
 // Parse decodes one JSON object (one line of JSON Lines, without the newline) into a validated
-// Event with its time in UTC. Unknown fields are ignored. Any error is an *InvalidError.
+// Event with its time in UTC: Decode, then Validate. Unknown fields are ignored. Any error is an
+// *InvalidError.
 func Parse(data []byte) (Event, error) {
+	e, err := Decode(data)
+	if err != nil {
+		return Event{}, err
+	}
+	// Validate rejects times outside what history can store (1900–2299 in UTC), and with
+	// them those an offset moves out of RFC 3339's years 0000–9999, which Marshal could not
+	// write back.
+	if err := e.Validate(); err != nil {
+		return Event{}, err
+	}
+	return e, nil
+}
+
+// Decode decodes one JSON object as Parse does, without Validate: the types, a non-negative
+// records and a time in RFC 3339 with an offset (in UTC on return) are checked, the required
+// fields, enumerations and identifiers are not. For callers that validate themselves (the
+// ingest pipeline validates what every format returns). Any error is an *InvalidError.
+//
+// It decodes as encoding/json does (keys matched case-insensitively when no field has the
+// exact name, the last of duplicate keys wins, invalid UTF-8 replaced by U+FFFD, null leaves a
+// field unset); a hand-written decoder takes the common inputs (decodeFast) and encoding/json
+// the rest, which also gives the errors.
+func Decode(data []byte) (Event, error) {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 {
 		return Event{}, invalid("", "empty input")
@@ -63,12 +87,16 @@ func Parse(data []byte) (Event, error) {
 		return Event{}, invalid("", "not a JSON object")
 	}
 	var w wire
-	if err := json.Unmarshal(data, &w); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return Event{}, invalid(strings.TrimPrefix(te.Field, "Event."), "wrong type: got JSON %s, want %s", te.Value, goTypeName(te.Type.String()))
+	if !decodeFast(data, &w) {
+		slow := new(wire) // not &w, which would move w to the heap on the fast path too
+		if err := json.Unmarshal(data, slow); err != nil {
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) {
+				return Event{}, invalid(strings.TrimPrefix(te.Field, "Event."), "wrong type: got JSON %s, want %s", te.Value, goTypeName(te.Type.String()))
+			}
+			return Event{}, invalid("", "not valid JSON: %v", err)
 		}
-		return Event{}, invalid("", "not valid JSON: %v", err)
+		w = *slow
 	}
 	e := w.Event
 	if w.Records != nil {
@@ -85,12 +113,6 @@ func Parse(data []byte) (Event, error) {
 		return Event{}, invalid("time", "not an RFC 3339 time with offset: %q", *w.Time)
 	}
 	e.Time = t.UTC()
-	// Validate rejects times outside what history can store (1900–2299 in UTC), and with
-	// them those an offset moves out of RFC 3339's years 0000–9999, which Marshal could not
-	// write back.
-	if err := e.Validate(); err != nil {
-		return Event{}, err
-	}
 	return e, nil
 }
 
@@ -106,7 +128,7 @@ func (e *Event) Validate() error {
 	if err := e.normalizeIdentifiers(); err != nil {
 		return err
 	}
-	if err := required(map[string]string{"id": e.ID, "org": e.Org}); err != nil {
+	if err := required(field{"id", e.ID}, field{"org", e.Org}); err != nil {
 		return err
 	}
 	if len(e.ID) > MaxIDLen {
@@ -120,13 +142,13 @@ func (e *Event) Validate() error {
 	}
 	switch e.Kind {
 	case KindAuth:
-		if err := required(map[string]string{"user": e.User, "service": e.Service, "result": e.Result}); err != nil {
+		if err := required(field{"result", e.Result}, field{"service", e.Service}, field{"user", e.User}); err != nil {
 			return err
 		}
 		return oneOf("result", e.Result, Results)
 	case KindAccess:
-		if err := required(map[string]string{"actor": e.Actor, "actor_role": e.ActorRole, "action": e.Action,
-			"subject": e.Subject, "resource": e.Resource, "service": e.Service}); err != nil {
+		if err := required(field{"action", e.Action}, field{"actor", e.Actor}, field{"actor_role", e.ActorRole},
+			field{"resource", e.Resource}, field{"service", e.Service}, field{"subject", e.Subject}); err != nil {
 			return err
 		}
 		for _, c := range []struct {
@@ -153,7 +175,7 @@ func (e *Event) validateDirectory() error {
 	}
 	switch e.Op {
 	case OpPerson:
-		if err := required(map[string]string{"user": e.User}); err != nil {
+		if err := required(field{"user", e.User}); err != nil {
 			return err
 		}
 		for _, a := range e.Affiliations {
@@ -166,7 +188,7 @@ func (e *Event) validateDirectory() error {
 		}
 		return nil
 	case OpMembership:
-		if err := required(map[string]string{"user": e.User, "group": e.Group, "role": e.Role, "change": e.Change}); err != nil {
+		if err := required(field{"change", e.Change}, field{"group", e.Group}, field{"role", e.Role}, field{"user", e.User}); err != nil {
 			return err
 		}
 		if e.GoType != "" {
@@ -179,7 +201,7 @@ func (e *Event) validateDirectory() error {
 		}
 		return oneOf("change", e.Change, Changes)
 	case OpGuardianship:
-		if err := required(map[string]string{"guardian": e.Guardian, "child": e.Child, "status": e.Status}); err != nil {
+		if err := required(field{"child", e.Child}, field{"guardian", e.Guardian}, field{"status", e.Status}); err != nil {
 			return err
 		}
 		return oneOf("status", e.Status, Statuses)
@@ -187,19 +209,18 @@ func (e *Event) validateDirectory() error {
 	return invalid("op", "unknown op %q (want person, membership or guardianship)", e.Op)
 }
 
-// required reports the first empty field, in a stable (sorted) order.
-func required(fields map[string]string) error {
-	names := make([]string, 0, len(fields))
-	for k, v := range fields {
-		if strings.TrimSpace(v) == "" {
-			names = append(names, k)
+// field is a required field's JSON name and value.
+type field struct{ name, v string }
+
+// required reports the first empty (or blank) field; callers list the fields sorted by name,
+// so the field reported is the same whatever the order of the input.
+func required(fields ...field) error {
+	for _, f := range fields {
+		if strings.TrimSpace(f.v) == "" {
+			return invalid(f.name, "required")
 		}
 	}
-	if len(names) == 0 {
-		return nil
-	}
-	slices.Sort(names)
-	return invalid(names[0], "required")
+	return nil
 }
 
 func oneOf(field, v string, allowed []string) error {
@@ -221,9 +242,4 @@ func goTypeName(t string) string {
 		return "array of strings"
 	}
 	return t
-}
-
-// Marshal writes e as one canonical JSON object (no trailing newline).
-func Marshal(e *Event) ([]byte, error) {
-	return json.Marshal(e)
 }

@@ -2,6 +2,7 @@ package event
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -130,4 +131,63 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("canonical form is not stable:\n%s\n%s", b, b2)
 		}
 	})
+}
+
+// BenchmarkParse measures Parse (decode and Validate) of the contract's examples, and the same
+// with encoding/json for the decoding (what Parse falls back to).
+func BenchmarkParse(b *testing.B) {
+	lines := make([][]byte, len(contractExamples))
+	for i, l := range contractExamples {
+		lines[i] = []byte(l)
+	}
+	b.Run("fast", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := range b.N {
+			if _, err := Parse(lines[i%len(lines)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding_json", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := range b.N {
+			var w wire
+			if err := json.Unmarshal(lines[i%len(lines)], &w); err != nil {
+				b.Fatal(err)
+			}
+			e := w.Event
+			t, err := time.Parse(time.RFC3339Nano, *w.Time)
+			if err != nil {
+				b.Fatal(err)
+			}
+			e.Time = t.UTC()
+			if err := e.Validate(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkMarshal measures Marshal of the contract's examples, and encoding/json's.
+func BenchmarkMarshal(b *testing.B) {
+	evs := make([]Event, len(contractExamples))
+	for i, l := range contractExamples {
+		var err error
+		if evs[i], err = Parse([]byte(l)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, m := range []struct {
+		name string
+		f    func(*Event) ([]byte, error)
+	}{{"fast", Marshal}, {"encoding_json", func(e *Event) ([]byte, error) { return json.Marshal(e) }}} {
+		b.Run(m.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := range b.N {
+				if _, err := m.f(&evs[i%len(evs)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

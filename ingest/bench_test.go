@@ -40,6 +40,7 @@ func BenchmarkPipelineSubmit(b *testing.B) {
 	b.SetBytes(size)
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := bustest.CPU(b)
 	for i := range b.N {
 		res, err := p.Submit(ctx, ingest.Batch{Source: "bench", Records: batches[i]})
 		if err != nil {
@@ -51,6 +52,7 @@ func BenchmarkPipelineSubmit(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "events/s")
+	bustest.ReportCPU(b, cpu, b.N*benchBatch)
 	if n := s.Count(b, bus.StreamEvents); n != uint64(b.N*benchBatch) {
 		b.Fatalf("EVENTS holds %d, want %d", n, b.N*benchBatch)
 	}
@@ -61,4 +63,23 @@ func BenchmarkPipelineSubmit(b *testing.B) {
 // add to.
 func BenchmarkRawPublishAsync(b *testing.B) {
 	bustest.BenchRawPublish(b, bustest.Start(b))
+}
+
+// BenchmarkCheck measures reading one canonical record as Submit does, without publishing:
+// decode, validate, the clock check (Pipeline.Check).
+func BenchmarkCheck(b *testing.B) {
+	s := bustest.Start(b)
+	p, err := ingest.NewPipeline(bus.NewPublisher(s.JS), s.Layout(b), discard, prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	batches, _ := benchBatches(1)
+	recs := batches[0]
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if err := p.Check(nil, recs[i%len(recs)].Data); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

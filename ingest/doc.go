@@ -5,9 +5,10 @@
 // them in batches to a Sink (as ingest/dlq does with replayed dead letters). A Batch names its
 // source and carries the source's Format: the format is a property of the source, given to it when it is
 // built (deploy.OpenSources builds the sources of `breachd run` from its flags). Canonical is
-// the one parser of the canonical JSON Lines (shared/docs/events.md: event.Parse, plus an id
-// derived from the content for an event without one); a nil Format reads with it, so every
-// source, test or production, reads canonical JSON the same way. Other log formats
+// the one parser of the canonical JSON Lines (shared/docs/events.md: event.Decode, validated
+// by the Pipeline as event.Parse validates, plus an id derived from the content for an event
+// without one); a nil Format reads with it, so every source, test or production, reads
+// canonical JSON the same way. Other log formats
 // (ingest/format: SimpleSAMLphp, Entra ID, ECS, YAML mappings) are Parsers or MultiParsers.
 //
 // The Pipeline is the Sink every source shares, built by NewPipeline (deploy and the tests

@@ -2,6 +2,7 @@ package bustest
 
 import (
 	"fmt"
+	"syscall"
 	"testing"
 	"time"
 
@@ -53,6 +54,7 @@ func BenchRawPublish(b *testing.B, s *Server) {
 	b.SetBytes(size)
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := CPU(b)
 	for i := range b.N {
 		for j, data := range batches[i] {
 			m := &nats.Msg{Subject: bus.PartitionSubject(event.KindAccess, 0), Data: data, Header: nats.Header{bus.HeaderMsgID: {ids[i][j]}}}
@@ -68,8 +70,26 @@ func BenchRawPublish(b *testing.B, s *Server) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N*BenchBatch)/b.Elapsed().Seconds(), "events/s")
+	ReportCPU(b, cpu, b.N*BenchBatch)
 	// Every publish was acked and stored (an error in a future would leave a gap).
 	if n := s.Count(b, bus.StreamEvents); n != uint64(b.N*BenchBatch) {
 		b.Fatalf("EVENTS holds %d, want %d", n, b.N*BenchBatch)
 	}
+}
+
+// CPU returns the CPU time (user and system) the process has used so far. Benchmarks of
+// in-process pipelines, whose NATS server and ClickHouse engine run in the same process,
+// report its growth per event with ReportCPU.
+func CPU(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// ReportCPU reports the process's CPU time since start (a CPU reading) per event as
+// "cpu-µs/event".
+func ReportCPU(b *testing.B, start time.Duration, events int) {
+	b.ReportMetric(float64((CPU(b)-start).Microseconds())/float64(events), "cpu-µs/event")
 }
