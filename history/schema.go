@@ -213,14 +213,19 @@ func (s *Store) Migrate(ctx context.Context, retentionDays int) (applied int, er
 				return applied, fmt.Errorf("migration %d (%s) statement %d: %w", m.version, m.name, i+1, err)
 			}
 		}
-		if err := insert(ctx, s, "schema_migrations", `INSERT INTO schema_migrations (version, name, applied)`,
-			[]migration{m}, func(m migration) []any { return []any{uint32(m.version), m.name, time.Now().UTC()} }); err != nil {
+		if err := insert(ctx, s, "schema_migrations", migrationColumns, []migration{m}); err != nil {
 			return applied, fmt.Errorf("record migration %d: %w", m.version, err)
 		}
 		s.log.Info("schema migration applied", "version", m.version, "name", m.name)
 		applied++
 	}
 	return applied, nil
+}
+
+var migrationColumns = []column[migration]{
+	col("version", func(m migration) uint32 { return uint32(m.version) }),
+	col("name", func(m migration) string { return m.name }),
+	col("applied", func(migration) time.Time { return time.Now().UTC() }),
 }
 
 // appliedMigrations reads the versions recorded in schema_migrations.
