@@ -27,28 +27,14 @@ import (
 // Metrics, per written event: cpu_µs/event (the process's user+sys CPU, Go and engine, from the
 // first insert until merges are done), bg_cpu_µs/event (of that, the engine's own background
 // threads: merges, part cleanup), events/s (insert wall time only), parts/insert (parts the
-// inserts created per WriteEvents call, the access_by_subject copy included) and
-// merged_rows/row (rows rewritten by merges per inserted row: the write amplification).
+// inserts created per WriteEvents call) and merged_rows/row (rows rewritten by merges per
+// inserted row: the write amplification).
 func BenchmarkWriteEvents(b *testing.B) {
 	ctx := context.Background()
 	evs := simulatedEvents(b, simulate.Config{Seed: 1, Orgs: 4, Days: 5})
 	for _, batch := range []int{1000, 4000, 20000, 100000} {
 		b.Run("batch="+strconv.Itoa(batch), func(b *testing.B) {
 			s := openLoadStore(b, filepath.Join(b.TempDir(), "data"))
-			for _, q := range strings.Split(os.Getenv("XSQL"), ";") {
-				if q != "" {
-					if err := s.Conn().Exec(ctx, q); err != nil {
-						b.Fatal(err)
-					}
-				}
-			}
-			if st := os.Getenv("XSET"); st != "" {
-				for _, t := range eventTables {
-					if err := s.Conn().Exec(ctx, "ALTER TABLE "+t+" MODIFY SETTING "+st); err != nil {
-						b.Fatal(err)
-					}
-				}
-			}
 			var m writeMetrics
 			for b.Loop() {
 				b.StopTimer()
