@@ -13,7 +13,8 @@
 // may have been written before (redelivered after a crash between insert and ack, or retried
 // after an error) writes only what Unwritten / UnwrittenAlerts say is missing (see dedup.go). A
 // row that still arrives twice (two publishers of one id, beyond JetStream's duplicate window)
-// collapses on merge, and the queries that must count exactly read with FINAL. Reading: Store.SQL runs operator queries with
+// collapses on merge, and the queries that must count exactly read with FINAL (or collapse the
+// copies themselves). Reading: Store.SQL runs operator queries with
 // readonly=1 and row/time limits.
 //
 // The admin questions of a breach (Logins, Access, Subject, Timeline: steps 3 and 4 of the

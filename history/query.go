@@ -18,7 +18,8 @@ import (
 // logged into, whose data it touched, who touched a person's data, and everything an account
 // did, in order. Each is audited before any data is read (see Asker), takes a half-open window
 // [from, to) of at most MaxWindow, passes every value as a server-side parameter, and reads
-// with FINAL so that redelivered rows are counted once. The caller bounds the time with ctx.
+// with FINAL (Subject collapses copies itself, see subjectQuery) so that redelivered rows are
+// counted once. The caller bounds the time with ctx.
 //
 // People's lookups go through Lookup, which holds them to the asker's scope (the account must
 // be in it, and every query reads only rows of the scope's organisations). The methods Logins,
