@@ -53,6 +53,33 @@ func BenchmarkWriteEvents(b *testing.B) {
 	}
 }
 
+// BenchmarkWriteOneEvent measures the fixed cost of a WriteEvents call: one access event per
+// call, so one INSERT and one new part each. cpu_µs/op is the process's CPU per call, Go and
+// engine (on this kind of machine mostly the kernel creating the part's files):
+//
+//	setsid go test ./history/ -run '^$' -bench WriteOneEvent -benchtime 200x
+func BenchmarkWriteOneEvent(b *testing.B) {
+	ctx := context.Background()
+	s := openLoadStore(b, filepath.Join(b.TempDir(), "data"))
+	evs := simulatedEvents(b, simulate.Config{Seed: 1, Orgs: 1, Days: 1})
+	var access []*event.Event
+	for _, e := range evs {
+		if e.Kind == event.KindAccess {
+			access = append(access, e)
+		}
+	}
+	cpu0, _ := processCPU()
+	i := 0
+	for b.Loop() {
+		if err := s.WriteEvents(ctx, access[i%len(access):][:1]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	cpu1, _ := processCPU()
+	b.ReportMetric(float64((cpu1-cpu0).Microseconds())/float64(i), "cpu_µs/op")
+}
+
 // simulatedEvents generates every event of cfg in memory.
 func simulatedEvents(tb testing.TB, cfg simulate.Config) []*event.Event {
 	tb.Helper()
