@@ -77,14 +77,24 @@ func (s *Store) Audit(ctx context.Context, e AuditEntry) error {
 		e.Time = time.Now()
 	}
 	e.Time = e.Time.UTC()
-	err := insert(ctx, s, "audit", `INSERT INTO audit (time, actor, issuer, subject, roles, action, target, org, reason, detail)`, []AuditEntry{e},
-		func(e AuditEntry) []any {
-			return []any{e.Time, e.Actor, e.Issuer, e.Subject, nonNil(e.Roles), e.Action, e.Target, e.Org, e.Reason, e.Detail}
-		})
+	err := insert(ctx, s, "audit", auditColumns, []AuditEntry{e})
 	if err != nil {
 		return fmt.Errorf("audit %s of %q: %w", e.Action, e.Target, err)
 	}
 	return nil
+}
+
+var auditColumns = []column[AuditEntry]{
+	col("time", func(e AuditEntry) time.Time { return e.Time }),
+	col("actor", func(e AuditEntry) string { return e.Actor }),
+	col("issuer", func(e AuditEntry) string { return e.Issuer }),
+	col("subject", func(e AuditEntry) string { return e.Subject }),
+	col("roles", func(e AuditEntry) []string { return nonNil(e.Roles) }),
+	col("action", func(e AuditEntry) string { return e.Action }),
+	col("target", func(e AuditEntry) string { return e.Target }),
+	col("org", func(e AuditEntry) string { return e.Org }),
+	col("reason", func(e AuditEntry) string { return e.Reason }),
+	col("detail", func(e AuditEntry) string { return e.Detail }),
 }
 
 // Entry is the audit row of a lookup by a: its identity, with action and target.

@@ -57,7 +57,7 @@ func TestUnwritten(t *testing.T) {
 	if err != nil || len(again) != 0 {
 		t.Fatalf("after writing the rest: Unwritten = %d events, %v; want none", len(again), err)
 	}
-	for table, n := range map[string]int{"auth_events": 1 + len(tricky) + 1, "access_events": 1 + len(fresh), "access_by_subject": 1 + len(fresh), "directory_events": 3} {
+	for table, n := range map[string]int{"auth_events": 1 + len(tricky) + 1, "access_events": 1 + len(fresh), "directory_events": 3} {
 		var rows, ids uint64
 		if err := s.Conn().QueryRow(ctx, "SELECT count(), uniqExact(id) FROM "+table).Scan(&rows, &ids); err != nil {
 			t.Fatal(err)
@@ -78,8 +78,8 @@ func TestUnwritten(t *testing.T) {
 	}
 }
 
-// TestRetention: retention is set per table, shows in the tables' TTLs, follows access_events
-// onto access_by_subject, and applying the same retention twice changes nothing.
+// TestRetention: retention is set per table, shows in the tables' TTLs, and applying the same
+// retention twice changes nothing.
 func TestRetention(t *testing.T) {
 	s := openStore(t)
 	ctx := context.Background()
@@ -87,9 +87,7 @@ func TestRetention(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	def := history.DefaultRetention()
-	def["access_by_subject"] = def["access_events"]
-	for table, d := range def {
+	for table, d := range history.DefaultRetention() {
 		if cur[table] != d {
 			t.Errorf("fresh schema: %s keeps %d days, want %d", table, cur[table], d)
 		}
@@ -104,14 +102,14 @@ func TestRetention(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ran) != 4 { // auth, access, access_by_subject, audit; alerts already had none
-		t.Errorf("ran %d statements, want 4: %q", len(ran), ran)
+	if len(ran) != 3 { // auth, access, audit; alerts already had none
+		t.Errorf("ran %d statements, want 3: %q", len(ran), ran)
 	}
 	cur, err = s.RetentionNow(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for table, d := range map[string]int{"auth_events": 30, "access_events": 90, "access_by_subject": 90, "audit": 1825, "alerts": 0, "directory_events": 0} {
+	for table, d := range map[string]int{"auth_events": 30, "access_events": 90, "audit": 1825, "alerts": 0, "directory_events": 0} {
 		if cur[table] != d {
 			t.Errorf("after ApplyRetention: %s keeps %d days, want %d", table, cur[table], d)
 		}

@@ -13,14 +13,15 @@
 // may have been written before (redelivered after a crash between insert and ack, or retried
 // after an error) writes only what Unwritten / UnwrittenAlerts say is missing (see dedup.go). A
 // row that still arrives twice (two publishers of one id, beyond JetStream's duplicate window)
-// collapses on merge, and the queries that must count exactly read with FINAL. Reading: Store.SQL runs operator queries with
+// collapses on merge, and the queries that must count exactly read with FINAL (or collapse the
+// copies themselves). Reading: Store.SQL runs operator queries with
 // readonly=1 and row/time limits.
 //
 // The admin questions of a breach (Logins, Access, Subject, Timeline: steps 3 and 4 of the
 // procedure) take an Asker and write an audit row before they read anything; a lookup that cannot
-// be audited returns no data. Subject reads access_by_subject, a copy of access_events sorted by
-// subject that a materialized view keeps current. LastLogin and LastPerson answer the rules'
-// history lookups; Replay streams stored events in time order for backtests.
+// be audited returns no data. Subject finds a person's rows in access_events (sorted by actor)
+// through a bloom filter index on subject. LastLogin and LastPerson answer the rules' history
+// lookups; Replay streams stored events in time order for backtests.
 //
 // The operations people ask for by name (ops.go), one path for the CLI and the HTTP API, each
 // returning a result that package output renders: Lookup (one of the four audited lookups by

@@ -49,14 +49,24 @@ func (e *Evidence) Verify() bool {
 
 // SaveEvidence stores a snapshot. Saving the same snapshot twice collapses to one row.
 func (s *Store) SaveEvidence(ctx context.Context, e Evidence) error {
-	err := insert(ctx, s, "evidence", `INSERT INTO evidence (id, incident, kind, taken, account, from_t, to_t, query, rows, sha256, content)`,
-		[]Evidence{e}, func(e Evidence) []any {
-			return []any{e.ID, e.Incident, e.Kind, e.Taken, e.Account, e.From, e.To, e.Query, uint32(e.Rows), e.SHA256, e.Content}
-		})
-	if err != nil {
+	if err := insert(ctx, s, "evidence", evidenceColumns, []Evidence{e}); err != nil {
 		return fmt.Errorf("save evidence %s: %w", e.ID, err)
 	}
 	return nil
+}
+
+var evidenceColumns = []column[Evidence]{
+	col("id", func(e Evidence) string { return e.ID }),
+	col("incident", func(e Evidence) string { return e.Incident }),
+	col("kind", func(e Evidence) string { return e.Kind }),
+	col("taken", func(e Evidence) time.Time { return e.Taken }),
+	col("account", func(e Evidence) string { return e.Account }),
+	col("from_t", func(e Evidence) time.Time { return e.From }),
+	col("to_t", func(e Evidence) time.Time { return e.To }),
+	col("query", func(e Evidence) string { return e.Query }),
+	col("rows", func(e Evidence) uint32 { return uint32(e.Rows) }),
+	col("sha256", func(e Evidence) string { return e.SHA256 }),
+	col("content", func(e Evidence) string { return e.Content }),
 }
 
 // EvidenceOf returns the snapshots of an incident, oldest first.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"time"
 
 	"breachd/event"
 )
@@ -21,10 +22,33 @@ func (s *Store) UpsertIncident(ctx context.Context, inc *event.Incident) error {
 		rules = append(rules, r)
 	}
 	slices.Sort(rules)
-	return insert(ctx, s, "incidents", `INSERT INTO incidents (id, org, account, state, severity, opened, aware, deadline, updated,
-		first_seen, last_seen, alert_count, subjects, rules, summary, version, doc)`, []*event.Incident{inc},
-		func(i *event.Incident) []any {
-			return []any{i.ID, i.Org, i.Account, i.State, string(i.Severity), i.Opened, i.Aware, i.Deadline, i.Updated,
-				i.FirstSeen, i.LastSeen, uint64(max(i.AlertCount, 0)), uint64(len(i.Subjects)), rules, i.Summary, uint64(max(i.Version, 0)), string(doc)}
-		})
+	row := incidentRow{inc, rules, string(doc)}
+	return insert(ctx, s, "incidents", incidentColumns, []incidentRow{row})
+}
+
+// incidentRow is an incident as the incidents table stores it.
+type incidentRow struct {
+	*event.Incident
+	rules []string // sorted
+	doc   string   // the incident as JSON
+}
+
+var incidentColumns = []column[incidentRow]{
+	col("id", func(i incidentRow) string { return i.ID }),
+	col("org", func(i incidentRow) string { return i.Org }),
+	col("account", func(i incidentRow) string { return i.Account }),
+	col("state", func(i incidentRow) string { return i.State }),
+	col("severity", func(i incidentRow) string { return string(i.Severity) }),
+	col("opened", func(i incidentRow) time.Time { return i.Opened }),
+	col("aware", func(i incidentRow) time.Time { return i.Aware }),
+	col("deadline", func(i incidentRow) time.Time { return i.Deadline }),
+	col("updated", func(i incidentRow) time.Time { return i.Updated }),
+	col("first_seen", func(i incidentRow) time.Time { return i.FirstSeen }),
+	col("last_seen", func(i incidentRow) time.Time { return i.LastSeen }),
+	col("alert_count", func(i incidentRow) uint64 { return uint64(max(i.AlertCount, 0)) }),
+	col("subjects", func(i incidentRow) uint64 { return uint64(len(i.Subjects)) }),
+	col("rules", func(i incidentRow) []string { return i.rules }),
+	col("summary", func(i incidentRow) string { return i.Summary }),
+	col("version", func(i incidentRow) uint64 { return uint64(max(i.Version, 0)) }),
+	col("doc", func(i incidentRow) string { return i.doc }),
 }

@@ -124,7 +124,7 @@ func (m Migrated) WriteText(w io.Writer) error {
 	if m.retained && len(m.Statements) == 0 {
 		fmt.Fprintln(w, "retention unchanged")
 	}
-	for _, t := range append(RetentionTables(), "access_by_subject") {
+	for _, t := range RetentionTables() {
 		switch d := m.Retention[t]; {
 		case m.Retention == nil:
 		case d == 0:

@@ -3,8 +3,9 @@ package history
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -17,7 +18,8 @@ import (
 // logged into, whose data it touched, who touched a person's data, and everything an account
 // did, in order. Each is audited before any data is read (see Asker), takes a half-open window
 // [from, to) of at most MaxWindow, passes every value as a server-side parameter, and reads
-// with FINAL so that redelivered rows are counted once. The caller bounds the time with ctx.
+// with FINAL (Subject collapses copies itself, see subjectQuery) so that redelivered rows are
+// counted once. The caller bounds the time with ctx.
 //
 // People's lookups go through Lookup, which holds them to the asker's scope (the account must
 // be in it, and every query reads only rows of the scope's organisations). The methods Logins,
@@ -89,13 +91,11 @@ var (
 		arraySort(groupUniqArrayIf(` + maxDistinct + `)(ip, ip != '')), arraySort(groupUniqArrayIf(` + maxDistinct + `)(toString(country), country != ''))
 		FROM auth_events FINAL WHERE user = {account:String} AND ` + window + inScope + `
 		GROUP BY service ORDER BY first, service`
-	accessWhere   = ` FROM access_events FINAL WHERE actor = {account:String} AND ` + window + inScope
-	accessQueries = [3]string{
-		`SELECT subject, toString(resource) AS r, toString(action) AS a, count(), sum(records), min(time), max(time)` +
-			accessWhere + ` GROUP BY subject, r, a ORDER BY subject, r, a`,
-		`SELECT toString(resource) AS r, uniqExact(subject), sum(records), count()` + accessWhere + ` GROUP BY r ORDER BY r`,
-		`SELECT uniqExact(subject), sum(records), count()` + accessWhere,
-	}
+	// accessQuery is Access's one read; the totals per resource and overall are summed from its
+	// rows (accessTotals), which hold every (subject, resource, action) of the window.
+	accessQuery = `SELECT subject, toString(resource) AS r, toString(action) AS a, count(), sum(records), min(time), max(time)
+		FROM access_events FINAL WHERE actor = {account:String} AND ` + window + inScope + `
+		GROUP BY subject, r, a ORDER BY subject, r, a`
 )
 
 // Evidence kinds: the answer of Logins (step 3 of the procedure) or of Access (step 4).
@@ -111,7 +111,7 @@ func QueryText(kind string) string {
 	case EvidenceLogins:
 		return loginsQuery
 	case EvidenceAccess:
-		return strings.Join(accessQueries[:], ";\n")
+		return accessQuery + "\n-- totals: per resource and overall, the distinct subjects and the sums of these rows"
 	}
 	return ""
 }
@@ -168,24 +168,44 @@ func (s *Store) access(ctx context.Context, sc event.Scope, ask Asker, account s
 	p := lookupParams(sc, from, to)
 	p["account"] = account
 	ctx = withParams(ctx, p)
-	var err error
-	sum.Rows, err = queryAll(ctx, s.conn, "access of "+account, accessQueries[0], func(r *AccessRow) []any {
+	rows, err := queryAll(ctx, s.conn, "access of "+account, accessQuery, func(r *AccessRow) []any {
 		return []any{&r.Subject, &r.Resource, &r.Action, &r.Events, &r.Records, &r.First, &r.Last}
 	})
 	if err != nil {
 		return sum, err
 	}
-	sum.ByResource, err = queryAll(ctx, s.conn, "access totals of "+account, accessQueries[1], func(t *AccessTotal) []any {
-		return []any{&t.Resource, &t.People, &t.Records, &t.Events}
-	})
-	if err != nil {
-		return sum, err
+	return accessTotals(rows), nil
+}
+
+// accessTotals is the summary of rows, which are sorted by subject, resource and action: the
+// totals per resource (sorted by resource) and overall count distinct subjects and sum records
+// and events.
+func accessTotals(rows []AccessRow) AccessSummary {
+	sum := AccessSummary{Rows: rows}
+	byResource := map[string]*AccessTotal{}
+	lastSubject := map[string]string{} // per resource, the subject last counted
+	for i, r := range rows {
+		t := byResource[r.Resource]
+		if t == nil {
+			t = &AccessTotal{Resource: r.Resource}
+			byResource[r.Resource] = t
+		}
+		if last, seen := lastSubject[r.Resource]; !seen || last != r.Subject {
+			t.People++
+			lastSubject[r.Resource] = r.Subject
+		}
+		t.Records += r.Records
+		t.Events += r.Events
+		if i == 0 || rows[i-1].Subject != r.Subject {
+			sum.Total.People++
+		}
+		sum.Total.Records += r.Records
+		sum.Total.Events += r.Events
 	}
-	if err := s.conn.QueryRow(ctx, accessQueries[2]).
-		Scan(&sum.Total.People, &sum.Total.Records, &sum.Total.Events); err != nil {
-		return sum, fmt.Errorf("access total of %s: %w", account, err)
+	for _, res := range slices.Sorted(maps.Keys(byResource)) {
+		sum.ByResource = append(sum.ByResource, *byResource[res])
 	}
-	return sum, nil
+	return sum
 }
 
 // SubjectRow is what one actor did to a person's data of one resource category.
@@ -195,8 +215,20 @@ type SubjectRow struct {
 	First, Last                        time.Time
 }
 
-// Subject returns who accessed person's data in [from, to), by first access. It reads
-// access_by_subject, the copy of access_events sorted by subject (migration 2).
+// subjectQuery is Subject's read. access_events is sorted by actor; its bloom filter index on
+// subject (migration 5) picks the granules that hold the person's rows. FINAL would undo that
+// choice (it widens the read to every granule whose key range overlaps a chosen one, in every
+// part, which for a table sorted by actor is nearly all of them), so the query collapses a row
+// stored twice itself, as FINAL would: one row per sort key (actor, time, id). The copies of a
+// row are one event written twice, so which of them is kept changes nothing.
+const subjectQuery = `SELECT actor, toString(actor_role) AS ro, toString(resource) AS r,
+		toString(action) AS a, count(), sum(records), min(time) AS first, max(time)
+	FROM (SELECT actor, actor_role, resource, action, records, time, id FROM access_events
+		WHERE subject = {person:String} AND ` + window + inScope + `
+		LIMIT 1 BY actor, time, id)
+	GROUP BY actor, ro, r, a ORDER BY first, actor, r, a`
+
+// Subject returns who accessed person's data in [from, to), by first access.
 func (s *Store) Subject(ctx context.Context, ask Asker, person string, from, to time.Time) ([]SubjectRow, error) {
 	return s.subject(ctx, event.Everywhere, ask, person, from, to)
 }
@@ -207,10 +239,7 @@ func (s *Store) subject(ctx context.Context, sc event.Scope, ask Asker, person s
 	}
 	p := lookupParams(sc, from, to)
 	p["person"] = person
-	return queryAll(withParams(ctx, p), s.conn, "accesses to "+person, `SELECT actor, toString(actor_role) AS ro, toString(resource) AS r,
-		toString(action) AS a, count(), sum(records), min(time) AS first, max(time)
-		FROM access_by_subject FINAL WHERE subject = {person:String} AND `+window+inScope+`
-		GROUP BY actor, ro, r, a ORDER BY first, actor, r, a`, func(r *SubjectRow) []any {
+	return queryAll(withParams(ctx, p), s.conn, "accesses to "+person, subjectQuery, func(r *SubjectRow) []any {
 		return []any{&r.Actor, &r.ActorRole, &r.Resource, &r.Action, &r.Events, &r.Records, &r.First, &r.Last}
 	})
 }

@@ -119,34 +119,47 @@ func subject(t *testing.T, s *history.Store) []history.SubjectRow {
 	return got
 }
 
-func TestSubjectThroughView(t *testing.T) {
+func TestSubject(t *testing.T) {
 	s := openStore(t)
 	loadQueryData(t, s)
 	if got := subject(t, s); !reflect.DeepEqual(got, wantSubject) {
-		t.Errorf("subject (filled by the view):\n got %+v\nwant %+v", got, wantSubject)
+		t.Errorf("subject:\n got %+v\nwant %+v", got, wantSubject)
 	}
 }
 
-// TestSubjectBackfill drops the subject table and view, forgets migration 2 and migrates again:
-// the migration copies the rows already stored.
-func TestSubjectBackfill(t *testing.T) {
+// TestSubjectIndexMigration upgrades a history of schema version 4, in which a materialized
+// view copied access events into access_by_subject: migration 5 drops the copy and indexes
+// access_events by subject, and the lookup answers as before.
+func TestSubjectIndexMigration(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t)
-	loadQueryData(t, s)
-	for _, q := range []string{
-		"DROP VIEW access_by_subject_mv",
-		"DROP TABLE access_by_subject",
-		"ALTER TABLE schema_migrations DELETE WHERE version = 2 SETTINGS mutations_sync = 2",
+	for _, q := range []string{ // back to version 4, as migration 2 left it
+		"ALTER TABLE schema_migrations DELETE WHERE version = 5 SETTINGS mutations_sync = 2",
+		"ALTER TABLE access_events DROP INDEX subject_bloom",
+		`CREATE TABLE access_by_subject AS access_events ENGINE = ReplacingMergeTree
+			PARTITION BY toYYYYMM(time) ORDER BY (subject, time, id)`,
+		"CREATE MATERIALIZED VIEW access_by_subject_mv TO access_by_subject AS SELECT * FROM access_events",
 	} {
 		if err := s.Conn().Exec(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
+	loadQueryData(t, s)
 	if n, err := s.Migrate(ctx, 0); err != nil || n != 1 {
 		t.Fatalf("Migrate applied %d, err %v; want 1, nil", n, err)
 	}
+	var copies, indexes uint64
+	if err := s.Conn().QueryRow(ctx, `SELECT
+		(SELECT count() FROM system.tables WHERE database = currentDatabase() AND name LIKE 'access_by_subject%'),
+		(SELECT count() FROM system.data_skipping_indices WHERE database = currentDatabase() AND table = 'access_events' AND name = 'subject_bloom')`).
+		Scan(&copies, &indexes); err != nil {
+		t.Fatal(err)
+	}
+	if copies != 0 || indexes != 1 {
+		t.Errorf("after migration 5: %d access_by_subject tables or views, %d subject indexes; want 0 and 1", copies, indexes)
+	}
 	if got := subject(t, s); !reflect.DeepEqual(got, wantSubject) {
-		t.Errorf("subject (backfilled):\n got %+v\nwant %+v", got, wantSubject)
+		t.Errorf("subject after the migration:\n got %+v\nwant %+v", got, wantSubject)
 	}
 }
 

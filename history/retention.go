@@ -16,7 +16,6 @@ import (
 type Retention map[string]int
 
 // ttlColumns are the tables whose retention can be set, and the time column their TTL reads.
-// access_by_subject is not here: it is a copy of access_events and always gets its retention.
 var ttlColumns = map[string]string{
 	"auth_events":      "time",
 	"access_events":    "time",
@@ -78,7 +77,7 @@ var ttlDays = regexp.MustCompile(`\bTTL toDateTime\((\w+)\) \+ toIntervalDay\((\
 // the ones ApplyRetention writes is reported as -1.
 func (s *Store) RetentionNow(ctx context.Context) (Retention, error) {
 	// The names are constants of this package, so they are written into the query.
-	names := "'" + strings.Join(append(RetentionTables(), "access_by_subject"), "','") + "'"
+	names := "'" + strings.Join(RetentionTables(), "','") + "'"
 	rows, err := s.conn.Query(ctx, `SELECT name, engine_full FROM system.tables
 		WHERE database = currentDatabase() AND name IN (`+names+`)`)
 	if err != nil {
@@ -104,9 +103,9 @@ func (s *Store) RetentionNow(ctx context.Context) (Retention, error) {
 }
 
 // ApplyRetention changes the TTL of every table whose retention in r differs from what it has
-// now, and returns the statements it ran. access_by_subject follows access_events. Rows older
-// than a shortened retention are removed by ClickHouse in the background, when it merges
-// (materialize_ttl_after_modify); a lengthened one cannot bring back rows already removed.
+// now, and returns the statements it ran. Rows older than a shortened retention are removed by
+// ClickHouse in the background, when it merges (materialize_ttl_after_modify); a lengthened one
+// cannot bring back rows already removed.
 func (s *Store) ApplyRetention(ctx context.Context, r Retention) ([]string, error) {
 	cur, err := s.RetentionNow(ctx)
 	if err != nil {
@@ -119,11 +118,8 @@ func (s *Store) ApplyRetention(ctx context.Context, r Retention) ([]string, erro
 		}
 		want[t] = d
 	}
-	if d, ok := want["access_events"]; ok {
-		want["access_by_subject"] = d
-	}
 	var ran []string
-	for _, t := range append(RetentionTables(), "access_by_subject") {
+	for _, t := range RetentionTables() {
 		d, ok := want[t]
 		if !ok || cur[t] == d {
 			continue
@@ -131,13 +127,9 @@ func (s *Store) ApplyRetention(ctx context.Context, r Retention) ([]string, erro
 		if _, exists := cur[t]; !exists {
 			return ran, fmt.Errorf("retention: table %s does not exist (run migrations first)", t)
 		}
-		col := ttlColumns[t]
-		if t == "access_by_subject" {
-			col = ttlColumns["access_events"]
-		}
 		stmt := fmt.Sprintf("ALTER TABLE %s REMOVE TTL", t)
 		if d > 0 {
-			stmt = fmt.Sprintf("ALTER TABLE %s MODIFY TTL toDateTime(%s) + INTERVAL %d DAY", t, col, d)
+			stmt = fmt.Sprintf("ALTER TABLE %s MODIFY TTL toDateTime(%s) + INTERVAL %d DAY", t, ttlColumns[t], d)
 		}
 		if err := s.conn.Exec(ctx, stmt); err != nil {
 			return ran, fmt.Errorf("set retention of %s to %d days: %w", t, d, err)

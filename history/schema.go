@@ -132,20 +132,11 @@ func migrations(retentionDays int) []migration {
 	}, {
 		version: 2,
 		name:    "access_by_subject: access events sorted by subject",
-		// A copy of access_events sorted by subject, for "who saw this person's data". The view
-		// fills it on every insert; the backfill copies what was there before. A row both copied
-		// and filled (written between the two statements, or a migration run again) collapses
-		// like a redelivered one: read with FINAL.
-		statements: []string{
-			// The structure is access_events' own, so the copy cannot drift from it.
-			`CREATE TABLE IF NOT EXISTS access_by_subject AS access_events
-			ENGINE = ReplacingMergeTree
-			PARTITION BY toYYYYMM(time)
-			ORDER BY (subject, time, id) ` + ttl,
-			`CREATE MATERIALIZED VIEW IF NOT EXISTS access_by_subject_mv TO access_by_subject AS
-			SELECT ` + accessColumns + ` FROM access_events`,
-			`INSERT INTO access_by_subject (` + accessColumns + `) SELECT ` + accessColumns + ` FROM access_events`,
-		},
+		// Superseded by migration 5, which drops what this one made (a copy of access_events
+		// sorted by subject, filled by a materialized view): a history that has not got it yet
+		// goes straight to the index of migration 5 instead of copying its access events first.
+		// The version stays, so the numbers of the migrations applied keep their meaning.
+		statements: nil,
 	}, {
 		version: 3,
 		name:    "evidence: incident evidence snapshots",
@@ -176,11 +167,22 @@ func migrations(retentionDays int) []migration {
 				ADD COLUMN IF NOT EXISTS roles Array(LowCardinality(String)) AFTER subject,
 				ADD COLUMN IF NOT EXISTS org LowCardinality(String) AFTER target`,
 		},
+	}, {
+		version: 5,
+		name:    "access_events: a bloom filter index on subject replaces the access_by_subject copy",
+		// "Who saw this person's data" reads access_events through a skip index on subject
+		// instead of a second table sorted by subject: the copy doubled every access write
+		// (a second part per insert, merged again) for one lookup. The index is built for the
+		// parts written before (a background mutation; parts without it are read in full until
+		// then, so answers never depend on it). Dropping the view first stops the double writes.
+		statements: []string{
+			`DROP VIEW IF EXISTS access_by_subject_mv`,
+			`ALTER TABLE access_events ADD INDEX IF NOT EXISTS subject_bloom subject TYPE bloom_filter(0.01) GRANULARITY 1`,
+			`ALTER TABLE access_events MATERIALIZE INDEX subject_bloom`,
+			`DROP TABLE IF EXISTS access_by_subject`,
+		},
 	}}
 }
-
-// accessColumns are the columns access_by_subject copies from access_events.
-const accessColumns = `id, time, org, actor, actor_role, action, subject, resource, service, group, records, ip, country, ingested`
 
 // Migrate applies every migration not yet recorded in schema_migrations, in order. It is safe
 // to run twice and from several processes (statements are idempotent).
@@ -211,14 +213,19 @@ func (s *Store) Migrate(ctx context.Context, retentionDays int) (applied int, er
 				return applied, fmt.Errorf("migration %d (%s) statement %d: %w", m.version, m.name, i+1, err)
 			}
 		}
-		if err := insert(ctx, s, "schema_migrations", `INSERT INTO schema_migrations (version, name, applied)`,
-			[]migration{m}, func(m migration) []any { return []any{uint32(m.version), m.name, time.Now().UTC()} }); err != nil {
+		if err := insert(ctx, s, "schema_migrations", migrationColumns, []migration{m}); err != nil {
 			return applied, fmt.Errorf("record migration %d: %w", m.version, err)
 		}
 		s.log.Info("schema migration applied", "version", m.version, "name", m.name)
 		applied++
 	}
 	return applied, nil
+}
+
+var migrationColumns = []column[migration]{
+	col("version", func(m migration) uint32 { return uint32(m.version) }),
+	col("name", func(m migration) string { return m.name }),
+	col("applied", func(migration) time.Time { return time.Now().UTC() }),
 }
 
 // appliedMigrations reads the versions recorded in schema_migrations.

@@ -14,8 +14,9 @@ import (
 
 // Store is the history database.
 type Store struct {
-	conn driver.Conn
-	log  *slog.Logger
+	conn  driver.Conn
+	log   *slog.Logger
+	types columnTypes // of the tables written
 }
 
 // Open connects to the ClickHouse given by dsn: clickhouse://user:pass@host:9000/db for the

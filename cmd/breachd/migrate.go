@@ -24,8 +24,8 @@ server with --clickhouse.
 
 Retention: login and access events are kept for 400 days by default (--retention-days, used
 when a table is created); directory changes, alerts, incidents (the breach register) and the
-audit log are kept forever. --retention changes one table's TTL on an existing history;
-access_by_subject follows access_events. ClickHouse removes expired rows in the background.`,
+audit log are kept forever. --retention changes one table's TTL on an existing history.
+ClickHouse removes expired rows in the background.`,
 		Example: `  breachd migrate --retention auth_events=180 --retention access_events=180 --retention audit=1825
   breachd migrate --show-retention`,
 	}
