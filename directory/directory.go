@@ -121,7 +121,7 @@ type Directory struct {
 	relations map[uint64]uint8 // guardian id << 32 | child account -> status
 	profiles  interner[string, profile]
 	attrs     interner[memberAttrs, memberAttrs]
-	strs      strTable         // orgs, schools, affiliations: stored once
+	strs      strTable          // orgs, schools, affiliations: stored once
 	realms    map[string]string // realm of a person's account -> its org (latest person event)
 	persons   int
 	members   int
