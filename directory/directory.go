@@ -143,7 +143,7 @@ func New() *Directory {
 		strs:      newStrTable(seed),
 		realms:    make(map[string]string),
 	}
-	d.profiles.id("", func() profile { return profile{} }) // profile 0: none
+	d.profiles.id("", func() (string, profile) { return "", profile{} }) // profile 0: none
 	return d
 }
 
@@ -289,11 +289,15 @@ func (d *Directory) profileOf(e *event.Event) uint32 {
 		b.WriteByte(0)
 		b.WriteString(v)
 	}
-	return d.profiles.id(b.String(), func() profile {
-		return profile{org: d.strs.str(d.strs.id(e.Org)), affiliations: d.strings(e.Affiliations),
-			primary: d.strs.str(d.strs.id(e.PrimaryAffiliation)), schools: d.strings(e.Schools)}
+	key := b.String() // a new string
+	return d.profiles.id(key, func() (string, profile) {
+		return key, profile{org: d.str(e.Org), affiliations: d.strings(e.Affiliations),
+			primary: d.str(e.PrimaryAffiliation), schools: d.strings(e.Schools)}
 	})
 }
+
+// str returns the catalogue's stored copy of v.
+func (d *Directory) str(v string) string { return d.strs.str(d.strs.id(v)) }
 
 // strings returns a copy of vs whose elements are the catalogue's stored strings.
 func (d *Directory) strings(vs []string) []string {
@@ -302,7 +306,7 @@ func (d *Directory) strings(vs []string) []string {
 	}
 	out := make([]string, len(vs))
 	for i, v := range vs {
-		out[i] = d.strs.str(d.strs.id(v))
+		out[i] = d.str(v)
 	}
 	return out
 }
@@ -315,7 +319,7 @@ func (d *Directory) upsertPerson(e *event.Event) {
 	}
 	d.setNIN(id, e.NINHash)
 	if realm := Realm(e.User); realm != "" && e.Org != "" && d.realms[realm] != e.Org {
-		d.realms[strings.Clone(realm)] = d.strs.str(d.strs.id(e.Org))
+		d.realms[strings.Clone(realm)] = d.str(e.Org)
 	}
 	a.profile = d.profileOf(e)
 	a.flags = a.flags&(flagHexNIN|flagRawNIN) | flagKnown
@@ -336,9 +340,9 @@ func (d *Directory) addMembership(user string, m Membership) {
 	a := d.accounts.at(d.accountLocked(user))
 	g := d.groups.id(m.Group)
 	attrs := memberAttrs{goType: m.GoType, role: m.Role, contact: m.ContactTeacher, school: m.School}
-	mm := membership{group: g, attrs: d.attrs.id(attrs, func() memberAttrs {
-		return memberAttrs{goType: d.strs.str(d.strs.id(m.GoType)), role: d.strs.str(d.strs.id(m.Role)),
-			contact: m.ContactTeacher, school: d.strs.str(d.strs.id(m.School))}
+	mm := membership{group: g, attrs: d.attrs.id(attrs, func() (memberAttrs, memberAttrs) {
+		a := memberAttrs{goType: d.str(m.GoType), role: d.str(m.Role), contact: m.ContactTeacher, school: d.str(m.School)}
+		return a, a
 	})}
 	i, ok := find(a.groups, g)
 	if ok {

@@ -159,7 +159,9 @@ type interner[K comparable, V any] struct {
 	vals []V
 }
 
-func (in *interner[K, V]) id(k K, val func() V) uint32 {
+// id returns the id of k, calling stored for the key and value to keep when k is new: the key
+// must not share memory with the caller's (an event's strings may pin a whole read buffer).
+func (in *interner[K, V]) id(k K, stored func() (K, V)) uint32 {
 	if id, ok := in.ids[k]; ok {
 		return id
 	}
@@ -167,7 +169,8 @@ func (in *interner[K, V]) id(k K, val func() V) uint32 {
 		in.ids = make(map[K]uint32)
 	}
 	id := uint32(len(in.vals))
-	in.vals = append(in.vals, val())
-	in.ids[k] = id
+	key, val := stored()
+	in.vals = append(in.vals, val)
+	in.ids[key] = id
 	return id
 }
