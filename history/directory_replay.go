@@ -164,4 +164,3 @@ func (h *dirHeap) Pop() any {
 	*h = old[:len(old)-1]
 	return c
 }
-
