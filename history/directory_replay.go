@@ -15,9 +15,9 @@ import (
 // Paging of ReplayDirectory: the first rows of every organisation, then pages that double per
 // organisation up to directoryPageMax while the rows held stay about directoryBudget.
 const (
-	directoryPageMin = 256
-	directoryPageMax = 32_768
-	directoryBudget  = 131_072
+	directoryPageMin = 64
+	directoryPageMax = 16_384
+	directoryBudget  = 40_960
 )
 
 // ReplayDirectory calls fn for every stored directory event, in time order (ties by org, then
@@ -54,7 +54,7 @@ func (s *Store) ReplayDirectory(ctx context.Context, fn func(*event.Event) error
 	n := 0
 	for len(h) > 0 {
 		c := h[0]
-		if err := fn(&c.rows[c.pos]); err != nil {
+		if err := fn(c.rows[c.pos]); err != nil {
 			return n, err
 		}
 		n++
@@ -103,7 +103,7 @@ func (s *Store) directoryOrgs(ctx context.Context) ([]string, error) {
 // dirCursor reads one organisation's directory events in (time, id) order.
 type dirCursor struct {
 	org  string
-	rows []event.Event // the current page; rows[pos] is the next event
+	rows []*event.Event // the current page; rows[pos] is the next event
 	pos  int
 	done bool // the current page is the last
 }
@@ -113,7 +113,7 @@ func (s *Store) fillDirectory(ctx context.Context, c *dirCursor, size int) error
 	params := clickhouse.Parameters{"org": c.org}
 	where := "org = {org:String}"
 	if len(c.rows) > 0 {
-		last := &c.rows[len(c.rows)-1]
+		last := c.rows[len(c.rows)-1]
 		where += " AND (time, id) > ({t:DateTime64(3, 'UTC')}, {id:String})"
 		params["t"] = last.Time.UTC().Format("2006-01-02 15:04:05.000")
 		params["id"] = last.ID
@@ -126,10 +126,10 @@ func (s *Store) fillDirectory(ctx context.Context, c *dirCursor, size int) error
 		return fmt.Errorf("replay directory of %s: %w", c.org, err)
 	}
 	defer rows.Close()
-	page := make([]event.Event, 0, size)
+	var page []*event.Event // grown by append: an organisation's last page is often short
 	for rows.Next() {
-		page = append(page, event.Event{Kind: event.KindDirectory})
-		e := &page[len(page)-1]
+		e := &event.Event{Kind: event.KindDirectory}
+		page = append(page, e)
 		var active bool
 		if err := rows.Scan(&e.ID, &e.Time, &e.Org, &e.Op, &e.User, &e.Affiliations, &e.PrimaryAffiliation, &e.Schools, &e.NINHash,
 			&e.HiddenIdentity, &active, &e.Group, &e.GoType, &e.Role, &e.ContactTeacher, &e.School, &e.Change, &e.Guardian, &e.Child, &e.Status); err != nil {
@@ -149,7 +149,7 @@ type dirHeap []*dirCursor
 
 func (h dirHeap) Len() int { return len(h) }
 func (h dirHeap) Less(i, j int) bool {
-	a, b := &h[i].rows[h[i].pos], &h[j].rows[h[j].pos]
+	a, b := h[i].rows[h[i].pos], h[j].rows[h[j].pos]
 	if c := a.Time.Compare(b.Time); c != 0 {
 		return c < 0
 	}

@@ -148,7 +148,7 @@ func rebuild(c *rebuildCheck) error {
 	defer in.Close()
 	start := time.Now()
 	dir := directory.New()
-	n, err := in.History.ReplayDirectory(ctx, dir.Apply)
+	n, err := dir.Load(func(apply func(*event.Event) error) (int, error) { return in.History.ReplayDirectory(ctx, apply) })
 	if err != nil {
 		return err
 	}
