@@ -25,7 +25,7 @@
 // addressed by uint32 ids, repeated strings (groups, schools, orgs, affiliation lists) stored
 // once, open-addressing indexes of ids, memberships of 8 bytes. A 1.3 M-person federation with
 // 7.8 M memberships and 1.4 M guardianships takes about 390 MB of heap (BenchmarkCatalogue);
-// rebuilt from history in a process with the embedded engine, about 950 MB peak RSS
+// rebuilt from history in a process with the embedded engine, about 860 MB peak RSS
 // (history's TestDirectoryRebuildScale). Records are never removed: an account that loses its
 // last membership and has no person event stays, answering as an unknown account does.
 //

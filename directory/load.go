@@ -7,7 +7,7 @@ import (
 )
 
 // loadGCEvery is how many events Load applies between collections.
-const loadGCEvery = 100_000
+const loadGCEvery = 50_000
 
 // Load applies every event replay delivers (a history replay, e.g. history.Store's
 // ReplayDirectory) and returns replay's count and error. It is how a detector rebuilds its

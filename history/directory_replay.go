@@ -35,7 +35,7 @@ const (
 // merged. It holds about directoryBudget rows (plus directoryPageMin per organisation) at a
 // time: a snapshot, one organisation after the other at one time, is read in pages of up to
 // directoryPageMax rows; organisations whose changes interleave in time are read in smaller
-// pages, with more queries. 1.3 M persons (10.5 M rows) take about 90 s on two busy cores
+// pages, with more queries. 1.3 M persons (10.5 M rows) take 80–120 s on two busy cores
 // (history's TestDirectoryRebuildScale).
 func (s *Store) ReplayDirectory(ctx context.Context, fn func(*event.Event) error) (int, error) {
 	orgs, err := s.directoryOrgs(ctx)
