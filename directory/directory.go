@@ -2,6 +2,7 @@ package directory
 
 import (
 	"cmp"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"hash/maphash"
@@ -277,19 +278,24 @@ func (d *Directory) setNIN(id uint32, nin string) {
 
 // profileOf interns the org, affiliations and schools of person event e.
 func (d *Directory) profileOf(e *event.Event) uint32 {
-	var b strings.Builder
-	b.WriteString(e.Org)
-	for _, v := range e.Affiliations {
-		b.WriteByte(0)
-		b.WriteString(v)
+	// The key: each string and list length-prefixed (a nil list as 0, else length+1).
+	b := make([]byte, 0, 128)
+	str := func(v string) { b = append(binary.AppendUvarint(b, uint64(len(v))), v...) }
+	list := func(vs []string) {
+		if vs == nil {
+			b = append(b, 0)
+			return
+		}
+		b = binary.AppendUvarint(b, uint64(len(vs))+1)
+		for _, v := range vs {
+			str(v)
+		}
 	}
-	b.WriteByte(1)
-	b.WriteString(e.PrimaryAffiliation)
-	for _, v := range e.Schools {
-		b.WriteByte(0)
-		b.WriteString(v)
-	}
-	key := b.String() // a new string
+	str(e.Org)
+	list(e.Affiliations)
+	str(e.PrimaryAffiliation)
+	list(e.Schools)
+	key := string(b) // a new string
 	return d.profiles.id(key, func() (string, profile) {
 		return key, profile{org: d.str(e.Org), affiliations: d.strings(e.Affiliations),
 			primary: d.str(e.PrimaryAffiliation), schools: d.strings(e.Schools)}

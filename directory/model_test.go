@@ -99,3 +99,21 @@ func TestAgainstModel(t *testing.T) {
 		t.Fatalf("Stats = %+v, model %d memberships, %d guardianships", st, members, len(m.guardians))
 	}
 }
+
+// TestProfilesKeptApart: persons share a stored profile only when org, affiliations, primary
+// affiliation and schools are all equal (no separator in a value makes two lists meet).
+func TestProfilesKeptApart(t *testing.T) {
+	d := New()
+	a, b, c := person("a", "x\x00y"), person("b", "x", "y"), person("c")
+	c.Affiliations = []string{}
+	apply(t, d, a, b, c, person("n"))
+	for _, tt := range []struct {
+		user string
+		want []string
+	}{{"a", []string{"x\x00y"}}, {"b", []string{"x", "y"}}, {"c", []string{}}, {"n", nil}} {
+		p, _ := d.Person(tt.user)
+		if !slices.Equal(p.Affiliations, tt.want) || (p.Affiliations == nil) != (tt.want == nil) {
+			t.Errorf("Person(%s).Affiliations = %#v, want %#v", tt.user, p.Affiliations, tt.want)
+		}
+	}
+}
