@@ -56,7 +56,7 @@ const (
 	fedUpperClass     = 28
 
 	// MaxPersons bounds Federation.Persons: the generator holds one organisation at a time,
-	// but the output (about 8 events and 2.3 kB of JSON per person) grows with it.
+	// but the output (about 8 events and 2.5 kB of JSON per person) grows with it.
 	MaxPersons = 10_000_000
 	// minPersons is the smallest federation with a pupil, teacher and other staff member in
 	// each of its two organisations.
