@@ -271,12 +271,14 @@ func newDetector(ctx context.Context, in *Infra, cfg PipelineConfig, reloader *R
 		return nil, nil, err
 	}
 	dir := directory.New()
-	n, err := in.History.ReplayDirectory(ctx, dir.Apply)
+	start := time.Now()
+	n, err := dir.Load(func(apply func(*event.Event) error) (int, error) { return in.History.ReplayDirectory(ctx, apply) })
 	if err != nil {
 		return nil, nil, fmt.Errorf("rebuild directory from history: %w", err)
 	}
-	st := dir.Stats()
-	cfg.Logger.Info("directory rebuilt from history", "component", "detect", "events", n, "persons", st.Persons, "memberships", st.Memberships)
+	st, took := dir.Stats(), time.Since(start)
+	cfg.Logger.Info("directory rebuilt from history", "component", "detect", "events", n, "persons", st.Persons, "memberships", st.Memberships,
+		"guardianships", st.Guardianships, "seconds", took.Seconds(), "events_per_second", float64(n)/max(took.Seconds(), 1e-9))
 	eng, err := rules.NewEngine(set, dir, cfg.Clock, rules.WithLogger(cfg.Logger.With("component", "rules")), rules.WithLookup(in.History, rules.LookupConfig{Registerer: cfg.Registerer}))
 	if err != nil {
 		return nil, nil, err

@@ -1,8 +1,13 @@
 package directory
 
 import (
+	"cmp"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
+	"hash/maphash"
 	"slices"
+	"strings"
 	"sync"
 
 	"breachd/event"
@@ -62,54 +67,85 @@ type Stats struct {
 	Guardianships int // guardian–child relations of any status
 }
 
-// account is everything kept per account. person's slices are never modified after Apply has
-// stored them, so a Person copied out shares them safely.
+// account is what is kept per account (a user of a person or membership event, or a child of
+// a guardianship). Records are never removed: an account whose last membership is removed and
+// that has no person event answers as an unknown one.
 type account struct {
-	person Person // descriptive fields only; counts live below
-	known  bool   // a person event has been applied
-	groups map[string]Membership
-	counts counts
+	user    string
+	groups  []membership // sorted by group id
+	nin     [32]byte     // the NIN hash decoded from hex, when flagHexNIN
+	profile uint32       // its person event's org, affiliations and schools (profiles)
+	flags   uint8
 }
 
-type counts struct{ student, faculty, basisStudent, contact int }
+const (
+	flagKnown  uint8 = 1 << iota // a person event has been applied
+	flagHidden                   // HiddenIdentity
+	flagActive                   // Active
+	flagHexNIN                   // nin holds the NIN hash (64 lower-case hex digits)
+	flagRawNIN                   // the NIN hash is in Directory.rawNINs (any other form)
+)
 
-func (c *counts) add(m Membership, d int) {
-	switch m.Role {
-	case RoleStudent:
-		c.student += d
-		if m.GoType == GoTypeBasis {
-			c.basisStudent += d
-		}
-	case RoleFaculty:
-		c.faculty += d
-		if m.ContactTeacher && m.GoType == GoTypeBasis {
-			c.contact += d
-		}
-	}
+// profile is the part of a person event many persons share.
+type profile struct {
+	org          string
+	affiliations []string
+	primary      string
+	schools      []string
+}
+
+// membership is one account's membership of one group; attrs indexes Directory.attrs.
+type membership struct {
+	group uint32
+	attrs uint32
+}
+
+// memberAttrs are the attributes of a membership other than its group.
+type memberAttrs struct {
+	goType  string
+	role    string
+	contact bool
+	school  string
 }
 
 // Directory is the in-memory catalogue. The zero value is not usable; call New.
 type Directory struct {
 	mu        sync.RWMutex
-	accounts  map[string]*account
-	groupSize map[string]int                 // group -> members
-	guardians map[string]map[string]string   // guardian -> child -> status
-	nins      map[string]map[string]struct{} // NIN hash -> accounts
-	realms    map[string]string              // realm of a person's account -> its org (latest person event)
+	seed      maphash.Seed
+	accounts  slab[account]
+	byUser    index // user -> account
+	byNIN     index // hash of the NIN hash -> accounts carrying it
+	rawNINs   map[uint32]string
+	groups    strTable
+	groupSize []int32 // per group id: members
+	guardians strTable
+	relations map[uint64]uint8 // guardian id << 32 | child account -> status
+	profiles  interner[string, profile]
+	attrs     interner[memberAttrs, memberAttrs]
+	strs      strTable          // orgs, schools, affiliations: stored once
+	realms    map[string]string // realm of a person's account -> its org (latest person event)
 	persons   int
 	members   int
-	relations int
+	nonEmpty  int // groups with members
 }
+
+// statuses are the guardianship statuses, by their code in relations (0 is none).
+var statuses = [...]string{"", StatusActive, StatusRemoved, StatusBlocked}
 
 // New returns an empty catalogue.
 func New() *Directory {
-	return &Directory{
-		accounts:  make(map[string]*account),
-		groupSize: make(map[string]int),
-		guardians: make(map[string]map[string]string),
-		nins:      make(map[string]map[string]struct{}),
+	seed := maphash.MakeSeed()
+	d := &Directory{
+		seed:      seed,
+		rawNINs:   make(map[uint32]string),
+		groups:    newStrTable(seed),
+		guardians: newStrTable(seed),
+		relations: make(map[uint64]uint8),
+		strs:      newStrTable(seed),
 		realms:    make(map[string]string),
 	}
+	d.profiles.id("", func() (string, profile) { return "", profile{} }) // profile 0: none
+	return d
 }
 
 // Apply applies one directory event. Events of other kinds are ignored (nil error). It returns
@@ -164,103 +200,208 @@ func (d *Directory) Apply(e *event.Event) error {
 	return nil
 }
 
-// accountLocked returns the account record of user, creating it. Callers hold the write lock.
-func (d *Directory) accountLocked(user string) *account {
-	a := d.accounts[user]
-	if a == nil {
-		a = &account{person: Person{User: user}}
-		d.accounts[user] = a
+// hash is the hash of a user or NIN hash in the catalogue's indexes.
+func (d *Directory) hash(s string) uint64 { return maphash.String(d.seed, s) }
+
+// account returns the id of user's record. Callers hold a lock.
+func (d *Directory) account(user string) (uint32, bool) {
+	return d.byUser.lookup(d.hash(user), func(id uint32) bool { return d.accounts.at(id).user == user })
+}
+
+// accountLocked returns the id of user's record, creating it. Callers hold the write lock.
+func (d *Directory) accountLocked(user string) uint32 {
+	if id, ok := d.account(user); ok {
+		return id
 	}
-	return a
+	id := d.accounts.add(account{user: strings.Clone(user)})
+	d.byUser.insert(d.hash(user), id, func(id uint32) uint64 { return d.hash(d.accounts.at(id).user) })
+	return id
+}
+
+// ninOf returns the NIN hash of account a ("" when none).
+func (d *Directory) ninOf(id uint32, a *account) string {
+	switch {
+	case a.flags&flagHexNIN != 0:
+		return hex.EncodeToString(a.nin[:])
+	case a.flags&flagRawNIN != 0:
+		return d.rawNINs[id]
+	}
+	return ""
+}
+
+// sameNIN reports whether accounts a and b (both with a NIN hash) carry the same one.
+func (d *Directory) sameNIN(ida uint32, a *account, idb uint32, b *account) bool {
+	switch {
+	case a.flags&flagHexNIN != 0:
+		return b.flags&flagHexNIN != 0 && a.nin == b.nin
+	case a.flags&flagRawNIN != 0:
+		return b.flags&flagRawNIN != 0 && d.rawNINs[ida] == d.rawNINs[idb]
+	}
+	return false
+}
+
+func isLowerHex(s string) bool {
+	for i := range len(s) {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func (d *Directory) ninHashOf(id uint32) uint64 {
+	return d.hash(d.ninOf(id, d.accounts.at(id)))
+}
+
+// setNIN replaces account id's NIN hash with nin, keeping byNIN current.
+func (d *Directory) setNIN(id uint32, nin string) {
+	a := d.accounts.at(id)
+	if old := d.ninOf(id, a); old == nin {
+		return
+	} else if old != "" {
+		d.byNIN.remove(d.hash(old), id, d.ninHashOf)
+		delete(d.rawNINs, id)
+	}
+	a.flags &^= flagHexNIN | flagRawNIN
+	switch {
+	case nin == "":
+		return
+	case len(nin) == 64 && isLowerHex(nin):
+		_, _ = hex.Decode(a.nin[:], []byte(nin))
+		a.flags |= flagHexNIN
+	default:
+		d.rawNINs[id] = strings.Clone(nin)
+		a.flags |= flagRawNIN
+	}
+	d.byNIN.insert(d.hash(nin), id, d.ninHashOf)
+}
+
+// profileOf interns the org, affiliations and schools of person event e.
+func (d *Directory) profileOf(e *event.Event) uint32 {
+	// The key: each string and list length-prefixed (a nil list as 0, else length+1).
+	b := make([]byte, 0, 128)
+	str := func(v string) { b = append(binary.AppendUvarint(b, uint64(len(v))), v...) }
+	list := func(vs []string) {
+		if vs == nil {
+			b = append(b, 0)
+			return
+		}
+		b = binary.AppendUvarint(b, uint64(len(vs))+1)
+		for _, v := range vs {
+			str(v)
+		}
+	}
+	str(e.Org)
+	list(e.Affiliations)
+	str(e.PrimaryAffiliation)
+	list(e.Schools)
+	key := string(b) // a new string
+	return d.profiles.id(key, func() (string, profile) {
+		return key, profile{org: d.str(e.Org), affiliations: d.strings(e.Affiliations),
+			primary: d.str(e.PrimaryAffiliation), schools: d.strings(e.Schools)}
+	})
+}
+
+// str returns the catalogue's stored copy of v.
+func (d *Directory) str(v string) string { return d.strs.str(d.strs.id(v)) }
+
+// strings returns a copy of vs whose elements are the catalogue's stored strings.
+func (d *Directory) strings(vs []string) []string {
+	if vs == nil {
+		return nil
+	}
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = d.str(v)
+	}
+	return out
 }
 
 func (d *Directory) upsertPerson(e *event.Event) {
-	a := d.accountLocked(e.User)
-	if !a.known {
+	id := d.accountLocked(e.User)
+	a := d.accounts.at(id)
+	if a.flags&flagKnown == 0 {
 		d.persons++
 	}
-	if old := a.person.NINHash; old != "" && old != e.NINHash {
-		if set := d.nins[old]; set != nil {
-			delete(set, e.User)
-			if len(set) == 0 {
-				delete(d.nins, old)
-			}
-		}
+	d.setNIN(id, e.NINHash)
+	if realm := Realm(e.User); realm != "" && e.Org != "" && d.realms[realm] != e.Org {
+		d.realms[strings.Clone(realm)] = d.str(e.Org)
 	}
-	if e.NINHash != "" {
-		set := d.nins[e.NINHash]
-		if set == nil {
-			set = make(map[string]struct{}, 1)
-			d.nins[e.NINHash] = set
-		}
-		set[e.User] = struct{}{}
+	a.profile = d.profileOf(e)
+	a.flags = a.flags&(flagHexNIN|flagRawNIN) | flagKnown
+	if e.HiddenIdentity {
+		a.flags |= flagHidden
 	}
-	if realm := Realm(e.User); realm != "" && e.Org != "" {
-		d.realms[realm] = e.Org
+	if e.IsActive() {
+		a.flags |= flagActive
 	}
-	a.known = true
-	a.person = Person{
-		User:               e.User,
-		Org:                e.Org,
-		Affiliations:       slices.Clone(e.Affiliations),
-		PrimaryAffiliation: e.PrimaryAffiliation,
-		Schools:            slices.Clone(e.Schools),
-		NINHash:            e.NINHash,
-		HiddenIdentity:     e.HiddenIdentity,
-		Active:             e.IsActive(),
-	}
+}
+
+// find returns the position of group g in gs (sorted), or where it would be inserted.
+func find(gs []membership, g uint32) (int, bool) {
+	return slices.BinarySearchFunc(gs, g, func(m membership, g uint32) int { return cmp.Compare(m.group, g) })
 }
 
 func (d *Directory) addMembership(user string, m Membership) {
-	a := d.accountLocked(user)
-	if a.groups == nil {
-		a.groups = make(map[string]Membership, 4)
+	a := d.accounts.at(d.accountLocked(user))
+	g := d.groups.id(m.Group)
+	attrs := memberAttrs{goType: m.GoType, role: m.Role, contact: m.ContactTeacher, school: m.School}
+	mm := membership{group: g, attrs: d.attrs.id(attrs, func() (memberAttrs, memberAttrs) {
+		a := memberAttrs{goType: d.str(m.GoType), role: d.str(m.Role), contact: m.ContactTeacher, school: d.str(m.School)}
+		return a, a
+	})}
+	i, ok := find(a.groups, g)
+	if ok {
+		a.groups[i] = mm
+		return
 	}
-	if old, ok := a.groups[m.Group]; ok {
-		a.counts.add(old, -1)
-	} else {
-		d.groupSize[m.Group]++
-		d.members++
+	if int(g) >= len(d.groupSize) {
+		d.groupSize = append(d.groupSize, make([]int32, int(g)+1-len(d.groupSize))...)
 	}
-	a.groups[m.Group] = m
-	a.counts.add(m, +1)
+	if d.groupSize[g]++; d.groupSize[g] == 1 {
+		d.nonEmpty++
+	}
+	d.members++
+	if len(a.groups) == cap(a.groups) { // grow by half: most accounts hold a handful of groups
+		gs := make([]membership, len(a.groups), len(a.groups)+len(a.groups)/2+2)
+		copy(gs, a.groups)
+		a.groups = gs
+	}
+	a.groups = slices.Insert(a.groups, i, mm)
 }
 
 func (d *Directory) removeMembership(user, group string) {
-	a := d.accounts[user]
-	if a == nil {
-		return
-	}
-	old, ok := a.groups[group]
+	id, ok := d.account(user)
 	if !ok {
 		return
 	}
-	delete(a.groups, group)
-	a.counts.add(old, -1)
-	d.members--
-	if d.groupSize[group]--; d.groupSize[group] <= 0 {
-		delete(d.groupSize, group)
+	g, ok := d.groups.lookup(group)
+	if !ok {
+		return
 	}
-	if !a.known && len(a.groups) == 0 {
-		delete(d.accounts, user)
+	a := d.accounts.at(id)
+	i, ok := find(a.groups, g)
+	if !ok {
+		return
+	}
+	a.groups = slices.Delete(a.groups, i, i+1)
+	if len(a.groups) == 0 {
+		a.groups = nil
+	}
+	d.members--
+	if d.groupSize[g]--; d.groupSize[g] == 0 {
+		d.nonEmpty--
 	}
 }
 
 func (d *Directory) setGuardianship(guardian, child, status string) {
-	children := d.guardians[guardian]
-	if children == nil {
-		children = make(map[string]string, 2)
-		d.guardians[guardian] = children
-	}
-	if _, ok := children[child]; !ok {
-		d.relations++
-	}
-	children[child] = status
+	k := uint64(d.guardians.id(guardian))<<32 | uint64(d.accountLocked(child))
+	d.relations[k] = uint8(slices.Index(statuses[:], status))
 }
 
 // Stats reports what the catalogue holds.
 func (d *Directory) Stats() Stats {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	return Stats{Persons: d.persons, Groups: len(d.groupSize), Memberships: d.members, Guardianships: d.relations}
+	return Stats{Persons: d.persons, Groups: d.nonEmpty, Memberships: d.members, Guardianships: len(d.relations)}
 }

@@ -18,6 +18,17 @@
 // mapped to the organisation the person records of that realm name), so that guard rails can
 // key on it instead of on the org an activity event claims.
 //
+// Load rebuilds a catalogue from a replay of stored directory events (the detector's start),
+// collecting garbage as it goes so that the process's peak stays near the catalogue's size.
+//
+// Memory: the catalogue is laid out for Feide's size (store.go): records in chunked slabs
+// addressed by uint32 ids, repeated strings (groups, schools, orgs, affiliation lists) stored
+// once, open-addressing indexes of ids, memberships of 8 bytes. A 1.3 M-person federation with
+// 7.8 M memberships and 1.4 M guardianships takes about 390 MB of heap (BenchmarkCatalogue);
+// rebuilt from history in a process with the embedded engine, about 860 MB peak RSS
+// (history's TestDirectoryRebuildScale). Records are never removed: an account that loses its
+// last membership and has no person event stays, answering as an unknown account does.
+//
 // Concurrency: a Directory is safe for concurrent use. Queries take a read lock and may run in
 // parallel with each other; Apply takes the write lock. Values returned (Person, Membership,
 // slices) are copies or immutable, so callers may keep them.

@@ -26,8 +26,10 @@ func (d *Directory) HomeOrg(account string) (org string, ok bool) {
 	realm := Realm(account)
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	if a := d.accounts[account]; a != nil && a.known && a.person.Org != "" {
-		return a.person.Org, true
+	if id, ok := d.account(account); ok {
+		if a := d.accounts.at(id); a.flags&flagKnown != 0 && d.profiles.vals[a.profile].org != "" {
+			return d.profiles.vals[a.profile].org, true
+		}
 	}
 	if realm == "" {
 		return "", false

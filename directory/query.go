@@ -10,29 +10,63 @@ import (
 func (d *Directory) Person(user string) (p Person, ok bool) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	a := d.accounts[user]
-	if a == nil {
+	id, found := d.account(user)
+	if !found {
 		return Person{User: user}, false
 	}
-	p = a.person
-	p.StudentGroups = a.counts.student
-	p.FacultyGroups = a.counts.faculty
-	p.BasisStudentGroups = a.counts.basisStudent
-	p.ContactTeacherGroups = a.counts.contact
-	return p, a.known
+	a := d.accounts.at(id)
+	p = Person{User: a.user}
+	if a.flags&flagKnown != 0 {
+		pr := &d.profiles.vals[a.profile]
+		p.Org, p.Affiliations, p.PrimaryAffiliation, p.Schools = pr.org, pr.affiliations, pr.primary, pr.schools
+		p.NINHash = d.ninOf(id, a)
+		p.HiddenIdentity = a.flags&flagHidden != 0
+		p.Active = a.flags&flagActive != 0
+	}
+	for _, m := range a.groups {
+		at := &d.attrs.vals[m.attrs]
+		switch at.role {
+		case RoleStudent:
+			p.StudentGroups++
+			if at.goType == GoTypeBasis {
+				p.BasisStudentGroups++
+			}
+		case RoleFaculty:
+			p.FacultyGroups++
+			if at.contact && at.goType == GoTypeBasis {
+				p.ContactTeacherGroups++
+			}
+		}
+	}
+	return p, a.flags&flagKnown != 0
+}
+
+// membershipOf is the Membership m of the catalogue's compact form. Callers hold a lock.
+func (d *Directory) membershipOf(m membership) Membership {
+	at := &d.attrs.vals[m.attrs]
+	return Membership{Group: d.groups.str(m.group), GoType: at.goType, Role: at.role, ContactTeacher: at.contact, School: at.school}
+}
+
+// groupsOf returns the memberships of user (sorted by group id, not by name); nil when none.
+// Callers hold a lock.
+func (d *Directory) groupsOf(user string) []membership {
+	if id, ok := d.account(user); ok {
+		return d.accounts.at(id).groups
+	}
+	return nil
 }
 
 // GroupsOf returns user's current memberships, ordered by group id.
 func (d *Directory) GroupsOf(user string) []Membership {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	a := d.accounts[user]
-	if a == nil || len(a.groups) == 0 {
+	gs := d.groupsOf(user)
+	if len(gs) == 0 {
 		return nil
 	}
-	out := make([]Membership, 0, len(a.groups))
-	for _, m := range a.groups {
-		out = append(out, m)
+	out := make([]Membership, len(gs))
+	for i, m := range gs {
+		out[i] = d.membershipOf(m)
 	}
 	slices.SortFunc(out, func(x, y Membership) int { return strings.Compare(x.Group, y.Group) })
 	return out
@@ -42,10 +76,13 @@ func (d *Directory) GroupsOf(user string) []Membership {
 func (d *Directory) IsMember(user, group string) (role string, ok bool) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	if a := d.accounts[user]; a != nil {
-		if m, ok := a.groups[group]; ok {
-			return m.Role, true
-		}
+	g, ok := d.groups.lookup(group)
+	if !ok {
+		return "", false
+	}
+	gs := d.groupsOf(user)
+	if i, ok := find(gs, g); ok {
+		return d.attrs.vals[gs[i].attrs].role, true
 	}
 	return "", false
 }
@@ -92,26 +129,23 @@ func (d *Directory) sharesGroupWhere(a, b string, ok func(ma, mb Membership) boo
 }
 
 // eachShared calls fn with a's and b's memberships of each group they share, until fn returns
-// false. It walks the smaller of the two membership sets. Callers hold the read lock.
+// false: a merge of the two sorted membership lists. Callers hold the read lock.
 func (d *Directory) eachShared(a, b string, fn func(ma, mb Membership) bool) {
 	if a == b {
 		return
 	}
-	aa, ab := d.accounts[a], d.accounts[b]
-	if aa == nil || ab == nil {
-		return
-	}
-	if len(aa.groups) <= len(ab.groups) {
-		for g, ma := range aa.groups {
-			if mb, ok := ab.groups[g]; ok && !fn(ma, mb) {
+	ga, gb := d.groupsOf(a), d.groupsOf(b)
+	for i, j := 0, 0; i < len(ga) && j < len(gb); {
+		switch {
+		case ga[i].group < gb[j].group:
+			i++
+		case ga[i].group > gb[j].group:
+			j++
+		default:
+			if !fn(d.membershipOf(ga[i]), d.membershipOf(gb[j])) {
 				return
 			}
-		}
-		return
-	}
-	for g, mb := range ab.groups {
-		if ma, ok := aa.groups[g]; ok && !fn(ma, mb) {
-			return
+			i, j = i+1, j+1
 		}
 	}
 }
@@ -121,7 +155,15 @@ func (d *Directory) eachShared(a, b string, fn func(ma, mb Membership) bool) {
 func (d *Directory) GuardianStatus(guardian, child string) string {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	return d.guardians[guardian][child]
+	g, ok := d.guardians.lookup(guardian)
+	if !ok {
+		return ""
+	}
+	c, ok := d.account(child)
+	if !ok {
+		return ""
+	}
+	return statuses[d.relations[uint64(g)<<32|uint64(c)]]
 }
 
 // SameNIN returns the other accounts whose person carries user's (non-empty) NIN hash,
@@ -129,20 +171,22 @@ func (d *Directory) GuardianStatus(guardian, child string) string {
 func (d *Directory) SameNIN(user string) []string {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	a := d.accounts[user]
-	if a == nil || a.person.NINHash == "" {
+	id, ok := d.account(user)
+	if !ok {
 		return nil
 	}
-	set := d.nins[a.person.NINHash]
-	if len(set) < 2 {
+	a := d.accounts.at(id)
+	nin := d.ninOf(id, a)
+	if nin == "" {
 		return nil
 	}
-	out := make([]string, 0, len(set)-1)
-	for u := range set {
-		if u != user {
-			out = append(out, u)
+	var out []string
+	d.byNIN.each(d.hash(nin), func(o uint32) bool {
+		if b := d.accounts.at(o); o != id && d.sameNIN(id, a, o, b) {
+			out = append(out, b.user)
 		}
-	}
+		return true
+	})
 	slices.Sort(out)
 	return out
 }

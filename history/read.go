@@ -10,36 +10,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
-
-	"breachd/event"
 )
-
-// ReplayDirectory calls fn for every stored directory event, in time order, so a detector can
-// rebuild its in-memory catalogue on start.
-func (s *Store) ReplayDirectory(ctx context.Context, fn func(*event.Event) error) (int, error) {
-	rows, err := s.conn.Query(ctx, `SELECT id, time, org, op, user, affiliations, primary_affiliation, schools, nin_hash,
-		hidden_identity, active, group, go_type, role, contact_teacher, school, change, guardian, child, status
-		FROM directory_events FINAL ORDER BY time, id`)
-	if err != nil {
-		return 0, fmt.Errorf("replay directory: %w", err)
-	}
-	defer rows.Close()
-	n := 0
-	for rows.Next() {
-		e := event.Event{Kind: event.KindDirectory}
-		var active bool
-		if err := rows.Scan(&e.ID, &e.Time, &e.Org, &e.Op, &e.User, &e.Affiliations, &e.PrimaryAffiliation, &e.Schools, &e.NINHash,
-			&e.HiddenIdentity, &active, &e.Group, &e.GoType, &e.Role, &e.ContactTeacher, &e.School, &e.Change, &e.Guardian, &e.Child, &e.Status); err != nil {
-			return n, fmt.Errorf("replay directory row %d: %w", n+1, err)
-		}
-		e.Active = &active
-		if err := fn(&e); err != nil {
-			return n, err
-		}
-		n++
-	}
-	return n, rows.Err()
-}
 
 // codeTooManyRows is ClickHouse's TOO_MANY_ROWS_OR_BYTES.
 const codeTooManyRows = 396

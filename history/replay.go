@@ -261,7 +261,8 @@ func chunkName(from, to time.Time) string {
 
 // ReplayDirectoryBefore calls fn for every stored directory event with time < before, in
 // (time, id) order, chunk by chunk as Replay does: what a detector or a backtest starting at
-// before knows of the directory. ReplayDirectory is the same without a bound, in one query.
+// before knows of the directory. ReplayDirectory is the same without a bound, read by
+// organisation.
 func (s *Store) ReplayDirectoryBefore(ctx context.Context, before time.Time, fn func(*event.Event) error) (int64, error) {
 	return s.Replay(ctx, time.Time{}, before, ReplayOptions{Kinds: []event.Kind{event.KindDirectory}}, fn)
 }

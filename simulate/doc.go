@@ -101,6 +101,15 @@
 // immutable after New; Run may be called concurrently. Generation runs at millions of events per
 // second on one core (go test -bench Generate ./simulate/).
 //
+// # Federation
+//
+// RunFederation (breachd simulate --persons N) writes instead only a directory snapshot of
+// Feide's size (FeidePersons, 1.3 M persons by default): 356 municipalities with primary and
+// lower secondary schools and 15 counties with upper secondary schools, sized from published
+// figures (federation.go), each class with a basis group and eight teaching groups, and the
+// pupils' guardians (ID-porten identities, in guardianships only). It holds one organisation
+// at a time and is deterministic per Seed; it measures a detector's directory catalogue.
+//
 // # Not modelled
 //
 // Holidays and the school calendar (every Monday–Friday is a school day), sickness and

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -17,6 +18,7 @@ func simulateCommand() *cobra.Command {
 		out        string
 		noBreaches bool
 		truth      bool
+		persons    int
 	)
 	c := &cobra.Command{
 		Use:   "simulate [flags]",
@@ -28,7 +30,14 @@ service accesses in time order, with a few injected breaches. The output is dete
 given --seed and sizes, so it serves tests and benchmarks:
 
   breachd simulate --seed 7 --days 5 -o week.jsonl
-  breachd run week.jsonl`,
+  breachd run week.jsonl
+
+With --persons N it writes instead only the directory snapshot of a federation of N persons
+sized like Feide's school sector (1300000: pupils, teachers and other staff in 371
+municipalities and counties, their classes and teaching groups, and the pupils' guardians), for
+measuring a detector's directory at that size:
+
+  breachd simulate --persons 1300000 -o feide.jsonl`,
 	}
 	fs := c.Flags()
 	fs.Int64Var(&cfg.Seed, "seed", cfg.Seed, "random seed; the same seed and sizes give the same output")
@@ -40,6 +49,7 @@ given --seed and sizes, so it serves tests and benchmarks:
 	fs.StringVar(&start, "start", "", "first day, YYYY-MM-DD (default "+cfg.Start.Format("2006-01-02")+")")
 	fs.BoolVar(&noBreaches, "no-breaches", false, "do not inject breaches")
 	fs.BoolVar(&truth, "truth", false, "print the injected breaches (ground truth) to stderr")
+	fs.IntVar(&persons, "persons", 0, fmt.Sprintf("write only the directory of a federation of this many persons (Feide: %d); the size, --days and breach flags do not apply", simulate.FeidePersons))
 	fs.StringVarP(&out, "output", "o", "-", "output file; - for stdout")
 	c.RunE = func(c *cobra.Command, _ []string) error {
 		if start != "" {
@@ -50,32 +60,61 @@ given --seed and sizes, so it serves tests and benchmarks:
 			cfg.Start = d
 		}
 		cfg.Breaches = !noBreaches
+		if persons != 0 {
+			for _, f := range []string{"orgs", "schools", "classes", "pupils", "days", "no-breaches", "truth"} {
+				if fs.Changed(f) {
+					return usagef("--%s does not apply with --persons (a directory-only federation); drop one of them", f)
+				}
+			}
+			fed := simulate.Federation{Seed: cfg.Seed, Persons: persons, Start: cfg.Start}
+			if err := fed.Validate(); err != nil {
+				return usagef("--persons: %v", err)
+			}
+			return writeOut(out, func(w io.Writer) error {
+				size, err := simulate.WriteFederation(c.Context(), fed, w)
+				if err != nil {
+					return fmt.Errorf("simulate: %w", err)
+				}
+				fmt.Fprintf(os.Stderr, "wrote %d events: %d persons (%d pupils, %d teachers, %d other staff), %d groups, %d memberships, %d guardianships in %d organisations, %d schools\n",
+					size.Events, size.Persons, size.Pupils, size.Teachers, size.Others, size.Groups, size.Memberships, size.Guardianships, size.Orgs, size.Schools)
+				return nil
+			})
+		}
 		gen, err := simulate.New(cfg)
 		if err != nil {
 			return usagef("%v", err)
 		}
-		w := os.Stdout
-		if out != "-" {
-			f, err := os.Create(out)
+		return writeOut(out, func(w io.Writer) error {
+			n, err := gen.WriteJSONLines(c.Context(), w)
 			if err != nil {
-				return err
+				return fmt.Errorf("simulate: %w", err)
 			}
-			defer f.Close()
-			w = f
-		}
-		n, err := gen.WriteJSONLines(c.Context(), w)
-		if err != nil {
-			return fmt.Errorf("simulate: %w", err)
-		}
-		if truth {
-			for _, b := range gen.Breaches() {
-				fmt.Fprintln(os.Stderr, b)
+			if truth {
+				for _, b := range gen.Breaches() {
+					fmt.Fprintln(os.Stderr, b)
+				}
 			}
-		}
-		if out != "-" {
-			fmt.Fprintf(os.Stderr, "wrote %d events to %s\n", n, out)
-		}
-		return nil
+			if out != "-" {
+				fmt.Fprintf(os.Stderr, "wrote %d events to %s\n", n, out)
+			}
+			return nil
+		})
 	}
 	return c
+}
+
+// writeOut runs write on the file out (created), or on stdout for "-".
+func writeOut(out string, write func(io.Writer) error) error {
+	if out == "-" {
+		return write(os.Stdout)
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
