@@ -5,8 +5,9 @@
 //
 // # Formats
 //
-//   - canonical: the contract's JSON Lines, ingest.Canonical (event.Parse; an event with a
-//     missing, null or blank id gets ingest.EventID("c", ev) instead of being rejected). It is
+//   - canonical: the contract's JSON Lines, ingest.Canonical (event.Decode, validated by the
+//     pipeline like every format's events; an event with a missing, null or blank id gets
+//     ingest.EventID("c", ev) instead of being rejected). It is
 //     what a source without a format reads, so Lookup("canonical") is the same parser.
 //   - simplesamlphp: log lines of SimpleSAMLphp, which Feide's IdP is built on. The header is
 //     syslog's "Mon _2 15:04:05 host tag[pid]: LEVEL" (level 0-7), SimpleSAMLphp's file
