@@ -44,8 +44,10 @@ type Config struct {
 	Rules []string
 	// Phases to run (Phases' names); empty: all.
 	Phases []string
-	// Sim sizes the workload of the raw and pipeline phases (and seeds the latency phase's);
-	// Run sets its Start so that the simulated days end on the last weekday before today.
+	// Sim sizes and seeds the workload of the raw and pipeline phases; the latency phase's is
+	// the same size of world with seed Sim.Seed+1. Run dates both (Start is ignored): the
+	// latency workload ends on the last weekday before today, the other whole weeks earlier,
+	// before the latency workload begins, so that events move forward in time.
 	Sim simulate.Config
 	// MaxEvents caps the workload of the raw and pipeline phases (0: all Sim gives).
 	MaxEvents int
@@ -77,15 +79,17 @@ func (c Config) Validate() error {
 	if err := c.Sim.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("workload (--orgs, --days): %w", err))
 	}
-	switch {
-	case c.MaxEvents < 0:
+	if c.MaxEvents < 0 {
 		errs = append(errs, fmt.Errorf("--events: %d is negative (0: no cap)", c.MaxEvents))
-	case c.Rate <= 0:
+	}
+	if c.Rate <= 0 {
 		errs = append(errs, fmt.Errorf("--rate: %d events/s, want a positive rate", c.Rate))
-	case c.Duration < time.Second:
+	}
+	if c.Duration < time.Second {
 		errs = append(errs, fmt.Errorf("--duration: %s, want at least 1s", c.Duration))
-	case c.Probes < 0 || c.Probes*21 > float64(c.Rate):
-		errs = append(errs, fmt.Errorf("--probes: %g/s, want 0 to %g/s (a probe is up to 21 events of the --rate)", c.Probes, float64(c.Rate)/21))
+	}
+	if c.Probes < 0 || c.Probes*21 > float64(max(c.Rate, 0)) {
+		errs = append(errs, fmt.Errorf("--probes: %g/s, want 0 to %g/s (a probe is up to 21 events of the --rate)", c.Probes, float64(max(c.Rate, 0))/21))
 	}
 	return errors.Join(errs...)
 }
@@ -145,14 +149,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	rep := &Report{Version: cfg.Version, Started: time.Now().UTC(), CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0),
 		NATS: engine(cfg.Infra.NATSURL), ClickHouse: engine(cfg.Infra.ClickHouseDSN)}
-	sim := cfg.Sim
-	sim.Start = simulate.LastSchoolDay(time.Now()).AddDate(0, 0, -max(sim.Days-1, 0))
+	sim, latSim := timeline(cfg.Sim, cfg.Rate, cfg.Duration, time.Now())
 	rep.Workload = WorkloadInfo{Orgs: sim.Orgs, Days: sim.Days, Seed: sim.Seed}
 	var wl Workload
 	if cfg.runs(PhaseRaw) || cfg.runs(PhasePipeline) {
 		prog.note("generating the workload (%d orgs, %d days)", sim.Orgs, sim.Days)
 		if wl, err = writeWorkload(ctx, sim, tag+"-p-", cfg.MaxEvents, filepath.Join(cfg.WorkDir, "workload.jsonl")); err != nil {
 			return nil, err
+		}
+		if wl.Events == 0 {
+			return nil, errors.New("the workload is empty: give more --orgs or --days, or --events 0 (no cap)")
 		}
 		rep.Workload.Events, rep.Workload.Bytes = wl.Events, wl.Bytes
 	}
@@ -178,12 +184,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
-		debug.FreeOSMemory() // the payloads, dead now, are not the pipeline's to carry
 	}
 	if cfg.runs(PhasePipeline) || cfg.runs(PhaseLatency) {
 		feed := func() (*feed, error) {
 			prog.note("generating the latency workload (%d events at %d/s, %g probes/s)", int(float64(cfg.Rate)*cfg.Duration.Seconds()), cfg.Rate, cfg.Probes)
-			f, err := buildFeed(ctx, sim, tag, cfg.Rate, cfg.Duration, cfg.Probes, time.Now())
+			f, err := buildFeed(ctx, latSim, tag, cfg.Rate, cfg.Duration, cfg.Probes, time.Now())
 			debug.FreeOSMemory() // what building the feed left behind
 			return f, err
 		}

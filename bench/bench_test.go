@@ -56,7 +56,8 @@ func TestRunAllPhases(t *testing.T) {
 	for phase, keys := range map[string][]string{
 		"raw":      {"events", "events_per_second", "cpu_us_per_event", "peak_rss_bytes", "stream_deleted"},
 		"pipeline": {"events", "events_per_second", "ratio_to_raw", "cpu_us_per_event", "peak_rss_bytes", "peak_rss_scope"},
-		"latency":  {"offered_events_per_second", "achieved_events_per_second", "lag_events", "kept_up", "ingest_to_alert", "ingest_to_incident"},
+		"latency": {"offered_events_per_second", "achieved_events_per_second", "seed", "handoff_late_max_ms", "lag_events", "kept_up",
+			"ingest_to_alert", "ingest_to_incident", "probe_alerts", "probe_incidents"},
 	} {
 		for _, k := range keys {
 			if _, ok := phases[phase][k]; !ok {
@@ -86,8 +87,12 @@ func TestRunAllPhases(t *testing.T) {
 	if want := cfg.Rate * int(cfg.Duration.Seconds()); l.Events < want || l.Probes < 1 {
 		t.Errorf("latency: %d events with %d probes, want at least %d with probes", l.Events, l.Probes, want)
 	}
-	if l.Incident.Samples < l.Probes {
-		t.Errorf("latency: %d incident samples, want one for each of the %d probes at least", l.Incident.Samples, l.Probes)
+	if l.ProbeAlerts != l.Probes || l.ProbeIncidents != l.Probes || l.Incident.Samples < l.Probes {
+		t.Errorf("latency: %d probes, %d with an alert, %d with an incident on their own events, %d incident samples; want every probe alerted and opening an incident",
+			l.Probes, l.ProbeAlerts, l.ProbeIncidents, l.Incident.Samples)
+	}
+	if l.Seed != rep.Workload.Seed+1 {
+		t.Errorf("latency feed seed %d, want the workload's %d plus one", l.Seed, rep.Workload.Seed)
 	}
 	for name, p := range map[string]Percentiles{"alert": l.Alert, "incident": l.Incident} {
 		if p.Samples == 0 || p.P50 > p.P95 || p.P95 > p.P99 || p.P99 > p.Max {
@@ -149,6 +154,46 @@ func TestValidate(t *testing.T) {
 			t.Errorf("Validate() = %v, want an error with %q", err, c.want)
 		}
 	}
+	// Every bad flag is reported, not only the first.
+	bad := good
+	bad.MaxEvents, bad.Rate, bad.Duration, bad.Probes = -1, 0, 0, -1
+	err := bad.Validate()
+	for _, want := range []string{"--events", "--rate", "--duration", "--probes"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate() = %v, want an error with %q", err, want)
+		}
+	}
+}
+
+// TestRawRefusesEmpty: an empty workload is an error, not a wait for messages that never come.
+func TestRawRefusesEmpty(t *testing.T) {
+	if _, err := runRaw(context.Background(), nil, nil, ScratchPrefix+"EMPTY", 1, nil, newProgress(nil)); err == nil {
+		t.Error("runRaw with no payloads: no error")
+	}
+}
+
+// TestTimeline: the latency feed is another world (seed) dated after the pipeline workload,
+// whose days keep their weekdays.
+func TestTimeline(t *testing.T) {
+	sim := simulate.Defaults()
+	sim.Days = 5
+	for _, now := range []time.Time{time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC), time.Date(2026, 12, 9, 10, 0, 0, 0, time.UTC)} {
+		for _, rate := range []int{1000, 10000, 50000} {
+			pipe, lat := timeline(sim, rate, 30*time.Second, now)
+			if lat.Seed != sim.Seed+1 || pipe.Seed != sim.Seed || pipe.Days != sim.Days {
+				t.Errorf("seeds %d, %d and days %d from %+v", pipe.Seed, lat.Seed, pipe.Days, sim)
+			}
+			pipeEnd := pipe.Start.AddDate(0, 0, pipe.Days) // midnight after the last day
+			snapshot := lat.Start.Add(-2 * time.Hour)      // 22:00 the evening before
+			latEnd := lat.Start.AddDate(0, 0, lat.Days-1)  // the last day
+			if !pipeEnd.Before(snapshot) || !latEnd.Equal(simulate.LastSchoolDay(now)) {
+				t.Errorf("now %s, rate %d: pipeline %s + %d days, latency %s + %d days", now, rate, pipe.Start, pipe.Days, lat.Start, lat.Days)
+			}
+			if last := pipeEnd.AddDate(0, 0, -1); last.Weekday() != latEnd.Weekday() {
+				t.Errorf("now %s: the pipeline workload ends on a %s, want a %s", now, last.Weekday(), latEnd.Weekday())
+			}
+		}
+	}
 }
 
 func TestPercentiles(t *testing.T) {
@@ -179,7 +224,7 @@ func testLogger() *slog.Logger {
 // TestFeed builds a latency feed and checks what the phase relies on: the size, the probes
 // among the events, every record a canonical event, and each event's id leading to its batch.
 func TestFeed(t *testing.T) {
-	sim := simulate.Defaults()
+	_, sim := timeline(simulate.Defaults(), 500, 4*time.Second, time.Now())
 	f, err := buildFeed(context.Background(), sim, "t1", 500, 4*time.Second, 2, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -190,7 +235,7 @@ func TestFeed(t *testing.T) {
 	if f.probes < 7 || f.probes > 8 {
 		t.Errorf("%d probes in 4 s at 2/s", f.probes)
 	}
-	kinds := map[event.Kind]int{}
+	kinds, probes := map[event.Kind]int{}, map[int]bool{}
 	var recs []ingest.Record
 	for k := range f.batches() {
 		recs = f.records(k, recs)
@@ -202,13 +247,16 @@ func TestFeed(t *testing.T) {
 			if b, ok := f.batchOf(e.ID); !ok || b != k {
 				t.Fatalf("event %s is in batch %d, batchOf says %d, %v", e.ID, k, b, ok)
 			}
-			if strings.Contains(e.ID, "-probe-") {
+			if k, ok := f.probeOf(e.ID); ok {
 				kinds[e.Kind]++
+				probes[k] = true
+			} else if strings.Contains(e.ID, "probe") {
+				t.Fatalf("probeOf(%q) found no probe", e.ID)
 			}
 		}
 	}
-	if kinds[event.KindAccess] == 0 || kinds[event.KindAuth] == 0 {
-		t.Errorf("probe events by kind: %v, want both probe kinds", kinds)
+	if kinds[event.KindAccess] == 0 || kinds[event.KindAuth] == 0 || len(probes) != f.probes {
+		t.Errorf("probe events by kind: %v, of %d probes; want both probe kinds, of all %d", kinds, len(probes), f.probes)
 	}
 	for _, id := range []string{"other-l-3-x", "t1-l-", "t1-l-x-1", "t1-l-999999-x"} {
 		if _, ok := f.batchOf(id); ok {

@@ -26,10 +26,16 @@ import (
 // fixed rate, and how long events took from ingest to an alert and to an incident.
 type LatencyResult struct {
 	OfferedRate  float64 `json:"offered_events_per_second"`
-	Seconds      float64 `json:"seconds"`                    // the feed: first batch handed to ingest to the last one's PubAcks
+	Seconds      float64 `json:"seconds"`                    // the feed: first batch due to the last one's PubAcks
 	Events       int     `json:"events"`                     // handed to ingest, probes' included
 	Probes       int     `json:"probes"`                     // probe breaches among them, each on a fresh account
 	AchievedRate float64 `json:"achieved_events_per_second"` // Events / Seconds
+	// Seed is the simulator's seed of the feed (the workload's plus one: another world on the
+	// same realms, dated after the pipeline phase's workload).
+	Seed int64 `json:"seed"`
+	// HandoffLateMs is the most a batch was handed to ingest after it was due: ingest's
+	// back-pressure. It is inside the latencies, which run from when an event was due.
+	HandoffLateMs float64 `json:"handoff_late_max_ms"`
 	// LagEvents is what the detector had not yet processed (pending and unacked on its
 	// consumer) when the feed ended; LagAlerts the same for the notifier.
 	LagEvents    uint64  `json:"lag_events"`
@@ -40,6 +46,11 @@ type LatencyResult struct {
 	KeptUp   bool        `json:"kept_up"`
 	Alert    Percentiles `json:"ingest_to_alert"`
 	Incident Percentiles `json:"ingest_to_incident"`
+	// ProbeAlerts and ProbeIncidents count the probes with an alert, and with an incident
+	// opened, on one of their own events: each should equal Probes. The percentiles also rest
+	// on the feed's own breaches.
+	ProbeAlerts    int `json:"probe_alerts"`
+	ProbeIncidents int `json:"probe_incidents"`
 }
 
 // Percentiles of latency samples in milliseconds (nearest rank); Samples says how many
@@ -71,14 +82,17 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // feed is the latency phase's input, built before it is timed: the events' canonical JSON
 // end to end in one buffer (few pointers for the collector to trace while the pipeline runs),
-// handed to ingest batch events at a time. Event n's id is prefix + n + "-" + the simulator's
-// id, so that an alert's event id says when its event was handed to ingest.
+// handed to ingest batch events at a time, a batch every interval. Event n's id is prefix + n
+// + "-" + the simulator's id (probe k's: ... + "-probe-<k>-<i>"), so that an alert's event id
+// says when its event was due.
 type feed struct {
-	data   []byte
-	ends   []int // end of each event's JSON in data
-	batch  int
-	prefix string
-	probes int
+	data     []byte
+	ends     []int // end of each event's JSON in data
+	batch    int
+	interval time.Duration
+	prefix   string
+	probes   int
+	seed     int64
 }
 
 func (f *feed) events() int  { return len(f.ends) }
@@ -99,16 +113,41 @@ func (f *feed) records(k int, buf []ingest.Record) []ingest.Record {
 
 // batchOf is the batch of the event with id, if it is the feed's.
 func (f *feed) batchOf(id string) (int, bool) {
-	rest, ok := strings.CutPrefix(id, f.prefix)
+	n, _, ok := f.parseID(id)
+	return n / f.batch, ok
+}
+
+// probeOf is the probe the event with id belongs to, if it is one of the feed's probes.
+func (f *feed) probeOf(id string) (int, bool) {
+	_, sim, ok := f.parseID(id)
 	if !ok {
 		return 0, false
 	}
-	seq, _, ok := strings.Cut(rest, "-")
-	n, err := strconv.Atoi(seq)
-	if !ok || err != nil || n < 0 || n >= len(f.ends) {
+	rest, ok := strings.CutPrefix(sim, "probe-")
+	if !ok {
 		return 0, false
 	}
-	return n / f.batch, true
+	k, _, ok := strings.Cut(rest, "-")
+	n, err := strconv.Atoi(k)
+	if !ok || err != nil || n < 0 || n >= f.probes {
+		return 0, false
+	}
+	return n, true
+}
+
+// parseID splits the id of a feed's event into its number in the feed and the simulator's
+// (or the probe's) id.
+func (f *feed) parseID(id string) (n int, sim string, ok bool) {
+	rest, ok := strings.CutPrefix(id, f.prefix)
+	if !ok {
+		return 0, "", false
+	}
+	seq, sim, ok := strings.Cut(rest, "-")
+	n, err := strconv.Atoi(seq)
+	if !ok || err != nil || n < 0 || n >= len(f.ends) {
+		return 0, "", false
+	}
+	return n, sim, true
 }
 
 // add appends e, numbered, to the feed.
@@ -123,22 +162,42 @@ func (f *feed) add(e *event.Event) error {
 	return nil
 }
 
-// buildFeed builds a feed of rate × d events: the simulator's events with a probe breach every
-// 1/probes seconds of the feed, the kinds in turn. tag is the run's.
+// timeline dates the run's two workloads so that every account's events move forward in time
+// from the pipeline phase to the latency phase. sim is the pipeline phase's workload; the
+// latency feed of rate × d events is the simulator's with seed sim.Seed+1 (another world on the
+// same realms, so that the pipeline phase's windows, suppressions and open incidents are not
+// its accounts'), over enough days (weekday sizes, and half again for weekends) ending on the
+// last weekday before now. The pipeline workload ends whole weeks before that weekday (the
+// same weekdays as ending on it), before the evening of the feed's directory snapshot.
+func timeline(sim simulate.Config, rate int, d time.Duration, now time.Time) (pipeline, latency simulate.Config) {
+	last := simulate.LastSchoolDay(now)
+	latency = sim
+	latency.Seed = sim.Seed + 1
+	est := simulate.EstimateEvents(latency)
+	latency.Days = min(int(float64(feedSize(rate, d))/float64(max(est.Weekday, 1))*1.5)+2, simulate.MaxDays)
+	latency.Start = last.AddDate(0, 0, -(latency.Days - 1))
+	weeks := (latency.Days + 7) / 7 // 7 × weeks > latency.Days: the snapshot is dated the evening before its Start
+	pipeline = sim
+	pipeline.Start = last.AddDate(0, 0, -7*weeks-max(sim.Days-1, 0))
+	return pipeline, latency
+}
+
+// feedSize is the number of events of a feed at rate for d.
+func feedSize(rate int, d time.Duration) int { return int(float64(rate) * d.Seconds()) }
+
+// buildFeed builds a feed of rate × d events: the events of sim (the latency workload of
+// timeline) with a probe breach every 1/probes seconds of the feed, the kinds in turn, dated
+// now. tag is the run's.
 func buildFeed(ctx context.Context, sim simulate.Config, tag string, rate int, d time.Duration, probes float64, now time.Time) (*feed, error) {
-	total := int(float64(rate) * d.Seconds())
+	total := feedSize(rate, d)
 	probeEvery := math.MaxInt
 	if probes > 0 {
 		probeEvery = max(int(float64(rate)/probes), 1)
 	}
-	// Enough simulated days for the feed (weekday sizes, and half again for weekends), ending
-	// on the last weekday before today.
-	est := simulate.EstimateEvents(sim)
-	sim.Days = min(int(float64(total)/float64(max(est.Weekday, 1))*1.5)+2, simulate.MaxDays)
-	sim.Start = simulate.LastSchoolDay(now).AddDate(0, 0, -(sim.Days - 1))
 	realm := sim.Realms()[0]
-	f := &feed{batch: min(max(rate/100, 1), 1000), prefix: tag + "-l-", // a batch every 10 ms
+	f := &feed{batch: min(max(rate/100, 1), 1000), prefix: tag + "-l-", seed: sim.Seed, // a batch every 10 ms
 		data: make([]byte, 0, total*420), ends: make([]int, 0, total+21)}
+	f.interval = time.Duration(float64(time.Second) * float64(f.batch) / float64(rate))
 	nextProbe := probeEvery
 	_, err := simulated(ctx, sim, 0, func(e *event.Event) error {
 		if f.events() >= total {
@@ -167,13 +226,14 @@ func buildFeed(ctx context.Context, sim simulate.Config, tag string, rate int, d
 	return f, nil
 }
 
-// offer hands the feed's batches to sink at rate events per second: batch k at start + k ×
-// the batch's share of a second; a late batch goes at once, and the ones after it keep their
-// schedule. handed[k] is when batch k was handed to ingest (t0 of its events). It returns when
-// the first batch was due and when the last one had its PubAcks.
-func (f *feed) offer(ctx context.Context, sink ingest.Sink, rate int, handed []time.Time, prog *progress) (start, end time.Time, err error) {
+// due is when batch k of a feed offered from start is due: t0 of its events.
+func (f *feed) due(start time.Time, k int) time.Time { return start.Add(time.Duration(k) * f.interval) }
+
+// offer hands the feed's batches to sink at its rate: batch k when it is due (f.due); a late
+// batch goes at once, and the ones after it keep their schedule. It returns when the first
+// batch was due, when the last one had its PubAcks, and the most a batch was handed over late.
+func (f *feed) offer(ctx context.Context, sink ingest.Sink, prog *progress) (start, end time.Time, late time.Duration, err error) {
 	prog.begin("latency", int64(f.events()))
-	interval := time.Duration(float64(time.Second) * float64(f.batch) / float64(rate))
 	start = time.Now()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -181,22 +241,23 @@ func (f *feed) offer(ctx context.Context, sink ingest.Sink, rate int, handed []t
 	n := 0
 	for k := range f.batches() {
 		recs = f.records(k, recs)
-		if wait := time.Until(start.Add(time.Duration(k) * interval)); wait > 0 {
+		if wait := time.Until(f.due(start, k)); wait > 0 {
 			timer.Reset(wait)
 			select {
 			case <-ctx.Done():
-				return start, end, ctx.Err()
+				return start, end, late, ctx.Err()
 			case <-timer.C:
 			}
+		} else {
+			late = max(late, -wait)
 		}
-		handed[k] = time.Now()
 		if _, err := sink.Submit(ctx, ingest.Batch{Source: "bench", Records: recs}); err != nil {
-			return start, end, err
+			return start, end, late, err
 		}
 		n += len(recs)
 		prog.set(int64(n))
 	}
-	return start, time.Now(), nil
+	return start, time.Now(), late, nil
 }
 
 // arrival is a message seen on a subscription and when.
@@ -263,40 +324,49 @@ func (w *watcher) distinct() (alerts, incidents int, err error) {
 	return alerts, incidents, nil
 }
 
-// latencies matches what w saw to the feed's events: an alert to its event (one sample per
-// alert id), an opened incident to its opening alert's event (one per incident id).
-func (w *watcher) latencies(f *feed, handed []time.Time) (alerts, incidents []time.Duration, err error) {
+// latencies matches what w saw to the feed offered from start: an alert to its event (one
+// sample per alert id), an opened incident to its opening alert's event (one per incident id),
+// each from when the event was due. probeAlerts and probeIncidents count the probes with an
+// alert, and with an incident opened, on one of their own events.
+func (w *watcher) latencies(f *feed, start time.Time) (alerts, incidents []time.Duration, probeAlerts, probeIncidents int, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	eventOf := map[string]string{} // alert id → event id
+	alerted, opened := map[int]bool{}, map[int]bool{} // probes
+	eventOf := map[string]string{}                    // alert id → event id
 	for _, a := range w.alerts {
 		var al event.Alert
 		if err := json.Unmarshal(a.data, &al); err != nil {
-			return nil, nil, fmt.Errorf("alert on ALERTS: %w", err)
+			return nil, nil, 0, 0, fmt.Errorf("alert on ALERTS: %w", err)
 		}
 		if _, seen := eventOf[al.ID]; seen {
 			continue // republished (a redelivered batch); JetStream dropped the copy
 		}
 		eventOf[al.ID] = al.EventID
 		if b, ok := f.batchOf(al.EventID); ok {
-			alerts = append(alerts, a.at.Sub(handed[b]))
+			alerts = append(alerts, a.at.Sub(f.due(start, b)))
+		}
+		if k, ok := f.probeOf(al.EventID); ok {
+			alerted[k] = true
 		}
 	}
 	seen := map[string]bool{}
 	for _, a := range w.incidents {
 		var inc event.Incident
 		if err := json.Unmarshal(a.data, &inc); err != nil {
-			return nil, nil, fmt.Errorf("incident on INCIDENTS: %w", err)
+			return nil, nil, 0, 0, fmt.Errorf("incident on INCIDENTS: %w", err)
 		}
 		if seen[inc.ID] {
 			continue
 		}
 		seen[inc.ID] = true
 		if b, ok := f.batchOf(eventOf[inc.OpeningAlert]); ok {
-			incidents = append(incidents, a.at.Sub(handed[b]))
+			incidents = append(incidents, a.at.Sub(f.due(start, b)))
+		}
+		if k, ok := f.probeOf(eventOf[inc.OpeningAlert]); ok {
+			opened[k] = true
 		}
 	}
-	return alerts, incidents, nil
+	return alerts, incidents, len(alerted), len(opened), nil
 }
 
 // latencyPhase offers f to sink at the configured rate, watching the alerts and incidents on
@@ -307,13 +377,12 @@ func (s *stages) latencyPhase(ctx context.Context, sink ingest.Sink, f *feed) (*
 		return nil, err
 	}
 	defer w.stop()
-	res := &LatencyResult{OfferedRate: float64(s.cfg.Rate), Events: f.events(), Probes: f.probes}
-	handed := make([]time.Time, f.batches())
-	start, end, err := f.offer(ctx, sink, s.cfg.Rate, handed, s.prog)
+	res := &LatencyResult{OfferedRate: float64(s.cfg.Rate), Events: f.events(), Probes: f.probes, Seed: f.seed}
+	start, end, late, err := f.offer(ctx, sink, s.prog)
 	if err != nil {
 		return nil, err
 	}
-	res.Seconds = end.Sub(start).Seconds()
+	res.Seconds, res.HandoffLateMs = end.Sub(start).Seconds(), ms(late)
 	if res.LagEvents, err = pending(ctx, s.js, bus.StreamEvents, detect.DurableName(0, 1)); err != nil {
 		return nil, err
 	}
@@ -327,10 +396,11 @@ func (s *stages) latencyPhase(ctx context.Context, sink ingest.Sink, f *feed) (*
 	res.DrainSeconds = time.Since(end).Seconds()
 	res.AchievedRate = rate(res.Events, res.Seconds)
 	res.KeptUp = res.AchievedRate >= 0.98*res.OfferedRate && float64(res.LagEvents) <= res.OfferedRate
-	alerts, incidents, err := w.latencies(f, handed)
+	alerts, incidents, probeAlerts, probeIncidents, err := w.latencies(f, start)
 	if err != nil {
 		return nil, err
 	}
+	res.ProbeAlerts, res.ProbeIncidents = probeAlerts, probeIncidents
 	res.Alert, res.Incident = percentiles(alerts), percentiles(incidents)
 	return res, nil
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"os"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -43,8 +44,11 @@ type meter struct {
 	reset bool
 }
 
-// startMeter resets the peak resident set and takes the start readings.
+// startMeter returns what the Go heap holds and no longer uses to the OS (the garbage of what
+// ran before, such as generating the workload, is not the phase's to carry), resets the peak
+// resident set and takes the start readings.
 func startMeter() *meter {
+	debug.FreeOSMemory()
 	m := &meter{reset: resetPeakRSS()}
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &m.ru)
 	m.start = time.Now()

@@ -60,6 +60,9 @@ type stages struct {
 
 // Run implements ingest.Source.
 func (s *stages) Run(ctx context.Context, sink ingest.Sink) (err error) {
+	if err := detectorFetching(ctx, s.js, s.prog); err != nil {
+		return err
+	}
 	if s.cfg.runs(PhasePipeline) {
 		if s.pipeline, err = s.pipelinePhase(ctx, sink); err != nil {
 			return fmt.Errorf("pipeline phase: %w", err)
@@ -149,6 +152,35 @@ func runStages(ctx context.Context, p *deploy.Process, cfg Config, wl Workload, 
 // detectorLag returns what the detector has yet to process (pending), for progress.
 func detectorLag(ctx context.Context, js jetstream.JetStream) func() (uint64, error) {
 	return func() (uint64, error) { return pending(ctx, js, bus.StreamEvents, detect.DurableName(0, 1)) }
+}
+
+// detectorFetching waits until the detector asks its consumer for events: a pull request
+// waiting on the consumer (NumWaiting). The detector fetches only after its warm-up replay
+// (detect.Detector.Run), which RunPipeline does not wait for: on a reused data directory or
+// external servers the replay would otherwise run inside the timed phases.
+func detectorFetching(ctx context.Context, js jetstream.JetStream, prog *progress) error {
+	durable := detect.DurableName(0, 1)
+	c, err := js.Consumer(ctx, bus.StreamEvents, durable)
+	if err != nil {
+		return fmt.Errorf("consumer %s on %s: %w", durable, bus.StreamEvents, err)
+	}
+	prog.begin("waiting for the detector's warm-up", 0)
+	t := time.NewTicker(catchUpPoll)
+	defer t.Stop()
+	for {
+		info, err := c.Info(ctx)
+		if err != nil {
+			return fmt.Errorf("consumer %s on %s: %w", durable, bus.StreamEvents, err)
+		}
+		if info.NumWaiting > 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // catchUpPoll is how often caughtUp polls the consumers: the phases' end is noticed within it.

@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"breachd/bus"
 )
 
 // ScratchPrefix begins the name of every stream the bench creates (and deletes): on a shared
@@ -20,8 +22,9 @@ const ScratchPrefix = "BENCH_"
 const publishWindow = 4096
 
 // RawResult is the raw JetStream phase: the workload's payloads published to a scratch stream
-// (file storage, same server) with PublishAsync, then consumed by a pull consumer with an
-// explicit ack per message.
+// (file storage, same server, EVENTS' duplicate window) with PublishAsync and each event's id
+// as its Nats-Msg-Id, as the pipeline's ingest publishes them, then consumed by a pull consumer
+// with an explicit ack per message.
 type RawResult struct {
 	Events         int     `json:"events"`
 	Bytes          int64   `json:"bytes"`
@@ -43,11 +46,19 @@ type RawResult struct {
 }
 
 // runRaw publishes payloads to a new scratch stream named stream, consumes them all, and
-// deletes the stream (also on failure). replicas is the stream's replica count.
-func runRaw(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, stream string, replicas int, payloads [][]byte, prog *progress) (_ *RawResult, err error) {
+// deletes the stream (also on failure). replicas is the stream's replica count; the stream
+// remembers message ids as long as EVENTS does.
+func runRaw(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, stream string, replicas int, payloads []payload, prog *progress) (_ *RawResult, err error) {
+	if len(payloads) == 0 {
+		return nil, errors.New("raw phase: no events to publish")
+	}
+	events, err := js.Stream(ctx, bus.StreamEvents)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s (for its duplicate window): %w", bus.StreamEvents, err)
+	}
 	subject := "bench." + stream
 	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: stream, Subjects: []string{subject},
-		Storage: jetstream.FileStorage, Replicas: max(replicas, 1)})
+		Storage: jetstream.FileStorage, Replicas: max(replicas, 1), Duplicates: events.CachedInfo().Config.Duplicates})
 	if err != nil {
 		return nil, fmt.Errorf("create scratch stream %s: %w (the bench needs a NATS user that may create and delete streams named %s*)",
 			stream, err, ScratchPrefix)
@@ -63,7 +74,7 @@ func runRaw(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, stream s
 		res.StreamDeleted = true
 	}()
 	for _, p := range payloads {
-		res.Bytes += int64(len(p))
+		res.Bytes += int64(len(p.data))
 	}
 
 	m := startMeter()
@@ -75,8 +86,9 @@ func runRaw(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, stream s
 	if err != nil {
 		return nil, err
 	}
+	pub := bus.NewPublisher(pjs)
 	for i, p := range payloads {
-		if _, err := pjs.PublishAsync(subject, p); err != nil {
+		if _, err := pub.Publish(ctx, subject, p.id, p.data, nil); err != nil {
 			return nil, fmt.Errorf("raw publish: %w", err)
 		}
 		prog.set(int64(i + 1))
@@ -90,6 +102,13 @@ func runRaw(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, stream s
 	if n := failed.Load(); n > 0 {
 		return nil, fmt.Errorf("raw publish: %d of %d publishes failed", n, len(payloads))
 	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("raw publish: %w", err)
+	}
+	if stored := info.State.Msgs; stored != uint64(len(payloads)) {
+		return nil, fmt.Errorf("raw publish: the stream holds %d of %d events (duplicate event ids?)", stored, len(payloads))
+	}
 
 	prog.begin("raw consume", int64(len(payloads)))
 	consStart := time.Now()
@@ -97,15 +116,24 @@ func runRaw(ctx context.Context, js jetstream.JetStream, nc *nats.Conn, stream s
 	if err != nil {
 		return nil, fmt.Errorf("raw consumer: %w", err)
 	}
+	// Count distinct stream sequences (1 to len(payloads) in the new stream), so that a
+	// redelivered message is not counted twice. Consume calls the handler from one goroutine.
 	done := make(chan struct{})
-	var got, ackErrs atomic.Int64
+	seen := make([]bool, len(payloads))
+	var got int64
+	var ackErrs atomic.Int64
 	cc, err := c.Consume(func(msg jetstream.Msg) {
 		if msg.Ack() != nil {
 			ackErrs.Add(1)
 		}
-		n := got.Add(1)
-		prog.set(n)
-		if n == int64(len(payloads)) {
+		md, err := msg.Metadata()
+		if err != nil || md.Sequence.Stream == 0 || md.Sequence.Stream > uint64(len(seen)) || seen[md.Sequence.Stream-1] {
+			return
+		}
+		seen[md.Sequence.Stream-1] = true
+		got++
+		prog.set(got)
+		if got == int64(len(payloads)) {
 			close(done)
 		}
 	})

@@ -49,7 +49,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 		}
 		fmt.Fprintf(w, "\nlatency: %.0f events/s offered for %.1f s, %.0f/s achieved (%d events, %d probe breaches); kept up: %s\n",
 			l.OfferedRate, l.Seconds, l.AchievedRate, l.Events, l.Probes, kept)
-		fmt.Fprintf(w, "lag when the feed ended: %d events, %d alerts; caught up %.2f s later\n\n", l.LagEvents, l.LagAlerts, l.DrainSeconds)
+		fmt.Fprintf(w, "lag when the feed ended: %d events, %d alerts; caught up %.2f s later; latest hand-off to ingest %.0f ms after due\n",
+			l.LagEvents, l.LagAlerts, l.DrainSeconds, l.HandoffLateMs)
+		fmt.Fprintf(w, "probes with their alert: %d, with their incident: %d of %d; latencies from when each event was due\n\n",
+			l.ProbeAlerts, l.ProbeIncidents, l.Probes)
 		fmt.Fprintln(tw, "latency\tsamples\tp50 ms\tp95 ms\tp99 ms\tmax ms\t")
 		for _, row := range []struct {
 			name string

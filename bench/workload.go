@@ -87,17 +87,28 @@ func writeWorkload(ctx context.Context, cfg simulate.Config, prefix string, limi
 	return wl, nil
 }
 
+// payload is an event as the raw phase publishes it: its canonical JSON, and its id as the
+// message id.
+type payload struct {
+	id   string
+	data []byte
+}
+
 // readPayloads reads the workload's lines into memory, one payload each (the raw phase
 // publishes them).
-func readPayloads(wl Workload) ([][]byte, error) {
+func readPayloads(wl Workload) ([]payload, error) {
 	b, err := os.ReadFile(wl.Path)
 	if err != nil {
 		return nil, fmt.Errorf("workload file: %w", err)
 	}
-	out := make([][]byte, 0, wl.Events)
+	out := make([]payload, 0, wl.Events)
 	for line := range bytes.Lines(b) {
 		if line = bytes.TrimSuffix(line, []byte("\n")); len(line) > 0 {
-			out = append(out, line[:len(line):len(line)])
+			e, err := event.Parse(line)
+			if err != nil {
+				return nil, fmt.Errorf("workload file %s, line %d: %w", wl.Path, len(out)+1, err)
+			}
+			out = append(out, payload{id: e.ID, data: line[:len(line):len(line)]})
 		}
 	}
 	if len(out) != wl.Events {

@@ -26,8 +26,9 @@ func benchCommand() *cobra.Command {
 		Long: `Measures, in one run and one process, on the same NATS server and storage:
 
   raw       JetStream alone: the workload's events (canonical JSON, as simulated) published to a
-            scratch stream (file storage) with PublishAsync (4096 in flight), then consumed by
-            a pull consumer acking each message. The stream is deleted after.
+            scratch stream (file storage) with PublishAsync (4096 in flight) and each event's
+            id as its message id (Nats-Msg-Id, as ingest publishes), then consumed by a pull
+            consumer acking each message. The stream is deleted after.
   pipeline  the same events through the whole pipeline as 'breachd run --exit-when-done FILE'
             runs it: ingest → EVENTS → detect (the rule pack, history writes to ClickHouse) →
             ALERTS → notify (incidents) → the console's announcer, all in this process.
@@ -35,13 +36,17 @@ func benchCommand() *cobra.Command {
             --rate events/s (batches every 10 ms) for --duration, with --probes breaches per
             second among them (each on a fresh account: an export of 800 special-needs
             records, or 20 failed logins then a successful one, in turn, which the shipped
-            pack turns into an incident).
+            pack turns into an incident). Its world is seeded --seed + 1 and dated after the
+            pipeline phase's workload (which ends whole weeks before the last weekday, on the
+            same weekday), so every account's events move forward in time.
 
 The numbers:
   events/s       raw: events / (publish + consume seconds). pipeline: events / seconds from
                  the first record handed to ingest until the detector, the notifier and the
-                 console's announcer have caught up (noticed within 50 ms; start-up and the
-                 incident watcher's settling pass of --exit-when-done are not timed).
+                 console's announcer have caught up (noticed within 50 ms). Not timed: the
+                 start-up, including the detector's warm-up replay of the stream on a reused
+                 --data or external servers (the phases begin once the detector asks for
+                 events), and the incident watcher's settling pass of --exit-when-done.
   ratio to raw   pipeline events/s over raw events/s of the same run: the share of JetStream's
                  own speed the pipeline keeps (the goal is at least 0.5).
   CPU µs/event   user + system CPU of the whole process over the phase (getrusage; the
@@ -49,13 +54,17 @@ The numbers:
   peak RSS       the process's highest resident set during the phase (VmHWM, reset at the
                  phase's start; "(process)" where Linux does not allow the reset: then it is
                  the peak since the process started).
-  latency        from when an event was handed to ingest (t0) until its alert was published on
-                 ALERTS, and until the incident its alert opened was published on INCIDENTS
-                 (core NATS subscriptions), in ms: p50, p95, p99 and max, with the number of
-                 samples each rests on (the probes, plus the workload's own breaches).
+  latency        from when an event was due at the offered rate (t0: the feed's start + its
+                 batch's number × 10 ms, not when ingest took it, so that time spent waiting
+                 for a slow ingest counts) until its alert was published on ALERTS, and until
+                 the incident its alert opened was published on INCIDENTS (core NATS
+                 subscriptions), in ms: p50, p95, p99 and max, with the number of samples each
+                 rests on (the probes, plus the workload's own breaches), and how many probes
+                 got their alert and their incident (each should be all of them).
                  "kept up": the achieved rate is at least 98 % of the offered one and the
-                 detector lagged by at most a second of input when the feed ended; the lag and
-                 how long the pipeline then took to catch up are printed.
+                 detector lagged by at most a second of input when the feed ended; the lag,
+                 the latest hand-off to ingest and how long the pipeline then took to catch
+                 up are printed.
 
 Comparing runs: run the same command (same --orgs, --days, --events, --rate) before and after
 a change, on an otherwise idle machine, a few times each, interleaved; compare CPU µs/event
@@ -84,7 +93,7 @@ incident subjects.`,
 	fs.StringSliceVar(&cfg.Phases, "phases", bench.Phases, "phases to run, comma-separated: raw, pipeline, latency")
 	fs.IntVar(&cfg.Sim.Orgs, "orgs", cfg.Sim.Orgs, "simulated organisations of the workload")
 	fs.IntVar(&cfg.Sim.Days, "days", cfg.Sim.Days, "simulated days of the raw and pipeline phases' workload")
-	fs.Int64Var(&cfg.Sim.Seed, "seed", cfg.Sim.Seed, "simulator seed")
+	fs.Int64Var(&cfg.Sim.Seed, "seed", cfg.Sim.Seed, "simulator seed of the raw and pipeline phases' workload (the latency phase's: seed + 1)")
 	fs.IntVar(&cfg.MaxEvents, "events", 0, "cap on the raw and pipeline phases' workload, in events (0: all that --orgs and --days give)")
 	fs.IntVar(&cfg.Rate, "rate", cfg.Rate, "latency phase: events per second offered")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "latency phase: how long events are offered")
