@@ -55,7 +55,7 @@ const (
 // column), so a history whose organisations interleave costs about that per directoryBudget /
 // organisations rows: 16–17 µs of CPU a row for 40 organisations that all change every minute
 // (BenchmarkReplayDirectoryInterleaved), 77 µs a row for 371 (the benchmark with 371 × 1 000),
-// where ReplayDirectoryBefore's hour chunks take 5.
+// where ReplayDirectoryBefore's hour chunks take 5 µs a row.
 func (s *Store) ReplayDirectory(ctx context.Context, fn func(*event.Event) error) (int, error) {
 	orgs, err := s.directoryOrgs(ctx)
 	if err != nil {
