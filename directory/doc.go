@@ -27,7 +27,12 @@
 // 7.8 M memberships and 1.4 M guardianships takes about 390 MB of heap (BenchmarkCatalogue);
 // rebuilt from history in a process with the embedded engine, about 860 MB peak RSS
 // (history's TestDirectoryRebuildScale). Records are never removed: an account that loses its
-// last membership and has no person event stays, answering as an unknown account does.
+// last membership and has no person event stays, answering as an unknown account does. Group
+// names (and guardians, schools, orgs) are interned and never freed either: a group that loses
+// its last member keeps its name. Feide's groups are renewed each school year (their names
+// carry the year's dates), some 300 k new groups a year, tens of MB a year of a detector's
+// uptime, which a restart does not give back, since its replay of history re-interns every
+// group ever named.
 //
 // Concurrency: a Directory is safe for concurrent use. Queries take a read lock and may run in
 // parallel with each other; Apply takes the write lock. Values returned (Person, Membership,

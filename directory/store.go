@@ -6,11 +6,13 @@ import (
 )
 
 // The catalogue's storage is laid out for a directory of Feide's size (1.3 M persons, 8 M
-// memberships, 1.4 M guardianships) in a few hundred MB: records live in chunked slabs of
-// pointer-free structs addressed by uint32 ids, strings that repeat (groups, schools, orgs,
-// affiliation lists) are stored once and referred to by id, and the indexes from a string to
-// an id are open-addressing tables of ids (4 bytes a slot) that compare against the record
-// instead of keeping a copy of the key.
+// memberships, 1.4 M guardianships) in a few hundred MB: records live in chunked slabs of small
+// structs addressed by uint32 ids (not pointer-free: an account holds its user name and its slice
+// of 8-byte memberships, an interned string is one, so the collector scans the slabs, but finds a
+// few pointers a record instead of one per field and per map entry), strings that repeat (groups,
+// schools, orgs, affiliation lists) are stored once and referred to by id, and the indexes from a
+// string to an id are open-addressing tables of ids (4 bytes a slot) that compare against the
+// record instead of keeping a copy of the key.
 
 // slab is an append-only sequence of T in fixed-size chunks: growing it never copies, and a
 // pointer to an element stays valid.

@@ -60,7 +60,10 @@ measuring a detector's directory at that size:
 			cfg.Start = d
 		}
 		cfg.Breaches = !noBreaches
-		if persons != 0 {
+		if fs.Changed("persons") {
+			if persons < 1 {
+				return usagef("--persons %d: want a number of persons of at least 1 (Feide: %d)", persons, simulate.FeidePersons)
+			}
 			for _, f := range []string{"orgs", "schools", "classes", "pupils", "days", "no-breaches", "truth"} {
 				if fs.Changed(f) {
 					return usagef("--%s does not apply with --persons (a directory-only federation); drop one of them", f)

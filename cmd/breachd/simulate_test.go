@@ -33,7 +33,7 @@ func TestSimulateFederation(t *testing.T) {
 	if persons != 300 {
 		t.Errorf("%d person events, want 300", persons)
 	}
-	for _, args := range [][]string{{"--persons", "300", "--days", "2"}, {"--persons", "3"}} {
+	for _, args := range [][]string{{"--persons", "300", "--days", "2"}, {"--persons", "3"}, {"--persons", "0"}, {"--persons", "-5"}} {
 		if _, errs, code := breachd(t, nil, append([]string{"simulate"}, args...)...); code != 2 || !strings.Contains(errs, "--") {
 			t.Errorf("simulate %v: exit %d, %q; want a usage error", args, code, errs)
 		}
