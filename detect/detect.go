@@ -153,14 +153,20 @@ func (d *Detector) Run(ctx context.Context) error {
 	d.log.Info("detector started", "durable", d.Durable(), "partitions", d.ownedList(), "of", d.layout.Partitions, "batch", d.opts.Batch)
 	// The fetcher fetches and decodes the next batch while this goroutine evaluates and makes
 	// durable the one in hand. next is unbuffered: the fetcher holds at most one batch ahead.
-	next := make(chan *batch)
+	// free tells it when this goroutine is ready for the next batch (see fetch).
+	next, free := make(chan *batch), make(chan time.Time, 1)
 	var g errgroup.Group
 	g.Go(func() error {
 		defer close(next)
-		d.fetch(ctx, cons, next)
+		d.fetch(ctx, cons, free, next)
 		return nil
 	})
-	for b := range next {
+	for {
+		free <- time.Now() // never blocks: the fetcher takes each signal before or with the batch
+		b, ok := <-next
+		if !ok {
+			break
+		}
 		if ctx.Err() != nil {
 			// Fetched ahead while the batch before was finished: nothing of it was evaluated.
 			d.release(b)
@@ -197,7 +203,8 @@ var errWaitedOut = errors.New("fetched ahead and waited out its flush timeout be
 // batch is one fetch, decoded: the messages whose events decoded, in stream order, with
 // their events and evaluation keys.
 type batch struct {
-	fetched time.Time // when the fetch began: the earliest the messages can have been delivered
+	fetched time.Time // when its first fetch began: the earliest a message can have been delivered
+	size    int       // messages fetched, terminated ones included
 	msgs    []jetstream.Msg
 	evs     []*event.Event
 	keys    []evalKey
@@ -205,11 +212,53 @@ type batch struct {
 }
 
 // fetch fetches and decodes batches and hands them to next, one at a time, until ctx is
-// cancelled. A batch fetched when ctx is cancelled before Run takes it is released (release).
-func (d *Detector) fetch(ctx context.Context, cons jetstream.Consumer, next chan<- *batch) {
+// cancelled. A batch is handed over when it is full, or FetchWait after Run became free for it
+// (free), so batches hold what arrived while Run made the one before durable plus FetchWait,
+// as large as when fetching only after that (an insert costs the engine much per batch, so
+// smaller batches would cost more CPU per event), while fetching and decoding overlap with
+// Run's work. While Run is busy, the batch held is topped up with short fetches (topUpWait),
+// so that its becoming free is noticed soon. A batch held when ctx is cancelled is released.
+func (d *Detector) fetch(ctx context.Context, cons jetstream.Consumer, free <-chan time.Time, next chan<- *batch) {
+	var b *batch         // fetched ahead, not taken by Run yet
+	var freeAt time.Time // when Run became free for b; zero while it is busy
+	defer func() {
+		if b != nil {
+			d.release(b)
+		}
+	}()
 	for ctx.Err() == nil {
+		if freeAt.IsZero() {
+			select {
+			case freeAt = <-free:
+			default:
+			}
+		}
+		full := b != nil && b.size >= d.opts.Batch
+		if full || b != nil && !freeAt.IsZero() && time.Since(freeAt) >= d.opts.FetchWait {
+			select {
+			case next <- b:
+			case <-ctx.Done():
+				return
+			}
+			if freeAt.IsZero() {
+				<-free // Run signalled before it took b
+			}
+			b, freeAt = nil, time.Time{}
+			continue
+		}
+		wait := topUpWait // Run is busy
+		if !freeAt.IsZero() {
+			// The rest of Run's wait; past it nothing has come yet, so wait for what comes.
+			if wait = d.opts.FetchWait - time.Since(freeAt); wait < time.Millisecond {
+				wait = d.opts.FetchWait
+			}
+		}
+		want := d.opts.Batch
+		if b != nil {
+			want -= b.size
+		}
 		start := time.Now()
-		fetched, err := cons.Fetch(d.opts.Batch, jetstream.FetchMaxWait(d.opts.FetchWait))
+		fetched, err := cons.Fetch(want, jetstream.FetchMaxWait(wait))
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -228,21 +277,22 @@ func (d *Detector) fetch(ctx context.Context, cons jetstream.Consumer, next chan
 		if len(msgs) == 0 {
 			continue
 		}
-		b := d.decode(msgs)
-		b.fetched = start
-		select {
-		case next <- b:
-		case <-ctx.Done():
-			d.release(b)
-			return
+		if b == nil {
+			b = &batch{fetched: start}
 		}
+		d.decode(b, msgs)
 	}
 }
 
-// decode decodes the events of msgs; it terminates a message that does not decode.
-func (d *Detector) decode(msgs []jetstream.Msg) *batch {
-	evs := make([]event.Event, len(msgs)) // one allocation for the batch
-	b := &batch{msgs: msgs[:0], evs: make([]*event.Event, 0, len(msgs)), keys: make([]evalKey, 0, len(msgs))}
+// topUpWait bounds a fetch that tops up a batch while Run is busy: how late the fetcher may
+// notice that Run became free.
+const topUpWait = 50 * time.Millisecond
+
+// decode decodes the events of msgs and appends them to b; it terminates a message that does
+// not decode.
+func (d *Detector) decode(b *batch, msgs []jetstream.Msg) {
+	evs := make([]event.Event, len(msgs)) // one allocation for the fetch
+	b.size += len(msgs)
 	for i, m := range msgs {
 		e := &evs[i]
 		var err error
@@ -255,11 +305,10 @@ func (d *Detector) decode(msgs []jetstream.Msg) *batch {
 		}
 		key, redelivered := keyOf(m, e.ID)
 		b.again = b.again || redelivered
-		b.msgs = append(b.msgs, m) // msgs[:len(b.msgs)] is read already
+		b.msgs = append(b.msgs, m)
 		b.evs = append(b.evs, e)
 		b.keys = append(b.keys, key)
 	}
-	return b
 }
 
 // release naks a batch fetched ahead that Run will not evaluate (shutdown has begun), so

@@ -10,7 +10,9 @@
 // Overlap: a fetcher goroutine fetches and decodes the next batch (decoding is pure) while
 // Run's goroutine evaluates and makes durable the one in hand, and hands it over when that is
 // done, so at most one batch is held ahead. Applying, evaluating, writing and acking stay on
-// Run's goroutine, one batch after the other, in stream order.
+// Run's goroutine, one batch after the other, in stream order. A batch closes when it is full
+// or FetchWait after Run is free for it: as large as when the fetch followed the write, since
+// an insert costs the engine much per batch, and no later.
 //
 // Home organisation: an alert's Org is the home organisation of its account as the catalogue
 // knows it (Catalogue.HomeOrg: the person record, else the account's realm), not the org the
