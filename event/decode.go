@@ -117,7 +117,7 @@ func (d *decoder) value(key []byte, w *wire) bool {
 	case "id":
 		return d.str(&e.ID, nil)
 	case "time":
-		return d.strPtr(&w.Time)
+		return d.rawStr(&w.rawTime)
 	case "org":
 		return d.str(&e.Org, nil)
 	case "user":
@@ -223,16 +223,18 @@ func (d *decoder) str(dst *string, common []string) bool {
 	return true
 }
 
-func (d *decoder) strPtr(dst **string) bool {
+// rawStr sets *dst to the bytes of a string without escapes, not copied; null sets it to nil.
+// A string with escapes is left to encoding/json.
+func (d *decoder) rawStr(dst *[]byte) bool {
 	if d.literal("null") {
 		*dst = nil
 		return true
 	}
-	s := new(string)
-	if !d.str(s, nil) {
+	raw, plain, ok := d.quoted()
+	if !ok || !plain {
 		return false
 	}
-	*dst = s
+	*dst = raw
 	return true
 }
 
