@@ -2,7 +2,9 @@ package event
 
 import (
 	"bytes"
+	"hash/maphash"
 	"strconv"
+	"sync/atomic"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -119,23 +121,23 @@ func (d *decoder) value(key []byte, w *wire) bool {
 	case "time":
 		return d.rawStr(&w.rawTime)
 	case "org":
-		return d.str(&e.Org, nil)
+		return d.internedStr(&e.Org)
 	case "user":
 		return d.str(&e.User, nil)
 	case "service":
-		return d.str(&e.Service, nil)
+		return d.internedStr(&e.Service)
 	case "service_name":
-		return d.str(&e.ServiceName, nil)
+		return d.internedStr(&e.ServiceName)
 	case "result":
 		return d.str(&e.Result, Results)
 	case "method":
-		return d.str(&e.Method, nil)
+		return d.internedStr(&e.Method)
 	case "ip":
 		return d.str(&e.IP, nil)
 	case "country":
-		return d.str(&e.Country, nil)
+		return d.internedStr(&e.Country)
 	case "user_agent":
-		return d.str(&e.UserAgent, nil)
+		return d.internedStr(&e.UserAgent)
 	case "actor":
 		return d.str(&e.Actor, nil)
 	case "actor_role":
@@ -147,9 +149,9 @@ func (d *decoder) value(key []byte, w *wire) bool {
 	case "resource":
 		return d.str(&e.Resource, Resources)
 	case "group":
-		return d.str(&e.Group, nil)
+		return d.internedStr(&e.Group)
 	case "records":
-		return d.int64Ptr(&w.Records)
+		return d.int64(&w.records, &w.hasRecords)
 	case "op":
 		return d.str(&e.Op, Ops)
 	case "affiliations":
@@ -171,7 +173,7 @@ func (d *decoder) value(key []byte, w *wire) bool {
 	case "contact_teacher":
 		return d.bool(&e.ContactTeacher)
 	case "school":
-		return d.str(&e.School, nil)
+		return d.internedStr(&e.School)
 	case "change":
 		return d.str(&e.Change, Changes)
 	case "guardian":
@@ -221,6 +223,43 @@ func (d *decoder) str(dst *string, common []string) bool {
 	}
 	*dst = string(raw)
 	return true
+}
+
+// internedStr decodes a string into *dst as str does, taking a plain value from interned (a
+// field with few distinct values: org, service, country, user agent, …), so that decoding it
+// again does not allocate.
+func (d *decoder) internedStr(dst *string) bool {
+	if d.literal("null") {
+		return true
+	}
+	raw, plain, ok := d.quoted()
+	if !ok {
+		return false
+	}
+	if !plain {
+		return d.unquote(dst, raw)
+	}
+	*dst = intern(raw)
+	return true
+}
+
+// interned holds values of the fields with few distinct values: a slot, chosen by the hash of
+// a value, holds the last value that hashed to it. Safe for concurrent use; a miss costs the
+// string and a pointer to it.
+var (
+	interned   [4096]atomic.Pointer[string]
+	internSeed = maphash.MakeSeed()
+)
+
+// intern returns raw as a string, from interned when it is there, else adding it.
+func intern(raw []byte) string {
+	slot := &interned[maphash.Bytes(internSeed, raw)%uint64(len(interned))]
+	if p := slot.Load(); p != nil && *p == string(raw) {
+		return *p
+	}
+	s := string(raw)
+	slot.Store(&s)
+	return s
 }
 
 // rawStr sets *dst to the bytes of a string without escapes, not copied; null sets it to nil.
@@ -304,10 +343,11 @@ func (d *decoder) boolPtr(dst **bool) bool {
 	return true
 }
 
-// int64Ptr decodes an integer without fraction or exponent that fits an int64.
-func (d *decoder) int64Ptr(dst **int64) bool {
+// int64 decodes an integer without fraction or exponent that fits an int64 into *dst and sets
+// *set; null clears *set.
+func (d *decoder) int64(dst *int64, set *bool) bool {
 	if d.literal("null") {
-		*dst = nil
+		*set = false
 		return true
 	}
 	start := d.i
@@ -327,7 +367,7 @@ func (d *decoder) int64Ptr(dst **int64) bool {
 	if err != nil {
 		return false
 	}
-	*dst = &v
+	*dst, *set = v, true
 	return true
 }
 

@@ -52,8 +52,11 @@ type wire struct {
 	Time    *string `json:"time"`
 	Records *int64  `json:"records"`
 	// rawTime is where decodeFast leaves the time instead of Time: its bytes in the input,
-	// nil for none (absent or null), so that no string is allocated for it.
-	rawTime []byte
+	// nil for none (absent or null), so that no string is allocated for it. records and
+	// hasRecords are where it leaves Records, so that no int64 is allocated.
+	rawTime    []byte
+	records    int64
+	hasRecords bool
 }
 
 // Parse decodes one JSON object (one line of JSON Lines, without the newline) into a validated
@@ -104,10 +107,13 @@ func Decode(data []byte) (Event, error) {
 	}
 	e := w.Event
 	if w.Records != nil {
-		if *w.Records < 0 {
+		w.records, w.hasRecords = *w.Records, true
+	}
+	if w.hasRecords {
+		if w.records < 0 {
 			return Event{}, invalid("records", "must not be negative")
 		}
-		e.Records = *w.Records
+		e.Records = w.records
 	}
 	var ts string
 	switch {
