@@ -12,11 +12,13 @@ import (
 // decodeFast decodes data, one JSON object with no white space around it, into w exactly as
 // encoding/json.Unmarshal(data, w) would, for the inputs it handles: the shape ingest's Marshal
 // writes and most sources send (keys spelled as the contract spells them, string escapes other
-// than UTF-16 surrogates, valid UTF-8, integer records, scalar unknown fields). For anything
-// else (invalid JSON, wrong types, invalid UTF-8, surrogate escapes, keys that only match a
-// field case-insensitively, objects or arrays in unknown fields) it returns false, leaving w in
-// an unspecified state, and the caller decodes with encoding/json, which then also gives the
-// error. FuzzDecodeFast checks the two agree on every input decodeFast accepts.
+// than UTF-16 surrogates, valid UTF-8, integer records, scalar unknown fields, a time without
+// escapes). For anything else (invalid JSON, wrong types, invalid UTF-8, surrogate escapes,
+// keys that only match a field case-insensitively, objects or arrays in unknown fields) it
+// returns false, leaving w in an unspecified state, and the caller decodes with encoding/json,
+// which then also gives the error. The time and records it leaves in w.rawTime and w.records
+// (not w.Time and w.Records), to allocate nothing for them. FuzzDecodeFast checks the two agree
+// on every input decodeFast accepts.
 func decodeFast(data []byte, w *wire) bool {
 	d := decoder{data: data}
 	if !d.consume('{') {
