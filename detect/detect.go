@@ -60,11 +60,13 @@ type Options struct {
 	Member, Members int
 	// NoWarmUp skips rebuilding window state from the stream on start (see doc.go).
 	NoWarmUp bool
-	// Batch is the most events per fetch, and so per history insert (default 20000: an insert
+	// Batch is the most events per batch, and so per history insert (default 20000: an insert
 	// costs the engine much per batch and little per row, so a detector catching up on a
 	// backlog spends about a quarter less CPU per event than with 4000, for some 40 MB more
-	// in hand). FetchWait bounds the wait for a batch to fill (default 250 ms): a detector
-	// keeping up takes what arrived in that time, so the batch size adds no latency.
+	// in hand; a second batch is fetched ahead, see doc.go). FetchWait bounds how long a
+	// batch goes on filling once the detector is free for it (default 250 ms): a detector
+	// keeping up takes what arrived while it wrote the batch before and in that time, so the
+	// batch size adds no latency.
 	Batch        int
 	FetchWait    time.Duration
 	FlushTimeout time.Duration // bound on finishing one batch from its fetch, also at shutdown (default 60 s)
@@ -200,8 +202,8 @@ func (d *Detector) Run(ctx context.Context) error {
 // its time (see Run).
 var errWaitedOut = errors.New("fetched ahead and waited out its flush timeout behind the batch before")
 
-// batch is one fetch, decoded: the messages whose events decoded, in stream order, with
-// their events and evaluation keys.
+// batch is what the fetcher hands Run: the messages of one or more fetches whose events
+// decoded, in stream order, with their events and evaluation keys.
 type batch struct {
 	fetched time.Time // when its first fetch began: the earliest a message can have been delivered
 	size    int       // messages fetched, terminated ones included
