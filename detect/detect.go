@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 
 	"breachd/bus"
 	"breachd/event"
@@ -59,14 +60,16 @@ type Options struct {
 	Member, Members int
 	// NoWarmUp skips rebuilding window state from the stream on start (see doc.go).
 	NoWarmUp bool
-	// Batch is the most events per fetch, and so per history insert (default 20000: an insert
+	// Batch is the most events per batch, and so per history insert (default 20000: an insert
 	// costs the engine much per batch and little per row, so a detector catching up on a
 	// backlog spends about a quarter less CPU per event than with 4000, for some 40 MB more
-	// in hand). FetchWait bounds the wait for a batch to fill (default 250 ms): a detector
-	// keeping up takes what arrived in that time, so the batch size adds no latency.
+	// in hand; a second batch is fetched ahead, see doc.go). FetchWait bounds how long a
+	// batch goes on filling once the detector is free for it (default 250 ms): a detector
+	// keeping up takes what arrived while it wrote the batch before and in that time, so the
+	// batch size adds no latency.
 	Batch        int
 	FetchWait    time.Duration
-	FlushTimeout time.Duration // bound on finishing one batch, also at shutdown (default 60 s)
+	FlushTimeout time.Duration // bound on finishing one batch from its fetch, also at shutdown (default 60 s)
 	Clock        func() time.Time
 	// AfterEventsWritten, if set, is called after each batch's events are stored and before
 	// anything is acked: a fault-injection point for crash tests.
@@ -150,60 +153,158 @@ func (d *Detector) Run(ctx context.Context) error {
 		d.log.Error("warm-up failed: windows miss some of the events before the restart", "err", err)
 	}
 	d.log.Info("detector started", "durable", d.Durable(), "partitions", d.ownedList(), "of", d.layout.Partitions, "batch", d.opts.Batch)
+	// The fetcher fetches and decodes the next batch while this goroutine evaluates and makes
+	// durable the one in hand. next is unbuffered: the fetcher holds at most one batch ahead.
+	// free tells it when this goroutine is ready for the next batch (see fetch).
+	next, free := make(chan *batch), make(chan time.Time, 1)
+	var g errgroup.Group
+	g.Go(func() error {
+		defer close(next)
+		d.fetch(ctx, cons, free, next)
+		return nil
+	})
+	for {
+		free <- time.Now() // never blocks: the fetcher takes each signal before or with the batch
+		b, ok := <-next
+		if !ok {
+			break
+		}
+		if ctx.Err() != nil {
+			// Fetched ahead while the batch before was finished: nothing of it was evaluated.
+			d.release(b)
+			continue
+		}
+		// A batch must be durable within FlushTimeout of its fetch, so that it is never
+		// redelivered (after AckWait) while in hand; one fetched ahead spent part of that
+		// waiting. Finish the batch in hand even when shutdown has begun.
+		deadline := b.fetched.Add(d.opts.FlushTimeout)
+		err := errWaitedOut
+		if time.Now().Before(deadline) {
+			bctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+			err = d.process(bctx, b)
+			cancel()
+		}
+		if err != nil {
+			d.metrics.batchFailures.Inc()
+			d.log.Error("batch not durable, left for redelivery", "err", err, "events", len(b.msgs))
+			for _, m := range b.msgs {
+				_ = m.NakWithDelay(2 * time.Second)
+			}
+			_ = retry.Sleep(ctx, time.Second)
+		}
+	}
+	_ = g.Wait() // the fetcher returns nothing but nil; it has stopped once next is closed
+	d.log.Info("detector stopped")
+	return nil
+}
+
+// errWaitedOut is why a batch fetched ahead is nak'd unevaluated: the batch before it used up
+// its time (see Run).
+var errWaitedOut = errors.New("fetched ahead and waited out its flush timeout behind the batch before")
+
+// batch is what the fetcher hands Run: the messages of one or more fetches whose events
+// decoded, in stream order, with their events and evaluation keys.
+type batch struct {
+	fetched time.Time // when its first fetch began: the earliest a message can have been delivered
+	size    int       // messages fetched, terminated ones included
+	msgs    []jetstream.Msg
+	evs     []*event.Event
+	keys    []evalKey
+	again   bool // some message was delivered before: its rows may be stored already
+}
+
+// fetch fetches and decodes batches and hands them to next, one at a time, until ctx is
+// cancelled. A batch is handed over when it is full, or FetchWait after Run became free for it
+// (free), so batches hold what arrived while Run made the one before durable plus FetchWait,
+// as large as when fetching only after that (an insert costs the engine much per batch, so
+// smaller batches would cost more CPU per event), while fetching and decoding overlap with
+// Run's work. While Run is busy, the batch held is topped up with short fetches (topUpWait),
+// so that its becoming free is noticed soon. A batch held when ctx is cancelled is released.
+func (d *Detector) fetch(ctx context.Context, cons jetstream.Consumer, free <-chan time.Time, next chan<- *batch) {
+	var b *batch         // fetched ahead, not taken by Run yet
+	var freeAt time.Time // when Run became free for b; zero while it is busy
+	defer func() {
+		if b != nil {
+			d.release(b)
+		}
+	}()
 	for ctx.Err() == nil {
-		batch, err := cons.Fetch(d.opts.Batch, jetstream.FetchMaxWait(d.opts.FetchWait))
+		if freeAt.IsZero() {
+			select {
+			case freeAt = <-free:
+			default:
+			}
+		}
+		full := b != nil && b.size >= d.opts.Batch
+		if full || b != nil && !freeAt.IsZero() && time.Since(freeAt) >= d.opts.FetchWait {
+			select {
+			case next <- b:
+			case <-ctx.Done():
+				return
+			}
+			if freeAt.IsZero() {
+				<-free // Run signalled before it took b
+			}
+			b, freeAt = nil, time.Time{}
+			continue
+		}
+		wait := topUpWait // Run is busy
+		if !freeAt.IsZero() {
+			// The rest of Run's wait; past it nothing has come yet, so wait for what comes.
+			if wait = d.opts.FetchWait - time.Since(freeAt); wait < time.Millisecond {
+				wait = d.opts.FetchWait
+			}
+		}
+		want := d.opts.Batch
+		if b != nil {
+			want -= b.size
+		}
+		start := time.Now()
+		fetched, err := cons.Fetch(want, jetstream.FetchMaxWait(wait))
 		if err != nil {
 			if ctx.Err() != nil {
-				break
+				return
 			}
 			d.log.Warn("fetch failed", "err", err)
 			_ = retry.Sleep(ctx, time.Second)
 			continue
 		}
 		var msgs []jetstream.Msg
-		for m := range batch.Messages() {
+		for m := range fetched.Messages() {
 			msgs = append(msgs, m)
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		if err := fetched.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			d.log.Warn("fetch ended with error", "err", err, "received", len(msgs))
 		}
 		if len(msgs) == 0 {
 			continue
 		}
-		// Finish the batch in hand even when shutdown has begun.
-		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.opts.FlushTimeout)
-		err = d.process(bctx, msgs)
-		cancel()
-		if err != nil {
-			d.metrics.batchFailures.Inc()
-			d.log.Error("batch not durable, left for redelivery", "err", err, "events", len(msgs))
-			for _, m := range msgs {
-				_ = m.NakWithDelay(2 * time.Second)
-			}
-			_ = retry.Sleep(ctx, time.Second)
+		if b == nil {
+			b = &batch{fetched: start}
 		}
+		d.decode(b, msgs)
 	}
-	d.log.Info("detector stopped")
-	return nil
 }
 
-// process handles one batch; it acks the messages only when everything is durable.
-//
-// Each event is applied to the catalogue and evaluated once: an event this detector already
-// evaluated in a batch that was not made durable gets the alerts of that evaluation back (see
-// evaluated). Evaluating it again would lose alerts: the rules' suppression state has already
-// seen the hit and would fold the redelivered one into an alert that was never published.
-func (d *Detector) process(ctx context.Context, msgs []jetstream.Msg) error {
-	start := time.Now()
-	evs := make([]*event.Event, 0, len(msgs))
-	keep := make([]jetstream.Msg, 0, len(msgs))
-	keys := make([]evalKey, 0, len(msgs))
-	results := make([][]event.Alert, 0, len(msgs)) // per kept event
-	var alerts []event.Alert
-	again := false // some message was delivered before: its rows may be stored already
-	for _, m := range msgs {
-		e, err := event.Parse(m.Data())
-		if err != nil {
+// topUpWait bounds a fetch that tops up a batch while Run is busy: how late the fetcher may
+// notice that Run became free.
+const topUpWait = 50 * time.Millisecond
+
+// decode decodes the events of msgs and appends them to b; it terminates a message that does
+// not decode.
+func (d *Detector) decode(b *batch, msgs []jetstream.Msg) {
+	evs := make([]event.Event, len(msgs)) // one allocation for the fetch
+	b.size += len(msgs)
+	for i, m := range msgs {
+		e := &evs[i]
+		var err error
+		// Parse validates again what ingest validated. Only the ingest paths may publish on
+		// the events subjects (deploy/natsperm.go), so an invalid event means a foreign or
+		// broken publisher, and Validate keeps what rules and history read within the contract
+		// (identifiers normalised and free of control characters, enumerations, a time history
+		// can store). It costs some 0.25 µs per event, under 1 % of the pipeline's CPU per
+		// event (BenchmarkParse: fast against decode).
+		if *e, err = event.Parse(m.Data()); err != nil {
 			// Ingest validated it, so this is a foreign publisher on our subjects.
 			d.log.Error("undecodable message on events stream, terminated", "subject", m.Subject(), "err", err)
 			_ = m.Term()
@@ -211,28 +312,53 @@ func (d *Detector) process(ctx context.Context, msgs []jetstream.Msg) error {
 			continue
 		}
 		key, redelivered := keyOf(m, e.ID)
-		again = again || redelivered
-		got, seen := d.redo.get(key)
+		b.again = b.again || redelivered
+		b.msgs = append(b.msgs, m)
+		b.evs = append(b.evs, e)
+		b.keys = append(b.keys, key)
+	}
+}
+
+// release naks a batch fetched ahead that Run will not evaluate (shutdown has begun), so
+// that its events come again at once, in order, to the next detector on the durable, rather
+// than after AckWait. Nothing of it was evaluated, so nothing is remembered. A nak that does
+// not reach the server leaves the events to come again after AckWait.
+func (d *Detector) release(b *batch) {
+	for _, m := range b.msgs {
+		_ = m.Nak()
+	}
+}
+
+// process evaluates a batch and makes it durable; it acks the messages only when everything
+// is durable.
+//
+// Each event is applied to the catalogue and evaluated once: an event this detector already
+// evaluated in a batch that was not made durable gets the alerts of that evaluation back (see
+// evaluated). Evaluating it again would lose alerts: the rules' suppression state has already
+// seen the hit and would fold the redelivered one into an alert that was never published.
+func (d *Detector) process(ctx context.Context, b *batch) error {
+	start := time.Now()
+	results := make([][]event.Alert, len(b.evs))
+	var alerts []event.Alert
+	for i, e := range b.evs {
+		got, seen := d.redo.get(b.keys[i])
 		if !seen {
-			got = d.evaluate(ctx, &e)
+			got = d.evaluate(ctx, e)
 		}
 		alerts = append(alerts, got...)
-		evs = append(evs, &e)
-		keep = append(keep, m)
-		keys = append(keys, key)
-		results = append(results, got)
+		results[i] = got
 	}
-	if err := d.commit(ctx, evs, alerts, again); err != nil {
-		d.redo.remember(keys, results)
+	if err := d.commit(ctx, b.evs, alerts, b.again); err != nil {
+		d.redo.remember(b.keys, results)
 		return err
 	}
-	for _, m := range keep {
+	for _, m := range b.msgs {
 		if err := m.Ack(); err != nil {
 			d.log.Warn("ack failed; event will be redelivered", "err", err)
 		}
 	}
-	d.redo.forget(keys)
-	d.metrics.events.Add(float64(len(evs)))
+	d.redo.forget(b.keys)
+	d.metrics.events.Add(float64(len(b.evs)))
 	d.metrics.alerts.Add(float64(len(alerts)))
 	d.metrics.batchSeconds.Observe(time.Since(start).Seconds())
 	return nil

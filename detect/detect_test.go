@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"breachd/bus"
@@ -190,9 +191,10 @@ func TestUndecodableMessageTerminated(t *testing.T) {
 	checkAlertOnce(t, in)
 }
 
-// TestShutdownFinishesBatchInHand cancels Run while batches are flowing: Run returns nil, no
-// message is left delivered but unsettled, and exactly the acked events are in history, once.
-// A second detector then drains the rest without writing anything twice.
+// TestShutdownFinishesBatchInHand cancels Run while batches are flowing: Run returns nil, the
+// batch in hand is finished and acked, a batch fetched ahead is nak'd (delivered again at once,
+// not abandoned until AckWait), and exactly the acked events are in history, once. A second
+// detector then drains the rest without writing anything twice.
 func TestShutdownFinishesBatchInHand(t *testing.T) {
 	in := startInfra(t)
 	cfg := simulate.Defaults()
@@ -201,7 +203,8 @@ func TestShutdownFinishesBatchInHand(t *testing.T) {
 	total := uint64(len(evs))
 	publish(t, in.JS, evs)
 
-	stop := run(t, newDetector(t, in, in.History, detect.Options{Batch: 50}))
+	const batch = 50
+	stop := run(t, newDetector(t, in, in.History, detect.Options{Batch: batch}))
 	deadline := time.Now().Add(time.Minute)
 	for eventRows(t, in, false) < total/10 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
@@ -209,17 +212,49 @@ func TestShutdownFinishesBatchInHand(t *testing.T) {
 	if err := stop(); err != nil { // as on SIGTERM
 		t.Fatalf("Run after cancel = %v, want nil", err)
 	}
-	if err := in.NC.Flush(); err != nil { // acks are buffered writes
+	if err := in.NC.Flush(); err != nil { // acks and naks are buffered writes
 		t.Fatal(err)
 	}
-	// Acks are applied by the server asynchronously; an abandoned batch would stay pending
-	// for the whole AckWait (90 s), far beyond this deadline.
+	// Acks are applied by the server asynchronously. What stays pending is at most the batch
+	// fetched ahead, nak'd.
 	info := consumerInfo(t, in.JS)
-	for deadline := time.Now().Add(10 * time.Second); info.NumAckPending > 0 && time.Now().Before(deadline); info = consumerInfo(t, in.JS) {
+	for deadline := time.Now().Add(10 * time.Second); info.NumAckPending > batch && time.Now().Before(deadline); info = consumerInfo(t, in.JS) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if info.NumAckPending != 0 || info.NumRedelivered != 0 {
-		t.Fatalf("after shutdown: %d messages delivered but not acked (%d redelivered)", info.NumAckPending, info.NumRedelivered)
+	if info.NumAckPending > batch || info.NumRedelivered != 0 {
+		t.Fatalf("after shutdown: %d messages delivered but not acked (%d redelivered), want at most the %d of the batch fetched ahead",
+			info.NumAckPending, info.NumRedelivered, batch)
+	}
+	if n := info.NumAckPending; n > 0 {
+		// Nak'd, they are the first the durable delivers, at once; abandoned, they would wait
+		// out AckWait (90 s) and the durable would deliver the events after them first.
+		cons, err := in.JS.Consumer(context.Background(), bus.StreamEvents, info.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := cons.Fetch(n, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := 0
+		for m := range got.Messages() {
+			md, err := m.Metadata()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := info.AckFloor.Stream + 1 + uint64(i); md.Sequence.Stream != want || md.NumDelivered != 2 {
+				t.Errorf("after shutdown, message %d: stream sequence %d delivered %d times, want %d delivered twice (the nak'd batch)",
+					i, md.Sequence.Stream, md.NumDelivered, want)
+			}
+			_ = m.Nak()
+			i++
+		}
+		if i != n {
+			t.Errorf("after shutdown: fetched %d of the %d pending messages again", i, n)
+		}
+		if err := in.NC.Flush(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	acked := info.AckFloor.Stream
 	if acked == 0 || acked >= total {
@@ -228,7 +263,7 @@ func TestShutdownFinishesBatchInHand(t *testing.T) {
 	if rows, final := eventRows(t, in, false), eventRows(t, in, true); rows != acked || final != acked {
 		t.Errorf("after shutdown: %d rows (%d distinct) in history, want exactly the %d acked events", rows, final, acked)
 	}
-	t.Logf("stopped after %d of %d events", acked, total)
+	t.Logf("stopped after %d of %d events, %d fetched ahead and nak'd", acked, total, info.NumAckPending)
 
 	stop = run(t, newDetector(t, in, in.History, detect.Options{}))
 	waitIdle(t, in.JS)

@@ -7,6 +7,13 @@
 // history (retried with backoff); write and publish the alerts and wait for their PubAcks; only
 // then ack the events. A batch that cannot be made durable is not acked and is redelivered.
 //
+// Overlap: a fetcher goroutine fetches and decodes the next batch (decoding is pure) while
+// Run's goroutine evaluates and makes durable the one in hand, and hands it over when that is
+// done, so at most one batch is held ahead. Applying, evaluating, writing and acking stay on
+// Run's goroutine, one batch after the other, in stream order. A batch closes when it is full
+// or FetchWait after Run is free for it: as large as when the fetch followed the write, since
+// an insert costs the engine much per batch, and no later.
+//
 // Home organisation: an alert's Org is the home organisation of its account as the catalogue
 // knows it (Catalogue.HomeOrg: the person record, else the account's realm), not the org the
 // event claims: that field is written by the log source, and incidents, the deactivation cap
@@ -43,16 +50,27 @@
 // are not re-applied: the catalogue is rebuilt from history by the caller. A warm-up that fails
 // is logged and the detector runs on with what it restored.
 //
-// Delivery: at-least-once. A batch that is not durable within FlushTimeout is nak'd and comes
-// back; its events are written again (history collapses them by id), but their catalogue
-// changes and evaluations are not redone: the detector remembers the alerts of every event of
-// such a batch until it is acked (bounded by the consumer's MaxAckPending), so a rule's
-// suppression or window state, which has already seen the event, cannot swallow its alert or
-// count it twice, and an old directory change cannot be re-applied over newer ones. An event
-// redelivered for another reason (a lost ack, a restart) is applied and evaluated again: its
-// alerts keep their deterministic ids, so JetStream drops the copies of those already
-// published, and sliding-window counts may count it twice, which errs towards alerting.
+// Delivery: at-least-once. A batch that is not durable within FlushTimeout of its fetch is
+// nak'd and comes back; its events are written again (history collapses them by id), but their
+// catalogue changes and evaluations are not redone: the detector remembers the alerts of every
+// event of such a batch until it is acked (bounded by the consumer's MaxAckPending), so a
+// rule's suppression or window state, which has already seen the event, cannot swallow its
+// alert or count it twice, and an old directory change cannot be re-applied over newer ones.
+// An event redelivered for another reason (a lost ack, a restart) is applied and evaluated
+// again: its alerts keep their deterministic ids, so JetStream drops the copies of those
+// already published, and sliding-window counts may count it twice, which errs towards alerting.
 //
-// Shutdown: when ctx is cancelled the batch in hand is finished (with its own bounded
-// deadline) before Run returns nil, so nothing is acked that was not written.
+// A batch fetched ahead has not been evaluated when the batch before it fails, so that failure
+// changes nothing for it: it is evaluated and written next, as a batch fetched right after the
+// nak would have been (the nak'd one comes back after it, as it always did). Its FlushTimeout
+// runs from its fetch, so that it is never redelivered (AckWait is FlushTimeout + 30 s) while
+// in hand: when the batch before used up all of it (history down), it is nak'd unevaluated
+// and nothing of it is remembered.
+//
+// Shutdown: when ctx is cancelled the batch in hand is finished (within its deadline) before
+// Run returns nil, so nothing is acked that was not written. A batch fetched ahead is not
+// evaluated: it is nak'd, so its events are delivered again at once, before the ones after
+// them, to the next detector on the durable; left alone they would come back only after
+// AckWait, behind later events. A nak that never reaches the server (a crash) leaves them to
+// AckWait; nothing is lost either way.
 package detect

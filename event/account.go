@@ -152,7 +152,7 @@ func (e *Event) normalizeIdentifiers() error {
 
 // normalizeIdentifier checks the identifier field name at v and normalises it in place.
 func normalizeIdentifier(name string, v *string) error {
-	if *v == "" {
+	if plainASCII(*v) { // empty, or valid and normal already: the common case, in one pass
 		return nil
 	}
 	if err := checkIdentifier(name, *v); err != nil {

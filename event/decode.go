@@ -2,7 +2,9 @@ package event
 
 import (
 	"bytes"
+	"hash/maphash"
 	"strconv"
+	"sync/atomic"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -10,11 +12,13 @@ import (
 // decodeFast decodes data, one JSON object with no white space around it, into w exactly as
 // encoding/json.Unmarshal(data, w) would, for the inputs it handles: the shape ingest's Marshal
 // writes and most sources send (keys spelled as the contract spells them, string escapes other
-// than UTF-16 surrogates, valid UTF-8, integer records, scalar unknown fields). For anything
-// else (invalid JSON, wrong types, invalid UTF-8, surrogate escapes, keys that only match a
-// field case-insensitively, objects or arrays in unknown fields) it returns false, leaving w in
-// an unspecified state, and the caller decodes with encoding/json, which then also gives the
-// error. FuzzDecodeFast checks the two agree on every input decodeFast accepts.
+// than UTF-16 surrogates, valid UTF-8, integer records, scalar unknown fields, a time without
+// escapes). For anything else (invalid JSON, wrong types, invalid UTF-8, surrogate escapes,
+// keys that only match a field case-insensitively, objects or arrays in unknown fields) it
+// returns false, leaving w in an unspecified state, and the caller decodes with encoding/json,
+// which then also gives the error. The time and records it leaves in w.rawTime and w.records
+// (not w.Time and w.Records), to allocate nothing for them. FuzzDecodeFast checks the two agree
+// on every input decodeFast accepts.
 func decodeFast(data []byte, w *wire) bool {
 	d := decoder{data: data}
 	if !d.consume('{') {
@@ -117,25 +121,25 @@ func (d *decoder) value(key []byte, w *wire) bool {
 	case "id":
 		return d.str(&e.ID, nil)
 	case "time":
-		return d.strPtr(&w.Time)
+		return d.rawStr(&w.rawTime)
 	case "org":
-		return d.str(&e.Org, nil)
+		return d.internedStr(&e.Org)
 	case "user":
 		return d.str(&e.User, nil)
 	case "service":
-		return d.str(&e.Service, nil)
+		return d.internedStr(&e.Service)
 	case "service_name":
-		return d.str(&e.ServiceName, nil)
+		return d.internedStr(&e.ServiceName)
 	case "result":
 		return d.str(&e.Result, Results)
 	case "method":
-		return d.str(&e.Method, nil)
+		return d.internedStr(&e.Method)
 	case "ip":
 		return d.str(&e.IP, nil)
 	case "country":
-		return d.str(&e.Country, nil)
+		return d.internedStr(&e.Country)
 	case "user_agent":
-		return d.str(&e.UserAgent, nil)
+		return d.internedStr(&e.UserAgent)
 	case "actor":
 		return d.str(&e.Actor, nil)
 	case "actor_role":
@@ -147,9 +151,9 @@ func (d *decoder) value(key []byte, w *wire) bool {
 	case "resource":
 		return d.str(&e.Resource, Resources)
 	case "group":
-		return d.str(&e.Group, nil)
+		return d.internedStr(&e.Group)
 	case "records":
-		return d.int64Ptr(&w.Records)
+		return d.int64(&w.records, &w.hasRecords)
 	case "op":
 		return d.str(&e.Op, Ops)
 	case "affiliations":
@@ -171,7 +175,7 @@ func (d *decoder) value(key []byte, w *wire) bool {
 	case "contact_teacher":
 		return d.bool(&e.ContactTeacher)
 	case "school":
-		return d.str(&e.School, nil)
+		return d.internedStr(&e.School)
 	case "change":
 		return d.str(&e.Change, Changes)
 	case "guardian":
@@ -223,16 +227,55 @@ func (d *decoder) str(dst *string, common []string) bool {
 	return true
 }
 
-func (d *decoder) strPtr(dst **string) bool {
+// internedStr decodes a string into *dst as str does, taking a plain value from interned (a
+// field with few distinct values: org, service, country, user agent, …), so that decoding it
+// again does not allocate.
+func (d *decoder) internedStr(dst *string) bool {
+	if d.literal("null") {
+		return true
+	}
+	raw, plain, ok := d.quoted()
+	if !ok {
+		return false
+	}
+	if !plain {
+		return d.unquote(dst, raw)
+	}
+	*dst = intern(raw)
+	return true
+}
+
+// interned holds values of the fields with few distinct values: a slot, chosen by the hash of
+// a value, holds the last value that hashed to it. Safe for concurrent use; a miss costs the
+// string and a pointer to it.
+var (
+	interned   [4096]atomic.Pointer[string]
+	internSeed = maphash.MakeSeed()
+)
+
+// intern returns raw as a string, from interned when it is there, else adding it.
+func intern(raw []byte) string {
+	slot := &interned[maphash.Bytes(internSeed, raw)%uint64(len(interned))]
+	if p := slot.Load(); p != nil && *p == string(raw) {
+		return *p
+	}
+	s := string(raw)
+	slot.Store(&s)
+	return s
+}
+
+// rawStr sets *dst to the bytes of a string without escapes, not copied; null sets it to nil.
+// A string with escapes is left to encoding/json.
+func (d *decoder) rawStr(dst *[]byte) bool {
 	if d.literal("null") {
 		*dst = nil
 		return true
 	}
-	s := new(string)
-	if !d.str(s, nil) {
+	raw, plain, ok := d.quoted()
+	if !ok || !plain {
 		return false
 	}
-	*dst = s
+	*dst = raw
 	return true
 }
 
@@ -302,10 +345,11 @@ func (d *decoder) boolPtr(dst **bool) bool {
 	return true
 }
 
-// int64Ptr decodes an integer without fraction or exponent that fits an int64.
-func (d *decoder) int64Ptr(dst **int64) bool {
+// int64 decodes an integer without fraction or exponent that fits an int64 into *dst and sets
+// *set; null clears *set.
+func (d *decoder) int64(dst *int64, set *bool) bool {
 	if d.literal("null") {
-		*dst = nil
+		*set = false
 		return true
 	}
 	start := d.i
@@ -325,7 +369,7 @@ func (d *decoder) int64Ptr(dst **int64) bool {
 	if err != nil {
 		return false
 	}
-	*dst = &v
+	*dst, *set = v, true
 	return true
 }
 

@@ -62,6 +62,21 @@ func checkDecodeFast(t *testing.T, data []byte) bool {
 	if !decodeFast(data, &fast) {
 		return false
 	}
+	if fast.Time != nil {
+		t.Fatalf("decodeFast(%q) set Time, which it leaves to rawTime", data)
+	}
+	if fast.Records != nil {
+		t.Fatalf("decodeFast(%q) set Records, which it leaves to records", data)
+	}
+	if fast.rawTime != nil { // encoding/json's form of it
+		ts := string(fast.rawTime)
+		fast.Time, fast.rawTime = &ts, nil
+	}
+	if fast.hasRecords {
+		r := fast.records
+		fast.Records = &r
+	}
+	fast.records, fast.hasRecords = 0, false
 	var std wire
 	if err := json.Unmarshal(data, &std); err != nil {
 		t.Fatalf("decodeFast accepted %q, encoding/json rejects it: %v", data, err)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 )
 
 // MaxIDLen bounds the id, which travels as the Nats-Msg-Id header.
@@ -50,6 +51,12 @@ type wire struct {
 	Event
 	Time    *string `json:"time"`
 	Records *int64  `json:"records"`
+	// rawTime is where decodeFast leaves the time instead of Time: its bytes in the input,
+	// nil for none (absent or null), so that no string is allocated for it. records and
+	// hasRecords are where it leaves Records, so that no int64 is allocated.
+	rawTime    []byte
+	records    int64
+	hasRecords bool
 }
 
 // Parse decodes one JSON object (one line of JSON Lines, without the newline) into a validated
@@ -100,17 +107,29 @@ func Decode(data []byte) (Event, error) {
 	}
 	e := w.Event
 	if w.Records != nil {
-		if *w.Records < 0 {
+		w.records, w.hasRecords = *w.Records, true
+	}
+	if w.hasRecords {
+		if w.records < 0 {
 			return Event{}, invalid("records", "must not be negative")
 		}
-		e.Records = *w.Records
+		e.Records = w.records
 	}
-	if w.Time == nil || *w.Time == "" {
+	var ts string
+	switch {
+	case w.rawTime != nil:
+		// Points into data, which outlives it: time.Parse keeps nothing of it but in its
+		// error, which is dropped below.
+		ts = unsafe.String(unsafe.SliceData(w.rawTime), len(w.rawTime))
+	case w.Time != nil:
+		ts = *w.Time
+	}
+	if ts == "" {
 		return Event{}, invalid("time", "required")
 	}
-	t, err := time.Parse(time.RFC3339Nano, *w.Time)
+	t, err := time.Parse(time.RFC3339Nano, ts)
 	if err != nil {
-		return Event{}, invalid("time", "not an RFC 3339 time with offset: %q", *w.Time)
+		return Event{}, invalid("time", "not an RFC 3339 time with offset: %q", ts)
 	}
 	e.Time = t.UTC()
 	return e, nil

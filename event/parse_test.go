@@ -148,6 +148,14 @@ func BenchmarkParse(b *testing.B) {
 			}
 		}
 	})
+	b.Run("decode", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := range b.N {
+			if _, err := Decode(lines[i%len(lines)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("encoding_json", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := range b.N {

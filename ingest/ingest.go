@@ -91,7 +91,11 @@ type Format interface {
 type Parser func(data []byte) (event.Event, error)
 
 // Parse implements Format; a nil p is Canonical.
-func (p Parser) Parse(data []byte) ([]event.Event, error) {
+func (p Parser) Parse(data []byte) ([]event.Event, error) { return p.appendTo(nil, data) }
+
+// appendTo is Parse appending the event to evs (the pipeline reuses one slice for a batch's
+// records rather than allocating one per record).
+func (p Parser) appendTo(evs []event.Event, data []byte) ([]event.Event, error) {
 	if p == nil {
 		p = parseCanonical
 	}
@@ -99,7 +103,7 @@ func (p Parser) Parse(data []byte) ([]event.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []event.Event{ev}, nil
+	return append(evs, ev), nil
 }
 
 // MultiParser is a Parser for records that hold several events (e.g. an Event Hub batch of

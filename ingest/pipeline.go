@@ -54,7 +54,7 @@ func (p *Pipeline) WithFutureLimit(clock func() time.Time, maxSkew time.Duration
 // nil when it would be accepted, an error wrapping ErrSkip when skipped, and otherwise the
 // reason it would be dead-lettered (an *event.InvalidError).
 func (p *Pipeline) Check(f Format, data []byte) error {
-	_, err := read(f, data, p.checkFuture)
+	_, err := read(f, data, p.checkFuture, nil)
 	return err
 }
 
@@ -73,19 +73,26 @@ func CheckRecord(sink Sink, f Format, data []byte) error {
 	if c, ok := sink.(Checker); ok {
 		return c.Check(f, data)
 	}
-	_, err := read(f, data, nil)
+	_, err := read(f, data, nil, nil)
 	return err
 }
 
 // read reads one record with f (nil: canonical JSON) and validates its events, then checks
 // each event's time with future (nil: no check). It returns the parser's error wrapping
 // ErrSkip for a record that is not an event; every other failure is an *event.InvalidError, so that the record is
-// dead-lettered rather than failing the batch.
-func read(f Format, data []byte, future func(time.Time) error) ([]event.Event, error) {
+// dead-lettered rather than failing the batch. A Parser's event is returned in buf[:1] when
+// buf has room: the caller may reuse the slice once done with the events.
+func read(f Format, data []byte, future func(time.Time) error, buf []event.Event) ([]event.Event, error) {
 	if f == nil {
 		f = Parser(nil)
 	}
-	evs, err := f.Parse(data)
+	var evs []event.Event
+	var err error
+	if p, ok := f.(Parser); ok {
+		evs, err = p.appendTo(buf[:0], data)
+	} else {
+		evs, err = f.Parse(data)
+	}
 	if errors.Is(err, ErrSkip) {
 		return nil, err
 	}
@@ -135,8 +142,12 @@ func (p *Pipeline) Submit(ctx context.Context, b Batch) (Result, error) {
 		p.metrics.failures.Inc()
 		return Result{}, fmt.Errorf("submit %d records from %s: %w", len(recs), b.Source, err)
 	}
+	var buf []event.Event // the events of one record, published before the next is read
 	for i, r := range recs {
-		evs, err := read(b.Format, r.Data, p.checkFuture)
+		evs, err := read(b.Format, r.Data, p.checkFuture, buf)
+		if evs != nil {
+			buf = evs
+		}
 		switch {
 		case errors.Is(err, ErrSkip):
 			res.Skipped++
