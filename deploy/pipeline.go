@@ -67,6 +67,12 @@ type PipelineConfig struct {
 	// events (detect.Options; default 0 of 1, the whole stream).
 	Member, Members int
 
+	// DetectBatch and DetectWait are detect.Options.Batch and FetchWait: the most events the
+	// detector takes per fetch (and so per history insert), and how long it waits for a batch
+	// to fill. 0 takes the detector's defaults.
+	DetectBatch int
+	DetectWait  time.Duration
+
 	// AfterEventsWritten is detect.Options.AfterEventsWritten: a fault-injection point for
 	// crash tests (nil in production).
 	AfterEventsWritten func()
@@ -289,7 +295,7 @@ func newDetector(ctx context.Context, in *Infra, cfg PipelineConfig, reloader *R
 	reloader.Watch(eng)
 	reloader.started(set.Len())
 	det, err := detect.New(in.JS, eng, dir, in.History, detect.Options{Member: cfg.Member, Members: cfg.Members,
-		Clock: cfg.Clock, Logger: cfg.Logger, Registerer: cfg.Registerer, AfterEventsWritten: cfg.AfterEventsWritten})
+		Batch: cfg.DetectBatch, FetchWait: cfg.DetectWait, Clock: cfg.Clock, Logger: cfg.Logger, Registerer: cfg.Registerer, AfterEventsWritten: cfg.AfterEventsWritten})
 	return det, eng, err
 }
 

@@ -50,6 +50,9 @@ new consumers start where the old set stopped (see deploy/README.md).`,
 		case p < 0 || p > bus.MaxPartitions:
 			return usagef("--partitions %d: want 0 to %d", p, bus.MaxPartitions)
 		}
+		if err := checkDetectFlags(); err != nil {
+			return err
+		}
 		cfg, err := stageInfra()
 		if err != nil {
 			return err
@@ -57,7 +60,7 @@ new consumers start where the old set stopped (see deploy/README.md).`,
 		cfg.Logger = cfg.Logger.With("member", member, "members", members)
 		return deploy.RunProcess(c.Context(), deploy.ProcessConfig{Infra: cfg, MetricsAddr: metricsAddr, PprofAddr: pprofAddr, Pipeline: deploy.PipelineConfig{
 			Stages: []string{deploy.StageDetect}, Rules: rulePaths, Member: member, Members: members,
-			ExitWhenDone: exitWhenDone, Logger: cfg.Logger,
+			ExitWhenDone: exitWhenDone, Logger: cfg.Logger, DetectBatch: detectBatch, DetectWait: detectWait,
 		}})
 	}
 	return c

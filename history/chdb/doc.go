@@ -9,7 +9,10 @@
 //
 // Open dlopens libchdb.so with purego (no cgo; CGO_ENABLED=0 builds work)
 // and boots the engine on a data directory. DefaultLibPath says where the
-// library is expected; scripts/setup.sh fetches it. Engine.Query and
+// library is expected; scripts/setup.sh fetches it. The engine boots with
+// its caches (marks, primary index, skip-index marks, query conditions)
+// bounded to what breachd's tables need, not ClickHouse's server sizes of
+// gigabytes: it shares its process with the pipeline. Engine.Query and
 // Engine.Do run one statement each. Every statement gets a fresh chDB
 // connection to the same data directory, i.e. its own session: SET, USE
 // and temporary tables never leak into the next statement, exactly like

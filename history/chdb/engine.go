@@ -59,6 +59,18 @@ type Engine struct {
 	primary *uintptr // keeps the engine booted; guarded by turn
 }
 
+// cacheBounds are server settings given to the engine at boot: ClickHouse sizes its caches for a
+// server of its own (5 GiB each of marks, primary index and skip-index marks, 10 % of RAM at
+// most in total), which in breachd shares one process with the pipeline and the NATS server.
+// These bounds hold what breachd's tables need many times over: at 100 M events, the marks and
+// the primary index of every event table together are some 10 MB.
+var cacheBounds = []string{
+	"--mark_cache_size=134217728",           // 128 MiB
+	"--primary_index_cache_size=134217728",  // 128 MiB
+	"--index_mark_cache_size=33554432",      // 32 MiB (the subject bloom filter's marks)
+	"--query_condition_cache_size=33554432", // 32 MiB
+}
+
 // Open loads the chDB library at libPath (see DefaultLibPath) and boots the
 // engine on dataDir, creating it if needed.
 //
@@ -66,7 +78,8 @@ type Engine struct {
 // data directory: several Engines on the same directory may be open at once,
 // but opening another directory requires closing those first. Both cases
 // fail with an error that says which applies. Open takes ~0.1–0.3 s the
-// first time in a process (and ~200 MB of memory).
+// first time in a process (and ~200 MB of memory, mostly the library's code); its caches are
+// bounded (cacheBounds).
 func Open(libPath, dataDir string) (*Engine, error) {
 	lib, err := loadLibrary(libPath)
 	if err != nil {
@@ -84,7 +97,7 @@ func Open(libPath, dataDir string) (*Engine, error) {
 		return nil, fmt.Errorf("chdb data dir: %w", err)
 	}
 	e := &Engine{lib: lib, dataDir: dir, staging: staging}
-	for _, a := range []string{"clickhouse", "--path=" + dir} {
+	for _, a := range append([]string{"clickhouse", "--path=" + dir}, cacheBounds...) {
 		b := cstring(a)
 		e.argvBuf = append(e.argvBuf, b)
 		e.argv = append(e.argv, &b[0])

@@ -44,6 +44,22 @@ func TestEngineQuery(t *testing.T) {
 	}
 }
 
+// The engine boots with its caches bounded for a process it shares (cacheBounds), not sized for
+// a server of its own.
+func TestEngineCachesBounded(t *testing.T) {
+	e := openEngine(t)
+	out, err := e.Query(context.Background(), `SELECT name, value FROM system.server_settings
+		WHERE name IN ('mark_cache_size', 'primary_index_cache_size', 'index_mark_cache_size', 'query_condition_cache_size')
+		ORDER BY name`, "TSV")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "index_mark_cache_size\t33554432\nmark_cache_size\t134217728\nprimary_index_cache_size\t134217728\nquery_condition_cache_size\t33554432\n"
+	if string(out) != want {
+		t.Errorf("cache sizes:\n%s\nwant:\n%s", out, want)
+	}
+}
+
 func TestEngineSessionIsolation(t *testing.T) {
 	e := openEngine(t)
 	ctx := context.Background()
