@@ -220,7 +220,9 @@ type SubjectRow struct {
 // choice (it widens the read to every granule whose key range overlaps a chosen one, in every
 // part, which for a table sorted by actor is nearly all of them), so the query collapses a row
 // stored twice itself, as FINAL would: one row per sort key (actor, time, id). The copies of a
-// row are one event written twice, so which of them is kept changes nothing.
+// row are one event written twice (ingest gives an event one id and content), so which of them
+// is kept changes nothing; two different events published under one id would be kept
+// arbitrarily here, where FINAL (Access) keeps the last inserted.
 const subjectQuery = `SELECT actor, toString(actor_role) AS ro, toString(resource) AS r,
 		toString(action) AS a, count(), sum(records), min(time) AS first, max(time)
 	FROM (SELECT actor, actor_role, resource, action, records, time, id FROM access_events

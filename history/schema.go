@@ -174,11 +174,13 @@ func migrations(retentionDays int) []migration {
 		// instead of a second table sorted by subject: the copy doubled every access write
 		// (a second part per insert, merged again) for one lookup. The index is built for the
 		// parts written before (a background mutation; parts without it are read in full until
-		// then, so answers never depend on it). Dropping the view first stops the double writes.
+		// then, so answers never depend on it). The index comes first and the copy is dropped
+		// last: a migration cut short leaves the copy whole and filled, so the binary before
+		// this one, which reads it, still answers right if an operator goes back to it.
 		statements: []string{
-			`DROP VIEW IF EXISTS access_by_subject_mv`,
 			`ALTER TABLE access_events ADD INDEX IF NOT EXISTS subject_bloom subject TYPE bloom_filter(0.01) GRANULARITY 1`,
 			`ALTER TABLE access_events MATERIALIZE INDEX subject_bloom`,
+			`DROP VIEW IF EXISTS access_by_subject_mv`,
 			`DROP TABLE IF EXISTS access_by_subject`,
 		},
 	}}
