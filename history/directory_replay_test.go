@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -191,15 +190,8 @@ func benchmarkReplayDirectory(b *testing.B, orgs, perOrg int) {
 			batch = batch[:0]
 		}
 	}
-	cpu := func() time.Duration {
-		var r syscall.Rusage
-		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &r); err != nil {
-			b.Fatal(err)
-		}
-		return time.Duration(r.Utime.Nano() + r.Stime.Nano())
-	}
 	b.ResetTimer()
-	c0, rows := cpu(), 0
+	c0, rows := cpuTime(), 0
 	for b.Loop() {
 		n, err := s.ReplayDirectory(ctx, func(*event.Event) error { return nil })
 		if err != nil || n != orgs*perOrg {
@@ -207,5 +199,5 @@ func benchmarkReplayDirectory(b *testing.B, orgs, perOrg int) {
 		}
 		rows += n
 	}
-	b.ReportMetric(float64((cpu()-c0).Microseconds())/float64(rows), "cpu-µs/row")
+	b.ReportMetric(float64((cpuTime()-c0).Microseconds())/float64(rows), "cpu-µs/row")
 }
