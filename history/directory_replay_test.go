@@ -4,26 +4,28 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
 	"breachd/event"
+	"breachd/history"
 )
 
 // TestReplayDirectoryCollapsesCopies: with merges stopped, so that the table holds every copy,
 // ReplayDirectory delivers what FINAL does, in (time, id, org) order: two organisations whose
-// events interleave in time, with equal times and ids across them, each over several pages,
-// and copies (written later, so ingested later, and changed) of some events, one of them
-// straddling the first page boundary.
+// events interleave in time, with equal times and ids across them, in an hour bigger than the
+// budget (256 rows), so read by organisation, each over several pages, and copies (written
+// later, so ingested later, and changed) of some events, one of them straddling the first page
+// boundary.
 func TestReplayDirectoryCollapsesCopies(t *testing.T) {
 	ctx := context.Background()
+	history.SetDirectoryBudget(t, 256)
 	s := openStore(t)
 	if err := s.Conn().Exec(ctx, "SYSTEM STOP MERGES directory_events"); err != nil {
 		t.Fatal(err)
 	}
 	base := time.Date(2026, 11, 2, 6, 0, 0, 0, time.UTC)
-	const perOrg = 150 // over three pages (64, then 128 rows)
+	const perOrg = 150 // over three pages (64, then up to 128 rows)
 	var orig, copies []*event.Event
 	for i := range perOrg {
 		for _, org := range []string{"a.no", "b.no"} {
@@ -47,12 +49,69 @@ func TestReplayDirectoryCollapsesCopies(t *testing.T) {
 	if err := s.WriteEvents(ctx, copies); err != nil {
 		t.Fatal(err)
 	}
+	checkReplayDirectory(t, s, len(orig), len(copies))
+}
+
+// TestReplayDirectoryChunksAndSnapshot: with a budget of 200 rows and merges stopped,
+// ReplayDirectory delivers what FINAL does, in (time, id, org) order, from a directory of
+// ordinary hours (read as time chunks, two hours in one chunk, then a cut) around a snapshot
+// hour of 450 rows (read by organisation), all with copies, one of them straddling a page
+// boundary of the snapshot.
+func TestReplayDirectoryChunksAndSnapshot(t *testing.T) {
+	ctx := context.Background()
+	history.SetDirectoryBudget(t, 200)
+	s := openStore(t)
+	if err := s.Conn().Exec(ctx, "SYSTEM STOP MERGES directory_events"); err != nil {
+		t.Fatal(err)
+	}
+	orgs := []string{"a.no", "b.no", "c.no"}
+	base := time.Date(2026, 11, 2, 6, 0, 0, 0, time.UTC)
+	var orig, copies []*event.Event
+	add := func(hour, perOrg int, snapshot bool) {
+		for i := range perOrg {
+			for _, org := range orgs {
+				at := base.Add(time.Duration(hour) * time.Hour)
+				if !snapshot {
+					at = at.Add(time.Duration(i/2) * time.Second) // organisations interleave, two events a second
+				}
+				active := true
+				e := &event.Event{Kind: event.KindDirectory, ID: fmt.Sprintf("h%d-%03d", hour, i), Time: at, Org: org,
+					Op: event.OpPerson, User: fmt.Sprintf("u%d@%s", i, org), NINHash: "orig", Active: &active}
+				orig = append(orig, e)
+				if i%7 == 3 || (snapshot && i == 63) { // the 64th row ends the first page of the snapshot
+					c := *e
+					c.NINHash = "copy"
+					copies = append(copies, &c)
+				}
+			}
+		}
+	}
+	add(0, 30, false) // hours 0 and 1: one chunk of 180 rows and their copies
+	add(1, 30, false)
+	add(2, 150, true) // 450 rows at one time: read by organisation
+	add(3, 33, false) // 99 rows
+	add(5, 40, false) // 120 rows: a chunk of its own
+	if err := s.WriteEvents(ctx, orig); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // ingested (milliseconds) orders the copies after the originals
+	if err := s.WriteEvents(ctx, copies); err != nil {
+		t.Fatal(err)
+	}
+	checkReplayDirectory(t, s, len(orig), len(copies))
+}
+
+// checkReplayDirectory compares ReplayDirectory with FINAL ORDER BY time, id, org, of a table
+// holding events originals and copies of them, each copy changed and ingested later.
+func checkReplayDirectory(t *testing.T, s *history.Store, events, copies int) {
+	t.Helper()
+	ctx := context.Background()
 	var stored uint64
 	if err := s.Conn().QueryRow(ctx, "SELECT count() FROM directory_events").Scan(&stored); err != nil {
 		t.Fatal(err)
 	}
-	if stored != uint64(len(orig)+len(copies)) {
-		t.Fatalf("%d rows stored, want %d: merges collapsed copies, the test would not exercise ReplayDirectory's collapse", stored, len(orig)+len(copies))
+	if stored != uint64(events+copies) {
+		t.Fatalf("%d rows stored, want %d: merges collapsed copies, the test would not exercise ReplayDirectory's collapse", stored, events+copies)
 	}
 
 	type row struct {
@@ -82,8 +141,8 @@ func TestReplayDirectoryCollapsesCopies(t *testing.T) {
 	if err != nil || n != len(got) {
 		t.Fatalf("ReplayDirectory = %d, %v; delivered %d", n, err, len(got))
 	}
-	if len(want) != len(orig) || len(got) != len(want) {
-		t.Fatalf("ReplayDirectory delivered %d events, FINAL %d; want %d", len(got), len(want), len(orig))
+	if len(want) != events || len(got) != len(want) {
+		t.Fatalf("ReplayDirectory delivered %d events, FINAL %d; want %d", len(got), len(want), events)
 	}
 	copied := 0
 	for i := range want {
@@ -94,19 +153,24 @@ func TestReplayDirectoryCollapsesCopies(t *testing.T) {
 			copied++
 		}
 	}
-	if copied != len(copies) {
-		t.Errorf("%d events delivered as their later copy, want %d", copied, len(copies))
+	if copied != copies {
+		t.Errorf("%d events delivered as their later copy, want %d", copied, copies)
 	}
 }
 
 // BenchmarkReplayDirectoryInterleaved replays a directory whose organisations all change every
-// minute (40 organisations, 10 000 events each, 400 k rows), the worst case of
-// ReplayDirectory's paging: pages shrink to about the budget over the organisations, one query
-// each. It reports the process's CPU time (the embedded engine's included) per row:
+// minute, the worst case of reading by organisation: 40 organisations of 10 000 events each and
+// 371 (Feide's organisations) of 1 000 each. It reports the process's CPU time (the embedded
+// engine's included) per row:
 //
 //	setsid go test ./history/ -run '^$' -bench ReplayDirectoryInterleaved -benchtime 2x
 func BenchmarkReplayDirectoryInterleaved(b *testing.B) {
-	const orgs, perOrg = 40, 10_000
+	for _, c := range []struct{ orgs, perOrg int }{{40, 10_000}, {371, 1_000}} {
+		b.Run(fmt.Sprintf("orgs=%d", c.orgs), func(b *testing.B) { benchmarkReplayDirectory(b, c.orgs, c.perOrg) })
+	}
+}
+
+func benchmarkReplayDirectory(b *testing.B, orgs, perOrg int) {
 	ctx := context.Background()
 	s := openLoadStore(b, filepath.Join(b.TempDir(), "data"))
 	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -126,15 +190,8 @@ func BenchmarkReplayDirectoryInterleaved(b *testing.B) {
 			batch = batch[:0]
 		}
 	}
-	cpu := func() time.Duration {
-		var r syscall.Rusage
-		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &r); err != nil {
-			b.Fatal(err)
-		}
-		return time.Duration(r.Utime.Nano() + r.Stime.Nano())
-	}
 	b.ResetTimer()
-	c0, rows := cpu(), 0
+	c0, rows := cpuTime(), 0
 	for b.Loop() {
 		n, err := s.ReplayDirectory(ctx, func(*event.Event) error { return nil })
 		if err != nil || n != orgs*perOrg {
@@ -142,5 +199,5 @@ func BenchmarkReplayDirectoryInterleaved(b *testing.B) {
 		}
 		rows += n
 	}
-	b.ReportMetric(float64((cpu()-c0).Microseconds())/float64(rows), "cpu-µs/row")
+	b.ReportMetric(float64((cpuTime()-c0).Microseconds())/float64(rows), "cpu-µs/row")
 }

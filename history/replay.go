@@ -151,6 +151,32 @@ func rangeWhere(from, to time.Time) (string, clickhouse.Parameters) {
 // chunkRows rows. It returns the inner cut points (chunks are [from, cut1), [cut1, cut2), ...,
 // [cutN, to)) and the rows counted.
 func (s *Store) planReplay(ctx context.Context, from, to time.Time, kinds []event.Kind, chunkRows int64) ([]time.Time, int64, error) {
+	hours, err := s.countHours(ctx, from, to, kinds)
+	if err != nil {
+		return nil, 0, fmt.Errorf("plan replay: %w", err)
+	}
+	var cuts []time.Time
+	var total, inChunk int64
+	for _, h := range hours {
+		if inChunk > 0 && inChunk+h.rows > chunkRows && h.start.After(from) {
+			cuts = append(cuts, h.start)
+			inChunk = 0
+		}
+		inChunk += h.rows
+		total += h.rows
+	}
+	return cuts, total, nil
+}
+
+// hourCount is the number of rows stored in the hour starting at start.
+type hourCount struct {
+	start time.Time
+	rows  int64
+}
+
+// countHours counts the rows of kinds in [from, to) per hour, in time order; hours without
+// rows are left out.
+func (s *Store) countHours(ctx context.Context, from, to time.Time, kinds []event.Kind) ([]hourCount, error) {
 	where, params := rangeWhere(from, to)
 	var branches []string
 	for _, k := range kinds {
@@ -161,29 +187,22 @@ func (s *Store) planReplay(ctx context.Context, from, to time.Time, kinds []even
 	qctx := clickhouse.Context(ctx, clickhouse.WithParameters(params), clickhouse.WithSettings(clickhouse.Settings{"readonly": 1}))
 	rows, err := s.conn.Query(qctx, q)
 	if err != nil {
-		return nil, 0, fmt.Errorf("plan replay: %w", err)
+		return nil, fmt.Errorf("count rows per hour: %w", err)
 	}
 	defer rows.Close()
-	var cuts []time.Time
-	var total, inChunk int64
+	var hours []hourCount
 	for rows.Next() {
 		var h int64
 		var n uint64
 		if err := rows.Scan(&h, &n); err != nil {
-			return nil, 0, fmt.Errorf("plan replay: %w", err)
+			return nil, fmt.Errorf("count rows per hour: %w", err)
 		}
-		start := time.UnixMilli(h * 3600000).UTC()
-		if inChunk > 0 && inChunk+int64(n) > chunkRows && start.After(from) {
-			cuts = append(cuts, start)
-			inChunk = 0
-		}
-		inChunk += int64(n)
-		total += int64(n)
+		hours = append(hours, hourCount{time.UnixMilli(h * 3600000).UTC(), int64(n)})
 	}
 	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("plan replay: %w", err)
+		return nil, fmt.Errorf("count rows per hour: %w", err)
 	}
-	return cuts, total, nil
+	return hours, nil
 }
 
 // replayChunk streams the events of [from, to) to fn.
@@ -261,8 +280,8 @@ func chunkName(from, to time.Time) string {
 
 // ReplayDirectoryBefore calls fn for every stored directory event with time < before, in
 // (time, id) order, chunk by chunk as Replay does: what a detector or a backtest starting at
-// before knows of the directory. ReplayDirectory is the same without a bound, read by
-// organisation.
+// before knows of the directory. ReplayDirectory is the same without a bound, in smaller parts
+// and without FINAL.
 func (s *Store) ReplayDirectoryBefore(ctx context.Context, before time.Time, fn func(*event.Event) error) (int64, error) {
 	return s.Replay(ctx, time.Time{}, before, ReplayOptions{Kinds: []event.Kind{event.KindDirectory}}, fn)
 }
