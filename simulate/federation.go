@@ -1,7 +1,6 @@
 package simulate
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -217,26 +216,11 @@ func RunFederation(ctx context.Context, f Federation, emit func(*event.Event) er
 
 // WriteFederation writes RunFederation's events to w as canonical JSON Lines through a buffer.
 func WriteFederation(ctx context.Context, f Federation, w io.Writer) (FederationSize, error) {
-	bw := bufio.NewWriterSize(w, 64<<10)
-	var bytes int64
-	size, err := RunFederation(ctx, f, func(e *event.Event) error {
-		b, err := event.Marshal(e)
-		if err != nil {
-			return fmt.Errorf("marshal event %s: %w", e.ID, err)
-		}
-		b = append(b, '\n')
-		if _, err := bw.Write(b); err != nil {
-			return fmt.Errorf("write event %s: %w", e.ID, err)
-		}
-		bytes += int64(len(b))
-		return nil
-	})
-	size.Bytes = bytes
+	lw := newLineWriter(w)
+	size, err := RunFederation(ctx, f, lw.write)
+	size.Bytes = lw.bytes
 	if err != nil {
 		return size, err
 	}
-	if err := bw.Flush(); err != nil {
-		return size, fmt.Errorf("flush: %w", err)
-	}
-	return size, nil
+	return size, lw.flush()
 }

@@ -88,26 +88,41 @@ func (g *Generator) Run(ctx context.Context, emit func(*event.Event) error) erro
 // WriteJSONLines writes the whole stream to w as canonical JSON Lines (event.Marshal, one
 // object per line) through a buffer. n is the number of events (lines) written.
 func (g *Generator) WriteJSONLines(ctx context.Context, w io.Writer) (n int64, err error) {
-	bw := bufio.NewWriterSize(w, 64<<10)
-	err = g.Run(ctx, func(e *event.Event) error {
-		b, err := event.Marshal(e)
-		if err != nil {
-			return fmt.Errorf("marshal event %s: %w", e.ID, err)
-		}
-		b = append(b, '\n')
-		if _, err := bw.Write(b); err != nil {
-			return fmt.Errorf("write event %s: %w", e.ID, err)
-		}
-		n++
-		return nil
-	})
+	lw := newLineWriter(w)
+	if err := g.Run(ctx, lw.write); err != nil {
+		return lw.events, err
+	}
+	return lw.events, lw.flush()
+}
+
+// lineWriter writes events as canonical JSON Lines through a buffer, counting them and their
+// bytes.
+type lineWriter struct {
+	bw            *bufio.Writer
+	events, bytes int64
+}
+
+func newLineWriter(w io.Writer) *lineWriter { return &lineWriter{bw: bufio.NewWriterSize(w, 64<<10)} }
+
+func (lw *lineWriter) write(e *event.Event) error {
+	b, err := event.Marshal(e)
 	if err != nil {
-		return n, err
+		return fmt.Errorf("marshal event %s: %w", e.ID, err)
 	}
-	if err := bw.Flush(); err != nil {
-		return n, fmt.Errorf("flush: %w", err)
+	b = append(b, '\n')
+	if _, err := lw.bw.Write(b); err != nil {
+		return fmt.Errorf("write event %s: %w", e.ID, err)
 	}
-	return n, nil
+	lw.events++
+	lw.bytes += int64(len(b))
+	return nil
+}
+
+func (lw *lineWriter) flush() error {
+	if err := lw.bw.Flush(); err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	return nil
 }
 
 // runner is the state of one Run: id sequences, the emit callback and the day's sessions.
