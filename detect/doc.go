@@ -26,8 +26,9 @@
 // stream records); member i of n owns the partitions p with p mod n == i and consumes them and
 // breachd.events.directory through its own durable, "detect-<i>-of-<n>" (multi-filter consumer,
 // NATS ≥ 2.10; a set of one consumes the whole stream without a filter, which costs the server
-// less per fetch, and a durable of a version that filtered is updated to that in place). So every event of an account reaches one detector, in stream order, and the
-// rules' windows and suppression, kept per account, are complete there. Every member applies
+// less per fetch, and a durable of a version that filtered is updated to that in place). So
+// every event of an account reaches one detector, in stream order, and the rules' windows and
+// suppression, kept per account, are complete there. Every member applies
 // every directory event to its catalogue (all of them need the whole directory) and writes it to
 // history (ReplacingMergeTree collapses the copies, and the catalogue a member rebuilds from
 // history on start then holds every directory event it has acked, whatever the other members'
