@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -156,4 +157,55 @@ func FuzzMarshal(f *testing.F) {
 			t.Fatalf("Marshal(%+v) =\n%s, %v\nencoding/json:\n%s, %v", e, got, gotErr, want, wantErr)
 		}
 	})
+}
+
+// Every field of Event, filled by reflection, is written by Marshal exactly as encoding/json
+// writes it (plain and escaped values) and read back by the fast path, so a field added to
+// Event but not to the decoder's switch, fieldNames or Marshal fails here.
+func TestEveryFieldDecodedAndMarshalled(t *testing.T) {
+	var names []string
+	for _, value := range []string{"v-1.example", "v\"<&>\u2028é\x01"} {
+		e := Event{Time: time.Date(2026, 11, 2, 8, 30, 0, 123000000, time.UTC)}
+		rv := reflect.ValueOf(&e).Elem()
+		names = names[:0]
+		for i := range rv.NumField() {
+			f, sf := rv.Field(i), rv.Type().Field(i)
+			name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+			names = append(names, name)
+			switch f.Kind() {
+			case reflect.String:
+				f.SetString(value + "-" + name)
+			case reflect.Slice:
+				f.Set(reflect.ValueOf([]string{value + "-" + name, "second"}))
+			case reflect.Bool:
+				f.SetBool(true)
+			case reflect.Int64:
+				f.SetInt(7)
+			case reflect.Pointer:
+				f.Set(reflect.ValueOf(new(bool)))
+			case reflect.Struct: // Time, set above
+			default:
+				t.Fatalf("field %s of kind %s: teach this test (and the decoder and Marshal) about it", sf.Name, f.Kind())
+			}
+		}
+		got, err := Marshal(&e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := json.Marshal(&e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("Marshal =\n%s\nencoding/json:\n%s", got, want)
+		}
+		if value == "v-1.example" && !checkDecodeFast(t, want) {
+			t.Errorf("the fast path declines an event with every field set: %s", want)
+		}
+	}
+	slices.Sort(names)
+	known := slices.Sorted(slices.Values(fieldNames))
+	if !slices.Equal(names, known) {
+		t.Errorf("Event's JSON names %v, the decoder's fieldNames %v", names, known)
+	}
 }
