@@ -157,12 +157,14 @@ func (d *Detector) Run(ctx context.Context) error {
 	// durable the one in hand. next is unbuffered: the fetcher holds at most one batch ahead.
 	// free tells it when this goroutine is ready for the next batch (see fetch).
 	next, free := make(chan *batch), make(chan time.Time, 1)
+	var left *batch // what the fetcher held when it stopped; read after g.Wait
 	var g errgroup.Group
 	g.Go(func() error {
 		defer close(next)
-		d.fetch(ctx, cons, free, next)
+		left = d.fetch(ctx, cons, free, next)
 		return nil
 	})
+	var unevaluated []*batch // fetched ahead after shutdown began, in stream order
 	for {
 		free <- time.Now() // never blocks: the fetcher takes each signal before or with the batch
 		b, ok := <-next
@@ -170,20 +172,15 @@ func (d *Detector) Run(ctx context.Context) error {
 			break
 		}
 		if ctx.Err() != nil {
-			// Fetched ahead while the batch before was finished: nothing of it was evaluated.
-			d.release(b)
+			unevaluated = append(unevaluated, b)
 			continue
 		}
-		// A batch must be durable within FlushTimeout of its fetch, so that it is never
-		// redelivered (after AckWait) while in hand; one fetched ahead spent part of that
-		// waiting. Finish the batch in hand even when shutdown has begun.
-		deadline := b.fetched.Add(d.opts.FlushTimeout)
-		err := errWaitedOut
-		if time.Now().Before(deadline) {
-			bctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
-			err = d.process(bctx, b)
-			cancel()
-		}
+		// The fetcher hands a batch over within maxAhead of its fetch, so FlushTimeout from
+		// now ends before AckWait (FlushTimeout + 30 s) from the fetch: a batch is never
+		// redelivered while in hand. Finish it even when shutdown has begun.
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.opts.FlushTimeout)
+		err := d.process(bctx, b)
+		cancel()
 		if err != nil {
 			d.metrics.batchFailures.Inc()
 			d.log.Error("batch not durable, left for redelivery", "err", err, "events", len(b.msgs))
@@ -193,14 +190,24 @@ func (d *Detector) Run(ctx context.Context) error {
 			_ = retry.Sleep(ctx, time.Second)
 		}
 	}
-	_ = g.Wait() // the fetcher returns nothing but nil; it has stopped once next is closed
+	_ = g.Wait() // the fetcher returns once ctx ends; it has stopped once next is closed
+	// Only now, with the batch in hand settled and no fetch running that could take them
+	// back, are the batches fetched ahead given back.
+	if left != nil {
+		unevaluated = append(unevaluated, left)
+	}
+	for _, b := range unevaluated {
+		d.release(b)
+	}
 	d.log.Info("detector stopped")
 	return nil
 }
 
-// errWaitedOut is why a batch fetched ahead is nak'd unevaluated: the batch before it used up
-// its time (see Run).
-var errWaitedOut = errors.New("fetched ahead and waited out its flush timeout behind the batch before")
+// maxAhead bounds how long the fetcher holds a batch ahead while Run is busy: past it the
+// batch is given back (release) and fetched again once Run is free, so that a batch taken by
+// Run has its whole FlushTimeout before AckWait (FlushTimeout + 30 s, set in consumer)
+// runs out.
+const maxAhead = 20 * time.Second
 
 // batch is what the fetcher hands Run: the messages of one or more fetches whose events
 // decoded, in stream order, with their events and evaluation keys.
@@ -214,20 +221,16 @@ type batch struct {
 }
 
 // fetch fetches and decodes batches and hands them to next, one at a time, until ctx is
-// cancelled. A batch is handed over when it is full, or FetchWait after Run became free for it
-// (free), so batches hold what arrived while Run made the one before durable plus FetchWait,
-// as large as when fetching only after that (an insert costs the engine much per batch, so
-// smaller batches would cost more CPU per event), while fetching and decoding overlap with
-// Run's work. While Run is busy, the batch held is topped up with short fetches (topUpWait),
-// so that its becoming free is noticed soon. A batch held when ctx is cancelled is released.
-func (d *Detector) fetch(ctx context.Context, cons jetstream.Consumer, free <-chan time.Time, next chan<- *batch) {
+// cancelled, and returns the batch it holds then (nil if none), for Run to give back. A batch
+// is handed over when it is full, or FetchWait after Run became free for it (free), so batches
+// hold what arrived while Run made the one before durable plus FetchWait, as large as when
+// fetching only after that (an insert costs the engine much per batch, so smaller batches would
+// cost more CPU per event), while fetching and decoding overlap with Run's work. While Run is
+// busy, the batch held is topped up with short fetches (topUpWait), so that its becoming free
+// is noticed soon; a batch held longer than maxAhead is given back and fetching waits for Run.
+func (d *Detector) fetch(ctx context.Context, cons jetstream.Consumer, free <-chan time.Time, next chan<- *batch) *batch {
 	var b *batch         // fetched ahead, not taken by Run yet
 	var freeAt time.Time // when Run became free for b; zero while it is busy
-	defer func() {
-		if b != nil {
-			d.release(b)
-		}
-	}()
 	for ctx.Err() == nil {
 		if freeAt.IsZero() {
 			select {
@@ -235,12 +238,24 @@ func (d *Detector) fetch(ctx context.Context, cons jetstream.Consumer, free <-ch
 			default:
 			}
 		}
+		if b != nil && time.Since(b.fetched) > maxAhead {
+			d.release(b) // its events come again at once, before later ones
+			b = nil
+			if freeAt.IsZero() {
+				select {
+				case freeAt = <-free:
+				case <-ctx.Done():
+					return nil
+				}
+			}
+			continue
+		}
 		full := b != nil && b.size >= d.opts.Batch
 		if full || b != nil && !freeAt.IsZero() && time.Since(freeAt) >= d.opts.FetchWait {
 			select {
 			case next <- b:
 			case <-ctx.Done():
-				return
+				return b
 			}
 			if freeAt.IsZero() {
 				<-free // Run signalled before it took b
@@ -263,7 +278,7 @@ func (d *Detector) fetch(ctx context.Context, cons jetstream.Consumer, free <-ch
 		fetched, err := cons.Fetch(want, jetstream.FetchMaxWait(wait))
 		if err != nil {
 			if ctx.Err() != nil {
-				return
+				return b
 			}
 			d.log.Warn("fetch failed", "err", err)
 			_ = retry.Sleep(ctx, time.Second)
@@ -284,6 +299,7 @@ func (d *Detector) fetch(ctx context.Context, cons jetstream.Consumer, free <-ch
 		}
 		d.decode(b, msgs)
 	}
+	return b
 }
 
 // topUpWait bounds a fetch that tops up a batch while Run is busy: how late the fetcher may
@@ -319,10 +335,10 @@ func (d *Detector) decode(b *batch, msgs []jetstream.Msg) {
 	}
 }
 
-// release naks a batch fetched ahead that Run will not evaluate (shutdown has begun), so
-// that its events come again at once, in order, to the next detector on the durable, rather
-// than after AckWait. Nothing of it was evaluated, so nothing is remembered. A nak that does
-// not reach the server leaves the events to come again after AckWait.
+// release naks a batch fetched ahead that Run will not evaluate (shutdown has begun, or it was
+// held past maxAhead), so that its events come again at once, in order, rather than after
+// AckWait. Nothing of it was evaluated, so nothing is remembered. A nak that does not reach
+// the server leaves the events to come again after AckWait.
 func (d *Detector) release(b *batch) {
 	for _, m := range b.msgs {
 		_ = m.Nak()

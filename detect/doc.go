@@ -64,14 +64,17 @@
 // A batch fetched ahead has not been evaluated when the batch before it fails, so that failure
 // changes nothing for it: it is evaluated and written next, as a batch fetched right after the
 // nak would have been (the nak'd one comes back after it, as it always did). Its FlushTimeout
-// runs from its fetch, so that it is never redelivered (AckWait is FlushTimeout + 30 s) while
-// in hand: when the batch before used up all of it (history down), it is nak'd unevaluated
-// and nothing of it is remembered.
+// runs from when Run takes it, and the fetcher gives back (naks) a batch it has held for
+// maxAhead (20 s) while Run is busy, so that a batch is never redelivered (AckWait is
+// FlushTimeout + 30 s) while in hand and every batch has its whole FlushTimeout (the rules'
+// history lookups run within it).
 //
 // Shutdown: when ctx is cancelled the batch in hand is finished (within its deadline) before
-// Run returns nil, so nothing is acked that was not written. A batch fetched ahead is not
-// evaluated: it is nak'd, so its events are delivered again at once, before the ones after
-// them, to the next detector on the durable; left alone they would come back only after
-// AckWait, behind later events. A nak that never reaches the server (a crash) leaves them to
-// AckWait; nothing is lost either way.
+// Run returns nil, so nothing is acked that was not written. Batches fetched ahead are not
+// evaluated: once the batch in hand is settled and the fetcher has stopped (so no fetch can
+// take them back), they are nak'd, so their events are delivered again at once, in order, to
+// the next detector on the durable; left alone they would come back only after AckWait,
+// behind later events. (If the batch in hand failed, its own nak has a 2 s delay, so the
+// batches after it come back first, as after any failure.) A nak that never reaches the
+// server (a crash) leaves them to AckWait; nothing is lost either way.
 package detect

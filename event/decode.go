@@ -247,14 +247,21 @@ func (d *decoder) internedStr(dst *string) bool {
 
 // interned holds values of the fields with few distinct values: a slot, chosen by the hash of
 // a value, holds the last value that hashed to it. Safe for concurrent use; a miss costs the
-// string and a pointer to it.
+// string and a pointer to it. Only values of at most maxInterned bytes are kept, so the table
+// holds at most len(interned) × maxInterned bytes whatever the input (a source's user agent or
+// group may be long, and values are interned before validation).
 var (
 	interned   [4096]atomic.Pointer[string]
 	internSeed = maphash.MakeSeed()
 )
 
+const maxInterned = 128
+
 // intern returns raw as a string, from interned when it is there, else adding it.
 func intern(raw []byte) string {
+	if len(raw) > maxInterned {
+		return string(raw)
+	}
 	slot := &interned[maphash.Bytes(internSeed, raw)%uint64(len(interned))]
 	if p := slot.Load(); p != nil && *p == string(raw) {
 		return *p
