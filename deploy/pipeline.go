@@ -67,9 +67,9 @@ type PipelineConfig struct {
 	// events (detect.Options; default 0 of 1, the whole stream).
 	Member, Members int
 
-	// DetectBatch and DetectWait are detect.Options.Batch and FetchWait: the most events the
-	// detector takes per fetch (and so per history insert), and how long it waits for a batch
-	// to fill. 0 takes the detector's defaults.
+	// DetectBatch and DetectWait are detect.Options.Batch and FetchWait: the most events in a
+	// batch the detector evaluates and writes in one history insert (it may take several
+	// fetches), and how long it waits for a batch to fill. 0 takes the detector's defaults.
 	DetectBatch int
 	DetectWait  time.Duration
 

@@ -124,5 +124,6 @@ var ErrSkip = errors.New("not an event (skipped)")
 
 // Enricher adds derived fields to a parsed, valid event before it is published (e.g. the
 // country of an IP address from a local database). It must not fail: what it cannot derive it
-// leaves unset.
+// leaves unset. ev is valid only during the call (the pipeline reuses its memory for the next
+// record): an Enricher must not keep it.
 type Enricher func(ev *event.Event)

@@ -80,7 +80,7 @@ func stageFlags(fs *pflag.FlagSet) {
 	rulesFlag(fs)
 	fs.IntVar(&detectBatch, "detect-batch", 20000, "most events the detector takes at once, and so writes to history in one insert: "+
 		"larger spends less CPU per event (each insert costs the engine much per batch, little per row) and holds more memory "+
-		"(some 3-5 KB per event in hand: 60-100 MB at 20000); smaller holds less. It adds no latency: see --detect-wait")
+		"(some 3-5 KB per event, for the batch in hand and the one fetched ahead: up to 120-200 MB at 20000); smaller holds less. It adds no latency: see --detect-wait")
 	fs.DurationVar(&detectWait, "detect-wait", 250*time.Millisecond, "longest the detector waits for a batch to fill before it takes what has arrived: "+
 		"bounds the latency a partly filled batch adds; longer makes fuller batches (less CPU per event) at a low event rate")
 }
