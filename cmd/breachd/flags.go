@@ -132,6 +132,13 @@ func annotate(c *cobra.Command, k, v string) {
 
 // checkShared checks the shared flags c takes, before it runs.
 func checkShared(c *cobra.Command) error {
+	// Every command registers its flags when the tree is built, and a registration sets the
+	// variable to its default: a shared variable whose default differs between commands
+	// (--log-level: warn for bench) holds the last one registered. A flag the command line did
+	// not set gets its own command's default back.
+	if f := c.Flags().Lookup("log-level"); f != nil && !f.Changed {
+		logLevel = f.DefValue
+	}
 	if serverMode(c) {
 		return checkServer(c)
 	}
