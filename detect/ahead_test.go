@@ -241,7 +241,9 @@ func TestBatchAheadAfterFailure(t *testing.T) {
 	written, unwritten := h.writes()
 	t.Logf("writes: %v; asked what is unwritten: %v", written, unwritten)
 	// The batch ahead is written before the failed batch comes back, which is written as it was.
-	writeOf := func(id string) int { return slices.IndexFunc(written, func(w []string) bool { return slices.Contains(w, id) }) }
+	writeOf := func(id string) int {
+		return slices.IndexFunc(written, func(w []string) bool { return slices.Contains(w, id) })
+	}
 	failed, ahead := writeOf(order[10]), writeOf(order[15])
 	if failed < 0 || ahead < 0 || ahead > failed || !slices.Equal(written[failed], order[10:15]) || !slices.Equal(written[ahead], order[15:20]) {
 		t.Errorf("writes %v; want the batch ahead %v written before the failed batch %v", written, order[15:20], order[10:15])
