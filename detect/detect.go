@@ -206,8 +206,8 @@ func (d *Detector) Run(ctx context.Context) error {
 // maxAhead bounds how long the fetcher holds a batch ahead while Run is busy: past it the
 // batch is given back (release) and fetched again once Run is free, so that a batch taken by
 // Run has its whole FlushTimeout before AckWait (FlushTimeout + 30 s, set in consumer)
-// runs out.
-const maxAhead = 20 * time.Second
+// runs out. A variable only so that tests can shorten it.
+var maxAhead = 20 * time.Second
 
 // batch is what the fetcher hands Run: the messages of one or more fetches whose events
 // decoded, in stream order, with their events and evaluation keys.
