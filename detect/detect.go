@@ -157,30 +157,33 @@ func (d *Detector) Run(ctx context.Context) error {
 	// durable the one in hand. next is unbuffered: the fetcher holds at most one batch ahead.
 	// free tells it when this goroutine is ready for the next batch (see fetch).
 	next, free := make(chan *batch), make(chan time.Time, 1)
-	var left *batch // what the fetcher held when it stopped; read after g.Wait
 	var g errgroup.Group
 	g.Go(func() error {
 		defer close(next)
-		left = d.fetch(ctx, cons, free, next)
+		d.fetch(ctx, cons, free, next)
 		return nil
 	})
-	var unevaluated []*batch // fetched ahead after shutdown began, in stream order
+	var unevaluated []*batch // handed over after a batch failed at shutdown, in stream order
+	failed := false          // the last batch was not made durable
 	for {
 		free <- time.Now() // never blocks: the fetcher takes each signal before or with the batch
 		b, ok := <-next
 		if !ok {
 			break
 		}
-		if ctx.Err() != nil {
+		if failed && ctx.Err() != nil {
+			// Shutting down with history failing: do not wait out another FlushTimeout.
 			unevaluated = append(unevaluated, b)
 			continue
 		}
 		// The fetcher hands a batch over within maxAhead of its fetch, so FlushTimeout from
 		// now ends before AckWait (FlushTimeout + 30 s) from the fetch: a batch is never
-		// redelivered while in hand. Finish it even when shutdown has begun.
+		// redelivered while in hand. A batch is finished even when shutdown has begun (the one
+		// fetched ahead too: the fetcher hands it over and then stops).
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.opts.FlushTimeout)
 		err := d.process(bctx, b)
 		cancel()
+		failed = err != nil
 		if err != nil {
 			d.metrics.batchFailures.Inc()
 			d.log.Error("batch not durable, left for redelivery", "err", err, "events", len(b.msgs))
@@ -190,12 +193,8 @@ func (d *Detector) Run(ctx context.Context) error {
 			_ = retry.Sleep(ctx, time.Second)
 		}
 	}
-	_ = g.Wait() // the fetcher returns once ctx ends; it has stopped once next is closed
-	// Only now, with the batch in hand settled and no fetch running that could take them
-	// back, are the batches fetched ahead given back.
-	if left != nil {
-		unevaluated = append(unevaluated, left)
-	}
+	_ = g.Wait() // the fetcher has stopped once next is closed
+	// Only now, with no fetch running that could take them back, are they given back.
 	for _, b := range unevaluated {
 		d.release(b)
 	}
@@ -221,16 +220,24 @@ type batch struct {
 }
 
 // fetch fetches and decodes batches and hands them to next, one at a time, until ctx is
-// cancelled, and returns the batch it holds then (nil if none), for Run to give back. A batch
+// cancelled; then it hands over the batch it holds, if any, and returns. A batch
 // is handed over when it is full, or FetchWait after Run became free for it (free), so batches
 // hold what arrived while Run made the one before durable plus FetchWait, as large as when
 // fetching only after that (an insert costs the engine much per batch, so smaller batches would
 // cost more CPU per event), while fetching and decoding overlap with Run's work. While Run is
 // busy, the batch held is topped up with short fetches (topUpWait), so that its becoming free
 // is noticed soon; a batch held longer than maxAhead is given back and fetching waits for Run.
-func (d *Detector) fetch(ctx context.Context, cons jetstream.Consumer, free <-chan time.Time, next chan<- *batch) *batch {
+func (d *Detector) fetch(ctx context.Context, cons jetstream.Consumer, free <-chan time.Time, next chan<- *batch) {
 	var b *batch         // fetched ahead, not taken by Run yet
 	var freeAt time.Time // when Run became free for b; zero while it is busy
+	defer func() {
+		if b != nil {
+			next <- b // Run finishes it: it reads next until it is closed
+			if freeAt.IsZero() {
+				<-free // Run signalled before it took b, as in the loop
+			}
+		}
+	}()
 	for ctx.Err() == nil {
 		if freeAt.IsZero() {
 			select {
@@ -245,17 +252,32 @@ func (d *Detector) fetch(ctx context.Context, cons jetstream.Consumer, free <-ch
 				select {
 				case freeAt = <-free:
 				case <-ctx.Done():
-					return nil
+					return
 				}
 			}
 			continue
 		}
 		full := b != nil && b.size >= d.opts.Batch
 		if full || b != nil && !freeAt.IsZero() && time.Since(freeAt) >= d.opts.FetchWait {
+			// Run reads next until it is closed. A full batch waits for a busy Run no longer
+			// than maxAhead of its fetch either: then it is given back, above.
+			var timer *time.Timer
+			var expired <-chan time.Time
+			if freeAt.IsZero() {
+				timer = time.NewTimer(maxAhead - time.Since(b.fetched))
+				expired = timer.C
+			}
+			handed := true
 			select {
 			case next <- b:
-			case <-ctx.Done():
-				return b
+			case <-expired:
+				handed = false
+			}
+			if timer != nil {
+				timer.Stop()
+			}
+			if !handed {
+				continue
 			}
 			if freeAt.IsZero() {
 				<-free // Run signalled before it took b
@@ -278,7 +300,7 @@ func (d *Detector) fetch(ctx context.Context, cons jetstream.Consumer, free <-ch
 		fetched, err := cons.Fetch(want, jetstream.FetchMaxWait(wait))
 		if err != nil {
 			if ctx.Err() != nil {
-				return b
+				return
 			}
 			d.log.Warn("fetch failed", "err", err)
 			_ = retry.Sleep(ctx, time.Second)
@@ -299,7 +321,6 @@ func (d *Detector) fetch(ctx context.Context, cons jetstream.Consumer, free <-ch
 		}
 		d.decode(b, msgs)
 	}
-	return b
 }
 
 // topUpWait bounds a fetch that tops up a batch while Run is busy: how late the fetcher may
@@ -335,8 +356,8 @@ func (d *Detector) decode(b *batch, msgs []jetstream.Msg) {
 	}
 }
 
-// release naks a batch fetched ahead that Run will not evaluate (shutdown has begun, or it was
-// held past maxAhead), so that its events come again at once, in order, rather than after
+// release naks a batch fetched ahead that Run will not evaluate (it was held past maxAhead, or
+// shutdown began while history was failing), so that its events come again at once, in order, rather than after
 // AckWait. Nothing of it was evaluated, so nothing is remembered. A nak that does not reach
 // the server leaves the events to come again after AckWait.
 func (d *Detector) release(b *batch) {

@@ -69,12 +69,12 @@
 // FlushTimeout + 30 s) while in hand and every batch has its whole FlushTimeout (the rules'
 // history lookups run within it).
 //
-// Shutdown: when ctx is cancelled the batch in hand is finished (within its deadline) before
-// Run returns nil, so nothing is acked that was not written. Batches fetched ahead are not
-// evaluated: once the batch in hand is settled and the fetcher has stopped (so no fetch can
-// take them back), they are nak'd, so their events are delivered again at once, in order, to
-// the next detector on the durable; left alone they would come back only after AckWait,
-// behind later events. (If the batch in hand failed, its own nak has a 2 s delay, so the
-// batches after it come back first, as after any failure.) A nak that never reaches the
-// server (a crash) leaves them to AckWait; nothing is lost either way.
+// Shutdown: when ctx is cancelled the batch in hand is finished (within its deadline), and so is
+// the batch fetched ahead, if any (the fetcher hands it over and stops fetching), before Run
+// returns nil: nothing is acked that was not written, and nothing taken is left unsettled. Only
+// when the batch in hand failed (history down) is the one ahead given back unevaluated instead
+// of waiting out another FlushTimeout: once the fetcher has stopped (so no fetch can take it
+// back), it is nak'd, so its events come again at once to the next detector on the durable
+// (before the failed batch, whose nak has a 2 s delay, as after any failure). A nak that never
+// reaches the server (a crash) leaves them to AckWait; nothing is lost either way.
 package detect
