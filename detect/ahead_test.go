@@ -340,7 +340,7 @@ func TestBatchAheadGivenBackPastMaxAhead(t *testing.T) {
 	const batch = 8
 	publish(t, in.JS, evs[:batch])
 	h := newSlowHistory(in.History, "", false)
-	d, ev := newRecordingDetector(t, in, h, detect.Options{Batch: batch})
+	d, ev := newRecordingDetector(t, in, h, detect.Options{Batch: batch, FetchWait: 50 * time.Millisecond})
 	stop := run(t, d)
 	select {
 	case <-h.entered:

@@ -66,7 +66,7 @@ type Options struct {
 	// in hand; a second batch is fetched ahead, see doc.go). FetchWait bounds how long a
 	// batch goes on filling once the detector is free for it (default 250 ms): a detector
 	// keeping up takes what arrived while it wrote the batch before and in that time, so the
-	// batch size adds no latency.
+	// batch size adds no latency; at most MaxFetchWait.
 	Batch        int
 	FetchWait    time.Duration
 	FlushTimeout time.Duration // bound on finishing one batch from its fetch, also at shutdown (default 60 s)
@@ -105,7 +105,7 @@ type Detector struct {
 func New(js jetstream.JetStream, eval Evaluator, cat Catalogue, hist History, opts Options) (*Detector, error) {
 	opts.Members = cmp.Or(max(opts.Members, 0), 1)
 	opts.Batch = cmp.Or(max(opts.Batch, 0), 20000)
-	opts.FetchWait = cmp.Or(max(opts.FetchWait, 0), 250*time.Millisecond)
+	opts.FetchWait = min(cmp.Or(max(opts.FetchWait, 0), 250*time.Millisecond), maxAhead/2) // MaxFetchWait
 	opts.FlushTimeout = cmp.Or(max(opts.FlushTimeout, 0), 60*time.Second)
 	if opts.Clock == nil {
 		opts.Clock = time.Now
@@ -166,7 +166,7 @@ func (d *Detector) Run(ctx context.Context) error {
 	var unevaluated []*batch // handed over after a batch failed at shutdown, in stream order
 	failed := false          // the last batch was not made durable
 	for {
-		free <- time.Now() // never blocks: the fetcher takes each signal before or with the batch
+		free <- time.Now() // does not block for long: the fetcher takes each signal before, or right after, the batch
 		b, ok := <-next
 		if !ok {
 			break
@@ -206,7 +206,11 @@ func (d *Detector) Run(ctx context.Context) error {
 // batch is given back (release) and fetched again once Run is free, so that a batch taken by
 // Run has its whole FlushTimeout before AckWait (FlushTimeout + 30 s, set in consumer)
 // runs out. A variable only so that tests can shorten it.
-var maxAhead = 20 * time.Second
+var maxAhead = 2 * MaxFetchWait
+
+// MaxFetchWait is the longest Options.FetchWait (longer is cut to it): a batch that fills no
+// faster must still reach Run within maxAhead of its fetch.
+const MaxFetchWait = 10 * time.Second
 
 // batch is what the fetcher hands Run: the messages of one or more fetches whose events
 // decoded, in stream order, with their events and evaluation keys.
@@ -231,12 +235,24 @@ func (d *Detector) fetch(ctx context.Context, cons jetstream.Consumer, free <-ch
 	var b *batch         // fetched ahead, not taken by Run yet
 	var freeAt time.Time // when Run became free for b; zero while it is busy
 	defer func() {
-		if b != nil {
-			next <- b // Run finishes it: it reads next until it is closed
-			if freeAt.IsZero() {
-				<-free // Run signalled before it took b, as in the loop
+		if b == nil {
+			return
+		}
+		// Run finishes it (it reads next until it is closed) if it takes it within maxAhead of
+		// its fetch; else it is given back: no fetch of this detector can take it again now.
+		if age := time.Since(b.fetched); age < maxAhead {
+			t := time.NewTimer(maxAhead - age)
+			defer t.Stop()
+			select {
+			case next <- b:
+				if freeAt.IsZero() {
+					<-free // Run signalled before it took b, as in the loop
+				}
+				return
+			case <-t.C:
 			}
 		}
+		d.release(b)
 	}()
 	for ctx.Err() == nil {
 		if freeAt.IsZero() {
@@ -245,7 +261,7 @@ func (d *Detector) fetch(ctx context.Context, cons jetstream.Consumer, free <-ch
 			default:
 			}
 		}
-		if b != nil && time.Since(b.fetched) > maxAhead {
+		if b != nil && time.Since(b.fetched) >= maxAhead {
 			d.release(b) // its events come again at once, before later ones
 			b = nil
 			if freeAt.IsZero() {
@@ -291,6 +307,9 @@ func (d *Detector) fetch(ctx context.Context, cons jetstream.Consumer, free <-ch
 			if wait = d.opts.FetchWait - time.Since(freeAt); wait < time.Millisecond {
 				wait = d.opts.FetchWait
 			}
+		}
+		if b != nil {
+			wait = max(min(wait, maxAhead-time.Since(b.fetched)), time.Millisecond)
 		}
 		want := d.opts.Batch
 		if b != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"breachd/deploy"
+	"breachd/detect"
 	"breachd/output"
 )
 
@@ -82,7 +83,7 @@ func stageFlags(fs *pflag.FlagSet) {
 		"larger spends less CPU per event (each insert costs the engine much per batch, little per row) and holds more memory "+
 		"(some 3-5 KB per event, for the batch in hand and the one fetched ahead: up to 120-200 MB at 20000); smaller holds less. It adds no latency: see --detect-wait")
 	fs.DurationVar(&detectWait, "detect-wait", 250*time.Millisecond, "longest the detector waits for a batch to fill before it takes what has arrived: "+
-		"bounds the latency a partly filled batch adds; longer makes fuller batches (less CPU per event) at a low event rate")
+		"bounds the latency a partly filled batch adds; longer makes fuller batches (less CPU per event) at a low event rate; at most 10s")
 }
 
 // checkDetectFlags refuses --detect-batch and --detect-wait values the detector cannot run with.
@@ -90,8 +91,8 @@ func checkDetectFlags() error {
 	switch {
 	case detectBatch < 1:
 		return usagef("--detect-batch %d: want at least 1 event", detectBatch)
-	case detectWait <= 0:
-		return usagef("--detect-wait %s: want a positive duration (e.g. 250ms)", detectWait)
+	case detectWait <= 0 || detectWait > detect.MaxFetchWait:
+		return usagef("--detect-wait %s: want a positive duration up to %s (e.g. 250ms)", detectWait, detect.MaxFetchWait)
 	}
 	return nil
 }
