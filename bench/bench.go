@@ -88,8 +88,8 @@ func (c Config) Validate() error {
 	if c.Duration < time.Second {
 		errs = append(errs, fmt.Errorf("--duration: %s, want at least 1s", c.Duration))
 	}
-	if c.Probes < 0 || c.Probes*21 > float64(max(c.Rate, 0)) {
-		errs = append(errs, fmt.Errorf("--probes: %g/s, want 0 to %g/s (a probe is up to 21 events of the --rate)", c.Probes, float64(max(c.Rate, 0))/21))
+	if c.Probes < 0 || c.Rate > 0 && c.Probes*21 > float64(c.Rate) {
+		errs = append(errs, fmt.Errorf("--probes: %g/s, want 0 to %g/s (a probe is up to 21 events of the --rate)", c.Probes, float64(c.Rate)/21))
 	}
 	return errors.Join(errs...)
 }

@@ -25,13 +25,13 @@
 //   - latency: on the same pipeline, once it has caught up with the pipeline phase: a second
 //     simulated workload, built in memory before it is timed, with probe breaches (Probe*
 //     kinds, each on a fresh account, in turn) every 1/Probes seconds, offered to ingest in
-//     batches every 10 ms at Rate events/s for Duration. Its world is the simulator's with seed
-//     Seed+1 (so the pipeline phase's windows, suppressions and open incidents are not its
-//     accounts'), over the days ending on the last weekday before today; the pipeline phase's
-//     workload ends whole weeks earlier (on the same weekday), before the feed's directory
-//     snapshot, so that events move forward in time. t0 of an event is when its batch was due
-//     (the feed's start + k × 10 ms), not when it was handed to ingest: when ingest falls
-//     behind, the wait to hand a batch over is part of the latency (no coordinated omission),
+//     batches about every 10 ms (Rate/100 events, 1 to 1000) at Rate events/s for Duration.
+//     Its world is the simulator's with seed Seed+1 (so the pipeline phase's windows,
+//     suppressions and open incidents are not its accounts'), over the days ending on the last
+//     weekday before today; the pipeline phase's workload ends whole weeks earlier (on the
+//     same weekday), before the feed's directory snapshot, so that events move forward in
+//     time. t0 of an event is when its batch was due (the feed's start + k × the batch
+//     interval), not when it was handed to ingest: when ingest falls behind, the wait to hand a batch over is part of the latency (no coordinated omission),
 //     and the longest such wait is reported (handoff_late_max_ms). t1 is when its alert was
 //     seen on the alert subjects, or when the incident its alert opened was seen on
 //     breachd.incidents.opened (core NATS subscriptions of the bench's own connection). One
@@ -74,8 +74,8 @@
 //	     cpu_system_seconds, peak_rss_bytes, peak_rss_scope, alerts, incidents
 //	latency: offered_events_per_second, seconds, events, probes, achieved_events_per_second,
 //	     seed, handoff_late_max_ms, lag_events, lag_alerts, drain_seconds, kept_up,
-//	     ingest_to_alert and ingest_to_incident: samples, p50_ms, p95_ms, p99_ms, max_ms,
-//	     probe_alerts, probe_incidents
+//	     probe_alerts, probe_incidents,
+//	     ingest_to_alert and ingest_to_incident: samples, p50_ms, p95_ms, p99_ms, max_ms
 //
 // A phase not run is absent. Percentiles are nearest-rank over the samples; with few samples
 // p99 is the maximum, which is why the sample count is reported beside them.

@@ -192,7 +192,7 @@ func buildFeed(ctx context.Context, sim simulate.Config, tag string, rate int, d
 	total := feedSize(rate, d)
 	probeEvery := math.MaxInt
 	if probes > 0 {
-		probeEvery = max(int(float64(rate)/probes), 1)
+		probeEvery = max(int(min(float64(rate)/probes, float64(total+1))), 1)
 	}
 	realm := sim.Realms()[0]
 	f := &feed{batch: min(max(rate/100, 1), 1000), prefix: tag + "-l-", seed: sim.Seed, // a batch every 10 ms

@@ -62,8 +62,8 @@ type Options struct {
 	NoWarmUp bool
 	// Batch is the most events per batch, and so per history insert (default 20000: an insert
 	// costs the engine much per batch and little per row, so a detector catching up on a
-	// backlog spends about a quarter less CPU per event than with 4000, for some 40 MB more
-	// in hand; a second batch is fetched ahead, see doc.go). FetchWait bounds how long a
+	// backlog spends about a quarter less CPU per event than with 4000, for some 3–5 KB an
+	// event in hand, twice over with the batch fetched ahead, see doc.go). FetchWait bounds how long a
 	// batch goes on filling once the detector is free for it (default 250 ms): a detector
 	// keeping up takes what arrived while it wrote the batch before and in that time, so the
 	// batch size adds no latency; at most MaxFetchWait.

@@ -25,7 +25,8 @@ const (
 var directoryBudget = 40_960
 
 // ReplayDirectory calls fn for every stored directory event in (time, id) order, ties (the same
-// time and id in two organisations) by org: ReplayDirectoryBefore's order, without a bound. A
+// time and id in two organisations) by org (ReplayDirectoryBefore's (time, id) order, which
+// leaves such ties unordered), without a bound. A
 // detector rebuilds its in-memory catalogue with it on start. Rows written twice (same org,
 // time and id) are delivered once, the copy ingested last as far as the table knows: ingested
 // is now64(3) at insert, so copies written in the same millisecond tie and either may stand.
@@ -209,7 +210,10 @@ func (s *Store) directoryOrgs(ctx context.Context, from, to time.Time) ([]string
 		}
 		orgs = append(orgs, org)
 	}
-	return orgs, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("replay directory: list organisations: %w", err)
+	}
+	return orgs, nil
 }
 
 // dirCursor reads one organisation's directory events of [from, to) in (time, id) order.

@@ -78,7 +78,9 @@ func TestReplayDirectoryChunksAndSnapshot(t *testing.T) {
 				e := &event.Event{Kind: event.KindDirectory, ID: fmt.Sprintf("h%d-%03d", hour, i), Time: at, Org: org,
 					Op: event.OpPerson, User: fmt.Sprintf("u%d@%s", i, org), NINHash: "orig", Active: &active}
 				orig = append(orig, e)
-				if i%7 == 3 || (snapshot && i == 63) { // the 64th row ends the first page of the snapshot
+				// In the snapshot, with the copies of i%7 == 3 before it, event 55's copy (newest
+				// first) is the 64th row and ends the first page; its original starts the second.
+				if i%7 == 3 || (snapshot && i == 55) {
 					c := *e
 					c.NINHash = "copy"
 					copies = append(copies, &c)

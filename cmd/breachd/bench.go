@@ -33,7 +33,7 @@ func benchCommand() *cobra.Command {
             runs it: ingest → EVENTS → detect (the rule pack, history writes to ClickHouse) →
             ALERTS → notify (incidents) → the console's announcer, all in this process.
   latency   on the same pipeline once it has caught up: a simulated workload offered at
-            --rate events/s (batches every 10 ms) for --duration, with --probes breaches per
+            --rate events/s (batches about every 10 ms) for --duration, with --probes breaches per
             second among them (each on a fresh account: an export of 800 special-needs
             records, or 20 failed logins then a successful one, in turn, which the shipped
             pack turns into an incident). Its world is seeded --seed + 1 and dated after the
@@ -55,7 +55,7 @@ The numbers:
                  phase's start; "(process)" where Linux does not allow the reset: then it is
                  the peak since the process started).
   latency        from when an event was due at the offered rate (t0: the feed's start + its
-                 batch's number × 10 ms, not when ingest took it, so that time spent waiting
+                 batch's number × the batch interval (about 10 ms), not when ingest took it, so that time spent waiting
                  for a slow ingest counts) until its alert was published on ALERTS, and until
                  the incident its alert opened was published on INCIDENTS (core NATS
                  subscriptions), in ms: p50, p95, p99 and max, with the number of samples each
