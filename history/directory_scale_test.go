@@ -12,10 +12,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"breachd/bus/bustest"
 	"breachd/deploy"
 	"breachd/directory"
 	"breachd/event"
@@ -140,28 +140,28 @@ func rebuildChild(t *testing.T, arg string) {
 	if err := json.Unmarshal([]byte(arg), &c); err != nil {
 		t.Fatalf("%s: %v", envRebuild, err)
 	}
-	if err := rebuild(&c); err != nil {
+	if err := rebuild(t, &c); err != nil {
 		c.Err = err.Error()
 	}
 	b, _ := json.Marshal(c)
 	fmt.Printf("rebuild: %s\n", b)
 }
 
-func rebuild(c *rebuildCheck) error {
+func rebuild(tb testing.TB, c *rebuildCheck) error {
 	ctx := context.Background()
 	in, err := deploy.StartHistoryOnly(ctx, deploy.InfraConfig{DataDir: c.DataDir, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return fmt.Errorf("open history: %w", err)
 	}
 	defer in.Close()
-	start, cpu0 := time.Now(), cpuTime()
+	start, cpu0 := time.Now(), bustest.CPU(tb)
 	dir := directory.New()
 	n, err := dir.Load(func(apply func(*event.Event) error) (int, error) { return in.History.ReplayDirectory(ctx, apply) })
 	if err != nil {
 		return err
 	}
 	c.Seconds = time.Since(start).Seconds()
-	c.CPUMicrosPerRow = float64((cpuTime() - cpu0).Microseconds()) / float64(max(n, 1))
+	c.CPUMicrosPerRow = float64((bustest.CPU(tb) - cpu0).Microseconds()) / float64(max(n, 1))
 	c.Rows, c.RowsPS = int64(n), float64(n)/c.Seconds
 	if c.PeakRSSMB, err = peakRSSMB(); err != nil {
 		return err
@@ -189,13 +189,6 @@ func rebuild(c *rebuildCheck) error {
 		return fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
 	return nil
-}
-
-// cpuTime is the process's CPU time, user and system.
-func cpuTime() time.Duration {
-	var r syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &r) // cannot fail for RUSAGE_SELF
-	return time.Duration(r.Utime.Nano() + r.Stime.Nano())
 }
 
 // peakRSSMB is the process's peak resident set size (VmHWM of /proc/self/status) in MB.
