@@ -75,6 +75,7 @@ func rulesFlag(fs *pflag.FlagSet) {
 // stageFlags: what every process running stages takes besides where the engines are.
 func stageFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&infra.Bus.Partitions, "partitions", 0, "partition count of EVENTS: 0 adopts the recorded one (8 for a new stream); another value must match it")
+	fs.IntVar(&infra.Bus.Replicas, "replicas", 1, "replicas of breachd's streams and key-value buckets on a NATS cluster (3 for a three-node cluster); the embedded server has one node, so 1")
 	fs.StringVar(&metricsAddr, "metrics-addr", "127.0.0.1:9464", "address of the Prometheus /metrics and /healthz endpoint (give each process on a host its own); empty disables it")
 	pprofFlag(fs)
 	logFlags(fs, "info")
