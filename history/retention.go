@@ -158,10 +158,7 @@ func (s *Store) applyRetention(ctx context.Context, r Retention, l tableLayout) 
 		if engines[t] == "Distributed" {
 			return ran, fmt.Errorf("retention: %s is a cluster's Distributed table: change the retention with breachd migrate --cluster NAME", t)
 		}
-		stmt := fmt.Sprintf("ALTER TABLE %s%s%s%s REMOVE TTL", l.prefix, t, l.suffix, l.onCluster)
-		if d > 0 {
-			stmt = fmt.Sprintf("ALTER TABLE %s%s%s%s MODIFY TTL toDateTime(%s) + INTERVAL %d DAY", l.prefix, t, l.suffix, l.onCluster, ttlColumns[t], d)
-		}
+		stmt := l.retentionStatement(t, d)
 		if err := s.conn.Exec(ctx, stmt); err != nil {
 			return ran, fmt.Errorf("set retention of %s to %d days: %w", t, d, err)
 		}
@@ -169,4 +166,12 @@ func (s *Store) applyRetention(ctx context.Context, r Retention, l tableLayout) 
 		ran = append(ran, stmt)
 	}
 	return ran, nil
+}
+
+// retentionStatement sets the retention of table t of l to d days (0: forever).
+func (l tableLayout) retentionStatement(t string, d int) string {
+	if d == 0 {
+		return fmt.Sprintf("ALTER TABLE %s%s%s%s REMOVE TTL", l.prefix, t, l.suffix, l.onCluster)
+	}
+	return fmt.Sprintf("ALTER TABLE %s%s%s%s MODIFY TTL toDateTime(%s) + INTERVAL %d DAY", l.prefix, t, l.suffix, l.onCluster, ttlColumns[t], d)
 }
