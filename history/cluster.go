@@ -309,7 +309,7 @@ func (s *Store) MaintainCluster(ctx context.Context, c Cluster, r MigrateRequest
 		}
 	}
 	if r.Show {
-		m.Retention, _, err = s.retentionNow(ctx, l)
+		m.Retention, err = s.retentionNow(ctx, l)
 	}
 	return m, err
 }

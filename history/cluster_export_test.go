@@ -6,12 +6,13 @@ import "context"
 func (c Cluster) ClusterStatements(stmt string) ([]string, error) { return c.clusterStatements(stmt) }
 
 // RetentionStatement is the statement MaintainCluster runs to set table t's retention to d days.
-func (c Cluster) RetentionStatement(t string, d int) string { return c.layout().retentionStatement(t, d) }
+func (c Cluster) RetentionStatement(t string, d int) string {
+	return c.layout().retentionStatement(t, d)
+}
 
 // ClusterRetentionNow is the retention MaintainCluster shows: the TTLs of c's local tables.
 func (s *Store) ClusterRetentionNow(ctx context.Context, c Cluster) (Retention, error) {
-	r, _, err := s.retentionNow(ctx, c.layout())
-	return r, err
+	return s.retentionNow(ctx, c.layout())
 }
 
 // Migrations lists the versions of the single-node migrations.

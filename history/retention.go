@@ -88,12 +88,12 @@ var singleNode = tableLayout{database: "currentDatabase()"}
 // RetentionNow reads the retention the tables have now (0: no TTL). A TTL of another shape than
 // the ones ApplyRetention writes is reported as -1.
 func (s *Store) RetentionNow(ctx context.Context) (Retention, error) {
-	r, _, err := s.retentionNow(ctx, singleNode)
-	return r, err
+	return s.retentionNow(ctx, singleNode)
 }
 
-// retentionNow reads the retention of the tables of l, and their engines.
-func (s *Store) retentionNow(ctx context.Context, l tableLayout) (Retention, map[string]string, error) {
+// retentionNow reads the retention of the tables of l. A single-node layout over a cluster's
+// Distributed tables is refused.
+func (s *Store) retentionNow(ctx context.Context, l tableLayout) (Retention, error) {
 	// The names are constants of this package, so they are written into the query.
 	names := make([]string, 0, len(ttlColumns))
 	for _, t := range RetentionTables() {
@@ -102,17 +102,20 @@ func (s *Store) retentionNow(ctx context.Context, l tableLayout) (Retention, map
 	rows, err := s.conn.Query(ctx, `SELECT name, engine, engine_full FROM system.tables
 		WHERE database = `+l.database+` AND name IN (`+strings.Join(names, ",")+`)`)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read table TTLs: %w", err)
+		return nil, fmt.Errorf("read table TTLs: %w", err)
 	}
 	defer rows.Close()
-	cur, engines := Retention{}, map[string]string{}
+	cur := Retention{}
 	for rows.Next() {
 		var name, engine, full string
 		if err := rows.Scan(&name, &engine, &full); err != nil {
-			return nil, nil, fmt.Errorf("read table TTLs: %w", err)
+			return nil, fmt.Errorf("read table TTLs: %w", err)
+		}
+		if engine == "Distributed" && l.onCluster == "" {
+			return nil, fmt.Errorf("retention: %s is a Distributed table of a ClickHouse cluster, whose TTLs are its local tables': "+
+				"give breachd migrate --cluster NAME", name)
 		}
 		name = strings.TrimSuffix(name, l.suffix)
-		engines[name] = engine
 		switch m := ttlDays.FindStringSubmatch(full); {
 		case m != nil:
 			cur[name], _ = strconv.Atoi(m[2])
@@ -122,20 +125,20 @@ func (s *Store) retentionNow(ctx context.Context, l tableLayout) (Retention, map
 			cur[name] = 0
 		}
 	}
-	return cur, engines, rows.Err()
+	return cur, rows.Err()
 }
 
 // ApplyRetention changes the TTL of every table whose retention in r differs from what it has
 // now, and returns the statements it ran. Rows older than a shortened retention are removed by
 // ClickHouse in the background, when it merges (materialize_ttl_after_modify); a lengthened one
-// cannot bring back rows already removed. On a cluster's history it refuses: the TTLs are the
-// local tables' (MaintainCluster).
+// cannot bring back rows already removed. On a cluster's history RetentionNow and
+// ApplyRetention refuse: the TTLs are the local tables' (MaintainCluster).
 func (s *Store) ApplyRetention(ctx context.Context, r Retention) ([]string, error) {
 	return s.applyRetention(ctx, r, singleNode)
 }
 
 func (s *Store) applyRetention(ctx context.Context, r Retention, l tableLayout) ([]string, error) {
-	cur, engines, err := s.retentionNow(ctx, l)
+	cur, err := s.retentionNow(ctx, l)
 	if err != nil {
 		return nil, err
 	}
@@ -154,9 +157,6 @@ func (s *Store) applyRetention(ctx context.Context, r Retention, l tableLayout) 
 		}
 		if _, exists := cur[t]; !exists {
 			return ran, fmt.Errorf("retention: table %s%s does not exist (run migrations first)", t, l.suffix)
-		}
-		if engines[t] == "Distributed" {
-			return ran, fmt.Errorf("retention: %s is a cluster's Distributed table: change the retention with breachd migrate --cluster NAME", t)
 		}
 		stmt := l.retentionStatement(t, d)
 		if err := s.conn.Exec(ctx, stmt); err != nil {
