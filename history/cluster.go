@@ -31,7 +31,7 @@ import (
 //     Distributed table t; DROP TABLE t drops t and t_local, DROP VIEW the view, ON CLUSTER.
 //
 // Every statement is idempotent (IF [NOT] EXISTS), as the single-node ones are. A statement of
-// another shape is an error of ClusterMigrations: teach clusterStatements it.
+// another shape is an error of Migrations: teach clusterStatements it.
 type Cluster struct {
 	Name     string
 	Database string
@@ -63,8 +63,8 @@ var (
 // oneShard names the tables the Distributed table writes to the first shard only.
 var oneShard = map[string]bool{"schema_migrations": true}
 
-// ClusterOf is the Cluster name of the history dsn names: its database (clickhouse-go's
-// default, "default", when it names none).
+// ClusterOf returns the Cluster name with the database dsn names (clickhouse-go's default,
+// "default", when it names none or dsn is empty).
 func ClusterOf(dsn, name string) (Cluster, error) {
 	c := Cluster{Name: name, Database: "default"}
 	if dsn != "" {
@@ -79,6 +79,7 @@ func ClusterOf(dsn, name string) (Cluster, error) {
 	return c, c.check()
 }
 
+// check refuses names the statements could not carry as they are.
 func (c Cluster) check() error {
 	if !clusterName.MatchString(c.Name) {
 		return fmt.Errorf("cluster name %q: use the name of the cluster in the servers' remote_servers (letters, digits, _ . -, or a macro such as {cluster})", c.Name)
@@ -89,9 +90,9 @@ func (c Cluster) check() error {
 	return nil
 }
 
-// ClusterMigrations derives the cluster's schema from the single-node migrations
+// Migrations derives the cluster's schema from the single-node migrations
 // (retentionDays: the TTL of the event tables they create), in order, version 0 first.
-func (c Cluster) ClusterMigrations(retentionDays int) ([]ClusterMigration, error) {
+func (c Cluster) Migrations(retentionDays int) ([]ClusterMigration, error) {
 	if err := c.check(); err != nil {
 		return nil, err
 	}
@@ -233,10 +234,10 @@ func quote(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }
 
-// WriteScript writes the cluster's whole schema (ClusterMigrations) as a SQL script, for review
+// WriteScript writes the cluster's whole schema (Migrations) as a SQL script, for review
 // or for clickhouse-client --multiquery: statements end with ";" and a blank line.
 func (c Cluster) WriteScript(w io.Writer, retentionDays int) error {
-	ms, err := c.ClusterMigrations(retentionDays)
+	ms, err := c.Migrations(retentionDays)
 	if err != nil {
 		return err
 	}
@@ -275,7 +276,7 @@ func OpenCluster(ctx context.Context, dsn, name string, log *slog.Logger) (*Stor
 // not yet recorded in c's schema_migrations (version 0 every time), then r.Retention on the
 // local tables, ON CLUSTER, then with r.Show each table's retention on this node.
 func (s *Store) MaintainCluster(ctx context.Context, c Cluster, r MigrateRequest) (_ *Migrated, err error) {
-	ms, err := c.ClusterMigrations(r.RetentionDays)
+	ms, err := c.Migrations(r.RetentionDays)
 	if err != nil {
 		return nil, err
 	}

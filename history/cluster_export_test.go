@@ -2,8 +2,8 @@ package history
 
 import "context"
 
-// ClusterStatements is clusterStatements, for the tests of statements schema.go does not have.
-func (c Cluster) ClusterStatements(stmt string) ([]string, error) { return c.clusterStatements(stmt) }
+// Statements is clusterStatements, for the tests of statements schema.go does not have.
+func (c Cluster) Statements(stmt string) ([]string, error) { return c.clusterStatements(stmt) }
 
 // RetentionStatement is the statement MaintainCluster runs to set table t's retention to d days.
 func (c Cluster) RetentionStatement(t string, d int) string {
@@ -15,8 +15,8 @@ func (s *Store) ClusterRetentionNow(ctx context.Context, c Cluster) (Retention, 
 	return s.retentionNow(ctx, c.layout())
 }
 
-// Migrations lists the versions of the single-node migrations.
-func Migrations() []int {
+// MigrationVersions lists the versions of the single-node migrations.
+func MigrationVersions() []int {
 	var vs []int
 	for _, m := range migrations(DefaultEventRetentionDays) {
 		vs = append(vs, m.version)

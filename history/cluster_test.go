@@ -81,7 +81,7 @@ func TestClusterSchemaMatchesSingleNode(t *testing.T) {
 	s := openStore(t) // the single-node migrations, in the current database
 	single := strs(t, s, `SELECT currentDatabase()`)[0][0]
 	c := history.Cluster{Name: "{cluster}", Database: "breachd_cluster"}
-	ms, err := c.ClusterMigrations(0)
+	ms, err := c.Migrations(0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func TestClusterSchemaMatchesSingleNode(t *testing.T) {
 	// Every migration records itself; every single-node table has its local and Distributed pair.
 	recorded := strs(t, s, `SELECT toString(version) FROM breachd_cluster.schema_migrations ORDER BY version`)
 	var want [][]string
-	for _, m := range history.Migrations() {
+	for _, m := range history.MigrationVersions() {
 		want = append(want, []string{fmt.Sprint(m)})
 	}
 	if fmt.Sprint(recorded) != fmt.Sprint(want) || len(versions) != len(want) {
@@ -244,7 +244,7 @@ func TestClusterStatementShapes(t *testing.T) {
 		`CREATE TABLE IF NOT EXISTS m (a String) ENGINE = Memory`:                                           "no Replicated form",
 		`ALTER TABLE audit ADD COLUMN IF NOT EXISTS x String, MODIFY TTL toDateTime(time) + INTERVAL 1 DAY`: "mixes column changes",
 	} {
-		if _, err := c.ClusterStatements(stmt); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := c.Statements(stmt); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want an error saying %q", stmt, err, want)
 		}
 	}
@@ -259,13 +259,13 @@ func TestClusterStatementShapes(t *testing.T) {
 		`DROP TABLE IF EXISTS copy`: {
 			"DROP TABLE IF EXISTS breachd.copy ON CLUSTER 'c1'", "DROP TABLE IF EXISTS breachd.copy_local ON CLUSTER 'c1'"},
 	} {
-		got, err := c.ClusterStatements(stmt)
+		got, err := c.Statements(stmt)
 		if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("%s:\n got  %q, %v\n want %q", stmt, got, err, want)
 		}
 	}
 	for _, bad := range []history.Cluster{{Name: "c'1", Database: "breachd"}, {Name: "c1", Database: "b-d"}, {Name: "", Database: "breachd"}} {
-		if _, err := bad.ClusterMigrations(0); err == nil {
+		if _, err := bad.Migrations(0); err == nil {
 			t.Errorf("%+v: no error", bad)
 		}
 	}

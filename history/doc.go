@@ -11,7 +11,7 @@
 // A ClickHouse cluster (cluster.go, `breachd migrate --cluster`): Cluster derives from the same
 // migrations, statement by statement, the cluster's schema — Replicated local tables and a
 // Distributed table under each of breachd's names, sharded so the copies of a row share a shard
-// (ClusterMigrations, WriteScript) — and MaintainCluster applies it ON CLUSTER, with retention
+// (Cluster.Migrations, WriteScript) — and MaintainCluster applies it ON CLUSTER, with retention
 // changes on the local tables. Migrate and the single-node retention refuse a cluster's history
 // rather than run single-node DDL on its Distributed tables.
 //
