@@ -323,12 +323,13 @@ func (c Cluster) layout() tableLayout {
 // refuseCluster refuses to run single-node migrations on a cluster's history (its
 // schema_migrations a Distributed table): their DDL would reach the Distributed tables only.
 func (s *Store) refuseCluster(ctx context.Context) error {
-	var engine string
-	err := s.conn.QueryRow(ctx, `SELECT engine FROM system.tables WHERE database = currentDatabase() AND name = 'schema_migrations'`).Scan(&engine)
+	var distributed uint64
+	err := s.conn.QueryRow(ctx, `SELECT count() FROM system.tables
+		WHERE database = currentDatabase() AND name = 'schema_migrations' AND engine = 'Distributed'`).Scan(&distributed)
 	if err != nil {
 		return fmt.Errorf("read the engine of schema_migrations: %w", err)
 	}
-	if engine == "Distributed" {
+	if distributed > 0 {
 		return fmt.Errorf("this history is on a ClickHouse cluster (schema_migrations is a Distributed table) and its schema is behind this breachd: " +
 			"apply the new migrations with breachd migrate --cluster NAME --clickhouse DSN first")
 	}

@@ -202,16 +202,14 @@ func (s *Store) Migrate(ctx context.Context, retentionDays int) (applied int, er
 	// embedded endpoint's writer credential) can start on it.
 	done, err := s.appliedMigrations(ctx)
 	if err != nil || len(done) < len(ms) {
+		if err := s.refuseCluster(ctx); err != nil {
+			return 0, err
+		}
 		if err := s.conn.Exec(ctx, schemaMigrationsTable); err != nil {
 			return 0, fmt.Errorf("create schema_migrations: %w", err)
 		}
 		if done, err = s.appliedMigrations(ctx); err != nil {
 			return 0, err
-		}
-		if len(done) < len(ms) {
-			if err := s.refuseCluster(ctx); err != nil {
-				return 0, err
-			}
 		}
 	}
 	for _, m := range ms {
