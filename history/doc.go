@@ -8,6 +8,13 @@
 // event id. Retention is a TTL per table (Retention, ApplyRetention; `breachd migrate
 // --retention`).
 //
+// A ClickHouse cluster (cluster.go, `breachd migrate --cluster`): Cluster derives from the same
+// migrations, statement by statement, the cluster's schema — Replicated local tables and a
+// Distributed table under each of breachd's names, sharded so the copies of a row share a shard
+// (Cluster.Migrations, WriteScript) — and MaintainCluster applies it ON CLUSTER, with retention
+// changes on the local tables. Migrate and the single-node retention refuse a cluster's history
+// rather than run single-node DDL on its Distributed tables.
+//
 // Writing: Store.WriteEvents inserts one batch per table and returns only when ClickHouse has
 // accepted it; callers ack their input after that. No row is stored twice: a writer whose batch
 // may have been written before (redelivered after a crash between insert and ack, or retried

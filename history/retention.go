@@ -73,27 +73,53 @@ func (r Retention) String() string {
 // here ("TTL toDateTime(time) + toIntervalDay(400)").
 var ttlDays = regexp.MustCompile(`\bTTL toDateTime\((\w+)\) \+ toIntervalDay\((\d+)\)`)
 
+// tableLayout is where the tables whose retention is kept are, and how statements name them:
+// the single-node tables of the connection's database, or a Cluster's local tables.
+type tableLayout struct {
+	database  string // SQL expression of the database
+	prefix    string // of the table names in statements
+	suffix    string // of the table names ("_local" on a cluster)
+	onCluster string // the ON CLUSTER clause of statements
+}
+
+// singleNode is the layout of a single-node history.
+var singleNode = tableLayout{database: "currentDatabase()"}
+
 // RetentionNow reads the retention the tables have now (0: no TTL). A TTL of another shape than
 // the ones ApplyRetention writes is reported as -1.
 func (s *Store) RetentionNow(ctx context.Context) (Retention, error) {
+	return s.retentionNow(ctx, singleNode)
+}
+
+// retentionNow reads the retention of the tables of l. A single-node layout over a cluster's
+// Distributed tables is refused.
+func (s *Store) retentionNow(ctx context.Context, l tableLayout) (Retention, error) {
 	// The names are constants of this package, so they are written into the query.
-	names := "'" + strings.Join(RetentionTables(), "','") + "'"
-	rows, err := s.conn.Query(ctx, `SELECT name, engine_full FROM system.tables
-		WHERE database = currentDatabase() AND name IN (`+names+`)`)
+	names := make([]string, 0, len(ttlColumns))
+	for _, t := range RetentionTables() {
+		names = append(names, quote(t+l.suffix))
+	}
+	rows, err := s.conn.Query(ctx, `SELECT name, engine, engine_full FROM system.tables
+		WHERE database = `+l.database+` AND name IN (`+strings.Join(names, ",")+`)`)
 	if err != nil {
 		return nil, fmt.Errorf("read table TTLs: %w", err)
 	}
 	defer rows.Close()
 	cur := Retention{}
 	for rows.Next() {
-		var name, engine string
-		if err := rows.Scan(&name, &engine); err != nil {
+		var name, engine, full string
+		if err := rows.Scan(&name, &engine, &full); err != nil {
 			return nil, fmt.Errorf("read table TTLs: %w", err)
 		}
-		switch m := ttlDays.FindStringSubmatch(engine); {
+		if engine == "Distributed" && l.onCluster == "" {
+			return nil, fmt.Errorf("retention: %s is a Distributed table of a ClickHouse cluster, whose TTLs are its local tables': "+
+				"give breachd migrate --cluster NAME", name)
+		}
+		name = strings.TrimSuffix(name, l.suffix)
+		switch m := ttlDays.FindStringSubmatch(full); {
 		case m != nil:
 			cur[name], _ = strconv.Atoi(m[2])
-		case strings.Contains(engine, " TTL "):
+		case strings.Contains(full, " TTL "):
 			cur[name] = -1
 		default:
 			cur[name] = 0
@@ -105,9 +131,14 @@ func (s *Store) RetentionNow(ctx context.Context) (Retention, error) {
 // ApplyRetention changes the TTL of every table whose retention in r differs from what it has
 // now, and returns the statements it ran. Rows older than a shortened retention are removed by
 // ClickHouse in the background, when it merges (materialize_ttl_after_modify); a lengthened one
-// cannot bring back rows already removed.
+// cannot bring back rows already removed. On a cluster's history RetentionNow and
+// ApplyRetention refuse: the TTLs are the local tables' (MaintainCluster).
 func (s *Store) ApplyRetention(ctx context.Context, r Retention) ([]string, error) {
-	cur, err := s.RetentionNow(ctx)
+	return s.applyRetention(ctx, r, singleNode)
+}
+
+func (s *Store) applyRetention(ctx context.Context, r Retention, l tableLayout) ([]string, error) {
+	cur, err := s.retentionNow(ctx, l)
 	if err != nil {
 		return nil, err
 	}
@@ -125,17 +156,22 @@ func (s *Store) ApplyRetention(ctx context.Context, r Retention) ([]string, erro
 			continue
 		}
 		if _, exists := cur[t]; !exists {
-			return ran, fmt.Errorf("retention: table %s does not exist (run migrations first)", t)
+			return ran, fmt.Errorf("retention: table %s%s does not exist (run migrations first)", t, l.suffix)
 		}
-		stmt := fmt.Sprintf("ALTER TABLE %s REMOVE TTL", t)
-		if d > 0 {
-			stmt = fmt.Sprintf("ALTER TABLE %s MODIFY TTL toDateTime(%s) + INTERVAL %d DAY", t, ttlColumns[t], d)
-		}
+		stmt := l.retentionStatement(t, d)
 		if err := s.conn.Exec(ctx, stmt); err != nil {
 			return ran, fmt.Errorf("set retention of %s to %d days: %w", t, d, err)
 		}
-		s.log.Info("retention changed", "table", t, "from_days", cur[t], "to_days", d)
+		s.log.Info("retention changed", "table", t+l.suffix, "from_days", cur[t], "to_days", d)
 		ran = append(ran, stmt)
 	}
 	return ran, nil
+}
+
+// retentionStatement sets the retention of table t of l to d days (0: forever).
+func (l tableLayout) retentionStatement(t string, d int) string {
+	if d == 0 {
+		return fmt.Sprintf("ALTER TABLE %s%s%s%s REMOVE TTL", l.prefix, t, l.suffix, l.onCluster)
+	}
+	return fmt.Sprintf("ALTER TABLE %s%s%s%s MODIFY TTL toDateTime(%s) + INTERVAL %d DAY", l.prefix, t, l.suffix, l.onCluster, ttlColumns[t], d)
 }

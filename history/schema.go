@@ -186,6 +186,11 @@ func migrations(retentionDays int) []migration {
 	}}
 }
 
+// schemaMigrationsTable records the migrations applied.
+const schemaMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version UInt32, name String, applied DateTime64(3, 'UTC')
+		) ENGINE = ReplacingMergeTree ORDER BY version`
+
 // Migrate applies every migration not yet recorded in schema_migrations, in order. It is safe
 // to run twice and from several processes (statements are idempotent).
 func (s *Store) Migrate(ctx context.Context, retentionDays int) (applied int, err error) {
@@ -197,9 +202,10 @@ func (s *Store) Migrate(ctx context.Context, retentionDays int) (applied int, er
 	// embedded endpoint's writer credential) can start on it.
 	done, err := s.appliedMigrations(ctx)
 	if err != nil || len(done) < len(ms) {
-		if err := s.conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-			version UInt32, name String, applied DateTime64(3, 'UTC')
-		) ENGINE = ReplacingMergeTree ORDER BY version`); err != nil {
+		if err := s.refuseCluster(ctx); err != nil {
+			return 0, err
+		}
+		if err := s.conn.Exec(ctx, schemaMigrationsTable); err != nil {
 			return 0, fmt.Errorf("create schema_migrations: %w", err)
 		}
 		if done, err = s.appliedMigrations(ctx); err != nil {
@@ -232,8 +238,13 @@ var migrationColumns = []column[migration]{
 
 // appliedMigrations reads the versions recorded in schema_migrations.
 func (s *Store) appliedMigrations(ctx context.Context) (map[int]bool, error) {
+	return s.appliedMigrationsIn(ctx, "schema_migrations")
+}
+
+// appliedMigrationsIn reads the versions recorded in table.
+func (s *Store) appliedMigrationsIn(ctx context.Context, table string) (map[int]bool, error) {
 	done := map[int]bool{}
-	rows, err := s.conn.Query(ctx, `SELECT version FROM schema_migrations`)
+	rows, err := s.conn.Query(ctx, `SELECT version FROM `+table)
 	if err != nil {
 		return nil, fmt.Errorf("read schema_migrations: %w", err)
 	}

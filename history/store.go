@@ -34,6 +34,11 @@ func OpenDialer(ctx context.Context, dsn string, dial func(ctx context.Context, 
 		return nil, fmt.Errorf("clickhouse dsn: %s", redact(err.Error(), dsn))
 	}
 	opts.DialContext = dial
+	return open(ctx, opts, dsn, log)
+}
+
+// open connects with opts (parsed from dsn, which errors name redacted) and pings.
+func open(ctx context.Context, opts *clickhouse.Options, dsn string, log *slog.Logger) (*Store, error) {
 	opts.DialTimeout = 10 * time.Second
 	if opts.MaxOpenConns == 0 {
 		opts.MaxOpenConns = 8
