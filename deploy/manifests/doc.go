@@ -13,6 +13,8 @@
 // policies and dependencies, secrets' modes and owners, resources and their sizing, selectors,
 // disruption budgets, network policies, ports against the flags, and that the NATS
 // configurations (Compose's, and the values for the nats-io/k8s chart) hold the users and
-// permissions of deploy.NATSPermissions. deploy/compose/nats-accounts.conf and
+// permissions of deploy.NATSPermissions. The init containers' script that copies secret files
+// for breachd is run with sh on a directory laid out as a secret volume, and what it leaves
+// must pass breachd's own check (package secretfile). deploy/compose/nats-accounts.conf and
 // deploy/k8s/nats/values.yaml are generated from it: go test ./deploy/manifests -update.
 package manifests
