@@ -3,8 +3,6 @@ package manifests
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -13,9 +11,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	metavalidation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/yaml"
-
-	"breachd/secretfile"
 )
 
 const namespace = "breachd"
@@ -487,93 +487,73 @@ func TestK8sImages(t *testing.T) {
 	}
 }
 
-// TestK8sSecretCopy runs the init containers' copy script (with sh, on a directory laid out
-// as the kubelet lays out a secret volume: files as links into ..data, mode 0440) and checks
-// that breachd's own secret-file check accepts what it leaves, on a first start and a
-// restart.
-func TestK8sSecretCopy(t *testing.T) {
+// TestK8sNames checks names, labels and selectors with the API server's own rules
+// (k8s.io/apimachinery's validation): what the types accept but the API server refuses.
+func TestK8sNames(t *testing.T) {
 	o := loadK8s(t)
-	ran := 0
+	fail := func(what string, errs []string) {
+		t.Helper()
+		if len(errs) > 0 {
+			t.Errorf("%s: %s", what, strings.Join(errs, "; "))
+		}
+	}
+	meta := func(kind string, m metav1.ObjectMeta) {
+		fail(kind+" "+m.Name, validation.IsDNS1123Subdomain(m.Name))
+		if errs := metavalidation.ValidateLabels(m.Labels, field.NewPath(kind, m.Name, "labels")); len(errs) > 0 {
+			t.Errorf("%v", errs)
+		}
+	}
+	selector := func(where string, s *metav1.LabelSelector) {
+		if errs := metavalidation.ValidateLabelSelector(s, metavalidation.LabelSelectorValidationOptions{}, field.NewPath(where)); len(errs) > 0 || s == nil {
+			t.Errorf("%s: selector %v: %v", where, s, errs)
+		}
+	}
+	for _, s := range o.Services {
+		meta("Service", s.ObjectMeta)
+		fail("Service "+s.Name, validation.IsDNS1035Label(s.Name))
+		for _, p := range s.Spec.Ports {
+			fail("Service "+s.Name+" port", validation.IsValidPortName(p.Name))
+		}
+	}
+	for _, s := range o.Secrets {
+		meta("Secret", s.ObjectMeta)
+		for k := range s.Data {
+			fail("Secret "+s.Name+" key", validation.IsConfigMapKey(k))
+		}
+	}
+	for _, p := range o.PDBs {
+		meta("PodDisruptionBudget", p.ObjectMeta)
+		selector("PodDisruptionBudget "+p.Name, p.Spec.Selector)
+	}
+	for _, p := range o.NetworkPolicies {
+		meta("NetworkPolicy", p.ObjectMeta)
+		selector("NetworkPolicy "+p.Name, &p.Spec.PodSelector)
+	}
 	for _, d := range o.Deployments {
-		spec := d.Spec.Template.Spec
-		for _, ic := range spec.InitContainers {
-			if len(ic.Command) != 3 || ic.Command[0] != "sh" || ic.Command[1] != "-c" {
-				t.Errorf("Deployment %s init container %s: want sh -c SCRIPT", d.Name, ic.Name)
-				continue
-			}
-			var secretName, secretMount, emptyMount string
-			for _, m := range ic.VolumeMounts {
-				for _, v := range spec.Volumes {
-					switch {
-					case v.Name == m.Name && v.Secret != nil:
-						secretName, secretMount = v.Secret.SecretName, m.MountPath
-					case v.Name == m.Name && v.EmptyDir != nil:
-						emptyMount = m.MountPath
-					}
-				}
-			}
-			var secret *corev1.Secret
-			for i := range o.Secrets {
-				if o.Secrets[i].Name == secretName {
-					secret = &o.Secrets[i]
-				}
-			}
-			if secret == nil || emptyMount == "" {
-				t.Fatalf("Deployment %s: init container %s copies no secret into an emptyDir", d.Name, ic.Name)
-			}
-			tmp := t.TempDir()
-			src, dst := filepath.Join(tmp, "secret"), filepath.Join(tmp, "empty")
-			layOutSecretVolume(t, src, secret.Data)
-			if err := os.Mkdir(dst, 0o777); err != nil {
-				t.Fatal(err)
-			}
-			script := strings.NewReplacer(secretMount, src, emptyMount, dst).Replace(ic.Command[2])
-			for range 2 { // the pod's first start, and the init container run again
-				if out, err := exec.Command("sh", "-c", script).CombinedOutput(); err != nil {
-					t.Fatalf("Deployment %s: the copy script failed: %v\n%s", d.Name, err, out)
-				}
-			}
-			for _, c := range spec.Containers {
-				for _, f := range []string{"http-token-file", "users"} {
-					path := flagValue(t, d.Name, c.Args, f)
-					if path == "" {
-						continue
-					}
-					got, err := secretfile.Read(strings.Replace(path, emptyMount, dst, 1))
-					if err != nil || string(got) != string(secret.Data[filepath.Base(path)]) {
-						t.Errorf("Deployment %s: --%s after the copy: %v (content equal: %v)", d.Name, f, err, string(got) == string(secret.Data[filepath.Base(path)]))
-					}
-					ran++
-					dir, err := os.Stat(filepath.Dir(strings.Replace(path, emptyMount, dst, 1)))
-					if err != nil || dir.Mode().Perm()&0o222 != 0 {
-						t.Errorf("Deployment %s: the copies' directory is writable (%v): a change through the API would be lost at the next start", d.Name, err)
-					}
-				}
-			}
+		meta("Deployment", d.ObjectMeta)
+		selector("Deployment "+d.Name, d.Spec.Selector)
+	}
+	for _, s := range o.StatefulSets {
+		meta("StatefulSet", s.ObjectMeta)
+		selector("StatefulSet "+s.Name, s.Spec.Selector)
+	}
+	for _, w := range workloads(t, o) {
+		if errs := metavalidation.ValidateLabels(w.pod.Labels, field.NewPath(w.String(), "template", "labels")); len(errs) > 0 {
+			t.Errorf("%v", errs)
 		}
-	}
-	if ran < 2 {
-		t.Errorf("%d secret files checked, want the ingest tokens and the API's users", ran)
-	}
-}
-
-// layOutSecretVolume writes data as the kubelet writes a secret volume with defaultMode 0440:
-// a timestamped directory of the files, ..data linking to it, and a link per key.
-func layOutSecretVolume(t *testing.T, dir string, data map[string][]byte) {
-	t.Helper()
-	ts := filepath.Join(dir, "..2026_12_05_10_00_00.000000001")
-	if err := os.MkdirAll(ts, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(filepath.Base(ts), filepath.Join(dir, "..data")); err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range data {
-		if err := os.WriteFile(filepath.Join(ts, k), v, 0o440); err != nil {
-			t.Fatal(err)
+		for _, v := range w.pod.Spec.Volumes {
+			fail(w.String()+" volume", validation.IsDNS1123Label(v.Name))
 		}
-		if err := os.Symlink(filepath.Join("..data", k), filepath.Join(dir, k)); err != nil {
-			t.Fatal(err)
+		for _, c := range slices.Concat(w.pod.Spec.InitContainers, w.pod.Spec.Containers) {
+			where := w.String() + " container " + c.Name
+			fail(where, validation.IsDNS1123Label(c.Name))
+			for _, p := range c.Ports {
+				fail(where+" port", validation.IsValidPortName(p.Name))
+				fail(where+" port", validation.IsValidPortNum(int(p.ContainerPort)))
+			}
+			for _, e := range c.Env {
+				fail(where+" env", validation.IsEnvVarName(e.Name))
+			}
 		}
 	}
 }
