@@ -409,12 +409,14 @@ func TestK8sNetworkPolicies(t *testing.T) {
 				t.Errorf("%s: reaches Kafka without reading from it", where)
 			}
 			for _, p := range c.Ports {
-				fromIngress := p.Name != "metrics"
+				// metrics: Prometheus only; ingest: the ingress only; http (the API, with its
+				// /metrics): both.
+				fromIngress, fromPrometheus := p.Name != "metrics", p.Name != "ingest"
 				if got := ps.connect(ingressCtl, pod, p.ContainerPort); got != fromIngress {
 					t.Errorf("%s: port %s (%d) reachable from the ingress controller: %v, want %v", where, p.Name, p.ContainerPort, got, fromIngress)
 				}
-				if got := ps.connect(prometheus, pod, p.ContainerPort); got != !fromIngress {
-					t.Errorf("%s: port %s (%d) reachable from Prometheus: %v, want %v", where, p.Name, p.ContainerPort, got, !fromIngress)
+				if got := ps.connect(prometheus, pod, p.ContainerPort); got != fromPrometheus {
+					t.Errorf("%s: port %s (%d) reachable from Prometheus: %v, want %v", where, p.Name, p.ContainerPort, got, fromPrometheus)
 				}
 			}
 			// Nothing else in: another breachd pod cannot reach it.
