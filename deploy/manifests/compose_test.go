@@ -90,6 +90,11 @@ func TestComposeServices(t *testing.T) {
 		}
 	}
 	checkMembers(t, cmds)
+	for name, c := range p.Configs { // the loader resolves the paths but does not look
+		if _, err := os.Stat(c.File); err != nil {
+			t.Errorf("config %s: %v", name, err)
+		}
+	}
 	if deps := p.Services["ingest"].DependsOn; deps["kafka-topics"].Condition == "" {
 		t.Errorf("ingest does not wait for its Kafka topic to be created")
 	}
