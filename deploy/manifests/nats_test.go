@@ -2,9 +2,11 @@ package manifests
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,6 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/compose-spec/compose-go/v2/dotenv"
+	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/nats-io/nats-server/v2/server"
 	"sigs.k8s.io/yaml"
 
@@ -22,7 +26,6 @@ var update = flag.Bool("update", false, "rewrite the generated NATS configuratio
 
 const (
 	composeAccounts = "../compose/nats-accounts.conf"
-	composeNATSConf = "../compose/nats.conf"
 	natsValues      = "../k8s/nats/values.yaml"
 	root            = "../.."
 )
@@ -252,26 +255,88 @@ func setPasswords(t *testing.T) map[string]string {
 	return pw
 }
 
-// TestComposeNATSConfig: nats-server reads the Compose stack's configuration as a member of
-// a three-node JetStream cluster with the account's users.
+// TestComposeNATSConfig: each of the Compose stack's NATS services, with its own environment
+// and its configs where compose.yaml mounts them, is read by nats-server as a member of a
+// three-node JetStream cluster with the account's users and the passwords of .env; every
+// route and the breachd URLs name a NATS service.
 func TestComposeNATSConfig(t *testing.T) {
-	pw := setPasswords(t)
-	t.Setenv("NATS_SERVER_NAME", "nats-2")
-	opts, err := server.ProcessConfigFile(composeNATSConf)
+	p, err := LoadCompose(context.Background(), root, nil)
 	if err != nil {
-		t.Fatalf("nats-server cannot read %s: %v", composeNATSConf, err)
+		t.Fatal(err)
 	}
-	if opts.ServerName != "nats-2" || !opts.JetStream || opts.StoreDir != "/data/jetstream" || opts.Port != 4222 || opts.HTTPPort != 8222 {
-		t.Errorf("server %q, jetstream %v in %q, port %d, monitoring %d", opts.ServerName, opts.JetStream, opts.StoreDir, opts.Port, opts.HTTPPort)
+	env, err := dotenv.Read(filepath.Join(root, ComposeEnv))
+	if err != nil {
+		t.Fatal(err)
 	}
-	var routes []string
-	for _, r := range opts.Routes {
-		routes = append(routes, r.Host)
+	pw := map[string]string{}
+	for _, role := range natsRoles {
+		pw[role] = env[passwordVar(role)]
 	}
-	if opts.Cluster.Name != "breachd" || opts.Cluster.Port != 6222 || !slices.Equal(routes, []string{"nats-1:6222", "nats-2:6222", "nats-3:6222"}) {
-		t.Errorf("cluster %q on %d, routes %v: want breachd on 6222 to nats-1..3", opts.Cluster.Name, opts.Cluster.Port, routes)
+	var servers []string
+	for _, name := range slices.Sorted(maps.Keys(p.Services)) {
+		s := p.Services[name]
+		if !strings.HasPrefix(s.Image, "nats:") {
+			continue
+		}
+		servers = append(servers, name)
+		// The configs as the container sees them: nats.conf's include is relative to it.
+		etc := t.TempDir()
+		var conf string
+		for _, c := range s.Configs {
+			if filepath.Dir(c.Target) != "/etc/nats" {
+				t.Errorf("%s: config %s at %s: want it beside nats.conf in /etc/nats", name, c.Source, c.Target)
+			}
+			b, err := os.ReadFile(p.Configs[c.Source].File)
+			if err != nil {
+				t.Fatal(err)
+			}
+			local := filepath.Join(etc, filepath.Base(c.Target))
+			if err := os.WriteFile(local, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if slices.Contains(s.Command, c.Target) {
+				conf = local
+			}
+		}
+		if conf == "" {
+			t.Fatalf("%s: command %v names no mounted config", name, s.Command)
+		}
+		for _, kv := range os.Environ() { // the container's environment only
+			if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "NATS_") {
+				t.Setenv(k, "")
+				os.Unsetenv(k)
+			}
+		}
+		for k, v := range s.Environment {
+			if v != nil {
+				t.Setenv(k, *v)
+			}
+		}
+		opts, err := server.ProcessConfigFile(conf)
+		if err != nil {
+			t.Fatalf("%s: nats-server cannot read its configuration: %v", name, err)
+		}
+		if opts.ServerName != name || !opts.JetStream || opts.StoreDir != "/data/jetstream" || opts.Port != 4222 || opts.HTTPPort != 8222 {
+			t.Errorf("%s: server %q, jetstream %v in %q, port %d, monitoring %d", name, opts.ServerName, opts.JetStream, opts.StoreDir, opts.Port, opts.HTTPPort)
+		}
+		if !slices.ContainsFunc(s.Volumes, func(v types.ServiceVolumeConfig) bool { return v.Type == "volume" && v.Target == "/data" }) {
+			t.Errorf("%s: the JetStream store /data/jetstream is not on a volume", name)
+		}
+		var routes []string
+		for _, r := range opts.Routes {
+			routes = append(routes, r.Hostname())
+			if r.Port() != "6222" {
+				t.Errorf("%s: route %s: want port 6222", name, r.Host)
+			}
+		}
+		if opts.Cluster.Name != "breachd" || opts.Cluster.Port != 6222 || !slices.Equal(routes, []string{"nats-1", "nats-2", "nats-3"}) {
+			t.Errorf("%s: cluster %q on %d, routes to %v", name, opts.Cluster.Name, opts.Cluster.Port, routes)
+		}
+		checkNATSUsers(t, opts, pw)
 	}
-	checkNATSUsers(t, opts, pw)
+	if !slices.Equal(servers, []string{"nats-1", "nats-2", "nats-3"}) {
+		t.Errorf("NATS services %v, want nats-1, nats-2, nats-3 (the routes and breachd's URLs)", servers)
+	}
 }
 
 // TestNATSValues: the values for the chart keep to the chart's keys as known (1.x), set up a
