@@ -83,7 +83,7 @@ Start with: breachd run --demo`,
 
 {{. | trimTrailingWhitespaces}}{{end}}` + usageTemplate[len("Usage: {{.UseLine}}"):])
 	root.AddCommand(runCommand(), serveCommand(), detectCommand(), simulateCommand(), benchCommand(), historyCommand(), migrateCommand(), rulesCommand(),
-		dlqCommand(), incidentsCommand(), usersCommand(), &cobra.Command{Use: "version", Short: "print the version", Args: noArgs,
+		dlqCommand(), incidentsCommand(), usersCommand(), healthCommand(), &cobra.Command{Use: "version", Short: "print the version", Args: noArgs,
 			Run: func(*cobra.Command, []string) { fmt.Println("breachd", version) }})
 	return root
 }
