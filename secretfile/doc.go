@@ -10,6 +10,9 @@
 // It deliberately does not check the owner (a root-owned 0600 file read by root is fine), the
 // directory the file is in, or the contents. Errors never contain the contents.
 //
-// Kubernetes: secret volumes are mounted 0644 unless the volume sets defaultMode: 0400 (or
-// 0600); with fsGroup they are 0640 — set defaultMode to 0400 and run as the owning user.
+// Kubernetes: secret volumes are mounted 0644 unless the volume sets defaultMode, and their
+// files are owned by root, so defaultMode 0400 leaves them unreadable to a non-root process,
+// while fsGroup (the way to give it access) makes them group-readable (0440), which is refused.
+// deploy/k8s copies them in an init container, mode 0400 and owned by breachd's user, into an
+// in-memory volume (deploy/README.md, "Secret files").
 package secretfile
