@@ -72,22 +72,22 @@ A single-node history is not converted (see deploy/README.md).`,
 // migrateCluster runs `breachd migrate --cluster`: prints the cluster's schema, or applies it
 // and r to the cluster through the server of --clickhouse.
 func migrateCluster(ctx context.Context, cluster string, script bool, r history.MigrateRequest) error {
-	switch {
-	case cluster == "":
+	if cluster == "" {
 		return usagef("--print writes a cluster's schema: give --cluster NAME")
+	}
+	c, err := history.ClusterOf(infra.ClickHouseDSN, cluster)
+	switch {
+	case err != nil:
+		return usagef("%v", err)
 	case script && (len(r.Retention) > 0 || r.Show):
 		return usagef("--print applies nothing: leave out --retention and --show-retention, or --print")
 	case script:
-		c, err := history.ClusterOf(infra.ClickHouseDSN, cluster)
-		if err != nil {
-			return usagef("%v", err)
-		}
 		return c.WriteScript(os.Stdout, r.RetentionDays)
 	case infra.ClickHouseDSN == "":
 		return usagef("--cluster needs --clickhouse, a server of the cluster: the embedded engine has no cluster " +
 			"(ON CLUSTER and Replicated tables need ClickHouse Keeper); --print writes the script without one")
 	}
-	s, c, err := history.OpenCluster(ctx, infra.ClickHouseDSN, cluster, quiet())
+	s, err := history.OpenCluster(ctx, infra.ClickHouseDSN, c, quiet())
 	if err != nil {
 		return err
 	}
