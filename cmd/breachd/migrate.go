@@ -33,9 +33,10 @@ migrations in their cluster form, derived from the single-node ones — every ta
 Replicated table <t>_local on every node (ON CLUSTER) and a Distributed table <t> over them,
 sharded so the copies of a row share a shard; later migrations' ALTERs on the local tables (and
 column changes on the Distributed ones too). With --print the script is written to stdout for
-review (or for clickhouse-client --multiquery) and nothing is applied; without it, it is applied
-through the server of --clickhouse, skipping migrations already recorded in schema_migrations,
-and --retention changes the local tables' TTLs ON CLUSTER. The embedded engine has no cluster.
+review (or for clickhouse-client --multiquery on a new cluster: it runs every migration, recorded
+or not) and nothing is applied; without it, it is applied through the server of --clickhouse,
+skipping migrations already recorded in schema_migrations, and --retention changes the local
+tables' TTLs ON CLUSTER. The embedded engine has no cluster.
 A single-node history is not converted (see deploy/README.md).`,
 		Example: `  breachd migrate --retention auth_events=180 --retention access_events=180 --retention audit=1825
   breachd migrate --show-retention
