@@ -2,6 +2,7 @@ package history
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -27,8 +28,12 @@ import (
 //     for the event tables and alerts, the organisation for directory_events, the incident id
 //     for incidents and evidence); a MergeTree table (audit), where rows never collapse, by
 //     rand(); schema_migrations, a handful of rows, lives on one shard;
-//   - ALTER TABLE t goes to t_local ON CLUSTER; its column changes (ADD COLUMN, …) also to the
-//     Distributed table t; DROP TABLE t drops t and t_local, DROP VIEW the view, ON CLUSTER.
+//   - ALTER TABLE t goes to t_local ON CLUSTER; its column changes (ADD, DROP, MODIFY, ALTER,
+//     RENAME, COMMENT COLUMN) also to the Distributed table t, after the local tables (before
+//     them for DROP COLUMN, so the Distributed table never names a column they lack); CLEAR
+//     COLUMN, which changes data, goes to the local tables only; DROP TABLE t drops t and then
+//     t_local SYNC (its Keeper path, which has no {uuid}, is free again when the statement
+//     returns, so a later migration can create the table anew), DROP VIEW the view, ON CLUSTER.
 //
 // Every statement is idempotent (IF [NOT] EXISTS), as the single-node ones are. A statement of
 // another shape is an error of Migrations: teach clusterStatements it.
@@ -39,7 +44,8 @@ type Cluster struct {
 
 // ClusterMigration is the cluster's form of one single-node migration: its statements, the
 // last of which records Version in schema_migrations. Version 0 (the database and
-// schema_migrations) is run every time.
+// schema_migrations) records nothing: MaintainCluster runs it when the node has no
+// schema_migrations to read.
 type ClusterMigration struct {
 	Version    int
 	Name       string
@@ -56,8 +62,10 @@ var (
 	// The Distributed tables of clusterStatements.
 	distributedTable = regexp.MustCompile(`^CREATE TABLE IF NOT EXISTS \w+\.(\w+) ON CLUSTER '[^']*' AS `)
 	leadingSort      = regexp.MustCompile(`\bORDER BY \(?\s*(\w+)`)
-	// Alterations of columns, which the Distributed table must follow.
-	columnAction = regexp.MustCompile(`^(ADD|DROP|MODIFY|RENAME|COMMENT|CLEAR) COLUMN\b`)
+	// Alterations of columns, which the Distributed table must follow (CLEAR COLUMN changes
+	// data only: the local tables'), and of them the drops, which it must follow first.
+	columnAction = regexp.MustCompile(`(?i)^(ADD|DROP|MODIFY|ALTER|RENAME|COMMENT)\s+COLUMN\b`)
+	dropColumn   = regexp.MustCompile(`(?i)^DROP\s+COLUMN\b`)
 )
 
 // oneShard names the tables the Distributed table writes to the first shard only.
@@ -150,19 +158,27 @@ func (c Cluster) clusterStatements(stmt string) ([]string, error) {
 		actions = reindent(actions, "    ")
 		local := fmt.Sprintf("ALTER TABLE %s.%s_local%s %s", c.Database, table, on, actions)
 		parts := splitTopLevel(actions)
-		columns := 0
+		columns, drops := 0, 0
 		for _, p := range parts {
 			if columnAction.MatchString(p) {
 				columns++
 			}
+			if dropColumn.MatchString(p) {
+				drops++
+			}
 		}
-		switch columns {
-		case 0:
+		distributed := fmt.Sprintf("ALTER TABLE %s.%s%s %s", c.Database, table, on, actions)
+		switch {
+		case columns == 0:
 			return []string{local}, nil
-		case len(parts):
-			return []string{local, fmt.Sprintf("ALTER TABLE %s.%s%s %s", c.Database, table, on, actions)}, nil
+		case columns != len(parts):
+			return nil, fmt.Errorf("ALTER TABLE %s mixes column changes (for the Distributed table too) with others (local tables only): split it", table)
+		case drops == len(parts):
+			return []string{distributed, local}, nil
+		case drops == 0:
+			return []string{local, distributed}, nil
 		}
-		return nil, fmt.Errorf("ALTER TABLE %s mixes column changes (for the Distributed table too) with others (local tables only): split it", table)
+		return nil, fmt.Errorf("ALTER TABLE %s mixes DROP COLUMN (Distributed table first) with other column changes (local tables first): split it", table)
 	}
 	if m := dropObject.FindStringSubmatch(stmt); m != nil {
 		if m[1] == "VIEW" {
@@ -170,7 +186,7 @@ func (c Cluster) clusterStatements(stmt string) ([]string, error) {
 		}
 		return []string{
 			fmt.Sprintf("DROP TABLE IF EXISTS %s.%s%s", c.Database, m[2], on),
-			fmt.Sprintf("DROP TABLE IF EXISTS %s.%s_local%s", c.Database, m[2], on),
+			fmt.Sprintf("DROP TABLE IF EXISTS %s.%s_local%s SYNC", c.Database, m[2], on),
 		}, nil
 	}
 	first, _, _ := strings.Cut(strings.TrimSpace(stmt), "\n")
@@ -255,26 +271,27 @@ func (c Cluster) WriteScript(w io.Writer, retentionDays int) error {
 	return nil
 }
 
-// OpenCluster connects to the node of the cluster name that dsn names, for MaintainCluster,
-// and returns the Cluster (ClusterOf). It connects to the server's default database, since
-// breachd's may not exist yet: every statement of the cluster's schema names it.
-func OpenCluster(ctx context.Context, dsn, name string, log *slog.Logger) (*Store, Cluster, error) {
-	c, err := ClusterOf(dsn, name)
-	if err != nil {
-		return nil, c, err
+// OpenCluster connects to the node of the cluster c (ClusterOf) that dsn names, for
+// MaintainCluster. It connects to the server's default database, since breachd's may not exist
+// yet: every statement of the cluster's schema names it.
+func OpenCluster(ctx context.Context, dsn string, c Cluster, log *slog.Logger) (*Store, error) {
+	if err := c.check(); err != nil {
+		return nil, err
 	}
 	opts, err := clickhouse.ParseDSN(dsn)
 	if err != nil {
-		return nil, c, fmt.Errorf("clickhouse dsn: %s", redact(err.Error(), dsn))
+		return nil, fmt.Errorf("clickhouse dsn: %s", redact(err.Error(), dsn))
 	}
 	opts.Auth.Database = ""
-	s, err := open(ctx, opts, dsn, log)
-	return s, c, err
+	return open(ctx, opts, dsn, log)
 }
 
 // MaintainCluster runs r on the cluster c through s (OpenCluster): the cluster's migrations
-// not yet recorded in c's schema_migrations (version 0 every time), then r.Retention on the
-// local tables, ON CLUSTER, then with r.Show each table's retention on this node.
+// not yet recorded in c's schema_migrations — version 0, the database and schema_migrations,
+// only when this node has no schema_migrations to read — then r.Retention on the local tables,
+// ON CLUSTER, then with r.Show each table's retention on this node. With every migration
+// recorded it runs no DDL but r.Retention's, so no ON CLUSTER statement waits for a node that
+// is down.
 func (s *Store) MaintainCluster(ctx context.Context, c Cluster, r MigrateRequest) (_ *Migrated, err error) {
 	ms, err := c.Migrations(r.RetentionDays)
 	if err != nil {
@@ -283,22 +300,21 @@ func (s *Store) MaintainCluster(ctx context.Context, c Cluster, r MigrateRequest
 	if err := s.refuseSingleNode(ctx, c, ms); err != nil {
 		return nil, err
 	}
+	recorded := c.Database + ".schema_migrations"
+	done, err := s.appliedMigrationsIn(ctx, recorded)
+	if missingTable(err) {
+		if err := s.runClusterMigration(ctx, c, ms[0]); err != nil {
+			return nil, err
+		}
+		done, err = s.appliedMigrationsIn(ctx, recorded)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: %w (every shard must answer, and the user may SELECT from it)", c.Name, err)
+	}
 	m := &Migrated{}
-	var done map[int]bool
-	for _, cm := range ms {
-		if done[cm.Version] {
-			continue
-		}
-		for i, stmt := range cm.Statements {
-			if err := s.conn.Exec(ctx, stmt); err != nil {
-				return nil, fmt.Errorf("cluster %s, migration %d (%s) statement %d: %w", c.Name, cm.Version, cm.Name, i+1, err)
-			}
-		}
-		if cm.Version == 0 {
-			if done, err = s.appliedMigrationsIn(ctx, c.Database+".schema_migrations"); err != nil {
-				return nil, err
-			}
-			continue
+	for _, cm := range pendingMigrations(ms, done) {
+		if err := s.runClusterMigration(ctx, c, cm); err != nil {
+			return nil, err
 		}
 		s.log.Info("cluster schema migration applied", "cluster", c.Name, "version", cm.Version, "name", cm.Name)
 		m.Applied++
@@ -315,6 +331,40 @@ func (s *Store) MaintainCluster(ctx context.Context, c Cluster, r MigrateRequest
 	return m, err
 }
 
+// pendingMigrations are the migrations of ms that done does not record, in order, without
+// version 0 (which records nothing).
+func pendingMigrations(ms []ClusterMigration, done map[int]bool) []ClusterMigration {
+	var out []ClusterMigration
+	for _, cm := range ms {
+		if cm.Version != 0 && !done[cm.Version] {
+			out = append(out, cm)
+		}
+	}
+	return out
+}
+
+// runClusterMigration runs the statements of cm, in order.
+func (s *Store) runClusterMigration(ctx context.Context, c Cluster, cm ClusterMigration) error {
+	for i, stmt := range cm.Statements {
+		if err := s.conn.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("cluster %s, migration %d (%s) statement %d: %w", c.Name, cm.Version, cm.Name, i+1, err)
+		}
+	}
+	return nil
+}
+
+// ClickHouse's UNKNOWN_TABLE and UNKNOWN_DATABASE.
+const (
+	codeUnknownTable    = 60
+	codeUnknownDatabase = 81
+)
+
+// missingTable tells whether err says that a table or its database does not exist.
+func missingTable(err error) bool {
+	var ex *clickhouse.Exception
+	return errors.As(err, &ex) && (ex.Code == codeUnknownTable || ex.Code == codeUnknownDatabase)
+}
+
 // layout is where the cluster's TTLs are: its local tables.
 func (c Cluster) layout() tableLayout {
 	return tableLayout{database: quote(c.Database), prefix: c.Database + ".", suffix: "_local", onCluster: fmt.Sprintf(" ON CLUSTER '%s'", c.Name)}
@@ -322,22 +372,37 @@ func (c Cluster) layout() tableLayout {
 
 // refuseCluster refuses to run single-node migrations on a cluster's history (its
 // schema_migrations a Distributed table): their DDL would reach the Distributed tables only.
-func (s *Store) refuseCluster(ctx context.Context) error {
+// readErr is the error reading schema_migrations gave, if any.
+func (s *Store) refuseCluster(ctx context.Context, readErr error) error {
 	var distributed uint64
 	err := s.conn.QueryRow(ctx, `SELECT count() FROM system.tables
 		WHERE database = currentDatabase() AND name = 'schema_migrations' AND engine = 'Distributed'`).Scan(&distributed)
 	if err != nil {
 		return fmt.Errorf("read the engine of schema_migrations: %w", err)
 	}
-	if distributed > 0 {
-		return fmt.Errorf("this history is on a ClickHouse cluster (schema_migrations is a Distributed table) and its schema is behind this breachd: " +
-			"apply the new migrations with breachd migrate --cluster NAME --clickhouse DSN first")
-	}
-	return nil
+	return clusterRefusal(distributed > 0, readErr)
 }
 
-// refuseSingleNode refuses a database that holds a single-node history: CREATE TABLE IF NOT
-// EXISTS would keep its tables and record the cluster's migrations over them.
+// clusterRefusal is refuseCluster's answer for a schema_migrations that is Distributed or not,
+// whose read gave readErr: a cluster's history that could not be read is not said to be behind.
+func clusterRefusal(distributed bool, readErr error) error {
+	switch {
+	case !distributed:
+		return nil
+	case readErr != nil:
+		return fmt.Errorf("this history is on a ClickHouse cluster (schema_migrations is a Distributed table) and its "+
+			"migrations could not be read (every shard must answer, and this user may SELECT from it): %w", readErr)
+	}
+	return fmt.Errorf("this history is on a ClickHouse cluster (schema_migrations is a Distributed table) and its schema is behind this breachd: " +
+		"apply the new migrations with breachd migrate --cluster NAME --clickhouse DSN first")
+}
+
+// refuseSingleNode refuses a database where a table of breachd's names is not Distributed on
+// this node: CREATE TABLE IF NOT EXISTS would keep it and record the cluster's migrations over
+// it. Without a Distributed one among them the database holds a single-node history; with
+// one, a cluster's history with plain tables made besides (a breachd migrate without --cluster,
+// of a version that did not refuse a cluster's history, creates the tables of the migrations
+// the cluster lacked).
 func (s *Store) refuseSingleNode(ctx context.Context, c Cluster, ms []ClusterMigration) error {
 	var names []string
 	for _, m := range ms {
@@ -348,18 +413,37 @@ func (s *Store) refuseSingleNode(ctx context.Context, c Cluster, ms []ClusterMig
 		}
 	}
 	rows, err := s.conn.Query(ctx, `SELECT name, engine FROM system.tables WHERE database = `+quote(c.Database)+
-		` AND engine != 'Distributed' AND name IN (`+strings.Join(names, ",")+`) ORDER BY name`)
+		` AND name IN (`+strings.Join(names, ",")+`) ORDER BY name`)
 	if err != nil {
 		return fmt.Errorf("read the tables of %s: %w", c.Database, err)
 	}
 	defer rows.Close()
+	var plain []string
+	distributed := 0
 	for rows.Next() {
 		var name, engine string
 		if err := rows.Scan(&name, &engine); err != nil {
 			return fmt.Errorf("read the tables of %s: %w", c.Database, err)
 		}
-		return fmt.Errorf("database %s on this node holds a single-node history (%s is a %s table, not Distributed): "+
-			"breachd does not convert a single-node history to a cluster; give the cluster another database (see deploy/README.md)", c.Database, name, engine)
+		if engine == "Distributed" {
+			distributed++
+			continue
+		}
+		plain = append(plain, fmt.Sprintf("%s (%s)", name, engine))
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read the tables of %s: %w", c.Database, err)
+	}
+	switch {
+	case len(plain) == 0:
+		return nil
+	case distributed == 0:
+		return fmt.Errorf("database %s on this node holds a single-node history (tables %s, none Distributed): "+
+			"breachd does not convert a single-node history to a cluster; give the cluster another database (see deploy/README.md)",
+			c.Database, strings.Join(plain, ", "))
+	}
+	return fmt.Errorf("database %s on this node is a cluster's history, but its tables %s are not Distributed "+
+		"(made by a breachd migrate without --cluster?): compare them with the script of --print, keep their rows elsewhere "+
+		"and drop them, make sure the migrations that made them are not recorded, and run again (see deploy/README.md, "+
+		"a cluster set up from hand-written DDL)", c.Database, strings.Join(plain, ", "))
 }

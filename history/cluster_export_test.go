@@ -23,3 +23,18 @@ func MigrationVersions() []int {
 	}
 	return vs
 }
+
+// PendingVersions are the versions of ms MaintainCluster runs when done are recorded.
+func PendingVersions(ms []ClusterMigration, done map[int]bool) []int {
+	var vs []int
+	for _, cm := range pendingMigrations(ms, done) {
+		vs = append(vs, cm.Version)
+	}
+	return vs
+}
+
+// ClusterRefusal is Migrate's answer for a schema_migrations that is Distributed or not, whose
+// read gave readErr.
+func ClusterRefusal(distributed bool, readErr error) error {
+	return clusterRefusal(distributed, readErr)
+}

@@ -2,12 +2,15 @@ package history_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"breachd/history"
 )
@@ -225,15 +228,140 @@ func TestClusterSchemaMatchesSingleNode(t *testing.T) {
 	}
 }
 
+// attachDistributed puts a Distributed table db.name with columns in place over a cluster that
+// does not exist (the embedded engine has none), so reading it fails as a cluster whose shards
+// do not answer does. ATTACH with a UUID skips the check of CREATE that the cluster exists.
+func attachDistributed(t *testing.T, s *history.Store, db, name, columns string) {
+	t.Helper()
+	uuid := strs(t, s, `SELECT toString(generateUUIDv4())`)[0][0]
+	stmt := fmt.Sprintf("ATTACH TABLE %s.%s UUID '%s' (%s) ENGINE = Distributed('nosuch', %[1]s, %[2]s_local, 0)", db, name, uuid, columns)
+	if err := s.Conn().Exec(context.Background(), stmt); err != nil {
+		t.Fatalf("%s: %v", stmt, err)
+	}
+}
+
+// run runs each statement or fails the test.
+func run(t *testing.T, s *history.Store, stmts ...string) {
+	t.Helper()
+	for _, stmt := range stmts {
+		if err := s.Conn().Exec(context.Background(), stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+}
+
+const migrationColumns = "version UInt32, name String, applied DateTime64(3, 'UTC')"
+
 func TestClusterRefusesSingleNodeHistory(t *testing.T) {
+	ctx := context.Background()
 	s := openStore(t)
 	single := strs(t, s, `SELECT currentDatabase()`)[0][0]
-	_, err := s.MaintainCluster(context.Background(), history.Cluster{Name: "breachd", Database: single}, history.MigrateRequest{})
-	if err == nil || !strings.Contains(err.Error(), "single-node history") {
-		t.Fatalf("MaintainCluster on a single-node history's database: %v, want a refusal naming the single-node history", err)
+	_, err := s.MaintainCluster(ctx, history.Cluster{Name: "breachd", Database: single}, history.MigrateRequest{})
+	if err == nil || !strings.Contains(err.Error(), "single-node history") || !strings.Contains(err.Error(), "auth_events (ReplacingMergeTree)") ||
+		!strings.Contains(err.Error(), "audit (MergeTree)") {
+		t.Fatalf("MaintainCluster on a single-node history's database: %v, want a refusal naming the single-node history and its tables", err)
 	}
 	if n := strs(t, s, `SELECT toString(count()) FROM system.tables WHERE database = ? AND name LIKE '%\_local'`, single)[0][0]; n != "0" {
 		t.Errorf("%s local tables created after the refusal", n)
+	}
+
+	// A cluster's history where a breachd migrate without --cluster made a plain table: the
+	// refusal names it and does not call the cluster a single-node history.
+	run(t, s, `CREATE DATABASE stray`, `CREATE TABLE stray.evidence (id String) ENGINE = ReplacingMergeTree ORDER BY id`)
+	attachDistributed(t, s, "stray", "schema_migrations", migrationColumns)
+	attachDistributed(t, s, "stray", "auth_events", "user String")
+	_, err = s.MaintainCluster(ctx, history.Cluster{Name: "nosuch", Database: "stray"}, history.MigrateRequest{})
+	if err == nil || !strings.Contains(err.Error(), "cluster's history") || !strings.Contains(err.Error(), "evidence (ReplacingMergeTree)") ||
+		strings.Contains(err.Error(), "single-node history") {
+		t.Fatalf("MaintainCluster on a cluster's history with a plain evidence table: %v, want a refusal naming evidence", err)
+	}
+}
+
+// TestClusterMigrationZeroOnlyWhenMissing: MaintainCluster creates the database and
+// schema_migrations (ON CLUSTER, which the embedded engine refuses: no cluster) only when the
+// node has no schema_migrations; one it cannot read is an error before any DDL.
+func TestClusterMigrationZeroOnlyWhenMissing(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	_, err := s.MaintainCluster(ctx, history.Cluster{Name: "nosuch", Database: "fresh"}, history.MigrateRequest{Show: true})
+	if err == nil || !strings.Contains(err.Error(), "migration 0 (the database and schema_migrations) statement 1") {
+		t.Fatalf("MaintainCluster on a database that does not exist: %v, want it to run migration 0 (and the embedded engine to refuse ON CLUSTER)", err)
+	}
+
+	run(t, s, `CREATE DATABASE unread`)
+	attachDistributed(t, s, "unread", "schema_migrations", migrationColumns)
+	_, err = s.MaintainCluster(ctx, history.Cluster{Name: "nosuch", Database: "unread"}, history.MigrateRequest{Show: true})
+	var ex *clickhouse.Exception
+	if err == nil || !strings.Contains(err.Error(), "read schema_migrations") || strings.Contains(err.Error(), "migration 0") || !errors.As(err, &ex) {
+		t.Fatalf("MaintainCluster where schema_migrations cannot be read: %v, want the read's ClickHouse error and no migration run", err)
+	}
+}
+
+func TestClusterPendingMigrations(t *testing.T) {
+	ms, err := history.Cluster{Name: "c1", Database: "breachd"}.Migrations(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := history.MigrationVersions()
+	every := map[int]bool{0: true}
+	for _, v := range all {
+		every[v] = true
+	}
+	for _, c := range []struct {
+		done map[int]bool
+		want []int
+	}{
+		{nil, all}, // schema_migrations just created
+		{map[int]bool{1: true, 2: true, 5: true}, []int{3, 4}}, // the hand-written DDL's cluster
+		{every, nil},
+	} {
+		if got := history.PendingVersions(ms, c.done); fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("recorded %v: runs %v, want %v (never version 0)", c.done, got, c.want)
+		}
+	}
+}
+
+// TestMigrateRefusesClusterHistory: the single-node Migrate and retention on a database whose
+// tables are Distributed (a cluster's history). Its schema_migrations cannot be read here (no
+// cluster), and the refusal says so rather than call the schema behind.
+func TestMigrateRefusesClusterHistory(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	db := strs(t, s, `SELECT currentDatabase()`)[0][0]
+	run(t, s, `DROP TABLE schema_migrations`, `DROP TABLE audit`)
+	attachDistributed(t, s, db, "schema_migrations", migrationColumns)
+	attachDistributed(t, s, db, "audit", "time DateTime64(3, 'UTC')")
+
+	_, err := s.Migrate(ctx, 0)
+	var ex *clickhouse.Exception
+	if err == nil || !strings.Contains(err.Error(), "ClickHouse cluster") || strings.Contains(err.Error(), "behind") || !errors.As(err, &ex) {
+		t.Errorf("Migrate on a cluster's history whose schema_migrations cannot be read: %v, want the read error, not 'behind'", err)
+	}
+	if _, err := s.RetentionNow(ctx); err == nil || !strings.Contains(err.Error(), "audit is a Distributed table") {
+		t.Errorf("RetentionNow on a cluster's history: %v, want a refusal naming audit", err)
+	}
+	if _, err := s.ApplyRetention(ctx, history.Retention{"audit": 10}); err == nil || !strings.Contains(err.Error(), "give breachd migrate --cluster") {
+		t.Errorf("ApplyRetention on a cluster's history: %v, want a refusal", err)
+	}
+
+	readErr := errors.New("shard 2 did not answer")
+	for _, c := range []struct {
+		distributed bool
+		readErr     error
+		want        string // "" no refusal
+	}{
+		{false, nil, ""},
+		{false, readErr, ""}, // a single-node history: Migrate creates schema_migrations and reads again
+		{true, nil, "schema is behind"},
+		{true, readErr, "could not be read"},
+	} {
+		err := history.ClusterRefusal(c.distributed, c.readErr)
+		switch {
+		case c.want == "" && err != nil, c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("Distributed %v, read error %v: %v, want %q", c.distributed, c.readErr, err, c.want)
+		case c.readErr != nil && err != nil && (!errors.Is(err, readErr) || strings.Contains(err.Error(), "behind")):
+			t.Errorf("Distributed %v, read error %v: %v, want the read error wrapped and no 'behind'", c.distributed, c.readErr, err)
+		}
 	}
 }
 
@@ -243,21 +371,29 @@ func TestClusterStatementShapes(t *testing.T) {
 		`CREATE MATERIALIZED VIEW IF NOT EXISTS v TO t AS SELECT 1`:                                         "is not CREATE TABLE",
 		`CREATE TABLE IF NOT EXISTS m (a String) ENGINE = Memory`:                                           "no Replicated form",
 		`ALTER TABLE audit ADD COLUMN IF NOT EXISTS x String, MODIFY TTL toDateTime(time) + INTERVAL 1 DAY`: "mixes column changes",
+		`ALTER TABLE audit add column IF NOT EXISTS x String, CLEAR COLUMN y`:                               "mixes column changes",
+		`ALTER TABLE audit ADD COLUMN IF NOT EXISTS x String, DROP COLUMN IF EXISTS y`:                      "mixes DROP COLUMN",
 	} {
 		if _, err := c.Statements(stmt); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want an error saying %q", stmt, err, want)
 		}
 	}
-	// Column changes reach both tables, other alterations the local one only; a dropped table
-	// goes with its local table.
+	// Column changes reach both tables (the local ones first, the Distributed one first for a
+	// drop), in any case; other alterations, and CLEAR COLUMN, the local one only; a dropped
+	// table goes with its local table, SYNC (its Keeper path free for a new one).
 	for stmt, want := range map[string][]string{
-		`ALTER TABLE audit DROP COLUMN IF EXISTS x`: {
-			"ALTER TABLE breachd.audit_local ON CLUSTER 'c1' DROP COLUMN IF EXISTS x",
-			"ALTER TABLE breachd.audit ON CLUSTER 'c1' DROP COLUMN IF EXISTS x"},
+		`ALTER TABLE audit DROP COLUMN IF EXISTS x, drop column IF EXISTS y`: {
+			"ALTER TABLE breachd.audit ON CLUSTER 'c1' DROP COLUMN IF EXISTS x, drop column IF EXISTS y",
+			"ALTER TABLE breachd.audit_local ON CLUSTER 'c1' DROP COLUMN IF EXISTS x, drop column IF EXISTS y"},
+		`ALTER TABLE audit add column IF NOT EXISTS x String, ALTER COLUMN y TYPE UInt64`: {
+			"ALTER TABLE breachd.audit_local ON CLUSTER 'c1' add column IF NOT EXISTS x String, ALTER COLUMN y TYPE UInt64",
+			"ALTER TABLE breachd.audit ON CLUSTER 'c1' add column IF NOT EXISTS x String, ALTER COLUMN y TYPE UInt64"},
+		`ALTER TABLE audit CLEAR COLUMN x IN PARTITION 202601`: {
+			"ALTER TABLE breachd.audit_local ON CLUSTER 'c1' CLEAR COLUMN x IN PARTITION 202601"},
 		`ALTER TABLE audit MODIFY TTL toDateTime(time) + INTERVAL 1 DAY`: {
 			"ALTER TABLE breachd.audit_local ON CLUSTER 'c1' MODIFY TTL toDateTime(time) + INTERVAL 1 DAY"},
 		`DROP TABLE IF EXISTS copy`: {
-			"DROP TABLE IF EXISTS breachd.copy ON CLUSTER 'c1'", "DROP TABLE IF EXISTS breachd.copy_local ON CLUSTER 'c1'"},
+			"DROP TABLE IF EXISTS breachd.copy ON CLUSTER 'c1'", "DROP TABLE IF EXISTS breachd.copy_local ON CLUSTER 'c1' SYNC"},
 	} {
 		got, err := c.Statements(stmt)
 		if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {

@@ -202,7 +202,7 @@ func (s *Store) Migrate(ctx context.Context, retentionDays int) (applied int, er
 	// embedded endpoint's writer credential) can start on it.
 	done, err := s.appliedMigrations(ctx)
 	if err != nil || len(done) < len(ms) {
-		if err := s.refuseCluster(ctx); err != nil {
+		if err := s.refuseCluster(ctx, err); err != nil {
 			return 0, err
 		}
 		if err := s.conn.Exec(ctx, schemaMigrationsTable); err != nil {

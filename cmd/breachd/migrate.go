@@ -33,9 +33,10 @@ migrations in their cluster form, derived from the single-node ones — every ta
 Replicated table <t>_local on every node (ON CLUSTER) and a Distributed table <t> over them,
 sharded so the copies of a row share a shard; later migrations' ALTERs on the local tables (and
 column changes on the Distributed ones too). With --print the script is written to stdout for
-review (or for clickhouse-client --multiquery) and nothing is applied; without it, it is applied
-through the server of --clickhouse, skipping migrations already recorded in schema_migrations,
-and --retention changes the local tables' TTLs ON CLUSTER. The embedded engine has no cluster.
+review (or for clickhouse-client --multiquery on a new cluster: it runs every migration, recorded
+or not) and nothing is applied; without it, it is applied through the server of --clickhouse,
+skipping migrations already recorded in schema_migrations, and --retention changes the local
+tables' TTLs ON CLUSTER. The embedded engine has no cluster.
 A single-node history is not converted (see deploy/README.md).`,
 		Example: `  breachd migrate --retention auth_events=180 --retention access_events=180 --retention audit=1825
   breachd migrate --show-retention
@@ -72,22 +73,22 @@ A single-node history is not converted (see deploy/README.md).`,
 // migrateCluster runs `breachd migrate --cluster`: prints the cluster's schema, or applies it
 // and r to the cluster through the server of --clickhouse.
 func migrateCluster(ctx context.Context, cluster string, script bool, r history.MigrateRequest) error {
-	switch {
-	case cluster == "":
+	if cluster == "" {
 		return usagef("--print writes a cluster's schema: give --cluster NAME")
+	}
+	c, err := history.ClusterOf(infra.ClickHouseDSN, cluster)
+	switch {
+	case err != nil:
+		return usagef("%v", err)
 	case script && (len(r.Retention) > 0 || r.Show):
 		return usagef("--print applies nothing: leave out --retention and --show-retention, or --print")
 	case script:
-		c, err := history.ClusterOf(infra.ClickHouseDSN, cluster)
-		if err != nil {
-			return usagef("%v", err)
-		}
 		return c.WriteScript(os.Stdout, r.RetentionDays)
 	case infra.ClickHouseDSN == "":
 		return usagef("--cluster needs --clickhouse, a server of the cluster: the embedded engine has no cluster " +
 			"(ON CLUSTER and Replicated tables need ClickHouse Keeper); --print writes the script without one")
 	}
-	s, c, err := history.OpenCluster(ctx, infra.ClickHouseDSN, cluster, quiet())
+	s, err := history.OpenCluster(ctx, infra.ClickHouseDSN, c, quiet())
 	if err != nil {
 		return err
 	}

@@ -6,8 +6,10 @@ import (
 )
 
 // TestMigrateClusterFlags: --print writes the cluster's script in the database of
-// --clickhouse without reaching any server; applying needs a server, and --print a cluster.
+// --clickhouse without reaching any server; applying needs a server, and --print a cluster;
+// an invalid cluster name is a usage error either way, before any server is reached.
 func TestMigrateClusterFlags(t *testing.T) {
+	t.Setenv("BREACHD_CLICKHOUSE_DSN", "") // the subprocesses' --clickhouse is the one given here
 	out, errs, code := breachd(t, nil, "migrate", "--cluster", "{cluster}", "--print", "--retention-days", "90",
 		"--clickhouse", "clickhouse://migrator:secret@127.0.0.1:1/bd")
 	for _, want := range []string{
@@ -29,6 +31,8 @@ func TestMigrateClusterFlags(t *testing.T) {
 		{[]string{"migrate", "--print"}, "give --cluster NAME"},
 		{[]string{"migrate", "--cluster", "c1", "--print", "--retention", "audit=10"}, "--print applies nothing"},
 		{[]string{"migrate", "--cluster", "c'1", "--print"}, "cluster name"},
+		{[]string{"migrate", "--cluster", "c'1", "--clickhouse", "clickhouse://migrator:secret@127.0.0.1:1/bd"}, "cluster name"},
+		{[]string{"migrate", "--cluster", "c'1", "--data", t.TempDir()}, "cluster name"},
 	} {
 		out, errs, code := breachd(t, nil, c.args...)
 		if code != 2 || !strings.Contains(errs, c.want) {
