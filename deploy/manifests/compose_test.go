@@ -2,8 +2,12 @@ package manifests
 
 import (
 	"context"
+	"encoding/base64"
+	"fmt"
 	"io"
+	"maps"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -98,6 +102,142 @@ func TestComposeServices(t *testing.T) {
 	if deps := p.Services["ingest"].DependsOn; deps["kafka-topics"].Condition == "" {
 		t.Errorf("ingest does not wait for its Kafka topic to be created")
 	}
+	for _, msg := range composeCopyProblems(p) {
+		t.Error(msg)
+	}
+	checkComposeBuild(t, p)
+}
+
+// checkComposeBuild: one service builds breachd's image from deploy/Dockerfile, the others
+// only run it (services that share an image and each build it build it once each).
+func checkComposeBuild(t *testing.T, p *types.Project) {
+	var builders []string
+	for _, name := range slices.Sorted(maps.Keys(p.Services)) {
+		s := p.Services[name]
+		if s.Build == nil {
+			continue
+		}
+		builders = append(builders, name)
+		if s.Build.Dockerfile != "deploy/Dockerfile" || s.Image != ComposeImage+":"+composeTag(t, p) {
+			t.Errorf("%s: builds %s from %s: want breachd's image from deploy/Dockerfile", name, s.Image, s.Build.Dockerfile)
+		}
+	}
+	if len(builders) != 1 {
+		t.Errorf("services %v build an image: want exactly one to build breachd's, the others to use it (image: only)", builders)
+	}
+}
+
+// composeTag is the tag of breachd's image in the Compose file (all its services share it).
+func composeTag(t *testing.T, p *types.Project) string {
+	tags := map[string]bool{}
+	for _, s := range p.Services {
+		if tag, ok := strings.CutPrefix(s.Image, ComposeImage+":"); ok {
+			tags[tag] = true
+		}
+	}
+	if len(tags) != 1 {
+		t.Errorf("breachd's services run the tags %v of %s: want one", slices.Collect(maps.Keys(tags)), ComposeImage)
+	}
+	for tag := range tags {
+		return tag
+	}
+	return ""
+}
+
+// composeCopyProblems lists the secrets and configs Compose would have to copy into a
+// read-only root file system, which fails when the container is created
+// (docker/compose#12031, #12303): environment: and content: sources are copied in, file:
+// sources are bind-mounted. It also lists uid, gid or mode on file secrets, which Compose
+// ignores (the host file's owner and mode apply).
+func composeCopyProblems(p *types.Project) []string {
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(p.Services)) {
+		s := p.Services[name]
+		refs := map[string]types.FileReferenceConfig{}
+		for _, sec := range s.Secrets {
+			refs["secret "+sec.Source] = types.FileReferenceConfig(sec)
+		}
+		for _, c := range s.Configs {
+			refs["config "+c.Source] = types.FileReferenceConfig(c)
+		}
+		for _, what := range slices.Sorted(maps.Keys(refs)) {
+			kind, source, _ := strings.Cut(what, " ")
+			def := types.FileObjectConfig(p.Secrets[source])
+			if kind == "config" {
+				def = types.FileObjectConfig(p.Configs[source])
+			}
+			ref := refs[what]
+			switch {
+			case s.ReadOnly && (def.Environment != "" || def.Content != ""):
+				out = append(out, fmt.Sprintf("%s: %s comes from environment: or content:, which Compose copies into the container, and the root file system is read_only: creating the container fails (docker/compose#12031); use a file: source prepared on the host", name, what))
+			case def.File != "" && (ref.UID != "" || ref.GID != "" || ref.Mode != nil):
+				out = append(out, fmt.Sprintf("%s: %s sets uid, gid or mode, which Compose ignores for a file: source (bind-mounted with the host file's owner and mode)", name, what))
+			}
+		}
+	}
+	return out
+}
+
+// TestComposeCopyProblems: composeCopyProblems refuses a secret from the environment on a
+// read-only breachd service (the first version of compose.yaml did that) and a mode on a
+// file secret.
+func TestComposeCopyProblems(t *testing.T) {
+	p, err := LoadCompose(context.Background(), root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msgs := composeCopyProblems(p); len(msgs) > 0 {
+		t.Fatalf("compose.yaml: %v", msgs)
+	}
+	ingest := p.Services["ingest"]
+	if !ingest.ReadOnly || len(ingest.Secrets) == 0 {
+		t.Fatalf("ingest: read_only %v, secrets %v: the cases below need both", ingest.ReadOnly, ingest.Secrets)
+	}
+	source := ingest.Secrets[0].Source
+	def := p.Secrets[source]
+	p.Secrets[source] = types.SecretConfig{Name: def.Name, Environment: "BREACHD_HTTP_TOKENS"}
+	if msgs := composeCopyProblems(p); len(msgs) != 1 || !strings.Contains(msgs[0], "read_only") {
+		t.Errorf("an environment: secret on a read-only service: %v", msgs)
+	}
+	p.Secrets[source] = def
+	mode := types.FileMode(0o400)
+	ingest.Secrets[0].Mode = &mode
+	p.Services["ingest"] = ingest
+	if msgs := composeCopyProblems(p); len(msgs) != 1 || !strings.Contains(msgs[0], "ignores") {
+		t.Errorf("a mode on a file secret: %v", msgs)
+	}
+}
+
+// TestComposeKafka: the broker keeps its log on the volume (the image's default log.dirs is
+// in /tmp, inside the container) and formats it with the stack's own cluster ID.
+func TestComposeKafka(t *testing.T) {
+	p, err := LoadCompose(context.Background(), root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, ok := p.Services["kafka"]
+	if !ok {
+		t.Fatal("no service kafka")
+	}
+	env := func(k string) string {
+		if v := p.Services["kafka"].Environment[k]; v != nil {
+			return *v
+		}
+		return ""
+	}
+	dirs := env("KAFKA_LOG_DIRS")
+	for _, d := range strings.Split(dirs, ",") {
+		if !slices.ContainsFunc(k.Volumes, func(v types.ServiceVolumeConfig) bool { return v.Type == "volume" && v.Target == d }) {
+			t.Errorf("kafka: log directory %q (KAFKA_LOG_DIRS) is not a volume's mount target %v", d, k.Volumes)
+		}
+	}
+	id := env("CLUSTER_ID")
+	if b, err := base64.RawURLEncoding.DecodeString(id); err != nil || len(b) != 16 {
+		t.Errorf("kafka: CLUSTER_ID %q: want 16 bytes in URL-safe base64 without padding (kafka-storage.sh random-uuid)", id)
+	}
+	if id == "5L6g3nShT-eMCtK--X86sw" {
+		t.Errorf("kafka: CLUSTER_ID is the image's default: give the stack its own")
+	}
 }
 
 // checkComposeBreachd checks one breachd service.
@@ -107,9 +247,6 @@ func checkComposeBreachd(t *testing.T, p *types.Project, name string, s types.Se
 	if s.User != "65532:65532" || !s.ReadOnly || !slices.Equal(s.CapDrop, []string{"ALL"}) || !slices.Contains(s.SecurityOpt, "no-new-privileges:true") {
 		t.Errorf("%s: want user 65532:65532, read_only, cap_drop ALL, no-new-privileges (user %q, read_only %v, cap_drop %v, security_opt %v)",
 			where, s.User, s.ReadOnly, s.CapDrop, s.SecurityOpt)
-	}
-	if s.Build == nil || s.Build.Dockerfile != "deploy/Dockerfile" {
-		t.Errorf("%s: not built from deploy/Dockerfile", where)
 	}
 	for _, dep := range []string{"nats-1", "nats-2", "nats-3", "clickhouse"} {
 		if s.DependsOn[dep].Condition != types.ServiceConditionHealthy {
@@ -172,15 +309,17 @@ func checkComposeBreachd(t *testing.T, p *types.Project, name string, s types.Se
 		}
 	}
 
-	// Secret files: mounted private to breachd's user, from a secret Compose copies in.
+	// Secret files: file secrets (composeCopyProblems), prepared on the host from a committed
+	// example beside them.
 	mounted := map[string]bool{}
 	for _, sec := range s.Secrets {
 		mounted[sec.Target] = true
-		if sec.Mode == nil || *sec.Mode&0o077 != 0 || sec.UID != "65532" {
-			t.Errorf("%s: secret %s: want mode 0400 and uid 65532 (breachd refuses group- or other-readable secret files)", where, sec.Source)
-		}
-		if def := p.Secrets[sec.Source]; def.Environment == "" {
-			t.Errorf("%s: secret %s is not from the environment: a file secret is bind-mounted with the host file's mode, and Compose ignores uid and mode", where, sec.Source)
+		file := p.Secrets[sec.Source].File
+		dir, _ := filepath.Abs(filepath.Join(root, ComposeSecrets))
+		if filepath.Dir(file) != dir {
+			t.Errorf("%s: secret %s from %q: want a file in %s (git-ignored there)", where, sec.Source, file, ComposeSecrets)
+		} else if _, err := os.Stat(file + exampleSuffix); err != nil {
+			t.Errorf("%s: secret %s: no example of its file: %v", where, sec.Source, err)
 		}
 	}
 	for _, f := range []string{"http-token-file", "kafka-sasl-password-file", "kafka-tls-key"} {

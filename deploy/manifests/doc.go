@@ -15,6 +15,10 @@
 // configurations (Compose's, and the values for the nats-io/k8s chart) hold the users and
 // permissions of deploy.NATSPermissions. The init containers' script that copies secret files
 // for breachd is run with sh on a directory laid out as a secret volume, and what it leaves
-// must pass breachd's own check (package secretfile). deploy/compose/nats-accounts.conf and
+// must pass breachd's own check (package secretfile), as must the secret files that
+// deploy/README.md's steps make from the examples. Compose secrets must be file: sources on
+// breachd's read-only services (Compose copies the others into the container, which fails
+// there). The ClickHouse health queries are run on the embedded engine (package history/chdb):
+// they fail until the database exists. deploy/compose/nats-accounts.conf and
 // deploy/k8s/nats/values.yaml are generated from it: go test ./deploy/manifests -update.
 package manifests

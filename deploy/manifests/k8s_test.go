@@ -2,6 +2,7 @@ package manifests
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"regexp"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -169,6 +171,7 @@ func TestK8sWorkloads(t *testing.T) {
 				case pr == nil && name != "startup":
 					t.Errorf("%s: no %s probe", where, name)
 				case pr == nil:
+				case pr.Exec != nil && c.Name == "clickhouse" && name != "liveness": // TestK8sClickHouse
 				case pr.HTTPGet == nil || ports[pr.HTTPGet.Port.StrVal] == 0:
 					t.Errorf("%s: %s probe: want an HTTP GET on a named port of the container", where, name)
 				}
@@ -339,8 +342,15 @@ func TestK8sServices(t *testing.T) {
 				if *d.Spec.Replicas != 2 {
 					t.Errorf("Deployment %s: %d replicas, want 2 (the active detector and its hot standby)", d.Name, *d.Spec.Replicas)
 				}
-				if d.Spec.Strategy.RollingUpdate == nil || d.Spec.Strategy.RollingUpdate.MaxUnavailable.IntVal != 0 {
-					t.Errorf("Deployment %s: a rollout may leave the member without a detector", d.Name)
+				// The new pod starts beside the old ones and counts as available only once its
+				// directory rebuild (80 s at Feide's size on 2 cores, after /healthz answers)
+				// is done, so the member keeps its active detector and a standby.
+				ru := d.Spec.Strategy.RollingUpdate
+				if d.Spec.Strategy.Type != appsv1.RollingUpdateDeploymentStrategyType || ru == nil || ru.MaxUnavailable == nil || ru.MaxUnavailable.IntVal != 0 || ru.MaxSurge == nil || ru.MaxSurge.IntVal < 1 {
+					t.Errorf("Deployment %s: strategy %+v: want RollingUpdate, maxSurge 1, maxUnavailable 0 (a rollout keeps the member's standby)", d.Name, d.Spec.Strategy)
+				}
+				if d.Spec.MinReadySeconds < 90 {
+					t.Errorf("Deployment %s: minReadySeconds %d: want 90 or more (the directory rebuild runs after /healthz answers)", d.Name, d.Spec.MinReadySeconds)
 				}
 			}
 		}
@@ -365,7 +375,9 @@ func TestK8sNetworkPolicies(t *testing.T) {
 	dns := peer{namespace: "kube-system", labels: map[string]string{"k8s-app": "kube-dns"}}
 	ingressCtl := peer{namespace: "ingress-nginx", labels: map[string]string{"app.kubernetes.io/name": "ingress-nginx"}}
 	prometheus := peer{namespace: "monitoring", labels: map[string]string{"app.kubernetes.io/name": "prometheus"}}
-	outside := peer{external: true}
+	outside := peer{external: true, ip: netip.MustParseAddr("203.0.113.10")}
+	outside6 := peer{external: true, ip: netip.MustParseAddr("2001:db8::10")}
+	nodeLocalDNS := peer{external: true, ip: netip.MustParseAddr("169.254.20.10")}
 	var clickhouse peer
 	for _, w := range workloads(t, o) {
 		if w.name == "clickhouse" {
@@ -377,8 +389,8 @@ func TestK8sNetworkPolicies(t *testing.T) {
 		if len(ps.selecting(w.pod.Labels, "Ingress"))+len(ps.selecting(w.pod.Labels, "Egress")) < 3 {
 			t.Errorf("%s: covered by no policy of its own beside default-deny and DNS", w)
 		}
-		if !ps.egress(w.pod.Labels, dns, 53, corev1.ProtocolUDP) {
-			t.Errorf("%s: cannot resolve names (DNS)", w)
+		if !ps.egress(w.pod.Labels, dns, 53, corev1.ProtocolUDP) || !ps.egress(w.pod.Labels, nodeLocalDNS, 53, corev1.ProtocolUDP) {
+			t.Errorf("%s: cannot resolve names (DNS: the cluster's DNS pods, NodeLocal DNSCache)", w)
 		}
 		for _, c := range w.pod.Spec.Containers {
 			if !strings.HasPrefix(c.Image, BreachdImage+":") {
@@ -407,6 +419,13 @@ func TestK8sNetworkPolicies(t *testing.T) {
 			}
 			if brokers == "" && ps.egress(w.pod.Labels, outside, 9092, corev1.ProtocolTCP) {
 				t.Errorf("%s: reaches Kafka without reading from it", where)
+			}
+			// HTTPS out: the API to its OIDC provider (serve --oidc), nothing else.
+			oidc := args[0] == "serve"
+			for _, o := range []peer{outside, outside6} {
+				if got := ps.egress(w.pod.Labels, o, 443, corev1.ProtocolTCP); got != oidc {
+					t.Errorf("%s: reaches %s:443 (an OIDC provider): %v, want %v", where, o.ip, got, oidc)
+				}
 			}
 			for _, p := range c.Ports {
 				// metrics: Prometheus only; ingest: the ingress only; http (the API, with its

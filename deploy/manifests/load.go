@@ -28,6 +28,7 @@ import (
 const (
 	ComposeFile    = "deploy/compose/compose.yaml"
 	ComposeEnv     = "deploy/compose/env.example" // what .env must define
+	ComposeSecrets = "deploy/compose/secrets"     // the Compose stack's secret files (git-ignored), and their examples
 	KustomizeDir   = "deploy/k8s"
 	exampleSuffix  = ".example"
 	BreachdImage   = "registry.example.no/breachd" // deploy/k8s: the image after kustomize's images

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/compose-spec/compose-go/v2/dotenv"
 	"github.com/compose-spec/compose-go/v2/types"
@@ -333,9 +334,32 @@ func TestComposeNATSConfig(t *testing.T) {
 			t.Errorf("%s: cluster %q on %d, routes to %v", name, opts.Cluster.Name, opts.Cluster.Port, routes)
 		}
 		checkNATSUsers(t, opts, pw)
+		checkLameDuck(t, name, s, opts)
 	}
 	if !slices.Equal(servers, []string{"nats-1", "nats-2", "nats-3"}) {
 		t.Errorf("NATS services %v, want nats-1, nats-2, nats-3 (the routes and breachd's URLs)", servers)
+	}
+}
+
+// checkLameDuck: with lame duck mode configured, the service is stopped with the signal that
+// starts it and given the time it takes. nats-server enters lame duck mode on SIGUSR2 only
+// (SIGTERM and SIGINT shut it down at once: server/signal.go), then moves its Raft leaders
+// (a second), shuts JetStream down, waits lame_duck_grace_period and closes its clients
+// until lame_duck_duration has passed (server.go, lameDuckMode); the margin is for the part
+// before the grace period.
+func checkLameDuck(t *testing.T, name string, s types.ServiceConfig, opts *server.Options) {
+	t.Helper()
+	if opts.LameDuckDuration <= 0 {
+		return
+	}
+	const margin = 10 * time.Second
+	var grace time.Duration
+	if s.StopGracePeriod != nil {
+		grace = time.Duration(*s.StopGracePeriod)
+	}
+	if s.StopSignal != "SIGUSR2" || grace < opts.LameDuckDuration+margin {
+		t.Errorf("%s: lame_duck_duration %s: want stop_signal SIGUSR2 (SIGTERM stops nats-server at once) and stop_grace_period %s or more; have %q, %s",
+			name, opts.LameDuckDuration, opts.LameDuckDuration+margin, s.StopSignal, grace)
 	}
 }
 

@@ -1,6 +1,8 @@
 package manifests
 
 import (
+	"net/netip"
+	"slices"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -10,17 +12,19 @@ import (
 )
 
 // peer is one end of a connection as the network policies see it: a pod (labels in a
-// namespace) or an address outside the cluster (external).
+// namespace) or an address that is no pod (external: outside the cluster, or a node's own
+// such as NodeLocal DNSCache's), which only ipBlocks match.
 type peer struct {
 	namespace string
 	labels    map[string]string
 	external  bool
+	ip        netip.Addr // of an external peer
 }
 
 // policies evaluates NetworkPolicy semantics for the pods of one namespace: a pod selected by
 // no policy of a direction is open in it; a selected pod admits only what one of the
-// selecting policies' rules admits. Named ports and ipBlocks are not used by the manifests
-// and not evaluated (an ipBlock peer admits only external addresses here).
+// selecting policies' rules admits. Named ports are not used by the manifests and not
+// evaluated.
 type policies struct {
 	t         *testing.T
 	namespace string
@@ -65,7 +69,7 @@ func (ps policies) matchPeer(peers []networkingv1.NetworkPolicyPeer, other peer)
 	for _, np := range peers {
 		switch {
 		case np.IPBlock != nil:
-			if other.external {
+			if other.external && inBlock(ps.t, np.IPBlock, other.ip) {
 				return true
 			}
 		case other.external:
@@ -81,6 +85,20 @@ func (ps policies) matchPeer(peers []networkingv1.NetworkPolicyPeer, other peer)
 		}
 	}
 	return false
+}
+
+// inBlock reports whether ip is in the block's CIDR and none of its exceptions.
+func inBlock(t *testing.T, b *networkingv1.IPBlock, ip netip.Addr) bool {
+	t.Helper()
+	in := func(cidr string) bool {
+		p, err := netip.ParsePrefix(cidr)
+		if err != nil {
+			t.Errorf("ipBlock %q: %v", cidr, err)
+			return false
+		}
+		return p.Contains(ip)
+	}
+	return in(b.CIDR) && !slices.ContainsFunc(b.Except, in)
 }
 
 func matchPort(ports []networkingv1.NetworkPolicyPort, port int32, proto corev1.Protocol) bool {
