@@ -77,6 +77,8 @@ func rulesFlag(fs *pflag.FlagSet) {
 func stageFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&infra.Bus.Partitions, "partitions", 0, "partition count of EVENTS: 0 adopts the recorded one (8 for a new stream); another value must match it")
 	replicasFlag(fs)
+	fs.BoolVar(&infra.AcceptLost, "accept-lost", false, "start although events the detectors had not processed were lost from the NATS store (exit status 3 says so): "+
+		"give it to the run that re-ingests them (deploy/README.md, \"Store damage\")")
 	fs.StringVar(&metricsAddr, "metrics-addr", "127.0.0.1:9464", "address of the Prometheus /metrics and /healthz endpoint (give each process on a host its own); empty disables it")
 	pprofFlag(fs)
 	logFlags(fs, "info")

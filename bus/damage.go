@@ -1,0 +1,405 @@
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"breachd/promreg"
+)
+
+// Store damage.
+//
+// nats-server recovers a damaged message block (truncated, or overwritten so that records fail
+// their checks) by dropping the messages it cannot read, and says so only in a warning: the
+// stream starts with those sequences deleted inside it, or ends early when the damage is in its
+// last block. CheckStore, run on every start of a process running stages, finds such loss and
+// reports it loudly (Error log, a metric, and for unprocessed events an error):
+//
+//   - sequences deleted inside EVENTS, ALERTS and INCIDENTS: breachd never deletes from them
+//     (limits retention by age removes from the front only), so a gap is lost data (or an
+//     administrator's `nats stream rmm`);
+//   - what the server itself reports lost (StreamState.Lost), in every stream checked;
+//   - a stream that ends below the last sequence recorded in the marks file (Marks: the
+//     embedded server's; written at start, every MarksEvery and at shutdown), or below the
+//     ack floor of one of its consumers: its tail is lost.
+//
+// Lost EVENTS sequences above the lowest ack floor of the detectors' durables ("detect-*") were
+// never processed: they are missing from history and were never evaluated. CheckStore then
+// returns a *LostError (the process must not start as if nothing happened) unless
+// StoreCheck.Accept is set. Loss that does not block (processed events, other streams) and
+// accepted loss is recorded in the stream's metadata (MetadataLost) and the marks file, so it
+// is reported once.
+
+// MetadataLost is the stream metadata key holding the lost sequences already reported and
+// accepted (Ranges.String).
+const MetadataLost = "breachd.lost"
+
+// MarksEvery is how often Marks.Run records the streams' last sequences.
+const MarksEvery = 5 * time.Second
+
+// gapStreams are the streams breachd never deletes single messages from: a sequence deleted
+// inside them is lost.
+var gapStreams = []string{StreamEvents, StreamAlerts, StreamIncidents}
+
+// CheckedStreams are the streams of Ensure CheckStore checks; StoreCheck.Others adds the
+// streams of other packages' buckets.
+var CheckedStreams = []string{StreamEvents, StreamAlerts, StreamIncidents, StreamDLQ, "KV_" + BucketIncidents}
+
+// DetectorDurablePrefix starts the name of every detector durable on EVENTS.
+const DetectorDurablePrefix = "detect-"
+
+// StoreCheck configures CheckStore.
+type StoreCheck struct {
+	// Others are further streams to check for lost data and a lost tail (the key-value
+	// buckets of other packages, as KV_<bucket>, and other streams). Missing ones are skipped.
+	Others []string
+	// Marks is the marks file of the store (Marks.File); empty: no tail check against it.
+	Marks string
+	// Accept starts anyway when unprocessed events are lost, recording the loss as accepted:
+	// set it after re-ingesting the sources (deploy/README.md, "Store damage").
+	Accept bool
+	Log    *slog.Logger // nil: slog.Default()
+	// Registerer gets breach_bus_lost_messages and breach_bus_lost_unprocessed_events (nil: none).
+	Registerer prometheus.Registerer
+}
+
+// Loss is the loss CheckStore found in one stream, not reported before.
+type Loss struct {
+	Stream string
+	Lost   Ranges // the sequences lost
+	// Unprocessed are the lost EVENTS sequences above the lowest ack floor of the detectors'
+	// durables (all of Lost when there is none): never written to history nor evaluated.
+	Unprocessed Ranges
+	// Floor is that lowest ack floor (EVENTS only).
+	Floor uint64
+}
+
+// LostError is CheckStore's error when events the detectors had not processed are lost.
+type LostError struct{ Losses []Loss }
+
+// Error says what is lost and how to re-ingest.
+func (e *LostError) Error() string {
+	var parts []string
+	for _, l := range e.Losses {
+		if n := l.Unprocessed.Count(); n > 0 {
+			parts = append(parts, fmt.Sprintf("%d events of stream %s not yet processed by the detectors are lost from the NATS store (sequences %s)", n, l.Stream, truncate(l.Unprocessed.String())))
+		}
+	}
+	return strings.Join(parts, "; ") + ": they are in neither the stream nor the history. " +
+		"Re-ingest them: run again with --accept-lost and the same input (files given as arguments are read again whole; " +
+		"followed files after moving the positions directory (--state-dir, default <data>/ingest-state) aside; events still stored are dropped by the 24 h duplicate window); see deploy/README.md, \"Store damage\""
+}
+
+// truncate shortens a long range list for a message.
+func truncate(s string) string {
+	if len(s) > 200 {
+		return s[:200] + "…"
+	}
+	return s
+}
+
+// CheckStore looks for lost messages in the streams of Ensure and cfg.Others that exist, logs
+// each loss not reported before at Error, sets the metrics, records what it reported (stream
+// metadata, the marks file) and returns the losses. When EVENTS lost events the detectors had
+// not processed and cfg.Accept is not set, it records nothing and returns a *LostError as
+// well. Call it after Ensure; it takes at most 30 s.
+func CheckStore(ctx context.Context, js jetstream.JetStream, cfg StoreCheck) ([]Loss, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	m, err := newLossMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	marks, err := readMarks(cfg.Marks)
+	if err != nil {
+		return nil, err
+	}
+	streams := slices.Concat(CheckedStreams, cfg.Others)
+	var losses []Loss
+	infos := map[string]*jetstream.StreamInfo{}
+	for _, name := range streams {
+		l, info, err := checkStream(ctx, js, name, marks[name])
+		if err != nil {
+			return nil, err
+		}
+		if info == nil {
+			continue
+		}
+		infos[name] = info
+		m.lost.WithLabelValues(name).Set(float64(l.Lost.Count()))
+		if name == StreamEvents {
+			m.unprocessed.Set(float64(l.Unprocessed.Count()))
+		}
+		if len(l.Lost) > 0 {
+			losses = append(losses, l)
+		}
+	}
+	var refuse *LostError
+	for _, l := range losses {
+		if len(l.Unprocessed) > 0 && !cfg.Accept {
+			if refuse == nil {
+				refuse = &LostError{}
+			}
+			refuse.Losses = append(refuse.Losses, l)
+		}
+	}
+	for _, l := range losses {
+		args := []any{"stream", l.Stream, "lost", l.Lost.Count(), "sequences", truncate(l.Lost.String())}
+		if l.Stream == StreamEvents {
+			args = append(args, "unprocessed", l.Unprocessed.Count(), "unprocessed_sequences", truncate(l.Unprocessed.String()), "detector_ack_floor", l.Floor)
+		}
+		switch {
+		case refuse != nil:
+			args = append(args, "action", "not starting: re-ingest with --accept-lost")
+		case len(l.Unprocessed) > 0:
+			args = append(args, "action", "accepted (--accept-lost): the re-ingested events are processed as new")
+		case l.Stream == StreamEvents:
+			args = append(args, "action", "none: the detectors had processed them, history has them")
+		}
+		log.Error("NATS store damaged: messages lost", args...)
+	}
+	if refuse != nil {
+		return losses, refuse
+	}
+	for _, l := range losses {
+		if err := recordLost(ctx, js, infos[l.Stream], l.Lost); err != nil {
+			return losses, err
+		}
+	}
+	if cfg.Marks != "" {
+		if err := (Marks{File: cfg.Marks, Streams: streams}).Write(ctx, js); err != nil {
+			return losses, err
+		}
+	}
+	return losses, nil
+}
+
+// checkStream returns what stream lost and was not recorded as reported, and its state (nil
+// when it does not exist). mark is the last sequence the marks file records (0: none).
+func checkStream(ctx context.Context, js jetstream.JetStream, stream string, mark uint64) (Loss, *jetstream.StreamInfo, error) {
+	l := Loss{Stream: stream}
+	st, err := js.Stream(ctx, stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return l, nil, nil
+	}
+	if err != nil {
+		return l, nil, fmt.Errorf("check stream %s for lost messages: %w", stream, err)
+	}
+	info := st.CachedInfo()
+	gaps := isGapStream(stream)
+	if gaps && info.State.NumDeleted > 0 {
+		if info, err = st.Info(ctx, jetstream.WithDeletedDetails(true)); err != nil {
+			return l, nil, fmt.Errorf("check stream %s for lost messages: %w", stream, err)
+		}
+	}
+	var lost Ranges
+	if gaps {
+		lost = rangesOf(info.State.Deleted)
+	}
+	if info.State.Lost != nil {
+		lost = lost.union(rangesOf(info.State.Lost.Msgs)...)
+	}
+	last := info.State.LastSeq
+	if mark > last {
+		lost = lost.union(Range{last + 1, mark})
+	}
+	floor, ahead, err := consumerFloors(ctx, st, stream == StreamEvents)
+	if err != nil {
+		return l, nil, err
+	}
+	if ahead > last {
+		lost = lost.union(Range{last + 1, ahead})
+	}
+	accepted, err := parseRanges(info.Config.Metadata[MetadataLost])
+	if err != nil {
+		return l, nil, fmt.Errorf("stream %s metadata %s: %w", stream, MetadataLost, err)
+	}
+	l.Lost = lost.minus(accepted)
+	if stream == StreamEvents {
+		l.Floor, l.Unprocessed = floor, l.Lost.above(floor)
+	}
+	return l, info, nil
+}
+
+func isGapStream(s string) bool { return slices.Contains(gapStreams, s) }
+
+// consumerFloors returns the lowest ack floor of the detectors' durables on st (when
+// detectors; 0 without any) and the highest ack floor of any of its durables.
+func consumerFloors(ctx context.Context, st jetstream.Stream, detectors bool) (lowest, highest uint64, err error) {
+	if !detectors { // the pipeline may not list other streams' consumers (KV buckets)
+		return 0, 0, nil
+	}
+	first := true
+	l := st.ListConsumers(ctx)
+	for ci := range l.Info() {
+		highest = max(highest, ci.AckFloor.Stream)
+		if strings.HasPrefix(ci.Name, DetectorDurablePrefix) {
+			if first || ci.AckFloor.Stream < lowest {
+				lowest = ci.AckFloor.Stream
+			}
+			first = false
+		}
+	}
+	if err := l.Err(); err != nil {
+		return 0, 0, fmt.Errorf("check stream %s: list its consumers: %w", st.CachedInfo().Config.Name, err)
+	}
+	return lowest, highest, nil
+}
+
+// recordLost adds lost to the sequences stream's metadata records as reported, dropping
+// those below its first sequence. Only the streams whose gaps count (gapStreams) keep it;
+// another stream's loss is reported at every start while it lasts.
+func recordLost(ctx context.Context, js jetstream.JetStream, info *jetstream.StreamInfo, lost Ranges) error {
+	if !isGapStream(info.Config.Name) {
+		return nil
+	}
+	accepted, _ := parseRanges(info.Config.Metadata[MetadataLost]) // checked by checkStream
+	all := accepted.union(lost...).minus(Ranges{{0, info.State.FirstSeq - 1}})
+	all = all.minus(Ranges{{info.State.LastSeq + 1, ^uint64(0)}}) // a lost tail is not kept: its sequences are used again
+	cfg := info.Config
+	cfg.Metadata = maps.Clone(cfg.Metadata)
+	if cfg.Metadata == nil {
+		cfg.Metadata = map[string]string{}
+	}
+	cfg.Metadata[MetadataLost] = all.String()
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		return fmt.Errorf("record the lost messages of stream %s as reported: %w", cfg.Name, err)
+	}
+	return nil
+}
+
+// lossMetrics are CheckStore's figures.
+type lossMetrics struct {
+	lost        *prometheus.GaugeVec
+	unprocessed prometheus.Gauge
+}
+
+func newLossMetrics(reg prometheus.Registerer) (*lossMetrics, error) {
+	m := &lossMetrics{
+		lost: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "breach_bus_lost_messages",
+			Help: "Messages of a stream found lost from the NATS store (store damage) at this process's start, not reported before."}, []string{"stream"}),
+		unprocessed: prometheus.NewGauge(prometheus.GaugeOpts{Name: "breach_bus_lost_unprocessed_events",
+			Help: "Of the EVENTS messages found lost at this process's start, those the detectors had not processed (missing from history unless re-ingested)."}),
+	}
+	if err := promreg.All(reg, promreg.Of(&m.lost), promreg.Of(&m.unprocessed)); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Marks records the last sequence of each of Streams in File, so that CheckStore sees a
+// stream whose tail was lost (the server starts it at a lower last sequence and says nothing).
+// Only the process that owns the store (the embedded server's) keeps marks.
+type Marks struct {
+	File    string
+	Streams []string
+}
+
+// marksFile is the content of Marks.File.
+type marksFile struct {
+	LastSeq map[string]uint64 `json:"last_seq"`
+	Written time.Time         `json:"written"`
+}
+
+func readMarks(file string) (map[string]uint64, error) {
+	if file == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("stream marks: %w", err)
+	}
+	var mf marksFile
+	if err := json.Unmarshal(b, &mf); err != nil {
+		return nil, fmt.Errorf("stream marks %s: %w (remove the file to start without the check of lost stream tails)", file, err)
+	}
+	return mf.LastSeq, nil
+}
+
+// Write records the streams' last sequences now (replacing the file atomically).
+func (m Marks) Write(ctx context.Context, js jetstream.JetStream) error {
+	mf := marksFile{LastSeq: map[string]uint64{}, Written: time.Now().UTC()}
+	for _, name := range m.Streams {
+		st, err := js.Stream(ctx, name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("stream marks: %w", err)
+		}
+		info, err := st.Info(ctx)
+		if err != nil {
+			return fmt.Errorf("stream marks: %w", err)
+		}
+		mf.LastSeq[name] = info.State.LastSeq
+	}
+	b, err := json.MarshalIndent(mf, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := m.File + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("stream marks: %w", err)
+	}
+	if err := os.Rename(tmp, m.File); err != nil {
+		return fmt.Errorf("stream marks: %w", err)
+	}
+	return syncDir(filepath.Dir(m.File))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("stream marks: %w", err)
+	}
+	defer d.Close()
+	_ = d.Sync() // best effort: not every file system syncs directories
+	return nil
+}
+
+// Run writes the marks every MarksEvery until ctx ends, then once more (the last sequences
+// at shutdown). A failed write is logged at Warn and tried again at the next tick.
+func (m Marks) Run(ctx context.Context, js jetstream.JetStream, log *slog.Logger) error {
+	t := time.NewTicker(MarksEvery)
+	defer t.Stop()
+	failing := false
+	write := func(ctx context.Context) {
+		err := m.Write(ctx, js)
+		if err != nil && !failing {
+			log.Warn("record the streams' last sequences", "file", m.File, "err", err)
+		}
+		failing = err != nil
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			write(wctx)
+			cancel()
+			return nil
+		case <-t.C:
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			write(wctx)
+			cancel()
+		}
+	}
+}
