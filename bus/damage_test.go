@@ -1,0 +1,303 @@
+package bus_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"breachd/bus"
+	"breachd/event"
+)
+
+// damageStore is an embedded server's store holding events, stopped and started again.
+type damageStore struct {
+	dir, marks string
+	srv        *bus.Embedded
+	js         jetstream.JetStream
+}
+
+func (d *damageStore) start(t *testing.T) {
+	t.Helper()
+	srv, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: d.dir, NoAuth: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, _, err := bus.Connect(srv.ClientURL(), t.Name(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.js, err = bus.NewJetStream(nc, bus.DefaultWindow, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	d.srv = srv
+	t.Cleanup(func() { nc.Close(); d.stop() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := bus.Ensure(ctx, d.js, bus.Config{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (d *damageStore) stop() {
+	if d.srv != nil {
+		d.srv.Shutdown()
+		d.srv = nil
+	}
+}
+
+// publish publishes events from to to-1 (ids e<i>, ~350 bytes each) and waits for their acks.
+func (d *damageStore) publish(t *testing.T, from, to int) {
+	t.Helper()
+	payload := bytes.Repeat([]byte("x"), 340)
+	for i := from; i < to; i++ {
+		id := fmt.Sprintf("e%d", i)
+		if _, err := d.js.PublishAsync(bus.PartitionSubject(event.KindAuth, i%8), payload, jetstream.WithMsgID(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-d.js.PublishAsyncComplete():
+	case <-time.After(time.Minute):
+		t.Fatal("publish: no acks after a minute")
+	}
+}
+
+// ack acks the first n events through the durable detect-0-of-1, as a detector would.
+func (d *damageStore) ack(t *testing.T, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := d.js.CreateOrUpdateConsumer(ctx, bus.StreamEvents, jetstream.ConsumerConfig{Durable: "detect-0-of-1", AckPolicy: jetstream.AckAllPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for got := 0; got < n; {
+		b, err := c.Fetch(min(1000, n-got))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var last jetstream.Msg
+		for m := range b.Messages() {
+			last = m
+			got++
+		}
+		if last != nil {
+			if err := last.DoubleAck(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// blocks returns the EVENTS message block files of the stopped store, in index order.
+func (d *damageStore) blocks(t *testing.T) []string {
+	t.Helper()
+	blks, err := filepath.Glob(filepath.Join(d.dir, "jetstream", "*", "streams", bus.StreamEvents, "msgs", "*.blk"))
+	if err != nil || len(blks) == 0 {
+		t.Fatalf("no message blocks of EVENTS under %s (%v)", d.dir, err)
+	}
+	slices.SortFunc(blks, func(a, b string) int { return len(a) - len(b) }) // 1.blk, 2.blk, ... 10.blk
+	return blks
+}
+
+func (d *damageStore) check(t *testing.T, accept bool, reg prometheus.Registerer, log *bytes.Buffer) ([]bus.Loss, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return bus.CheckStore(ctx, d.js, bus.StoreCheck{Marks: d.marks, Accept: accept, Registerer: reg,
+		Log: slog.New(slog.NewTextHandler(log, nil))})
+}
+
+// ids returns the distinct message ids EVENTS holds.
+func (d *damageStore) ids(t *testing.T) map[string]bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := d.js.OrderedConsumer(ctx, bus.StreamEvents, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := d.js.Stream(ctx, bus.StreamEvents)
+	want := st.CachedInfo().State.Msgs
+	out := map[string]bool{}
+	for n := uint64(0); n < want; {
+		b, err := c.Fetch(5000, jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for m := range b.Messages() {
+			out[m.Headers().Get(bus.HeaderMsgID)] = true
+			n++
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d messages", n, want)
+		}
+	}
+	return out
+}
+
+// TestStoreDamage damages a message block of EVENTS in each of the ways issue 15 found (part
+// of a block truncated, part overwritten), restarts the server and expects CheckStore to
+// report the lost events the detector had not acked (Error log, metric, *LostError), then,
+// after the documented re-ingest (the same events published again, --accept-lost), every
+// event in the stream and no report on the next start.
+func TestStoreDamage(t *testing.T) {
+	const events, acked = 30000, 5000 // 30000 events of ~400 bytes fill two blocks
+	cases := []struct {
+		name   string
+		damage func(t *testing.T, blks []string)
+	}{
+		{"first block truncated", func(t *testing.T, blks []string) {
+			fi, err := os.Stat(blks[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Truncate(blks[0], fi.Size()/2); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"first block overwritten", func(t *testing.T, blks []string) { overwrite(t, blks[0], 3<<20, 100<<10) }},
+		{"last block overwritten", func(t *testing.T, blks []string) { overwrite(t, blks[len(blks)-1], 100<<10, 50<<10) }},
+		{"last block truncated", func(t *testing.T, blks []string) {
+			fi, err := os.Stat(blks[len(blks)-1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Truncate(blks[len(blks)-1], fi.Size()/3); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			d := &damageStore{dir: dir, marks: filepath.Join(dir, "marks.json")}
+			d.start(t)
+			var logs bytes.Buffer
+			if _, err := d.check(t, false, nil, &logs); err != nil { // first start: nothing lost, marks written
+				t.Fatalf("check of a new store: %v", err)
+			}
+			d.publish(t, 0, events)
+			d.ack(t, acked)
+			d.stop() // (breachd's Close writes the marks last; here the periodic write stands in)
+			d.start(t)
+			if _, err := d.check(t, false, nil, &logs); err != nil || logs.Len() != 0 {
+				t.Fatalf("check of an undamaged store: %v\n%s", err, logs.String())
+			}
+			blks := d.blocks(t)
+			if len(blks) < 2 {
+				t.Fatalf("%d message blocks, want at least 2", len(blks))
+			}
+			d.stop()
+			c.damage(t, blks)
+			d.start(t)
+
+			reg := prometheus.NewRegistry()
+			losses, err := d.check(t, false, reg, &logs)
+			var lost *bus.LostError
+			if !errors.As(err, &lost) {
+				t.Fatalf("check after damage: err = %v, want a *LostError; losses %+v", err, losses)
+			}
+			if len(losses) != 1 || losses[0].Stream != bus.StreamEvents {
+				t.Fatalf("losses %+v, want one in EVENTS", losses)
+			}
+			l := losses[0]
+			have := uint64(len(d.ids(t)))
+			if got, want := l.Lost.Count(), events-have; got != want {
+				t.Errorf("reported %d lost (%s), the stream misses %d of %d", got, l.Lost, want, events)
+			}
+			if l.Floor != acked {
+				t.Errorf("detector ack floor %d, want %d", l.Floor, acked)
+			}
+			if got, want := l.Unprocessed, l.Lost.Count(); got.Count() > want || got.Count() == 0 {
+				t.Errorf("unprocessed %s of lost %s", got, l.Lost)
+			}
+			t.Logf("lost %d events (%s), %d unprocessed", l.Lost.Count(), l.Lost, l.Unprocessed.Count())
+			for _, want := range []string{"level=ERROR", "NATS store damaged", "stream=EVENTS", "--accept-lost"} {
+				if !strings.Contains(logs.String(), want) {
+					t.Errorf("log lacks %q:\n%s", want, logs.String())
+				}
+			}
+			if !strings.Contains(err.Error(), "Re-ingest them") || !strings.Contains(err.Error(), "--accept-lost") {
+				t.Errorf("error does not say how to re-ingest: %v", err)
+			}
+			if got := gaugeValue(t, reg, "breach_bus_lost_unprocessed_events"); got != float64(l.Unprocessed.Count()) {
+				t.Errorf("breach_bus_lost_unprocessed_events = %v, want %d", got, l.Unprocessed.Count())
+			}
+			if got := gaugeValue(t, reg, "breach_bus_lost_messages", "stream", bus.StreamEvents); got != float64(l.Lost.Count()) {
+				t.Errorf("breach_bus_lost_messages{stream=EVENTS} = %v, want %d", got, l.Lost.Count())
+			}
+
+			// Refused again until accepted.
+			logs.Reset()
+			if _, err := d.check(t, false, nil, &logs); !errors.As(err, &lost) {
+				t.Fatalf("second check without accepting: err = %v, want a *LostError", err)
+			}
+			// The documented re-ingest: a start with --accept-lost, then every event again
+			// (the stored ones are dropped as duplicates).
+			if _, err := d.check(t, true, nil, &logs); err != nil {
+				t.Fatalf("check with accept: %v", err)
+			}
+			d.publish(t, 0, events)
+			if got := d.ids(t); len(got) != events {
+				t.Errorf("after the re-ingest the stream holds %d distinct events, want %d", len(got), events)
+			}
+			d.stop()
+			d.start(t)
+			logs.Reset()
+			if losses, err := d.check(t, false, nil, &logs); err != nil || len(losses) != 0 || logs.Len() != 0 {
+				t.Errorf("start after the accepted loss: losses %+v, err %v\n%s", losses, err, logs.String())
+			}
+		})
+	}
+}
+
+// overwrite writes n zero bytes into file at off.
+func overwrite(t *testing.T, file string, off, n int64) {
+	t.Helper()
+	f, err := os.OpenFile(file, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(make([]byte, n), off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// gaugeValue returns the value of the gauge name with the label values of labels (pairs) in reg.
+func gaugeValue(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				if !slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool { return l.GetName() == labels[i] && l.GetValue() == labels[i+1] }) {
+					continue series
+				}
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no series %s%v", name, labels)
+	return 0
+}
