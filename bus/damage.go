@@ -33,7 +33,9 @@ import (
 //   - what the server itself reports lost (StreamState.Lost), in every stream checked;
 //   - a stream that ends below the last sequence recorded in the marks file (Marks: the
 //     embedded server's; written at start, every MarksEvery and at shutdown), or below the
-//     ack floor of one of its consumers: its tail is lost.
+//     last sequence delivered to one of its consumers (EVENTS): its tail is lost. Such a
+//     consumer is moved back to the stream's end, or it would skip the new messages that take
+//     the lost sequences.
 //
 // Lost EVENTS sequences above the lowest ack floor of the detectors' durables ("detect-*") were
 // never processed: they are missing from history and were never evaluated. CheckStore then
@@ -84,6 +86,9 @@ type Loss struct {
 	Unprocessed Ranges
 	// Floor is that lowest ack floor (EVENTS only).
 	Floor uint64
+	// Ahead are the consumers that were delivered sequences beyond the stream's end (EVENTS
+	// only); CheckStore moves them back to the end when it starts the process.
+	Ahead []string
 }
 
 // LostError is CheckStore's error when events the detectors had not processed are lost.
@@ -178,6 +183,9 @@ func CheckStore(ctx context.Context, js jetstream.JetStream, cfg StoreCheck) ([]
 		return losses, refuse
 	}
 	for _, l := range losses {
+		if err := resetAhead(ctx, js, l, infos[l.Stream].State.LastSeq, log); err != nil {
+			return losses, err
+		}
 		if err := recordLost(ctx, js, infos[l.Stream], l.Lost); err != nil {
 			return losses, err
 		}
@@ -219,12 +227,20 @@ func checkStream(ctx context.Context, js jetstream.JetStream, stream string, mar
 	if mark > last {
 		lost = lost.union(Range{last + 1, mark})
 	}
-	floor, ahead, err := consumerFloors(ctx, st, stream == StreamEvents)
+	cs, err := consumersOf(ctx, st, stream == StreamEvents)
 	if err != nil {
 		return l, nil, err
 	}
-	if ahead > last {
-		lost = lost.union(Range{last + 1, ahead})
+	var floor uint64
+	first := true
+	for _, c := range cs {
+		if c.Delivered.Stream > last { // delivered (and maybe acked) what the stream no longer has
+			lost = lost.union(Range{last + 1, c.Delivered.Stream})
+			l.Ahead = append(l.Ahead, c.Name)
+		}
+		if strings.HasPrefix(c.Name, DetectorDurablePrefix) && (first || c.AckFloor.Stream < floor) {
+			floor, first = c.AckFloor.Stream, false
+		}
 	}
 	accepted, err := parseRanges(info.Config.Metadata[MetadataLost])
 	if err != nil {
@@ -239,27 +255,37 @@ func checkStream(ctx context.Context, js jetstream.JetStream, stream string, mar
 
 func isGapStream(s string) bool { return slices.Contains(gapStreams, s) }
 
-// consumerFloors returns the lowest ack floor of the detectors' durables on st (when
-// detectors; 0 without any) and the highest ack floor of any of its durables.
-func consumerFloors(ctx context.Context, st jetstream.Stream, detectors bool) (lowest, highest uint64, err error) {
-	if !detectors { // the pipeline may not list other streams' consumers (KV buckets)
-		return 0, 0, nil
+// consumersOf lists the consumers of st when list is set (the pipeline may list only EVENTS'
+// among the streams checked; KV buckets' consumers are ephemeral watchers).
+func consumersOf(ctx context.Context, st jetstream.Stream, list bool) ([]*jetstream.ConsumerInfo, error) {
+	if !list {
+		return nil, nil
 	}
-	first := true
+	var out []*jetstream.ConsumerInfo
 	l := st.ListConsumers(ctx)
 	for ci := range l.Info() {
-		highest = max(highest, ci.AckFloor.Stream)
-		if strings.HasPrefix(ci.Name, DetectorDurablePrefix) {
-			if first || ci.AckFloor.Stream < lowest {
-				lowest = ci.AckFloor.Stream
-			}
-			first = false
-		}
+		out = append(out, ci)
 	}
 	if err := l.Err(); err != nil {
-		return 0, 0, fmt.Errorf("check stream %s: list its consumers: %w", st.CachedInfo().Config.Name, err)
+		return nil, fmt.Errorf("check stream %s: list its consumers: %w", st.CachedInfo().Config.Name, err)
 	}
-	return lowest, highest, nil
+	return out, nil
+}
+
+// resetAhead moves the consumers of l that had been delivered messages beyond the stream's
+// end (its tail lost) back to just after it: left there, a consumer would skip the new
+// messages the stream numbers as it did the lost ones. What they had acked there is lost with
+// the tail (reported); nothing the stream holds is delivered twice.
+func resetAhead(ctx context.Context, js jetstream.JetStream, l Loss, last uint64, log *slog.Logger) error {
+	for _, name := range l.Ahead {
+		if _, err := js.ResetConsumerToSequence(ctx, l.Stream, name, last+1); err != nil {
+			return fmt.Errorf("stream %s lost its tail and consumer %s is beyond its end: moving it back to sequence %d failed: %w "+
+				"(delete the consumer, nats consumer rm %s %s, and start again)", l.Stream, name, last+1, err, l.Stream, name)
+		}
+		log.Warn("consumer was beyond the end of a stream that lost its tail: moved back to the stream's next sequence",
+			"stream", l.Stream, "consumer", name, "sequence", last+1)
+	}
+	return nil
 }
 
 // recordLost adds lost to the sequences stream's metadata records as reported, dropping

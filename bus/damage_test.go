@@ -301,3 +301,57 @@ func gaugeValue(t *testing.T, reg *prometheus.Registry, name string, labels ...s
 	t.Fatalf("no series %s%v", name, labels)
 	return 0
 }
+
+// TestStoreDamageProcessedTail: the last block damaged after the detector had processed
+// everything. Nothing unprocessed is lost, so the start goes on (the loss logged at Error);
+// the detector's durable, left beyond the stream's new end, is moved back, so the events
+// published next (which take the lost sequences) reach it.
+func TestStoreDamageProcessedTail(t *testing.T) {
+	const events = 30000
+	dir := t.TempDir()
+	d := &damageStore{dir: dir, marks: filepath.Join(dir, "marks.json")}
+	d.start(t)
+	d.publish(t, 0, events)
+	d.ack(t, events)
+	d.stop()
+	blks := d.blocks(t)
+	overwrite(t, blks[len(blks)-1], 100<<10, 50<<10)
+	d.start(t)
+	var logs bytes.Buffer
+	losses, err := d.check(t, false, nil, &logs)
+	if err != nil {
+		t.Fatalf("check after damage of processed events: %v", err)
+	}
+	if len(losses) != 1 || len(losses[0].Unprocessed) != 0 || len(losses[0].Ahead) != 1 || losses[0].Lost.Count() == 0 {
+		t.Fatalf("losses %+v, want one in EVENTS, processed, with the detector's durable ahead", losses)
+	}
+	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "history has them") {
+		t.Errorf("log:\n%s", logs.String())
+	}
+	lost := losses[0].Lost.Count()
+	d.publish(t, events, events+int(lost)+100) // new events, numbered over the lost ones
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := d.js.Consumer(ctx, bus.StreamEvents, "detect-0-of-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	for got < int(lost)+100 {
+		b, err := c.Fetch(1000, jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for m := range b.Messages() {
+			n++
+			if err := m.Ack(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n == 0 {
+			t.Fatalf("the detector's durable got %d of the %d events published after the damage", got, int(lost)+100)
+		}
+		got += n
+	}
+}

@@ -14,6 +14,7 @@ type serverLogger struct{ log *slog.Logger }
 func (l serverLogger) Noticef(format string, v ...any) {
 	l.log.Debug("nats server", "detail", fmt.Sprintf(format, v...))
 }
+
 // Warnf logs at Warn, except the file store's reports of a corrupt message block, which
 // mean lost messages: those at Error (CheckStore says which).
 func (l serverLogger) Warnf(format string, v ...any) {

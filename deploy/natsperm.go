@@ -138,6 +138,7 @@ func pipelineSubjects() []string {
 			jsAPI+"CONSUMER.MSG.NEXT."+s+".*", "$JS.ACK."+s+".>")
 	}
 	allow = append(allow, consumerListSubjects()...)                     // a new detector durable starts after its siblings; the API's GET /api/pipeline
+	allow = append(allow, jsAPI+"CONSUMER.RESET."+bus.StreamEvents+".*") // bus.CheckStore: a durable beyond the end of a stream whose tail was lost
 	return append(allow, jsAPI+"CONSUMER.DELETE."+bus.StreamEvents+".*") // the detector's warm-up consumer
 }
 
