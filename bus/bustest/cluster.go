@@ -32,7 +32,7 @@ type clusterNode struct {
 }
 
 // StartCluster starts n servers (n >= 1) with JetStream, routed to each other on 127.0.0.1,
-// waits until every one is ready and the cluster has a JetStream meta leader (at most 30 s),
+// waits until every one is ready and the cluster can place streams on all of them (WaitReady),
 // and shuts them all down by tb.Cleanup. Clients may log in without credentials.
 func StartCluster(tb testing.TB, n int) *Cluster {
 	tb.Helper()
@@ -141,8 +141,9 @@ func (c *Cluster) Restart(i int) {
 	c.WaitReady()
 }
 
-// WaitReady waits (at most 30 s) until the cluster has a JetStream meta leader and every
-// running node is current with it.
+// WaitReady waits (at most 30 s) until the cluster has a JetStream meta leader, every running
+// node is current with it and the leader counts every running node as online (so a stream of
+// as many replicas as running nodes can be placed).
 func (c *Cluster) WaitReady() {
 	c.tb.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -155,7 +156,7 @@ func (c *Cluster) WaitReady() {
 }
 
 func (c *Cluster) ready() bool {
-	leader := false
+	running, online := 0, 0
 	for _, nd := range c.nodes {
 		if nd.srv == nil {
 			continue
@@ -163,9 +164,12 @@ func (c *Cluster) ready() bool {
 		if !nd.srv.JetStreamIsCurrent() {
 			return false
 		}
-		leader = leader || nd.srv.JetStreamIsLeader()
+		running++
+		if nd.srv.JetStreamIsLeader() {
+			online = len(nd.srv.JetStreamClusterPeers()) // those the leader can place streams on
+		}
 	}
-	return leader
+	return running > 0 && online == running
 }
 
 // StreamLeader returns the index of the node leading stream of the global account, waiting
