@@ -52,41 +52,41 @@ type replicaGuard struct {
 // CreateStream creates a stream (replicas as asked; an existing stream is not changed).
 func (g replicaGuard) CreateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
 	s, err := g.JetStream.CreateStream(ctx, cfg)
-	return s, explainReplicas(cfg.Name, cfg.Replicas, err)
+	return s, explainReplicas(cfg.Replicas, err)
 }
 
 // UpdateStream updates a stream, never lowering its replica count.
 func (g replicaGuard) UpdateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
 	cfg.Replicas = g.keep(ctx, cfg.Name, "stream", cfg.Replicas)
 	s, err := g.JetStream.UpdateStream(ctx, cfg)
-	return s, explainReplicas(cfg.Name, cfg.Replicas, err)
+	return s, explainReplicas(cfg.Replicas, err)
 }
 
 // CreateOrUpdateStream creates or updates a stream, never lowering its replica count.
 func (g replicaGuard) CreateOrUpdateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
 	cfg.Replicas = g.keep(ctx, cfg.Name, "stream", cfg.Replicas)
 	s, err := g.JetStream.CreateOrUpdateStream(ctx, cfg)
-	return s, explainReplicas(cfg.Name, cfg.Replicas, err)
+	return s, explainReplicas(cfg.Replicas, err)
 }
 
 // CreateKeyValue creates a bucket (replicas as asked; an existing bucket is not changed).
 func (g replicaGuard) CreateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	kv, err := g.JetStream.CreateKeyValue(ctx, cfg)
-	return kv, explainReplicas("KV_"+cfg.Bucket, cfg.Replicas, err)
+	return kv, explainReplicas(cfg.Replicas, err)
 }
 
 // UpdateKeyValue updates a bucket, never lowering its replica count.
 func (g replicaGuard) UpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	cfg.Replicas = g.keep(ctx, "KV_"+cfg.Bucket, "bucket", cfg.Replicas)
 	kv, err := g.JetStream.UpdateKeyValue(ctx, cfg)
-	return kv, explainReplicas("KV_"+cfg.Bucket, cfg.Replicas, err)
+	return kv, explainReplicas(cfg.Replicas, err)
 }
 
 // CreateOrUpdateKeyValue creates or updates a bucket, never lowering its replica count.
 func (g replicaGuard) CreateOrUpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	cfg.Replicas = g.keep(ctx, "KV_"+cfg.Bucket, "bucket", cfg.Replicas)
 	kv, err := g.JetStream.CreateOrUpdateKeyValue(ctx, cfg)
-	return kv, explainReplicas("KV_"+cfg.Bucket, cfg.Replicas, err)
+	return kv, explainReplicas(cfg.Replicas, err)
 }
 
 // keep returns the replica count to configure stream with when want is asked for: the count
@@ -107,19 +107,20 @@ func (g replicaGuard) keep(ctx context.Context, stream, what string, want int) i
 }
 
 // explainReplicas turns the server's placement errors for a stream of want replicas into one
-// that says what to do; other errors are returned as they are.
-func explainReplicas(stream string, want int, err error) error {
+// that says what to do (the caller names the stream or bucket); other errors are returned as
+// they are.
+func explainReplicas(want int, err error) error {
 	var apiErr *jetstream.APIError
 	if err == nil || !errors.As(err, &apiErr) || want <= 1 {
 		return err
 	}
 	switch apiErr.ErrorCode {
 	case errCodeReplicasNotSupported:
-		return fmt.Errorf("%w: stream %s: --replicas %d needs a NATS cluster of at least %d JetStream servers, and this server is not clustered "+
-			"(the embedded server has one node): give --replicas 1, or --nats with the URLs of a cluster (%v)", ErrReplicas, stream, want, want, err)
+		return fmt.Errorf("%w: --replicas %d needs a NATS cluster of at least %d JetStream servers, and this server is not clustered "+
+			"(the embedded server has one node): give --replicas 1, or --nats with the URLs of a cluster (%v)", ErrReplicas, want, want, err)
 	case errCodeNoPeers, errCodeInsufficientRes:
-		return fmt.Errorf("%w: stream %s: --replicas %d needs %d JetStream servers of the cluster up and with room, and fewer are: "+
-			"start the missing servers or give a lower --replicas (%v)", ErrReplicas, stream, want, want, err)
+		return fmt.Errorf("%w: --replicas %d needs %d JetStream servers of the cluster up and with room, and fewer are: "+
+			"start the missing servers or give a lower --replicas (%v)", ErrReplicas, want, want, err)
 	}
 	return err
 }
