@@ -37,10 +37,11 @@ import (
 //     consumer is moved back to the stream's end, or it would skip the new messages that take
 //     the lost sequences.
 //
-// Lost EVENTS sequences above the lowest ack floor of the detectors' durables ("detect-*") were
-// never processed: they are missing from history and were never evaluated. CheckStore then
-// returns a *LostError (the process must not start as if nothing happened) unless
-// StoreCheck.Accept is set. Loss that does not block (processed events, other streams) and
+// Lost sequences above the lowest ack floor of a stream's processors (StoreCheck.Processors)
+// were never processed: lost EVENTS above the detectors' floor are missing from history and were
+// never evaluated, and CheckStore returns a *LostError (the process must not start as if nothing
+// happened) unless StoreCheck.Accept is set; lost ALERTS above the notifier's floor never
+// became incidents (reported; re-ingesting events cannot bring them back). Loss that does not block (processed events, other streams) and
 // accepted loss is recorded in the stream's metadata (MetadataLost) and the marks file, so it
 // is reported once.
 
@@ -59,9 +60,6 @@ var gapStreams = []string{StreamEvents, StreamAlerts, StreamIncidents}
 // streams of other packages' buckets.
 var CheckedStreams = []string{StreamEvents, StreamAlerts, StreamIncidents, StreamDLQ, "KV_" + BucketIncidents}
 
-// DetectorDurablePrefix starts the name of every detector durable on EVENTS.
-const DetectorDurablePrefix = "detect-"
-
 // StoreCheck configures CheckStore.
 type StoreCheck struct {
 	// Others are further streams to check for lost data and a lost tail (the key-value
@@ -69,11 +67,16 @@ type StoreCheck struct {
 	Others []string
 	// Marks is the marks file of the store (Marks.File); empty: no tail check against it.
 	Marks string
+	// Processors name, by stream, the start of the names of the durables that process it (the
+	// detectors' on EVENTS, the notifier's on ALERTS, the announcers' on INCIDENTS): lost
+	// sequences above the lowest ack floor among them were never processed. A stream not named
+	// here has no Loss.Unprocessed.
+	Processors map[string]string
 	// Accept starts anyway when unprocessed events are lost, recording the loss as accepted:
 	// set it after re-ingesting the sources (deploy/README.md, "Store damage").
 	Accept bool
 	Log    *slog.Logger // nil: slog.Default()
-	// Registerer gets breach_bus_lost_messages and breach_bus_lost_unprocessed_events (nil: none).
+	// Registerer gets breach_bus_lost_messages and breach_bus_lost_unprocessed_messages (nil: none).
 	Registerer prometheus.Registerer
 }
 
@@ -81,13 +84,14 @@ type StoreCheck struct {
 type Loss struct {
 	Stream string
 	Lost   Ranges // the sequences lost
-	// Unprocessed are the lost EVENTS sequences above the lowest ack floor of the detectors'
-	// durables (all of Lost when there is none): never written to history nor evaluated.
+	// Unprocessed are the lost sequences above the lowest ack floor of the stream's
+	// processors (StoreCheck.Processors; all of Lost when there is none yet): for EVENTS,
+	// never written to history nor evaluated; for ALERTS, never turned into incidents.
 	Unprocessed Ranges
-	// Floor is that lowest ack floor (EVENTS only).
+	// Floor is that lowest ack floor.
 	Floor uint64
-	// Ahead are the consumers that were delivered sequences beyond the stream's end (EVENTS
-	// only); CheckStore moves them back to the end when it starts the process.
+	// Ahead are the consumers that were delivered sequences beyond the stream's end (of the
+	// streams with processors); CheckStore moves them back to the end when it starts the process.
 	Ahead []string
 }
 
@@ -139,7 +143,8 @@ func CheckStore(ctx context.Context, js jetstream.JetStream, cfg StoreCheck) ([]
 	var losses []Loss
 	infos := map[string]*jetstream.StreamInfo{}
 	for _, name := range streams {
-		l, info, err := checkStream(ctx, js, name, marks[name])
+		prefix, processed := cfg.Processors[name]
+		l, info, err := checkStream(ctx, js, name, marks[name], prefix, processed)
 		if err != nil {
 			return nil, err
 		}
@@ -148,8 +153,8 @@ func CheckStore(ctx context.Context, js jetstream.JetStream, cfg StoreCheck) ([]
 		}
 		infos[name] = info
 		m.lost.WithLabelValues(name).Set(float64(l.Lost.Count()))
-		if name == StreamEvents {
-			m.unprocessed.Set(float64(l.Unprocessed.Count()))
+		if processed {
+			m.unprocessed.WithLabelValues(name).Set(float64(l.Unprocessed.Count()))
 		}
 		if len(l.Lost) > 0 {
 			losses = append(losses, l)
@@ -157,7 +162,7 @@ func CheckStore(ctx context.Context, js jetstream.JetStream, cfg StoreCheck) ([]
 	}
 	var refuse *LostError
 	for _, l := range losses {
-		if len(l.Unprocessed) > 0 && !cfg.Accept {
+		if l.Stream == StreamEvents && len(l.Unprocessed) > 0 && !cfg.Accept {
 			if refuse == nil {
 				refuse = &LostError{}
 			}
@@ -166,16 +171,11 @@ func CheckStore(ctx context.Context, js jetstream.JetStream, cfg StoreCheck) ([]
 	}
 	for _, l := range losses {
 		args := []any{"stream", l.Stream, "lost", l.Lost.Count(), "sequences", truncate(l.Lost.String())}
-		if l.Stream == StreamEvents {
-			args = append(args, "unprocessed", l.Unprocessed.Count(), "unprocessed_sequences", truncate(l.Unprocessed.String()), "detector_ack_floor", l.Floor)
+		if _, ok := cfg.Processors[l.Stream]; ok {
+			args = append(args, "unprocessed", l.Unprocessed.Count(), "unprocessed_sequences", truncate(l.Unprocessed.String()), "ack_floor", l.Floor)
 		}
-		switch {
-		case refuse != nil:
-			args = append(args, "action", "not starting: re-ingest with --accept-lost")
-		case len(l.Unprocessed) > 0:
-			args = append(args, "action", "accepted (--accept-lost): the re-ingested events are processed as new")
-		case l.Stream == StreamEvents:
-			args = append(args, "action", "none: the detectors had processed them, history has them")
+		if what := consequence(l, refuse != nil); what != "" {
+			args = append(args, "consequence", what)
 		}
 		log.Error("NATS store damaged: messages lost", args...)
 	}
@@ -198,9 +198,27 @@ func CheckStore(ctx context.Context, js jetstream.JetStream, cfg StoreCheck) ([]
 	return losses, nil
 }
 
+// consequence says what the loss l means for the pipeline; refused: the process does not start.
+func consequence(l Loss, refused bool) string {
+	switch {
+	case l.Stream == StreamEvents && len(l.Unprocessed) > 0 && refused:
+		return "not starting: events missing from history and never evaluated; re-ingest with --accept-lost"
+	case l.Stream == StreamEvents && len(l.Unprocessed) > 0:
+		return "accepted (--accept-lost): the re-ingested events are processed as new"
+	case l.Stream == StreamEvents:
+		return "the detectors had processed them: history has them"
+	case l.Stream == StreamAlerts && len(l.Unprocessed) > 0:
+		return "alerts the notifier had not handled: no incident was opened or updated for them; they are in history (table alerts)"
+	case l.Stream == StreamIncidents && len(l.Unprocessed) > 0:
+		return "incident changes not announced to the notification channels; the incidents themselves are in the incidents bucket and history"
+	}
+	return ""
+}
+
 // checkStream returns what stream lost and was not recorded as reported, and its state (nil
-// when it does not exist). mark is the last sequence the marks file records (0: none).
-func checkStream(ctx context.Context, js jetstream.JetStream, stream string, mark uint64) (Loss, *jetstream.StreamInfo, error) {
+// when it does not exist). mark is the last sequence the marks file records (0: none). When
+// processed, the durables whose names start with prefix process the stream (Loss.Unprocessed).
+func checkStream(ctx context.Context, js jetstream.JetStream, stream string, mark uint64, prefix string, processed bool) (Loss, *jetstream.StreamInfo, error) {
 	l := Loss{Stream: stream}
 	st, err := js.Stream(ctx, stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -227,7 +245,7 @@ func checkStream(ctx context.Context, js jetstream.JetStream, stream string, mar
 	if mark > last {
 		lost = lost.union(Range{last + 1, mark})
 	}
-	cs, err := consumersOf(ctx, st, stream == StreamEvents)
+	cs, err := consumersOf(ctx, st, processed)
 	if err != nil {
 		return l, nil, err
 	}
@@ -238,7 +256,7 @@ func checkStream(ctx context.Context, js jetstream.JetStream, stream string, mar
 			lost = lost.union(Range{last + 1, c.Delivered.Stream})
 			l.Ahead = append(l.Ahead, c.Name)
 		}
-		if strings.HasPrefix(c.Name, DetectorDurablePrefix) && (first || c.AckFloor.Stream < floor) {
+		if strings.HasPrefix(c.Name, prefix) && (first || c.AckFloor.Stream < floor) {
 			floor, first = c.AckFloor.Stream, false
 		}
 	}
@@ -247,7 +265,7 @@ func checkStream(ctx context.Context, js jetstream.JetStream, stream string, mar
 		return l, nil, fmt.Errorf("stream %s metadata %s: %w", stream, MetadataLost, err)
 	}
 	l.Lost = lost.minus(accepted)
-	if stream == StreamEvents {
+	if processed {
 		l.Floor, l.Unprocessed = floor, l.Lost.above(floor)
 	}
 	return l, info, nil
@@ -255,8 +273,8 @@ func checkStream(ctx context.Context, js jetstream.JetStream, stream string, mar
 
 func isGapStream(s string) bool { return slices.Contains(gapStreams, s) }
 
-// consumersOf lists the consumers of st when list is set (the pipeline may list only EVENTS'
-// among the streams checked; KV buckets' consumers are ephemeral watchers).
+// consumersOf lists the consumers of st when list is set (the pipeline may list those of the
+// streams with processors; KV buckets' consumers are ephemeral watchers).
 func consumersOf(ctx context.Context, st jetstream.Stream, list bool) ([]*jetstream.ConsumerInfo, error) {
 	if !list {
 		return nil, nil
@@ -312,16 +330,15 @@ func recordLost(ctx context.Context, js jetstream.JetStream, info *jetstream.Str
 
 // lossMetrics are CheckStore's figures.
 type lossMetrics struct {
-	lost        *prometheus.GaugeVec
-	unprocessed prometheus.Gauge
+	lost, unprocessed *prometheus.GaugeVec
 }
 
 func newLossMetrics(reg prometheus.Registerer) (*lossMetrics, error) {
 	m := &lossMetrics{
 		lost: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "breach_bus_lost_messages",
 			Help: "Messages of a stream found lost from the NATS store (store damage) at this process's start, not reported before."}, []string{"stream"}),
-		unprocessed: prometheus.NewGauge(prometheus.GaugeOpts{Name: "breach_bus_lost_unprocessed_events",
-			Help: "Of the EVENTS messages found lost at this process's start, those the detectors had not processed (missing from history unless re-ingested)."}),
+		unprocessed: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "breach_bus_lost_unprocessed_messages",
+			Help: "Of the messages found lost at this process's start, those the stream's processors had not processed (EVENTS: the detectors; missing from history unless re-ingested)."}, []string{"stream"}),
 	}
 	if err := promreg.All(reg, promreg.Of(&m.lost), promreg.Of(&m.unprocessed)); err != nil {
 		return nil, err

@@ -116,7 +116,7 @@ func (d *damageStore) check(t *testing.T, accept bool, reg prometheus.Registerer
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return bus.CheckStore(ctx, d.js, bus.StoreCheck{Marks: d.marks, Accept: accept, Registerer: reg,
+	return bus.CheckStore(ctx, d.js, bus.StoreCheck{Marks: d.marks, Accept: accept, Registerer: reg, Processors: map[string]string{bus.StreamEvents: "detect-"},
 		Log: slog.New(slog.NewTextHandler(log, nil))})
 }
 
@@ -233,8 +233,8 @@ func TestStoreDamage(t *testing.T) {
 			if !strings.Contains(err.Error(), "Re-ingest them") || !strings.Contains(err.Error(), "--accept-lost") {
 				t.Errorf("error does not say how to re-ingest: %v", err)
 			}
-			if got := gaugeValue(t, reg, "breach_bus_lost_unprocessed_events"); got != float64(l.Unprocessed.Count()) {
-				t.Errorf("breach_bus_lost_unprocessed_events = %v, want %d", got, l.Unprocessed.Count())
+			if got := gaugeValue(t, reg, "breach_bus_lost_unprocessed_messages", "stream", bus.StreamEvents); got != float64(l.Unprocessed.Count()) {
+				t.Errorf("breach_bus_lost_unprocessed_messages{stream=EVENTS} = %v, want %d", got, l.Unprocessed.Count())
 			}
 			if got := gaugeValue(t, reg, "breach_bus_lost_messages", "stream", bus.StreamEvents); got != float64(l.Lost.Count()) {
 				t.Errorf("breach_bus_lost_messages{stream=EVENTS} = %v, want %d", got, l.Lost.Count())

@@ -21,6 +21,7 @@ import (
 	"breachd/bus"
 	"breachd/history"
 	"breachd/history/chdb"
+	"breachd/notify"
 	"breachd/notify/channel"
 	"breachd/respond"
 	"breachd/secretfile"
@@ -85,6 +86,11 @@ func NATSDir(dataDir string) string { return filepath.Join(dataDir, "nats") }
 // MarksFile is the file in NATSDir where the pipeline records the last sequence of each stream
 // of the embedded server (bus.Marks), so that a start sees a stream whose tail was lost.
 const MarksFile = "breachd-marks.json"
+
+// processors are the durables processing breachd's streams, by the start of their names: the
+// detectors (detect.DurableName), the notifier and the announcers (notify.AnnouncerName).
+var processors = map[string]string{bus.StreamEvents: "detect-", bus.StreamAlerts: notify.DefaultDurable,
+	bus.StreamIncidents: notify.AnnouncerName("")}
 
 // otherStreams are the streams of the buckets and streams other packages create, which the
 // store check covers besides bus's own (bus.CheckedStreams).
@@ -211,7 +217,7 @@ func (in *Infra) startNATS(ctx context.Context, role string) (err error) {
 // unprocessed events are lost, unless AcceptLost) and, for the embedded server, keeps the
 // marks of its streams' last sequences until Close.
 func (in *Infra) checkStore(ctx context.Context) error {
-	check := bus.StoreCheck{Others: otherStreams, Accept: in.cfg.AcceptLost, Log: in.log, Registerer: in.cfg.Registerer}
+	check := bus.StoreCheck{Others: otherStreams, Processors: processors, Accept: in.cfg.AcceptLost, Log: in.log, Registerer: in.cfg.Registerer}
 	if in.natsSrv != nil {
 		check.Marks = filepath.Join(NATSDir(in.cfg.DataDir), MarksFile)
 	}
