@@ -18,6 +18,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"breachd/bus"
+	"breachd/bus/bustest"
 	"breachd/event"
 )
 
@@ -353,5 +354,67 @@ func TestStoreDamageProcessedTail(t *testing.T) {
 			t.Fatalf("the detector's durable got %d of the %d events published after the damage", got, int(lost)+100)
 		}
 		got += n
+	}
+}
+
+// TestStoreLossReportedOnce: messages missing inside ALERTS (here deleted, as damage leaves
+// them) beyond the notifier's ack floor are reported as unprocessed without stopping the
+// start; the report is recorded in the stream's metadata, which Ensure keeps, so the next
+// start is quiet.
+func TestStoreLossReportedOnce(t *testing.T) {
+	s := bustest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range 20 {
+		if _, err := s.JS.Publish(ctx, bus.AlertSubject(event.SeverityHigh), []byte("a"), jetstream.WithMsgID(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := s.JS.CreateOrUpdateConsumer(ctx, bus.StreamAlerts, jetstream.ConsumerConfig{Durable: "notify", AckPolicy: jetstream.AckAllPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.Fetch(5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last jetstream.Msg
+	for m := range b.Messages() {
+		last = m
+	}
+	if err := last.DoubleAck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.JS.Stream(ctx, bus.StreamAlerts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, seq := range []uint64{3, 4, 9, 10, 11} {
+		if err := st.DeleteMsg(ctx, seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func() ([]bus.Loss, string) {
+		t.Helper()
+		var logs bytes.Buffer
+		losses, err := bus.CheckStore(ctx, s.JS, bus.StoreCheck{Processors: map[string]string{bus.StreamAlerts: "notify"},
+			Log: slog.New(slog.NewTextHandler(&logs, nil))})
+		if err != nil {
+			t.Fatalf("check: %v", err)
+		}
+		return losses, logs.String()
+	}
+	losses, logs := check()
+	if len(losses) != 1 || losses[0].Lost.String() != "3-4,9-11" || losses[0].Unprocessed.String() != "9-11" || losses[0].Floor != 5 {
+		t.Fatalf("losses %+v, want ALERTS 3-4,9-11 lost, 9-11 unprocessed above floor 5", losses)
+	}
+	if !strings.Contains(logs, "level=ERROR") || !strings.Contains(logs, "no incident was opened") {
+		t.Errorf("log:\n%s", logs)
+	}
+	if err := bus.Ensure(ctx, s.JS, bus.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	if losses, logs := check(); len(losses) != 0 || logs != "" {
+		t.Errorf("second start: losses %+v\n%s", losses, logs)
 	}
 }
