@@ -253,8 +253,11 @@ func TestR3SurvivesLeaderShutdown(t *testing.T) {
 	publish(0, 500)
 	consume(250)
 	leader := c.StreamLeader(bus.StreamEvents)
+	stopped := time.Now()
 	c.Shutdown(leader)
-	publish(500, 1000)
+	publish(500, 501)
+	t.Logf("stream leader n%d shut down: the next publish was acknowledged after %s", leader+1, time.Since(stopped).Round(time.Millisecond))
+	publish(501, 1000)
 	consume(1000)
 	if next := c.StreamLeader(bus.StreamEvents); next == leader {
 		t.Fatalf("stream leader is still the stopped node %d", leader)
