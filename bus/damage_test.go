@@ -171,6 +171,11 @@ func TestStoreDamage(t *testing.T) {
 		}},
 		{"first block overwritten", func(t *testing.T, blks []string) { overwrite(t, blks[0], 3<<20, 100<<10) }},
 		{"last block overwritten", func(t *testing.T, blks []string) { overwrite(t, blks[len(blks)-1], 100<<10, 50<<10) }},
+		{"last block deleted", func(t *testing.T, blks []string) {
+			if err := os.Remove(blks[len(blks)-1]); err != nil {
+				t.Fatal(err)
+			}
+		}},
 		{"last block truncated", func(t *testing.T, blks []string) {
 			fi, err := os.Stat(blks[len(blks)-1])
 			if err != nil {
