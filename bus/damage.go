@@ -399,23 +399,38 @@ func (m Marks) Write(ctx context.Context, js jetstream.JetStream) error {
 	if err != nil {
 		return err
 	}
-	tmp := m.File + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	if err := writeSynced(m.File, b); err != nil {
 		return fmt.Errorf("stream marks: %w", err)
 	}
-	if err := os.Rename(tmp, m.File); err != nil {
-		return fmt.Errorf("stream marks: %w", err)
-	}
-	return syncDir(filepath.Dir(m.File))
+	return nil
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
+// writeSynced replaces file with b atomically: a temporary file written and synced, renamed
+// over file, and the directory synced (best effort: not every file system syncs directories).
+func writeSynced(file string, b []byte) error {
+	tmp := file + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return fmt.Errorf("stream marks: %w", err)
+		return err
 	}
-	defer d.Close()
-	_ = d.Sync() // best effort: not every file system syncs directories
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, file)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(file)); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
 	return nil
 }
 
