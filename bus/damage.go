@@ -30,9 +30,11 @@ import (
 //   - what the server itself reports lost (StreamState.Lost), in every stream checked;
 //   - a stream that ends below the last sequence recorded in the marks file (Marks: the
 //     embedded server's; written at start, every MarksEvery and at shutdown), or below the
-//     last sequence delivered to one of its consumers (EVENTS): its tail is lost. Such a
+//     last sequence delivered to one of its processors' consumers: its tail is lost. Such a
 //     consumer is moved back to the stream's end, or it would skip the new messages that take
-//     the lost sequences.
+//     the lost sequences;
+//   - a stream that starts after a sequence the marks sampled that is younger than its MaxAge:
+//     its oldest messages are lost (at least from that sample on).
 //
 // Lost sequences above the lowest ack floor of a stream's processors (StoreCheck.Processors)
 // were never processed: lost EVENTS above the detectors' floor are missing from history and were
@@ -138,7 +140,7 @@ func CheckStore(ctx context.Context, js jetstream.JetStream, cfg StoreCheck) ([]
 	infos := map[string]*jetstream.StreamInfo{}
 	for _, name := range streams {
 		prefix, processed := cfg.Processors[name]
-		l, info, err := checkStream(ctx, js, name, marks[name], prefix, processed)
+		l, info, err := checkStream(ctx, js, name, marks.LastSeq[name], marks.Samples[name], prefix, processed)
 		if err != nil {
 			return nil, err
 		}
@@ -210,9 +212,10 @@ func consequence(l Loss, refused bool) string {
 }
 
 // checkStream returns what stream lost and was not recorded as reported, and its state (nil
-// when it does not exist). mark is the last sequence the marks file records (0: none). When
-// processed, the durables whose names start with prefix process the stream (Loss.Unprocessed).
-func checkStream(ctx context.Context, js jetstream.JetStream, stream string, mark uint64, prefix string, processed bool) (Loss, *jetstream.StreamInfo, error) {
+// when it does not exist). mark is the last sequence the marks file records (0: none), samples
+// its samples of the stream. When processed, the durables whose names start with prefix
+// process the stream (Loss.Unprocessed).
+func checkStream(ctx context.Context, js jetstream.JetStream, stream string, mark uint64, samples []sample, prefix string, processed bool) (Loss, *jetstream.StreamInfo, error) {
 	l := Loss{Stream: stream}
 	st, err := js.Stream(ctx, stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -238,6 +241,9 @@ func checkStream(ctx context.Context, js jetstream.JetStream, stream string, mar
 	last := info.State.LastSeq
 	if mark > last {
 		lost = lost.union(Range{last + 1, mark})
+	}
+	if head, ok := lostHead(samples, info.State.FirstSeq, info.Config.MaxAge, time.Now()); ok {
+		lost = lost.union(head)
 	}
 	cs, err := consumersOf(ctx, st, processed)
 	if err != nil {

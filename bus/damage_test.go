@@ -159,7 +159,15 @@ func TestStoreDamage(t *testing.T) {
 	cases := []struct {
 		name   string
 		damage func(t *testing.T, blks []string)
+		// atLeast: the loss is reported from the first sample of the marks inside it (oldest
+		// messages lost), a part of it.
+		atLeast bool
 	}{
+		{"first block deleted", func(t *testing.T, blks []string) {
+			if err := os.Remove(blks[0]); err != nil {
+				t.Fatal(err)
+			}
+		}, true},
 		{"first block truncated", func(t *testing.T, blks []string) {
 			fi, err := os.Stat(blks[0])
 			if err != nil {
@@ -168,14 +176,14 @@ func TestStoreDamage(t *testing.T) {
 			if err := os.Truncate(blks[0], fi.Size()/2); err != nil {
 				t.Fatal(err)
 			}
-		}},
-		{"first block overwritten", func(t *testing.T, blks []string) { overwrite(t, blks[0], 3<<20, 100<<10) }},
-		{"last block overwritten", func(t *testing.T, blks []string) { overwrite(t, blks[len(blks)-1], 100<<10, 50<<10) }},
+		}, false},
+		{"first block overwritten", func(t *testing.T, blks []string) { overwrite(t, blks[0], 3<<20, 100<<10) }, false},
+		{"last block overwritten", func(t *testing.T, blks []string) { overwrite(t, blks[len(blks)-1], 100<<10, 50<<10) }, false},
 		{"last block deleted", func(t *testing.T, blks []string) {
 			if err := os.Remove(blks[len(blks)-1]); err != nil {
 				t.Fatal(err)
 			}
-		}},
+		}, false},
 		{"last block truncated", func(t *testing.T, blks []string) {
 			fi, err := os.Stat(blks[len(blks)-1])
 			if err != nil {
@@ -184,7 +192,7 @@ func TestStoreDamage(t *testing.T) {
 			if err := os.Truncate(blks[len(blks)-1], fi.Size()/3); err != nil {
 				t.Fatal(err)
 			}
-		}},
+		}, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -195,7 +203,11 @@ func TestStoreDamage(t *testing.T) {
 			if _, err := d.check(t, false, nil, &logs); err != nil { // first start: nothing lost, marks written
 				t.Fatalf("check of a new store: %v", err)
 			}
-			d.publish(t, 0, events)
+			d.publish(t, 0, acked)
+			if _, err := d.check(t, false, nil, &logs); err != nil { // as Marks.Run does every few seconds
+				t.Fatal(err)
+			}
+			d.publish(t, acked, events)
 			d.ack(t, acked)
 			d.stop() // (breachd's Close writes the marks last; here the periodic write stands in)
 			d.start(t)
@@ -221,7 +233,7 @@ func TestStoreDamage(t *testing.T) {
 			}
 			l := losses[0]
 			have := uint64(len(d.ids(t)))
-			if got, want := l.Lost.Count(), events-have; got != want {
+			if got, want := l.Lost.Count(), events-have; got != want && !(c.atLeast && got <= want) {
 				t.Errorf("reported %d lost (%s), the stream misses %d of %d", got, l.Lost, want, events)
 			}
 			if l.Floor != acked {

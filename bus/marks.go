@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -17,40 +18,77 @@ import (
 const MarksEvery = 5 * time.Second
 
 // Marks records the last sequence of each of Streams in File, so that CheckStore sees a
-// stream whose tail was lost (the server starts it at a lower last sequence and says nothing).
-// Only the process that owns the store (the embedded server's) keeps marks.
+// stream whose tail was lost (the server starts it at a lower last sequence and says nothing),
+// and for the streams whose gaps count samples of their sequences with their times, so that it
+// sees a stream whose oldest messages were lost (it starts at a later first sequence, which
+// only age expiry explains). Only the process that owns the store (the embedded server's)
+// keeps marks.
 type Marks struct {
 	File    string
 	Streams []string
 }
 
+// maxSamples bounds the samples kept per stream: when full, every other one is dropped, so
+// they thin out evenly over the stream.
+const maxSamples = 128
+
 // marksFile is the content of Marks.File.
 type marksFile struct {
 	LastSeq map[string]uint64 `json:"last_seq"`
-	Written time.Time         `json:"written"`
+	// Samples are, per stream, sequences it held and their store times, oldest first.
+	Samples map[string][]sample `json:"samples,omitempty"`
+	Written time.Time           `json:"written"`
 }
 
-func readMarks(file string) (map[string]uint64, error) {
+// sample is a sequence a stream held and its message's store time.
+type sample struct {
+	Seq  uint64    `json:"seq"`
+	Time time.Time `json:"time"`
+}
+
+// readMarks reads file (empty or missing: no marks).
+func readMarks(file string) (marksFile, error) {
 	if file == "" {
-		return nil, nil
+		return marksFile{}, nil
 	}
 	b, err := os.ReadFile(file)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return marksFile{}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("stream marks: %w", err)
+		return marksFile{}, fmt.Errorf("stream marks: %w", err)
 	}
 	var mf marksFile
 	if err := json.Unmarshal(b, &mf); err != nil {
-		return nil, fmt.Errorf("stream marks %s: %w (remove the file to start without the check of lost stream tails)", file, err)
+		return marksFile{}, fmt.Errorf("stream marks %s: %w (remove the file to start without the check of lost stream ends)", file, err)
 	}
-	return mf.LastSeq, nil
+	return mf, nil
 }
 
-// Write records the streams' last sequences now (replacing the file atomically).
+// lostHead returns the oldest messages of a stream that starts at first and keeps messages
+// for maxAge (0: forever) which samples say it held and age expiry cannot have removed
+// (younger than maxAge by a minute's margin): from the earliest such sample to first-1. The
+// messages between it and the sample before may be lost too: it is a lower bound.
+func lostHead(samples []sample, first uint64, maxAge time.Duration, now time.Time) (Range, bool) {
+	for _, sm := range samples {
+		if sm.Seq >= first {
+			break
+		}
+		if maxAge == 0 || now.Sub(sm.Time) < maxAge-time.Minute {
+			return Range{sm.Seq, first - 1}, true
+		}
+	}
+	return Range{}, false
+}
+
+// Write records the streams' last sequences now, and a sample of those whose gaps count
+// (replacing the file atomically).
 func (m Marks) Write(ctx context.Context, js jetstream.JetStream) error {
-	mf := marksFile{LastSeq: map[string]uint64{}, Written: time.Now().UTC()}
+	old, err := readMarks(m.File)
+	if err != nil {
+		return err
+	}
+	mf := marksFile{LastSeq: map[string]uint64{}, Samples: map[string][]sample{}, Written: time.Now().UTC()}
 	for _, name := range m.Streams {
 		st, err := js.Stream(ctx, name)
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -64,6 +102,9 @@ func (m Marks) Write(ctx context.Context, js jetstream.JetStream) error {
 			return fmt.Errorf("stream marks: %w", err)
 		}
 		mf.LastSeq[name] = info.State.LastSeq
+		if isGapStream(name) {
+			mf.Samples[name] = addSample(old.Samples[name], info.State)
+		}
 	}
 	b, err := json.MarshalIndent(mf, "", "  ")
 	if err != nil {
@@ -73,6 +114,29 @@ func (m Marks) Write(ctx context.Context, js jetstream.JetStream) error {
 		return fmt.Errorf("stream marks: %w", err)
 	}
 	return nil
+}
+
+// addSample returns samples without those the stream (in state) no longer holds, and with its
+// last message added when it is new, thinned to maxSamples.
+func addSample(samples []sample, state jetstream.StreamState) []sample {
+	var out []sample
+	for _, sm := range samples {
+		if sm.Seq >= state.FirstSeq && sm.Seq <= state.LastSeq {
+			out = append(out, sm)
+		}
+	}
+	if state.Msgs > 0 && (len(out) == 0 || out[len(out)-1].Seq < state.LastSeq) {
+		out = append(out, sample{Seq: state.LastSeq, Time: state.LastTime.UTC()})
+	}
+	if len(out) > maxSamples {
+		thin := make([]sample, 0, maxSamples/2+1)
+		for i := len(out) - 1; i >= 0; i -= 2 { // keep the newest
+			thin = append(thin, out[i])
+		}
+		slices.Reverse(thin)
+		out = thin
+	}
+	return out
 }
 
 // writeSynced replaces file with b atomically: a temporary file written and synced, renamed
