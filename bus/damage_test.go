@@ -196,6 +196,7 @@ func TestStoreDamage(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			dir := t.TempDir()
 			d := &damageStore{dir: dir, marks: filepath.Join(dir, "marks.json")}
 			d.start(t)
