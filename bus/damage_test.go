@@ -62,9 +62,11 @@ func (d *damageStore) stop() {
 func (d *damageStore) publish(t *testing.T, from, to int) {
 	t.Helper()
 	payload := bytes.Repeat([]byte("x"), 340)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pub := bus.NewPublisher(d.js)
 	for i := from; i < to; i++ {
-		id := fmt.Sprintf("e%d", i)
-		if _, err := d.js.PublishAsync(bus.PartitionSubject(event.KindAuth, i%8), payload, jetstream.WithMsgID(id)); err != nil {
+		if _, err := pub.Publish(ctx, bus.PartitionSubject(event.KindAuth, i%8), fmt.Sprintf("e%d", i), payload, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
