@@ -24,6 +24,21 @@
 // partition count, which Ensure records in the EVENTS stream's metadata and every process reads
 // back (ReadLayout), so all events of one account are on one subject and one detector.
 //
+// Replicas (replicas.go): every JetStream context made here (NewJetStream, Connect) creates
+// streams and buckets with the replicas asked for, scales an existing one up, never down (it
+// keeps the higher count and warns), and turns the server's placement errors into ErrReplicas
+// saying what to do (more than one replica on a server that is not clustered, or more than the
+// cluster has servers).
+//
+// Store damage (damage.go): CheckStore, run on every start of a process running stages, finds
+// messages lost from a damaged store (sequences missing inside EVENTS, ALERTS, INCIDENTS;
+// the server's own loss reports; a stream ending below its recorded marks or below what a
+// consumer was delivered), logs them at Error, sets breach_bus_lost_messages and
+// breach_bus_lost_unprocessed_events, and returns a *LostError when events the detectors had
+// not processed are lost, until a start accepts the loss (the re-ingest). It does not repair
+// anything but a consumer left beyond the end of a stream whose tail was lost, which it moves
+// back.
+//
 // Delivery: the publisher never reports success before JetStream's PubAck. It does not retry on
 // its own; callers decide (an ingest source stops reading, a consumer leaves its message unacked).
 // The embedded server listens on loopback only and admits only the users it is given

@@ -88,7 +88,8 @@ func (e *Embedded) Shutdown() {
 
 // Connect opens a NATS connection that reconnects forever and a JetStream context over it.
 // url may be a comma-separated list of cluster URLs, with user:password@ in them; auth adds
-// a login (Credential.Options, CredsFile). Asynchronous errors, such as a publish the server
+// a login (Credential.Options, CredsFile). The JetStream context follows the replica policy
+// (replicas.go), as NewJetStream's. Asynchronous errors, such as a publish the server
 // refused for lack of permission, are logged at Error.
 func Connect(url, name string, log *slog.Logger, auth ...nats.Option) (*nats.Conn, jetstream.JetStream, error) {
 	opts := append([]nats.Option{
@@ -112,5 +113,5 @@ func Connect(url, name string, log *slog.Logger, auth ...nats.Option) (*nats.Con
 		nc.Close()
 		return nil, nil, fmt.Errorf("jetstream: %w", err)
 	}
-	return nc, js, nil
+	return nc, replicaGuard{JetStream: js, log: log}, nil
 }

@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -78,6 +79,22 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// keptMetadata is the metadata of stream an update keeps: the lost sequences CheckStore
+// recorded (MetadataLost). nil for a new stream.
+func keptMetadata(ctx context.Context, js jetstream.JetStream, stream string) (map[string]string, error) {
+	st, err := js.Stream(ctx, stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if v, ok := st.CachedInfo().Config.Metadata[MetadataLost]; ok {
+		return map[string]string{MetadataLost: v}, nil
+	}
+	return nil, nil
+}
+
 // Ensure creates or updates every stream and bucket breachd uses. It is safe to call from
 // several processes at once and to call again. It records the partition count in the EVENTS
 // stream's metadata when it creates the stream and keeps it on updates; a configured count
@@ -102,7 +119,10 @@ func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) error {
 		if sc.Name == StreamEvents {
 			err = ensureEvents(ctx, js, sc, cfg.Partitions)
 		} else {
-			_, err = js.CreateOrUpdateStream(ctx, sc)
+			sc.Metadata, err = keptMetadata(ctx, js, sc.Name)
+			if err == nil {
+				_, err = js.CreateOrUpdateStream(ctx, sc)
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("ensure stream %s: %w", sc.Name, err)

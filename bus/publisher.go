@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 
 	"github.com/nats-io/nats.go"
@@ -26,12 +27,19 @@ const DefaultWindow = 4096
 // so pass a JetStream created by NewJetStream.
 func NewPublisher(js jetstream.JetStream) *Publisher { return &Publisher{js: js} }
 
-// NewJetStream creates a JetStream context with a bounded async publish window.
-func NewJetStream(nc *nats.Conn, window int) (jetstream.JetStream, error) {
+// NewJetStream creates a JetStream context with a bounded async publish window. Streams and
+// buckets created or updated through it follow breachd's replica policy (replicas.go): an
+// existing stream's replicas are never lowered (log gets a warning when asked to), and a
+// count the server cannot place is an error wrapping ErrReplicas that says what to do.
+func NewJetStream(nc *nats.Conn, window int, log *slog.Logger) (jetstream.JetStream, error) {
 	if window <= 0 {
 		window = DefaultWindow
 	}
-	return jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(window))
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(window))
+	if err != nil {
+		return nil, err
+	}
+	return replicaGuard{JetStream: js, log: log}, nil
 }
 
 // Publish sends data on subject with msgID as Nats-Msg-Id (JetStream drops a second message

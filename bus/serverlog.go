@@ -14,8 +14,16 @@ type serverLogger struct{ log *slog.Logger }
 func (l serverLogger) Noticef(format string, v ...any) {
 	l.log.Debug("nats server", "detail", fmt.Sprintf(format, v...))
 }
+
+// Warnf logs at Warn, except the file store's reports of a corrupt message block, which
+// mean lost messages: those at Error (CheckStore says which).
 func (l serverLogger) Warnf(format string, v ...any) {
-	l.log.Warn("nats server", "detail", fmt.Sprintf(format, v...))
+	msg := fmt.Sprintf(format, v...)
+	if strings.HasPrefix(msg, "Filestore [") && strings.Contains(msg, "corrupt") {
+		l.log.Error("nats server: store damaged", "detail", msg)
+		return
+	}
+	l.log.Warn("nats server", "detail", msg)
 }
 func (l serverLogger) Errorf(format string, v ...any) {
 	l.log.Error("nats server", "detail", fmt.Sprintf(format, v...))

@@ -13,10 +13,17 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"breachd/auth"
 	"breachd/bus"
 	"breachd/history"
 	"breachd/history/chdb"
+	"breachd/notify"
+	"breachd/notify/channel"
+	"breachd/respond"
 	"breachd/secretfile"
 )
 
@@ -40,7 +47,13 @@ type InfraConfig struct {
 	RetentionDays int
 	// People bounds people's statements on the embedded endpoint (time, memory, rows).
 	People chdb.PeopleLimits
-	Logger *slog.Logger
+	// AcceptLost starts the pipeline although events the detectors had not processed were
+	// lost from the NATS store (bus.CheckStore), recording the loss as accepted: for the run
+	// that re-ingests them (--accept-lost).
+	AcceptLost bool
+	// Registerer gets the store check's metrics (nil: none).
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
 }
 
 // Infra is the running infrastructure: NATS connection and JetStream, the history store, and
@@ -61,12 +74,28 @@ type Infra struct {
 	engine       *chdb.Engine
 	stopEndpoint context.CancelFunc
 	endpointDone chan error
+	stopMarks    context.CancelFunc // the embedded store's marks (bus.Marks.Run)
+	marksDone    chan error
 	cfg          InfraConfig
 	log          *slog.Logger
 }
 
 // NATSDir is where the embedded nats-server keeps its data under dataDir.
 func NATSDir(dataDir string) string { return filepath.Join(dataDir, "nats") }
+
+// MarksFile is the file in NATSDir where the pipeline records the last sequence of each stream
+// of the embedded server (bus.Marks), so that a start sees a stream whose tail was lost.
+const MarksFile = "breachd-marks.json"
+
+// processors are the durables processing breachd's streams, by the start of their names: the
+// detectors (detect.DurableName), the notifier and the announcers (notify.AnnouncerName).
+var processors = map[string]string{bus.StreamEvents: "detect-", bus.StreamAlerts: notify.DefaultDurable,
+	bus.StreamIncidents: notify.AnnouncerName("")}
+
+// otherStreams are the streams of the buckets and streams other packages create, which the
+// store check covers besides bus's own (bus.CheckedStreams).
+var otherStreams = []string{"KV_" + auth.BucketSessions, "KV_" + auth.BucketPrefs, "KV_" + respond.Bucket,
+	"KV_" + channel.BucketNotifications, channel.StreamNotifications}
 
 // EndpointFile is written into DataDir while the embedded ClickHouse endpoint runs, so that
 // `breachd history sql` and people with curl can reach the history of a running instance.
@@ -178,7 +207,31 @@ func (in *Infra) startNATS(ctx context.Context, role string) (err error) {
 	if role != NATSPipeline {
 		return nil
 	}
-	return bus.Ensure(ctx, in.JS, in.cfg.Bus)
+	if err := bus.Ensure(ctx, in.JS, in.cfg.Bus); err != nil {
+		return err
+	}
+	return in.checkStore(ctx)
+}
+
+// checkStore looks for messages lost from the NATS store (bus.CheckStore: an error when
+// unprocessed events are lost, unless AcceptLost) and, for the embedded server, keeps the
+// marks of its streams' last sequences until Close.
+func (in *Infra) checkStore(ctx context.Context) error {
+	check := bus.StoreCheck{Others: otherStreams, Processors: processors, Accept: in.cfg.AcceptLost, Log: in.log, Registerer: in.cfg.Registerer}
+	if in.natsSrv != nil {
+		check.Marks = filepath.Join(NATSDir(in.cfg.DataDir), MarksFile)
+	}
+	if _, err := bus.CheckStore(ctx, in.JS, check); err != nil {
+		return err
+	}
+	if in.natsSrv == nil {
+		return nil
+	}
+	marks := bus.Marks{File: check.Marks, Streams: slices.Concat(bus.CheckedStreams, otherStreams)}
+	mctx, stop := context.WithCancel(context.Background())
+	in.stopMarks, in.marksDone = stop, make(chan error, 1)
+	go func() { in.marksDone <- marks.Run(mctx, in.JS, in.log) }() // owned by Infra: Close stops and waits for it
+	return nil
 }
 
 // The users of the embedded ClickHouse endpoint (see chdb.User and the threat model in
@@ -307,6 +360,10 @@ func ReadEndpoint(dataDir string) (*Endpoint, error) {
 // Close stops everything StartInfra started, in reverse order. Call it after every stage
 // using the infrastructure has returned.
 func (in *Infra) Close() {
+	if in.stopMarks != nil {
+		in.stopMarks()
+		<-in.marksDone
+	}
 	in.Stores.Close(in.log)
 	if in.stopEndpoint != nil {
 		in.stopEndpoint()

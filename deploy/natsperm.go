@@ -137,7 +137,11 @@ func pipelineSubjects() []string {
 		allow = append(allow, jsAPI+"CONSUMER.CREATE."+s+".>", jsAPI+"CONSUMER.INFO."+s+".*",
 			jsAPI+"CONSUMER.MSG.NEXT."+s+".*", "$JS.ACK."+s+".>")
 	}
-	allow = append(allow, consumerListSubjects()...)                     // a new detector durable starts after its siblings; the API's GET /api/pipeline
+	allow = append(allow, consumerListSubjects()...) // a new detector durable starts after its siblings; the API's GET /api/pipeline
+	// bus.CheckStore: a durable beyond the end of a stream whose tail was lost is moved back
+	for _, s := range []string{bus.StreamEvents, bus.StreamAlerts, bus.StreamIncidents} {
+		allow = append(allow, jsAPI+"CONSUMER.RESET."+s+".*")
+	}
 	return append(allow, jsAPI+"CONSUMER.DELETE."+bus.StreamEvents+".*") // the detector's warm-up consumer
 }
 

@@ -29,6 +29,7 @@ func StartProcess(ctx context.Context, cfg InfraConfig, metricsAddr, pprofAddr s
 	if err != nil {
 		return nil, err
 	}
+	cfg.Registerer = reg // the store check's metrics
 	in, err := StartInfra(ctx, cfg)
 	if err != nil {
 		return nil, err

@@ -50,7 +50,7 @@ func (s *Stores) connectNATS(url, name string, login []nats.Option, log *slog.Lo
 	if err != nil {
 		return err
 	}
-	js, err := bus.NewJetStream(nc, bus.DefaultWindow)
+	js, err := bus.NewJetStream(nc, bus.DefaultWindow, log)
 	if err != nil {
 		nc.Close()
 		return fmt.Errorf("jetstream: %w", err)

@@ -46,7 +46,7 @@ func (s *Server) Connect(tb testing.TB, window int) (*nats.Conn, jetstream.JetSt
 		tb.Fatalf("connect: %v", err)
 	}
 	tb.Cleanup(nc.Close)
-	js, err := bus.NewJetStream(nc, window)
+	js, err := bus.NewJetStream(nc, window, slog.New(slog.DiscardHandler))
 	if err != nil {
 		tb.Fatalf("jetstream with window %d: %v", window, err)
 	}

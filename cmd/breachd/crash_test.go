@@ -89,10 +89,12 @@ func crashSetup(t *testing.T) (day, data string, want map[event.Kind]int) {
 
 var eventTables = map[event.Kind]string{event.KindAuth: "auth_events", event.KindAccess: "access_events", event.KindDirectory: "directory_events"}
 
-// restartAndCheck runs breachd again on data and day until it is idle and expects every event
-// in history exactly once: count() and uniqExact(id) without FINAL equal to the input's count.
-func restartAndCheck(t *testing.T, day, data string, want map[event.Kind]int) {
-	if out, errs, code := breachd(t, nil, "run", "--exit-when-done", "--data", data, "--metrics-addr", "", day); code != 0 {
+// restartAndCheck runs breachd again on data and day (with flags) until it is idle and expects
+// every event in history exactly once: count() and uniqExact(id) without FINAL equal to the
+// input's count.
+func restartAndCheck(t *testing.T, day, data string, want map[event.Kind]int, flags ...string) {
+	args := append([]string{"run", "--exit-when-done", "--data", data, "--metrics-addr", ""}, flags...)
+	if out, errs, code := breachd(t, nil, append(args, day)...); code != 0 {
 		t.Fatalf("restart: exit %d\n%s\n%s", code, out, errs)
 	}
 	for kind, table := range eventTables {

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"breachd/bus"
 	"breachd/deploy"
 	"breachd/detect"
 	"breachd/output"
@@ -75,7 +76,9 @@ func rulesFlag(fs *pflag.FlagSet) {
 // stageFlags: what every process running stages takes besides where the engines are.
 func stageFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&infra.Bus.Partitions, "partitions", 0, "partition count of EVENTS: 0 adopts the recorded one (8 for a new stream); another value must match it")
-	fs.IntVar(&infra.Bus.Replicas, "replicas", 1, "replicas of breachd's streams and key-value buckets on a NATS cluster (3 for a three-node cluster); the embedded server has one node, so 1")
+	replicasFlag(fs)
+	fs.BoolVar(&infra.AcceptLost, "accept-lost", false, "start although events the detectors had not processed were lost from the NATS store (exit status 3 says so): "+
+		"give it to the run that re-ingests them (deploy/README.md, \"Store damage\")")
 	fs.StringVar(&metricsAddr, "metrics-addr", "127.0.0.1:9464", "address of the Prometheus /metrics and /healthz endpoint (give each process on a host its own); empty disables it")
 	pprofFlag(fs)
 	logFlags(fs, "info")
@@ -85,6 +88,12 @@ func stageFlags(fs *pflag.FlagSet) {
 		"(some 3-5 KB per event, for the batch in hand and the one fetched ahead: up to 120-200 MB at 20000); smaller holds less. It adds no latency: see --detect-wait")
 	fs.DurationVar(&detectWait, "detect-wait", 250*time.Millisecond, "longest the detector waits for a batch to fill before it takes what has arrived: "+
 		"bounds the latency a partly filled batch adds; longer makes fuller batches (less CPU per event) at a low event rate; at most 10s")
+}
+
+// replicasFlag: the replicas of the streams and buckets a process creates (bus/replicas.go).
+func replicasFlag(fs *pflag.FlagSet) {
+	fs.IntVar(&infra.Bus.Replicas, "replicas", 1, "replicas of breachd's streams and key-value buckets on a NATS cluster (3 for a three-node cluster; "+
+		"an existing stream with fewer is scaled up, one with more keeps them); the embedded server has one node, so 1")
 }
 
 // checkDetectFlags refuses --detect-batch and --detect-wait values the detector cannot run with.
@@ -154,6 +163,9 @@ func checkShared(c *cobra.Command) error {
 // flags, and the logger --log-level and --log-format ask for.
 func stageInfra() (deploy.InfraConfig, error) {
 	cfg := infra
+	if cfg.Bus.Replicas < 1 || cfg.Bus.Replicas > bus.MaxReplicas {
+		return cfg, usagef("--replicas %d: want 1 to %d (NATS's limit), e.g. 3 on a three-node cluster", cfg.Bus.Replicas, bus.MaxReplicas)
+	}
 	var err error
 	if cfg.Logger, err = deploy.NewLogger(os.Stderr, logLevel, logFormat); err != nil {
 		return cfg, usagef("%v (--log-level, --log-format)", err)

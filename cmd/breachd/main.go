@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"breachd/bus"
 	"breachd/history/chdb"
 )
 
@@ -38,12 +39,19 @@ func main() {
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "breachd:", err)
-		if !running || errors.As(err, new(usageError)) {
+		switch {
+		case !running || errors.As(err, new(usageError)):
 			os.Exit(2) // the command line was wrong: nothing ran
+		case errors.As(err, new(*bus.LostError)):
+			os.Exit(exitLost)
 		}
 		os.Exit(1)
 	}
 }
+
+// exitLost is the exit status of a process running stages that did not start because events
+// the detectors had not processed are lost from the NATS store (bus.LostError).
+const exitLost = 3
 
 // usageError is a mistake in the command line (exit status 2).
 type usageError struct{ msg string }

@@ -54,6 +54,7 @@ let the proxy set X-Forwarded-Proto, and give --public-url the https URL people 
 	}
 	fs := c.Flags()
 	instanceFlags(fs)
+	replicasFlag(fs) // of the sessions and preferences buckets
 	apiFlags(fs, &api, deploy.DefaultAPIAddr)
 	rulesFlag(fs)
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")

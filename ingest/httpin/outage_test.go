@@ -3,6 +3,7 @@ package httpin_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -71,7 +72,7 @@ func TestNATSDownThenRecovered(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	js, err := bus.NewJetStream(nc, bus.DefaultWindow)
+	js, err := bus.NewJetStream(nc, bus.DefaultWindow, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
