@@ -286,10 +286,12 @@ func checkComposeBreachd(t *testing.T, p *types.Project, name string, s types.Se
 		t.Errorf("%s: health check %v: want [CMD /usr/local/bin/breachd health URL]", where, s.HealthCheck.Test)
 	}
 	served := map[int]string{}
-	if stageCommand(args) {
+	if bucketCommand(args) {
 		if r := flagValue(t, where, args, "replicas"); r != "3" {
 			t.Errorf("%s: --replicas %q: want 3 on a three-node cluster", where, r)
 		}
+	}
+	if stageCommand(args) {
 		served[addrPort(t, where, "metrics-addr", flagValue(t, where, args, "metrics-addr"))] = "/healthz"
 	}
 	if a := flagValue(t, where, args, "http-listen"); a != "" {

@@ -100,6 +100,12 @@ func stageCommand(args []string) bool {
 	return len(args) > 0 && (args[0] == "run" || args[0] == "detect")
 }
 
+// bucketCommand reports whether args create streams or key-value buckets, and so take
+// --replicas: the stages, and serve (the API's sessions and prefs buckets).
+func bucketCommand(args []string) bool {
+	return stageCommand(args) || len(args) > 0 && args[0] == "serve"
+}
+
 // checkMembers checks the detector sets of cmds (args by where): for --members n, every
 // --member 0..n-1 exactly once, all with the same n.
 func checkMembers(t *testing.T, cmds map[string][]string) {

@@ -244,11 +244,13 @@ func checkFlagsAgainstPod(t *testing.T, where string, c corev1.Container, spec c
 		ports[p.Name] = p.ContainerPort
 	}
 	want := map[string]string{} // port name -> flag
-	if stageCommand(args) {
-		want["metrics"] = "metrics-addr"
+	if bucketCommand(args) {
 		if r := flagValue(t, where, args, "replicas"); r != "3" {
 			t.Errorf("%s: --replicas %q: want 3 on a three-node NATS cluster", where, r)
 		}
+	}
+	if stageCommand(args) {
+		want["metrics"] = "metrics-addr"
 	}
 	if flagValue(t, where, args, "http-listen") != "" {
 		want["ingest"] = "http-listen"
