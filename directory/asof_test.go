@@ -177,3 +177,20 @@ func TestRepeatedValueMovesTimeForward(t *testing.T) {
 		t.Errorf("status at 10:00 %q, want blocked", got)
 	}
 }
+
+// TestEarlierRepeatKept: an assertion of a fact's value older than the one held, arriving late,
+// is kept (within the horizon), so that a change between the two, arriving last, is placed
+// between them.
+func TestEarlierRepeatKept(t *testing.T) {
+	d := New()
+	apply(t, d, at(guardian("g", "ola", StatusActive), "11:00"), at(guardian("g", "ola", StatusActive), "08:00"),
+		at(guardian("g", "ola", StatusBlocked), "10:00"))
+	for _, c := range []struct{ hm, want string }{{"07:00", StatusActive}, {"09:00", StatusActive}, {"10:30", StatusBlocked}, {"11:00", StatusActive}} {
+		if got := d.At(day(c.hm)).GuardianStatus("g", "ola"); got != c.want {
+			t.Errorf("status at %s = %q, want %q", c.hm, got, c.want)
+		}
+	}
+	if got := d.GuardianStatus("g", "ola"); got != StatusActive {
+		t.Errorf("current status %q, want active (asserted last at 11:00)", got)
+	}
+}
