@@ -28,7 +28,7 @@ func randomFacts(rng *rand.Rand) []*event.Event {
 		n := 1 + rng.IntN(3)
 		var ts []time.Time
 		for len(ts) < n {
-			t := t0.Truncate(24*time.Hour).Add(time.Duration(6*60+rng.IntN(10)*30) * time.Minute)
+			t := t0.Truncate(24 * time.Hour).Add(time.Duration(6*60+rng.IntN(10)*30) * time.Minute)
 			if !slices.Contains(ts, t) {
 				ts = append(ts, t)
 			}
