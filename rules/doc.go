@@ -52,7 +52,9 @@
 // redelivered event yields the same alert id (but is counted in windows again: at-least-once
 // delivery can inflate a window count, never deflate it). Directory events are evaluated like
 // the others, after the caller has applied them to the directory, so rules see the catalogue
-// after the change. An expression failing at run time raises no alert, is counted in
+// after the change. Every directory fact a rule reads (actor, subject, the relations) is the
+// one in force at the event's time (directory.Directory.At), whatever the catalogue has
+// applied since: a late or redelivered event is judged as it would have been on time. An expression failing at run time raises no alert, is counted in
 // RuleStats.Errors and logged once per distinct message.
 //
 // # History lookups
