@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -72,6 +73,11 @@ type PipelineConfig struct {
 	// fetches), and how long it waits for a batch to fill. 0 takes the detector's defaults.
 	DetectBatch int
 	DetectWait  time.Duration
+
+	// DirectoryHorizon is how far behind the newest directory event the detector's catalogue
+	// keeps older versions of the facts that changed (directory.WithHorizon): 0 takes
+	// directory.DefaultHorizon, a negative value keeps none.
+	DirectoryHorizon time.Duration
 
 	// AfterEventsWritten is detect.Options.AfterEventsWritten: a fault-injection point for
 	// crash tests (nil in production).
@@ -276,7 +282,7 @@ func newDetector(ctx context.Context, in *Infra, cfg PipelineConfig, reloader *R
 	if err != nil {
 		return nil, nil, err
 	}
-	dir := directory.New()
+	dir := directory.New(directory.WithHorizon(cmp.Or(cfg.DirectoryHorizon, directory.DefaultHorizon)))
 	start := time.Now()
 	n, err := dir.Load(func(apply func(*event.Event) error) (int, error) { return in.History.ReplayDirectory(ctx, apply) })
 	if err != nil {
