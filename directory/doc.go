@@ -11,8 +11,8 @@
 // identity, active), a membership (account, group → go_type, role, contact teacher, school; or
 // absent after a `remove`), a guardianship (guardian, child → status). Apply is the only
 // writer: it inserts a version of the event's fact at the event's time; events of other kinds
-// are ignored. Times are kept to the second; two versions of one fact at the same second are a
-// tie, and the one applied later wins.
+// are ignored. Times are kept to the second: two versions of one fact at the same second are a
+// tie, and the one applied later wins; an event in the same second as a change sees the change.
 //
 // Answers do not depend on the order events are applied in, nor on how often: applying an event
 // again changes nothing, and a set of events applied in any order answers as of every time as
