@@ -12,11 +12,13 @@ import (
 // How Apply keeps each kind of fact: the current version in the compact records (account,
 // membership, relation), with the time of its latest assertion; a history (versions.go) only
 // for a fact that has more than one version within the horizon, an earlier assertion of its
-// value that arrived late (history.kept), or whose current state is a removal within it. Each put* takes the common cases — a new fact, the same value again, a
-// change whose previous version has left the horizon — without building a history, and gives
-// the same result as the general path (put, fold, store) would.
+// value that arrived late (history.kept), or whose current state is a removal within the
+// horizon. Each put* takes the common cases — a new fact, the same value again, a change
+// older than the horizon — without building a history, with the result the general path
+// (put, fold, store) would give.
 
-// advance records t as applied and, every sweepEvery of event time, folds every history.
+// advance records t as applied and, every eighth of the horizon (at least an hour) of event
+// time, folds every history.
 // Callers hold the write lock.
 func (d *Directory) advance(t stamp) {
 	if t <= d.newest {
@@ -37,7 +39,7 @@ func (d *Directory) floor() stamp {
 	return d.newest - min(d.newest, d.horizon)
 }
 
-// sweep folds every history and drops those left with one version.
+// sweep folds every history and drops those left with nothing the compact record lacks.
 func (d *Directory) sweep() {
 	d.swept = d.newest
 	floor := d.floor()
@@ -91,6 +93,7 @@ func (d *Directory) putPerson(e *event.Event, t stamp) {
 	} else {
 		d.unindexNINs(id, h)
 	}
+	v.nin = strings.Clone(v.nin) // kept in h: not the event's memory
 	h.put(t, v)
 	h.fold(d.floor())
 	d.storePerson(id, h)
