@@ -13,9 +13,10 @@ import (
 // membership, relation), with the time of its latest assertion; a history (versions.go) only
 // for a fact that has more than one version within the horizon, an earlier assertion of its
 // value that arrived late (history.kept), or whose current state is a removal within the
-// horizon. Each put* takes the common cases — a new fact, the same value again, a change
-// older than the horizon — without building a history, with the result the general path
-// (put, fold, store) would give.
+// horizon. Each put* takes the common cases without building a history: a new fact, a change
+// older than the horizon (as the general path — put, fold, store — would), and the same value
+// again at a later time, which moves the record's time forward and keeps nothing of the earlier
+// assertion (so that a re-sent snapshot costs nothing: doc.go's one approximate order).
 
 // advance records t as applied and, every eighth of the horizon (at least an hour) of event
 // time, folds every history.
