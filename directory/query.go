@@ -1,6 +1,7 @@
 package directory
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 	"time"
@@ -122,7 +123,7 @@ func (v View) groups(id uint32) []membership {
 			out = append(out, membership{group: g, attrs: attrs})
 		}
 	}
-	slices.SortFunc(out, func(x, y membership) int { return cmpStamp(stamp(x.group), stamp(y.group)) })
+	slices.SortFunc(out, func(x, y membership) int { return cmp.Compare(x.group, y.group) })
 	return out
 }
 

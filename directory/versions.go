@@ -1,6 +1,7 @@
 package directory
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"time"
@@ -49,18 +50,8 @@ func (h *history[V]) current() V { return h.vs[len(h.vs)-1].v }
 // at returns the value in force at t: that of the version with the greatest time ≤ t, or the
 // earliest version's when all are later (a fact first seen at T is taken to have held before).
 func (h *history[V]) at(t stamp) V {
-	i, _ := slices.BinarySearchFunc(h.vs, t+1, func(x version[V], t stamp) int { return cmpStamp(x.at, t) })
+	i, _ := slices.BinarySearchFunc(h.vs, t+1, func(x version[V], t stamp) int { return cmp.Compare(x.at, t) })
 	return h.vs[max(i-1, 0)].v
-}
-
-func cmpStamp(a, b stamp) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // put inserts the version (t, v). A version at the same time as one already held replaces it
@@ -85,7 +76,7 @@ func (h *history[V]) put(t stamp, v V) {
 		}
 		return
 	}
-	i, found := slices.BinarySearchFunc(h.vs, t, func(x version[V], t stamp) int { return cmpStamp(x.at, t) })
+	i, found := slices.BinarySearchFunc(h.vs, t, func(x version[V], t stamp) int { return cmp.Compare(x.at, t) })
 	switch {
 	case found:
 		if h.vs[i].v == v {
@@ -129,7 +120,7 @@ func (h *history[V]) kept(floor stamp) bool {
 
 // fold drops the versions before floor but the latest of them, which becomes the earliest.
 func (h *history[V]) fold(floor stamp) {
-	i, _ := slices.BinarySearchFunc(h.vs, floor, func(x version[V], t stamp) int { return cmpStamp(x.at, t) })
+	i, _ := slices.BinarySearchFunc(h.vs, floor, func(x version[V], t stamp) int { return cmp.Compare(x.at, t) })
 	if i > 1 {
 		h.vs = slices.Clone(h.vs[i-1:])
 	}
