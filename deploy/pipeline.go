@@ -290,7 +290,7 @@ func newDetector(ctx context.Context, in *Infra, cfg PipelineConfig, reloader *R
 	}
 	st, took := dir.Stats(), time.Since(start)
 	cfg.Logger.Info("directory rebuilt from history", "component", "detect", "events", n, "persons", st.Persons, "memberships", st.Memberships,
-		"guardianships", st.Guardianships, "seconds", took.Seconds(), "events_per_second", float64(n)/max(took.Seconds(), 1e-9))
+		"guardianships", st.Guardianships, "versioned", st.Versioned, "seconds", took.Seconds(), "events_per_second", float64(n)/max(took.Seconds(), 1e-9))
 	eng, err := rules.NewEngine(set, dir, cfg.Clock, rules.WithLogger(cfg.Logger.With("component", "rules")), rules.WithLookup(in.History, rules.LookupConfig{Registerer: cfg.Registerer}))
 	if err != nil {
 		return nil, nil, err
