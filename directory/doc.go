@@ -16,7 +16,8 @@
 //
 // Answers do not depend on the order events are applied in, nor on how often: applying an event
 // again changes nothing, and a set of events applied in any order answers as of every time as
-// if applied in time order. So a redelivered batch, a log shipped late, a catalogue rebuilt from
+// if applied in time order — but for ties, which application order breaks (an event applied
+// again after another version of its fact in the same second wins again). So a redelivered batch, a log shipped late, a catalogue rebuilt from
 // history that already holds later events, or a standby that applied events ahead of the
 // detector it replaces all give the same answers. One order is answered approximately: a fact
 // asserted with one value at T1 and again at T3 (a re-sent snapshot, a change reverted) keeps
