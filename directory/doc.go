@@ -70,7 +70,7 @@
 // 1.4 M guardianships takes about 420 MB of heap (BenchmarkCatalogue; 390 MB before versions);
 // a fact that changed within the horizon costs about 140 bytes more while it does (one
 // membership in twenty changed: 470 MB). Rebuilt from history in a process with the embedded
-// engine, about 860 MB peak RSS before versions (history's TestDirectoryRebuildScale). Records
+// engine, about 855 MB peak RSS, as before versions (history's TestDirectoryRebuildScale). Records
 // are never removed: an account that loses its last membership and has no person event stays,
 // answering as an unknown account does. Group names (and guardians, schools, orgs) are interned
 // and never freed either: a group that loses its last member keeps its name. Feide's groups are
