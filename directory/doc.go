@@ -15,16 +15,17 @@
 // tie, and the one applied later wins; an event in the same second as a change sees the change.
 //
 // Answers do not depend on the order events are applied in, nor on how often: applying an event
-// again changes nothing, and a set of events applied in any order answers as of every time as
-// if applied in time order — but for ties, which application order breaks (an event applied
-// again after another version of its fact in the same second wins again). So a redelivered batch, a log shipped late, a catalogue rebuilt from
-// history that already holds later events, or a standby that applied events ahead of the
-// detector it replaces all give the same answers. One order is answered approximately: a fact
-// asserted with one value at T1 and again at T3 (a re-sent snapshot, a change reverted) keeps
-// only the later time when both are applied before a change at T2 between them arrives; as of
-// times before T2 the change's value is then answered (asserting the same value again must not
-// cost a version per snapshot). Events applied in time order — a rebuild from history, a stream
-// without late directory events — and repeats of events already applied are exact.
+// again changes nothing, and a set of events applied in any order answers as of every time as if
+// applied in time order — but for ties, which application order breaks (an event applied again
+// after another version of its fact in the same second wins again). So a redelivered batch, a log
+// shipped late, a catalogue rebuilt from history that already holds later events, or a standby that
+// applied events ahead of the detector it replaces all give the same answers. One order is answered
+// approximately: a fact asserted with one value at T1 and again at T3 (a re-sent snapshot, a change
+// reverted) keeps only the later time when both are applied before a change at T2 between them
+// arrives; as of times before T2 the change's value is then answered (asserting the same value
+// again must not cost a version per snapshot). Events applied in time order — a rebuild from
+// history, a stream without late directory events — and repeats of events already applied are
+// exact.
 //
 // At(t) returns a View answering as of t: each fact's version with the greatest time ≤ t. When
 // every version of a fact is later than t, its earliest version answers: a fact first seen at

@@ -110,11 +110,11 @@ type RuleStats struct {
 	Evictions    uint64 // keys evicted at the key cap
 }
 
-// NewEngine returns an engine evaluating set with the relations of dir (nil: an empty
-// directory). Every directory question a rule asks is answered as of the evaluated event's time
-// (Directory.At), whatever dir has applied since. The caller applies a directory event to dir
-// (Directory.Apply) before evaluating it, so rules see the catalogue with the change. clock stamps alerts (nil: time.Now). It
-// fails only when an option does (WithLookup's metrics cannot be registered).
+// NewEngine returns an engine evaluating set with the relations of dir (nil: an empty directory).
+// Every directory question a rule asks is answered as of the evaluated event's time (Directory.At),
+// whatever dir has applied since. The caller applies a directory event to dir (Directory.Apply)
+// before evaluating it, so rules see the catalogue with the change. clock stamps alerts (nil:
+// time.Now). It fails only when an option does (WithLookup's metrics cannot be registered).
 func NewEngine(set *Set, dir *directory.Directory, clock func() time.Time, opts ...Option) (*Engine, error) {
 	if dir == nil {
 		dir = directory.New()

@@ -101,7 +101,8 @@ func directoryHorizonOf() time.Duration {
 	return dirHorizon
 }
 
-// checkDetectFlags refuses --detect-batch, --detect-wait and --directory-horizon values the detector cannot run with.
+// checkDetectFlags refuses --detect-batch, --detect-wait and --directory-horizon values the
+// detector cannot run with.
 func checkDetectFlags() error {
 	switch {
 	case detectBatch < 1:
