@@ -86,6 +86,7 @@ const (
 	flagActive                   // Active
 	flagHexNIN                   // nin holds the NIN hash (64 lower-case hex digits)
 	flagRawNIN                   // the NIN hash is in Directory.rawNINs (any other form)
+	flagHeld                     // the person version was asserted before at too (history.held)
 )
 
 // maxProfiles is how many distinct profiles account.meta can address.
@@ -103,16 +104,24 @@ type profile struct {
 	schools      []string
 }
 
-// membership is one account's membership of one group; attrs indexes Directory.attrs; at is
-// when it was last asserted.
+// membership is one account's membership of one group; attrs indexes Directory.attrs (with
+// heldAttrs set when the membership was asserted before at too: history.held); at is when it
+// was last asserted.
 type membership struct {
 	group uint32
 	attrs uint32
 	at    stamp
 }
 
-// absent is the attrs of a removed membership in a membership's history.
-const absent = ^uint32(0)
+const (
+	// heldAttrs is the bit of membership.attrs that says held; attrs ids stay below it.
+	heldAttrs = 1 << 31
+	// absent is the attrs of a removed membership in a membership's history.
+	absent = ^uint32(0)
+)
+
+func (m membership) attrsID() uint32 { return m.attrs &^ heldAttrs }
+func (m membership) held() bool      { return m.attrs&heldAttrs != 0 }
 
 // memberAttrs are the attributes of a membership other than its group.
 type memberAttrs struct {
@@ -133,6 +142,7 @@ type personValue struct {
 type relation struct {
 	at     stamp
 	status uint8 // index in statuses
+	held   bool  // asserted before at too (history.held)
 }
 
 // DefaultHorizon is how far back from the newest directory event a Directory keeps the

@@ -17,14 +17,17 @@
 // Answers do not depend on the order events are applied in, nor on how often: applying an event
 // again changes nothing, and a set of events applied in any order answers as of every time as if
 // applied in time order — but for ties, which application order breaks (an event applied again
-// after another version of its fact in the same second wins again). So a redelivered batch, a log
-// shipped late, a catalogue rebuilt from history that already holds later events, or a standby that
-// applied events ahead of the detector it replaces all give the same answers. One order is answered
-// approximately: a fact asserted with one value at T1 and again at T3 (a re-sent snapshot, a change
-// reverted) keeps only the later time when both are applied before a change at T2 between them
-// arrives; as of times before T2 the change's value is then answered (asserting the same value
-// again must not cost a version per snapshot). Events applied in time order — a rebuild from
-// history, a stream without late directory events — and repeats of events already applied are
+// after another version of its fact in the same second wins again), and for repeats. So a
+// redelivered batch, a log shipped late, a catalogue rebuilt from history that already holds later
+// events, or a standby that applied events ahead of the detector it replaces all give the same
+// answers. Repeats: a value asserted again (a re-sent snapshot) keeps no version of its own, so
+// that a snapshot costs nothing; the fact keeps the time of the latest assertion of its current
+// value and that it was asserted before. A change that arrives after repeats of the value it
+// changed is taken to have held from its time until the latest repeat, and the value before it:
+// exact when no repeat falls between the change and the latest one (a change reverted, a removal
+// between the last two snapshots shipped late), otherwise the repeats between are forgotten, as is
+// the value's first assertion when the change predates it. Events applied in time order — a rebuild
+// from history, a stream without late directory events — and repeats of events already applied are
 // exact.
 //
 // At(t) returns a View answering as of t: each fact's version with the greatest time ≤ t. When

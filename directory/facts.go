@@ -13,10 +13,12 @@ import (
 // membership, relation), with the time of its latest assertion; a history (versions.go) only
 // for a fact that has more than one version within the horizon, an earlier assertion of its
 // value that arrived late (history.kept), or whose current state is a removal within the
-// horizon. Each put* takes the common cases without building a history: a new fact, a change
-// older than the horizon (as the general path — put, fold, store — would), and the same value
-// again at a later time, which moves the record's time forward and keeps nothing of the earlier
-// assertion (so that a re-sent snapshot costs nothing: doc.go's one approximate order).
+// horizon. A compact record keeps one bit of its history (history.held): that its value was
+// asserted before its time too, when. Each put* takes the common cases without building a
+// history: a new fact, a change older than the horizon, and the same value again at a later
+// time, which moves the record's time forward and sets held (so that a re-sent snapshot costs
+// nothing) — with the result the general path (put, fold, store) would give but for the time
+// of the earlier assertion, which is not kept (doc.go's one approximate order).
 
 // advance records t as applied and, every eighth of the horizon (at least an hour) of event
 // time, folds every history.
@@ -83,14 +85,18 @@ func (d *Directory) putPerson(e *event.Event, t stamp) {
 		if known {
 			cur = d.personOf(id, a)
 		}
+		held := a.flags()&flagHeld != 0
 		switch {
-		case !known || t >= a.at && (cur == v || t < d.floor()):
-			d.setPerson(id, v, t)
+		case known && t >= a.at && cur == v:
+			d.setPerson(id, v, t, held || t > a.at)
+			return
+		case !known || t >= a.at && t < d.floor():
+			d.setPerson(id, v, t, false)
 			return
 		case t < a.at && cur == v && t < d.floor():
 			return
 		}
-		h = &history[personValue]{last: a.at, vs: []version[personValue]{{a.at, cur}}}
+		h = single(cur, a.at, held)
 	} else {
 		d.unindexNINs(id, h)
 	}
@@ -103,7 +109,7 @@ func (d *Directory) putPerson(e *event.Event, t stamp) {
 // storePerson sets account id's current person version from h and keeps h if it has older
 // versions. Callers have unindexed h's NINs.
 func (d *Directory) storePerson(id uint32, h *history[personValue]) {
-	d.setPerson(id, h.current(), h.last)
+	d.setPerson(id, h.current(), h.last, h.held())
 	if !h.kept(d.floor()) {
 		delete(d.personHist, id)
 		return
@@ -135,8 +141,9 @@ func (d *Directory) personOf(id uint32, a *account) personValue {
 	return personValue{profile: a.profileID(), flags: a.flags() & (flagHidden | flagActive), nin: d.ninOf(id, a)}
 }
 
-// setPerson makes v, last asserted at t, account id's current person version.
-func (d *Directory) setPerson(id uint32, v personValue, t stamp) {
+// setPerson makes v, last asserted at t (and before, when held), account id's current person
+// version.
+func (d *Directory) setPerson(id uint32, v personValue, t stamp, held bool) {
 	if v.profile >= maxProfiles {
 		panic("directory: more than 16 M distinct person profiles")
 	}
@@ -145,8 +152,11 @@ func (d *Directory) setPerson(id uint32, v personValue, t stamp) {
 		d.persons++
 	}
 	d.setNIN(id, v.nin)
-	a.meta = v.profile<<8 | uint32(a.flags()&(flagHexNIN|flagRawNIN)|flagKnown|v.flags)
-	a.at = t
+	f := a.flags()&(flagHexNIN|flagRawNIN) | flagKnown | v.flags
+	if held {
+		f |= flagHeld
+	}
+	a.meta, a.at = v.profile<<8|uint32(f), t
 }
 
 // find returns the position of group g in gs (sorted), or where it would be inserted.
@@ -183,16 +193,18 @@ func (d *Directory) putMembership(user, group string, attrs uint32, t stamp) {
 		switch {
 		case !ok && attrs == absent && !keepRemoval:
 			return
-		case !ok && attrs != absent,
-			ok && t >= m.at && (m.attrs == attrs || t < d.floor()):
-			d.setMembership(id, g, attrs, t)
+		case ok && t >= m.at && m.attrsID() == attrs:
+			d.setMembership(id, g, attrs, t, m.held() || t > m.at)
 			return
-		case ok && t < m.at && m.attrs == attrs && t < d.floor():
+		case !ok && attrs != absent, ok && t >= m.at && t < d.floor():
+			d.setMembership(id, g, attrs, t, false)
+			return
+		case ok && t < m.at && m.attrsID() == attrs && t < d.floor():
 			return
 		}
 		h = &history[uint32]{}
 		if ok {
-			h.last, h.vs = m.at, []version[uint32]{{m.at, m.attrs}}
+			h = single(m.attrsID(), m.at, m.held())
 		}
 	}
 	h.put(t, attrs)
@@ -204,7 +216,7 @@ func (d *Directory) putMembership(user, group string, attrs uint32, t stamp) {
 // older versions, or is a removal within the horizon.
 func (d *Directory) storeMembership(k uint64, h *history[uint32]) {
 	id, g := uint32(k>>32), uint32(k)
-	d.setMembership(id, g, h.current(), h.last)
+	d.setMembership(id, g, h.current(), h.last, h.held())
 	keep := h.kept(d.floor()) || h.current() == absent && d.horizon > 0 && h.last >= d.floor()
 	_, had := d.memberHist[k]
 	switch {
@@ -227,10 +239,17 @@ func (d *Directory) storeMembership(k uint64, h *history[uint32]) {
 	}
 }
 
-// setMembership makes attrs (absent: none), last asserted at t, the current version of account
-// id's membership of group g.
-func (d *Directory) setMembership(id, g, attrs uint32, t stamp) {
+// setMembership makes attrs (absent: none), last asserted at t (and before, when held), the
+// current version of account id's membership of group g.
+func (d *Directory) setMembership(id, g, attrs uint32, t stamp, held bool) {
+	if attrs != absent && attrs >= heldAttrs {
+		panic("directory: more than 2 G distinct membership attributes")
+	}
 	a := d.accounts.at(id)
+	m := membership{group: g, attrs: attrs, at: t}
+	if held {
+		m.attrs |= heldAttrs
+	}
 	i, ok := find(a.groups, g)
 	switch {
 	case ok && attrs == absent:
@@ -243,7 +262,7 @@ func (d *Directory) setMembership(id, g, attrs uint32, t stamp) {
 			d.nonEmpty--
 		}
 	case ok:
-		a.groups[i] = membership{group: g, attrs: attrs, at: t}
+		a.groups[i] = m
 	case attrs != absent:
 		if int(g) >= len(d.groupSize) {
 			d.groupSize = append(d.groupSize, make([]int32, int(g)+1-len(d.groupSize))...)
@@ -257,7 +276,7 @@ func (d *Directory) setMembership(id, g, attrs uint32, t stamp) {
 			copy(gs, a.groups)
 			a.groups = gs
 		}
-		a.groups = slices.Insert(a.groups, i, membership{group: g, attrs: attrs, at: t})
+		a.groups = slices.Insert(a.groups, i, m)
 	}
 }
 
@@ -268,17 +287,20 @@ func (d *Directory) putGuardianship(guardian, child string, status uint8, t stam
 	if h == nil {
 		r, ok := d.relations[k]
 		switch {
-		case !ok, t >= r.at && (r.status == status || t < d.floor()):
+		case ok && t >= r.at && r.status == status:
+			d.relations[k] = relation{at: t, status: status, held: r.held || t > r.at}
+			return
+		case !ok, t >= r.at && t < d.floor():
 			d.relations[k] = relation{at: t, status: status}
 			return
 		case t < r.at && r.status == status && t < d.floor():
 			return
 		}
-		h = &history[uint8]{last: r.at, vs: []version[uint8]{{r.at, r.status}}}
+		h = single(r.status, r.at, r.held)
 	}
 	h.put(t, status)
 	h.fold(d.floor())
-	d.relations[k] = relation{at: h.last, status: h.current()}
+	d.relations[k] = relation{at: h.last, status: h.current(), held: h.held()}
 	if !h.kept(d.floor()) {
 		delete(d.relHist, k)
 	} else {

@@ -72,7 +72,7 @@ func (v View) Person(user string) (p Person, ok bool) {
 		p.Active = pv.flags&flagActive != 0
 	}
 	for _, m := range v.groups(id) {
-		at := &d.attrs.vals[m.attrs]
+		at := &d.attrs.vals[m.attrsID()]
 		switch at.role {
 		case RoleStudent:
 			p.StudentGroups++
@@ -99,7 +99,7 @@ func (v View) person(id uint32, a *account) personValue {
 
 // membershipOf is the Membership m of the catalogue's compact form. Callers hold a lock.
 func (d *Directory) membershipOf(m membership) Membership {
-	at := &d.attrs.vals[m.attrs]
+	at := &d.attrs.vals[m.attrsID()]
 	return Membership{Group: d.groups.str(m.group), GoType: at.goType, Role: at.role, ContactTeacher: at.contact, School: at.school}
 }
 
@@ -173,7 +173,7 @@ func (v View) IsMember(user, group string) (role string, ok bool) {
 	}
 	gs := d.accounts.at(id).groups
 	if i, ok := find(gs, g); ok {
-		return d.attrs.vals[gs[i].attrs].role, true
+		return d.attrs.vals[gs[i].attrsID()].role, true
 	}
 	return "", false
 }

@@ -44,6 +44,20 @@ type history[V comparable] struct {
 	vs   []version[V]
 }
 
+// single returns the history of a fact kept only in its compact record: value v, last asserted
+// at last and, when held, before that too, at a time not kept (taken as the beginning).
+func single[V comparable](v V, last stamp, held bool) *history[V] {
+	first := last
+	if held {
+		first = 0
+	}
+	return &history[V]{last: last, vs: []version[V]{{first, v}}}
+}
+
+// held reports whether h's current value was asserted before its latest time too: what a
+// compact record keeps of its history (single).
+func (h *history[V]) held() bool { return h.vs[len(h.vs)-1].at < h.last }
+
 // current returns the value with the latest time.
 func (h *history[V]) current() V { return h.vs[len(h.vs)-1].v }
 
