@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -72,6 +73,11 @@ type PipelineConfig struct {
 	// fetches), and how long it waits for a batch to fill. 0 takes the detector's defaults.
 	DetectBatch int
 	DetectWait  time.Duration
+
+	// DirectoryHorizon is how far behind the newest directory event the detector's catalogue
+	// keeps older versions of the facts that changed (directory.WithHorizon): 0 takes
+	// directory.DefaultHorizon, a negative value keeps none.
+	DirectoryHorizon time.Duration
 
 	// AfterEventsWritten is detect.Options.AfterEventsWritten: a fault-injection point for
 	// crash tests (nil in production).
@@ -276,7 +282,7 @@ func newDetector(ctx context.Context, in *Infra, cfg PipelineConfig, reloader *R
 	if err != nil {
 		return nil, nil, err
 	}
-	dir := directory.New()
+	dir := directory.New(directory.WithHorizon(cmp.Or(cfg.DirectoryHorizon, directory.DefaultHorizon)))
 	start := time.Now()
 	n, err := dir.Load(func(apply func(*event.Event) error) (int, error) { return in.History.ReplayDirectory(ctx, apply) })
 	if err != nil {
@@ -284,7 +290,7 @@ func newDetector(ctx context.Context, in *Infra, cfg PipelineConfig, reloader *R
 	}
 	st, took := dir.Stats(), time.Since(start)
 	cfg.Logger.Info("directory rebuilt from history", "component", "detect", "events", n, "persons", st.Persons, "memberships", st.Memberships,
-		"guardianships", st.Guardianships, "seconds", took.Seconds(), "events_per_second", float64(n)/max(took.Seconds(), 1e-9))
+		"guardianships", st.Guardianships, "versioned", st.Versioned, "seconds", took.Seconds(), "events_per_second", float64(n)/max(took.Seconds(), 1e-9))
 	eng, err := rules.NewEngine(set, dir, cfg.Clock, rules.WithLogger(cfg.Logger.With("component", "rules")), rules.WithLookup(in.History, rules.LookupConfig{Registerer: cfg.Registerer}))
 	if err != nil {
 		return nil, nil, err

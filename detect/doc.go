@@ -3,9 +3,13 @@
 // publishes alerts.
 //
 // Per fetched batch, in order: decode; apply directory events to the catalogue; evaluate every
-// event against the rules (after its own directory change is applied); write the batch to
-// history (retried with backoff); write and publish the alerts and wait for their PubAcks; only
-// then ack the events. A batch that cannot be made durable is not acked and is redelivered.
+// event against the rules (after its own directory change is applied; the rules read the
+// catalogue as of the event's time, directory.Directory.At, so an event processed after later
+// directory changes — redelivered, shipped late, or after a restart whose rebuilt catalogue
+// holds changes beyond this detector's position — is judged against the directory of its own
+// time); write the batch to history (retried with backoff); write and publish the alerts and
+// wait for their PubAcks; only then ack the events. A batch that cannot be made durable is not
+// acked and is redelivered.
 //
 // Overlap: a fetcher goroutine fetches and decodes the next batch (decoding is pure) while
 // Run's goroutine evaluates and makes durable the one in hand, and hands it over when that is
@@ -32,9 +36,11 @@
 // every directory event to its catalogue (all of them need the whole directory) and writes it to
 // history (ReplacingMergeTree collapses the copies, and the catalogue a member rebuilds from
 // history on start then holds every directory event it has acked, whatever the other members'
-// progress); only the member owning a directory event's account evaluates it, so each event is
-// evaluated exactly once in the set. Two processes with the same member and set size would
-// split that member's accounts: Run warns when it sees another one fetching.
+// progress, and maybe some beyond its own position: answered as of each event's time, they
+// change nothing for the events before them); only the member owning a directory event's
+// account evaluates it, so each event is evaluated exactly once in the set. Two processes with
+// the same member and set size would split that member's accounts: Run warns when it sees
+// another one fetching.
 //
 // A new durable starts where the previous set stopped when the set is re-sized (see
 // startPosition and deploy/README.md), else at the beginning of the stream.
@@ -56,7 +62,8 @@
 // catalogue changes and evaluations are not redone: the detector remembers the alerts of every
 // event of such a batch until it is acked (bounded by the consumer's MaxAckPending), so a
 // rule's suppression or window state, which has already seen the event, cannot swallow its
-// alert or count it twice, and an old directory change cannot be re-applied over newer ones.
+// alert or count it twice (re-applying its directory changes would change nothing but for two
+// changes of one fact in the same second: the catalogue orders versions by event time).
 // An event redelivered for another reason (a lost ack, a restart) is applied and evaluated
 // again: its alerts keep their deterministic ids, so JetStream drops the copies of those
 // already published, and sliding-window counts may count it twice, which errs towards alerting.

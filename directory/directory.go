@@ -1,7 +1,6 @@
 package directory
 
 import (
-	"cmp"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
@@ -9,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"breachd/event"
 )
@@ -27,8 +27,8 @@ const (
 	StatusBlocked = "blocked"
 )
 
-// Person is what the catalogue knows of one account: the fields of its latest `person` event and
-// counts derived from its current memberships.
+// Person is what the catalogue knows of one account at a time: the fields of its `person`
+// event in force then and counts derived from its memberships then.
 type Person struct {
 	User               string
 	Org                string   // the org of the person event: the account's home organisation (HomeOrg)
@@ -39,8 +39,8 @@ type Person struct {
 	HiddenIdentity     bool     // protected identity / secret address
 	Active             bool
 
-	// Derived from memberships and kept current by Apply; filled even for an account that has
-	// memberships but no person event yet.
+	// Derived from the memberships in force; filled even for an account that has memberships
+	// but no person event.
 	StudentGroups        int // groups where the account is a student
 	FacultyGroups        int // groups where the account is faculty
 	BasisStudentGroups   int // basis groups (classes) where the account is a student: a pupil
@@ -65,17 +65,19 @@ type Stats struct {
 	Groups        int // groups with at least one member
 	Memberships   int
 	Guardianships int // guardian–child relations of any status
+	Versioned     int // facts with older versions (or a removal) kept within the horizon
 }
 
 // account is what is kept per account (a user of a person or membership event, or a child of
 // a guardianship). Records are never removed: an account whose last membership is removed and
-// that has no person event answers as an unknown one.
+// that has no person event answers as an unknown one. It holds the current version of each of
+// its facts (versions.go, doc.go); older ones, where kept, are in Directory's histories.
 type account struct {
-	user    string
-	groups  []membership // sorted by group id
-	nin     [32]byte     // the NIN hash decoded from hex, when flagHexNIN
-	profile uint32       // its person event's org, affiliations and schools (profiles)
-	flags   uint8
+	user   string
+	groups []membership // present memberships, sorted by group id
+	nin    [32]byte     // the NIN hash decoded from hex, when flagHexNIN
+	meta   uint32       // its person event's profile (profiles) << 8 | flags
+	at     stamp        // when the current person version was last asserted
 }
 
 const (
@@ -84,7 +86,15 @@ const (
 	flagActive                   // Active
 	flagHexNIN                   // nin holds the NIN hash (64 lower-case hex digits)
 	flagRawNIN                   // the NIN hash is in Directory.rawNINs (any other form)
+	flagHeld                     // the person version was asserted before at too (history.held)
 )
+
+// maxProfiles is how many distinct profiles account.meta can address.
+const maxProfiles = 1 << 24
+
+func (a *account) profileID() uint32 { return a.meta >> 8 }
+func (a *account) flags() uint8      { return uint8(a.meta) }
+func (a *account) setFlags(f uint8)  { a.meta = a.meta&^0xff | uint32(f) }
 
 // profile is the part of a person event many persons share.
 type profile struct {
@@ -94,11 +104,24 @@ type profile struct {
 	schools      []string
 }
 
-// membership is one account's membership of one group; attrs indexes Directory.attrs.
+// membership is one account's membership of one group; attrs indexes Directory.attrs (with
+// heldAttrs set when the membership was asserted before at too: history.held); at is when it
+// was last asserted.
 type membership struct {
 	group uint32
 	attrs uint32
+	at    stamp
 }
+
+const (
+	// heldAttrs is the bit of membership.attrs that says held; attrs ids stay below it.
+	heldAttrs = 1 << 31
+	// absent is the attrs of a removed membership in a membership's history.
+	absent = ^uint32(0)
+)
+
+func (m membership) attrsID() uint32 { return m.attrs &^ heldAttrs }
+func (m membership) held() bool      { return m.attrs&heldAttrs != 0 }
 
 // memberAttrs are the attributes of a membership other than its group.
 type memberAttrs struct {
@@ -108,77 +131,138 @@ type memberAttrs struct {
 	school  string
 }
 
+// personValue is one version of a person record.
+type personValue struct {
+	profile uint32
+	flags   uint8 // flagHidden, flagActive
+	nin     string
+}
+
+// relation is the current version of a guardian–child relation.
+type relation struct {
+	at     stamp
+	status uint8 // index in statuses
+	held   bool  // asserted before at too (history.held)
+}
+
+// DefaultHorizon is how far back from the newest directory event a Directory keeps the
+// versions of facts that changed, unless WithHorizon says otherwise.
+const DefaultHorizon = 30 * 24 * time.Hour
+
+// Option configures a Directory.
+type Option func(*Directory)
+
+// WithHorizon keeps the older versions of a fact that changed for h behind the newest
+// directory event applied (doc.go); h ≤ 0 keeps none beyond the latest.
+func WithHorizon(h time.Duration) Option {
+	return func(d *Directory) { d.horizon = stamp(min(max(h, 0)/time.Second, time.Duration(stampNow-1))) }
+}
+
 // Directory is the in-memory catalogue. The zero value is not usable; call New.
 type Directory struct {
 	mu        sync.RWMutex
 	seed      maphash.Seed
 	accounts  slab[account]
 	byUser    index // user -> account
-	byNIN     index // hash of the NIN hash -> accounts carrying it
+	byNIN     index // hash of the current NIN hash -> accounts carrying it
 	rawNINs   map[uint32]string
 	groups    strTable
 	groupSize []int32 // per group id: members
 	guardians strTable
-	relations map[uint64]uint8 // guardian id << 32 | child account -> status
+	relations map[uint64]relation // guardian id << 32 | child account -> current version
 	profiles  interner[string, profile]
 	attrs     interner[memberAttrs, memberAttrs]
-	strs      strTable          // orgs, schools, affiliations: stored once
-	realms    map[string]string // realm of a person's account -> its org (latest person event)
+	strs      strTable            // orgs, schools, affiliations: stored once
+	realms    map[string]realmOrg // realm of a person's account -> its org (latest person event)
 	persons   int
 	members   int
 	nonEmpty  int // groups with members
+
+	// Versions (versions.go): only of facts that changed within the horizon.
+	horizon    stamp                            // in seconds; 0 keeps no versions beyond the latest
+	newest     stamp                            // the latest directory event time applied
+	swept      stamp                            // newest when the histories were last folded
+	personHist map[uint32]*history[personValue] // account -> person versions
+	memberHist map[uint64]*history[uint32]      // account << 32 | group -> attrs or absent
+	relHist    map[uint64]*history[uint8]       // as relations -> status
+	histGroups map[uint32][]uint32              // account -> groups with a memberHist entry
+	ninHist    map[string][]uint32              // NIN hash -> accounts with it in personHist
+}
+
+// realmOrg is the org of the latest person event of a realm.
+type realmOrg struct {
+	org string
+	at  stamp
 }
 
 // statuses are the guardianship statuses, by their code in relations (0 is none).
 var statuses = [...]string{"", StatusActive, StatusRemoved, StatusBlocked}
 
-// New returns an empty catalogue.
-func New() *Directory {
+// New returns an empty catalogue keeping versions for DefaultHorizon unless an option says
+// otherwise.
+func New(opts ...Option) *Directory {
 	seed := maphash.MakeSeed()
 	d := &Directory{
-		seed:      seed,
-		rawNINs:   make(map[uint32]string),
-		groups:    newStrTable(seed),
-		guardians: newStrTable(seed),
-		relations: make(map[uint64]uint8),
-		strs:      newStrTable(seed),
-		realms:    make(map[string]string),
+		seed:       seed,
+		rawNINs:    make(map[uint32]string),
+		groups:     newStrTable(seed),
+		guardians:  newStrTable(seed),
+		relations:  make(map[uint64]relation),
+		strs:       newStrTable(seed),
+		realms:     make(map[string]realmOrg),
+		horizon:    stamp(DefaultHorizon / time.Second),
+		personHist: make(map[uint32]*history[personValue]),
+		memberHist: make(map[uint64]*history[uint32]),
+		relHist:    make(map[uint64]*history[uint8]),
+		histGroups: make(map[uint32][]uint32),
+		ninHist:    make(map[string][]uint32),
+	}
+	for _, o := range opts {
+		o(d)
 	}
 	d.profiles.id("", func() (string, profile) { return "", profile{} }) // profile 0: none
 	return d
 }
 
-// Apply applies one directory event. Events of other kinds are ignored (nil error). It returns
-// an error, and changes nothing, when a directory event lacks what its op needs.
+// Apply applies one directory event: it inserts a version of the fact it states at the
+// event's time (doc.go). Events of other kinds are ignored (nil error). It returns an error,
+// and changes nothing, when a directory event lacks what its op needs.
 func (d *Directory) Apply(e *event.Event) error {
 	if e.Kind != event.KindDirectory {
 		return nil
 	}
+	t := stampOf(e.Time)
 	switch e.Op {
 	case event.OpPerson:
 		if e.User == "" {
 			return fmt.Errorf("directory event %s: person: user required", e.ID)
 		}
 		d.mu.Lock()
-		d.upsertPerson(e)
-		d.mu.Unlock()
+		defer d.mu.Unlock()
+		d.advance(t)
+		d.putPerson(e, t)
 	case event.OpMembership:
 		if e.User == "" || e.Group == "" {
 			return fmt.Errorf("directory event %s: membership: user and group required", e.ID)
 		}
-		m := Membership{Group: e.Group, GoType: e.GoType, Role: e.Role, ContactTeacher: e.ContactTeacher, School: e.School}
 		switch e.Change {
 		case "add":
-			if m.Role != RoleStudent && m.Role != RoleFaculty {
+			if e.Role != RoleStudent && e.Role != RoleFaculty {
 				return fmt.Errorf("directory event %s: membership: unknown role %q", e.ID, e.Role)
 			}
 			d.mu.Lock()
-			d.addMembership(e.User, m)
-			d.mu.Unlock()
+			defer d.mu.Unlock()
+			d.advance(t)
+			m := memberAttrs{goType: e.GoType, role: e.Role, contact: e.ContactTeacher, school: e.School}
+			d.putMembership(e.User, e.Group, d.attrs.id(m, func() (memberAttrs, memberAttrs) {
+				a := memberAttrs{goType: d.str(m.goType), role: d.str(m.role), contact: m.contact, school: d.str(m.school)}
+				return a, a
+			}), t)
 		case "remove":
 			d.mu.Lock()
-			d.removeMembership(e.User, e.Group)
-			d.mu.Unlock()
+			defer d.mu.Unlock()
+			d.advance(t)
+			d.putMembership(e.User, e.Group, absent, t)
 		default:
 			return fmt.Errorf("directory event %s: membership: unknown change %q", e.ID, e.Change)
 		}
@@ -192,8 +276,9 @@ func (d *Directory) Apply(e *event.Event) error {
 			return fmt.Errorf("directory event %s: guardianship: unknown status %q", e.ID, e.Status)
 		}
 		d.mu.Lock()
-		d.setGuardianship(e.Guardian, e.Child, e.Status)
-		d.mu.Unlock()
+		defer d.mu.Unlock()
+		d.advance(t)
+		d.putGuardianship(e.Guardian, e.Child, uint8(slices.Index(statuses[:], e.Status)), t)
 	default:
 		return fmt.Errorf("directory event %s: unknown op %q", e.ID, e.Op)
 	}
@@ -221,23 +306,12 @@ func (d *Directory) accountLocked(user string) uint32 {
 // ninOf returns the NIN hash of account a ("" when none).
 func (d *Directory) ninOf(id uint32, a *account) string {
 	switch {
-	case a.flags&flagHexNIN != 0:
+	case a.flags()&flagHexNIN != 0:
 		return hex.EncodeToString(a.nin[:])
-	case a.flags&flagRawNIN != 0:
+	case a.flags()&flagRawNIN != 0:
 		return d.rawNINs[id]
 	}
 	return ""
-}
-
-// sameNIN reports whether accounts a and b (both with a NIN hash) carry the same one.
-func (d *Directory) sameNIN(ida uint32, a *account, idb uint32, b *account) bool {
-	switch {
-	case a.flags&flagHexNIN != 0:
-		return b.flags&flagHexNIN != 0 && a.nin == b.nin
-	case a.flags&flagRawNIN != 0:
-		return b.flags&flagRawNIN != 0 && d.rawNINs[ida] == d.rawNINs[idb]
-	}
-	return false
 }
 
 func isLowerHex(s string) bool {
@@ -262,16 +336,16 @@ func (d *Directory) setNIN(id uint32, nin string) {
 		d.byNIN.remove(d.hash(old), id, d.ninHashOf)
 		delete(d.rawNINs, id)
 	}
-	a.flags &^= flagHexNIN | flagRawNIN
+	a.setFlags(a.flags() &^ (flagHexNIN | flagRawNIN))
 	switch {
 	case nin == "":
 		return
 	case len(nin) == 64 && isLowerHex(nin):
 		_, _ = hex.Decode(a.nin[:], []byte(nin))
-		a.flags |= flagHexNIN
+		a.setFlags(a.flags() | flagHexNIN)
 	default:
 		d.rawNINs[id] = strings.Clone(nin)
-		a.flags |= flagRawNIN
+		a.setFlags(a.flags() | flagRawNIN)
 	}
 	d.byNIN.insert(d.hash(nin), id, d.ninHashOf)
 }
@@ -317,91 +391,10 @@ func (d *Directory) strings(vs []string) []string {
 	return out
 }
 
-func (d *Directory) upsertPerson(e *event.Event) {
-	id := d.accountLocked(e.User)
-	a := d.accounts.at(id)
-	if a.flags&flagKnown == 0 {
-		d.persons++
-	}
-	d.setNIN(id, e.NINHash)
-	if realm := Realm(e.User); realm != "" && e.Org != "" && d.realms[realm] != e.Org {
-		d.realms[strings.Clone(realm)] = d.str(e.Org)
-	}
-	a.profile = d.profileOf(e)
-	a.flags = a.flags&(flagHexNIN|flagRawNIN) | flagKnown
-	if e.HiddenIdentity {
-		a.flags |= flagHidden
-	}
-	if e.IsActive() {
-		a.flags |= flagActive
-	}
-}
-
-// find returns the position of group g in gs (sorted), or where it would be inserted.
-func find(gs []membership, g uint32) (int, bool) {
-	return slices.BinarySearchFunc(gs, g, func(m membership, g uint32) int { return cmp.Compare(m.group, g) })
-}
-
-func (d *Directory) addMembership(user string, m Membership) {
-	a := d.accounts.at(d.accountLocked(user))
-	g := d.groups.id(m.Group)
-	attrs := memberAttrs{goType: m.GoType, role: m.Role, contact: m.ContactTeacher, school: m.School}
-	mm := membership{group: g, attrs: d.attrs.id(attrs, func() (memberAttrs, memberAttrs) {
-		a := memberAttrs{goType: d.str(m.GoType), role: d.str(m.Role), contact: m.ContactTeacher, school: d.str(m.School)}
-		return a, a
-	})}
-	i, ok := find(a.groups, g)
-	if ok {
-		a.groups[i] = mm
-		return
-	}
-	if int(g) >= len(d.groupSize) {
-		d.groupSize = append(d.groupSize, make([]int32, int(g)+1-len(d.groupSize))...)
-	}
-	if d.groupSize[g]++; d.groupSize[g] == 1 {
-		d.nonEmpty++
-	}
-	d.members++
-	if len(a.groups) == cap(a.groups) { // grow by half: most accounts hold a handful of groups
-		gs := make([]membership, len(a.groups), len(a.groups)+len(a.groups)/2+2)
-		copy(gs, a.groups)
-		a.groups = gs
-	}
-	a.groups = slices.Insert(a.groups, i, mm)
-}
-
-func (d *Directory) removeMembership(user, group string) {
-	id, ok := d.account(user)
-	if !ok {
-		return
-	}
-	g, ok := d.groups.lookup(group)
-	if !ok {
-		return
-	}
-	a := d.accounts.at(id)
-	i, ok := find(a.groups, g)
-	if !ok {
-		return
-	}
-	a.groups = slices.Delete(a.groups, i, i+1)
-	if len(a.groups) == 0 {
-		a.groups = nil
-	}
-	d.members--
-	if d.groupSize[g]--; d.groupSize[g] == 0 {
-		d.nonEmpty--
-	}
-}
-
-func (d *Directory) setGuardianship(guardian, child, status string) {
-	k := uint64(d.guardians.id(guardian))<<32 | uint64(d.accountLocked(child))
-	d.relations[k] = uint8(slices.Index(statuses[:], status))
-}
-
 // Stats reports what the catalogue holds.
 func (d *Directory) Stats() Stats {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	return Stats{Persons: d.persons, Groups: d.nonEmpty, Memberships: d.members, Guardianships: len(d.relations)}
+	return Stats{Persons: d.persons, Groups: d.nonEmpty, Memberships: d.members, Guardianships: len(d.relations),
+		Versioned: len(d.personHist) + len(d.memberHist) + len(d.relHist)}
 }

@@ -195,7 +195,8 @@ func TestPersonAndMemberships(t *testing.T) {
 	if _, ok := d.Person("nobody"); ok {
 		t.Error("unknown person reported known")
 	}
-	want := Stats{Persons: 1, Groups: 2, Memberships: 3, Guardianships: 0}
+	// The two removals are kept (within the horizon) so that a late add cannot undo them.
+	want := Stats{Persons: 1, Groups: 2, Memberships: 3, Guardianships: 0, Versioned: 2}
 	if got := d.Stats(); got != want {
 		t.Errorf("Stats = %+v, want %+v", got, want)
 	}
@@ -237,7 +238,7 @@ func TestStatsCountsGuardianshipsOnce(t *testing.T) {
 // TestConcurrentApplyAndQueries is meant for `go test -race`: one writer applies a stream of
 // changes while readers ask every query.
 func TestConcurrentApplyAndQueries(t *testing.T) {
-	d := New()
+	d := New(WithHorizon(6 * time.Hour))
 	const n = 2000
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -251,13 +252,16 @@ func TestConcurrentApplyAndQueries(t *testing.T) {
 				add(u, g, "b", []string{RoleStudent, RoleFaculty}[i%2]),
 				guardian(fmt.Sprint("p", i%11), u, []string{StatusActive, StatusBlocked, StatusRemoved}[i%3]),
 			} {
+				e.Time = t0.Add(time.Duration(i) * time.Minute) // versions, folded as the horizon passes
 				if err := d.Apply(e); err != nil {
 					t.Error(err)
 					return
 				}
 			}
 			if i%3 == 0 {
-				_ = d.Apply(remove(u, g))
+				e := remove(u, g)
+				e.Time = t0.Add(time.Duration(i)*time.Minute + time.Second)
+				_ = d.Apply(e)
 			}
 		}
 	}()
@@ -267,15 +271,19 @@ func TestConcurrentApplyAndQueries(t *testing.T) {
 			defer wg.Done()
 			for i := range n {
 				a, b := fmt.Sprint("u", (i+r)%50), fmt.Sprint("u", (i*7+r)%50)
-				p, _ := d.Person(a)
+				v := d.At(t0.Add(time.Duration(i*r) * time.Minute / 2)) // as of a time, current for r = 0
+				if r == 0 {
+					v = d.now()
+				}
+				p, _ := v.Person(a)
 				_ = len(p.Affiliations) + p.StudentGroups
-				d.Teaches(a, b)
-				d.ContactTeacherOf(a, b)
-				d.SharedGroups(a, b)
-				d.GroupsOf(a)
-				d.IsMember(a, "g1")
-				d.GuardianStatus(fmt.Sprint("p", i%11), a)
-				d.SameNIN(a)
+				v.Teaches(a, b)
+				v.ContactTeacherOf(a, b)
+				v.SharedGroups(a, b)
+				v.GroupsOf(a)
+				v.IsMember(a, "g1")
+				v.GuardianStatus(fmt.Sprint("p", i%11), a)
+				v.SameNIN(a)
 				d.Stats()
 			}
 		}()

@@ -27,15 +27,15 @@ func (d *Directory) HomeOrg(account string) (org string, ok bool) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	if id, ok := d.account(account); ok {
-		if a := d.accounts.at(id); a.flags&flagKnown != 0 && d.profiles.vals[a.profile].org != "" {
-			return d.profiles.vals[a.profile].org, true
+		if a := d.accounts.at(id); a.flags()&flagKnown != 0 && d.profiles.vals[a.profileID()].org != "" {
+			return d.profiles.vals[a.profileID()].org, true
 		}
 	}
 	if realm == "" {
 		return "", false
 	}
-	if org := d.realms[realm]; org != "" {
-		return org, true
+	if r := d.realms[realm]; r.org != "" {
+		return r.org, true
 	}
 	return realm, true
 }

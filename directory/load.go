@@ -10,8 +10,9 @@ import (
 const loadGCEvery = 50_000
 
 // Load applies every event replay delivers (a history replay, e.g. history.Store's
-// ReplayDirectory) and returns replay's count and error. It is how a detector rebuilds its
-// catalogue on start.
+// ReplayDirectory, in event-time order) and returns replay's count and error. It is how a
+// detector rebuilds its catalogue on start; the catalogue is the one the same events applied
+// live give (doc.go).
 //
 // A rebuild allocates the catalogue (hundreds of MB at Feide's size) and as much again in
 // short-lived rows, and Go's collector lets the heap grow to twice what was live at its last

@@ -1,13 +1,59 @@
 package directory
 
 import (
+	"cmp"
 	"slices"
 	"strings"
+	"time"
 )
+
+// View answers the relation questions as of one time: each fact's version in force then
+// (doc.go). It is a small value; make one per question or per event (Directory.At). Its
+// methods take the catalogue's read lock, like the Directory's.
+type View struct {
+	d  *Directory
+	at stamp
+}
+
+// At returns the catalogue as of t: what a rule evaluating an event of time t must see,
+// whatever has been applied since.
+func (d *Directory) At(t time.Time) View { return View{d: d, at: stampOf(t)} }
+
+// now is the current state: each fact's latest version by time.
+func (d *Directory) now() View { return View{d: d, at: stampNow} }
+
+// Person answers View.Person for the current state.
+func (d *Directory) Person(user string) (Person, bool) { return d.now().Person(user) }
+
+// GroupsOf answers View.GroupsOf for the current state.
+func (d *Directory) GroupsOf(user string) []Membership { return d.now().GroupsOf(user) }
+
+// IsMember answers View.IsMember for the current state.
+func (d *Directory) IsMember(user, group string) (string, bool) { return d.now().IsMember(user, group) }
+
+// SharedGroups answers View.SharedGroups for the current state.
+func (d *Directory) SharedGroups(a, b string) []string { return d.now().SharedGroups(a, b) }
+
+// Teaches answers View.Teaches for the current state.
+func (d *Directory) Teaches(teacher, pupil string) bool { return d.now().Teaches(teacher, pupil) }
+
+// ContactTeacherOf answers View.ContactTeacherOf for the current state.
+func (d *Directory) ContactTeacherOf(teacher, pupil string) bool {
+	return d.now().ContactTeacherOf(teacher, pupil)
+}
+
+// GuardianStatus answers View.GuardianStatus for the current state.
+func (d *Directory) GuardianStatus(guardian, child string) string {
+	return d.now().GuardianStatus(guardian, child)
+}
+
+// SameNIN answers View.SameNIN for the current state.
+func (d *Directory) SameNIN(user string) []string { return d.now().SameNIN(user) }
 
 // Person returns what the catalogue knows of user. ok is false when no person event has been
 // applied for user; the returned Person then still carries the membership counts, if any.
-func (d *Directory) Person(user string) (p Person, ok bool) {
+func (v View) Person(user string) (p Person, ok bool) {
+	d := v.d
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	id, found := d.account(user)
@@ -16,15 +62,17 @@ func (d *Directory) Person(user string) (p Person, ok bool) {
 	}
 	a := d.accounts.at(id)
 	p = Person{User: a.user}
-	if a.flags&flagKnown != 0 {
-		pr := &d.profiles.vals[a.profile]
+	known := a.flags()&flagKnown != 0
+	if known {
+		pv := v.person(id, a)
+		pr := &d.profiles.vals[pv.profile]
 		p.Org, p.Affiliations, p.PrimaryAffiliation, p.Schools = pr.org, pr.affiliations, pr.primary, pr.schools
-		p.NINHash = d.ninOf(id, a)
-		p.HiddenIdentity = a.flags&flagHidden != 0
-		p.Active = a.flags&flagActive != 0
+		p.NINHash = pv.nin
+		p.HiddenIdentity = pv.flags&flagHidden != 0
+		p.Active = pv.flags&flagActive != 0
 	}
-	for _, m := range a.groups {
-		at := &d.attrs.vals[m.attrs]
+	for _, m := range v.groups(id) {
+		at := &d.attrs.vals[m.attrsID()]
 		switch at.role {
 		case RoleStudent:
 			p.StudentGroups++
@@ -38,29 +86,61 @@ func (d *Directory) Person(user string) (p Person, ok bool) {
 			}
 		}
 	}
-	return p, a.flags&flagKnown != 0
+	return p, known
+}
+
+// person is the person version of known account a in force at v's time. Callers hold a lock.
+func (v View) person(id uint32, a *account) personValue {
+	if h := v.d.personHist[id]; h != nil && v.at != stampNow {
+		return h.at(v.at)
+	}
+	return v.d.personOf(id, a)
 }
 
 // membershipOf is the Membership m of the catalogue's compact form. Callers hold a lock.
 func (d *Directory) membershipOf(m membership) Membership {
-	at := &d.attrs.vals[m.attrs]
+	at := &d.attrs.vals[m.attrsID()]
 	return Membership{Group: d.groups.str(m.group), GoType: at.goType, Role: at.role, ContactTeacher: at.contact, School: at.school}
 }
 
-// groupsOf returns the memberships of user (sorted by group id, not by name); nil when none.
-// Callers hold a lock.
-func (d *Directory) groupsOf(user string) []membership {
-	if id, ok := d.account(user); ok {
-		return d.accounts.at(id).groups
+// groups returns the memberships of account id in force at v's time, sorted by group id; nil
+// when none. Callers hold a lock and do not modify the result.
+func (v View) groups(id uint32) []membership {
+	d := v.d
+	cur := d.accounts.at(id).groups
+	hg := d.histGroups[id]
+	if v.at == stampNow || len(hg) == 0 {
+		return cur
+	}
+	out := make([]membership, 0, len(cur)+len(hg))
+	for _, m := range cur {
+		if _, ok := slices.BinarySearch(hg, m.group); !ok {
+			out = append(out, m)
+		}
+	}
+	for _, g := range hg {
+		if attrs := d.memberHist[memberKey(id, g)].at(v.at); attrs != absent {
+			out = append(out, membership{group: g, attrs: attrs})
+		}
+	}
+	slices.SortFunc(out, func(x, y membership) int { return cmp.Compare(x.group, y.group) })
+	return out
+}
+
+// groupsOf returns the memberships of user at v's time (see groups). Callers hold a lock.
+func (v View) groupsOf(user string) []membership {
+	if id, ok := v.d.account(user); ok {
+		return v.groups(id)
 	}
 	return nil
 }
 
-// GroupsOf returns user's current memberships, ordered by group id.
-func (d *Directory) GroupsOf(user string) []Membership {
+// GroupsOf returns user's memberships, ordered by group name.
+func (v View) GroupsOf(user string) []Membership {
+	d := v.d
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	gs := d.groupsOf(user)
+	gs := v.groupsOf(user)
 	if len(gs) == 0 {
 		return nil
 	}
@@ -73,26 +153,37 @@ func (d *Directory) GroupsOf(user string) []Membership {
 }
 
 // IsMember reports whether user is a member of group, and in which role.
-func (d *Directory) IsMember(user, group string) (role string, ok bool) {
+func (v View) IsMember(user, group string) (role string, ok bool) {
+	d := v.d
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	g, ok := d.groups.lookup(group)
 	if !ok {
 		return "", false
 	}
-	gs := d.groupsOf(user)
+	id, ok := d.account(user)
+	if !ok {
+		return "", false
+	}
+	if h := d.memberHist[memberKey(id, g)]; h != nil && v.at != stampNow {
+		if attrs := h.at(v.at); attrs != absent {
+			return d.attrs.vals[attrs].role, true
+		}
+		return "", false
+	}
+	gs := d.accounts.at(id).groups
 	if i, ok := find(gs, g); ok {
-		return d.attrs.vals[gs[i].attrs].role, true
+		return d.attrs.vals[gs[i].attrsID()].role, true
 	}
 	return "", false
 }
 
 // SharedGroups returns the groups both a and b are members of (in any role), ordered.
-func (d *Directory) SharedGroups(a, b string) []string {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
+func (v View) SharedGroups(a, b string) []string {
+	v.d.mu.RLock()
+	defer v.d.mu.RUnlock()
 	var out []string
-	d.eachShared(a, b, func(ma, _ Membership) bool {
+	v.eachShared(a, b, func(ma, _ Membership) bool {
 		out = append(out, ma.Group)
 		return true
 	})
@@ -101,27 +192,27 @@ func (d *Directory) SharedGroups(a, b string) []string {
 }
 
 // Teaches reports whether teacher is faculty in a group where pupil is a student.
-func (d *Directory) Teaches(teacher, pupil string) bool {
-	return d.sharesGroupWhere(teacher, pupil, func(mt, mp Membership) bool {
+func (v View) Teaches(teacher, pupil string) bool {
+	return v.sharesGroupWhere(teacher, pupil, func(mt, mp Membership) bool {
 		return mt.Role == RoleFaculty && mp.Role == RoleStudent
 	})
 }
 
 // ContactTeacherOf reports whether teacher is the contact teacher of a basis group (class)
 // where pupil is a student.
-func (d *Directory) ContactTeacherOf(teacher, pupil string) bool {
-	return d.sharesGroupWhere(teacher, pupil, func(mt, mp Membership) bool {
+func (v View) ContactTeacherOf(teacher, pupil string) bool {
+	return v.sharesGroupWhere(teacher, pupil, func(mt, mp Membership) bool {
 		return mt.Role == RoleFaculty && mt.ContactTeacher && mt.GoType == GoTypeBasis && mp.Role == RoleStudent
 	})
 }
 
 // sharesGroupWhere reports whether a and b are members of a group where their memberships
 // (a's, b's) satisfy ok.
-func (d *Directory) sharesGroupWhere(a, b string, ok func(ma, mb Membership) bool) bool {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
+func (v View) sharesGroupWhere(a, b string, ok func(ma, mb Membership) bool) bool {
+	v.d.mu.RLock()
+	defer v.d.mu.RUnlock()
 	found := false
-	d.eachShared(a, b, func(ma, mb Membership) bool {
+	v.eachShared(a, b, func(ma, mb Membership) bool {
 		found = ok(ma, mb)
 		return !found
 	})
@@ -130,11 +221,12 @@ func (d *Directory) sharesGroupWhere(a, b string, ok func(ma, mb Membership) boo
 
 // eachShared calls fn with a's and b's memberships of each group they share, until fn returns
 // false: a merge of the two sorted membership lists. Callers hold the read lock.
-func (d *Directory) eachShared(a, b string, fn func(ma, mb Membership) bool) {
+func (v View) eachShared(a, b string, fn func(ma, mb Membership) bool) {
 	if a == b {
 		return
 	}
-	ga, gb := d.groupsOf(a), d.groupsOf(b)
+	d := v.d
+	ga, gb := v.groupsOf(a), v.groupsOf(b)
 	for i, j := 0, 0; i < len(ga) && j < len(gb); {
 		switch {
 		case ga[i].group < gb[j].group:
@@ -152,7 +244,8 @@ func (d *Directory) eachShared(a, b string, fn func(ma, mb Membership) bool) {
 
 // GuardianStatus returns the status of the guardian–child relation: "" when there is none,
 // else active, removed or blocked.
-func (d *Directory) GuardianStatus(guardian, child string) string {
+func (v View) GuardianStatus(guardian, child string) string {
+	d := v.d
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	g, ok := d.guardians.lookup(guardian)
@@ -163,12 +256,17 @@ func (d *Directory) GuardianStatus(guardian, child string) string {
 	if !ok {
 		return ""
 	}
-	return statuses[d.relations[uint64(g)<<32|uint64(c)]]
+	k := uint64(g)<<32 | uint64(c)
+	if h := d.relHist[k]; h != nil && v.at != stampNow {
+		return statuses[h.at(v.at)]
+	}
+	return statuses[d.relations[k].status]
 }
 
-// SameNIN returns the other accounts whose person carries user's (non-empty) NIN hash,
-// ordered; nil when user has no NIN hash or no other account shares it.
-func (d *Directory) SameNIN(user string) []string {
+// SameNIN returns the other accounts whose person carried user's (non-empty) NIN hash at v's
+// time, ordered; nil when user had no NIN hash or no other account shared it.
+func (v View) SameNIN(user string) []string {
+	d := v.d
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	id, ok := d.account(user)
@@ -176,17 +274,26 @@ func (d *Directory) SameNIN(user string) []string {
 		return nil
 	}
 	a := d.accounts.at(id)
-	nin := d.ninOf(id, a)
+	if a.flags()&flagKnown == 0 {
+		return nil
+	}
+	nin := v.person(id, a).nin
 	if nin == "" {
 		return nil
 	}
 	var out []string
-	d.byNIN.each(d.hash(nin), func(o uint32) bool {
-		if b := d.accounts.at(o); o != id && d.sameNIN(id, a, o, b) {
+	match := func(o uint32) {
+		if b := d.accounts.at(o); o != id && v.person(o, b).nin == nin && !slices.Contains(out, b.user) {
 			out = append(out, b.user)
 		}
+	}
+	d.byNIN.each(d.hash(nin), func(o uint32) bool {
+		match(o)
 		return true
 	})
+	for _, o := range d.ninHist[nin] {
+		match(o)
+	}
 	slices.Sort(out)
 	return out
 }

@@ -50,10 +50,12 @@
 // a key raises an alert, later hits within `for` are folded into the next alert's Suppressed
 // count), then evaluates the summary. Alert ids are event.AlertID(rule, event id): a
 // redelivered event yields the same alert id (but is counted in windows again: at-least-once
-// delivery can inflate a window count, never deflate it). Directory events are evaluated like
-// the others, after the caller has applied them to the directory, so rules see the catalogue
-// after the change. An expression failing at run time raises no alert, is counted in
-// RuleStats.Errors and logged once per distinct message.
+// delivery can inflate a window count, never deflate it). Directory events are evaluated like the
+// others, after the caller has applied them to the directory, so rules see the catalogue after the
+// change. Every directory fact a rule reads (actor, subject, the relations) is the one in force at
+// the event's time (directory.Directory.At), whatever the catalogue has applied since: a late or
+// redelivered event is judged as it would have been on time. An expression failing at run time
+// raises no alert, is counted in RuleStats.Errors and logged once per distinct message.
 //
 // # History lookups
 //

@@ -110,10 +110,11 @@ type RuleStats struct {
 	Evictions    uint64 // keys evicted at the key cap
 }
 
-// NewEngine returns an engine evaluating set with the relations of dir (nil: an empty
-// directory). The caller applies directory events to dir (Directory.Apply) before evaluating
-// them, so rules see the catalogue after the change. clock stamps alerts (nil: time.Now). It
-// fails only when an option does (WithLookup's metrics cannot be registered).
+// NewEngine returns an engine evaluating set with the relations of dir (nil: an empty directory).
+// Every directory question a rule asks is answered as of the evaluated event's time (Directory.At),
+// whatever dir has applied since. The caller applies a directory event to dir (Directory.Apply)
+// before evaluating it, so rules see the catalogue with the change. clock stamps alerts (nil:
+// time.Now). It fails only when an option does (WithLookup's metrics cannot be registered).
 func NewEngine(set *Set, dir *directory.Directory, clock func() time.Time, opts ...Option) (*Engine, error) {
 	if dir == nil {
 		dir = directory.New()
@@ -135,14 +136,15 @@ func NewEngine(set *Set, dir *directory.Directory, clock func() time.Time, opts 
 		}
 		g.loc = loc
 	}
+	asOf := func() directory.View { return dir.At(g.env.Event.Time) } // the directory at the event's time
 	g.env = Env{
-		Teaches:          dir.Teaches,
-		ContactTeacherOf: dir.ContactTeacherOf,
-		GuardianStatus:   dir.GuardianStatus,
-		SameNIN:          dir.SameNIN,
-		InGroup:          func(u, grp string) bool { _, ok := dir.IsMember(u, grp); return ok },
-		GroupRole:        func(u, grp string) string { r, _ := dir.IsMember(u, grp); return r },
-		Person:           func(u string) Facts { return factsOf(dir, u) },
+		Teaches:          func(t, p string) bool { return asOf().Teaches(t, p) },
+		ContactTeacherOf: func(t, p string) bool { return asOf().ContactTeacherOf(t, p) },
+		GuardianStatus:   func(gu, c string) string { return asOf().GuardianStatus(gu, c) },
+		SameNIN:          func(u string) []string { return asOf().SameNIN(u) },
+		InGroup:          func(u, grp string) bool { _, ok := asOf().IsMember(u, grp); return ok },
+		GroupRole:        func(u, grp string) string { r, _ := asOf().IsMember(u, grp); return r },
+		Person:           func(u string) Facts { return factsOf(asOf(), u) },
 		LocalHour:        func() int { return g.localTime().Hour() },
 		LocalWeekday:     func() int { return int(g.localTime().Weekday()) },
 	}
@@ -219,10 +221,10 @@ func (g *Engine) reconcile(set *Set) {
 // facts looks up the directory facts r needs, once per event.
 func (g *Engine) facts(r *rule, e *event.Event) {
 	if r.facts[0] && !g.factsOK[0] {
-		g.env.Actor, g.factsOK[0] = factsOf(g.dir, e.Account()), true
+		g.env.Actor, g.factsOK[0] = factsOf(g.dir.At(e.Time), e.Account()), true
 	}
 	if r.facts[1] && !g.factsOK[1] {
-		g.env.Subject, g.factsOK[1] = factsOf(g.dir, subjectOf(e)), true
+		g.env.Subject, g.factsOK[1] = factsOf(g.dir.At(e.Time), subjectOf(e)), true
 	}
 }
 

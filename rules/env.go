@@ -16,11 +16,11 @@ type Env struct {
 	// Event is the event being evaluated, with its Go field names: event.Kind, event.User,
 	// event.ActorRole, event.Records, event.Time, event.Affiliations, ...
 	Event *event.Event `expr:"event"`
-	// Actor holds the directory facts of the account the event is about (event.Account():
-	// user, actor, or guardian).
+	// Actor holds the directory facts, as of the event's time, of the account the event is
+	// about (event.Account(): user, actor, or guardian).
 	Actor Facts `expr:"actor"`
-	// Subject holds the directory facts of whose data was reached: the subject of an access
-	// event, the child of a guardianship event; unknown otherwise.
+	// Subject holds the directory facts, as of the event's time, of whose data was reached:
+	// the subject of an access event, the child of a guardianship event; unknown otherwise.
 	Subject Facts `expr:"subject"`
 	// Window is the rule's sliding-window aggregate for this event's key (zero without a
 	// window).
@@ -30,7 +30,8 @@ type Env struct {
 	// lookups, so their I/O ends with the caller's context.
 	Ctx context.Context `expr:"ctx"`
 
-	// Directory relations. Each is a locked map lookup, no I/O.
+	// Directory relations, as of the event's time (event.Time): the facts in force then, whatever
+	// the directory has learnt since. Each is a locked map lookup, no I/O.
 	Teaches          func(teacher, pupil string) bool    `expr:"teaches"`          // faculty in a group where pupil is a student
 	ContactTeacherOf func(teacher, pupil string) bool    `expr:"contactTeacherOf"` // contact teacher of pupil's basis group
 	GuardianStatus   func(guardian, child string) string `expr:"guardianStatus"`   // "", active, removed or blocked
@@ -100,9 +101,9 @@ type Window struct {
 	Distinct int `expr:"distinct"` // distinct values of the window's distinct expression
 }
 
-// factsOf looks user up in dir. An empty user gives empty facts.
-func factsOf(dir *directory.Directory, user string) Facts {
-	if user == "" || dir == nil {
+// factsOf looks user up in dir (as of the event's time). An empty user gives empty facts.
+func factsOf(dir directory.View, user string) Facts {
+	if user == "" {
 		return Facts{}
 	}
 	p, known := dir.Person(user)

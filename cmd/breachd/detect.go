@@ -61,6 +61,7 @@ new consumers start where the old set stopped (see deploy/README.md).`,
 		return deploy.RunProcess(c.Context(), deploy.ProcessConfig{Infra: cfg, MetricsAddr: metricsAddr, PprofAddr: pprofAddr, Pipeline: deploy.PipelineConfig{
 			Stages: []string{deploy.StageDetect}, Rules: rulePaths, Member: member, Members: members,
 			ExitWhenDone: exitWhenDone, Logger: cfg.Logger, DetectBatch: detectBatch, DetectWait: detectWait,
+			DirectoryHorizon: directoryHorizonOf(),
 		}})
 	}
 	return c

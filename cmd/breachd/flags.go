@@ -14,6 +14,7 @@ import (
 	"breachd/bus"
 	"breachd/deploy"
 	"breachd/detect"
+	"breachd/directory"
 	"breachd/output"
 )
 
@@ -26,6 +27,7 @@ var (
 	pprofAddr   string             // --pprof
 	detectBatch int                // --detect-batch
 	detectWait  time.Duration      // --detect-wait
+	dirHorizon  time.Duration      // --directory-horizon
 	logLevel    string             // --log-level
 	logFormat   string             // --log-format
 	actor       string             // --as
@@ -88,6 +90,9 @@ func stageFlags(fs *pflag.FlagSet) {
 		"(some 3-5 KB per event, for the batch in hand and the one fetched ahead: up to 120-200 MB at 20000); smaller holds less. It adds no latency: see --detect-wait")
 	fs.DurationVar(&detectWait, "detect-wait", 250*time.Millisecond, "longest the detector waits for a batch to fill before it takes what has arrived: "+
 		"bounds the latency a partly filled batch adds; longer makes fuller batches (less CPU per event) at a low event rate; at most 10s")
+	fs.DurationVar(&dirHorizon, "directory-horizon", directory.DefaultHorizon, "how far behind the newest directory event the detector keeps the older versions of directory facts that changed, "+
+		"so that an event arriving late (a redelivery, a log shipped at night) is judged against the directory of its own time; "+
+		"older events are judged against the latest version before the horizon. Costs memory only for facts that changed; 0 keeps no versions")
 }
 
 // replicasFlag: the replicas of the streams and buckets a process creates (bus/replicas.go).
@@ -96,13 +101,25 @@ func replicasFlag(fs *pflag.FlagSet) {
 		"an existing stream with fewer is scaled up, one with more keeps them); the embedded server has one node, so 1")
 }
 
-// checkDetectFlags refuses --detect-batch and --detect-wait values the detector cannot run with.
+// directoryHorizonOf turns --directory-horizon into PipelineConfig.DirectoryHorizon (where 0
+// is the default and a negative value keeps no versions).
+func directoryHorizonOf() time.Duration {
+	if dirHorizon == 0 {
+		return -1
+	}
+	return dirHorizon
+}
+
+// checkDetectFlags refuses --detect-batch, --detect-wait and --directory-horizon values the
+// detector cannot run with.
 func checkDetectFlags() error {
 	switch {
 	case detectBatch < 1:
 		return usagef("--detect-batch %d: want at least 1 event", detectBatch)
 	case detectWait <= 0 || detectWait > detect.MaxFetchWait:
 		return usagef("--detect-wait %s: want a positive duration up to %s (e.g. 250ms)", detectWait, detect.MaxFetchWait)
+	case dirHorizon < 0:
+		return usagef("--directory-horizon %s: want a duration of 0 (no versions) or more (e.g. 720h)", dirHorizon)
 	}
 	return nil
 }

@@ -74,6 +74,7 @@ func TestHelpAndUsageErrors(t *testing.T) {
 		{[]string{"run", "--help"}, 0, "-max-future-skew"},
 		{[]string{"run", "--max-future-skew", "-1h"}, 2, "--max-future-skew: -1h0m0s is negative"},
 		{[]string{"run", "--detect-batch", "0"}, 2, "--detect-batch 0: want at least 1 event"},
+		{[]string{"run", "--directory-horizon", "-1h"}, 2, "--directory-horizon -1h0m0s: want a duration of 0"},
 		{[]string{"detect", "--nats", "nats://127.0.0.1:1", "--clickhouse", "clickhouse://127.0.0.1:1", "--detect-wait", "0s"}, 2, "--detect-wait 0s: want a positive duration"},
 		{[]string{"help", "simulate"}, 0, "--seed"},
 		{[]string{"history", "--help"}, 0, "read-only"},

@@ -1,0 +1,309 @@
+package directory
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"time"
+
+	"breachd/event"
+)
+
+// How Apply keeps each kind of fact: the current version in the compact records (account,
+// membership, relation), with the time of its latest assertion; a history (versions.go) only
+// for a fact that has more than one version within the horizon, an earlier assertion of its
+// value that arrived late (history.kept), or whose current state is a removal within the
+// horizon. A compact record keeps one bit of its history (history.held): that its value was
+// asserted before its time too, when. Each put* takes the common cases without building a
+// history: a new fact, a change older than the horizon, and the same value again at a later
+// time, which moves the record's time forward and sets held (so that a re-sent snapshot costs
+// nothing) — with the result the general path (put, fold, store) would give but for the time
+// of the earlier assertion, which is not kept (doc.go's one approximate order).
+
+// advance records t as applied and, every eighth of the horizon (at least an hour) of event
+// time, folds every history.
+// Callers hold the write lock.
+func (d *Directory) advance(t stamp) {
+	if t <= d.newest {
+		return
+	}
+	d.newest = t
+	if every := max(d.horizon/8, stamp(time.Hour/time.Second)); d.newest-d.swept >= every {
+		d.sweep()
+	}
+}
+
+// floor is the time before which versions fold (newest − horizon); with no horizon, every
+// version but the latest folds.
+func (d *Directory) floor() stamp {
+	if d.horizon == 0 {
+		return stampNow
+	}
+	return d.newest - min(d.newest, d.horizon)
+}
+
+// sweep folds every history and drops those left with nothing the compact record lacks.
+func (d *Directory) sweep() {
+	d.swept = d.newest
+	floor := d.floor()
+	for id, h := range d.personHist {
+		d.unindexNINs(id, h)
+		h.fold(floor)
+		d.storePerson(id, h)
+	}
+	for k, h := range d.memberHist {
+		h.fold(floor)
+		d.storeMembership(k, h)
+	}
+	for k, h := range d.relHist {
+		if h.fold(floor); !h.kept(floor) {
+			delete(d.relHist, k)
+		}
+	}
+}
+
+// putPerson inserts the person version of e at t.
+func (d *Directory) putPerson(e *event.Event, t stamp) {
+	id := d.accountLocked(e.User)
+	v := personValue{profile: d.profileOf(e), nin: e.NINHash}
+	if e.HiddenIdentity {
+		v.flags |= flagHidden
+	}
+	if e.IsActive() {
+		v.flags |= flagActive
+	}
+	if realm := Realm(e.User); realm != "" && e.Org != "" {
+		if r, ok := d.realms[realm]; !ok || t >= r.at {
+			d.realms[strings.Clone(realm)] = realmOrg{org: d.str(e.Org), at: t}
+		}
+	}
+	a := d.accounts.at(id)
+	h := d.personHist[id]
+	if h == nil {
+		known := a.flags()&flagKnown != 0
+		var cur personValue
+		if known {
+			cur = d.personOf(id, a)
+		}
+		held := a.flags()&flagHeld != 0
+		switch {
+		case known && t >= a.at && cur == v:
+			d.setPerson(id, v, t, held || t > a.at)
+			return
+		case !known || t >= a.at && t < d.floor():
+			d.setPerson(id, v, t, false)
+			return
+		case t < a.at && cur == v && t < d.floor():
+			return
+		}
+		h = single(cur, a.at, held)
+	} else {
+		d.unindexNINs(id, h)
+	}
+	v.nin = strings.Clone(v.nin) // kept in h: not the event's memory
+	h.put(t, v)
+	h.fold(d.floor())
+	d.storePerson(id, h)
+}
+
+// storePerson sets account id's current person version from h and keeps h if it has older
+// versions. Callers have unindexed h's NINs.
+func (d *Directory) storePerson(id uint32, h *history[personValue]) {
+	d.setPerson(id, h.current(), h.last, h.held())
+	if !h.kept(d.floor()) {
+		delete(d.personHist, id)
+		return
+	}
+	d.personHist[id] = h
+	for i, v := range h.vs {
+		if v.v.nin != "" && !slices.ContainsFunc(h.vs[:i], func(w version[personValue]) bool { return w.v.nin == v.v.nin }) {
+			d.ninHist[v.v.nin] = append(d.ninHist[v.v.nin], id)
+		}
+	}
+}
+
+// unindexNINs removes account id from ninHist under the NINs of h's versions.
+func (d *Directory) unindexNINs(id uint32, h *history[personValue]) {
+	for _, v := range h.vs {
+		ids := d.ninHist[v.v.nin]
+		if i := slices.Index(ids, id); i >= 0 {
+			if ids = slices.Delete(ids, i, i+1); len(ids) == 0 {
+				delete(d.ninHist, v.v.nin)
+			} else {
+				d.ninHist[v.v.nin] = ids
+			}
+		}
+	}
+}
+
+// personOf is the current person version of account a (known).
+func (d *Directory) personOf(id uint32, a *account) personValue {
+	return personValue{profile: a.profileID(), flags: a.flags() & (flagHidden | flagActive), nin: d.ninOf(id, a)}
+}
+
+// setPerson makes v, last asserted at t (and before, when held), account id's current person
+// version.
+func (d *Directory) setPerson(id uint32, v personValue, t stamp, held bool) {
+	if v.profile >= maxProfiles {
+		panic("directory: more than 16 M distinct person profiles")
+	}
+	a := d.accounts.at(id)
+	if a.flags()&flagKnown == 0 {
+		d.persons++
+	}
+	d.setNIN(id, v.nin)
+	f := a.flags()&(flagHexNIN|flagRawNIN) | flagKnown | v.flags
+	if held {
+		f |= flagHeld
+	}
+	a.meta, a.at = v.profile<<8|uint32(f), t
+}
+
+// find returns the position of group g in gs (sorted), or where it would be inserted.
+func find(gs []membership, g uint32) (int, bool) {
+	return slices.BinarySearchFunc(gs, g, func(m membership, g uint32) int { return cmp.Compare(m.group, g) })
+}
+
+func memberKey(id, g uint32) uint64 { return uint64(id)<<32 | uint64(g) }
+
+// putMembership inserts the version attrs (absent: removed) of user's membership of group at t.
+func (d *Directory) putMembership(user, group string, attrs uint32, t stamp) {
+	keepRemoval := d.horizon > 0 && t >= d.floor() // a removal must be kept to be ordered
+	var id, g uint32
+	if attrs == absent && !keepRemoval {
+		var ok bool
+		if id, ok = d.account(user); !ok {
+			return
+		}
+		if g, ok = d.groups.lookup(group); !ok {
+			return
+		}
+	} else {
+		id, g = d.accountLocked(user), d.groups.id(group)
+	}
+	k := memberKey(id, g)
+	h := d.memberHist[k]
+	if h == nil {
+		a := d.accounts.at(id)
+		i, ok := find(a.groups, g)
+		var m membership
+		if ok {
+			m = a.groups[i]
+		}
+		switch {
+		case !ok && attrs == absent && !keepRemoval:
+			return
+		case ok && t >= m.at && m.attrsID() == attrs:
+			d.setMembership(id, g, attrs, t, m.held() || t > m.at)
+			return
+		case !ok && attrs != absent, ok && t >= m.at && t < d.floor():
+			d.setMembership(id, g, attrs, t, false)
+			return
+		case ok && t < m.at && m.attrsID() == attrs && t < d.floor():
+			return
+		}
+		h = &history[uint32]{}
+		if ok {
+			h = single(m.attrsID(), m.at, m.held())
+		}
+	}
+	h.put(t, attrs)
+	h.fold(d.floor())
+	d.storeMembership(k, h)
+}
+
+// storeMembership sets the current version of membership k from h and keeps h while it has
+// older versions, or is a removal within the horizon.
+func (d *Directory) storeMembership(k uint64, h *history[uint32]) {
+	id, g := uint32(k>>32), uint32(k)
+	d.setMembership(id, g, h.current(), h.last, h.held())
+	keep := h.kept(d.floor()) || h.current() == absent && d.horizon > 0 && h.last >= d.floor()
+	_, had := d.memberHist[k]
+	switch {
+	case keep && !had:
+		d.memberHist[k] = h
+		gs := d.histGroups[id]
+		i, _ := slices.BinarySearch(gs, g)
+		d.histGroups[id] = slices.Insert(gs, i, g)
+	case !keep && had:
+		delete(d.memberHist, k)
+		gs := d.histGroups[id]
+		if i, ok := slices.BinarySearch(gs, g); ok {
+			gs = slices.Delete(gs, i, i+1)
+		}
+		if len(gs) == 0 {
+			delete(d.histGroups, id)
+		} else {
+			d.histGroups[id] = gs
+		}
+	}
+}
+
+// setMembership makes attrs (absent: none), last asserted at t (and before, when held), the
+// current version of account id's membership of group g.
+func (d *Directory) setMembership(id, g, attrs uint32, t stamp, held bool) {
+	if attrs != absent && attrs >= heldAttrs {
+		panic("directory: more than 2 G distinct membership attributes")
+	}
+	a := d.accounts.at(id)
+	m := membership{group: g, attrs: attrs, at: t}
+	if held {
+		m.attrs |= heldAttrs
+	}
+	i, ok := find(a.groups, g)
+	switch {
+	case ok && attrs == absent:
+		a.groups = slices.Delete(a.groups, i, i+1)
+		if len(a.groups) == 0 {
+			a.groups = nil
+		}
+		d.members--
+		if d.groupSize[g]--; d.groupSize[g] == 0 {
+			d.nonEmpty--
+		}
+	case ok:
+		a.groups[i] = m
+	case attrs != absent:
+		if int(g) >= len(d.groupSize) {
+			d.groupSize = append(d.groupSize, make([]int32, int(g)+1-len(d.groupSize))...)
+		}
+		if d.groupSize[g]++; d.groupSize[g] == 1 {
+			d.nonEmpty++
+		}
+		d.members++
+		if len(a.groups) == cap(a.groups) { // grow by half: most accounts hold a handful of groups
+			gs := make([]membership, len(a.groups), len(a.groups)+len(a.groups)/2+2)
+			copy(gs, a.groups)
+			a.groups = gs
+		}
+		a.groups = slices.Insert(a.groups, i, m)
+	}
+}
+
+// putGuardianship inserts the version status of the guardian–child relation at t.
+func (d *Directory) putGuardianship(guardian, child string, status uint8, t stamp) {
+	k := uint64(d.guardians.id(guardian))<<32 | uint64(d.accountLocked(child))
+	h := d.relHist[k]
+	if h == nil {
+		r, ok := d.relations[k]
+		switch {
+		case ok && t >= r.at && r.status == status:
+			d.relations[k] = relation{at: t, status: status, held: r.held || t > r.at}
+			return
+		case !ok, t >= r.at && t < d.floor():
+			d.relations[k] = relation{at: t, status: status}
+			return
+		case t < r.at && r.status == status && t < d.floor():
+			return
+		}
+		h = single(r.status, r.at, r.held)
+	}
+	h.put(t, status)
+	h.fold(d.floor())
+	d.relations[k] = relation{at: h.last, status: h.current(), held: h.held()}
+	if !h.kept(d.floor()) {
+		delete(d.relHist, k)
+	} else {
+		d.relHist[k] = h
+	}
+}
