@@ -137,6 +137,11 @@ func pipelineSubjects() []string {
 		allow = append(allow, jsAPI+"CONSUMER.CREATE."+s+".>", jsAPI+"CONSUMER.INFO."+s+".*",
 			jsAPI+"CONSUMER.MSG.NEXT."+s+".*", "$JS.ACK."+s+".>")
 	}
+	// A detector or notifier taking over resets its durable to the ack floor and gives the pin
+	// up at a clean stop (detect/pin.go, notify).
+	for _, s := range []string{bus.StreamEvents, bus.StreamAlerts} {
+		allow = append(allow, jsAPI+"CONSUMER.RESET."+s+".*", jsAPI+"CONSUMER.UNPIN."+s+".*")
+	}
 	allow = append(allow, consumerListSubjects()...)                     // a new detector durable starts after its siblings; the API's GET /api/pipeline
 	return append(allow, jsAPI+"CONSUMER.DELETE."+bus.StreamEvents+".*") // the detector's warm-up consumer
 }

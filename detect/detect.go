@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -51,6 +53,13 @@ type Warmer interface {
 	MaxWindow() time.Duration
 }
 
+// Forgetter is implemented by an Evaluator whose state can be dropped (rules.Engine): Forget
+// empties its windows and suppression, as in a new engine. A detector that lost its pin calls
+// it before it stands by again, so that a later takeover warms up from nothing.
+type Forgetter interface {
+	Forget()
+}
+
 // Options configures a Detector.
 type Options struct {
 	// Member and Members place this detector in a set of Members detectors sharing the EVENTS
@@ -70,7 +79,13 @@ type Options struct {
 	Batch        int
 	FetchWait    time.Duration
 	FlushTimeout time.Duration // bound on finishing one batch from its fetch, also at shutdown (default 60 s)
-	Clock        func() time.Time
+	// FailoverAfter is the durable's PinnedTTL (default DefaultFailoverAfter, at least
+	// MinFailoverAfter): a standby of the same member takes over once the active detector has
+	// not renewed its pin for this long (a kill, a pause, a partition). Shorter fails over
+	// sooner; too short lets a live detector that the scheduler or a stop-the-world pause holds
+	// back for longer lose its pin, which costs a takeover (reset and warm-up) but loses nothing.
+	FailoverAfter time.Duration
+	Clock         func() time.Time
 	// AfterEventsWritten, if set, is called after each batch's events are stored and before
 	// anything is acked: a fault-injection point for crash tests.
 	AfterEventsWritten func()
@@ -98,6 +113,9 @@ type Detector struct {
 	// misrouted is set once an activity event arrived on a partition that its account does not
 	// hash to (a publisher with another layout); only Run's goroutine touches it.
 	misrouted bool
+	// againUpTo is the highest stream sequence the durable had delivered when this detector
+	// took over: a message at or below it may be stored already (takeOver).
+	againUpTo uint64
 	ready     chan struct{} // closed by Run once its consumer is created or updated
 }
 
@@ -107,11 +125,12 @@ func New(js jetstream.JetStream, eval Evaluator, cat Catalogue, hist History, op
 	opts.Batch = cmp.Or(max(opts.Batch, 0), 20000)
 	opts.FetchWait = min(cmp.Or(max(opts.FetchWait, 0), 250*time.Millisecond), maxAhead/2) // MaxFetchWait
 	opts.FlushTimeout = cmp.Or(max(opts.FlushTimeout, 0), 60*time.Second)
+	opts.FailoverAfter = max(cmp.Or(opts.FailoverAfter, DefaultFailoverAfter), MinFailoverAfter)
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
 	opts.Logger = cmp.Or(opts.Logger, slog.Default())
-	m, err := newMetrics(opts.Registerer)
+	m, err := newMetrics(opts.Registerer, opts.Member)
 	if err != nil {
 		return nil, err
 	}
@@ -133,10 +152,14 @@ func maxAckPending(batch int) int { return 4 * batch }
 // Durable is the name of the detector's durable consumer on EVENTS.
 func (d *Detector) Durable() string { return DurableName(d.opts.Member, d.opts.Members) }
 
-// Run reads the partition layout, creates or resumes its durable consumer, warms the window
-// state up from the stream (see doc.go), then consumes until ctx is cancelled, finishes the
-// batch in hand and returns nil. It returns an error when it cannot start: an assignment that
-// does not fit the layout, or the consumer cannot be created.
+// Run reads the partition layout, creates or resumes its durable consumer and stands by until
+// the server pins it to the durable (at once when no other detector of the same member runs,
+// else when the active one stops asking for FailoverAfter); then it takes over: resets the
+// durable to its ack floor, warms the window state up from the stream and consumes (see
+// doc.go). When it loses the pin it drops what it holds unacked, forgets its window state and
+// stands by again. When ctx is cancelled it finishes the batch in hand, gives the pin up and
+// returns nil. It returns an error when it cannot start: an assignment that does not fit the
+// layout, or the consumer cannot be created.
 func (d *Detector) Run(ctx context.Context) error {
 	cons, info, err := d.consumer(ctx)
 	if err != nil {
@@ -146,13 +169,92 @@ func (d *Detector) Run(ctx context.Context) error {
 		return err
 	}
 	close(d.ready)
-	if err := d.warmUp(ctx, info); err != nil {
-		if ctx.Err() != nil {
-			return nil
+	d.log.Info("detector standing by", "durable", d.Durable(), "partitions", d.ownedList(), "of", d.layout.Partitions,
+		"batch", d.opts.Batch, "failover_after", d.opts.FailoverAfter)
+	floor := info.AckFloor.Stream
+	for ctx.Err() == nil {
+		tctx, stopTail := context.WithCancel(ctx)
+		tail := d.tailDirectory(tctx, floor+1)
+		pin, err := d.standby(ctx, cons)
+		if err != nil {
+			stopTail()
+			<-tail.done
+			break // ctx ended
 		}
+		err = d.active(ctx, cons, pin, tail)
+		stopTail()
+		<-tail.done
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		// Lost the pin (or could not take over): nothing of this active period is kept but
+		// the catalogue, which the tail keeps current from the ack floor on.
+		d.redo = newEvaluated(maxAckPending(d.opts.Batch))
+		if f, ok := d.eval.(Forgetter); ok {
+			f.Forget()
+		}
+		if errors.Is(err, errLostPin) {
+			d.log.Warn("lost the pin: another detector is active for this member; standing by", "durable", d.Durable())
+		} else {
+			d.log.Error("could not take over; standing by again", "durable", d.Durable(), "err", err)
+			_ = retry.Sleep(ctx, time.Second)
+		}
+		if info, err := cons.Info(ctx); err == nil {
+			floor = info.AckFloor.Stream
+		}
+	}
+	d.log.Info("detector stopped")
+	return nil
+}
+
+// active is one active period: pinned, it takes over (takeOver), stops the directory tail at
+// the ack floor, warms the windows up and consumes until ctx ends (nil) or the pin is lost
+// (errLostPin).
+func (d *Detector) active(ctx context.Context, cons jetstream.Consumer, pin string, tail *dirTail) error {
+	// lost ends when the pin is lost, never at shutdown: then the batch in hand is finished.
+	lost, lose := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer lose(nil)
+	kctx, stopKeep := context.WithCancel(lost) // the keep-alive runs until the batches in hand are finished
+	var keeper sync.WaitGroup
+	keeper.Go(func() { d.keepPin(kctx, cons, lose) })
+	defer keeper.Wait()
+	defer stopKeep()
+	actx, stop := context.WithCancel(lost) // ends at shutdown or when the pin is lost
+	defer stop()
+	defer context.AfterFunc(ctx, stop)()
+
+	floor, err := d.takeOver(actx, cons)
+	if err != nil {
+		tail.stop(0)
+		return err
+	}
+	tail.stop(floor)
+	d.metrics.takeovers.Inc()
+	d.metrics.active.Set(1)
+	defer d.metrics.active.Set(0)
+	d.log.Info(fmt.Sprintf("took over member %d of %d", d.opts.Member, d.opts.Members), "durable", d.Durable(), "ack_floor", floor,
+		"maybe_stored_upto", d.againUpTo)
+	if err := d.warmUp(actx, floor); err != nil && actx.Err() == nil {
 		d.log.Error("warm-up failed: windows miss some of the events before the restart", "err", err)
 	}
-	d.log.Info("detector started", "durable", d.Durable(), "partitions", d.ownedList(), "of", d.layout.Partitions, "batch", d.opts.Batch)
+	if lost.Err() == nil && ctx.Err() == nil {
+		d.consume(ctx, lost, lose, cons, pin)
+	}
+	stopKeep()
+	keeper.Wait()
+	if lost.Err() != nil {
+		return errLostPin
+	}
+	d.unpin(cons, pin)
+	return nil
+}
+
+// consume fetches and processes batches until ctx ends (the batch in hand and the one fetched
+// ahead are finished) or lost (they are dropped, unacked).
+func (d *Detector) consume(ctx, lost context.Context, lose func(error), cons jetstream.Consumer, pin string) {
+	fctx, stop := context.WithCancel(lost)
+	defer stop()
+	defer context.AfterFunc(ctx, stop)()
 	// The fetcher fetches and decodes the next batch while this goroutine evaluates and makes
 	// durable the one in hand. next is unbuffered: the fetcher holds at most one batch ahead.
 	// free tells it when this goroutine is ready for the next batch (see fetch).
@@ -160,7 +262,7 @@ func (d *Detector) Run(ctx context.Context) error {
 	var g errgroup.Group
 	g.Go(func() error {
 		defer close(next)
-		d.fetch(ctx, cons, free, next)
+		d.fetch(fctx, lost, lose, cons, pin, free, next)
 		return nil
 	})
 	var unevaluated []*batch // handed over after a batch failed at shutdown, in stream order
@@ -171,6 +273,9 @@ func (d *Detector) Run(ctx context.Context) error {
 		if !ok {
 			break
 		}
+		if lost.Err() != nil {
+			continue // dropped unacked: the next active's reset delivers it again
+		}
 		if failed && ctx.Err() != nil {
 			// Shutting down with history failing: do not wait out another FlushTimeout.
 			unevaluated = append(unevaluated, b)
@@ -179,27 +284,34 @@ func (d *Detector) Run(ctx context.Context) error {
 		// The fetcher hands a batch over within maxAhead of its fetch, so FlushTimeout from
 		// now ends before AckWait (FlushTimeout + 30 s) from the fetch: a batch is never
 		// redelivered while in hand. A batch is finished even when shutdown has begun (the one
-		// fetched ahead too: the fetcher hands it over and then stops).
-		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.opts.FlushTimeout)
-		err := d.process(bctx, b)
+		// fetched ahead too: the fetcher hands it over and then stops), not when the pin is lost.
+		bctx, cancel := context.WithTimeout(lost, d.opts.FlushTimeout)
+		err := d.process(bctx, b, func() bool {
+			if d.stillPinned(bctx, cons, pin) {
+				return true
+			}
+			lose(errLostPin)
+			return false
+		})
 		cancel()
 		failed = err != nil
-		if err != nil {
+		if err != nil && lost.Err() == nil {
 			d.metrics.batchFailures.Inc()
 			d.log.Error("batch not durable, left for redelivery", "err", err, "events", len(b.msgs))
 			for _, m := range b.msgs {
 				_ = m.NakWithDelay(2 * time.Second)
 			}
-			_ = retry.Sleep(ctx, time.Second)
+			_ = retry.Sleep(fctx, time.Second)
 		}
 	}
 	_ = g.Wait() // the fetcher has stopped once next is closed
+	if lost.Err() != nil {
+		return
+	}
 	// Only now, with no fetch running that could take them back, are they given back.
 	for _, b := range unevaluated {
 		d.release(b)
 	}
-	d.log.Info("detector stopped")
-	return nil
 }
 
 // maxAhead bounds how long the fetcher holds a batch ahead while Run is busy: past it the
@@ -231,12 +343,12 @@ type batch struct {
 // cost more CPU per event), while fetching and decoding overlap with Run's work. While Run is
 // busy, the batch held is topped up with short fetches (topUpWait), so that its becoming free
 // is noticed soon; a batch held longer than maxAhead is given back and fetching waits for Run.
-func (d *Detector) fetch(ctx context.Context, cons jetstream.Consumer, free <-chan time.Time, next chan<- *batch) {
+func (d *Detector) fetch(ctx, lost context.Context, lose func(error), cons jetstream.Consumer, pin string, free <-chan time.Time, next chan<- *batch) {
 	var b *batch         // fetched ahead, not taken by Run yet
 	var freeAt time.Time // when Run became free for b; zero while it is busy
 	defer func() {
-		if b == nil {
-			return
+		if b == nil || lost.Err() != nil {
+			return // lost: dropped unacked, the next active's reset delivers it again
 		}
 		// Run finishes it (it reads next until it is closed) if it takes it within maxAhead of
 		// its fetch; else it is given back: no fetch of this detector can take it again now.
@@ -316,7 +428,7 @@ func (d *Detector) fetch(ctx context.Context, cons jetstream.Consumer, free <-ch
 			want -= b.size
 		}
 		start := time.Now()
-		fetched, err := cons.Fetch(want, jetstream.FetchMaxWait(wait))
+		fetched, err := cons.Fetch(want, jetstream.FetchMaxWait(wait), jetstream.FetchPriorityGroup(priorityGroup))
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -328,6 +440,13 @@ func (d *Detector) fetch(ctx context.Context, cons jetstream.Consumer, free <-ch
 		var msgs []jetstream.Msg
 		for m := range fetched.Messages() {
 			msgs = append(msgs, m)
+		}
+		// A 423 (another client holds the pin), or messages stamped with another pin (the
+		// client forgot ours after a 423 of the keep-alive and the server pinned it anew,
+		// without the reset of a takeover): this active period is over.
+		if errors.Is(fetched.Error(), jetstream.ErrPinIDMismatch) || slices.ContainsFunc(msgs, func(m jetstream.Msg) bool { return pinOf(m) != pin }) {
+			lose(errLostPin)
+			return
 		}
 		if err := fetched.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			d.log.Warn("fetch ended with error", "err", err, "received", len(msgs))
@@ -368,7 +487,9 @@ func (d *Detector) decode(b *batch, msgs []jetstream.Msg) {
 			continue
 		}
 		key, redelivered := keyOf(m, e.ID)
-		b.again = b.again || redelivered
+		// At or below againUpTo a message may have been delivered before the takeover's reset,
+		// which starts delivery counts again at 1.
+		b.again = b.again || redelivered || key.seq <= d.againUpTo
 		b.msgs = append(b.msgs, m)
 		b.evs = append(b.evs, e)
 		b.keys = append(b.keys, key)
@@ -392,7 +513,7 @@ func (d *Detector) release(b *batch) {
 // evaluated in a batch that was not made durable gets the alerts of that evaluation back (see
 // evaluated). Evaluating it again would lose alerts: the rules' suppression state has already
 // seen the hit and would fold the redelivered one into an alert that was never published.
-func (d *Detector) process(ctx context.Context, b *batch) error {
+func (d *Detector) process(ctx context.Context, b *batch, pinned func() bool) error {
 	start := time.Now()
 	results := make([][]event.Alert, len(b.evs))
 	var alerts []event.Alert
@@ -403,6 +524,9 @@ func (d *Detector) process(ctx context.Context, b *batch) error {
 		}
 		alerts = append(alerts, got...)
 		results[i] = got
+	}
+	if !pinned() {
+		return errLostPin // nothing written: the new active evaluates and writes the batch
 	}
 	if err := d.commit(ctx, b.evs, alerts, b.again); err != nil {
 		d.redo.remember(b.keys, results)
