@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -116,6 +117,9 @@ type Detector struct {
 	// againUpTo is the highest stream sequence the durable had delivered when this detector
 	// took over: a message at or below it may be stored already (takeOver).
 	againUpTo uint64
+	// lastRequest is when the fetcher last asked for messages (unix ns): its requests renew
+	// the pin too, so the keep-alive sends only when the fetcher has not for a while.
+	lastRequest atomic.Int64
 	ready     chan struct{} // closed by Run once its consumer is created or updated
 }
 
@@ -174,14 +178,14 @@ func (d *Detector) Run(ctx context.Context) error {
 	floor := info.AckFloor.Stream
 	for ctx.Err() == nil {
 		tctx, stopTail := context.WithCancel(ctx)
-		tail := d.tailDirectory(tctx, floor+1)
-		pin, err := d.standby(ctx, cons)
+		tail := d.tailDirectory(tctx, cons, floor+1)
+		got, err := d.standby(ctx, cons)
 		if err != nil {
 			stopTail()
 			<-tail.done
 			break // ctx ended
 		}
-		err = d.active(ctx, cons, pin, tail)
+		err = d.active(ctx, cons, got, tail)
 		stopTail()
 		<-tail.done
 		if err == nil || ctx.Err() != nil {
@@ -210,7 +214,8 @@ func (d *Detector) Run(ctx context.Context) error {
 // active is one active period: pinned, it takes over (takeOver), stops the directory tail at
 // the ack floor, warms the windows up and consumes until ctx ends (nil) or the pin is lost
 // (errLostPin).
-func (d *Detector) active(ctx context.Context, cons jetstream.Consumer, pin string, tail *dirTail) error {
+func (d *Detector) active(ctx context.Context, cons jetstream.Consumer, got pinned, tail *dirTail) error {
+	pin := got.pin
 	// lost ends when the pin is lost, never at shutdown: then the batch in hand is finished.
 	lost, lose := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer lose(nil)
@@ -223,7 +228,7 @@ func (d *Detector) active(ctx context.Context, cons jetstream.Consumer, pin stri
 	defer stop()
 	defer context.AfterFunc(ctx, stop)()
 
-	floor, err := d.takeOver(actx, cons)
+	floor, err := d.takeOver(actx, cons, got)
 	if err != nil {
 		tail.stop(0)
 		return err
@@ -281,17 +286,18 @@ func (d *Detector) consume(ctx, lost context.Context, lose func(error), cons jet
 			unevaluated = append(unevaluated, b)
 			continue
 		}
-		// The fetcher hands a batch over within maxAhead of its fetch, so FlushTimeout from
-		// now ends before AckWait (FlushTimeout + 30 s) from the fetch: a batch is never
-		// redelivered while in hand. A batch is finished even when shutdown has begun (the one
+		// The fetcher hands a batch over within maxAhead of its fetch or last renewal, so
+		// FlushTimeout from now ends before AckWait (FlushTimeout + 30 s) from then: a batch is
+		// never redelivered while in hand. A batch is finished even when shutdown has begun (the one
 		// fetched ahead too: the fetcher hands it over and then stops), not when the pin is lost.
 		bctx, cancel := context.WithTimeout(lost, d.opts.FlushTimeout)
-		err := d.process(bctx, b, func() bool {
-			if d.stillPinned(bctx, cons, pin) {
-				return true
+		err := d.process(bctx, b, func() error {
+			pinned, err := d.stillPinned(bctx, cons, pin)
+			if err == nil && !pinned {
+				lose(errLostPin)
+				return errLostPin
 			}
-			lose(errLostPin)
-			return false
+			return err
 		})
 		cancel()
 		failed = err != nil
@@ -314,20 +320,20 @@ func (d *Detector) consume(ctx, lost context.Context, lose func(error), cons jet
 	}
 }
 
-// maxAhead bounds how long the fetcher holds a batch ahead while Run is busy: past it the
-// batch is given back (release) and fetched again once Run is free, so that a batch taken by
-// Run has its whole FlushTimeout before AckWait (FlushTimeout + 30 s, set in consumer)
-// runs out. A variable only so that tests can shorten it.
+// maxAhead bounds how long the fetcher holds a batch ahead while Run is busy without renewing
+// its messages' ack deadlines (InProgress, renew): a batch taken by Run then has its whole
+// FlushTimeout before AckWait (FlushTimeout + 30 s, set in consumer) runs out. A variable
+// only so that tests can shorten it.
 var maxAhead = 2 * MaxFetchWait
 
-// MaxFetchWait is the longest Options.FetchWait (longer is cut to it): a batch that fills no
-// faster must still reach Run within maxAhead of its fetch.
+// MaxFetchWait is the longest Options.FetchWait (longer is cut to it): a fetch ends within
+// maxAhead of the batch's last renewal.
 const MaxFetchWait = 10 * time.Second
 
 // batch is what the fetcher hands Run: the messages of one or more fetches whose events
 // decoded, in stream order, with their events and evaluation keys.
 type batch struct {
-	fetched time.Time // when its first fetch began: the earliest a message can have been delivered
+	renewed time.Time // when its first fetch began or its ack deadlines were last renewed
 	size    int       // messages fetched, terminated ones included
 	msgs    []jetstream.Msg
 	evs     []*event.Event
@@ -342,29 +348,37 @@ type batch struct {
 // fetching only after that (an insert costs the engine much per batch, so smaller batches would
 // cost more CPU per event), while fetching and decoding overlap with Run's work. While Run is
 // busy, the batch held is topped up with short fetches (topUpWait), so that its becoming free
-// is noticed soon; a batch held longer than maxAhead is given back and fetching waits for Run.
+// is noticed soon; a batch held for maxAhead has its ack deadlines renewed, so it stays in hand
+// (in stream order, before everything fetched later) however long Run is busy.
+//
+// When the pin is lost (lost), the batch held is dropped unacked: the next active's reset
+// delivers it again. A fetch refused with 423 or bringing messages stamped with another pin
+// loses the pin (lose).
 func (d *Detector) fetch(ctx, lost context.Context, lose func(error), cons jetstream.Consumer, pin string, free <-chan time.Time, next chan<- *batch) {
 	var b *batch         // fetched ahead, not taken by Run yet
 	var freeAt time.Time // when Run became free for b; zero while it is busy
 	defer func() {
 		if b == nil || lost.Err() != nil {
-			return // lost: dropped unacked, the next active's reset delivers it again
+			return
 		}
-		// Run finishes it (it reads next until it is closed) if it takes it within maxAhead of
-		// its fetch; else it is given back: no fetch of this detector can take it again now.
-		if age := time.Since(b.fetched); age < maxAhead {
-			t := time.NewTimer(maxAhead - age)
-			defer t.Stop()
+		// Run finishes it: it reads next until it is closed.
+		t := time.NewTicker(maxAhead / 2)
+		defer t.Stop()
+		for {
+			if time.Since(b.renewed) >= maxAhead/2 {
+				d.renew(b)
+			}
 			select {
 			case next <- b:
 				if freeAt.IsZero() {
 					<-free // Run signalled before it took b, as in the loop
 				}
 				return
+			case <-lost.Done():
+				return
 			case <-t.C:
 			}
 		}
-		d.release(b)
 	}()
 	for ctx.Err() == nil {
 		if freeAt.IsZero() {
@@ -373,26 +387,17 @@ func (d *Detector) fetch(ctx, lost context.Context, lose func(error), cons jetst
 			default:
 			}
 		}
-		if b != nil && time.Since(b.fetched) >= maxAhead {
-			d.release(b) // its events come again at once, before later ones
-			b = nil
-			if freeAt.IsZero() {
-				select {
-				case freeAt = <-free:
-				case <-ctx.Done():
-					return
-				}
-			}
-			continue
+		if b != nil && time.Since(b.renewed) >= maxAhead {
+			d.renew(b)
 		}
 		full := b != nil && b.size >= d.opts.Batch
 		if full || b != nil && !freeAt.IsZero() && time.Since(freeAt) >= d.opts.FetchWait {
 			// Run reads next until it is closed. A full batch waits for a busy Run no longer
-			// than maxAhead of its fetch either: then it is given back, above.
+			// than maxAhead from its last renewal: then it is renewed, above.
 			var timer *time.Timer
 			var expired <-chan time.Time
 			if freeAt.IsZero() {
-				timer = time.NewTimer(maxAhead - time.Since(b.fetched))
+				timer = time.NewTimer(maxAhead - time.Since(b.renewed))
 				expired = timer.C
 			}
 			handed := true
@@ -421,13 +426,14 @@ func (d *Detector) fetch(ctx, lost context.Context, lose func(error), cons jetst
 			}
 		}
 		if b != nil {
-			wait = max(min(wait, maxAhead-time.Since(b.fetched)), time.Millisecond)
+			wait = max(min(wait, maxAhead-time.Since(b.renewed)), time.Millisecond)
 		}
 		want := d.opts.Batch
 		if b != nil {
 			want -= b.size
 		}
 		start := time.Now()
+		d.lastRequest.Store(start.UnixNano())
 		fetched, err := cons.Fetch(want, jetstream.FetchMaxWait(wait), jetstream.FetchPriorityGroup(priorityGroup))
 		if err != nil {
 			if ctx.Err() != nil {
@@ -455,10 +461,19 @@ func (d *Detector) fetch(ctx, lost context.Context, lose func(error), cons jetst
 			continue
 		}
 		if b == nil {
-			b = &batch{fetched: start}
+			b = &batch{renewed: start}
 		}
 		d.decode(b, msgs)
 	}
+}
+
+// renew restarts the ack deadlines (AckWait) of a batch held ahead (InProgress), so that it
+// is not redelivered while held or, once handed over, while Run works on it.
+func (d *Detector) renew(b *batch) {
+	for _, m := range b.msgs {
+		_ = m.InProgress()
+	}
+	b.renewed = time.Now()
 }
 
 // topUpWait bounds a fetch that tops up a batch while Run is busy: how late the fetcher may
@@ -496,8 +511,8 @@ func (d *Detector) decode(b *batch, msgs []jetstream.Msg) {
 	}
 }
 
-// release naks a batch fetched ahead that Run will not evaluate (it was held past maxAhead, or
-// shutdown began while history was failing), so that its events come again at once, in order, rather than after
+// release naks a batch fetched ahead that Run will not evaluate (shutdown began while
+// history was failing), so that its events come again at once, in order, rather than after
 // AckWait. Nothing of it was evaluated, so nothing is remembered. A nak that does not reach
 // the server leaves the events to come again after AckWait.
 func (d *Detector) release(b *batch) {
@@ -513,7 +528,7 @@ func (d *Detector) release(b *batch) {
 // evaluated in a batch that was not made durable gets the alerts of that evaluation back (see
 // evaluated). Evaluating it again would lose alerts: the rules' suppression state has already
 // seen the hit and would fold the redelivered one into an alert that was never published.
-func (d *Detector) process(ctx context.Context, b *batch, pinned func() bool) error {
+func (d *Detector) process(ctx context.Context, b *batch, pinned func() error) error {
 	start := time.Now()
 	results := make([][]event.Alert, len(b.evs))
 	var alerts []event.Alert
@@ -525,8 +540,9 @@ func (d *Detector) process(ctx context.Context, b *batch, pinned func() bool) er
 		alerts = append(alerts, got...)
 		results[i] = got
 	}
-	if !pinned() {
-		return errLostPin // nothing written: the new active evaluates and writes the batch
+	if err := pinned(); err != nil {
+		d.redo.remember(b.keys, results)
+		return err // nothing written: this or the new active writes the batch when it comes again
 	}
 	if err := d.commit(ctx, b.evs, alerts, b.again); err != nil {
 		d.redo.remember(b.keys, results)

@@ -42,7 +42,7 @@ func pinOf(m jetstream.Msg) string {
 // client holds the pin (the active stopped asking for FailoverAfter) and a message is there;
 // then the server pins it. The message is not acked: takeOver resets the durable, which
 // delivers it again. While it waits the directory tail keeps the catalogue current.
-func (d *Detector) standby(ctx context.Context, cons jetstream.Consumer) (string, error) {
+func (d *Detector) standby(ctx context.Context, cons jetstream.Consumer) (pinned, error) {
 	wait := d.opts.FailoverAfter
 	for ctx.Err() == nil {
 		fetched, err := cons.Fetch(1, jetstream.FetchMaxWait(wait), jetstream.FetchPriorityGroup(priorityGroup))
@@ -54,12 +54,15 @@ func (d *Detector) standby(ctx context.Context, cons jetstream.Consumer) (string
 			_ = retry.Sleep(ctx, time.Second)
 			continue
 		}
-		var pin string
+		var got pinned
 		for m := range fetched.Messages() {
-			pin = pinOf(m)
+			got.pin = pinOf(m)
+			if md, err := m.Metadata(); err == nil && md.NumDelivered == 1 {
+				got.firstSeq = md.Sequence.Stream
+			}
 		}
-		if pin != "" {
-			return pin, nil
+		if got.pin != "" {
+			return got, nil
 		}
 		// A stale pin id of an earlier active period is refused (423) and forgotten by the
 		// client; the next request asks as a standby. Other ends (timeout, no messages) are
@@ -70,7 +73,14 @@ func (d *Detector) standby(ctx context.Context, cons jetstream.Consumer) (string
 			_ = retry.Sleep(ctx, time.Second)
 		}
 	}
-	return "", ctx.Err()
+	return pinned{}, ctx.Err()
+}
+
+// pinned is what standby returns: the pin, and the stream sequence of the message that came
+// with it if this was its first delivery (else 0).
+type pinned struct {
+	pin      string
+	firstSeq uint64
 }
 
 // takeOver starts an active period, once pinned: it reads the highest stream sequence the
@@ -79,7 +89,11 @@ func (d *Detector) standby(ctx context.Context, cons jetstream.Consumer) (string
 // at once and in stream order, before any later event, instead of after AckWait — and returns
 // the new ack floor. After the reset every delivery counts as a first one, so the messages up to
 // that sequence are treated as maybe stored (again): the history writes ask Unwritten first.
-func (d *Detector) takeOver(ctx context.Context, cons jetstream.Consumer) (floor uint64, err error) {
+//
+// The message that came with the pin was delivered last (nothing is delivered to anybody else
+// while this detector holds the pin); when that was its first delivery, nobody has seen it,
+// nor anything after it, so it is not counted as maybe stored.
+func (d *Detector) takeOver(ctx context.Context, cons jetstream.Consumer, got pinned) (floor uint64, err error) {
 	info, err := cons.Info(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("detect consumer %s info: %w", d.Durable(), err)
@@ -88,17 +102,25 @@ func (d *Detector) takeOver(ctx context.Context, cons jetstream.Consumer) (floor
 	if err != nil {
 		return 0, fmt.Errorf("reset detect consumer %s to its ack floor: %w", d.Durable(), err)
 	}
-	d.againUpTo = max(info.Delivered.Stream, reset.Delivered.Stream)
+	d.againUpTo = info.Delivered.Stream
+	if got.firstSeq != 0 && got.firstSeq == info.Delivered.Stream {
+		d.againUpTo = got.firstSeq - 1
+	}
 	return reset.AckFloor.Stream, nil
 }
 
 // keepPin keeps the pin while this detector is active, also while it fetches nothing (Run is
 // retrying a history write, the fetcher holds a full batch): the server drops a pin that no
-// request with its id renewed for FailoverAfter. Every FailoverAfter/4 it sends a pull request
-// with the pin id and max_bytes 1, which renews the pin timer on arrival (nats-server
+// request with its id renewed for FailoverAfter. When the fetcher has sent no request for
+// FailoverAfter/4 (it holds a full batch for a busy Run), it sends a pull request with the pin
+// id and max_bytes 1, which renews the pin timer on arrival (nats-server
 // consumer.go processNextMsgRequest: setPinnedTimer) and can take no message: a message bigger
 // than the request's bytes ends it with 409 Message Size Exceeds MaxBytes (nextWaiting), and
-// the message stays for the next fetch; with none pending it expires (408). A 423 (pin id
+// the message stays for the next fetch; with none pending it expires (408). It is sent only
+// while the fetcher is idle because a request that cannot take a redelivered message makes
+// the server put that message at the end of its redelivery queue (consumer.go
+// loopAndGatherMsgs): the fetcher's batches do not use the redelivery queue (it renews a
+// batch held ahead instead of giving it back), but a failed batch's naks do. A 423 (pin id
 // mismatch) means the pin is gone: lose is called and keepPin returns.
 func (d *Detector) keepPin(ctx context.Context, cons jetstream.Consumer, lose func(error)) {
 	every := d.opts.FailoverAfter / 4
@@ -109,6 +131,9 @@ func (d *Detector) keepPin(ctx context.Context, cons jetstream.Consumer, lose fu
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if time.Since(time.Unix(0, d.lastRequest.Load())) < every {
+			continue // the fetcher's own requests renew the pin
 		}
 		fetched, err := cons.Fetch(1, jetstream.FetchMaxBytes(1), jetstream.FetchMaxWait(every/2), jetstream.FetchPriorityGroup(priorityGroup))
 		if err != nil {
@@ -124,20 +149,24 @@ func (d *Detector) keepPin(ctx context.Context, cons jetstream.Consumer, lose fu
 }
 
 // stillPinned asks the server whether this detector still holds the pin, before a batch is
-// written: a process that was paused longer than FailoverAfter (or cut off) learns it there,
-// not after writing rows and alerts that the new active writes too. A failed question is
-// answered yes: the keep-alive or the next fetch tells.
-func (d *Detector) stillPinned(ctx context.Context, cons jetstream.Consumer, pin string) bool {
-	info, err := cons.Info(ctx)
+// written: a process that was paused longer than FailoverAfter (or cut off from NATS) learns it
+// there, not after writing rows and alerts that the new active writes too. The question is
+// asked again until answered or ctx ends (then the batch is not durable and comes again).
+func (d *Detector) stillPinned(ctx context.Context, cons jetstream.Consumer, pin string) (bool, error) {
+	var info *jetstream.ConsumerInfo
+	err := retry.Forever(ctx, historyBackoff, func() (err error) {
+		info, err = cons.Info(ctx)
+		return err
+	})
 	if err != nil {
-		return true
+		return false, fmt.Errorf("is this detector still active: %w", err)
 	}
 	for _, g := range info.PriorityGroups {
 		if g.Group == priorityGroup {
-			return g.PinnedClientID == pin
+			return g.PinnedClientID == pin, nil
 		}
 	}
-	return true
+	return false, nil // the durable lost its priority group (recreated by hand): stand by and take over anew
 }
 
 // unpin gives the pin up at a clean stop, if this detector still holds it, so that a standby
@@ -145,7 +174,7 @@ func (d *Detector) stillPinned(ctx context.Context, cons jetstream.Consumer, pin
 func (d *Detector) unpin(cons jetstream.Consumer, pin string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if !d.stillPinned(ctx, cons, pin) {
+	if pinned, err := d.stillPinned(ctx, cons, pin); err != nil || !pinned {
 		return
 	}
 	st, err := d.js.Stream(ctx, bus.StreamEvents)
