@@ -211,3 +211,17 @@ func (d *Detector) startPosition(ctx context.Context) (jetstream.DeliverPolicy, 
 		"durable", d.Durable(), "start_seq", prev.floor+1, "old_consumers", old)
 	return jetstream.DeliverByStartSequencePolicy, prev.floor + 1, nil
 }
+
+// AckFloor returns the ack floor (a stream sequence) of the durable of member of members, 0
+// when it does not exist yet: read it before rebuilding the catalogue from history, and pass it
+// as Options.CatalogueAt.
+func AckFloor(ctx context.Context, js jetstream.JetStream, member, members int) (uint64, error) {
+	c, err := js.Consumer(ctx, bus.StreamEvents, DurableName(member, members))
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("detect consumer %s: %w", DurableName(member, members), err)
+	}
+	return c.CachedInfo().AckFloor.Stream, nil
+}

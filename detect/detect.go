@@ -86,7 +86,12 @@ type Options struct {
 	// sooner; too short lets a live detector that the scheduler or a stop-the-world pause holds
 	// back for longer lose its pin, which costs a takeover (reset and warm-up) but loses nothing.
 	FailoverAfter time.Duration
-	Clock         func() time.Time
+	// CatalogueAt is the stream sequence up to which the catalogue given to New holds every
+	// directory event: the durable's ack floor read (AckFloor) before the catalogue was rebuilt
+	// from history, which holds every directory event the durable has acked. A standby tails
+	// the directory events after it (0: the whole stream, for a catalogue built from nothing).
+	CatalogueAt uint64
+	Clock       func() time.Time
 	// AfterEventsWritten, if set, is called after each batch's events are stored and before
 	// anything is acked: a fault-injection point for crash tests.
 	AfterEventsWritten func()
@@ -120,7 +125,7 @@ type Detector struct {
 	// lastRequest is when the fetcher last asked for messages (unix ns): its requests renew
 	// the pin too, so the keep-alive sends only when the fetcher has not for a while.
 	lastRequest atomic.Int64
-	ready     chan struct{} // closed by Run once its consumer is created or updated
+	ready       chan struct{} // closed by Run once its consumer is created or updated
 }
 
 // New returns a Detector. js must have been set up with bus.Ensure.
@@ -175,7 +180,7 @@ func (d *Detector) Run(ctx context.Context) error {
 	close(d.ready)
 	d.log.Info("detector standing by", "durable", d.Durable(), "partitions", d.ownedList(), "of", d.layout.Partitions,
 		"batch", d.opts.Batch, "failover_after", d.opts.FailoverAfter)
-	floor := info.AckFloor.Stream
+	floor := min(d.opts.CatalogueAt, info.AckFloor.Stream)
 	for ctx.Err() == nil {
 		tctx, stopTail := context.WithCancel(ctx)
 		tail := d.tailDirectory(tctx, cons, floor+1)

@@ -104,6 +104,11 @@ func startProc(tb testing.TB, s *bustest.Server, in *deploy.Infra, name string, 
 	if err != nil {
 		tb.Fatal(err)
 	}
+	at, err := detect.AckFloor(context.Background(), s.JS, i, n)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	opts.CatalogueAt = at
 	dir := directory.New()
 	if _, err := in.History.ReplayDirectory(context.Background(), dir.Apply); err != nil {
 		tb.Fatalf("rebuild directory from history: %v", err)
@@ -147,7 +152,9 @@ func (p *proc) kill() {
 	p.nc.Close()
 }
 
-func (p *proc) takeovers(tb testing.TB) float64 { return counter(tb, p.reg, "breach_detect_takeovers_total") }
+func (p *proc) takeovers(tb testing.TB) float64 {
+	return counter(tb, p.reg, "breach_detect_takeovers_total")
+}
 
 func (p *proc) evaluated() int {
 	p.eval.mu.Lock()
