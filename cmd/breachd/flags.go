@@ -19,16 +19,17 @@ import (
 // The flags several commands share. Each is declared once, below; a command adds the sets it
 // takes. One command runs per process, so they live here.
 var (
-	infra       deploy.InfraConfig // --data, --chdb-lib, --nats, --nats-creds, --clickhouse, --partitions
-	rulePaths   []string           // --rules
-	metricsAddr string             // --metrics-addr
-	pprofAddr   string             // --pprof
-	detectBatch int                // --detect-batch
-	detectWait  time.Duration      // --detect-wait
-	logLevel    string             // --log-level
-	logFormat   string             // --log-format
-	actor       string             // --as
-	outFormat   = output.Table     // --format (output)
+	infra         deploy.InfraConfig // --data, --chdb-lib, --nats, --nats-creds, --clickhouse, --partitions
+	rulePaths     []string           // --rules
+	metricsAddr   string             // --metrics-addr
+	pprofAddr     string             // --pprof
+	detectBatch   int                // --detect-batch
+	detectWait    time.Duration      // --detect-wait
+	failoverAfter time.Duration      // --failover-after
+	logLevel      string             // --log-level
+	logFormat     string             // --log-format
+	actor         string             // --as
+	outFormat     = output.Table     // --format (output)
 )
 
 // dataFlags: where the embedded engines keep their data.
@@ -85,6 +86,9 @@ func stageFlags(fs *pflag.FlagSet) {
 		"(some 3-5 KB per event, for the batch in hand and the one fetched ahead: up to 120-200 MB at 20000); smaller holds less. It adds no latency: see --detect-wait")
 	fs.DurationVar(&detectWait, "detect-wait", 250*time.Millisecond, "longest the detector waits for a batch to fill before it takes what has arrived: "+
 		"bounds the latency a partly filled batch adds; longer makes fuller batches (less CPU per event) at a low event rate; at most 10s")
+	fs.DurationVar(&failoverAfter, "failover-after", detect.DefaultFailoverAfter, "how long a standby detector or notifier (another process "+
+		"with the same --member, or another notifier) waits for the active one to renew its pin before taking over: shorter fails over sooner "+
+		"after a kill or a partition; too short lets a pause of the active (GC, an overloaded host) cost a takeover (a reset and a warm-up, nothing lost). At least 1s")
 }
 
 // checkDetectFlags refuses --detect-batch and --detect-wait values the detector cannot run with.
@@ -94,6 +98,8 @@ func checkDetectFlags() error {
 		return usagef("--detect-batch %d: want at least 1 event", detectBatch)
 	case detectWait <= 0 || detectWait > detect.MaxFetchWait:
 		return usagef("--detect-wait %s: want a positive duration up to %s (e.g. 250ms)", detectWait, detect.MaxFetchWait)
+	case failoverAfter < detect.MinFailoverAfter:
+		return usagef("--failover-after %s: want at least %s (e.g. 5s)", failoverAfter, detect.MinFailoverAfter)
 	}
 	return nil
 }
