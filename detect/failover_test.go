@@ -375,3 +375,47 @@ func TestOldDurableGetsPriorityGroup(t *testing.T) {
 		t.Fatalf("evaluated %d events, want %d: the old durable's acked 3 are not again", n, len(evs)-3)
 	}
 }
+
+// TestLostPinStandsBy: the active detector loses its pin mid-stream (the server unpins it, as
+// after a pause longer than FailoverAfter or a consumer-leader change): it stops, forgets its
+// windows and stands by; a detector takes over (the standby, or the same one again), and the
+// result is still that of a clean run: every event once in history, the same alerts, each
+// stored once.
+func TestLostPinStandsBy(t *testing.T) {
+	cfg := simulate.Defaults()
+	cfg.Orgs = 1
+	evs := generate(t, cfg)
+	want := alertKeys(oneDetector(t, evs))
+	s, in := startSharedInfra(t)
+	ingestAll(t, in, evs)
+
+	written := atomic.Int64{}
+	unpinned := atomic.Bool{}
+	a := startProc(t, s, in, "a", 0, 1, detect.Options{Batch: 500, AfterEventsWritten: func() {
+		if written.Add(500) >= int64(len(evs)/2) && unpinned.CompareAndSwap(false, true) {
+			st, err := s.JS.Stream(context.Background(), bus.StreamEvents)
+			if err == nil {
+				err = st.UnpinConsumer(context.Background(), soleDurable, "active")
+			}
+			if err != nil {
+				t.Errorf("unpin: %v", err)
+			}
+		}
+	}})
+	waitFor(t, "the first detector to take over", func() bool { return a.takeovers(t) == 1 })
+	b := startProc(t, s, in, "b", 0, 1, detect.Options{Batch: 500})
+	waitFor(t, "the unpin", unpinned.Load)
+	waitFor(t, "a takeover after the unpin", func() bool { return a.takeovers(t)+b.takeovers(t) == 2 })
+	waitIdle(t, s.JS)
+	for _, p := range []*proc{a, b} {
+		if err := p.stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rows := eventRows(t, in, false); rows != uint64(len(evs)) {
+		t.Errorf("%d event rows in history (no FINAL), want %d: every event once", rows, len(evs))
+	}
+	if got := historyAlertKeys(t, in); !slices.Equal(got, want) {
+		t.Errorf("alerts after the lost pin differ from a clean run's:\n got %d %v\nwant %d %v", len(got), got, len(want), want)
+	}
+}
