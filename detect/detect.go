@@ -533,11 +533,18 @@ func (d *Detector) release(b *batch) {
 // evaluated in a batch that was not made durable gets the alerts of that evaluation back (see
 // evaluated). Evaluating it again would lose alerts: the rules' suppression state has already
 // seen the hit and would fold the redelivered one into an alert that was never published.
+//
+// pinned is asked before anything is written: an error (the pin is lost, or the server could
+// not be asked within ctx) leaves the batch unwritten and unacked. When the pin is lost
+// (ctx's cause errLostPin) evaluation stops at once.
 func (d *Detector) process(ctx context.Context, b *batch, pinned func() error) error {
 	start := time.Now()
 	results := make([][]event.Alert, len(b.evs))
 	var alerts []event.Alert
 	for i, e := range b.evs {
+		if i%256 == 0 && errors.Is(context.Cause(ctx), errLostPin) {
+			return errLostPin // stop at once; the evaluator's state is forgotten before standing by
+		}
 		got, seen := d.redo.get(b.keys[i])
 		if !seen {
 			got = d.evaluate(ctx, e)
