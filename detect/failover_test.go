@@ -326,7 +326,12 @@ func TestRestartProcessesPendingBatchFirst(t *testing.T) {
 	}})
 	publish(t, s.JS, []*event.Event{access}) // pins b (a detector becomes active with the first event it is given)
 	waitFor(t, "the kill", func() bool { return b.hist.dead.Load() })
-	publish(t, s.JS, []*event.Event{removal})
+	// Another event first: the restarted detector's first message, the one that pins it, is
+	// dropped for the reset (without the reset it would come again only after AckWait, like the
+	// access), so the removal behind it is what a detector without the reset would see first.
+	other := &event.Event{Kind: event.KindAuth, ID: "idp-1400", Time: day.Add(14 * time.Hour), Org: realm, User: pupil,
+		Service: "lms", Result: "success", Method: "password"}
+	publish(t, s.JS, []*event.Event{other, removal})
 
 	c := startProc(t, s, in, "c", 0, 1, detect.Options{})
 	waitFor(t, "the restarted detector to take over", func() bool { return c.takeovers(t) == 1 })
