@@ -177,7 +177,7 @@ func (d *Detector) Run(ctx context.Context) error {
 		return err
 	}
 	close(d.ready)
-	d.log.Info("detector standing by", "durable", d.Durable(), "partitions", d.ownedList(), "of", d.layout.Partitions,
+	d.log.Info("detector started; standing by until the server pins it to the durable", "durable", d.Durable(), "partitions", d.ownedList(), "of", d.layout.Partitions,
 		"batch", d.opts.Batch, "failover_after", d.opts.FailoverAfter)
 	floor := min(d.opts.CatalogueAt, info.AckFloor.Stream)
 	for ctx.Err() == nil {

@@ -14,9 +14,9 @@ import (
 	"breachd/event"
 )
 
-// The crash tests restart `breachd run` after a SIGKILL. Each restart takes about 90 s: the
-// killed detector's batch is redelivered only after its AckWait (detect.Options.FlushTimeout +
-// 30 s). They run in parallel, each on its own data directory.
+// The crash tests restart `breachd run` after a SIGKILL. On the restart the detector resets its
+// durable to its ack floor (detect/pin.go), so the killed detector's batch comes again at once,
+// before later events. They run in parallel, each on its own data directory.
 
 // TestKillMidStreamThenRestart kills `breachd run` with SIGKILL (no graceful shutdown: batches
 // may be written to history and not acked, or published and not written) while it ingests a

@@ -90,7 +90,7 @@ func TestDetectProcessFailover(t *testing.T) {
 	a, logA := start("active")
 	waitLog(logA, tookOver)
 	_, logB := start("standby")
-	waitLog(logB, "detector standing by")
+	waitLog(logB, "detector started")
 	if err := a.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
