@@ -137,11 +137,16 @@ func pipelineSubjects() []string {
 		allow = append(allow, jsAPI+"CONSUMER.CREATE."+s+".>", jsAPI+"CONSUMER.INFO."+s+".*",
 			jsAPI+"CONSUMER.MSG.NEXT."+s+".*", "$JS.ACK."+s+".>")
 	}
-	allow = append(allow, consumerListSubjects()...) // a new detector durable starts after its siblings; the API's GET /api/pipeline
-	// bus.CheckStore: a durable beyond the end of a stream whose tail was lost is moved back
+	// A detector or notifier taking over resets its durable to the ack floor and gives the pin
+	// up at a clean stop (detect/pin.go, notify); bus.CheckStore moves a durable beyond the end
+	// of a stream whose tail was lost back.
 	for _, s := range []string{bus.StreamEvents, bus.StreamAlerts, bus.StreamIncidents} {
 		allow = append(allow, jsAPI+"CONSUMER.RESET."+s+".*")
 	}
+	for _, s := range []string{bus.StreamEvents, bus.StreamAlerts} {
+		allow = append(allow, jsAPI+"CONSUMER.UNPIN."+s+".*")
+	}
+	allow = append(allow, consumerListSubjects()...)                     // a new detector durable starts after its siblings; the API's GET /api/pipeline
 	return append(allow, jsAPI+"CONSUMER.DELETE."+bus.StreamEvents+".*") // the detector's warm-up consumer
 }
 

@@ -67,7 +67,7 @@ func startNotifier(ctx context.Context, g *errgroup.Group, in *Infra, cfg Pipeli
 		}
 	}
 
-	n, err := notify.New(in.JS, notify.Options{Incidents: incidents, Responder: engine, Clock: cfg.Clock,
+	n, err := notify.New(in.JS, notify.Options{Incidents: incidents, Responder: engine, FailoverAfter: cfg.FailoverAfter, Clock: cfg.Clock,
 		Logger: cfg.Logger, Registerer: cfg.Registerer})
 	if err != nil {
 		return nil, nil, fmt.Errorf("notifier: %w", err)

@@ -68,6 +68,11 @@ type PipelineConfig struct {
 	// events (detect.Options; default 0 of 1, the whole stream).
 	Member, Members int
 
+	// FailoverAfter is how long a standby detector or notifier waits for the active one of its
+	// durable to renew its pin before taking over (detect.Options.FailoverAfter,
+	// notify.Options.FailoverAfter; 0: their default, 5 s).
+	FailoverAfter time.Duration
+
 	// DetectBatch and DetectWait are detect.Options.Batch and FetchWait: the most events in a
 	// batch the detector evaluates and writes in one history insert (it may take several
 	// fetches), and how long it waits for a batch to fill. 0 takes the detector's defaults.
@@ -282,6 +287,12 @@ func newDetector(ctx context.Context, in *Infra, cfg PipelineConfig, reloader *R
 	if err != nil {
 		return nil, nil, err
 	}
+	// The durable's ack floor before the rebuild: history holds every directory event up to it,
+	// and a standby detector tails the stream from there (detect.Options.CatalogueAt).
+	catalogueAt, err := detect.AckFloor(ctx, in.JS, cfg.Member, max(cfg.Members, 1))
+	if err != nil {
+		return nil, nil, err
+	}
 	dir := directory.New(directory.WithHorizon(cmp.Or(cfg.DirectoryHorizon, directory.DefaultHorizon)))
 	start := time.Now()
 	n, err := dir.Load(func(apply func(*event.Event) error) (int, error) { return in.History.ReplayDirectory(ctx, apply) })
@@ -301,7 +312,7 @@ func newDetector(ctx context.Context, in *Infra, cfg PipelineConfig, reloader *R
 	reloader.Watch(eng)
 	reloader.started(set.Len())
 	det, err := detect.New(in.JS, eng, dir, in.History, detect.Options{Member: cfg.Member, Members: cfg.Members,
-		Batch: cfg.DetectBatch, FetchWait: cfg.DetectWait, Clock: cfg.Clock, Logger: cfg.Logger, Registerer: cfg.Registerer, AfterEventsWritten: cfg.AfterEventsWritten})
+		Batch: cfg.DetectBatch, FetchWait: cfg.DetectWait, FailoverAfter: cfg.FailoverAfter, CatalogueAt: catalogueAt, Clock: cfg.Clock, Logger: cfg.Logger, Registerer: cfg.Registerer, AfterEventsWritten: cfg.AfterEventsWritten})
 	return det, eng, err
 }
 

@@ -101,16 +101,20 @@ func (d *Detector) consumer(ctx context.Context) (jetstream.Consumer, *jetstream
 		MaxAckPending:  maxAckPending(d.opts.Batch),
 		MaxDeliver:     -1,
 		FilterSubjects: d.filters(),
+		// One active detector per member, any number of standbys (pin.go). A durable of an
+		// earlier version, without a priority group, is updated in place below: the server's
+		// update check (nats-server consumer.go checkNewConsumerConfig) refuses changes of the
+		// deliver, ack and replay policies, start position, storage and MaxWaiting, not of the
+		// priority group, policy or PinnedTTL; its position and ack floor are kept.
+		PriorityGroups: []string{priorityGroup},
+		PriorityPolicy: jetstream.PriorityPolicyPinned,
+		PinnedTTL:      d.opts.FailoverAfter,
 	}
 	for attempt := 0; ; attempt++ {
 		c, err := d.js.Consumer(ctx, bus.StreamEvents, cfg.Durable)
 		switch {
 		case err == nil:
 			old := c.CachedInfo()
-			if old.NumWaiting > 0 {
-				d.log.Warn("another process is fetching from this detector's consumer: two detectors with the same member split its accounts' windows",
-					"durable", cfg.Durable, "waiting_requests", old.NumWaiting)
-			}
 			cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = old.Config.DeliverPolicy, old.Config.OptStartSeq, old.Config.OptStartTime
 			if c, err = d.js.UpdateConsumer(ctx, bus.StreamEvents, cfg); err != nil {
 				return nil, nil, fmt.Errorf("detect consumer %s: %w", cfg.Durable, err)
@@ -206,4 +210,18 @@ func (d *Detector) startPosition(ctx context.Context) (jetstream.DeliverPolicy, 
 	d.log.Warn("new durable starts where the previous detector set stopped; once every member of the new set runs, delete the consumers of the old sets (nats consumer rm EVENTS <name>)",
 		"durable", d.Durable(), "start_seq", prev.floor+1, "old_consumers", old)
 	return jetstream.DeliverByStartSequencePolicy, prev.floor + 1, nil
+}
+
+// AckFloor returns the ack floor (a stream sequence) of the durable of member of members, 0
+// when it does not exist yet: read it before rebuilding the catalogue from history, and pass it
+// as Options.CatalogueAt.
+func AckFloor(ctx context.Context, js jetstream.JetStream, member, members int) (uint64, error) {
+	c, err := js.Consumer(ctx, bus.StreamEvents, DurableName(member, members))
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("detect consumer %s: %w", DurableName(member, members), err)
+	}
+	return c.CachedInfo().AckFloor.Stream, nil
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -51,6 +53,13 @@ type Warmer interface {
 	MaxWindow() time.Duration
 }
 
+// Forgetter is implemented by an Evaluator whose state can be dropped (rules.Engine): Forget
+// empties its windows and suppression, as in a new engine. A detector that lost its pin calls
+// it before it stands by again, so that a later takeover warms up from nothing.
+type Forgetter interface {
+	Forget()
+}
+
 // Options configures a Detector.
 type Options struct {
 	// Member and Members place this detector in a set of Members detectors sharing the EVENTS
@@ -70,7 +79,18 @@ type Options struct {
 	Batch        int
 	FetchWait    time.Duration
 	FlushTimeout time.Duration // bound on finishing one batch from its fetch, also at shutdown (default 60 s)
-	Clock        func() time.Time
+	// FailoverAfter is the durable's PinnedTTL (default DefaultFailoverAfter, at least
+	// MinFailoverAfter): a standby of the same member takes over once the active detector has
+	// not renewed its pin for this long (a kill, a pause, a partition). Shorter fails over
+	// sooner; too short lets a live detector that the scheduler or a stop-the-world pause holds
+	// back for longer lose its pin, which costs a takeover (reset and warm-up) but loses nothing.
+	FailoverAfter time.Duration
+	// CatalogueAt is the stream sequence up to which the catalogue given to New holds every
+	// directory event: the durable's ack floor read (AckFloor) before the catalogue was rebuilt
+	// from history, which holds every directory event the durable has acked. A standby tails
+	// the directory events after it (0: the whole stream, for a catalogue built from nothing).
+	CatalogueAt uint64
+	Clock       func() time.Time
 	// AfterEventsWritten, if set, is called after each batch's events are stored and before
 	// anything is acked: a fault-injection point for crash tests.
 	AfterEventsWritten func()
@@ -98,7 +118,13 @@ type Detector struct {
 	// misrouted is set once an activity event arrived on a partition that its account does not
 	// hash to (a publisher with another layout); only Run's goroutine touches it.
 	misrouted bool
-	ready     chan struct{} // closed by Run once its consumer is created or updated
+	// againUpTo is the highest stream sequence the durable had delivered when this detector
+	// took over: a message at or below it may be stored already (takeOver).
+	againUpTo uint64
+	// lastRequest is when the fetcher last asked for messages (unix ns): its requests renew
+	// the pin too, so the keep-alive sends only when the fetcher has not for a while.
+	lastRequest atomic.Int64
+	ready       chan struct{} // closed by Run once its consumer is created or updated
 }
 
 // New returns a Detector. js must have been set up with bus.Ensure.
@@ -107,11 +133,12 @@ func New(js jetstream.JetStream, eval Evaluator, cat Catalogue, hist History, op
 	opts.Batch = cmp.Or(max(opts.Batch, 0), 20000)
 	opts.FetchWait = min(cmp.Or(max(opts.FetchWait, 0), 250*time.Millisecond), maxAhead/2) // MaxFetchWait
 	opts.FlushTimeout = cmp.Or(max(opts.FlushTimeout, 0), 60*time.Second)
+	opts.FailoverAfter = max(cmp.Or(opts.FailoverAfter, DefaultFailoverAfter), MinFailoverAfter)
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
 	opts.Logger = cmp.Or(opts.Logger, slog.Default())
-	m, err := newMetrics(opts.Registerer)
+	m, err := newMetrics(opts.Registerer, opts.Member)
 	if err != nil {
 		return nil, err
 	}
@@ -133,10 +160,14 @@ func maxAckPending(batch int) int { return 4 * batch }
 // Durable is the name of the detector's durable consumer on EVENTS.
 func (d *Detector) Durable() string { return DurableName(d.opts.Member, d.opts.Members) }
 
-// Run reads the partition layout, creates or resumes its durable consumer, warms the window
-// state up from the stream (see doc.go), then consumes until ctx is cancelled, finishes the
-// batch in hand and returns nil. It returns an error when it cannot start: an assignment that
-// does not fit the layout, or the consumer cannot be created.
+// Run reads the partition layout, creates or resumes its durable consumer and stands by until
+// the server pins it to the durable (at once when no other detector of the same member runs,
+// else when the active one stops asking for FailoverAfter); then it takes over: resets the
+// durable to its ack floor, warms the window state up from the stream and consumes (see
+// doc.go). When it loses the pin it drops what it holds unacked, forgets its window state and
+// stands by again. When ctx is cancelled it finishes the batch in hand, gives the pin up and
+// returns nil. It returns an error when it cannot start: an assignment that does not fit the
+// layout, or the consumer cannot be created.
 func (d *Detector) Run(ctx context.Context) error {
 	cons, info, err := d.consumer(ctx)
 	if err != nil {
@@ -146,13 +177,93 @@ func (d *Detector) Run(ctx context.Context) error {
 		return err
 	}
 	close(d.ready)
-	if err := d.warmUp(ctx, info); err != nil {
-		if ctx.Err() != nil {
-			return nil
+	d.log.Info("detector started; standing by until the server pins it to the durable", "durable", d.Durable(), "partitions", d.ownedList(), "of", d.layout.Partitions,
+		"batch", d.opts.Batch, "failover_after", d.opts.FailoverAfter)
+	floor := min(d.opts.CatalogueAt, info.AckFloor.Stream)
+	for ctx.Err() == nil {
+		tctx, stopTail := context.WithCancel(ctx)
+		tail := d.tailDirectory(tctx, cons, floor+1)
+		got, err := d.standby(ctx, cons)
+		if err != nil {
+			stopTail()
+			<-tail.done
+			break // ctx ended
 		}
+		err = d.active(ctx, cons, got, tail)
+		stopTail()
+		<-tail.done
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		// Lost the pin (or could not take over): nothing of this active period is kept but
+		// the catalogue, which the tail keeps current from the ack floor on.
+		d.redo = newEvaluated(maxAckPending(d.opts.Batch))
+		if f, ok := d.eval.(Forgetter); ok {
+			f.Forget()
+		}
+		if errors.Is(err, errLostPin) {
+			d.log.Warn("lost the pin: another detector is active for this member; standing by", "durable", d.Durable())
+		} else {
+			d.log.Error("could not take over; standing by again", "durable", d.Durable(), "err", err)
+			_ = retry.Sleep(ctx, time.Second)
+		}
+		if info, err := cons.Info(ctx); err == nil {
+			floor = info.AckFloor.Stream
+		}
+	}
+	d.log.Info("detector stopped")
+	return nil
+}
+
+// active is one active period: pinned, it takes over (takeOver), stops the directory tail at
+// the ack floor, warms the windows up and consumes until ctx ends (nil) or the pin is lost
+// (errLostPin).
+func (d *Detector) active(ctx context.Context, cons jetstream.Consumer, got pinned, tail *dirTail) error {
+	pin := got.pin
+	// lost ends when the pin is lost, never at shutdown: then the batch in hand is finished.
+	lost, lose := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer lose(nil)
+	kctx, stopKeep := context.WithCancel(lost) // the keep-alive runs until the batches in hand are finished
+	var keeper sync.WaitGroup
+	keeper.Go(func() { d.keepPin(kctx, cons, lose) })
+	defer keeper.Wait()
+	defer stopKeep()
+	actx, stop := context.WithCancel(lost) // ends at shutdown or when the pin is lost
+	defer stop()
+	defer context.AfterFunc(ctx, stop)()
+
+	floor, err := d.takeOver(actx, cons, got)
+	if err != nil {
+		tail.stop(0)
+		return err
+	}
+	tail.stop(floor)
+	d.metrics.takeovers.Inc()
+	d.metrics.active.Set(1)
+	defer d.metrics.active.Set(0)
+	d.log.Info(fmt.Sprintf("took over member %d of %d", d.opts.Member, d.opts.Members), "durable", d.Durable(), "ack_floor", floor,
+		"maybe_stored_upto", d.againUpTo)
+	if err := d.warmUp(actx, floor); err != nil && actx.Err() == nil {
 		d.log.Error("warm-up failed: windows miss some of the events before the restart", "err", err)
 	}
-	d.log.Info("detector started", "durable", d.Durable(), "partitions", d.ownedList(), "of", d.layout.Partitions, "batch", d.opts.Batch)
+	if lost.Err() == nil && ctx.Err() == nil {
+		d.consume(ctx, lost, lose, cons, pin)
+	}
+	stopKeep()
+	keeper.Wait()
+	if lost.Err() != nil {
+		return errLostPin
+	}
+	d.unpin(cons, pin)
+	return nil
+}
+
+// consume fetches and processes batches until ctx ends (the batch in hand and the one fetched
+// ahead are finished) or lost (they are dropped, unacked).
+func (d *Detector) consume(ctx, lost context.Context, lose func(error), cons jetstream.Consumer, pin string) {
+	fctx, stop := context.WithCancel(lost)
+	defer stop()
+	defer context.AfterFunc(ctx, stop)()
 	// The fetcher fetches and decodes the next batch while this goroutine evaluates and makes
 	// durable the one in hand. next is unbuffered: the fetcher holds at most one batch ahead.
 	// free tells it when this goroutine is ready for the next batch (see fetch).
@@ -160,7 +271,7 @@ func (d *Detector) Run(ctx context.Context) error {
 	var g errgroup.Group
 	g.Go(func() error {
 		defer close(next)
-		d.fetch(ctx, cons, free, next)
+		d.fetch(fctx, lost, lose, cons, pin, free, next)
 		return nil
 	})
 	var unevaluated []*batch // handed over after a batch failed at shutdown, in stream order
@@ -171,217 +282,45 @@ func (d *Detector) Run(ctx context.Context) error {
 		if !ok {
 			break
 		}
+		if lost.Err() != nil {
+			continue // dropped unacked: the next active's reset delivers it again
+		}
 		if failed && ctx.Err() != nil {
 			// Shutting down with history failing: do not wait out another FlushTimeout.
 			unevaluated = append(unevaluated, b)
 			continue
 		}
-		// The fetcher hands a batch over within maxAhead of its fetch, so FlushTimeout from
-		// now ends before AckWait (FlushTimeout + 30 s) from the fetch: a batch is never
-		// redelivered while in hand. A batch is finished even when shutdown has begun (the one
-		// fetched ahead too: the fetcher hands it over and then stops).
-		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.opts.FlushTimeout)
-		err := d.process(bctx, b)
+		// The fetcher hands a batch over within maxAhead of its fetch or last renewal, so
+		// FlushTimeout from now ends before AckWait (FlushTimeout + 30 s) from then: a batch is
+		// never redelivered while in hand. A batch is finished even when shutdown has begun (the one
+		// fetched ahead too: the fetcher hands it over and then stops), not when the pin is lost.
+		bctx, cancel := context.WithTimeout(lost, d.opts.FlushTimeout)
+		err := d.process(bctx, b, func() error {
+			pinned, err := d.stillPinned(bctx, cons, pin)
+			if err == nil && !pinned {
+				lose(errLostPin)
+				return errLostPin
+			}
+			return err
+		})
 		cancel()
 		failed = err != nil
-		if err != nil {
+		if err != nil && lost.Err() == nil {
 			d.metrics.batchFailures.Inc()
 			d.log.Error("batch not durable, left for redelivery", "err", err, "events", len(b.msgs))
 			for _, m := range b.msgs {
 				_ = m.NakWithDelay(2 * time.Second)
 			}
-			_ = retry.Sleep(ctx, time.Second)
+			_ = retry.Sleep(fctx, time.Second)
 		}
 	}
 	_ = g.Wait() // the fetcher has stopped once next is closed
+	if lost.Err() != nil {
+		return
+	}
 	// Only now, with no fetch running that could take them back, are they given back.
 	for _, b := range unevaluated {
 		d.release(b)
-	}
-	d.log.Info("detector stopped")
-	return nil
-}
-
-// maxAhead bounds how long the fetcher holds a batch ahead while Run is busy: past it the
-// batch is given back (release) and fetched again once Run is free, so that a batch taken by
-// Run has its whole FlushTimeout before AckWait (FlushTimeout + 30 s, set in consumer)
-// runs out. A variable only so that tests can shorten it.
-var maxAhead = 2 * MaxFetchWait
-
-// MaxFetchWait is the longest Options.FetchWait (longer is cut to it): a batch that fills no
-// faster must still reach Run within maxAhead of its fetch.
-const MaxFetchWait = 10 * time.Second
-
-// batch is what the fetcher hands Run: the messages of one or more fetches whose events
-// decoded, in stream order, with their events and evaluation keys.
-type batch struct {
-	fetched time.Time // when its first fetch began: the earliest a message can have been delivered
-	size    int       // messages fetched, terminated ones included
-	msgs    []jetstream.Msg
-	evs     []*event.Event
-	keys    []evalKey
-	again   bool // some message was delivered before: its rows may be stored already
-}
-
-// fetch fetches and decodes batches and hands them to next, one at a time, until ctx is
-// cancelled; then it hands over the batch it holds, if any, and returns. A batch
-// is handed over when it is full, or FetchWait after Run became free for it (free), so batches
-// hold what arrived while Run made the one before durable plus FetchWait, as large as when
-// fetching only after that (an insert costs the engine much per batch, so smaller batches would
-// cost more CPU per event), while fetching and decoding overlap with Run's work. While Run is
-// busy, the batch held is topped up with short fetches (topUpWait), so that its becoming free
-// is noticed soon; a batch held longer than maxAhead is given back and fetching waits for Run.
-func (d *Detector) fetch(ctx context.Context, cons jetstream.Consumer, free <-chan time.Time, next chan<- *batch) {
-	var b *batch         // fetched ahead, not taken by Run yet
-	var freeAt time.Time // when Run became free for b; zero while it is busy
-	defer func() {
-		if b == nil {
-			return
-		}
-		// Run finishes it (it reads next until it is closed) if it takes it within maxAhead of
-		// its fetch; else it is given back: no fetch of this detector can take it again now.
-		if age := time.Since(b.fetched); age < maxAhead {
-			t := time.NewTimer(maxAhead - age)
-			defer t.Stop()
-			select {
-			case next <- b:
-				if freeAt.IsZero() {
-					<-free // Run signalled before it took b, as in the loop
-				}
-				return
-			case <-t.C:
-			}
-		}
-		d.release(b)
-	}()
-	for ctx.Err() == nil {
-		if freeAt.IsZero() {
-			select {
-			case freeAt = <-free:
-			default:
-			}
-		}
-		if b != nil && time.Since(b.fetched) >= maxAhead {
-			d.release(b) // its events come again at once, before later ones
-			b = nil
-			if freeAt.IsZero() {
-				select {
-				case freeAt = <-free:
-				case <-ctx.Done():
-					return
-				}
-			}
-			continue
-		}
-		full := b != nil && b.size >= d.opts.Batch
-		if full || b != nil && !freeAt.IsZero() && time.Since(freeAt) >= d.opts.FetchWait {
-			// Run reads next until it is closed. A full batch waits for a busy Run no longer
-			// than maxAhead of its fetch either: then it is given back, above.
-			var timer *time.Timer
-			var expired <-chan time.Time
-			if freeAt.IsZero() {
-				timer = time.NewTimer(maxAhead - time.Since(b.fetched))
-				expired = timer.C
-			}
-			handed := true
-			select {
-			case next <- b:
-			case <-expired:
-				handed = false
-			}
-			if timer != nil {
-				timer.Stop()
-			}
-			if !handed {
-				continue
-			}
-			if freeAt.IsZero() {
-				<-free // Run signalled before it took b
-			}
-			b, freeAt = nil, time.Time{}
-			continue
-		}
-		wait := topUpWait // Run is busy
-		if !freeAt.IsZero() {
-			// The rest of Run's wait; past it nothing has come yet, so wait for what comes.
-			if wait = d.opts.FetchWait - time.Since(freeAt); wait < time.Millisecond {
-				wait = d.opts.FetchWait
-			}
-		}
-		if b != nil {
-			wait = max(min(wait, maxAhead-time.Since(b.fetched)), time.Millisecond)
-		}
-		want := d.opts.Batch
-		if b != nil {
-			want -= b.size
-		}
-		start := time.Now()
-		fetched, err := cons.Fetch(want, jetstream.FetchMaxWait(wait))
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			d.log.Warn("fetch failed", "err", err)
-			_ = retry.Sleep(ctx, time.Second)
-			continue
-		}
-		var msgs []jetstream.Msg
-		for m := range fetched.Messages() {
-			msgs = append(msgs, m)
-		}
-		if err := fetched.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-			d.log.Warn("fetch ended with error", "err", err, "received", len(msgs))
-		}
-		if len(msgs) == 0 {
-			continue
-		}
-		if b == nil {
-			b = &batch{fetched: start}
-		}
-		d.decode(b, msgs)
-	}
-}
-
-// topUpWait bounds a fetch that tops up a batch while Run is busy: how late the fetcher may
-// notice that Run became free.
-const topUpWait = 50 * time.Millisecond
-
-// decode decodes the events of msgs and appends them to b; it terminates a message that does
-// not decode.
-func (d *Detector) decode(b *batch, msgs []jetstream.Msg) {
-	evs := make([]event.Event, len(msgs)) // one allocation for the fetch
-	b.size += len(msgs)
-	for i, m := range msgs {
-		e := &evs[i]
-		var err error
-		// Parse validates again what ingest validated. Only the ingest paths may publish on
-		// the events subjects (deploy/natsperm.go), so an invalid event means a foreign or
-		// broken publisher, and Validate keeps what rules and history read within the contract
-		// (identifiers normalised and free of control characters, enumerations, a time history
-		// can store). It costs some 0.25 µs per event, under 1 % of the pipeline's CPU per
-		// event (BenchmarkParse: fast against decode).
-		if *e, err = event.Parse(m.Data()); err != nil {
-			// Ingest validated it, so this is a foreign publisher on our subjects.
-			d.log.Error("undecodable message on events stream, terminated", "subject", m.Subject(), "err", err)
-			_ = m.Term()
-			d.metrics.invalid.Inc()
-			continue
-		}
-		key, redelivered := keyOf(m, e.ID)
-		b.again = b.again || redelivered
-		b.msgs = append(b.msgs, m)
-		b.evs = append(b.evs, e)
-		b.keys = append(b.keys, key)
-	}
-}
-
-// release naks a batch fetched ahead that Run will not evaluate (it was held past maxAhead, or
-// shutdown began while history was failing), so that its events come again at once, in order, rather than after
-// AckWait. Nothing of it was evaluated, so nothing is remembered. A nak that does not reach
-// the server leaves the events to come again after AckWait.
-func (d *Detector) release(b *batch) {
-	for _, m := range b.msgs {
-		_ = m.Nak()
 	}
 }
 
@@ -392,17 +331,28 @@ func (d *Detector) release(b *batch) {
 // evaluated in a batch that was not made durable gets the alerts of that evaluation back (see
 // evaluated). Evaluating it again would lose alerts: the rules' suppression state has already
 // seen the hit and would fold the redelivered one into an alert that was never published.
-func (d *Detector) process(ctx context.Context, b *batch) error {
+//
+// pinned is asked before anything is written: an error (the pin is lost, or the server could
+// not be asked within ctx) leaves the batch unwritten and unacked. When the pin is lost
+// (ctx's cause errLostPin) evaluation stops at once.
+func (d *Detector) process(ctx context.Context, b *batch, pinned func() error) error {
 	start := time.Now()
 	results := make([][]event.Alert, len(b.evs))
 	var alerts []event.Alert
 	for i, e := range b.evs {
+		if i%256 == 0 && errors.Is(context.Cause(ctx), errLostPin) {
+			return errLostPin // stop at once; the evaluator's state is forgotten before standing by
+		}
 		got, seen := d.redo.get(b.keys[i])
 		if !seen {
 			got = d.evaluate(ctx, e)
 		}
 		alerts = append(alerts, got...)
 		results[i] = got
+	}
+	if err := pinned(); err != nil {
+		d.redo.remember(b.keys, results)
+		return err // nothing written: this or the new active writes the batch when it comes again
 	}
 	if err := d.commit(ctx, b.evs, alerts, b.again); err != nil {
 		d.redo.remember(b.keys, results)

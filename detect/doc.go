@@ -38,9 +38,29 @@
 // history on start then holds every directory event it has acked, whatever the other members'
 // progress, and maybe some beyond its own position: answered as of each event's time, they
 // change nothing for the events before them); only the member owning a directory event's
-// account evaluates it, so each event is evaluated exactly once in the set. Two processes with
-// the same member and set size would split that member's accounts: Run warns when it sees
-// another one fetching.
+// account evaluates it, so each event is evaluated exactly once in the set.
+//
+// Failover (pin.go): any number of processes may run the same member; one is active and the
+// others are hot standbys. The durable has one priority group with the pinned-client policy
+// and PinnedTTL = FailoverAfter: the server delivers only to the client it pinned, and pins
+// another once the pinned one has sent no request for FailoverAfter. A standby asks for one
+// message at a time and meanwhile tails the directory events up to the durable's ack floor
+// (tail.go), so its catalogue is current when it takes over. Taking over — also on every plain
+// start — the detector reads the highest sequence the durable had delivered, resets the
+// durable to its ack floor (the previous active's pending deliveries come again at once and in
+// stream order, before any later event, rather than after AckWait; the message that came with
+// the pin is dropped unacked and comes again too), warms its windows up to the ack floor and
+// consumes; every message up to that highest sequence is treated as maybe stored (history is
+// asked what it holds), since after the reset delivery counts start again at 1. While it
+// fetches nothing (Run busy, a batch held) a keep-alive request that can take no message
+// (max_bytes 1) renews the pin. Before every history write it asks the server whether it still
+// holds the pin. When the pin is lost (423 on a fetch or a keep-alive, messages stamped with
+// another pin, or the check before a write), it stops at once: the batch in hand and the one
+// ahead are dropped unacked (the next active's reset delivers them again, and its Unwritten
+// check covers rows written meanwhile), the evaluator forgets its windows and suppression
+// (Forgetter), and it stands by again with its catalogue, which the tail keeps current; a
+// consumer-leader change in a cluster ends the same way. At a clean stop it gives the pin up,
+// so a standby takes over at once.
 //
 // A new durable starts where the previous set stopped when the set is re-sized (see
 // startPosition and deploy/README.md), else at the beginning of the stream.
@@ -54,8 +74,9 @@
 // Not restored: suppression state (a rule that had alerted shortly before a restart may alert
 // once more; alert ids stay deterministic per event), and events acked above the ack floor
 // while an earlier batch awaited redelivery (rare: after a history failure). Directory events
-// are not re-applied: the catalogue is rebuilt from history by the caller. A warm-up that fails
-// is logged and the detector runs on with what it restored.
+// are not re-applied: the catalogue is rebuilt from history by the caller (and kept current by
+// the standby's tail up to the ack floor, from Options.CatalogueAt). A warm-up that fails is
+// logged and the detector runs on with what it restored.
 //
 // Delivery: at-least-once. A batch that is not durable within FlushTimeout of its fetch is
 // nak'd and comes back; its events are written again (history collapses them by id), but their
@@ -71,14 +92,14 @@
 // A batch fetched ahead has not been evaluated when the batch before it fails, so that failure
 // changes nothing for it: it is evaluated and written next, as a batch fetched right after the
 // nak would have been (the nak'd one comes back after it, as it always did). Its FlushTimeout
-// runs from when Run takes it, and the fetcher gives back (naks) a batch it has held for
-// maxAhead (20 s) while Run is busy, so that a batch is never redelivered (AckWait is
-// FlushTimeout + 30 s) while in hand and every batch has its whole FlushTimeout (the rules'
-// history lookups run within it).
+// runs from when Run takes it, and the fetcher renews the ack deadlines (InProgress) of a
+// batch it has held for maxAhead (20 s) while Run is busy, so that a batch is never
+// redelivered (AckWait is FlushTimeout + 30 s) while held or in hand, stays before everything
+// fetched later, and has its whole FlushTimeout (the rules' history lookups run within it).
 //
 // Shutdown: when ctx is cancelled the batch in hand is finished (within its deadline), and so is
-// the batch fetched ahead, if any (the fetcher hands it over and stops fetching), before Run
-// returns nil: nothing is acked that was not written, and nothing taken is left unsettled. Only
+// the batch fetched ahead, if any (the fetcher hands it over and stops fetching), and the pin
+// is given up, before Run returns nil: nothing is acked that was not written, and nothing taken is left unsettled. Only
 // when the batch in hand failed (history down) is the one ahead given back unevaluated instead
 // of waiting out another FlushTimeout: once the fetcher has stopped (so no fetch can take it
 // back), it is nak'd, so its events come again at once to the next detector on the durable

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -101,12 +102,18 @@ func alertJSON(a *event.Alert) ([]byte, error) {
 type metrics struct {
 	events, alerts, invalid, batchFailures prometheus.Counter
 	warmed, misrouted, rewritesSkipped     prometheus.Counter
-	orgMismatch                            prometheus.Counter
+	orgMismatch, takeovers                 prometheus.Counter
+	active                                 prometheus.Gauge
 	batchSeconds                           prometheus.Histogram
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, member int) (*metrics, error) {
+	labels := prometheus.Labels{"member": strconv.Itoa(member)}
 	m := &metrics{
+		active: prometheus.NewGauge(prometheus.GaugeOpts{Name: "breach_detect_active", ConstLabels: labels,
+			Help: "1 while this detector holds the pin of its member's durable (active), 0 while it stands by."}),
+		takeovers: prometheus.NewCounter(prometheus.CounterOpts{Name: "breach_detect_takeovers_total", ConstLabels: labels,
+			Help: "Times this detector became active: on start and after another detector of its member stopped."}),
 		events:        prometheus.NewCounter(prometheus.CounterOpts{Name: "breach_detect_events_total", Help: "Events evaluated and written to history."}),
 		alerts:        prometheus.NewCounter(prometheus.CounterOpts{Name: "breach_detect_alerts_total", Help: "Alerts published."}),
 		invalid:       prometheus.NewCounter(prometheus.CounterOpts{Name: "breach_detect_invalid_messages_total", Help: "Undecodable messages terminated."}),
@@ -123,7 +130,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	err := promreg.All(reg, promreg.Of(&m.events), promreg.Of(&m.alerts), promreg.Of(&m.invalid), promreg.Of(&m.batchFailures),
 		promreg.Of(&m.warmed), promreg.Of(&m.misrouted), promreg.Of(&m.rewritesSkipped), promreg.Of(&m.orgMismatch),
-		promreg.Of(&m.batchSeconds))
+		promreg.Of(&m.batchSeconds), promreg.Of(&m.active), promreg.Of(&m.takeovers))
 	if err != nil {
 		return nil, fmt.Errorf("detect: metrics: %w", err)
 	}

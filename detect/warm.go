@@ -24,12 +24,12 @@ import (
 // only warmed into windows when this detector owns their account, as they are evaluated.
 //
 // An error leaves the windows partly warmed; the caller logs it and runs on.
-func (d *Detector) warmUp(ctx context.Context, info *jetstream.ConsumerInfo) error {
+func (d *Detector) warmUp(ctx context.Context, upto uint64) error {
 	w, ok := d.eval.(Warmer)
 	if !ok || d.opts.NoWarmUp {
 		return nil
 	}
-	span, upto := w.MaxWindow(), info.AckFloor.Stream
+	span := w.MaxWindow()
 	if span <= 0 || upto == 0 {
 		return nil
 	}

@@ -21,6 +21,8 @@ type metrics struct {
 	opened     prometheus.Counter
 	conflicts  prometheus.Counter
 	sinkErrors prometheus.Counter
+	active     prometheus.Gauge
+	takeovers  prometheus.Counter
 }
 
 // newMetrics creates the notifier's metrics and registers them with reg, unless reg is nil.
@@ -43,8 +45,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "breach_notify_sink_errors_total",
 			Help: "Incident changes a sink failed to take (retried unless the failure is permanent).",
 		}),
+		active: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "breach_notify_active",
+			Help: "1 while this notifier holds the pin of the notifiers' durable (active), 0 while it stands by.",
+		}),
+		takeovers: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "breach_notify_takeovers_total",
+			Help: "Times this notifier became active: on start and after another notifier stopped.",
+		}),
 	}
-	if err := promreg.All(reg, promreg.Of(&m.alerts), promreg.Of(&m.opened), promreg.Of(&m.conflicts), promreg.Of(&m.sinkErrors)); err != nil {
+	if err := promreg.All(reg, promreg.Of(&m.alerts), promreg.Of(&m.opened), promreg.Of(&m.conflicts), promreg.Of(&m.sinkErrors),
+		promreg.Of(&m.active), promreg.Of(&m.takeovers)); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -36,12 +36,16 @@ type Options struct {
 	Mirror    Mirror // nil: no mirror (only when Incidents is nil)
 	// Responder executes the deactivation an alert's rule allows (respond.Engine); nil: the
 	// request is only recorded in the incident.
-	Responder  Responder
-	Clock      func() time.Time      // default time.Now
-	Logger     *slog.Logger          // default slog.Default()
-	Durable    string                // consumer name on ALERTS, shared by all notifiers (default "notify")
-	Batch      int                   // alerts per pull (default 8, at most 256); see Run
-	Registerer prometheus.Registerer // nil: metrics are not registered
+	Responder Responder
+	Clock     func() time.Time // default time.Now
+	Logger    *slog.Logger     // default slog.Default()
+	Durable   string           // consumer name on ALERTS, shared by all notifiers (default "notify")
+	Batch     int              // alerts per pull (default 8, at most 256); see Run
+	// FailoverAfter is the durable's PinnedTTL (default DefaultFailoverAfter, at least 1 s):
+	// a standby notifier takes over once the active one has not renewed its pin for this long
+	// (see pin.go).
+	FailoverAfter time.Duration
+	Registerer    prometheus.Registerer // nil: metrics are not registered
 }
 
 const (
@@ -70,6 +74,10 @@ type Notifier struct {
 	metrics *metrics
 	running atomic.Bool
 	failing bool // the last alert failed with a retryable error (Run's goroutine only)
+
+	failoverAfter time.Duration
+	active        atomic.Bool  // this notifier holds the pin (Run sets it, the keep-alive may clear it)
+	lastFetch     atomic.Int64 // when Run last sent a pull request (unix ns)
 }
 
 // New checks opts and returns a Notifier. It registers the metrics but does not touch NATS;
@@ -91,6 +99,10 @@ func New(js jetstream.JetStream, opts Options) (*Notifier, error) {
 		opts.Batch = defaultBatch
 	}
 	opts.Batch = min(opts.Batch, maxBatch)
+	if opts.FailoverAfter <= 0 {
+		opts.FailoverAfter = DefaultFailoverAfter
+	}
+	opts.FailoverAfter = max(opts.FailoverAfter, time.Second)
 	m, err := newMetrics(opts.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("notify: metrics: %w", err)
@@ -98,7 +110,7 @@ func New(js jetstream.JetStream, opts Options) (*Notifier, error) {
 	return &Notifier{
 		js: js, inc: opts.Incidents, mirror: opts.Mirror, respond: opts.Responder,
 		clock: opts.Clock, log: opts.Logger.With("component", "notify"),
-		durable: opts.Durable, batch: opts.Batch, metrics: m,
+		durable: opts.Durable, batch: opts.Batch, metrics: m, failoverAfter: opts.FailoverAfter,
 	}, nil
 }
 
@@ -134,6 +146,11 @@ func (n *Notifier) Run(ctx context.Context) error {
 		MaxAckPending: maxAckPending,
 		MaxDeliver:    -1,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
+		// One active notifier, any number of standbys (pin.go); a durable of an earlier
+		// version is updated in place (the server allows changing the priority settings).
+		PriorityGroups: []string{pinGroup},
+		PriorityPolicy: jetstream.PriorityPolicyPinned,
+		PinnedTTL:      n.failoverAfter,
 	})
 	if err != nil {
 		if ctx.Err() != nil {
@@ -141,19 +158,56 @@ func (n *Notifier) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("notify: consumer %s on %s: %w", n.durable, bus.StreamAlerts, err)
 	}
-	n.log.Info("notifier started", "durable", n.durable, "batch", n.batch)
+	n.log.Info("notifier started", "durable", n.durable, "batch", n.batch, "failover_after", n.failoverAfter)
+	kctx, stopKeep := context.WithCancel(context.WithoutCancel(ctx))
+	keeper := make(chan struct{})
+	go func() {
+		defer close(keeper)
+		n.keepPin(kctx, cons)
+	}()
+	defer func() {
+		stopKeep()
+		<-keeper
+		n.unpin()
+		n.setActive(false)
+	}()
 	failures := 0 // fetches failed in a row
 	fetchBackoff := retry.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second}
+	pin := "" // the pin this notifier holds; "" while it stands by
 	for ctx.Err() == nil {
-		batch, err := cons.Fetch(n.batch, jetstream.FetchMaxWait(fetchWait))
+		if !n.active.Load() {
+			pin = "" // the keep-alive was refused (423)
+		}
+		want := n.batch
+		if pin == "" {
+			want = 1 // standing by: a message that comes pins this notifier, and is dropped for the reset
+		}
+		n.lastFetch.Store(time.Now().UnixNano())
+		batch, err := cons.Fetch(want, jetstream.FetchMaxWait(fetchWait), jetstream.FetchPriorityGroup(pinGroup))
 		if err == nil {
 			// The whole pull is handled, also once shutdown has begun (each alert is bounded
 			// by handleTimeout): a Nak would be lost to the redelivery queue of a server that
 			// restarts with us (the embedded one), leaving the alert to wait out AckWait.
 			for msg := range batch.Messages() {
+				if p := pinOf(msg); p != pin {
+					// Pinned anew: reset first; msg comes again after the reset.
+					if err := n.takeOver(ctx); err != nil {
+						n.log.Warn("pinned, but the reset of the durable failed; alerts of the previous notifier come after AckWait", "err", err)
+					}
+					pin = p
+					n.setActive(true)
+					continue
+				}
 				n.handle(ctx, inc, msg)
 			}
 			err = batch.Error()
+			if errors.Is(err, jetstream.ErrPinIDMismatch) {
+				if pin != "" {
+					n.log.Warn("lost the pin: another notifier is active; standing by", "durable", n.durable)
+				}
+				pin, err = "", nil
+				n.setActive(false)
+			}
 		}
 		switch {
 		case err == nil, errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrNoMessages):

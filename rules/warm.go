@@ -82,3 +82,16 @@ func (g *Engine) warmWindow(r *rule, st *ruleState, e *event.Event) {
 	}
 	st.win.observe(key, e.Time, counted, val, w.over, w.distinct != nil)
 }
+
+// Forget drops the window and suppression state of every rule, as in a new engine (stats are
+// kept). A detector that lost its durable to another calls it before standing by: when it
+// takes over again it warms up from the stream, and state of its earlier active period would
+// count events twice. Safe for concurrent use (serialised with Evaluate).
+func (g *Engine) Forget() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, st := range g.byID {
+		st.win, st.windowSig, st.sup = nil, "", nil
+	}
+	g.applied = nil // the next Evaluate or Warm reconciles: new, empty states
+}

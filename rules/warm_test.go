@@ -131,3 +131,33 @@ func TestWarmCredentialStuffing(t *testing.T) {
 		t.Errorf("without a restart the next success is suppressed: got %d alerts", len(a))
 	}
 }
+
+// TestForget: an engine that evaluated a stream, forgot its state and evaluates the stream
+// again raises what a new engine raises (its windows and suppression start empty again).
+func TestForget(t *testing.T) {
+	set := mustParse(t, probe)
+	var evs []*event.Event
+	for i := range 40 {
+		evs = append(evs, auth(fmt.Sprintf("e%d", i), fmt.Sprintf("u%d", i%3), "failure", time.Duration(i)*20*time.Second))
+	}
+	evaluate := func(g *Engine) []string {
+		var out []string
+		for _, e := range evs {
+			out = append(out, summaries(g.Evaluate(context.Background(), e))...)
+		}
+		return out
+	}
+	want := evaluate(mustEngine(t, set, nil, nil))
+	if len(want) == 0 {
+		t.Fatal("the probe raises nothing on the stream: the test checks nothing")
+	}
+	g := mustEngine(t, set, nil, nil)
+	evaluate(g)
+	if again := evaluate(g); slices.Equal(again, want) {
+		t.Fatal("evaluating the stream twice raises the same as once: the state does not show")
+	}
+	g.Forget()
+	if got := evaluate(g); !slices.Equal(got, want) {
+		t.Errorf("after Forget:\n got %v\nwant %v", got, want)
+	}
+}

@@ -14,9 +14,12 @@ import (
 	"breachd/event"
 )
 
-// The crash tests restart `breachd run` after a SIGKILL. Each restart takes about 90 s: the
-// killed detector's batch is redelivered only after its AckWait (detect.Options.FlushTimeout +
-// 30 s). They run in parallel, each on its own data directory.
+// The crash tests restart `breachd run` after a SIGKILL. A restart can take about 90 s: when
+// the input adds nothing new (JetStream drops the copies), the killed detector's batch is the
+// only thing to deliver, and it comes again only after its AckWait (detect.Options.FlushTimeout
+// + 30 s), since the server pins a detector only with a delivery; the detector then resets its
+// durable (detect/pin.go), so the batch is evaluated before anything later. They run in
+// parallel, each on its own data directory.
 
 // TestKillMidStreamThenRestart kills `breachd run` with SIGKILL (no graceful shutdown: batches
 // may be written to history and not acked, or published and not written) while it ingests a

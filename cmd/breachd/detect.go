@@ -21,6 +21,11 @@ account reaches the same detector and per-account sliding windows stay correct. 
 reads all directory events (each needs the whole directory). Start the N members with the same
 --members and the member numbers 0 to N-1; N may not exceed P.
 
+Any number of processes may run the same member: one is active (NATS delivers its events only to
+the process pinned to the member's durable), the others are hot standbys that keep their
+directory current and take over --failover-after (default 5s) after the active one stops
+renewing its pin (killed, paused, cut off); a clean stop hands over at once.
+
 A detector process needs shared infrastructure: --nats (a NATS cluster with JetStream) and
 --clickhouse (a ClickHouse server) are required, and it refuses to start the embedded engines,
 which belong to one process. For a single process use 'breachd run' (one detector, embedded
@@ -62,6 +67,7 @@ new consumers start where the old set stopped (see deploy/README.md).`,
 			Stages: []string{deploy.StageDetect}, Rules: rulePaths, Member: member, Members: members,
 			ExitWhenDone: exitWhenDone, Logger: cfg.Logger, DetectBatch: detectBatch, DetectWait: detectWait,
 			DirectoryHorizon: directoryHorizonOf(),
+			FailoverAfter:    failoverAfter,
 		}})
 	}
 	return c

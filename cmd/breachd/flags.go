@@ -21,17 +21,18 @@ import (
 // The flags several commands share. Each is declared once, below; a command adds the sets it
 // takes. One command runs per process, so they live here.
 var (
-	infra       deploy.InfraConfig // --data, --chdb-lib, --nats, --nats-creds, --clickhouse, --partitions
-	rulePaths   []string           // --rules
-	metricsAddr string             // --metrics-addr
-	pprofAddr   string             // --pprof
-	detectBatch int                // --detect-batch
-	detectWait  time.Duration      // --detect-wait
-	dirHorizon  time.Duration      // --directory-horizon
-	logLevel    string             // --log-level
-	logFormat   string             // --log-format
-	actor       string             // --as
-	outFormat   = output.Table     // --format (output)
+	infra         deploy.InfraConfig // --data, --chdb-lib, --nats, --nats-creds, --clickhouse, --partitions
+	rulePaths     []string           // --rules
+	metricsAddr   string             // --metrics-addr
+	pprofAddr     string             // --pprof
+	detectBatch   int                // --detect-batch
+	detectWait    time.Duration      // --detect-wait
+	dirHorizon    time.Duration      // --directory-horizon
+	failoverAfter time.Duration      // --failover-after
+	logLevel      string             // --log-level
+	logFormat     string             // --log-format
+	actor         string             // --as
+	outFormat     = output.Table     // --format (output)
 )
 
 // dataFlags: where the embedded engines keep their data.
@@ -93,6 +94,9 @@ func stageFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&dirHorizon, "directory-horizon", directory.DefaultHorizon, "how far behind the newest directory event the detector keeps the older versions of directory facts that changed, "+
 		"so that an event arriving late (a redelivery, a log shipped at night) is judged against the directory of its own time; "+
 		"older events are judged against the latest version before the horizon. Costs memory only for facts that changed; 0 keeps no versions")
+	fs.DurationVar(&failoverAfter, "failover-after", detect.DefaultFailoverAfter, "how long a standby detector or notifier (another process "+
+		"with the same --member, or another notifier) waits for the active one to renew its pin before taking over: shorter fails over sooner "+
+		"after a kill or a partition; too short lets a pause of the active (GC, an overloaded host) cost a takeover (a reset and a warm-up, nothing lost). At least 1s")
 }
 
 // replicasFlag: the replicas of the streams and buckets a process creates (bus/replicas.go).
@@ -120,6 +124,8 @@ func checkDetectFlags() error {
 		return usagef("--detect-wait %s: want a positive duration up to %s (e.g. 250ms)", detectWait, detect.MaxFetchWait)
 	case dirHorizon < 0:
 		return usagef("--directory-horizon %s: want a duration of 0 (no versions) or more (e.g. 720h)", dirHorizon)
+	case failoverAfter < detect.MinFailoverAfter:
+		return usagef("--failover-after %s: want at least %s (e.g. 5s)", failoverAfter, detect.MinFailoverAfter)
 	}
 	return nil
 }

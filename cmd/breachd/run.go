@@ -132,7 +132,7 @@ Stop with Ctrl-C: batches in hand are written before anything is acknowledged.`,
 		api.AdminPassword, api.UsersFile = os.Getenv("BREACHD_ADMIN_PASSWORD"), usersPath()
 		return deploy.RunProcess(ctx, deploy.ProcessConfig{Infra: cfg, MetricsAddr: metricsAddr, PprofAddr: pprofAddr, Inputs: &inputs, Banner: os.Stdout,
 			Pipeline: deploy.PipelineConfig{Rules: rulePaths, Stages: stages, Console: os.Stdout, ExitWhenDone: exitWhenDone,
-				Logger: cfg.Logger, DetectBatch: detectBatch, DetectWait: detectWait, AfterEventsWritten: afterEventsWritten, Respond: rc, Notifications: notifyFile, Watch: notify.WatchOptions{Marks: watch}, MaxFutureSkew: skew, API: api,
+				Logger: cfg.Logger, DetectBatch: detectBatch, DetectWait: detectWait, FailoverAfter: failoverAfter, AfterEventsWritten: afterEventsWritten, Respond: rc, Notifications: notifyFile, Watch: notify.WatchOptions{Marks: watch}, MaxFutureSkew: skew, API: api,
 				DirectoryHorizon: directoryHorizonOf()}})
 	}
 	return c

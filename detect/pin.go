@@ -1,0 +1,187 @@
+package detect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"breachd/bus"
+	"breachd/retry"
+)
+
+// priorityGroup is the one priority group of a detector's durable: the server delivers its
+// messages only to the pinned client of the group, so any number of processes may run the same
+// member, one active and the others hot standbys (see doc.go, "Failover").
+const priorityGroup = "active"
+
+// DefaultFailoverAfter is Options.FailoverAfter unless set: the consumer's PinnedTTL.
+const DefaultFailoverAfter = 5 * time.Second
+
+// MinFailoverAfter is the shortest Options.FailoverAfter: below it a pause of the garbage
+// collector or a slow API request could cost a live active its pin.
+const MinFailoverAfter = time.Second
+
+// errLostPin ends an active period: the server has pinned another client (or none) to the
+// durable, so this detector must stop evaluating at once and stand by again.
+var errLostPin = errors.New("lost the pin of the durable to another detector")
+
+// pinOf returns the pin id the server stamped on m (empty when m was not delivered through a
+// pinned priority group).
+func pinOf(m jetstream.Msg) string {
+	if h := m.Headers(); h != nil {
+		return h.Get("Nats-Pin-Id")
+	}
+	return ""
+}
+
+// standby waits until the server pins this detector to the durable and returns the pin. It asks
+// for one message at a time: a request of an unpinned client waits on the server until no
+// client holds the pin (the active stopped asking for FailoverAfter) and a message is there;
+// then the server pins it. The message is not acked: takeOver resets the durable, which
+// delivers it again. While it waits the directory tail keeps the catalogue current.
+func (d *Detector) standby(ctx context.Context, cons jetstream.Consumer) (pinned, error) {
+	wait := d.opts.FailoverAfter
+	for ctx.Err() == nil {
+		fetched, err := cons.Fetch(1, jetstream.FetchMaxWait(wait), jetstream.FetchPriorityGroup(priorityGroup))
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			d.log.Warn("standby fetch failed", "err", err)
+			_ = retry.Sleep(ctx, time.Second)
+			continue
+		}
+		var got pinned
+		for m := range fetched.Messages() {
+			got.pin = pinOf(m)
+			if md, err := m.Metadata(); err == nil && md.NumDelivered == 1 {
+				got.firstSeq = md.Sequence.Stream
+			}
+		}
+		if got.pin != "" {
+			return got, nil
+		}
+		// A stale pin id of an earlier active period is refused (423) and forgotten by the
+		// client; the next request asks as a standby. Other ends (timeout, no messages) are
+		// the normal standby.
+		if err := fetched.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, jetstream.ErrPinIDMismatch) &&
+			!errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			d.log.Warn("standby fetch ended with error", "err", err)
+			_ = retry.Sleep(ctx, time.Second)
+		}
+	}
+	return pinned{}, ctx.Err()
+}
+
+// pinned is what standby returns: the pin, and the stream sequence of the message that came
+// with it if this was its first delivery (else 0).
+type pinned struct {
+	pin      string
+	firstSeq uint64
+}
+
+// takeOver starts an active period, once pinned: it reads the highest stream sequence the
+// durable had delivered (to the previous active, or to this process before a restart), resets
+// the durable to its ack floor — the server forgets the pending deliveries, so they come again
+// at once and in stream order, before any later event, instead of after AckWait — and returns
+// the new ack floor. After the reset every delivery counts as a first one, so the messages up to
+// that sequence are treated as maybe stored (again): the history writes ask Unwritten first.
+//
+// The message that came with the pin was delivered last (nothing is delivered to anybody else
+// while this detector holds the pin); when that was its first delivery, nobody has seen it,
+// nor anything after it, so it is not counted as maybe stored.
+func (d *Detector) takeOver(ctx context.Context, cons jetstream.Consumer, got pinned) (floor uint64, err error) {
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("detect consumer %s info: %w", d.Durable(), err)
+	}
+	reset, err := d.js.ResetConsumer(ctx, bus.StreamEvents, d.Durable())
+	if err != nil {
+		return 0, fmt.Errorf("reset detect consumer %s to its ack floor: %w", d.Durable(), err)
+	}
+	d.againUpTo = info.Delivered.Stream
+	if got.firstSeq != 0 && got.firstSeq == info.Delivered.Stream {
+		d.againUpTo = got.firstSeq - 1
+	}
+	return reset.AckFloor.Stream, nil
+}
+
+// keepPin keeps the pin while this detector is active, also while it fetches nothing (Run is
+// retrying a history write, the fetcher holds a full batch): the server drops a pin that no
+// request with its id renewed for FailoverAfter. When the fetcher has sent no request for
+// FailoverAfter/4 (it holds a full batch for a busy Run), it sends a pull request with the pin
+// id and max_bytes 1, which renews the pin timer on arrival (nats-server
+// consumer.go processNextMsgRequest: setPinnedTimer) and can take no message: a message bigger
+// than the request's bytes ends it with 409 Message Size Exceeds MaxBytes (nextWaiting), and
+// the message stays for the next fetch; with none pending it expires (408). It is sent only
+// while the fetcher is idle because a request that cannot take a redelivered message makes
+// the server put that message at the end of its redelivery queue (consumer.go
+// loopAndGatherMsgs): the fetcher's batches do not use the redelivery queue (it renews a
+// batch held ahead instead of giving it back), but a failed batch's naks do. A 423 (pin id
+// mismatch) means the pin is gone: lose is called and keepPin returns.
+func (d *Detector) keepPin(ctx context.Context, cons jetstream.Consumer, lose func(error)) {
+	every := d.opts.FailoverAfter / 4
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if time.Since(time.Unix(0, d.lastRequest.Load())) < every {
+			continue // the fetcher's own requests renew the pin
+		}
+		fetched, err := cons.Fetch(1, jetstream.FetchMaxBytes(1), jetstream.FetchMaxWait(every/2), jetstream.FetchPriorityGroup(priorityGroup))
+		if err != nil {
+			continue // not sent (connection down): the next tick tries again
+		}
+		for range fetched.Messages() { // none: no message fits one byte
+		}
+		if errors.Is(fetched.Error(), jetstream.ErrPinIDMismatch) {
+			lose(errLostPin)
+			return
+		}
+	}
+}
+
+// stillPinned asks the server whether this detector still holds the pin, before a batch is
+// written: a process that was paused longer than FailoverAfter (or cut off from NATS) learns it
+// there, not after writing rows and alerts that the new active writes too. The question is
+// asked again until answered or ctx ends (then the batch is not durable and comes again).
+func (d *Detector) stillPinned(ctx context.Context, cons jetstream.Consumer, pin string) (bool, error) {
+	var info *jetstream.ConsumerInfo
+	err := retry.Forever(ctx, historyBackoff, func() (err error) {
+		info, err = cons.Info(ctx)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("is this detector still active: %w", err)
+	}
+	for _, g := range info.PriorityGroups {
+		if g.Group == priorityGroup {
+			return g.PinnedClientID == pin, nil
+		}
+	}
+	return false, nil // the durable lost its priority group (recreated by hand): stand by and take over anew
+}
+
+// unpin gives the pin up at a clean stop, if this detector still holds it, so that a standby
+// takes over at once rather than after FailoverAfter.
+func (d *Detector) unpin(cons jetstream.Consumer, pin string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if pinned, err := d.stillPinned(ctx, cons, pin); err != nil || !pinned {
+		return
+	}
+	st, err := d.js.Stream(ctx, bus.StreamEvents)
+	if err == nil {
+		err = st.UnpinConsumer(ctx, d.Durable(), priorityGroup)
+	}
+	if err != nil {
+		d.log.Warn("could not give the pin up: a standby takes over after --failover-after", "err", err)
+	}
+}

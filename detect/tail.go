@@ -1,0 +1,125 @@
+package detect
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"breachd/bus"
+	"breachd/event"
+	"breachd/retry"
+)
+
+// dirTail keeps the catalogue of a standby current: it applies the directory events of the
+// stream (an ordered consumer on breachd.events.directory: no acks, no durable state) up to
+// the durable's ack floor, which the active detector moves, so that taking over needs no
+// rebuild from history. It does not run ahead of the floor: at a takeover the catalogue is
+// then as of the floor, and the durable delivers the changes above it in stream order,
+// between the events they precede, as to the detector that was active.
+type dirTail struct {
+	finish chan uint64 // the last stream sequence to apply before stopping
+	done   chan struct{}
+}
+
+// tailPoll is how often the tail reads the durable's ack floor and the directory events up to it.
+const tailPoll = 250 * time.Millisecond
+
+// tailDirectory starts a tail from stream sequence from, following the ack floor of cons.
+func (d *Detector) tailDirectory(ctx context.Context, cons jetstream.Consumer, from uint64) *dirTail {
+	t := &dirTail{finish: make(chan uint64, 1), done: make(chan struct{})}
+	go func() {
+		defer close(t.done)
+		d.tail(ctx, cons, from, t.finish)
+	}()
+	return t
+}
+
+// stop applies every directory event up to stream sequence upto (those above it come through
+// the durable), then stops the tail and returns; or returns when the tail's ctx ends.
+func (t *dirTail) stop(upto uint64) {
+	t.finish <- upto
+	<-t.done
+}
+
+// heldEvent is a directory event the tail has read and not applied yet: it is above the floor.
+type heldEvent struct {
+	seq uint64
+	e   event.Event
+}
+
+func (d *Detector) tail(ctx context.Context, cons jetstream.Consumer, from uint64, finish <-chan uint64) {
+	var c jetstream.Consumer
+	var held []heldEvent // read, above the floor, in stream order
+	floor, stopping := uint64(0), false
+	apply := func() {
+		n := 0
+		for ; n < len(held) && held[n].seq <= floor; n++ {
+			if err := d.cat.Apply(&held[n].e); err != nil {
+				d.log.Error("directory event not applied", "id", held[n].e.ID, "err", err)
+			}
+		}
+		held = held[n:]
+	}
+	for ctx.Err() == nil {
+		select {
+		case floor = <-finish:
+			stopping = true
+		case <-ctx.Done():
+			return
+		case <-time.After(tailPoll):
+			if info, err := cons.Info(ctx); err == nil {
+				floor = info.AckFloor.Stream
+			}
+		}
+		apply()
+		if len(held) > 0 && !stopping {
+			continue // wait for the floor to pass what is held
+		}
+		if c == nil {
+			var err error
+			c, err = d.js.OrderedConsumer(ctx, bus.StreamEvents, jetstream.OrderedConsumerConfig{
+				FilterSubjects: []string{bus.SubjectDirectory},
+				DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+				OptStartSeq:    max(from, 1),
+			})
+			if err != nil {
+				d.log.Warn("directory tail of the standby: no consumer, retrying", "err", err)
+				_ = retry.Sleep(ctx, time.Second)
+				continue
+			}
+		}
+		// Read what is there up to the floor (a stop reads until nothing below it is left).
+		for len(held) == 0 && ctx.Err() == nil {
+			fetched, err := c.FetchNoWait(1000)
+			if err != nil {
+				d.log.Warn("directory tail of the standby: fetch failed, retrying", "err", err)
+				break
+			}
+			n := 0
+			for m := range fetched.Messages() {
+				n++
+				md, err := m.Metadata()
+				if err != nil {
+					continue
+				}
+				e, err := event.Parse(m.Data())
+				if err != nil {
+					continue // the durable terminates it when it comes through
+				}
+				held = append(held, heldEvent{seq: md.Sequence.Stream, e: e})
+			}
+			if err := fetched.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil {
+				d.log.Warn("directory tail of the standby: fetch ended with error", "err", err)
+			}
+			apply()
+			if n == 0 {
+				break // caught up with the stream
+			}
+		}
+		if stopping {
+			return // applied all up to the floor; what is held above it comes through the durable
+		}
+	}
+}
