@@ -31,8 +31,8 @@ import (
 //   - a stream that ends below the last sequence recorded in the marks file (Marks: the
 //     embedded server's; written at start, every MarksEvery and at shutdown), or below the
 //     last sequence delivered to one of its processors' consumers: its tail is lost. Such a
-//     consumer is moved back to the stream's end, or it would skip the new messages that take
-//     the lost sequences;
+//     consumer is moved back to the stream's end when no client uses it (ahead.go), or it
+//     would skip the new messages that take the lost sequences;
 //   - a stream that starts after a sequence the marks sampled that is younger than its MaxAge:
 //     its oldest messages are lost (at least from that sample on).
 //

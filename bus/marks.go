@@ -21,8 +21,9 @@ const MarksEvery = 5 * time.Second
 // stream whose tail was lost (the server starts it at a lower last sequence and says nothing),
 // and for the streams whose gaps count samples of their sequences with their times, so that it
 // sees a stream whose oldest messages were lost (it starts at a later first sequence, which
-// only age expiry explains). Only the process that owns the store (the embedded server's)
-// keeps marks.
+// only age expiry explains). With them it records each stream's creation time: the marks of a
+// stream deleted and created again (or of a removed store) are not the new one's. Only the
+// process that owns the store (the embedded server's) keeps marks.
 type Marks struct {
 	File    string
 	Streams []string
