@@ -87,7 +87,8 @@ type Loss struct {
 	// Floor is that lowest ack floor.
 	Floor uint64
 	// Ahead are the consumers that were delivered sequences beyond the stream's end (of the
-	// streams with processors); CheckStore moves them back to the end when it starts the process.
+	// streams with processors); CheckStore moves them back to the end when it starts the
+	// process, unless a client uses them.
 	Ahead []string
 }
 
