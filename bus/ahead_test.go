@@ -40,6 +40,51 @@ func TestActiveOwner(t *testing.T) {
 	}
 }
 
+// TestActiveOwnerPinnedByServer: the pin of a consumer with pinned priority groups (the
+// detectors' on takeover) shows in the server's consumer info as activeOwner reads it, after
+// the pull that pinned the client has ended and long after its last delivery.
+func TestActiveOwnerPinnedByServer(t *testing.T) {
+	srv, err := StartEmbedded(EmbeddedOptions{StoreDir: t.TempDir(), NoAuth: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, js, err := Connect(srv.ClientURL(), t.Name(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "PINNED", Subjects: []string{"pinned"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "pinned", []byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	c, err := js.CreateOrUpdateConsumer(ctx, "PINNED", jetstream.ConsumerConfig{Durable: "detect-0-of-1", AckPolicy: jetstream.AckExplicitPolicy,
+		PriorityPolicy: jetstream.PriorityPolicyPinned, PriorityGroups: []string{"detect"}, PinnedTTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.Fetch(1, jetstream.FetchPriorityGroup("detect"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m := range b.Messages() {
+		if err := m.DoubleAck(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ci, err := c.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := activeOwner(ci, time.Now().Add(time.Hour)); !strings.Contains(got, "pinned in priority group detect") {
+		t.Errorf("activeOwner of a pinned consumer = %q (info %+v)", got, ci.PriorityGroups)
+	}
+}
+
 // TestRecordLostFreshState: two starts that found different losses from the same stream state
 // (started together) both keep theirs: each records on the metadata read just before its
 // update, not on the configuration its check read (which dropped the other's range).
