@@ -31,8 +31,8 @@ import (
 //   - a stream that ends below the last sequence recorded in the marks file (Marks: the
 //     embedded server's; written at start, every MarksEvery and at shutdown), or below the
 //     last sequence delivered to one of its processors' consumers: its tail is lost. Such a
-//     consumer is moved back to the stream's end, or it would skip the new messages that take
-//     the lost sequences;
+//     consumer is moved back to the stream's end when no client uses it (ahead.go), or it
+//     would skip the new messages that take the lost sequences;
 //   - a stream that starts after a sequence the marks sampled that is younger than its MaxAge:
 //     its oldest messages are lost (at least from that sample on).
 //
@@ -87,7 +87,8 @@ type Loss struct {
 	// Floor is that lowest ack floor.
 	Floor uint64
 	// Ahead are the consumers that were delivered sequences beyond the stream's end (of the
-	// streams with processors); CheckStore moves them back to the end when it starts the process.
+	// streams with processors); CheckStore moves them back to the end when it starts the
+	// process, unless a client uses them.
 	Ahead []string
 }
 
@@ -140,7 +141,7 @@ func CheckStore(ctx context.Context, js jetstream.JetStream, cfg StoreCheck) ([]
 	infos := map[string]*jetstream.StreamInfo{}
 	for _, name := range streams {
 		prefix, processed := cfg.Processors[name]
-		l, info, err := checkStream(ctx, js, name, marks.LastSeq[name], marks.Samples[name], prefix, processed)
+		l, info, err := checkStream(ctx, js, name, marks, prefix, processed)
 		if err != nil {
 			return nil, err
 		}
@@ -179,10 +180,10 @@ func CheckStore(ctx context.Context, js jetstream.JetStream, cfg StoreCheck) ([]
 		return losses, refuse
 	}
 	for _, l := range losses {
-		if err := resetAhead(ctx, js, l, infos[l.Stream].State.LastSeq, log); err != nil {
+		if err := resetAhead(ctx, js, l.Stream, l.Ahead, log); err != nil {
 			return losses, err
 		}
-		if err := recordLost(ctx, js, infos[l.Stream], l.Lost); err != nil {
+		if err := recordLost(ctx, js, l.Stream, l.Lost, infos[l.Stream].State.LastSeq); err != nil {
 			return losses, err
 		}
 	}
@@ -212,10 +213,14 @@ func consequence(l Loss, refused bool) string {
 }
 
 // checkStream returns what stream lost and was not recorded as reported, and its state (nil
-// when it does not exist). mark is the last sequence the marks file records (0: none), samples
-// its samples of the stream. When processed, the durables whose names start with prefix
-// process the stream (Loss.Unprocessed).
-func checkStream(ctx context.Context, js jetstream.JetStream, stream string, mark uint64, samples []sample, prefix string, processed bool) (Loss, *jetstream.StreamInfo, error) {
+// when it does not exist). marks are the marks file's (their last sequence and samples count
+// only for the incarnation of the stream they were taken of). When processed, the durables
+// whose names start with prefix process the stream (Loss.Unprocessed).
+//
+// The consumers are listed before the stream's state is read: a message published and
+// delivered in between then lies below the state's last sequence, where listing them after
+// would show a live consumer delivered beyond the stream's end (a false lost tail).
+func checkStream(ctx context.Context, js jetstream.JetStream, stream string, marks marksFile, prefix string, processed bool) (Loss, *jetstream.StreamInfo, error) {
 	l := Loss{Stream: stream}
 	st, err := js.Stream(ctx, stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -224,12 +229,17 @@ func checkStream(ctx context.Context, js jetstream.JetStream, stream string, mar
 	if err != nil {
 		return l, nil, fmt.Errorf("check stream %s for lost messages: %w", stream, err)
 	}
-	info := st.CachedInfo()
+	cs, err := consumersOf(ctx, st, processed)
+	if err != nil {
+		return l, nil, err
+	}
+	info, err := st.Info(ctx)
 	gaps := isGapStream(stream)
-	if gaps && info.State.NumDeleted > 0 {
-		if info, err = st.Info(ctx, jetstream.WithDeletedDetails(true)); err != nil {
-			return l, nil, fmt.Errorf("check stream %s for lost messages: %w", stream, err)
-		}
+	if err == nil && gaps && info.State.NumDeleted > 0 {
+		info, err = st.Info(ctx, jetstream.WithDeletedDetails(true))
+	}
+	if err != nil {
+		return l, nil, fmt.Errorf("check stream %s for lost messages: %w", stream, err)
 	}
 	var lost Ranges
 	if gaps {
@@ -239,15 +249,12 @@ func checkStream(ctx context.Context, js jetstream.JetStream, stream string, mar
 		lost = lost.union(rangesOf(info.State.Lost.Msgs)...)
 	}
 	last := info.State.LastSeq
+	mark, samples := marks.of(stream, info.Created)
 	if mark > last {
 		lost = lost.union(Range{last + 1, mark})
 	}
 	if head, ok := lostHead(samples, info.State.FirstSeq, info.Config.MaxAge, time.Now()); ok {
 		lost = lost.union(head)
-	}
-	cs, err := consumersOf(ctx, st, processed)
-	if err != nil {
-		return l, nil, err
 	}
 	var floor uint64
 	first := true
@@ -290,42 +297,50 @@ func consumersOf(ctx context.Context, st jetstream.Stream, list bool) ([]*jetstr
 	return out, nil
 }
 
-// resetAhead moves the consumers of l that had been delivered messages beyond the stream's
-// end (its tail lost) back to just after it: left there, a consumer would skip the new
-// messages the stream numbers as it did the lost ones. What they had acked there is lost with
-// the tail (reported); nothing the stream holds is delivered twice.
-func resetAhead(ctx context.Context, js jetstream.JetStream, l Loss, last uint64, log *slog.Logger) error {
-	for _, name := range l.Ahead {
-		if _, err := js.ResetConsumerToSequence(ctx, l.Stream, name, last+1); err != nil {
-			return fmt.Errorf("stream %s lost its tail and consumer %s is beyond its end: moving it back to sequence %d failed: %w "+
-				"(delete the consumer, nats consumer rm %s %s, and start again)", l.Stream, name, last+1, err, l.Stream, name)
-		}
-		log.Warn("consumer was beyond the end of a stream that lost its tail: moved back to the stream's next sequence",
-			"stream", l.Stream, "consumer", name, "sequence", last+1)
-	}
-	return nil
-}
+// recordTries bounds recordLost's updates of a stream's metadata.
+const recordTries = 5
 
-// recordLost adds lost to the sequences stream's metadata records as reported, dropping
-// those below its first sequence. Only the streams whose gaps count (gapStreams) keep it;
-// another stream's loss is reported at every start while it lasts.
-func recordLost(ctx context.Context, js jetstream.JetStream, info *jetstream.StreamInfo, lost Ranges) error {
-	if !isGapStream(info.Config.Name) {
+// recordLost adds lost to the sequences the stream's metadata records as reported, without
+// those below its first sequence nor above last (its last sequence when the loss was found: a
+// lost tail is not kept, its sequences are used again). Only the streams whose gaps count
+// (gapStreams) keep it; another stream's loss is reported at every start while it lasts.
+// A stream update cannot be made conditional on the configuration read, so the metadata is
+// read afresh before the update and again after it: when another process starting at the same
+// time replaced it in between, the update is made again on top of that one's.
+func recordLost(ctx context.Context, js jetstream.JetStream, stream string, lost Ranges, last uint64) error {
+	if !isGapStream(stream) {
 		return nil
 	}
-	accepted, _ := parseRanges(info.Config.Metadata[MetadataLost]) // checked by checkStream
-	all := accepted.union(lost...).minus(Ranges{{0, info.State.FirstSeq - 1}})
-	all = all.minus(Ranges{{info.State.LastSeq + 1, ^uint64(0)}}) // a lost tail is not kept: its sequences are used again
-	cfg := info.Config
-	cfg.Metadata = maps.Clone(cfg.Metadata)
-	if cfg.Metadata == nil {
-		cfg.Metadata = map[string]string{}
+	lost = lost.minus(Ranges{{last + 1, ^uint64(0)}})
+	for range recordTries {
+		st, err := js.Stream(ctx, stream)
+		if err != nil {
+			return fmt.Errorf("record the lost messages of stream %s as reported: %w", stream, err)
+		}
+		info := st.CachedInfo()
+		recorded, err := parseRanges(info.Config.Metadata[MetadataLost])
+		if err != nil {
+			return fmt.Errorf("stream %s metadata %s: %w", stream, MetadataLost, err)
+		}
+		want, all := lost, recorded.union(lost...)
+		if info.State.FirstSeq > 0 { // age expiry removed those below
+			below := Ranges{{0, info.State.FirstSeq - 1}}
+			want, all = want.minus(below), all.minus(below)
+		}
+		if len(want.minus(recorded)) == 0 {
+			return nil
+		}
+		cfg := info.Config
+		cfg.Metadata = maps.Clone(cfg.Metadata)
+		if cfg.Metadata == nil {
+			cfg.Metadata = map[string]string{}
+		}
+		cfg.Metadata[MetadataLost] = all.String()
+		if _, err := js.UpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("record the lost messages of stream %s as reported: %w", stream, err)
+		}
 	}
-	cfg.Metadata[MetadataLost] = all.String()
-	if _, err := js.UpdateStream(ctx, cfg); err != nil {
-		return fmt.Errorf("record the lost messages of stream %s as reported: %w", cfg.Name, err)
-	}
-	return nil
+	return fmt.Errorf("record the lost messages of stream %s as reported: its metadata changed at each of %d updates; start again", stream, recordTries)
 }
 
 // lossMetrics are CheckStore's figures.

@@ -30,14 +30,18 @@
 // saying what to do (more than one replica on a server that is not clustered, or more than the
 // cluster has servers).
 //
-// Store damage (damage.go): CheckStore, run on every start of a process running stages, finds
-// messages lost from a damaged store (sequences missing inside EVENTS, ALERTS, INCIDENTS;
-// the server's own loss reports; a stream ending below its recorded marks or below what a
-// consumer was delivered), logs them at Error, sets breach_bus_lost_messages and
-// breach_bus_lost_unprocessed_events, and returns a *LostError when events the detectors had
-// not processed are lost, until a start accepts the loss (the re-ingest). It does not repair
-// anything but a consumer left beyond the end of a stream whose tail was lost, which it moves
-// back.
+// Store damage (damage.go, ahead.go): CheckStore, run on every start of a process running
+// stages, finds messages lost from a damaged store (sequences missing inside EVENTS, ALERTS,
+// INCIDENTS; the server's own loss reports; a stream ending below its recorded marks — of the
+// same incarnation of the stream — or below what a consumer was delivered), logs them at Error,
+// sets breach_bus_lost_messages and breach_bus_lost_unprocessed_messages, and returns a
+// *LostError when events the detectors had not processed are lost, until a start accepts the
+// loss (the re-ingest). It does not repair anything but a consumer left beyond the end of a
+// stream whose tail was lost, which it moves back when no client uses it (no pinned client,
+// no pull waiting, no delivery in the last minute). Damage while processes run (an external
+// NATS server restarted on a damaged store) is not found by CheckStore until a process
+// starts; EndsWatch, run by the processes of an external NATS, reports a consumer left beyond
+// its stream's end meanwhile (breach_bus_consumers_beyond_end), but not the loss itself.
 //
 // Delivery: the publisher never reports success before JetStream's PubAck. It does not retry on
 // its own; callers decide (an ingest source stops reading, a consumer leaves its message unacked).

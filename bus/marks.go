@@ -21,8 +21,9 @@ const MarksEvery = 5 * time.Second
 // stream whose tail was lost (the server starts it at a lower last sequence and says nothing),
 // and for the streams whose gaps count samples of their sequences with their times, so that it
 // sees a stream whose oldest messages were lost (it starts at a later first sequence, which
-// only age expiry explains). Only the process that owns the store (the embedded server's)
-// keeps marks.
+// only age expiry explains). With them it records each stream's creation time: the marks of a
+// stream deleted and created again (or of a removed store) are not the new one's. Only the
+// process that owns the store (the embedded server's) keeps marks.
 type Marks struct {
 	File    string
 	Streams []string
@@ -37,7 +38,20 @@ type marksFile struct {
 	LastSeq map[string]uint64 `json:"last_seq"`
 	// Samples are, per stream, sequences it held and their store times, oldest first.
 	Samples map[string][]sample `json:"samples,omitempty"`
-	Written time.Time           `json:"written"`
+	// Created are, per stream, its creation time (StreamInfo.Created): marks of a stream
+	// deleted and created again, or of a store removed, are not the new one's.
+	Created map[string]time.Time `json:"created,omitempty"`
+	Written time.Time            `json:"written"`
+}
+
+// of returns the last sequence and the samples mf records of stream when they were taken of
+// its incarnation created at created (marks written without creation times count as its own),
+// else none.
+func (mf marksFile) of(stream string, created time.Time) (uint64, []sample) {
+	if c, ok := mf.Created[stream]; ok && !c.Equal(created) {
+		return 0, nil
+	}
+	return mf.LastSeq[stream], mf.Samples[stream]
 }
 
 // sample is a sequence a stream held and its message's store time.
@@ -88,7 +102,7 @@ func (m Marks) Write(ctx context.Context, js jetstream.JetStream) error {
 	if err != nil {
 		return err
 	}
-	mf := marksFile{LastSeq: map[string]uint64{}, Samples: map[string][]sample{}, Written: time.Now().UTC()}
+	mf := marksFile{LastSeq: map[string]uint64{}, Samples: map[string][]sample{}, Created: map[string]time.Time{}, Written: time.Now().UTC()}
 	for _, name := range m.Streams {
 		st, err := js.Stream(ctx, name)
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -101,9 +115,10 @@ func (m Marks) Write(ctx context.Context, js jetstream.JetStream) error {
 		if err != nil {
 			return fmt.Errorf("stream marks: %w", err)
 		}
-		mf.LastSeq[name] = info.State.LastSeq
+		mf.LastSeq[name], mf.Created[name] = info.State.LastSeq, info.Created.UTC()
 		if isGapStream(name) {
-			mf.Samples[name] = addSample(old.Samples[name], info.State)
+			_, samples := old.of(name, info.Created)
+			mf.Samples[name] = addSample(samples, info.State)
 		}
 	}
 	b, err := json.MarshalIndent(mf, "", "  ")

@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -74,8 +76,8 @@ type Infra struct {
 	engine       *chdb.Engine
 	stopEndpoint context.CancelFunc
 	endpointDone chan error
-	stopMarks    context.CancelFunc // the embedded store's marks (bus.Marks.Run)
-	marksDone    chan error
+	stopChecks   context.CancelFunc // the store's watchers: bus.Marks.Run (embedded), bus.EndsWatch.Run (external)
+	checksDone   sync.WaitGroup
 	cfg          InfraConfig
 	log          *slog.Logger
 }
@@ -214,8 +216,10 @@ func (in *Infra) startNATS(ctx context.Context, role string) (err error) {
 }
 
 // checkStore looks for messages lost from the NATS store (bus.CheckStore: an error when
-// unprocessed events are lost, unless AcceptLost) and, for the embedded server, keeps the
-// marks of its streams' last sequences until Close.
+// unprocessed events are lost, unless AcceptLost) and, until Close, keeps the marks of the
+// embedded server's streams' last sequences, or with an external NATS watches for processors'
+// consumers left beyond the end of a stream that lost its tail while this process runs
+// (bus.EndsWatch; only logged and counted).
 func (in *Infra) checkStore(ctx context.Context) error {
 	check := bus.StoreCheck{Others: otherStreams, Processors: processors, Accept: in.cfg.AcceptLost, Log: in.log, Registerer: in.cfg.Registerer}
 	if in.natsSrv != nil {
@@ -224,13 +228,19 @@ func (in *Infra) checkStore(ctx context.Context) error {
 	if _, err := bus.CheckStore(ctx, in.JS, check); err != nil {
 		return err
 	}
-	if in.natsSrv == nil {
+	wctx, stop := context.WithCancel(context.Background())
+	in.stopChecks = stop
+	if in.natsSrv != nil {
+		marks := bus.Marks{File: check.Marks, Streams: slices.Concat(bus.CheckedStreams, otherStreams)}
+		in.checksDone.Go(func() { _ = marks.Run(wctx, in.JS, in.log) }) // owned by Infra: Close stops and waits for it
 		return nil
 	}
-	marks := bus.Marks{File: check.Marks, Streams: slices.Concat(bus.CheckedStreams, otherStreams)}
-	mctx, stop := context.WithCancel(context.Background())
-	in.stopMarks, in.marksDone = stop, make(chan error, 1)
-	go func() { in.marksDone <- marks.Run(mctx, in.JS, in.log) }() // owned by Infra: Close stops and waits for it
+	ends := bus.EndsWatch{Streams: slices.Sorted(maps.Keys(processors)), Log: in.log, Registerer: in.cfg.Registerer}
+	in.checksDone.Go(func() {
+		if err := ends.Run(wctx, in.JS); err != nil {
+			in.log.Warn("watch for consumers beyond their stream's end", "err", err)
+		}
+	})
 	return nil
 }
 
@@ -360,9 +370,9 @@ func ReadEndpoint(dataDir string) (*Endpoint, error) {
 // Close stops everything StartInfra started, in reverse order. Call it after every stage
 // using the infrastructure has returned.
 func (in *Infra) Close() {
-	if in.stopMarks != nil {
-		in.stopMarks()
-		<-in.marksDone
+	if in.stopChecks != nil {
+		in.stopChecks()
+		in.checksDone.Wait()
 	}
 	in.Stores.Close(in.log)
 	if in.stopEndpoint != nil {
