@@ -126,10 +126,23 @@ func (h *history[V]) merge(i int) {
 	}
 }
 
-// kept reports whether h holds more than a compact record can (one value and its latest
-// time): older versions, or an earlier assertion of its one value within the horizon (floor).
-func (h *history[V]) kept(floor stamp) bool {
-	return len(h.vs) > 1 || h.vs[0].at < h.last && h.vs[0].at >= floor
+// kept reports whether h holds more than a compact record can: more than one version. A
+// single version is its value, its latest time and, when asserted earlier too, the held bit.
+func (h *history[V]) kept() bool { return len(h.vs) > 1 }
+
+// bornAfter returns the history of a fact not held before it is first seen (none: its absent
+// value, at time 0), for a fact that did not come with its organisation's first snapshot
+// (Directory.cover, doc.go).
+func bornAfter[V comparable](none V) *history[V] {
+	return &history[V]{vs: []version[V]{{0, none}}}
+}
+
+// extend drops h's absent beginning (bornAfter) once its first version lies within cover: the
+// fact came with its organisation's first snapshot after all, and held before it was first seen.
+func (h *history[V]) extend(none V, cover stamp) {
+	if len(h.vs) > 1 && h.vs[0] == (version[V]{0, none}) && h.vs[1].at <= cover {
+		h.vs = h.vs[1:]
+	}
 }
 
 // fold drops the versions before floor but the latest of them, which becomes the earliest.
