@@ -11,14 +11,15 @@ import (
 
 // How Apply keeps each kind of fact: the current version in the compact records (account,
 // membership, relation), with the time of its latest assertion; a history (versions.go) only
-// for a fact that has more than one version within the horizon, an earlier assertion of its
-// value that arrived late (history.kept), or whose current state is a removal within the
-// horizon. A compact record keeps one bit of its history (history.held): that its value was
-// asserted before its time too, when. Each put* takes the common cases without building a
-// history: a new fact, a change older than the horizon, and the same value again at a later
-// time, which moves the record's time forward and sets held (so that a re-sent snapshot costs
-// nothing) — with the result the general path (put, fold, store) would give but for the time
-// of the earlier assertion, which is not kept (doc.go's one approximate order).
+// for a fact that has more than one version within the horizon (history.kept) — counting, for
+// a fact first seen after its org's first snapshot, its absence before (bornAfter) — or whose
+// current state is a removal within the horizon (and coverGrace). A compact record keeps one
+// bit of its history (history.held): that its value was asserted before its time too, when.
+// Each put* takes the common cases without building a history: a new fact of its org's first
+// snapshot, a change older than the horizon, the same value again at a later time, which moves
+// the record's time forward and sets held (so that a re-sent snapshot costs nothing), and the
+// same value at an earlier time older than the horizon, which sets held — with the result the
+// general path (put, extend, fold, store) would give.
 
 // advance records t as applied and, every eighth of the horizon (at least an hour) of event
 // time, folds every history.
