@@ -139,7 +139,7 @@ type personValue struct {
 }
 
 // noPerson is the person version of an account before its first person event, in the
-// history of a person first seen after its org's first snapshot (bornAfter).
+// history of a person first seen after its org's first snapshot (history.putFrom).
 var noPerson = personValue{profile: maxProfiles}
 
 // relation is the current version of a guardian–child relation.

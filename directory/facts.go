@@ -12,14 +12,14 @@ import (
 // How Apply keeps each kind of fact: the current version in the compact records (account,
 // membership, relation), with the time of its latest assertion; a history (versions.go) only
 // for a fact that has more than one version within the horizon (history.kept) — counting, for
-// a fact first seen after its org's first snapshot, its absence before (bornAfter) — or whose
+// a fact first seen after its org's first snapshot, its absence before (history.putFrom) — or whose
 // current state is a removal within the horizon (and coverGrace). A compact record keeps one
 // bit of its history (history.held): that its value was asserted before its time too, when.
 // Each put* takes the common cases without building a history: a new fact of its org's first
 // snapshot, a change older than the horizon, the same value again at a later time, which moves
 // the record's time forward and sets held (so that a re-sent snapshot costs nothing), and the
 // same value at an earlier time older than the horizon, which sets held — with the result the
-// general path (put, extend, fold, store) would give.
+// general path (putFrom, fold, store) would give.
 
 // advance records t as applied and, every eighth of the horizon (at least an hour) of event
 // time, folds every history.
@@ -118,23 +118,22 @@ func (d *Directory) putPerson(e *event.Event, t, cover stamp) {
 		case known && t >= a.at && cur == v:
 			d.setPerson(id, v, t, held || t > a.at)
 			return
-		case !known && d.bornLate(t, cover):
-			h = bornAfter(noPerson)
-		case !known || t >= a.at && t < d.floor():
+		case !known && !d.bornLate(t, cover), known && t >= a.at && t < d.floor():
 			d.setPerson(id, v, t, false)
 			return
-		case t < a.at && cur == v && t < d.floor():
+		case known && t < a.at && cur == v && t < d.floor():
 			a.setFlags(a.flags() | flagHeld)
 			return
-		default:
+		case known:
 			h = single(cur, a.at, held)
+		default:
+			h = &history[personValue]{}
 		}
 	} else {
 		d.unindexNINs(id, h)
 	}
 	v.nin = strings.Clone(v.nin) // kept in h: not the event's memory
-	h.put(t, v)
-	h.extend(noPerson, cover)
+	h.putFrom(t, v, noPerson, cover)
 	h.fold(d.floor())
 	d.storePerson(id, h)
 }
@@ -230,9 +229,7 @@ func (d *Directory) putMembership(user, group string, attrs uint32, t, cover sta
 		case ok && t >= m.at && m.attrsID() == attrs:
 			d.setMembership(id, g, attrs, t, m.held() || t > m.at)
 			return
-		case !ok && d.bornLate(t, cover):
-			h = bornAfter(absent)
-		case !ok && attrs != absent, ok && t >= m.at && t < d.floor():
+		case !ok && attrs != absent && !d.bornLate(t, cover), ok && t >= m.at && t < d.floor():
 			d.setMembership(id, g, attrs, t, false)
 			return
 		case ok && t < m.at && m.attrsID() == attrs && t < d.floor():
@@ -244,8 +241,7 @@ func (d *Directory) putMembership(user, group string, attrs uint32, t, cover sta
 			h = &history[uint32]{}
 		}
 	}
-	h.put(t, attrs)
-	h.extend(absent, cover)
+	h.putFrom(t, attrs, absent, cover)
 	h.fold(d.floor())
 	d.storeMembership(k, h)
 }
@@ -332,20 +328,19 @@ func (d *Directory) putGuardianship(guardian, child string, status uint8, t, cov
 		case ok && t >= r.at && r.status == status:
 			d.relations[k] = relation{at: t, status: status, held: r.held || t > r.at}
 			return
-		case !ok && d.bornLate(t, cover):
-			h = bornAfter(uint8(0))
-		case !ok, t >= r.at && t < d.floor():
+		case !ok && !d.bornLate(t, cover), ok && t >= r.at && t < d.floor():
 			d.relations[k] = relation{at: t, status: status}
 			return
-		case t < r.at && r.status == status && t < d.floor():
+		case ok && t < r.at && r.status == status && t < d.floor():
 			d.relations[k] = relation{at: r.at, status: status, held: true}
 			return
-		default:
+		case ok:
 			h = single(r.status, r.at, r.held)
+		default:
+			h = &history[uint8]{}
 		}
 	}
-	h.put(t, status)
-	h.extend(0, cover)
+	h.putFrom(t, status, 0, cover)
 	h.fold(d.floor())
 	d.relations[k] = relation{at: h.last, status: h.current(), held: h.held()}
 	if !h.kept() {

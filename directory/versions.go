@@ -130,18 +130,17 @@ func (h *history[V]) merge(i int) {
 // single version is its value, its latest time and, when asserted earlier too, the held bit.
 func (h *history[V]) kept() bool { return len(h.vs) > 1 }
 
-// bornAfter returns the history of a fact not held before it is first seen (none: its absent
-// value, at time 0), for a fact that did not come with its organisation's first snapshot
-// (Directory.cover, doc.go).
-func bornAfter[V comparable](none V) *history[V] {
-	return &history[V]{vs: []version[V]{{0, none}}}
-}
-
-// extend drops h's absent beginning (bornAfter) once its first version lies within cover: the
-// fact came with its organisation's first snapshot after all, and held before it was first seen.
-func (h *history[V]) extend(none V, cover stamp) {
-	if len(h.vs) > 1 && h.vs[0] == (version[V]{0, none}) && h.vs[1].at <= cover {
+// putFrom is put under the first-snapshot rule (doc.go): a fact whose first version is later
+// than cover (the end of its organisation's first snapshot) is absent (none) before it, which
+// h says with a version none at time 0 — kept apart from the fact's own absent versions (a
+// removal), which put could otherwise merge into it.
+func (h *history[V]) putFrom(t stamp, v, none V, cover stamp) {
+	if len(h.vs) > 1 && h.vs[0] == (version[V]{0, none}) {
 		h.vs = h.vs[1:]
+	}
+	h.put(t, v)
+	if h.vs[0].at > cover && h.vs[0].v != none {
+		h.vs = slices.Insert(h.vs, 0, version[V]{0, none})
 	}
 }
 
