@@ -138,6 +138,10 @@ type personValue struct {
 	nin     string
 }
 
+// noPerson is the person version of an account before its first person event, in the
+// history of a person first seen after its org's first snapshot (history.putFrom).
+var noPerson = personValue{profile: maxProfiles}
+
 // relation is the current version of a guardian–child relation.
 type relation struct {
 	at     stamp
@@ -172,8 +176,9 @@ type Directory struct {
 	relations map[uint64]relation // guardian id << 32 | child account -> current version
 	profiles  interner[string, profile]
 	attrs     interner[memberAttrs, memberAttrs]
-	strs      strTable            // orgs, schools, affiliations: stored once
-	realms    map[string]realmOrg // realm of a person's account -> its org (latest person event)
+	strs      strTable             // orgs, schools, affiliations: stored once
+	realms    map[string]*realmOrg // realm of a person's account -> its org (latest person event)
+	orgFirst  map[string]stamp     // org -> its first directory event's time (cover)
 	persons   int
 	members   int
 	nonEmpty  int // groups with members
@@ -209,7 +214,8 @@ func New(opts ...Option) *Directory {
 		guardians:  newStrTable(seed),
 		relations:  make(map[uint64]relation),
 		strs:       newStrTable(seed),
-		realms:     make(map[string]realmOrg),
+		realms:     make(map[string]*realmOrg),
+		orgFirst:   make(map[string]stamp),
 		horizon:    stamp(DefaultHorizon / time.Second),
 		personHist: make(map[uint32]*history[personValue]),
 		memberHist: make(map[uint64]*history[uint32]),
@@ -240,7 +246,7 @@ func (d *Directory) Apply(e *event.Event) error {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		d.advance(t)
-		d.putPerson(e, t)
+		d.putPerson(e, t, d.cover(e.Org, t))
 	case event.OpMembership:
 		if e.User == "" || e.Group == "" {
 			return fmt.Errorf("directory event %s: membership: user and group required", e.ID)
@@ -257,12 +263,12 @@ func (d *Directory) Apply(e *event.Event) error {
 			d.putMembership(e.User, e.Group, d.attrs.id(m, func() (memberAttrs, memberAttrs) {
 				a := memberAttrs{goType: d.str(m.goType), role: d.str(m.role), contact: m.contact, school: d.str(m.school)}
 				return a, a
-			}), t)
+			}), t, d.cover(e.Org, t))
 		case "remove":
 			d.mu.Lock()
 			defer d.mu.Unlock()
 			d.advance(t)
-			d.putMembership(e.User, e.Group, absent, t)
+			d.putMembership(e.User, e.Group, absent, t, d.cover(e.Org, t))
 		default:
 			return fmt.Errorf("directory event %s: membership: unknown change %q", e.ID, e.Change)
 		}
@@ -278,7 +284,7 @@ func (d *Directory) Apply(e *event.Event) error {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		d.advance(t)
-		d.putGuardianship(e.Guardian, e.Child, uint8(slices.Index(statuses[:], e.Status)), t)
+		d.putGuardianship(e.Guardian, e.Child, uint8(slices.Index(statuses[:], e.Status)), t, d.cover(e.Org, t))
 	default:
 		return fmt.Errorf("directory event %s: unknown op %q", e.ID, e.Op)
 	}

@@ -11,18 +11,23 @@
 // identity, active), a membership (account, group → go_type, role, contact teacher, school; or
 // absent after a `remove`), a guardianship (guardian, child → status). Apply is the only
 // writer: it inserts a version of the event's fact at the event's time; events of other kinds
-// are ignored. Times are kept to the second: two versions of one fact at the same second are a
-// tie, and the one applied later wins; an event in the same second as a change sees the change.
+// are ignored. Times are kept to whole seconds (the sub-second part is dropped, so that a time is
+// 4 bytes): two versions of one fact within the same second, even milliseconds apart, are a tie,
+// and the one applied later wins; an event in the same second as a change sees the change, even
+// an event a few milliseconds before it. So for such a pair a rebuild (Load applies history in
+// order of full event time: the later one wins) and a catalogue that applied them live in the
+// other order (the earlier one wins) answer differently until either version is asserted again.
 //
 // Answers do not depend on the order events are applied in, nor on how often: applying an event
 // again changes nothing, and a set of events applied in any order answers as of every time as if
 // applied in time order — but for ties, which application order breaks (an event applied again
-// after another version of its fact in the same second wins again), and for repeats. So a
-// redelivered batch, a log shipped late, a catalogue rebuilt from history that already holds later
-// events, or a standby that applied events ahead of the detector it replaces all give the same
-// answers. Repeats: a value asserted again (a re-sent snapshot) keeps no version of its own, so
-// that a snapshot costs nothing; the fact keeps the time of the latest assertion of its current
-// value and that it was asserted before. A change that arrives after repeats of the value it
+// after another version of its fact in the same second wins again), for repeats, and for an
+// organisation's first snapshot applied after later facts of it (below). So a redelivered batch,
+// a log shipped late, a catalogue rebuilt from history that already holds later events, or a
+// standby that applied events ahead of the detector it replaces all give the same answers.
+// Repeats: a value asserted again (a re-sent snapshot, stamped later or earlier) keeps no version
+// of its own, so that a snapshot costs nothing; the fact keeps the time of the latest assertion
+// of its current value and that it was asserted before. A change that arrives after repeats of the value it
 // changed is taken to have held from its time until the latest repeat, and the value before it:
 // exact when no repeat falls between the change and the latest one (a change reverted, a removal
 // between the last two snapshots shipped late), otherwise the repeats between are forgotten, as is
@@ -31,22 +36,35 @@
 // exact.
 //
 // At(t) returns a View answering as of t: each fact's version with the greatest time ≤ t. When
-// every version of a fact is later than t, its earliest version answers: a fact first seen at
-// T is taken to have held before T as well. The trade-off: a directory snapshot imported today
-// must not make last month's backfilled accesses look like strangers', so a teacher's access
-// before their first registration is judged against that registration (and a guardianship first
-// seen blocked was blocked before, too). The Directory's own query methods, and HomeOrg and
-// Stats, answer for the current state: each fact's latest version by time, not the last one
-// applied.
+// every version of a fact is later than t, it depends on whether the fact came with the start of
+// the directory's coverage of its organisation (Event.Org; a person's and a guardianship's org
+// are their events'): its first snapshot, the facts first seen within a day (coverGrace, a
+// snapshot's span) of the org's first directory event. Those are taken to have held before they
+// were first seen: a directory snapshot imported today must not make last month's backfilled
+// accesses look like strangers', so a teacher's access before that registration is judged
+// against it (and a guardianship first seen blocked was blocked before, too). A fact first seen
+// later did not hold before its first version (a membership added at 14:00 did not exist at
+// 08:00; a person first seen then is unknown before), so an access is judged the same whether
+// it is processed before the fact arrives or after (a redelivery, a restart whose history holds
+// the fact). Limits of the rule: an organisation's first event is the earliest applied, so if
+// its first snapshot is applied after a later fact of it, that fact keeps its backward extension
+// (a rebuild, in time order, does not); an access judged before its org's first snapshot arrives
+// sees none of it, after it arrives the snapshot's facts; with no horizon the rule does not apply
+// (every time is answered with the latest version), and beyond the horizon a fact's base answers.
+// The Directory's own query methods, and HomeOrg and Stats, answer for the current state: each
+// fact's latest version by time, not the last one applied.
 //
 // # Horizon
 //
 // Older versions are kept only for facts that changed, and only within a horizon (WithHorizon,
 // DefaultHorizon 30 days; the detector's --directory-horizon): versions older than the newest
 // directory event applied minus the horizon fold into the fact's base, keeping the latest of
-// them. Answers as of times within the horizon are exact; before it, the base answers. A removal
-// is kept (as an absent version) while it is within the horizon, so that an older add arriving
-// late cannot undo it; beyond it the membership is forgotten, as with no horizon. With no
+// them. Answers as of times within the horizon are exact, for events that arrive less than the
+// horizon late; before it, the base answers. A removal is kept (as an absent version) while it
+// is within the horizon and a day (coverGrace) more, so that an older add arriving late cannot
+// undo it and a later add finds it; beyond that the membership is forgotten, as with no horizon
+// (an add then later than its org's first snapshot is absent before its time, as it was). An add
+// older than the horizon of a membership whose removal was forgotten makes it a member again. With no
 // horizon (0) each fact keeps only its latest version by time: an older event arriving late
 // does not override a newer one, and every time is answered with the latest version.
 //
@@ -72,8 +90,11 @@
 // (4 bytes; an account's and a guardianship's fit in what was padding, a membership's are
 // 4 bytes more than before versions). A 1.3 M-person federation with 7.8 M memberships and
 // 1.4 M guardianships takes about 420 MB of heap (BenchmarkCatalogue; 390 MB before versions);
-// a fact that changed within the horizon costs about 140 bytes more while it does (one
-// membership in twenty changed: 470 MB). Rebuilt from history in a process with the embedded
+// a fact that changed within the horizon, or was first seen within it after its org's first
+// snapshot (its absence before is a version), costs about 140 bytes more while it does (one
+// membership in twenty changed: 470 MB; a school year's new groups, added after the first
+// snapshot, cost as much for a horizon). A value asserted again, later or earlier, keeps no
+// version. Rebuilt from history in a process with the embedded
 // engine, about 855 MB peak RSS, as before versions (history's TestDirectoryRebuildScale). Records
 // are never removed: an account that loses its last membership and has no person event stays,
 // answering as an unknown account does. Group names (and guardians, schools, orgs) are interned

@@ -11,14 +11,15 @@ import (
 
 // How Apply keeps each kind of fact: the current version in the compact records (account,
 // membership, relation), with the time of its latest assertion; a history (versions.go) only
-// for a fact that has more than one version within the horizon, an earlier assertion of its
-// value that arrived late (history.kept), or whose current state is a removal within the
-// horizon. A compact record keeps one bit of its history (history.held): that its value was
-// asserted before its time too, when. Each put* takes the common cases without building a
-// history: a new fact, a change older than the horizon, and the same value again at a later
-// time, which moves the record's time forward and sets held (so that a re-sent snapshot costs
-// nothing) — with the result the general path (put, fold, store) would give but for the time
-// of the earlier assertion, which is not kept (doc.go's one approximate order).
+// for a fact that has more than one version within the horizon (history.kept) — counting, for
+// a fact first seen after its org's first snapshot, its absence before (history.putFrom) — or whose
+// current state is a removal within the horizon (and coverGrace). A compact record keeps one
+// bit of its history (history.held): that its value was asserted before its time too, when.
+// Each put* takes the common cases without building a history: a new fact of its org's first
+// snapshot, a change older than the horizon, the same value again at a later time, which moves
+// the record's time forward and sets held (so that a re-sent snapshot costs nothing), and the
+// same value at an earlier time older than the horizon, which sets held — with the result the
+// general path (putFrom, fold, store) would give.
 
 // advance records t as applied and, every eighth of the horizon (at least an hour) of event
 // time, folds every history.
@@ -56,14 +57,35 @@ func (d *Directory) sweep() {
 		d.storeMembership(k, h)
 	}
 	for k, h := range d.relHist {
-		if h.fold(floor); !h.kept(floor) {
+		if h.fold(floor); !h.kept() {
 			delete(d.relHist, k)
 		}
 	}
 }
 
-// putPerson inserts the person version of e at t.
-func (d *Directory) putPerson(e *event.Event, t stamp) {
+// coverGrace is how long after an organisation's first directory event its facts count as
+// having come with its first snapshot (doc.go): a snapshot's span.
+const coverGrace = stamp(24 * time.Hour / time.Second)
+
+// cover notes t as a directory event of org and returns the end of org's first snapshot: the
+// time of its first directory event (the earliest applied) plus coverGrace. A fact first seen
+// later was not held before it (bornLate).
+func (d *Directory) cover(org string, t stamp) stamp {
+	first, ok := d.orgFirst[org]
+	if !ok || t < first {
+		d.orgFirst[strings.Clone(org)], first = t, t
+	}
+	return first + min(coverGrace, stampNow-first)
+}
+
+// bornLate reports whether a fact first seen at t, within the horizon, is absent before t: it
+// came after its organisation's first snapshot (cover). With no horizon, no fact is.
+func (d *Directory) bornLate(t, cover stamp) bool {
+	return d.horizon > 0 && t >= d.floor() && t > cover
+}
+
+// putPerson inserts the person version of e at t; cover is the end of its org's first snapshot.
+func (d *Directory) putPerson(e *event.Event, t, cover stamp) {
 	id := d.accountLocked(e.User)
 	v := personValue{profile: d.profileOf(e), nin: e.NINHash}
 	if e.HiddenIdentity {
@@ -73,8 +95,14 @@ func (d *Directory) putPerson(e *event.Event, t stamp) {
 		v.flags |= flagActive
 	}
 	if realm := Realm(e.User); realm != "" && e.Org != "" {
-		if r, ok := d.realms[realm]; !ok || t >= r.at {
-			d.realms[strings.Clone(realm)] = realmOrg{org: d.str(e.Org), at: t}
+		switch r := d.realms[realm]; {
+		case r == nil:
+			d.realms[strings.Clone(realm)] = &realmOrg{org: d.str(e.Org), at: t}
+		case t >= r.at:
+			if r.org != e.Org {
+				r.org = d.str(e.Org)
+			}
+			r.at = t
 		}
 	}
 	a := d.accounts.at(id)
@@ -90,18 +118,22 @@ func (d *Directory) putPerson(e *event.Event, t stamp) {
 		case known && t >= a.at && cur == v:
 			d.setPerson(id, v, t, held || t > a.at)
 			return
-		case !known || t >= a.at && t < d.floor():
+		case !known && !d.bornLate(t, cover), known && t >= a.at && t < d.floor():
 			d.setPerson(id, v, t, false)
 			return
-		case t < a.at && cur == v && t < d.floor():
+		case known && t < a.at && cur == v && t < d.floor():
+			a.setFlags(a.flags() | flagHeld)
 			return
+		case known:
+			h = single(cur, a.at, held)
+		default:
+			h = &history[personValue]{}
 		}
-		h = single(cur, a.at, held)
 	} else {
 		d.unindexNINs(id, h)
 	}
 	v.nin = strings.Clone(v.nin) // kept in h: not the event's memory
-	h.put(t, v)
+	h.putFrom(t, v, noPerson, cover)
 	h.fold(d.floor())
 	d.storePerson(id, h)
 }
@@ -110,7 +142,7 @@ func (d *Directory) putPerson(e *event.Event, t stamp) {
 // versions. Callers have unindexed h's NINs.
 func (d *Directory) storePerson(id uint32, h *history[personValue]) {
 	d.setPerson(id, h.current(), h.last, h.held())
-	if !h.kept(d.floor()) {
+	if !h.kept() {
 		delete(d.personHist, id)
 		return
 	}
@@ -166,8 +198,9 @@ func find(gs []membership, g uint32) (int, bool) {
 
 func memberKey(id, g uint32) uint64 { return uint64(id)<<32 | uint64(g) }
 
-// putMembership inserts the version attrs (absent: removed) of user's membership of group at t.
-func (d *Directory) putMembership(user, group string, attrs uint32, t stamp) {
+// putMembership inserts the version attrs (absent: removed) of user's membership of group at t;
+// cover is the end of its org's first snapshot.
+func (d *Directory) putMembership(user, group string, attrs uint32, t, cover stamp) {
 	keepRemoval := d.horizon > 0 && t >= d.floor() // a removal must be kept to be ordered
 	var id, g uint32
 	if attrs == absent && !keepRemoval {
@@ -196,28 +229,32 @@ func (d *Directory) putMembership(user, group string, attrs uint32, t stamp) {
 		case ok && t >= m.at && m.attrsID() == attrs:
 			d.setMembership(id, g, attrs, t, m.held() || t > m.at)
 			return
-		case !ok && attrs != absent, ok && t >= m.at && t < d.floor():
+		case !ok && attrs != absent && !d.bornLate(t, cover), ok && t >= m.at && t < d.floor():
 			d.setMembership(id, g, attrs, t, false)
 			return
 		case ok && t < m.at && m.attrsID() == attrs && t < d.floor():
+			a.groups[i].attrs |= heldAttrs
 			return
-		}
-		h = &history[uint32]{}
-		if ok {
+		case ok:
 			h = single(m.attrsID(), m.at, m.held())
+		default:
+			h = &history[uint32]{}
 		}
 	}
-	h.put(t, attrs)
+	h.putFrom(t, attrs, absent, cover)
 	h.fold(d.floor())
 	d.storeMembership(k, h)
 }
 
 // storeMembership sets the current version of membership k from h and keeps h while it has
-// older versions, or is a removal within the horizon.
+// older versions, or is a removal within the horizon and coverGrace: so that an older add
+// arriving late cannot undo the removal, and a later add finds it. (A later add that does not
+// find it is later than its org's first snapshot, so bornLate: absent before it, as it was.)
 func (d *Directory) storeMembership(k uint64, h *history[uint32]) {
 	id, g := uint32(k>>32), uint32(k)
 	d.setMembership(id, g, h.current(), h.last, h.held())
-	keep := h.kept(d.floor()) || h.current() == absent && d.horizon > 0 && h.last >= d.floor()
+	floor := d.floor()
+	keep := h.kept() || h.current() == absent && d.horizon > 0 && h.last >= floor-min(floor, coverGrace)
 	_, had := d.memberHist[k]
 	switch {
 	case keep && !had:
@@ -280,8 +317,9 @@ func (d *Directory) setMembership(id, g, attrs uint32, t stamp, held bool) {
 	}
 }
 
-// putGuardianship inserts the version status of the guardian–child relation at t.
-func (d *Directory) putGuardianship(guardian, child string, status uint8, t stamp) {
+// putGuardianship inserts the version status of the guardian–child relation at t; cover is the
+// end of its org's first snapshot.
+func (d *Directory) putGuardianship(guardian, child string, status uint8, t, cover stamp) {
 	k := uint64(d.guardians.id(guardian))<<32 | uint64(d.accountLocked(child))
 	h := d.relHist[k]
 	if h == nil {
@@ -290,18 +328,22 @@ func (d *Directory) putGuardianship(guardian, child string, status uint8, t stam
 		case ok && t >= r.at && r.status == status:
 			d.relations[k] = relation{at: t, status: status, held: r.held || t > r.at}
 			return
-		case !ok, t >= r.at && t < d.floor():
+		case !ok && !d.bornLate(t, cover), ok && t >= r.at && t < d.floor():
 			d.relations[k] = relation{at: t, status: status}
 			return
-		case t < r.at && r.status == status && t < d.floor():
+		case ok && t < r.at && r.status == status && t < d.floor():
+			d.relations[k] = relation{at: r.at, status: status, held: true}
 			return
+		case ok:
+			h = single(r.status, r.at, r.held)
+		default:
+			h = &history[uint8]{}
 		}
-		h = single(r.status, r.at, r.held)
 	}
-	h.put(t, status)
+	h.putFrom(t, status, 0, cover)
 	h.fold(d.floor())
 	d.relations[k] = relation{at: h.last, status: h.current(), held: h.held()}
-	if !h.kept(d.floor()) {
+	if !h.kept() {
 		delete(d.relHist, k)
 	} else {
 		d.relHist[k] = h

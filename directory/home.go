@@ -34,7 +34,7 @@ func (d *Directory) HomeOrg(account string) (org string, ok bool) {
 	if realm == "" {
 		return "", false
 	}
-	if r := d.realms[realm]; r.org != "" {
+	if r := d.realms[realm]; r != nil && r.org != "" {
 		return r.org, true
 	}
 	return realm, true

@@ -98,12 +98,17 @@ func factOf(e *event.Event) string {
 }
 
 // oracle is the meaning of as-of(t) built the plain way: the version of each fact in force at
-// t (the latest at or before t, else the earliest), applied to a catalogue that keeps no
-// versions; its current state is the answer.
+// t (the latest at or before t; else the earliest, when the fact's first version came with its
+// org's first snapshot, within coverGrace of the org's first event, and none otherwise),
+// applied to a catalogue that keeps no versions; its current state is the answer.
 func oracle(evs []*event.Event, t time.Time) *Directory {
 	byFact := map[string][]*event.Event{}
+	orgFirst := map[string]time.Time{}
 	for _, e := range evs {
 		byFact[factOf(e)] = append(byFact[factOf(e)], e)
+		if f, ok := orgFirst[e.Org]; !ok || e.Time.Before(f) {
+			orgFirst[e.Org] = e.Time
+		}
 	}
 	d := New(WithHorizon(0))
 	for _, f := range slices.Sorted(func(yield func(string) bool) {
@@ -116,6 +121,9 @@ func oracle(evs []*event.Event, t time.Time) *Directory {
 		vs := byFact[f]
 		slices.SortStableFunc(vs, func(a, b *event.Event) int { return a.Time.Compare(b.Time) })
 		in := vs[0]
+		if in.Time.After(t) && in.Time.Sub(orgFirst[in.Org]) > time.Duration(coverGrace)*time.Second {
+			continue // not held before its first version
+		}
 		for _, e := range vs {
 			if !e.Time.After(t) {
 				in = e
@@ -269,6 +277,8 @@ func TestHorizonFolds(t *testing.T) {
 	newest := slices.MaxFunc(evs, func(a, b *event.Event) int { return a.Time.Compare(b.Time) }).Time
 	order := slices.Clone(evs)
 	rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	evs = append(evs, orgSnapshot()) // the org's first snapshot, applied first
+	order = append([]*event.Event{orgSnapshot()}, order...)
 	d := New(WithHorizon(horizon))
 	apply(t, d, order...)
 	floor := newest.Add(-horizon)
@@ -291,6 +301,83 @@ func TestHorizonFolds(t *testing.T) {
 	if got, want := answers(d.now()), answers(oracle(evs, newest).now()); got != want {
 		t.Errorf("current state after folding:\n%s\nwant:\n%s", got, want)
 	}
+}
+
+// orgSnapshot is the first event of the test federation's org, at midnight of the day of
+// randomFacts: the start of the directory's coverage of it (doc.go).
+func orgSnapshot() *event.Event {
+	e := person("snapshot@r.no")
+	e.Time, e.ID = t0.Truncate(24*time.Hour), "org-snapshot"
+	return e
+}
+
+// TestHorizonAnyOrder: facts with removals, versions spread over 12 or 36 days, applied in any
+// order in which no event arrives more than the horizon late, some twice, answer as of every
+// time within the horizon as the oracle does: removals and facts first seen after the org's
+// first snapshot included. The org's first snapshot is applied first (doc.go: the one order it
+// needs).
+func TestHorizonAnyOrder(t *testing.T) {
+	const horizon = 10 * 24 * time.Hour
+	rng := rand.New(rand.NewPCG(15, 6))
+	day := t0.Truncate(24 * time.Hour)
+	ran := 0
+	for set := range 200 {
+		evs := randomFacts(rng)
+		for _, e := range evs {
+			if set%2 == 0 { // the k-th half hour of the day becomes day 4k
+				k := e.Time.Sub(day.Add(6*time.Hour)) / (30 * time.Minute)
+				e.Time = e.Time.Add(time.Duration(k) * 4 * 24 * time.Hour)
+			} else { // the h-th hour of the day becomes day 3h, the half hours kept
+				e.Time = e.Time.Add(time.Duration(e.Time.Hour()-6) * 3 * 24 * time.Hour)
+			}
+		}
+		newest := slices.MaxFunc(evs, func(a, b *event.Event) int { return a.Time.Compare(b.Time) }).Time
+		all := append(slices.Clone(evs), orgSnapshot())
+		floor := newest.Add(-horizon)
+		var want []string
+		ts := slices.DeleteFunc(append(probeTimes(all), floor), func(pt time.Time) bool { return pt.Before(floor) })
+		for _, pt := range ts {
+			want = append(want, answers(oracle(all, pt).now()))
+		}
+		for perm, tries := 0, 0; perm < 10 && tries < 200; tries++ {
+			order := slices.Clone(evs)
+			for _, e := range evs { // some events twice
+				if rng.IntN(4) == 0 {
+					order = append(order, e)
+				}
+			}
+			if tries%2 == 0 { // any order, if no event is more than the horizon late
+				rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+			} else { // each event delivered late by less than the horizon
+				lag := make(map[*event.Event]time.Duration)
+				for _, e := range order {
+					lag[e] = time.Duration(rng.Int64N(int64(horizon)))
+				}
+				slices.SortStableFunc(order, func(a, b *event.Event) int { return a.Time.Add(lag[a]).Compare(b.Time.Add(lag[b])) })
+			}
+			if lateBeyond(order, horizon) {
+				continue
+			}
+			perm++
+			ran++
+			order = append([]*event.Event{orgSnapshot()}, order...)
+			d := New(WithHorizon(horizon))
+			apply(t, d, order...)
+			for i, pt := range ts {
+				if got := answers(d.At(pt)); got != want[i] {
+					t.Fatalf("set %d, order %d %v: as of %s (floor %s)\ngot:\n%s\nwant:\n%s", set, perm, ids(order),
+						pt.Format("01-02 15:04:05"), floor.Format("01-02 15:04"), got, want[i])
+				}
+			}
+			if got, want := answers(d.now()), answers(oracle(all, newest).now()); got != want {
+				t.Fatalf("set %d, order %d: current state:\n%s\nwant:\n%s", set, perm, got, want)
+			}
+		}
+	}
+	if ran < 1000 {
+		t.Fatalf("only %d orders within the horizon's lateness: the test checks too little", ran)
+	}
+	t.Logf("%d orders", ran)
 }
 
 // TestNoHorizon: with no horizon the catalogue keeps only each fact's latest version by time

@@ -2,6 +2,7 @@ package directory
 
 import (
 	"cmp"
+	"encoding/hex"
 	"slices"
 	"strings"
 	"time"
@@ -63,8 +64,12 @@ func (v View) Person(user string) (p Person, ok bool) {
 	a := d.accounts.at(id)
 	p = Person{User: a.user}
 	known := a.flags()&flagKnown != 0
+	var pv personValue
 	if known {
-		pv := v.person(id, a)
+		pv = v.person(id, a)
+		known = pv != noPerson
+	}
+	if known {
 		pr := &d.profiles.vals[pv.profile]
 		p.Org, p.Affiliations, p.PrimaryAffiliation, p.Schools = pr.org, pr.affiliations, pr.primary, pr.schools
 		p.NINHash = pv.nin
@@ -281,9 +286,14 @@ func (v View) SameNIN(user string) []string {
 	if nin == "" {
 		return nil
 	}
+	var raw [32]byte // nin decoded, when it is hex: the accounts' form (setNIN)
+	isHex := len(nin) == 64 && isLowerHex(nin)
+	if isHex {
+		_, _ = hex.Decode(raw[:], []byte(nin))
+	}
 	var out []string
 	match := func(o uint32) {
-		if b := d.accounts.at(o); o != id && v.person(o, b).nin == nin && !slices.Contains(out, b.user) {
+		if b := d.accounts.at(o); o != id && v.hasNIN(o, b, nin, isHex, &raw) && !slices.Contains(out, b.user) {
 			out = append(out, b.user)
 		}
 	}
@@ -296,4 +306,20 @@ func (v View) SameNIN(user string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// hasNIN reports whether account o carried the NIN hash nin at v's time, comparing the current
+// one in its stored form (raw: nin decoded, when isHex) without formatting it. Callers hold a
+// lock.
+func (v View) hasNIN(o uint32, b *account, nin string, isHex bool, raw *[32]byte) bool {
+	if h := v.d.personHist[o]; h != nil && v.at != stampNow {
+		return h.at(v.at).nin == nin
+	}
+	switch {
+	case b.flags()&flagHexNIN != 0:
+		return isHex && b.nin == *raw
+	case b.flags()&flagRawNIN != 0:
+		return v.d.rawNINs[o] == nin
+	}
+	return false
 }

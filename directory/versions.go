@@ -126,10 +126,22 @@ func (h *history[V]) merge(i int) {
 	}
 }
 
-// kept reports whether h holds more than a compact record can (one value and its latest
-// time): older versions, or an earlier assertion of its one value within the horizon (floor).
-func (h *history[V]) kept(floor stamp) bool {
-	return len(h.vs) > 1 || h.vs[0].at < h.last && h.vs[0].at >= floor
+// kept reports whether h holds more than a compact record can: more than one version. A
+// single version is its value, its latest time and, when asserted earlier too, the held bit.
+func (h *history[V]) kept() bool { return len(h.vs) > 1 }
+
+// putFrom is put under the first-snapshot rule (doc.go): a fact whose first version is later
+// than cover (the end of its organisation's first snapshot) is absent (none) before it, which
+// h says with a version none at time 0 — kept apart from the fact's own absent versions (a
+// removal), which put could otherwise merge into it.
+func (h *history[V]) putFrom(t stamp, v, none V, cover stamp) {
+	if len(h.vs) > 1 && h.vs[0] == (version[V]{0, none}) {
+		h.vs = h.vs[1:]
+	}
+	h.put(t, v)
+	if h.vs[0].at > cover && h.vs[0].v != none {
+		h.vs = slices.Insert(h.vs, 0, version[V]{0, none})
+	}
 }
 
 // fold drops the versions before floor but the latest of them, which becomes the earliest.
