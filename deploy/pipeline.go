@@ -287,9 +287,10 @@ func newDetector(ctx context.Context, in *Infra, cfg PipelineConfig, reloader *R
 	if err != nil {
 		return nil, nil, err
 	}
-	// The durable's ack floor before the rebuild: history holds every directory event up to it,
-	// and a standby detector tails the stream from there (detect.Options.CatalogueAt).
-	catalogueAt, err := detect.AckFloor(ctx, in.JS, cfg.Member, max(cfg.Members, 1))
+	// The set's lowest ack floor before the rebuild: history holds every directory event up to
+	// it (each member stores those of its accounts), and the detector applies the directory
+	// events above it from the stream (detect.Options.CatalogueAt).
+	catalogueAt, err := detect.CatalogueFloor(ctx, in.JS, max(cfg.Members, 1))
 	if err != nil {
 		return nil, nil, err
 	}

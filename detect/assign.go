@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -212,16 +213,22 @@ func (d *Detector) startPosition(ctx context.Context) (jetstream.DeliverPolicy, 
 	return jetstream.DeliverByStartSequencePolicy, prev.floor + 1, nil
 }
 
-// AckFloor returns the ack floor (a stream sequence) of the durable of member of members, 0
-// when it does not exist yet: read it before rebuilding the catalogue from history, and pass it
-// as Options.CatalogueAt.
-func AckFloor(ctx context.Context, js jetstream.JetStream, member, members int) (uint64, error) {
-	c, err := js.Consumer(ctx, bus.StreamEvents, DurableName(member, members))
-	if errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return 0, nil
+// CatalogueFloor returns the stream sequence up to which history holds every directory event
+// a member of members needs: the lowest ack floor of the set's durables (0 when one does not
+// exist yet), since each member stores only the directory events of the accounts it owns
+// (Detector.toStore). Read it before rebuilding the catalogue from history and pass it as
+// Options.CatalogueAt: the detector applies the directory events above it from the stream.
+func CatalogueFloor(ctx context.Context, js jetstream.JetStream, members int) (uint64, error) {
+	floor := uint64(math.MaxUint64)
+	for m := range max(members, 1) {
+		c, err := js.Consumer(ctx, bus.StreamEvents, DurableName(m, members))
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("detect consumer %s: %w", DurableName(m, members), err)
+		}
+		floor = min(floor, c.CachedInfo().AckFloor.Stream)
 	}
-	if err != nil {
-		return 0, fmt.Errorf("detect consumer %s: %w", DurableName(member, members), err)
-	}
-	return c.CachedInfo().AckFloor.Stream, nil
+	return floor, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -86,9 +87,10 @@ type Options struct {
 	// back for longer lose its pin, which costs a takeover (reset and warm-up) but loses nothing.
 	FailoverAfter time.Duration
 	// CatalogueAt is the stream sequence up to which the catalogue given to New holds every
-	// directory event: the durable's ack floor read (AckFloor) before the catalogue was rebuilt
-	// from history, which holds every directory event the durable has acked. A standby tails
-	// the directory events after it (0: the whole stream, for a catalogue built from nothing).
+	// directory event: the set's lowest ack floor read (CatalogueFloor) before the catalogue was
+	// rebuilt from history, which holds every directory event every member has acked. The
+	// detector applies the directory events after it from the stream before it evaluates
+	// anything (0: the whole stream, for a catalogue built from nothing).
 	CatalogueAt uint64
 	Clock       func() time.Time
 	// AfterEventsWritten, if set, is called after each batch's events are stored and before
@@ -354,7 +356,7 @@ func (d *Detector) process(ctx context.Context, b *batch, pinned func() error) e
 		d.redo.remember(b.keys, results)
 		return err // nothing written: this or the new active writes the batch when it comes again
 	}
-	if err := d.commit(ctx, b.evs, alerts, b.again); err != nil {
+	if err := d.commit(ctx, d.toStore(b.evs), alerts, b.again); err != nil {
 		d.redo.remember(b.keys, results)
 		return err
 	}
@@ -414,6 +416,25 @@ func (d *Detector) fileUnderHomeOrg(a *event.Alert, e *event.Event) {
 	d.log.Warn("event claims another organisation than its account's home; alert filed under the home organisation",
 		"event", e.ID, "rule", a.RuleID, "alert", a.ID, "claimed_org", a.Org, "home_org", home)
 	a.ClaimedOrg, a.Org = a.Org, home
+}
+
+// toStore returns the events of evs this detector writes to history: all of them but the
+// directory events whose account another member of the set owns. Every member receives and
+// applies every directory event, and only the owner of its account stores it, so each event is
+// stored once in the set (counted without FINAL). A member rebuilding its catalogue from history
+// then may lack the directory events other members have not processed yet: CatalogueFloor
+// starts its catch-up from the stream below the lowest position of the set.
+func (d *Detector) toStore(evs []*event.Event) []*event.Event {
+	if !slices.Contains(d.owned, false) {
+		return evs // a set of one stores everything
+	}
+	out := make([]*event.Event, 0, len(evs))
+	for _, e := range evs {
+		if e.Kind != event.KindDirectory || d.owns(e) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // commit makes a batch durable: the events in history, then the alerts in history and on the

@@ -32,13 +32,15 @@
 // NATS ≥ 2.10; a set of one consumes the whole stream without a filter, which costs the server
 // less per fetch, and a durable of a version that filtered is updated to that in place). So
 // every event of an account reaches one detector, in stream order, and the rules' windows and
-// suppression, kept per account, are complete there. Every member applies
-// every directory event to its catalogue (all of them need the whole directory) and writes it to
-// history (ReplacingMergeTree collapses the copies, and the catalogue a member rebuilds from
-// history on start then holds every directory event it has acked, whatever the other members'
-// progress, and maybe some beyond its own position: answered as of each event's time, they
-// change nothing for the events before them); only the member owning a directory event's
-// account evaluates it, so each event is evaluated exactly once in the set.
+// suppression, kept per account, are complete there. Every member applies every directory
+// event to its catalogue (all of them need the whole directory), but only the member owning a
+// directory event's account evaluates it and stores it in history (toStore), so each event is
+// evaluated once and stored once in the set (counted without FINAL). A member's catalogue,
+// rebuilt from history on start, therefore holds the directory events every member has acked:
+// up to the set's lowest ack floor (CatalogueFloor); the detector applies those above it from
+// the stream before it evaluates anything (the tail, below). Events applied beyond its own
+// position are answered as of each event's time, so they change nothing for the events before
+// them.
 //
 // Failover (pin.go): any number of processes may run the same member; one is active and the
 // others are hot standbys. The durable has one priority group with the pinned-client policy

@@ -104,7 +104,7 @@ func startProc(tb testing.TB, s *bustest.Server, in *deploy.Infra, name string, 
 	if err != nil {
 		tb.Fatal(err)
 	}
-	at, err := detect.AckFloor(context.Background(), s.JS, i, n)
+	at, err := detect.CatalogueFloor(context.Background(), s.JS, n)
 	if err != nil {
 		tb.Fatal(err)
 	}
