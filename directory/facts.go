@@ -133,7 +133,7 @@ func (d *Directory) putPerson(e *event.Event, t, cover stamp) {
 			d.setPerson(id, v, a.at, true, false, t)
 			return
 		default:
-			h = single(cur, first, a.at, born, noPerson)
+			h = single(cur, first, a.at)
 		}
 	} else {
 		d.unindexNINs(id, h)
@@ -252,7 +252,7 @@ func (d *Directory) putMembership(user, group string, attrs uint32, t, cover sta
 			d.setMembership(id, g, attrs, m.at, true, false, t)
 			return
 		case ok:
-			h = single(m.attrsID(), first, m.at, born, absent)
+			h = single(m.attrsID(), first, m.at)
 		default:
 			h = &history[uint32]{}
 		}
@@ -359,7 +359,7 @@ func (d *Directory) putGuardianship(guardian, child string, status uint8, t, cov
 			d.setRelation(k, relation{at: r.at, status: status, held: true}, t)
 			return
 		default:
-			h = single(r.status, first, r.at, born, 0)
+			h = single(r.status, first, r.at)
 		}
 	}
 	h.putFrom(t, status, 0, cover)

@@ -45,11 +45,9 @@ type history[V comparable] struct {
 }
 
 // single returns the history of a fact kept only in its compact record: value v from first
-// (recordFirst), last asserted at last, and, when born, none before first.
-func single[V comparable](v V, first, last stamp, born bool, none V) *history[V] {
-	if born {
-		return &history[V]{last: last, vs: []version[V]{{0, none}, {first, v}}}
-	}
+// (recordFirst), last asserted at last. When the record is born, its none before first is not
+// needed: putFrom puts it back (first is later than the cover).
+func single[V comparable](v V, first, last stamp) *history[V] {
 	return &history[V]{last: last, vs: []version[V]{{first, v}}}
 }
 
