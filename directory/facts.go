@@ -12,15 +12,18 @@ import (
 
 // How Apply keeps each kind of fact: the current version in the compact records (account,
 // membership, relation), with the time of its latest assertion; a history (versions.go) only
-// for a fact that has more than one version within the horizon (history.kept) — counting, for
-// a fact first seen after its org's first snapshot, its absence before (history.putFrom) — or whose
-// current state is a removal within the horizon (and coverGrace). A compact record keeps one
-// bit of its history (history.held): that its value was asserted before its time too, when.
-// Each put* takes the common cases without building a history: a new fact of its org's first
-// snapshot, a change older than the horizon, the same value again at a later time, which moves
-// the record's time forward and sets held (so that a re-sent snapshot costs nothing), and the
-// same value at an earlier time older than the horizon, which sets held — with the result the
-// general path (putFrom, fold, store) would give.
+// for a fact that has more than one version within the horizon (history.kept) or whose current
+// state is a removal within the horizon (and coverGrace). A compact record keeps two bits of its
+// history: that its value was asserted before its time too, when (history.held), and that the
+// fact was first seen after its org's first snapshot, so absent before its single version
+// (history.born, history.putFrom); a record both born and held keeps its version's first time
+// aside (personFirst, memberFirst, relFirst), until it falls behind the horizon (recordFirst).
+// So a school year's new groups cost no history. Each put* takes the common cases without
+// building a history: a new fact (born when after its org's first snapshot), a change older
+// than the horizon, the same value again at a later time, which moves the record's time forward
+// and sets held (so that a re-sent snapshot costs nothing, or a first time aside), and the same
+// value at an earlier time older than the horizon, which sets held — with the result the general
+// path (single, putFrom, fold, store) would give.
 
 // advance records t as applied and, every eighth of the horizon (at least an hour) of event
 // time, folds every history.
