@@ -55,7 +55,7 @@ func single[V comparable](v V, first, last stamp) *history[V] {
 // before too; born: none before its first time, which firsts keeps under k when held): the
 // first time of its value — last when not held, 0 (a time not kept, taken as the beginning)
 // when held and not born — and whether it is born still: its first time is not before floor
-// (history.fold would drop the none version, and history.putFrom's reason with it).
+// (a history keeps its none version only so long: fold).
 func recordFirst[K comparable](firsts map[K]stamp, k K, last stamp, held, born bool, floor stamp) (stamp, bool) {
 	first, ok := last, true
 	if held && born {
