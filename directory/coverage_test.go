@@ -180,3 +180,79 @@ func lateBeyond(order []*event.Event, horizon time.Duration) bool {
 	}
 	return false
 }
+
+// A school year's renewal: many facts first seen after their org's first snapshot, one version
+// each, keep no history and nothing aside (the compact record's born bit and time say it), and
+// each is absent before its time. Asserted again a day later (a re-sent snapshot), each keeps
+// its first time aside, still no history; a change between the two arriving late is placed
+// exactly; a horizon later the first times are dropped, and, as of before the floor, the facts'
+// bases answer (doc.go), as they did when their absence before was a version that folded.
+func TestRenewalKeepsNoVersions(t *testing.T) {
+	const n = 1000
+	const horizon = 30 * 24 * time.Hour
+	renewal := t0.Add(200 * 24 * time.Hour)
+	d := New(WithHorizon(horizon))
+	apply(t, d, stamped(person("snapshot"), t0)) // the org's first snapshot
+	renew := func(ts time.Time) {
+		for i := range n {
+			u := fmt.Sprintf("u%d", i)
+			apply(t, d, stamped(add(u, math8a, "u", RoleStudent), ts), stamped(guardian("G", u, StatusActive), ts),
+				stamped(withNIN(u, fmt.Sprintf("nin-%d", i%10)), ts))
+		}
+	}
+	aside := func() int { return len(d.personFirst) + len(d.memberFirst) + len(d.relFirst) }
+	judge := func(ts time.Time) string {
+		v := d.At(ts)
+		_, member := v.IsMember("u0", math8a)
+		_, known := v.Person("u0")
+		return fmt.Sprintf("member=%v groups=%d guardian=%q person=%v sameNIN=%d", member, len(v.GroupsOf("u0")),
+			v.GuardianStatus("G", "u0"), known, len(v.SameNIN("u0")))
+	}
+	const absent, present = `member=false groups=0 guardian="" person=false sameNIN=0`,
+		`member=true groups=1 guardian="active" person=true sameNIN=99`
+	check := func(when string, ts time.Time, want string) {
+		t.Helper()
+		if got := judge(ts); got != want {
+			t.Errorf("%s, as of %s: %s, want %s", when, ts.Format(time.DateTime), got, want)
+		}
+	}
+
+	renew(renewal)
+	apply(t, d, stamped(add("v0", math8a, "u", RoleStudent), renewal)) // not asserted again
+	if st := d.Stats(); st.Versioned != 0 || aside() != 0 {
+		t.Errorf("after the renewal: Versioned = %d, first times aside %d, want 0 and 0", st.Versioned, aside())
+	}
+	check("after the renewal", renewal.Add(-time.Second), absent)
+	check("after the renewal", renewal, present)
+
+	renew(renewal.Add(24 * time.Hour))
+	if st := d.Stats(); st.Versioned != 0 || aside() != 3*n {
+		t.Errorf("asserted again: Versioned = %d, first times aside %d, want 0 and %d", st.Versioned, aside(), 3*n)
+	}
+	check("asserted again", renewal.Add(-time.Second), absent)
+	check("asserted again", renewal.Add(time.Hour), present)
+
+	apply(t, d, stamped(add("u0", math8a, "u", RoleFaculty), renewal.Add(12*time.Hour))) // late, between the two
+	for _, c := range []struct {
+		at   time.Time
+		want string
+	}{{renewal.Add(-time.Second), ""}, {renewal.Add(time.Hour), RoleStudent}, {renewal.Add(13 * time.Hour), RoleFaculty},
+		{renewal.Add(24 * time.Hour), RoleStudent}} {
+		if role, _ := d.At(c.at).IsMember("u0", math8a); role != c.want {
+			t.Errorf("after a late change, role as of %s %q, want %q", c.at.Format(time.DateTime), role, c.want)
+		}
+	}
+	if st := d.Stats(); st.Versioned != 1 || aside() != 3*n-1 {
+		t.Errorf("after a late change: Versioned = %d, first times aside %d, want 1 and %d", st.Versioned, aside(), 3*n-1)
+	}
+
+	apply(t, d, stamped(person("snapshot"), renewal.Add(horizon+48*time.Hour)))
+	if st := d.Stats(); st.Versioned != 0 || aside() != 0 {
+		t.Errorf("a horizon later: Versioned = %d, first times aside %d, want 0 and 0", st.Versioned, aside())
+	}
+	check("a horizon later", renewal.Add(horizon+48*time.Hour), present)
+	check("a horizon later", renewal.Add(-time.Second), present)
+	if _, ok := d.At(renewal.Add(-time.Second)).IsMember("v0", math8a); !ok {
+		t.Error("a horizon later, a membership first seen at the renewal is not one before it: its base does not answer")
+	}
+}

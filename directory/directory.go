@@ -87,6 +87,7 @@ const (
 	flagHexNIN                   // nin holds the NIN hash (64 lower-case hex digits)
 	flagRawNIN                   // the NIN hash is in Directory.rawNINs (any other form)
 	flagHeld                     // the person version was asserted before at too (history.held)
+	flagBorn                     // no person before the person version's first time (history.born)
 )
 
 // maxProfiles is how many distinct profiles account.meta can address.
@@ -105,8 +106,8 @@ type profile struct {
 }
 
 // membership is one account's membership of one group; attrs indexes Directory.attrs (with
-// heldAttrs set when the membership was asserted before at too: history.held); at is when it
-// was last asserted.
+// heldAttrs set when the membership was asserted before at too: history.held, and bornAttrs
+// when it was absent before its first time: history.born); at is when it was last asserted.
 type membership struct {
 	group uint32
 	attrs uint32
@@ -114,14 +115,17 @@ type membership struct {
 }
 
 const (
-	// heldAttrs is the bit of membership.attrs that says held; attrs ids stay below it.
+	// heldAttrs is the bit of membership.attrs that says held; attrs ids stay below bornAttrs.
 	heldAttrs = 1 << 31
+	// bornAttrs is the bit of membership.attrs that says born.
+	bornAttrs = 1 << 30
 	// absent is the attrs of a removed membership in a membership's history.
 	absent = ^uint32(0)
 )
 
-func (m membership) attrsID() uint32 { return m.attrs &^ heldAttrs }
+func (m membership) attrsID() uint32 { return m.attrs &^ (heldAttrs | bornAttrs) }
 func (m membership) held() bool      { return m.attrs&heldAttrs != 0 }
+func (m membership) born() bool      { return m.attrs&bornAttrs != 0 }
 
 // memberAttrs are the attributes of a membership other than its group.
 type memberAttrs struct {
@@ -147,6 +151,7 @@ type relation struct {
 	at     stamp
 	status uint8 // index in statuses
 	held   bool  // asserted before at too (history.held)
+	born   bool  // none before its first time (history.born)
 }
 
 // DefaultHorizon is how far back from the newest directory event a Directory keeps the
@@ -192,6 +197,12 @@ type Directory struct {
 	relHist    map[uint64]*history[uint8]       // as relations -> status
 	histGroups map[uint32][]uint32              // account -> groups with a memberHist entry
 	ninHist    map[string][]uint32              // NIN hash -> accounts with it in personHist
+
+	// The first time of a compact record that is born and held (history.born): only of facts
+	// first seen after their org's first snapshot and asserted again since, within the horizon.
+	personFirst map[uint32]stamp // account -> first time of its person version
+	memberFirst map[uint64]stamp // as memberHist -> first time of the membership
+	relFirst    map[uint64]stamp // as relations -> first time of the status
 }
 
 // realmOrg is the org of the latest person event of a realm.
@@ -222,6 +233,10 @@ func New(opts ...Option) *Directory {
 		relHist:    make(map[uint64]*history[uint8]),
 		histGroups: make(map[uint32][]uint32),
 		ninHist:    make(map[string][]uint32),
+
+		personFirst: make(map[uint32]stamp),
+		memberFirst: make(map[uint64]stamp),
+		relFirst:    make(map[uint64]stamp),
 	}
 	for _, o := range opts {
 		o(d)

@@ -2,6 +2,7 @@ package directory
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -11,15 +12,18 @@ import (
 
 // How Apply keeps each kind of fact: the current version in the compact records (account,
 // membership, relation), with the time of its latest assertion; a history (versions.go) only
-// for a fact that has more than one version within the horizon (history.kept) — counting, for
-// a fact first seen after its org's first snapshot, its absence before (history.putFrom) — or whose
-// current state is a removal within the horizon (and coverGrace). A compact record keeps one
-// bit of its history (history.held): that its value was asserted before its time too, when.
-// Each put* takes the common cases without building a history: a new fact of its org's first
-// snapshot, a change older than the horizon, the same value again at a later time, which moves
-// the record's time forward and sets held (so that a re-sent snapshot costs nothing), and the
-// same value at an earlier time older than the horizon, which sets held — with the result the
-// general path (putFrom, fold, store) would give.
+// for a fact that has more than one version within the horizon (history.kept) or whose current
+// state is a removal within the horizon (and coverGrace). A compact record keeps two bits of its
+// history: that its value was asserted before its time too, when (history.held), and that the
+// fact was first seen after its org's first snapshot, so absent before its single version
+// (history.born, history.putFrom); a record both born and held keeps its version's first time
+// aside (personFirst, memberFirst, relFirst), until it falls behind the horizon (recordFirst).
+// So a school year's new groups cost no history. Each put* takes the common cases without
+// building a history: a new fact (born when after its org's first snapshot), a change older
+// than the horizon, the same value again at a later time, which moves the record's time forward
+// and sets held (so that a re-sent snapshot costs nothing, or a first time aside), and the same
+// value at an earlier time older than the horizon, which sets held — with the result the general
+// path (single, putFrom, fold, store) would give.
 
 // advance records t as applied and, every eighth of the horizon (at least an hour) of event
 // time, folds every history.
@@ -57,10 +61,13 @@ func (d *Directory) sweep() {
 		d.storeMembership(k, h)
 	}
 	for k, h := range d.relHist {
-		if h.fold(floor); !h.kept() {
-			delete(d.relHist, k)
-		}
+		h.fold(floor)
+		d.storeGuardianship(k, h)
 	}
+	for _, firsts := range []map[uint64]stamp{d.memberFirst, d.relFirst} {
+		maps.DeleteFunc(firsts, func(_ uint64, first stamp) bool { return first < floor })
+	}
+	maps.DeleteFunc(d.personFirst, func(_ uint32, first stamp) bool { return first < floor })
 }
 
 // coverGrace is how long after an organisation's first directory event its facts count as
@@ -114,20 +121,22 @@ func (d *Directory) putPerson(e *event.Event, t, cover stamp) {
 			cur = d.personOf(id, a)
 		}
 		held := a.flags()&flagHeld != 0
+		first, born := recordFirst(d.personFirst, id, a.at, held, a.flags()&flagBorn != 0, d.floor())
 		switch {
 		case known && t >= a.at && cur == v:
-			d.setPerson(id, v, t, held || t > a.at)
+			d.setPerson(id, v, t, held || t > a.at, born, first)
 			return
 		case !known && !d.bornLate(t, cover), known && t >= a.at && t < d.floor():
-			d.setPerson(id, v, t, false)
+			d.setPerson(id, v, t, false, false, t)
 			return
-		case known && t < a.at && cur == v && t < d.floor():
-			a.setFlags(a.flags() | flagHeld)
+		case !known: // first seen after its org's first snapshot: none before t
+			d.setPerson(id, v, t, false, true, t)
 			return
-		case known:
-			h = single(cur, a.at, held)
+		case t < a.at && cur == v && t < d.floor():
+			d.setPerson(id, v, a.at, true, false, t)
+			return
 		default:
-			h = &history[personValue]{}
+			h = single(cur, first, a.at)
 		}
 	} else {
 		d.unindexNINs(id, h)
@@ -141,8 +150,8 @@ func (d *Directory) putPerson(e *event.Event, t, cover stamp) {
 // storePerson sets account id's current person version from h and keeps h if it has older
 // versions. Callers have unindexed h's NINs.
 func (d *Directory) storePerson(id uint32, h *history[personValue]) {
-	d.setPerson(id, h.current(), h.last, h.held())
-	if !h.kept() {
+	d.setPerson(id, h.current(), h.last, h.held(), h.born(noPerson), h.first())
+	if !h.kept(noPerson) {
 		delete(d.personHist, id)
 		return
 	}
@@ -173,9 +182,9 @@ func (d *Directory) personOf(id uint32, a *account) personValue {
 	return personValue{profile: a.profileID(), flags: a.flags() & (flagHidden | flagActive), nin: d.ninOf(id, a)}
 }
 
-// setPerson makes v, last asserted at t (and before, when held), account id's current person
-// version.
-func (d *Directory) setPerson(id uint32, v personValue, t stamp, held bool) {
+// setPerson makes v, last asserted at t (and before, when held; none before first, when born),
+// account id's current person version.
+func (d *Directory) setPerson(id uint32, v personValue, t stamp, held, born bool, first stamp) {
 	if v.profile >= maxProfiles {
 		panic("directory: more than 16 M distinct person profiles")
 	}
@@ -184,9 +193,13 @@ func (d *Directory) setPerson(id uint32, v personValue, t stamp, held bool) {
 		d.persons++
 	}
 	d.setNIN(id, v.nin)
+	keepFirst(d.personFirst, id, first, held, born, a.flags()&(flagHeld|flagBorn) == flagHeld|flagBorn)
 	f := a.flags()&(flagHexNIN|flagRawNIN) | flagKnown | v.flags
 	if held {
 		f |= flagHeld
+	}
+	if born {
+		f |= flagBorn
 	}
 	a.meta, a.at = v.profile<<8|uint32(f), t
 }
@@ -220,23 +233,29 @@ func (d *Directory) putMembership(user, group string, attrs uint32, t, cover sta
 		a := d.accounts.at(id)
 		i, ok := find(a.groups, g)
 		var m membership
+		var first stamp
+		var born bool
 		if ok {
 			m = a.groups[i]
+			first, born = recordFirst(d.memberFirst, k, m.at, m.held(), m.born(), d.floor())
 		}
 		switch {
 		case !ok && attrs == absent && !keepRemoval:
 			return
 		case ok && t >= m.at && m.attrsID() == attrs:
-			d.setMembership(id, g, attrs, t, m.held() || t > m.at)
+			d.setMembership(id, g, attrs, t, m.held() || t > m.at, born, first)
 			return
 		case !ok && attrs != absent && !d.bornLate(t, cover), ok && t >= m.at && t < d.floor():
-			d.setMembership(id, g, attrs, t, false)
+			d.setMembership(id, g, attrs, t, false, false, t)
+			return
+		case !ok && attrs != absent: // first seen after its org's first snapshot: absent before t
+			d.setMembership(id, g, attrs, t, false, true, t)
 			return
 		case ok && t < m.at && m.attrsID() == attrs && t < d.floor():
-			a.groups[i].attrs |= heldAttrs
+			d.setMembership(id, g, attrs, m.at, true, false, t)
 			return
 		case ok:
-			h = single(m.attrsID(), m.at, m.held())
+			h = single(m.attrsID(), first, m.at)
 		default:
 			h = &history[uint32]{}
 		}
@@ -252,9 +271,9 @@ func (d *Directory) putMembership(user, group string, attrs uint32, t, cover sta
 // find it is later than its org's first snapshot, so bornLate: absent before it, as it was.)
 func (d *Directory) storeMembership(k uint64, h *history[uint32]) {
 	id, g := uint32(k>>32), uint32(k)
-	d.setMembership(id, g, h.current(), h.last, h.held())
+	d.setMembership(id, g, h.current(), h.last, h.held(), h.born(absent), h.first())
 	floor := d.floor()
-	keep := h.kept() || h.current() == absent && d.horizon > 0 && h.last >= floor-min(floor, coverGrace)
+	keep := h.kept(absent) || h.current() == absent && d.horizon > 0 && h.last >= floor-min(floor, coverGrace)
 	_, had := d.memberHist[k]
 	switch {
 	case keep && !had:
@@ -276,18 +295,22 @@ func (d *Directory) storeMembership(k uint64, h *history[uint32]) {
 	}
 }
 
-// setMembership makes attrs (absent: none), last asserted at t (and before, when held), the
-// current version of account id's membership of group g.
-func (d *Directory) setMembership(id, g, attrs uint32, t stamp, held bool) {
-	if attrs != absent && attrs >= heldAttrs {
-		panic("directory: more than 2 G distinct membership attributes")
+// setMembership makes attrs (absent: none), last asserted at t (and before, when held; absent
+// before first, when born), the current version of account id's membership of group g.
+func (d *Directory) setMembership(id, g, attrs uint32, t stamp, held, born bool, first stamp) {
+	if attrs != absent && attrs >= bornAttrs {
+		panic("directory: more than 1 G distinct membership attributes")
 	}
 	a := d.accounts.at(id)
 	m := membership{group: g, attrs: attrs, at: t}
 	if held {
 		m.attrs |= heldAttrs
 	}
+	if born {
+		m.attrs |= bornAttrs
+	}
 	i, ok := find(a.groups, g)
+	keepFirst(d.memberFirst, memberKey(id, g), first, held, born && attrs != absent, ok && a.groups[i].held() && a.groups[i].born())
 	switch {
 	case ok && attrs == absent:
 		a.groups = slices.Delete(a.groups, i, i+1)
@@ -324,28 +347,43 @@ func (d *Directory) putGuardianship(guardian, child string, status uint8, t, cov
 	h := d.relHist[k]
 	if h == nil {
 		r, ok := d.relations[k]
+		first, born := recordFirst(d.relFirst, k, r.at, r.held, r.born, d.floor())
 		switch {
 		case ok && t >= r.at && r.status == status:
-			d.relations[k] = relation{at: t, status: status, held: r.held || t > r.at}
+			d.setRelation(k, relation{at: t, status: status, held: r.held || t > r.at, born: born}, first)
 			return
 		case !ok && !d.bornLate(t, cover), ok && t >= r.at && t < d.floor():
-			d.relations[k] = relation{at: t, status: status}
+			d.setRelation(k, relation{at: t, status: status}, t)
 			return
-		case ok && t < r.at && r.status == status && t < d.floor():
-			d.relations[k] = relation{at: r.at, status: status, held: true}
+		case !ok: // first seen after its org's first snapshot: none before t
+			d.setRelation(k, relation{at: t, status: status, born: true}, t)
 			return
-		case ok:
-			h = single(r.status, r.at, r.held)
+		case t < r.at && r.status == status && t < d.floor():
+			d.setRelation(k, relation{at: r.at, status: status, held: true}, t)
+			return
 		default:
-			h = &history[uint8]{}
+			h = single(r.status, first, r.at)
 		}
 	}
 	h.putFrom(t, status, 0, cover)
 	h.fold(d.floor())
-	d.relations[k] = relation{at: h.last, status: h.current(), held: h.held()}
-	if !h.kept() {
+	d.storeGuardianship(k, h)
+}
+
+// storeGuardianship sets the current version of relation k from h and keeps h while it has
+// older versions.
+func (d *Directory) storeGuardianship(k uint64, h *history[uint8]) {
+	d.setRelation(k, relation{at: h.last, status: h.current(), held: h.held(), born: h.born(0)}, h.first())
+	if !h.kept(0) {
 		delete(d.relHist, k)
 	} else {
 		d.relHist[k] = h
 	}
+}
+
+// setRelation makes r (none before first, when born) the current version of relation k.
+func (d *Directory) setRelation(k uint64, r relation, first stamp) {
+	old := d.relations[k]
+	keepFirst(d.relFirst, k, first, r.held, r.born, old.held && old.born)
+	d.relations[k] = r
 }

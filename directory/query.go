@@ -99,7 +99,23 @@ func (v View) person(id uint32, a *account) personValue {
 	if h := v.d.personHist[id]; h != nil && v.at != stampNow {
 		return h.at(v.at)
 	}
+	if v.personAbsent(id, a) {
+		return noPerson
+	}
 	return v.d.personOf(id, a)
+}
+
+// personAbsent reports whether account a's compact person record is born after v's time
+// (recordFirst). Callers hold a lock.
+func (v View) personAbsent(id uint32, a *account) bool {
+	f := a.flags()
+	return absentAt(v.d.personFirst, id, a.at, f&flagHeld != 0, f&flagBorn != 0, v.d.floor(), v.at)
+}
+
+// memberAbsent reports whether account id's compact membership m is born after v's time
+// (recordFirst). Callers hold a lock.
+func (v View) memberAbsent(id uint32, m membership) bool {
+	return absentAt(v.d.memberFirst, memberKey(id, m.group), m.at, m.held(), m.born(), v.d.floor(), v.at)
 }
 
 // membershipOf is the Membership m of the catalogue's compact form. Callers hold a lock.
@@ -113,13 +129,17 @@ func (d *Directory) membershipOf(m membership) Membership {
 func (v View) groups(id uint32) []membership {
 	d := v.d
 	cur := d.accounts.at(id).groups
+	if v.at == stampNow {
+		return cur
+	}
+	gone := func(m membership) bool { return v.memberAbsent(id, m) }
 	hg := d.histGroups[id]
-	if v.at == stampNow || len(hg) == 0 {
+	if len(hg) == 0 && !slices.ContainsFunc(cur, gone) {
 		return cur
 	}
 	out := make([]membership, 0, len(cur)+len(hg))
 	for _, m := range cur {
-		if _, ok := slices.BinarySearch(hg, m.group); !ok {
+		if _, ok := slices.BinarySearch(hg, m.group); !ok && !gone(m) {
 			out = append(out, m)
 		}
 	}
@@ -177,7 +197,7 @@ func (v View) IsMember(user, group string) (role string, ok bool) {
 		return "", false
 	}
 	gs := d.accounts.at(id).groups
-	if i, ok := find(gs, g); ok {
+	if i, ok := find(gs, g); ok && !v.memberAbsent(id, gs[i]) {
 		return d.attrs.vals[gs[i].attrsID()].role, true
 	}
 	return "", false
@@ -265,7 +285,11 @@ func (v View) GuardianStatus(guardian, child string) string {
 	if h := d.relHist[k]; h != nil && v.at != stampNow {
 		return statuses[h.at(v.at)]
 	}
-	return statuses[d.relations[k].status]
+	r := d.relations[k]
+	if absentAt(d.relFirst, k, r.at, r.held, r.born, d.floor(), v.at) {
+		return ""
+	}
+	return statuses[r.status]
 }
 
 // SameNIN returns the other accounts whose person carried user's (non-empty) NIN hash at v's
@@ -316,6 +340,8 @@ func (v View) hasNIN(o uint32, b *account, nin string, isHex bool, raw *[32]byte
 		return h.at(v.at).nin == nin
 	}
 	switch {
+	case v.personAbsent(o, b):
+		return false
 	case b.flags()&flagHexNIN != 0:
 		return isHex && b.nin == *raw
 	case b.flags()&flagRawNIN != 0:

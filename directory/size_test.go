@@ -2,7 +2,6 @@ package directory
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"runtime"
 	"strconv"
@@ -38,17 +37,20 @@ func heapInUse() uint64 {
 // and reports its heap per person, per membership and per guardianship (each divided by the
 // whole heap, so they are upper bounds, not shares) and the time per applied event. Its churn
 // case then changes the role of one membership in twenty a day later (within the horizon, so
-// each keeps two versions) and reports the heap again, and the extra heap per changed fact:
+// each keeps two versions) and reports the heap again, and the extra heap per changed fact. Its
+// renewal case adds one membership in two again, in a group of a new name (a new school year's
+// groups), 200 days after the first snapshot (so each is absent before its time), reports the
+// heap and the extra heap per new membership, then asserts them all again a day later (a
+// re-sent snapshot) and reports the extra heap per re-asserted membership:
 //
 //	BREACHD_DIRECTORY_PERSONS=1300000 go test -run '^$' -bench Catalogue -benchtime 1x ./directory/
 func BenchmarkCatalogue(b *testing.B) {
 	f := simulate.Federation{Seed: 1, Persons: benchPersons(b)}
-	for _, churn := range []int{0, 20} {
-		name := "no-churn"
-		if churn > 0 {
-			name = fmt.Sprintf("churn-1-in-%d", churn)
-		}
-		b.Run(name, func(b *testing.B) {
+	for _, c := range []struct {
+		name           string
+		churn, renewal int
+	}{{"no-churn", 0, 0}, {"churn-1-in-20", 20, 0}, {"renewal-1-in-2", 0, 2}} {
+		b.Run(c.name, func(b *testing.B) {
 			var events int64
 			for b.Loop() {
 				before := heapInUse()
@@ -68,13 +70,13 @@ func BenchmarkCatalogue(b *testing.B) {
 				b.ReportMetric(heap/float64(st.Persons), "B/person")
 				b.ReportMetric(heap/float64(st.Memberships), "B/membership")
 				b.ReportMetric(heap/float64(st.Guardianships), "B/guardianship")
-				if churn > 0 {
+				if c.churn > 0 {
 					changed := 0
 					if _, err := simulate.RunFederation(context.Background(), f, func(e *event.Event) error {
 						if e.Op != event.OpMembership {
 							return nil
 						}
-						if changed++; changed%churn != 0 {
+						if changed++; changed%c.churn != 0 {
 							return nil
 						}
 						events++
@@ -87,6 +89,35 @@ func BenchmarkCatalogue(b *testing.B) {
 					b.ReportMetric(float64(d.Stats().Versioned), "versioned")
 					b.ReportMetric((churned-heap)/float64(d.Stats().Versioned), "B/versioned")
 					heap = churned
+				}
+				if c.renewal > 0 {
+					renewed := 0
+					for day := range 2 {
+						added := 0
+						if _, err := simulate.RunFederation(context.Background(), f, func(e *event.Event) error {
+							if e.Op != event.OpMembership {
+								return nil
+							}
+							if added++; added%c.renewal != 0 {
+								return nil
+							}
+							events++
+							e.Time, e.Group = e.Time.Add(time.Duration(200+day)*24*time.Hour), e.Group+"-next"
+							return d.Apply(e)
+						}); err != nil {
+							b.Fatal(err)
+						}
+						renewed = added / c.renewal
+						grown := float64(heapInUse() - before)
+						per := "B/renewed"
+						if day > 0 {
+							per = "B/reasserted"
+						}
+						b.ReportMetric((grown-heap)/float64(renewed), per)
+						heap = grown
+					}
+					b.ReportMetric(float64(renewed), "renewed")
+					b.ReportMetric(float64(d.Stats().Versioned), "versioned")
 				}
 				b.ReportMetric(heap/(1<<20), "MB")
 				runtime.KeepAlive(d)

@@ -44,14 +44,48 @@ type history[V comparable] struct {
 	vs   []version[V]
 }
 
-// single returns the history of a fact kept only in its compact record: value v, last asserted
-// at last and, when held, before that too, at a time not kept (taken as the beginning).
-func single[V comparable](v V, last stamp, held bool) *history[V] {
-	first := last
-	if held {
+// single returns the history of a fact kept only in its compact record: value v from first
+// (recordFirst), last asserted at last. When the record is born, its none before first is not
+// needed: putFrom puts it back (first is later than the cover).
+func single[V comparable](v V, first, last stamp) *history[V] {
+	return &history[V]{last: last, vs: []version[V]{{first, v}}}
+}
+
+// recordFirst returns what single needs of a compact record last asserted at last (held:
+// before too; born: none before its first time, which firsts keeps under k when held): the
+// first time of its value — last when not held, 0 (a time not kept, taken as the beginning)
+// when held and not born — and whether it is born still: its first time is not before floor
+// (a history keeps its none version only so long: fold).
+func recordFirst[K comparable](firsts map[K]stamp, k K, last stamp, held, born bool, floor stamp) (stamp, bool) {
+	first, ok := last, true
+	if held && born {
+		first, ok = firsts[k]
+	}
+	if born = born && ok && first >= floor; !born && held {
 		first = 0
 	}
-	return &history[V]{last: last, vs: []version[V]{{first, v}}}
+	return first, born
+}
+
+// absentAt reports whether a compact record (as recordFirst's) is born and t is before its
+// first time: none is in force at t.
+func absentAt[K comparable](firsts map[K]stamp, k K, last stamp, held, born bool, floor, t stamp) bool {
+	if !born || t >= last {
+		return false
+	}
+	first, born := recordFirst(firsts, k, last, held, born, floor)
+	return born && t < first
+}
+
+// keepFirst keeps first in firsts under k while a compact record needs it (born and held) and
+// drops it when the record had needed it (had) and no longer does.
+func keepFirst[K comparable](firsts map[K]stamp, k K, first stamp, held, born, had bool) {
+	switch {
+	case held && born:
+		firsts[k] = first
+	case had:
+		delete(firsts, k)
+	}
 }
 
 // held reports whether h's current value was asserted before its latest time too: what a
@@ -126,9 +160,17 @@ func (h *history[V]) merge(i int) {
 	}
 }
 
-// kept reports whether h holds more than a compact record can: more than one version. A
-// single version is its value, its latest time and, when asserted earlier too, the held bit.
-func (h *history[V]) kept() bool { return len(h.vs) > 1 }
+// born reports whether h is a single version with none before it (putFrom): a compact record
+// keeps that in a bit, and the version's time when held (recordFirst).
+func (h *history[V]) born(none V) bool { return len(h.vs) == 2 && h.vs[0] == version[V]{0, none} }
+
+// kept reports whether h holds more than a compact record can: more than one version, but for
+// none before a single version (born). A single version is its value, its latest time and,
+// when asserted earlier too, the held bit.
+func (h *history[V]) kept(none V) bool { return len(h.vs) > 1 && !h.born(none) }
+
+// first is the time of h's current version.
+func (h *history[V]) first() stamp { return h.vs[len(h.vs)-1].at }
 
 // putFrom is put under the first-snapshot rule (doc.go): a fact whose first version is later
 // than cover (the end of its organisation's first snapshot) is absent (none) before it, which
