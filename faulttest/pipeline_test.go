@@ -164,13 +164,39 @@ func (p *pipeline) storedEvents(ctx context.Context) (uint64, error) {
 
 // waitStored waits until history holds at least n event rows: the detectors are mid-stream.
 func (p *pipeline) waitStored(ctx context.Context, n uint64) error {
-	return retryUntil(ctx, 2*time.Minute, func(ctx context.Context) error {
+	wctx, stop := p.watch(ctx)
+	defer stop()
+	err := retryUntil(wctx, 2*time.Minute, func(ctx context.Context) error {
 		got, err := p.storedEvents(ctx)
 		if err == nil && got < n {
 			err = fmt.Errorf("%d event rows in history, waiting for %d", got, n)
 		}
 		return err
 	})
+	if cause := context.Cause(wctx); err != nil && cause != nil && cause != ctx.Err() {
+		err = fmt.Errorf("%w: %v", err, cause)
+	}
+	return err
+}
+
+// watch returns a context that also ends, with the cause, when a detector or the notifier
+// running now exits: nothing waits out its deadline for a stage that died.
+func (p *pipeline) watch(ctx context.Context) (context.Context, context.CancelFunc) {
+	wctx, cancel := context.WithCancelCause(ctx)
+	services := []*proc{p.notifier}
+	for m := range members {
+		services = append(services, p.dets[m]...)
+	}
+	for _, s := range services {
+		go func() {
+			select {
+			case <-s.done:
+				cancel(fmt.Errorf("%s exited: %v", s.name, s.err))
+			case <-wctx.Done():
+			}
+		}()
+	}
+	return wctx, func() { cancel(nil) }
 }
 
 // detectConsumers are the detector set's durable consumers on EVENTS.
@@ -198,15 +224,10 @@ func (p *pipeline) finish(ctx context.Context) error {
 	// standby or the restarted detector takes it at once: allow for it.
 	wctx, cancel = context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
+	wctx, stop := p.watch(wctx)
+	defer stop()
 	if err := deploy.WaitIdle(wctx, p.cl.JS, 200*time.Millisecond, detectConsumers()); err != nil {
-		return fmt.Errorf("detectors did not catch up: %w", err)
-	}
-	for m := range members {
-		for _, d := range p.dets[m] {
-			if d.exited() {
-				return fmt.Errorf("%s exited: %v", d.name, d.err)
-			}
-		}
+		return fmt.Errorf("detectors did not catch up: %w (%v)", err, context.Cause(wctx))
 	}
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()

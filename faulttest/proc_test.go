@@ -91,16 +91,6 @@ func (p *proc) wait(ctx context.Context) error {
 	}
 }
 
-// exited reports whether the process has exited.
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
 // tail is the last n lines of the process's log.
 func (p *proc) tail(n int) string {
 	b, err := os.ReadFile(p.log)
