@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -26,12 +27,23 @@ const DefaultWindow = 4096
 // so pass a JetStream created by NewJetStream.
 func NewPublisher(js jetstream.JetStream) *Publisher { return &Publisher{js: js} }
 
-// NewJetStream creates a JetStream context with a bounded async publish window.
+// PubAckTimeout bounds the wait for an asynchronous publish's PubAck. A message that reached a
+// stream leader which then died (kill -9 of a cluster's server) is never answered: without a
+// bound its future, and whoever waits for it, would wait forever. After PubAckTimeout the
+// future fails with jetstream.ErrAsyncPublishTimeout (Unavailable), and the message may be
+// published again.
+const PubAckTimeout = 30 * time.Second
+
+// pubAckTimeout is PubAckTimeout, shorter in this package's tests.
+var pubAckTimeout = PubAckTimeout
+
+// NewJetStream creates a JetStream context with a bounded async publish window and PubAcks
+// awaited for at most PubAckTimeout.
 func NewJetStream(nc *nats.Conn, window int) (jetstream.JetStream, error) {
 	if window <= 0 {
 		window = DefaultWindow
 	}
-	return jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(window))
+	return jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(window), jetstream.WithPublishAsyncTimeout(pubAckTimeout))
 }
 
 // Publish sends data on subject with msgID as Nats-Msg-Id (JetStream drops a second message

@@ -2,6 +2,7 @@ package faulttest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -124,8 +125,15 @@ func runScenario(ctx context.Context, t *testing.T, in input, f fault) (outcome,
 			return outcome{}, err
 		}
 	}
-	if err := <-fed; err != nil {
-		return outcome{}, err
+	// Ingest reads stdin as fast as it publishes: a feed that does not end in time means
+	// ingest is stuck publishing.
+	select {
+	case err := <-fed:
+		if err != nil {
+			return outcome{}, err
+		}
+	case <-time.After(2 * time.Minute):
+		return outcome{}, errors.New("ingest stopped reading its input for 2 minutes: stuck publishing?")
 	}
 	if err := p.finish(ctx); err != nil {
 		return outcome{}, err
