@@ -23,8 +23,10 @@ import (
 const members = 2
 
 // standbys is how many hot standbys run beside each active detector (same --member; one of
-// them takes over when the active one dies). 0 until detectors fail over by themselves: then
-// scenario (b) restarts the killed detector instead.
+// them takes over when the active one dies); with 0, scenario (b) restarts the killed detector
+// instead. 0 until detectors fail over by themselves (hot standbys), and survive being
+// started beside each other on a cluster (listing a stream's consumers while one is being
+// created waits up to 4 s on a nats-server cluster).
 const standbys = 0
 
 // detectBatch is the detectors' --detect-batch: small, so the simulated day takes many batches
