@@ -24,9 +24,9 @@ const members = 2
 
 // standbys is how many hot standbys run beside each active detector (same --member; one of
 // them takes over when the active one dies); with 0, scenario (b) restarts the killed detector
-// instead. 0 until detectors fail over by themselves (hot standbys), and survive being
-// started beside each other on a cluster (listing a stream's consumers while one is being
-// created waits up to 4 s on a nats-server cluster).
+// instead. 0 until detectors fail over by themselves (hot standbys). The standbys start once
+// their member's durable exists: a detector that creates its durable lists the stream's
+// consumers, which on a cluster waits up to 4 s for one being created beside it.
 const standbys = 0
 
 // detectBatch is the detectors' --detect-batch: small, so the simulated day takes many batches
@@ -88,8 +88,24 @@ func startPipeline(ctx context.Context, t *testing.T, name string) *pipeline {
 	p.cl = startCluster(ctx, t, filepath.Join(dir, "nats"), p.logDir)
 	p.db = newDatabase(ctx, t, openEngine(t), name)
 	for m := range members {
-		for range 1 + standbys {
-			p.startDetector(m)
+		p.startDetector(m)
+	}
+	if standbys > 0 {
+		// The standbys join members whose durables exist, as in a rolling start.
+		if err := retryUntil(ctx, 2*time.Minute, func(ctx context.Context) error {
+			for durable := range detectConsumers() {
+				if _, err := p.cl.JS.Consumer(ctx, bus.StreamEvents, durable); err != nil {
+					return fmt.Errorf("%s: %w", durable, err)
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatalf("detector durables: %v", err)
+		}
+		for m := range members {
+			for range standbys {
+				p.startDetector(m)
+			}
 		}
 	}
 	p.notifier = p.start("notify", "run", "--stages", deploy.StageNotify, "--listen", "", "--data", filepath.Join(dir, "notify"))
