@@ -163,18 +163,38 @@ func killEventsLeader(ctx context.Context, t *testing.T, p *pipeline) error {
 // (delivered, not acked). With standbys one of them takes over; without, the detector is
 // restarted at once (as a supervisor would).
 func killActiveDetector(ctx context.Context, t *testing.T, p *pipeline) error {
-	d := p.dets[0][0]
 	pending, err := waitHeld(ctx, p, detect.DurableName(0, members))
 	if err != nil {
 		return err
 	}
+	i := active(p.dets[0])
+	if i < 0 {
+		return fmt.Errorf("no detector of member 0 says it is active")
+	}
+	d := p.dets[0][i]
 	t.Logf("kill -9 %s, holding %d events unacked", d.name, pending)
 	d.kill(t)
-	p.dets[0] = p.dets[0][1:]
+	p.dets[0] = slices.Delete(p.dets[0], i, i+1)
 	if standbys == 0 {
 		p.startDetector(0)
 	}
 	return nil
+}
+
+// active is the index of the active detector among one member's processes, -1 if none is: the
+// only one without standbys, else the one whose log last says it took over (hot standbys log
+// "took over member" and "standing by").
+func active(dets []*proc) int {
+	if len(dets) == 1 {
+		return 0
+	}
+	for i, d := range dets {
+		log := d.tail(1 << 20)
+		if took := strings.LastIndex(log, "took over member"); took >= 0 && took > strings.LastIndex(log, "standing by") {
+			return i
+		}
+	}
+	return -1
 }
 
 // waitHeld polls durable every 10 ms until it has deliveries unacked, for up to 20 s, and
