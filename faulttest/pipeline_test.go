@@ -71,7 +71,8 @@ type pipeline struct {
 	logDir   string
 	cl       *cluster
 	db       *database
-	dets     [members][]*proc // each member's processes, the active one first
+	dets     [members][]*proc // each member's running detector processes
+	started  [members]int     // each member's detector processes started, for their names
 	notifier *proc
 	ingest   *proc
 	stdin    io.WriteCloser
@@ -129,10 +130,12 @@ func (p *pipeline) startWith(name string, stdin io.Reader, args ...string) *proc
 	return startProc(p.t, p.logDir, name, cmd)
 }
 
-// startDetector starts a detector process of member m (the active one when it is the first).
+// startDetector starts a detector process of member m, named detect-<m>.<n> for the member's
+// n-th process.
 func (p *pipeline) startDetector(m int) *proc {
-	d := p.start(fmt.Sprintf("detect-%d.%d", m, len(p.dets[m])), "detect", "--member", strconv.Itoa(m), "--members", strconv.Itoa(members),
+	d := p.start(fmt.Sprintf("detect-%d.%d", m, p.started[m]), "detect", "--member", strconv.Itoa(m), "--members", strconv.Itoa(members),
 		"--detect-batch", detectBatch)
+	p.started[m]++
 	p.dets[m] = append(p.dets[m], d)
 	return d
 }
