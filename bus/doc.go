@@ -43,8 +43,11 @@
 // starts; EndsWatch, run by the processes of an external NATS, reports a consumer left beyond
 // its stream's end meanwhile (breach_bus_consumers_beyond_end), but not the loss itself.
 //
-// Delivery: the publisher never reports success before JetStream's PubAck. It does not retry on
-// its own; callers decide (an ingest source stops reading, a consumer leaves its message unacked).
+// Delivery: the publisher never reports success before JetStream's PubAck, and a PubAck that has
+// not come within PubAckTimeout fails the publish (the stream leader may have died with the
+// message). It does not retry on its own; callers decide (an ingest source stops reading, or
+// publishes again while Unavailable says NATS is out of reach; a consumer leaves its message
+// unacked).
 // The embedded server listens on loopback only and admits only the users it is given
 // (EmbeddedOptions.Users), each with its own publish and subscribe permissions; deploy decides
 // who they are (deploy/natsperm.go).

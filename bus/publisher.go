@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -27,15 +28,26 @@ const DefaultWindow = 4096
 // so pass a JetStream created by NewJetStream.
 func NewPublisher(js jetstream.JetStream) *Publisher { return &Publisher{js: js} }
 
-// NewJetStream creates a JetStream context with a bounded async publish window. Streams and
-// buckets created or updated through it follow breachd's replica policy (replicas.go): an
-// existing stream's replicas are never lowered (log gets a warning when asked to), and a
-// count the server cannot place is an error wrapping ErrReplicas that says what to do.
+// PubAckTimeout bounds the wait for an asynchronous publish's PubAck. A message that reached a
+// stream leader which then died (kill -9 of a cluster's server) is never answered: without a
+// bound its future, and whoever waits for it, would wait forever. After PubAckTimeout the
+// future fails with jetstream.ErrAsyncPublishTimeout (Unavailable), and the message may be
+// published again.
+const PubAckTimeout = 30 * time.Second
+
+// pubAckTimeout is PubAckTimeout, shorter in this package's tests.
+var pubAckTimeout = PubAckTimeout
+
+// NewJetStream creates a JetStream context with a bounded async publish window and PubAcks
+// awaited for at most PubAckTimeout. Streams and buckets created or updated through it follow
+// breachd's replica policy (replicas.go): an existing stream's replicas are never lowered (log
+// gets a warning when asked to), and a count the server cannot place is an error wrapping
+// ErrReplicas that says what to do.
 func NewJetStream(nc *nats.Conn, window int, log *slog.Logger) (jetstream.JetStream, error) {
 	if window <= 0 {
 		window = DefaultWindow
 	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(window))
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(window), jetstream.WithPublishAsyncTimeout(pubAckTimeout))
 	if err != nil {
 		return nil, err
 	}

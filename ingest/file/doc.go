@@ -8,7 +8,9 @@
 // lines in batches; a batch is submitted only when full or at the end of a file, and the
 // source moves on only after the Sink made the batch durable. Blank lines are skipped. A line
 // longer than MaxLine is not dropped: its first MaxLine bytes go to the Sink, which dead-letters
-// it as invalid JSON.
+// it as invalid JSON. A batch whose Submit failed because NATS was unavailable for a while (a
+// server of the cluster died, a stream elected a new leader: bus.Unavailable) is submitted
+// again with backoff (100 ms doubling to 5 s) until it is durable; any other failure ends Run.
 //
 // # Following a growing file (Follow)
 //

@@ -57,8 +57,10 @@ func New(paths []string, opts Options) *Source {
 		log: opts.Logger.With("component", "ingest.file"), progress: opts.Progress}
 }
 
-// Run implements ingest.Source.
+// Run implements ingest.Source. A batch whose Submit failed because NATS was unavailable
+// (bus.Unavailable) is submitted again until it is durable; any other failure ends Run.
 func (s *Source) Run(ctx context.Context, sink ingest.Sink) error {
+	sink = resubmitting{sink: sink, log: s.log}
 	var total ingest.Result
 	for _, p := range s.paths {
 		res, err := s.readPath(ctx, p, sink)
