@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -84,29 +86,58 @@ type pinned struct {
 }
 
 // takeOver starts an active period, once pinned: it reads the highest stream sequence the
-// durable had delivered (to the previous active, or to this process before a restart), resets
+// durable has ever delivered (to the previous active, or to this process before a restart), resets
 // the durable to its ack floor — the server forgets the pending deliveries, so they come again
 // at once and in stream order, before any later event, instead of after AckWait — and returns
 // the new ack floor. After the reset every delivery counts as a first one, so the messages up to
 // that sequence are treated as maybe stored (again): the history writes ask Unwritten first.
 //
+// The reset lowers the durable's delivered sequence to the ack floor, so that sequence alone
+// does not outlive a second takeover (the next active would take messages the first one stored
+// for new): the highest one is kept in the durable's metadata (maybeStoredKey) before each reset,
+// and the mark is the larger of the two. The mark is never lowered; once the ack floor has passed
+// it, it marks nothing.
+//
 // The message that came with the pin was delivered last (nothing is delivered to anybody else
-// while this detector holds the pin); when that was its first delivery, nobody has seen it,
-// nor anything after it, so it is not counted as maybe stored.
+// while this detector holds the pin); when that was its first delivery and it lies above the
+// kept mark, nobody has seen it, nor anything after it, so it is not counted as maybe stored.
 func (d *Detector) takeOver(ctx context.Context, cons jetstream.Consumer, got pinned) (floor uint64, err error) {
 	info, err := cons.Info(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("detect consumer %s info: %w", d.Durable(), err)
 	}
+	kept := maybeStored(info.Config)
+	mark := max(kept, info.Delivered.Stream)
+	if got.firstSeq != 0 && got.firstSeq == info.Delivered.Stream && got.firstSeq > kept {
+		mark = max(kept, got.firstSeq-1)
+	}
+	if mark > kept {
+		cfg := info.Config
+		cfg.Metadata = maps.Clone(cfg.Metadata)
+		if cfg.Metadata == nil {
+			cfg.Metadata = map[string]string{}
+		}
+		cfg.Metadata[maybeStoredKey] = strconv.FormatUint(mark, 10)
+		if _, err := d.js.UpdateConsumer(ctx, bus.StreamEvents, cfg); err != nil {
+			return 0, fmt.Errorf("keep the delivered sequence of detect consumer %s before resetting it: %w", d.Durable(), err)
+		}
+	}
 	reset, err := d.js.ResetConsumer(ctx, bus.StreamEvents, d.Durable())
 	if err != nil {
 		return 0, fmt.Errorf("reset detect consumer %s to its ack floor: %w", d.Durable(), err)
 	}
-	d.againUpTo = info.Delivered.Stream
-	if got.firstSeq != 0 && got.firstSeq == info.Delivered.Stream {
-		d.againUpTo = got.firstSeq - 1
-	}
+	d.againUpTo = mark
 	return reset.AckFloor.Stream, nil
+}
+
+// maybeStoredKey is the key, in the durable's metadata, of the highest stream sequence it had
+// delivered before any reset (takeOver): messages up to it may be stored already.
+const maybeStoredKey = "breachd.maybe_stored_upto"
+
+// maybeStored returns the sequence kept under maybeStoredKey in cfg (0: none).
+func maybeStored(cfg jetstream.ConsumerConfig) uint64 {
+	n, _ := strconv.ParseUint(cfg.Metadata[maybeStoredKey], 10, 64)
+	return n
 }
 
 // keepPin keeps the pin while this detector is active, also while it fetches nothing (Run is
