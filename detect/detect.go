@@ -308,8 +308,10 @@ func (d *Detector) consume(ctx, lost context.Context, lose func(error), cons jet
 		if err != nil && lost.Err() == nil {
 			d.metrics.batchFailures.Inc()
 			d.log.Error("batch not durable, left for redelivery", "err", err, "events", len(b.msgs))
-			for _, m := range b.msgs {
-				_ = m.NakWithDelay(2 * time.Second)
+			if d.holdsPin(lost, cons, pin, lose) {
+				for _, m := range b.msgs {
+					_ = m.NakWithDelay(2 * time.Second)
+				}
 			}
 			_ = retry.Sleep(fctx, time.Second)
 		}
@@ -319,8 +321,10 @@ func (d *Detector) consume(ctx, lost context.Context, lose func(error), cons jet
 		return
 	}
 	// Only now, with no fetch running that could take them back, are they given back.
-	for _, b := range unevaluated {
-		d.release(b)
+	if len(unevaluated) > 0 && d.holdsPin(lost, cons, pin, lose) {
+		for _, b := range unevaluated {
+			d.release(b)
+		}
 	}
 }
 

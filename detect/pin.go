@@ -200,6 +200,23 @@ func (d *Detector) stillPinned(ctx context.Context, cons jetstream.Consumer, pin
 	return false, nil // the durable lost its priority group (recreated by hand): stand by and take over anew
 }
 
+// holdsPin tells whether the messages in hand may be given back (nak'd): only when the server
+// answered, within FailoverAfter, that this detector still holds the pin. A nak sent while the
+// pin state is unknown may reach the server late (nats.go sends what it buffered while cut off
+// once it reconnects), after a new active reset the durable and was given those messages: the
+// server takes a nak for any pending message of that sequence and delivers it once more, to the
+// new active, out of order. Without the answer the messages are left to the new active's reset,
+// or to AckWait. When the answer is "not pinned", lose ends the active period.
+func (d *Detector) holdsPin(ctx context.Context, cons jetstream.Consumer, pin string, lose func(error)) bool {
+	ctx, cancel := context.WithTimeout(ctx, d.opts.FailoverAfter)
+	defer cancel()
+	pinned, err := d.stillPinned(ctx, cons, pin)
+	if err == nil && !pinned {
+		lose(errLostPin)
+	}
+	return err == nil && pinned
+}
+
 // unpin gives the pin up at a clean stop, if this detector still holds it, so that a standby
 // takes over at once rather than after FailoverAfter.
 func (d *Detector) unpin(cons jetstream.Consumer, pin string) {
