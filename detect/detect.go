@@ -237,7 +237,9 @@ func (d *Detector) active(ctx context.Context, cons jetstream.Consumer, got pinn
 		tail.stop(0)
 		return err
 	}
-	tail.stop(floor)
+	if !tail.stop(floor) {
+		return fmt.Errorf("directory events up to the ack floor %d not applied: %w", floor, ctx.Err())
+	}
 	d.metrics.takeovers.Inc()
 	d.metrics.active.Set(1)
 	defer d.metrics.active.Set(0)
