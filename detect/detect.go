@@ -124,7 +124,10 @@ type Detector struct {
 	// lastRequest is when the fetcher last asked for messages (unix ns): its requests renew
 	// the pin too, so the keep-alive sends only when the fetcher has not for a while.
 	lastRequest atomic.Int64
-	ready       chan struct{} // closed by Run once its consumer is created or updated
+	// pinnedTTL is the durable's PinnedTTL as last read from the server (ns; 0: not read yet),
+	// which paces the keep-alive (notePinnedTTL).
+	pinnedTTL atomic.Int64
+	ready     chan struct{} // closed by Run once its consumer is created or updated
 }
 
 // New returns a Detector. js must have been set up with bus.Ensure.

@@ -479,3 +479,33 @@ func TestTwoKillsInARowStoreOnce(t *testing.T) {
 		t.Errorf("%d alert rows in history, %d distinct: want some, each stored once", len(alerts), n)
 	}
 }
+
+// TestKeepAliveFollowsDurablePinnedTTL: the active detector runs with a longer FailoverAfter
+// than a standby started after it, which sets the durable's PinnedTTL to its own, shorter
+// value; the active's keep-alive follows the durable's value, so it keeps the pin through a
+// history stall and the standby never takes over.
+func TestKeepAliveFollowsDurablePinnedTTL(t *testing.T) {
+	s, in := startSharedInfra(t)
+	first, rest := stuffing()
+	publish(t, s.JS, first)
+	a := startProc(t, s, in, "a", 0, 1, detect.Options{FailoverAfter: 8 * detect.MinFailoverAfter, Batch: 5})
+	waitFor(t, "the first detector to take over", func() bool { return a.takeovers(t) == 1 })
+	waitIdle(t, s.JS)
+	b := startProc(t, s, in, "b", 0, 1, detect.Options{FailoverAfter: detect.MinFailoverAfter, Batch: 5})
+	waitFor(t, "the standby to set the durable's PinnedTTL", func() bool {
+		return consumerInfo(t, s.JS).Config.PinnedTTL == detect.MinFailoverAfter
+	})
+	time.Sleep(3 * detect.MinFailoverAfter) // the active's keep-alive reads the new value
+
+	a.hist.stall.Store(true)
+	publish(t, s.JS, rest)
+	time.Sleep(4 * detect.MinFailoverAfter)
+	a.hist.stall.Store(false)
+	waitIdle(t, s.JS)
+	if n := b.takeovers(t); n != 0 {
+		t.Fatalf("the standby took over %v times during the active's stall, want 0", n)
+	}
+	if n := a.evaluated(); n != len(first)+len(rest) {
+		t.Fatalf("the active evaluated %d events, want %d", n, len(first)+len(rest))
+	}
+}

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -106,6 +107,7 @@ func (d *Detector) takeOver(ctx context.Context, cons jetstream.Consumer, got pi
 	if err != nil {
 		return 0, fmt.Errorf("detect consumer %s info: %w", d.Durable(), err)
 	}
+	d.notePinnedTTL(info.Config.PinnedTTL)
 	kept := maybeStored(info.Config)
 	mark := max(kept, info.Delivered.Stream)
 	if got.firstSeq != 0 && got.firstSeq == info.Delivered.Stream && got.firstSeq > kept {
@@ -153,8 +155,12 @@ func maybeStored(cfg jetstream.ConsumerConfig) uint64 {
 // loopAndGatherMsgs): the fetcher's batches do not use the redelivery queue (it renews a
 // batch held ahead instead of giving it back), but a failed batch's naks do. A 423 (pin id
 // mismatch) means the pin is gone: lose is called and keepPin returns.
+//
+// The interval is a quarter of the durable's PinnedTTL as the server has it (notePinnedTTL),
+// which is the FailoverAfter of the process that created or last updated the durable; it is
+// read at every tick.
 func (d *Detector) keepPin(ctx context.Context, cons jetstream.Consumer, lose func(error)) {
-	every := d.opts.FailoverAfter / 4
+	every := d.keepAliveEvery()
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -162,6 +168,13 @@ func (d *Detector) keepPin(ctx context.Context, cons jetstream.Consumer, lose fu
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if info, err := cons.Info(ctx); err == nil {
+			d.notePinnedTTL(info.Config.PinnedTTL) // another process may have changed it
+		}
+		if now := d.keepAliveEvery(); now != every {
+			every = now
+			t.Reset(every)
 		}
 		if time.Since(time.Unix(0, d.lastRequest.Load())) < every {
 			continue // the fetcher's own requests renew the pin
@@ -179,6 +192,26 @@ func (d *Detector) keepPin(ctx context.Context, cons jetstream.Consumer, lose fu
 	}
 }
 
+// notePinnedTTL records the durable's PinnedTTL as read from the server, which the keep-alive
+// paces itself by: processes of one member started with different FailoverAfter values each set
+// their own when they start, and a keep-alive paced by a longer local value would lose the pin
+// to a standby again and again. It warns once per value that differs from the local one.
+func (d *Detector) notePinnedTTL(ttl time.Duration) {
+	if ttl <= 0 {
+		return
+	}
+	if old := time.Duration(d.pinnedTTL.Swap(int64(ttl))); old != ttl && ttl != d.opts.FailoverAfter {
+		d.log.Warn("the durable's PinnedTTL differs from this process's --failover-after: another process of this member runs with another value; the keep-alive follows the durable's; start every process of a member with the same --failover-after",
+			"durable", d.Durable(), "pinned_ttl", ttl, "failover_after", d.opts.FailoverAfter)
+	}
+}
+
+// keepAliveEvery is how often the keep-alive renews the pin: a quarter of the durable's
+// PinnedTTL (notePinnedTTL), of FailoverAfter until it is known.
+func (d *Detector) keepAliveEvery() time.Duration {
+	return cmp.Or(time.Duration(d.pinnedTTL.Load()), d.opts.FailoverAfter) / 4
+}
+
 // stillPinned asks the server whether this detector still holds the pin, before a batch is
 // written: a process that was paused longer than FailoverAfter (or cut off from NATS) learns it
 // there, not after writing rows and alerts that the new active writes too. The question is
@@ -192,6 +225,7 @@ func (d *Detector) stillPinned(ctx context.Context, cons jetstream.Consumer, pin
 	if err != nil {
 		return false, fmt.Errorf("is this detector still active: %w", err)
 	}
+	d.notePinnedTTL(info.Config.PinnedTTL)
 	for _, g := range info.PriorityGroups {
 		if g.Group == priorityGroup {
 			return g.PinnedClientID == pin, nil
