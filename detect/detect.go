@@ -192,7 +192,8 @@ func (d *Detector) Run(ctx context.Context) error {
 			<-tail.done
 			break // ctx ended
 		}
-		err = d.active(ctx, cons, got, tail)
+		var at uint64
+		at, err = d.active(ctx, cons, got, tail)
 		stopTail()
 		<-tail.done
 		if err == nil || ctx.Err() != nil {
@@ -210,9 +211,11 @@ func (d *Detector) Run(ctx context.Context) error {
 			d.log.Error("could not take over; standing by again", "durable", d.Durable(), "err", err)
 			_ = retry.Sleep(ctx, time.Second)
 		}
-		if info, err := cons.Info(ctx); err == nil {
-			floor = info.AckFloor.Stream
-		}
+		// The next tail starts where the catalogue is known to hold every directory event: the
+		// ack floor of the takeover (this detector applied some events above it, which the tail
+		// applies again, in the same order), not the ack floor now, which another active may
+		// have moved past events this detector never applied.
+		floor = max(floor, at)
 	}
 	d.log.Info("detector stopped")
 	return nil
@@ -220,8 +223,9 @@ func (d *Detector) Run(ctx context.Context) error {
 
 // active is one active period: pinned, it takes over (takeOver), stops the directory tail at
 // the ack floor, warms the windows up and consumes until ctx ends (nil) or the pin is lost
-// (errLostPin).
-func (d *Detector) active(ctx context.Context, cons jetstream.Consumer, got pinned, tail *dirTail) error {
+// (errLostPin). at is the ack floor it took over at, up to which the catalogue holds every
+// directory event (0 when it did not take over).
+func (d *Detector) active(ctx context.Context, cons jetstream.Consumer, got pinned, tail *dirTail) (at uint64, err error) {
 	pin := got.pin
 	// lost ends when the pin is lost, never at shutdown: then the batch in hand is finished.
 	lost, lose := context.WithCancelCause(context.WithoutCancel(ctx))
@@ -238,10 +242,10 @@ func (d *Detector) active(ctx context.Context, cons jetstream.Consumer, got pinn
 	floor, err := d.takeOver(actx, cons, got)
 	if err != nil {
 		tail.stop(0)
-		return err
+		return 0, err
 	}
 	if !tail.stop(floor) {
-		return fmt.Errorf("directory events up to the ack floor %d not applied: %w", floor, ctx.Err())
+		return 0, fmt.Errorf("directory events up to the ack floor %d not applied: %w", floor, ctx.Err())
 	}
 	d.metrics.takeovers.Inc()
 	d.metrics.active.Set(1)
@@ -257,10 +261,10 @@ func (d *Detector) active(ctx context.Context, cons jetstream.Consumer, got pinn
 	stopKeep()
 	keeper.Wait()
 	if lost.Err() != nil {
-		return errLostPin
+		return floor, errLostPin
 	}
 	d.unpin(cons, pin)
-	return nil
+	return floor, nil
 }
 
 // consume fetches and processes batches until ctx ends (the batch in hand and the one fetched
