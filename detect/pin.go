@@ -169,25 +169,24 @@ func (d *Detector) keepPin(ctx context.Context, cons jetstream.Consumer, lose fu
 			return
 		case <-t.C:
 		}
+		if time.Since(time.Unix(0, d.lastRequest.Load())) >= every { // else the fetcher's own requests renew the pin
+			fetched, err := cons.Fetch(1, jetstream.FetchMaxBytes(1), jetstream.FetchMaxWait(every/2), jetstream.FetchPriorityGroup(priorityGroup))
+			if err == nil { // else not sent (connection down): the next tick tries again
+				for range fetched.Messages() { // none: no message fits one byte
+				}
+				if errors.Is(fetched.Error(), jetstream.ErrPinIDMismatch) {
+					lose(errLostPin)
+					return
+				}
+			}
+		}
+		// After the request, so that a slow answer does not hold it back.
 		if info, err := cons.Info(ctx); err == nil {
 			d.notePinnedTTL(info.Config.PinnedTTL) // another process may have changed it
 		}
 		if now := d.keepAliveEvery(); now != every {
 			every = now
 			t.Reset(every)
-		}
-		if time.Since(time.Unix(0, d.lastRequest.Load())) < every {
-			continue // the fetcher's own requests renew the pin
-		}
-		fetched, err := cons.Fetch(1, jetstream.FetchMaxBytes(1), jetstream.FetchMaxWait(every/2), jetstream.FetchPriorityGroup(priorityGroup))
-		if err != nil {
-			continue // not sent (connection down): the next tick tries again
-		}
-		for range fetched.Messages() { // none: no message fits one byte
-		}
-		if errors.Is(fetched.Error(), jetstream.ErrPinIDMismatch) {
-			lose(errLostPin)
-			return
 		}
 	}
 }
