@@ -117,6 +117,9 @@ func (d *Detector) consumer(ctx context.Context) (jetstream.Consumer, *jetstream
 		case err == nil:
 			old := c.CachedInfo()
 			cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = old.Config.DeliverPolicy, old.Config.OptStartSeq, old.Config.OptStartTime
+			if v, ok := old.Config.Metadata[maybeStoredKey]; ok {
+				cfg.Metadata = map[string]string{maybeStoredKey: v} // kept across restarts (takeOver)
+			}
 			if c, err = d.js.UpdateConsumer(ctx, bus.StreamEvents, cfg); err != nil {
 				return nil, nil, fmt.Errorf("detect consumer %s: %w", cfg.Durable, err)
 			}

@@ -126,7 +126,10 @@ type Detector struct {
 	// lastRequest is when the fetcher last asked for messages (unix ns): its requests renew
 	// the pin too, so the keep-alive sends only when the fetcher has not for a while.
 	lastRequest atomic.Int64
-	ready       chan struct{} // closed by Run once its consumer is created or updated
+	// pinnedTTL is the durable's PinnedTTL as last read from the server (ns; 0: not read yet),
+	// which paces the keep-alive (notePinnedTTL).
+	pinnedTTL atomic.Int64
+	ready     chan struct{} // closed by Run once its consumer is created or updated
 }
 
 // New returns a Detector. js must have been set up with bus.Ensure.
@@ -191,7 +194,8 @@ func (d *Detector) Run(ctx context.Context) error {
 			<-tail.done
 			break // ctx ended
 		}
-		err = d.active(ctx, cons, got, tail)
+		var at uint64
+		at, err = d.active(ctx, cons, got, tail)
 		stopTail()
 		<-tail.done
 		if err == nil || ctx.Err() != nil {
@@ -209,9 +213,11 @@ func (d *Detector) Run(ctx context.Context) error {
 			d.log.Error("could not take over; standing by again", "durable", d.Durable(), "err", err)
 			_ = retry.Sleep(ctx, time.Second)
 		}
-		if info, err := cons.Info(ctx); err == nil {
-			floor = info.AckFloor.Stream
-		}
+		// The next tail starts where the catalogue is known to hold every directory event: the
+		// ack floor of the takeover (this detector applied some events above it, which the tail
+		// applies again, in the same order), not the ack floor now, which another active may
+		// have moved past events this detector never applied.
+		floor = max(floor, at)
 	}
 	d.log.Info("detector stopped")
 	return nil
@@ -219,8 +225,9 @@ func (d *Detector) Run(ctx context.Context) error {
 
 // active is one active period: pinned, it takes over (takeOver), stops the directory tail at
 // the ack floor, warms the windows up and consumes until ctx ends (nil) or the pin is lost
-// (errLostPin).
-func (d *Detector) active(ctx context.Context, cons jetstream.Consumer, got pinned, tail *dirTail) error {
+// (errLostPin). at is the ack floor it took over at, up to which the catalogue holds every
+// directory event (0 when it did not take over).
+func (d *Detector) active(ctx context.Context, cons jetstream.Consumer, got pinned, tail *dirTail) (at uint64, err error) {
 	pin := got.pin
 	// lost ends when the pin is lost, never at shutdown: then the batch in hand is finished.
 	lost, lose := context.WithCancelCause(context.WithoutCancel(ctx))
@@ -237,9 +244,11 @@ func (d *Detector) active(ctx context.Context, cons jetstream.Consumer, got pinn
 	floor, err := d.takeOver(actx, cons, got)
 	if err != nil {
 		tail.stop(0)
-		return err
+		return 0, err
 	}
-	tail.stop(floor)
+	if !tail.stop(floor) {
+		return 0, fmt.Errorf("directory events up to the ack floor %d not applied: %w", floor, ctx.Err())
+	}
 	d.metrics.takeovers.Inc()
 	d.metrics.active.Set(1)
 	defer d.metrics.active.Set(0)
@@ -254,10 +263,10 @@ func (d *Detector) active(ctx context.Context, cons jetstream.Consumer, got pinn
 	stopKeep()
 	keeper.Wait()
 	if lost.Err() != nil {
-		return errLostPin
+		return floor, errLostPin
 	}
 	d.unpin(cons, pin)
-	return nil
+	return floor, nil
 }
 
 // consume fetches and processes batches until ctx ends (the batch in hand and the one fetched
@@ -310,8 +319,10 @@ func (d *Detector) consume(ctx, lost context.Context, lose func(error), cons jet
 		if err != nil && lost.Err() == nil {
 			d.metrics.batchFailures.Inc()
 			d.log.Error("batch not durable, left for redelivery", "err", err, "events", len(b.msgs))
-			for _, m := range b.msgs {
-				_ = m.NakWithDelay(2 * time.Second)
+			if d.holdsPin(lost, cons, pin, lose) {
+				for _, m := range b.msgs {
+					_ = m.NakWithDelay(2 * time.Second)
+				}
 			}
 			_ = retry.Sleep(fctx, time.Second)
 		}
@@ -321,8 +332,10 @@ func (d *Detector) consume(ctx, lost context.Context, lose func(error), cons jet
 		return
 	}
 	// Only now, with no fetch running that could take them back, are they given back.
-	for _, b := range unevaluated {
-		d.release(b)
+	if len(unevaluated) > 0 && d.holdsPin(lost, cons, pin, lose) {
+		for _, b := range unevaluated {
+			d.release(b)
+		}
 	}
 }
 

@@ -48,14 +48,23 @@
 // another once the pinned one has sent no request for FailoverAfter. A standby asks for one
 // message at a time and meanwhile tails the directory events up to the durable's ack floor
 // (tail.go), so its catalogue is current when it takes over. Taking over — also on every plain
-// start — the detector reads the highest sequence the durable had delivered, resets the
+// start — the detector reads the highest sequence the durable had delivered (the larger of the
+// server's count and the mark kept in the durable's metadata before each reset, which lowers
+// that count, so that two takeovers in a row still see what the first active was given), resets the
 // durable to its ack floor (the previous active's pending deliveries come again at once and in
 // stream order, before any later event, rather than after AckWait; the message that came with
 // the pin is dropped unacked and comes again too), warms its windows up to the ack floor and
 // consumes; every message up to that highest sequence is treated as maybe stored (history is
 // asked what it holds), since after the reset delivery counts start again at 1. While it
 // fetches nothing (Run busy, a batch held) a keep-alive request that can take no message
-// (max_bytes 1) renews the pin. Before every history write it asks the server whether it still
+// (max_bytes 1) renews the pin; it is paced by the durable's PinnedTTL as the server has it,
+// which the last process to start set. A waiting request that cannot take a redelivered
+// message sends that message to the end of the server's redelivery queue — the keep-alive's,
+// and a standby's unpinned one too — which only reorders batches this detector gave back
+// (nak'd) after a failure, and those are harmless to reorder: their evaluations come from redo,
+// not from the catalogue. A failed batch is given back only once the server has just answered
+// that this detector holds the pin (a nak sent late, after a new active's reset, would deliver
+// the message once more out of order). Before every history write it asks the server whether it still
 // holds the pin. When the pin is lost (423 on a fetch or a keep-alive, messages stamped with
 // another pin, or the check before a write), it stops at once: the batch in hand and the one
 // ahead are dropped unacked (the next active's reset delivers them again, and its Unwritten

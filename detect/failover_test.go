@@ -424,3 +424,88 @@ func TestLostPinStandsBy(t *testing.T) {
 		t.Errorf("alerts after the lost pin differ from a clean run's:\n got %d %v\nwant %d %v", len(got), got, len(want), want)
 	}
 }
+
+// TestTwoKillsInARowStoreOnce: the active detector is killed after a batch's events (the first
+// x of the stream) were written and before its ack; the detector that takes over (smaller
+// batches) resets the durable, which lowers its delivered sequence to the ack floor, and is
+// killed the same way before it reaches what the first one stored; the third takes over and
+// must still treat everything the first one delivered as maybe stored: every event once in
+// history (no FINAL), every alert stored once. (The first detector is given only its batch, so
+// that what it holds pending stays below the second one's MaxAckPending and the takeover does
+// not wait out AckWait.)
+func TestTwoKillsInARowStoreOnce(t *testing.T) {
+	cfg := simulate.Defaults()
+	cfg.Orgs = 1
+	evs := generate(t, cfg)
+	const x, y = 3000, 1000 // batches: 4y > x (MaxAckPending), 2y < x (fetched with one ahead)
+	if len(evs) < 2*x {
+		t.Fatalf("%d events generated, want at least %d", len(evs), 2*x)
+	}
+	s, in := startSharedInfra(t)
+	ingestAll(t, in, evs[:x])
+
+	killer := func(p **proc) detect.Options {
+		return detect.Options{FailoverAfter: detect.MinFailoverAfter, AfterEventsWritten: func() {
+			(*p).kill()
+			<-frozen
+		}}
+	}
+	var a, b *proc
+	opts := killer(&a)
+	opts.Batch = x
+	a = startProc(t, s, in, "a", 0, 1, opts)
+	waitFor(t, "the first kill", func() bool { return a.hist.dead.Load() })
+	opts = killer(&b)
+	opts.Batch = y
+	b = startProc(t, s, in, "b", 0, 1, opts)
+	ingestAll(t, in, evs[x:]) // pins b
+	waitFor(t, "the second kill", func() bool { return b.hist.dead.Load() })
+	info := consumerInfo(t, s.JS)
+	t.Logf("after the second kill: delivered %+v ack floor %+v ack pending %d", info.Delivered, info.AckFloor, info.NumAckPending)
+	if info.Delivered.Stream >= x {
+		t.Fatalf("the second detector had delivered up to %d, want below %d (what the first one stored)", info.Delivered.Stream, x)
+	}
+	c := startProc(t, s, in, "c", 0, 1, detect.Options{FailoverAfter: detect.MinFailoverAfter, Batch: y})
+	waitFor(t, "the third detector to take over", func() bool { return c.takeovers(t) == 1 })
+	waitIdle(t, s.JS)
+	if err := c.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if rows := eventRows(t, in, false); rows != uint64(len(evs)) {
+		t.Errorf("%d event rows in history (no FINAL), want %d: every event once", rows, len(evs))
+	}
+	alerts := historyAlertKeys(t, in)
+	if n := len(slices.Compact(slices.Clone(alerts))); len(alerts) == 0 || n != len(alerts) {
+		t.Errorf("%d alert rows in history, %d distinct: want some, each stored once", len(alerts), n)
+	}
+}
+
+// TestKeepAliveFollowsDurablePinnedTTL: the active detector runs with a longer FailoverAfter
+// than a standby started after it, which sets the durable's PinnedTTL to its own, shorter
+// value; the active's keep-alive follows the durable's value, so it keeps the pin through a
+// history stall and the standby never takes over.
+func TestKeepAliveFollowsDurablePinnedTTL(t *testing.T) {
+	s, in := startSharedInfra(t)
+	first, rest := stuffing()
+	publish(t, s.JS, first)
+	a := startProc(t, s, in, "a", 0, 1, detect.Options{FailoverAfter: 8 * detect.MinFailoverAfter, Batch: 5})
+	waitFor(t, "the first detector to take over", func() bool { return a.takeovers(t) == 1 })
+	waitIdle(t, s.JS)
+	b := startProc(t, s, in, "b", 0, 1, detect.Options{FailoverAfter: detect.MinFailoverAfter, Batch: 5})
+	waitFor(t, "the standby to set the durable's PinnedTTL", func() bool {
+		return consumerInfo(t, s.JS).Config.PinnedTTL == detect.MinFailoverAfter
+	})
+	time.Sleep(3 * detect.MinFailoverAfter) // the active's keep-alive reads the new value
+
+	a.hist.stall.Store(true)
+	publish(t, s.JS, rest)
+	time.Sleep(4 * detect.MinFailoverAfter)
+	a.hist.stall.Store(false)
+	waitIdle(t, s.JS)
+	if n := b.takeovers(t); n != 0 {
+		t.Fatalf("the standby took over %v times during the active's stall, want 0", n)
+	}
+	if n := a.evaluated(); n != len(first)+len(rest) {
+		t.Fatalf("the active evaluated %d events, want %d", n, len(first)+len(rest))
+	}
+}

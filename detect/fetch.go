@@ -205,7 +205,8 @@ func (d *Detector) decode(b *batch, msgs []jetstream.Msg) {
 
 // release naks a batch fetched ahead that Run will not evaluate (shutdown began while
 // history was failing), so that its events come again at once, in order, rather than after
-// AckWait. Nothing of it was evaluated, so nothing is remembered. A nak that does not reach
+// AckWait. Nothing of it was evaluated, so nothing is remembered. It is called only once the
+// server answered that this detector still holds the pin (holdsPin). A nak that does not reach
 // the server leaves the events to come again after AckWait.
 func (d *Detector) release(b *batch) {
 	for _, m := range b.msgs {

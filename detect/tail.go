@@ -21,6 +21,9 @@ import (
 type dirTail struct {
 	finish chan uint64 // the last stream sequence to apply before stopping
 	done   chan struct{}
+	// reached is set when the tail stopped having applied every directory event up to the
+	// sequence given to stop; read after done is closed.
+	reached bool
 }
 
 // tailPoll is how often the tail reads the durable's ack floor and the directory events up to it.
@@ -31,16 +34,19 @@ func (d *Detector) tailDirectory(ctx context.Context, cons jetstream.Consumer, f
 	t := &dirTail{finish: make(chan uint64, 1), done: make(chan struct{})}
 	go func() {
 		defer close(t.done)
-		d.tail(ctx, cons, from, t.finish)
+		t.reached = d.tail(ctx, cons, from, t.finish)
 	}()
 	return t
 }
 
 // stop applies every directory event up to stream sequence upto (those above it come through
-// the durable), then stops the tail and returns; or returns when the tail's ctx ends.
-func (t *dirTail) stop(upto uint64) {
+// the durable), then stops the tail and returns true; it keeps trying (the stream cannot be
+// read) until it has, or the tail's ctx ends: then it returns false, and the catalogue may lack
+// some of the directory events up to upto, which the durable will not deliver again.
+func (t *dirTail) stop(upto uint64) bool {
 	t.finish <- upto
 	<-t.done
+	return t.reached
 }
 
 // heldEvent is a directory event the tail has read and not applied yet: it is above the floor.
@@ -49,7 +55,10 @@ type heldEvent struct {
 	e   event.Event
 }
 
-func (d *Detector) tail(ctx context.Context, cons jetstream.Consumer, from uint64, finish <-chan uint64) {
+// tail applies the directory events from stream sequence from on up to the ack floor of cons
+// until a stop floor comes on finish; it returns true once every event up to that floor is
+// applied, false when ctx ends first.
+func (d *Detector) tail(ctx context.Context, cons jetstream.Consumer, from uint64, finish <-chan uint64) bool {
 	var c jetstream.Consumer
 	var held []heldEvent // read, above the floor, in stream order
 	floor, stopping := uint64(0), false
@@ -63,18 +72,23 @@ func (d *Detector) tail(ctx context.Context, cons jetstream.Consumer, from uint6
 		held = held[n:]
 	}
 	for ctx.Err() == nil {
-		select {
-		case floor = <-finish:
-			stopping = true
-		case <-ctx.Done():
-			return
-		case <-time.After(tailPoll):
-			if info, err := cons.Info(ctx); err == nil {
-				floor = info.AckFloor.Stream
+		if !stopping { // once stopping, the floor stays the one given to stop
+			select {
+			case floor = <-finish:
+				stopping = true
+			case <-ctx.Done():
+				return false
+			case <-time.After(tailPoll):
+				if info, err := cons.Info(ctx); err == nil {
+					floor = info.AckFloor.Stream
+				}
 			}
 		}
 		apply()
-		if len(held) > 0 && !stopping {
+		if len(held) > 0 {
+			if stopping {
+				return true // applied all up to the floor; what is held above it comes through the durable
+			}
 			continue // wait for the floor to pass what is held
 		}
 		if c == nil {
@@ -91,6 +105,7 @@ func (d *Detector) tail(ctx context.Context, cons jetstream.Consumer, from uint6
 			}
 		}
 		// Read what is there up to the floor (a stop reads until nothing below it is left).
+		caughtUp := false
 		for len(held) == 0 && ctx.Err() == nil {
 			fetched, err := c.FetchNoWait(1000)
 			if err != nil {
@@ -110,16 +125,24 @@ func (d *Detector) tail(ctx context.Context, cons jetstream.Consumer, from uint6
 				}
 				held = append(held, heldEvent{seq: md.Sequence.Stream, e: e})
 			}
-			if err := fetched.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil {
-				d.log.Warn("directory tail of the standby: fetch ended with error", "err", err)
-			}
 			apply()
+			if err := fetched.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+				if ctx.Err() == nil {
+					d.log.Warn("directory tail of the standby: fetch ended with error", "err", err)
+				}
+				break // maybe not the end of the stream: read again
+			}
 			if n == 0 {
-				break // caught up with the stream
+				caughtUp = true // with the stream
+				break
 			}
 		}
 		if stopping {
-			return // applied all up to the floor; what is held above it comes through the durable
+			if caughtUp || len(held) > 0 {
+				return true
+			}
+			_ = retry.Sleep(ctx, tailPoll) // the stream could not be read to the floor: again
 		}
 	}
+	return false
 }

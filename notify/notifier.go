@@ -165,15 +165,15 @@ func (n *Notifier) Run(ctx context.Context) error {
 		defer close(keeper)
 		n.keepPin(kctx, cons)
 	}()
+	pin := "" // the pin this notifier holds; "" while it stands by
 	defer func() {
 		stopKeep()
 		<-keeper
-		n.unpin()
+		n.unpin(cons, pin)
 		n.setActive(false)
 	}()
 	failures := 0 // fetches failed in a row
 	fetchBackoff := retry.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second}
-	pin := "" // the pin this notifier holds; "" while it stands by
 	for ctx.Err() == nil {
 		if !n.active.Load() {
 			pin = "" // the keep-alive was refused (423)

@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -75,13 +76,25 @@ func (n *Notifier) keepPin(ctx context.Context, cons jetstream.Consumer) {
 	}
 }
 
-// unpin gives the pin up at a clean stop, so that a standby takes over at once.
-func (n *Notifier) unpin() {
-	if !n.active.Load() {
+// unpin gives the pin up at a clean stop, if this notifier still holds it (the server says so:
+// after a pause it may have pinned another notifier, which must keep its pin), so that a
+// standby takes over at once.
+func (n *Notifier) unpin(cons jetstream.Consumer, pin string) {
+	if !n.active.Load() || pin == "" {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	info, err := cons.Info(ctx)
+	if err != nil {
+		n.log.Warn("could not ask whether this notifier still holds the pin; not giving it up: a standby notifier takes over after --failover-after", "err", err)
+		return
+	}
+	if !slices.ContainsFunc(info.PriorityGroups, func(g jetstream.PriorityGroupState) bool {
+		return g.Group == pinGroup && g.PinnedClientID == pin
+	}) {
+		return // another notifier holds it now
+	}
 	st, err := n.js.Stream(ctx, bus.StreamAlerts)
 	if err == nil {
 		err = st.UnpinConsumer(ctx, n.durable, pinGroup)

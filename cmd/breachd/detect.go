@@ -24,7 +24,12 @@ reads all directory events (each needs the whole directory). Start the N members
 Any number of processes may run the same member: one is active (NATS delivers its events only to
 the process pinned to the member's durable), the others are hot standbys that keep their
 directory current and take over --failover-after (default 5s) after the active one stops
-renewing its pin (killed, paused, cut off); a clean stop hands over at once.
+renewing its pin (killed, paused, cut off); a clean stop hands over at once. After a kill on an
+idle stream (the dead detector had been given every event there is) the takeover waits for the
+next event, or for AckWait (90 s), when the dead detector's batch comes again. Start every
+process of a member with the same --failover-after: the durable keeps the value of the process
+that started last, and the active follows it. The gauge breach_detect_active and the counter
+breach_detect_takeovers_total carry the label member only: sum them over a member's processes.
 
 A detector process needs shared infrastructure: --nats (a NATS cluster with JetStream) and
 --clickhouse (a ClickHouse server) are required, and it refuses to start the embedded engines,
