@@ -14,6 +14,7 @@ import (
 
 	"breachd/bus"
 	"breachd/event"
+	"breachd/retry"
 )
 
 // legacyDurable is the consumer of the single detector before partitioning; it consumed every
@@ -124,7 +125,19 @@ func (d *Detector) consumer(ctx context.Context) (jetstream.Consumer, *jetstream
 				return nil, nil, fmt.Errorf("detect consumer %s: %w", cfg.Durable, err)
 			}
 		case errors.Is(err, jetstream.ErrConsumerNotFound):
-			if cfg.DeliverPolicy, cfg.OptStartSeq, err = d.startPosition(ctx); err != nil {
+			// Listing a clustered stream's consumers waits up to 4 s for consumers without a
+			// leader yet (another detector's, created in the same seconds), close to the
+			// client's API timeout: try again a few times.
+			tries := 0
+			err = retry.Forever(ctx, retry.Backoff{Initial: time.Second, Max: 5 * time.Second}, func() error {
+				var lerr error
+				cfg.DeliverPolicy, cfg.OptStartSeq, lerr = d.startPosition(ctx)
+				if tries++; lerr != nil && (tries >= 4 || !bus.Unavailable(lerr) && !errors.Is(lerr, context.DeadlineExceeded)) {
+					return retry.Permanent(lerr)
+				}
+				return lerr
+			})
+			if err != nil {
 				return nil, nil, err
 			}
 			c, err = d.js.CreateConsumer(ctx, bus.StreamEvents, cfg)

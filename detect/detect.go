@@ -470,7 +470,17 @@ func (d *Detector) commit(ctx context.Context, evs []*event.Event, alerts []even
 	if err := writeMissing(ctx, alerts, again, d.hist.UnwrittenAlerts, d.hist.WriteAlerts, nil); err != nil {
 		return fmt.Errorf("write %d alerts to history: %w", len(alerts), err)
 	}
-	return d.publish(ctx, alerts)
+	// Published again in place while NATS is out of reach (the ALERTS leader died with the
+	// batch's PubAcks, a new one is being elected): giving the batch back instead would let the
+	// batch fetched ahead be evaluated before it, and its events' windows and suppression would
+	// see them out of order. Alert ids make a second publication a duplicate JetStream drops.
+	return retry.Forever(ctx, historyBackoff, func() error {
+		err := d.publish(ctx, alerts)
+		if err != nil && !bus.Unavailable(err) {
+			return retry.Permanent(err)
+		}
+		return err
+	})
 }
 
 // historyBackoff paces the retries of history writes.

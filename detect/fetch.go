@@ -148,6 +148,11 @@ func (d *Detector) fetch(ctx, lost context.Context, lose func(error), cons jetst
 		}
 		if err := fetched.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			d.log.Warn("fetch ended with error", "err", err, "received", len(msgs))
+			if len(msgs) == 0 {
+				// The consumer has no leader (a server of the cluster died): the next fetch
+				// would fail at once too, so do not spin.
+				_ = retry.Sleep(ctx, fetchErrorPause)
+			}
 		}
 		if len(msgs) == 0 {
 			continue
@@ -167,6 +172,10 @@ func (d *Detector) renew(b *batch) {
 	}
 	b.renewed = time.Now()
 }
+
+// fetchErrorPause is the pause after a fetch that ended with an error and nothing: short
+// against FailoverAfter, so that the pin is renewed in time once the consumer has a leader.
+const fetchErrorPause = 250 * time.Millisecond
 
 // topUpWait bounds a fetch that tops up a batch while Run is busy: how late the fetcher may
 // notice that Run became free.
