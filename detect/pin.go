@@ -170,14 +170,9 @@ func (d *Detector) keepPin(ctx context.Context, cons jetstream.Consumer, lose fu
 		case <-t.C:
 		}
 		if time.Since(time.Unix(0, d.lastRequest.Load())) >= every { // else the fetcher's own requests renew the pin
-			fetched, err := cons.Fetch(1, jetstream.FetchMaxBytes(1), jetstream.FetchMaxWait(every/2), jetstream.FetchPriorityGroup(priorityGroup))
-			if err == nil { // else not sent (connection down): the next tick tries again
-				for range fetched.Messages() { // none: no message fits one byte
-				}
-				if errors.Is(fetched.Error(), jetstream.ErrPinIDMismatch) {
-					lose(errLostPin)
-					return
-				}
+			if bus.RenewPin(cons, priorityGroup, every/2) { // not sent (connection down): the next tick tries again
+				lose(errLostPin)
+				return
 			}
 		}
 		// After the request, so that a slow answer does not hold it back.
@@ -225,12 +220,9 @@ func (d *Detector) stillPinned(ctx context.Context, cons jetstream.Consumer, pin
 		return false, fmt.Errorf("is this detector still active: %w", err)
 	}
 	d.notePinnedTTL(info.Config.PinnedTTL)
-	for _, g := range info.PriorityGroups {
-		if g.Group == priorityGroup {
-			return g.PinnedClientID == pin, nil
-		}
-	}
-	return false, nil // the durable lost its priority group (recreated by hand): stand by and take over anew
+	held, ok := bus.PinnedClient(info, priorityGroup)
+	// !ok: the durable lost its priority group (recreated by hand): stand by and take over anew
+	return ok && held == pin, nil
 }
 
 // holdsPin tells whether the messages in hand may be given back (nak'd): only when the server
@@ -258,11 +250,7 @@ func (d *Detector) unpin(cons jetstream.Consumer, pin string) {
 	if pinned, err := d.stillPinned(ctx, cons, pin); err != nil || !pinned {
 		return
 	}
-	st, err := d.js.Stream(ctx, bus.StreamEvents)
-	if err == nil {
-		err = st.UnpinConsumer(ctx, d.Durable(), priorityGroup)
-	}
-	if err != nil {
+	if err := bus.Unpin(ctx, d.js, bus.StreamEvents, d.Durable(), priorityGroup); err != nil {
 		d.log.Warn("could not give the pin up: a standby takes over after --failover-after", "err", err)
 	}
 }

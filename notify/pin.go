@@ -2,8 +2,6 @@ package notify
 
 import (
 	"context"
-	"errors"
-	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -64,13 +62,7 @@ func (n *Notifier) keepPin(ctx context.Context, cons jetstream.Consumer) {
 		if !n.active.Load() || time.Since(time.Unix(0, n.lastFetch.Load())) < every {
 			continue
 		}
-		fetched, err := cons.Fetch(1, jetstream.FetchMaxBytes(1), jetstream.FetchMaxWait(every/2), jetstream.FetchPriorityGroup(pinGroup))
-		if err != nil {
-			continue
-		}
-		for range fetched.Messages() { // none: no message fits one byte
-		}
-		if errors.Is(fetched.Error(), jetstream.ErrPinIDMismatch) {
+		if bus.RenewPin(cons, pinGroup, every/2) {
 			n.setActive(false) // the next fetch tells Run
 		}
 	}
@@ -90,16 +82,10 @@ func (n *Notifier) unpin(cons jetstream.Consumer, pin string) {
 		n.log.Warn("could not ask whether this notifier still holds the pin; not giving it up: a standby notifier takes over after --failover-after", "err", err)
 		return
 	}
-	if !slices.ContainsFunc(info.PriorityGroups, func(g jetstream.PriorityGroupState) bool {
-		return g.Group == pinGroup && g.PinnedClientID == pin
-	}) {
+	if held, _ := bus.PinnedClient(info, pinGroup); held != pin {
 		return // another notifier holds it now
 	}
-	st, err := n.js.Stream(ctx, bus.StreamAlerts)
-	if err == nil {
-		err = st.UnpinConsumer(ctx, n.durable, pinGroup)
-	}
-	if err != nil {
+	if err := bus.Unpin(ctx, n.js, bus.StreamAlerts, n.durable, pinGroup); err != nil {
 		n.log.Warn("could not give the pin up: a standby notifier takes over after --failover-after", "err", err)
 	}
 }
