@@ -4,18 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"net/url"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
-	"breachd/deploy"
-	"breachd/ingest"
 	"breachd/simulate"
 )
 
@@ -44,37 +38,15 @@ func benchDetectors(b *testing.B, members int) {
 	b.StopTimer()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	data := filepath.Join(b.TempDir(), "data")
-	in, err := deploy.StartInfra(ctx, deploy.InfraConfig{DataDir: data, Logger: quiet})
-	if err != nil {
-		b.Fatalf("start infra (needs libchdb.so: scripts/setup.sh): %v", err)
-	}
-	defer in.Close()
+	in, natsURL := sharedInfra(ctx, b)
 	cfg := simulate.Defaults()
 	cfg.Orgs, cfg.Days = 10, 2
-	gen, err := simulate.New(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := deploy.RunPipeline(ctx, in, deploy.PipelineConfig{Stages: []string{deploy.StageIngest},
-		Sources: []ingest.Source{deploy.NewDemoSource(gen, 0)}, ExitWhenDone: true, Logger: quiet}); err != nil {
-		b.Fatalf("ingest: %v", err)
-	}
+	ingestSimulated(ctx, b, in, cfg)
 	st, err := in.JS.Stream(ctx, "EVENTS")
 	if err != nil {
 		b.Fatal(err)
 	}
 	events := st.CachedInfo().State.Msgs
-	users, err := deploy.ReadNATSUsers(data)
-	if err != nil {
-		b.Fatal(err)
-	}
-	natsURL, err := url.Parse(in.NC.ConnectedUrl())
-	if err != nil {
-		b.Fatal(err)
-	}
-	natsURL.User = url.UserPassword(users.Admin.User, users.Admin.Password)
 
 	b.StartTimer()
 	start := time.Now()
@@ -84,7 +56,7 @@ func benchDetectors(b *testing.B, members int) {
 	errs := make([]error, members)
 	for i := range members {
 		cmds[i] = exec.CommandContext(ctx, binary, "detect", "--member", strconv.Itoa(i), "--members", strconv.Itoa(members),
-			"--nats", natsURL.String(), "--clickhouse", in.EndpointDSN, "--exit-when-done", "--metrics-addr", "", "--log-level", "warn")
+			"--nats", natsURL, "--clickhouse", in.EndpointDSN, "--exit-when-done", "--metrics-addr", "", "--log-level", "warn")
 		cmds[i].Stdout, cmds[i].Stderr = &logs[i], &logs[i]
 		wg.Go(func() { errs[i] = cmds[i].Run() })
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/url"
 	"os/exec"
@@ -53,41 +52,17 @@ func TestDetectUsage(t *testing.T) {
 func TestDetectProcessesShareInfra(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	data := filepath.Join(t.TempDir(), "data")
-	in, err := deploy.StartInfra(ctx, deploy.InfraConfig{DataDir: data, Logger: quiet})
-	if err != nil {
-		t.Fatalf("start infra (needs libchdb.so: scripts/setup.sh): %v", err)
-	}
-	defer in.Close()
+	in, natsURL := sharedInfra(ctx, t)
 	cfg := simulate.Defaults()
 	cfg.Orgs = 1
-	gen, err := simulate.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := deploy.RunPipeline(ctx, in, deploy.PipelineConfig{Stages: []string{deploy.StageIngest},
-		Sources: []ingest.Source{deploy.NewDemoSource(gen, 0)}, ExitWhenDone: true, Logger: quiet}); err != nil {
-		t.Fatalf("ingest: %v", err)
-	}
+	gen := ingestSimulated(ctx, t, in, cfg)
 
-	// The detectors log in as the embedded server's admin: the pipeline's credential is only in
-	// memory of the process that started the server (a NATS cluster has users of its own).
-	users, err := deploy.ReadNATSUsers(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	natsURL, err := url.Parse(in.NC.ConnectedUrl())
-	if err != nil {
-		t.Fatal(err)
-	}
-	natsURL.User = url.UserPassword(users.Admin.User, users.Admin.Password)
 	var wg sync.WaitGroup
 	logs := make([]bytes.Buffer, 2)
 	errs := make([]error, 2)
 	for i := range 2 {
 		cmd := exec.CommandContext(ctx, binary, "detect", "--member", strconv.Itoa(i), "--members", "2",
-			"--nats", natsURL.String(), "--clickhouse", in.EndpointDSN, "--exit-when-done", "--metrics-addr", "")
+			"--nats", natsURL, "--clickhouse", in.EndpointDSN, "--exit-when-done", "--metrics-addr", "")
 		cmd.Stdout, cmd.Stderr = &logs[i], &logs[i]
 		wg.Go(func() { errs[i] = cmd.Run() })
 	}
@@ -104,7 +79,7 @@ func TestDetectProcessesShareInfra(t *testing.T) {
 		}
 	}
 
-	if err := deploy.RunPipeline(ctx, in, deploy.PipelineConfig{Stages: []string{deploy.StageNotify}, ExitWhenDone: true, Logger: quiet}); err != nil {
+	if err := deploy.RunPipeline(ctx, in, deploy.PipelineConfig{Stages: []string{deploy.StageNotify}, ExitWhenDone: true, Logger: quietLog}); err != nil {
 		t.Fatalf("notify: %v", err)
 	}
 	store, err := notify.NewStore(context.Background(), in.JS)
@@ -134,4 +109,46 @@ func TestDetectProcessesShareInfra(t *testing.T) {
 	if c.Auth == 0 || c.Access == 0 || c.Directory == 0 {
 		t.Errorf("history after the detectors: %+v", c)
 	}
+}
+
+// quietLog discards what the test process's own stages log.
+var quietLog = slog.New(slog.DiscardHandler)
+
+// sharedInfra starts the infrastructure that `breachd detect` processes of a test share — this
+// process's embedded NATS server and the embedded ClickHouse engine's endpoint stand in for a
+// NATS cluster and a ClickHouse server — and closes it when the test ends. The URL logs in as
+// the embedded server's admin: the pipeline's credential is only in memory of the process that
+// started the server (a NATS cluster has users of its own).
+func sharedInfra(ctx context.Context, tb testing.TB) (*deploy.Infra, string) {
+	tb.Helper()
+	data := filepath.Join(tb.TempDir(), "data")
+	in, err := deploy.StartInfra(ctx, deploy.InfraConfig{DataDir: data, Logger: quietLog})
+	if err != nil {
+		tb.Fatalf("start infra (needs libchdb.so: scripts/setup.sh): %v", err)
+	}
+	tb.Cleanup(in.Close)
+	users, err := deploy.ReadNATSUsers(data)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	u, err := url.Parse(in.NC.ConnectedUrl())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	u.User = url.UserPassword(users.Admin.User, users.Admin.Password)
+	return in, u.String()
+}
+
+// ingestSimulated ingests the simulated workload of cfg through this process's ingest stage.
+func ingestSimulated(ctx context.Context, tb testing.TB, in *deploy.Infra, cfg simulate.Config) *simulate.Generator {
+	tb.Helper()
+	gen, err := simulate.New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := deploy.RunPipeline(ctx, in, deploy.PipelineConfig{Stages: []string{deploy.StageIngest},
+		Sources: []ingest.Source{deploy.NewDemoSource(gen, 0)}, ExitWhenDone: true, Logger: quietLog}); err != nil {
+		tb.Fatalf("ingest: %v", err)
+	}
+	return gen
 }

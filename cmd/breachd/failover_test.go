@@ -2,11 +2,7 @@ package main
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"net/url"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,7 +11,6 @@ import (
 	"breachd/bus"
 	"breachd/deploy"
 	"breachd/detect"
-	"breachd/ingest"
 	"breachd/simulate"
 )
 
@@ -27,43 +22,21 @@ import (
 func TestDetectProcessFailover(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	data := filepath.Join(t.TempDir(), "data")
-	in, err := deploy.StartInfra(ctx, deploy.InfraConfig{DataDir: data, Logger: quiet})
-	if err != nil {
-		t.Fatalf("start infra (needs libchdb.so: scripts/setup.sh): %v", err)
-	}
-	defer in.Close()
+	in, natsURL := sharedInfra(ctx, t)
 	// Orgs 2 after Orgs 1 adds the second organisation's events (the first's ids are the
 	// same, so JetStream drops them as duplicates).
 	ingestOrgs := func(orgs int) {
 		t.Helper()
 		cfg := simulate.Defaults()
 		cfg.Orgs = orgs
-		gen, err := simulate.New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := deploy.RunPipeline(ctx, in, deploy.PipelineConfig{Stages: []string{deploy.StageIngest},
-			Sources: []ingest.Source{deploy.NewDemoSource(gen, 0)}, ExitWhenDone: true, Logger: quiet}); err != nil {
-			t.Fatalf("ingest: %v", err)
-		}
+		ingestSimulated(ctx, t, in, cfg)
 	}
 	ingestOrgs(1)
 
-	users, err := deploy.ReadNATSUsers(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	natsURL, err := url.Parse(in.NC.ConnectedUrl())
-	if err != nil {
-		t.Fatal(err)
-	}
-	natsURL.User = url.UserPassword(users.Admin.User, users.Admin.Password)
 	start := func(name string) (*exec.Cmd, *syncBuffer) {
 		t.Helper()
 		var log syncBuffer
-		cmd := exec.Command(binary, "detect", "--member", "0", "--members", "1", "--nats", natsURL.String(),
+		cmd := exec.Command(binary, "detect", "--member", "0", "--members", "1", "--nats", natsURL,
 			"--clickhouse", in.EndpointDSN, "--metrics-addr", "", "--failover-after", "2s")
 		cmd.Stdout, cmd.Stderr = &log, &log
 		if err := cmd.Start(); err != nil {
