@@ -27,7 +27,7 @@ const members = 2
 // instead. 0 until detectors fail over by themselves (hot standbys). The standbys start once
 // their member's durable exists: a detector that creates its durable lists the stream's
 // consumers, which on a cluster waits up to 4 s for one being created beside it.
-const standbys = 1
+const standbys = 0
 
 // detectBatch is the detectors' --detect-batch: small, so the simulated day takes many batches
 // and a fault lands between them, not after the only one.
