@@ -2,6 +2,7 @@ package bus
 
 import (
 	"errors"
+	"net"
 	"net/http"
 
 	"github.com/nats-io/nats.go"
@@ -13,7 +14,9 @@ import (
 // of the cluster went away: nats.ErrDisconnected, nats.ErrConnectionReconnecting), nobody
 // answered for the stream (it had no leader during a failover: jetstream.ErrNoStreamResponse,
 // nats.ErrNoResponders), no answer came in time (nats.ErrTimeout,
-// jetstream.ErrAsyncPublishTimeout), or JetStream said it is unavailable (API error 503). A
+// jetstream.ErrAsyncPublishTimeout), the connection's socket failed under a write (the server
+// died: a *net.OpError such as "connection reset by peer" or a broken pipe; nats.go then
+// reconnects to another server), or JetStream said it is unavailable (API error 503). A
 // publisher may publish the same messages again: their Nats-Msg-Id makes that idempotent
 // within the stream's duplicate window.
 func Unavailable(err error) bool {
@@ -26,5 +29,6 @@ func Unavailable(err error) bool {
 		errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrAsyncPublishTimeout):
 		return true
 	}
-	return false
+	var op *net.OpError
+	return errors.As(err, &op)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,6 +28,7 @@ func TestUnavailable(t *testing.T) {
 		{nats.ErrNoResponders, true},
 		{nats.ErrTimeout, true},
 		{jetstream.ErrAsyncPublishTimeout, true},
+		{fmt.Errorf("publish breachd.events.access.3: %w", &net.OpError{Op: "write", Net: "tcp", Err: syscall.ECONNRESET}), true}, // the server died under the write
 		{fmt.Errorf("wrapped: %w", &jetstream.APIError{Code: 503, Description: "JetStream system temporarily unavailable"}), true},
 		{&jetstream.APIError{Code: 400, Description: "maximum payload exceeded"}, false},
 		{nats.ErrPermissionViolation, false},
