@@ -36,7 +36,7 @@ func TestRecentAlertsAndAlertedEvents(t *testing.T) {
 		alert("r1", evs[2], "kari@bergen.no"),
 		alert("r1", evs[0], "berit@bergen.no"),
 		alert("r2", evs[1], "per@bergen.no"),
-		alert("r1", evs[3], "berit@bergen.no"),   // before since
+		alert("r1", evs[3], "berit@bergen.no"),    // before since
 		alert("other", evs[0], "berit@bergen.no"), // a rule not asked for
 		{ID: event.AlertID("r1", "gone"), RuleID: "r1", Account: "x@bergen.no", EventID: "gone", EventKind: event.KindAuth,
 			EventTime: t0.Add(3 * time.Minute), Summary: "r1"},
