@@ -185,29 +185,31 @@ func (s *series) countUpTo(t int64) int {
 // A key is swept a period after its suppression ran out.
 type suppressState struct {
 	keyed[*quiet]
+	// restored holds the ids of the events whose alerts restore recorded: redelivered after a
+	// restart, such an event alerts again rather than being folded into its own alert.
+	restored map[string]struct{}
 }
 
 type quiet struct {
-	until  int64  // unix ns
-	folded int64  // hits folded since the last alert
-	anchor string // id of the event of the last alert
+	until  int64 // unix ns
+	folded int64 // hits folded since the last alert
 }
 
 func newSuppressState(maxKeys int) *suppressState {
-	return &suppressState{newKeyed(maxKeys, func(q *quiet) int64 { return q.until })}
+	return &suppressState{keyed: newKeyed(maxKeys, func(q *quiet) int64 { return q.until })}
 }
 
 // hit records a hit for key on event id at t. It reports whether to suppress it and, when not,
 // how many hits were folded since the key's previous alert. A folded count is carried to the
-// next alert if that comes within one more period; a sweep drops it after that. The event of
-// the key's last alert, evaluated again (redelivered after a restart), is not suppressed by its
-// own alert: it alerts again, with the same alert id, so an alert lost between history and the
-// alert stream is published.
+// next alert if that comes within one more period; a sweep drops it after that. An event whose
+// alert was restored, evaluated again (redelivered after a restart), is not suppressed: it
+// alerts again, with the same alert id, so an alert lost between history and the alert stream
+// is published.
 func (q *suppressState) hit(key, id string, t time.Time, period time.Duration) (suppressed bool, folded int64) {
 	now, p := t.UnixNano(), int64(period)
 	q.see(now, p)
 	e := q.keys[key]
-	if e != nil && now < e.until && (id == "" || id != e.anchor) {
+	if _, again := q.restored[id]; e != nil && now < e.until && !again {
 		e.folded++
 		return true, 0
 	}
@@ -215,7 +217,7 @@ func (q *suppressState) hit(key, id string, t time.Time, period time.Duration) (
 		e = &quiet{}
 		q.add(key, e, p)
 	}
-	folded, e.folded, e.until, e.anchor = e.folded, 0, max(e.until, now+p), id
+	folded, e.folded, e.until = e.folded, 0, max(e.until, now+p)
 	return false, folded
 }
 
@@ -231,7 +233,9 @@ func (q *suppressState) restore(key, id string, t time.Time, period time.Duratio
 		e = &quiet{}
 		q.add(key, e, p)
 	}
-	if now+p >= e.until {
-		e.until, e.anchor = now+p, id
+	e.until = max(e.until, now+p)
+	if q.restored == nil {
+		q.restored = make(map[string]struct{})
 	}
+	q.restored[id] = struct{}{}
 }
