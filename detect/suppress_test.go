@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -73,6 +74,52 @@ func TestSuppressionSurvivesRestart(t *testing.T) {
 				t.Errorf("credential-stuffing alerts after the restart on %q, want %q", got, want)
 			}
 		})
+	}
+}
+
+// TestSuppressionSurvivesFailover: the active detector alerts on cs-ok (acked), then is killed
+// after it stored cs-again, before acking it; the standby takes over, restores suppression
+// from history and evaluates the redelivered cs-again within cs-ok's hour: no second alert, as
+// in a run without the kill.
+func TestSuppressionSurvivesFailover(t *testing.T) {
+	first, rest := stuffing()
+	before := append(append([]*event.Event{}, first...), rest...)
+	again := *rest[len(rest)-1]
+	again.ID, again.Time = "cs-again", again.Time.Add(45*time.Second)
+
+	s, in := startSharedInfra(t)
+	publish(t, in.JS, before)
+	var armed atomic.Bool
+	var a *proc
+	a = startProc(t, s, in, "a", 0, 1, detect.Options{AfterEventsWritten: func() {
+		if armed.Load() {
+			a.kill()
+			<-frozen
+		}
+	}})
+	waitIdle(t, s.JS)
+	if got := stuffingAlertEvents(t, in); got != "cs-ok" {
+		t.Fatalf("credential-stuffing alerts before the kill on %q, want cs-ok", got)
+	}
+	b := startProc(t, s, in, "b", 0, 1, detect.Options{})
+	armed.Store(true)
+	publish(t, in.JS, []*event.Event{&again})
+	waitFor(t, "the kill", func() bool { return a.hist.dead.Load() })
+	// One more event, so the standby sees an event to deliver and takes over within
+	// FailoverAfter rather than AckWait (see the known limits in README.md).
+	next := *first[1] // another account's login
+	next.ID, next.Time = "ok-next", again.Time
+	publish(t, in.JS, []*event.Event{&next})
+	waitFor(t, "the standby to take over", func() bool { return b.takeovers(t) == 1 })
+	waitIdle(t, s.JS)
+	if err := b.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.eval.count("cs-again"); n != 1 {
+		t.Fatalf("the standby evaluated cs-again %d times, want 1", n)
+	}
+	if got := stuffingAlertEvents(t, in); got != "cs-ok" {
+		t.Errorf("credential-stuffing alerts after the failover on %q, want cs-ok only", got)
 	}
 }
 
