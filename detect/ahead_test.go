@@ -156,6 +156,14 @@ func (h *slowHistory) Unwritten(ctx context.Context, evs []*event.Event) ([]*eve
 	return h.store.Unwritten(ctx, evs)
 }
 
+func (h *slowHistory) RecentAlerts(ctx context.Context, ruleIDs []string, since time.Time) ([]event.Alert, error) {
+	return h.store.RecentAlerts(ctx, ruleIDs, since)
+}
+
+func (h *slowHistory) AlertedEvents(ctx context.Context, alerts []event.Alert) (map[string]*event.Event, error) {
+	return h.store.AlertedEvents(ctx, alerts)
+}
+
 func (h *slowHistory) UnwrittenAlerts(ctx context.Context, alerts []event.Alert) ([]event.Alert, error) {
 	return h.store.UnwrittenAlerts(ctx, alerts)
 }

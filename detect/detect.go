@@ -44,6 +44,11 @@ type History interface {
 	WriteAlerts(ctx context.Context, alerts []event.Alert) error
 	Unwritten(ctx context.Context, evs []*event.Event) ([]*event.Event, error)
 	UnwrittenAlerts(ctx context.Context, alerts []event.Alert) ([]event.Alert, error)
+	// RecentAlerts returns the alerts of rules whose event time is at or after since, oldest
+	// first (rule, account, event id, kind and time); AlertedEvents reads their events by id,
+	// keyed by event id. A detector restores its suppression from them on start.
+	RecentAlerts(ctx context.Context, ruleIDs []string, since time.Time) ([]event.Alert, error)
+	AlertedEvents(ctx context.Context, alerts []event.Alert) (map[string]*event.Event, error)
 }
 
 // Warmer is implemented by an Evaluator whose window state can be rebuilt on start
@@ -52,6 +57,14 @@ type History interface {
 type Warmer interface {
 	Warm(e *event.Event)
 	MaxWindow() time.Duration
+}
+
+// Restorer is implemented by an Evaluator whose suppression state can be rebuilt on start
+// (rules.Engine): Suppressions are its suppressing rules by id with their periods; Restore
+// records that a rule alerted on an event before the restart, as when it alerted.
+type Restorer interface {
+	Suppressions() map[string]time.Duration
+	Restore(ruleID string, e *event.Event)
 }
 
 // Forgetter is implemented by an Evaluator whose state can be dropped (rules.Engine): Forget
@@ -254,6 +267,9 @@ func (d *Detector) active(ctx context.Context, cons jetstream.Consumer, got pinn
 	defer d.metrics.active.Set(0)
 	d.log.Info(fmt.Sprintf("took over member %d of %d", d.opts.Member, d.opts.Members), "durable", d.Durable(), "ack_floor", floor,
 		"maybe_stored_upto", d.againUpTo)
+	if err := d.restoreSuppression(actx, floor); err != nil && actx.Err() == nil {
+		d.log.Error("suppression not restored: hits suppressed before the restart may alert again", "err", err)
+	}
 	if err := d.warmUp(actx, floor); err != nil && actx.Err() == nil {
 		d.log.Error("warm-up failed: windows miss some of the events before the restart", "err", err)
 	}

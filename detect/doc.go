@@ -82,8 +82,16 @@
 // events above the floor come again through the durable. Restored: every sliding window, as far
 // as events are stored in stream order of their event time (a stream-time span stands for the
 // event-time window, so events ingested much later than their neighbours may be missed).
-// Not restored: suppression state (a rule that had alerted shortly before a restart may alert
-// once more; alert ids stay deterministic per event), and events acked above the ack floor
+// Suppression is restored too, before the windows, from history rather than the stream: the
+// alerts of the suppressing rules whose event time is within one longest suppression period
+// before the ack floor's time (the earlier of its stream and event time), of the accounts this
+// detector owns, each fed with its triggering event (read by id) to Restorer.Restore, which
+// folds the rule's key until the alert's event time plus the period, as the alert did. So a hit
+// that a run without the restart folds is folded after it too; an event whose alert was
+// restored and that comes again (unacked) alerts again, with the same id. Not exact: the
+// folded count an alert reports counts only hits folded since the restart, and alerts whose
+// event has left history (retention) restore nothing. A restore that fails is logged, as a
+// failed warm-up. Not restored: events acked above the ack floor
 // while an earlier batch awaited redelivery (rare: after a history failure). Directory events
 // are not re-applied: the catalogue is rebuilt from history by the caller (and kept current by
 // the standby's tail up to the ack floor, from Options.CatalogueAt). A warm-up that fails is

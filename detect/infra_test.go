@@ -248,6 +248,14 @@ func (h *flakyHistory) Unwritten(ctx context.Context, evs []*event.Event) ([]*ev
 	return h.store.Unwritten(ctx, evs)
 }
 
+func (h *flakyHistory) RecentAlerts(ctx context.Context, ruleIDs []string, since time.Time) ([]event.Alert, error) {
+	return h.store.RecentAlerts(ctx, ruleIDs, since)
+}
+
+func (h *flakyHistory) AlertedEvents(ctx context.Context, alerts []event.Alert) (map[string]*event.Event, error) {
+	return h.store.AlertedEvents(ctx, alerts)
+}
+
 func (h *flakyHistory) UnwrittenAlerts(ctx context.Context, alerts []event.Alert) ([]event.Alert, error) {
 	return h.store.UnwrittenAlerts(ctx, alerts)
 }

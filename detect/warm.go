@@ -76,6 +76,77 @@ func (d *Detector) warmUp(ctx context.Context, upto uint64) error {
 	return nil
 }
 
+// restoreSuppression rebuilds the suppression state the detector had before it stopped: it
+// reads from history the alerts of the suppressing rules whose event time is within the longest
+// suppression period before the ack floor's time, keeps those of the accounts this detector
+// owns (the other members restore theirs), reads their triggering events by id and feeds each
+// to Restorer.Restore, oldest first. The ack floor's time is the earlier of its stream time and
+// its event time, so that a backfill of old events finds its alerts too.
+//
+// Alerts of events above the floor are restored as well: those events come again through the
+// durable, and Restore lets an alert's own event alert again (the same alert id, dropped as a
+// duplicate downstream) while later hits of its key are folded, as in a run without a restart.
+//
+// An error leaves suppression partly restored; the caller logs it and runs on.
+func (d *Detector) restoreSuppression(ctx context.Context, upto uint64) error {
+	r, ok := d.eval.(Restorer)
+	if !ok || upto == 0 {
+		return nil
+	}
+	periods := r.Suppressions()
+	var longest time.Duration
+	ids := make([]string, 0, len(periods))
+	for id, p := range periods {
+		ids, longest = append(ids, id), max(longest, p)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	start := time.Now()
+	st, err := d.js.Stream(ctx, bus.StreamEvents)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", bus.StreamEvents, err)
+	}
+	floor, err := st.GetMsg(ctx, upto)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		d.log.Info("suppression not restored: the ack floor's message has left the stream", "seq", upto)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("ack floor message %d: %w", upto, err)
+	}
+	at := floor.Time
+	if e, err := event.Parse(floor.Data); err == nil && e.Time.Before(at) {
+		at = e.Time
+	}
+	since := at.Add(-longest)
+	alerts, err := d.hist.RecentAlerts(ctx, ids, since)
+	if err != nil {
+		return err
+	}
+	mine := alerts[:0]
+	for _, a := range alerts {
+		if d.owned[d.layout.Partition(a.Account)] {
+			mine = append(mine, a)
+		}
+	}
+	events, err := d.hist.AlertedEvents(ctx, mine)
+	if err != nil {
+		return err
+	}
+	missing := 0
+	for _, a := range mine {
+		if e := events[a.EventID]; e != nil {
+			r.Restore(a.RuleID, e)
+		} else {
+			missing++
+		}
+	}
+	d.log.Info("suppression restored", "alerts", len(mine)-missing, "events_missing", missing, "since", since,
+		"took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
 // replay feeds the messages of c up to stream sequence upto to w and returns how many it warmed.
 func (d *Detector) replay(ctx context.Context, c jetstream.Consumer, w Warmer, upto uint64) (int, error) {
 	n := 0

@@ -131,7 +131,8 @@
 // every event). It does not consume or publish events, apply directory events, or
 // reload files itself: the detect stage does, and calls Engine.Swap with a freshly loaded Set
 // (a set that fails to compile is never swapped in). Window and suppression state is in
-// memory only and is lost on restart.
+// memory only; after a restart the detector rebuilds it: windows by replaying events through
+// Engine.Warm, suppression from the alerts in history through Engine.Restore.
 //
 // # Concurrency and bounds
 //

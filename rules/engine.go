@@ -268,7 +268,7 @@ func (g *Engine) evalRule(r *rule, st *ruleState, e *event.Event) (event.Alert, 
 		// A failing key raises the alert unsuppressed: losing an alert is worse.
 		if key, ok := g.evalString(r, st, "suppress.key", r.suppress.key); ok && key != "" {
 			var quiet bool
-			if quiet, folded = st.sup.hit(key, e.Time, r.suppress.dur); quiet {
+			if quiet, folded = st.sup.hit(key, e.ID, e.Time, r.suppress.dur); quiet {
 				st.stats.Suppressed++
 				return event.Alert{}, false
 			}

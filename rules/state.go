@@ -185,6 +185,9 @@ func (s *series) countUpTo(t int64) int {
 // A key is swept a period after its suppression ran out.
 type suppressState struct {
 	keyed[*quiet]
+	// restored holds the ids of the events whose alerts restore recorded: redelivered after a
+	// restart, such an event alerts again rather than being folded into its own alert.
+	restored map[string]struct{}
 }
 
 type quiet struct {
@@ -193,17 +196,20 @@ type quiet struct {
 }
 
 func newSuppressState(maxKeys int) *suppressState {
-	return &suppressState{newKeyed(maxKeys, func(q *quiet) int64 { return q.until })}
+	return &suppressState{keyed: newKeyed(maxKeys, func(q *quiet) int64 { return q.until })}
 }
 
-// hit records a hit for key at t. It reports whether to suppress it and, when not, how many
-// hits were folded since the key's previous alert. A folded count is carried to the next alert
-// if that comes within one more period; a sweep drops it after that.
-func (q *suppressState) hit(key string, t time.Time, period time.Duration) (suppressed bool, folded int64) {
+// hit records a hit for key on event id at t. It reports whether to suppress it and, when not,
+// how many hits were folded since the key's previous alert. A folded count is carried to the
+// next alert if that comes within one more period; a sweep drops it after that. An event whose
+// alert was restored, evaluated again (redelivered after a restart), is not suppressed: it
+// alerts again, with the same alert id, so an alert lost between history and the alert stream
+// is published.
+func (q *suppressState) hit(key, id string, t time.Time, period time.Duration) (suppressed bool, folded int64) {
 	now, p := t.UnixNano(), int64(period)
 	q.see(now, p)
 	e := q.keys[key]
-	if e != nil && now < e.until {
+	if _, again := q.restored[id]; e != nil && now < e.until && !again {
 		e.folded++
 		return true, 0
 	}
@@ -211,6 +217,25 @@ func (q *suppressState) hit(key string, t time.Time, period time.Duration) (supp
 		e = &quiet{}
 		q.add(key, e, p)
 	}
-	folded, e.folded, e.until = e.folded, 0, now+p
+	folded, e.folded, e.until = e.folded, 0, max(e.until, now+p)
 	return false, folded
+}
+
+// restore records that an alert was raised for key on event id at t, as hit did when it was
+// not suppressed: hits are folded until t+period, counted from 0. Hits folded into that alert
+// need no restoring: they did not alert and did not move the suppression, which is anchored
+// at the alert's event time.
+func (q *suppressState) restore(key, id string, t time.Time, period time.Duration) {
+	now, p := t.UnixNano(), int64(period)
+	q.see(now, p)
+	e := q.keys[key]
+	if e == nil {
+		e = &quiet{}
+		q.add(key, e, p)
+	}
+	e.until = max(e.until, now+p)
+	if q.restored == nil {
+		q.restored = make(map[string]struct{})
+	}
+	q.restored[id] = struct{}{}
 }

@@ -35,7 +35,7 @@ func TestSeriesCompaction(t *testing.T) {
 func TestSuppressionBounds(t *testing.T) {
 	q := newSuppressState(3)
 	for i := range 10 {
-		if quiet, _ := q.hit(fmt.Sprint("k", i), t0.Add(time.Duration(i)*time.Second), time.Hour); quiet {
+		if quiet, _ := q.hit(fmt.Sprint("k", i), fmt.Sprint("e", i), t0.Add(time.Duration(i)*time.Second), time.Hour); quiet {
 			t.Fatalf("first hit of key %d suppressed", i)
 		}
 	}
@@ -43,7 +43,7 @@ func TestSuppressionBounds(t *testing.T) {
 		t.Errorf("keys %d evictions %d, want 3 and 7", len(q.keys), q.evictions)
 	}
 	// Two periods later everything is swept.
-	q.hit("new", t0.Add(3*time.Hour), time.Hour)
+	q.hit("new", "e-new", t0.Add(3*time.Hour), time.Hour)
 	if len(q.keys) != 1 {
 		t.Errorf("keys after sweep: %d, want 1", len(q.keys))
 	}

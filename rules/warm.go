@@ -35,8 +35,8 @@ func (g *Engine) MaxWindow() time.Duration {
 //
 // The window expressions see the directory as it is now, not as it was when e first came
 // through; for windows keyed and counted on event fields (as in the shipped pack) that makes no
-// difference. Suppression state is not rebuilt: a rule whose hit was suppressed before the
-// restart alerts once more on its next hit. Safe for concurrent use (serialised with Evaluate).
+// difference. Suppression state is not rebuilt here: Restore does that, from the alerts in
+// history. Safe for concurrent use (serialised with Evaluate).
 func (g *Engine) Warm(e *event.Event) {
 	set := g.set.Load()
 	k := kindIndex(e.Kind)
@@ -83,10 +83,55 @@ func (g *Engine) warmWindow(r *rule, st *ruleState, e *event.Event) {
 	st.win.observe(key, e.Time, counted, val, w.over, w.distinct != nil)
 }
 
+// Suppressions are the rules of the engine's current set that suppress, by id, with their
+// suppression periods: the alerts of which Restore needs, from the longest period back.
+func (g *Engine) Suppressions() map[string]time.Duration {
+	out := make(map[string]time.Duration)
+	if set := g.set.Load(); set != nil {
+		for _, r := range set.rules {
+			if r.suppress != nil {
+				out[r.info.ID] = r.suppress.dur
+			}
+		}
+	}
+	return out
+}
+
+// Restore records that rule ruleID alerted on e, as Evaluate did when it raised that alert: it
+// computes the rule's suppression key from e and folds the key's hits until e's time plus the
+// rule's period. A detector calls it on start with the alerts in history from one longest
+// period back, oldest first, so that a hit suppressed in a run without a restart is suppressed
+// after one too. The event itself, evaluated again (it was not acked), alerts again. It does
+// nothing for a rule not in the set or not suppressing, or when the key cannot be computed (as
+// Evaluate then alerted unsuppressed). Safe for concurrent use (serialised with Evaluate).
+func (g *Engine) Restore(ruleID string, e *event.Event) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	set := g.set.Load()
+	if set == nil {
+		return
+	}
+	if g.applied != set {
+		g.reconcile(set)
+	}
+	for i, r := range set.rules {
+		if r.info.ID != ruleID || r.suppress == nil {
+			continue
+		}
+		st := g.states[i]
+		g.env.Event, g.localOK, g.factsOK = e, false, [2]bool{}
+		if key, ok := g.evalString(r, st, "suppress.key", r.suppress.key); ok && key != "" {
+			st.sup.restore(key, e.ID, e.Time, r.suppress.dur)
+		}
+		g.env.Event, g.env.Actor, g.env.Subject = nil, Facts{}, Facts{}
+		return
+	}
+}
+
 // Forget drops the window and suppression state of every rule, as in a new engine (stats are
 // kept). A detector that lost its durable to another calls it before standing by: when it
-// takes over again it warms up from the stream, and state of its earlier active period would
-// count events twice. Safe for concurrent use (serialised with Evaluate).
+// takes over again it warms up from the stream and restores suppression from history, and
+// state of its earlier active period would count events twice. Safe for concurrent use (serialised with Evaluate).
 func (g *Engine) Forget() {
 	g.mu.Lock()
 	defer g.mu.Unlock()

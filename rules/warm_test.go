@@ -161,3 +161,95 @@ func TestForget(t *testing.T) {
 		t.Errorf("after Forget:\n got %v\nwant %v", got, want)
 	}
 }
+
+// TestRestoreSuppression: an engine restored from the alerts of a clean run (as a detector does
+// from history after a restart) alerts on the rest of the events exactly as the clean run did:
+// a hit within the period of a restored alert is suppressed, one after it alerts, and the
+// restored alert's own event, evaluated again (unacked before the restart), alerts again.
+func TestRestoreSuppression(t *testing.T) {
+	set := mustParse(t, `rules:
+  - id: s
+    title: s
+    severity: high
+    when: [auth]
+    condition: event.Result == "failure"
+    suppress: {key: event.User, for: 1h}
+  - id: plain
+    title: plain
+    severity: low
+    when: [auth]
+    condition: event.Result == "failure"
+`)
+	if got := mustEngine(t, set, nil, nil).Suppressions(); len(got) != 1 || got["s"] != time.Hour {
+		t.Errorf("Suppressions = %v, want map[s:1h]", got)
+	}
+	evs := []*event.Event{
+		auth("0", "a", "failure", 0),
+		auth("1", "b", "failure", 5*time.Minute),
+		// restart here
+		auth("2", "a", "failure", 30*time.Minute), // within a's period: suppressed
+		auth("3", "b", "failure", 66*time.Minute), // after b's: alerts
+		auth("4", "a", "failure", 59*time.Minute),
+		auth("5", "a", "failure", 61*time.Minute), // after a's: alerts
+	}
+	ids := func(as []event.Alert) []string {
+		var out []string
+		for _, a := range as {
+			if a.RuleID == "s" {
+				out = append(out, a.EventID)
+			}
+		}
+		return out
+	}
+	clean := mustEngine(t, set, nil, nil)
+	var cleanAfter []string
+	for i, e := range evs {
+		got := ids(clean.Evaluate(context.Background(), e))
+		if i >= 2 {
+			cleanAfter = append(cleanAfter, got...)
+		}
+	}
+	if want := []string{"3", "5"}; !slices.Equal(cleanAfter, want) {
+		t.Fatalf("clean run alerts after the restart point %v, want %v", cleanAfter, want)
+	}
+
+	run := func(restore bool) []string {
+		g := mustEngine(t, set, nil, nil)
+		if restore {
+			g.Restore("s", evs[0])
+			g.Restore("s", evs[1])
+			g.Restore("plain", evs[0]) // not suppressing: nothing to restore
+			g.Restore("gone", evs[0])  // not in the set
+		}
+		var got []string
+		for _, e := range evs[2:] {
+			got = append(got, ids(g.Evaluate(context.Background(), e))...)
+		}
+		return got
+	}
+	if got := run(true); !slices.Equal(got, cleanAfter) {
+		t.Errorf("restored: alerts %v, want the clean run's %v", got, cleanAfter)
+	}
+	if got := run(false); slices.Equal(got, cleanAfter) {
+		t.Errorf("not restored: alerts %v, the same as the clean run's: the test checks nothing", got)
+	}
+
+	// The events of restored alerts, redelivered (unacked before the restart), alert again, in
+	// any order; a hit within the period that was not an alert is still folded.
+	g := mustEngine(t, set, nil, nil)
+	g.Restore("s", evs[0])
+	g.Restore("s", evs[5])
+	var got []string
+	for _, e := range []*event.Event{evs[5], evs[0], evs[2], evs[4]} {
+		got = append(got, ids(g.Evaluate(context.Background(), e))...)
+	}
+	if want := []string{"5", "0"}; !slices.Equal(got, want) {
+		t.Errorf("redelivered alert events and hits: alerts %v, want %v", got, want)
+	}
+
+	// Forget drops restored suppression too.
+	g.Forget()
+	if got := ids(g.Evaluate(context.Background(), evs[2])); !slices.Equal(got, []string{"2"}) {
+		t.Errorf("after Forget: alerts %v, want [2]", got)
+	}
+}
