@@ -281,21 +281,32 @@ func checkStream(ctx context.Context, js jetstream.JetStream, stream string, mar
 func isGapStream(s string) bool { return slices.Contains(gapStreams, s) }
 
 // consumersOf lists the consumers of st when list is set (the pipeline may list those of the
-// streams with processors; KV buckets' consumers are ephemeral watchers).
+// streams with processors; KV buckets' consumers are ephemeral watchers). On a cluster the
+// listing waits up to 4 s for consumers that have no leader (a server just died), close to the
+// client's API timeout, so a listing that times out is asked again a few times.
 func consumersOf(ctx context.Context, st jetstream.Stream, list bool) ([]*jetstream.ConsumerInfo, error) {
 	if !list {
 		return nil, nil
 	}
-	var out []*jetstream.ConsumerInfo
-	l := st.ListConsumers(ctx)
-	for ci := range l.Info() {
-		out = append(out, ci)
+	for try := 1; ; try++ {
+		var out []*jetstream.ConsumerInfo
+		l := st.ListConsumers(ctx)
+		for ci := range l.Info() {
+			out = append(out, ci)
+		}
+		err := l.Err()
+		if err == nil {
+			return out, nil
+		}
+		if try >= listTries || ctx.Err() != nil || !Unavailable(err) && !errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("check stream %s: list its consumers: %w", st.CachedInfo().Config.Name, err)
+		}
+		time.Sleep(time.Second)
 	}
-	if err := l.Err(); err != nil {
-		return nil, fmt.Errorf("check stream %s: list its consumers: %w", st.CachedInfo().Config.Name, err)
-	}
-	return out, nil
 }
+
+// listTries bounds consumersOf's listings of one stream.
+const listTries = 4
 
 // recordTries bounds recordLost's updates of a stream's metadata.
 const recordTries = 5

@@ -76,6 +76,11 @@ func (d *Detector) warmUp(ctx context.Context, upto uint64) error {
 	return nil
 }
 
+// restoreTimeout bounds restoring suppression at a start or takeover (a backfill whose events
+// are old makes the alerts read reach far back): past it the detector runs on with what it
+// restored, as after any failed read.
+const restoreTimeout = 2 * time.Minute
+
 // restoreSuppression rebuilds the suppression state the detector had before it stopped: it
 // reads from history the alerts of the suppressing rules whose event time is within the longest
 // suppression period before the ack floor's time, keeps those of the accounts this detector
@@ -103,6 +108,8 @@ func (d *Detector) restoreSuppression(ctx context.Context, upto uint64) error {
 		return nil
 	}
 	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, restoreTimeout)
+	defer cancel()
 	st, err := d.js.Stream(ctx, bus.StreamEvents)
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", bus.StreamEvents, err)
