@@ -9,6 +9,7 @@ import (
 	"breachd/detect"
 	"breachd/directory"
 	"breachd/rules"
+	"breachd/simulate"
 )
 
 // TestStandbyStopsWhileNATSIsDown: a standby whose server is gone (its connection reconnecting
@@ -51,5 +52,27 @@ func TestStandbyStopsWhileNATSIsDown(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the standby's Run did not return within 30 s of cancel while NATS was down")
+	}
+}
+
+// TestActiveStopsWhileNATSIsDown: an active detector whose server is gone returns from Run soon
+// after ctx is cancelled: its fetches, keep-alive and pin questions all end within their bounds.
+func TestActiveStopsWhileNATSIsDown(t *testing.T) {
+	cfg := simulate.Defaults()
+	cfg.Orgs = 1
+	evs := generate(t, cfg)
+	s, in := startSharedInfra(t)
+	ingestAll(t, in, evs)
+	a := startProc(t, s, in, "a", 0, 1, detect.Options{Batch: 500, FailoverAfter: time.Second})
+	waitFor(t, "the detector to take over", func() bool { return a.takeovers(t) == 1 })
+	waitIdle(t, s.JS)
+	s.Embedded.Shutdown()
+	time.Sleep(3 * time.Second) // its fetches and keep-alive fail while the connection reconnects
+	start := time.Now()
+	if err := a.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Fatalf("the active's Run returned %s after cancel while NATS was down, want within 30 s", took.Round(time.Second))
 	}
 }
