@@ -71,7 +71,8 @@
 // check covers rows written meanwhile), the evaluator forgets its windows and suppression
 // (Forgetter), and it stands by again with its catalogue, which the tail keeps current; a
 // consumer-leader change in a cluster ends the same way. At a clean stop it gives the pin up,
-// so a standby takes over at once.
+// so a standby takes over at once. A standby stops within some 10 s of cancellation also while
+// NATS cannot be reached: every read of its tail is bounded (tail.go, MaxResetAttempts).
 //
 // A new durable starts where the previous set stopped when the set is re-sized (see
 // startPosition and deploy/README.md), else at the beginning of the stream.

@@ -97,6 +97,12 @@ func (d *Detector) tail(ctx context.Context, cons jetstream.Consumer, from uint6
 				FilterSubjects: []string{bus.SubjectDirectory},
 				DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
 				OptStartSeq:    max(from, 1),
+				// Every fetch of an ordered consumer first recreates its server-side consumer,
+				// retrying MaxResetAttempts times without a context (unlimited by default: with
+				// the server gone, the fetch would never return and the tail never stop). One
+				// attempt bounds a fetch by the request's timeout (10 s, nats.go ordered.go
+				// reset); the loop here retries, and stops when ctx ends.
+				MaxResetAttempts: 1,
 			})
 			if err != nil {
 				d.log.Warn("directory tail of the standby: no consumer, retrying", "err", err)
@@ -109,7 +115,9 @@ func (d *Detector) tail(ctx context.Context, cons jetstream.Consumer, from uint6
 		for len(held) == 0 && ctx.Err() == nil {
 			fetched, err := c.FetchNoWait(1000)
 			if err != nil {
-				d.log.Warn("directory tail of the standby: fetch failed, retrying", "err", err)
+				if ctx.Err() == nil {
+					d.log.Warn("directory tail of the standby: fetch failed, retrying", "err", err)
+				}
 				break
 			}
 			n := 0
