@@ -85,14 +85,24 @@ func (p *Publisher) Publish(ctx context.Context, subject, msgID string, data []b
 func Wait(ctx context.Context, futures []jetstream.PubAckFuture) ([]*jetstream.PubAck, error) {
 	acks := make([]*jetstream.PubAck, len(futures))
 	for i, f := range futures {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case a := <-f.Ok():
-			acks[i] = a
-		case err := <-f.Err():
-			return nil, fmt.Errorf("publish %s: %w", f.Msg().Subject, err)
+		a, err := WaitOne(ctx, f)
+		if err != nil {
+			return nil, err
 		}
+		acks[i] = a
 	}
 	return acks, nil
+}
+
+// WaitOne waits for one future's PubAck. A future delivers its outcome once: wait for each
+// future once, with Wait or WaitOne.
+func WaitOne(ctx context.Context, f jetstream.PubAckFuture) (*jetstream.PubAck, error) {
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case a := <-f.Ok():
+		return a, nil
+	case err := <-f.Err():
+		return nil, fmt.Errorf("publish %s: %w", f.Msg().Subject, err)
+	}
 }

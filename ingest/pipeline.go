@@ -133,6 +133,16 @@ func NewPipeline(pub *bus.Publisher, layout bus.Layout, log *slog.Logger, reg pr
 
 // Submit implements Sink: it reads every record with b.Format, publishes the events of the
 // valid ones and dead-letters the others, and returns when all of it is durable.
+//
+// Directory fence: within a batch, an activity event that follows directory events is
+// published only after those are stored (their PubAcks awaited). Publishing is asynchronous, so
+// when a stream leader dies with messages in flight (a cluster's failover) some of them are
+// lost while later ones are stored, and the batch's resubmission appends the lost ones after
+// them: without the fence an access could be stored, and evaluated, before the membership
+// change that precedes it in the log, and judged against a directory without it. The other way
+// round (an activity event stored after a later directory change) is harmless: the detector
+// answers directory questions as of each event's time. A batch of directory events alone (a
+// snapshot) or of activity alone waits for nothing more than before.
 func (p *Pipeline) Submit(ctx context.Context, b Batch) (Result, error) {
 	var res Result
 	recs := b.Records
@@ -143,6 +153,11 @@ func (p *Pipeline) Submit(ctx context.Context, b Batch) (Result, error) {
 		return Result{}, fmt.Errorf("submit %d records from %s: %w", len(recs), b.Source, err)
 	}
 	var buf []event.Event // the events of one record, published before the next is read
+	// dirAhead holds the indexes in futures of directory events not yet awaited: an activity
+	// event is published only once the directory events before it are stored (the fence);
+	// fenced keeps the PubAcks awaited so (a future delivers its outcome once).
+	var dirAhead []int
+	fenced := map[int]*jetstream.PubAck{}
 	for i, r := range recs {
 		evs, err := read(b.Format, r.Data, p.checkFuture, buf)
 		if evs != nil {
@@ -164,17 +179,38 @@ func (p *Pipeline) Submit(ctx context.Context, b Batch) (Result, error) {
 				if p.enrich != nil {
 					p.enrich(&evs[i])
 				}
+				if evs[i].Kind != event.KindDirectory {
+					for _, j := range dirAhead {
+						a, err := bus.WaitOne(ctx, futures[j])
+						if err != nil {
+							return fail(err)
+						}
+						fenced[j] = a
+					}
+					dirAhead = dirAhead[:0]
+				}
 				f, err := p.publishEvent(ctx, &evs[i])
 				if err != nil {
 					return fail(err)
+				}
+				if evs[i].Kind == event.KindDirectory {
+					dirAhead = append(dirAhead, len(futures))
 				}
 				futures, accepted = append(futures, f), append(accepted, true)
 			}
 		}
 	}
-	acks, err := bus.Wait(ctx, futures)
-	if err != nil {
-		return fail(err)
+	acks := make([]*jetstream.PubAck, len(futures))
+	for i, f := range futures {
+		if a, ok := fenced[i]; ok {
+			acks[i] = a
+			continue
+		}
+		a, err := bus.WaitOne(ctx, f)
+		if err != nil {
+			return fail(err)
+		}
+		acks[i] = a
 	}
 	for i, a := range acks {
 		switch {
