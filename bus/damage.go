@@ -120,9 +120,9 @@ func truncate(s string) string {
 // each loss not reported before at Error, sets the metrics, records what it reported (stream
 // metadata, the marks file) and returns the losses. When EVENTS lost events the detectors had
 // not processed and cfg.Accept is not set, it records nothing and returns a *LostError as
-// well. Call it after Ensure; it takes at most 30 s.
+// well. Call it after Ensure; it takes at most a minute (a listing of consumers that does not answer is given up, see consumersOf).
 func CheckStore(ctx context.Context, js jetstream.JetStream, cfg StoreCheck) ([]Loss, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	log := cfg.Log
 	if log == nil {
@@ -141,7 +141,7 @@ func CheckStore(ctx context.Context, js jetstream.JetStream, cfg StoreCheck) ([]
 	infos := map[string]*jetstream.StreamInfo{}
 	for _, name := range streams {
 		prefix, processed := cfg.Processors[name]
-		l, info, err := checkStream(ctx, js, name, marks, prefix, processed)
+		l, info, err := checkStream(ctx, js, name, marks, prefix, processed, log)
 		if err != nil {
 			return nil, err
 		}
@@ -220,7 +220,12 @@ func consequence(l Loss, refused bool) string {
 // The consumers are listed before the stream's state is read: a message published and
 // delivered in between then lies below the state's last sequence, where listing them after
 // would show a live consumer delivered beyond the stream's end (a false lost tail).
-func checkStream(ctx context.Context, js jetstream.JetStream, stream string, marks marksFile, prefix string, processed bool) (Loss, *jetstream.StreamInfo, error) {
+//
+// A listing of the consumers that fails (on a cluster, consumers whose only replica was on a
+// server that died answer nobody) does not stop the start: the check goes on without them, so
+// a lost tail beyond what they were delivered is not found and every loss counts as
+// unprocessed (the safe side), and it says so at Warn.
+func checkStream(ctx context.Context, js jetstream.JetStream, stream string, marks marksFile, prefix string, processed bool, log *slog.Logger) (Loss, *jetstream.StreamInfo, error) {
 	l := Loss{Stream: stream}
 	st, err := js.Stream(ctx, stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -231,7 +236,8 @@ func checkStream(ctx context.Context, js jetstream.JetStream, stream string, mar
 	}
 	cs, err := consumersOf(ctx, st, processed)
 	if err != nil {
-		return l, nil, err
+		log.Warn("store check goes on without the stream's consumers: losses count as unprocessed, a lost tail beyond their positions is not found", "stream", stream, "err", err)
+		cs = nil
 	}
 	info, err := st.Info(ctx)
 	gaps := isGapStream(stream)
@@ -290,11 +296,13 @@ func consumersOf(ctx context.Context, st jetstream.Stream, list bool) ([]*jetstr
 	}
 	for try := 1; ; try++ {
 		var out []*jetstream.ConsumerInfo
-		l := st.ListConsumers(ctx)
+		lctx, cancel := context.WithTimeout(ctx, listTimeout)
+		l := st.ListConsumers(lctx)
 		for ci := range l.Info() {
 			out = append(out, ci)
 		}
 		err := l.Err()
+		cancel()
 		if err == nil {
 			return out, nil
 		}
@@ -305,8 +313,11 @@ func consumersOf(ctx context.Context, st jetstream.Stream, list bool) ([]*jetstr
 	}
 }
 
-// listTries bounds consumersOf's listings of one stream.
-const listTries = 4
+// listTries and listTimeout bound consumersOf's listings of one stream.
+const (
+	listTries   = 2
+	listTimeout = 6 * time.Second
+)
 
 // recordTries bounds recordLost's updates of a stream's metadata.
 const recordTries = 5
