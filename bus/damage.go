@@ -120,7 +120,8 @@ func truncate(s string) string {
 // each loss not reported before at Error, sets the metrics, records what it reported (stream
 // metadata, the marks file) and returns the losses. When EVENTS lost events the detectors had
 // not processed and cfg.Accept is not set, it records nothing and returns a *LostError as
-// well. Call it after Ensure; it takes at most a minute (a listing of consumers that does not answer is given up, see consumersOf).
+// well. Call it after Ensure; it takes at most a minute (a listing of consumers that does not
+// answer is given up, see consumersOf).
 func CheckStore(ctx context.Context, js jetstream.JetStream, cfg StoreCheck) ([]Loss, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
