@@ -24,10 +24,10 @@ const members = 2
 
 // standbys is how many hot standbys run beside each active detector (same --member; one of
 // them takes over when the active one dies); with 0, scenario (b) restarts the killed detector
-// instead. 0 until detectors fail over by themselves (hot standbys). The standbys start once
+// instead. The standbys start once
 // their member's durable exists: a detector that creates its durable lists the stream's
 // consumers, which on a cluster waits up to 4 s for one being created beside it.
-const standbys = 0
+const standbys = 1
 
 // detectBatch is the detectors' --detect-batch: small, so the simulated day takes many batches
 // and a fault lands between them, not after the only one.
