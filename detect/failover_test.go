@@ -444,22 +444,27 @@ func TestTwoKillsInARowStoreOnce(t *testing.T) {
 	s, in := startSharedInfra(t)
 	ingestAll(t, in, evs[:x])
 
-	killer := func(p **proc) detect.Options {
+	// The detector's goroutine may write its first batch before startProc has returned the
+	// proc to kill: the hook waits for it.
+	killer := func(p *atomic.Pointer[proc]) detect.Options {
 		return detect.Options{FailoverAfter: detect.MinFailoverAfter, AfterEventsWritten: func() {
-			(*p).kill()
+			for p.Load() == nil {
+				time.Sleep(time.Millisecond)
+			}
+			p.Load().kill()
 			<-frozen
 		}}
 	}
-	var a, b *proc
+	var a, b atomic.Pointer[proc]
 	opts := killer(&a)
 	opts.Batch = x
-	a = startProc(t, s, in, "a", 0, 1, opts)
-	waitFor(t, "the first kill", func() bool { return a.hist.dead.Load() })
+	a.Store(startProc(t, s, in, "a", 0, 1, opts))
+	waitFor(t, "the first kill", func() bool { return a.Load().hist.dead.Load() })
 	opts = killer(&b)
 	opts.Batch = y
-	b = startProc(t, s, in, "b", 0, 1, opts)
+	b.Store(startProc(t, s, in, "b", 0, 1, opts))
 	ingestAll(t, in, evs[x:]) // pins b
-	waitFor(t, "the second kill", func() bool { return b.hist.dead.Load() })
+	waitFor(t, "the second kill", func() bool { return b.Load().hist.dead.Load() })
 	info := consumerInfo(t, s.JS)
 	t.Logf("after the second kill: delivered %+v ack floor %+v ack pending %d", info.Delivered, info.AckFloor, info.NumAckPending)
 	if info.Delivered.Stream >= x {
